@@ -1,0 +1,82 @@
+//! Parameters, buffers and MACs per node and in total, at the dims' values.
+
+use super::memory::{estimate, Memory};
+use crate::ir::dim::{Bindings, Dim};
+use crate::ir::graph::{Graph, NodeId};
+use crate::ops::{Cost, ParamKind};
+
+/// The numbers of one node.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NodeCost {
+    pub trainable: u64,
+    pub frozen: u64,
+    pub buffers: u64,
+    /// `None` when the op has no cost rule.
+    pub macs: Option<Dim>,
+}
+
+impl NodeCost {
+    pub fn params(&self) -> u64 {
+        self.trainable + self.frozen
+    }
+}
+
+/// The numbers of the whole graph.
+#[derive(Clone, Debug, Default)]
+pub struct Analysis {
+    /// In topological order.
+    pub nodes: Vec<(NodeId, NodeCost)>,
+    pub trainable: u64,
+    pub frozen: u64,
+    pub buffers: u64,
+    /// Total MACs of the counted ops, symbolic where dims are unbound.
+    pub macs: Dim,
+    /// Ops without a cost rule, by kind.
+    pub uncounted: Vec<&'static str>,
+    pub memory: Memory,
+}
+
+impl Analysis {
+    pub fn total_params(&self) -> u64 {
+        self.trainable + self.frozen
+    }
+}
+
+/// Count everything in `graph` with the values in `bindings`.
+pub fn analyze(graph: &Graph, bindings: &Bindings) -> Analysis {
+    let mut a = Analysis::default();
+    for &id in &graph.order {
+        let node = graph.node(id);
+        let mut c = NodeCost::default();
+        for p in &node.params {
+            let n = Dim::product(&p.shape).eval(bindings).unwrap_or(0).max(0) as u64;
+            match (p.kind, node.frozen) {
+                (ParamKind::Buffer, _) => c.buffers += n,
+                (ParamKind::Weight, true) => c.frozen += n,
+                (ParamKind::Weight, false) => c.trainable += n,
+            }
+        }
+        if !node.failed() {
+            let inputs: Vec<_> =
+                graph.inputs_of(id).iter().filter_map(|t| graph.tensor_type(*t).cloned()).collect();
+            match node.op.cost(&inputs, &node.outputs) {
+                Cost::Macs(m) => {
+                    let m = m.substitute(bindings);
+                    a.macs = a.macs.add(&m);
+                    c.macs = Some(m);
+                }
+                Cost::Uncounted => {
+                    if !a.uncounted.contains(&node.kind) {
+                        a.uncounted.push(node.kind);
+                    }
+                }
+            }
+        }
+        a.trainable += c.trainable;
+        a.frozen += c.frozen;
+        a.buffers += c.buffers;
+        a.nodes.push((id, c));
+    }
+    a.memory = estimate(graph, bindings, &a);
+    a
+}

@@ -1,0 +1,153 @@
+//! Command-line arguments, one clap struct per subcommand, turned into library calls.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use wick::diag::RenderStyle;
+use wick::report::{self, TableStyle};
+use wick::{Compiled, Options};
+
+/// Exit codes: 0 success, 1 errors in the spec, 2 usage or I/O errors.
+pub const EXIT_SPEC: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "wick",
+    version,
+    about = "A declarative model-graph compiler: specs in, checked graphs and exact summaries out"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Check a spec and print its diagnostics.
+    Check(SpecArgs),
+    /// Compile a spec; with --summary print its layers, parameters, MACs and memory.
+    Compile(CompileArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct SpecArgs {
+    /// The spec file (.wick, .yaml or .yml).
+    pub spec: String,
+    /// Which model to build when the file defines several.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Values for dims, overriding the spec's examples: `--bind N=8,T=128`.
+    #[arg(long, value_delimiter = ',', value_parser = parse_binding)]
+    pub bind: Vec<(String, i64)>,
+    /// Ignore the spec's example dim values: shapes and MACs stay symbolic unless bound.
+    #[arg(long)]
+    pub symbolic: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct CompileArgs {
+    #[command(flatten)]
+    pub spec: SpecArgs,
+    /// Print the summary.
+    #[arg(long)]
+    pub summary: bool,
+    /// Fold paths deeper than this into their block's row.
+    #[arg(long)]
+    pub depth: Option<usize>,
+    /// Output format of the summary.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Md,
+    Csv,
+}
+
+fn parse_binding(s: &str) -> Result<(String, i64), String> {
+    let (name, value) = s.split_once('=').ok_or_else(|| format!("expected NAME=VALUE, found `{s}`"))?;
+    let value: i64 = value.trim().parse().map_err(|_| format!("`{value}` is not an integer"))?;
+    if value < 1 {
+        return Err(format!("dims must be at least 1, found {value}"));
+    }
+    Ok((name.trim().to_string(), value))
+}
+
+impl SpecArgs {
+    fn options(&self) -> Options {
+        Options {
+            model: self.model.clone(),
+            bind: self.bind.clone(),
+            symbolic: self.symbolic,
+            max_nodes: None,
+        }
+    }
+
+    fn compile(&self) -> Result<Compiled, ExitCode> {
+        wick::compile_file(&self.spec, &self.options()).map_err(|e| {
+            eprintln!("error: cannot read `{}`: {e}", self.spec);
+            ExitCode::from(EXIT_USAGE)
+        })
+    }
+}
+
+fn print_diagnostics(c: &Compiled) {
+    let fancy = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let style = RenderStyle { fancy, width: 100 };
+    eprint!("{}", c.render_diagnostics(style));
+}
+
+pub fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Check(args) => {
+            let c = match args.compile() {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            print_diagnostics(&c);
+            if c.diagnostics.has_errors() {
+                return ExitCode::from(EXIT_SPEC);
+            }
+            if let (Some(g), Some(a)) = (&c.graph, &c.analysis) {
+                println!("ok: model {} has {} parameters", g.name, report::thousands(a.total_params()));
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Compile(args) => {
+            let c = match args.spec.compile() {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            print_diagnostics(&c);
+            if args.summary {
+                if let Some(s) = c.summary(args.depth) {
+                    let tty = std::io::stdout().is_terminal();
+                    let style =
+                        TableStyle { unicode: tty, color: tty && std::env::var_os("NO_COLOR").is_none() };
+                    let text = match args.format {
+                        Format::Table => report::render_table(&s, style),
+                        Format::Json => report::render_json(&s),
+                        Format::Md => report::render_markdown(&s),
+                        Format::Csv => report::render_csv(&s),
+                    };
+                    print!("{text}");
+                }
+            } else if !c.diagnostics.has_errors() {
+                if let (Some(g), Some(a)) = (&c.graph, &c.analysis) {
+                    println!("compiled model {}: {} parameters", g.name, report::thousands(a.total_params()));
+                }
+            }
+            if c.diagnostics.has_errors() {
+                ExitCode::from(EXIT_SPEC)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+    }
+}

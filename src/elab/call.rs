@@ -1,0 +1,539 @@
+//! Calls: binding arguments to an op's signature or a block's parameters, adding nodes,
+//! instantiating blocks, model inputs and outputs.
+
+use super::diagnostics as diag;
+use super::stage::Naming;
+use super::value::{TensorVal, Value};
+use super::Elaborator;
+use crate::front::ast::{Arg, Def, DefKind, Ident, TypeExpr, TypeKind};
+use crate::front::span::Span;
+use crate::ir::dim::Dim;
+use crate::ir::graph::{CallSite, Group, Node, Origin, TensorRef};
+use crate::ir::tensor::{DType, TensorType};
+use crate::ops::{self, AttrType, AttrValue, Attrs, Default, Inputs, Op, OpDef};
+
+/// Functions on compile-time integers.
+const BUILTINS: &[&str] = &["cdiv", "min", "max"];
+
+/// Where an argument's value comes from.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    Piped,
+    Given(&'a Arg),
+}
+
+impl<'a> Elaborator<'a> {
+    /// Call an op, a block or a builtin; `piped` is the tensor a pipe feeds in as the first
+    /// argument.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn call(
+        &mut self,
+        name: &str,
+        name_span: Span,
+        args: &'a [Arg],
+        piped: Option<Value>,
+        env: usize,
+        prefix: &str,
+        naming: Naming,
+        span: Span,
+    ) -> Value {
+        if piped.is_none() && BUILTINS.contains(&name) {
+            return self.builtin(name, name_span, args, env, prefix, span);
+        }
+        if let Some(def) = ops::lookup(name) {
+            return self.call_op(def, args, piped, env, prefix, naming, span, name_span);
+        }
+        match self.defs.get(name).copied() {
+            Some(def) if def.kind == DefKind::Block => {
+                self.call_block(def, args, piped, env, prefix, naming, span)
+            }
+            Some(def) => {
+                self.diags.push(diag::model_called(name_span, &def.name));
+                Value::Poison
+            }
+            None => {
+                let candidates: Vec<&str> = ops::all()
+                    .iter()
+                    .map(|d| d.name)
+                    .chain(self.defs.keys().copied())
+                    .chain(BUILTINS.iter().copied())
+                    .collect();
+                self.diags.push(diag::unknown_op(name_span, name, &candidates));
+                Value::Poison
+            }
+        }
+    }
+
+    /// Match positional and keyword arguments to parameter slots; reports every problem.
+    fn match_args(
+        &mut self,
+        callee: &str,
+        names: &[&str],
+        args: &'a [Arg],
+        piped: bool,
+        span: Span,
+    ) -> Option<Vec<Option<Source<'a>>>> {
+        let mut slots: Vec<Option<Source<'a>>> = vec![None; names.len()];
+        let mut next = 0;
+        let mut ok = true;
+        if piped {
+            if names.is_empty() {
+                self.diags.push(diag::too_many_args(span, callee, 0));
+                return None;
+            }
+            slots[0] = Some(Source::Piped);
+            next = 1;
+        }
+        let mut seen_keyword = false;
+        for arg in args {
+            match &arg.name {
+                None if seen_keyword => {
+                    self.diags.push(diag::positional_after_keyword(arg.value.span));
+                    ok = false;
+                }
+                None if next >= names.len() => {
+                    self.diags.push(diag::too_many_args(arg.value.span, callee, names.len()));
+                    ok = false;
+                }
+                None => {
+                    slots[next] = Some(Source::Given(arg));
+                    next += 1;
+                }
+                Some(key) => {
+                    seen_keyword = true;
+                    match names.iter().position(|n| *n == key.name) {
+                        None => {
+                            self.diags.push(diag::unknown_keyword(key, callee, names));
+                            ok = false;
+                        }
+                        Some(i) if slots[i].is_some() => {
+                            self.diags.push(diag::given_twice(key, callee));
+                            ok = false;
+                        }
+                        Some(i) => slots[i] = Some(Source::Given(arg)),
+                    }
+                }
+            }
+        }
+        ok.then_some(slots)
+    }
+
+    /// The value and span of a matched argument.
+    fn arg_value(
+        &mut self,
+        src: Source<'a>,
+        piped: &Option<Value>,
+        env: usize,
+        prefix: &str,
+        span: Span,
+    ) -> (Value, Span) {
+        match src {
+            Source::Piped => {
+                let v = piped.clone().unwrap_or(Value::Poison);
+                let s = match &v {
+                    Value::Tensor(t) => t.span,
+                    _ => span,
+                };
+                (v, s)
+            }
+            Source::Given(a) => (self.eval(&a.value, env, prefix), a.value.span),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn call_op(
+        &mut self,
+        def: &'static OpDef,
+        args: &'a [Arg],
+        piped: Option<Value>,
+        env: usize,
+        prefix: &str,
+        naming: Naming,
+        span: Span,
+        name_span: Span,
+    ) -> Value {
+        let sig = &def.signature;
+        let names = sig.arg_names();
+        let Some(slots) = self.match_args(def.name, &names, args, piped.is_some(), name_span) else {
+            return Value::Poison;
+        };
+        let n_inputs = sig.inputs.names().len();
+        let mut poisoned = false;
+        let mut tensors: Vec<TensorVal> = Vec::new();
+        for (i, slot) in slots.iter().take(n_inputs).enumerate() {
+            let Some(src) = *slot else {
+                self.diags.push(diag::missing_arg(span, def.name, names[i], &sig.render(def.name)));
+                poisoned = true;
+                continue;
+            };
+            let (value, vspan) = self.arg_value(src, &piped, env, prefix, span);
+            match (sig.inputs, value) {
+                (_, v) if v.is_poison() => poisoned = true,
+                (Inputs::Fixed(_), Value::Tensor(t)) => tensors.push(t),
+                (Inputs::List(_), Value::List(items)) => {
+                    for item in items {
+                        match item {
+                            Value::Tensor(t) => tensors.push(t),
+                            other => {
+                                self.diags.push(diag::wrong_type(vspan, "a list of tensors", &other));
+                                poisoned = true;
+                            }
+                        }
+                    }
+                }
+                (inputs, other) => {
+                    let want =
+                        if matches!(inputs, Inputs::List(_)) { "a list of tensors" } else { "a tensor" };
+                    self.diags.push(diag::wrong_type(vspan, want, &other));
+                    poisoned = true;
+                }
+            }
+        }
+        let mut attrs = Attrs::default();
+        let mut attr_spans: Vec<(&'static str, Span)> = Vec::new();
+        for (spec, slot) in sig.attrs.iter().zip(slots.iter().skip(n_inputs)) {
+            let value = match *slot {
+                Some(src) => {
+                    let (v, vspan) = self.arg_value(src, &piped, env, prefix, span);
+                    attr_spans.push((spec.name, vspan));
+                    match self.to_attr(spec.ty, spec.default, v, vspan, spec.name) {
+                        Some(a) => a,
+                        None => {
+                            poisoned = true;
+                            continue;
+                        }
+                    }
+                }
+                None => match spec.default {
+                    Default::Required => {
+                        self.diags.push(diag::missing_arg(span, def.name, spec.name, &sig.render(def.name)));
+                        poisoned = true;
+                        continue;
+                    }
+                    Default::Optional => AttrValue::None,
+                    Default::Int(v) => AttrValue::Int(Dim::konst(v)),
+                    Default::Float(v) => AttrValue::Float(v),
+                    Default::Bool(v) => AttrValue::Bool(v),
+                    Default::Str(v) => AttrValue::Str(v.to_string()),
+                },
+            };
+            attrs.insert(spec.name, value);
+        }
+        if poisoned {
+            return Value::Poison;
+        }
+        let op = match (def.build)(&attrs) {
+            Ok(op) => op,
+            Err(e) => {
+                let at =
+                    e.attr.and_then(|a| attr_spans.iter().find(|(n, _)| *n == a)).map_or(span, |(_, s)| *s);
+                self.diags.push(diag::bad_attr(at, def.name, &e, &self.chain));
+                return Value::Poison;
+            }
+        };
+        let path = self.node_path(prefix, naming, &def.name.to_lowercase());
+        let explicit = !matches!(naming, Naming::Auto);
+        self.add_node(def.name, op, tensors, path, span, explicit)
+    }
+
+    /// Convert an argument to an attribute value of the declared type.
+    fn to_attr(
+        &mut self,
+        ty: AttrType,
+        default: Default,
+        v: Value,
+        span: Span,
+        name: &str,
+    ) -> Option<AttrValue> {
+        let int = |v: &Value| match v {
+            Value::Int(d) => Some(AttrValue::Int(d.clone())),
+            _ => None,
+        };
+        let int_list = |v: &Value| match v {
+            Value::List(items) => items.iter().map(int).collect::<Option<Vec<_>>>().map(AttrValue::List),
+            _ => None,
+        };
+        let converted = match (&ty, &v) {
+            (_, Value::None) if default != Default::Required => Some(AttrValue::None),
+            (AttrType::Int, _) => int(&v),
+            (AttrType::Float, Value::Float(f)) => Some(AttrValue::Float(*f)),
+            (AttrType::Float, Value::Int(d)) => self.decide(d).map(|i| AttrValue::Float(i as f64)),
+            (AttrType::Bool, Value::Bool(b)) => Some(AttrValue::Bool(*b)),
+            (AttrType::Choice(choices) | AttrType::IntListOrChoice(choices), Value::Str(s)) => {
+                if choices.contains(&s.as_str()) {
+                    Some(AttrValue::Str(s.clone()))
+                } else {
+                    self.diags.push(diag::bad_choice(span, name, s, choices));
+                    return None;
+                }
+            }
+            (AttrType::IntOrList | AttrType::IntListOrChoice(_), _) => int(&v).or_else(|| int_list(&v)),
+            (AttrType::IntList, _) => int_list(&v).or_else(|| int(&v)),
+            (AttrType::DType, Value::Str(s)) if DType::parse(s).is_some() => Some(AttrValue::Str(s.clone())),
+            _ => None,
+        };
+        if converted.is_none() && !v.is_poison() {
+            self.diags.push(diag::wrong_type(span, &ty.to_string(), &v));
+        }
+        converted
+    }
+
+    /// Add an op instance, inferring its output types; returns its output(s).
+    pub(super) fn add_node(
+        &mut self,
+        kind: &'static str,
+        op: Box<dyn Op>,
+        inputs: Vec<TensorVal>,
+        path: String,
+        span: Span,
+        explicit: bool,
+    ) -> Value {
+        if self.nodes >= self.max_nodes {
+            if !self.aborted {
+                self.diags.push(diag::size_cap(span, None, self.max_nodes));
+                self.aborted = true;
+            }
+            return Value::Poison;
+        }
+        self.nodes += 1;
+        let types: Vec<TensorType> = inputs.iter().map(|t| t.ty.clone()).collect();
+        let (outputs, params) = match op.infer(&types) {
+            Ok(outs) => {
+                let params = op.params(&types);
+                (outs, params)
+            }
+            Err(e) => {
+                let input_label = e.input.and_then(|i| inputs.get(i)).map(|t| (t.span, t.ty.clone()));
+                self.diags.push(diag::shape_error(span, kind, &path, &e, input_label, &self.chain));
+                (Vec::new(), Vec::new())
+            }
+        };
+        for p in &params {
+            if let Some(d) = p.shape.iter().find(|d| d.eval(&self.bindings).is_none()) {
+                let what = format!(
+                    "parameter `{}.{}` of shape {}",
+                    path,
+                    p.name,
+                    crate::ir::tensor::shape_string(&p.shape)
+                );
+                self.diags.push(diag::unbound(span, d, &what));
+            }
+        }
+        if explicit {
+            self.claim_path(&path, span, !params.is_empty());
+        } else {
+            self.paths.entry(path.clone()).or_insert((span, !params.is_empty()));
+        }
+        let origin = Origin { span, chain: self.chain.clone() };
+        let node = Node { kind, op, path, outputs: outputs.clone(), params, frozen: false };
+        let id = self.graph.add_node(node, origin);
+        for (i, t) in inputs.iter().enumerate() {
+            self.graph.connect(t.tensor, id, i as u16, t.ty.clone());
+        }
+        let mut values: Vec<Value> = outputs
+            .into_iter()
+            .enumerate()
+            .map(|(port, ty)| {
+                Value::Tensor(TensorVal { tensor: TensorRef { node: id, port: port as u16 }, ty, span })
+            })
+            .collect();
+        match values.len() {
+            0 => Value::Poison,
+            1 => values.remove(0),
+            _ => Value::List(values),
+        }
+    }
+
+    /// `a + b` and friends on tensors.
+    pub(super) fn elementwise(
+        &mut self,
+        name: &str,
+        a: TensorVal,
+        b: TensorVal,
+        span: Span,
+        prefix: &str,
+    ) -> Value {
+        let Some(def) = ops::lookup(name) else { return Value::Poison };
+        match (def.build)(&Attrs::default()) {
+            Ok(op) => {
+                let path = self.node_path(prefix, Naming::Auto, name);
+                self.add_node(def.name, op, vec![a, b], path, span, false)
+            }
+            Err(_) => Value::Poison,
+        }
+    }
+
+    fn call_block(
+        &mut self,
+        def: &'a Def,
+        args: &'a [Arg],
+        piped: Option<Value>,
+        env: usize,
+        prefix: &str,
+        naming: Naming,
+        span: Span,
+    ) -> Value {
+        if self.chain.len() >= super::MAX_DEPTH / 4 {
+            self.diags.push(diag::recursion(span, &def.name.name, self.chain.len()));
+            self.aborted = true;
+            return Value::Poison;
+        }
+        let names: Vec<&str> = def.params.iter().map(|p| p.name.name.as_str()).collect();
+        let Some(slots) = self.match_args(&def.name.name, &names, args, piped.is_some(), span) else {
+            return Value::Poison;
+        };
+        let given: Vec<Option<(Value, Span)>> =
+            slots.iter().map(|s| s.map(|src| self.arg_value(src, &piped, env, prefix, span))).collect();
+        let path = self.node_path(prefix, naming, &def.name.name.to_lowercase());
+        self.claim_path(&path, span, true);
+        self.graph.groups.entry(path.clone()).or_insert(Group { kind: def.name.name.clone(), span });
+        let benv = self.push_env(&def.body, None, DefKind::Block, &path);
+        self.chain.push(CallSite { block: def.name.name.clone(), span, path: path.clone() });
+        let mut ok = true;
+        for (p, g) in def.params.iter().zip(given) {
+            let (value, vspan) = match g {
+                Some(v) => v,
+                None => match &p.default {
+                    Some(d) => (self.eval(d, benv, &path), d.span),
+                    None => {
+                        self.diags.push(diag::missing_block_arg(span, &def.name, &p.name));
+                        (Value::Poison, span)
+                    }
+                },
+            };
+            ok &= !value.is_poison();
+            ok &= self.check_type(
+                &p.ty,
+                &value,
+                benv,
+                &format!("parameter `{}` of {}", p.name.name, def.name.name),
+                vspan,
+            );
+            self.envs[benv].locals.insert(p.name.name.clone(), value);
+        }
+        let result = if ok {
+            match self.run_body(benv) {
+                Some(v) => v,
+                None => {
+                    self.diags.push(diag::no_return(&def.name));
+                    Value::Poison
+                }
+            }
+        } else {
+            Value::Poison
+        };
+        if let Some(ty) = &def.returns {
+            let what = format!("the result of {}", def.name.name);
+            let at = match &result {
+                Value::Tensor(t) => t.span,
+                _ => span,
+            };
+            self.check_type(ty, &result, benv, &what, at);
+        }
+        self.chain.pop();
+        self.envs.truncate(benv);
+        result
+    }
+
+    fn builtin(
+        &mut self,
+        name: &str,
+        name_span: Span,
+        args: &'a [Arg],
+        env: usize,
+        prefix: &str,
+        span: Span,
+    ) -> Value {
+        let Some(slots) = self.match_args(name, &["a", "b"], args, false, name_span) else {
+            return Value::Poison;
+        };
+        let mut ints = Vec::new();
+        for (slot, pname) in slots.iter().zip(["a", "b"]) {
+            let Some(src) = *slot else {
+                self.diags.push(diag::missing_arg(span, name, pname, &format!("{name}(a: int, b: int)")));
+                return Value::Poison;
+            };
+            match self.arg_value(src, &None, env, prefix, span) {
+                (Value::Int(d), _) => ints.push(d),
+                (Value::Poison, _) => return Value::Poison,
+                (other, s) => {
+                    self.diags.push(diag::wrong_type(s, "an int", &other));
+                    return Value::Poison;
+                }
+            }
+        }
+        let (a, b) = (&ints[0], &ints[1]);
+        match name {
+            "cdiv" => match a.ceil_div(b) {
+                Ok(d) => Value::Int(d),
+                Err(e) => {
+                    self.diags.push(diag::division(span, &e));
+                    Value::Poison
+                }
+            },
+            _ => match a.compare(b).or_else(|| self.decide(&a.sub(b)).map(|v| v.cmp(&0))) {
+                Some(ord) => {
+                    let a_wins = (name == "max") == (ord == std::cmp::Ordering::Greater);
+                    Value::Int(if a_wins { a.clone() } else { b.clone() })
+                }
+                None => {
+                    self.diags.push(diag::undecidable(span, &format!("{name}({a}, {b})")));
+                    Value::Poison
+                }
+            },
+        }
+    }
+
+    /// `input x: [N, 784] of f32`
+    pub(super) fn add_input(&mut self, name: &'a Ident, ty: &'a TypeExpr, env: usize) -> Value {
+        let TypeKind::Tensor { dims, dtype } = &ty.kind else {
+            self.diags.push(diag::expected_tensor_type(ty.span));
+            return Value::Poison;
+        };
+        let mut shape = Vec::new();
+        for d in dims {
+            match self.eval(d, env, "") {
+                Value::Int(v) => shape.push(v),
+                Value::Poison => return Value::Poison,
+                other => {
+                    self.diags.push(diag::wrong_type(d.span, "a dim", &other));
+                    return Value::Poison;
+                }
+            }
+        }
+        let Some(dtype) = self.dtype_of(dtype.as_ref()) else { return Value::Poison };
+        let t = TensorType::new(dtype, shape);
+        if self.graph.inputs.iter().any(|(n, _)| *n == name.name) {
+            self.diags.push(diag::duplicate_io(name, "input"));
+        }
+        self.paths.insert(name.name.clone(), (name.span, false));
+        let v = self.add_node("input", ops::input_op(t), Vec::new(), name.name.clone(), name.span, false);
+        if let Value::Tensor(tv) = &v {
+            self.graph.inputs.push((name.name.clone(), tv.tensor.node));
+        }
+        v
+    }
+
+    pub(super) fn dtype_of(&mut self, dtype: Option<&Ident>) -> Option<DType> {
+        match dtype {
+            None => Some(DType::F32),
+            Some(id) => DType::parse(&id.name).or_else(|| {
+                self.diags.push(diag::unknown_dtype(id));
+                None
+            }),
+        }
+    }
+
+    pub(super) fn record_output(&mut self, name: &Ident, value: Value) {
+        match value {
+            Value::Tensor(t) => {
+                if self.graph.outputs.iter().any(|(n, _)| *n == name.name) {
+                    self.diags.push(diag::duplicate_io(name, "output"));
+                }
+                self.graph.outputs.push((name.name.clone(), t.tensor));
+            }
+            Value::Poison => {}
+            other => self.diags.push(diag::wrong_type(name.span, "a tensor", &other)),
+        }
+    }
+}

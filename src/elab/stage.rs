@@ -1,0 +1,244 @@
+//! Pipe stages and the paths they give layers: labels, numbered groups, `repeat`.
+//!
+//! A labelled layer `conv1: Conv2d(...)` is at `prefix.conv1`. A bracketed list, a
+//! parenthesised chain and each `repeat` iteration number their elements `0, 1, …` as
+//! `nn.Sequential` does, every element counting whether it has parameters or not; under a
+//! label they live below it (`downsample.0`), without one directly in the current prefix.
+//! Unlabelled layers outside groups get a readable unique name (`relu`, `relu_1`).
+
+use super::diagnostics as diag;
+use super::value::Value;
+use super::Elaborator;
+use crate::front::ast::{DefKind, Expr, ExprKind, Ident, Repeat};
+use crate::front::span::Span;
+use crate::ir::graph::Group;
+
+/// How the next layer is named.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Naming<'n> {
+    Auto,
+    Label(&'n Ident),
+    Index(usize),
+    /// A `repeat ... as "fc{i}"` iteration name.
+    Named(&'n str),
+}
+
+pub(super) fn join(prefix: &str, segment: &str) -> String {
+    if prefix.is_empty() {
+        segment.to_string()
+    } else {
+        format!("{prefix}.{segment}")
+    }
+}
+
+impl<'a> Elaborator<'a> {
+    /// Feed `input` through one stage of a pipe.
+    pub(super) fn apply(
+        &mut self,
+        stage: &'a Expr,
+        input: Value,
+        env: usize,
+        prefix: &str,
+        naming: Naming,
+    ) -> Value {
+        if input.is_poison() || self.aborted {
+            return Value::Poison;
+        }
+        match &stage.kind {
+            ExprKind::Labelled { label, body } => self.apply(body, input, env, prefix, Naming::Label(label)),
+            ExprKind::Call { callee, args } => {
+                self.call(&callee.name, callee.span, args, Some(input), env, prefix, naming, stage.span)
+            }
+            ExprKind::Name(name) => {
+                if self.is_value_name(name, env) {
+                    self.diags.push(diag::value_as_layer(stage.span, name));
+                    return Value::Poison;
+                }
+                self.call(name, stage.span, &[], Some(input), env, prefix, naming, stage.span)
+            }
+            ExprKind::List(items) => {
+                let stages: Vec<&'a Expr> = items.iter().collect();
+                self.group(&stages, input, env, prefix, naming, stage.span)
+            }
+            ExprKind::Paren(inner) => match &inner.kind {
+                ExprKind::Pipe { head, stages } => {
+                    let all: Vec<&'a Expr> = std::iter::once(&**head).chain(stages.iter()).collect();
+                    self.group(&all, input, env, prefix, naming, stage.span)
+                }
+                _ => self.apply(inner, input, env, prefix, naming),
+            },
+            ExprKind::Pipe { head, stages } => {
+                let all: Vec<&'a Expr> = std::iter::once(&**head).chain(stages.iter()).collect();
+                self.group(&all, input, env, prefix, naming, stage.span)
+            }
+            ExprKind::Repeat(r) => self.repeat(r, input, env, prefix, naming, stage.span),
+            ExprKind::If { cond, then, otherwise } => {
+                let Some(c) = self.condition(cond, env, prefix) else { return Value::Poison };
+                let branch = if c { Some(then) } else { otherwise.as_ref() };
+                match branch.map(|b| b.as_slice()) {
+                    Some([crate::front::ast::Stmt::Expr(e)]) => self.apply(e, input, env, prefix, naming),
+                    None => input,
+                    Some(_) => {
+                        self.diags.push(diag::expected_layer(
+                            stage.span,
+                            "an `if` whose branches are not single layers",
+                        ));
+                        Value::Poison
+                    }
+                }
+            }
+            _ => {
+                self.diags.push(diag::expected_layer(stage.span, "a value"));
+                Value::Poison
+            }
+        }
+    }
+
+    /// Whether `name` names a value (a binding, a parameter, a dim) rather than a layer.
+    fn is_value_name(&self, name: &str, env: usize) -> bool {
+        if crate::ops::lookup(name).is_some() || self.defs.contains_key(name) {
+            return false;
+        }
+        let mut e = Some(env);
+        while let Some(i) = e {
+            if self.envs[i].locals.contains_key(name) || self.envs[i].binders.contains_key(name) {
+                return true;
+            }
+            e = self.envs[i].parent.map(|(p, _)| p);
+        }
+        self.dims.contains_key(name)
+    }
+
+    /// A numbered sequence of stages (a list, a parenthesised chain, a repeat body).
+    fn group(
+        &mut self,
+        stages: &[&'a Expr],
+        input: Value,
+        env: usize,
+        prefix: &str,
+        naming: Naming,
+        span: Span,
+    ) -> Value {
+        let inner = self.group_prefix(prefix, naming, "Sequential", span);
+        let mut v = input;
+        for (i, s) in stages.iter().enumerate() {
+            v = self.apply(s, v, env, &inner, Naming::Index(i));
+        }
+        v
+    }
+
+    /// The prefix a group's elements live under: below its name, or the current prefix when
+    /// it has none.
+    fn group_prefix(&mut self, prefix: &str, naming: Naming, kind: &str, span: Span) -> String {
+        match naming {
+            Naming::Auto => prefix.to_string(),
+            _ => {
+                let path = self.node_path(prefix, naming, "");
+                self.claim_path(&path, span, true);
+                self.graph.groups.entry(path.clone()).or_insert(Group { kind: kind.to_string(), span });
+                path
+            }
+        }
+    }
+
+    fn repeat(
+        &mut self,
+        r: &'a Repeat,
+        input: Value,
+        env: usize,
+        prefix: &str,
+        naming: Naming,
+        span: Span,
+    ) -> Value {
+        let start = match &r.start {
+            Some(s) => self.const_int(s, env, prefix),
+            None => Some(0),
+        };
+        let end = self.const_int(&r.end, env, prefix);
+        let (Some(start), Some(end)) = (start, end) else { return Value::Poison };
+        let count = end.saturating_sub(start);
+        if count < 0 {
+            self.diags.push(diag::negative_repeat(r.end.span, start, end));
+            return Value::Poison;
+        }
+        if count as u64 > (self.max_nodes - self.nodes.min(self.max_nodes)) as u64 {
+            self.diags.push(diag::size_cap(span, Some(count), self.max_nodes));
+            self.aborted = true;
+            return Value::Poison;
+        }
+        let inner = self.group_prefix(prefix, naming, "Repeat", span);
+        let pos = self.envs[env].pos;
+        let mut v = input;
+        for (n, i) in (start..end).enumerate() {
+            if v.is_poison() || self.aborted {
+                return Value::Poison;
+            }
+            let child = self.push_env(&[], Some((env, pos)), DefKind::Block, &inner);
+            if let Some(var) = &r.var {
+                self.envs[child].locals.insert(var.name.clone(), Value::Int(i.into()));
+            }
+            let name = r.name_format.as_ref().map(|f| self.interpolate(f, child));
+            let naming = match &name {
+                Some(s) => Naming::Named(s),
+                None => Naming::Index(n),
+            };
+            v = self.apply(&r.body, v, child, &inner, naming);
+            self.envs.truncate(child);
+        }
+        v
+    }
+
+    /// An integer that must be known now (a repeat count), from symbols or the dims' values.
+    pub(super) fn const_int(&mut self, e: &'a Expr, env: usize, prefix: &str) -> Option<i64> {
+        match self.eval(e, env, prefix) {
+            Value::Int(d) => match self.decide(&d) {
+                Some(v) => Some(v),
+                None => {
+                    self.diags.push(diag::unbound(e.span, &d, "the count of a `repeat`"));
+                    None
+                }
+            },
+            Value::Poison => None,
+            other => {
+                self.diags.push(diag::wrong_type(e.span, "an int", &other));
+                None
+            }
+        }
+    }
+
+    /// The path of a layer or group named by `naming` under `prefix`.
+    pub(super) fn node_path(&mut self, prefix: &str, naming: Naming, base: &str) -> String {
+        match naming {
+            Naming::Label(l) => join(prefix, &l.name),
+            Naming::Index(i) => join(prefix, &i.to_string()),
+            Naming::Named(s) => join(prefix, s),
+            Naming::Auto => {
+                let key = (prefix.to_string(), base.to_string());
+                loop {
+                    let n = self.auto_names.entry(key.clone()).or_insert(0);
+                    let segment = if *n == 0 { base.to_string() } else { format!("{base}_{n}") };
+                    *n += 1;
+                    let path = join(prefix, &segment);
+                    if !self.paths.contains_key(&path) {
+                        return path;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Take a path for a layer or group; two owners of one path are an error when either holds
+    /// parameters (parameter-free layers such as a shared `relu` may repeat, as in PyTorch).
+    pub(super) fn claim_path(&mut self, path: &str, span: Span, has_params: bool) {
+        match self.paths.get(path) {
+            Some((prev, prev_params)) if has_params || *prev_params => {
+                let prev = *prev;
+                self.diags.push(diag::duplicate_path(span, path, prev));
+            }
+            Some(_) => {}
+            None => {
+                self.paths.insert(path.to_string(), (span, has_params));
+            }
+        }
+    }
+}

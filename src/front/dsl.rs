@@ -1,0 +1,613 @@
+//! The `.wick` surface: pest parse tree to AST.
+
+use pest::iterators::{Pair, Pairs};
+use pest::pratt_parser::{Assoc, Op as PrattOp, PrattParser};
+use pest::Parser;
+use pest_derive::Parser;
+use std::sync::OnceLock;
+
+use super::ast::*;
+use super::span::{FileId, Span};
+use crate::diag::{did_you_mean, Diagnostic};
+
+#[derive(Parser)]
+#[grammar = "../grammar/wick.pest"]
+struct WickParser;
+
+/// Deepest bracket nesting accepted: deeper text is refused before pest sees it, so no input
+/// can exhaust the stack.
+pub const MAX_NESTING: usize = 64;
+/// Most operators accepted in one arithmetic expression, for the same reason.
+pub const MAX_OPERATORS: usize = 1000;
+
+const KEYWORDS: &[&str] = &[
+    "use", "dim", "block", "model", "input", "output", "return", "assert", "if", "else", "repeat", "in", "as",
+];
+
+/// Parse a whole `.wick` file.
+pub fn parse_file(text: &str, file: FileId) -> Result<Module, Diagnostic> {
+    let b = Builder { file, base: 0 };
+    check_nesting(text, file, 0)?;
+    let pairs = WickParser::parse(Rule::file, text).map_err(|e| b.syntax_error(e, text))?;
+    let mut items = Vec::new();
+    for pair in pairs.flatten().take(1).flat_map(|p| p.into_inner()) {
+        match pair.as_rule() {
+            Rule::use_decl => {
+                let s = pair.clone().into_inner().next();
+                items.push(Item::Use {
+                    path: s.map(|s| b.string(s).value).unwrap_or_default(),
+                    span: b.span(&pair),
+                })
+            }
+            Rule::dim_decl => {
+                let mut inner = pair.into_inner();
+                let name = b.ident(inner.next());
+                let example = inner.next().map(|e| b.expr(e)).transpose()?;
+                items.push(Item::Dim { name, example });
+            }
+            Rule::block_def | Rule::model_def => items.push(Item::Def(b.def(pair)?)),
+            _ => {}
+        }
+    }
+    Ok(Module { items })
+}
+
+/// Parse an expression that starts at byte `base` of `file` (YAML embeds these).
+pub fn parse_expr(text: &str, file: FileId, base: usize) -> Result<Expr, Diagnostic> {
+    let b = Builder { file, base };
+    check_nesting(text, file, base)?;
+    let mut pairs = WickParser::parse(Rule::expr_only, text).map_err(|e| b.syntax_error(e, text))?;
+    let pair = first_inner(&mut pairs, &b)?;
+    b.expr(pair)
+}
+
+/// Parse a type (`int`, `[N, 784] of f32`) that starts at byte `base` of `file`.
+pub fn parse_type(text: &str, file: FileId, base: usize) -> Result<TypeExpr, Diagnostic> {
+    let b = Builder { file, base };
+    check_nesting(text, file, base)?;
+    let mut pairs = WickParser::parse(Rule::type_only, text).map_err(|e| b.syntax_error(e, text))?;
+    let pair = first_inner(&mut pairs, &b)?;
+    b.type_expr(pair)
+}
+
+/// Parse a parameter declaration (`stride: int = 1`) that starts at byte `base` of `file`.
+pub fn parse_param(text: &str, file: FileId, base: usize) -> Result<Param, Diagnostic> {
+    let b = Builder { file, base };
+    check_nesting(text, file, base)?;
+    let mut pairs = WickParser::parse(Rule::param_only, text).map_err(|e| b.syntax_error(e, text))?;
+    let pair = first_inner(&mut pairs, &b)?;
+    b.param(pair)
+}
+
+fn first_inner<'a>(pairs: &mut Pairs<'a, Rule>, b: &Builder) -> Result<Pair<'a, Rule>, Diagnostic> {
+    pairs.next().and_then(|p| p.into_inner().next()).ok_or_else(|| {
+        Diagnostic::error("E0101", "empty input").at(Span::new(b.file, b.base, b.base), "here")
+    })
+}
+
+/// Refuse text nested deeper than [`MAX_NESTING`], skipping strings and comments.
+fn check_nesting(text: &str, file: FileId, base: usize) -> Result<(), Diagnostic> {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut in_comment = false;
+    let mut escaped = false;
+    for (i, c) in text.char_indices() {
+        if in_comment {
+            in_comment = c != '\n';
+            continue;
+        }
+        if in_string {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' | '\n' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '#' => in_comment = true,
+            '"' => in_string = true,
+            '(' | '[' | '{' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Err(Diagnostic::error(
+                        "E0102",
+                        format!("brackets nested deeper than {MAX_NESTING} levels"),
+                    )
+                    .at(Span::new(file, base + i, base + i + 1), "too deep")
+                    .help("split the expression into named steps"));
+                }
+            }
+            ')' | ']' | '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn pratt() -> &'static PrattParser<Rule> {
+    static PRATT: OnceLock<PrattParser<Rule>> = OnceLock::new();
+    PRATT.get_or_init(|| {
+        PrattParser::new()
+            .op(PrattOp::infix(Rule::or, Assoc::Left))
+            .op(PrattOp::infix(Rule::and, Assoc::Left))
+            .op(PrattOp::infix(Rule::eq, Assoc::Left)
+                | PrattOp::infix(Rule::ne, Assoc::Left)
+                | PrattOp::infix(Rule::lt, Assoc::Left)
+                | PrattOp::infix(Rule::le, Assoc::Left)
+                | PrattOp::infix(Rule::gt, Assoc::Left)
+                | PrattOp::infix(Rule::ge, Assoc::Left))
+            .op(PrattOp::infix(Rule::add, Assoc::Left) | PrattOp::infix(Rule::sub, Assoc::Left))
+            .op(PrattOp::infix(Rule::mul, Assoc::Left)
+                | PrattOp::infix(Rule::div, Assoc::Left)
+                | PrattOp::infix(Rule::rem, Assoc::Left))
+            .op(PrattOp::prefix(Rule::neg) | PrattOp::prefix(Rule::not))
+    })
+}
+
+struct Builder {
+    file: FileId,
+    base: usize,
+}
+
+impl Builder {
+    fn span(&self, pair: &Pair<Rule>) -> Span {
+        let s = pair.as_span();
+        Span::new(self.file, self.base + s.start(), self.base + s.end())
+    }
+
+    fn ident(&self, pair: Option<Pair<Rule>>) -> Ident {
+        match pair {
+            Some(p) => Ident { name: p.as_str().to_string(), span: self.span(&p) },
+            None => Ident { name: String::new(), span: Span::new(self.file, self.base, self.base) },
+        }
+    }
+
+    fn string(&self, pair: Pair<Rule>) -> StrLit {
+        let span = self.span(&pair);
+        let raw = pair.into_inner().next().map_or("", |p| p.as_str());
+        let mut value = String::with_capacity(raw.len());
+        let mut chars = raw.chars();
+        while let Some(c) = chars.next() {
+            if c == '\\' {
+                match chars.next() {
+                    Some('n') => value.push('\n'),
+                    Some('t') => value.push('\t'),
+                    Some(other) => value.push(other),
+                    None => {}
+                }
+            } else {
+                value.push(c);
+            }
+        }
+        StrLit { value, span }
+    }
+
+    fn def(&self, pair: Pair<Rule>) -> Result<Def, Diagnostic> {
+        let kind = if pair.as_rule() == Rule::block_def { DefKind::Block } else { DefKind::Model };
+        let span = self.span(&pair);
+        let mut inner = pair.into_inner();
+        let name = self.ident(inner.next());
+        let mut params = Vec::new();
+        let mut returns = None;
+        let mut body = Vec::new();
+        for p in inner {
+            match p.as_rule() {
+                Rule::param => params.push(self.param(p)?),
+                Rule::returns => returns = p.into_inner().next().map(|t| self.type_expr(t)).transpose()?,
+                Rule::body => body = self.stmts(p.into_inner())?,
+                _ => {}
+            }
+        }
+        Ok(Def { kind, name, params, returns, body, span })
+    }
+
+    fn param(&self, pair: Pair<Rule>) -> Result<Param, Diagnostic> {
+        let mut inner = pair.into_inner();
+        let name = self.ident(inner.next());
+        let ty = match inner.next() {
+            Some(t) => self.type_expr(t)?,
+            None => TypeExpr { kind: TypeKind::Int, span: name.span },
+        };
+        let default = inner.next().map(|e| self.expr(e)).transpose()?;
+        Ok(Param { name, ty, default })
+    }
+
+    fn type_expr(&self, pair: Pair<Rule>) -> Result<TypeExpr, Diagnostic> {
+        let span = self.span(&pair);
+        let Some(inner) = pair.into_inner().next() else {
+            return Ok(TypeExpr { kind: TypeKind::Int, span });
+        };
+        let kind = match inner.as_rule() {
+            Rule::scalar_type => match inner.as_str() {
+                "float" => TypeKind::Float,
+                "bool" => TypeKind::Bool,
+                "string" => TypeKind::Str,
+                _ => TypeKind::Int,
+            },
+            _ => return self.tensor_type(inner),
+        };
+        Ok(TypeExpr { kind, span })
+    }
+
+    fn stmts(&self, pairs: Pairs<Rule>) -> Result<Vec<Stmt>, Diagnostic> {
+        pairs.map(|p| self.stmt(p)).collect()
+    }
+
+    fn stmt(&self, pair: Pair<Rule>) -> Result<Stmt, Diagnostic> {
+        let span = self.span(&pair);
+        let rule = pair.as_rule();
+        let mut inner = pair.into_inner();
+        Ok(match rule {
+            Rule::input_stmt => {
+                let name = self.ident(inner.next());
+                let ty = match inner.next() {
+                    Some(t) => self.tensor_type(t)?,
+                    None => TypeExpr { kind: TypeKind::Tensor { dims: vec![], dtype: None }, span },
+                };
+                Stmt::Input { name, ty }
+            }
+            Rule::output_stmt => {
+                let mut outs = Vec::new();
+                for item in inner {
+                    let mut parts = item.into_inner();
+                    let name = self.ident(parts.next());
+                    let mut ty = None;
+                    let mut value = None;
+                    for p in parts {
+                        match p.as_rule() {
+                            Rule::tensor_type => ty = Some(self.tensor_type(p)?),
+                            _ => value = Some(self.expr(p)?),
+                        }
+                    }
+                    outs.push(OutputItem { name, ty, value });
+                }
+                Stmt::Output(outs)
+            }
+            Rule::return_stmt => Stmt::Return { value: self.expr_or_empty(inner.next(), span)?, span },
+            Rule::assert_stmt => {
+                let cond = self.expr_or_empty(inner.next(), span)?;
+                let message = inner.next().map(|s| self.string(s));
+                Stmt::Assert { cond, message, span }
+            }
+            Rule::let_stmt => {
+                let mut names = Vec::new();
+                let mut value = None;
+                for p in inner {
+                    match p.as_rule() {
+                        Rule::ident => names.push(self.ident(Some(p))),
+                        _ => value = Some(self.expr(p)?),
+                    }
+                }
+                Stmt::Let { names, value: self.expr_or_empty_expr(value, span) }
+            }
+            _ => Stmt::Expr(self.expr_or_empty(inner.next(), span)?),
+        })
+    }
+
+    fn tensor_type(&self, pair: Pair<Rule>) -> Result<TypeExpr, Diagnostic> {
+        // `tensor_type` pairs are built like the tensor arm of `type_expr`.
+        let span = self.span(&pair);
+        let mut dims = Vec::new();
+        let mut dtype = None;
+        for p in pair.into_inner() {
+            match p.as_rule() {
+                Rule::ident => dtype = Some(self.ident(Some(p))),
+                _ => dims.push(self.expr(p)?),
+            }
+        }
+        Ok(TypeExpr { kind: TypeKind::Tensor { dims, dtype }, span })
+    }
+
+    fn expr_or_empty(&self, pair: Option<Pair<Rule>>, span: Span) -> Result<Expr, Diagnostic> {
+        match pair {
+            Some(p) => self.expr(p),
+            None => Ok(Expr { kind: ExprKind::List(vec![]), span }),
+        }
+    }
+
+    /// `expr = stage ("|>" stage)*`
+    fn expr(&self, pair: Pair<Rule>) -> Result<Expr, Diagnostic> {
+        let span = self.span(&pair);
+        let mut stages = pair.into_inner().map(|s| self.stage(s)).collect::<Result<Vec<_>, _>>()?;
+        if stages.len() == 1 {
+            return Ok(stages.remove(0));
+        }
+        let head = stages.remove(0);
+        Ok(Expr { kind: ExprKind::Pipe { head: Box::new(head), stages }, span })
+    }
+
+    fn stage(&self, pair: Pair<Rule>) -> Result<Expr, Diagnostic> {
+        let span = self.span(&pair);
+        let mut label = None;
+        let mut body = None;
+        for p in pair.into_inner() {
+            match p.as_rule() {
+                Rule::label => label = Some(self.ident(Some(p))),
+                _ => body = Some(self.operand(p)?),
+            }
+        }
+        let body = self.expr_or_empty_expr(body, span);
+        Ok(match label {
+            Some(label) => Expr { kind: ExprKind::Labelled { label, body: Box::new(body) }, span },
+            None => body,
+        })
+    }
+
+    fn expr_or_empty_expr(&self, e: Option<Expr>, span: Span) -> Expr {
+        e.unwrap_or(Expr { kind: ExprKind::List(vec![]), span })
+    }
+
+    fn operand(&self, pair: Pair<Rule>) -> Result<Expr, Diagnostic> {
+        let span = self.span(&pair);
+        let pairs = pair.into_inner();
+        let operators = pairs.clone().filter(|p| !is_primary(p.as_rule())).count();
+        if operators > MAX_OPERATORS {
+            return Err(Diagnostic::error(
+                "E0102",
+                format!("expression with more than {MAX_OPERATORS} operators"),
+            )
+            .at(span, "too long")
+            .help("split the expression into named steps"));
+        }
+        pratt()
+            .map_primary(|p| self.primary(p))
+            .map_prefix(|op, rhs| {
+                let rhs = rhs?;
+                let span = self.span(&op).to(rhs.span);
+                let op = if op.as_rule() == Rule::neg { UnOp::Neg } else { UnOp::Not };
+                Ok(Expr { kind: ExprKind::Unary { op, operand: Box::new(rhs) }, span })
+            })
+            .map_infix(|lhs, op, rhs| {
+                let (lhs, rhs) = (lhs?, rhs?);
+                let span = lhs.span.to(rhs.span);
+                let op = match op.as_rule() {
+                    Rule::or => BinOp::Or,
+                    Rule::and => BinOp::And,
+                    Rule::eq => BinOp::Eq,
+                    Rule::ne => BinOp::Ne,
+                    Rule::lt => BinOp::Lt,
+                    Rule::le => BinOp::Le,
+                    Rule::gt => BinOp::Gt,
+                    Rule::ge => BinOp::Ge,
+                    Rule::add => BinOp::Add,
+                    Rule::sub => BinOp::Sub,
+                    Rule::mul => BinOp::Mul,
+                    Rule::div => BinOp::Div,
+                    _ => BinOp::Rem,
+                };
+                Ok(Expr { kind: ExprKind::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs) }, span })
+            })
+            .parse(pairs)
+    }
+
+    fn primary(&self, pair: Pair<Rule>) -> Result<Expr, Diagnostic> {
+        let span = self.span(&pair);
+        let kind = match pair.as_rule() {
+            Rule::int => {
+                let digits: String = pair.as_str().chars().filter(|c| *c != '_').collect();
+                match digits.parse::<i64>() {
+                    Ok(v) => ExprKind::Int(v),
+                    Err(_) => {
+                        return Err(Diagnostic::error("E0103", "integer literal too large")
+                            .at(span, format!("does not fit in 64 bits (max {})", i64::MAX)))
+                    }
+                }
+            }
+            Rule::float => match pair.as_str().parse::<f64>() {
+                Ok(v) if v.is_finite() => ExprKind::Float(v),
+                _ => {
+                    return Err(
+                        Diagnostic::error("E0103", "float literal out of range").at(span, "not finite")
+                    )
+                }
+            },
+            Rule::boolean => ExprKind::Bool(pair.as_str() == "true"),
+            Rule::string => ExprKind::Str(self.string(pair).value),
+            Rule::name => ExprKind::Name(pair.as_str().to_string()),
+            Rule::list => ExprKind::List(pair.into_inner().map(|p| self.expr(p)).collect::<Result<_, _>>()?),
+            Rule::paren => match pair.into_inner().next() {
+                Some(e) => ExprKind::Paren(Box::new(self.expr(e)?)),
+                None => ExprKind::List(vec![]),
+            },
+            Rule::call => {
+                let mut inner = pair.into_inner();
+                let callee = self.ident(inner.next());
+                let mut args = Vec::new();
+                if let Some(list) = inner.next() {
+                    for arg in list.into_inner() {
+                        let mut parts: Vec<Pair<Rule>> = arg.into_inner().collect();
+                        let value = parts.pop();
+                        let name = parts.pop().map(|n| self.ident(Some(n)));
+                        args.push(Arg { name, value: self.expr_or_empty(value, span)? });
+                    }
+                }
+                ExprKind::Call { callee, args }
+            }
+            Rule::if_expr => return self.if_expr(pair),
+            Rule::repeat_expr => {
+                let mut var = None;
+                let mut start = None;
+                let mut end = None;
+                let mut name_format = None;
+                let mut body = None;
+                for p in pair.into_inner() {
+                    match p.as_rule() {
+                        Rule::range => {
+                            let mut r = p.into_inner();
+                            var = Some(self.ident(r.next()));
+                            start = r.next().map(|e| self.operand(e)).transpose()?.map(Box::new);
+                            end = r.next().map(|e| self.operand(e)).transpose()?;
+                        }
+                        Rule::string => name_format = Some(self.string(p)),
+                        Rule::expr if end.is_none() => end = Some(self.expr(p)?),
+                        _ => body = Some(self.expr(p)?),
+                    }
+                }
+                ExprKind::Repeat(Repeat {
+                    var,
+                    start,
+                    end: Box::new(self.expr_or_empty_expr(end, span)),
+                    name_format,
+                    body: Box::new(self.expr_or_empty_expr(body, span)),
+                })
+            }
+            _ => ExprKind::List(vec![]),
+        };
+        Ok(Expr { kind, span })
+    }
+
+    fn if_expr(&self, pair: Pair<Rule>) -> Result<Expr, Diagnostic> {
+        let span = self.span(&pair);
+        let mut inner = pair.into_inner();
+        let cond = self.expr_or_empty(inner.next(), span)?;
+        let then = match inner.next() {
+            Some(b) => self.stmts(b.into_inner())?,
+            None => vec![],
+        };
+        let otherwise = match inner.next() {
+            Some(p) if p.as_rule() == Rule::if_expr => {
+                let nested = self.if_expr(p)?;
+                Some(vec![Stmt::Expr(nested)])
+            }
+            Some(b) => Some(self.stmts(b.into_inner())?),
+            None => None,
+        };
+        Ok(Expr { kind: ExprKind::If { cond: Box::new(cond), then, otherwise }, span })
+    }
+
+    fn syntax_error(&self, e: pest::error::Error<Rule>, text: &str) -> Diagnostic {
+        let pos = match e.location {
+            pest::error::InputLocation::Pos(p) => p,
+            pest::error::InputLocation::Span((s, _)) => s,
+        };
+        let found = found_at(text, pos);
+        let expected = match &e.variant {
+            pest::error::ErrorVariant::ParsingError { positives, .. } => describe_expected(positives),
+            pest::error::ErrorVariant::CustomError { message } => message.clone(),
+        };
+        let len = match &found {
+            Found::Word(w) | Found::Char(w) => w.len(),
+            Found::End => 0,
+        };
+        let span = Span::new(self.file, self.base + pos, self.base + pos + len);
+        let mut d = Diagnostic::error("E0101", format!("expected {expected}, found {}", found.describe()))
+            .at(span, format!("expected {expected}"));
+        if let Found::Word(w) = &found {
+            if let Some(k) = did_you_mean(w, KEYWORDS.iter().copied()).filter(|k| k != w) {
+                d = d.help(format!("did you mean the keyword `{k}`?"));
+            }
+        }
+        d
+    }
+}
+
+fn is_primary(rule: Rule) -> bool {
+    !matches!(
+        rule,
+        Rule::or
+            | Rule::and
+            | Rule::eq
+            | Rule::ne
+            | Rule::lt
+            | Rule::le
+            | Rule::gt
+            | Rule::ge
+            | Rule::add
+            | Rule::sub
+            | Rule::mul
+            | Rule::div
+            | Rule::rem
+            | Rule::neg
+            | Rule::not
+    )
+}
+
+enum Found {
+    Word(String),
+    Char(String),
+    End,
+}
+
+impl Found {
+    fn describe(&self) -> String {
+        match self {
+            Found::Word(w) => format!("`{w}`"),
+            Found::Char(c) => format!("`{c}`"),
+            Found::End => "the end of the file".into(),
+        }
+    }
+}
+
+fn found_at(text: &str, pos: usize) -> Found {
+    let rest = text.get(pos..).unwrap_or("");
+    let word: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+    if !word.is_empty() {
+        return Found::Word(word);
+    }
+    match rest.chars().next() {
+        Some(c) => Found::Char(c.to_string()),
+        None => Found::End,
+    }
+}
+
+fn describe_expected(rules: &[Rule]) -> String {
+    let mut words: Vec<&str> = Vec::new();
+    for r in rules {
+        let w = match r {
+            Rule::use_decl => "`use`",
+            Rule::dim_decl => "`dim`",
+            Rule::block_def => "`block`",
+            Rule::model_def => "`model`",
+            Rule::EOI => "the end of the file",
+            Rule::ident | Rule::label | Rule::name => "a name",
+            Rule::param => "a parameter (`name: type`)",
+            Rule::type_expr | Rule::scalar_type | Rule::tensor_type => {
+                "a type (`int`, `float`, `bool`, `string` or `[dims]`)"
+            }
+            Rule::returns => "`->`",
+            Rule::body | Rule::branch => "`{`",
+            Rule::input_stmt
+            | Rule::output_stmt
+            | Rule::return_stmt
+            | Rule::assert_stmt
+            | Rule::let_stmt
+            | Rule::expr_stmt => "a statement",
+            Rule::expr | Rule::stage | Rule::operand | Rule::primary => "an expression",
+            Rule::call
+            | Rule::list
+            | Rule::paren
+            | Rule::int
+            | Rule::float
+            | Rule::string
+            | Rule::boolean => "a value",
+            Rule::if_expr | Rule::repeat_expr => "an expression",
+            Rule::args | Rule::arg => "an argument",
+            Rule::range => "a range (`i in 0..n`)",
+            Rule::or
+            | Rule::and
+            | Rule::eq
+            | Rule::ne
+            | Rule::lt
+            | Rule::le
+            | Rule::gt
+            | Rule::ge
+            | Rule::add
+            | Rule::sub
+            | Rule::mul
+            | Rule::div
+            | Rule::rem => "an operator",
+            Rule::output_item => "an output name",
+            _ => "something else",
+        };
+        if !words.contains(&w) {
+            words.push(w);
+        }
+    }
+    match words.len() {
+        0 => "valid syntax".into(),
+        1 => words[0].into(),
+        n => format!("{} or {}", words[..n - 1].join(", "), words[n - 1]),
+    }
+}

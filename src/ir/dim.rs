@@ -1,0 +1,365 @@
+//! Symbolic dimensions: integer polynomials over named dims, with floor division by constants.
+//!
+//! A [`Dim`] is kept in a canonical form (sorted monomials, no zero coefficients) so equal
+//! expressions compare equal: `h + h == 2*h`, `(2*h + 1) / 2 == h`. Arithmetic saturates
+//! instead of overflowing; [`Dim::is_saturated`] lets callers report it.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+/// An indivisible factor of a monomial.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Atom {
+    Sym(Arc<str>),
+    /// `floor(expr / divisor)` with `divisor > 1`, where `expr` is not a multiple of it.
+    FloorDiv(Box<Dim>, i64),
+}
+
+/// A product of atoms with exponents, sorted.
+type Monomial = Vec<(Atom, u32)>;
+
+/// A symbolic integer.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Dim {
+    /// Monomial -> coefficient; the empty monomial is the constant term.
+    terms: BTreeMap<Monomial, i64>,
+}
+
+/// Values given to symbols when numbers are needed.
+pub type Bindings = BTreeMap<String, i64>;
+
+/// Why a division could not be done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DimError {
+    DivisionByZero,
+    /// Division by something that is not a known positive constant.
+    SymbolicDivisor(Dim),
+}
+
+impl Dim {
+    pub fn konst(value: i64) -> Dim {
+        let mut terms = BTreeMap::new();
+        if value != 0 {
+            terms.insert(Vec::new(), value);
+        }
+        Dim { terms }
+    }
+
+    pub fn zero() -> Dim {
+        Dim::default()
+    }
+
+    pub fn one() -> Dim {
+        Dim::konst(1)
+    }
+
+    pub fn sym(name: &str) -> Dim {
+        Dim::atom(Atom::Sym(Arc::from(name)))
+    }
+
+    fn atom(atom: Atom) -> Dim {
+        let mut terms = BTreeMap::new();
+        terms.insert(vec![(atom, 1)], 1);
+        Dim { terms }
+    }
+
+    /// The value if the expression has no symbols.
+    pub fn as_const(&self) -> Option<i64> {
+        match self.terms.len() {
+            0 => Some(0),
+            1 => self.terms.get(&Vec::new()).copied(),
+            _ => None,
+        }
+    }
+
+    /// Whether the expression is one symbol with coefficient 1 (`h`), printed without parentheses.
+    fn is_single_symbol(&self) -> bool {
+        match self.terms.iter().next() {
+            Some((mono, 1)) => self.terms.len() == 1 && matches!(mono.as_slice(), [(Atom::Sym(_), 1)]),
+            _ => false,
+        }
+    }
+
+    /// Whether some arithmetic hit the limits of `i64`.
+    pub fn is_saturated(&self) -> bool {
+        self.terms.values().any(|c| *c == i64::MAX || *c == i64::MIN)
+    }
+
+    /// The names of the symbols the expression depends on.
+    pub fn symbols(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        self.collect_symbols(&mut out);
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    fn collect_symbols(&self, out: &mut Vec<String>) {
+        for mono in self.terms.keys() {
+            for (atom, _) in mono {
+                match atom {
+                    Atom::Sym(s) => out.push(s.to_string()),
+                    Atom::FloorDiv(d, _) => d.collect_symbols(out),
+                }
+            }
+        }
+    }
+
+    /// Replace the bound symbols by their values; symbols without a value stay.
+    pub fn substitute(&self, bindings: &Bindings) -> Dim {
+        let mut out = Dim::zero();
+        for (mono, coef) in &self.terms {
+            let mut term = Dim::konst(*coef);
+            for (atom, exp) in mono {
+                let factor = match atom {
+                    Atom::Sym(s) => bindings.get(&**s).map_or_else(|| Dim::sym(s), |v| Dim::konst(*v)),
+                    Atom::FloorDiv(d, k) => {
+                        d.substitute(bindings).floor_div(&Dim::konst(*k)).unwrap_or_else(|_| Dim::zero())
+                    }
+                };
+                for _ in 0..*exp {
+                    term = term.mul(&factor);
+                }
+            }
+            out = out.add(&term);
+        }
+        out
+    }
+
+    /// The value under `bindings`, if every symbol is bound.
+    pub fn eval(&self, bindings: &Bindings) -> Option<i64> {
+        self.substitute(bindings).as_const()
+    }
+
+    pub fn add(&self, other: &Dim) -> Dim {
+        let mut terms = self.terms.clone();
+        for (mono, coef) in &other.terms {
+            let entry = terms.entry(mono.clone()).or_insert(0);
+            *entry = entry.saturating_add(*coef);
+            if *entry == 0 {
+                terms.remove(mono);
+            }
+        }
+        Dim { terms }
+    }
+
+    pub fn neg(&self) -> Dim {
+        Dim { terms: self.terms.iter().map(|(m, c)| (m.clone(), c.saturating_neg())).collect() }
+    }
+
+    pub fn sub(&self, other: &Dim) -> Dim {
+        self.add(&other.neg())
+    }
+
+    pub fn mul(&self, other: &Dim) -> Dim {
+        let mut out = Dim::zero();
+        for (m1, c1) in &self.terms {
+            for (m2, c2) in &other.terms {
+                let mut mono: BTreeMap<Atom, u32> = m1.iter().cloned().collect();
+                for (atom, exp) in m2 {
+                    *mono.entry(atom.clone()).or_insert(0) += exp;
+                }
+                let mut single = BTreeMap::new();
+                single.insert(mono.into_iter().collect(), c1.saturating_mul(*c2));
+                out = out.add(&Dim { terms: single });
+            }
+        }
+        out
+    }
+
+    /// Floor division (rounding towards negative infinity) by a positive constant.
+    pub fn floor_div(&self, divisor: &Dim) -> Result<Dim, DimError> {
+        let d = match divisor.as_const() {
+            Some(0) => return Err(DimError::DivisionByZero),
+            Some(d) if d > 0 => d,
+            _ => return Err(DimError::SymbolicDivisor(divisor.clone())),
+        };
+        if d == 1 {
+            return Ok(self.clone());
+        }
+        if let Some(v) = self.as_const() {
+            return Ok(Dim::konst(v.div_euclid(d)));
+        }
+        // Split self = d*q + r, with r holding the terms d does not divide.
+        let mut quotient = Dim::zero();
+        let mut rest = Dim::zero();
+        for (mono, coef) in &self.terms {
+            let mut single = BTreeMap::new();
+            if mono.is_empty() {
+                // The constant goes wholly into the quotient where it can; the rest stays.
+                single.insert(Vec::new(), coef.div_euclid(d));
+                quotient = quotient.add(&Dim { terms: single.clone() });
+                let mut r = BTreeMap::new();
+                r.insert(Vec::new(), coef.rem_euclid(d));
+                rest = rest.add(&Dim { terms: r });
+            } else if coef % d == 0 {
+                single.insert(mono.clone(), coef / d);
+                quotient = quotient.add(&Dim { terms: single });
+            } else {
+                single.insert(mono.clone(), *coef);
+                rest = rest.add(&Dim { terms: single });
+            }
+        }
+        if rest.as_const().is_some() {
+            // 0 <= rest < d here, so floor(rest / d) == 0.
+            return Ok(quotient);
+        }
+        // floor(floor(a / b) / c) == floor(a / (b * c))
+        if rest.terms.len() == 1 {
+            if let Some((mono, 1)) = rest.terms.iter().next().map(|(m, c)| (m, *c)) {
+                if let [(Atom::FloorDiv(inner, b), 1)] = mono.as_slice() {
+                    return Ok(quotient.add(&Dim::atom(Atom::FloorDiv(inner.clone(), b.saturating_mul(d)))));
+                }
+            }
+        }
+        Ok(quotient.add(&Dim::atom(Atom::FloorDiv(Box::new(rest), d))))
+    }
+
+    /// Ceiling division by a positive constant: `cdiv(a, b) == (a + b - 1) / b`.
+    pub fn ceil_div(&self, divisor: &Dim) -> Result<Dim, DimError> {
+        self.add(divisor).sub(&Dim::one()).floor_div(divisor)
+    }
+
+    /// Remainder of floor division: `a % b == a - b * (a / b)`.
+    pub fn rem(&self, divisor: &Dim) -> Result<Dim, DimError> {
+        Ok(self.sub(&divisor.mul(&self.floor_div(divisor)?)))
+    }
+
+    /// The product of a list of dims.
+    pub fn product<'a>(dims: impl IntoIterator<Item = &'a Dim>) -> Dim {
+        dims.into_iter().fold(Dim::one(), |acc, d| acc.mul(d))
+    }
+
+    /// `Some(ordering)` when `self - other` is a constant.
+    pub fn compare(&self, other: &Dim) -> Option<std::cmp::Ordering> {
+        self.sub(other).as_const().map(|v| v.cmp(&0))
+    }
+}
+
+impl From<i64> for Dim {
+    fn from(v: i64) -> Dim {
+        Dim::konst(v)
+    }
+}
+
+impl fmt::Display for Atom {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Atom::Sym(s) => write!(f, "{s}"),
+            Atom::FloorDiv(d, k) if d.is_single_symbol() => write!(f, "{d} / {k}"),
+            Atom::FloorDiv(d, k) => write!(f, "({d}) / {k}"),
+        }
+    }
+}
+
+impl fmt::Display for Dim {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.terms.is_empty() {
+            return write!(f, "0");
+        }
+        // Highest-degree terms first, the constant last, as people write them.
+        let mut terms: Vec<_> = self.terms.iter().collect();
+        terms.sort_by_key(|(m, _)| std::cmp::Reverse(m.iter().map(|(_, e)| *e).sum::<u32>()));
+        for (i, (mono, coef)) in terms.into_iter().enumerate() {
+            let coef = *coef;
+            let magnitude = coef.unsigned_abs();
+            if i == 0 {
+                if coef < 0 {
+                    write!(f, "-")?;
+                }
+            } else {
+                write!(f, " {} ", if coef < 0 { "-" } else { "+" })?;
+            }
+            let mut factors: Vec<String> = Vec::new();
+            if magnitude != 1 || mono.is_empty() {
+                factors.push(magnitude.to_string());
+            }
+            for (atom, exp) in mono {
+                let text = match atom {
+                    Atom::FloorDiv(..) if mono.len() > 1 || magnitude != 1 => format!("({atom})"),
+                    _ => atom.to_string(),
+                };
+                factors.push(if *exp == 1 { text } else { format!("{text}^{exp}") });
+            }
+            write!(f, "{}", factors.join("*"))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h() -> Dim {
+        Dim::sym("h")
+    }
+
+    #[test]
+    fn sums_collect_like_terms() {
+        assert_eq!(h().add(&h()), h().mul(&Dim::konst(2)));
+        assert_eq!(h().sub(&h()), Dim::zero());
+        assert_eq!(h().add(&Dim::konst(3)).to_string(), "h + 3");
+    }
+
+    #[test]
+    fn exact_division_cancels() {
+        let two_h_plus_one = h().mul(&2.into()).add(&1.into());
+        assert_eq!(two_h_plus_one.floor_div(&2.into()).unwrap(), h());
+        assert_eq!(h().mul(&4.into()).floor_div(&2.into()).unwrap(), h().mul(&2.into()));
+    }
+
+    #[test]
+    fn inexact_division_stays_symbolic_and_evaluates() {
+        let half = h().floor_div(&2.into()).unwrap();
+        assert_eq!(half.to_string(), "h / 2");
+        let mut b = Bindings::new();
+        b.insert("h".into(), 7);
+        assert_eq!(half.eval(&b), Some(3));
+        // floor(floor(h/2)/3) == floor(h/6)
+        assert_eq!(half.floor_div(&3.into()).unwrap(), h().floor_div(&6.into()).unwrap());
+    }
+
+    #[test]
+    fn conv_output_size_of_a_symbolic_input() {
+        // (h + 2*3 - 7) / 2 + 1 for a 7x7 stride-2 conv with padding 3
+        let out = h().add(&6.into()).sub(&7.into()).floor_div(&2.into()).unwrap().add(&1.into());
+        let mut b = Bindings::new();
+        b.insert("h".into(), 224);
+        assert_eq!(out.eval(&b), Some(112));
+        assert_eq!(out.to_string(), "(h + 1) / 2");
+    }
+
+    #[test]
+    fn ceil_div_and_rem() {
+        assert_eq!(Dim::konst(7).ceil_div(&2.into()).unwrap(), Dim::konst(4));
+        assert_eq!(Dim::konst(-7).floor_div(&2.into()).unwrap(), Dim::konst(-4));
+        assert_eq!(Dim::konst(7).rem(&3.into()).unwrap(), Dim::konst(1));
+        assert_eq!(h().mul(&4.into()).rem(&2.into()).unwrap(), Dim::zero());
+        assert_eq!(h().floor_div(&0.into()), Err(DimError::DivisionByZero));
+        assert!(matches!(h().floor_div(&h()), Err(DimError::SymbolicDivisor(_))));
+    }
+
+    #[test]
+    fn products_and_powers_print_readably() {
+        let n = Dim::sym("N");
+        let t = Dim::sym("T");
+        let d = n.mul(&t).mul(&t).mul(&768.into());
+        assert_eq!(d.to_string(), "768*N*T^2");
+        assert_eq!(n.neg().add(&1.into()).to_string(), "-N + 1");
+    }
+
+    #[test]
+    fn comparison_is_decided_only_when_the_difference_is_constant() {
+        assert_eq!(h().add(&1.into()).compare(&h()), Some(std::cmp::Ordering::Greater));
+        assert_eq!(h().compare(&Dim::sym("w")), None);
+    }
+
+    #[test]
+    fn overflow_saturates_and_is_reported() {
+        let big = Dim::konst(i64::MAX / 2);
+        assert!(big.mul(&4.into()).is_saturated());
+        assert!(!big.is_saturated());
+    }
+}

@@ -1,0 +1,145 @@
+//! The graph: op instances as nodes, typed tensors as edges, spans and call chains beside them.
+
+use std::collections::BTreeMap;
+
+use petgraph::stable_graph::{NodeIndex, StableDiGraph};
+use petgraph::visit::EdgeRef;
+use petgraph::Direction;
+
+use super::tensor::TensorType;
+use crate::front::span::Span;
+use crate::ops::{Op, ParamDecl};
+
+/// A node of the graph.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeId(pub NodeIndex);
+
+/// One output of one node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TensorRef {
+    pub node: NodeId,
+    pub port: u16,
+}
+
+/// An op instance at a path.
+#[derive(Debug)]
+pub struct Node {
+    /// The op's registered name (`Conv2d`), or `input` for model inputs.
+    pub kind: &'static str,
+    pub op: Box<dyn Op>,
+    /// Full dotted path, as in a PyTorch `state_dict` (`layer1.0.conv1`).
+    pub path: String,
+    /// Output types; empty when inference failed.
+    pub outputs: Vec<TensorType>,
+    pub params: Vec<ParamDecl>,
+    /// Parameters excluded from training.
+    pub frozen: bool,
+}
+
+impl Node {
+    pub fn failed(&self) -> bool {
+        self.outputs.is_empty()
+    }
+}
+
+/// An edge: which output feeds which input, and the tensor's type.
+#[derive(Clone, Debug)]
+pub struct Edge {
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub ty: TensorType,
+}
+
+/// One block call on the way to a node: "in BasicBlock called at resnet18.wick:12:9 as layer1.0".
+#[derive(Clone, Debug, PartialEq)]
+pub struct CallSite {
+    pub block: String,
+    pub span: Span,
+    pub path: String,
+}
+
+/// Where a node came from in the spec.
+#[derive(Clone, Debug, Default)]
+pub struct Origin {
+    pub span: Span,
+    /// Outermost call first.
+    pub chain: Vec<CallSite>,
+}
+
+/// What made a path prefix: a block instance or a group of layers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Group {
+    /// The block's name, `Sequential` for a bracketed or parenthesised chain, `Repeat`.
+    pub kind: String,
+    pub span: Span,
+}
+
+/// A declared dim and the value numbers are computed with.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DimInfo {
+    pub name: String,
+    /// From the spec (`dim N = 1`) or `--bind`; `None` keeps it symbolic.
+    pub value: Option<i64>,
+    pub span: Span,
+}
+
+/// A model, elaborated.
+#[derive(Debug, Default)]
+pub struct Graph {
+    pub name: String,
+    pub g: StableDiGraph<Node, Edge>,
+    /// Side table: origin of each node.
+    pub origins: BTreeMap<NodeId, Origin>,
+    /// Model inputs in declaration order.
+    pub inputs: Vec<(String, NodeId)>,
+    /// Model outputs in declaration order.
+    pub outputs: Vec<(String, TensorRef)>,
+    /// Path prefixes made by blocks and groups.
+    pub groups: BTreeMap<String, Group>,
+    pub dims: Vec<DimInfo>,
+    /// Nodes in creation order, which is a topological order.
+    pub order: Vec<NodeId>,
+}
+
+impl Graph {
+    pub fn add_node(&mut self, node: Node, origin: Origin) -> NodeId {
+        let id = NodeId(self.g.add_node(node));
+        self.origins.insert(id, origin);
+        self.order.push(id);
+        id
+    }
+
+    pub fn connect(&mut self, from: TensorRef, to: NodeId, dst_port: u16, ty: TensorType) {
+        self.g.add_edge(from.node.0, to.0, Edge { src_port: from.port, dst_port, ty });
+    }
+
+    pub fn node(&self, id: NodeId) -> &Node {
+        &self.g[id.0]
+    }
+
+    pub fn origin(&self, id: NodeId) -> Origin {
+        self.origins.get(&id).cloned().unwrap_or_default()
+    }
+
+    /// The tensors feeding a node, in input order.
+    pub fn inputs_of(&self, id: NodeId) -> Vec<TensorRef> {
+        let mut edges: Vec<_> = self.g.edges_directed(id.0, Direction::Incoming).collect();
+        edges.sort_by_key(|e| e.weight().dst_port);
+        edges.iter().map(|e| TensorRef { node: NodeId(e.source()), port: e.weight().src_port }).collect()
+    }
+
+    /// How many edges leave a node.
+    pub fn consumers(&self, id: NodeId) -> usize {
+        self.g.edges_directed(id.0, Direction::Outgoing).count()
+    }
+
+    /// The type of one tensor, if its node was inferred.
+    pub fn tensor_type(&self, t: TensorRef) -> Option<&TensorType> {
+        self.node(t.node).outputs.get(t.port as usize)
+    }
+
+    /// Values for the dims that have one.
+    pub fn bindings(&self) -> crate::ir::dim::Bindings {
+        self.dims.iter().filter_map(|d| d.value.map(|v| (d.name.clone(), v))).collect()
+    }
+}

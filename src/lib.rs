@@ -1,0 +1,103 @@
+//! wick: a declarative model-graph compiler.
+//!
+//! A spec (`.wick` text or YAML) goes through one pipeline, one folder per stage:
+//!
+//! ```text
+//! front (parse) -> AST -> elab (blocks, repeat, if) -> ir::Graph -> check (validate, count) -> report
+//! ```
+//!
+//! - [`front`]: both surfaces parse into one [`front::ast::Module`]; every node has a span.
+//! - [`elab`]: instantiates blocks and unrolls `repeat` into a [`ir::graph::Graph`], inferring
+//!   each op's output types as it is added (symbolic dims stay symbolic).
+//! - [`ops`]: one file per op: signature, shape rule, parameters, cost.
+//! - [`check`]: structural validation and the numbers (params, buffers, MACs, memory).
+//! - [`report`]: the summary as a table, JSON, CSV or Markdown.
+//!
+//! ```
+//! let spec = "dim N = 1\nmodel Tiny { input x: [N, 4]\n output y = x |> fc: Linear(3) }";
+//! let c = wick::compile_source("tiny.wick", spec, &wick::Options::default());
+//! assert!(!c.diagnostics.has_errors());
+//! let summary = c.summary(None).unwrap();
+//! assert_eq!(summary.total_params, 15);
+//! ```
+
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::todo, clippy::dbg_macro)]
+
+pub mod check;
+pub mod diag;
+pub mod elab;
+pub mod front;
+pub mod ir;
+pub mod ops;
+pub mod report;
+
+use diag::Diagnostics;
+use elab::imports::{load, Files, Loaded};
+use front::span::SourceMap;
+use ir::graph::Graph;
+
+pub use elab::ElabOptions as Options;
+
+/// The result of compiling a spec: the graph (possibly partial), its numbers and the
+/// diagnostics.
+#[derive(Debug)]
+pub struct Compiled {
+    pub sources: SourceMap,
+    pub graph: Option<Graph>,
+    pub analysis: Option<check::Analysis>,
+    pub diagnostics: Diagnostics,
+}
+
+impl Compiled {
+    /// The summary folded to `depth`, when a model was elaborated.
+    pub fn summary(&self, depth: Option<usize>) -> Option<report::Summary> {
+        Some(report::summarize(self.graph.as_ref()?, self.analysis.as_ref()?, depth))
+    }
+
+    /// Render the diagnostics.
+    pub fn render_diagnostics(&self, style: diag::RenderStyle) -> String {
+        diag::render_all(&self.diagnostics, &self.sources, style)
+    }
+}
+
+/// Compile a spec file and the files it imports. `Err` only when the file itself cannot be read.
+pub fn compile_file(path: &str, opts: &Options) -> std::io::Result<Compiled> {
+    Ok(finish(load(path, &Files::Disk)?, opts))
+}
+
+/// Compile spec text held in memory; `use` finds nothing (no file is read).
+pub fn compile_source(name: &str, text: &str, opts: &Options) -> Compiled {
+    let mut files = std::collections::BTreeMap::new();
+    files.insert(name.to_string(), text.to_string());
+    compile_files(name, files, opts)
+}
+
+/// Compile from in-memory files (the root and what it imports), as tests and fuzzers do.
+pub fn compile_files(
+    root: &str,
+    files: std::collections::BTreeMap<String, String>,
+    opts: &Options,
+) -> Compiled {
+    match load(root, &Files::Memory(files)) {
+        Ok(loaded) => finish(loaded, opts),
+        Err(e) => {
+            let mut diagnostics = Diagnostics::default();
+            diagnostics.push(diag::Diagnostic::error("E0111", format!("cannot read `{root}`: {e}")));
+            Compiled { sources: SourceMap::new(), graph: None, analysis: None, diagnostics }
+        }
+    }
+}
+
+fn finish(loaded: Loaded, opts: &Options) -> Compiled {
+    let Loaded { sources, modules, mut diags } = loaded;
+    if diags.has_errors() {
+        return Compiled { sources, graph: None, analysis: None, diagnostics: diags };
+    }
+    let (graph, elab_diags) = elab::elaborate(&modules, opts);
+    diags.extend(elab_diags);
+    let analysis = graph.as_ref().map(|g| {
+        diags.extend(check::validate(g));
+        check::analyze(g, &g.bindings())
+    });
+    Compiled { sources, graph, analysis, diagnostics: diags }
+}

@@ -1,0 +1,219 @@
+//! Elementwise activations and (log-)softmax: one enum, shape-preserving, float-only.
+
+use super::signature::{attr, AttrSpec, AttrType, Default, Inputs};
+use super::{expect_axis, Attrs, Cost, Op, OpDef, OpError, Signature};
+use crate::ir::dim::Dim;
+use crate::ir::tensor::{shape_string, TensorType};
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Gelu {
+    None,
+    Tanh,
+}
+
+/// The attributes are kept for the lowering; none of them changes a shape or a count.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Activation {
+    ReLU,
+    ReLU6,
+    LeakyReLU { negative_slope: f64 },
+    ELU { alpha: f64 },
+    GELU { approximate: Gelu },
+    SiLU,
+    Sigmoid,
+    Tanh,
+    Hardtanh { min_val: f64, max_val: f64 },
+    Softplus { beta: f64, threshold: f64 },
+    Softmax { dim: i64 },
+    LogSoftmax { dim: i64 },
+}
+
+const X: Inputs = Inputs::Fixed(&["x"]);
+/// Accepted where PyTorch has it; in-place-ness is the lowering's business.
+const INPLACE: AttrSpec = attr("inplace", AttrType::Bool, Default::Bool(false));
+/// PyTorch warns when `dim` is left out and then guesses from the rank; here it means the last axis.
+const DIM: AttrSpec = attr("dim", AttrType::Int, Default::Int(-1));
+
+const fn sig(attrs: &'static [AttrSpec]) -> Signature {
+    Signature { inputs: X, attrs }
+}
+
+pub static RELU: OpDef =
+    OpDef { name: "ReLU", signature: sig(&[INPLACE]), build: |_| Ok(Box::new(Activation::ReLU)) };
+
+pub static RELU6: OpDef =
+    OpDef { name: "ReLU6", signature: sig(&[INPLACE]), build: |_| Ok(Box::new(Activation::ReLU6)) };
+
+pub static LEAKY_RELU: OpDef = OpDef {
+    name: "LeakyReLU",
+    signature: sig(&[attr("negative_slope", AttrType::Float, Default::Float(0.01)), INPLACE]),
+    build: |a: &Attrs| Ok(Box::new(Activation::LeakyReLU { negative_slope: a.float("negative_slope")? })),
+};
+
+pub static ELU: OpDef = OpDef {
+    name: "ELU",
+    signature: sig(&[attr("alpha", AttrType::Float, Default::Float(1.0)), INPLACE]),
+    build: |a: &Attrs| Ok(Box::new(Activation::ELU { alpha: a.float("alpha")? })),
+};
+
+pub static GELU: OpDef = OpDef {
+    name: "GELU",
+    signature: sig(&[attr("approximate", AttrType::Choice(&["none", "tanh"]), Default::Str("none"))]),
+    build: |a: &Attrs| {
+        let approximate = match a.str("approximate") {
+            Some("none") | None => Gelu::None,
+            Some("tanh") => Gelu::Tanh,
+            Some(other) => {
+                return Err(OpError::new(format!(
+                    "`approximate` must be \"none\" or \"tanh\", found \"{other}\""
+                ))
+                .attr("approximate"))
+            }
+        };
+        Ok(Box::new(Activation::GELU { approximate }))
+    },
+};
+
+pub static SILU: OpDef =
+    OpDef { name: "SiLU", signature: sig(&[INPLACE]), build: |_| Ok(Box::new(Activation::SiLU)) };
+
+pub static SIGMOID: OpDef =
+    OpDef { name: "Sigmoid", signature: sig(&[]), build: |_| Ok(Box::new(Activation::Sigmoid)) };
+
+pub static TANH: OpDef =
+    OpDef { name: "Tanh", signature: sig(&[]), build: |_| Ok(Box::new(Activation::Tanh)) };
+
+pub static HARDTANH: OpDef = OpDef {
+    name: "Hardtanh",
+    signature: sig(&[
+        attr("min_val", AttrType::Float, Default::Float(-1.0)),
+        attr("max_val", AttrType::Float, Default::Float(1.0)),
+        INPLACE,
+    ]),
+    build: |a: &Attrs| {
+        let (min_val, max_val) = (a.float("min_val")?, a.float("max_val")?);
+        // Written so that NaN is refused too.
+        if min_val.partial_cmp(&max_val) != Some(std::cmp::Ordering::Less) {
+            return Err(OpError::new(format!(
+                "`min_val` must be below `max_val`, found min_val {min_val} and max_val {max_val}"
+            ))
+            .attr("max_val"));
+        }
+        Ok(Box::new(Activation::Hardtanh { min_val, max_val }))
+    },
+};
+
+pub static SOFTPLUS: OpDef = OpDef {
+    name: "Softplus",
+    signature: sig(&[
+        attr("beta", AttrType::Float, Default::Float(1.0)),
+        attr("threshold", AttrType::Float, Default::Float(20.0)),
+    ]),
+    build: |a: &Attrs| {
+        Ok(Box::new(Activation::Softplus { beta: a.float("beta")?, threshold: a.float("threshold")? }))
+    },
+};
+
+pub static SOFTMAX: OpDef = OpDef {
+    name: "Softmax",
+    signature: sig(&[DIM]),
+    build: |a: &Attrs| Ok(Box::new(Activation::Softmax { dim: a.int("dim")? })),
+};
+
+pub static LOG_SOFTMAX: OpDef = OpDef {
+    name: "LogSoftmax",
+    signature: sig(&[DIM]),
+    build: |a: &Attrs| Ok(Box::new(Activation::LogSoftmax { dim: a.int("dim")? })),
+};
+
+impl Activation {
+    fn name(&self) -> &'static str {
+        match self {
+            Activation::ReLU => "ReLU",
+            Activation::ReLU6 => "ReLU6",
+            Activation::LeakyReLU { .. } => "LeakyReLU",
+            Activation::ELU { .. } => "ELU",
+            Activation::GELU { .. } => "GELU",
+            Activation::SiLU => "SiLU",
+            Activation::Sigmoid => "Sigmoid",
+            Activation::Tanh => "Tanh",
+            Activation::Hardtanh { .. } => "Hardtanh",
+            Activation::Softplus { .. } => "Softplus",
+            Activation::Softmax { .. } => "Softmax",
+            Activation::LogSoftmax { .. } => "LogSoftmax",
+        }
+    }
+}
+
+impl Op for Activation {
+    fn infer(&self, inputs: &[TensorType]) -> Result<Vec<TensorType>, OpError> {
+        let x = &inputs[0];
+        // Token ids reaching an activation mean a missing embedding, not a cast to make.
+        if !x.dtype.is_float() {
+            return Err(OpError::new(format!(
+                "{} expects a float tensor, found dtype {} (shape {})",
+                self.name(),
+                x.dtype,
+                shape_string(&x.shape)
+            ))
+            .input(0));
+        }
+        if let Activation::Softmax { dim } | Activation::LogSoftmax { dim } = self {
+            expect_axis(x, *dim, "dim")?;
+        }
+        Ok(vec![x.clone()])
+    }
+
+    /// Transcendentals and comparisons, not multiply-accumulates: not counted by the convention.
+    fn cost(&self, _: &[TensorType], _: &[TensorType]) -> Cost {
+        Cost::Macs(Dim::zero())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::tensor::DType;
+    use crate::ops::testing::{build, err, f32, int, macs, out_shape};
+    use crate::ops::AttrValue;
+
+    #[test]
+    fn keeps_shape_and_dtype_and_costs_nothing() {
+        for def in [&RELU, &RELU6, &LEAKY_RELU, &ELU, &GELU, &SILU, &SIGMOID, &TANH, &HARDTANH, &SOFTPLUS] {
+            let op = build(def, &[]).unwrap();
+            assert_eq!(out_shape(&*op, &[f32(&[2, 3, 5])]), vec![2, 3, 5], "{}", def.name);
+            assert_eq!(macs(&*op, &[f32(&[2, 3, 5])]), 0);
+        }
+        let half = TensorType::new(DType::BF16, vec![Dim::sym("N"), 10.into()]);
+        let op = build(&GELU, &[("approximate", AttrValue::Str("tanh".into()))]).unwrap();
+        assert_eq!(op.infer(std::slice::from_ref(&half)).unwrap()[0], half);
+    }
+
+    #[test]
+    fn rejects_integer_inputs_naming_the_dtype() {
+        let op = build(&RELU, &[]).unwrap();
+        let ids = TensorType::new(DType::I64, vec![1.into(), 128.into()]);
+        let e = err(op.infer(&[ids]));
+        assert!(
+            e.message.contains("ReLU expects a float tensor") && e.message.contains("found dtype i64"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
+    fn softmax_checks_its_axis() {
+        let op = build(&SOFTMAX, &[]).unwrap();
+        assert_eq!(out_shape(&*op, &[f32(&[4, 1000])]), vec![4, 1000]);
+        let op = build(&LOG_SOFTMAX, &[("dim", int(2))]).unwrap();
+        let e = err(op.infer(&[f32(&[4, 1000])]));
+        assert!(e.message.contains("`dim` 2 is out of range for a rank-2 input"), "{}", e.message);
+    }
+
+    #[test]
+    fn hardtanh_needs_min_below_max() {
+        let a = [("min_val", AttrValue::Float(2.0)), ("max_val", AttrValue::Float(1.0))];
+        assert!(err(build(&HARDTANH, &a)).message.contains("min_val 2 and max_val 1"));
+        assert!(build(&ELU, &[("alpha", AttrValue::Float(0.5))]).is_ok());
+    }
+}

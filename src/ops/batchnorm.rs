@@ -1,0 +1,128 @@
+//! `BatchNorm1d` and `BatchNorm2d`: per-channel normalisation over axis 1, PyTorch layout.
+
+use super::signature::{attr, AttrSpec, AttrType, Default, Inputs};
+use super::{expect_rank, Attrs, Cost, Op, OpDef, OpError, ParamDecl, Signature};
+use crate::ir::dim::Dim;
+use crate::ir::tensor::{shape_string, TensorType};
+
+const ATTRS: &[AttrSpec] = &[
+    // Inferred from the input; giving it only adds a check.
+    attr("num_features", AttrType::Int, Default::Optional),
+    attr("eps", AttrType::Float, Default::Float(1e-5)),
+    attr("momentum", AttrType::Float, Default::Float(0.1)),
+    attr("affine", AttrType::Bool, Default::Bool(true)),
+    attr("track_running_stats", AttrType::Bool, Default::Bool(true)),
+];
+
+pub static BATCH_NORM1D: OpDef = OpDef {
+    name: "BatchNorm1d",
+    signature: Signature { inputs: Inputs::Fixed(&["x"]), attrs: ATTRS },
+    build: |a: &Attrs| Ok(Box::new(BatchNorm::from_attrs(a, &[2, 3], "[N, C] or [N, C, L]")?)),
+};
+
+pub static BATCH_NORM2D: OpDef = OpDef {
+    name: "BatchNorm2d",
+    signature: Signature { inputs: Inputs::Fixed(&["x"]), attrs: ATTRS },
+    build: |a: &Attrs| Ok(Box::new(BatchNorm::from_attrs(a, &[4], "[N, C, H, W]")?)),
+};
+
+#[derive(Debug)]
+pub struct BatchNorm {
+    pub num_features: Option<Dim>,
+    pub eps: f64,
+    pub momentum: f64,
+    pub affine: bool,
+    pub track_running_stats: bool,
+    ranks: &'static [usize],
+    layout: &'static str,
+}
+
+impl BatchNorm {
+    fn from_attrs(a: &Attrs, ranks: &'static [usize], layout: &'static str) -> Result<BatchNorm, OpError> {
+        let num_features = if a.is_none("num_features") { None } else { Some(a.dim("num_features")?) };
+        Ok(BatchNorm {
+            num_features,
+            eps: a.float("eps")?,
+            momentum: a.float("momentum")?,
+            affine: a.bool("affine")?,
+            track_running_stats: a.bool("track_running_stats")?,
+            ranks,
+            layout,
+        })
+    }
+}
+
+/// The channel axis, after `infer` has checked the rank.
+fn channels(inputs: &[TensorType]) -> Dim {
+    inputs.first().and_then(|x| x.shape.get(1)).cloned().unwrap_or_default()
+}
+
+impl Op for BatchNorm {
+    fn infer(&self, inputs: &[TensorType]) -> Result<Vec<TensorType>, OpError> {
+        expect_rank(inputs, 0, self.ranks, self.layout)?;
+        let x = &inputs[0];
+        let c = channels(inputs);
+        if let Some(n) = self.num_features.as_ref().filter(|n| **n != c) {
+            return Err(OpError::new(format!(
+                "`num_features` is {n} but the input has {c} channels on axis 1 (shape {})",
+                shape_string(&x.shape)
+            ))
+            .attr("num_features")
+            .input(0)
+            .help("leave `num_features` out: it is taken from the input"));
+        }
+        Ok(vec![x.clone()])
+    }
+
+    fn params(&self, inputs: &[TensorType]) -> Vec<ParamDecl> {
+        let c = channels(inputs);
+        let mut p = Vec::new();
+        if self.affine {
+            p.push(ParamDecl::weight("weight", vec![c.clone()], "ones"));
+            p.push(ParamDecl::weight("bias", vec![c.clone()], "zeros"));
+        }
+        // num_batches_tracked is left out on purpose: it is a scalar counter, not model state
+        // worth counting.
+        if self.track_running_stats {
+            p.push(ParamDecl::buffer("running_mean", vec![c.clone()], "zeros"));
+            p.push(ParamDecl::buffer("running_var", vec![c], "ones"));
+        }
+        p
+    }
+
+    /// Folded into the preceding conv at inference: not counted by the convention.
+    fn cost(&self, _: &[TensorType], _: &[TensorType]) -> Cost {
+        Cost::Macs(Dim::zero())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::testing::{build, count, err, f32, int, macs, out_shape};
+    use crate::ops::{AttrValue, ParamKind};
+
+    #[test]
+    fn counts_affine_params_and_running_stats() {
+        let op = build(&BATCH_NORM2D, &[]).unwrap();
+        let x = [f32(&[1, 64, 56, 56])];
+        assert_eq!(out_shape(&*op, &x), vec![1, 64, 56, 56]);
+        assert_eq!(count(&*op, &x, ParamKind::Weight), 128);
+        assert_eq!(count(&*op, &x, ParamKind::Buffer), 128);
+        assert_eq!(macs(&*op, &x), 0);
+        let op = build(&BATCH_NORM1D, &[("affine", AttrValue::Bool(false))]).unwrap();
+        let x = [f32(&[8, 100])];
+        assert_eq!(count(&*op, &x, ParamKind::Weight), 0);
+        assert_eq!(count(&*op, &x, ParamKind::Buffer), 200);
+    }
+
+    #[test]
+    fn checks_rank_and_num_features() {
+        let op = build(&BATCH_NORM1D, &[]).unwrap();
+        assert!(err(op.infer(&[f32(&[1, 64, 7, 7])])).message.contains("rank-2 or rank-3"));
+        let op = build(&BATCH_NORM2D, &[("num_features", int(64))]).unwrap();
+        let e = err(op.infer(&[f32(&[1, 32, 7, 7])]));
+        assert!(e.message.contains("`num_features` is 64 but the input has 32 channels"), "{}", e.message);
+        assert!(op.infer(&[f32(&[1, 64, 7, 7])]).is_ok());
+    }
+}

@@ -1,0 +1,85 @@
+//! `concat(xs, axis=1)`: joins tensors along one axis, as `torch.cat`.
+
+use super::signature::{attr, AttrType, Default, Inputs};
+use super::{expect_axis, Attrs, Cost, Op, OpDef, OpError, Signature};
+use crate::ir::dim::Dim;
+use crate::ir::tensor::{shape_string, TensorType};
+
+pub static CONCAT: OpDef = OpDef {
+    name: "concat",
+    signature: Signature {
+        inputs: Inputs::List("xs"),
+        // 1, not torch.cat's 0: in specs the usual join is of channels (DenseNet, U-Net, Inception).
+        attrs: &[attr("axis", AttrType::Int, Default::Int(1))],
+    },
+    build: |a: &Attrs| Ok(Box::new(Concat { axis: a.int("axis")? })),
+};
+
+#[derive(Debug)]
+pub struct Concat {
+    pub axis: i64,
+}
+
+impl Op for Concat {
+    fn infer(&self, inputs: &[TensorType]) -> Result<Vec<TensorType>, OpError> {
+        let Some(first) = inputs.first() else {
+            return Err(OpError::new("concat needs at least one tensor, found an empty list"));
+        };
+        let axis = expect_axis(first, self.axis, "axis")?;
+        let mut shape = first.shape.clone();
+        for (i, x) in inputs.iter().enumerate().skip(1) {
+            let mismatch = |what: String| {
+                OpError::new(format!(
+                    "input {i} {what} (concatenating on axis {axis}): {} vs {}",
+                    shape_string(&first.shape),
+                    shape_string(&x.shape)
+                ))
+                .input(i)
+            };
+            if x.dtype != first.dtype {
+                return Err(mismatch(format!("has dtype {}, input 0 has {}", x.dtype, first.dtype)));
+            }
+            if x.rank() != first.rank() {
+                return Err(mismatch(format!("has rank {}, input 0 has rank {}", x.rank(), first.rank())));
+            }
+            if let Some(j) = (0..x.rank()).find(|j| *j != axis && x.shape[*j] != first.shape[*j]) {
+                return Err(mismatch(format!("differs from input 0 on axis {j}")));
+            }
+            shape[axis] = shape[axis].add(&x.shape[axis]);
+        }
+        Ok(vec![first.with_shape(shape)])
+    }
+
+    fn cost(&self, _: &[TensorType], _: &[TensorType]) -> Cost {
+        Cost::Macs(Dim::zero())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::tensor::DType;
+    use crate::ops::testing::{build, err, f32, int, out_shape};
+
+    #[test]
+    fn sums_the_axis_symbolically() {
+        let op = build(&CONCAT, &[]).unwrap();
+        let xs = [f32(&[1, 64, 28, 28]), f32(&[1, 128, 28, 28]), f32(&[1, 32, 28, 28])];
+        assert_eq!(out_shape(&*op, &xs), vec![1, 224, 28, 28]);
+        let op = build(&CONCAT, &[("axis", int(-1))]).unwrap();
+        let t = |len: Dim| TensorType::new(DType::F32, vec![Dim::sym("N"), len]);
+        let out = op.infer(&[t(Dim::sym("T")), t(Dim::konst(1))]).unwrap();
+        assert_eq!(out[0].shape[1], Dim::sym("T").add(&1.into()));
+    }
+
+    #[test]
+    fn names_the_offending_input() {
+        let op = build(&CONCAT, &[]).unwrap();
+        let e = err(op.infer(&[f32(&[1, 64, 28, 28]), f32(&[1, 64, 28, 28]), f32(&[1, 64, 14, 14])]));
+        assert_eq!(e.input, Some(2));
+        assert!(e.message.contains("input 2 differs from input 0 on axis 2"), "{}", e.message);
+        assert!(e.message.contains("[1, 64, 28, 28] vs [1, 64, 14, 14]"));
+        assert!(err(op.infer(&[])).message.contains("at least one"));
+        assert!(err(op.infer(&[f32(&[2, 3]), f32(&[2, 3, 1])])).message.contains("rank 3"));
+    }
+}

@@ -1,0 +1,174 @@
+//! `Conv1d` and `Conv2d`: one implementation over the number of spatial axes, PyTorch layout.
+
+use super::geometry::{per_group, Window};
+use super::signature::{attr, AttrSpec, AttrType, Default, Inputs};
+use super::{expect_rank, Attrs, Cost, Op, OpDef, OpError, ParamDecl, Signature};
+use crate::ir::dim::Dim;
+use crate::ir::tensor::TensorType;
+
+const ATTRS: &[AttrSpec] = &[
+    attr("out_channels", AttrType::Int, Default::Required),
+    attr("kernel_size", AttrType::IntOrList, Default::Required),
+    attr("stride", AttrType::IntOrList, Default::Int(1)),
+    attr("padding", AttrType::IntListOrChoice(&["same", "valid"]), Default::Int(0)),
+    attr("dilation", AttrType::IntOrList, Default::Int(1)),
+    attr("groups", AttrType::Int, Default::Int(1)),
+    attr("bias", AttrType::Bool, Default::Bool(true)),
+    attr(
+        "padding_mode",
+        AttrType::Choice(&["zeros", "reflect", "replicate", "circular"]),
+        Default::Str("zeros"),
+    ),
+];
+
+pub static CONV1D: OpDef = OpDef {
+    name: "Conv1d",
+    signature: Signature { inputs: Inputs::Fixed(&["x"]), attrs: ATTRS },
+    build: |a: &Attrs| Ok(Box::new(Conv::from_attrs(a, 1)?)),
+};
+
+pub static CONV2D: OpDef = OpDef {
+    name: "Conv2d",
+    signature: Signature { inputs: Inputs::Fixed(&["x"]), attrs: ATTRS },
+    build: |a: &Attrs| Ok(Box::new(Conv::from_attrs(a, 2)?)),
+};
+
+/// A convolution over `window.kernel.len()` spatial axes.
+#[derive(Debug)]
+pub struct Conv {
+    pub out_channels: Dim,
+    pub window: Window,
+    pub groups: i64,
+    pub bias: bool,
+    /// Only changes what fills the padding, never a shape or a count.
+    pub padding_mode: String,
+}
+
+impl Conv {
+    fn from_attrs(a: &Attrs, spatial: usize) -> Result<Conv, OpError> {
+        let out_channels = a.dim("out_channels")?;
+        if out_channels.as_const().is_some_and(|v| v < 1) {
+            return Err(OpError::new(format!("`out_channels` must be at least 1, found {out_channels}"))
+                .attr("out_channels"));
+        }
+        let groups = a.int_at_least("groups", 1)?;
+        // Known before any input arrives, so reported at the call.
+        per_group(&out_channels, groups, "out_channels")?;
+        Ok(Conv {
+            out_channels,
+            window: Window::from_attrs(a, spatial)?,
+            groups,
+            bias: a.bool("bias")?,
+            padding_mode: a.str("padding_mode").unwrap_or("zeros").to_string(),
+        })
+    }
+
+    /// `in_channels / groups`: each output channel sees this many input channels.
+    fn in_per_group(&self, inputs: &[TensorType]) -> Dim {
+        let in_channels = inputs.first().and_then(|x| x.shape.get(1)).cloned().unwrap_or_default();
+        per_group(&in_channels, self.groups, "in_channels").unwrap_or_default()
+    }
+}
+
+impl Op for Conv {
+    fn infer(&self, inputs: &[TensorType]) -> Result<Vec<TensorType>, OpError> {
+        let spatial = self.window.kernel.len();
+        let layout = if spatial == 1 { "[N, C, L]" } else { "[N, C, H, W]" };
+        expect_rank(inputs, 0, &[spatial + 2], layout)?;
+        let x = &inputs[0];
+        let [batch, in_channels, sizes @ ..] = x.shape.as_slice() else {
+            return Err(OpError::new(format!("expected a {layout} input, found {x}")).input(0));
+        };
+        per_group(in_channels, self.groups, "in_channels").map_err(|e| e.input(0))?;
+        let mut shape = vec![batch.clone(), self.out_channels.clone()];
+        shape.extend(self.window.out_sizes(sizes)?);
+        Ok(vec![x.with_shape(shape)])
+    }
+
+    fn params(&self, inputs: &[TensorType]) -> Vec<ParamDecl> {
+        let mut weight_shape = vec![self.out_channels.clone(), self.in_per_group(inputs)];
+        weight_shape.extend(self.window.kernel.iter().map(|k| Dim::konst(*k)));
+        let mut p = vec![ParamDecl::weight(
+            "weight",
+            weight_shape,
+            "kaiming_uniform(a=sqrt(5)): U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = in/groups * prod(kernel)",
+        )];
+        if self.bias {
+            p.push(ParamDecl::weight(
+                "bias",
+                vec![self.out_channels.clone()],
+                "U(-1/sqrt(fan_in), 1/sqrt(fan_in))",
+            ));
+        }
+        p
+    }
+
+    /// Each output element is a dot product over `in/groups * prod(kernel)` inputs; bias excluded.
+    fn cost(&self, inputs: &[TensorType], outputs: &[TensorType]) -> Cost {
+        let Some(out) = outputs.first() else { return Cost::Uncounted };
+        let per_output = self.in_per_group(inputs).mul(&Dim::konst(self.window.kernel_volume()));
+        Cost::Macs(out.numel().mul(&per_output))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::dim::Bindings;
+    use crate::ir::tensor::DType;
+    use crate::ops::testing::{build, count, err, f32, int, ints, macs, out_shape};
+    use crate::ops::{AttrValue, ParamKind};
+
+    #[test]
+    fn resnet18_stem() {
+        let a = [("out_channels", int(64)), ("kernel_size", int(7)), ("stride", int(2)), ("padding", int(3))];
+        let op = build(&CONV2D, &[&a[..], &[("bias", AttrValue::Bool(false))]].concat()).unwrap();
+        let x = [f32(&[1, 3, 224, 224])];
+        assert_eq!(out_shape(&*op, &x), vec![1, 64, 112, 112]);
+        assert_eq!(count(&*op, &x, ParamKind::Weight), 9_408);
+        assert_eq!(macs(&*op, &x), 118_013_952);
+    }
+
+    #[test]
+    fn grouped_conv1d_with_same_padding_and_bias() {
+        let a = [
+            ("out_channels", int(8)),
+            ("kernel_size", ints(&[5])),
+            ("padding", AttrValue::Str("same".into())),
+            ("dilation", int(2)),
+            ("groups", int(4)),
+        ];
+        let op = build(&CONV1D, &a).unwrap();
+        let x = [f32(&[2, 16, 50])];
+        assert_eq!(out_shape(&*op, &x), vec![2, 8, 50]);
+        // weight [8, 4, 5] + bias [8]
+        assert_eq!(count(&*op, &x, ParamKind::Weight), 168);
+        assert_eq!(macs(&*op, &x), 2 * 8 * 50 * 4 * 5);
+    }
+
+    #[test]
+    fn symbolic_spatial_size() {
+        let a = [("out_channels", int(64)), ("kernel_size", int(7)), ("stride", int(2)), ("padding", int(3))];
+        let op = build(&CONV2D, &a).unwrap();
+        let x = TensorType::new(DType::F32, vec![Dim::sym("N"), 3.into(), Dim::sym("H"), Dim::sym("W")]);
+        let out = op.infer(&[x]).unwrap();
+        let b: Bindings = [("N".into(), 1), ("H".into(), 224), ("W".into(), 225)].into();
+        let bound: Vec<_> = out[0].shape.iter().map(|d| d.eval(&b).unwrap()).collect();
+        assert_eq!(bound, vec![1, 64, 112, 113]);
+    }
+
+    #[test]
+    fn rejects_wrong_rank_and_indivisible_groups() {
+        let op =
+            build(&CONV2D, &[("out_channels", int(8)), ("kernel_size", int(3)), ("groups", int(2))]).unwrap();
+        assert!(err(op.infer(&[f32(&[1, 3, 32])])).message.contains("rank-4"));
+        let e = err(op.infer(&[f32(&[1, 3, 32, 32])]));
+        assert!(
+            e.message.contains("in_channels") && e.message.contains("3 is not divisible by 2"),
+            "{}",
+            e.message
+        );
+        let e = err(build(&CONV2D, &[("out_channels", int(6)), ("kernel_size", int(3)), ("groups", int(4))]));
+        assert!(e.message.contains("out_channels") && e.message.contains("6 is not divisible by 4"));
+    }
+}

@@ -1,0 +1,145 @@
+//! `ConvTranspose2d`: the gradient of `Conv2d` used as a layer (upsampling), PyTorch layout.
+
+use super::geometry::{check_output_padding, per_group, Window};
+use super::signature::{attr, AttrType, Default, Inputs};
+use super::{expect_rank, Attrs, Cost, Op, OpDef, OpError, ParamDecl, Signature};
+use crate::ir::dim::Dim;
+use crate::ir::tensor::TensorType;
+
+pub static CONV_TRANSPOSE2D: OpDef = OpDef {
+    name: "ConvTranspose2d",
+    signature: Signature {
+        inputs: Inputs::Fixed(&["x"]),
+        attrs: &[
+            attr("out_channels", AttrType::Int, Default::Required),
+            attr("kernel_size", AttrType::IntOrList, Default::Required),
+            attr("stride", AttrType::IntOrList, Default::Int(1)),
+            attr("padding", AttrType::IntOrList, Default::Int(0)),
+            attr("output_padding", AttrType::IntOrList, Default::Int(0)),
+            attr("groups", AttrType::Int, Default::Int(1)),
+            attr("bias", AttrType::Bool, Default::Bool(true)),
+            attr("dilation", AttrType::IntOrList, Default::Int(1)),
+        ],
+    },
+    build: |a: &Attrs| {
+        let out_channels = a.dim("out_channels")?;
+        if out_channels.as_const().is_some_and(|v| v < 1) {
+            return Err(OpError::new(format!("`out_channels` must be at least 1, found {out_channels}"))
+                .attr("out_channels"));
+        }
+        let groups = a.int_at_least("groups", 1)?;
+        let out_per_group = per_group(&out_channels, groups, "out_channels")?;
+        let window = Window::from_attrs(a, 2)?;
+        let output_padding = a.ints("output_padding", 2)?;
+        check_output_padding(&window, &output_padding)?;
+        Ok(Box::new(ConvTranspose2d {
+            out_channels,
+            out_per_group,
+            window,
+            output_padding,
+            groups,
+            bias: a.bool("bias")?,
+        }))
+    },
+};
+
+#[derive(Debug)]
+pub struct ConvTranspose2d {
+    pub out_channels: Dim,
+    pub out_per_group: Dim,
+    pub window: Window,
+    /// Extra rows/columns on one side, to pick among the input sizes a strided conv maps alike.
+    pub output_padding: Vec<i64>,
+    pub groups: i64,
+    pub bias: bool,
+}
+
+impl Op for ConvTranspose2d {
+    fn infer(&self, inputs: &[TensorType]) -> Result<Vec<TensorType>, OpError> {
+        expect_rank(inputs, 0, &[4], "[N, C, H, W]")?;
+        let x = &inputs[0];
+        let [batch, in_channels, sizes @ ..] = x.shape.as_slice() else {
+            return Err(OpError::new(format!("expected a [N, C, H, W] input, found {x}")).input(0));
+        };
+        per_group(in_channels, self.groups, "in_channels").map_err(|e| e.input(0))?;
+        let mut shape = vec![batch.clone(), self.out_channels.clone()];
+        shape.extend(self.window.transposed_out_sizes(sizes, &self.output_padding)?);
+        Ok(vec![x.with_shape(shape)])
+    }
+
+    fn params(&self, inputs: &[TensorType]) -> Vec<ParamDecl> {
+        let in_channels = inputs.first().and_then(|x| x.shape.get(1)).cloned().unwrap_or_default();
+        // Transposed layout: input channels first.
+        let mut weight_shape = vec![in_channels, self.out_per_group.clone()];
+        weight_shape.extend(self.window.kernel.iter().map(|k| Dim::konst(*k)));
+        let mut p = vec![ParamDecl::weight(
+            "weight",
+            weight_shape,
+            "kaiming_uniform(a=sqrt(5)): U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = out/groups * prod(kernel)",
+        )];
+        if self.bias {
+            p.push(ParamDecl::weight(
+                "bias",
+                vec![self.out_channels.clone()],
+                "U(-1/sqrt(fan_in), 1/sqrt(fan_in))",
+            ));
+        }
+        p
+    }
+
+    /// FlopCounterMode's rule: every input element scatters into `out/groups * prod(kernel)`
+    /// outputs, so the count is per input position, not per output one.
+    fn cost(&self, inputs: &[TensorType], _outputs: &[TensorType]) -> Cost {
+        let Some(x) = inputs.first() else { return Cost::Uncounted };
+        Cost::Macs(x.numel().mul(&self.out_per_group).mul(&Dim::konst(self.window.kernel_volume())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::testing::{build, count, err, f32, int, macs, out_shape};
+    use crate::ops::{AttrValue, ParamKind};
+
+    #[test]
+    fn dcgan_generator_first_two_layers() {
+        let op = build(
+            &CONV_TRANSPOSE2D,
+            &[("out_channels", int(512)), ("kernel_size", int(4)), ("bias", AttrValue::Bool(false))],
+        )
+        .unwrap();
+        let z = [f32(&[1, 100, 1, 1])];
+        assert_eq!(out_shape(&*op, &z), vec![1, 512, 4, 4]);
+        assert_eq!(count(&*op, &z, ParamKind::Weight), 819_200);
+        assert_eq!(macs(&*op, &z), 819_200);
+
+        let a =
+            [("out_channels", int(256)), ("kernel_size", int(4)), ("stride", int(2)), ("padding", int(1))];
+        let op = build(&CONV_TRANSPOSE2D, &a).unwrap();
+        let x = [f32(&[1, 512, 4, 4])];
+        assert_eq!(out_shape(&*op, &x), vec![1, 256, 8, 8]);
+        assert_eq!(count(&*op, &x, ParamKind::Weight), 512 * 256 * 16 + 256);
+        assert_eq!(macs(&*op, &x), 33_554_432);
+    }
+
+    #[test]
+    fn output_padding_picks_the_even_size() {
+        let a = [
+            ("out_channels", int(16)),
+            ("kernel_size", int(3)),
+            ("stride", int(2)),
+            ("padding", int(1)),
+            ("output_padding", int(1)),
+        ];
+        let op = build(&CONV_TRANSPOSE2D, &a).unwrap();
+        assert_eq!(out_shape(&*op, &[f32(&[1, 32, 16, 16])]), vec![1, 16, 32, 32]);
+    }
+
+    #[test]
+    fn output_padding_must_be_below_stride_or_dilation() {
+        let a = [("out_channels", int(16)), ("kernel_size", int(3)), ("output_padding", int(1))];
+        let e = err(build(&CONV_TRANSPOSE2D, &a));
+        assert_eq!(e.attr, Some("output_padding"));
+        assert!(e.message.contains("output_padding 1, stride 1, dilation 1"), "{}", e.message);
+    }
+}

@@ -1,0 +1,40 @@
+//! `Identity`: passes its input through (a placeholder layer, as `torch.nn.Identity`).
+
+use super::signature::Inputs;
+use super::{Attrs, Cost, Op, OpDef, OpError, Signature};
+use crate::ir::dim::Dim;
+use crate::ir::tensor::TensorType;
+
+pub static IDENTITY: OpDef = OpDef {
+    name: "Identity",
+    signature: Signature { inputs: Inputs::Fixed(&["x"]), attrs: &[] },
+    build: |_: &Attrs| Ok(Box::new(Identity)),
+};
+
+#[derive(Debug)]
+pub struct Identity;
+
+impl Op for Identity {
+    fn infer(&self, inputs: &[TensorType]) -> Result<Vec<TensorType>, OpError> {
+        Ok(vec![inputs[0].clone()])
+    }
+
+    fn cost(&self, _: &[TensorType], _: &[TensorType]) -> Cost {
+        Cost::Macs(Dim::zero())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::tensor::DType;
+    use crate::ops::testing::{build, macs};
+
+    #[test]
+    fn passes_type_through() {
+        let op = build(&IDENTITY, &[]).unwrap();
+        let x = TensorType::new(DType::I64, vec![Dim::sym("N"), 128.into()]);
+        assert_eq!(op.infer(std::slice::from_ref(&x)).unwrap(), vec![x]);
+        assert_eq!(macs(&*op, &[TensorType::new(DType::F32, vec![4.into()])]), 0);
+    }
+}

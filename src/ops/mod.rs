@@ -1,0 +1,290 @@
+//! The op library: one file per op (or per family of stateless ops), one registry line each.
+//!
+//! Each op declares the four duties of the op contract: its [`Signature`], shape and dtype
+//! inference ([`Op::infer`]), its parameters and buffers ([`Op::params`]) and its cost
+//! ([`Op::cost`]). Lowering to candle arrives with the `lower` module.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::OnceLock;
+
+use crate::ir::dim::Dim;
+use crate::ir::tensor::TensorType;
+
+pub mod signature;
+
+pub mod activation;
+pub mod adaptive_pool;
+pub mod batchnorm;
+pub mod concat;
+pub mod conv;
+pub mod conv_transpose;
+pub mod dropout;
+pub mod elementwise;
+pub mod flatten;
+pub mod geometry;
+pub mod identity;
+pub mod input;
+pub mod layernorm;
+pub mod linear;
+pub mod permute;
+pub mod pool;
+pub mod reshape;
+
+pub use signature::{AttrSpec, AttrType, AttrValue, Attrs, Default, Inputs, OpError, Signature};
+
+/// Whether a tensor of an op is learned or carried state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParamKind {
+    /// Learned by gradient descent (unless the layer is frozen).
+    Weight,
+    /// State that is saved but not learned (BatchNorm running statistics).
+    Buffer,
+}
+
+/// One parameter or buffer of an op instance, named as PyTorch names it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParamDecl {
+    pub name: &'static str,
+    pub shape: Vec<Dim>,
+    pub kind: ParamKind,
+    /// PyTorch's default initialisation, in words (used by the lowering).
+    pub init: &'static str,
+}
+
+impl ParamDecl {
+    pub fn weight(name: &'static str, shape: Vec<Dim>, init: &'static str) -> ParamDecl {
+        ParamDecl { name, shape, kind: ParamKind::Weight, init }
+    }
+
+    pub fn buffer(name: &'static str, shape: Vec<Dim>, init: &'static str) -> ParamDecl {
+        ParamDecl { name, shape, kind: ParamKind::Buffer, init }
+    }
+}
+
+/// The compute cost of one op instance.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Cost {
+    /// Multiply-accumulates under the summary's convention (zero for ops it does not count).
+    Macs(Dim),
+    /// The op has no cost rule: shown as uncounted, never as 0.
+    Uncounted,
+}
+
+/// An op instance with its attributes resolved.
+pub trait Op: fmt::Debug + Send + Sync {
+    /// Output types from input types, or what was expected and what was found.
+    fn infer(&self, inputs: &[TensorType]) -> Result<Vec<TensorType>, OpError>;
+
+    /// Parameters and buffers, given the input types `infer` accepted.
+    fn params(&self, _inputs: &[TensorType]) -> Vec<ParamDecl> {
+        Vec::new()
+    }
+
+    /// Cost of one forward pass, given the types `infer` accepted and returned.
+    fn cost(&self, inputs: &[TensorType], outputs: &[TensorType]) -> Cost;
+}
+
+/// A registered op: its name, signature and how to build an instance from bound attributes.
+pub struct OpDef {
+    pub name: &'static str,
+    pub signature: Signature,
+    pub build: fn(&Attrs) -> Result<Box<dyn Op>, OpError>,
+}
+
+impl fmt::Debug for OpDef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "OpDef({})", self.name)
+    }
+}
+
+/// Every op, one line each.
+static OPS: &[&OpDef] = &[
+    &linear::LINEAR,
+    &conv::CONV1D,
+    &conv::CONV2D,
+    &conv_transpose::CONV_TRANSPOSE2D,
+    &pool::MAX_POOL2D,
+    &pool::AVG_POOL2D,
+    &adaptive_pool::ADAPTIVE_AVG_POOL2D,
+    &adaptive_pool::GLOBAL_AVG_POOL,
+    &batchnorm::BATCH_NORM1D,
+    &batchnorm::BATCH_NORM2D,
+    &layernorm::LAYER_NORM,
+    &dropout::DROPOUT,
+    &flatten::FLATTEN,
+    &reshape::RESHAPE,
+    &permute::PERMUTE,
+    &permute::TRANSPOSE,
+    &activation::RELU,
+    &activation::RELU6,
+    &activation::LEAKY_RELU,
+    &activation::ELU,
+    &activation::GELU,
+    &activation::SILU,
+    &activation::SIGMOID,
+    &activation::TANH,
+    &activation::HARDTANH,
+    &activation::SOFTPLUS,
+    &activation::SOFTMAX,
+    &activation::LOG_SOFTMAX,
+    &elementwise::ADD,
+    &elementwise::SUB,
+    &elementwise::MUL,
+    &elementwise::DIV,
+    &concat::CONCAT,
+    &identity::IDENTITY,
+];
+
+/// Look an op up by name.
+pub fn lookup(name: &str) -> Option<&'static OpDef> {
+    static BY_NAME: OnceLock<HashMap<&'static str, &'static OpDef>> = OnceLock::new();
+    BY_NAME.get_or_init(|| OPS.iter().map(|d| (d.name, *d)).collect()).get(name).copied()
+}
+
+/// All registered ops, in registry order.
+pub fn all() -> &'static [&'static OpDef] {
+    OPS
+}
+
+/// The input op that model inputs become (not callable from a spec).
+pub fn input_op(ty: TensorType) -> Box<dyn Op> {
+    Box::new(input::Input { ty })
+}
+
+/// Checks that an op got the number of inputs and the ranks it needs.
+pub fn expect_rank(inputs: &[TensorType], index: usize, ranks: &[usize], what: &str) -> Result<(), OpError> {
+    let Some(t) = inputs.get(index) else {
+        return Err(OpError::new(format!("missing input {index}")));
+    };
+    if ranks.contains(&t.rank()) {
+        return Ok(());
+    }
+    let expected: Vec<String> = ranks.iter().map(|r| r.to_string()).collect();
+    Err(OpError::new(format!(
+        "expected a rank-{} input ({what}), found rank {} with shape {}",
+        expected.join(" or rank-"),
+        t.rank(),
+        crate::ir::tensor::shape_string(&t.shape)
+    ))
+    .input(index))
+}
+
+/// Checks that a dim equals what a layer was built for (e.g. `in_features`).
+pub fn expect_dim(found: &Dim, expected: &Dim, what: &str, index: usize) -> Result<(), OpError> {
+    if found == expected {
+        Ok(())
+    } else {
+        Err(OpError::new(format!("{what}: expected {expected}, found {found}")).input(index))
+    }
+}
+
+/// Normalises an axis attribute (`-1` is the last) against input `x`, or says why not.
+pub fn expect_axis(x: &TensorType, value: i64, name: &'static str) -> Result<usize, OpError> {
+    x.axis(value).ok_or_else(|| {
+        OpError::new(format!(
+            "`{name}` {value} is out of range for a rank-{} input of shape {}",
+            x.rank(),
+            crate::ir::tensor::shape_string(&x.shape)
+        ))
+        .attr(name)
+    })
+}
+
+/// The outcome of dividing a symbolic dim by a constant.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Quotient {
+    /// The division is exact for every value of the symbols.
+    Exact(Dim),
+    /// The division provably leaves this remainder.
+    Remainder(i64),
+    /// Exactness depends on the symbols' values (`h / 2`), or the divisor is not positive.
+    Unknown,
+}
+
+/// `n / by` when it is exact: used for `groups` and for reshape's `-1`.
+pub fn divide_exactly(n: &Dim, by: i64) -> Quotient {
+    let by = Dim::konst(by);
+    match (n.floor_div(&by), n.rem(&by)) {
+        (Ok(q), Ok(r)) => match r.as_const() {
+            Some(0) => Quotient::Exact(q),
+            Some(r) => Quotient::Remainder(r),
+            None => Quotient::Unknown,
+        },
+        _ => Quotient::Unknown,
+    }
+}
+
+/// Helpers for op unit tests: build from the signature's defaults, read back numbers.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+    use crate::ir::tensor::DType;
+
+    /// Builds `def` as the elaborator would: `given` attributes over the signature's defaults.
+    pub fn build(def: &OpDef, given: &[(&str, AttrValue)]) -> Result<Box<dyn Op>, OpError> {
+        for (name, _) in given {
+            assert!(def.signature.attrs.iter().any(|s| s.name == *name), "{} has no attr `{name}`", def.name);
+        }
+        let mut attrs = Attrs::default();
+        for spec in def.signature.attrs {
+            let value = match (given.iter().find(|(n, _)| *n == spec.name), spec.default) {
+                (Some((_, v)), _) => v.clone(),
+                (None, Default::Int(v)) => AttrValue::Int(Dim::konst(v)),
+                (None, Default::Float(v)) => AttrValue::Float(v),
+                (None, Default::Bool(v)) => AttrValue::Bool(v),
+                (None, Default::Str(v)) => AttrValue::Str(v.into()),
+                (None, Default::Required | Default::Optional) => AttrValue::None,
+            };
+            attrs.insert(spec.name, value);
+        }
+        (def.build)(&attrs)
+    }
+
+    pub fn int(v: i64) -> AttrValue {
+        AttrValue::Int(Dim::konst(v))
+    }
+
+    pub fn ints(vs: &[i64]) -> AttrValue {
+        AttrValue::List(vs.iter().map(|v| int(*v)).collect())
+    }
+
+    /// An f32 tensor of constant shape.
+    pub fn f32(shape: &[i64]) -> TensorType {
+        TensorType::new(DType::F32, shape.iter().map(|d| Dim::konst(*d)).collect())
+    }
+
+    /// The constant shape of a tensor (panics on symbols).
+    pub fn dims(t: &TensorType) -> Vec<i64> {
+        t.shape.iter().map(|d| d.as_const().expect("constant dim")).collect()
+    }
+
+    /// Infers and returns the single output's constant shape.
+    pub fn out_shape(op: &dyn Op, inputs: &[TensorType]) -> Vec<i64> {
+        let out = op.infer(inputs).expect("infer");
+        dims(&out[0])
+    }
+
+    /// Total elements of weights and buffers of the given kind.
+    pub fn count(op: &dyn Op, inputs: &[TensorType], kind: ParamKind) -> i64 {
+        op.params(inputs)
+            .iter()
+            .filter(|p| p.kind == kind)
+            .map(|p| Dim::product(&p.shape).as_const().expect("constant param"))
+            .sum()
+    }
+
+    /// The MACs of one forward pass, inferring the outputs first.
+    pub fn macs(op: &dyn Op, inputs: &[TensorType]) -> i64 {
+        let out = op.infer(inputs).expect("infer");
+        match op.cost(inputs, &out) {
+            Cost::Macs(d) => d.as_const().expect("constant MACs"),
+            Cost::Uncounted => panic!("uncounted"),
+        }
+    }
+
+    /// The error message of a failed build or inference.
+    pub fn err<T: std::fmt::Debug>(r: Result<T, OpError>) -> OpError {
+        r.expect_err("expected an error")
+    }
+}

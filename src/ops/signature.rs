@@ -1,0 +1,319 @@
+//! What an op accepts: its tensor inputs and typed attributes with defaults.
+//!
+//! The elaborator binds call arguments against a [`Signature`] (so misspelled keywords get a
+//! suggestion and wrong types point at the argument); op builders then read the bound
+//! [`Attrs`] through typed accessors.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::ir::dim::Dim;
+use crate::ir::tensor::DType;
+
+/// The type an attribute accepts.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum AttrType {
+    Int,
+    Float,
+    Bool,
+    /// One of the listed strings.
+    Choice(&'static [&'static str]),
+    /// An int, or a list of ints (one per spatial axis).
+    IntOrList,
+    /// A list of ints.
+    IntList,
+    /// An int, a list of ints, or one of the listed strings (`padding="same"`).
+    IntListOrChoice(&'static [&'static str]),
+    /// An element type name (`f32`, `i64`, …).
+    DType,
+}
+
+impl fmt::Display for AttrType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let quoted = |c: &[&str]| c.iter().map(|s| format!("\"{s}\"")).collect::<Vec<_>>().join(" | ");
+        match self {
+            AttrType::Int => write!(f, "int"),
+            AttrType::Float => write!(f, "float"),
+            AttrType::Bool => write!(f, "bool"),
+            AttrType::Choice(c) => write!(f, "{}", quoted(c)),
+            AttrType::IntOrList => write!(f, "int or [int, ...]"),
+            AttrType::IntList => write!(f, "[int, ...]"),
+            AttrType::IntListOrChoice(c) => write!(f, "int, [int, ...] or {}", quoted(c)),
+            AttrType::DType => write!(f, "dtype"),
+        }
+    }
+}
+
+/// An attribute's default: `Required` means the call must give it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Default {
+    Required,
+    /// May be left out; the op reads `None`.
+    Optional,
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Str(&'static str),
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct AttrSpec {
+    pub name: &'static str,
+    pub ty: AttrType,
+    pub default: Default,
+}
+
+/// Shorthand for signature tables.
+pub const fn attr(name: &'static str, ty: AttrType, default: Default) -> AttrSpec {
+    AttrSpec { name, ty, default }
+}
+
+/// The tensor inputs of an op.
+#[derive(Clone, Copy, Debug)]
+pub enum Inputs {
+    /// A fixed number of named tensors (`x`, or `a, b`).
+    Fixed(&'static [&'static str]),
+    /// One argument holding a list of tensors (`concat(xs)`).
+    List(&'static str),
+}
+
+impl Inputs {
+    pub fn names(&self) -> &[&'static str] {
+        match self {
+            Inputs::Fixed(names) => names,
+            Inputs::List(name) => std::slice::from_ref(name),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Signature {
+    pub inputs: Inputs,
+    pub attrs: &'static [AttrSpec],
+}
+
+impl Signature {
+    /// Every argument name in positional order: tensor inputs first, then attributes.
+    pub fn arg_names(&self) -> Vec<&'static str> {
+        self.inputs.names().iter().copied().chain(self.attrs.iter().map(|a| a.name)).collect()
+    }
+
+    /// `Conv2d(x, out_channels: int, kernel_size: int or [int, ...], stride: ... = 1)`
+    pub fn render(&self, name: &str) -> String {
+        let mut parts: Vec<String> = self.inputs.names().iter().map(|s| s.to_string()).collect();
+        for a in self.attrs {
+            let default = match a.default {
+                Default::Required => String::new(),
+                Default::Optional => " = none".into(),
+                Default::Int(v) => format!(" = {v}"),
+                Default::Float(v) => format!(" = {v:?}"),
+                Default::Bool(v) => format!(" = {v}"),
+                Default::Str(v) => format!(" = \"{v}\""),
+            };
+            parts.push(format!("{}: {}{}", a.name, a.ty, default));
+        }
+        format!("{name}({})", parts.join(", "))
+    }
+}
+
+/// A bound attribute value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AttrValue {
+    Int(Dim),
+    Float(f64),
+    Bool(bool),
+    Str(String),
+    List(Vec<AttrValue>),
+    None,
+}
+
+/// An error in building an op from its attributes, or in inferring its shapes.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct OpError {
+    pub message: String,
+    /// The attribute at fault, to point at its argument.
+    pub attr: Option<&'static str>,
+    /// The input at fault, to point at where it was made.
+    pub input: Option<usize>,
+    pub help: Option<String>,
+}
+
+impl OpError {
+    pub fn new(message: impl Into<String>) -> OpError {
+        OpError { message: message.into(), ..OpError::default() }
+    }
+
+    pub fn attr(mut self, name: &'static str) -> OpError {
+        self.attr = Some(name);
+        self
+    }
+
+    pub fn input(mut self, index: usize) -> OpError {
+        self.input = Some(index);
+        self
+    }
+
+    pub fn help(mut self, help: impl Into<String>) -> OpError {
+        self.help = Some(help.into());
+        self
+    }
+}
+
+/// The bound attributes of one call, read by an op's builder.
+#[derive(Clone, Debug, Default)]
+pub struct Attrs {
+    values: BTreeMap<&'static str, AttrValue>,
+}
+
+impl Attrs {
+    pub fn insert(&mut self, name: &'static str, value: AttrValue) {
+        self.values.insert(name, value);
+    }
+
+    pub fn get(&self, name: &'static str) -> &AttrValue {
+        self.values.get(name).unwrap_or(&AttrValue::None)
+    }
+
+    pub fn is_none(&self, name: &'static str) -> bool {
+        matches!(self.get(name), AttrValue::None)
+    }
+
+    /// A symbolic integer.
+    pub fn dim(&self, name: &'static str) -> Result<Dim, OpError> {
+        match self.get(name) {
+            AttrValue::Int(d) => Ok(d.clone()),
+            other => {
+                Err(OpError::new(format!("`{name}` must be an int, found {}", describe(other))).attr(name))
+            }
+        }
+    }
+
+    /// An integer known at compile time.
+    pub fn int(&self, name: &'static str) -> Result<i64, OpError> {
+        let d = self.dim(name)?;
+        d.as_const().ok_or_else(|| {
+            OpError::new(format!("`{name}` must be a constant, found `{d}`"))
+                .attr(name)
+                .help("bind the dims it depends on, e.g. `--bind N=1`")
+        })
+    }
+
+    /// An integer at least `min`.
+    pub fn int_at_least(&self, name: &'static str, min: i64) -> Result<i64, OpError> {
+        let v = self.int(name)?;
+        if v < min {
+            return Err(OpError::new(format!("`{name}` must be at least {min}, found {v}")).attr(name));
+        }
+        Ok(v)
+    }
+
+    pub fn opt_int(&self, name: &'static str) -> Result<Option<i64>, OpError> {
+        if self.is_none(name) {
+            Ok(None)
+        } else {
+            self.int(name).map(Some)
+        }
+    }
+
+    pub fn float(&self, name: &'static str) -> Result<f64, OpError> {
+        match self.get(name) {
+            AttrValue::Float(v) => Ok(*v),
+            AttrValue::Int(d) => d
+                .as_const()
+                .map(|v| v as f64)
+                .ok_or_else(|| OpError::new(format!("`{name}` must be a number, found `{d}`")).attr(name)),
+            other => {
+                Err(OpError::new(format!("`{name}` must be a float, found {}", describe(other))).attr(name))
+            }
+        }
+    }
+
+    pub fn bool(&self, name: &'static str) -> Result<bool, OpError> {
+        match self.get(name) {
+            AttrValue::Bool(b) => Ok(*b),
+            other => {
+                Err(OpError::new(format!("`{name}` must be a bool, found {}", describe(other))).attr(name))
+            }
+        }
+    }
+
+    pub fn str(&self, name: &'static str) -> Option<&str> {
+        match self.get(name) {
+            AttrValue::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// A list of ints, or one int repeated `n` times (`kernel_size=3` means `[3, 3]`).
+    pub fn ints(&self, name: &'static str, n: usize) -> Result<Vec<i64>, OpError> {
+        match self.get(name) {
+            AttrValue::Int(_) => Ok(vec![self.int(name)?; n]),
+            AttrValue::List(items) => {
+                if items.len() != n {
+                    return Err(OpError::new(format!(
+                        "`{name}` needs {n} values, one per spatial axis, found {}",
+                        items.len()
+                    ))
+                    .attr(name));
+                }
+                items
+                    .iter()
+                    .map(|v| match v {
+                        AttrValue::Int(d) => d.as_const().ok_or_else(|| {
+                            OpError::new(format!("`{name}` must hold constants, found `{d}`")).attr(name)
+                        }),
+                        other => {
+                            Err(OpError::new(format!("`{name}` must hold ints, found {}", describe(other)))
+                                .attr(name))
+                        }
+                    })
+                    .collect()
+            }
+            other => {
+                Err(OpError::new(format!("`{name}` must be an int or a list, found {}", describe(other)))
+                    .attr(name))
+            }
+        }
+    }
+
+    /// A list of symbolic ints (a target shape).
+    pub fn dims(&self, name: &'static str) -> Result<Vec<Dim>, OpError> {
+        match self.get(name) {
+            AttrValue::List(items) => items
+                .iter()
+                .map(|v| match v {
+                    AttrValue::Int(d) => Ok(d.clone()),
+                    other => Err(OpError::new(format!("`{name}` must hold ints, found {}", describe(other)))
+                        .attr(name)),
+                })
+                .collect(),
+            AttrValue::Int(d) => Ok(vec![d.clone()]),
+            other => Err(OpError::new(format!("`{name}` must be a list of ints, found {}", describe(other)))
+                .attr(name)),
+        }
+    }
+
+    pub fn dtype(&self, name: &'static str) -> Result<Option<DType>, OpError> {
+        match self.get(name) {
+            AttrValue::None => Ok(None),
+            AttrValue::Str(s) => DType::parse(s)
+                .map(Some)
+                .ok_or_else(|| OpError::new(format!("`{name}`: unknown dtype `{s}`")).attr(name)),
+            other => {
+                Err(OpError::new(format!("`{name}` must be a dtype, found {}", describe(other))).attr(name))
+            }
+        }
+    }
+}
+
+/// A short description of a value's kind, for messages.
+pub fn describe(v: &AttrValue) -> String {
+    match v {
+        AttrValue::Int(d) => format!("int `{d}`"),
+        AttrValue::Float(f) => format!("float `{f}`"),
+        AttrValue::Bool(b) => format!("bool `{b}`"),
+        AttrValue::Str(s) => format!("string \"{s}\""),
+        AttrValue::List(items) => format!("a list of {}", items.len()),
+        AttrValue::None => "nothing".into(),
+    }
+}

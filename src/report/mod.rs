@@ -1,0 +1,246 @@
+//! The summary: one [`Summary`] value built from the graph and its analysis, and renderers
+//! over it (table, JSON, CSV, Markdown).
+
+mod csv;
+mod json;
+mod markdown;
+mod table;
+
+use std::collections::HashMap;
+
+use crate::check::{Analysis, Memory};
+use crate::ir::dim::{Bindings, Dim};
+use crate::ir::graph::Graph;
+use crate::ir::tensor::TensorType;
+
+pub use csv::render_csv;
+pub use json::render_json;
+pub use markdown::render_markdown;
+pub use table::{render_table, TableStyle};
+
+/// The convention MACs are counted under, printed in every summary.
+pub const MAC_CONVENTION: &str = "MACs: multiply-accumulates of conv, linear, matmul and attention core; \
+bias, norms, activations, pooling and elementwise ops not counted; one forward pass at the dims shown; FLOPs = 2 x MACs";
+
+/// A dim as reported: a number when bound, else its expression.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DimValue {
+    Int(i64),
+    Sym(String),
+}
+
+impl DimValue {
+    pub fn of(d: &Dim, bindings: &Bindings) -> DimValue {
+        match d.eval(bindings) {
+            Some(v) => DimValue::Int(v),
+            None => DimValue::Sym(d.substitute(bindings).to_string()),
+        }
+    }
+}
+
+impl std::fmt::Display for DimValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DimValue::Int(v) => write!(f, "{v}"),
+            DimValue::Sym(s) => write!(f, "{s}"),
+        }
+    }
+}
+
+/// A named input or output.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Port {
+    pub name: String,
+    pub shape: Vec<DimValue>,
+    pub dtype: String,
+}
+
+/// Whether a row is one op or the total of a block or group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RowKind {
+    Layer,
+    Group,
+}
+
+/// One row of the summary.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Row {
+    pub path: String,
+    pub op: String,
+    pub kind: RowKind,
+    pub depth: usize,
+    /// `None` when the shape could not be inferred (the failing layer).
+    pub output_shape: Option<Vec<DimValue>>,
+    pub params: u64,
+    pub trainable: u64,
+    pub buffers: u64,
+    /// `None` when the op has no cost rule.
+    pub macs: Option<DimValue>,
+}
+
+/// Everything a summary shows.
+#[derive(Clone, Debug)]
+pub struct Summary {
+    pub model: String,
+    pub dims: Vec<(String, Option<i64>)>,
+    pub inputs: Vec<Port>,
+    pub outputs: Vec<Port>,
+    pub rows: Vec<Row>,
+    pub total_params: u64,
+    pub trainable_params: u64,
+    pub frozen_params: u64,
+    pub buffers: u64,
+    pub macs: DimValue,
+    pub uncounted: Vec<String>,
+    pub memory: Memory,
+    /// True when the rows stop at a layer whose shape inference failed.
+    pub truncated: bool,
+}
+
+/// Build the summary, folding paths deeper than `depth` into their ancestors.
+pub fn summarize(graph: &Graph, analysis: &Analysis, depth: Option<usize>) -> Summary {
+    let bindings = graph.bindings();
+    let port = |name: &str, ty: Option<&TensorType>| Port {
+        name: name.to_string(),
+        shape: ty.map(|t| t.shape.iter().map(|d| DimValue::of(d, &bindings)).collect()).unwrap_or_default(),
+        dtype: ty.map_or("?".into(), |t| t.dtype.name().to_string()),
+    };
+    let inputs = graph.inputs.iter().map(|(n, id)| port(n, graph.node(*id).outputs.first())).collect();
+    let outputs = graph.outputs.iter().map(|(n, t)| port(n, graph.tensor_type(*t))).collect();
+    let (rows, truncated) = rows(graph, analysis, depth.unwrap_or(usize::MAX), &bindings);
+    Summary {
+        model: graph.name.clone(),
+        dims: graph.dims.iter().map(|d| (d.name.clone(), d.value)).collect(),
+        inputs,
+        outputs,
+        rows,
+        total_params: analysis.total_params(),
+        trainable_params: analysis.trainable,
+        frozen_params: analysis.frozen,
+        buffers: analysis.buffers,
+        macs: DimValue::of(&analysis.macs, &bindings),
+        uncounted: analysis.uncounted.iter().map(|s| s.to_string()).collect(),
+        memory: analysis.memory.clone(),
+        truncated,
+    }
+}
+
+/// Totals of one path prefix.
+#[derive(Default, Clone)]
+struct Totals {
+    params: u64,
+    trainable: u64,
+    buffers: u64,
+    macs: Dim,
+    uncounted: bool,
+    last_output: Option<Vec<DimValue>>,
+}
+
+fn prefixes(path: &str) -> impl Iterator<Item = &str> {
+    path.match_indices('.').map(move |(i, _)| &path[..i])
+}
+
+fn rows(graph: &Graph, analysis: &Analysis, max_depth: usize, bindings: &Bindings) -> (Vec<Row>, bool) {
+    let shape_of = |id| {
+        graph
+            .node(id)
+            .outputs
+            .first()
+            .map(|t: &TensorType| t.shape.iter().map(|d| DimValue::of(d, bindings)).collect())
+    };
+    // Sum every node into each of its ancestor groups first, so a group row can show its total.
+    let mut totals: HashMap<&str, Totals> = HashMap::new();
+    for (id, cost) in &analysis.nodes {
+        let node = graph.node(*id);
+        for p in prefixes(&node.path).filter(|p| graph.groups.contains_key(*p)) {
+            let t = totals.entry(p).or_default();
+            t.params += cost.params();
+            t.trainable += cost.trainable;
+            t.buffers += cost.buffers;
+            match &cost.macs {
+                Some(m) => t.macs = t.macs.add(m),
+                None => t.uncounted = true,
+            }
+            if !node.failed() {
+                t.last_output = shape_of(*id);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let mut emitted: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    for (id, cost) in &analysis.nodes {
+        let node = graph.node(*id);
+        if node.kind == "input" {
+            continue;
+        }
+        for (d, p) in prefixes(&node.path).enumerate() {
+            if d + 1 > max_depth || !emitted.insert(p) {
+                continue;
+            }
+            let (Some(group), Some(t)) = (graph.groups.get(p), totals.get(p)) else { continue };
+            out.push(Row {
+                path: p.to_string(),
+                op: group.kind.clone(),
+                kind: RowKind::Group,
+                depth: d + 1,
+                output_shape: t.last_output.clone(),
+                params: t.params,
+                trainable: t.trainable,
+                buffers: t.buffers,
+                macs: (!t.uncounted).then(|| DimValue::of(&t.macs, bindings)),
+            });
+        }
+        let depth = node.path.split('.').count();
+        if depth <= max_depth {
+            out.push(Row {
+                path: node.path.clone(),
+                op: node.kind.to_string(),
+                kind: RowKind::Layer,
+                depth,
+                output_shape: shape_of(*id),
+                params: cost.params(),
+                trainable: cost.trainable,
+                buffers: cost.buffers,
+                macs: cost.macs.as_ref().map(|m| DimValue::of(m, bindings)),
+            });
+        }
+        if node.failed() {
+            return (out, true);
+        }
+    }
+    (out, false)
+}
+
+/// `11,689,512`
+pub fn thousands(v: u64) -> String {
+    let s = v.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A dim value with thousands separators when it is a number.
+pub fn dim_thousands(v: &DimValue) -> String {
+    match v {
+        DimValue::Int(i) if *i >= 0 => thousands(*i as u64),
+        other => other.to_string(),
+    }
+}
+
+/// `[1, 64, 112, 112]`
+pub fn shape_text(shape: &Option<Vec<DimValue>>) -> String {
+    match shape {
+        Some(dims) => format!("[{}]", dims.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")),
+        None => "error".into(),
+    }
+}
+
+/// Bytes as MiB with two decimals.
+pub fn mib(bytes: u64) -> String {
+    format!("{:.2} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
