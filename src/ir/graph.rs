@@ -138,6 +138,20 @@ impl Graph {
         self.node(t.node).outputs.get(t.port as usize)
     }
 
+    /// Every parameter and buffer as `(path, shape, kind)`, in node order: the keys a PyTorch
+    /// `state_dict` of the same model has (without `num_batches_tracked`).
+    pub fn parameters(&self) -> Vec<(String, Vec<crate::ir::dim::Dim>, crate::ops::ParamKind)> {
+        self.order
+            .iter()
+            .flat_map(|id| {
+                let node = self.node(*id);
+                node.params
+                    .iter()
+                    .map(move |p| (format!("{}.{}", node.path, p.name), p.shape.clone(), p.kind))
+            })
+            .collect()
+    }
+
     /// Values for the dims that have one.
     pub fn bindings(&self) -> crate::ir::dim::Bindings {
         self.dims.iter().filter_map(|d| d.value.map(|v| (d.name.clone(), v))).collect()

@@ -19,8 +19,9 @@ pub use markdown::render_markdown;
 pub use table::{render_table, TableStyle};
 
 /// The convention MACs are counted under, printed in every summary.
-pub const MAC_CONVENTION: &str = "MACs: multiply-accumulates of conv, linear, matmul and attention core; \
-bias, norms, activations, pooling and elementwise ops not counted; one forward pass at the dims shown; FLOPs = 2 x MACs";
+pub const MAC_CONVENTION: &str =
+    "MACs: multiply-accumulates of conv, linear, matmul and attention core, one forward pass\n\
+      at the dims shown; bias, norms, activations, pooling, elementwise not counted; FLOPs = 2 x MACs";
 
 /// A dim as reported: a number when bound, else its expression.
 #[derive(Clone, Debug, PartialEq)]

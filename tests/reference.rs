@@ -1,0 +1,95 @@
+//! Reference figures: every spec in `specs/` must have a row here, and its summary must equal
+//! it exactly. Figures from `shared/reference/param_counts.md` (PyTorch 2.15, torchvision 0.29:
+//! FlopCounterMode FLOPs / 2 for MACs).
+
+use wick::report::DimValue;
+
+struct Reference {
+    spec: &'static str,
+    params: u64,
+    running_stats: u64,
+    output: &'static [i64],
+    macs: i64,
+}
+
+const REFERENCE: &[Reference] = &[
+    Reference { spec: "seed_mlp", params: 185_235, running_stats: 0, output: &[1, 10], macs: 184_800 },
+    Reference { spec: "lenet5", params: 61_706, running_stats: 0, output: &[1, 10], macs: 416_520 },
+    Reference {
+        spec: "resnet18",
+        params: 11_689_512,
+        running_stats: 9_600,
+        output: &[1, 1000],
+        macs: 1_814_073_344,
+    },
+];
+
+fn spec_files() -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir("specs")
+        .expect("specs/ exists")
+        .map(|e| e.expect("readable entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "wick" || e == "yaml"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn every_spec_equals_its_reference_row() {
+    let files = spec_files();
+    assert!(files.len() >= 3, "specs/ holds the catalog");
+    for path in files {
+        let stem = path.file_stem().and_then(|s| s.to_str()).expect("utf-8 name");
+        let r = REFERENCE
+            .iter()
+            .find(|r| r.spec == stem)
+            .unwrap_or_else(|| panic!("{} has no row in tests/reference.rs", path.display()));
+        let c = wick::compile_file(path.to_str().expect("utf-8 path"), &wick::Options::default())
+            .expect("readable");
+        assert!(!c.diagnostics.has_errors(), "{}: {:?}", path.display(), c.diagnostics);
+        let s = c.summary(None).expect("summary");
+        assert_eq!(s.total_params, r.params, "{stem}: params");
+        assert_eq!(s.trainable_params, r.params, "{stem}: all trainable");
+        assert_eq!(s.buffers, r.running_stats, "{stem}: running stats");
+        assert_eq!(s.macs, DimValue::Int(r.macs), "{stem}: MACs");
+        let out: Vec<DimValue> = r.output.iter().map(|v| DimValue::Int(*v)).collect();
+        assert_eq!(s.outputs[0].shape, out, "{stem}: output shape");
+    }
+}
+
+#[test]
+fn resnet18_parameter_paths_are_torchvisions_state_dict_keys() {
+    let expected: Vec<(String, Vec<i64>)> = include_str!("fixtures/resnet18_state_dict_keys.txt")
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let (key, shape) = l.split_once(' ').expect("key and shape");
+            (key.to_string(), shape.split(',').map(|d| d.parse().expect("int")).collect())
+        })
+        .collect();
+    let c = wick::compile_file("specs/resnet18.wick", &wick::Options::default()).expect("readable");
+    let graph = c.graph.expect("graph");
+    let bindings = graph.bindings();
+    let ours: Vec<(String, Vec<i64>)> = graph
+        .parameters()
+        .into_iter()
+        .map(|(path, shape, _)| (path, shape.iter().map(|d| d.eval(&bindings).expect("bound")).collect()))
+        .collect();
+    assert_eq!(ours.len(), 102);
+    // Same keys, same shapes, same order as the state_dict.
+    assert_eq!(ours, expected);
+}
+
+#[test]
+fn batch_dim_stays_symbolic_or_scales_when_bound() {
+    let symbolic = wick::Options { symbolic: true, ..Default::default() };
+    let c = wick::compile_file("specs/resnet18.wick", &symbolic).expect("readable");
+    let s = c.summary(None).expect("summary");
+    assert_eq!(s.macs, DimValue::Sym("1814073344*N".into()));
+    assert_eq!(s.outputs[0].shape, vec![DimValue::Sym("N".into()), DimValue::Int(1000)]);
+    assert_eq!(s.total_params, 11_689_512, "parameters do not depend on the batch");
+
+    let bound = wick::Options { bind: vec![("N".into(), 8)], ..Default::default() };
+    let c = wick::compile_file("specs/resnet18.wick", &bound).expect("readable");
+    assert_eq!(c.summary(None).expect("summary").macs, DimValue::Int(8 * 1_814_073_344));
+}
