@@ -1,6 +1,6 @@
 //! Structural validation: the graph is a DAG, every result is used, every input is fed.
 
-use petgraph::algo::is_cyclic_directed;
+use petgraph::algo::toposort;
 
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::ir::graph::Graph;
@@ -8,8 +8,10 @@ use crate::ir::graph::Graph;
 /// Warnings for results never used and inputs never read; an error if the graph has a cycle.
 pub fn validate(graph: &Graph) -> Diagnostics {
     let mut diags = Diagnostics::default();
-    if is_cyclic_directed(&graph.g) {
-        // Elaboration reports cycles between bindings; this guards the invariant itself.
+    // Elaboration reports cycles between bindings; this guards the invariant itself.
+    // (`toposort` is iterative; petgraph's `is_cyclic_directed` recurses once per node and
+    // overflows the stack on deep graphs.)
+    if toposort(&graph.g, None).is_err() {
         diags.push(Diagnostic::error("E0401", "the graph has a cycle"));
     }
     for &id in &graph.order {
