@@ -221,13 +221,14 @@ impl Report {
                 }
             }
         }
-        help_lines.extend(d.notes.iter().cloned());
+        // miette prefixes the first line with "help:"; the fix goes first, context after.
+        let mut lines: Vec<String> = d.help.iter().cloned().collect();
+        lines.extend(help_lines);
+        lines.extend(d.notes.iter().cloned());
         for (block, span, path) in d.calls.iter().rev() {
-            help_lines.push(format!("in {block} `{path}`, called at {}", sources.location(*span)));
+            lines.push(format!("in {block} `{path}`, called at {}", sources.location(*span)));
         }
-        if let Some(h) = &d.help {
-            help_lines.push(format!("help: {h}"));
-        }
+        let help_lines = lines;
         Report {
             message,
             code: d.code.to_string(),

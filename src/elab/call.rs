@@ -52,16 +52,20 @@ impl<'a> Elaborator<'a> {
                 Value::Poison
             }
             None => {
-                let candidates: Vec<&str> = ops::all()
-                    .iter()
-                    .map(|d| d.name)
-                    .chain(self.defs.keys().copied())
-                    .chain(BUILTINS.iter().copied())
-                    .collect();
-                self.diags.push(diag::unknown_op(name_span, name, &candidates));
+                self.report_unknown_op(name, name_span);
                 Value::Poison
             }
         }
+    }
+
+    pub(super) fn report_unknown_op(&mut self, name: &str, span: Span) {
+        let candidates: Vec<&str> = ops::all()
+            .iter()
+            .map(|d| d.name)
+            .chain(self.defs.keys().copied())
+            .chain(BUILTINS.iter().copied())
+            .collect();
+        self.diags.push(diag::unknown_op(span, name, &candidates));
     }
 
     /// Match positional and keyword arguments to parameter slots; reports every problem.

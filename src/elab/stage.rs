@@ -41,7 +41,13 @@ impl<'a> Elaborator<'a> {
         prefix: &str,
         naming: Naming,
     ) -> Value {
-        if input.is_poison() || self.aborted {
+        if self.aborted {
+            return Value::Poison;
+        }
+        if input.is_poison() {
+            // The input's error is reported already; a misspelled layer after it is an
+            // independent error and is reported too.
+            self.check_callee(stage);
             return Value::Poison;
         }
         match &stage.kind {
@@ -91,6 +97,19 @@ impl<'a> Elaborator<'a> {
                 self.diags.push(diag::expected_layer(stage.span, "a value"));
                 Value::Poison
             }
+        }
+    }
+
+    /// Report an unknown op or block in a stage that cannot run.
+    fn check_callee(&mut self, stage: &'a Expr) {
+        let (name, span) = match &stage.kind {
+            ExprKind::Labelled { body, .. } => return self.check_callee(body),
+            ExprKind::Call { callee, .. } => (callee.name.as_str(), callee.span),
+            ExprKind::Name(n) => (n.as_str(), stage.span),
+            _ => return,
+        };
+        if crate::ops::lookup(name).is_none() && !self.defs.contains_key(name) {
+            self.report_unknown_op(name, span);
         }
     }
 
