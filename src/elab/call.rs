@@ -200,7 +200,7 @@ impl<'a> Elaborator<'a> {
                 Some(src) => {
                     let (v, vspan) = self.arg_value(src, &piped, env, prefix, span);
                     attr_spans.push((spec.name, vspan));
-                    match self.to_attr(spec.ty, spec.default, v, vspan, spec.name) {
+                    match self.attr_value(spec.ty, spec.default, v, vspan, spec.name) {
                         Some(a) => a,
                         None => {
                             poisoned = true;
@@ -241,7 +241,7 @@ impl<'a> Elaborator<'a> {
     }
 
     /// Convert an argument to an attribute value of the declared type.
-    fn to_attr(
+    fn attr_value(
         &mut self,
         ty: AttrType,
         default: Default,
@@ -367,6 +367,7 @@ impl<'a> Elaborator<'a> {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn call_block(
         &mut self,
         def: &'a Def,
