@@ -36,3 +36,12 @@ fn resnet18() {
     );
     insta::assert_snapshot!("resnet18_json_depth1", render_json(&summary("specs/resnet18.wick", Some(1))));
 }
+
+#[test]
+fn wick_and_yaml_seed_mlp_give_identical_summaries() {
+    let wick = summary("specs/seed_mlp.wick", None);
+    let yaml = summary("specs/seed_mlp.yaml", None);
+    assert_eq!(render_table(&wick, TableStyle::PLAIN), render_table(&yaml, TableStyle::PLAIN));
+    assert_eq!(render_json(&wick), render_json(&yaml));
+    assert_eq!(yaml.total_params, 185_235);
+}

@@ -582,7 +582,7 @@ fn describe_expected(rules: &[Rule]) -> String {
             | Rule::float
             | Rule::string
             | Rule::boolean => "a value",
-            Rule::if_expr | Rule::repeat_expr => "an expression",
+            Rule::if_expr | Rule::repeat_expr | Rule::neg | Rule::not => "an expression",
             Rule::args | Rule::arg => "an argument",
             Rule::range => "a range (`i in 0..n`)",
             Rule::or
