@@ -101,7 +101,14 @@ fn finish(loaded: Loaded, opts: &Options) -> Compiled {
     let (graph, elab_diags) = elab::elaborate(&modules, opts);
     diags.extend(elab_diags);
     let analysis = graph.as_ref().map(|g| {
-        diags.extend(check::validate(g));
+        // "Never used" is noise when an error stopped the consumer from being built.
+        let structural = check::validate(g);
+        let had_errors = diags.has_errors();
+        for d in structural.items {
+            if d.is_error() || !had_errors {
+                diags.push(d);
+            }
+        }
         check::analyze(g, &g.bindings())
     });
     Compiled { sources, graph, analysis, diagnostics: diags }

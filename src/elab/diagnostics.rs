@@ -205,7 +205,7 @@ pub fn model_without_outputs(name: &Ident) -> Diagnostic {
 }
 
 pub fn unknown_bind(name: &str, known: &[&str]) -> Diagnostic {
-    let d = Diagnostic::error("E0214", format!("`--bind {name}=…` names no dim of the spec"));
+    let d = Diagnostic::error("E0214", format!("`--bind {name}=...` names no dim of the spec"));
     let d = suggest(d, name, known);
     d.note(format!("dims declared: {}", if known.is_empty() { "none".into() } else { known.join(", ") }))
 }

@@ -152,9 +152,11 @@ struct Builder {
 }
 
 impl Builder {
+    /// The pair's span without the whitespace pest's implicit rules leave at its end.
     fn span(&self, pair: &Pair<Rule>) -> Span {
         let s = pair.as_span();
-        Span::new(self.file, self.base + s.start(), self.base + s.end())
+        let len = pair.as_str().trim_end().len();
+        Span::new(self.file, self.base + s.start(), self.base + s.start() + len)
     }
 
     fn ident(&self, pair: Option<Pair<Rule>>) -> Ident {
