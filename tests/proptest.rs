@@ -227,11 +227,11 @@ enum Mutation {
 fn mutation() -> impl Strategy<Value = Mutation> {
     let at = any::<usize>();
     prop_oneof![
-        (at.clone(), 1usize..24).prop_map(|(at, len)| Mutation::Delete { at, len }),
-        (at.clone(), select(TOKENS)).prop_map(|(at, token)| Mutation::Insert { at, token }),
-        (at.clone(), any::<u8>()).prop_map(|(at, byte)| Mutation::InsertByte { at, byte }),
-        (at.clone(), 1usize..40).prop_map(|(at, len)| Mutation::Duplicate { at, len }),
-        (at.clone(), any::<usize>(), 1usize..16).prop_map(|(a, b, len)| Mutation::Swap { a, b, len }),
+        (at, 1usize..24).prop_map(|(at, len)| Mutation::Delete { at, len }),
+        (at, select(TOKENS)).prop_map(|(at, token)| Mutation::Insert { at, token }),
+        (at, any::<u8>()).prop_map(|(at, byte)| Mutation::InsertByte { at, byte }),
+        (at, 1usize..40).prop_map(|(at, len)| Mutation::Duplicate { at, len }),
+        (at, any::<usize>(), 1usize..16).prop_map(|(a, b, len)| Mutation::Swap { a, b, len }),
         (at, any::<u8>()).prop_map(|(at, byte)| Mutation::Overwrite { at, byte }),
     ]
 }
