@@ -51,9 +51,9 @@ pub fn analyze(graph: &Graph, bindings: &Bindings) -> Analysis {
         for p in &node.params {
             let n = Dim::product(&p.shape).eval(bindings).unwrap_or(0).max(0) as u64;
             match (p.kind, node.frozen) {
-                (ParamKind::Buffer, _) => c.buffers += n,
-                (ParamKind::Weight, true) => c.frozen += n,
-                (ParamKind::Weight, false) => c.trainable += n,
+                (ParamKind::Buffer, _) => c.buffers = c.buffers.saturating_add(n),
+                (ParamKind::Weight, true) => c.frozen = c.frozen.saturating_add(n),
+                (ParamKind::Weight, false) => c.trainable = c.trainable.saturating_add(n),
             }
         }
         if !node.failed() {
@@ -72,9 +72,9 @@ pub fn analyze(graph: &Graph, bindings: &Bindings) -> Analysis {
                 }
             }
         }
-        a.trainable += c.trainable;
-        a.frozen += c.frozen;
-        a.buffers += c.buffers;
+        a.trainable = a.trainable.saturating_add(c.trainable);
+        a.frozen = a.frozen.saturating_add(c.frozen);
+        a.buffers = a.buffers.saturating_add(c.buffers);
         a.nodes.push((id, c));
     }
     a.memory = estimate(graph, bindings, &a);

@@ -26,15 +26,16 @@ pub struct Memory {
 const PARAM_BYTES: u64 = 4;
 
 pub fn estimate(graph: &Graph, bindings: &Bindings, a: &Analysis) -> Memory {
-    let params_bytes = (a.total_params() + a.buffers) * PARAM_BYTES;
+    let params_bytes = a.total_params().saturating_add(a.buffers).saturating_mul(PARAM_BYTES);
     let (peak, saved) = activations(graph, bindings).unzip();
-    let trainable = a.trainable * PARAM_BYTES;
+    let trainable = a.trainable.saturating_mul(PARAM_BYTES);
     Memory {
         params_bytes,
         peak_activation_bytes: peak,
         saved_activation_bytes: saved,
-        inference_bytes: peak.map(|p| params_bytes + p),
-        training_bytes: saved.map(|s| params_bytes + 3 * trainable + s),
+        inference_bytes: peak.map(|p| params_bytes.saturating_add(p)),
+        training_bytes: saved
+            .map(|s| params_bytes.saturating_add(trainable.saturating_mul(3)).saturating_add(s)),
     }
 }
 
@@ -59,14 +60,15 @@ fn activations(graph: &Graph, bindings: &Bindings) -> Option<(u64, u64)> {
         let mut bytes = 0u64;
         for t in &node.outputs {
             let n = Dim::product(&t.shape).eval(bindings)?.max(0) as u64;
-            bytes += n * t.dtype.size_bytes();
+            bytes = bytes.saturating_add(n.saturating_mul(t.dtype.size_bytes()));
         }
-        live += bytes;
-        total += bytes;
+        live = live.saturating_add(bytes);
+        total = total.saturating_add(bytes);
         peak = peak.max(live);
         let end = last_use.get(&id).copied().unwrap_or(position[&id]);
         if end != usize::MAX {
-            *frees.entry(end).or_insert(0) += bytes;
+            let f = frees.entry(end).or_insert(0);
+            *f = f.saturating_add(bytes);
         }
         live -= frees.remove(&i).unwrap_or(0).min(live);
     }

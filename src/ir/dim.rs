@@ -118,8 +118,16 @@ impl Dim {
                         d.substitute(bindings).floor_div(&Dim::konst(*k)).unwrap_or_else(|_| Dim::zero())
                     }
                 };
-                for _ in 0..*exp {
-                    term = term.mul(&factor);
+                // Powers by squaring: exponents double through nested blocks (`h*h`).
+                let (mut base, mut e) = (factor, *exp);
+                while e > 0 {
+                    if e & 1 == 1 {
+                        term = term.mul(&base);
+                    }
+                    e >>= 1;
+                    if e > 0 {
+                        base = base.mul(&base);
+                    }
                 }
             }
             out = out.add(&term);
@@ -158,7 +166,8 @@ impl Dim {
             for (m2, c2) in &other.terms {
                 let mut mono: BTreeMap<Atom, u32> = m1.iter().cloned().collect();
                 for (atom, exp) in m2 {
-                    *mono.entry(atom.clone()).or_insert(0) += exp;
+                    let e = mono.entry(atom.clone()).or_insert(0);
+                    *e = e.saturating_add(*exp);
                 }
                 let mut single = BTreeMap::new();
                 single.insert(mono.into_iter().collect(), c1.saturating_mul(*c2));
