@@ -47,7 +47,6 @@ fn main() {
     let read = |p: &str| std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{p}: {e}"));
     let mut resnet = BTreeMap::new();
     resnet.insert("specs/resnet18.wick".to_string(), read("specs/resnet18.wick"));
-    resnet.insert("specs/blocks/resnet.wick".to_string(), read("specs/blocks/resnet.wick"));
 
     println!("| spec | layers | median time | per layer |");
     println!("|---|---:|---:|---:|");

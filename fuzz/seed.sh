@@ -4,7 +4,7 @@ set -eu
 cd "$(dirname "$0")/.."
 dest=fuzz/corpus/parse_and_elaborate
 mkdir -p "$dest"
-for f in specs/*.wick specs/*/*.wick tests/errors/*.wick tests/errors/*/*.wick; do
+for f in specs/*.wick specs/*/*.wick std/*.wick tests/errors/*.wick tests/errors/*/*.wick; do
     [ -f "$f" ] || continue
     cp "$f" "$dest/$(echo "$f" | tr '/' '_')"
 done

@@ -65,7 +65,7 @@ fn parse_and_follow(
     loaded.modules.push(module);
     let dir = Path::new(name).parent().map(Path::to_path_buf).unwrap_or_default();
     for (rel, span) in uses {
-        let path = dir.join(&rel);
+        let path = if is_std(&rel) { PathBuf::from(&rel) } else { dir.join(&rel) };
         let shown = path.to_string_lossy().to_string();
         let key = canonical(&path, files);
         if let Some(pos) = stack.iter().position(|p| *p == key) {
@@ -93,13 +93,38 @@ fn parse_and_follow(
             Err(e) => loaded.diags.push(
                 Diagnostic::error("E0111", format!("cannot read `{shown}`: {e}"))
                     .at(span, "imported here")
-                    .help("paths in `use` are relative to the importing file"),
+                    .help(format!(
+                        "paths in `use` are relative to the importing file; `std/` names the bundled library: {}",
+                        std_files().collect::<Vec<_>>().join(", ")
+                    )),
             ),
         }
     }
 }
 
+/// `use "std/…"` names a file of the bundled block library, wherever the importer lives.
+fn is_std(rel: &str) -> bool {
+    rel.starts_with("std/")
+}
+
+mod bundled {
+    include!(concat!(env!("OUT_DIR"), "/std_files.rs"));
+}
+
+/// Names of the bundled library's files (`std/resnet.wick`, …).
+pub fn std_files() -> impl Iterator<Item = String> {
+    bundled::STD_FILES.iter().map(|(name, _)| format!("std/{name}"))
+}
+
+fn std_file(path: &Path) -> Option<&'static str> {
+    let name = path.strip_prefix("std").ok()?.to_str()?;
+    bundled::STD_FILES.iter().find(|(n, _)| *n == name).map(|(_, text)| *text)
+}
+
 fn canonical(path: &Path, files: &Files) -> PathBuf {
+    if path.starts_with("std") && std_file(path).is_some() {
+        return path.to_path_buf();
+    }
     match files {
         Files::Disk => path.canonicalize().unwrap_or_else(|_| normalize(path)),
         Files::Memory(_) => normalize(path),
@@ -124,6 +149,11 @@ fn normalize(path: &Path) -> PathBuf {
 }
 
 fn read(path: &Path, files: &Files) -> std::io::Result<String> {
+    if path.starts_with("std") {
+        if let Some(text) = std_file(path) {
+            return Ok(text.to_string());
+        }
+    }
     match files {
         Files::Memory(map) => map
             .get(&normalize(path).to_string_lossy().to_string())

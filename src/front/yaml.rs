@@ -2,7 +2,7 @@
 //! equivalent is in the comment beside it.
 //!
 //! ```yaml
-//! use: [blocks/resnet.wick]       # use "blocks/resnet.wick"              (optional: a list of paths)
+//! use: [std/resnet.wick]          # use "std/resnet.wick"                 (optional: a list of paths)
 //! dims:                           # (optional: name -> example, or null for none)
 //!   N: 1                          # dim N = 1
 //! blocks:                         # (optional: name -> block)
