@@ -16,7 +16,9 @@ fn main() {
         })
         .unwrap_or_default();
     names.sort();
-    let mut code = String::from("/// The bundled block library: (file name, contents).\npub static STD_FILES: &[(&str, &str)] = &[\n");
+    let mut code = String::from(
+        "/// The bundled block library: (file name, contents).\npub static STD_FILES: &[(&str, &str)] = &[\n",
+    );
     for n in &names {
         let path = dir.join(n);
         println!("cargo:rerun-if-changed={}", path.display());

@@ -94,9 +94,9 @@ fn parse_and_follow(
                 Diagnostic::error("E0111", format!("cannot read `{shown}`: {e}"))
                     .at(span, "imported here")
                     .help(format!(
-                        "paths in `use` are relative to the importing file; `std/` names the bundled library: {}",
-                        std_files().collect::<Vec<_>>().join(", ")
-                    )),
+                    "paths in `use` are relative to the importing file; `std/` names the bundled library: {}",
+                    std_files().collect::<Vec<_>>().join(", ")
+                )),
             ),
         }
     }
