@@ -523,3 +523,17 @@ fn cli_summary_of_broken_spec_exits_1() {
     let out = wick(&["compile", "--summary", "tests/errors/output_type_mismatch.wick"]);
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn bad_tie() {
+    let c = case("bad_tie", "E0217");
+    assert_points_at(&c, "E0217", 7, "\"body\"");
+    assert_mentions(&c, "E0217", "`weight` is [16, 32] here but [32, 64] in `body`");
+}
+
+#[test]
+fn unknown_tie_target() {
+    let c = case("unknown_tie_target", "E0216");
+    assert_points_at(&c, "E0216", 7, "\"bodi\"");
+    assert_mentions(&c, "E0216", "did you mean `body`?");
+}
