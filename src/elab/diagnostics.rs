@@ -308,7 +308,10 @@ pub fn expected_tensor_type(span: Span) -> Diagnostic {
 }
 
 pub fn assert_failed(span: Span, cond: Span, message: Option<String>, chain: &[CallSite]) -> Diagnostic {
-    let text = message.unwrap_or_else(|| "assertion failed".into());
+    let text = match message {
+        Some(m) => format!("assertion failed: {m}"),
+        None => "assertion failed".into(),
+    };
     Diagnostic::error("E0303", text)
         .at(cond, "this is false")
         .also(span, "asserted here")
