@@ -326,16 +326,18 @@ impl<'a> Elaborator<'a> {
                 (Vec::new(), Vec::new())
             }
         };
-        for p in &params {
-            if let Some(d) = p.shape.iter().find(|d| d.eval(&self.bindings).is_none()) {
-                let what = format!(
-                    "parameter `{}.{}` of shape {}",
-                    path,
-                    p.name,
-                    crate::ir::tensor::shape_string(&p.shape)
-                );
-                self.diags.push(diag::unbound(span, d, &what));
-            }
+        // One error per layer: its first parameter with an unbound size stands for the rest.
+        let unbound = params
+            .iter()
+            .find_map(|p| p.shape.iter().find(|d| d.eval(&self.bindings).is_none()).map(|d| (p, d)));
+        if let Some((p, d)) = unbound {
+            let what = format!(
+                "parameter `{}.{}` of shape {}",
+                path,
+                p.name,
+                crate::ir::tensor::shape_string(&p.shape)
+            );
+            self.diags.push(diag::unbound(span, d, &what));
         }
         if explicit {
             self.claim_path(&path, span, !params.is_empty());

@@ -251,7 +251,9 @@ pub fn shape_error(
     input: Option<(Span, TensorType)>,
     chain: &[CallSite],
 ) -> Diagnostic {
-    let mut d = Diagnostic::error("E0301", format!("shape error in {kind} `{path}`: {}", e.message))
+    // An unlabelled layer's path is its op's name (`concat`); saying it twice adds nothing.
+    let layer = if path.eq_ignore_ascii_case(kind) { kind.to_string() } else { format!("{kind} `{path}`") };
+    let mut d = Diagnostic::error("E0301", format!("shape error in {layer}: {}", e.message))
         .at(span, format!("in this {kind}"))
         .called_from(calls(chain));
     if let Some((s, ty)) = input {
