@@ -2,7 +2,8 @@
 //!
 //! Each op declares the four duties of the op contract: its [`Signature`], shape and dtype
 //! inference ([`Op::infer`]), its parameters and buffers ([`Op::params`]) and its cost
-//! ([`Op::cost`]). Lowering to candle arrives with the `lower` module.
+//! ([`Op::cost`]), and its lowering to candle ([`Op::lower`]), with a gradient check in its
+//! tests.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -10,6 +11,7 @@ use std::sync::OnceLock;
 
 use crate::ir::dim::Dim;
 use crate::ir::tensor::TensorType;
+use crate::lower::{Forward, LowerCtx, LowerError};
 
 pub mod signature;
 
@@ -83,6 +85,13 @@ pub trait Op: fmt::Debug + Send + Sync {
 
     /// Cost of one forward pass, given the types `infer` accepted and returned.
     fn cost(&self, inputs: &[TensorType], outputs: &[TensorType]) -> Cost;
+
+    /// The runnable layer, built once per model: parameters come from `ctx` (which creates
+    /// them with the op's PyTorch initialisation), shapes are bound. An op without a lowering
+    /// fails the build naming its layer, never at run time.
+    fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
+        Err(ctx.no_lowering())
+    }
 }
 
 /// A registered op: its name, signature and how to build an instance from bound attributes.
