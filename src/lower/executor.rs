@@ -122,9 +122,15 @@ impl Model {
         }
         let outputs: Vec<(String, usize)> = g.outputs.iter().map(|(n, t)| (n.clone(), slot_of(*t))).collect();
         schedule_frees(&mut steps, &outputs);
+        let mut slot_elements = vec![0; slots.len()];
+        for (t, slot) in &slots {
+            if let Some(ty) = g.tensor_type(*t) {
+                slot_elements[*slot] = ty.bind(&bindings).numel().as_const().unwrap_or(0) as usize;
+            }
+        }
         Ok(Lowered {
             name: g.name.clone(),
-            slots: slots.len(),
+            slot_elements,
             steps,
             inputs,
             outputs,
@@ -187,13 +193,26 @@ pub struct InputSlot {
 pub struct Lowered {
     pub name: String,
     steps: Vec<Step>,
-    slots: usize,
+    /// Elements of the tensor each slot holds (its length is the number of slots).
+    slot_elements: Vec<usize>,
     inputs: Vec<InputSlot>,
     outputs: Vec<(String, usize)>,
     params: ParamStore,
     device: Device,
     dtype: DType,
     gradients_checked: AtomicBool,
+}
+
+impl std::fmt::Debug for Lowered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lowered")
+            .field("name", &self.name)
+            .field("inputs", &self.inputs)
+            .field("outputs", &self.output_names())
+            .field("steps", &self.steps.len())
+            .field("params", &self.params)
+            .finish()
+    }
 }
 
 impl Lowered {
@@ -232,7 +251,7 @@ impl Lowered {
                 inputs.len()
             );
         }
-        let mut values: Vec<Option<Tensor>> = vec![None; self.slots];
+        let mut values: Vec<Option<Tensor>> = vec![None; self.slot_elements.len()];
         for (decl, x) in self.inputs.iter().zip(inputs) {
             values[decl.slot] = Some(self.admit(decl, x)?);
         }
@@ -312,6 +331,22 @@ impl Lowered {
             }
             (false, false) => Ok(x),
         }
+    }
+
+    /// The most tensor elements the forward pass holds at once (inputs, intermediates not yet
+    /// consumed, outputs), from the schedule: what freeing after the last consumer achieves.
+    pub fn peak_live_elements(&self) -> usize {
+        let mut live: HashSet<usize> = self.inputs.iter().map(|d| d.slot).collect();
+        let total = |live: &HashSet<usize>| live.iter().map(|s| self.slot_elements[*s]).sum::<usize>();
+        let mut peak = total(&live);
+        for step in &self.steps {
+            live.extend(&step.outputs);
+            peak = peak.max(total(&live));
+            for s in &step.free {
+                live.remove(s);
+            }
+        }
+        peak
     }
 
     /// `loss.backward()`, and after the first one a check that every trainable parameter got

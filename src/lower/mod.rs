@@ -15,6 +15,9 @@ pub mod gradcheck;
 pub mod kernels;
 pub mod params;
 
+#[cfg(test)]
+mod tests;
+
 use candle_core::{DType, Device, Tensor, Var};
 
 use crate::ir::dim::{Bindings, Dim};
@@ -151,11 +154,11 @@ impl LowerCtx<'_> {
         })?;
         let shape = self.dims(&decl.shape)?;
         let own = format!("{}.{name}", self.node.path);
+        // A tied parameter names the owner's full key (`wte.weight`).
         let key = match self.node.tied_to(name) {
-            Some(owner) => {
-                let owner_key = format!("{owner}.{name}");
-                self.store.alias(&own, &owner_key);
-                owner_key
+            Some(owner_key) => {
+                self.store.alias(&own, owner_key);
+                owner_key.to_string()
             }
             None => own,
         };
