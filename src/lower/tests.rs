@@ -66,7 +66,7 @@ fn a_parameter_without_gradient_fails_the_first_backward_pass() {
     let m =
         build("model M { input x: [2, 3]\n output y = x |> a: Linear(2)\n output z = x |> b: Linear(2) }");
     let x = Tensor::ones((2, 3), DType::F32, &Device::Cpu).unwrap();
-    let outs = m.forward(&[x.clone()], true).unwrap();
+    let outs = m.forward(std::slice::from_ref(&x), true).unwrap();
     let err = m.backward(&outs[0].sum_all().unwrap()).unwrap_err().to_string();
     assert!(err.contains("b.weight, b.bias") && !err.contains("a.weight"), "{err}");
     // Checked once: later passes are not slowed down.
