@@ -8,6 +8,19 @@
 //! candle 0.11 has ops whose gradient is missing or wrong (DESIGN.md section 8), so the
 //! numerics that need care live in [`kernels`], written on candle-core primitives whose
 //! backward is right, and every lowered op has a finite-difference check ([`gradcheck`]).
+//!
+//! ```
+//! use candle_core::{DType, Device, Tensor};
+//!
+//! let spec = "model M { input x: [2, 4]\n output y = x |> fc: Linear(3) |> Softmax }";
+//! let model = wick::Model::from_source("m.wick", spec, &wick::Options::default())?;
+//! let net = model.build(&Device::Cpu, DType::F32)?;
+//! let y = net.forward(&[Tensor::ones((2, 4), DType::F32, &Device::Cpu)?], true)?;
+//! assert_eq!(y[0].dims(), &[2, 3]);
+//! let grads = net.backward(&y[0].sum_all()?)?;
+//! assert!(grads.get(net.params().get("fc.weight").unwrap().as_tensor()).is_some());
+//! # Ok::<(), wick::lower::LowerError>(())
+//! ```
 
 pub mod device;
 pub mod executor;
