@@ -180,7 +180,7 @@ mod tests {
     }
 
     #[test]
-    fn passes_a_right_gradient_and_catches_candles_wrong_conv1d_one() {
+    fn passes_a_right_gradient_and_catches_candles_wrong_conv_ones() {
         let (x, w) = (var(&[2, 4, 9], 1), var(&[6, 2, 3], 2));
         let vars = [("x".to_string(), x.clone()), ("w".to_string(), w.clone())];
         let good = check_fn(&vars, || {
@@ -189,7 +189,16 @@ mod tests {
         good.unwrap().assert_within(1e-6);
         // candle 0.11's conv1d backward is wrong for a strided, grouped convolution.
         let bad = check_fn(&vars, || Ok(vec![x.as_tensor().conv1d(w.as_tensor(), 1, 2, 1, 2)?])).unwrap();
-        let worst = bad.tensors.iter().map(|t| t.max_abs_error / (1.0 + t.scale)).fold(0.0, f64::max);
-        assert!(worst > 1e-2, "{bad:?}");
+        let worst =
+            |r: &Report| r.tensors.iter().map(|t| t.max_abs_error / (1.0 + t.scale)).fold(0.0, f64::max);
+        assert!(worst(&bad) > 1e-2, "{bad:?}");
+        // And its conv2d backward when the axes leave different remainders (7 + 2 - 3 and 6 + 2 - 3).
+        let (x, w) = (var(&[1, 2, 7, 6], 3), var(&[3, 2, 3, 3], 4));
+        let vars = [("x".to_string(), x.clone())];
+        // (It fails outright here; with the axes swapped it may give a wrong gradient instead.)
+        match check_fn(&vars, || Ok(vec![x.as_tensor().conv2d(w.as_tensor(), 1, 2, 1, 1)?])) {
+            Ok(bad) => assert!(worst(&bad) > 1e-2, "{bad:?}"),
+            Err(e) => assert!(e.to_string().contains("shape mismatch"), "{e}"),
+        }
     }
 }

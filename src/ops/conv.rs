@@ -231,6 +231,8 @@ mod tests {
     fn gradcheck_strided_with_uneven_remainders() {
         // 7 + 2 - 3 = 6 and 6 + 2 - 3 = 5 leave remainders 0 and 1 under stride 2.
         gradcheck("c: Conv2d(3, 3, stride=2, padding=1)");
+        // Equal remainders: candle pads itself.
+        gradcheck("c: Conv2d(3, [3, 2], stride=2, padding=1)");
         gradcheck("c: Conv2d(5, [3, 2], stride=3, padding=[1, 0], bias=false)");
     }
 

@@ -2,8 +2,9 @@
 //!
 //! candle 0.11's conv2d backward computes one `output_padding` from the height and uses it
 //! for the width too, so a strided conv whose axes leave different remainders gets a wrong
-//! input gradient. Padding is applied here (in any PyTorch padding mode) and the input is then
-//! cut to the extent the windows read, so the remainder is 0 on every axis.
+//! input gradient. Where that could happen (or the padding is not zeros, or differs per side),
+//! padding is applied here and the input cut to the extent the windows read, so the remainder
+//! is 0 on every axis; otherwise candle pads, which saves a copy of the input.
 
 use candle_core::{Result, Tensor};
 
@@ -30,6 +31,17 @@ impl ConvGeometry {
         (self.stride.iter().all(|v| *v == s) && self.dilation.iter().all(|v| *v == d)).then_some((s, d))
     }
 
+    /// The padding candle's conv can apply itself: zeros, the same on every side, and the same
+    /// remainder on every axis (so its backward is right). Otherwise `prepare` pads.
+    fn native_padding(&self, input: &[usize]) -> Option<usize> {
+        let p = self.padding.first()?.0;
+        let remainder =
+            |i: usize| (input[i] + 2 * p - self.dilation[i] * (self.kernel[i] - 1) - 1) % self.stride[i];
+        let same = self.padding.iter().all(|q| *q == (p, p))
+            && (0..self.kernel.len()).all(|i| remainder(i) == remainder(0));
+        (self.kernel.len() == 2 && self.mode == PadMode::Zeros && same).then_some(p)
+    }
+
     /// Pads the spatial axes (from axis 2) and cuts each to what the windows read.
     fn prepare(&self, x: &Tensor) -> Result<Tensor> {
         let mut x = x.clone();
@@ -54,11 +66,14 @@ pub fn conv(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, g: &ConvGeometry
             g.dilation
         )
     };
-    let x = g.prepare(x)?;
+    let (x, padding) = match g.native_padding(&x.dims()[2..]) {
+        Some(p) => (x.clone(), p),
+        None => (g.prepare(x)?, 0),
+    };
     let y = match g.kernel.len() {
         // As a conv2d of height 1: candle's conv1d backward gets the input gradient wrong.
         1 => x.unsqueeze(2)?.conv2d(&weight.unsqueeze(2)?, 0, stride, dilation, g.groups)?.squeeze(2)?,
-        2 => x.conv2d(weight, 0, stride, dilation, g.groups)?,
+        2 => x.conv2d(weight, padding, stride, dilation, g.groups)?,
         n => candle_core::bail!("convolutions over {n} spatial axes are not lowered"),
     };
     add_bias(y, bias)

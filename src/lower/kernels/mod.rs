@@ -11,7 +11,7 @@ pub mod softmax;
 
 use candle_core::{Result, Tensor};
 
-/// `x` reshaped so its channel axis (1) broadcasts against `[N, C, ...]`: `[1, C, 1, ...]`.
+/// A per-channel vector `v` shaped to broadcast against a rank-`rank` `[N, C, ...]`: `[1, C, 1, ...]`.
 pub fn per_channel(v: &Tensor, rank: usize) -> Result<Tensor> {
     let mut shape = vec![1; rank.max(2)];
     shape[1] = v.elem_count();
