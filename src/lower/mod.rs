@@ -26,6 +26,7 @@ pub mod device;
 pub mod executor;
 pub mod gradcheck;
 pub mod kernels;
+pub mod model;
 pub mod params;
 
 #[cfg(test)]
@@ -38,7 +39,8 @@ use crate::ir::graph::Node;
 use crate::ir::tensor::TensorType;
 use crate::ops::ParamKind;
 
-pub use executor::{Lowered, Model};
+pub use executor::Lowered;
+pub use model::Model;
 pub use params::{Init, LoadReport, ParamStore, WeightsMismatch};
 
 /// A lowered node: tensors in, tensors out. `train` selects batch statistics and dropout.
