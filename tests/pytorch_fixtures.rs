@@ -64,8 +64,15 @@ fn check_fixture(name: &str, absent: &[&str]) {
         .filter(|(k, _)| !NOT_STATE.iter().any(|p| k.starts_with(p)))
         .map(|(k, t)| (k.clone(), t.clone()))
         .collect();
-    let report = lowered.params().load_map(&state, false).unwrap();
+    // The weights of absent branches are the only ones allowed not to fit.
+    let report = lowered.params().load_map(&state, !absent.is_empty()).unwrap();
     assert_eq!(report.loaded, lowered.params().entries().len());
+    let (skipped, missing) = (&report.skipped.unexpected, &report.skipped.missing);
+    assert!(missing.is_empty() && report.skipped.mismatched.is_empty(), "{name}: {:?}", report.skipped);
+    assert!(
+        skipped.iter().all(|k| absent.iter().any(|a| k.starts_with(&format!("{a}.")))),
+        "{name}: {skipped:?}"
+    );
 
     let inputs: Vec<Var> = lowered
         .inputs()
@@ -149,6 +156,11 @@ fn pools_without_the_upsampling_branches() {
         "pools",
         &["upsample_nearest_x2", "upsample_bilinear_x2", "upsample_bilinear_x2_align_corners"],
     );
+}
+
+#[test]
+fn norms_layer_norm_branch() {
+    check_fixture("norms", &["group_norm", "instance_norm"]);
 }
 
 #[test]
