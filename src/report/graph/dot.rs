@@ -51,7 +51,7 @@ fn emit(d: &Drawing, items: &[Item], inside: &[Vec<Item>], indent: usize, out: &
                     out,
                     "{pad}  label=\"{}\"; style=\"rounded,filled\"; fillcolor=\"{}\"; color=\"#9aa9bf\";",
                     dot_escape(&d.clusters[c].label()),
-                    if d.cluster_depth(c) % 2 == 0 { "#f3f6fb" } else { "#e8eef7" }
+                    if d.cluster_depth(c).is_multiple_of(2) { "#f3f6fb" } else { "#e8eef7" }
                 );
                 emit(d, &inside[c], inside, indent + 1, out);
                 let _ = writeln!(out, "{pad}}}");

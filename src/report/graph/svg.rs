@@ -140,14 +140,17 @@ fn draw_edges(d: &Drawing, lay: &Layout, out: &mut String) {
     }
     let mut labelled = HashSet::new();
     for (i, e) in d.edges.iter().enumerate() {
-        let Some((x, y)) = lay.labels.get(i) else { continue };
+        // Beside the start of the edge, in the gap below its source.
+        let Some((x, y)) = lay.edges.get(i).and_then(|p| p.first()).map(|(x, y)| (x + 5.0, y + 16.0)) else {
+            continue;
+        };
         if labelled.insert((e.from, e.label.as_str())) {
             let _ = writeln!(
                 out,
                 "<text class=\"shape\" x=\"{}\" y=\"{}\" font-size=\"{LABEL_FONT}\" fill=\"#718096\" \
                  stroke=\"#ffffff\" stroke-width=\"2.5\" paint-order=\"stroke\">{}</text>",
-                f(*x),
-                f(*y),
+                f(x),
+                f(y),
                 xml_escape(&e.label)
             );
         }
