@@ -192,3 +192,58 @@ pub fn render_catalog_json(entries: &[Entry]) -> String {
     text.push('\n');
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn port(name: &str, shape: &[i64], dtype: &str) -> Port {
+        Port {
+            name: name.into(),
+            shape: shape.iter().map(|&d| DimValue::Int(d)).collect(),
+            dtype: dtype.into(),
+        }
+    }
+
+    fn entry(spec: &str, params: u64) -> Entry {
+        let figures = Figures {
+            model: "M".into(),
+            params,
+            buffers: 0,
+            macs: DimValue::Sym("1000*N".into()),
+            inputs: vec![port("x", &[1, 8], "f32")],
+            outputs: vec![port("y", &[1, 2], "f32")],
+        };
+        Entry { spec: spec.into(), twins: Vec::new(), figures: Some(figures) }
+    }
+
+    #[test]
+    fn yaml_twins_fold_into_their_wick_row_only_when_the_figures_agree() {
+        let merged = merge_twins(vec![
+            entry("s/a.wick", 10),
+            entry("s/a.yaml", 10),
+            entry("s/b.wick", 5),
+            entry("s/b.yml", 6),
+        ]);
+        let specs: Vec<&str> = merged.iter().map(|e| e.spec.as_str()).collect();
+        assert_eq!(specs, ["s/a.wick", "s/b.wick", "s/b.yml"]);
+        assert_eq!(merged[0].twins, ["s/a.yaml"]);
+        assert_eq!(cells(&merged[0], true)[0], "`s/a.wick` (and `.yaml`)");
+    }
+
+    #[test]
+    fn cells_group_thousands_and_name_ports_when_there_are_several() {
+        let mut e = entry("a.wick", 1_234_567);
+        let row = cells(&e, false);
+        assert_eq!((row[1].as_str(), row[3].as_str(), row[4].as_str()), ("1,234,567", "1000*N", "[1, 8]"));
+        if let Some(f) = e.figures.as_mut() {
+            f.inputs.push(port("ids", &[1, 128], "i64"));
+        }
+        assert_eq!(cells(&e, false)[4], "x [1, 8], ids [1, 128] i64");
+        let broken = Entry { spec: "b.wick".into(), twins: Vec::new(), figures: None };
+        assert_eq!(cells(&broken, false)[1], "error");
+        let json: serde_json::Value = serde_json::from_str(&render_catalog_json(&[broken])).expect("json");
+        assert_eq!(json["specs"][0]["ok"], false);
+        assert!(json["specs"][0].get("params").is_none());
+    }
+}
