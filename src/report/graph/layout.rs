@@ -58,6 +58,9 @@ pub struct Layout {
     pub nodes: Vec<Rect>,
     /// One polyline per input edge, from the bottom of its source to the top of its target.
     pub edges: Vec<Vec<(f64, f64)>>,
+    /// For each edge, a point on it in the gap below its source (or its source's box), where
+    /// a label fits.
+    pub labels: Vec<(f64, f64)>,
     /// By cluster index; `None` for a cluster with no nodes.
     pub clusters: Vec<Option<Rect>>,
     pub width: f64,
@@ -196,21 +199,22 @@ pub fn layout(g: &Graph) -> Layout {
             local.map_or_else(Rect::default, |r| r.shifted(l.origin.0, l.origin.1))
         })
         .collect();
-    let routes = g
-        .edges
-        .iter()
-        .map(|&(s, t)| {
-            if s < n && t < n && s != t {
-                route(s, t, chain(s), chain(t), &levels, &nodes)
-            } else {
-                Vec::new()
-            }
-        })
-        .collect();
+    let mut routes = Vec::with_capacity(g.edges.len());
+    let mut labels = Vec::with_capacity(g.edges.len());
+    for &(s, t) in g.edges {
+        let (points, label) = if s < n && t < n && s != t {
+            route(s, t, chain(s), chain(t), &levels, &nodes)
+        } else {
+            (Vec::new(), (0.0, 0.0))
+        };
+        routes.push(points);
+        labels.push(label);
+    }
     let top = &levels[0].placed;
     Layout {
         nodes,
         edges: routes,
+        labels,
         clusters,
         width: top.width + 2.0 * MARGIN,
         height: top.height + 2.0 * MARGIN,
@@ -237,7 +241,19 @@ fn shift(points: &[(f64, f64)], origin: (f64, f64)) -> impl Iterator<Item = (f64
     points.iter().map(move |(x, y)| (x + origin.0, y + origin.1))
 }
 
-/// The polyline of one edge: out of the clusters around `s`, across, into those around `t`.
+/// The x of a descending polyline at height `y`.
+fn x_at(points: &[(f64, f64)], y: f64) -> f64 {
+    for w in points.windows(2) {
+        let ((x0, y0), (x1, y1)) = (w[0], w[1]);
+        if y0 <= y && y <= y1 {
+            return if y1 > y0 { x0 + (x1 - x0) * (y - y0) / (y1 - y0) } else { x0 };
+        }
+    }
+    points.first().map_or(0.0, |p| p.0)
+}
+
+/// The polyline of one edge, out of the clusters around `s`, across, into those around `t`,
+/// and the anchor of its label.
 fn route(
     s: usize,
     t: usize,
@@ -245,7 +261,7 @@ fn route(
     ct: &[usize],
     levels: &[LevelState],
     nodes: &[Rect],
-) -> Vec<(f64, f64)> {
+) -> (Vec<(f64, f64)>, (f64, f64)) {
     let k = cs.iter().zip(ct).take_while(|(a, b)| a == b).count();
     let mut points = vec![(nodes[s].center_x(), nodes[s].bottom())];
     // Each route starts where the previous one ended (a member's border), so its first point
@@ -259,9 +275,12 @@ fn route(
     }
     let l = &levels[if k == 0 { 0 } else { cs[k - 1] + 1 }];
     let ends = (l.index.get(&item_at(cs, k, s)), l.index.get(&item_at(ct, k, t)));
+    let mut label_y = nodes[s].bottom() + 16.0;
     if let (Some(a), Some(b)) = ends {
-        if let Some(path) = l.edge_of.get(&(*a, *b)).and_then(|&e| l.placed.edges.get(e)) {
+        if let Some(&e) = l.edge_of.get(&(*a, *b)) {
+            let path = l.placed.edges.get(e).map_or(&[][..], |p| p.as_slice());
             points.extend(shift(path, l.origin).skip(1).take(path.len().saturating_sub(2)));
+            label_y = l.placed.label_y.get(e).map_or(label_y, |y| y + l.origin.1 + 4.0);
         }
     }
     for d in k..ct.len() {
@@ -272,7 +291,8 @@ fn route(
         }
     }
     points.push((nodes[t].center_x(), nodes[t].y));
-    points
+    let label = (x_at(&points, label_y) + 5.0, label_y);
+    (points, label)
 }
 
 #[cfg(test)]

@@ -140,10 +140,7 @@ fn draw_edges(d: &Drawing, lay: &Layout, out: &mut String) {
     }
     let mut labelled = HashSet::new();
     for (i, e) in d.edges.iter().enumerate() {
-        // Beside the start of the edge, in the gap below its source.
-        let Some((x, y)) = lay.edges.get(i).and_then(|p| p.first()).map(|(x, y)| (x + 5.0, y + 16.0)) else {
-            continue;
-        };
+        let Some(&(x, y)) = lay.labels.get(i) else { continue };
         if labelled.insert((e.from, e.label.as_str())) {
             let _ = writeln!(
                 out,

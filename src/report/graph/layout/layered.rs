@@ -38,6 +38,8 @@ pub struct Placed {
     pub edges: Vec<Vec<(f64, f64)>>,
     pub entries: Vec<Vec<(f64, f64)>>,
     pub exits: Vec<Vec<(f64, f64)>>,
+    /// For each edge, the middle of the gap below its source's layer: where its label goes.
+    pub label_y: Vec<f64>,
     pub width: f64,
     pub height: f64,
 }
@@ -356,7 +358,12 @@ pub fn place(level: &Level) -> Placed {
             points
         })
         .collect();
+    let label_y = level
+        .edges
+        .iter()
+        .map(|&(a, _)| v.layer.get(a).map_or(0.0, |&l| tops[l].0 + tops[l].1 + LAYER_GAP / 2.0))
+        .collect();
     let mut rects = rects;
     rects.truncate(real);
-    Placed { rects, layers: v.layer[..real].to_vec(), edges, entries, exits, width, height }
+    Placed { rects, layers: v.layer[..real].to_vec(), edges, entries, exits, label_y, width, height }
 }
