@@ -302,3 +302,33 @@ fn the_checkers_reject_malformed_output() {
     assert!(dot_balanced("digraph { a [label=\"}\"]; }"));
     assert!(!dot_balanced("digraph { a [label=\"x\\\"]; }") && !dot_balanced("digraph { }}"));
 }
+
+#[test]
+fn the_readme_picture_is_well_formed_and_folded_to_depth_2() {
+    let svg = std::fs::read_to_string("docs/resnet18.svg").expect("docs/resnet18.svg");
+    check_xml(&svg).expect("well formed");
+    assert!(svg.contains("<title>layer1.0</title>") && !svg.contains("layer1.0.conv1"));
+    assert!(std::fs::read_to_string("README.md").expect("README").contains("](docs/resnet18.svg)"));
+}
+
+#[test]
+fn partial_graphs_of_broken_specs_still_draw() {
+    let mut drawn = 0;
+    for entry in std::fs::read_dir("tests/errors").expect("tests/errors") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_none_or(|e| e != "wick") {
+            continue;
+        }
+        let c =
+            wick::compile_file(path.to_str().expect("utf-8"), &wick::Options::default()).expect("readable");
+        let (Some(g), Some(a)) = (&c.graph, &c.analysis) else { continue };
+        for depth in [None, Some(1), Some(2)] {
+            let d = build(g, a, depth);
+            check_xml(&render_svg(&d)).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert!(dot_balanced(&render_dot(&d)));
+            assert!(render_mermaid(&d).contains("flowchart TD"));
+        }
+        drawn += 1;
+    }
+    assert!(drawn > 5, "broken specs with a partial graph: {drawn}");
+}
