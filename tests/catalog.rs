@@ -1,16 +1,9 @@
 //! `wick catalog`: one row per shipped spec with the reference figures. The catalog grows as
 //! specs land, so this asserts the rows of the specs below, not the whole output.
 
-use std::process::Command;
+mod common;
 
-fn wick(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_wick"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run wick")
-}
+use common::wick;
 
 fn stdout(args: &[&str]) -> String {
     let out = wick(args);

@@ -3,7 +3,9 @@
 //! output (XML tags matched, DOT braces balanced, Mermaid blocks closed).
 
 use std::collections::BTreeMap;
-use std::process::Command;
+mod common;
+
+use common::wick;
 
 use wick::report::graph::{
     build, render_dot, render_mermaid, render_svg, Cluster, DrawEdge, DrawNode, Drawing, NodeKind,
@@ -248,15 +250,6 @@ fn a_ten_thousand_layer_spec_draws_in_every_format() {
     // Generous for an unoptimised build on a shared machine; release takes well under 1 s.
     assert!(t.elapsed().as_secs() < 60, "took {:?}", t.elapsed());
     assert_eq!(drawing(&c, Some(1)).nodes.len(), 3, "input, the folded repeat, output");
-}
-
-fn wick(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_wick"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run wick")
 }
 
 #[test]

@@ -2,20 +2,16 @@
 
 use std::fmt::Write;
 
-use super::{Drawing, Item, NodeKind};
+use super::{escape, Drawing, NodeKind, Visit};
 
 /// Escape text for a double-quoted DOT string.
 pub fn dot_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' | '\r' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-    out
+    escape(s, |c| match c {
+        '"' => Some("\\\""),
+        '\\' => Some("\\\\"),
+        '\n' | '\r' => Some("\\n"),
+        _ => None,
+    })
 }
 
 fn lines(lines: &[String]) -> String {
@@ -31,32 +27,24 @@ fn node_style(kind: NodeKind) -> &'static str {
     }
 }
 
-fn emit(d: &Drawing, items: &[Item], inside: &[Vec<Item>], indent: usize, out: &mut String) {
-    let pad = "  ".repeat(indent);
-    for item in items {
-        match *item {
-            Item::Node(i) => {
+fn emit(d: &Drawing, out: &mut String) {
+    for (depth, visit) in d.walk() {
+        let pad = "  ".repeat(depth + 1);
+        let _ = match visit {
+            Visit::Node(i) => {
                 let n = &d.nodes[i];
-                let _ = writeln!(
-                    out,
-                    "{pad}n{i} [label=\"{}\", tooltip=\"{}\", {}];",
-                    lines(&n.lines),
-                    dot_escape(&n.path),
-                    node_style(n.kind)
-                );
+                let (label, path, style) = (lines(&n.lines), dot_escape(&n.path), node_style(n.kind));
+                writeln!(out, "{pad}n{i} [label=\"{label}\", tooltip=\"{path}\", {style}];")
             }
-            Item::Cluster(c) => {
-                let _ = writeln!(out, "{pad}subgraph cluster_{c} {{");
-                let _ = writeln!(
-                    out,
-                    "{pad}  label=\"{}\"; style=\"rounded,filled\"; fillcolor=\"{}\"; color=\"#9aa9bf\";",
-                    dot_escape(&d.clusters[c].label()),
-                    if d.cluster_depth(c).is_multiple_of(2) { "#f3f6fb" } else { "#e8eef7" }
-                );
-                emit(d, &inside[c], inside, indent + 1, out);
-                let _ = writeln!(out, "{pad}}}");
-            }
-        }
+            Visit::Open(c) => writeln!(
+                out,
+                "{pad}subgraph cluster_{c} {{\n{pad}  label=\"{}\"; style=\"rounded,filled\"; fillcolor=\"{}\"; \
+                 color=\"#9aa9bf\";",
+                dot_escape(&d.clusters[c].label()),
+                if depth.is_multiple_of(2) { "#f3f6fb" } else { "#e8eef7" }
+            ),
+            Visit::Close(_) => writeln!(out, "{pad}}}"),
+        };
     }
 }
 
@@ -68,8 +56,7 @@ pub fn render_dot(d: &Drawing) -> String {
         "  node [style=\"rounded,filled\", fillcolor=\"#ffffff\", fontname=\"Helvetica\", fontsize=11];\n",
     );
     out.push_str("  edge [fontname=\"Helvetica\", fontsize=9, color=\"#4a5568\", fontcolor=\"#718096\"];\n");
-    let (top, inside) = d.nesting();
-    emit(d, &top, &inside, 1, &mut out);
+    emit(d, &mut out);
     for e in &d.edges {
         let _ = writeln!(out, "  n{} -> n{} [label=\"{}\"];", e.from, e.to, dot_escape(&e.label));
     }

@@ -2,58 +2,51 @@
 
 use std::fmt::Write;
 
-use super::{Drawing, Item, NodeKind};
+use super::{escape, Drawing, NodeKind, Visit};
 
 /// Text safe inside a double-quoted Mermaid label: quotes, markup and `#` become entity codes.
 pub fn mermaid_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("#quot;"),
-            '#' => out.push_str("#35;"),
-            '&' => out.push_str("#amp;"),
-            '<' => out.push_str("#lt;"),
-            '>' => out.push_str("#gt;"),
-            '|' => out.push_str("#124;"),
-            '`' => out.push_str("#96;"),
-            '\n' | '\r' => out.push(' '),
-            c => out.push(c),
-        }
-    }
-    out
+    escape(s, |c| match c {
+        '"' => Some("#quot;"),
+        '#' => Some("#35;"),
+        '&' => Some("#amp;"),
+        '<' => Some("#lt;"),
+        '>' => Some("#gt;"),
+        '|' => Some("#124;"),
+        '`' => Some("#96;"),
+        '\n' | '\r' => Some(" "),
+        _ => None,
+    })
 }
 
 fn label(lines: &[String]) -> String {
     lines.iter().map(|l| mermaid_escape(l)).collect::<Vec<_>>().join("<br/>")
 }
 
-fn emit(d: &Drawing, items: &[Item], inside: &[Vec<Item>], indent: usize, out: &mut String) {
-    let pad = "  ".repeat(indent);
-    for item in items {
-        match *item {
-            Item::Node(i) => {
-                let n = &d.nodes[i];
-                let text = label(&n.lines);
-                let _ = match n.kind {
+fn emit(d: &Drawing, out: &mut String) {
+    for (depth, visit) in d.walk() {
+        let pad = "  ".repeat(depth + 1);
+        let _ = match visit {
+            Visit::Node(i) => {
+                let text = label(&d.nodes[i].lines);
+                match d.nodes[i].kind {
                     NodeKind::Input | NodeKind::Output => writeln!(out, "{pad}n{i}([\"{text}\"])"),
                     NodeKind::Op => writeln!(out, "{pad}n{i}[\"{text}\"]"),
                     NodeKind::Folded => writeln!(out, "{pad}n{i}[[\"{text}\"]]"),
-                };
+                }
             }
-            Item::Cluster(c) => {
-                let _ = writeln!(out, "{pad}subgraph c{c} [\"{}\"]", mermaid_escape(&d.clusters[c].label()));
-                emit(d, &inside[c], inside, indent + 1, out);
-                let _ = writeln!(out, "{pad}end");
+            Visit::Open(c) => {
+                writeln!(out, "{pad}subgraph c{c} [\"{}\"]", mermaid_escape(&d.clusters[c].label()))
             }
-        }
+            Visit::Close(_) => writeln!(out, "{pad}end"),
+        };
     }
 }
 
 /// Render the drawing as a Mermaid `flowchart TD`.
 pub fn render_mermaid(d: &Drawing) -> String {
     let mut out = format!("---\ntitle: \"{}\"\n---\nflowchart TD\n", mermaid_escape(&d.title));
-    let (top, inside) = d.nesting();
-    emit(d, &top, &inside, 1, &mut out);
+    emit(d, &mut out);
     for e in &d.edges {
         let _ = writeln!(out, "  n{} -->|\"{}\"| n{}", e.from, mermaid_escape(&e.label), e.to);
     }

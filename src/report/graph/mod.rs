@@ -68,11 +68,19 @@ impl Cluster {
     }
 }
 
-/// An entry of a cluster (or of the top level), for renderers that nest clusters.
+/// An entry of a cluster (or of the top level).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Item {
+enum Item {
     Node(usize),
     Cluster(usize),
+}
+
+/// One step of a walk through the nesting: a node, or a cluster opening or closing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Visit {
+    Node(usize),
+    Open(usize),
+    Close(usize),
 }
 
 /// The whole picture: nodes in topological order, then outputs.
@@ -98,7 +106,7 @@ impl Drawing {
     }
 
     /// What each level holds, in order of first node: `.0` the top level, `.1[c]` cluster `c`.
-    pub fn nesting(&self) -> (Vec<Item>, Vec<Vec<Item>>) {
+    fn nesting(&self) -> (Vec<Item>, Vec<Vec<Item>>) {
         let mut first = vec![usize::MAX; self.clusters.len()];
         for i in 0..self.nodes.len() {
             for c in self.cluster_chain(i) {
@@ -120,6 +128,34 @@ impl Drawing {
         (top, inside)
     }
 
+    /// Nodes and clusters in nesting order, each with how many clusters enclose it.
+    pub fn walk(&self) -> Vec<(usize, Visit)> {
+        let (top, inside) = self.nesting();
+        let mut out = Vec::with_capacity(self.nodes.len() + 2 * self.clusters.len());
+        // (items of a level, next index, the cluster to close after it)
+        let mut stack: Vec<(&[Item], usize, Option<usize>)> = vec![(&top, 0, None)];
+        while let Some((items, i, closes)) = stack.pop() {
+            let depth = stack.len();
+            match items.get(i) {
+                None => {
+                    if let Some(c) = closes {
+                        out.push((depth.saturating_sub(1), Visit::Close(c)));
+                    }
+                }
+                Some(&Item::Node(n)) => {
+                    stack.push((items, i + 1, closes));
+                    out.push((depth, Visit::Node(n)));
+                }
+                Some(&Item::Cluster(c)) => {
+                    stack.push((items, i + 1, closes));
+                    out.push((depth, Visit::Open(c)));
+                    stack.push((inside.get(c).map_or(&[][..], |v| v.as_slice()), 0, Some(c)));
+                }
+            }
+        }
+        out
+    }
+
     /// How many clusters enclose cluster `c`.
     pub fn cluster_depth(&self, c: usize) -> usize {
         let mut depth = 0;
@@ -130,6 +166,19 @@ impl Drawing {
         }
         depth
     }
+}
+
+/// `s` with each character that `map` names replaced by its text: the one escaping loop
+/// behind each format's own rules.
+pub fn escape(s: &str, map: impl Fn(char) -> Option<&'static str>) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match map(c) {
+            Some(text) => out.push_str(text),
+            None => out.push(c),
+        }
+    }
+    out
 }
 
 fn params_suffix(params: u64) -> String {

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::fmt::Write;
 
 use super::layout::{self, Layout, Rect};
-use super::{Drawing, NodeKind};
+use super::{escape, Drawing, NodeKind};
 
 const FONT: f64 = 12.0;
 const TITLE_FONT: f64 = 11.0;
@@ -16,21 +16,18 @@ const PAD_X: f64 = 10.0;
 const PAD_Y: f64 = 6.0;
 const CLUSTER_FILLS: [&str; 3] = ["#f3f6fb", "#e8eef7", "#dde6f2"];
 
-/// Escape text for XML content and attribute values.
+/// Escape text for XML content and attribute values; control characters XML cannot hold
+/// become spaces.
 pub fn xml_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c if (c as u32) < 0x20 && c != '\n' && c != '\t' => out.push(' '),
-            c => out.push(c),
-        }
-    }
-    out
+    escape(s, |c| match c {
+        '&' => Some("&amp;"),
+        '<' => Some("&lt;"),
+        '>' => Some("&gt;"),
+        '"' => Some("&quot;"),
+        '\'' => Some("&apos;"),
+        c if (c as u32) < 0x20 && c != '\n' && c != '\t' => Some(" "),
+        _ => None,
+    })
 }
 
 fn text_width(text: &str, font: f64) -> f64 {

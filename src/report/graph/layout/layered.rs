@@ -314,49 +314,36 @@ pub fn place(level: &Level) -> Placed {
         }
         points
     };
-    let through = |dummies: &[usize], points: &mut Vec<(f64, f64)>| {
+    // A polyline: its start, down through its dummies, to its end (or the bottom border).
+    let path = |mut points: Vec<(f64, f64)>, dummies: &[usize], end: Option<usize>| {
         for &d in dummies {
             points.push((rects[d].center_x(), rects[d].y));
             points.push((rects[d].center_x(), rects[d].bottom()));
         }
+        let x = points.last().map_or(0.0, |p| p.0);
+        points.push(end.map_or((x, height), |t| (rects[t].center_x(), rects[t].y)));
+        points
     };
     let edges = level
         .edges
         .iter()
         .zip(&edge_dummies)
-        .map(|(&(a, b), dummies)| {
-            let Some(dummies) = dummies else { return Vec::new() };
-            let mut points = start(a);
-            through(dummies, &mut points);
-            points.push((rects[b].center_x(), rects[b].y));
-            points
-        })
+        .map(|(&(a, b), d)| d.as_ref().map_or_else(Vec::new, |d| path(start(a), d, Some(b))))
         .collect();
     let entries = level
         .entries
         .iter()
         .zip(&entry_dummies)
-        .map(|(&t, dummies)| {
-            let Some(dummies) = dummies else { return Vec::new() };
-            let start = dummies.first().map_or(rects[t].center_x(), |&d| rects[d].center_x());
-            let mut points = vec![(start, 0.0)];
-            through(dummies, &mut points);
-            points.push((rects[t].center_x(), rects[t].y));
-            points
+        .map(|(&t, d)| {
+            let top = |d: &Vec<usize>| (d.first().map_or(rects[t].center_x(), |&f| rects[f].center_x()), 0.0);
+            d.as_ref().map_or_else(Vec::new, |d| path(vec![top(d)], d, Some(t)))
         })
         .collect();
     let exits = level
         .exits
         .iter()
         .zip(&exit_dummies)
-        .map(|(&s, dummies)| {
-            let Some(dummies) = dummies else { return Vec::new() };
-            let mut points = start(s);
-            through(dummies, &mut points);
-            let end = points.last().map_or(0.0, |p| p.0);
-            points.push((end, height));
-            points
-        })
+        .map(|(&s, d)| d.as_ref().map_or_else(Vec::new, |d| path(start(s), d, None)))
         .collect();
     let label_y = level
         .edges
