@@ -22,6 +22,13 @@ const REFERENCE: &[Reference] = &[
         output: &[1, 1000],
         macs: 1_814_073_344,
     },
+    Reference {
+        spec: "alexnet",
+        params: 61_100_840,
+        running_stats: 0,
+        output: &[1, 1000],
+        macs: 714_188_480,
+    },
 ];
 
 fn spec_files() -> Vec<std::path::PathBuf> {
