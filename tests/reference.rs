@@ -29,6 +29,20 @@ const REFERENCE: &[Reference] = &[
         output: &[1, 1000],
         macs: 714_188_480,
     },
+    Reference {
+        spec: "vgg16",
+        params: 138_357_544,
+        running_stats: 0,
+        output: &[1, 1000],
+        macs: 15_470_264_320,
+    },
+    Reference {
+        spec: "vgg16_bn",
+        params: 138_365_992,
+        running_stats: 8_448,
+        output: &[1, 1000],
+        macs: 15_470_264_320,
+    },
 ];
 
 fn spec_files() -> Vec<std::path::PathBuf> {
