@@ -43,6 +43,20 @@ const REFERENCE: &[Reference] = &[
         output: &[1, 1000],
         macs: 15_470_264_320,
     },
+    Reference {
+        spec: "resnet34",
+        params: 21_797_672,
+        running_stats: 17_024,
+        output: &[1, 1000],
+        macs: 3_663_761_408,
+    },
+    Reference {
+        spec: "resnet50",
+        params: 25_557_032,
+        running_stats: 53_120,
+        output: &[1, 1000],
+        macs: 4_089_184_256,
+    },
 ];
 
 fn spec_files() -> Vec<std::path::PathBuf> {
