@@ -57,6 +57,13 @@ const REFERENCE: &[Reference] = &[
         output: &[1, 1000],
         macs: 4_089_184_256,
     },
+    Reference {
+        spec: "googlenet",
+        params: 6_624_904,
+        running_stats: 14_560,
+        output: &[1, 1000],
+        macs: 1_498_376_192,
+    },
 ];
 
 fn spec_files() -> Vec<std::path::PathBuf> {
