@@ -64,6 +64,13 @@ const REFERENCE: &[Reference] = &[
         output: &[1, 1000],
         macs: 1_498_376_192,
     },
+    Reference {
+        spec: "se_resnet50",
+        params: 28_088_024,
+        running_stats: 53_120,
+        output: &[1, 1000],
+        macs: 4_091_699_200,
+    },
 ];
 
 fn spec_files() -> Vec<std::path::PathBuf> {
