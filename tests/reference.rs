@@ -71,6 +71,13 @@ const REFERENCE: &[Reference] = &[
         output: &[1, 1000],
         macs: 4_091_699_200,
     },
+    Reference {
+        spec: "mobilenet_v2",
+        params: 3_504_872,
+        running_stats: 34_112,
+        output: &[1, 1000],
+        macs: 300_774_272,
+    },
 ];
 
 fn spec_files() -> Vec<std::path::PathBuf> {
