@@ -78,6 +78,20 @@ const REFERENCE: &[Reference] = &[
         output: &[1, 1000],
         macs: 300_774_272,
     },
+    Reference {
+        spec: "inception_v1_3a",
+        params: 163_696,
+        running_stats: 0,
+        output: &[1, 256, 28, 28],
+        macs: 128_049_152,
+    },
+    Reference {
+        spec: "googlenet_inception3a_torchvision",
+        params: 155_872,
+        running_stats: 736,
+        output: &[1, 256, 28, 28],
+        macs: 121_626_624,
+    },
 ];
 
 fn spec_files() -> Vec<std::path::PathBuf> {
