@@ -92,6 +92,20 @@ const REFERENCE: &[Reference] = &[
         output: &[1, 256, 28, 28],
         macs: 121_626_624,
     },
+    Reference {
+        spec: "dcgan_generator",
+        params: 3_576_704,
+        running_stats: 1_920,
+        output: &[1, 3, 64, 64],
+        macs: 104_628_224,
+    },
+    Reference {
+        spec: "dcgan_discriminator",
+        params: 2_765_568,
+        running_stats: 1_792,
+        output: &[1, 1, 1, 1],
+        macs: 103_817_216,
+    },
 ];
 
 fn spec_files() -> Vec<std::path::PathBuf> {
