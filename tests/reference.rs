@@ -106,6 +106,13 @@ const REFERENCE: &[Reference] = &[
         output: &[1, 1, 1, 1],
         macs: 103_817_216,
     },
+    Reference {
+        spec: "unet_milesial",
+        params: 31_037_698,
+        running_stats: 11_776,
+        output: &[1, 2, 224, 224],
+        macs: 36_881_367_040,
+    },
 ];
 
 fn spec_files() -> Vec<std::path::PathBuf> {
