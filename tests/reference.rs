@@ -113,6 +113,13 @@ const REFERENCE: &[Reference] = &[
         output: &[1, 2, 224, 224],
         macs: 36_881_367_040,
     },
+    Reference {
+        spec: "conv_autoencoder",
+        params: 10_147,
+        running_stats: 0,
+        output: &[1, 3, 64, 64],
+        macs: 3_244_032,
+    },
 ];
 
 fn spec_files() -> Vec<std::path::PathBuf> {
