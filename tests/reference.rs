@@ -201,7 +201,8 @@ fn tensors(spec: &str) -> Vec<(String, Vec<i64>)> {
 fn catalog_paths_are_the_reference_models_state_dict_keys() {
     // (spec, number of tensors without num_batches_tracked, sampled keys with their shapes),
     // from torchvision's modules (and milesial/Pytorch-UNet's for the U-Net).
-    let cases: &[(&str, usize, &[(&str, &[i64])])] = &[
+    type Keys = &'static [(&'static str, &'static [i64])];
+    let cases: &[(&str, usize, Keys)] = &[
         (
             "alexnet",
             16,

@@ -49,7 +49,9 @@ fn depthwise_separable_is_a_depthwise_then_a_pointwise_conv_bn_relu() {
 #[test]
 fn squeeze_excite_needs_the_reduction_to_divide_the_channels() {
     let e = errors(&model("squeeze_excite", "[N, 24, 7, 7]", "SqueezeExcite(r=16)"));
-    assert!(e.contains(&("E0303", "reduction 16 must divide channels 24".into())), "{e:?}");
+    assert!(e
+        .iter()
+        .any(|(code, m)| *code == "E0303" && m.ends_with("reduction 16 must divide channels 24")));
     let c = compile(&model("squeeze_excite", "[N, 32, 7, 7]", "SqueezeExcite(r=16)"));
     assert_eq!(c.summary(None).expect("summary").total_params, (32 * 2 + 2) + (2 * 32 + 32));
 }
