@@ -22,6 +22,13 @@ const REFERENCE: &[Reference] = &[
         output: &[1, 1000],
         macs: 1_814_073_344,
     },
+    Reference {
+        spec: "transformer_default",
+        params: 44_140_544,
+        running_stats: 0,
+        output: &[20, 32, 512],
+        macs: 21_276_917_760,
+    },
 ];
 
 fn spec_files() -> Vec<std::path::PathBuf> {
@@ -92,4 +99,57 @@ fn batch_dim_stays_symbolic_or_scales_when_bound() {
     let bound = wick::Options { bind: vec![("N".into(), 8)], ..Default::default() };
     let c = wick::compile_file("specs/resnet18.wick", &bound).expect("readable");
     assert_eq!(c.summary(None).expect("summary").macs, DimValue::Int(8 * 1_814_073_344));
+}
+
+/// Every parameter path of a catalog spec with its bound shape, sorted by path.
+fn parameter_shapes(spec: &str) -> std::collections::BTreeMap<String, Vec<i64>> {
+    let c = wick::compile_file(spec, &wick::Options::default()).expect("readable");
+    let graph = c.graph.expect("graph");
+    let bindings = graph.bindings();
+    graph
+        .parameters()
+        .into_iter()
+        .map(|(path, shape, _)| (path, shape.iter().map(|d| d.eval(&bindings).expect("bound")).collect()))
+        .collect()
+}
+
+/// `(key, shape)` rows as nn.MultiheadAttention names them under `prefix`.
+fn attention_keys(prefix: &str, e: i64) -> Vec<(String, Vec<i64>)> {
+    vec![
+        (format!("{prefix}.in_proj_weight"), vec![3 * e, e]),
+        (format!("{prefix}.in_proj_bias"), vec![3 * e]),
+        (format!("{prefix}.out_proj.weight"), vec![e, e]),
+        (format!("{prefix}.out_proj.bias"), vec![e]),
+    ]
+}
+
+/// `weight` and `bias` of a Linear (`[out, in]`) or a LayerNorm (`in == 0`).
+fn affine_keys(prefix: &str, out: i64, inp: i64) -> Vec<(String, Vec<i64>)> {
+    let weight = if inp == 0 { vec![out] } else { vec![out, inp] };
+    vec![(format!("{prefix}.weight"), weight), (format!("{prefix}.bias"), vec![out])]
+}
+
+#[test]
+fn transformer_parameter_paths_are_nn_transformers_state_dict_keys() {
+    let (e, ff) = (512, 2048);
+    let mut expected = Vec::new();
+    for (stack, attentions, norms) in
+        [("encoder", &["self_attn"][..], 2), ("decoder", &["self_attn", "multihead_attn"][..], 3)]
+    {
+        for i in 0..6 {
+            let layer = format!("{stack}.layers.{i}");
+            for a in attentions {
+                expected.extend(attention_keys(&format!("{layer}.{a}"), e));
+            }
+            expected.extend(affine_keys(&format!("{layer}.linear1"), ff, e));
+            expected.extend(affine_keys(&format!("{layer}.linear2"), e, ff));
+            for n in 1..=norms {
+                expected.extend(affine_keys(&format!("{layer}.norm{n}"), e, 0));
+            }
+        }
+        expected.extend(affine_keys(&format!("{stack}.norm"), e, 0));
+    }
+    let expected: std::collections::BTreeMap<_, _> = expected.into_iter().collect();
+    assert_eq!(expected.len(), 6 * 12 + 2 + 6 * 18 + 2);
+    assert_eq!(parameter_shapes("specs/transformer_default.wick"), expected);
 }
