@@ -29,6 +29,13 @@ const REFERENCE: &[Reference] = &[
         output: &[20, 32, 512],
         macs: 21_276_917_760,
     },
+    Reference {
+        spec: "bert_base_like_encoder",
+        params: 108_891_648,
+        running_stats: 0,
+        output: &[1, 512, 768],
+        macs: 48_318_382_080,
+    },
 ];
 
 fn spec_files() -> Vec<std::path::PathBuf> {
