@@ -36,6 +36,13 @@ const REFERENCE: &[Reference] = &[
         output: &[1, 512, 768],
         macs: 48_318_382_080,
     },
+    Reference {
+        spec: "vit_b_16",
+        params: 86_567_656,
+        running_stats: 0,
+        output: &[1, 1000],
+        macs: 17_563_828_224,
+    },
 ];
 
 fn spec_files() -> Vec<std::path::PathBuf> {
@@ -159,4 +166,28 @@ fn transformer_parameter_paths_are_nn_transformers_state_dict_keys() {
     let expected: std::collections::BTreeMap<_, _> = expected.into_iter().collect();
     assert_eq!(expected.len(), 6 * 12 + 2 + 6 * 18 + 2);
     assert_eq!(parameter_shapes("specs/transformer_default.wick"), expected);
+}
+
+#[test]
+fn vit_parameter_paths_are_torchvisions_state_dict_keys() {
+    let (e, mlp) = (768, 3072);
+    let mut expected = vec![
+        ("class_token".to_string(), vec![1, 1, e]),
+        ("conv_proj.weight".to_string(), vec![e, 3, 16, 16]),
+        ("conv_proj.bias".to_string(), vec![e]),
+        ("encoder.pos_embedding".to_string(), vec![1, 197, e]),
+    ];
+    for i in 0..12 {
+        let layer = format!("encoder.layers.encoder_layer_{i}");
+        expected.extend(affine_keys(&format!("{layer}.ln_1"), e, 0));
+        expected.extend(attention_keys(&format!("{layer}.self_attention"), e));
+        expected.extend(affine_keys(&format!("{layer}.ln_2"), e, 0));
+        expected.extend(affine_keys(&format!("{layer}.mlp.0"), mlp, e));
+        expected.extend(affine_keys(&format!("{layer}.mlp.3"), e, mlp));
+    }
+    expected.extend(affine_keys("encoder.ln", e, 0));
+    expected.extend(affine_keys("heads.head", 1000, e));
+    let expected: std::collections::BTreeMap<_, _> = expected.into_iter().collect();
+    assert_eq!(expected.len(), 152);
+    assert_eq!(parameter_shapes("specs/vit_b_16.wick"), expected);
 }
