@@ -43,6 +43,13 @@ const REFERENCE: &[Reference] = &[
         output: &[1, 1000],
         macs: 17_563_828_224,
     },
+    Reference {
+        spec: "gpt2_small",
+        params: 124_439_808,
+        running_stats: 0,
+        output: &[1, 1024, 50257],
+        macs: 145_824_153_600,
+    },
 ];
 
 fn spec_files() -> Vec<std::path::PathBuf> {
