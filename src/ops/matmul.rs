@@ -4,6 +4,7 @@
 //! result; the batch axes (all but the last two) broadcast as NumPy's do, aligned from the
 //! right, each pair equal or one of them 1.
 
+use super::elementwise::{broadcast, same_dtype_pair};
 use super::signature::Inputs;
 use super::{Cost, Op, OpDef, OpError, Signature};
 use crate::ir::dim::Dim;
@@ -25,15 +26,8 @@ fn inner(a: &TensorType) -> Dim {
 
 impl Op for MatMul {
     fn infer(&self, inputs: &[TensorType]) -> Result<Vec<TensorType>, OpError> {
-        let [a, b] = inputs else {
-            return Err(OpError::new(format!("expected 2 inputs, found {}", inputs.len())));
-        };
+        let [a, b] = same_dtype_pair(inputs)?;
         let both = || format!("{} and {}", shape_string(&a.shape), shape_string(&b.shape));
-        if a.dtype != b.dtype {
-            return Err(
-                OpError::new(format!("dtypes must match, found {} and {}", a.dtype, b.dtype)).input(1)
-            );
-        }
         if let Some((i, t)) = [a, b].into_iter().enumerate().find(|(_, t)| t.rank() == 0) {
             return Err(OpError::new(format!("expected at least one axis, found a scalar {t}")).input(i));
         }
@@ -60,11 +54,7 @@ impl Op for MatMul {
                 (axis + batch.len()).checked_sub(rank).map_or(one.clone(), |i| batch[i].clone())
             };
             let (x, y) = (pick(a_batch), pick(b_batch));
-            let d = if x == y || y == one {
-                x
-            } else if x == one {
-                y
-            } else {
+            let Some(d) = broadcast(&x, &y) else {
                 return Err(OpError::new(format!(
                     "batch axes do not broadcast ({x} vs {y}): sizes must be equal or 1, shapes {}",
                     both()
