@@ -120,6 +120,34 @@ const REFERENCE: &[Reference] = &[
         output: &[1, 3, 64, 64],
         macs: 3_244_032,
     },
+    Reference {
+        spec: "transformer_default",
+        params: 44_140_544,
+        running_stats: 0,
+        output: &[20, 32, 512],
+        macs: 21_276_917_760,
+    },
+    Reference {
+        spec: "bert_base_like_encoder",
+        params: 108_891_648,
+        running_stats: 0,
+        output: &[1, 512, 768],
+        macs: 48_318_382_080,
+    },
+    Reference {
+        spec: "vit_b_16",
+        params: 86_567_656,
+        running_stats: 0,
+        output: &[1, 1000],
+        macs: 17_563_828_224,
+    },
+    Reference {
+        spec: "gpt2_small",
+        params: 124_439_808,
+        running_stats: 0,
+        output: &[1, 1024, 50257],
+        macs: 145_824_153_600,
+    },
 ];
 
 fn spec_files() -> Vec<std::path::PathBuf> {
@@ -298,4 +326,75 @@ fn catalog_paths_are_the_reference_models_state_dict_keys() {
             assert_eq!(found, Some(*shape), "{spec}: {key}");
         }
     }
+}
+
+/// `(key, shape)` rows as nn.MultiheadAttention names them under `prefix`.
+fn attention_keys(prefix: &str, e: i64) -> Vec<(String, Vec<i64>)> {
+    vec![
+        (format!("{prefix}.in_proj_weight"), vec![3 * e, e]),
+        (format!("{prefix}.in_proj_bias"), vec![3 * e]),
+        (format!("{prefix}.out_proj.weight"), vec![e, e]),
+        (format!("{prefix}.out_proj.bias"), vec![e]),
+    ]
+}
+
+/// `weight` and `bias` of a Linear (`[out, in]`) or a LayerNorm (`in == 0`).
+fn affine_keys(prefix: &str, out: i64, inp: i64) -> Vec<(String, Vec<i64>)> {
+    let weight = if inp == 0 { vec![out] } else { vec![out, inp] };
+    vec![(format!("{prefix}.weight"), weight), (format!("{prefix}.bias"), vec![out])]
+}
+
+#[test]
+fn transformer_parameter_paths_are_nn_transformers_state_dict_keys() {
+    let (e, ff) = (512, 2048);
+    let mut expected = Vec::new();
+    for (stack, attentions, norms) in
+        [("encoder", &["self_attn"][..], 2), ("decoder", &["self_attn", "multihead_attn"][..], 3)]
+    {
+        for i in 0..6 {
+            let layer = format!("{stack}.layers.{i}");
+            for a in attentions {
+                expected.extend(attention_keys(&format!("{layer}.{a}"), e));
+            }
+            expected.extend(affine_keys(&format!("{layer}.linear1"), ff, e));
+            expected.extend(affine_keys(&format!("{layer}.linear2"), e, ff));
+            for n in 1..=norms {
+                expected.extend(affine_keys(&format!("{layer}.norm{n}"), e, 0));
+            }
+        }
+        expected.extend(affine_keys(&format!("{stack}.norm"), e, 0));
+    }
+    let expected: std::collections::BTreeMap<_, _> = expected.into_iter().collect();
+    assert_eq!(expected.len(), 6 * 12 + 2 + 6 * 18 + 2);
+    assert_eq!(
+        tensors("specs/transformer_default.wick").into_iter().collect::<std::collections::BTreeMap<_, _>>(),
+        expected
+    );
+}
+
+#[test]
+fn vit_parameter_paths_are_torchvisions_state_dict_keys() {
+    let (e, mlp) = (768, 3072);
+    let mut expected = vec![
+        ("class_token".to_string(), vec![1, 1, e]),
+        ("conv_proj.weight".to_string(), vec![e, 3, 16, 16]),
+        ("conv_proj.bias".to_string(), vec![e]),
+        ("encoder.pos_embedding".to_string(), vec![1, 197, e]),
+    ];
+    for i in 0..12 {
+        let layer = format!("encoder.layers.encoder_layer_{i}");
+        expected.extend(affine_keys(&format!("{layer}.ln_1"), e, 0));
+        expected.extend(attention_keys(&format!("{layer}.self_attention"), e));
+        expected.extend(affine_keys(&format!("{layer}.ln_2"), e, 0));
+        expected.extend(affine_keys(&format!("{layer}.mlp.0"), mlp, e));
+        expected.extend(affine_keys(&format!("{layer}.mlp.3"), e, mlp));
+    }
+    expected.extend(affine_keys("encoder.ln", e, 0));
+    expected.extend(affine_keys("heads.head", 1000, e));
+    let expected: std::collections::BTreeMap<_, _> = expected.into_iter().collect();
+    assert_eq!(expected.len(), 152);
+    assert_eq!(
+        tensors("specs/vit_b_16.wick").into_iter().collect::<std::collections::BTreeMap<_, _>>(),
+        expected
+    );
 }

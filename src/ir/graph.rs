@@ -152,9 +152,7 @@ impl Graph {
             .iter()
             .flat_map(|id| {
                 let node = self.node(*id);
-                node.params
-                    .iter()
-                    .map(move |p| (format!("{}.{}", node.path, p.name), p.shape.clone(), p.kind))
+                node.params.iter().map(move |p| (p.path_under(&node.path), p.shape.clone(), p.kind))
             })
             .collect()
     }

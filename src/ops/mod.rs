@@ -15,21 +15,28 @@ pub mod signature;
 
 pub mod activation;
 pub mod adaptive_pool;
+pub mod attention;
 pub mod batchnorm;
+pub mod class_token;
 pub mod concat;
 pub mod conv;
 pub mod conv_transpose;
 pub mod dropout;
 pub mod elementwise;
+pub mod embedding;
 pub mod flatten;
 pub mod geometry;
 pub mod identity;
 pub mod input;
 pub mod layernorm;
 pub mod linear;
+pub mod matmul;
 pub mod permute;
 pub mod pool;
+pub mod positions;
 pub mod reshape;
+pub mod sequence;
+pub mod zeros_like;
 
 pub use signature::{AttrSpec, AttrType, AttrValue, Attrs, Default, Inputs, OpError, Signature};
 
@@ -45,6 +52,8 @@ pub enum ParamKind {
 /// One parameter or buffer of an op instance, named as PyTorch names it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ParamDecl {
+    /// The last segment of its path (`weight`), or empty for a bare `nn.Parameter` that a
+    /// module holds directly, whose path is the layer's own (torchvision ViT's `class_token`).
     pub name: &'static str,
     pub shape: Vec<Dim>,
     pub kind: ParamKind,
@@ -59,6 +68,15 @@ impl ParamDecl {
 
     pub fn buffer(name: &'static str, shape: Vec<Dim>, init: &'static str) -> ParamDecl {
         ParamDecl { name, shape, kind: ParamKind::Buffer, init }
+    }
+
+    /// Its full dotted path when the layer holding it is at `layer`.
+    pub fn path_under(&self, layer: &str) -> String {
+        match (layer.is_empty(), self.name.is_empty()) {
+            (_, true) => layer.to_string(),
+            (true, false) => self.name.to_string(),
+            (false, false) => format!("{layer}.{}", self.name),
+        }
     }
 }
 
@@ -134,6 +152,15 @@ static OPS: &[&OpDef] = &[
     &elementwise::DIV,
     &concat::CONCAT,
     &identity::IDENTITY,
+    &embedding::EMBEDDING,
+    &positions::SINUSOIDAL_POSITIONS,
+    &positions::LEARNED_POSITIONS,
+    &positions::POSITION_PARAMETER,
+    &class_token::CLASS_TOKEN,
+    &class_token::SELECT_TOKEN,
+    &attention::MULTIHEAD_ATTENTION,
+    &matmul::MATMUL,
+    &zeros_like::ZEROS_LIKE,
 ];
 
 /// Look an op up by name.
