@@ -33,6 +33,8 @@ pub struct Analysis {
     pub macs: Dim,
     /// Ops without a cost rule, by kind.
     pub uncounted: Vec<&'static str>,
+    /// Departures from the MAC convention by the counted ops, each once.
+    pub cost_notes: Vec<&'static str>,
     pub memory: Memory,
 }
 
@@ -61,6 +63,9 @@ pub fn analyze(graph: &Graph, bindings: &Bindings) -> Analysis {
                 graph.inputs_of(id).iter().filter_map(|t| graph.tensor_type(*t).cloned()).collect();
             match node.op.cost(&inputs, &node.outputs) {
                 Cost::Macs(m) => {
+                    if let Some(note) = node.op.cost_note().filter(|n| !a.cost_notes.contains(n)) {
+                        a.cost_notes.push(note);
+                    }
                     let m = m.substitute(bindings);
                     a.macs = a.macs.add(&m);
                     c.macs = Some(m);

@@ -4,6 +4,7 @@
 //! inference ([`Op::infer`]), its parameters and buffers ([`Op::params`]) and its cost
 //! ([`Op::cost`]). Lowering to candle arrives with the `lower` module.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::OnceLock;
@@ -30,6 +31,7 @@ pub mod linear;
 pub mod permute;
 pub mod pool;
 pub mod reshape;
+pub mod rnn;
 
 pub use signature::{AttrSpec, AttrType, AttrValue, Attrs, Default, Inputs, OpError, Signature};
 
@@ -45,7 +47,8 @@ pub enum ParamKind {
 /// One parameter or buffer of an op instance, named as PyTorch names it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ParamDecl {
-    pub name: &'static str,
+    /// Fixed for most ops (`weight`); made per layer for recurrent ones (`weight_hh_l1_reverse`).
+    pub name: Cow<'static, str>,
     pub shape: Vec<Dim>,
     pub kind: ParamKind,
     /// PyTorch's default initialisation, in words (used by the lowering).
@@ -53,12 +56,12 @@ pub struct ParamDecl {
 }
 
 impl ParamDecl {
-    pub fn weight(name: &'static str, shape: Vec<Dim>, init: &'static str) -> ParamDecl {
-        ParamDecl { name, shape, kind: ParamKind::Weight, init }
+    pub fn weight(name: impl Into<Cow<'static, str>>, shape: Vec<Dim>, init: &'static str) -> ParamDecl {
+        ParamDecl { name: name.into(), shape, kind: ParamKind::Weight, init }
     }
 
-    pub fn buffer(name: &'static str, shape: Vec<Dim>, init: &'static str) -> ParamDecl {
-        ParamDecl { name, shape, kind: ParamKind::Buffer, init }
+    pub fn buffer(name: impl Into<Cow<'static, str>>, shape: Vec<Dim>, init: &'static str) -> ParamDecl {
+        ParamDecl { name: name.into(), shape, kind: ParamKind::Buffer, init }
     }
 }
 
@@ -83,6 +86,11 @@ pub trait Op: fmt::Debug + Send + Sync {
 
     /// Cost of one forward pass, given the types `infer` accepted and returned.
     fn cost(&self, inputs: &[TensorType], outputs: &[TensorType]) -> Cost;
+
+    /// Where this op's cost rule departs from the usual convention, a line for the summary.
+    fn cost_note(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 /// A registered op: its name, signature and how to build an instance from bound attributes.
@@ -134,6 +142,9 @@ static OPS: &[&OpDef] = &[
     &elementwise::DIV,
     &concat::CONCAT,
     &identity::IDENTITY,
+    &rnn::LSTM,
+    &rnn::GRU,
+    &rnn::RNN,
 ];
 
 /// Look an op up by name.
