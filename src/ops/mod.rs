@@ -28,6 +28,7 @@ pub mod identity;
 pub mod input;
 pub mod layernorm;
 pub mod linear;
+pub mod norm;
 pub mod permute;
 pub mod pool;
 pub mod reshape;
@@ -145,6 +146,10 @@ static OPS: &[&OpDef] = &[
     &rnn::LSTM,
     &rnn::GRU,
     &rnn::RNN,
+    &norm::GROUP_NORM,
+    &norm::INSTANCE_NORM2D,
+    &norm::RMS_NORM,
+    &norm::PIXEL_NORM,
 ];
 
 /// Look an op up by name.
