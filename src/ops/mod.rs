@@ -22,6 +22,7 @@ pub mod conv;
 pub mod conv_transpose;
 pub mod dropout;
 pub mod elementwise;
+pub mod equal_linear;
 pub mod flatten;
 pub mod geometry;
 pub mod identity;
@@ -150,6 +151,7 @@ static OPS: &[&OpDef] = &[
     &norm::INSTANCE_NORM2D,
     &norm::RMS_NORM,
     &norm::PIXEL_NORM,
+    &equal_linear::EQUAL_LINEAR,
 ];
 
 /// Look an op up by name.
