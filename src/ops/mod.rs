@@ -34,6 +34,7 @@ pub mod permute;
 pub mod pool;
 pub mod reshape;
 pub mod rnn;
+pub mod upsample;
 
 pub use signature::{AttrSpec, AttrType, AttrValue, Attrs, Default, Inputs, OpError, Signature};
 
@@ -152,6 +153,7 @@ static OPS: &[&OpDef] = &[
     &norm::RMS_NORM,
     &norm::PIXEL_NORM,
     &equal_linear::EQUAL_LINEAR,
+    &upsample::UPSAMPLE,
 ];
 
 /// Look an op up by name.
