@@ -34,6 +34,7 @@ pub mod permute;
 pub mod pool;
 pub mod reshape;
 pub mod rnn;
+pub mod split;
 pub mod upsample;
 
 pub use signature::{AttrSpec, AttrType, AttrValue, Attrs, Default, Inputs, OpError, Signature};
@@ -154,6 +155,8 @@ static OPS: &[&OpDef] = &[
     &norm::PIXEL_NORM,
     &equal_linear::EQUAL_LINEAR,
     &upsample::UPSAMPLE,
+    &split::SPLIT,
+    &split::CHUNK,
 ];
 
 /// Look an op up by name.
