@@ -32,8 +32,10 @@ pub mod linear;
 pub mod norm;
 pub mod permute;
 pub mod pool;
+pub mod reduce;
 pub mod reshape;
 pub mod rnn;
+pub mod slice;
 pub mod split;
 pub mod upsample;
 
@@ -157,6 +159,9 @@ static OPS: &[&OpDef] = &[
     &upsample::UPSAMPLE,
     &split::SPLIT,
     &split::CHUNK,
+    &slice::SLICE,
+    &reduce::MEAN,
+    &reduce::SUM,
 ];
 
 /// Look an op up by name.
