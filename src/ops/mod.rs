@@ -32,9 +32,11 @@ pub mod linear;
 pub mod norm;
 pub mod permute;
 pub mod pool;
+pub mod randn_like;
 pub mod reduce;
 pub mod reshape;
 pub mod rnn;
+pub mod scale;
 pub mod slice;
 pub mod split;
 pub mod upsample;
@@ -138,6 +140,7 @@ static OPS: &[&OpDef] = &[
     &activation::SILU,
     &activation::SIGMOID,
     &activation::TANH,
+    &activation::EXP,
     &activation::HARDTANH,
     &activation::SOFTPLUS,
     &activation::SOFTMAX,
@@ -162,6 +165,8 @@ static OPS: &[&OpDef] = &[
     &slice::SLICE,
     &reduce::MEAN,
     &reduce::SUM,
+    &scale::SCALE,
+    &randn_like::RANDN_LIKE,
 ];
 
 /// Look an op up by name.
