@@ -22,6 +22,13 @@ const REFERENCE: &[Reference] = &[
         output: &[1, 1000],
         macs: 1_814_073_344,
     },
+    Reference {
+        spec: "stylegan_mapping",
+        params: 2_101_248,
+        running_stats: 0,
+        output: &[1, 512],
+        macs: 2_097_152,
+    },
 ];
 
 fn spec_files() -> Vec<std::path::PathBuf> {
