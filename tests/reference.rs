@@ -29,6 +29,18 @@ const REFERENCE: &[Reference] = &[
         output: &[1, 512],
         macs: 2_097_152,
     },
+    // MACs are wick's, not the reference's 543,948,800: that figure is the final Linear alone
+    // (12,800 x 512 x 83), as PyTorch's counter skips the recurrent kernels. wick adds them:
+    // 12,800 steps (128 x 100) x [layer 0: 4 x 512 x (83 + 512) = 1,218,560
+    //                           + layer 1: 4 x 512 x (512 + 512) = 2,097,152]
+    // = 12,800 x 3,315,712 = 42,441,113,600, so 543,948,800 + 42,441,113,600 = 42,985,062,400.
+    Reference {
+        spec: "char_rnn_lstm",
+        params: 3_366_483,
+        running_stats: 0,
+        output: &[12_800, 83],
+        macs: 42_985_062_400,
+    },
 ];
 
 fn spec_files() -> Vec<std::path::PathBuf> {
@@ -85,6 +97,39 @@ fn resnet18_parameter_paths_are_torchvisions_state_dict_keys() {
     assert_eq!(ours.len(), 102);
     // Same keys, same shapes, same order as the state_dict.
     assert_eq!(ours, expected);
+}
+
+#[test]
+fn char_rnn_lstm_has_the_modules_state_dict_keys_and_several_outputs() {
+    let c = wick::compile_file("specs/char_rnn_lstm.wick", &wick::Options::default()).expect("readable");
+    let graph = c.graph.as_ref().expect("graph");
+    let bindings = graph.bindings();
+    let ours: Vec<(String, Vec<i64>)> = graph
+        .parameters()
+        .into_iter()
+        .map(|(path, shape, _)| (path, shape.iter().map(|d| d.eval(&bindings).expect("bound")).collect()))
+        .collect();
+    let gates = vec![2048];
+    let expected: Vec<(String, Vec<i64>)> = [
+        ("lstm.weight_ih_l0", vec![2048, 83]),
+        ("lstm.weight_hh_l0", vec![2048, 512]),
+        ("lstm.bias_ih_l0", gates.clone()),
+        ("lstm.bias_hh_l0", gates.clone()),
+        ("lstm.weight_ih_l1", vec![2048, 512]),
+        ("lstm.weight_hh_l1", vec![2048, 512]),
+        ("lstm.bias_ih_l1", gates.clone()),
+        ("lstm.bias_hh_l1", gates),
+        ("fc.weight", vec![83, 512]),
+        ("fc.bias", vec![83]),
+    ]
+    .into_iter()
+    .map(|(k, s)| (k.to_string(), s))
+    .collect();
+    assert_eq!(ours, expected);
+    let s = c.summary(None).expect("summary");
+    let state = vec![DimValue::Int(2), DimValue::Int(128), DimValue::Int(512)];
+    assert_eq!(s.outputs.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["logits", "h", "c"]);
+    assert_eq!((&s.outputs[1].shape, &s.outputs[2].shape), (&state, &state));
 }
 
 #[test]
