@@ -41,6 +41,14 @@ const REFERENCE: &[Reference] = &[
         output: &[12_800, 83],
         macs: 42_985_062_400,
     },
+    // wick's own design (no reference row); figures computed by hand at N = 1, weights + bias:
+    // encoder conv 1->32 k3: 32*1*9 + 32 = 320; conv 32->64 k3: 64*32*9 + 64 = 18,496;
+    // fc_mu, fc_logvar 3136->16: 2 x (3136*16 + 16) = 100,384; fc_dec 16->3136: 16*3136 + 3136
+    // = 53,312; decoder conv 64->32 k3: 32*64*9 + 32 = 18,464; conv 32->1 k3: 1*32*9 + 1 = 289;
+    // total 191,265. MACs (output elements x inputs per output): 32*14*14 * 9 = 56,448;
+    // 64*7*7 * 288 = 903,168; heads 2 x 3136*16 = 100,352; fc_dec 16*3136 = 50,176;
+    // 32*14*14 * 576 = 3,612,672; 1*28*28 * 288 = 225,792; total 4,948,608.
+    Reference { spec: "vae", params: 191_265, running_stats: 0, output: &[1, 1, 28, 28], macs: 4_948_608 },
 ];
 
 fn spec_files() -> Vec<std::path::PathBuf> {
