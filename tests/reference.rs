@@ -48,6 +48,22 @@ const REFERENCE: &[Reference] = &[
     // total 191,265. MACs (output elements x inputs per output): 32*14*14 * 9 = 56,448;
     // 64*7*7 * 288 = 903,168; heads 2 x 3136*16 = 100,352; fc_dec 16*3136 = 50,176;
     // 32*14*14 * 576 = 3,612,672; 1*28*28 * 288 = 225,792; total 4,948,608.
+    // wick's own design, by hand at N = 1, S = 24, T = 20; GRU rows are 3 gates x 256 = 768.
+    // Params: encoder (bidirectional, 2 layers), per direction: layer 0 768*80 + 768*256 +
+    // 2*768 = 259,584, layer 1 768*512 + 768*256 + 2*768 = 591,360; x 2 = 1,701,888. bridge
+    // 512*256 + 256 = 131,328; tgt_proj 96*256 + 256 = 24,832; decoder 2 x (768*256 + 768*256
+    // + 2*768) = 789,504; fc 256*96 + 96 = 24,672; total 2,672,224.
+    // MACs: encoder 24 steps x 2 directions x (768*(80 + 256) + 768*(512 + 256)) = 40,697,856;
+    // bridge 256*512 = 131,072; tgt_proj 20*256*96 = 491,520; decoder 20 steps x 2 layers x
+    // 768*(256 + 256) = 15,728,640; fc 20*96*256 = 491,520; total 57,540,608 (PyTorch's
+    // counter, without the recurrent kernels, would give 1,114,112).
+    Reference {
+        spec: "gru_seq2seq",
+        params: 2_672_224,
+        running_stats: 0,
+        output: &[20, 1, 96],
+        macs: 57_540_608,
+    },
     Reference { spec: "vae", params: 191_265, running_stats: 0, output: &[1, 1, 28, 28], macs: 4_948_608 },
 ];
 
