@@ -21,6 +21,9 @@ const BIDIRECTIONAL: AttrSpec = attr("bidirectional", AttrType::Bool, Default::B
 /// Inferred from the input; last so that `LSTM(512)` reads as PyTorch's `LSTM(in, 512)`.
 const INPUT_SIZE: AttrSpec = attr("input_size", AttrType::Int, Default::Optional);
 
+/// Far beyond any trained model; keeps a typo from declaring millions of weight tensors.
+const MAX_LAYERS: i64 = 10_000;
+
 const GATED: &[AttrSpec] = &[HIDDEN_SIZE, NUM_LAYERS, BIAS, BATCH_FIRST, DROPOUT, BIDIRECTIONAL, INPUT_SIZE];
 
 pub static LSTM: OpDef = OpDef {
@@ -102,10 +105,17 @@ impl Recurrent {
             return Err(OpError::new(format!("`dropout` must be in [0, 1], found {dropout}")).attr("dropout"));
         }
         let input_size = if a.is_none("input_size") { None } else { Some(a.dim("input_size")?) };
+        let num_layers = a.int_at_least("num_layers", 1)?;
+        if num_layers > MAX_LAYERS {
+            return Err(OpError::new(format!(
+                "`num_layers` may be at most {MAX_LAYERS}, found {num_layers}"
+            ))
+            .attr("num_layers"));
+        }
         Ok(Recurrent {
             cell,
             hidden_size,
-            num_layers: a.int_at_least("num_layers", 1)?,
+            num_layers,
             bias: a.bool("bias")?,
             batch_first: a.bool("batch_first")?,
             dropout,
@@ -316,6 +326,8 @@ mod tests {
             (e.attr, e.message.as_str()),
             (Some("num_layers"), "`num_layers` must be at least 1, found 0")
         );
+        let e = err(build(&LSTM, &[("hidden_size", int(8)), ("num_layers", int(1 << 40))]));
+        assert!(e.message.contains("at most 10000"), "{}", e.message);
         let e = err(build(&GRU, &[("hidden_size", int(0))]));
         assert_eq!(e.attr, Some("hidden_size"));
         let e = err(build(&RNN, &[("hidden_size", int(8)), ("dropout", AttrValue::Float(1.5))]));

@@ -126,6 +126,9 @@ impl Op for Split {
     fn infer(&self, inputs: &[TensorType]) -> Result<Vec<TensorType>, OpError> {
         let x = &inputs[0];
         let axis = expect_axis(x, self.axis, "axis")?;
+        if x.shape[axis].as_const().is_some_and(|n| n < 0) {
+            return Err(OpError::new(format!("axis {axis} of {x} has a negative size")).input(0));
+        }
         let sizes = self.sizes(&x.shape[axis]).map_err(|e| e.input(0))?;
         if sizes.is_empty() {
             return Err(OpError::new(format!("axis {axis} of {x} is empty: nothing to split")).input(0));
@@ -203,5 +206,7 @@ mod tests {
         assert!(err(op.infer(&[f32(&[1 << 20])])).message.contains("more than 4096 pieces"));
         let op = build(&SPLIT, &[("split_size_or_sections", int(2))]).unwrap();
         assert!(err(op.infer(&[f32(&[4, 0])])).message.contains("nothing to split"));
+        let op = build(&CHUNK, &[("chunks", int(4))]).unwrap();
+        assert!(err(op.infer(&[f32(&[2, -6])])).message.contains("negative size"));
     }
 }
