@@ -1,9 +1,9 @@
 //! Elementwise activations and (log-)softmax: one enum, shape-preserving, float-only.
 
 use super::signature::{attr, AttrSpec, AttrType, Default, Inputs};
-use super::{expect_axis, Attrs, Cost, Op, OpDef, OpError, Signature};
+use super::{expect_axis, expect_float, Attrs, Cost, Op, OpDef, OpError, Signature};
 use crate::ir::dim::Dim;
-use crate::ir::tensor::{shape_string, TensorType};
+use crate::ir::tensor::TensorType;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Gelu {
@@ -168,17 +168,8 @@ impl Activation {
 
 impl Op for Activation {
     fn infer(&self, inputs: &[TensorType]) -> Result<Vec<TensorType>, OpError> {
+        expect_float(inputs, 0, self.name())?;
         let x = &inputs[0];
-        // Token ids reaching an activation mean a missing embedding, not a cast to make.
-        if !x.dtype.is_float() {
-            return Err(OpError::new(format!(
-                "{} expects a float tensor, found dtype {} (shape {})",
-                self.name(),
-                x.dtype,
-                shape_string(&x.shape)
-            ))
-            .input(0));
-        }
         if let Activation::Softmax { dim } | Activation::LogSoftmax { dim } = self {
             expect_axis(x, *dim, "dim")?;
         }

@@ -203,6 +203,21 @@ pub fn expect_rank(inputs: &[TensorType], index: usize, ranks: &[usize], what: &
     .input(index))
 }
 
+/// Checks that input `index` holds floats: token ids reaching a float op mean a missing
+/// embedding or one-hot step, not a cast to make.
+pub fn expect_float(inputs: &[TensorType], index: usize, op: &str) -> Result<(), OpError> {
+    match inputs.get(index) {
+        Some(t) if t.dtype.is_float() => Ok(()),
+        Some(t) => Err(OpError::new(format!(
+            "{op} expects a float tensor, found dtype {} (shape {})",
+            t.dtype,
+            crate::ir::tensor::shape_string(&t.shape)
+        ))
+        .input(index)),
+        None => Err(OpError::new(format!("missing input {index}"))),
+    }
+}
+
 /// Checks that a dim equals what a layer was built for (e.g. `in_features`).
 pub fn expect_dim(found: &Dim, expected: &Dim, what: &str, index: usize) -> Result<(), OpError> {
     if found == expected {

@@ -5,7 +5,7 @@ use super::batchnorm::check_channels;
 use super::geometry::per_group;
 use super::layernorm::{check_trailing, normalized_dims, normalized_shape_attr};
 use super::signature::{attr, AttrType, Default, Inputs};
-use super::{expect_rank, Attrs, Cost, Op, OpDef, OpError, ParamDecl, Signature};
+use super::{expect_float, expect_rank, Attrs, Cost, Op, OpDef, OpError, ParamDecl, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::{shape_string, TensorType};
 
@@ -84,6 +84,18 @@ pub static PIXEL_NORM: OpDef = OpDef {
     build: |a: &Attrs| Ok(Box::new(PixelNorm { eps: a.float("eps")? })),
 };
 
+fn expect_rank_at_least(inputs: &[TensorType], min: usize, layout: &str) -> Result<(), OpError> {
+    let x = &inputs[0];
+    if x.rank() < min {
+        return Err(OpError::new(format!(
+            "expected an input {layout} of rank {min} or more, found shape {}",
+            shape_string(&x.shape)
+        ))
+        .input(0));
+    }
+    Ok(())
+}
+
 fn optional_dim(a: &Attrs, name: &'static str) -> Result<Option<Dim>, OpError> {
     if a.is_none(name) {
         Ok(None)
@@ -111,14 +123,8 @@ pub struct GroupNorm {
 
 impl Op for GroupNorm {
     fn infer(&self, inputs: &[TensorType]) -> Result<Vec<TensorType>, OpError> {
+        expect_rank_at_least(inputs, 2, "[N, C, ...]")?;
         let x = &inputs[0];
-        if x.rank() < 2 {
-            return Err(OpError::new(format!(
-                "expected an input [N, C, ...] of rank 2 or more, found shape {}",
-                shape_string(&x.shape)
-            ))
-            .input(0));
-        }
         check_channels(self.num_channels.as_ref(), x, 1, "num_channels")?;
         per_group(&x.shape[1], self.num_groups, "the channels (axis 1)")
             .map_err(|e| e.attr("num_groups").input(0))?;
@@ -217,15 +223,9 @@ pub struct PixelNorm {
 
 impl Op for PixelNorm {
     fn infer(&self, inputs: &[TensorType]) -> Result<Vec<TensorType>, OpError> {
-        let x = &inputs[0];
-        if x.rank() < 2 || !x.dtype.is_float() {
-            return Err(OpError::new(format!(
-                "expected a float input [N, C, ...] (normalised over C), found {x} of dtype {}",
-                x.dtype
-            ))
-            .input(0));
-        }
-        Ok(vec![x.clone()])
+        expect_float(inputs, 0, "PixelNorm")?;
+        expect_rank_at_least(inputs, 2, "[N, C, ...], normalised over C")?;
+        Ok(vec![inputs[0].clone()])
     }
 
     fn cost(&self, _: &[TensorType], _: &[TensorType]) -> Cost {
@@ -304,8 +304,8 @@ mod tests {
         assert_eq!(out_shape(&*op, &[f32(&[1, 512])]), vec![1, 512]);
         assert!(op.params(&[f32(&[1, 512])]).is_empty());
         assert_eq!(macs(&*op, &[f32(&[1, 512])]), 0);
-        assert!(err(op.infer(&[f32(&[512])])).message.contains("found [512]"));
+        assert!(err(op.infer(&[f32(&[512])])).message.contains("found shape [512]"));
         let ids = TensorType::new(DType::I64, vec![1.into(), 512.into()]);
-        assert!(err(op.infer(&[ids])).message.contains("dtype i64"));
+        assert!(err(op.infer(&[ids])).message.contains("PixelNorm expects a float tensor, found dtype i64"));
     }
 }

@@ -3,7 +3,7 @@
 //! MACs.
 
 use super::signature::Inputs;
-use super::{Cost, Op, OpDef, OpError, Signature};
+use super::{expect_float, Cost, Op, OpDef, OpError, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::TensorType;
 
@@ -19,15 +19,8 @@ pub struct RandnLike;
 
 impl Op for RandnLike {
     fn infer(&self, inputs: &[TensorType]) -> Result<Vec<TensorType>, OpError> {
-        let x = &inputs[0];
-        if !x.dtype.is_float() {
-            return Err(OpError::new(format!(
-                "normal noise needs a float type to copy, found dtype {} ({x})",
-                x.dtype
-            ))
-            .input(0));
-        }
-        Ok(vec![x.clone()])
+        expect_float(inputs, 0, "randn_like")?;
+        Ok(vec![inputs[0].clone()])
     }
 
     fn cost(&self, _: &[TensorType], _: &[TensorType]) -> Cost {

@@ -5,7 +5,7 @@
 //! initial state is zero. Unlike PyTorch's FLOP counter, the cost counts the recurrent kernels.
 
 use super::signature::{attr, AttrSpec, AttrType, Default, Inputs};
-use super::{expect_dim, expect_rank, Attrs, Cost, Op, OpDef, OpError, ParamDecl, Signature};
+use super::{expect_dim, expect_float, expect_rank, Attrs, Cost, Op, OpDef, OpError, ParamDecl, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::{shape_string, TensorType};
 
@@ -155,14 +155,7 @@ impl Op for Recurrent {
         };
         expect_rank(inputs, 0, &[2, 3], layout)?;
         let x = &inputs[0];
-        if !x.dtype.is_float() {
-            return Err(OpError::new(format!(
-                "expected float features, found dtype {} (shape {}); one-hot encode token ids first",
-                x.dtype,
-                shape_string(&x.shape)
-            ))
-            .input(0));
-        }
+        expect_float(inputs, 0, "a recurrent layer").map_err(|e| e.help("one-hot encode token ids first"))?;
         let input_features = features(inputs);
         if let Some(expected) = &self.input_size {
             expect_dim(&input_features, expected, "input_size (the last axis)", 0)?;

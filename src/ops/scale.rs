@@ -2,7 +2,7 @@
 //! dtype. An elementwise op: not counted in MACs.
 
 use super::signature::{attr, AttrType, Default, Inputs};
-use super::{Attrs, Cost, Op, OpDef, OpError, Signature};
+use super::{expect_float, Attrs, Cost, Op, OpDef, OpError, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::TensorType;
 
@@ -30,13 +30,8 @@ pub struct Scale {
 
 impl Op for Scale {
     fn infer(&self, inputs: &[TensorType]) -> Result<Vec<TensorType>, OpError> {
-        let x = &inputs[0];
-        if !x.dtype.is_float() {
-            return Err(
-                OpError::new(format!("scale expects a float tensor, found dtype {} ({x})", x.dtype)).input(0)
-            );
-        }
-        Ok(vec![x.clone()])
+        expect_float(inputs, 0, "scale")?;
+        Ok(vec![inputs[0].clone()])
     }
 
     fn cost(&self, _: &[TensorType], _: &[TensorType]) -> Cost {
