@@ -231,7 +231,8 @@ impl Report {
         let help_lines = lines;
         Report {
             message,
-            code: d.code.to_string(),
+            // rustc's header: `error[E0301]`, so the severity reads without colour too.
+            code: format!("{}[{}]", severity_word(d.severity), d.code),
             severity: match d.severity {
                 Severity::Error => miette::Severity::Error,
                 Severity::Warning => miette::Severity::Warning,

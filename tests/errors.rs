@@ -72,7 +72,8 @@ fn case_with(case: &str, code: &str, opts: &Options) -> Compiled {
     let rendered = c.render_diagnostics(RenderStyle::PLAIN);
     assert!(c.diagnostics.has_errors(), "{case}: expected errors, got:\n{rendered}");
     with_code(&c, code);
-    assert!(rendered.lines().any(|l| l.trim() == code), "{case}: the rendering lacks {code}:\n{rendered}");
+    let header = |l: &str| l.trim() == format!("error[{code}]") || l.trim() == format!("warning[{code}]");
+    assert!(rendered.lines().any(header), "{case}: the rendering lacks {code}:\n{rendered}");
     if !KNOWN_NON_ASCII.contains(&case) {
         assert!(rendered.is_ascii(), "{case}: plain rendering must be ASCII:\n{rendered}");
     }
@@ -522,4 +523,18 @@ fn cli_good_spec_exits_0() {
 fn cli_summary_of_broken_spec_exits_1() {
     let out = wick(&["compile", "--summary", "tests/errors/output_type_mismatch.wick"]);
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn bad_tie() {
+    let c = case("bad_tie", "E0217");
+    assert_points_at(&c, "E0217", 7, "\"body\"");
+    assert_mentions(&c, "E0217", "`weight` is [16, 32] here but [32, 64] in `body`");
+}
+
+#[test]
+fn unknown_tie_target() {
+    let c = case("unknown_tie_target", "E0216");
+    assert_points_at(&c, "E0216", 7, "\"bodi\"");
+    assert_mentions(&c, "E0216", "did you mean `body`?");
 }

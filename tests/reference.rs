@@ -23,6 +23,104 @@ const REFERENCE: &[Reference] = &[
         macs: 1_814_073_344,
     },
     Reference {
+        spec: "alexnet",
+        params: 61_100_840,
+        running_stats: 0,
+        output: &[1, 1000],
+        macs: 714_188_480,
+    },
+    Reference {
+        spec: "vgg16",
+        params: 138_357_544,
+        running_stats: 0,
+        output: &[1, 1000],
+        macs: 15_470_264_320,
+    },
+    Reference {
+        spec: "vgg16_bn",
+        params: 138_365_992,
+        running_stats: 8_448,
+        output: &[1, 1000],
+        macs: 15_470_264_320,
+    },
+    Reference {
+        spec: "resnet34",
+        params: 21_797_672,
+        running_stats: 17_024,
+        output: &[1, 1000],
+        macs: 3_663_761_408,
+    },
+    Reference {
+        spec: "resnet50",
+        params: 25_557_032,
+        running_stats: 53_120,
+        output: &[1, 1000],
+        macs: 4_089_184_256,
+    },
+    Reference {
+        spec: "googlenet",
+        params: 6_624_904,
+        running_stats: 14_560,
+        output: &[1, 1000],
+        macs: 1_498_376_192,
+    },
+    Reference {
+        spec: "se_resnet50",
+        params: 28_088_024,
+        running_stats: 53_120,
+        output: &[1, 1000],
+        macs: 4_091_699_200,
+    },
+    Reference {
+        spec: "mobilenet_v2",
+        params: 3_504_872,
+        running_stats: 34_112,
+        output: &[1, 1000],
+        macs: 300_774_272,
+    },
+    Reference {
+        spec: "inception_v1_3a",
+        params: 163_696,
+        running_stats: 0,
+        output: &[1, 256, 28, 28],
+        macs: 128_049_152,
+    },
+    Reference {
+        spec: "googlenet_inception3a_torchvision",
+        params: 155_872,
+        running_stats: 736,
+        output: &[1, 256, 28, 28],
+        macs: 121_626_624,
+    },
+    Reference {
+        spec: "dcgan_generator",
+        params: 3_576_704,
+        running_stats: 1_920,
+        output: &[1, 3, 64, 64],
+        macs: 104_628_224,
+    },
+    Reference {
+        spec: "dcgan_discriminator",
+        params: 2_765_568,
+        running_stats: 1_792,
+        output: &[1, 1, 1, 1],
+        macs: 103_817_216,
+    },
+    Reference {
+        spec: "unet_milesial",
+        params: 31_037_698,
+        running_stats: 11_776,
+        output: &[1, 2, 224, 224],
+        macs: 36_881_367_040,
+    },
+    Reference {
+        spec: "conv_autoencoder",
+        params: 10_147,
+        running_stats: 0,
+        output: &[1, 3, 64, 64],
+        macs: 3_244_032,
+    },
+    Reference {
         spec: "stylegan_mapping",
         params: 2_101_248,
         running_stats: 0,
@@ -110,14 +208,7 @@ fn resnet18_parameter_paths_are_torchvisions_state_dict_keys() {
             (key.to_string(), shape.split(',').map(|d| d.parse().expect("int")).collect())
         })
         .collect();
-    let c = wick::compile_file("specs/resnet18.wick", &wick::Options::default()).expect("readable");
-    let graph = c.graph.expect("graph");
-    let bindings = graph.bindings();
-    let ours: Vec<(String, Vec<i64>)> = graph
-        .parameters()
-        .into_iter()
-        .map(|(path, shape, _)| (path, shape.iter().map(|d| d.eval(&bindings).expect("bound")).collect()))
-        .collect();
+    let ours = tensors("specs/resnet18.wick");
     assert_eq!(ours.len(), 102);
     // Same keys, same shapes, same order as the state_dict.
     assert_eq!(ours, expected);
@@ -168,4 +259,119 @@ fn batch_dim_stays_symbolic_or_scales_when_bound() {
     let bound = wick::Options { bind: vec![("N".into(), 8)], ..Default::default() };
     let c = wick::compile_file("specs/resnet18.wick", &bound).expect("readable");
     assert_eq!(c.summary(None).expect("summary").macs, DimValue::Int(8 * 1_814_073_344));
+}
+
+/// Parameter and buffer tensors of a spec, by path, with their bound shapes.
+fn tensors(spec: &str) -> Vec<(String, Vec<i64>)> {
+    let c = wick::compile_file(spec, &wick::Options::default()).expect("readable");
+    let graph = c.graph.expect("graph");
+    let bindings = graph.bindings();
+    graph
+        .parameters()
+        .into_iter()
+        .map(|(path, shape, _)| (path, shape.iter().map(|d| d.eval(&bindings).expect("bound")).collect()))
+        .collect()
+}
+
+#[test]
+fn catalog_paths_are_the_reference_models_state_dict_keys() {
+    // (spec, number of tensors without num_batches_tracked, sampled keys with their shapes),
+    // from torchvision's modules (and milesial/Pytorch-UNet's for the U-Net).
+    type Keys = &'static [(&'static str, &'static [i64])];
+    let cases: &[(&str, usize, Keys)] = &[
+        (
+            "alexnet",
+            16,
+            &[
+                ("features.0.weight", &[64, 3, 11, 11]),
+                ("features.10.bias", &[256]),
+                ("classifier.1.weight", &[4096, 9216]),
+                ("classifier.6.bias", &[1000]),
+            ],
+        ),
+        (
+            "vgg16",
+            32,
+            &[
+                ("features.0.weight", &[64, 3, 3, 3]),
+                ("features.28.weight", &[512, 512, 3, 3]),
+                ("classifier.0.weight", &[4096, 25088]),
+                ("classifier.6.bias", &[1000]),
+            ],
+        ),
+        (
+            "vgg16_bn",
+            84,
+            &[
+                ("features.1.running_var", &[64]),
+                ("features.40.weight", &[512, 512, 3, 3]),
+                ("features.41.bias", &[512]),
+                ("classifier.3.weight", &[4096, 4096]),
+            ],
+        ),
+        (
+            "resnet34",
+            182,
+            &[
+                ("layer2.0.downsample.1.running_var", &[128]),
+                ("layer3.5.conv2.weight", &[256, 256, 3, 3]),
+                ("fc.weight", &[1000, 512]),
+            ],
+        ),
+        (
+            "resnet50",
+            267,
+            &[
+                ("layer1.0.downsample.0.weight", &[256, 64, 1, 1]),
+                ("layer2.0.conv2.weight", &[128, 128, 3, 3]),
+                ("layer4.2.bn3.running_mean", &[2048]),
+                ("fc.weight", &[1000, 2048]),
+            ],
+        ),
+        (
+            "googlenet",
+            287,
+            &[
+                ("conv1.conv.weight", &[64, 3, 7, 7]),
+                ("conv3.bn.running_var", &[192]),
+                ("inception3a.branch2.1.conv.weight", &[128, 96, 3, 3]),
+                ("inception3a.branch3.1.conv.weight", &[32, 16, 3, 3]),
+                ("inception5b.branch4.1.bn.bias", &[128]),
+                ("fc.weight", &[1000, 1024]),
+            ],
+        ),
+        (
+            "mobilenet_v2",
+            262,
+            &[
+                ("features.0.0.weight", &[32, 3, 3, 3]),
+                ("features.1.conv.0.0.weight", &[32, 1, 3, 3]),
+                ("features.1.conv.1.weight", &[16, 32, 1, 1]),
+                ("features.2.conv.1.0.weight", &[96, 1, 3, 3]),
+                ("features.2.conv.3.running_mean", &[24]),
+                ("features.18.0.weight", &[1280, 320, 1, 1]),
+                ("classifier.1.weight", &[1000, 1280]),
+            ],
+        ),
+        ("googlenet_inception3a_torchvision", 30, &[("inception3a.branch4.1.conv.weight", &[32, 192, 1, 1])]),
+        (
+            "unet_milesial",
+            100,
+            &[
+                ("inc.double_conv.0.weight", &[64, 3, 3, 3]),
+                ("down1.maxpool_conv.1.double_conv.4.running_var", &[128]),
+                ("up1.up.weight", &[1024, 512, 2, 2]),
+                ("up1.conv.double_conv.0.weight", &[512, 1024, 3, 3]),
+                ("outc.conv.bias", &[2]),
+            ],
+        ),
+    ];
+    for (spec, count, keys) in cases {
+        let ours = tensors(&format!("specs/{spec}.wick"));
+        assert_eq!(ours.len(), *count, "{spec}: number of state_dict tensors");
+        for (key, shape) in *keys {
+            let found = ours.iter().find(|(p, _)| p == key).map(|(_, s)| s.as_slice());
+            assert_eq!(found, Some(*shape), "{spec}: {key}");
+        }
+    }
 }

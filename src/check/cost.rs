@@ -11,6 +11,8 @@ pub struct NodeCost {
     pub trainable: u64,
     pub frozen: u64,
     pub buffers: u64,
+    /// Elements of tied parameters: another layer's tensors, counted there.
+    pub shared: u64,
     /// `None` when the op has no cost rule.
     pub macs: Option<Dim>,
 }
@@ -29,6 +31,8 @@ pub struct Analysis {
     pub trainable: u64,
     pub frozen: u64,
     pub buffers: u64,
+    /// Elements used by more than one layer through `tie=` (counted once, at the owner).
+    pub shared: u64,
     /// Total MACs of the counted ops, symbolic where dims are unbound.
     pub macs: Dim,
     /// Ops without a cost rule, by kind.
@@ -52,6 +56,10 @@ pub fn analyze(graph: &Graph, bindings: &Bindings) -> Analysis {
         let mut c = NodeCost::default();
         for p in &node.params {
             let n = Dim::product(&p.shape).eval(bindings).unwrap_or(0).max(0) as u64;
+            if node.tied_to(&p.name).is_some() {
+                c.shared = c.shared.saturating_add(n);
+                continue;
+            }
             match (p.kind, node.frozen) {
                 (ParamKind::Buffer, _) => c.buffers = c.buffers.saturating_add(n),
                 (ParamKind::Weight, true) => c.frozen = c.frozen.saturating_add(n),
@@ -80,6 +88,7 @@ pub fn analyze(graph: &Graph, bindings: &Bindings) -> Analysis {
         a.trainable = a.trainable.saturating_add(c.trainable);
         a.frozen = a.frozen.saturating_add(c.frozen);
         a.buffers = a.buffers.saturating_add(c.buffers);
+        a.shared = a.shared.saturating_add(c.shared);
         a.nodes.push((id, c));
     }
     a.memory = estimate(graph, bindings, &a);

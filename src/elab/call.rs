@@ -2,6 +2,7 @@
 //! instantiating blocks, model inputs and outputs.
 
 use super::diagnostics as diag;
+use super::modifiers::{is_modifier, Tie};
 use super::stage::Naming;
 use super::value::{TensorVal, Value};
 use super::Elaborator;
@@ -41,11 +42,23 @@ impl<'a> Elaborator<'a> {
             return self.builtin(name, name_span, args, env, prefix, span);
         }
         if let Some(def) = ops::lookup(name) {
-            return self.call_op(def, args, piped, env, prefix, naming, span, name_span);
+            let m = self.modifiers(args, &def.signature.arg_names(), true, env, prefix);
+            self.frozen_depth += usize::from(m.frozen);
+            let value = self.call_op(def, args, piped, env, prefix, naming, span, name_span);
+            self.frozen_depth -= usize::from(m.frozen);
+            if let (Some((target, span)), Some(node)) = (m.tie, value.node()) {
+                self.ties.push(Tie { node, target, span });
+            }
+            return value;
         }
         match self.defs.get(name).copied() {
             Some(def) if def.kind == DefKind::Block => {
-                self.call_block(def, args, piped, env, prefix, naming, span)
+                let names: Vec<&str> = def.params.iter().map(|p| p.name.name.as_str()).collect();
+                let m = self.modifiers(args, &names, false, env, prefix);
+                self.frozen_depth += usize::from(m.frozen);
+                let value = self.call_block(def, args, piped, env, prefix, naming, span);
+                self.frozen_depth -= usize::from(m.frozen);
+                value
             }
             Some(def) => {
                 self.diags.push(diag::model_called(name_span, &def.name));
@@ -103,6 +116,7 @@ impl<'a> Elaborator<'a> {
                     slots[next] = Some(Source::Given(arg));
                     next += 1;
                 }
+                Some(key) if is_modifier(&key.name, names) => seen_keyword = true,
                 Some(key) => {
                     seen_keyword = true;
                     match names.iter().position(|n| *n == key.name) {
@@ -318,16 +332,18 @@ impl<'a> Elaborator<'a> {
                 (Vec::new(), Vec::new())
             }
         };
-        for p in &params {
-            if let Some(d) = p.shape.iter().find(|d| d.eval(&self.bindings).is_none()) {
-                let what = format!(
-                    "parameter `{}.{}` of shape {}",
-                    path,
-                    p.name,
-                    crate::ir::tensor::shape_string(&p.shape)
-                );
-                self.diags.push(diag::unbound(span, d, &what));
-            }
+        // One error per layer: its first parameter with an unbound size stands for the rest.
+        let unbound = params
+            .iter()
+            .find_map(|p| p.shape.iter().find(|d| d.eval(&self.bindings).is_none()).map(|d| (p, d)));
+        if let Some((p, d)) = unbound {
+            let what = format!(
+                "parameter `{}.{}` of shape {}",
+                path,
+                p.name,
+                crate::ir::tensor::shape_string(&p.shape)
+            );
+            self.diags.push(diag::unbound(span, d, &what));
         }
         if explicit {
             self.claim_path(&path, span, !params.is_empty());
@@ -335,7 +351,8 @@ impl<'a> Elaborator<'a> {
             self.paths.entry(path.clone()).or_insert((span, !params.is_empty()));
         }
         let origin = Origin { span, chain: self.chain.clone() };
-        let node = Node { kind, op, path, outputs: outputs.clone(), params, frozen: false };
+        let frozen = self.frozen_depth > 0;
+        let node = Node { kind, op, path, outputs: outputs.clone(), params, frozen, tied: Vec::new() };
         let id = self.graph.add_node(node, origin);
         for (i, t) in inputs.iter().enumerate() {
             self.graph.connect(t.tensor, id, i as u16, t.ty.clone());

@@ -26,8 +26,8 @@ fn suggest(d: Diagnostic, name: &str, candidates: &[&str]) -> Diagnostic {
 // ---- E02xx: names and calls ----
 
 pub fn undefined_name(span: Span, name: &str, candidates: &[&str]) -> Diagnostic {
-    let d =
-        Diagnostic::error("E0201", format!("undefined name `{name}`")).at(span, "not defined here or above");
+    let d = Diagnostic::error("E0201", format!("undefined name `{name}`"))
+        .at(span, "no binding, parameter or dim has this name here");
     let d = suggest(d, name, candidates);
     if d.help.is_none() && name.chars().next().is_some_and(char::is_uppercase) {
         return d.help(format!("if `{name}` is a dimension, declare it with `dim {name}`"));
@@ -103,6 +103,31 @@ pub fn bad_attr(span: Span, kind: &str, e: &OpError, chain: &[CallSite]) -> Diag
         d = d.help(h.clone());
     }
     d
+}
+
+pub fn tie_on_block(span: Span) -> Diagnostic {
+    Diagnostic::error("E0215", "`tie` applies to a layer, not to a block call")
+        .at(span, "this call makes a block")
+        .help("put `tie=\"...\"` on the layer inside the block whose parameters are shared")
+}
+
+pub fn unknown_tie_target(span: Span, target: &str, layers: &[&str]) -> Diagnostic {
+    let d = Diagnostic::error("E0216", format!("`tie` names `{target}`, which is no layer of this model"))
+        .at(span, "no layer has this path");
+    let d = suggest(d, target, layers);
+    if d.help.is_none() {
+        return d.help("name the owning layer by its full dotted path, as the summary shows it");
+    }
+    d
+}
+
+pub fn bad_tie(span: Span, layer: &str, target: &str, problems: &[String]) -> Diagnostic {
+    let mut d = Diagnostic::error("E0217", format!("`{layer}` cannot share the parameters of `{target}`"))
+        .at(span, "tied here");
+    for p in problems {
+        d = d.note(p.clone());
+    }
+    d.help("a tied layer must have parameters of the same names and shapes as its owner")
 }
 
 pub fn duplicate_definition(name: &Ident, prev: Span) -> Diagnostic {
@@ -234,7 +259,9 @@ pub fn shape_error(
     input: Option<(Span, TensorType)>,
     chain: &[CallSite],
 ) -> Diagnostic {
-    let mut d = Diagnostic::error("E0301", format!("shape error in {kind} `{path}`: {}", e.message))
+    // An unlabelled layer's path is its op's name (`concat`); saying it twice adds nothing.
+    let layer = if path.eq_ignore_ascii_case(kind) { kind.to_string() } else { format!("{kind} `{path}`") };
+    let mut d = Diagnostic::error("E0301", format!("shape error in {layer}: {}", e.message))
         .at(span, format!("in this {kind}"))
         .called_from(calls(chain));
     if let Some((s, ty)) = input {
@@ -291,7 +318,10 @@ pub fn expected_tensor_type(span: Span) -> Diagnostic {
 }
 
 pub fn assert_failed(span: Span, cond: Span, message: Option<String>, chain: &[CallSite]) -> Diagnostic {
-    let text = message.unwrap_or_else(|| "assertion failed".into());
+    let text = match message {
+        Some(m) => format!("assertion failed: {m}"),
+        None => "assertion failed".into(),
+    };
     Diagnostic::error("E0303", text)
         .at(cond, "this is false")
         .also(span, "asserted here")

@@ -58,7 +58,13 @@ impl<'a> Elaborator<'a> {
                     return Some(self.eval(value, env, prefix));
                 }
                 Stmt::Assert { cond, message, span } => {
-                    self.check_assert(cond, message.as_ref(), *span, env, prefix)
+                    // A block whose precondition fails builds nothing: what follows would
+                    // only repeat the same mistake as follow-on errors.
+                    if !self.check_assert(cond, message.as_ref(), *span, env, prefix)
+                        && kind == DefKind::Block
+                    {
+                        return Some(Value::Poison);
+                    }
                 }
                 Stmt::Expr(e) => last = Some(self.eval(e, env, prefix)),
             }
@@ -411,11 +417,13 @@ impl<'a> Elaborator<'a> {
         span: Span,
         env: usize,
         prefix: &str,
-    ) {
+    ) -> bool {
         if self.condition(cond, env, prefix) == Some(false) {
             let text = message.map(|m| self.interpolate(m, env));
             self.diags.push(diag::assert_failed(span, cond.span, text, &self.chain));
+            return false;
         }
+        true
     }
 
     /// Replace `{name}` in a message by the value of `name`.

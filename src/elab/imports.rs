@@ -93,10 +93,7 @@ fn parse_and_follow(
             Err(e) => loaded.diags.push(
                 Diagnostic::error("E0111", format!("cannot read `{shown}`: {e}"))
                     .at(span, "imported here")
-                    .help(format!(
-                    "paths in `use` are relative to the importing file; `std/` names the bundled library: {}",
-                    std_files().collect::<Vec<_>>().join(", ")
-                )),
+                    .help("paths in `use` are relative to the importing file; `use \"std/NAME.wick\"` names a file of the bundled block library"),
             ),
         }
     }
@@ -109,11 +106,6 @@ fn is_std(rel: &str) -> bool {
 
 mod bundled {
     include!(concat!(env!("OUT_DIR"), "/std_files.rs"));
-}
-
-/// Names of the bundled library's files (`std/resnet.wick`, …).
-pub fn std_files() -> impl Iterator<Item = String> {
-    bundled::STD_FILES.iter().map(|(name, _)| format!("std/{name}"))
 }
 
 fn std_file(path: &Path) -> Option<&'static str> {

@@ -7,6 +7,7 @@
 mod call;
 mod env;
 mod eval;
+mod modifiers;
 mod pattern;
 mod stage;
 mod value;
@@ -66,6 +67,10 @@ pub(crate) struct Elaborator<'a> {
     depth: usize,
     /// Set once the node cap is hit: everything after is skipped.
     aborted: bool,
+    /// Above zero inside a `frozen=true` call.
+    frozen_depth: usize,
+    /// `tie=` requests, resolved once every layer exists.
+    ties: Vec<modifiers::Tie>,
 }
 
 /// Elaborate the chosen model of `modules` (the root file first) into a graph.
@@ -87,6 +92,8 @@ pub fn elaborate(modules: &[Module], opts: &ElabOptions) -> (Option<Graph>, Diag
         max_nodes: opts.max_nodes.unwrap_or(MAX_NODES),
         depth: 0,
         aborted: false,
+        frozen_depth: 0,
+        ties: Vec::new(),
     };
     e.collect_globals(modules, opts);
     let Some(model) = e.choose_model(modules, opts) else {
@@ -96,6 +103,7 @@ pub fn elaborate(modules: &[Module], opts: &ElabOptions) -> (Option<Graph>, Diag
     e.graph.dims =
         e.dims.iter().map(|(name, d)| DimInfo { name: name.clone(), value: d.value, span: d.span }).collect();
     e.run_model(model);
+    e.resolve_ties();
     (Some(e.graph), e.diags)
 }
 

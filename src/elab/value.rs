@@ -66,4 +66,13 @@ impl Value {
             _ => false,
         }
     }
+
+    /// The node that made this tensor (the first one's, for an op's several outputs).
+    pub fn node(&self) -> Option<crate::ir::graph::NodeId> {
+        match self {
+            Value::Tensor(t) => Some(t.tensor.node),
+            Value::List(items) => items.first().and_then(Value::node),
+            _ => None,
+        }
+    }
 }

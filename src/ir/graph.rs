@@ -34,11 +34,18 @@ pub struct Node {
     pub params: Vec<ParamDecl>,
     /// Parameters excluded from training.
     pub frozen: bool,
+    /// Parameters that are another layer's tensors: (name here, owner's full path).
+    pub tied: Vec<(std::borrow::Cow<'static, str>, String)>,
 }
 
 impl Node {
     pub fn failed(&self) -> bool {
         self.outputs.is_empty()
+    }
+
+    /// The owner's path when parameter `name` is tied to another layer's.
+    pub fn tied_to(&self, name: &str) -> Option<&str> {
+        self.tied.iter().find(|(n, _)| *n == name).map(|(_, owner)| owner.as_str())
     }
 }
 

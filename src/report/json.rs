@@ -29,7 +29,7 @@ pub fn render_json(s: &Summary) -> String {
         .rows
         .iter()
         .map(|r| {
-            json!({
+            let mut row = json!({
                 "path": r.path,
                 "op": r.op,
                 "kind": if r.kind == RowKind::Layer { "layer" } else { "group" },
@@ -39,7 +39,15 @@ pub fn render_json(s: &Summary) -> String {
                 "trainable_params": r.trainable,
                 "buffers": r.buffers,
                 "macs": r.macs.as_ref().map_or(Value::Null, dim),
-            })
+            });
+            // Present only where they apply, so summaries without them keep their shape.
+            if r.frozen {
+                row["frozen"] = json!(true);
+            }
+            if !r.tied_to.is_empty() {
+                row["tied_to"] = json!(r.tied_to);
+            }
+            row
         })
         .collect();
     let dims: serde_json::Map<String, Value> =
@@ -49,7 +57,7 @@ pub fn render_json(s: &Summary) -> String {
         DimValue::Sym(e) => json!(format!("2*({e})")),
     };
     let m = &s.memory;
-    let doc = json!({
+    let mut doc = json!({
         "schema": SCHEMA,
         "model": s.model,
         "dims": dims,
@@ -73,6 +81,9 @@ pub fn render_json(s: &Summary) -> String {
         "complete": !s.truncated,
         "layers": layers,
     });
+    if s.shared_params > 0 {
+        doc["shared_params"] = json!(s.shared_params);
+    }
     let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
     text.push('\n');
     text

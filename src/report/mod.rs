@@ -77,6 +77,10 @@ pub struct Row {
     pub buffers: u64,
     /// `None` when the op has no cost rule.
     pub macs: Option<DimValue>,
+    /// Parameters excluded from training (a layer row only).
+    pub frozen: bool,
+    /// Owners of this layer's tied parameters (`wte.weight`); their elements are not in `params`.
+    pub tied_to: Vec<String>,
 }
 
 /// Everything a summary shows.
@@ -91,6 +95,8 @@ pub struct Summary {
     pub trainable_params: u64,
     pub frozen_params: u64,
     pub buffers: u64,
+    /// Parameter elements used by more than one layer, counted once in the totals.
+    pub shared_params: u64,
     pub macs: DimValue,
     pub uncounted: Vec<String>,
     /// Where some op counts differently from [`MAC_CONVENTION`] (recurrent kernels).
@@ -121,6 +127,7 @@ pub fn summarize(graph: &Graph, analysis: &Analysis, depth: Option<usize>) -> Su
         trainable_params: analysis.trainable,
         frozen_params: analysis.frozen,
         buffers: analysis.buffers,
+        shared_params: analysis.shared,
         macs: DimValue::of(&analysis.macs, &bindings),
         uncounted: analysis.uncounted.iter().map(|s| s.to_string()).collect(),
         cost_notes: analysis.cost_notes.iter().map(|s| s.to_string()).collect(),
@@ -192,6 +199,8 @@ fn rows(graph: &Graph, analysis: &Analysis, max_depth: usize, bindings: &Binding
                 trainable: t.trainable,
                 buffers: t.buffers,
                 macs: (!t.uncounted).then(|| DimValue::of(&t.macs, bindings)),
+                frozen: false,
+                tied_to: Vec::new(),
             });
         }
         let depth = node.path.split('.').count();
@@ -206,6 +215,8 @@ fn rows(graph: &Graph, analysis: &Analysis, max_depth: usize, bindings: &Binding
                 trainable: cost.trainable,
                 buffers: cost.buffers,
                 macs: cost.macs.as_ref().map(|m| DimValue::of(m, bindings)),
+                frozen: node.frozen && cost.frozen > 0,
+                tied_to: node.tied.iter().map(|(_, owner)| owner.clone()).collect(),
             });
         }
         if node.failed() {

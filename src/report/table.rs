@@ -33,7 +33,14 @@ pub fn render_table(s: &Summary, style: TableStyle) -> String {
                 Some(m) => dim_thousands(m),
                 None => "uncounted".into(),
             };
-            [format!("{indent}{}", r.path), r.op.clone(), shape_text(&r.output_shape), params, macs]
+            let mut op = r.op.clone();
+            if r.frozen {
+                op.push_str(" (frozen)");
+            }
+            if !r.tied_to.is_empty() {
+                op.push_str(&format!(" (tied to {})", r.tied_to.join(", ")));
+            }
+            [format!("{indent}{}", r.path), op, shape_text(&r.output_shape), params, macs]
         })
         .collect();
     let mut widths = headers.map(|h| h.chars().count());
@@ -123,6 +130,10 @@ pub fn render_table(s: &Summary, style: TableStyle) -> String {
         ("Total MACs", macs),
         ("Total FLOPs", flops),
     ];
+    let mut totals = totals.to_vec();
+    if s.shared_params > 0 {
+        totals.insert(1, ("Shared params (counted once)", thousands(s.shared_params)));
+    }
     let key_width = totals.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     for (k, v) in totals {
         out.push_str(&format!("{k:<key_width$}  {v}\n"));
