@@ -148,6 +148,49 @@ const REFERENCE: &[Reference] = &[
         output: &[1, 1024, 50257],
         macs: 145_824_153_600,
     },
+    Reference {
+        spec: "stylegan_mapping",
+        params: 2_101_248,
+        running_stats: 0,
+        output: &[1, 512],
+        macs: 2_097_152,
+    },
+    // MACs are wick's, not the reference's 543,948,800: that figure is the final Linear alone
+    // (12,800 x 512 x 83), as PyTorch's counter skips the recurrent kernels. wick adds them:
+    // 12,800 steps (128 x 100) x [layer 0: 4 x 512 x (83 + 512) = 1,218,560
+    //                           + layer 1: 4 x 512 x (512 + 512) = 2,097,152]
+    // = 12,800 x 3,315,712 = 42,441,113,600, so 543,948,800 + 42,441,113,600 = 42,985,062,400.
+    Reference {
+        spec: "char_rnn_lstm",
+        params: 3_366_483,
+        running_stats: 0,
+        output: &[12_800, 83],
+        macs: 42_985_062_400,
+    },
+    // wick's own design (no reference row); figures computed by hand at N = 1, weights + bias:
+    // encoder conv 1->32 k3: 32*1*9 + 32 = 320; conv 32->64 k3: 64*32*9 + 64 = 18,496;
+    // fc_mu, fc_logvar 3136->16: 2 x (3136*16 + 16) = 100,384; fc_dec 16->3136: 16*3136 + 3136
+    // = 53,312; decoder conv 64->32 k3: 32*64*9 + 32 = 18,464; conv 32->1 k3: 1*32*9 + 1 = 289;
+    // total 191,265. MACs (output elements x inputs per output): 32*14*14 * 9 = 56,448;
+    // 64*7*7 * 288 = 903,168; heads 2 x 3136*16 = 100,352; fc_dec 16*3136 = 50,176;
+    // 32*14*14 * 576 = 3,612,672; 1*28*28 * 288 = 225,792; total 4,948,608.
+    Reference { spec: "vae", params: 191_265, running_stats: 0, output: &[1, 1, 28, 28], macs: 4_948_608 },
+    // wick's own design, by hand at N = 1, S = 24, T = 20; GRU rows are 3 gates x 256 = 768.
+    // Params: encoder (bidirectional, 2 layers), per direction: layer 0 768*80 + 768*256 +
+    // 2*768 = 259,584, layer 1 768*512 + 768*256 + 2*768 = 591,360; x 2 = 1,701,888. bridge
+    // 512*256 + 256 = 131,328; tgt_proj 96*256 + 256 = 24,832; decoder 2 x (768*256 + 768*256
+    // + 2*768) = 789,504; fc 256*96 + 96 = 24,672; total 2,672,224.
+    // MACs: encoder 24 steps x 2 directions x (768*(80 + 256) + 768*(512 + 256)) = 40,697,856;
+    // bridge 256*512 = 131,072; tgt_proj 20*256*96 = 491,520; decoder 20 steps x 2 layers x
+    // 768*(256 + 256) = 15,728,640; fc 20*96*256 = 491,520; total 57,540,608 (PyTorch's
+    // counter, without the recurrent kernels, would give 1,114,112).
+    Reference {
+        spec: "gru_seq2seq",
+        params: 2_672_224,
+        running_stats: 0,
+        output: &[20, 1, 96],
+        macs: 57_540_608,
+    },
 ];
 
 fn spec_files() -> Vec<std::path::PathBuf> {
@@ -197,6 +240,39 @@ fn resnet18_parameter_paths_are_torchvisions_state_dict_keys() {
     assert_eq!(ours.len(), 102);
     // Same keys, same shapes, same order as the state_dict.
     assert_eq!(ours, expected);
+}
+
+#[test]
+fn char_rnn_lstm_has_the_modules_state_dict_keys_and_several_outputs() {
+    let c = wick::compile_file("specs/char_rnn_lstm.wick", &wick::Options::default()).expect("readable");
+    let graph = c.graph.as_ref().expect("graph");
+    let bindings = graph.bindings();
+    let ours: Vec<(String, Vec<i64>)> = graph
+        .parameters()
+        .into_iter()
+        .map(|(path, shape, _)| (path, shape.iter().map(|d| d.eval(&bindings).expect("bound")).collect()))
+        .collect();
+    let gates = vec![2048];
+    let expected: Vec<(String, Vec<i64>)> = [
+        ("lstm.weight_ih_l0", vec![2048, 83]),
+        ("lstm.weight_hh_l0", vec![2048, 512]),
+        ("lstm.bias_ih_l0", gates.clone()),
+        ("lstm.bias_hh_l0", gates.clone()),
+        ("lstm.weight_ih_l1", vec![2048, 512]),
+        ("lstm.weight_hh_l1", vec![2048, 512]),
+        ("lstm.bias_ih_l1", gates.clone()),
+        ("lstm.bias_hh_l1", gates),
+        ("fc.weight", vec![83, 512]),
+        ("fc.bias", vec![83]),
+    ]
+    .into_iter()
+    .map(|(k, s)| (k.to_string(), s))
+    .collect();
+    assert_eq!(ours, expected);
+    let s = c.summary(None).expect("summary");
+    let state = vec![DimValue::Int(2), DimValue::Int(128), DimValue::Int(512)];
+    assert_eq!(s.outputs.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["logits", "h", "c"]);
+    assert_eq!((&s.outputs[1].shape, &s.outputs[2].shape), (&state, &state));
 }
 
 #[test]

@@ -217,6 +217,12 @@ impl<'a> Elaborator<'a> {
                         }
                     }
                 }
+                (Inputs::Fixed(_), Value::List(items))
+                    if items.iter().all(|v| matches!(v, Value::Tensor(_))) =>
+                {
+                    self.diags.push(diag::several_outputs(vspan, &Value::List(items)));
+                    poisoned = true;
+                }
                 (inputs, other) => {
                     let want =
                         if matches!(inputs, Inputs::List(_)) { "a list of tensors" } else { "a tensor" };

@@ -95,7 +95,7 @@ impl<'a> Elaborator<'a> {
                             .find(|(n, _)| *n == p.name)
                             .map(|(_, r)| r.clone())
                             .unwrap_or_else(|| q.path_under(&owner_node.path));
-                        links.push((p.name, root));
+                        links.push((p.name.clone(), root));
                     }
                     Some(q) => problems.push(format!(
                         "`{}` is {} here but {} in `{}`",

@@ -35,7 +35,7 @@ pub struct Node {
     /// Parameters excluded from training.
     pub frozen: bool,
     /// Parameters that are another layer's tensors: (name here, owner's full path).
-    pub tied: Vec<(&'static str, String)>,
+    pub tied: Vec<(std::borrow::Cow<'static, str>, String)>,
 }
 
 impl Node {

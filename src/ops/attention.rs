@@ -163,8 +163,8 @@ impl Op for MultiheadAttention {
         } else {
             vec![
                 ParamDecl::weight("q_proj_weight", vec![e.clone(), e.clone()], xavier),
-                ParamDecl::weight("k_proj_weight", vec![e.clone(), self.kdim.clone()], xavier),
-                ParamDecl::weight("v_proj_weight", vec![e.clone(), self.vdim.clone()], xavier),
+                ParamDecl::weight("k_proj_weight".to_string(), vec![e.clone(), self.kdim.clone()], xavier),
+                ParamDecl::weight("v_proj_weight".to_string(), vec![e.clone(), self.vdim.clone()], xavier),
             ]
         };
         if self.bias {
@@ -218,7 +218,7 @@ mod tests {
         let op = mha(&[]);
         let src = [f32(&[10, 32, 512])];
         assert_eq!(out_shape(&*op, &src), vec![10, 32, 512]);
-        let names: Vec<_> = op.params(&src).iter().map(|p| p.name).collect();
+        let names: Vec<_> = op.params(&src).iter().map(|p| p.name.to_string()).collect();
         assert_eq!(names, ["in_proj_weight", "in_proj_bias", "out_proj.weight", "out_proj.bias"]);
         assert_eq!(count(&*op, &src, ParamKind::Weight), 4 * 512 * 512 + 4 * 512);
         // 32 * (4 * 10 * 512^2 + 2 * 10 * 10 * 512)
@@ -247,9 +247,9 @@ mod tests {
         let op = mha(&[("kdim", int(256)), ("vdim", int(128)), ("batch_first", AttrValue::Bool(true))]);
         let inputs = [f32(&[2, 7, 512]), f32(&[2, 9, 256]), f32(&[2, 9, 128])];
         assert_eq!(out_shape(&*op, &inputs), vec![2, 7, 512]);
-        let shapes: Vec<_> = op.params(&inputs).into_iter().map(|p| (p.name, p.shape)).take(3).collect();
-        assert_eq!(shapes[1], ("k_proj_weight", vec![512.into(), 256.into()]));
-        assert_eq!(shapes[2], ("v_proj_weight", vec![512.into(), 128.into()]));
+        let shapes: Vec<_> = op.params(&inputs).into_iter().map(|p| (p.name.into_owned(), p.shape)).take(3).collect();
+        assert_eq!(shapes[1], ("k_proj_weight".to_string(), vec![512.into(), 256.into()]));
+        assert_eq!(shapes[2], ("v_proj_weight".to_string(), vec![512.into(), 128.into()]));
         let expected = 2 * (2 * 7 * 512 * 512 + 9 * (256 + 128) * 512 + 2 * 7 * 9 * 512);
         assert_eq!(macs(&*op, &inputs), expected);
         let e = err(op.infer(&[f32(&[2, 7, 512]), f32(&[2, 9, 512]), f32(&[2, 9, 128])]));

@@ -99,7 +99,7 @@ mod tests {
         let x = [f32(&[1, 196, 768])];
         assert_eq!(out_shape(&*op, &x), vec![1, 197, 768]);
         let p = op.params(&x);
-        assert_eq!((p[0].name, p[0].shape.clone()), ("", vec![1.into(), 1.into(), 768.into()]));
+        assert_eq!((p[0].name.as_ref(), p[0].shape.clone()), ("", vec![1.into(), 1.into(), 768.into()]));
         assert_eq!(count(&*op, &x, ParamKind::Weight), 768);
         assert_eq!(macs(&*op, &x), 0);
         let select = build(&SELECT_TOKEN, &[]).unwrap();

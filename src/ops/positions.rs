@@ -147,7 +147,7 @@ mod tests {
         let x = [f32(&[1, 1024, 768])];
         assert_eq!(out_shape(&*op, &x), vec![1, 1024, 768]);
         let p = op.params(&x);
-        assert_eq!((p[0].name, p[0].shape.clone()), ("weight", vec![1024.into(), 768.into()]));
+        assert_eq!((p[0].name.as_ref(), p[0].shape.clone()), ("weight", vec![1024.into(), 768.into()]));
         assert_eq!(count(&*op, &x, ParamKind::Weight), 786_432);
         let seq_first =
             build(&LEARNED_POSITIONS, &[("max_len", int(16)), ("batch_first", AttrValue::Bool(false))]);
