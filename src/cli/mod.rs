@@ -30,6 +30,8 @@ pub enum Command {
     Check(SpecArgs),
     /// Compile a spec; with --summary print its layers, parameters, MACs and memory.
     Compile(CompileArgs),
+    /// List every op with its signature (tensor inputs, then attributes with their defaults).
+    Ops,
 }
 
 #[derive(Args, Debug)]
@@ -105,6 +107,10 @@ fn print_diagnostics(c: &Compiled) {
 
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
+        Command::Ops => {
+            print!("{}", wick::ops::listing());
+            ExitCode::SUCCESS
+        }
         Command::Check(args) => {
             let c = match args.compile() {
                 Ok(c) => c,

@@ -247,7 +247,8 @@ mod tests {
         let op = mha(&[("kdim", int(256)), ("vdim", int(128)), ("batch_first", AttrValue::Bool(true))]);
         let inputs = [f32(&[2, 7, 512]), f32(&[2, 9, 256]), f32(&[2, 9, 128])];
         assert_eq!(out_shape(&*op, &inputs), vec![2, 7, 512]);
-        let shapes: Vec<_> = op.params(&inputs).into_iter().map(|p| (p.name.into_owned(), p.shape)).take(3).collect();
+        let shapes: Vec<_> =
+            op.params(&inputs).into_iter().map(|p| (p.name.into_owned(), p.shape)).take(3).collect();
         assert_eq!(shapes[1], ("k_proj_weight".to_string(), vec![512.into(), 256.into()]));
         assert_eq!(shapes[2], ("v_proj_weight".to_string(), vec![512.into(), 128.into()]));
         let expected = 2 * (2 * 7 * 512 * 512 + 9 * (256 + 128) * 512 + 2 * 7 * 9 * 512);

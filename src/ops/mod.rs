@@ -207,6 +207,13 @@ pub fn all() -> &'static [&'static OpDef] {
     OPS
 }
 
+/// Every op's signature, one per line, sorted by name: what `wick ops` prints.
+pub fn listing() -> String {
+    let mut defs: Vec<&OpDef> = all().to_vec();
+    defs.sort_by_key(|d| d.name.to_lowercase());
+    defs.iter().map(|d| format!("{}\n", d.signature.render(d.name))).collect()
+}
+
 /// The input op that model inputs become (not callable from a spec).
 pub fn input_op(ty: TensorType) -> Box<dyn Op> {
     Box::new(input::Input { ty })
@@ -361,5 +368,19 @@ pub(crate) mod testing {
     /// The error message of a failed build or inference.
     pub fn err<T: std::fmt::Debug>(r: Result<T, OpError>) -> OpError {
         r.expect_err("expected an error")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_listing_has_every_op_once_in_name_order() {
+        let text = listing();
+        let names: Vec<&str> = text.lines().map(|l| l.split('(').next().unwrap_or_default()).collect();
+        assert_eq!(names.len(), all().len());
+        assert!(names.windows(2).all(|w| w[0].to_lowercase() < w[1].to_lowercase()), "{names:?}");
+        assert!(text.contains("Linear(x, out_features: int, bias: bool = true)\n"), "{text}");
     }
 }
