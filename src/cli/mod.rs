@@ -37,6 +37,8 @@ pub enum Command {
     Graph(graph::GraphArgs),
     /// Compile every spec in a folder; one row each: params, running stats, MACs, shapes.
     Catalog(catalog::CatalogArgs),
+    /// List every op with its signature (tensor inputs, then attributes with their defaults).
+    Ops,
 }
 
 #[derive(Args, Debug)]
@@ -114,6 +116,10 @@ pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Graph(args) => graph::run(args),
         Command::Catalog(args) => catalog::run(args),
+        Command::Ops => {
+            print!("{}", wick::ops::listing());
+            ExitCode::SUCCESS
+        }
         Command::Check(args) => {
             let c = match args.compile() {
                 Ok(c) => c,
