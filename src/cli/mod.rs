@@ -1,5 +1,8 @@
 //! Command-line arguments, one clap struct per subcommand, turned into library calls.
 
+mod catalog;
+mod graph;
+
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
@@ -30,6 +33,10 @@ pub enum Command {
     Check(SpecArgs),
     /// Compile a spec; with --summary print its layers, parameters, MACs and memory.
     Compile(CompileArgs),
+    /// Draw a spec: blocks as clusters, shapes on edges, params on nodes (DOT, Mermaid, SVG).
+    Graph(graph::GraphArgs),
+    /// Compile every spec in a folder; one row each: params, running stats, MACs, shapes.
+    Catalog(catalog::CatalogArgs),
     /// List every op with its signature (tensor inputs, then attributes with their defaults).
     Ops,
 }
@@ -107,6 +114,8 @@ fn print_diagnostics(c: &Compiled) {
 
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
+        Command::Graph(args) => graph::run(args),
+        Command::Catalog(args) => catalog::run(args),
         Command::Ops => {
             print!("{}", wick::ops::listing());
             ExitCode::SUCCESS

@@ -1,7 +1,9 @@
 //! The summary: one [`Summary`] value built from the graph and its analysis, and renderers
 //! over it (table, JSON, CSV, Markdown).
 
+pub mod catalog;
 mod csv;
+pub mod graph;
 mod json;
 mod markdown;
 mod table;
