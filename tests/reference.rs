@@ -22,6 +22,175 @@ const REFERENCE: &[Reference] = &[
         output: &[1, 1000],
         macs: 1_814_073_344,
     },
+    Reference {
+        spec: "alexnet",
+        params: 61_100_840,
+        running_stats: 0,
+        output: &[1, 1000],
+        macs: 714_188_480,
+    },
+    Reference {
+        spec: "vgg16",
+        params: 138_357_544,
+        running_stats: 0,
+        output: &[1, 1000],
+        macs: 15_470_264_320,
+    },
+    Reference {
+        spec: "vgg16_bn",
+        params: 138_365_992,
+        running_stats: 8_448,
+        output: &[1, 1000],
+        macs: 15_470_264_320,
+    },
+    Reference {
+        spec: "resnet34",
+        params: 21_797_672,
+        running_stats: 17_024,
+        output: &[1, 1000],
+        macs: 3_663_761_408,
+    },
+    Reference {
+        spec: "resnet50",
+        params: 25_557_032,
+        running_stats: 53_120,
+        output: &[1, 1000],
+        macs: 4_089_184_256,
+    },
+    Reference {
+        spec: "googlenet",
+        params: 6_624_904,
+        running_stats: 14_560,
+        output: &[1, 1000],
+        macs: 1_498_376_192,
+    },
+    Reference {
+        spec: "se_resnet50",
+        params: 28_088_024,
+        running_stats: 53_120,
+        output: &[1, 1000],
+        macs: 4_091_699_200,
+    },
+    Reference {
+        spec: "mobilenet_v2",
+        params: 3_504_872,
+        running_stats: 34_112,
+        output: &[1, 1000],
+        macs: 300_774_272,
+    },
+    Reference {
+        spec: "inception_v1_3a",
+        params: 163_696,
+        running_stats: 0,
+        output: &[1, 256, 28, 28],
+        macs: 128_049_152,
+    },
+    Reference {
+        spec: "googlenet_inception3a_torchvision",
+        params: 155_872,
+        running_stats: 736,
+        output: &[1, 256, 28, 28],
+        macs: 121_626_624,
+    },
+    Reference {
+        spec: "dcgan_generator",
+        params: 3_576_704,
+        running_stats: 1_920,
+        output: &[1, 3, 64, 64],
+        macs: 104_628_224,
+    },
+    Reference {
+        spec: "dcgan_discriminator",
+        params: 2_765_568,
+        running_stats: 1_792,
+        output: &[1, 1, 1, 1],
+        macs: 103_817_216,
+    },
+    Reference {
+        spec: "unet_milesial",
+        params: 31_037_698,
+        running_stats: 11_776,
+        output: &[1, 2, 224, 224],
+        macs: 36_881_367_040,
+    },
+    Reference {
+        spec: "conv_autoencoder",
+        params: 10_147,
+        running_stats: 0,
+        output: &[1, 3, 64, 64],
+        macs: 3_244_032,
+    },
+    Reference {
+        spec: "transformer_default",
+        params: 44_140_544,
+        running_stats: 0,
+        output: &[20, 32, 512],
+        macs: 21_276_917_760,
+    },
+    Reference {
+        spec: "bert_base_like_encoder",
+        params: 108_891_648,
+        running_stats: 0,
+        output: &[1, 512, 768],
+        macs: 48_318_382_080,
+    },
+    Reference {
+        spec: "vit_b_16",
+        params: 86_567_656,
+        running_stats: 0,
+        output: &[1, 1000],
+        macs: 17_563_828_224,
+    },
+    Reference {
+        spec: "gpt2_small",
+        params: 124_439_808,
+        running_stats: 0,
+        output: &[1, 1024, 50257],
+        macs: 145_824_153_600,
+    },
+    Reference {
+        spec: "stylegan_mapping",
+        params: 2_101_248,
+        running_stats: 0,
+        output: &[1, 512],
+        macs: 2_097_152,
+    },
+    // MACs are wick's, not the reference's 543,948,800: that figure is the final Linear alone
+    // (12,800 x 512 x 83), as PyTorch's counter skips the recurrent kernels. wick adds them:
+    // 12,800 steps (128 x 100) x [layer 0: 4 x 512 x (83 + 512) = 1,218,560
+    //                           + layer 1: 4 x 512 x (512 + 512) = 2,097,152]
+    // = 12,800 x 3,315,712 = 42,441,113,600, so 543,948,800 + 42,441,113,600 = 42,985,062,400.
+    Reference {
+        spec: "char_rnn_lstm",
+        params: 3_366_483,
+        running_stats: 0,
+        output: &[12_800, 83],
+        macs: 42_985_062_400,
+    },
+    // wick's own design (no reference row); figures computed by hand at N = 1, weights + bias:
+    // encoder conv 1->32 k3: 32*1*9 + 32 = 320; conv 32->64 k3: 64*32*9 + 64 = 18,496;
+    // fc_mu, fc_logvar 3136->16: 2 x (3136*16 + 16) = 100,384; fc_dec 16->3136: 16*3136 + 3136
+    // = 53,312; decoder conv 64->32 k3: 32*64*9 + 32 = 18,464; conv 32->1 k3: 1*32*9 + 1 = 289;
+    // total 191,265. MACs (output elements x inputs per output): 32*14*14 * 9 = 56,448;
+    // 64*7*7 * 288 = 903,168; heads 2 x 3136*16 = 100,352; fc_dec 16*3136 = 50,176;
+    // 32*14*14 * 576 = 3,612,672; 1*28*28 * 288 = 225,792; total 4,948,608.
+    Reference { spec: "vae", params: 191_265, running_stats: 0, output: &[1, 1, 28, 28], macs: 4_948_608 },
+    // wick's own design, by hand at N = 1, S = 24, T = 20; GRU rows are 3 gates x 256 = 768.
+    // Params: encoder (bidirectional, 2 layers), per direction: layer 0 768*80 + 768*256 +
+    // 2*768 = 259,584, layer 1 768*512 + 768*256 + 2*768 = 591,360; x 2 = 1,701,888. bridge
+    // 512*256 + 256 = 131,328; tgt_proj 96*256 + 256 = 24,832; decoder 2 x (768*256 + 768*256
+    // + 2*768) = 789,504; fc 256*96 + 96 = 24,672; total 2,672,224.
+    // MACs: encoder 24 steps x 2 directions x (768*(80 + 256) + 768*(512 + 256)) = 40,697,856;
+    // bridge 256*512 = 131,072; tgt_proj 20*256*96 = 491,520; decoder 20 steps x 2 layers x
+    // 768*(256 + 256) = 15,728,640; fc 20*96*256 = 491,520; total 57,540,608 (PyTorch's
+    // counter, without the recurrent kernels, would give 1,114,112).
+    Reference {
+        spec: "gru_seq2seq",
+        params: 2_672_224,
+        running_stats: 0,
+        output: &[20, 1, 96],
+        macs: 57_540_608,
+    },
 ];
 
 fn spec_files() -> Vec<std::path::PathBuf> {
@@ -67,17 +236,43 @@ fn resnet18_parameter_paths_are_torchvisions_state_dict_keys() {
             (key.to_string(), shape.split(',').map(|d| d.parse().expect("int")).collect())
         })
         .collect();
-    let c = wick::compile_file("specs/resnet18.wick", &wick::Options::default()).expect("readable");
-    let graph = c.graph.expect("graph");
+    let ours = tensors("specs/resnet18.wick");
+    assert_eq!(ours.len(), 102);
+    // Same keys, same shapes, same order as the state_dict.
+    assert_eq!(ours, expected);
+}
+
+#[test]
+fn char_rnn_lstm_has_the_modules_state_dict_keys_and_several_outputs() {
+    let c = wick::compile_file("specs/char_rnn_lstm.wick", &wick::Options::default()).expect("readable");
+    let graph = c.graph.as_ref().expect("graph");
     let bindings = graph.bindings();
     let ours: Vec<(String, Vec<i64>)> = graph
         .parameters()
         .into_iter()
         .map(|(path, shape, _)| (path, shape.iter().map(|d| d.eval(&bindings).expect("bound")).collect()))
         .collect();
-    assert_eq!(ours.len(), 102);
-    // Same keys, same shapes, same order as the state_dict.
+    let gates = vec![2048];
+    let expected: Vec<(String, Vec<i64>)> = [
+        ("lstm.weight_ih_l0", vec![2048, 83]),
+        ("lstm.weight_hh_l0", vec![2048, 512]),
+        ("lstm.bias_ih_l0", gates.clone()),
+        ("lstm.bias_hh_l0", gates.clone()),
+        ("lstm.weight_ih_l1", vec![2048, 512]),
+        ("lstm.weight_hh_l1", vec![2048, 512]),
+        ("lstm.bias_ih_l1", gates.clone()),
+        ("lstm.bias_hh_l1", gates),
+        ("fc.weight", vec![83, 512]),
+        ("fc.bias", vec![83]),
+    ]
+    .into_iter()
+    .map(|(k, s)| (k.to_string(), s))
+    .collect();
     assert_eq!(ours, expected);
+    let s = c.summary(None).expect("summary");
+    let state = vec![DimValue::Int(2), DimValue::Int(128), DimValue::Int(512)];
+    assert_eq!(s.outputs.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["logits", "h", "c"]);
+    assert_eq!((&s.outputs[1].shape, &s.outputs[2].shape), (&state, &state));
 }
 
 #[test]
@@ -92,4 +287,190 @@ fn batch_dim_stays_symbolic_or_scales_when_bound() {
     let bound = wick::Options { bind: vec![("N".into(), 8)], ..Default::default() };
     let c = wick::compile_file("specs/resnet18.wick", &bound).expect("readable");
     assert_eq!(c.summary(None).expect("summary").macs, DimValue::Int(8 * 1_814_073_344));
+}
+
+/// Parameter and buffer tensors of a spec, by path, with their bound shapes.
+fn tensors(spec: &str) -> Vec<(String, Vec<i64>)> {
+    let c = wick::compile_file(spec, &wick::Options::default()).expect("readable");
+    let graph = c.graph.expect("graph");
+    let bindings = graph.bindings();
+    graph
+        .parameters()
+        .into_iter()
+        .map(|(path, shape, _)| (path, shape.iter().map(|d| d.eval(&bindings).expect("bound")).collect()))
+        .collect()
+}
+
+#[test]
+fn catalog_paths_are_the_reference_models_state_dict_keys() {
+    // (spec, number of tensors without num_batches_tracked, sampled keys with their shapes),
+    // from torchvision's modules (and milesial/Pytorch-UNet's for the U-Net).
+    type Keys = &'static [(&'static str, &'static [i64])];
+    let cases: &[(&str, usize, Keys)] = &[
+        (
+            "alexnet",
+            16,
+            &[
+                ("features.0.weight", &[64, 3, 11, 11]),
+                ("features.10.bias", &[256]),
+                ("classifier.1.weight", &[4096, 9216]),
+                ("classifier.6.bias", &[1000]),
+            ],
+        ),
+        (
+            "vgg16",
+            32,
+            &[
+                ("features.0.weight", &[64, 3, 3, 3]),
+                ("features.28.weight", &[512, 512, 3, 3]),
+                ("classifier.0.weight", &[4096, 25088]),
+                ("classifier.6.bias", &[1000]),
+            ],
+        ),
+        (
+            "vgg16_bn",
+            84,
+            &[
+                ("features.1.running_var", &[64]),
+                ("features.40.weight", &[512, 512, 3, 3]),
+                ("features.41.bias", &[512]),
+                ("classifier.3.weight", &[4096, 4096]),
+            ],
+        ),
+        (
+            "resnet34",
+            182,
+            &[
+                ("layer2.0.downsample.1.running_var", &[128]),
+                ("layer3.5.conv2.weight", &[256, 256, 3, 3]),
+                ("fc.weight", &[1000, 512]),
+            ],
+        ),
+        (
+            "resnet50",
+            267,
+            &[
+                ("layer1.0.downsample.0.weight", &[256, 64, 1, 1]),
+                ("layer2.0.conv2.weight", &[128, 128, 3, 3]),
+                ("layer4.2.bn3.running_mean", &[2048]),
+                ("fc.weight", &[1000, 2048]),
+            ],
+        ),
+        (
+            "googlenet",
+            287,
+            &[
+                ("conv1.conv.weight", &[64, 3, 7, 7]),
+                ("conv3.bn.running_var", &[192]),
+                ("inception3a.branch2.1.conv.weight", &[128, 96, 3, 3]),
+                ("inception3a.branch3.1.conv.weight", &[32, 16, 3, 3]),
+                ("inception5b.branch4.1.bn.bias", &[128]),
+                ("fc.weight", &[1000, 1024]),
+            ],
+        ),
+        (
+            "mobilenet_v2",
+            262,
+            &[
+                ("features.0.0.weight", &[32, 3, 3, 3]),
+                ("features.1.conv.0.0.weight", &[32, 1, 3, 3]),
+                ("features.1.conv.1.weight", &[16, 32, 1, 1]),
+                ("features.2.conv.1.0.weight", &[96, 1, 3, 3]),
+                ("features.2.conv.3.running_mean", &[24]),
+                ("features.18.0.weight", &[1280, 320, 1, 1]),
+                ("classifier.1.weight", &[1000, 1280]),
+            ],
+        ),
+        ("googlenet_inception3a_torchvision", 30, &[("inception3a.branch4.1.conv.weight", &[32, 192, 1, 1])]),
+        (
+            "unet_milesial",
+            100,
+            &[
+                ("inc.double_conv.0.weight", &[64, 3, 3, 3]),
+                ("down1.maxpool_conv.1.double_conv.4.running_var", &[128]),
+                ("up1.up.weight", &[1024, 512, 2, 2]),
+                ("up1.conv.double_conv.0.weight", &[512, 1024, 3, 3]),
+                ("outc.conv.bias", &[2]),
+            ],
+        ),
+    ];
+    for (spec, count, keys) in cases {
+        let ours = tensors(&format!("specs/{spec}.wick"));
+        assert_eq!(ours.len(), *count, "{spec}: number of state_dict tensors");
+        for (key, shape) in *keys {
+            let found = ours.iter().find(|(p, _)| p == key).map(|(_, s)| s.as_slice());
+            assert_eq!(found, Some(*shape), "{spec}: {key}");
+        }
+    }
+}
+
+/// `(key, shape)` rows as nn.MultiheadAttention names them under `prefix`.
+fn attention_keys(prefix: &str, e: i64) -> Vec<(String, Vec<i64>)> {
+    vec![
+        (format!("{prefix}.in_proj_weight"), vec![3 * e, e]),
+        (format!("{prefix}.in_proj_bias"), vec![3 * e]),
+        (format!("{prefix}.out_proj.weight"), vec![e, e]),
+        (format!("{prefix}.out_proj.bias"), vec![e]),
+    ]
+}
+
+/// `weight` and `bias` of a Linear (`[out, in]`) or a LayerNorm (`in == 0`).
+fn affine_keys(prefix: &str, out: i64, inp: i64) -> Vec<(String, Vec<i64>)> {
+    let weight = if inp == 0 { vec![out] } else { vec![out, inp] };
+    vec![(format!("{prefix}.weight"), weight), (format!("{prefix}.bias"), vec![out])]
+}
+
+#[test]
+fn transformer_parameter_paths_are_nn_transformers_state_dict_keys() {
+    let (e, ff) = (512, 2048);
+    let mut expected = Vec::new();
+    for (stack, attentions, norms) in
+        [("encoder", &["self_attn"][..], 2), ("decoder", &["self_attn", "multihead_attn"][..], 3)]
+    {
+        for i in 0..6 {
+            let layer = format!("{stack}.layers.{i}");
+            for a in attentions {
+                expected.extend(attention_keys(&format!("{layer}.{a}"), e));
+            }
+            expected.extend(affine_keys(&format!("{layer}.linear1"), ff, e));
+            expected.extend(affine_keys(&format!("{layer}.linear2"), e, ff));
+            for n in 1..=norms {
+                expected.extend(affine_keys(&format!("{layer}.norm{n}"), e, 0));
+            }
+        }
+        expected.extend(affine_keys(&format!("{stack}.norm"), e, 0));
+    }
+    let expected: std::collections::BTreeMap<_, _> = expected.into_iter().collect();
+    assert_eq!(expected.len(), 6 * 12 + 2 + 6 * 18 + 2);
+    assert_eq!(
+        tensors("specs/transformer_default.wick").into_iter().collect::<std::collections::BTreeMap<_, _>>(),
+        expected
+    );
+}
+
+#[test]
+fn vit_parameter_paths_are_torchvisions_state_dict_keys() {
+    let (e, mlp) = (768, 3072);
+    let mut expected = vec![
+        ("class_token".to_string(), vec![1, 1, e]),
+        ("conv_proj.weight".to_string(), vec![e, 3, 16, 16]),
+        ("conv_proj.bias".to_string(), vec![e]),
+        ("encoder.pos_embedding".to_string(), vec![1, 197, e]),
+    ];
+    for i in 0..12 {
+        let layer = format!("encoder.layers.encoder_layer_{i}");
+        expected.extend(affine_keys(&format!("{layer}.ln_1"), e, 0));
+        expected.extend(attention_keys(&format!("{layer}.self_attention"), e));
+        expected.extend(affine_keys(&format!("{layer}.ln_2"), e, 0));
+        expected.extend(affine_keys(&format!("{layer}.mlp.0"), mlp, e));
+        expected.extend(affine_keys(&format!("{layer}.mlp.3"), e, mlp));
+    }
+    expected.extend(affine_keys("encoder.ln", e, 0));
+    expected.extend(affine_keys("heads.head", 1000, e));
+    let expected: std::collections::BTreeMap<_, _> = expected.into_iter().collect();
+    assert_eq!(expected.len(), 152);
+    assert_eq!(
+        tensors("specs/vit_b_16.wick").into_iter().collect::<std::collections::BTreeMap<_, _>>(),
+        expected
+    );
 }

@@ -41,6 +41,9 @@ fn folded_summaries_match_their_snapshots() {
     insta::assert_snapshot!("resnet18_table_depth2", render_table(&folded, TableStyle::PLAIN));
     let folded = summary("specs/resnet18.wick", Some(1));
     insta::assert_snapshot!("resnet18_json_depth1", render_json(&folded));
+    // GoogLeNet folded to its stages, named as torchvision names them.
+    let folded = summary("specs/googlenet.wick", Some(2));
+    insta::assert_snapshot!("googlenet_table_depth2", render_table(&folded, TableStyle::PLAIN));
 }
 
 #[test]

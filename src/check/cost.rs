@@ -37,6 +37,8 @@ pub struct Analysis {
     pub macs: Dim,
     /// Ops without a cost rule, by kind.
     pub uncounted: Vec<&'static str>,
+    /// Departures from the MAC convention by the counted ops, each once.
+    pub cost_notes: Vec<&'static str>,
     pub memory: Memory,
 }
 
@@ -54,7 +56,7 @@ pub fn analyze(graph: &Graph, bindings: &Bindings) -> Analysis {
         let mut c = NodeCost::default();
         for p in &node.params {
             let n = Dim::product(&p.shape).eval(bindings).unwrap_or(0).max(0) as u64;
-            if node.tied_to(p.name).is_some() {
+            if node.tied_to(&p.name).is_some() {
                 c.shared = c.shared.saturating_add(n);
                 continue;
             }
@@ -69,6 +71,9 @@ pub fn analyze(graph: &Graph, bindings: &Bindings) -> Analysis {
                 graph.inputs_of(id).iter().filter_map(|t| graph.tensor_type(*t).cloned()).collect();
             match node.op.cost(&inputs, &node.outputs) {
                 Cost::Macs(m) => {
+                    if let Some(note) = node.op.cost_note().filter(|n| !a.cost_notes.contains(n)) {
+                        a.cost_notes.push(note);
+                    }
                     let m = m.substitute(bindings);
                     a.macs = a.macs.add(&m);
                     c.macs = Some(m);

@@ -1,5 +1,7 @@
 //! Command-line arguments, one clap struct per subcommand, turned into library calls.
 
+mod catalog;
+mod graph;
 mod run;
 
 use std::io::IsTerminal;
@@ -35,6 +37,12 @@ pub enum Command {
     Compile(CompileArgs),
     /// Run a model on inputs from files and write its outputs.
     Run(run::RunArgs),
+    /// Draw a spec: blocks as clusters, shapes on edges, params on nodes (DOT, Mermaid, SVG).
+    Graph(graph::GraphArgs),
+    /// Compile every spec in a folder; one row each: params, running stats, MACs, shapes.
+    Catalog(catalog::CatalogArgs),
+    /// List every op with its signature (tensor inputs, then attributes with their defaults).
+    Ops,
 }
 
 #[derive(Args, Debug)]
@@ -116,6 +124,12 @@ fn print_diagnostics(c: &Compiled) {
 
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
+        Command::Graph(args) => graph::run(args),
+        Command::Catalog(args) => catalog::run(args),
+        Command::Ops => {
+            print!("{}", wick::ops::listing());
+            ExitCode::SUCCESS
+        }
         Command::Check(args) => {
             let c = match args.compile() {
                 Ok(c) => c,

@@ -175,19 +175,37 @@ impl<'a> Elaborator<'a> {
         let Some(slots) = self.match_args(def.name, &names, args, piped.is_some(), name_span) else {
             return Value::Poison;
         };
-        let n_inputs = sig.inputs.names().len();
+        let slots = sig.inputs_first(slots);
+        let input_names = sig.inputs.names();
+        let n_inputs = input_names.len();
         let mut poisoned = false;
         let mut tensors: Vec<TensorVal> = Vec::new();
+        let required = sig.inputs.required();
         for (i, slot) in slots.iter().take(n_inputs).enumerate() {
             let Some(src) = *slot else {
-                self.diags.push(diag::missing_arg(span, def.name, names[i], &sig.render(def.name)));
-                poisoned = true;
+                if i < required {
+                    self.diags.push(diag::missing_arg(span, def.name, input_names[i], &sig.render(def.name)));
+                    poisoned = true;
+                }
                 continue;
             };
+            // Optional inputs are left out from the end only: the op knows them by their count.
+            if let Some(gap) = (required..i).find(|j| slots[*j].is_none()) {
+                if !poisoned {
+                    self.diags.push(diag::missing_arg(
+                        span,
+                        def.name,
+                        input_names[gap],
+                        &sig.render(def.name),
+                    ));
+                }
+                poisoned = true;
+                continue;
+            }
             let (value, vspan) = self.arg_value(src, &piped, env, prefix, span);
             match (sig.inputs, value) {
                 (_, v) if v.is_poison() => poisoned = true,
-                (Inputs::Fixed(_), Value::Tensor(t)) => tensors.push(t),
+                (Inputs::Fixed(_) | Inputs::Trailing { .. }, Value::Tensor(t)) => tensors.push(t),
                 (Inputs::List(_), Value::List(items)) => {
                     for item in items {
                         match item {
@@ -198,6 +216,12 @@ impl<'a> Elaborator<'a> {
                             }
                         }
                     }
+                }
+                (Inputs::Fixed(_), Value::List(items))
+                    if items.iter().all(|v| matches!(v, Value::Tensor(_))) =>
+                {
+                    self.diags.push(diag::several_outputs(vspan, &Value::List(items)));
+                    poisoned = true;
                 }
                 (inputs, other) => {
                     let want =
@@ -332,9 +356,8 @@ impl<'a> Elaborator<'a> {
             .find_map(|p| p.shape.iter().find(|d| d.eval(&self.bindings).is_none()).map(|d| (p, d)));
         if let Some((p, d)) = unbound {
             let what = format!(
-                "parameter `{}.{}` of shape {}",
-                path,
-                p.name,
+                "parameter `{}` of shape {}",
+                p.path_under(&path),
                 crate::ir::tensor::shape_string(&p.shape)
             );
             self.diags.push(diag::unbound(span, d, &what));

@@ -200,6 +200,14 @@ pub fn no_return(block: &Ident) -> Diagnostic {
         .at(block.span, "add `return <tensor>` at the end of its body")
 }
 
+/// A layer with several outputs (an LSTM's output, h_n, c_n) piped on as if it had one.
+pub fn several_outputs(span: Span, found: &Value) -> Diagnostic {
+    wrong_type(span, "a tensor", found).help(
+        "a layer with several outputs gives a list: unpack it first (`out, h, c = x |> LSTM(...)`), \
+         then pipe the one you need",
+    )
+}
+
 pub fn destructure(span: Span, n: usize, found: &Value) -> Diagnostic {
     Diagnostic::error("E0207", format!("cannot unpack {} into {n} names", found.describe()))
         .at(span, format!("expected {n} values"))

@@ -94,8 +94,8 @@ impl<'a> Elaborator<'a> {
                             .iter()
                             .find(|(n, _)| *n == p.name)
                             .map(|(_, r)| r.clone())
-                            .unwrap_or_else(|| format!("{}.{}", owner_node.path, q.name));
-                        links.push((p.name, root));
+                            .unwrap_or_else(|| q.path_under(&owner_node.path));
+                        links.push((p.name.clone(), root));
                     }
                     Some(q) => problems.push(format!(
                         "`{}` is {} here but {} in `{}`",

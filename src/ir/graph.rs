@@ -35,7 +35,7 @@ pub struct Node {
     /// Parameters excluded from training.
     pub frozen: bool,
     /// Parameters that are another layer's tensors: (name here, owner's full path).
-    pub tied: Vec<(&'static str, String)>,
+    pub tied: Vec<(std::borrow::Cow<'static, str>, String)>,
 }
 
 impl Node {
@@ -152,9 +152,7 @@ impl Graph {
             .iter()
             .flat_map(|id| {
                 let node = self.node(*id);
-                node.params
-                    .iter()
-                    .map(move |p| (format!("{}.{}", node.path, p.name), p.shape.clone(), p.kind))
+                node.params.iter().map(move |p| (p.path_under(&node.path), p.shape.clone(), p.kind))
             })
             .collect()
     }

@@ -168,7 +168,7 @@ impl LowerCtx<'_> {
             ))
         })?;
         let shape = self.dims(&decl.shape)?;
-        let own = format!("{}.{name}", self.node.path);
+        let own = decl.path_under(&self.node.path);
         // A tied parameter names the owner's full key (`wte.weight`).
         let key = match self.node.tied_to(name) {
             Some(owner_key) => {

@@ -1,9 +1,9 @@
 //! Elementwise activations and (log-)softmax: one enum, shape-preserving, float-only.
 
 use super::signature::{attr, AttrSpec, AttrType, Default, Inputs};
-use super::{expect_axis, Attrs, Cost, Op, OpDef, OpError, Signature};
+use super::{expect_axis, expect_float, Attrs, Cost, Op, OpDef, OpError, Signature};
 use crate::ir::dim::Dim;
-use crate::ir::tensor::{shape_string, TensorType};
+use crate::ir::tensor::TensorType;
 use crate::lower::kernels::{activation as k, softmax};
 use crate::lower::{unary, Forward, LowerCtx, LowerError};
 
@@ -18,16 +18,34 @@ pub enum Gelu {
 pub enum Activation {
     ReLU,
     ReLU6,
-    LeakyReLU { negative_slope: f64 },
-    ELU { alpha: f64 },
-    GELU { approximate: Gelu },
+    LeakyReLU {
+        negative_slope: f64,
+    },
+    ELU {
+        alpha: f64,
+    },
+    GELU {
+        approximate: Gelu,
+    },
     SiLU,
     Sigmoid,
     Tanh,
-    Hardtanh { min_val: f64, max_val: f64 },
-    Softplus { beta: f64, threshold: f64 },
-    Softmax { dim: i64 },
-    LogSoftmax { dim: i64 },
+    /// `e^x`: a VAE's `std = exp(0.5 * logvar)`.
+    Exp,
+    Hardtanh {
+        min_val: f64,
+        max_val: f64,
+    },
+    Softplus {
+        beta: f64,
+        threshold: f64,
+    },
+    Softmax {
+        dim: i64,
+    },
+    LogSoftmax {
+        dim: i64,
+    },
 }
 
 const X: Inputs = Inputs::Fixed(&["x"]);
@@ -85,6 +103,8 @@ pub static SIGMOID: OpDef =
 pub static TANH: OpDef =
     OpDef { name: "Tanh", signature: sig(&[]), build: |_| Ok(Box::new(Activation::Tanh)) };
 
+pub static EXP: OpDef = OpDef { name: "Exp", signature: sig(&[]), build: |_| Ok(Box::new(Activation::Exp)) };
+
 pub static HARDTANH: OpDef = OpDef {
     name: "Hardtanh",
     signature: sig(&[
@@ -139,6 +159,7 @@ impl Activation {
             Activation::SiLU => "SiLU",
             Activation::Sigmoid => "Sigmoid",
             Activation::Tanh => "Tanh",
+            Activation::Exp => "Exp",
             Activation::Hardtanh { .. } => "Hardtanh",
             Activation::Softplus { .. } => "Softplus",
             Activation::Softmax { .. } => "Softmax",
@@ -149,17 +170,8 @@ impl Activation {
 
 impl Op for Activation {
     fn infer(&self, inputs: &[TensorType]) -> Result<Vec<TensorType>, OpError> {
+        expect_float(inputs, 0, self.name())?;
         let x = &inputs[0];
-        // Token ids reaching an activation mean a missing embedding, not a cast to make.
-        if !x.dtype.is_float() {
-            return Err(OpError::new(format!(
-                "{} expects a float tensor, found dtype {} (shape {})",
-                self.name(),
-                x.dtype,
-                shape_string(&x.shape)
-            ))
-            .input(0));
-        }
         if let Activation::Softmax { dim } | Activation::LogSoftmax { dim } = self {
             expect_axis(x, *dim, "dim")?;
         }
@@ -185,6 +197,7 @@ impl Op for Activation {
             Activation::SiLU => unary(|x, _| x.silu()),
             Activation::Sigmoid => unary(|x, _| candle_nn::ops::sigmoid(x)),
             Activation::Tanh => unary(|x, _| x.tanh()),
+            Activation::Exp => unary(|x, _| x.exp()),
             Activation::Hardtanh { min_val, max_val } => unary(move |x, _| k::hardtanh(x, min_val, max_val)),
             Activation::Softplus { beta, threshold } => unary(move |x, _| k::softplus(x, beta, threshold)),
             Activation::Softmax { dim } => {
@@ -208,7 +221,9 @@ mod tests {
 
     #[test]
     fn keeps_shape_and_dtype_and_costs_nothing() {
-        for def in [&RELU, &RELU6, &LEAKY_RELU, &ELU, &GELU, &SILU, &SIGMOID, &TANH, &HARDTANH, &SOFTPLUS] {
+        for def in
+            [&RELU, &RELU6, &LEAKY_RELU, &ELU, &GELU, &SILU, &SIGMOID, &TANH, &EXP, &HARDTANH, &SOFTPLUS]
+        {
             let op = build(def, &[]).unwrap();
             assert_eq!(out_shape(&*op, &[f32(&[2, 3, 5])]), vec![2, 3, 5], "{}", def.name);
             assert_eq!(macs(&*op, &[f32(&[2, 3, 5])]), 0);
@@ -258,6 +273,7 @@ mod tests {
             "SiLU",
             "Sigmoid",
             "Tanh",
+            "Exp",
             "Hardtanh(-0.5, 0.8)",
             "Softplus(beta=2.0, threshold=1.5)",
             "Softmax(0)",

@@ -59,20 +59,32 @@ fn channels(inputs: &[TensorType]) -> Dim {
     inputs.first().and_then(|x| x.shape.get(1)).cloned().unwrap_or_default()
 }
 
+/// Checks a channel count the call gave (`num_features`, `num_channels`) against the input's
+/// `axis`, for the norms that take it from the input.
+pub(super) fn check_channels(
+    declared: Option<&Dim>,
+    x: &TensorType,
+    axis: usize,
+    name: &'static str,
+) -> Result<(), OpError> {
+    let c = x.shape.get(axis).cloned().unwrap_or_default();
+    match declared.filter(|n| **n != c) {
+        None => Ok(()),
+        Some(n) => Err(OpError::new(format!(
+            "`{name}` is {n} but the input has {c} channels on axis {axis} (shape {})",
+            shape_string(&x.shape)
+        ))
+        .attr(name)
+        .input(0)
+        .help(format!("leave `{name}` out: it is taken from the input"))),
+    }
+}
+
 impl Op for BatchNorm {
     fn infer(&self, inputs: &[TensorType]) -> Result<Vec<TensorType>, OpError> {
         expect_rank(inputs, 0, self.ranks, self.layout)?;
         let x = &inputs[0];
-        let c = channels(inputs);
-        if let Some(n) = self.num_features.as_ref().filter(|n| **n != c) {
-            return Err(OpError::new(format!(
-                "`num_features` is {n} but the input has {c} channels on axis 1 (shape {})",
-                shape_string(&x.shape)
-            ))
-            .attr("num_features")
-            .input(0)
-            .help("leave `num_features` out: it is taken from the input"));
-        }
+        check_channels(self.num_features.as_ref(), x, 1, "num_features")?;
         Ok(vec![x.clone()])
     }
 

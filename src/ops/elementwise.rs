@@ -24,17 +24,33 @@ pub enum Binary {
     Div,
 }
 
+/// The two inputs of a binary op, which must share a dtype.
+pub fn same_dtype_pair(inputs: &[TensorType]) -> Result<[&TensorType; 2], OpError> {
+    let [a, b] = inputs else {
+        return Err(OpError::new(format!("expected 2 inputs, found {}", inputs.len())));
+    };
+    if a.dtype != b.dtype {
+        return Err(OpError::new(format!("dtypes must match, found {} and {}", a.dtype, b.dtype)).input(1));
+    }
+    Ok([a, b])
+}
+
+/// The size two broadcast axes give: equal sizes, or the other size where one is 1.
+pub fn broadcast(x: &Dim, y: &Dim) -> Option<Dim> {
+    let one = Dim::one();
+    if x == y || *y == one {
+        Some(x.clone())
+    } else if *x == one {
+        Some(y.clone())
+    } else {
+        None
+    }
+}
+
 impl Op for Binary {
     fn infer(&self, inputs: &[TensorType]) -> Result<Vec<TensorType>, OpError> {
-        let [a, b] = inputs else {
-            return Err(OpError::new(format!("expected 2 inputs, found {}", inputs.len())));
-        };
+        let [a, b] = same_dtype_pair(inputs)?;
         let both = || format!("{} and {}", shape_string(&a.shape), shape_string(&b.shape));
-        if a.dtype != b.dtype {
-            return Err(
-                OpError::new(format!("dtypes must match, found {} and {}", a.dtype, b.dtype)).input(1)
-            );
-        }
         if a.rank() != b.rank() {
             return Err(OpError::new(format!(
                 "ranks must match, found rank {} and {}: {}",
@@ -45,21 +61,16 @@ impl Op for Binary {
             .input(1)
             .help("reshape the smaller one to the same rank, with size-1 axes to broadcast over"));
         }
-        let one = Dim::one();
         let mut shape = Vec::with_capacity(a.rank());
         for (axis, (x, y)) in a.shape.iter().zip(&b.shape).enumerate() {
-            let d = if x == y || *y == one {
-                x
-            } else if *x == one {
-                y
-            } else {
+            let Some(d) = broadcast(x, y) else {
                 return Err(OpError::new(format!(
                     "axis {axis} does not broadcast ({x} vs {y}): sizes must be equal or 1, shapes {}",
                     both()
                 ))
                 .input(1));
             };
-            shape.push(d.clone());
+            shape.push(d);
         }
         // PyTorch's `/` is true division: integer tensors give the default float type.
         let dtype = if *self == Binary::Div && !a.dtype.is_float() { DType::F32 } else { a.dtype };

@@ -20,15 +20,8 @@ pub static LAYER_NORM: OpDef = OpDef {
         ],
     },
     build: |a: &Attrs| {
-        let normalized_shape =
-            if a.is_none("normalized_shape") { None } else { Some(a.dims("normalized_shape")?) };
-        if normalized_shape.as_ref().is_some_and(|s| s.is_empty()) {
-            return Err(
-                OpError::new("`normalized_shape` needs at least one dim, found []").attr("normalized_shape")
-            );
-        }
         Ok(Box::new(LayerNorm {
-            normalized_shape,
+            normalized_shape: normalized_shape_attr(a)?,
             eps: a.float("eps")?,
             elementwise_affine: a.bool("elementwise_affine")?,
             bias: a.bool("bias")?,
@@ -44,34 +37,53 @@ pub struct LayerNorm {
     pub bias: bool,
 }
 
-impl LayerNorm {
-    /// The normalised dims: as given, or the input's last axis.
-    fn shape(&self, x: &TensorType) -> Vec<Dim> {
-        match &self.normalized_shape {
-            Some(s) => s.clone(),
-            None => x.shape.last().cloned().into_iter().collect(),
-        }
+/// The `normalized_shape` attribute: absent, or at least one dim.
+pub(super) fn normalized_shape_attr(a: &Attrs) -> Result<Option<Vec<Dim>>, OpError> {
+    if a.is_none("normalized_shape") {
+        return Ok(None);
     }
+    let dims = a.dims("normalized_shape")?;
+    if dims.is_empty() {
+        return Err(
+            OpError::new("`normalized_shape` needs at least one dim, found []").attr("normalized_shape")
+        );
+    }
+    Ok(Some(dims))
+}
+
+/// The dims a trailing-axes norm (LayerNorm, RMSNorm) normalises: as given, or the input's
+/// last axis.
+pub(super) fn normalized_dims(given: Option<&Vec<Dim>>, x: &TensorType) -> Vec<Dim> {
+    match given {
+        Some(s) => s.clone(),
+        None => x.shape.last().cloned().into_iter().collect(),
+    }
+}
+
+/// Checks that `norm` are the trailing dims of `x`.
+pub(super) fn check_trailing(norm: &[Dim], x: &TensorType) -> Result<(), OpError> {
+    let matches = x.rank() >= norm.len() && x.shape[x.rank() - norm.len()..] == norm[..];
+    if norm.is_empty() || !matches {
+        return Err(OpError::new(format!(
+            "normalized_shape {} must equal the trailing dims of the input, found shape {}",
+            shape_string(norm),
+            shape_string(&x.shape)
+        ))
+        .input(0));
+    }
+    Ok(())
 }
 
 impl Op for LayerNorm {
     fn infer(&self, inputs: &[TensorType]) -> Result<Vec<TensorType>, OpError> {
         let x = &inputs[0];
-        let norm = self.shape(x);
-        let matches = x.rank() >= norm.len() && x.shape[x.rank() - norm.len()..] == norm[..];
-        if norm.is_empty() || !matches {
-            return Err(OpError::new(format!(
-                "normalized_shape {} must equal the trailing dims of the input, found shape {}",
-                shape_string(&norm),
-                shape_string(&x.shape)
-            ))
-            .input(0));
-        }
+        check_trailing(&normalized_dims(self.normalized_shape.as_ref(), x), x)?;
         Ok(vec![x.clone()])
     }
 
     fn params(&self, inputs: &[TensorType]) -> Vec<ParamDecl> {
-        let shape = inputs.first().map(|x| self.shape(x)).unwrap_or_default();
+        let shape =
+            inputs.first().map(|x| normalized_dims(self.normalized_shape.as_ref(), x)).unwrap_or_default();
         let mut p = Vec::new();
         if self.elementwise_affine {
             p.push(ParamDecl::weight("weight", shape.clone(), "ones"));
@@ -88,7 +100,7 @@ impl Op for LayerNorm {
     }
 
     fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
-        let axes = self.shape(&ctx.inputs[0]).len();
+        let axes = normalized_dims(self.normalized_shape.as_ref(), &ctx.inputs[0]).len();
         let weight = if self.elementwise_affine { Some(ctx.weight("weight", Init::Ones)?) } else { None };
         let bias =
             if self.elementwise_affine && self.bias { Some(ctx.weight("bias", Init::Zeros)?) } else { None };

@@ -15,20 +15,25 @@ pub static LINEAR: OpDef = OpDef {
             attr("bias", AttrType::Bool, Default::Bool(true)),
         ],
     },
-    build: |a: &Attrs| {
-        let out_features = a.dim("out_features")?;
-        if out_features.as_const().is_some_and(|v| v < 1) {
-            return Err(OpError::new(format!("`out_features` must be at least 1, found {out_features}"))
-                .attr("out_features"));
-        }
-        Ok(Box::new(Linear { out_features, bias: a.bool("bias")? }))
-    },
+    build: |a: &Attrs| Ok(Box::new(Linear::from_attrs(a)?)),
 };
 
 #[derive(Debug)]
 pub struct Linear {
     pub out_features: Dim,
     pub bias: bool,
+}
+
+impl Linear {
+    /// From `out_features` and `bias` (shared with the layers that count as a Linear).
+    pub fn from_attrs(a: &Attrs) -> Result<Linear, OpError> {
+        let out_features = a.dim("out_features")?;
+        if out_features.as_const().is_some_and(|v| v < 1) {
+            return Err(OpError::new(format!("`out_features` must be at least 1, found {out_features}"))
+                .attr("out_features"));
+        }
+        Ok(Linear { out_features, bias: a.bool("bias")? })
+    }
 }
 
 impl Op for Linear {

@@ -5,6 +5,7 @@
 //! ([`Op::cost`]), and its lowering to candle ([`Op::lower`]), with a gradient check in its
 //! tests.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::OnceLock;
@@ -17,21 +18,37 @@ pub mod signature;
 
 pub mod activation;
 pub mod adaptive_pool;
+pub mod attention;
 pub mod batchnorm;
+pub mod class_token;
 pub mod concat;
 pub mod conv;
 pub mod conv_transpose;
 pub mod dropout;
 pub mod elementwise;
+pub mod embedding;
+pub mod equal_linear;
 pub mod flatten;
 pub mod geometry;
 pub mod identity;
 pub mod input;
 pub mod layernorm;
 pub mod linear;
+pub mod matmul;
+pub mod norm;
 pub mod permute;
 pub mod pool;
+pub mod positions;
+pub mod randn_like;
+pub mod reduce;
 pub mod reshape;
+pub mod rnn;
+pub mod scale;
+pub mod sequence;
+pub mod slice;
+pub mod split;
+pub mod upsample;
+pub mod zeros_like;
 
 pub use signature::{AttrSpec, AttrType, AttrValue, Attrs, Default, Inputs, OpError, Signature};
 
@@ -47,7 +64,10 @@ pub enum ParamKind {
 /// One parameter or buffer of an op instance, named as PyTorch names it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ParamDecl {
-    pub name: &'static str,
+    /// The last segment of its path (`weight`, or per layer for recurrent ones:
+    /// `weight_hh_l1_reverse`), or empty for a bare `nn.Parameter` that a module holds
+    /// directly, whose path is the layer's own (torchvision ViT's `class_token`).
+    pub name: Cow<'static, str>,
     pub shape: Vec<Dim>,
     pub kind: ParamKind,
     /// PyTorch's default initialisation, in words (used by the lowering).
@@ -55,12 +75,21 @@ pub struct ParamDecl {
 }
 
 impl ParamDecl {
-    pub fn weight(name: &'static str, shape: Vec<Dim>, init: &'static str) -> ParamDecl {
-        ParamDecl { name, shape, kind: ParamKind::Weight, init }
+    pub fn weight(name: impl Into<Cow<'static, str>>, shape: Vec<Dim>, init: &'static str) -> ParamDecl {
+        ParamDecl { name: name.into(), shape, kind: ParamKind::Weight, init }
     }
 
-    pub fn buffer(name: &'static str, shape: Vec<Dim>, init: &'static str) -> ParamDecl {
-        ParamDecl { name, shape, kind: ParamKind::Buffer, init }
+    pub fn buffer(name: impl Into<Cow<'static, str>>, shape: Vec<Dim>, init: &'static str) -> ParamDecl {
+        ParamDecl { name: name.into(), shape, kind: ParamKind::Buffer, init }
+    }
+
+    /// Its full dotted path when the layer holding it is at `layer`.
+    pub fn path_under(&self, layer: &str) -> String {
+        match (layer.is_empty(), self.name.is_empty()) {
+            (_, true) => layer.to_string(),
+            (true, false) => self.name.to_string(),
+            (false, false) => format!("{layer}.{}", self.name),
+        }
     }
 }
 
@@ -91,6 +120,11 @@ pub trait Op: fmt::Debug + Send + Sync {
     /// fails the build naming its layer, never at run time.
     fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
         Err(ctx.no_lowering())
+    }
+
+    /// Where this op's cost rule departs from the usual convention, a line for the summary.
+    fn cost_note(&self) -> Option<&'static str> {
+        None
     }
 }
 
@@ -133,6 +167,7 @@ static OPS: &[&OpDef] = &[
     &activation::SILU,
     &activation::SIGMOID,
     &activation::TANH,
+    &activation::EXP,
     &activation::HARDTANH,
     &activation::SOFTPLUS,
     &activation::SOFTMAX,
@@ -143,6 +178,31 @@ static OPS: &[&OpDef] = &[
     &elementwise::DIV,
     &concat::CONCAT,
     &identity::IDENTITY,
+    &embedding::EMBEDDING,
+    &positions::SINUSOIDAL_POSITIONS,
+    &positions::LEARNED_POSITIONS,
+    &positions::POSITION_PARAMETER,
+    &class_token::CLASS_TOKEN,
+    &class_token::SELECT_TOKEN,
+    &attention::MULTIHEAD_ATTENTION,
+    &matmul::MATMUL,
+    &zeros_like::ZEROS_LIKE,
+    &rnn::LSTM,
+    &rnn::GRU,
+    &rnn::RNN,
+    &norm::GROUP_NORM,
+    &norm::INSTANCE_NORM2D,
+    &norm::RMS_NORM,
+    &norm::PIXEL_NORM,
+    &equal_linear::EQUAL_LINEAR,
+    &upsample::UPSAMPLE,
+    &split::SPLIT,
+    &split::CHUNK,
+    &slice::SLICE,
+    &reduce::MEAN,
+    &reduce::SUM,
+    &scale::SCALE,
+    &randn_like::RANDN_LIKE,
 ];
 
 /// Look an op up by name.
@@ -154,6 +214,13 @@ pub fn lookup(name: &str) -> Option<&'static OpDef> {
 /// All registered ops, in registry order.
 pub fn all() -> &'static [&'static OpDef] {
     OPS
+}
+
+/// Every op's signature, one per line, sorted by name: what `wick ops` prints.
+pub fn listing() -> String {
+    let mut defs: Vec<&OpDef> = all().to_vec();
+    defs.sort_by_key(|d| d.name.to_lowercase());
+    defs.iter().map(|d| format!("{}\n", d.signature.render(d.name))).collect()
 }
 
 /// The input op that model inputs become (not callable from a spec).
@@ -177,6 +244,21 @@ pub fn expect_rank(inputs: &[TensorType], index: usize, ranks: &[usize], what: &
         crate::ir::tensor::shape_string(&t.shape)
     ))
     .input(index))
+}
+
+/// Checks that input `index` holds floats: token ids reaching a float op mean a missing
+/// embedding or one-hot step, not a cast to make.
+pub fn expect_float(inputs: &[TensorType], index: usize, op: &str) -> Result<(), OpError> {
+    match inputs.get(index) {
+        Some(t) if t.dtype.is_float() => Ok(()),
+        Some(t) => Err(OpError::new(format!(
+            "{op} expects a float tensor, found dtype {} (shape {})",
+            t.dtype,
+            crate::ir::tensor::shape_string(&t.shape)
+        ))
+        .input(index)),
+        None => Err(OpError::new(format!("missing input {index}"))),
+    }
 }
 
 /// Checks that a dim equals what a layer was built for (e.g. `in_features`).
@@ -295,5 +377,19 @@ pub(crate) mod testing {
     /// The error message of a failed build or inference.
     pub fn err<T: std::fmt::Debug>(r: Result<T, OpError>) -> OpError {
         r.expect_err("expected an error")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_listing_has_every_op_once_in_name_order() {
+        let text = listing();
+        let names: Vec<&str> = text.lines().map(|l| l.split('(').next().unwrap_or_default()).collect();
+        assert_eq!(names.len(), all().len());
+        assert!(names.windows(2).all(|w| w[0].to_lowercase() < w[1].to_lowercase()), "{names:?}");
+        assert!(text.contains("Linear(x, out_features: int, bias: bool = true)\n"), "{text}");
     }
 }

@@ -73,6 +73,10 @@ pub const fn attr(name: &'static str, ty: AttrType, default: Default) -> AttrSpe
 pub enum Inputs {
     /// A fixed number of named tensors (`x`, or `a, b`).
     Fixed(&'static [&'static str]),
+    /// Named tensors of which the first `required` must be given; the others may be left out
+    /// from the end, so the op sees the given ones in order and knows them by their count
+    /// (`MultiheadAttention(query)`, `(query, key)`, `(query, key, value)`).
+    Trailing { names: &'static [&'static str], required: usize },
     /// One argument holding a list of tensors (`concat(xs)`).
     List(&'static str),
 }
@@ -80,8 +84,17 @@ pub enum Inputs {
 impl Inputs {
     pub fn names(&self) -> &[&'static str] {
         match self {
-            Inputs::Fixed(names) => names,
+            Inputs::Fixed(names) | Inputs::Trailing { names, .. } => names,
             Inputs::List(name) => std::slice::from_ref(name),
+        }
+    }
+
+    /// How many of the inputs a call must give.
+    pub fn required(&self) -> usize {
+        match self {
+            Inputs::Fixed(names) => names.len(),
+            Inputs::Trailing { names, required } => (*required).min(names.len()),
+            Inputs::List(_) => 1,
         }
     }
 }
@@ -93,14 +106,34 @@ pub struct Signature {
 }
 
 impl Signature {
-    /// Every argument name in positional order: tensor inputs first, then attributes.
+    /// Every argument name in positional order: the required tensor inputs, the attributes,
+    /// then the optional tensor inputs (so `x |> MultiheadAttention(512, 8)` reads as it does
+    /// in PyTorch and a key is given by keyword).
     pub fn arg_names(&self) -> Vec<&'static str> {
-        self.inputs.names().iter().copied().chain(self.attrs.iter().map(|a| a.name)).collect()
+        let (required, optional) = self.inputs.names().split_at(self.inputs.required());
+        required
+            .iter()
+            .copied()
+            .chain(self.attrs.iter().map(|a| a.name))
+            .chain(optional.iter().copied())
+            .collect()
+    }
+
+    /// Reorders values given in [`arg_names`](Self::arg_names) order to every tensor input
+    /// first, then the attributes.
+    pub fn inputs_first<T>(&self, mut by_arg: Vec<T>) -> Vec<T> {
+        let required = self.inputs.required();
+        let optional = self.inputs.names().len() - required;
+        if let Some(tail) = by_arg.get_mut(required..) {
+            tail.rotate_right(optional.min(tail.len()));
+        }
+        by_arg
     }
 
     /// `Conv2d(x, out_channels: int, kernel_size: int or [int, ...], stride: ... = 1)`
     pub fn render(&self, name: &str) -> String {
-        let mut parts: Vec<String> = self.inputs.names().iter().map(|s| s.to_string()).collect();
+        let (required, optional) = self.inputs.names().split_at(self.inputs.required());
+        let mut parts: Vec<String> = required.iter().map(|s| s.to_string()).collect();
         for a in self.attrs {
             let default = match a.default {
                 Default::Required => String::new(),
@@ -112,6 +145,7 @@ impl Signature {
             };
             parts.push(format!("{}: {}{}", a.name, a.ty, default));
         }
+        parts.extend(optional.iter().map(|s| format!("{s}: tensor = none")));
         format!("{name}({})", parts.join(", "))
     }
 }
@@ -205,6 +239,17 @@ impl Attrs {
             return Err(OpError::new(format!("`{name}` must be at least {min}, found {v}")).attr(name));
         }
         Ok(v)
+    }
+
+    /// A symbolic integer that, when known, is at least `min` (`num_embeddings`, `embed_dim`).
+    pub fn dim_at_least(&self, name: &'static str, min: i64) -> Result<Dim, OpError> {
+        let d = self.dim(name)?;
+        match d.as_const() {
+            Some(v) if v < min => {
+                Err(OpError::new(format!("`{name}` must be at least {min}, found {v}")).attr(name))
+            }
+            _ => Ok(d),
+        }
     }
 
     pub fn opt_int(&self, name: &'static str) -> Result<Option<i64>, OpError> {

@@ -26,5 +26,8 @@ pub fn render_markdown(s: &Summary) -> String {
         dim_thousands(&s.macs),
         mib(s.memory.params_bytes)
     ));
+    for note in &s.cost_notes {
+        out.push_str(&format!("\nNote: {note}\n"));
+    }
     out
 }

@@ -1,7 +1,9 @@
 //! The summary: one [`Summary`] value built from the graph and its analysis, and renderers
 //! over it (table, JSON, CSV, Markdown).
 
+pub mod catalog;
 mod csv;
+pub mod graph;
 mod json;
 mod markdown;
 mod table;
@@ -99,6 +101,8 @@ pub struct Summary {
     pub shared_params: u64,
     pub macs: DimValue,
     pub uncounted: Vec<String>,
+    /// Where some op counts differently from [`MAC_CONVENTION`] (recurrent kernels).
+    pub cost_notes: Vec<String>,
     pub memory: Memory,
     /// True when the rows stop at a layer whose shape inference failed.
     pub truncated: bool,
@@ -128,6 +132,7 @@ pub fn summarize(graph: &Graph, analysis: &Analysis, depth: Option<usize>) -> Su
         shared_params: analysis.shared,
         macs: DimValue::of(&analysis.macs, &bindings),
         uncounted: analysis.uncounted.iter().map(|s| s.to_string()).collect(),
+        cost_notes: analysis.cost_notes.iter().map(|s| s.to_string()).collect(),
         memory: analysis.memory.clone(),
         truncated,
     }

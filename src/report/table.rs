@@ -99,6 +99,9 @@ pub fn render_table(s: &Summary, style: TableStyle) -> String {
         ));
     }
     out.push_str(&format!("{MAC_CONVENTION}\n"));
+    for note in &s.cost_notes {
+        out.push_str(&format!("Note: {note}\n"));
+    }
     out.push_str(&heavy);
     out.push('\n');
     out.push_str(&bold(&line(&headers.map(String::from))));

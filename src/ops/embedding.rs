@@ -1,0 +1,117 @@
+//! `Embedding(num_embeddings, embedding_dim, padding_idx=none)`: a learned table looked up by
+//! integer ids, PyTorch layout.
+
+use super::signature::{attr, AttrType, Default, Inputs};
+use super::{Attrs, Cost, Op, OpDef, OpError, ParamDecl, Signature};
+use crate::ir::dim::Dim;
+use crate::ir::tensor::{DType, TensorType};
+
+pub static EMBEDDING: OpDef = OpDef {
+    name: "Embedding",
+    signature: Signature {
+        inputs: Inputs::Fixed(&["ids"]),
+        attrs: &[
+            attr("num_embeddings", AttrType::Int, Default::Required),
+            attr("embedding_dim", AttrType::Int, Default::Required),
+            // Kept for the lowering (that row starts at zero and gets no gradient); counts as usual.
+            attr("padding_idx", AttrType::Int, Default::Optional),
+        ],
+    },
+    build: |a: &Attrs| {
+        let num_embeddings = a.dim_at_least("num_embeddings", 1)?;
+        let embedding_dim = a.dim_at_least("embedding_dim", 1)?;
+        let padding_idx = a.opt_int("padding_idx")?;
+        if let (Some(p), Some(n)) = (padding_idx, num_embeddings.as_const()) {
+            if !(-n..n).contains(&p) {
+                return Err(OpError::new(format!(
+                    "`padding_idx` must be within the table, in [-{n}, {n}), found {p}"
+                ))
+                .attr("padding_idx"));
+            }
+        }
+        Ok(Box::new(Embedding { num_embeddings, embedding_dim, padding_idx }))
+    },
+};
+
+#[derive(Debug)]
+pub struct Embedding {
+    pub num_embeddings: Dim,
+    pub embedding_dim: Dim,
+    pub padding_idx: Option<i64>,
+}
+
+/// Refuses anything but integer ids: a float tensor reaching an embedding is a wiring mistake.
+pub fn expect_ids(x: &TensorType, index: usize) -> Result<(), OpError> {
+    if matches!(x.dtype, DType::I64 | DType::I32) {
+        return Ok(());
+    }
+    Err(OpError::new(format!("expected integer ids (i64 or i32), found a {} tensor {x}", x.dtype))
+        .input(index)
+        .help("declare the input as token ids, e.g. `input ids: [N, T] of i64`"))
+}
+
+impl Op for Embedding {
+    fn infer(&self, inputs: &[TensorType]) -> Result<Vec<TensorType>, OpError> {
+        let ids = &inputs[0];
+        expect_ids(ids, 0)?;
+        let mut shape = ids.shape.clone();
+        shape.push(self.embedding_dim.clone());
+        Ok(vec![TensorType::new(DType::F32, shape)])
+    }
+
+    fn params(&self, _: &[TensorType]) -> Vec<ParamDecl> {
+        vec![ParamDecl::weight(
+            "weight",
+            vec![self.num_embeddings.clone(), self.embedding_dim.clone()],
+            "normal(0, 1); the padding_idx row zeros",
+        )]
+    }
+
+    /// A gather: no multiply-accumulates.
+    fn cost(&self, _: &[TensorType], _: &[TensorType]) -> Cost {
+        Cost::Macs(Dim::zero())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::testing::{build, count, err, f32, int, macs, out_shape};
+    use crate::ops::ParamKind;
+
+    fn ids(shape: &[i64]) -> TensorType {
+        TensorType::new(DType::I64, shape.iter().map(|d| Dim::konst(*d)).collect())
+    }
+
+    #[test]
+    fn bert_word_embeddings() {
+        let op = build(&EMBEDDING, &[("num_embeddings", int(30522)), ("embedding_dim", int(768))]).unwrap();
+        let x = [ids(&[1, 512])];
+        assert_eq!(out_shape(&*op, &x), vec![1, 512, 768]);
+        assert_eq!(op.infer(&x).unwrap()[0].dtype, DType::F32);
+        assert_eq!(count(&*op, &x, ParamKind::Weight), 30522 * 768);
+        assert_eq!(macs(&*op, &x), 0);
+        let i32_ids = TensorType::new(DType::I32, vec![Dim::sym("N")]);
+        let out = op.infer(&[i32_ids]).unwrap();
+        assert_eq!(out[0].shape, vec![Dim::sym("N"), 768.into()]);
+    }
+
+    #[test]
+    fn refuses_float_input() {
+        let op = build(&EMBEDDING, &[("num_embeddings", int(10)), ("embedding_dim", int(4))]).unwrap();
+        let e = err(op.infer(&[f32(&[2, 5])]));
+        assert_eq!(e.input, Some(0));
+        assert!(e.message.contains("integer ids") && e.message.contains("f32"), "{}", e.message);
+    }
+
+    #[test]
+    fn checks_padding_idx_and_sizes() {
+        let a = |p: i64| [("num_embeddings", int(10)), ("embedding_dim", int(4)), ("padding_idx", int(p))];
+        assert!(build(&EMBEDDING, &a(-10)).is_ok());
+        let e = err(build(&EMBEDDING, &a(10)));
+        assert_eq!(e.attr, Some("padding_idx"));
+        assert!(e.message.contains("[-10, 10)") && e.message.contains("found 10"), "{}", e.message);
+        let e = err(build(&EMBEDDING, &[("num_embeddings", int(0)), ("embedding_dim", int(4))]));
+        assert!(e.message.contains("`num_embeddings` must be at least 1, found 0"), "{}", e.message);
+    }
+}

@@ -1,0 +1,122 @@
+//! `mean(x, axis, keepdim)` and `sum(x, axis, keepdim)`: reductions over some axes (all of them
+//! when `axis` is left out), as the tensor methods. Not counted in MACs.
+
+use super::signature::{attr, AttrSpec, AttrType, Default, Inputs};
+use super::{expect_axis, AttrValue, Attrs, Cost, Op, OpDef, OpError, Signature};
+use crate::ir::dim::Dim;
+use crate::ir::tensor::{DType, TensorType};
+
+const ATTRS: &[AttrSpec] = &[
+    attr("axis", AttrType::IntOrList, Default::Optional),
+    attr("keepdim", AttrType::Bool, Default::Bool(false)),
+];
+
+pub static MEAN: OpDef = OpDef {
+    name: "mean",
+    signature: Signature { inputs: Inputs::Fixed(&["x"]), attrs: ATTRS },
+    build: |a: &Attrs| Ok(Box::new(Reduce::from_attrs(a, Reduction::Mean)?)),
+};
+
+pub static SUM: OpDef = OpDef {
+    name: "sum",
+    signature: Signature { inputs: Inputs::Fixed(&["x"]), attrs: ATTRS },
+    build: |a: &Attrs| Ok(Box::new(Reduce::from_attrs(a, Reduction::Sum)?)),
+};
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Reduction {
+    Mean,
+    Sum,
+}
+
+#[derive(Debug)]
+pub struct Reduce {
+    pub reduction: Reduction,
+    /// `None` reduces every axis.
+    pub axes: Option<Vec<i64>>,
+    pub keepdim: bool,
+}
+
+impl Reduce {
+    fn from_attrs(a: &Attrs, reduction: Reduction) -> Result<Reduce, OpError> {
+        let axes = match a.get("axis") {
+            AttrValue::None => None,
+            AttrValue::List(items) => Some(a.ints("axis", items.len())?),
+            _ => Some(vec![a.int("axis")?]),
+        };
+        Ok(Reduce { reduction, axes, keepdim: a.bool("keepdim")? })
+    }
+}
+
+impl Op for Reduce {
+    fn infer(&self, inputs: &[TensorType]) -> Result<Vec<TensorType>, OpError> {
+        let x = &inputs[0];
+        let mut reduced = vec![self.axes.is_none(); x.rank()];
+        for a in self.axes.iter().flatten() {
+            let axis = expect_axis(x, *a, "axis")?;
+            if std::mem::replace(&mut reduced[axis], true) {
+                return Err(OpError::new(format!("`axis` names axis {axis} twice (input {x})")).attr("axis"));
+            }
+        }
+        // As PyTorch: a mean needs floats; a sum of ints or bools is an i64.
+        let dtype = match (self.reduction, x.dtype.is_float()) {
+            (_, true) => x.dtype,
+            (Reduction::Sum, false) => DType::I64,
+            (Reduction::Mean, false) => {
+                return Err(
+                    OpError::new(format!("mean needs a float input, found dtype {} ({x})", x.dtype)).input(0)
+                )
+            }
+        };
+        let shape = x
+            .shape
+            .iter()
+            .zip(&reduced)
+            .filter_map(|(d, r)| match (r, self.keepdim) {
+                (false, _) => Some(d.clone()),
+                (true, true) => Some(Dim::one()),
+                (true, false) => None,
+            })
+            .collect();
+        Ok(vec![TensorType::new(dtype, shape)])
+    }
+
+    fn cost(&self, _: &[TensorType], _: &[TensorType]) -> Cost {
+        Cost::Macs(Dim::zero())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::testing::{build, err, f32, int, ints, macs, out_shape};
+
+    #[test]
+    fn reduces_the_given_axes_with_or_without_keepdim() {
+        let op = build(&MEAN, &[("axis", ints(&[2, 3])), ("keepdim", AttrValue::Bool(true))]).unwrap();
+        assert_eq!(out_shape(&*op, &[f32(&[8, 64, 7, 7])]), vec![8, 64, 1, 1]);
+        assert_eq!(macs(&*op, &[f32(&[8, 64, 7, 7])]), 0);
+        let op = build(&SUM, &[("axis", int(0))]).unwrap();
+        assert_eq!(out_shape(&*op, &[f32(&[10, 32, 512])]), vec![32, 512]);
+        let op = build(&SUM, &[]).unwrap();
+        assert_eq!(op.infer(&[f32(&[10, 32])]).unwrap()[0].shape, Vec::<Dim>::new());
+    }
+
+    #[test]
+    fn follows_pytorch_dtypes() {
+        let ids = TensorType::new(DType::I32, vec![4.into(), 5.into()]);
+        assert_eq!(
+            build(&SUM, &[("axis", int(-1))]).unwrap().infer(std::slice::from_ref(&ids)).unwrap()[0].dtype,
+            DType::I64
+        );
+        assert!(err(build(&MEAN, &[]).unwrap().infer(&[ids])).message.contains("mean needs a float input"));
+    }
+
+    #[test]
+    fn refuses_repeated_or_out_of_range_axes() {
+        let op = build(&MEAN, &[("axis", ints(&[1, -1]))]).unwrap();
+        assert!(err(op.infer(&[f32(&[2, 3])])).message.contains("axis 1 twice"));
+        let op = build(&MEAN, &[("axis", int(2))]).unwrap();
+        assert_eq!(err(op.infer(&[f32(&[2, 3])])).attr, Some("axis"));
+    }
+}

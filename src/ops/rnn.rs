@@ -1,0 +1,351 @@
+//! `LSTM`, `GRU` and `RNN`: stacked, optionally bidirectional recurrent layers, PyTorch layout.
+//!
+//! The input size is taken from the input (`input_size=` only adds a check). Outputs are the
+//! sequence output, `h_n` `[layers * directions, N, H]` and, for the LSTM, `c_n` alike; the
+//! initial state is zero. Unlike PyTorch's FLOP counter, the cost counts the recurrent kernels.
+
+use super::signature::{attr, AttrSpec, AttrType, Default, Inputs};
+use super::{expect_dim, expect_float, expect_rank, Attrs, Cost, Op, OpDef, OpError, ParamDecl, Signature};
+use crate::ir::dim::Dim;
+use crate::ir::tensor::{shape_string, TensorType};
+
+const HIDDEN_SIZE: AttrSpec = attr("hidden_size", AttrType::Int, Default::Required);
+const NUM_LAYERS: AttrSpec = attr("num_layers", AttrType::Int, Default::Int(1));
+const NONLINEARITY: AttrSpec =
+    attr("nonlinearity", AttrType::Choice(&["tanh", "relu"]), Default::Str("tanh"));
+const BIAS: AttrSpec = attr("bias", AttrType::Bool, Default::Bool(true));
+const BATCH_FIRST: AttrSpec = attr("batch_first", AttrType::Bool, Default::Bool(false));
+/// Applied to the outputs of every layer but the last, during training.
+const DROPOUT: AttrSpec = attr("dropout", AttrType::Float, Default::Float(0.0));
+const BIDIRECTIONAL: AttrSpec = attr("bidirectional", AttrType::Bool, Default::Bool(false));
+/// Inferred from the input; last so that `LSTM(512)` reads as PyTorch's `LSTM(in, 512)`.
+const INPUT_SIZE: AttrSpec = attr("input_size", AttrType::Int, Default::Optional);
+
+/// Far beyond any trained model; keeps a typo from declaring millions of weight tensors.
+const MAX_LAYERS: i64 = 10_000;
+
+const GATED: &[AttrSpec] = &[HIDDEN_SIZE, NUM_LAYERS, BIAS, BATCH_FIRST, DROPOUT, BIDIRECTIONAL, INPUT_SIZE];
+
+pub static LSTM: OpDef = OpDef {
+    name: "LSTM",
+    signature: Signature { inputs: Inputs::Fixed(&["x"]), attrs: GATED },
+    build: |a: &Attrs| Ok(Box::new(Recurrent::from_attrs(a, Cell::Lstm)?)),
+};
+
+pub static GRU: OpDef = OpDef {
+    name: "GRU",
+    signature: Signature { inputs: Inputs::Fixed(&["x"]), attrs: GATED },
+    build: |a: &Attrs| Ok(Box::new(Recurrent::from_attrs(a, Cell::Gru)?)),
+};
+
+pub static RNN: OpDef = OpDef {
+    name: "RNN",
+    signature: Signature {
+        inputs: Inputs::Fixed(&["x"]),
+        attrs: &[
+            HIDDEN_SIZE,
+            NUM_LAYERS,
+            NONLINEARITY,
+            BIAS,
+            BATCH_FIRST,
+            DROPOUT,
+            BIDIRECTIONAL,
+            INPUT_SIZE,
+        ],
+    },
+    build: |a: &Attrs| {
+        let relu = a.str("nonlinearity") == Some("relu");
+        Ok(Box::new(Recurrent::from_attrs(a, Cell::Rnn { relu })?))
+    },
+};
+
+/// The recurrence of one layer and direction.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Cell {
+    /// Input, forget, cell and output gates (i, f, g, o), plus a cell state.
+    Lstm,
+    /// Reset, update and new gates (r, z, n).
+    Gru,
+    /// `h' = tanh(W_ih x + W_hh h + b)` (or relu).
+    Rnn { relu: bool },
+}
+
+impl Cell {
+    /// How many `H`-row blocks `weight_ih`/`weight_hh` stack.
+    pub fn gates(self) -> i64 {
+        match self {
+            Cell::Lstm => 4,
+            Cell::Gru => 3,
+            Cell::Rnn { .. } => 1,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Recurrent {
+    pub cell: Cell,
+    pub hidden_size: Dim,
+    pub num_layers: i64,
+    pub bias: bool,
+    pub batch_first: bool,
+    pub dropout: f64,
+    pub bidirectional: bool,
+    pub input_size: Option<Dim>,
+}
+
+impl Recurrent {
+    fn from_attrs(a: &Attrs, cell: Cell) -> Result<Recurrent, OpError> {
+        let hidden_size = a.dim("hidden_size")?;
+        if hidden_size.as_const().is_some_and(|h| h < 1) {
+            return Err(OpError::new(format!("`hidden_size` must be at least 1, found {hidden_size}"))
+                .attr("hidden_size"));
+        }
+        let dropout = a.float("dropout")?;
+        if !(0.0..=1.0).contains(&dropout) {
+            return Err(OpError::new(format!("`dropout` must be in [0, 1], found {dropout}")).attr("dropout"));
+        }
+        let input_size = if a.is_none("input_size") { None } else { Some(a.dim("input_size")?) };
+        let num_layers = a.int_at_least("num_layers", 1)?;
+        if num_layers > MAX_LAYERS {
+            return Err(OpError::new(format!(
+                "`num_layers` may be at most {MAX_LAYERS}, found {num_layers}"
+            ))
+            .attr("num_layers"));
+        }
+        Ok(Recurrent {
+            cell,
+            hidden_size,
+            num_layers,
+            bias: a.bool("bias")?,
+            batch_first: a.bool("batch_first")?,
+            dropout,
+            bidirectional: a.bool("bidirectional")?,
+            input_size,
+        })
+    }
+
+    fn directions(&self) -> i64 {
+        if self.bidirectional {
+            2
+        } else {
+            1
+        }
+    }
+
+    /// The features layer `k` reads: the input's, then the previous layer's (both directions).
+    fn layer_input(&self, k: i64, input_features: &Dim) -> Dim {
+        if k == 0 {
+            input_features.clone()
+        } else {
+            self.hidden_size.mul(&Dim::konst(self.directions()))
+        }
+    }
+}
+
+fn features(inputs: &[TensorType]) -> Dim {
+    inputs.first().and_then(|x| x.shape.last()).cloned().unwrap_or_default()
+}
+
+impl Op for Recurrent {
+    fn infer(&self, inputs: &[TensorType]) -> Result<Vec<TensorType>, OpError> {
+        let layout = if self.batch_first {
+            "[N, T, features] or unbatched [T, features]"
+        } else {
+            "[T, N, features] or unbatched [T, features]"
+        };
+        expect_rank(inputs, 0, &[2, 3], layout)?;
+        let x = &inputs[0];
+        expect_float(inputs, 0, "a recurrent layer").map_err(|e| e.help("one-hot encode token ids first"))?;
+        let input_features = features(inputs);
+        if let Some(expected) = &self.input_size {
+            expect_dim(&input_features, expected, "input_size (the last axis)", 0)?;
+        }
+        let mut sequence = x.shape.clone();
+        if let Some(last) = sequence.last_mut() {
+            *last = self.hidden_size.mul(&Dim::konst(self.directions()));
+        }
+        let stacked = Dim::konst(self.num_layers * self.directions());
+        let state = match x.shape.as_slice() {
+            [_, _] => vec![stacked, self.hidden_size.clone()],
+            [a, b, _] => {
+                let batch = if self.batch_first { a } else { b };
+                vec![stacked, batch.clone(), self.hidden_size.clone()]
+            }
+            _ => return Err(OpError::new(format!("expected {layout}, found {}", shape_string(&x.shape)))),
+        };
+        let mut out = vec![x.with_shape(sequence), x.with_shape(state.clone())];
+        if self.cell == Cell::Lstm {
+            out.push(x.with_shape(state));
+        }
+        Ok(out)
+    }
+
+    /// Per layer and direction, in `state_dict` order: `weight_ih`, `weight_hh`, `bias_ih`,
+    /// `bias_hh`, with `_reverse` for the backward direction.
+    fn params(&self, inputs: &[TensorType]) -> Vec<ParamDecl> {
+        const INIT: &str = "U(-1/sqrt(hidden_size), 1/sqrt(hidden_size))";
+        let rows = self.hidden_size.mul(&Dim::konst(self.cell.gates()));
+        let input_features = features(inputs);
+        let mut p = Vec::new();
+        for k in 0..self.num_layers {
+            for suffix in ["", "_reverse"].iter().take(self.directions() as usize) {
+                let cols = self.layer_input(k, &input_features);
+                p.push(ParamDecl::weight(format!("weight_ih_l{k}{suffix}"), vec![rows.clone(), cols], INIT));
+                let hh = vec![rows.clone(), self.hidden_size.clone()];
+                p.push(ParamDecl::weight(format!("weight_hh_l{k}{suffix}"), hh, INIT));
+                if self.bias {
+                    p.push(ParamDecl::weight(format!("bias_ih_l{k}{suffix}"), vec![rows.clone()], INIT));
+                    p.push(ParamDecl::weight(format!("bias_hh_l{k}{suffix}"), vec![rows.clone()], INIT));
+                }
+            }
+        }
+        p
+    }
+
+    /// Every step of every layer and direction multiplies the input by `weight_ih` and the
+    /// previous state by `weight_hh`: `gates * H * (in_k + H)` MACs; biases and gate
+    /// nonlinearities excluded.
+    fn cost(&self, inputs: &[TensorType], _: &[TensorType]) -> Cost {
+        let Some(x) = inputs.first() else { return Cost::Uncounted };
+        let input_features = features(inputs);
+        let steps = Dim::product(&x.shape[..x.rank().saturating_sub(1)]);
+        let rows = self.hidden_size.mul(&Dim::konst(self.cell.gates()));
+        let per_step = (0..self.num_layers).fold(Dim::zero(), |acc, k| {
+            acc.add(&rows.mul(&self.layer_input(k, &input_features).add(&self.hidden_size)))
+        });
+        Cost::Macs(steps.mul(&per_step).mul(&Dim::konst(self.directions())))
+    }
+
+    fn cost_note(&self) -> Option<&'static str> {
+        Some(
+            "recurrent kernels (LSTM/GRU/RNN input and hidden matmuls, every step) are counted\n\
+             in MACs; PyTorch's FLOP counter does not count them",
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::tensor::DType;
+    use crate::ops::testing::{build, count, dims, err, f32, int, macs, out_shape};
+    use crate::ops::{AttrValue, ParamKind};
+
+    fn yes(name: &'static str) -> (&'static str, AttrValue) {
+        (name, AttrValue::Bool(true))
+    }
+
+    #[test]
+    fn char_rnn_lstm_shapes_params_and_macs() {
+        let a = [("hidden_size", int(512)), ("num_layers", int(2)), yes("batch_first")];
+        let op = build(&LSTM, &a).unwrap();
+        let x = [f32(&[128, 100, 83])];
+        let out = op.infer(&x).unwrap();
+        assert_eq!(
+            out.iter().map(dims).collect::<Vec<_>>(),
+            [vec![128, 100, 512], vec![2, 128, 512], vec![2, 128, 512]]
+        );
+        // Layer 0: 2048 x 83 + 2048 x 512 + 2 x 2048; layer 1: 2 x 2048 x 512 + 2 x 2048.
+        assert_eq!(count(&*op, &x, ParamKind::Weight), 1_222_656 + 2_101_248);
+        // 12,800 steps x (4 x 512 x (83 + 512) + 4 x 512 x (512 + 512)).
+        assert_eq!(macs(&*op, &x), 12_800 * (1_218_560 + 2_097_152));
+        assert!(op.cost_note().is_some_and(|n| n.contains("PyTorch")));
+    }
+
+    #[test]
+    fn bidirectional_gru_names_and_shapes_like_pytorch() {
+        let a = [("hidden_size", int(16)), ("num_layers", int(2)), yes("bidirectional")];
+        let op = build(&GRU, &a).unwrap();
+        let x = [f32(&[7, 3, 10])];
+        let out = op.infer(&x).unwrap();
+        assert_eq!(out.len(), 2);
+        assert_eq!(dims(&out[0]), vec![7, 3, 32]);
+        assert_eq!(dims(&out[1]), vec![4, 3, 16]);
+        let params: Vec<(String, Vec<i64>)> = op
+            .params(&x)
+            .iter()
+            .map(|p| (p.name.to_string(), p.shape.iter().map(|d| d.as_const().unwrap()).collect()))
+            .collect();
+        let expected = [
+            ("weight_ih_l0", vec![48, 10]),
+            ("weight_hh_l0", vec![48, 16]),
+            ("bias_ih_l0", vec![48]),
+            ("bias_hh_l0", vec![48]),
+            ("weight_ih_l0_reverse", vec![48, 10]),
+            ("weight_hh_l0_reverse", vec![48, 16]),
+            ("bias_ih_l0_reverse", vec![48]),
+            ("bias_hh_l0_reverse", vec![48]),
+            ("weight_ih_l1", vec![48, 32]),
+        ];
+        for (i, (name, shape)) in expected.iter().enumerate() {
+            assert_eq!(params[i], (name.to_string(), shape.clone()));
+        }
+        assert_eq!(params.len(), 16);
+        assert_eq!(params[15].0, "bias_hh_l1_reverse");
+        // 21 steps x 2 directions x 48 x ((10 + 16) + (32 + 16)).
+        assert_eq!(macs(&*op, &x), 21 * 2 * 48 * (26 + 48));
+    }
+
+    #[test]
+    fn plain_rnn_without_bias_unbatched_and_symbolic() {
+        let a = [
+            ("hidden_size", int(20)),
+            ("nonlinearity", AttrValue::Str("relu".into())),
+            ("bias", AttrValue::Bool(false)),
+        ];
+        let op = build(&RNN, &a).unwrap();
+        let x = [f32(&[5, 8])];
+        assert_eq!(out_shape(&*op, &x), vec![5, 20]);
+        assert_eq!(dims(&op.infer(&x).unwrap()[1]), vec![1, 20]);
+        assert_eq!(count(&*op, &x, ParamKind::Weight), 20 * 8 + 20 * 20);
+        assert_eq!(macs(&*op, &x), 5 * 20 * 28);
+        let (t, n) = (Dim::sym("T"), Dim::sym("N"));
+        let seq = TensorType::new(DType::F32, vec![t.clone(), n.clone(), 8.into()]);
+        let out = op.infer(std::slice::from_ref(&seq)).unwrap();
+        assert_eq!(out[1].shape, vec![Dim::konst(1), n.clone(), Dim::konst(20)]);
+        assert_eq!(op.cost(&[seq], &out), Cost::Macs(t.mul(&n).mul(&Dim::konst(560))));
+    }
+
+    #[test]
+    fn rejects_bad_inputs_and_attributes() {
+        let op = build(&LSTM, &[("hidden_size", int(8)), ("input_size", int(10))]).unwrap();
+        let e = err(op.infer(&[f32(&[4, 2, 12])]));
+        assert!(e.message.contains("input_size (the last axis): expected 10, found 12"), "{}", e.message);
+        assert!(err(op.infer(&[f32(&[1, 3, 8, 8])])).message.contains("rank-2 or rank-3"));
+        let ids = TensorType::new(DType::I64, vec![4.into(), 2.into()]);
+        assert!(err(op.infer(&[ids])).message.contains("found dtype i64"));
+        let e = err(build(&GRU, &[("hidden_size", int(8)), ("num_layers", int(0))]));
+        assert_eq!(
+            (e.attr, e.message.as_str()),
+            (Some("num_layers"), "`num_layers` must be at least 1, found 0")
+        );
+        let e = err(build(&LSTM, &[("hidden_size", int(8)), ("num_layers", int(1 << 40))]));
+        assert!(e.message.contains("at most 10000"), "{}", e.message);
+        let e = err(build(&GRU, &[("hidden_size", int(0))]));
+        assert_eq!(e.attr, Some("hidden_size"));
+        let e = err(build(&RNN, &[("hidden_size", int(8)), ("dropout", AttrValue::Float(1.5))]));
+        assert!(e.message.contains("[0, 1], found 1.5"), "{}", e.message);
+    }
+
+    /// Several outputs come back as a list that a binding unpacks; piping the list on is an
+    /// error whose help says to unpack it.
+    #[test]
+    fn a_spec_unpacks_the_outputs() {
+        let spec = "dim N = 128\nmodel M {\n input x: [N, 100, 83]\n \
+                    out, h, c = x |> lstm: LSTM(512, num_layers=2, batch_first=true)\n \
+                    output out, h: [2, N, 512], c\n}\n";
+        let c = crate::compile_source("lstm.wick", spec, &crate::Options::default());
+        assert!(!c.diagnostics.has_errors(), "{}", c.render_diagnostics(crate::diag::RenderStyle::PLAIN));
+        let s = c.summary(None).unwrap();
+        let shapes: Vec<String> =
+            s.outputs.iter().map(|p| crate::report::shape_text(&Some(p.shape.clone()))).collect();
+        assert_eq!(shapes, ["[128, 100, 512]", "[2, 128, 512]", "[2, 128, 512]"]);
+        assert_eq!(s.cost_notes.len(), 1);
+
+        let piped = "model M {\n input x: [4, 2, 8]\n y = x |> LSTM(16) |> Linear(3)\n output y\n}\n";
+        let c = crate::compile_source("piped.wick", piped, &crate::Options::default());
+        let d = c.diagnostics.items.iter().find(|d| d.code == "E0207").expect("a type error");
+        assert!(d.message.contains("found a list of 3 items"), "{}", d.message);
+        assert!(d.help.as_deref().is_some_and(|h| h.contains("unpack it first")));
+    }
+}
