@@ -12,6 +12,8 @@
 //! - [`ops`]: one file per op: signature, shape rule, parameters, cost.
 //! - [`check`]: structural validation and the numbers (params, buffers, MACs, memory).
 //! - [`report`]: the summary as a table, JSON, CSV or Markdown.
+//! - [`lower`]: the graph as a candle computation ([`Model`] -> [`Lowered`]), forward and
+//!   backward, with weights in safetensors keyed like PyTorch `state_dict`s.
 //!
 //! ```
 //! let spec = "dim N = 1\nmodel Tiny { input x: [N, 4]\n output y = x |> fc: Linear(3) }";
@@ -33,6 +35,7 @@ pub mod diag;
 pub mod elab;
 pub mod front;
 pub mod ir;
+pub mod lower;
 pub mod ops;
 pub mod report;
 
@@ -42,6 +45,7 @@ use front::span::SourceMap;
 use ir::graph::Graph;
 
 pub use elab::ElabOptions as Options;
+pub use lower::{Lowered, Model};
 
 /// The result of compiling a spec: the graph (possibly partial), its numbers and the
 /// diagnostics.

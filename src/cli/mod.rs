@@ -2,6 +2,7 @@
 
 mod catalog;
 mod graph;
+mod run;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -31,8 +32,11 @@ pub struct Cli {
 pub enum Command {
     /// Check a spec and print its diagnostics.
     Check(SpecArgs),
-    /// Compile a spec; with --summary print its layers, parameters, MACs and memory.
+    /// Compile a spec; with --summary print its layers, parameters, MACs and memory; with -o
+    /// save freshly initialised weights.
     Compile(CompileArgs),
+    /// Run a model on inputs from files and write its outputs.
+    Run(run::RunArgs),
     /// Draw a spec: blocks as clusters, shapes on edges, params on nodes (DOT, Mermaid, SVG).
     Graph(graph::GraphArgs),
     /// Compile every spec in a folder; one row each: params, running stats, MACs, shapes.
@@ -69,6 +73,12 @@ pub struct CompileArgs {
     /// Output format of the summary.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// Save weights with PyTorch's default initialisation to this .safetensors file.
+    #[arg(short = 'o', long = "output")]
+    pub output: Option<String>,
+    /// Seed of the initialisation (each parameter draws from its own stream of it).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -89,7 +99,7 @@ fn parse_binding(s: &str) -> Result<(String, i64), String> {
 }
 
 impl SpecArgs {
-    fn options(&self) -> Options {
+    pub(crate) fn options(&self) -> Options {
         Options {
             model: self.model.clone(),
             bind: self.bind.clone(),
@@ -160,9 +170,12 @@ pub fn run(cli: Cli) -> ExitCode {
             }
             if c.diagnostics.has_errors() {
                 ExitCode::from(EXIT_SPEC)
+            } else if let Some(path) = &args.output {
+                run::save_initial_weights(&args.spec, path, args.seed)
             } else {
                 ExitCode::SUCCESS
             }
         }
+        Command::Run(args) => run::run(args),
     }
 }

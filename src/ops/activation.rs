@@ -4,6 +4,8 @@ use super::signature::{attr, AttrSpec, AttrType, Default, Inputs};
 use super::{expect_axis, expect_float, Attrs, Cost, Op, OpDef, OpError, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::TensorType;
+use crate::lower::kernels::{activation as k, softmax};
+use crate::lower::{unary, Forward, LowerCtx, LowerError};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Gelu {
@@ -180,6 +182,34 @@ impl Op for Activation {
     fn cost(&self, _: &[TensorType], _: &[TensorType]) -> Cost {
         Cost::Macs(Dim::zero())
     }
+
+    fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
+        let axis = |dim: i64| {
+            ctx.inputs[0].axis(dim).ok_or_else(|| ctx.error(format!("`dim` {dim} is out of range")))
+        };
+        Ok(match self.clone() {
+            Activation::ReLU => unary(|x, _| k::relu(x)),
+            Activation::ReLU6 => unary(|x, _| k::hardtanh(x, 0.0, 6.0)),
+            Activation::LeakyReLU { negative_slope } => unary(move |x, _| k::leaky_relu(x, negative_slope)),
+            Activation::ELU { alpha } => unary(move |x, _| x.elu(alpha)),
+            Activation::GELU { approximate: Gelu::None } => unary(|x, _| k::gelu_erf(x)),
+            Activation::GELU { approximate: Gelu::Tanh } => unary(|x, _| k::gelu_tanh(x)),
+            Activation::SiLU => unary(|x, _| x.silu()),
+            Activation::Sigmoid => unary(|x, _| candle_nn::ops::sigmoid(x)),
+            Activation::Tanh => unary(|x, _| x.tanh()),
+            Activation::Exp => unary(|x, _| x.exp()),
+            Activation::Hardtanh { min_val, max_val } => unary(move |x, _| k::hardtanh(x, min_val, max_val)),
+            Activation::Softplus { beta, threshold } => unary(move |x, _| k::softplus(x, beta, threshold)),
+            Activation::Softmax { dim } => {
+                let axis = axis(dim)?;
+                unary(move |x, _| softmax::softmax(x, axis))
+            }
+            Activation::LogSoftmax { dim } => {
+                let axis = axis(dim)?;
+                unary(move |x, _| softmax::log_softmax(x, axis))
+            }
+        })
+    }
 }
 
 #[cfg(test)]
@@ -229,5 +259,30 @@ mod tests {
         let a = [("min_val", AttrValue::Float(2.0)), ("max_val", AttrValue::Float(1.0))];
         assert!(err(build(&HARDTANH, &a)).message.contains("min_val 2 and max_val 1"));
         assert!(build(&ELU, &[("alpha", AttrValue::Float(0.5))]).is_ok());
+    }
+
+    #[test]
+    fn gradcheck_every_activation() {
+        let calls = [
+            "ReLU",
+            "ReLU6",
+            "LeakyReLU(0.2)",
+            "ELU(alpha=0.7)",
+            "GELU",
+            "GELU(approximate=\"tanh\")",
+            "SiLU",
+            "Sigmoid",
+            "Tanh",
+            "Exp",
+            "Hardtanh(-0.5, 0.8)",
+            "Softplus(beta=2.0, threshold=1.5)",
+            "Softmax(0)",
+            "LogSoftmax",
+        ];
+        let outputs: Vec<String> =
+            calls.iter().enumerate().map(|(i, c)| format!("output y{i} = x |> {c}")).collect();
+        // Standard-normal inputs cross Hardtanh's bounds and Softplus's threshold here.
+        let spec = format!("model M {{ input x: [3, 7]\n {} }}", outputs.join("\n"));
+        crate::lower::gradcheck::check_spec(&spec, true).unwrap().assert_within(1e-6);
     }
 }

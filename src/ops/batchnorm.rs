@@ -4,6 +4,8 @@ use super::signature::{attr, AttrSpec, AttrType, Default, Inputs};
 use super::{expect_rank, Attrs, Cost, Op, OpDef, OpError, ParamDecl, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::{shape_string, TensorType};
+use crate::lower::kernels::norm;
+use crate::lower::{unary, Forward, Init, LowerCtx, LowerError};
 
 const ATTRS: &[AttrSpec] = &[
     // Inferred from the input; giving it only adds a check.
@@ -106,6 +108,19 @@ impl Op for BatchNorm {
     fn cost(&self, _: &[TensorType], _: &[TensorType]) -> Cost {
         Cost::Macs(Dim::zero())
     }
+
+    fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
+        let (weight, bias) = match self.affine {
+            true => (Some(ctx.weight("weight", Init::Ones)?), Some(ctx.weight("bias", Init::Zeros)?)),
+            false => (None, None),
+        };
+        let running = match self.track_running_stats {
+            true => Some((ctx.buffer("running_mean", Init::Zeros)?, ctx.buffer("running_var", Init::Ones)?)),
+            false => None,
+        };
+        let bn = norm::BatchNorm { weight, bias, running, eps: self.eps, momentum: self.momentum };
+        Ok(unary(move |x, train| bn.forward(x, train)))
+    }
 }
 
 #[cfg(test)]
@@ -136,5 +151,35 @@ mod tests {
         let e = err(op.infer(&[f32(&[1, 32, 7, 7])]));
         assert!(e.message.contains("`num_features` is 64 but the input has 32 channels"), "{}", e.message);
         assert!(op.infer(&[f32(&[1, 64, 7, 7])]).is_ok());
+    }
+
+    #[test]
+    fn gradcheck_batch_statistics_and_running_statistics() {
+        let spec = "model M { input x: [3, 4, 5, 2]\n input v: [5, 3, 4]\n input f: [6, 3]\n \
+                    output a = x |> bn: BatchNorm2d\n output b = v |> b1: BatchNorm1d(eps=0.01)\n \
+                    output c = f |> b2: BatchNorm1d(affine=false, track_running_stats=false) }";
+        for train in [true, false] {
+            crate::lower::gradcheck::check_spec(spec, train).unwrap().assert_within(1e-6);
+        }
+    }
+
+    #[test]
+    fn training_moves_running_statistics_with_the_unbiased_variance() {
+        use candle_core::{DType, Device, Tensor};
+        let spec = "model M { input x: [4, 2]\n output y = x |> bn: BatchNorm1d(momentum=0.25) }";
+        let model = crate::Model::from_source("bn.wick", spec, &crate::Options::default()).unwrap();
+        let lowered = model.build(&Device::Cpu, DType::F64).unwrap();
+        let x = Tensor::new(&[[1.0f64, 0.0], [2.0, 0.0], [3.0, 4.0], [6.0, 8.0]], &Device::Cpu).unwrap();
+        let y = lowered.forward(std::slice::from_ref(&x), true).unwrap();
+        let stat = |k: &str| lowered.params().get(k).unwrap().to_vec1::<f64>().unwrap();
+        // Column 0: mean 3, biased variance 3.5, unbiased 14/3.
+        assert_eq!(stat("bn.running_mean"), vec![0.75 * 0.0 + 0.25 * 3.0, 0.25 * 3.0]);
+        let rv = stat("bn.running_var");
+        assert!((rv[0] - (0.75 + 0.25 * 14.0 / 3.0)).abs() < 1e-12, "{rv:?}");
+        let col0 = y[0].to_vec2::<f64>().unwrap();
+        assert!((col0[0][0] - (1.0 - 3.0) / (3.5f64 + 1e-5).sqrt()).abs() < 1e-12);
+        // Eval mode reads the running statistics and leaves them alone.
+        lowered.forward(&[x], false).unwrap();
+        assert_eq!(stat("bn.running_var"), rv);
     }
 }

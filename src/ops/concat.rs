@@ -4,6 +4,7 @@ use super::signature::{attr, AttrType, Default, Inputs};
 use super::{expect_axis, Attrs, Cost, Op, OpDef, OpError, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::{shape_string, TensorType};
+use crate::lower::{Forward, LowerCtx, LowerError};
 
 pub static CONCAT: OpDef = OpDef {
     name: "concat",
@@ -53,6 +54,13 @@ impl Op for Concat {
     fn cost(&self, _: &[TensorType], _: &[TensorType]) -> Cost {
         Cost::Macs(Dim::zero())
     }
+
+    fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
+        let axis = ctx.inputs[0]
+            .axis(self.axis)
+            .ok_or_else(|| ctx.error(format!("axis {} is out of range", self.axis)))?;
+        Ok(Box::new(move |xs: &[candle_core::Tensor], _: bool| Ok(vec![candle_core::Tensor::cat(xs, axis)?])))
+    }
 }
 
 #[cfg(test)]
@@ -81,5 +89,12 @@ mod tests {
         assert!(e.message.contains("[1, 64, 28, 28] vs [1, 64, 14, 14]"));
         assert!(err(op.infer(&[])).message.contains("at least one"));
         assert!(err(op.infer(&[f32(&[2, 3]), f32(&[2, 3, 1])])).message.contains("rank 3"));
+    }
+
+    #[test]
+    fn gradcheck_on_channels_and_the_last_axis() {
+        let spec = "model M { input a: [2, 3, 4]\n input b: [2, 1, 4]\n input c: [2, 3, 2]\n \
+                    output y = concat([a, b, a])\n output z = concat([c, a], axis=-1) }";
+        crate::lower::gradcheck::check_spec(spec, true).unwrap().assert_within(1e-6);
     }
 }

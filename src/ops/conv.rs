@@ -1,10 +1,13 @@
 //! `Conv1d` and `Conv2d`: one implementation over the number of spatial axes, PyTorch layout.
 
-use super::geometry::{per_group, Window};
+use super::geometry::{per_group, Padding, Window};
 use super::signature::{attr, AttrSpec, AttrType, Default, Inputs};
 use super::{expect_rank, Attrs, Cost, Op, OpDef, OpError, ParamDecl, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::TensorType;
+use crate::lower::kernels::conv::{conv, ConvGeometry};
+use crate::lower::kernels::pad::PadMode;
+use crate::lower::{unary, Forward, Init, LowerCtx, LowerError};
 
 const ATTRS: &[AttrSpec] = &[
     attr("out_channels", AttrType::Int, Default::Required),
@@ -109,6 +112,53 @@ impl Op for Conv {
         let per_output = self.in_per_group(inputs).mul(&Dim::konst(self.window.kernel_volume()));
         Cost::Macs(out.numel().mul(&per_output))
     }
+
+    fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
+        let in_channels = ctx.input_dims(0)?[1];
+        let fan_in = in_channels / self.groups.max(1) as usize * self.window.kernel_volume() as usize;
+        let bound = 1.0 / (fan_in as f64).sqrt();
+        let weight = ctx.weight("weight", Init::Uniform(bound))?;
+        let bias = if self.bias { Some(ctx.weight("bias", Init::Uniform(bound))?) } else { None };
+        let geometry = geometry(ctx, &self.window, self.groups, &self.padding_mode)?;
+        if geometry.uniform().is_none() {
+            return Err(ctx.error("different strides or dilations per axis are not lowered yet"));
+        }
+        Ok(unary(move |x, _| conv(x, &weight, bias.as_ref(), &geometry)))
+    }
+}
+
+/// The bound geometry of a conv layer; "same" pads as PyTorch does (the odd cell after).
+pub(crate) fn geometry(
+    ctx: &LowerCtx,
+    w: &Window,
+    groups: i64,
+    mode: &str,
+) -> Result<ConvGeometry, LowerError> {
+    let to_usize = |v: &[i64]| v.iter().map(|x| *x as usize).collect::<Vec<_>>();
+    let (kernel, dilation) = (to_usize(&w.kernel), to_usize(&w.dilation));
+    let padding = match &w.padding {
+        Padding::Explicit(p) => p.iter().map(|p| (*p as usize, *p as usize)).collect(),
+        Padding::Valid => vec![(0, 0); kernel.len()],
+        Padding::Same => kernel
+            .iter()
+            .zip(&dilation)
+            .map(|(k, d)| {
+                let total = d * (k - 1);
+                (total / 2, total - total / 2)
+            })
+            .collect(),
+    };
+    let mode = PadMode::parse(mode).ok_or_else(|| ctx.error(format!("unknown padding_mode `{mode}`")))?;
+    let output = ctx.output_dims(0)?[2..].to_vec();
+    Ok(ConvGeometry {
+        kernel,
+        stride: to_usize(&w.stride),
+        padding,
+        dilation,
+        groups: groups as usize,
+        mode,
+        output,
+    })
 }
 
 #[cfg(test)]
@@ -170,5 +220,34 @@ mod tests {
         );
         let e = err(build(&CONV2D, &[("out_channels", int(6)), ("kernel_size", int(3)), ("groups", int(4))]));
         assert!(e.message.contains("out_channels") && e.message.contains("6 is not divisible by 4"));
+    }
+
+    fn gradcheck(body: &str) {
+        let spec = format!("model M {{ input x: [2, 4, 7, 6]\n output y = x |> {body} }}");
+        crate::lower::gradcheck::check_spec(&spec, true).unwrap().assert_within(1e-6);
+    }
+
+    #[test]
+    fn gradcheck_strided_with_uneven_remainders() {
+        // 7 + 2 - 3 = 6 and 6 + 2 - 3 = 5 leave remainders 0 and 1 under stride 2.
+        gradcheck("c: Conv2d(3, 3, stride=2, padding=1)");
+        // Equal remainders: candle pads itself.
+        gradcheck("c: Conv2d(3, [3, 2], stride=2, padding=1)");
+        gradcheck("c: Conv2d(5, [3, 2], stride=3, padding=[1, 0], bias=false)");
+    }
+
+    #[test]
+    fn gradcheck_groups_dilation_and_same_padding() {
+        gradcheck("c: Conv2d(6, 3, groups=2, dilation=2, padding=2)");
+        gradcheck("c: Conv2d(2, 4, padding=\"same\", padding_mode=\"reflect\")");
+        gradcheck("c: Conv2d(3, 3, padding=1, padding_mode=\"circular\", bias=false)");
+        gradcheck("c: Conv2d(3, 2, padding=1, padding_mode=\"replicate\")");
+    }
+
+    #[test]
+    fn gradcheck_conv1d() {
+        let spec =
+            "model M { input x: [2, 4, 9]\n output y = x |> c: Conv1d(6, 3, stride=2, padding=1, groups=2) }";
+        crate::lower::gradcheck::check_spec(spec, true).unwrap().assert_within(1e-6);
     }
 }

@@ -5,6 +5,8 @@ use super::signature::{attr, AttrType, Default, Inputs};
 use super::{expect_rank, Attrs, Cost, Op, OpDef, OpError, ParamDecl, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::TensorType;
+use crate::lower::kernels::conv::conv_transpose2d;
+use crate::lower::{unary, Forward, Init, LowerCtx, LowerError};
 
 pub static CONV_TRANSPOSE2D: OpDef = OpDef {
     name: "ConvTranspose2d",
@@ -93,6 +95,24 @@ impl Op for ConvTranspose2d {
         let Some(x) = inputs.first() else { return Cost::Uncounted };
         Cost::Macs(x.numel().mul(&self.out_per_group).mul(&Dim::konst(self.window.kernel_volume())))
     }
+
+    fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
+        // PyTorch's fan_in reads the weight's axis 1 (out/groups) times the kernel area.
+        let out_per_group = ctx.dim(&self.out_per_group)?;
+        let bound = 1.0 / ((out_per_group * self.window.kernel_volume() as usize) as f64).sqrt();
+        let weight = ctx.weight("weight", Init::Uniform(bound))?;
+        let bias = if self.bias { Some(ctx.weight("bias", Init::Uniform(bound))?) } else { None };
+        let geometry = super::conv::geometry(ctx, &self.window, self.groups, "zeros")?;
+        let output_padding: Vec<usize> = self.output_padding.iter().map(|p| *p as usize).collect();
+        let square = |v: &[usize]| v.windows(2).all(|w| w[0] == w[1]);
+        let pads: Vec<usize> = geometry.padding.iter().map(|p| p.0).collect();
+        if geometry.uniform().is_none() || !square(&pads) || !square(&output_padding) {
+            return Err(ctx.error(
+                "per-axis stride, dilation, padding or output_padding that differ are not lowered yet",
+            ));
+        }
+        Ok(unary(move |x, _| conv_transpose2d(x, &weight, bias.as_ref(), &geometry, &output_padding)))
+    }
 }
 
 #[cfg(test)]
@@ -141,5 +161,14 @@ mod tests {
         let e = err(build(&CONV_TRANSPOSE2D, &a));
         assert_eq!(e.attr, Some("output_padding"));
         assert!(e.message.contains("output_padding 1, stride 1, dilation 1"), "{}", e.message);
+    }
+
+    #[test]
+    fn gradcheck_strides_output_padding_and_groups() {
+        let spec = "model M { input x: [2, 4, 3, 5]\n \
+                    output y = x |> d: ConvTranspose2d(3, 4, stride=2, padding=1, bias=false)\n \
+                    output z = x |> e: ConvTranspose2d(6, 3, stride=2, padding=1, output_padding=1, groups=2)\n \
+                    output w = x |> f: ConvTranspose2d(2, 3, dilation=2) }";
+        crate::lower::gradcheck::check_spec(spec, true).unwrap().assert_within(1e-6);
     }
 }

@@ -7,6 +7,7 @@ use super::signature::Inputs;
 use super::{Cost, Op, OpDef, OpError, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::{shape_string, DType, TensorType};
+use crate::lower::{Forward, LowerCtx, LowerError};
 
 const AB: Signature = Signature { inputs: Inputs::Fixed(&["a", "b"]), attrs: &[] };
 
@@ -80,6 +81,26 @@ impl Op for Binary {
     fn cost(&self, _: &[TensorType], _: &[TensorType]) -> Cost {
         Cost::Macs(Dim::zero())
     }
+
+    fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
+        let op = *self;
+        // Integer true division gives floats, as declared by `infer`.
+        let cast = (op == Binary::Div && !ctx.inputs[0].dtype.is_float()).then_some(ctx.dtype);
+        Ok(Box::new(move |xs: &[candle_core::Tensor], _: bool| {
+            let [a, b] = xs else { candle_core::bail!("expected 2 inputs, found {}", xs.len()) };
+            let (a, b) = match cast {
+                Some(d) => (a.to_dtype(d)?, b.to_dtype(d)?),
+                None => (a.clone(), b.clone()),
+            };
+            let y = match op {
+                Binary::Add => a.broadcast_add(&b)?,
+                Binary::Sub => a.broadcast_sub(&b)?,
+                Binary::Mul => a.broadcast_mul(&b)?,
+                Binary::Div => a.broadcast_div(&b)?,
+            };
+            Ok(vec![y])
+        }))
+    }
 }
 
 #[cfg(test)]
@@ -112,5 +133,12 @@ mod tests {
         let ids = TensorType::new(DType::I64, vec![2.into(), 3.into()]);
         assert!(err(op.infer(&[f32(&[2, 3]), ids.clone()])).message.contains("f32 and i64"));
         assert_eq!(build(&DIV, &[]).unwrap().infer(&[ids.clone(), ids]).unwrap()[0].dtype, DType::F32);
+    }
+
+    #[test]
+    fn gradcheck_with_broadcasting_both_ways() {
+        let spec = "model M { input a: [2, 3, 4]\n input b: [2, 1, 4]\n input c: [1, 3, 1]\n \
+                    output s = a + b\n output d = c - a\n output m = b * c\n output q = a / Sigmoid(c) }";
+        crate::lower::gradcheck::check_spec(spec, true).unwrap().assert_within(1e-6);
     }
 }

@@ -4,6 +4,7 @@ use super::signature::{attr, AttrType, Default, Inputs};
 use super::{expect_axis, Attrs, Cost, Op, OpDef, OpError, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::{shape_string, TensorType};
+use crate::lower::{unary, Forward, LowerCtx, LowerError};
 
 pub static FLATTEN: OpDef = OpDef {
     name: "Flatten",
@@ -45,6 +46,11 @@ impl Op for Flatten {
     fn cost(&self, _: &[TensorType], _: &[TensorType]) -> Cost {
         Cost::Macs(Dim::zero())
     }
+
+    fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
+        let shape = ctx.output_dims(0)?;
+        Ok(unary(move |x, _| x.reshape(shape.as_slice())))
+    }
 }
 
 #[cfg(test)]
@@ -69,5 +75,12 @@ mod tests {
         assert_eq!(err(op.infer(&[f32(&[2])])).attr, Some("start_dim"));
         let op = build(&FLATTEN, &[("start_dim", int(2)), ("end_dim", int(1))]).unwrap();
         assert!(err(op.infer(&[f32(&[2, 3, 4])])).message.contains("cannot come after"));
+    }
+
+    #[test]
+    fn gradcheck() {
+        let spec = "model M { input x: [2, 3, 4, 5]\n output y = x |> Flatten\n \
+                    output z = x |> Flatten(start_dim=1, end_dim=2) |> Linear(2) }";
+        crate::lower::gradcheck::check_spec(spec, true).unwrap().assert_within(1e-6);
     }
 }

@@ -4,6 +4,7 @@ use super::signature::Inputs;
 use super::{Attrs, Cost, Op, OpDef, OpError, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::TensorType;
+use crate::lower::{unary, Forward, LowerCtx, LowerError};
 
 pub static IDENTITY: OpDef = OpDef {
     name: "Identity",
@@ -22,6 +23,10 @@ impl Op for Identity {
     fn cost(&self, _: &[TensorType], _: &[TensorType]) -> Cost {
         Cost::Macs(Dim::zero())
     }
+
+    fn lower(&self, _: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
+        Ok(unary(|x, _| Ok(x.clone())))
+    }
 }
 
 #[cfg(test)]
@@ -36,5 +41,12 @@ mod tests {
         let x = TensorType::new(DType::I64, vec![Dim::sym("N"), 128.into()]);
         assert_eq!(op.infer(std::slice::from_ref(&x)).unwrap(), vec![x]);
         assert_eq!(macs(&*op, &[TensorType::new(DType::F32, vec![4.into()])]), 0);
+    }
+
+    #[test]
+    fn gradcheck() {
+        let spec =
+            "model M { input x: [2, 3]\n output y = x |> Identity\n output z = x |> Identity |> Tanh }";
+        crate::lower::gradcheck::check_spec(spec, true).unwrap().assert_within(1e-6);
     }
 }

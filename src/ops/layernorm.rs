@@ -4,6 +4,8 @@ use super::signature::{attr, AttrType, Default, Inputs};
 use super::{Attrs, Cost, Op, OpDef, OpError, ParamDecl, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::{shape_string, TensorType};
+use crate::lower::kernels::norm::layer_norm;
+use crate::lower::{unary, Forward, Init, LowerCtx, LowerError};
 
 pub static LAYER_NORM: OpDef = OpDef {
     name: "LayerNorm",
@@ -96,6 +98,15 @@ impl Op for LayerNorm {
     fn cost(&self, _: &[TensorType], _: &[TensorType]) -> Cost {
         Cost::Macs(Dim::zero())
     }
+
+    fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
+        let axes = normalized_dims(self.normalized_shape.as_ref(), &ctx.inputs[0]).len();
+        let weight = if self.elementwise_affine { Some(ctx.weight("weight", Init::Ones)?) } else { None };
+        let bias =
+            if self.elementwise_affine && self.bias { Some(ctx.weight("bias", Init::Zeros)?) } else { None };
+        let eps = self.eps;
+        Ok(unary(move |x, _| layer_norm(x, axes, weight.as_ref(), bias.as_ref(), eps)))
+    }
 }
 
 #[cfg(test)]
@@ -129,5 +140,13 @@ mod tests {
         assert!(e.message.contains("[96, 7]") && e.message.contains("[4, 96, 7, 7]"), "{}", e.message);
         let op = build(&LAYER_NORM, &[("normalized_shape", ints(&[1, 2, 3]))]).unwrap();
         assert!(op.infer(&[f32(&[2, 3])]).is_err());
+    }
+
+    #[test]
+    fn gradcheck_one_and_several_axes() {
+        // Parameters start at ones and zeros; the check moves them, so their gradients count.
+        let spec = "model M { input x: [2, 3, 5]\n output a = x |> ln: LayerNorm\n \
+                    output b = x |> l2: LayerNorm([3, 5], eps=0.1, bias=false) }";
+        crate::lower::gradcheck::check_spec(spec, true).unwrap().assert_within(1e-6);
     }
 }

@@ -4,6 +4,7 @@ use super::signature::{attr, AttrType, Default, Inputs};
 use super::{Attrs, Cost, Op, OpDef, OpError, ParamDecl, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::TensorType;
+use crate::lower::{unary, Forward, Init, LowerCtx, LowerError};
 
 pub static LINEAR: OpDef = OpDef {
     name: "Linear",
@@ -66,6 +67,28 @@ impl Op for Linear {
         let in_features = inputs[0].shape.last().cloned().unwrap_or_default();
         Cost::Macs(outputs[0].numel().mul(&in_features))
     }
+
+    fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
+        let dims = ctx.input_dims(0)?;
+        let in_features = dims.last().copied().unwrap_or(1);
+        let bound = 1.0 / (in_features as f64).sqrt();
+        let weight = ctx.weight("weight", Init::Uniform(bound))?;
+        let bias = if self.bias { Some(ctx.weight("bias", Init::Uniform(bound))?) } else { None };
+        Ok(unary(move |x, _| {
+            // One 2-D product over all leading axes, then the leading axes back.
+            let (rows, out) = (x.elem_count() / in_features, weight.dim(0)?);
+            let y = x.reshape((rows, in_features))?.matmul(&weight.t()?)?;
+            let y = match &bias {
+                Some(b) => y.broadcast_add(b)?,
+                None => y,
+            };
+            let mut shape = x.dims().to_vec();
+            if let Some(last) = shape.last_mut() {
+                *last = out;
+            }
+            y.reshape(shape)
+        }))
+    }
 }
 
 #[cfg(test)]
@@ -90,5 +113,12 @@ mod tests {
             .sum();
         assert_eq!(params, 784 * 200 + 200);
         assert_eq!(op.cost(&[x], &out), Cost::Macs(Dim::sym("N").mul(&Dim::konst(156_800))));
+    }
+
+    #[test]
+    fn gradcheck_on_2d_and_3d_inputs() {
+        let spec = "model M { input x: [3, 5]\n input s: [2, 3, 4]\n output y = x |> fc: Linear(4)\n \
+                    output z = s |> nb: Linear(7, bias=false) }";
+        crate::lower::gradcheck::check_spec(spec, true).unwrap().assert_within(1e-6);
     }
 }

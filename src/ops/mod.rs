@@ -2,7 +2,8 @@
 //!
 //! Each op declares the four duties of the op contract: its [`Signature`], shape and dtype
 //! inference ([`Op::infer`]), its parameters and buffers ([`Op::params`]) and its cost
-//! ([`Op::cost`]). Lowering to candle arrives with the `lower` module.
+//! ([`Op::cost`]), and its lowering to candle ([`Op::lower`]), with a gradient check in its
+//! tests.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -11,6 +12,7 @@ use std::sync::OnceLock;
 
 use crate::ir::dim::Dim;
 use crate::ir::tensor::TensorType;
+use crate::lower::{Forward, LowerCtx, LowerError};
 
 pub mod signature;
 
@@ -112,6 +114,13 @@ pub trait Op: fmt::Debug + Send + Sync {
 
     /// Cost of one forward pass, given the types `infer` accepted and returned.
     fn cost(&self, inputs: &[TensorType], outputs: &[TensorType]) -> Cost;
+
+    /// The runnable layer, built once per model: parameters come from `ctx` (which creates
+    /// them with the op's PyTorch initialisation), shapes are bound. An op without a lowering
+    /// fails the build naming its layer, never at run time.
+    fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
+        Err(ctx.no_lowering())
+    }
 
     /// Where this op's cost rule departs from the usual convention, a line for the summary.
     fn cost_note(&self) -> Option<&'static str> {

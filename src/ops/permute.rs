@@ -4,6 +4,7 @@ use super::signature::{attr, AttrType, Default, Inputs};
 use super::{expect_axis, AttrValue, Attrs, Cost, Op, OpDef, OpError, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::{shape_string, TensorType};
+use crate::lower::{unary, Forward, LowerCtx, LowerError};
 
 pub static PERMUTE: OpDef = OpDef {
     name: "permute",
@@ -68,6 +69,16 @@ impl Op for Permute {
     fn cost(&self, _: &[TensorType], _: &[TensorType]) -> Cost {
         Cost::Macs(Dim::zero())
     }
+
+    fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
+        let dims = self
+            .dims
+            .iter()
+            .map(|d| ctx.inputs[0].axis(*d).ok_or_else(|| ctx.error(format!("axis {d} is out of range"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        // Contiguous, so the next op sees a plain layout (candle's matmul wants one).
+        Ok(unary(move |x, _| x.permute(dims.as_slice())?.contiguous()))
+    }
 }
 
 /// Swaps two axes.
@@ -88,6 +99,13 @@ impl Op for Transpose {
 
     fn cost(&self, _: &[TensorType], _: &[TensorType]) -> Cost {
         Cost::Macs(Dim::zero())
+    }
+
+    fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
+        let axis =
+            |d: i64| ctx.inputs[0].axis(d).ok_or_else(|| ctx.error(format!("axis {d} is out of range")));
+        let (a, b) = (axis(self.dim0)?, axis(self.dim1)?);
+        Ok(unary(move |x, _| x.transpose(a, b)?.contiguous()))
     }
 }
 
@@ -110,5 +128,12 @@ mod tests {
         let op = build(&TRANSPOSE, &[("dim0", int(1)), ("dim1", int(-1))]).unwrap();
         assert_eq!(out_shape(&*op, &[f32(&[2, 197, 768])]), vec![2, 768, 197]);
         assert_eq!(err(op.infer(&[f32(&[2])])).attr, Some("dim0"));
+    }
+
+    #[test]
+    fn gradcheck() {
+        let spec = "model M { input x: [2, 3, 4]\n output y = permute(x, [2, 0, 1]) |> Linear(5)\n \
+                    output z = transpose(x, 0, -1) |> Linear(3) }";
+        crate::lower::gradcheck::check_spec(spec, true).unwrap().assert_within(1e-6);
     }
 }

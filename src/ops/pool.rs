@@ -5,6 +5,8 @@ use super::signature::{attr, AttrType, Default, Inputs};
 use super::{expect_rank, Attrs, Cost, Op, OpDef, OpError, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::TensorType;
+use crate::lower::kernels::pool::{average_matrix, max_pool, window_index, Axis, Divisor, Separable};
+use crate::lower::{unary, Forward, LowerCtx, LowerError};
 
 pub static MAX_POOL2D: OpDef = OpDef {
     name: "MaxPool2d",
@@ -95,6 +97,45 @@ impl Op for Pool2d {
     fn cost(&self, _: &[TensorType], _: &[TensorType]) -> Cost {
         Cost::Macs(Dim::zero())
     }
+
+    fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
+        let (input, output) = (ctx.input_dims(0)?, ctx.output_dims(0)?);
+        let w = &self.window;
+        let padding = w.explicit_padding().unwrap_or_default();
+        let axis = |i: usize| Axis {
+            input: input[input.len() - 2 + i],
+            output: output[output.len() - 2 + i],
+            kernel: w.kernel[i] as usize,
+            stride: w.stride[i] as usize,
+            padding: padding.get(i).copied().unwrap_or(0) as usize,
+            dilation: w.dilation[i] as usize,
+        };
+        let (rows, cols) = (axis(0), axis(1));
+        match self.kind {
+            Kind::Max => {
+                let index = window_index(rows, cols);
+                let index = candle_core::Tensor::from_vec(index.clone(), index.len(), ctx.device)?;
+                Ok(unary(move |x, _| max_pool(x, &index, rows, cols)))
+            }
+            Kind::Avg { count_include_pad, divisor_override } => {
+                let divisor = match (divisor_override, count_include_pad) {
+                    (Some(_), _) => Divisor::Override,
+                    (None, true) => Divisor::IncludePad,
+                    (None, false) => Divisor::ExcludePad,
+                };
+                let average = Separable::new(
+                    average_matrix(rows, divisor),
+                    (rows.output, rows.input),
+                    average_matrix(cols, divisor),
+                    (cols.output, cols.input),
+                    divisor_override.map(|d| 1.0 / d as f64),
+                    ctx.dtype,
+                    ctx.device,
+                )?;
+                Ok(unary(move |x, _| average.apply(x)))
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -146,5 +187,16 @@ mod tests {
         assert_eq!(e.attr, Some("padding"));
         let e = err(build(&AVG_POOL2D, &[("kernel_size", int(2)), ("divisor_override", int(0))]));
         assert_eq!(e.attr, Some("divisor_override"));
+    }
+
+    #[test]
+    fn gradcheck_overlapping_padded_and_ceil_windows() {
+        let spec = "model M { input x: [2, 3, 10, 7]\n \
+            output a = x |> MaxPool2d(3, stride=2, padding=1)\n \
+            output b = x |> MaxPool2d([3, 2], stride=[2, 1], ceil_mode=true, dilation=[1, 2])\n \
+            output c = x |> AvgPool2d(3, stride=2, padding=1)\n \
+            output d = x |> AvgPool2d(3, stride=2, padding=1, count_include_pad=false, ceil_mode=true)\n \
+            output e = x |> AvgPool2d([2, 3], divisor_override=5) }";
+        crate::lower::gradcheck::check_spec(spec, true).unwrap().assert_within(1e-6);
     }
 }

@@ -4,6 +4,7 @@ use super::signature::{attr, AttrType, Default, Inputs};
 use super::{divide_exactly, Attrs, Cost, Op, OpDef, OpError, Quotient, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::{shape_string, TensorType};
+use crate::lower::{unary, Forward, LowerCtx, LowerError};
 
 pub static RESHAPE: OpDef = OpDef {
     name: "reshape",
@@ -64,6 +65,11 @@ impl Op for Reshape {
 
     fn cost(&self, _: &[TensorType], _: &[TensorType]) -> Cost {
         Cost::Macs(Dim::zero())
+    }
+
+    fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
+        let shape = ctx.output_dims(0)?;
+        Ok(unary(move |x, _| x.reshape(shape.as_slice())))
     }
 }
 
@@ -158,5 +164,12 @@ mod tests {
         assert!(e.message.contains("[2, 3, 4] (24 elements) into [5, 5] (25 elements)"), "{}", e.message);
         assert_eq!(err(build(&RESHAPE, &[("shape", ints(&[-1, -1]))])).attr, Some("shape"));
         assert!(build(&RESHAPE, &[("shape", ints(&[-2, 4]))]).is_err());
+    }
+
+    #[test]
+    fn gradcheck_with_an_inferred_size() {
+        let spec =
+            "dim N = 2\n model M { input x: [N, 3, 4]\n output y = reshape(x, [N, 4, -1]) |> Linear(2) }";
+        crate::lower::gradcheck::check_spec(spec, true).unwrap().assert_within(1e-6);
     }
 }

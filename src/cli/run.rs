@@ -1,0 +1,189 @@
+//! `wick compile -o` (initialise and save weights) and `wick run` (inference from files).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::ExitCode;
+
+use candle_core::{DType, Device, Tensor};
+use clap::{Args, ValueEnum};
+
+use wick::ir::dim::Dim;
+use wick::lower::device::{self, DeviceChoice};
+use wick::lower::LowerError;
+use wick::{Model, Options};
+
+use super::{SpecArgs, EXIT_SPEC, EXIT_USAGE};
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub spec: SpecArgs,
+    /// Weights (.safetensors keyed like a PyTorch state_dict).
+    #[arg(long)]
+    pub weights: String,
+    /// An input: `NAME=FILE` (.npy, or .safetensors holding NAME, input.NAME or one tensor).
+    /// Dims that are a lone symbol in the input's declared shape are bound from the file.
+    #[arg(long = "input", value_parser = parse_input, required = true)]
+    pub inputs: Vec<(String, String)>,
+    /// Where to write the outputs: .safetensors (keyed by output name) or .npy (one output).
+    #[arg(long)]
+    pub output: String,
+    #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
+    pub device: DeviceArg,
+    #[arg(long, value_enum, default_value_t = Mode::Eval)]
+    pub mode: Mode,
+    /// Load the tensors that fit and report the rest, instead of refusing the file.
+    #[arg(long)]
+    pub allow_partial: bool,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum DeviceArg {
+    Auto,
+    Cpu,
+    Cuda,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, ValueEnum)]
+pub enum Mode {
+    Eval,
+    Train,
+}
+
+fn parse_input(s: &str) -> Result<(String, String), String> {
+    let (name, file) = s.split_once('=').ok_or_else(|| format!("expected NAME=FILE, found `{s}`"))?;
+    Ok((name.trim().to_string(), file.trim().to_string()))
+}
+
+/// An error and the exit code it earns.
+struct Failure(u8, String);
+
+impl From<LowerError> for Failure {
+    fn from(e: LowerError) -> Failure {
+        let code = if matches!(e, LowerError::Spec(_)) { EXIT_SPEC } else { EXIT_USAGE };
+        Failure(code, e.to_string())
+    }
+}
+
+impl From<candle_core::Error> for Failure {
+    fn from(e: candle_core::Error) -> Failure {
+        Failure(EXIT_SPEC, e.to_string())
+    }
+}
+
+fn finish(r: Result<(), Failure>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure(code, message)) => {
+            eprintln!("error: {}", message.trim_end());
+            ExitCode::from(code)
+        }
+    }
+}
+
+/// `wick compile SPEC -o FILE`: PyTorch's default initialisation from `seed`, saved.
+pub fn save_initial_weights(spec: &SpecArgs, path: &str, seed: u64) -> ExitCode {
+    finish((|| {
+        let model = Model::from_file(&spec.spec, &spec.options())?;
+        let lowered = model.build_seeded(&Device::Cpu, DType::F32, seed)?;
+        lowered.save_weights(path)?;
+        let count: usize = lowered.params().entries().iter().map(|e| e.var.elem_count()).sum();
+        eprintln!("wrote {} tensors ({count} values) to {path}", lowered.params().entries().len());
+        Ok(())
+    })())
+}
+
+pub fn run(args: RunArgs) -> ExitCode {
+    finish(run_inner(&args))
+}
+
+fn run_inner(args: &RunArgs) -> Result<(), Failure> {
+    let choice = match args.device {
+        DeviceArg::Auto => DeviceChoice::Auto,
+        DeviceArg::Cpu => DeviceChoice::Cpu,
+        DeviceArg::Cuda => DeviceChoice::Cuda,
+    };
+    let (device, note) = device::select(choice).map_err(|e| Failure(EXIT_USAGE, e))?;
+    if let Some(note) = note {
+        eprintln!("note: {note}");
+    }
+    let mut inputs = HashMap::new();
+    for (name, file) in &args.inputs {
+        inputs.insert(name.clone(), read_input(name, file)?);
+    }
+    let mut opts = args.spec.options();
+    let probe = Model::from_file(&args.spec.spec, &opts)?;
+    bind_from_inputs(&probe, &inputs, &mut opts);
+    let model = Model::from_file(&args.spec.spec, &opts)?;
+    let lowered = model.build(&device, DType::F32)?;
+    let report = lowered.load_weights(&args.weights, args.allow_partial)?;
+    if !report.skipped.is_empty() {
+        eprint!("note: loaded {} tensors; {}", report.loaded, report.skipped);
+    }
+    let outputs = lowered.forward_named(&inputs, args.mode == Mode::Train)?;
+    write_outputs(&args.output, &outputs)
+}
+
+/// Binds each dim that is a lone symbol in an input's declared shape (`[N, 3, H, W]`) to the
+/// size the file has, unless `--bind` gave it.
+fn bind_from_inputs(model: &Model, inputs: &HashMap<String, Tensor>, opts: &mut Options) {
+    let g = model.graph();
+    for (name, id) in &g.inputs {
+        let (Some(t), Some(ty)) = (inputs.get(name), g.node(*id).outputs.first()) else { continue };
+        if t.rank() != ty.rank() {
+            continue;
+        }
+        for (d, size) in ty.shape.iter().zip(t.dims()) {
+            let symbols = d.symbols();
+            let [sym] = symbols.as_slice() else { continue };
+            if *d == Dim::sym(sym) && !opts.bind.iter().any(|(n, _)| n == sym) {
+                opts.bind.push((sym.clone(), *size as i64));
+            }
+        }
+    }
+}
+
+fn read_input(name: &str, file: &str) -> Result<Tensor, Failure> {
+    let io =
+        |e: candle_core::Error| Failure(EXIT_USAGE, format!("cannot read input `{name}` from {file}: {e}"));
+    if extension(file) == "npy" {
+        return Tensor::read_npy(file).map_err(io);
+    }
+    let mut tensors = candle_core::safetensors::load(file, &Device::Cpu).map_err(io)?;
+    if tensors.len() == 1 {
+        if let Some(t) = tensors.drain().map(|(_, t)| t).next() {
+            return Ok(t);
+        }
+    }
+    tensors.remove(name).or_else(|| tensors.remove(&format!("input.{name}"))).ok_or_else(|| {
+        Failure(
+            EXIT_USAGE,
+            format!("{file} has no tensor `{name}` or `input.{name}` (and holds {})", tensors.len()),
+        )
+    })
+}
+
+fn write_outputs(path: &str, outputs: &std::collections::BTreeMap<String, Tensor>) -> Result<(), Failure> {
+    let io = |e: candle_core::Error| Failure(EXIT_USAGE, format!("cannot write {path}: {e}"));
+    let on_cpu = outputs
+        .iter()
+        .map(|(k, t)| Ok((k.clone(), t.to_device(&Device::Cpu)?)))
+        .collect::<candle_core::Result<HashMap<_, _>>>()?;
+    if extension(path) == "npy" {
+        let mut values = on_cpu.values();
+        return match (values.next(), values.next()) {
+            (Some(t), None) => t.write_npy(path).map_err(io),
+            _ => Err(Failure(
+                EXIT_USAGE,
+                format!("the model has {} outputs: write them to a .safetensors file", on_cpu.len()),
+            )),
+        };
+    }
+    candle_core::safetensors::save(&on_cpu, path).map_err(io)?;
+    eprintln!("wrote {} to {path}", outputs.keys().cloned().collect::<Vec<_>>().join(", "));
+    Ok(())
+}
+
+fn extension(path: &str) -> &str {
+    Path::new(path).extension().and_then(|e| e.to_str()).unwrap_or("")
+}

@@ -1,0 +1,245 @@
+//! The executor: runs the lowered nodes in topological order, holding each intermediate only
+//! until its last consumer has run.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use candle_core::backprop::GradStore;
+use candle_core::{DType, Device, Module, Tensor, Var};
+
+use super::{Forward, LowerError, ParamStore};
+
+/// One node to run: which slots it reads and writes, and which it frees afterwards.
+pub(super) struct Step {
+    pub(super) path: String,
+    pub(super) kind: &'static str,
+    pub(super) layer: Box<dyn Forward>,
+    pub(super) inputs: Vec<usize>,
+    pub(super) outputs: Vec<usize>,
+    /// Slots to drop once this step has run.
+    pub(super) free: Vec<usize>,
+}
+
+/// A declared model input.
+#[derive(Clone, Debug)]
+pub struct InputSlot {
+    pub name: String,
+    pub(super) slot: usize,
+    pub dims: Vec<usize>,
+    pub dtype: crate::ir::tensor::DType,
+}
+
+/// A model lowered to candle on one device.
+pub struct Lowered {
+    pub name: String,
+    pub(super) steps: Vec<Step>,
+    /// Elements of the tensor each slot holds (its length is the number of slots).
+    pub(super) slot_elements: Vec<usize>,
+    pub(super) inputs: Vec<InputSlot>,
+    pub(super) outputs: Vec<(String, usize)>,
+    pub(super) params: ParamStore,
+    pub(super) device: Device,
+    pub(super) dtype: DType,
+    pub(super) gradients_checked: AtomicBool,
+}
+
+impl std::fmt::Debug for Lowered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lowered")
+            .field("name", &self.name)
+            .field("inputs", &self.inputs)
+            .field("outputs", &self.output_names())
+            .field("steps", &self.steps.len())
+            .field("params", &self.params)
+            .finish()
+    }
+}
+
+impl Lowered {
+    pub fn inputs(&self) -> &[InputSlot] {
+        &self.inputs
+    }
+
+    pub fn output_names(&self) -> Vec<&str> {
+        self.outputs.iter().map(|(n, _)| n.as_str()).collect()
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    pub fn params(&self) -> &ParamStore {
+        &self.params
+    }
+
+    /// The variables an optimizer should update.
+    pub fn trainable_vars(&self) -> Vec<Var> {
+        self.params.trainable().into_iter().map(|(_, v)| v.clone()).collect()
+    }
+
+    /// Runs the model on inputs given in declaration order; outputs in declaration order.
+    pub fn forward(&self, inputs: &[Tensor], train: bool) -> candle_core::Result<Vec<Tensor>> {
+        if inputs.len() != self.inputs.len() {
+            candle_core::bail!(
+                "model {} takes {} inputs, found {}",
+                self.name,
+                self.inputs.len(),
+                inputs.len()
+            );
+        }
+        let mut values: Vec<Option<Tensor>> = vec![None; self.slot_elements.len()];
+        for (decl, x) in self.inputs.iter().zip(inputs) {
+            values[decl.slot] = Some(self.admit(decl, x)?);
+        }
+        for step in &self.steps {
+            let xs = step
+                .inputs
+                .iter()
+                .map(|s| {
+                    values[*s].clone().ok_or_else(|| {
+                        candle_core::Error::msg(format!("`{}`: input was dropped early", step.path))
+                    })
+                })
+                .collect::<candle_core::Result<Vec<_>>>()?;
+            let ys = step
+                .layer
+                .forward(&xs, train)
+                .map_err(|e| e.context(format!("in `{}` ({})", step.path, step.kind)))?;
+            if ys.len() != step.outputs.len() {
+                candle_core::bail!(
+                    "`{}` ({}) gave {} outputs, expected {}",
+                    step.path,
+                    step.kind,
+                    ys.len(),
+                    step.outputs.len()
+                );
+            }
+            for (slot, y) in step.outputs.iter().zip(ys) {
+                values[*slot] = Some(y);
+            }
+            for slot in &step.free {
+                values[*slot] = None;
+            }
+        }
+        self.outputs
+            .iter()
+            .map(|(name, s)| {
+                values[*s]
+                    .clone()
+                    .ok_or_else(|| candle_core::Error::msg(format!("output `{name}` was not computed")))
+            })
+            .collect()
+    }
+
+    /// Runs the model on named inputs; outputs by name.
+    pub fn forward_named(
+        &self,
+        inputs: &HashMap<String, Tensor>,
+        train: bool,
+    ) -> candle_core::Result<BTreeMap<String, Tensor>> {
+        let ordered = self
+            .inputs
+            .iter()
+            .map(|d| {
+                inputs
+                    .get(&d.name)
+                    .cloned()
+                    .ok_or_else(|| candle_core::Error::msg(format!("no tensor for input `{}`", d.name)))
+            })
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        let outs = self.forward(&ordered, train)?;
+        Ok(self.outputs.iter().map(|(n, _)| n.clone()).zip(outs).collect())
+    }
+
+    /// Checks an input's shape and brings float inputs to the model's dtype and device.
+    fn admit(&self, decl: &InputSlot, x: &Tensor) -> candle_core::Result<Tensor> {
+        if x.dims() != decl.dims.as_slice() {
+            candle_core::bail!("input `{}` must have shape {:?}, found {:?}", decl.name, decl.dims, x.dims());
+        }
+        let x = x.to_device(&self.device)?;
+        match (decl.dtype.is_float(), x.dtype().is_float()) {
+            (true, true) => x.to_dtype(self.dtype),
+            (true, false) => {
+                candle_core::bail!("input `{}` must be a float tensor, found {:?}", decl.name, x.dtype())
+            }
+            (false, true) => {
+                candle_core::bail!("input `{}` must be an integer tensor, found {:?}", decl.name, x.dtype())
+            }
+            (false, false) => Ok(x),
+        }
+    }
+
+    /// The most tensor elements the forward pass holds at once (inputs, intermediates not yet
+    /// consumed, outputs), from the schedule: what freeing after the last consumer achieves.
+    pub fn peak_live_elements(&self) -> usize {
+        let mut live: HashSet<usize> = self.inputs.iter().map(|d| d.slot).collect();
+        let total = |live: &HashSet<usize>| live.iter().map(|s| self.slot_elements[*s]).sum::<usize>();
+        let mut peak = total(&live);
+        for step in &self.steps {
+            live.extend(&step.outputs);
+            peak = peak.max(total(&live));
+            for s in &step.free {
+                live.remove(s);
+            }
+        }
+        peak
+    }
+
+    /// `loss.backward()`, and after the first one a check that every trainable parameter got
+    /// a gradient: candle drops gradients silently where an op has no backward.
+    pub fn backward(&self, loss: &Tensor) -> Result<GradStore, LowerError> {
+        let grads = loss.backward()?;
+        if !self.gradients_checked.swap(true, Ordering::Relaxed) {
+            let missing = self.missing_gradients(&grads);
+            if !missing.is_empty() {
+                return Err(LowerError::Usage(format!(
+                    "after the first backward pass these trainable parameters have no gradient: {}",
+                    missing.join(", ")
+                )));
+            }
+        }
+        Ok(grads)
+    }
+
+    /// Trainable parameters without a gradient in `grads`.
+    pub fn missing_gradients(&self, grads: &GradStore) -> Vec<String> {
+        self.params
+            .trainable()
+            .into_iter()
+            .filter(|(_, v)| grads.get(v.as_tensor()).is_none())
+            .map(|(k, _)| k.to_string())
+            .collect()
+    }
+
+    pub fn save_weights(&self, path: impl AsRef<std::path::Path>) -> Result<(), LowerError> {
+        Ok(self.params.save(path)?)
+    }
+
+    pub fn load_weights(
+        &self,
+        path: impl AsRef<std::path::Path>,
+        allow_partial: bool,
+    ) -> Result<super::LoadReport, LowerError> {
+        self.params.load(path, allow_partial)
+    }
+}
+
+/// candle's `Module` for single-input, single-output models, in eval mode.
+impl Module for Lowered {
+    fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+        if self.inputs.len() != 1 || self.outputs.len() != 1 {
+            candle_core::bail!(
+                "Module::forward needs one input and one output; model {} has {} and {}: use Lowered::forward",
+                self.name,
+                self.inputs.len(),
+                self.outputs.len()
+            );
+        }
+        let mut ys = Lowered::forward(self, std::slice::from_ref(xs), false)?;
+        ys.pop().ok_or_else(|| candle_core::Error::msg("no output"))
+    }
+}

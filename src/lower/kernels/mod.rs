@@ -1,0 +1,19 @@
+//! Numeric kernels shared by op lowerings, written on candle-core primitives whose backward
+//! is right (index_select, gather, matmul, where_cond, elementwise math), instead of the
+//! candle ops whose gradient is missing or wrong in 0.11.
+
+pub mod activation;
+pub mod conv;
+pub mod norm;
+pub mod pad;
+pub mod pool;
+pub mod softmax;
+
+use candle_core::{Result, Tensor};
+
+/// A per-channel vector `v` shaped to broadcast against a rank-`rank` `[N, C, ...]`: `[1, C, 1, ...]`.
+pub fn per_channel(v: &Tensor, rank: usize) -> Result<Tensor> {
+    let mut shape = vec![1; rank.max(2)];
+    shape[1] = v.elem_count();
+    v.reshape(shape)
+}

@@ -1,0 +1,91 @@
+//! Batch and layer normalisation on elementwise primitives (candle-nn's layer norm has no
+//! gradient in 0.11), with PyTorch's running-statistics update.
+
+use candle_core::{Result, Tensor, Var};
+
+use super::per_channel;
+
+/// Normalises `x` over `dims` with the biased variance; returns (normalised, mean, variance),
+/// the statistics kept with their reduced axes.
+pub fn standardize(x: &Tensor, dims: &[usize], eps: f64) -> Result<(Tensor, Tensor, Tensor)> {
+    let mean = x.mean_keepdim(dims)?;
+    let centred = x.broadcast_sub(&mean)?;
+    let var = centred.sqr()?.mean_keepdim(dims)?;
+    let y = centred.broadcast_div(&(var.clone() + eps)?.sqrt()?)?;
+    Ok((y, mean, var))
+}
+
+/// The affine part shared by the norms: `y * weight + bias`, each optional, already shaped
+/// to broadcast.
+pub fn affine(y: Tensor, weight: Option<&Tensor>, bias: Option<&Tensor>) -> Result<Tensor> {
+    let y = match weight {
+        Some(w) => y.broadcast_mul(w)?,
+        None => y,
+    };
+    match bias {
+        Some(b) => y.broadcast_add(b),
+        None => Ok(y),
+    }
+}
+
+/// A batch norm's state: per-channel affine parameters and running statistics.
+pub struct BatchNorm {
+    pub weight: Option<Tensor>,
+    pub bias: Option<Tensor>,
+    /// `(running_mean, running_var)` when tracked.
+    pub running: Option<(Var, Var)>,
+    pub eps: f64,
+    pub momentum: f64,
+}
+
+impl BatchNorm {
+    /// `x` is `[N, C, ...]`. Training (or no running statistics) normalises with the batch's
+    /// statistics and, when tracked, moves the running ones toward them by `momentum`, using
+    /// the unbiased variance as PyTorch does.
+    pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        let rank = x.rank();
+        let shape = |t: &Tensor| per_channel(t, rank);
+        let (w, b) =
+            (self.weight.as_ref().map(shape).transpose()?, self.bias.as_ref().map(shape).transpose()?);
+        let y = match (&self.running, train) {
+            (Some((mean, var)), false) => {
+                let (mean, var) = (shape(mean.as_tensor())?.detach(), shape(var.as_tensor())?.detach());
+                x.broadcast_sub(&mean)?.broadcast_div(&(var + self.eps)?.sqrt()?)?
+            }
+            _ => {
+                let dims: Vec<usize> = (0..rank).filter(|d| *d != 1).collect();
+                let n = x.elem_count() / x.dim(1)?;
+                if n < 2 {
+                    candle_core::bail!(
+                        "batch norm in training needs more than 1 value per channel, found shape {:?}",
+                        x.dims()
+                    );
+                }
+                let (y, mean, var) = standardize(x, &dims, self.eps)?;
+                if let (Some((running_mean, running_var)), true) = (&self.running, train) {
+                    let m = self.momentum;
+                    let unbiased = var.detach().flatten_all()?.affine(n as f64 / (n - 1) as f64, 0.0)?;
+                    let mean = mean.detach().flatten_all()?;
+                    running_mean.set(&((running_mean.as_tensor().detach() * (1.0 - m))? + (mean * m)?)?)?;
+                    running_var.set(&((running_var.as_tensor().detach() * (1.0 - m))? + (unbiased * m)?)?)?;
+                }
+                y
+            }
+        };
+        affine(y, w.as_ref(), b.as_ref())
+    }
+}
+
+/// Layer norm over the last `axes` axes of `x`; `weight` and `bias` have those axes' shape.
+pub fn layer_norm(
+    x: &Tensor,
+    axes: usize,
+    weight: Option<&Tensor>,
+    bias: Option<&Tensor>,
+    eps: f64,
+) -> Result<Tensor> {
+    let rank = x.rank();
+    let dims: Vec<usize> = (rank - axes..rank).collect();
+    let (y, _, _) = standardize(x, &dims, eps)?;
+    affine(y, weight, bias)
+}

@@ -1,0 +1,176 @@
+//! 2-D pooling with padding, dilation and ceil_mode, and adaptive average pooling.
+//!
+//! candle's pooling backward is wrong when kernel != stride and refuses sizes that the kernel
+//! does not divide. Here max pooling gathers every window with one `index_select` (padding
+//! reads a -inf cell) and picks the first maximum with `gather`, so the gradient goes to one
+//! element per window, as in PyTorch. Average pooling is separable in every PyTorch mode (the
+//! divisor is a product of a row count and a column count), so it is two matrix products.
+
+use candle_core::{DType, Device, Result, Tensor, D};
+
+/// One spatial axis of a sliding window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Axis {
+    pub input: usize,
+    pub output: usize,
+    pub kernel: usize,
+    pub stride: usize,
+    pub padding: usize,
+    pub dilation: usize,
+}
+
+impl Axis {
+    /// Start of window `i` in input coordinates (may be negative: in the padding).
+    fn start(&self, i: usize) -> i64 {
+        (i * self.stride) as i64 - self.padding as i64
+    }
+}
+
+/// For each output cell (row-major) and each kernel cell (row-major), the flattened input
+/// position it reads, or `h * w` (one past the end) where it reads padding.
+pub fn window_index(rows: Axis, cols: Axis) -> Vec<u32> {
+    let fill = (rows.input * cols.input) as u32;
+    let mut index = Vec::with_capacity(rows.output * cols.output * rows.kernel * cols.kernel);
+    for oi in 0..rows.output {
+        for oj in 0..cols.output {
+            for ki in 0..rows.kernel {
+                let r = rows.start(oi) + (ki * rows.dilation) as i64;
+                for kj in 0..cols.kernel {
+                    let c = cols.start(oj) + (kj * cols.dilation) as i64;
+                    let inside = (0..rows.input as i64).contains(&r) && (0..cols.input as i64).contains(&c);
+                    index.push(if inside { (r as usize * cols.input + c as usize) as u32 } else { fill });
+                }
+            }
+        }
+    }
+    index
+}
+
+/// Max pooling over the last two axes of `x` with a prepared [`window_index`].
+pub fn max_pool(x: &Tensor, index: &Tensor, rows: Axis, cols: Axis) -> Result<Tensor> {
+    let dims = x.dims();
+    let lead = &dims[..dims.len() - 2];
+    let batch: usize = lead.iter().product();
+    let flat = x.reshape((batch, rows.input * cols.input))?;
+    let fill = Tensor::full(f64::NEG_INFINITY, (batch, 1), x.device())?.to_dtype(x.dtype())?;
+    let flat = Tensor::cat(&[&flat, &fill], 1)?;
+    let k = rows.kernel * cols.kernel;
+    let windows = flat.index_select(index, 1)?.reshape((batch, rows.output * cols.output, k))?;
+    // argmax keeps the first maximum; gathering it sends the gradient there only.
+    let first_max = windows.argmax_keepdim(D::Minus1)?;
+    let out = windows.gather(&first_max, D::Minus1)?;
+    let mut shape = lead.to_vec();
+    shape.extend([rows.output, cols.output]);
+    out.reshape(shape)
+}
+
+/// How an average window counts its cells.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Divisor {
+    /// Cells of the window inside input + padding (PyTorch's count_include_pad=True).
+    IncludePad,
+    /// Cells of the window inside the input.
+    ExcludePad,
+    /// A fixed count; the per-axis factors are then 1.
+    Override,
+}
+
+/// The `[output, input]` averaging matrix of one axis: row `i` holds `1 / factor` over window
+/// `i`'s input cells.
+pub fn average_matrix(a: Axis, divisor: Divisor) -> Vec<f64> {
+    let mut m = vec![0.0; a.output * a.input];
+    for i in 0..a.output {
+        let start = a.start(i);
+        let end = (start + ((a.kernel - 1) * a.dilation + 1) as i64).min((a.input + a.padding) as i64);
+        let (lo, hi) = (start.max(0), end.min(a.input as i64));
+        let factor = match divisor {
+            Divisor::IncludePad => (end - start) as f64,
+            Divisor::ExcludePad => (hi - lo) as f64,
+            Divisor::Override => 1.0,
+        };
+        for r in lo..hi {
+            m[i * a.input + r as usize] = 1.0 / factor;
+        }
+    }
+    m
+}
+
+/// PyTorch's adaptive bins: bin `i` of `n` over length `l` covers `[floor(i*l/n), ceil((i+1)*l/n))`.
+pub fn adaptive_matrix(input: usize, output: usize) -> Vec<f64> {
+    let mut m = vec![0.0; output * input];
+    for i in 0..output {
+        let (lo, hi) = (i * input / output, ((i + 1) * input).div_ceil(output));
+        for r in lo..hi {
+            m[i * input + r] = 1.0 / (hi - lo) as f64;
+        }
+    }
+    m
+}
+
+/// Row and column matrices of a separable average, ready on a device.
+#[derive(Clone, Debug)]
+pub struct Separable {
+    rows: Tensor,
+    /// Transposed: `[input, output]`.
+    cols_t: Tensor,
+    scale: Option<f64>,
+}
+
+impl Separable {
+    /// `rows` is `[oh, h]`, `cols` is `[ow, w]`, both row-major.
+    pub fn new(
+        rows: Vec<f64>,
+        (oh, h): (usize, usize),
+        cols: Vec<f64>,
+        (ow, w): (usize, usize),
+        scale: Option<f64>,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Separable> {
+        let rows = Tensor::from_vec(rows, (oh, h), device)?.to_dtype(dtype)?;
+        let cols_t = Tensor::from_vec(cols, (ow, w), device)?.t()?.contiguous()?.to_dtype(dtype)?;
+        Ok(Separable { rows, cols_t, scale })
+    }
+
+    /// Averages the last two axes of `x`.
+    pub fn apply(&self, x: &Tensor) -> Result<Tensor> {
+        let y = self.rows.broadcast_matmul(&x.broadcast_matmul(&self.cols_t)?)?;
+        match self.scale {
+            Some(s) => y.affine(s, 0.0),
+            None => Ok(y),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn axis(input: usize, output: usize, kernel: usize, stride: usize, padding: usize) -> Axis {
+        Axis { input, output, kernel, stride, padding, dilation: 1 }
+    }
+
+    #[test]
+    fn padding_reads_the_fill_cell() {
+        // 1 x 3 input, kernel 1 x 2, stride 2, padding 1 on the columns: windows (-1, 0), (1, 2).
+        let index = window_index(axis(1, 1, 1, 1, 0), axis(3, 2, 2, 2, 1));
+        assert_eq!(index, vec![3, 0, 1, 2]);
+    }
+
+    #[test]
+    fn average_divisors_follow_pytorch() {
+        // Length 4, kernel 3, stride 2, padding 1: windows [-1, 2) and [1, 4).
+        let a = axis(4, 2, 3, 2, 1);
+        let incl = average_matrix(a, Divisor::IncludePad);
+        assert_eq!(&incl[..4], &[1.0 / 3.0, 1.0 / 3.0, 0.0, 0.0]);
+        let excl = average_matrix(a, Divisor::ExcludePad);
+        assert_eq!(&excl[..4], &[0.5, 0.5, 0.0, 0.0]);
+        // ceil_mode: the third window [4, 7) runs past input + padding and is clipped there.
+        let ceil = average_matrix(axis(6, 3, 3, 2, 0), Divisor::IncludePad);
+        assert_eq!(&ceil[12..], &[0.0, 0.0, 0.0, 0.0, 0.5, 0.5]);
+        assert_eq!(adaptive_matrix(7, 3), {
+            let t = 1.0 / 3.0;
+            vec![t, t, t, 0., 0., 0., 0., 0., 0., t, t, t, 0., 0., 0., 0., 0., 0., t, t, t]
+        });
+    }
+}

@@ -1,0 +1,183 @@
+//! Lowering: a checked graph becomes a candle computation that runs forward and backward.
+//!
+//! Each op lowers itself ([`crate::ops::Op::lower`]) from a [`LowerCtx`] that gives the node's
+//! path, its input and output shapes (every dim bound), the dtype and device, and its
+//! parameters from the model's [`ParamStore`]. The result is a [`Forward`]: the executor
+//! ([`Lowered`]) runs those in topological order, passing the train flag to every node.
+//!
+//! candle 0.11 has ops whose gradient is missing or wrong (DESIGN.md section 8), so the
+//! numerics that need care live in [`kernels`], written on candle-core primitives whose
+//! backward is right, and every lowered op has a finite-difference check ([`gradcheck`]).
+//!
+//! ```
+//! use candle_core::{DType, Device, Tensor};
+//!
+//! let spec = "model M { input x: [2, 4]\n output y = x |> fc: Linear(3) |> Softmax }";
+//! let model = wick::Model::from_source("m.wick", spec, &wick::Options::default())?;
+//! let net = model.build(&Device::Cpu, DType::F32)?;
+//! let y = net.forward(&[Tensor::ones((2, 4), DType::F32, &Device::Cpu)?], true)?;
+//! assert_eq!(y[0].dims(), &[2, 3]);
+//! let grads = net.backward(&y[0].sum_all()?)?;
+//! assert!(grads.get(net.params().get("fc.weight").unwrap().as_tensor()).is_some());
+//! # Ok::<(), wick::lower::LowerError>(())
+//! ```
+
+pub mod device;
+pub mod executor;
+pub mod gradcheck;
+pub mod kernels;
+pub mod model;
+pub mod params;
+
+#[cfg(test)]
+mod tests;
+
+use candle_core::{DType, Device, Tensor, Var};
+
+use crate::ir::dim::{Bindings, Dim};
+use crate::ir::graph::Node;
+use crate::ir::tensor::TensorType;
+use crate::ops::ParamKind;
+
+pub use executor::Lowered;
+pub use model::Model;
+pub use params::{Init, LoadReport, ParamStore, WeightsMismatch};
+
+/// A lowered node: tensors in, tensors out. `train` selects batch statistics and dropout.
+pub trait Forward: Send + Sync {
+    fn forward(&self, inputs: &[Tensor], train: bool) -> candle_core::Result<Vec<Tensor>>;
+}
+
+impl<F> Forward for F
+where
+    F: Fn(&[Tensor], bool) -> candle_core::Result<Vec<Tensor>> + Send + Sync,
+{
+    fn forward(&self, inputs: &[Tensor], train: bool) -> candle_core::Result<Vec<Tensor>> {
+        self(inputs, train)
+    }
+}
+
+/// A one-input, one-output layer from a function of the input and the train flag.
+pub fn unary<F>(f: F) -> Box<dyn Forward>
+where
+    F: Fn(&Tensor, bool) -> candle_core::Result<Tensor> + Send + Sync + 'static,
+{
+    Box::new(move |xs: &[Tensor], train: bool| match xs {
+        [x] => Ok(vec![f(x, train)?]),
+        _ => candle_core::bail!("expected 1 input, found {}", xs.len()),
+    })
+}
+
+/// Why a model could not be lowered, loaded or run.
+#[derive(Debug, thiserror::Error)]
+pub enum LowerError {
+    /// The spec did not compile; the rendered diagnostics.
+    #[error("the spec has errors:\n{0}")]
+    Spec(String),
+    /// A layer could not be lowered (no lowering yet, an unbound dim, a bad shape).
+    #[error("cannot lower `{path}` ({kind}): {message}")]
+    Layer { path: String, kind: String, message: String },
+    #[error(transparent)]
+    Weights(#[from] WeightsMismatch),
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// What an op sees while it lowers itself.
+pub struct LowerCtx<'a> {
+    pub node: &'a Node,
+    /// Input types with every dim bound.
+    pub inputs: Vec<TensorType>,
+    /// Output types with every dim bound.
+    pub outputs: Vec<TensorType>,
+    /// The float type parameters and activations are held in.
+    pub dtype: DType,
+    pub device: &'a Device,
+    pub(crate) bindings: &'a Bindings,
+    pub(crate) store: &'a mut ParamStore,
+}
+
+impl LowerCtx<'_> {
+    pub fn path(&self) -> &str {
+        &self.node.path
+    }
+
+    /// An error about this layer.
+    pub fn error(&self, message: impl Into<String>) -> LowerError {
+        LowerError::Layer {
+            path: self.node.path.clone(),
+            kind: self.node.kind.to_string(),
+            message: message.into(),
+        }
+    }
+
+    /// The error of an op without a lowering.
+    pub fn no_lowering(&self) -> LowerError {
+        self.error(format!("op {} has no lowering yet", self.node.kind))
+    }
+
+    /// A dim's value under the model's bindings.
+    pub fn dim(&self, d: &Dim) -> Result<usize, LowerError> {
+        match d.eval(self.bindings) {
+            Some(v) if v >= 0 => Ok(v as usize),
+            Some(v) => Err(self.error(format!("dim `{d}` is negative ({v})"))),
+            None => Err(self.error(format!(
+                "dim `{d}` has no value: bind its symbols ({}) when compiling, e.g. --bind {}=1",
+                d.symbols().join(", "),
+                d.symbols().first().map(String::as_str).unwrap_or("N")
+            ))),
+        }
+    }
+
+    /// The bound shape of input `i`.
+    pub fn input_dims(&self, i: usize) -> Result<Vec<usize>, LowerError> {
+        let t = self.inputs.get(i).ok_or_else(|| self.error(format!("missing input {i}")))?;
+        self.dims(&t.shape)
+    }
+
+    /// The bound shape of output `i`.
+    pub fn output_dims(&self, i: usize) -> Result<Vec<usize>, LowerError> {
+        let t = self.outputs.get(i).ok_or_else(|| self.error(format!("missing output {i}")))?;
+        self.dims(&t.shape)
+    }
+
+    pub fn dims(&self, shape: &[Dim]) -> Result<Vec<usize>, LowerError> {
+        shape.iter().map(|d| self.dim(d)).collect()
+    }
+
+    /// A learned parameter declared by the op's `params`, created with `init` unless it exists
+    /// (a tied parameter resolves to its owner's tensor).
+    pub fn weight(&mut self, name: &str, init: Init) -> Result<Tensor, LowerError> {
+        Ok(self.var(name, ParamKind::Weight, init)?.as_tensor().clone())
+    }
+
+    /// A buffer (running statistics): a variable the layer updates itself, never trained.
+    pub fn buffer(&mut self, name: &str, init: Init) -> Result<Var, LowerError> {
+        self.var(name, ParamKind::Buffer, init)
+    }
+
+    fn var(&mut self, name: &str, kind: ParamKind, init: Init) -> Result<Var, LowerError> {
+        let decl = self.node.params.iter().find(|p| p.name == name && p.kind == kind).ok_or_else(|| {
+            self.error(format!(
+                "the op declares no {} named `{name}`",
+                if kind == ParamKind::Weight { "parameter" } else { "buffer" }
+            ))
+        })?;
+        let shape = self.dims(&decl.shape)?;
+        let own = decl.path_under(&self.node.path);
+        // A tied parameter names the owner's full key (`wte.weight`).
+        let key = match self.node.tied_to(name) {
+            Some(owner_key) => {
+                self.store.alias(&own, owner_key);
+                owner_key.to_string()
+            }
+            None => own,
+        };
+        let trainable = kind == ParamKind::Weight && !self.node.frozen;
+        self.store.get_or_init(&key, &shape, kind, trainable, init).map_err(|e| self.error(e.to_string()))
+    }
+}

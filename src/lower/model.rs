@@ -1,0 +1,171 @@
+//! Building: a checked model becomes a [`Lowered`] one, each node lowered once, in an order
+//! that lets the executor drop every intermediate after its last consumer.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::AtomicBool;
+
+use candle_core::{DType, Device};
+
+use super::executor::{InputSlot, Lowered, Step};
+use super::{Forward, LowerCtx, LowerError, ParamStore};
+use crate::diag::RenderStyle;
+use crate::ir::graph::{Graph, NodeId, TensorRef};
+use crate::ir::tensor::TensorType;
+use crate::{Compiled, Options};
+
+/// A checked model, ready to be built on a device.
+#[derive(Debug)]
+pub struct Model {
+    graph: Graph,
+}
+
+impl Model {
+    /// Compiles a spec file; any error in the spec is returned with its rendered diagnostics.
+    pub fn from_file(path: &str, opts: &Options) -> Result<Model, LowerError> {
+        Model::from_compiled(crate::compile_file(path, opts)?)
+    }
+
+    /// Compiles spec text held in memory.
+    pub fn from_source(name: &str, text: &str, opts: &Options) -> Result<Model, LowerError> {
+        Model::from_compiled(crate::compile_source(name, text, opts))
+    }
+
+    pub fn from_compiled(c: Compiled) -> Result<Model, LowerError> {
+        if c.diagnostics.has_errors() {
+            return Err(LowerError::Spec(c.render_diagnostics(RenderStyle { fancy: false, width: 100 })));
+        }
+        let graph = c.graph.ok_or_else(|| LowerError::Spec("no model was elaborated".into()))?;
+        Ok(Model { graph })
+    }
+
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    /// Lowers every layer with PyTorch's default initialisation from seed 0.
+    pub fn build(&self, device: &Device, dtype: DType) -> Result<Lowered, LowerError> {
+        self.build_seeded(device, dtype, 0)
+    }
+
+    /// Lowers every layer; parameters are drawn from `seed` (each from its own stream).
+    pub fn build_seeded(&self, device: &Device, dtype: DType, seed: u64) -> Result<Lowered, LowerError> {
+        if !dtype.is_float() {
+            return Err(LowerError::Usage(format!("a model runs in a float dtype, found {dtype:?}")));
+        }
+        let g = &self.graph;
+        let bindings = g.bindings();
+        let mut store = ParamStore::new(seed, dtype, device);
+        let needed = needed_nodes(g);
+        // Owners before the layers tied to them, so a shared tensor starts as its owner's init.
+        let (plain, tied): (Vec<NodeId>, Vec<NodeId>) = g
+            .order
+            .iter()
+            .copied()
+            .filter(|id| g.node(*id).kind != "input")
+            .partition(|id| g.node(*id).tied.is_empty());
+        let mut layers: HashMap<NodeId, Box<dyn Forward>> = HashMap::new();
+        for id in plain.into_iter().chain(tied) {
+            let node = g.node(id);
+            let inputs: Vec<TensorType> = g
+                .inputs_of(id)
+                .iter()
+                .map(|t| g.tensor_type(*t).map(|ty| ty.bind(&bindings)).unwrap_or_default())
+                .collect();
+            let outputs = node.outputs.iter().map(|t| t.bind(&bindings)).collect();
+            let mut ctx =
+                LowerCtx { node, inputs, outputs, dtype, device, bindings: &bindings, store: &mut store };
+            let layer = node.op.lower(&mut ctx)?;
+            layers.insert(id, layer);
+        }
+
+        let mut slots: HashMap<TensorRef, usize> = HashMap::new();
+        let mut slot_of = |t: TensorRef| {
+            let next = slots.len();
+            *slots.entry(t).or_insert(next)
+        };
+        let mut inputs = Vec::new();
+        for (name, id) in &g.inputs {
+            let node = g.node(*id);
+            let ty = node.outputs.first().cloned().unwrap_or_default().bind(&bindings);
+            let dims = ty
+                .shape
+                .iter()
+                .map(|d| d.eval(&bindings).map(|v| v as usize))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| {
+                    LowerError::Usage(format!(
+                        "input `{name}` has unbound dims {ty}: bind them when compiling"
+                    ))
+                })?;
+            inputs.push(InputSlot {
+                name: name.clone(),
+                slot: slot_of(TensorRef { node: *id, port: 0 }),
+                dims,
+                dtype: ty.dtype,
+            });
+        }
+        let mut steps = Vec::new();
+        for id in g.order.iter().filter(|id| needed.contains(*id)) {
+            let Some(layer) = layers.remove(id) else { continue };
+            let node = g.node(*id);
+            let ins = g.inputs_of(*id).into_iter().map(&mut slot_of).collect();
+            let outs =
+                (0..node.outputs.len() as u16).map(|port| slot_of(TensorRef { node: *id, port })).collect();
+            steps.push(Step {
+                path: node.path.clone(),
+                kind: node.kind,
+                layer,
+                inputs: ins,
+                outputs: outs,
+                free: Vec::new(),
+            });
+        }
+        let outputs: Vec<(String, usize)> = g.outputs.iter().map(|(n, t)| (n.clone(), slot_of(*t))).collect();
+        schedule_frees(&mut steps, &outputs);
+        let mut slot_elements = vec![0; slots.len()];
+        for (t, slot) in &slots {
+            if let Some(ty) = g.tensor_type(*t) {
+                slot_elements[*slot] = ty.bind(&bindings).numel().as_const().unwrap_or(0) as usize;
+            }
+        }
+        Ok(Lowered {
+            name: g.name.clone(),
+            slot_elements,
+            steps,
+            inputs,
+            outputs,
+            params: store,
+            device: device.clone(),
+            dtype,
+            gradients_checked: AtomicBool::new(false),
+        })
+    }
+}
+
+/// Nodes some output depends on; the rest need not run.
+fn needed_nodes(g: &Graph) -> HashSet<NodeId> {
+    let mut needed = HashSet::new();
+    let mut stack: Vec<NodeId> = g.outputs.iter().map(|(_, t)| t.node).collect();
+    while let Some(id) = stack.pop() {
+        if needed.insert(id) {
+            stack.extend(g.inputs_of(id).iter().map(|t| t.node));
+        }
+    }
+    needed
+}
+
+/// After each step, the slots nobody reads again (model outputs are kept to the end).
+fn schedule_frees(steps: &mut [Step], outputs: &[(String, usize)]) {
+    let kept: HashSet<usize> = outputs.iter().map(|(_, s)| *s).collect();
+    let mut last_use: BTreeMap<usize, usize> = BTreeMap::new();
+    for (i, step) in steps.iter().enumerate() {
+        for s in step.inputs.iter().chain(&step.outputs) {
+            last_use.insert(*s, i);
+        }
+    }
+    for (slot, i) in last_use {
+        if !kept.contains(&slot) {
+            steps[i].free.push(slot);
+        }
+    }
+}

@@ -1,0 +1,315 @@
+//! Parameters and buffers of a lowered model: a candle `VarMap` keyed by PyTorch
+//! `state_dict` paths, PyTorch's default initialisation from a seed, safetensors in and out.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor, Var};
+use candle_nn::VarMap;
+
+use crate::ops::ParamKind;
+
+/// How a parameter starts, as PyTorch's default initialisation for its layer.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Init {
+    Zeros,
+    Ones,
+    /// Uniform on `[-bound, bound]` (kaiming_uniform with a = sqrt(5) is `1/sqrt(fan_in)`).
+    Uniform(f64),
+    Normal {
+        mean: f64,
+        std: f64,
+    },
+}
+
+/// One parameter or buffer.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    pub key: String,
+    pub kind: ParamKind,
+    pub trainable: bool,
+    pub var: Var,
+}
+
+/// Every tensor of a model, in graph order, one `Var` each (tied parameters share one).
+pub struct ParamStore {
+    varmap: VarMap,
+    entries: Vec<Entry>,
+    index: HashMap<String, usize>,
+    /// A tied parameter's own path -> the owner's key it is stored under.
+    aliases: BTreeMap<String, String>,
+    seed: u64,
+    dtype: DType,
+    device: Device,
+}
+
+impl fmt::Debug for ParamStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ParamStore").field("keys", &self.keys()).field("seed", &self.seed).finish()
+    }
+}
+
+/// Tensors a weights file lacks, has in excess, or has with another shape.
+#[derive(Clone, Debug, Default, PartialEq, thiserror::Error)]
+pub struct WeightsMismatch {
+    pub missing: Vec<String>,
+    pub unexpected: Vec<String>,
+    /// (key, expected shape, found shape)
+    pub mismatched: Vec<(String, Vec<usize>, Vec<usize>)>,
+}
+
+impl WeightsMismatch {
+    pub fn is_empty(&self) -> bool {
+        self.missing.is_empty() && self.unexpected.is_empty() && self.mismatched.is_empty()
+    }
+}
+
+impl fmt::Display for WeightsMismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "the weights do not fit the model:")?;
+        for k in &self.missing {
+            writeln!(f, "  missing: {k}")?;
+        }
+        for k in &self.unexpected {
+            writeln!(f, "  unexpected: {k}")?;
+        }
+        for (k, want, got) in &self.mismatched {
+            writeln!(f, "  wrong shape: {k}: expected {want:?}, found {got:?}")?;
+        }
+        Ok(())
+    }
+}
+
+/// What a partial load did: how many tensors were set, and what did not fit.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LoadReport {
+    pub loaded: usize,
+    pub skipped: WeightsMismatch,
+}
+
+/// Keys a PyTorch `state_dict` has that carry no model state here.
+fn ignored_on_load(key: &str) -> bool {
+    key.ends_with(".num_batches_tracked") || key == "num_batches_tracked"
+}
+
+impl ParamStore {
+    pub fn new(seed: u64, dtype: DType, device: &Device) -> ParamStore {
+        ParamStore {
+            varmap: VarMap::new(),
+            entries: Vec::new(),
+            index: HashMap::new(),
+            aliases: BTreeMap::new(),
+            seed,
+            dtype,
+            device: device.clone(),
+        }
+    }
+
+    /// The existing variable under `key`, or a new one drawn from `init`. The draw depends only
+    /// on the seed and the key, so adding a layer never changes another layer's start.
+    pub fn get_or_init(
+        &mut self,
+        key: &str,
+        shape: &[usize],
+        kind: ParamKind,
+        trainable: bool,
+        init: Init,
+    ) -> candle_core::Result<Var> {
+        if let Some(e) = self.index.get(key).map(|i| &self.entries[*i]) {
+            if e.var.dims() != shape {
+                candle_core::bail!("`{key}` exists with shape {:?}, needed {shape:?}", e.var.dims());
+            }
+            return Ok(e.var.clone());
+        }
+        let values = draw(init, shape.iter().product(), self.seed, key);
+        let t = Tensor::from_vec(values, shape, &self.device)?.to_dtype(self.dtype)?;
+        let var = Var::from_tensor(&t)?;
+        self.varmap
+            .data()
+            .lock()
+            .map_err(|_| candle_core::Error::msg("poisoned VarMap"))?
+            .insert(key.to_string(), var.clone());
+        self.index.insert(key.to_string(), self.entries.len());
+        self.entries.push(Entry { key: key.to_string(), kind, trainable, var: var.clone() });
+        Ok(var)
+    }
+
+    /// Records that `own` (a tied parameter's path) is stored under `owner`.
+    pub fn alias(&mut self, own: &str, owner: &str) {
+        self.aliases.insert(own.to_string(), owner.to_string());
+    }
+
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    pub fn keys(&self) -> Vec<&str> {
+        self.entries.iter().map(|e| e.key.as_str()).collect()
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Var> {
+        let key = self.aliases.get(key).map_or(key, String::as_str);
+        self.index.get(key).map(|i| &self.entries[*i].var)
+    }
+
+    /// The variables an optimizer updates: learned and not frozen.
+    pub fn trainable(&self) -> Vec<(&str, &Var)> {
+        self.entries.iter().filter(|e| e.trainable).map(|e| (e.key.as_str(), &e.var)).collect()
+    }
+
+    /// The candle `VarMap` holding every tensor (for candle-nn optimizers and tools).
+    pub fn varmap(&self) -> &VarMap {
+        &self.varmap
+    }
+
+    /// Every tensor under its `state_dict` key (tied tensors once, under the owner's key).
+    pub fn state_dict(&self) -> BTreeMap<String, Tensor> {
+        self.entries.iter().map(|e| (e.key.clone(), e.var.as_detached_tensor())).collect()
+    }
+
+    pub fn save(&self, path: impl AsRef<Path>) -> candle_core::Result<()> {
+        let tensors: HashMap<String, Tensor> = self.state_dict().into_iter().collect();
+        candle_core::safetensors::save(&tensors, path)
+    }
+
+    /// Loads a safetensors file keyed like a PyTorch `state_dict`.
+    pub fn load(&self, path: impl AsRef<Path>, allow_partial: bool) -> Result<LoadReport, super::LowerError> {
+        let tensors = candle_core::safetensors::load(path, &self.device)?;
+        self.load_map(&tensors, allow_partial)
+    }
+
+    /// Sets every tensor from `tensors`. Missing, unexpected or mis-shaped tensors are an error
+    /// listing all of them, unless `allow_partial`: then what fits is loaded and the rest reported.
+    pub fn load_map(
+        &self,
+        tensors: &HashMap<String, Tensor>,
+        allow_partial: bool,
+    ) -> Result<LoadReport, super::LowerError> {
+        let mut report = LoadReport::default();
+        let mut fits = Vec::new();
+        for e in &self.entries {
+            match tensors.get(&e.key) {
+                None => report.skipped.missing.push(e.key.clone()),
+                Some(t) if t.dims() != e.var.dims() => {
+                    report.skipped.mismatched.push((e.key.clone(), e.var.dims().to_vec(), t.dims().to_vec()))
+                }
+                Some(t) => fits.push((&e.var, t)),
+            }
+        }
+        for (key, t) in tensors {
+            if self.index.contains_key(key) || ignored_on_load(key) {
+                continue;
+            }
+            // A tied parameter saved under its own name too (as PyTorch does) must agree in shape.
+            match self.aliases.get(key).and_then(|owner| self.get(owner)) {
+                Some(v) if v.dims() == t.dims() => {}
+                Some(v) => {
+                    report.skipped.mismatched.push((key.clone(), v.dims().to_vec(), t.dims().to_vec()))
+                }
+                None => report.skipped.unexpected.push(key.clone()),
+            }
+        }
+        report.skipped.missing.sort();
+        report.skipped.unexpected.sort();
+        report.skipped.mismatched.sort();
+        if !allow_partial && !report.skipped.is_empty() {
+            return Err(report.skipped.into());
+        }
+        for (var, t) in fits {
+            var.set(&t.to_dtype(self.dtype)?.to_device(&self.device)?)?;
+            report.loaded += 1;
+        }
+        Ok(report)
+    }
+}
+
+/// `n` values of `init`, from a stream that depends on the seed and the key only.
+fn draw(init: Init, n: usize, seed: u64, key: &str) -> Vec<f64> {
+    let mut rng = SplitMix64::new(seed ^ fnv1a(key));
+    match init {
+        Init::Zeros => vec![0.0; n],
+        Init::Ones => vec![1.0; n],
+        Init::Uniform(bound) => (0..n).map(|_| (2.0 * rng.unit() - 1.0) * bound).collect(),
+        Init::Normal { mean, std } => (0..n).map(|_| mean + std * rng.normal()).collect(),
+    }
+}
+
+fn fnv1a(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// A small, fast, well-mixed generator: enough for initialisation, and reproducible anywhere.
+pub(crate) struct SplitMix64(u64);
+
+impl SplitMix64 {
+    pub(crate) fn new(seed: u64) -> SplitMix64 {
+        SplitMix64(seed)
+    }
+
+    pub(crate) fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform on [0, 1) with 53 random bits.
+    pub(crate) fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Standard normal (Box-Muller).
+    pub(crate) fn normal(&mut self) -> f64 {
+        let u = 1.0 - self.unit();
+        let v = self.unit();
+        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> ParamStore {
+        let mut s = ParamStore::new(7, DType::F32, &Device::Cpu);
+        s.get_or_init("fc.weight", &[3, 2], ParamKind::Weight, true, Init::Uniform(0.5)).unwrap();
+        s.get_or_init("bn.running_var", &[3], ParamKind::Buffer, false, Init::Ones).unwrap();
+        s
+    }
+
+    #[test]
+    fn init_is_seeded_per_key_and_within_bounds() {
+        let a = store().get("fc.weight").unwrap().to_vec2::<f32>().unwrap();
+        let b = store().get("fc.weight").unwrap().to_vec2::<f32>().unwrap();
+        assert_eq!(a, b);
+        assert!(a.iter().flatten().all(|v| v.abs() <= 0.5));
+        assert!(a.iter().flatten().any(|v| *v != a[0][0]));
+        let normal = draw(Init::Normal { mean: 1.0, std: 2.0 }, 20_000, 1, "k");
+        let mean = normal.iter().sum::<f64>() / 20_000.0;
+        let var = normal.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 20_000.0;
+        assert!((mean - 1.0).abs() < 0.05 && (var.sqrt() - 2.0).abs() < 0.05, "{mean} {var}");
+    }
+
+    #[test]
+    fn strict_load_lists_every_problem_and_partial_load_reports_them() {
+        let s = store();
+        let mut file = HashMap::new();
+        file.insert("fc.weight".to_string(), Tensor::ones((2, 3), DType::F32, &Device::Cpu).unwrap());
+        file.insert("fc.bias".to_string(), Tensor::ones(3, DType::F32, &Device::Cpu).unwrap());
+        file.insert("bn.num_batches_tracked".to_string(), Tensor::new(0i64, &Device::Cpu).unwrap());
+        let err = s.load_map(&file, false).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("missing: bn.running_var"), "{text}");
+        assert!(text.contains("unexpected: fc.bias"), "{text}");
+        assert!(text.contains("wrong shape: fc.weight: expected [3, 2], found [2, 3]"), "{text}");
+        assert!(!text.contains("num_batches_tracked"));
+
+        file.insert("bn.running_var".to_string(), Tensor::new(&[2f32, 3., 4.], &Device::Cpu).unwrap());
+        let report = s.load_map(&file, true).unwrap();
+        assert_eq!(report.loaded, 1);
+        assert_eq!(report.skipped.unexpected, vec!["fc.bias".to_string()]);
+        assert_eq!(s.get("bn.running_var").unwrap().to_vec1::<f32>().unwrap(), vec![2., 3., 4.]);
+    }
+}

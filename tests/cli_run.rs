@@ -1,0 +1,168 @@
+//! `wick compile -o` and `wick run` from the command line: a fixture's outputs reproduced,
+//! weights that do not fit refused (or partly loaded on request), devices chosen clearly.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use candle_core::{Device, Tensor};
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+
+fn wick(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_wick")).args(args).output().expect("wick runs")
+}
+
+fn temp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("wick-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
+    (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar().unwrap()
+}
+
+/// The fixture's state_dict alone, as a weights file.
+fn weights_of(fixture: &str) -> PathBuf {
+    let all =
+        candle_core::safetensors::load(format!("{FIXTURES}/{fixture}.safetensors"), &Device::Cpu).unwrap();
+    let not_state = ["input.", "output.", "probe.", "grad", "after.", "train.", "losses.", "final."];
+    let state: HashMap<String, Tensor> =
+        all.into_iter().filter(|(k, _)| !not_state.iter().any(|p| k.starts_with(p))).collect();
+    let path = temp(&format!("{fixture}-weights.safetensors"));
+    candle_core::safetensors::save(&state, &path).unwrap();
+    path
+}
+
+#[test]
+fn run_reproduces_a_fixture_from_the_command_line() {
+    let weights = weights_of("cnn_bn_eval");
+    let out = temp("cnn_out.safetensors");
+    let fixture = format!("{FIXTURES}/cnn_bn_eval.safetensors");
+    let o = wick(&[
+        "run",
+        &format!("{FIXTURES}/cnn_bn_eval.wick"),
+        "--weights",
+        weights.to_str().unwrap(),
+        "--input",
+        &format!("x={fixture}"),
+        "--output",
+        out.to_str().unwrap(),
+        "--device",
+        "cpu",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let got = candle_core::safetensors::load(&out, &Device::Cpu).unwrap();
+    let reference = candle_core::safetensors::load(&fixture, &Device::Cpu).unwrap();
+    assert!(max_abs_diff(&got["y"], &reference["output.y"]) < 1e-5);
+}
+
+#[test]
+fn batch_dims_are_bound_from_the_input_file_and_npy_works_both_ways() {
+    let (weights, x, out) = (weights_of("mlp"), temp("x.npy"), temp("y.npy"));
+    // The spec's example batch is 5; a batch of 2 binds N = 2.
+    Tensor::new(&[[0.5f32, -1.0, 2.0, 0.0], [1.0, 1.0, 1.0, 1.0]], &Device::Cpu)
+        .unwrap()
+        .write_npy(&x)
+        .unwrap();
+    let o = wick(&[
+        "run",
+        &format!("{FIXTURES}/mlp.wick"),
+        "--weights",
+        weights.to_str().unwrap(),
+        "--input",
+        &format!("x={}", x.display()),
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(Tensor::read_npy(&out).unwrap().dims(), &[2, 3]);
+}
+
+#[test]
+fn weights_that_do_not_fit_are_listed_and_allow_partial_loads_the_rest() {
+    let fixture = format!("{FIXTURES}/mlp.safetensors");
+    let out = temp("partial.safetensors");
+    let args = |partial: bool| {
+        let mut a = vec![
+            "run".to_string(),
+            format!("{FIXTURES}/mlp.wick"),
+            "--weights".into(),
+            fixture.clone(),
+            "--input".into(),
+            format!("x={fixture}"),
+            "--output".into(),
+            out.to_str().unwrap().to_string(),
+            "--device".into(),
+            "cpu".into(),
+        ];
+        if partial {
+            a.push("--allow-partial".into());
+        }
+        a
+    };
+    let strict = Command::new(env!("CARGO_BIN_EXE_wick")).args(args(false)).output().unwrap();
+    assert_eq!(strict.status.code(), Some(2));
+    assert!(
+        stderr(&strict).contains("unexpected: input.x") && stderr(&strict).contains("unexpected: probe.y")
+    );
+    let partial = Command::new(env!("CARGO_BIN_EXE_wick")).args(args(true)).output().unwrap();
+    assert!(partial.status.success(), "{}", stderr(&partial));
+    assert!(stderr(&partial).contains("loaded 4 tensors"), "{}", stderr(&partial));
+}
+
+#[test]
+fn compile_saves_seeded_pytorch_initialisation() {
+    let (a, b, c) = (temp("a.safetensors"), temp("b.safetensors"), temp("c.safetensors"));
+    let spec = format!("{FIXTURES}/cnn_bn_train.wick");
+    for (path, seed) in [(&a, "1"), (&b, "1"), (&c, "2")] {
+        let o = wick(&["compile", &spec, "-o", path.to_str().unwrap(), "--seed", seed]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let load = |p: &PathBuf| candle_core::safetensors::load(p, &Device::Cpu).unwrap();
+    let (a, b, c) = (load(&a), load(&b), load(&c));
+    let mut keys: Vec<&String> = a.keys().collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "bn1.bias",
+            "bn1.running_mean",
+            "bn1.running_var",
+            "bn1.weight",
+            "conv1.weight",
+            "conv2.bias",
+            "conv2.weight",
+            "fc.bias",
+            "fc.weight"
+        ]
+    );
+    assert_eq!(max_abs_diff(&a["conv1.weight"], &b["conv1.weight"]), 0.0);
+    assert!(max_abs_diff(&a["conv1.weight"], &c["conv1.weight"]) > 0.0);
+    // BatchNorm starts at weight 1, bias 0, mean 0, variance 1, as in PyTorch.
+    assert_eq!(a["bn1.running_var"].sum_all().unwrap().to_scalar::<f32>().unwrap(), 8.0);
+}
+
+#[cfg(not(feature = "cuda"))]
+#[test]
+fn cuda_on_a_build_without_it_is_a_clear_usage_error() {
+    let o = wick(&[
+        "run",
+        &format!("{FIXTURES}/mlp.wick"),
+        "--weights",
+        "w.safetensors",
+        "--input",
+        "x=x.npy",
+        "--output",
+        "y.npy",
+        "--device",
+        "cuda",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("built without CUDA"), "{}", stderr(&o));
+}

@@ -1,0 +1,199 @@
+//! The lowered models against PyTorch: each fixture in `tests/fixtures/` (copied from the
+//! shared fixtures, see their README) is run from its spec `tests/fixtures/NAME.wick` with the
+//! stored weights; forward outputs, running statistics after a training pass, and the
+//! gradients of `L = sum(output * probe)` must equal PyTorch's within the README's tolerances.
+
+use std::collections::HashMap;
+
+use candle_core::{DType, Device, Tensor, Var};
+use wick::{Model, Options};
+
+/// Prefixes of the fixture tensors that are not model state.
+const NOT_STATE: &[&str] = &[
+    "input.",
+    "output.",
+    "probe.",
+    "grad.",
+    "grad_input.",
+    "grad_branch.",
+    "after.",
+    "train.",
+    "losses.",
+    "final.",
+];
+
+const FORWARD_TOL: f64 = 1e-5;
+const GRAD_TOL: f64 = 1e-4;
+
+/// One comparison: key, max |got - ref|, the allowed error.
+struct Check {
+    key: String,
+    error: f64,
+    allowed: f64,
+}
+
+fn compare(key: &str, got: &Tensor, reference: &Tensor, tol: f64) -> Check {
+    assert_eq!(got.dims(), reference.dims(), "{key}: shape");
+    let flat = |t: &Tensor| t.to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap();
+    let (got, reference) = (flat(got), flat(reference));
+    let scale = reference.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let error = got.iter().zip(&reference).fold(0.0f64, |m, (g, r)| {
+        let e = (g - r).abs();
+        if e.is_nan() {
+            f64::INFINITY
+        } else {
+            m.max(e)
+        }
+    });
+    Check { key: key.to_string(), error, allowed: tol * (1.0 + scale) }
+}
+
+/// Runs fixture `name` and checks it. `absent` lists fixture outputs the spec does not have
+/// (they need ops not on this branch); their gradients are then taken branch by branch.
+fn check_fixture(name: &str, absent: &[&str]) {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+    let tensors = candle_core::safetensors::load(format!("{dir}/{name}.safetensors"), &Device::Cpu).unwrap();
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{dir}/{name}.json")).unwrap()).unwrap();
+    let train = meta["mode"] == "train";
+
+    let model = Model::from_file(&format!("{dir}/{name}.wick"), &Options::default()).unwrap();
+    let lowered = model.build(&Device::Cpu, DType::F32).unwrap();
+    let state: HashMap<String, Tensor> = tensors
+        .iter()
+        .filter(|(k, _)| !NOT_STATE.iter().any(|p| k.starts_with(p)))
+        .map(|(k, t)| (k.clone(), t.clone()))
+        .collect();
+    // The weights of absent branches are the only ones allowed not to fit.
+    let report = lowered.params().load_map(&state, !absent.is_empty()).unwrap();
+    assert_eq!(report.loaded, lowered.params().entries().len());
+    let (skipped, missing) = (&report.skipped.unexpected, &report.skipped.missing);
+    assert!(missing.is_empty() && report.skipped.mismatched.is_empty(), "{name}: {:?}", report.skipped);
+    assert!(
+        skipped.iter().all(|k| absent.iter().any(|a| k.starts_with(&format!("{a}.")))),
+        "{name}: {skipped:?}"
+    );
+
+    let inputs: Vec<Var> = lowered
+        .inputs()
+        .iter()
+        .map(|d| Var::from_tensor(&tensors[&format!("input.{}", d.name)]).unwrap())
+        .collect();
+    let xs: Vec<Tensor> = inputs.iter().map(|v| v.as_tensor().clone()).collect();
+    let outputs = lowered.forward(&xs, train).unwrap();
+
+    let fixture_outputs: Vec<String> =
+        tensors.keys().filter_map(|k| k.strip_prefix("output.")).map(String::from).collect();
+    let names = lowered.output_names();
+    for o in &fixture_outputs {
+        assert!(
+            names.contains(&o.as_str()) || absent.contains(&o.as_str()),
+            "{name}: spec lacks output `{o}`"
+        );
+    }
+
+    let mut checks = Vec::new();
+    let mut loss = Tensor::zeros((), DType::F32, &Device::Cpu).unwrap();
+    for (o, y) in names.iter().zip(&outputs) {
+        checks.push(compare(&format!("output.{o}"), y, &tensors[&format!("output.{o}")], FORWARD_TOL));
+        loss = (loss + (y * &tensors[&format!("probe.{o}")]).unwrap().sum_all().unwrap()).unwrap();
+    }
+    for key in tensors.keys().filter(|k| k.starts_with("after.")) {
+        let var = lowered.params().get(&key["after.".len()..]).unwrap();
+        checks.push(compare(key, var.as_tensor(), &tensors[key], FORWARD_TOL));
+    }
+
+    let grads = lowered.backward(&loss).unwrap();
+    for (key, var) in lowered.params().trainable() {
+        let got = grads.get(var.as_tensor()).unwrap();
+        checks.push(compare(&format!("grad.{key}"), got, &tensors[&format!("grad.{key}")], GRAD_TOL));
+    }
+    for (d, var) in lowered.inputs().iter().zip(&inputs) {
+        let got = grads.get(var.as_tensor()).unwrap();
+        let reference = if absent.is_empty() {
+            tensors[&format!("grad_input.{}", d.name)].clone()
+        } else {
+            let branches: Vec<&Tensor> =
+                names.iter().map(|o| &tensors[&format!("grad_branch.{o}.{}", d.name)]).collect();
+            branches.iter().skip(1).fold(branches[0].clone(), |acc, t| (acc + *t).unwrap())
+        };
+        checks.push(compare(&format!("grad_input.{}", d.name), got, &reference, GRAD_TOL));
+    }
+
+    for c in &checks {
+        eprintln!("{name:>20} {:<40} max abs error {:.2e} (allowed {:.2e})", c.key, c.error, c.allowed);
+    }
+    let failed: Vec<&Check> = checks.iter().filter(|c| c.error > c.allowed).collect();
+    assert!(
+        failed.is_empty(),
+        "{name}: {}",
+        failed
+            .iter()
+            .map(|c| format!("{} error {:.3e} > {:.3e}", c.key, c.error, c.allowed))
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
+}
+
+#[test]
+fn mlp() {
+    check_fixture("mlp", &[]);
+}
+
+#[test]
+fn cnn_bn_train() {
+    check_fixture("cnn_bn_train", &[]);
+}
+
+#[test]
+fn cnn_bn_eval() {
+    check_fixture("cnn_bn_eval", &[]);
+}
+
+#[test]
+fn pools_without_the_upsampling_branches() {
+    check_fixture(
+        "pools",
+        &["upsample_nearest_x2", "upsample_bilinear_x2", "upsample_bilinear_x2_align_corners"],
+    );
+}
+
+#[test]
+fn norms_layer_norm_branch() {
+    check_fixture("norms", &["group_norm", "instance_norm"]);
+}
+
+#[test]
+fn activations() {
+    check_fixture("activations", &[]);
+}
+
+#[test]
+fn conv_transpose() {
+    check_fixture("conv_transpose", &[]);
+}
+
+#[test]
+fn depthwise_separable() {
+    check_fixture("depthwise_separable", &[]);
+}
+
+#[test]
+fn resnet_basic() {
+    check_fixture("resnet_basic", &[]);
+}
+
+#[test]
+fn resnet_bottleneck() {
+    check_fixture("resnet_bottleneck", &[]);
+}
+
+#[test]
+fn inception() {
+    check_fixture("inception", &[]);
+}
+
+#[test]
+fn se_block() {
+    check_fixture("se_block", &[]);
+}
