@@ -31,3 +31,11 @@ fn twenty_thousand_chained_layers_do_not_overflow_the_stack() {
     let c = wick::compile_source("chain.wick", spec, &wick::Options::default());
     assert!(!c.diagnostics.has_errors());
 }
+
+#[test]
+fn keyword_argument_names_may_be_keywords() {
+    let c = compile("tests/regressions/keyword_named_arguments.wick");
+    assert!(!c.diagnostics.has_errors(), "{:?}", c.diagnostics);
+    let s = c.summary(None).expect("summary");
+    assert_eq!(s.rows.iter().map(|r| r.op.as_str()).collect::<Vec<_>>(), ["Softmax", "LogSoftmax"]);
+}

@@ -563,7 +563,7 @@ fn describe_expected(rules: &[Rule]) -> String {
             Rule::block_def => "`block`",
             Rule::model_def => "`model`",
             Rule::EOI => "the end of the file",
-            Rule::ident | Rule::label | Rule::name => "a name",
+            Rule::ident | Rule::arg_name | Rule::label | Rule::name => "a name",
             Rule::param => "a parameter (`name: type`)",
             Rule::type_expr | Rule::scalar_type | Rule::tensor_type => {
                 "a type (`int`, `float`, `bool`, `string` or `[dims]`)"
