@@ -38,6 +38,7 @@ pub mod ir;
 pub mod lower;
 pub mod ops;
 pub mod report;
+pub mod train;
 
 use diag::Diagnostics;
 use elab::imports::{load, Files, Loaded};

@@ -1,0 +1,91 @@
+//! Optimizers written here, PyTorch's update rules exactly (candle-nn has plain SGD and AdamW
+//! only). Each keeps its per-parameter state as named tensors so a checkpoint can save and
+//! restore it.
+//!
+//! The update order follows `torch.optim`: coupled weight decay is added to the gradient first
+//! (`g + wd * p`, biases included), AdamW's decoupled decay scales the parameter before the
+//! Adam step, `maximize` negates the gradient.
+
+mod adagrad;
+mod adam;
+mod rmsprop;
+mod sgd;
+
+use std::collections::BTreeMap;
+
+use candle_core::backprop::GradStore;
+use candle_core::{Result, Tensor, Var};
+
+pub use adagrad::{Adagrad, AdagradConfig};
+pub use adam::{Adam, AdamConfig};
+pub use rmsprop::{RmsProp, RmsPropConfig};
+pub use sgd::{Sgd, SgdConfig};
+
+/// One optimizer over a fixed list of parameters.
+pub trait Optimizer {
+    /// One update from the gradients in `grads`; parameters without a gradient are skipped.
+    fn step(&mut self, grads: &GradStore) -> Result<()>;
+    fn learning_rate(&self) -> f64;
+    /// Schedules set the rate before each step.
+    fn set_learning_rate(&mut self, lr: f64);
+    /// The state to checkpoint, keyed `<param>.<slot>` (`fc.weight.exp_avg`), plus `step`.
+    fn state(&self) -> BTreeMap<String, Tensor>;
+    /// Restore what [`Optimizer::state`] returned.
+    fn load_state(&mut self, state: &BTreeMap<String, Tensor>) -> Result<()>;
+}
+
+/// A trainable parameter under its state_dict key.
+#[derive(Clone, Debug)]
+pub struct Param {
+    pub key: String,
+    pub var: Var,
+}
+
+/// Per-parameter state slots (`momentum_buffer`, `exp_avg`, ...), created lazily at the first
+/// step as PyTorch does, so "first step" rules can tell.
+#[derive(Debug, Default)]
+pub(crate) struct Slots {
+    slots: BTreeMap<String, Tensor>,
+    pub step: u64,
+}
+
+impl Slots {
+    pub fn get(&self, key: &str, slot: &str) -> Option<&Tensor> {
+        self.slots.get(&format!("{key}.{slot}"))
+    }
+
+    pub fn set(&mut self, key: &str, slot: &str, t: Tensor) {
+        self.slots.insert(format!("{key}.{slot}"), t);
+    }
+
+    pub fn state(&self) -> BTreeMap<String, Tensor> {
+        let mut out = self.slots.clone();
+        if let Ok(step) = Tensor::new(self.step as f64, &candle_core::Device::Cpu) {
+            out.insert("step".into(), step);
+        }
+        out
+    }
+
+    pub fn load(&mut self, state: &BTreeMap<String, Tensor>) -> Result<()> {
+        self.slots =
+            state.iter().filter(|(k, _)| *k != "step").map(|(k, v)| (k.clone(), v.clone())).collect();
+        self.step = match state.get("step") {
+            Some(t) => t.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()? as u64,
+            None => 0,
+        };
+        Ok(())
+    }
+}
+
+/// The gradient a rule sees: `maximize` flips it, coupled weight decay adds `wd * p`.
+pub(crate) fn effective_grad(p: &Var, g: &Tensor, weight_decay: f64, maximize: bool) -> Result<Tensor> {
+    let g = if maximize { g.neg()? } else { g.clone() };
+    if weight_decay != 0.0 {
+        g + (p.as_tensor() * weight_decay)?
+    } else {
+        Ok(g)
+    }
+}
+
+#[cfg(test)]
+mod tests;
