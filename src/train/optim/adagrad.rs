@@ -1,10 +1,8 @@
 //! Adagrad (`torch.optim.Adagrad`): per-element rates from the sum of squared gradients, with
 //! an optional decay of the base rate over steps.
 
-use std::collections::BTreeMap;
-
 use candle_core::backprop::GradStore;
-use candle_core::{Result, Tensor};
+use candle_core::Result;
 
 use super::{effective_grad, Optimizer, Param, Slots};
 
@@ -64,19 +62,15 @@ impl Optimizer for Adagrad {
         Ok(())
     }
 
-    fn learning_rate(&self) -> f64 {
-        self.config.lr
+    fn lr_mut(&mut self) -> &mut f64 {
+        &mut self.config.lr
     }
 
-    fn set_learning_rate(&mut self, lr: f64) {
-        self.config.lr = lr;
+    fn slots(&self) -> &Slots {
+        &self.slots
     }
 
-    fn state(&self) -> BTreeMap<String, Tensor> {
-        self.slots.state()
-    }
-
-    fn load_state(&mut self, state: &BTreeMap<String, Tensor>) -> Result<()> {
-        self.slots.load(state)
+    fn slots_mut(&mut self) -> &mut Slots {
+        &mut self.slots
     }
 }

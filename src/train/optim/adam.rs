@@ -1,10 +1,8 @@
 //! Adam and AdamW (`torch.optim.Adam`, `torch.optim.AdamW`): one rule, the weight decay either
 //! coupled (added to the gradient) or decoupled (the parameter shrinks before the step).
 
-use std::collections::BTreeMap;
-
 use candle_core::backprop::GradStore;
-use candle_core::{Result, Tensor};
+use candle_core::Result;
 
 use super::{effective_grad, Optimizer, Param, Slots};
 
@@ -90,19 +88,15 @@ impl Optimizer for Adam {
         Ok(())
     }
 
-    fn learning_rate(&self) -> f64 {
-        self.config.lr
+    fn lr_mut(&mut self) -> &mut f64 {
+        &mut self.config.lr
     }
 
-    fn set_learning_rate(&mut self, lr: f64) {
-        self.config.lr = lr;
+    fn slots(&self) -> &Slots {
+        &self.slots
     }
 
-    fn state(&self) -> BTreeMap<String, Tensor> {
-        self.slots.state()
-    }
-
-    fn load_state(&mut self, state: &BTreeMap<String, Tensor>) -> Result<()> {
-        self.slots.load(state)
+    fn slots_mut(&mut self) -> &mut Slots {
+        &mut self.slots
     }
 }

@@ -25,13 +25,24 @@ pub use sgd::{Sgd, SgdConfig};
 pub trait Optimizer {
     /// One update from the gradients in `grads`; parameters without a gradient are skipped.
     fn step(&mut self, grads: &GradStore) -> Result<()>;
-    fn learning_rate(&self) -> f64;
-    /// Schedules set the rate before each step.
-    fn set_learning_rate(&mut self, lr: f64);
+    /// The base learning rate; schedules set it before each step.
+    fn lr_mut(&mut self) -> &mut f64;
+    fn slots(&self) -> &Slots;
+    fn slots_mut(&mut self) -> &mut Slots;
+
+    fn set_learning_rate(&mut self, lr: f64) {
+        *self.lr_mut() = lr;
+    }
+
     /// The state to checkpoint, keyed `<param>.<slot>` (`fc.weight.exp_avg`), plus `step`.
-    fn state(&self) -> BTreeMap<String, Tensor>;
+    fn state(&self) -> BTreeMap<String, Tensor> {
+        self.slots().state()
+    }
+
     /// Restore what [`Optimizer::state`] returned.
-    fn load_state(&mut self, state: &BTreeMap<String, Tensor>) -> Result<()>;
+    fn load_state(&mut self, state: &BTreeMap<String, Tensor>) -> Result<()> {
+        self.slots_mut().load(state)
+    }
 }
 
 /// A trainable parameter under its state_dict key.
@@ -44,8 +55,9 @@ pub struct Param {
 /// Per-parameter state slots (`momentum_buffer`, `exp_avg`, ...), created lazily at the first
 /// step as PyTorch does, so "first step" rules can tell.
 #[derive(Debug, Default)]
-pub(crate) struct Slots {
+pub struct Slots {
     slots: BTreeMap<String, Tensor>,
+    /// Steps taken.
     pub step: u64,
 }
 
