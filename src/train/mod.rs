@@ -1,5 +1,7 @@
 //! Training: optimizers (and, as they land, losses, schedules, data and the loop).
 
+pub mod data;
+pub mod fit;
 pub mod loss;
 pub mod optim;
 pub mod schedule;
