@@ -3,6 +3,7 @@
 mod catalog;
 mod graph;
 mod run;
+mod train;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -37,6 +38,8 @@ pub enum Command {
     Compile(CompileArgs),
     /// Run a model on inputs from files and write its outputs.
     Run(run::RunArgs),
+    /// Train a spec on a data set as a YAML configuration says; report loss and accuracy.
+    Train(train::TrainArgs),
     /// Draw a spec: blocks as clusters, shapes on edges, params on nodes (DOT, Mermaid, SVG).
     Graph(graph::GraphArgs),
     /// Compile every spec in a folder; one row each: params, running stats, MACs, shapes.
@@ -177,5 +180,6 @@ pub fn run(cli: Cli) -> ExitCode {
             }
         }
         Command::Run(args) => run::run(args),
+        Command::Train(args) => train::run(args),
     }
 }

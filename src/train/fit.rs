@@ -40,6 +40,7 @@ pub fn fit(
     train: &Dataset,
     val: &Dataset,
     config: &FitConfig,
+    on_epoch: &mut dyn FnMut(&EpochStats, &dyn Optimizer) -> Result<()>,
 ) -> Result<Vec<EpochStats>> {
     let batch = batch_size(net)?;
     if batch != config.batch_size {
@@ -74,13 +75,15 @@ pub fn fit(
             step += 1;
         }
         let (val_loss, val_accuracy) = evaluate(net, val, config.class_axis)?;
-        history.push(EpochStats {
+        let stats = EpochStats {
             epoch: epoch + 1,
             lr,
             train_loss: loss_sum / seen.max(1) as f64,
             val_loss,
             val_accuracy,
-        });
+        };
+        on_epoch(&stats, optimizer)?;
+        history.push(stats);
     }
     Ok(history)
 }
@@ -152,9 +155,9 @@ mod tests {
         let mut adam = Adam::new(params.collect(), AdamConfig { lr: 0.01, ..AdamConfig::adam() });
         let config =
             FitConfig { epochs: 60, batch_size: 10, seed: 0, class_axis: 1, schedule: Schedule::Constant };
-        let history = fit(&net, &mut adam, &train, &val, &config).unwrap();
+        let history = fit(&net, &mut adam, &train, &val, &config, &mut |_, _| Ok(())).unwrap();
         let odd = FitConfig { batch_size: 16, ..config };
-        let e = fit(&net, &mut adam, &train, &val, &odd).unwrap_err().to_string();
+        let e = fit(&net, &mut adam, &train, &val, &odd, &mut |_, _| Ok(())).unwrap_err().to_string();
         assert!(e.contains("built for batches of 10"), "{e}");
         history
     }
