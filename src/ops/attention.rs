@@ -248,10 +248,14 @@ impl Op for MultiheadAttention {
         }
         Ok(Box::new(move |xs: &[Tensor], train: bool| {
             let q = axes.to_batch_first(&xs[0])?;
-            let kv = match xs.len() {
-                1 => None,
-                2 => Some((axes.to_batch_first(&xs[1])?, axes.to_batch_first(&xs[1])?)),
-                _ => Some((axes.to_batch_first(&xs[1])?, axes.to_batch_first(&xs[2])?)),
+            // Key and value that are the query's own tensor make self-attention (one product
+            // for the packed projections), however they were passed.
+            let kv_inputs = &xs[1..xs.len().min(3)];
+            let kv = match kv_inputs {
+                _ if kv_inputs.iter().all(|t| t.id() == xs[0].id()) => None,
+                [kv] => Some((axes.to_batch_first(kv)?, axes.to_batch_first(kv)?)),
+                [k, v, ..] => Some((axes.to_batch_first(k)?, axes.to_batch_first(v)?)),
+                [] => None,
             };
             let mask = match xs.get(3) {
                 Some(m) if axes.batch.is_none() => Some(m.unsqueeze(0)?),

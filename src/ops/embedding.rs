@@ -83,7 +83,7 @@ impl Op for Embedding {
         let weight = ctx.weight("weight", Init::Normal { mean: 0.0, std: 1.0 })?;
         let pad = self.padding_idx.map(|p| if p < 0 { p + rows as i64 } else { p } as usize);
         if let Some(p) = pad {
-            let key = format!("{}.weight", ctx.path());
+            let key = self.params(&ctx.inputs)[0].path_under(ctx.path());
             if let Some(var) = ctx.store.get(&key) {
                 let zeroed = var
                     .as_tensor()

@@ -134,9 +134,12 @@ impl Attention {
 /// The additive `[L, S + extra]` causal bias: `-inf` where key `j > i` among the `s` real keys.
 pub fn causal_bias(l: usize, s: usize, extra: usize, dtype: DType, device: &Device) -> Result<Tensor> {
     let cols = s + extra;
-    let values: Vec<f64> = (0..l * cols)
-        .map(|k| if (k % cols) > k / cols && (k % cols) < s { f64::NEG_INFINITY } else { 0.0 })
-        .collect();
+    let mut values = vec![0.0f64; l * cols];
+    for i in 0..l {
+        for j in i + 1..s {
+            values[i * cols + j] = f64::NEG_INFINITY;
+        }
+    }
     Tensor::from_vec(values, (l, cols), device)?.to_dtype(dtype)
 }
 
