@@ -48,22 +48,35 @@ const STEP: f64 = 1e-6;
 
 /// Compiles `spec`, builds it in f64 on the CPU and checks it on random inputs.
 pub fn check_spec(spec: &str, train: bool) -> Result<Report, LowerError> {
+    check_spec_with(spec, train, &[])
+}
+
+/// As [`check_spec`], with some inputs given by name (integer ids and masks, which have no
+/// gradient to check); the others are random.
+pub fn check_spec_with(spec: &str, train: bool, given: &[(&str, Tensor)]) -> Result<Report, LowerError> {
     let model = Model::from_source("gradcheck.wick", spec, &Options::default())?;
     let lowered = model.build_seeded(&Device::Cpu, DType::F64, 3)?;
-    let inputs = random_inputs(&lowered, 11)?;
+    let inputs = inputs_with(&lowered, 11, given)?;
     check(&lowered, &inputs, train)
 }
 
 /// Standard-normal float inputs of the declared shapes (integer inputs are not supported here).
 pub fn random_inputs(model: &Lowered, seed: u64) -> Result<Vec<Tensor>, LowerError> {
+    inputs_with(model, seed, &[])
+}
+
+fn inputs_with(model: &Lowered, seed: u64, given: &[(&str, Tensor)]) -> Result<Vec<Tensor>, LowerError> {
     let mut rng = SplitMix64::new(seed);
     model
         .inputs()
         .iter()
         .map(|d| {
+            if let Some((_, t)) = given.iter().find(|(name, _)| *name == d.name) {
+                return Ok(t.clone());
+            }
             if !d.dtype.is_float() {
                 return Err(LowerError::Usage(format!(
-                    "input `{}` is not float: pass inputs to `check`",
+                    "input `{}` is not float: give it to `check_spec_with`",
                     d.name
                 )));
             }

@@ -8,12 +8,16 @@
 //! attention weights PyTorch can also return are not an output: transformer layers call it
 //! with `need_weights=False`. `causal` records the mask of a decoder for the lowering.
 
+use candle_core::Tensor;
+
 use super::divide_exactly;
 use super::sequence::{expect_float, SeqAxes};
 use super::signature::{attr, AttrType, Default, Inputs};
 use super::{expect_dim, Attrs, Cost, Op, OpDef, OpError, ParamDecl, Quotient, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::{shape_string, DType, TensorType};
+use crate::lower::kernels::attention::{causal_bias, Attention, InProj};
+use crate::lower::{Forward, Init, LowerCtx, LowerError};
 
 pub static MULTIHEAD_ATTENTION: OpDef = OpDef {
     name: "MultiheadAttention",
@@ -200,6 +204,68 @@ impl Op for MultiheadAttention {
         let core = l.mul(&s.add(&extra.into())).mul(e).mul(&2.into());
         Cost::Macs(axes.batch(q).mul(&projections.add(&core)))
     }
+
+    /// PyTorch's `_reset_parameters`: xavier-uniform projections, zero biases, xavier-normal
+    /// `bias_k`/`bias_v`; `out_proj.weight` as an `nn.Linear`.
+    fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
+        let (e, kdim, vdim) = (ctx.dim(&self.embed_dim)?, ctx.dim(&self.kdim)?, ctx.dim(&self.vdim)?);
+        let xavier = |fan_in: usize, fan_out: usize| Init::Uniform((6.0 / (fan_in + fan_out) as f64).sqrt());
+        let in_proj = if self.packed() {
+            InProj::Packed(ctx.weight("in_proj_weight", xavier(e, 3 * e))?)
+        } else {
+            InProj::Separate([
+                ctx.weight("q_proj_weight", xavier(e, e))?,
+                ctx.weight("k_proj_weight", xavier(kdim, e))?,
+                ctx.weight("v_proj_weight", xavier(vdim, e))?,
+            ])
+        };
+        let in_bias = if self.bias { Some(ctx.weight("in_proj_bias", Init::Zeros)?) } else { None };
+        let bias_kv = if self.add_bias_kv {
+            // fan_in = fan_out = E for a [1, 1, E] tensor.
+            let init = Init::Normal { mean: 0.0, std: (1.0 / e as f64).sqrt() };
+            Some((ctx.weight("bias_k", init)?, ctx.weight("bias_v", init)?))
+        } else {
+            None
+        };
+        let out_weight = ctx.weight("out_proj.weight", Init::Uniform(1.0 / (e as f64).sqrt()))?;
+        let out_bias = if self.bias { Some(ctx.weight("out_proj.bias", Init::Zeros)?) } else { None };
+        let axes = SeqAxes::of(&ctx.inputs, 0, self.batch_first).map_err(|e| ctx.error(e.message))?;
+        let key = &ctx.inputs[ctx.inputs.len().min(2) - 1];
+        let (l, s) = (ctx.dim(&axes.len(&ctx.inputs[0]))?, ctx.dim(&axes.len(key))?);
+        let mut attention = Attention {
+            heads: self.num_heads as usize,
+            in_proj,
+            in_bias,
+            bias_kv,
+            zero_attn: self.add_zero_attn,
+            out_weight,
+            out_bias,
+            dropout: self.dropout,
+            causal: None,
+        };
+        if self.causal {
+            attention.causal = Some(causal_bias(l, s, attention.extra_keys(), ctx.dtype, ctx.device)?);
+        }
+        Ok(Box::new(move |xs: &[Tensor], train: bool| {
+            let q = axes.to_batch_first(&xs[0])?;
+            // Key and value that are the query's own tensor make self-attention (one product
+            // for the packed projections), however they were passed.
+            let kv_inputs = &xs[1..xs.len().min(3)];
+            let kv = match kv_inputs {
+                _ if kv_inputs.iter().all(|t| t.id() == xs[0].id()) => None,
+                [kv] => Some((axes.to_batch_first(kv)?, axes.to_batch_first(kv)?)),
+                [k, v, ..] => Some((axes.to_batch_first(k)?, axes.to_batch_first(v)?)),
+                [] => None,
+            };
+            let mask = match xs.get(3) {
+                Some(m) if axes.batch.is_none() => Some(m.unsqueeze(0)?),
+                m => m.cloned(),
+            };
+            let kv = kv.as_ref().map(|(k, v)| (k, v));
+            let y = attention.forward(&q, kv, mask.as_ref(), train)?;
+            Ok(vec![axes.from_batch_first(&y)?])
+        }))
+    }
 }
 
 #[cfg(test)]
@@ -319,5 +385,66 @@ mod tests {
             &[("embed_dim", int(8)), ("num_heads", int(2)), ("dropout", AttrValue::Float(1.5))],
         ));
         assert_eq!(e.attr, Some("dropout"));
+    }
+
+    fn mask(rows: &[&[u8]]) -> candle_core::Tensor {
+        let flat: Vec<u8> = rows.concat();
+        let dims: &[usize] = if rows.len() == 1 { &[flat.len()] } else { &[rows.len(), rows[0].len()] };
+        candle_core::Tensor::from_vec(flat, dims, &candle_core::Device::Cpu).unwrap()
+    }
+
+    #[test]
+    fn gradcheck_self_attention_causal_and_padded() {
+        use crate::lower::gradcheck::check_spec_with;
+        // Packed, batch-first, causal, with a padding mask: L = 5, E = 6, 3 heads of 2.
+        let spec = "model M { input x: [2, 5, 6]\n input m: [2, 5] of bool\n \
+                    output y = x |> sa: MultiheadAttention(6, 3, key=x, value=x, key_padding_mask=m, \
+                    batch_first=true, causal=true) }";
+        let m = mask(&[&[0, 0, 0, 0, 0], &[0, 0, 1, 0, 1]]);
+        check_spec_with(spec, true, &[("m", m)]).unwrap().assert_within(1e-6);
+        // Sequence-first self-attention, one projection for all three.
+        let spec = "model M { input x: [5, 3, 6]\n output y = x |> sa: MultiheadAttention(6, 2) }";
+        check_spec_with(spec, true, &[]).unwrap().assert_within(1e-6);
+        // Unbatched [L, E], causal, with a [S] mask.
+        let spec = "model M { input x: [5, 4]\n input m: [5] of bool\n \
+                    output y = x |> sa: MultiheadAttention(4, 2, key=x, value=x, key_padding_mask=m, \
+                    causal=true) }";
+        check_spec_with(spec, true, &[("m", mask(&[&[0, 1, 0, 0, 1]]))]).unwrap().assert_within(1e-6);
+    }
+
+    #[test]
+    fn gradcheck_cross_attention_separate_projections_bias_kv_zero_attn() {
+        use crate::lower::gradcheck::check_spec;
+        // Sequence-first cross-attention: 3 queries over 5 keys.
+        let spec = "model M { input q: [3, 2, 6]\n input mem: [5, 2, 6]\n \
+                    output y = q |> ca: MultiheadAttention(6, 3, key=mem) }";
+        check_spec(spec, true).unwrap().assert_within(1e-6);
+        // kdim 4 and vdim 7 (separate weights), bias_k/bias_v, a zero key, an additive float
+        // mask (whose gradient is checked too).
+        let spec = "model M { input q: [2, 3, 6]\n input k: [2, 5, 4]\n input v: [2, 5, 7]\n \
+                    input m: [2, 5]\n output y = q |> ca: MultiheadAttention(6, 2, key=k, value=v, \
+                    key_padding_mask=m, kdim=4, vdim=7, add_bias_kv=true, add_zero_attn=true, \
+                    batch_first=true) }";
+        check_spec(spec, true).unwrap().assert_within(1e-6);
+    }
+
+    #[test]
+    fn dropout_acts_on_the_attention_weights_in_training_only() {
+        use candle_core::{DType, Device, Tensor};
+        // p = 1 drops every weight: the output is out_proj.bias alone.
+        let spec = "model M { input x: [2, 3, 4]\n \
+                    output y = x |> sa: MultiheadAttention(4, 2, dropout=1.0, batch_first=true) }";
+        let model = crate::Model::from_source("d.wick", spec, &crate::Options::default()).unwrap();
+        let net = model.build(&Device::Cpu, DType::F64).unwrap();
+        let bias = Tensor::new(&[0.5f64, -1.0, 2.0, 3.0], &Device::Cpu).unwrap();
+        net.params().get("sa.out_proj.bias").unwrap().set(&bias).unwrap();
+        let x = Tensor::randn(0f64, 1.0, (2, 3, 4), &Device::Cpu).unwrap();
+        let y = net.forward(std::slice::from_ref(&x), true).unwrap().remove(0);
+        let expected = bias.broadcast_as((2, 3, 4)).unwrap();
+        let diff = (y - &expected).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();
+        assert_eq!(diff, 0.0);
+        let y = net.forward(&[x], false).unwrap().remove(0);
+        let diff = (y - expected).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();
+        assert!(diff > 1e-3);
     }
 }

@@ -11,6 +11,7 @@ use super::signature::{attr, AttrType, Default, Inputs};
 use super::{Attrs, Cost, Op, OpDef, OpError, ParamDecl, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::TensorType;
+use crate::lower::{unary, Forward, Init, LowerCtx, LowerError};
 
 pub static CLASS_TOKEN: OpDef = OpDef {
     name: "ClassToken",
@@ -54,6 +55,17 @@ impl Op for ClassToken {
     fn cost(&self, _: &[TensorType], _: &[TensorType]) -> Cost {
         Cost::Macs(Dim::zero())
     }
+
+    /// The token, broadcast over the batch (its gradient sums over it), goes first.
+    fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
+        let axes = SeqAxes::of(&ctx.inputs, 0, self.batch_first).map_err(|e| ctx.error(e.message))?;
+        let token = ctx.weight("", Init::Zeros)?;
+        Ok(unary(move |x, _| {
+            let mut shape = x.dims().to_vec();
+            shape[axes.seq] = 1;
+            candle_core::Tensor::cat(&[&token.broadcast_as(shape)?, x], axes.seq)
+        }))
+    }
 }
 
 /// Drops the sequence axis, keeping the token at `index` (negative counts from the end).
@@ -84,6 +96,13 @@ impl Op for SelectToken {
 
     fn cost(&self, _: &[TensorType], _: &[TensorType]) -> Cost {
         Cost::Macs(Dim::zero())
+    }
+
+    fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
+        let axes = SeqAxes::of(&ctx.inputs, 0, self.batch_first).map_err(|e| ctx.error(e.message))?;
+        let len = ctx.dim(&axes.len(&ctx.inputs[0]))? as i64;
+        let index = if self.index < 0 { self.index + len } else { self.index } as usize;
+        Ok(unary(move |x, _| x.narrow(axes.seq, index, 1)?.squeeze(axes.seq)))
     }
 }
 
@@ -138,5 +157,14 @@ mod tests {
         assert!(build(&SELECT_TOKEN, &[("index", int(-5))]).unwrap().infer(&[f32(&[2, 5, 8])]).is_ok());
         let e = err(build(&CLASS_TOKEN, &[]).unwrap().infer(&[f32(&[1, 768, 14, 14])]));
         assert!(e.message.contains("rank 4"), "{}", e.message);
+    }
+
+    #[test]
+    fn gradcheck_token_in_and_out_in_both_layouts() {
+        let spec = "model M { input x: [2, 3, 5]\n input s: [4, 3, 5]\n \
+                    output a = x |> cls: ClassToken |> SelectToken(1)\n \
+                    output b = s |> sc: ClassToken(batch_first=false) |> SelectToken(-2, batch_first=false)\n \
+                    output c = x |> cc: ClassToken }";
+        crate::lower::gradcheck::check_spec(spec, true).unwrap().assert_within(1e-6);
     }
 }

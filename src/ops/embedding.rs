@@ -1,10 +1,13 @@
 //! `Embedding(num_embeddings, embedding_dim, padding_idx=none)`: a learned table looked up by
 //! integer ids, PyTorch layout.
 
+use candle_core::Tensor;
+
 use super::signature::{attr, AttrType, Default, Inputs};
 use super::{Attrs, Cost, Op, OpDef, OpError, ParamDecl, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::{DType, TensorType};
+use crate::lower::{unary, Forward, Init, LowerCtx, LowerError};
 
 pub static EMBEDDING: OpDef = OpDef {
     name: "Embedding",
@@ -71,6 +74,42 @@ impl Op for Embedding {
     fn cost(&self, _: &[TensorType], _: &[TensorType]) -> Cost {
         Cost::Macs(Dim::zero())
     }
+
+    /// A row lookup (`index_select`, whose backward sums the gradients of repeated ids).
+    /// PyTorch starts the `padding_idx` row at zero and never gives it a gradient: its lookups
+    /// are detached.
+    fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
+        let rows = ctx.dim(&self.num_embeddings)?;
+        let weight = ctx.weight("weight", Init::Normal { mean: 0.0, std: 1.0 })?;
+        let pad = self.padding_idx.map(|p| if p < 0 { p + rows as i64 } else { p } as usize);
+        if let Some(p) = pad {
+            let key = self.params(&ctx.inputs)[0].path_under(ctx.path());
+            if let Some(var) = ctx.store.get(&key) {
+                let zeroed = var
+                    .as_tensor()
+                    .slice_assign(&[p..p + 1, 0..weight.dim(1)?], &weight.narrow(0, p, 1)?.zeros_like()?)?;
+                var.set(&zeroed)?;
+            }
+        }
+        Ok(unary(move |ids, _| lookup(&weight, ids, pad)))
+    }
+}
+
+/// Rows of `weight` at `ids` (any shape, integer), with the rows of `pad` detached.
+fn lookup(weight: &Tensor, ids: &Tensor, pad: Option<usize>) -> candle_core::Result<Tensor> {
+    let ids = match ids.dtype() {
+        candle_core::DType::U8 | candle_core::DType::U32 | candle_core::DType::I64 => ids.clone(),
+        _ => ids.to_dtype(candle_core::DType::I64)?,
+    };
+    let flat = ids.flatten_all()?;
+    let mut rows = weight.index_select(&flat, 0)?;
+    if let Some(p) = pad {
+        let is_pad = flat.eq(p as f64)?.unsqueeze(1)?.broadcast_as(rows.shape())?;
+        rows = is_pad.where_cond(&rows.detach(), &rows)?;
+    }
+    let mut shape = ids.dims().to_vec();
+    shape.push(weight.dim(1)?);
+    rows.reshape(shape)
 }
 
 #[cfg(test)]
@@ -113,5 +152,44 @@ mod tests {
         assert!(e.message.contains("[-10, 10)") && e.message.contains("found 10"), "{}", e.message);
         let e = err(build(&EMBEDDING, &[("num_embeddings", int(0)), ("embedding_dim", int(4))]));
         assert!(e.message.contains("`num_embeddings` must be at least 1, found 0"), "{}", e.message);
+    }
+
+    fn id_tensor(rows: &[[i64; 3]; 2]) -> Tensor {
+        Tensor::new(rows, &candle_core::Device::Cpu).unwrap()
+    }
+
+    #[test]
+    fn gradcheck_with_repeated_ids() {
+        let spec = "model M { input ids: [2, 3] of i64\n output y = ids |> emb: Embedding(7, 5) }";
+        let given = [("ids", id_tensor(&[[1, 4, 1], [6, 0, 4]]))];
+        crate::lower::gradcheck::check_spec_with(spec, true, &given).unwrap().assert_within(1e-6);
+    }
+
+    #[test]
+    fn padding_row_starts_at_zero_and_gets_no_gradient() {
+        use candle_core::{DType, Device};
+        let grad_of = |padding: &str| {
+            let spec = format!(
+                "model M {{ input ids: [2, 3] of i64\n output y = ids |> emb: Embedding(7, 5{padding}) }}"
+            );
+            let model = crate::Model::from_source("e.wick", &spec, &crate::Options::default()).unwrap();
+            let net = model.build(&Device::Cpu, DType::F64).unwrap();
+            let w = net.params().get("emb.weight").unwrap().clone();
+            let start = w.as_tensor().to_vec2::<f64>().unwrap();
+            let y = net.forward(&[id_tensor(&[[1, 4, 1], [6, 0, 4]])], true).unwrap().remove(0);
+            assert_eq!(y.to_vec3::<f64>().unwrap()[0][1], start[4]);
+            let probe = Tensor::arange(0.0f64, 30.0, &Device::Cpu).unwrap().reshape((2, 3, 5)).unwrap();
+            let g = net.backward(&(y * probe).unwrap().sum_all().unwrap()).unwrap();
+            (start, g.get(w.as_tensor()).unwrap().to_vec2::<f64>().unwrap())
+        };
+        let (_, plain) = grad_of("");
+        let (start, padded) = grad_of(", padding_idx=-3");
+        assert_eq!(start[4], vec![0.0; 5]);
+        let zero = vec![0.0; 5];
+        for (row, (p, g)) in plain.iter().zip(&padded).enumerate() {
+            assert_eq!(g, if row == 4 { &zero } else { p }, "row {row}");
+        }
+        // Id 1 is looked up twice: its gradient is the sum of two probe rows.
+        assert_eq!(plain[1][0], 0.0 + 10.0);
     }
 }

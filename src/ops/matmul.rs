@@ -4,11 +4,14 @@
 //! result; the batch axes (all but the last two) broadcast as NumPy's do, aligned from the
 //! right, each pair equal or one of them 1.
 
+use candle_core::Tensor;
+
 use super::elementwise::{broadcast, same_dtype_pair};
 use super::signature::Inputs;
 use super::{Cost, Op, OpDef, OpError, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::{shape_string, TensorType};
+use crate::lower::{Forward, LowerCtx, LowerError};
 
 pub static MATMUL: OpDef = OpDef {
     name: "matmul",
@@ -79,6 +82,39 @@ impl Op for MatMul {
             _ => Cost::Uncounted,
         }
     }
+
+    /// Vectors become matrices; a 2-D `b` takes all of `a`'s leading axes as rows of one
+    /// product; otherwise both broadcast to the common batch axes (whose backward sums the
+    /// gradient over the broadcast ones) and multiply batch by batch.
+    fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
+        let out = ctx.output_dims(0)?;
+        Ok(Box::new(move |xs: &[Tensor], _: bool| {
+            let [a, b] = xs else { candle_core::bail!("matmul takes 2 inputs, found {}", xs.len()) };
+            let a = if a.rank() == 1 { a.unsqueeze(0)? } else { a.clone() };
+            let b = if b.rank() == 1 { b.unsqueeze(1)? } else { b.clone() };
+            let (ra, rb) = (a.rank(), b.rank());
+            let (m, k, n) = (a.dim(ra - 2)?, a.dim(ra - 1)?, b.dim(rb - 1)?);
+            let y = if rb == 2 {
+                a.reshape((a.elem_count() / k, k))?.matmul(&b)?
+            } else {
+                let batch: Vec<usize> = out_batch(a.dims(), b.dims());
+                let full = |t: &Tensor, rows: usize, cols: usize| -> candle_core::Result<Tensor> {
+                    let shape: Vec<usize> = batch.iter().copied().chain([rows, cols]).collect();
+                    t.broadcast_as(shape)?.contiguous()?.reshape(((), rows, cols))
+                };
+                full(&a, m, k)?.matmul(&full(&b, k, n)?)?
+            };
+            Ok(vec![y.reshape(out.as_slice())?])
+        }))
+    }
+}
+
+/// The broadcast batch axes of two matrices' shapes (all but the last two axes).
+fn out_batch(a: &[usize], b: &[usize]) -> Vec<usize> {
+    let (a, b) = (&a[..a.len() - 2], &b[..b.len() - 2]);
+    let rank = a.len().max(b.len());
+    let at = |s: &[usize], i: usize| (i + s.len()).checked_sub(rank).map_or(1, |j| s[j]);
+    (0..rank).map(|i| at(a, i).max(at(b, i))).collect()
 }
 
 #[cfg(test)]
@@ -122,5 +158,15 @@ mod tests {
         assert!(e.message.contains("(2 vs 5)"), "{}", e.message);
         let ids = TensorType::new(DType::I64, vec![4.into(), 4.into()]);
         assert!(err(op.infer(&[f32(&[4, 4]), ids])).message.contains("f32 and i64"));
+    }
+
+    #[test]
+    fn gradcheck_broadcast_batches_and_vectors() {
+        let spec = "model M { input a: [2, 1, 3, 4]\n input b: [5, 4, 7]\n input w: [4, 6]\n \
+                    input v: [4]\n input s: [1, 2, 5, 3]\n \
+                    output ab = matmul(a, b)\n output aw = matmul(a, w)\n \
+                    output av = matmul(a, v)\n output vb = matmul(v, b)\n output vv = matmul(v, v)\n \
+                    output sa = matmul(s, a) }";
+        crate::lower::gradcheck::check_spec(spec, true).unwrap().assert_within(1e-6);
     }
 }

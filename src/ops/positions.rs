@@ -9,11 +9,14 @@
 //!   the enclosing module as a bare `nn.Parameter` whose path is the layer's label:
 //!   torchvision ViT's `encoder.pos_embedding`.
 
+use candle_core::Tensor;
+
 use super::sequence::{expect_fits, expect_float, SeqAxes, BATCH_FIRST};
 use super::signature::{attr, AttrType, Default, Inputs};
 use super::{expect_dim, Attrs, Cost, Op, OpDef, OpError, ParamDecl, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::TensorType;
+use crate::lower::{unary, Forward, Init, LowerCtx, LowerError};
 
 pub static SINUSOIDAL_POSITIONS: OpDef = OpDef {
     name: "SinusoidalPositions",
@@ -118,6 +121,60 @@ impl Op for Positions {
     fn cost(&self, _: &[TensorType], _: &[TensorType]) -> Cost {
         Cost::Macs(Dim::zero())
     }
+
+    /// Adds a `[L, E]` table shaped to broadcast over the layout: the sine/cosine constants,
+    /// the first `L` rows of the learned table (the others get a zero gradient, as an
+    /// embedding's unused rows do), or the parameter itself.
+    fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
+        let axes = SeqAxes::of(&ctx.inputs, 0, self.batch_first).map_err(|e| ctx.error(e.message))?;
+        let x = &ctx.inputs[0];
+        let (len, features) = (ctx.dim(&axes.len(x))?, ctx.dim(&axes.features(x))?);
+        let mut shape = vec![1; x.rank()];
+        (shape[axes.seq], shape[axes.features]) = (len, features);
+        let table = match &self.kind {
+            PositionKind::Sinusoidal { .. } => Table::Fixed(
+                Tensor::from_vec(sinusoids(len, features), shape, ctx.device)?.to_dtype(ctx.dtype)?,
+            ),
+            PositionKind::Table { .. } => {
+                let weight = ctx.weight("weight", Init::Normal { mean: 0.0, std: 1.0 })?;
+                Table::Rows { weight, len, shape }
+            }
+            PositionKind::Parameter { .. } => {
+                Table::Fixed(ctx.weight("", Init::Normal { mean: 0.0, std: 0.02 })?)
+            }
+        };
+        Ok(unary(move |x, _| match &table {
+            Table::Fixed(t) => x.broadcast_add(t),
+            Table::Rows { weight, len, shape } => {
+                x.broadcast_add(&weight.narrow(0, 0, *len)?.reshape(shape.as_slice())?)
+            }
+        }))
+    }
+}
+
+/// What a position layer adds.
+enum Table {
+    /// A tensor already shaped to broadcast (constants, or the whole parameter).
+    Fixed(Tensor),
+    /// The leading `len` rows of a `[max_len, E]` table, reshaped to `shape`.
+    Rows { weight: Tensor, len: usize, shape: Vec<usize> },
+}
+
+/// The `[len, e]` table of "Attention Is All You Need": `sin(p / 10000^(2i/e))` at feature
+/// `2i` and `cos` of the same at `2i + 1`.
+pub fn sinusoids(len: usize, e: usize) -> Vec<f64> {
+    let mut t = vec![0.0; len * e];
+    for p in 0..len {
+        for i in (0..e).step_by(2) {
+            // PyTorch's tutorial computes exp(2i * -ln(10000) / e); the same number.
+            let angle = p as f64 * (i as f64 * -(10000f64.ln()) / e as f64).exp();
+            t[p * e + i] = angle.sin();
+            if i + 1 < e {
+                t[p * e + i + 1] = angle.cos();
+            }
+        }
+    }
+    t
 }
 
 #[cfg(test)]
@@ -167,5 +224,27 @@ mod tests {
         assert!(e.message.contains("expected 197, found 196"), "{}", e.message);
         let ids = TensorType::new(DType::I64, vec![1.into(), 197.into(), 768.into()]);
         assert!(err(op.infer(&[ids])).message.contains("float tensor"));
+    }
+
+    #[test]
+    fn gradcheck_each_form_in_both_layouts() {
+        // Learned table: only the first 5 of 9 rows are used (their gradient is checked as 0).
+        let spec = "model M { input x: [2, 5, 6]\n input s: [5, 3, 4]\n \
+                    output a = x |> pos: LearnedPositions(9)\n \
+                    output b = s |> sp: SinusoidalPositions(batch_first=false)\n \
+                    output c = s |> pp: PositionParameter(5, batch_first=false)\n \
+                    output d = x |> pq: PositionParameter(5) }";
+        crate::lower::gradcheck::check_spec(spec, true).unwrap().assert_within(1e-6);
+    }
+
+    #[test]
+    fn sinusoids_match_the_closed_form() {
+        let t = sinusoids(3, 4);
+        // Position 2: angles 2 and 2 / 10000^(2/4) = 0.02.
+        let expected = [2f64.sin(), 2f64.cos(), 0.02f64.sin(), 0.02f64.cos()];
+        for (got, want) in t[8..].iter().zip(expected) {
+            assert!((got - want).abs() < 1e-15, "{got} vs {want}");
+        }
+        assert_eq!(&t[..4], &[0.0, 1.0, 0.0, 1.0]);
     }
 }

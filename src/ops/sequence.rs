@@ -3,6 +3,8 @@
 
 use std::cmp::Ordering;
 
+use candle_core::Tensor;
+
 use super::signature::{attr, AttrSpec, AttrType, Default};
 use super::{expect_rank, OpError};
 use crate::ir::dim::Dim;
@@ -54,6 +56,25 @@ impl SeqAxes {
         shape[self.seq] = seq;
         shape[self.features] = features;
         shape
+    }
+
+    /// A tensor of this layout as `[N, L, E]`, the layout lowerings compute in (an unbatched
+    /// one gets a batch of 1).
+    pub fn to_batch_first(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        match self.batch {
+            None => x.unsqueeze(0),
+            Some(0) => Ok(x.clone()),
+            Some(_) => x.transpose(0, 1),
+        }
+    }
+
+    /// The inverse of [`to_batch_first`](Self::to_batch_first).
+    pub fn from_batch_first(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        match self.batch {
+            None => x.squeeze(0),
+            Some(0) => Ok(x.clone()),
+            Some(_) => x.transpose(0, 1),
+        }
     }
 }
 

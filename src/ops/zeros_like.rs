@@ -8,6 +8,7 @@ use super::signature::{attr, AttrType, Default, Inputs};
 use super::{Attrs, Cost, Op, OpDef, OpError, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::{DType, TensorType};
+use crate::lower::{unary, Forward, LowerCtx, LowerError};
 
 pub static ZEROS_LIKE: OpDef = OpDef {
     name: "zeros_like",
@@ -34,6 +35,17 @@ impl Op for ZerosLike {
     fn cost(&self, _: &[TensorType], _: &[TensorType]) -> Cost {
         Cost::Macs(Dim::zero())
     }
+
+    /// Floats in the model's dtype, ids as i64, bools as u8 (candle's mask type). Constant:
+    /// no gradient reaches `x`, as in PyTorch.
+    fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
+        let dtype = match ctx.outputs[0].dtype {
+            DType::I64 | DType::I32 => candle_core::DType::I64,
+            DType::Bool => candle_core::DType::U8,
+            _ => ctx.dtype,
+        };
+        Ok(unary(move |x, _| candle_core::Tensor::zeros(x.shape(), dtype, x.device())))
+    }
 }
 
 #[cfg(test)]
@@ -59,5 +71,15 @@ mod tests {
         let e = err(build(&ZEROS_LIKE, &[("dtype", AttrValue::Str("int7".into()))]));
         assert_eq!(e.attr, Some("dtype"));
         assert!(e.message.contains("unknown dtype `int7`"), "{}", e.message);
+    }
+
+    #[test]
+    fn gradcheck_zeros_take_no_gradient() {
+        // y = x + 0: the gradient is the identity's.
+        let spec = "model M { input x: [3, 5]\n output y = x + zeros_like(x) }";
+        crate::lower::gradcheck::check_spec(spec, true).unwrap().assert_within(1e-6);
+        let spec = "model M { input ids: [2, 3] of i64\n output y = zeros_like(ids) |> e: Embedding(4, 5) }";
+        let ids = candle_core::Tensor::new(&[[3i64, 1, 2], [0, 0, 1]], &candle_core::Device::Cpu).unwrap();
+        crate::lower::gradcheck::check_spec_with(spec, true, &[("ids", ids)]).unwrap().assert_within(1e-6);
     }
 }

@@ -3,6 +3,7 @@
 //! candle ops whose gradient is missing or wrong in 0.11.
 
 pub mod activation;
+pub mod attention;
 pub mod conv;
 pub mod norm;
 pub mod pad;

@@ -1,0 +1,178 @@
+//! Multi-head attention as PyTorch's `F.multi_head_attention_forward` computes it, on
+//! matmul, softmax and elementwise primitives whose backward is right (candle-nn has no
+//! attention, and its `softmax_last_dim` has no gradient).
+//!
+//! Inputs here are batch-first `[N, L, E]`; the op's lowering moves other layouts here and back.
+//! Masks are additive: `-inf` where a key is ignored. As in PyTorch, the keys that
+//! `add_bias_kv` and `add_zero_attn` append are never masked.
+
+use candle_core::{DType, Device, Result, Tensor, D};
+
+use super::activation::dropout;
+use super::softmax::softmax;
+
+/// `x W^T + b` over the last axis of `x`, as one 2-D product.
+pub fn project(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+    let dims = x.dims();
+    let (inner, out) = (dims[dims.len() - 1], weight.dim(0)?);
+    let y = x.reshape((x.elem_count() / inner, inner))?.matmul(&weight.t()?)?;
+    let y = match bias {
+        Some(b) => y.broadcast_add(b)?,
+        None => y,
+    };
+    let mut shape = dims.to_vec();
+    shape[dims.len() - 1] = out;
+    y.reshape(shape)
+}
+
+/// The input projections: PyTorch's packed `in_proj_weight [3E, E]` (query, key, value rows
+/// in that order) or three separate weights; `in_proj_bias [3E]` in both cases.
+pub enum InProj {
+    Packed(Tensor),
+    Separate([Tensor; 3]),
+}
+
+pub struct Attention {
+    pub heads: usize,
+    pub in_proj: InProj,
+    pub in_bias: Option<Tensor>,
+    /// `bias_k`, `bias_v` (`[1, 1, E]`), appended to the keys and values.
+    pub bias_kv: Option<(Tensor, Tensor)>,
+    pub zero_attn: bool,
+    pub out_weight: Tensor,
+    pub out_bias: Option<Tensor>,
+    /// Dropout on the attention weights, in training only.
+    pub dropout: f64,
+    /// The causal mask `[L, S']` as additive bias, built for the bound lengths.
+    pub causal: Option<Tensor>,
+}
+
+impl Attention {
+    /// Keys appended after the `S` real ones.
+    pub fn extra_keys(&self) -> usize {
+        usize::from(self.bias_kv.is_some()) + usize::from(self.zero_attn)
+    }
+
+    /// Query, key and value projected, `[N, L|S, E]`. Self-attention (`kv` is None) with a
+    /// packed weight is one product.
+    fn qkv(&self, q: &Tensor, kv: Option<(&Tensor, &Tensor)>) -> Result<[Tensor; 3]> {
+        let e = self.out_weight.dim(0)?;
+        let bias = |i: usize| self.in_bias.as_ref().map(|b| b.narrow(0, i * e, e)).transpose();
+        let rows = |i: usize| match &self.in_proj {
+            InProj::Packed(w) => w.narrow(0, i * e, e),
+            InProj::Separate(ws) => Ok(ws[i].clone()),
+        };
+        match (&self.in_proj, kv) {
+            (InProj::Packed(w), None) => {
+                let all = project(q, w, self.in_bias.as_ref())?;
+                Ok([
+                    all.narrow(D::Minus1, 0, e)?,
+                    all.narrow(D::Minus1, e, e)?,
+                    all.narrow(D::Minus1, 2 * e, e)?,
+                ])
+            }
+            _ => {
+                let (k, v) = kv.unwrap_or((q, q));
+                Ok([
+                    project(q, &rows(0)?, bias(0)?.as_ref())?,
+                    project(k, &rows(1)?, bias(1)?.as_ref())?,
+                    project(v, &rows(2)?, bias(2)?.as_ref())?,
+                ])
+            }
+        }
+    }
+
+    /// `q` is `[N, L, E]`; `kv` the key and value (`[N, S, kdim]`, `[N, S, vdim]`), None for
+    /// self-attention; `key_padding_mask` is `[N, S]`, integer (nonzero = ignore the key) or
+    /// float (added to the scores).
+    pub fn forward(
+        &self,
+        q: &Tensor,
+        kv: Option<(&Tensor, &Tensor)>,
+        key_padding_mask: Option<&Tensor>,
+        train: bool,
+    ) -> Result<Tensor> {
+        let (n, l, e) = q.dims3()?;
+        let (h, d) = (self.heads, e / self.heads);
+        let [q, mut k, mut v] = self.qkv(q, kv)?;
+        if let Some((bk, bv)) = &self.bias_kv {
+            k = Tensor::cat(&[&k, &bk.broadcast_as((n, 1, e))?], 1)?;
+            v = Tensor::cat(&[&v, &bv.broadcast_as((n, 1, e))?], 1)?;
+        }
+        if self.zero_attn {
+            let zeros = Tensor::zeros((n, 1, e), k.dtype(), k.device())?;
+            k = Tensor::cat(&[&k, &zeros], 1)?;
+            v = Tensor::cat(&[&v, &zeros], 1)?;
+        }
+        let heads = |t: &Tensor| -> Result<Tensor> {
+            let s = t.dim(1)?;
+            t.reshape((n, s, h, d))?.transpose(1, 2)?.contiguous()
+        };
+        let (q, k, v) = (heads(&q)?, heads(&k)?, heads(&v)?);
+        // [N, H, L, S']
+        let scores = (q.affine(1.0 / (d as f64).sqrt(), 0.0)?).matmul(&k.t()?.contiguous()?)?;
+        let scores = match &self.causal {
+            Some(bias) => scores.broadcast_add(bias)?,
+            None => scores,
+        };
+        let scores = match key_padding_mask {
+            Some(mask) => {
+                let bias = padding_bias(mask, self.extra_keys(), scores.dtype())?;
+                scores.broadcast_add(&bias.reshape((n, 1, 1, bias.dim(1)?))?)?
+            }
+            None => scores,
+        };
+        let mut weights = softmax(&scores, 3)?;
+        if train && self.dropout > 0.0 {
+            weights = dropout(&weights, self.dropout)?;
+        }
+        let out = weights.matmul(&v)?.transpose(1, 2)?.reshape((n, l, e))?;
+        project(&out, &self.out_weight, self.out_bias.as_ref())
+    }
+}
+
+/// The additive `[L, S + extra]` causal bias: `-inf` where key `j > i` among the `s` real keys.
+pub fn causal_bias(l: usize, s: usize, extra: usize, dtype: DType, device: &Device) -> Result<Tensor> {
+    let cols = s + extra;
+    let mut values = vec![0.0f64; l * cols];
+    for i in 0..l {
+        for j in i + 1..s {
+            values[i * cols + j] = f64::NEG_INFINITY;
+        }
+    }
+    Tensor::from_vec(values, (l, cols), device)?.to_dtype(dtype)
+}
+
+/// A key padding mask `[N, S]` as additive bias `[N, S + extra]`.
+fn padding_bias(mask: &Tensor, extra: usize, dtype: DType) -> Result<Tensor> {
+    let bias = if mask.dtype().is_float() {
+        mask.to_dtype(dtype)?
+    } else {
+        let ignore = mask.ne(0u8)?;
+        let ninf = Tensor::full(f64::NEG_INFINITY, mask.dims(), mask.device())?.to_dtype(dtype)?;
+        ignore.where_cond(&ninf, &ninf.zeros_like()?)?
+    };
+    bias.pad_with_zeros(1, 0, extra)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn causal_bias_masks_later_real_keys_only() {
+        let b = causal_bias(2, 3, 1, DType::F64, &Device::Cpu).unwrap().to_vec2::<f64>().unwrap();
+        let ninf = f64::NEG_INFINITY;
+        assert_eq!(b, vec![vec![0.0, ninf, ninf, 0.0], vec![0.0, 0.0, ninf, 0.0]]);
+    }
+
+    #[test]
+    fn padding_bias_from_integer_and_float_masks() {
+        let mask = Tensor::new(&[[0u8, 1, 0]], &Device::Cpu).unwrap();
+        let b = padding_bias(&mask, 1, DType::F32).unwrap().to_vec2::<f32>().unwrap();
+        assert_eq!(b, vec![vec![0.0, f32::NEG_INFINITY, 0.0, 0.0]]);
+        let float = Tensor::new(&[[0.5f64, -2.0]], &Device::Cpu).unwrap();
+        let b = padding_bias(&float, 0, DType::F64).unwrap().to_vec2::<f64>().unwrap();
+        assert_eq!(b, vec![vec![0.5, -2.0]]);
+    }
+}
