@@ -238,23 +238,10 @@ impl Op for Recurrent {
             layers.push(directions);
         }
         let stack = Stack { cell: self.cell, hidden, layers, dropout: self.dropout };
-        let unbatched = ctx.inputs[0].rank() == 2;
-        // Where time runs in the input and outputs; an unbatched [T, F] runs as [T, 1, F].
-        let time = usize::from(self.batch_first && !unbatched);
-        Ok(Box::new(move |xs: &[Tensor], train: bool| {
-            let [x] = xs else { candle_core::bail!("expected 1 input, found {}", xs.len()) };
-            let x = if unbatched { x.unsqueeze(1)? } else { x.clone() };
-            let steps = (0..x.dim(time)?)
-                .map(|t| x.narrow(time, t, 1)?.squeeze(time))
-                .collect::<Result<Vec<_>, _>>()?;
-            let out = stack.forward(&steps, train)?;
-            let sequence = Tensor::stack(&out.sequence, time)?;
-            let mut ys = vec![sequence, out.h_n];
-            ys.extend(out.c_n);
-            if unbatched {
-                ys = ys.iter().map(|y| y.squeeze(1)).collect::<Result<_, _>>()?;
-            }
-            Ok(ys)
+        let (batch_first, unbatched) = (self.batch_first, ctx.inputs[0].rank() == 2);
+        Ok(Box::new(move |xs: &[Tensor], train: bool| match xs {
+            [x] => stack.run(x, batch_first, unbatched, train),
+            _ => candle_core::bail!("expected 1 input, found {}", xs.len()),
         }))
     }
 

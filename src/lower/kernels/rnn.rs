@@ -54,6 +54,24 @@ fn gate(x: &Tensor, k: usize, h: usize) -> Result<Tensor> {
 }
 
 impl Stack {
+    /// Runs the stack over `x` in PyTorch's layout (`[T, N, F]`, `[N, T, F]` when
+    /// `batch_first`, or an unbatched `[T, F]`): the sequence output in the same layout, then
+    /// `h_n` (and `c_n`) as `[L * D, N, H]` (`[L * D, H]` unbatched).
+    pub fn run(&self, x: &Tensor, batch_first: bool, unbatched: bool, train: bool) -> Result<Vec<Tensor>> {
+        // An unbatched [T, F] runs as [T, 1, F].
+        let x = if unbatched { x.unsqueeze(1)? } else { x.clone() };
+        let time = usize::from(batch_first && !unbatched);
+        let steps =
+            (0..x.dim(time)?).map(|t| x.narrow(time, t, 1)?.squeeze(time)).collect::<Result<Vec<_>>>()?;
+        let out = self.forward(&steps, train)?;
+        let mut ys = vec![Tensor::stack(&out.sequence, time)?, out.h_n];
+        ys.extend(out.c_n);
+        if unbatched {
+            ys = ys.iter().map(|y| y.squeeze(1)).collect::<Result<_>>()?;
+        }
+        Ok(ys)
+    }
+
     /// Runs the stack over `steps` (each `[N, F]`) from zero initial states.
     pub fn forward(&self, steps: &[Tensor], train: bool) -> Result<Outputs> {
         let (mut hs, mut cs) = (Vec::new(), Vec::new());
