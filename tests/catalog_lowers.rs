@@ -17,6 +17,8 @@ fn small_dims(path: &str) -> Vec<(String, i64)> {
     let dims: &[(&str, i64)] = match path {
         "specs/gpt2_small.wick" | "specs/bert_base_like_encoder.wick" => &[("L", 16)],
         "specs/transformer_default.wick" => &[("N", 2)],
+        // Its full forward alone takes 8.6 s on the CPU.
+        "specs/char_rnn_lstm.wick" => &[("N", 3), ("T", 7)],
         _ => &[],
     };
     dims.iter().map(|(d, v)| (d.to_string(), *v)).collect()
@@ -81,15 +83,11 @@ fn every_catalog_spec_lowers_with_its_static_figures() {
         lowered_specs.push(path.to_string());
     }
     eprintln!("lowered: {}\nwaiting for op lowerings: {}", lowered_specs.join(", "), waiting.join(", "));
-    for must in [
-        "specs/lenet5.wick",
-        "specs/resnet18.wick",
-        "specs/seed_mlp.wick",
-        "specs/bert_base_like_encoder.wick",
-        "specs/gpt2_small.wick",
-        "specs/vit_b_16.wick",
-        "specs/transformer_default.wick",
-    ] {
+    // Every op has a lowering now: the whole catalog must lower.
+    assert!(waiting.is_empty(), "waiting for op lowerings: {waiting:?}");
+    for must in
+        ["specs/lenet5.wick", "specs/resnet18.wick", "specs/gpt2_small.wick", "specs/char_rnn_lstm.wick"]
+    {
         assert!(lowered_specs.iter().any(|s| s == must), "{must} did not lower");
     }
 }

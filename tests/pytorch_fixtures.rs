@@ -152,16 +152,28 @@ fn cnn_bn_eval() {
 }
 
 #[test]
-fn pools_without_the_upsampling_branches() {
-    check_fixture(
-        "pools",
-        &["upsample_nearest_x2", "upsample_bilinear_x2", "upsample_bilinear_x2_align_corners"],
-    );
+fn pools() {
+    check_fixture("pools", &[]);
 }
 
 #[test]
-fn norms_layer_norm_branch() {
-    check_fixture("norms", &["group_norm", "instance_norm"]);
+fn norms() {
+    check_fixture("norms", &[]);
+}
+
+#[test]
+fn lstm() {
+    check_fixture("lstm", &[]);
+}
+
+#[test]
+fn gru() {
+    check_fixture("gru", &[]);
+}
+
+#[test]
+fn stylegan_mapping() {
+    check_fixture("stylegan_mapping", &[]);
 }
 
 #[test]

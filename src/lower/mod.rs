@@ -120,6 +120,11 @@ impl LowerCtx<'_> {
         self.error(format!("op {} has no lowering yet", self.node.kind))
     }
 
+    /// The model's seed, for layers that draw random numbers at run time.
+    pub fn seed(&self) -> u64 {
+        self.store.seed()
+    }
+
     /// A dim's value under the model's bindings.
     pub fn dim(&self, d: &Dim) -> Result<usize, LowerError> {
         match d.eval(self.bindings) {

@@ -135,6 +135,11 @@ impl ParamStore {
         Ok(var)
     }
 
+    /// The seed parameters are drawn from (random layers draw from it too).
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
     /// Records that `own` (a tied parameter's path) is stored under `owner`.
     pub fn alias(&mut self, own: &str, owner: &str) {
         self.aliases.insert(own.to_string(), owner.to_string());
@@ -235,7 +240,7 @@ fn draw(init: Init, n: usize, seed: u64, key: &str) -> Vec<f64> {
     }
 }
 
-fn fnv1a(s: &str) -> u64 {
+pub(crate) fn fnv1a(s: &str) -> u64 {
     s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 

@@ -2,10 +2,11 @@
 //! equalized learning rate (Karras et al. 2018). Same parameters, shapes and MACs as `Linear`;
 //! only the initialisation and a runtime scale differ.
 
-use super::linear::Linear;
+use super::linear::{linear, Linear};
 use super::signature::{attr, AttrType, Default, Inputs};
 use super::{Attrs, Cost, Op, OpDef, OpError, ParamDecl, Signature};
 use crate::ir::tensor::TensorType;
+use crate::lower::{unary, Forward, Init, LowerCtx, LowerError};
 
 pub static EQUAL_LINEAR: OpDef = OpDef {
     name: "EqualLinear",
@@ -61,6 +62,24 @@ impl Op for EqualLinear {
     fn cost(&self, inputs: &[TensorType], outputs: &[TensorType]) -> Cost {
         self.linear.cost(inputs, outputs)
     }
+
+    /// The gains multiply the stored tensors at every pass, so gradients reach the stored
+    /// values (scaled by the gains), as in StyleGAN.
+    fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
+        let in_features = ctx.input_dims(0)?.last().copied().unwrap_or(1);
+        let lr_mul = self.lr_mul;
+        let weight = ctx.weight("weight", Init::Normal { mean: 0.0, std: 1.0 / lr_mul })?;
+        let bias = if self.linear.bias {
+            Some(ctx.weight("bias", Init::Normal { mean: self.bias_init, std: 0.0 })?)
+        } else {
+            None
+        };
+        let gain = lr_mul / (in_features as f64).sqrt();
+        Ok(unary(move |x, _| {
+            let b = bias.as_ref().map(|b| b.affine(lr_mul, 0.0)).transpose()?;
+            linear(x, &weight.affine(gain, 0.0)?, b.as_ref())
+        }))
+    }
 }
 
 #[cfg(test)]
@@ -91,5 +110,13 @@ mod tests {
         assert_eq!(err(build(&EQUAL_LINEAR, &[("out_features", int(0))])).attr, Some("out_features"));
         let op = build(&EQUAL_LINEAR, &[("out_features", int(8))]).unwrap();
         assert!(err(op.infer(&[f32(&[])])).message.contains("rank-0"));
+    }
+
+    #[test]
+    fn gradcheck_with_the_runtime_gains() {
+        let spec =
+            "model M { input x: [3, 5]\n output y = x |> fc: EqualLinear(4, lr_mul=0.1, bias_init=0.5)\n \
+                    output z = x |> nb: EqualLinear(2, bias=false) }";
+        crate::lower::gradcheck::check_spec(spec, true).unwrap().assert_within(1e-6);
     }
 }

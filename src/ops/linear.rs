@@ -1,5 +1,7 @@
 //! `Linear(out_features, bias=true)`: `y = x W^T + b` over the last axis, PyTorch layout.
 
+use candle_core::Tensor;
+
 use super::signature::{attr, AttrType, Default, Inputs};
 use super::{Attrs, Cost, Op, OpDef, OpError, ParamDecl, Signature};
 use crate::ir::dim::Dim;
@@ -74,21 +76,24 @@ impl Op for Linear {
         let bound = 1.0 / (in_features as f64).sqrt();
         let weight = ctx.weight("weight", Init::Uniform(bound))?;
         let bias = if self.bias { Some(ctx.weight("bias", Init::Uniform(bound))?) } else { None };
-        Ok(unary(move |x, _| {
-            // One 2-D product over all leading axes, then the leading axes back.
-            let (rows, out) = (x.elem_count() / in_features, weight.dim(0)?);
-            let y = x.reshape((rows, in_features))?.matmul(&weight.t()?)?;
-            let y = match &bias {
-                Some(b) => y.broadcast_add(b)?,
-                None => y,
-            };
-            let mut shape = x.dims().to_vec();
-            if let Some(last) = shape.last_mut() {
-                *last = out;
-            }
-            y.reshape(shape)
-        }))
+        Ok(unary(move |x, _| linear(x, &weight, bias.as_ref())))
     }
+}
+
+/// `x W^T + b` over the last axis of `x`, whatever its rank.
+pub(crate) fn linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> candle_core::Result<Tensor> {
+    // One 2-D product over all leading axes, then the leading axes back.
+    let (out, in_features) = weight.dims2()?;
+    let y = x.reshape((x.elem_count() / in_features, in_features))?.matmul(&weight.t()?)?;
+    let y = match bias {
+        Some(b) => y.broadcast_add(b)?,
+        None => y,
+    };
+    let mut shape = x.dims().to_vec();
+    if let Some(last) = shape.last_mut() {
+        *last = out;
+    }
+    y.reshape(shape)
 }
 
 #[cfg(test)]

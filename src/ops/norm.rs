@@ -1,6 +1,8 @@
 //! `GroupNorm`, `InstanceNorm2d`, `RMSNorm` and StyleGAN's `PixelNorm`: normalisations other
 //! than batch and layer norm, PyTorch layouts. Shape-preserving; not counted in MACs.
 
+use candle_core::Tensor;
+
 use super::batchnorm::check_channels;
 use super::geometry::per_group;
 use super::layernorm::{check_trailing, normalized_dims, normalized_shape_attr};
@@ -8,6 +10,9 @@ use super::signature::{attr, AttrType, Default, Inputs};
 use super::{expect_float, expect_rank, Attrs, Cost, Op, OpDef, OpError, ParamDecl, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::{shape_string, TensorType};
+use crate::lower::kernels::norm::{affine, group_standardize, instance_standardize, unit_mean_square};
+use crate::lower::kernels::per_channel;
+use crate::lower::{unary, Forward, Init, LowerCtx, LowerError};
 
 pub static GROUP_NORM: OpDef = OpDef {
     name: "GroupNorm",
@@ -104,6 +109,23 @@ fn optional_dim(a: &Attrs, name: &'static str) -> Result<Option<Dim>, OpError> {
     }
 }
 
+/// The per-channel `weight` and `bias` of an affine norm, when it is one.
+fn lower_affine(ctx: &mut LowerCtx, affine: bool) -> Result<Option<(Tensor, Tensor)>, LowerError> {
+    Ok(if affine {
+        Some((ctx.weight("weight", Init::Ones)?, ctx.weight("bias", Init::Zeros)?))
+    } else {
+        None
+    })
+}
+
+/// `y * weight[c] + bias[c]` for `[N, C, ...]`.
+fn channel_affine(y: Tensor, params: Option<&(Tensor, Tensor)>) -> candle_core::Result<Tensor> {
+    match params {
+        Some((w, b)) => affine(y.clone(), Some(&per_channel(w, y.rank())?), Some(&per_channel(b, y.rank())?)),
+        None => Ok(y),
+    }
+}
+
 /// `weight` (ones) and `bias` (zeros) over `shape`, when the norm is affine.
 fn affine_params(affine: bool, shape: Vec<Dim>) -> Vec<ParamDecl> {
     if !affine {
@@ -138,6 +160,12 @@ impl Op for GroupNorm {
 
     fn cost(&self, _: &[TensorType], _: &[TensorType]) -> Cost {
         Cost::Macs(Dim::zero())
+    }
+
+    fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
+        let params = lower_affine(ctx, self.affine)?;
+        let (groups, eps) = (self.num_groups as usize, self.eps);
+        Ok(unary(move |x, _| channel_affine(group_standardize(x, groups, eps)?, params.as_ref())))
     }
 }
 
@@ -182,6 +210,26 @@ impl Op for InstanceNorm {
     fn cost(&self, _: &[TensorType], _: &[TensorType]) -> Cost {
         Cost::Macs(Dim::zero())
     }
+
+    fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
+        let params = lower_affine(ctx, self.affine)?;
+        let running = if self.track_running_stats {
+            Some((ctx.buffer("running_mean", Init::Zeros)?, ctx.buffer("running_var", Init::Ones)?))
+        } else {
+            None
+        };
+        let (momentum, eps, unbatched) = (self.momentum, self.eps, ctx.inputs[0].rank() == 3);
+        Ok(unary(move |x, train| {
+            let x = if unbatched { x.unsqueeze(0)? } else { x.clone() };
+            let stats = running.as_ref().map(|(m, v)| (m, v));
+            let y = channel_affine(instance_standardize(&x, stats, momentum, eps, train)?, params.as_ref())?;
+            if unbatched {
+                y.squeeze(0)
+            } else {
+                Ok(y)
+            }
+        }))
+    }
 }
 
 /// `x / sqrt(mean(x^2) + eps) * weight` over the trailing axes: LayerNorm without centring or
@@ -212,6 +260,22 @@ impl Op for RmsNorm {
     fn cost(&self, _: &[TensorType], _: &[TensorType]) -> Cost {
         Cost::Macs(Dim::zero())
     }
+
+    /// Without `eps`, the machine epsilon of the model's dtype (PyTorch's `finfo(dtype).eps`).
+    fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
+        let x = &ctx.inputs[0];
+        let axes = normalized_dims(self.normalized_shape.as_ref(), x).len();
+        let rank = x.rank();
+        let eps = self.eps.unwrap_or(match ctx.dtype {
+            candle_core::DType::F64 => f64::EPSILON,
+            candle_core::DType::F16 => 9.765625e-4,
+            candle_core::DType::BF16 => 7.8125e-3,
+            _ => f64::from(f32::EPSILON),
+        });
+        let weight = if self.elementwise_affine { Some(ctx.weight("weight", Init::Ones)?) } else { None };
+        let dims: Vec<usize> = (rank - axes..rank).collect();
+        Ok(unary(move |x, _| affine(unit_mean_square(x, &dims, eps)?, weight.as_ref(), None)))
+    }
 }
 
 /// StyleGAN's `x / sqrt(mean(x^2, axis 1) + eps)`: each sample's feature vector (or each
@@ -230,6 +294,11 @@ impl Op for PixelNorm {
 
     fn cost(&self, _: &[TensorType], _: &[TensorType]) -> Cost {
         Cost::Macs(Dim::zero())
+    }
+
+    fn lower(&self, _: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
+        let eps = self.eps;
+        Ok(unary(move |x, _| unit_mean_square(x, &[1], eps)))
     }
 }
 
@@ -307,5 +376,44 @@ mod tests {
         assert!(err(op.infer(&[f32(&[512])])).message.contains("found shape [512]"));
         let ids = TensorType::new(DType::I64, vec![1.into(), 512.into()]);
         assert!(err(op.infer(&[ids])).message.contains("PixelNorm expects a float tensor, found dtype i64"));
+    }
+
+    #[test]
+    fn gradcheck_group_instance_rms_and_pixel_norms() {
+        let spec = "model M { input x: [2, 6, 3, 5]\n input u: [4, 3, 5]\n input s: [3, 2, 5]\n \
+                    output g = x |> gn: GroupNorm(3)\n \
+                    output g1 = x |> GroupNorm(2, affine=false, eps=0.1)\n \
+                    output i = x |> inorm: InstanceNorm2d(affine=true)\n \
+                    output iu = u |> InstanceNorm2d\n \
+                    output r = s |> rms: RMSNorm\n \
+                    output r2 = s |> rms2: RMSNorm([2, 5], eps=0.01)\n \
+                    output p = s |> PixelNorm }";
+        crate::lower::gradcheck::check_spec(spec, true).unwrap().assert_within(1e-6);
+    }
+
+    /// With running statistics, training normalises per instance and moves the statistics
+    /// toward the batch average of the instance ones; evaluation uses them.
+    #[test]
+    fn instance_norm_running_statistics_follow_pytorch() {
+        use candle_core::{DType, Device};
+        let spec = "model M { input x: [2, 1, 1, 3]\n \
+                    output y = x |> inorm: InstanceNorm2d(track_running_stats=true, momentum=0.5) }";
+        let model = crate::Model::from_source("i.wick", spec, &crate::Options::default()).unwrap();
+        let net = model.build(&Device::Cpu, DType::F64).unwrap();
+        let x = Tensor::new(&[1.0f64, 2.0, 3.0, 0.0, 0.0, 6.0], &Device::Cpu)
+            .unwrap()
+            .reshape((2, 1, 1, 3))
+            .unwrap();
+        net.forward(std::slice::from_ref(&x), true).unwrap();
+        let stat = |k: &str| net.params().get(k).unwrap().to_vec1::<f64>().unwrap()[0];
+        // Means 2 and 2; unbiased variances 1 and 12.
+        assert!((stat("inorm.running_mean") - 1.0).abs() < 1e-12);
+        assert!((stat("inorm.running_var") - (0.5 + 0.5 * 6.5)).abs() < 1e-12);
+        let y = net.forward(&[x], false).unwrap().remove(0);
+        let y = y.flatten_all().unwrap().to_vec1::<f64>().unwrap();
+        assert!(
+            (y[0] - (1.0 - 1.0) / (3.75f64 + 1e-5).sqrt()).abs() < 1e-12
+                && (y[5] - 5.0 / (3.75f64 + 1e-5).sqrt()).abs() < 1e-12
+        );
     }
 }

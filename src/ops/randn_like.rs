@@ -2,10 +2,16 @@
 //! VAE's reparameterisation, `z = mu + eps * std`). Reads only `x`'s type; no parameters, no
 //! MACs.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use candle_core::Tensor;
+
 use super::signature::Inputs;
 use super::{expect_float, Cost, Op, OpDef, OpError, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::TensorType;
+use crate::lower::params::{fnv1a, SplitMix64};
+use crate::lower::{unary, Forward, LowerCtx, LowerError};
 
 pub static RANDN_LIKE: OpDef = OpDef {
     name: "randn_like",
@@ -26,6 +32,20 @@ impl Op for RandnLike {
     fn cost(&self, _: &[TensorType], _: &[TensorType]) -> Cost {
         Cost::Macs(Dim::zero())
     }
+
+    /// Drawn on the host from the model's seed, the layer's path and a count of the passes,
+    /// so a run is reproducible and every pass draws afresh. The noise is a constant to
+    /// autograd: gradients flow through what it is combined with, never into `x`.
+    fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
+        let base = ctx.seed() ^ fnv1a(ctx.path()).rotate_left(17);
+        let passes = AtomicU64::new(0);
+        Ok(unary(move |x, _| {
+            let pass = passes.fetch_add(1, Ordering::Relaxed);
+            let mut rng = SplitMix64::new(base.wrapping_add(pass.wrapping_mul(0xd1b5_4a32_d192_ed03)));
+            let values: Vec<f64> = (0..x.elem_count()).map(|_| rng.normal()).collect();
+            Tensor::from_vec(values, x.dims(), x.device())?.to_dtype(x.dtype())
+        }))
+    }
 }
 
 #[cfg(test)]
@@ -43,5 +63,30 @@ mod tests {
         assert_eq!(macs(&*op, &[TensorType::new(DType::F32, vec![1.into(), 16.into()])]), 0);
         let ids = TensorType::new(DType::I64, vec![1.into()]);
         assert!(err(op.infer(&[ids])).message.contains("found dtype i64"));
+    }
+
+    /// Finite differences cannot see through fresh noise, so the gradient is checked against
+    /// its closed form: for `y = x + randn_like(x) * x`, dy/dx = 1 + eps with eps = y / x - 1.
+    #[test]
+    fn noise_is_seeded_fresh_per_pass_and_passes_no_gradient() {
+        use candle_core::{DType, Device, Var};
+        let spec = "model M { input x: [3, 5]\n output y = x + randn_like(x) * x }";
+        let model = crate::Model::from_source("r.wick", spec, &crate::Options::default()).unwrap();
+        let (a, b) =
+            (model.build(&Device::Cpu, DType::F64).unwrap(), model.build(&Device::Cpu, DType::F64).unwrap());
+        let x = Var::from_tensor(&Tensor::rand(0.5f64, 2.0, (3, 5), &Device::Cpu).unwrap()).unwrap();
+        let run = |m: &crate::lower::Lowered| m.forward(&[x.as_tensor().clone()], true).unwrap().remove(0);
+        let (y, y2) = (run(&a), run(&a));
+        let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f64>().unwrap();
+        assert_eq!(flat(&y), flat(&run(&b)), "same seed, same first draw");
+        assert_ne!(flat(&y), flat(&y2), "each pass draws afresh");
+        let grads = a.backward(&y.sum_all().unwrap()).unwrap();
+        let g = flat(grads.get(x.as_tensor()).unwrap());
+        let eps = flat(&((&y / x.as_tensor()).unwrap() - 1.0).unwrap());
+        for (g, e) in g.iter().zip(&eps) {
+            assert!((g - (1.0 + e)).abs() < 1e-12, "{g} vs 1 + {e}");
+        }
+        let mean = eps.iter().sum::<f64>() / 15.0;
+        assert!(mean.abs() < 1.5 && eps.iter().any(|e| *e < 0.0) && eps.iter().any(|e| *e > 0.0));
     }
 }

@@ -5,6 +5,7 @@ use super::signature::{attr, AttrSpec, AttrType, Default, Inputs};
 use super::{expect_axis, AttrValue, Attrs, Cost, Op, OpDef, OpError, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::{DType, TensorType};
+use crate::lower::{unary, Forward, LowerCtx, LowerError};
 
 const ATTRS: &[AttrSpec] = &[
     attr("axis", AttrType::IntOrList, Default::Optional),
@@ -84,6 +85,29 @@ impl Op for Reduce {
     fn cost(&self, _: &[TensorType], _: &[TensorType]) -> Cost {
         Cost::Macs(Dim::zero())
     }
+
+    /// Integer sums are taken in i64, as PyTorch's.
+    fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
+        let x = &ctx.inputs[0];
+        let mut axes: Vec<usize> = match &self.axes {
+            None => (0..x.rank()).collect(),
+            Some(given) => given
+                .iter()
+                .map(|a| expect_axis(x, *a, "axis"))
+                .collect::<Result<_, _>>()
+                .map_err(|e| ctx.error(e.message))?,
+        };
+        axes.sort_unstable();
+        let (reduction, out) = (self.reduction, ctx.output_dims(0)?);
+        Ok(unary(move |x, _| {
+            let x = if x.dtype().is_float() { x.clone() } else { x.to_dtype(candle_core::DType::I64)? };
+            let y = match reduction {
+                Reduction::Sum => x.sum_keepdim(axes.clone())?,
+                Reduction::Mean => x.mean_keepdim(axes.clone())?,
+            };
+            y.reshape(out.as_slice())
+        }))
+    }
 }
 
 #[cfg(test)]
@@ -118,5 +142,12 @@ mod tests {
         assert!(err(op.infer(&[f32(&[2, 3])])).message.contains("axis 1 twice"));
         let op = build(&MEAN, &[("axis", int(2))]).unwrap();
         assert_eq!(err(op.infer(&[f32(&[2, 3])])).attr, Some("axis"));
+    }
+
+    #[test]
+    fn gradcheck_some_and_all_axes() {
+        let spec = "model M { input x: [3, 4, 5]\n output a = mean(x, [0, 2], keepdim=true)\n \
+                    output b = sum(x, -1)\n output c = mean(x)\n output d = sum(x, keepdim=true) }";
+        crate::lower::gradcheck::check_spec(spec, false).unwrap().assert_within(1e-6);
     }
 }

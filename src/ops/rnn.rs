@@ -4,10 +4,14 @@
 //! sequence output, `h_n` `[layers * directions, N, H]` and, for the LSTM, `c_n` alike; the
 //! initial state is zero. Unlike PyTorch's FLOP counter, the cost counts the recurrent kernels.
 
+use candle_core::Tensor;
+
 use super::signature::{attr, AttrSpec, AttrType, Default, Inputs};
 use super::{expect_dim, expect_float, expect_rank, Attrs, Cost, Op, OpDef, OpError, ParamDecl, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::{shape_string, TensorType};
+use crate::lower::kernels::rnn::{Stack, Weights};
+use crate::lower::{Forward, Init, LowerCtx, LowerError};
 
 const HIDDEN_SIZE: AttrSpec = attr("hidden_size", AttrType::Int, Default::Required);
 const NUM_LAYERS: AttrSpec = attr("num_layers", AttrType::Int, Default::Int(1));
@@ -216,6 +220,31 @@ impl Op for Recurrent {
         Cost::Macs(steps.mul(&per_step).mul(&Dim::konst(self.directions())))
     }
 
+    /// A step loop per layer and direction ([`Stack`]); every weight starts as PyTorch's
+    /// `U(-1/sqrt(H), 1/sqrt(H))`.
+    fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
+        let hidden = ctx.dim(&self.hidden_size)?;
+        let init = Init::Uniform(1.0 / (hidden as f64).sqrt());
+        let mut layers = Vec::new();
+        for k in 0..self.num_layers {
+            let mut directions = Vec::new();
+            for suffix in ["", "_reverse"].iter().take(self.directions() as usize) {
+                let mut w = |name: &str| ctx.weight(&format!("{name}_l{k}{suffix}"), init);
+                let (w_ih, w_hh) = (w("weight_ih")?, w("weight_hh")?);
+                let (b_ih, b_hh) =
+                    if self.bias { (Some(w("bias_ih")?), Some(w("bias_hh")?)) } else { (None, None) };
+                directions.push(Weights { w_ih, w_hh, b_ih, b_hh });
+            }
+            layers.push(directions);
+        }
+        let stack = Stack { cell: self.cell, hidden, layers, dropout: self.dropout };
+        let (batch_first, unbatched) = (self.batch_first, ctx.inputs[0].rank() == 2);
+        Ok(Box::new(move |xs: &[Tensor], train: bool| match xs {
+            [x] => stack.run(x, batch_first, unbatched, train),
+            _ => candle_core::bail!("expected 1 input, found {}", xs.len()),
+        }))
+    }
+
     fn cost_note(&self) -> Option<&'static str> {
         Some(
             "recurrent kernels (LSTM/GRU/RNN input and hidden matmuls, every step) are counted\n\
@@ -347,5 +376,58 @@ mod tests {
         let d = c.diagnostics.items.iter().find(|d| d.code == "E0207").expect("a type error");
         assert!(d.message.contains("found a list of 3 items"), "{}", d.message);
         assert!(d.help.as_deref().is_some_and(|h| h.contains("unpack it first")));
+    }
+
+    fn check(spec: &str) {
+        crate::lower::gradcheck::check_spec(spec, false).unwrap().assert_within(1e-6);
+    }
+
+    #[test]
+    fn gradcheck_stacked_bidirectional_lstm_batch_first() {
+        check(
+            "model M { input x: [2, 3, 5]\n \
+             y, h, c = x |> lstm: LSTM(3, num_layers=2, bidirectional=true, batch_first=true)\n \
+             output y, h, c }",
+        );
+    }
+
+    #[test]
+    fn gradcheck_gru_sequence_first_and_bidirectional() {
+        check("model M { input x: [4, 2, 3]\n y, h = x |> gru: GRU(5, num_layers=2)\n output y, h }");
+        check("model M { input x: [3, 2, 4]\n y, h = x |> gru: GRU(5, bidirectional=true)\n output y, h }");
+    }
+
+    #[test]
+    fn gradcheck_rnn_tanh_and_relu_unbatched_without_bias() {
+        check(
+            "model M { input x: [2, 4, 3]\n \
+             y, h = x |> rnn: RNN(5, num_layers=2, batch_first=true, bidirectional=true)\n output y, h }",
+        );
+        check(
+            "model M { input x: [5, 3]\n \
+             y, h = x |> rnn: RNN(4, nonlinearity=\"relu\", bias=false)\n output y, h }",
+        );
+    }
+
+    #[test]
+    fn one_step_sequences_still_give_the_hidden_weights_a_gradient() {
+        check("model M { input x: [1, 3, 2]\n y, h, c = x |> lstm: LSTM(3)\n output y, h, c }");
+    }
+
+    /// Dropout acts between layers in training only: at p = 1 the top layer sees zeros, so its
+    /// outputs no longer depend on the input; in evaluation they do.
+    #[test]
+    fn inter_layer_dropout_applies_in_training_only() {
+        use candle_core::{DType, Device};
+        let spec = "model M { input x: [2, 3, 4]\n \
+                    y, h = x |> gru: GRU(5, num_layers=2, dropout=1.0)\n output y }";
+        let model = crate::Model::from_source("d.wick", spec, &crate::Options::default()).unwrap();
+        let net = model.build(&Device::Cpu, DType::F64).unwrap();
+        let run = |scale: f64, train: bool| {
+            let x = (Tensor::ones((2, 3, 4), DType::F64, &Device::Cpu).unwrap() * scale).unwrap();
+            net.forward(&[x], train).unwrap().remove(0).flatten_all().unwrap().to_vec1::<f64>().unwrap()
+        };
+        assert_eq!(run(1.0, true), run(-3.0, true));
+        assert_ne!(run(1.0, false), run(-3.0, false));
     }
 }

@@ -5,6 +5,7 @@ use super::signature::{attr, AttrType, Default, Inputs};
 use super::{expect_float, Attrs, Cost, Op, OpDef, OpError, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::TensorType;
+use crate::lower::{unary, Forward, LowerCtx, LowerError};
 
 pub static SCALE: OpDef = OpDef {
     name: "scale",
@@ -37,6 +38,11 @@ impl Op for Scale {
     fn cost(&self, _: &[TensorType], _: &[TensorType]) -> Cost {
         Cost::Macs(Dim::zero())
     }
+
+    fn lower(&self, _: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
+        let factor = self.factor;
+        Ok(unary(move |x, _| x.affine(factor, 0.0)))
+    }
 }
 
 #[cfg(test)]
@@ -59,5 +65,11 @@ mod tests {
         let ids = TensorType::new(DType::I64, vec![1.into(), 16.into()]);
         assert!(err(op.infer(&[ids])).message.contains("found dtype i64"));
         assert_eq!(err(build(&SCALE, &[("factor", AttrValue::Float(f64::INFINITY))])).attr, Some("factor"));
+    }
+
+    #[test]
+    fn gradcheck() {
+        let spec = "model M { input x: [3, 5]\n output y = x |> scale(-0.7) }";
+        crate::lower::gradcheck::check_spec(spec, false).unwrap().assert_within(1e-6);
     }
 }

@@ -6,6 +6,7 @@ use super::signature::{attr, AttrType, Default, Inputs};
 use super::{expect_axis, Attrs, Cost, Op, OpDef, OpError, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::TensorType;
+use crate::lower::{unary, Forward, LowerCtx, LowerError};
 
 pub static SLICE: OpDef = OpDef {
     name: "slice",
@@ -75,6 +76,29 @@ impl Op for Slice {
     fn cost(&self, _: &[TensorType], _: &[TensorType]) -> Cost {
         Cost::Macs(Dim::zero())
     }
+
+    /// A `narrow` over `start..end`, then every `step`-th row of it by `index_select`.
+    fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
+        let x = &ctx.inputs[0];
+        let axis = expect_axis(x, self.axis, "axis").map_err(|e| ctx.error(e.message))?;
+        let start = ctx.dim(&position(&self.start, &x.shape[axis]))?;
+        let size = ctx.output_dims(0)?[axis];
+        let step = self.step as usize;
+        let span = if size == 0 { 0 } else { (size - 1) * step + 1 };
+        let every = if step > 1 && size > 0 {
+            let index: Vec<u32> = (0..size).map(|i| (i * step) as u32).collect();
+            Some(candle_core::Tensor::from_vec(index, size, ctx.device)?)
+        } else {
+            None
+        };
+        Ok(unary(move |x, _| {
+            let y = x.narrow(axis, start, span)?;
+            match &every {
+                Some(index) => y.contiguous()?.index_select(index, axis),
+                None => Ok(y),
+            }
+        }))
+    }
 }
 
 #[cfg(test)]
@@ -117,5 +141,12 @@ mod tests {
         let op = build(&SLICE, &[("axis", int(3))]).unwrap();
         assert_eq!(err(op.infer(&[f32(&[10])])).attr, Some("axis"));
         assert_eq!(err(build(&SLICE, &[("axis", int(0)), ("step", int(0))])).attr, Some("step"));
+    }
+
+    #[test]
+    fn gradcheck_bounds_and_steps() {
+        let spec = "model M { input x: [3, 10, 2]\n output a = slice(x, 1, start=2, end=-1, step=3)\n \
+                    output b = slice(x, -1, start=1)\n output c = slice(x, 0, end=2) }";
+        crate::lower::gradcheck::check_spec(spec, false).unwrap().assert_within(1e-6);
     }
 }

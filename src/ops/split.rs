@@ -6,6 +6,7 @@ use super::signature::{attr, AttrSpec, AttrType, Default, Inputs};
 use super::{divide_exactly, expect_axis, AttrValue, Attrs, Cost, Op, OpDef, OpError, Quotient, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::{shape_string, TensorType};
+use crate::lower::{Forward, LowerCtx, LowerError};
 
 /// Most pieces one call may make (each is an output port, and a spec has no use for more).
 const MAX_PIECES: i64 = 4096;
@@ -146,6 +147,22 @@ impl Op for Split {
     fn cost(&self, _: &[TensorType], _: &[TensorType]) -> Cost {
         Cost::Macs(Dim::zero())
     }
+
+    /// Each piece a `narrow` of the input, at the sizes inference gave.
+    fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
+        let axis = expect_axis(&ctx.inputs[0], self.axis, "axis").map_err(|e| ctx.error(e.message))?;
+        let mut pieces = Vec::new();
+        let mut start = 0;
+        for i in 0..ctx.outputs.len() {
+            let len = ctx.output_dims(i)?[axis];
+            pieces.push((start, len));
+            start += len;
+        }
+        Ok(Box::new(move |xs: &[candle_core::Tensor], _: bool| {
+            let [x] = xs else { candle_core::bail!("expected 1 input, found {}", xs.len()) };
+            pieces.iter().map(|(start, len)| x.narrow(axis, *start, *len)).collect()
+        }))
+    }
 }
 
 #[cfg(test)]
@@ -208,5 +225,13 @@ mod tests {
         assert!(err(op.infer(&[f32(&[4, 0])])).message.contains("nothing to split"));
         let op = build(&CHUNK, &[("chunks", int(4))]).unwrap();
         assert!(err(op.infer(&[f32(&[2, -6])])).message.contains("negative size"));
+    }
+
+    #[test]
+    fn gradcheck_split_and_chunk_pieces() {
+        let spec =
+            "model M { input x: [3, 7, 5]\n a, b, c = split(x, 3)\n d, e = split(x, [2, 3], axis=-1)\n \
+                    f, g, h = chunk(x, 3, axis=0)\n output a, b, c, d, e, f, g, h }";
+        crate::lower::gradcheck::check_spec(spec, false).unwrap().assert_within(1e-6);
     }
 }

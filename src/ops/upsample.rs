@@ -7,6 +7,8 @@ use super::signature::{attr, AttrType, Default, Inputs};
 use super::{expect_rank, AttrValue, Attrs, Cost, Op, OpDef, OpError, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::TensorType;
+use crate::lower::kernels::resize::{Mode, Resize};
+use crate::lower::{unary, Forward, LowerCtx, LowerError};
 
 const MODES: &[&str] = &["nearest", "linear", "bilinear", "bicubic", "trilinear"];
 
@@ -139,6 +141,24 @@ impl Op for Upsample {
     fn cost(&self, _: &[TensorType], _: &[TensorType]) -> Cost {
         Cost::Macs(Dim::zero())
     }
+
+    /// Each spatial axis resized on its own with PyTorch's source indices ([`Resize`]).
+    fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
+        let (input, output) = (ctx.input_dims(0)?, ctx.output_dims(0)?);
+        let align_corners = self.align_corners.unwrap_or(false);
+        let mode = match self.mode.as_str() {
+            "nearest" => Mode::Nearest,
+            "bicubic" => Mode::Cubic { align_corners },
+            _ => Mode::Linear { align_corners },
+        };
+        let factor = match self.target {
+            Target::Scale(f) => Some(f),
+            Target::Size { .. } => None,
+        };
+        let axes: Vec<(usize, usize, usize)> = (2..input.len()).map(|a| (a, input[a], output[a])).collect();
+        let resize = Resize::new(mode, &axes, factor, ctx.dtype, ctx.device)?;
+        Ok(unary(move |x, _| resize.apply(x)))
+    }
 }
 
 #[cfg(test)]
@@ -195,5 +215,18 @@ mod tests {
         let e = err(build(&UPSAMPLE, &[("scale_factor", int(2)), ("align_corners", AttrValue::Bool(true))]));
         assert_eq!(e.attr, Some("align_corners"));
         assert!(build(&UPSAMPLE, &[("scale_factor", AttrValue::Float(-1.0))]).is_err());
+    }
+
+    #[test]
+    fn gradcheck_every_mode_on_odd_sizes() {
+        let spec = "model M { input x: [2, 3, 5, 4]\n input s: [1, 2, 5]\n input v: [1, 1, 3, 2, 3]\n \
+                    output a = x |> Upsample(2)\n \
+                    output b = x |> Upsample(size=[7, 3])\n \
+                    output c = x |> Upsample(1.5, mode=\"bilinear\")\n \
+                    output d = x |> Upsample(size=[3, 7], mode=\"bilinear\", align_corners=true)\n \
+                    output e = x |> Upsample(2, mode=\"bicubic\")\n \
+                    output f = s |> Upsample(size=8, mode=\"linear\", align_corners=true)\n \
+                    output g = v |> Upsample(2, mode=\"trilinear\") }";
+        crate::lower::gradcheck::check_spec(spec, false).unwrap().assert_within(1e-6);
     }
 }

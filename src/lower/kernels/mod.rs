@@ -8,6 +8,8 @@ pub mod conv;
 pub mod norm;
 pub mod pad;
 pub mod pool;
+pub mod resize;
+pub mod rnn;
 pub mod softmax;
 
 use candle_core::{Result, Tensor};

@@ -89,3 +89,54 @@ pub fn layer_norm(
     let (y, _, _) = standardize(x, &dims, eps)?;
     affine(y, weight, bias)
 }
+
+/// Group norm's statistics: `x` `[N, C, ...]` normalised per sample over each of `groups`
+/// groups of consecutive channels (with their spatial axes); no affine part.
+pub fn group_standardize(x: &Tensor, groups: usize, eps: f64) -> Result<Tensor> {
+    let n = x.dim(0)?;
+    let grouped = x.reshape((n, groups, x.elem_count() / (n * groups)))?;
+    let (y, _, _) = standardize(&grouped, &[2], eps)?;
+    y.reshape(x.dims())
+}
+
+/// Instance norm's statistics: `x` `[N, C, ...]` normalised per sample and channel over the
+/// spatial axes; no affine part. With `running` statistics, evaluation normalises with them,
+/// and training moves them by `momentum` toward the batch average of the instance means and
+/// unbiased variances (what PyTorch's batch norm over `[1, N * C, ...]` leaves).
+pub fn instance_standardize(
+    x: &Tensor,
+    running: Option<(&Var, &Var)>,
+    momentum: f64,
+    eps: f64,
+    train: bool,
+) -> Result<Tensor> {
+    let rank = x.rank();
+    if let (Some((mean, var)), false) = (running, train) {
+        let (mean, var) =
+            (per_channel(mean.as_tensor(), rank)?.detach(), per_channel(var.as_tensor(), rank)?.detach());
+        return x.broadcast_sub(&mean)?.broadcast_div(&(var + eps)?.sqrt()?);
+    }
+    let spatial: Vec<usize> = (2..rank).collect();
+    let (y, mean, var) = standardize(x, &spatial, eps)?;
+    if let Some((running_mean, running_var)) = running {
+        let count = x.dims()[2..].iter().product::<usize>();
+        if count < 2 {
+            candle_core::bail!(
+                "instance norm in training needs more than 1 value per channel, found shape {:?}",
+                x.dims()
+            );
+        }
+        let (n, c) = (x.dim(0)?, x.dim(1)?);
+        let mean = mean.detach().reshape((n, c))?.mean(0)?;
+        let var = (var.detach().reshape((n, c))? * (count as f64 / (count - 1) as f64))?.mean(0)?;
+        let m = momentum;
+        running_mean.set(&((running_mean.as_tensor().detach() * (1.0 - m))? + (mean * m)?)?)?;
+        running_var.set(&((running_var.as_tensor().detach() * (1.0 - m))? + (var * m)?)?)?;
+    }
+    Ok(y)
+}
+
+/// `x / sqrt(mean(x^2 over dims) + eps)`: RMS norm's and StyleGAN's pixel norm's scaling.
+pub fn unit_mean_square(x: &Tensor, dims: &[usize], eps: f64) -> Result<Tensor> {
+    x.broadcast_div(&(x.sqr()?.mean_keepdim(dims)? + eps)?.sqrt()?)
+}
