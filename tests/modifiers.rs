@@ -81,3 +81,25 @@ fn frozen_must_be_a_bool() {
     let c = compile_source("frozen_int.wick", &src, &Options::default());
     assert!(c.diagnostics.items.iter().any(|d| d.code == "E0207"), "{:?}", c.diagnostics);
 }
+
+#[test]
+fn a_tie_to_a_tied_layer_reaches_the_owner_and_cycles_are_errors() {
+    let chain = TIED.replace(
+        "    y = h |> again: Linear(d, tie=\"cell\")",
+        "    y = h |> third: Linear(d, tie=\"again\") |> again: Linear(d, tie=\"cell\")",
+    );
+    let c = compile_source("chain.wick", &chain, &Options::default());
+    assert!(!c.diagnostics.has_errors(), "{:?}", c.diagnostics);
+    let s = c.summary(None).expect("summary");
+    let third = s.rows.iter().find(|r| r.path == "third").expect("row");
+    assert_eq!(third.tied_to, vec!["cell.weight".to_string(), "cell.bias".to_string()]);
+    assert_eq!(s.total_params, 16 * 16 + 16 + 2 * 16);
+
+    let cycle = TIED.replace("cell: Linear(d)", "cell: Linear(d, tie=\"again\")");
+    let c = compile_source("cycle.wick", &cycle, &Options::default());
+    assert!(c
+        .diagnostics
+        .items
+        .iter()
+        .any(|d| d.code == "E0217" && d.notes.iter().any(|n| n.contains("cycle"))));
+}

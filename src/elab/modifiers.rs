@@ -71,6 +71,8 @@ impl<'a> Elaborator<'a> {
         }
         let by_path: std::collections::HashMap<String, NodeId> =
             self.graph.g.node_indices().map(|i| (self.graph.g[i].path.clone(), NodeId(i))).collect();
+        let targets: std::collections::HashMap<NodeId, NodeId> =
+            ties.iter().filter_map(|t| by_path.get(&t.target).map(|o| (t.node, *o))).collect();
         for tie in ties {
             let Some(&owner) = by_path.get(&tie.target) else {
                 let layers: Vec<&str> = by_path
@@ -81,21 +83,27 @@ impl<'a> Elaborator<'a> {
                 self.diags.push(diag::unknown_tie_target(tie.span, &tie.target, &layers));
                 continue;
             };
-            let owner_node = self.graph.node(owner);
-            // Tying to a layer that is itself tied means tying to its owner.
-            let mut links = Vec::new();
+            // Tying to a layer that is itself tied means tying to the end of that chain.
+            let mut root = owner;
+            let mut chain = vec![tie.node];
             let mut problems = Vec::new();
+            while let Some(next) = targets.get(&root) {
+                if chain.contains(&root) {
+                    problems.push("the ties form a cycle, so no layer owns the tensors".to_string());
+                    break;
+                }
+                chain.push(root);
+                root = *next;
+            }
+            let owner_node = self.graph.node(owner);
+            let root_node = self.graph.node(root);
+            let mut links = Vec::new();
             let layer = self.graph.node(tie.node);
             for p in &layer.params {
                 match owner_node.params.iter().find(|q| q.name == p.name) {
                     Some(q) if q.shape == p.shape || same_value(&q.shape, &p.shape, &self.bindings) => {
-                        let root = owner_node
-                            .tied
-                            .iter()
-                            .find(|(n, _)| *n == p.name)
-                            .map(|(_, r)| r.clone())
-                            .unwrap_or_else(|| q.path_under(&owner_node.path));
-                        links.push((p.name.clone(), root));
+                        let shared = root_node.params.iter().find(|r| r.name == p.name).unwrap_or(q);
+                        links.push((p.name.clone(), shared.path_under(&root_node.path)));
                     }
                     Some(q) => problems.push(format!(
                         "`{}` is {} here but {} in `{}`",
