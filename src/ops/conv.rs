@@ -5,7 +5,7 @@ use super::signature::{attr, AttrSpec, AttrType, Default, Inputs};
 use super::{expect_rank, Attrs, Cost, Op, OpDef, OpError, ParamDecl, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::TensorType;
-use crate::lower::kernels::conv::{conv, ConvGeometry};
+use crate::lower::kernels::conv::{conv, im2col_applies, ConvGeometry};
 use crate::lower::kernels::pad::PadMode;
 use crate::lower::{unary, Forward, Init, LowerCtx, LowerError};
 
@@ -120,8 +120,8 @@ impl Op for Conv {
         let weight = ctx.weight("weight", Init::Uniform(bound))?;
         let bias = if self.bias { Some(ctx.weight("bias", Init::Uniform(bound))?) } else { None };
         let geometry = geometry(ctx, &self.window, self.groups, &self.padding_mode)?;
-        if geometry.uniform().is_none() {
-            return Err(ctx.error("different strides or dilations per axis are not lowered yet"));
+        if geometry.uniform().is_none() && !im2col_applies(ctx.device, ctx.dtype) {
+            return Err(ctx.error("different strides or dilations per axis are lowered on the CPU only"));
         }
         Ok(unary(move |x, _| conv(x, &weight, bias.as_ref(), &geometry)))
     }

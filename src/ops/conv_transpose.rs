@@ -5,7 +5,7 @@ use super::signature::{attr, AttrType, Default, Inputs};
 use super::{expect_rank, Attrs, Cost, Op, OpDef, OpError, ParamDecl, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::TensorType;
-use crate::lower::kernels::conv::conv_transpose2d;
+use crate::lower::kernels::conv::{conv_transpose2d, im2col_applies};
 use crate::lower::{unary, Forward, Init, LowerCtx, LowerError};
 
 pub static CONV_TRANSPOSE2D: OpDef = OpDef {
@@ -106,9 +106,10 @@ impl Op for ConvTranspose2d {
         let output_padding: Vec<usize> = self.output_padding.iter().map(|p| *p as usize).collect();
         let square = |v: &[usize]| v.windows(2).all(|w| w[0] == w[1]);
         let pads: Vec<usize> = geometry.padding.iter().map(|p| p.0).collect();
-        if geometry.uniform().is_none() || !square(&pads) || !square(&output_padding) {
+        let uniform = geometry.uniform().is_some() && square(&pads) && square(&output_padding);
+        if !uniform && !im2col_applies(ctx.device, ctx.dtype) {
             return Err(ctx.error(
-                "per-axis stride, dilation, padding or output_padding that differ are not lowered yet",
+                "per-axis stride, dilation, padding or output_padding that differ are lowered on the CPU only",
             ));
         }
         Ok(unary(move |x, _| conv_transpose2d(x, &weight, bias.as_ref(), &geometry, &output_padding)))

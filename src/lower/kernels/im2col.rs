@@ -1,0 +1,233 @@
+//! im2col and col2im on the CPU: a 2-D convolution's windows unrolled into the columns of a
+//! matrix, so that the convolution, its input gradient and its weight gradient are each one
+//! matrix product per group (see `conv_mm`).
+//!
+//! Layout. The image is `[N, C, H, W]`; the columns matrix is `[C * kh * kw, N * oh * ow]`:
+//! row `(c, ki, kj)` (channel-major, so a group's rows are contiguous), column `(n, oi, oj)`.
+//! Putting the batch in the columns makes each group's product one large matrix product,
+//! with no sum over the batch afterwards. Zero padding is implicit: taps that fall outside
+//! the image read zero (im2col) or are dropped (col2im), so no padded copy is made.
+//!
+//! The loops run on `get_num_threads()` threads, each on its own contiguous part of the output.
+
+use std::ops::AddAssign;
+
+use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor, WithDType};
+
+use super::pool::Axis;
+
+/// The float types the CPU kernels run on.
+pub trait Elem: WithDType + Default + AddAssign {}
+impl Elem for f32 {}
+impl Elem for f64 {}
+
+/// Where a convolution's windows lie on its image (the conv's input, the transposed conv's
+/// output): rows, then columns. `output` counts window positions; `padding` is the zero
+/// padding before the first pixel (after the last it is implied by `output`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Grid(pub [Axis; 2]);
+
+impl Grid {
+    pub fn pixels(&self) -> usize {
+        self.0[0].input * self.0[1].input
+    }
+    pub fn positions(&self) -> usize {
+        self.0[0].output * self.0[1].output
+    }
+    pub fn taps(&self) -> usize {
+        self.0[0].kernel * self.0[1].kernel
+    }
+}
+
+/// The window positions `lo..hi` along `a` whose tap `t` reads inside the image, and the
+/// pixel the first of them reads. (`p * stride + t * dilation - padding` for position `p`.)
+fn span(a: &Axis, t: usize) -> (usize, usize, usize) {
+    let offset = t * a.dilation;
+    let lo = a.padding.saturating_sub(offset).div_ceil(a.stride).min(a.output);
+    // The last readable pixel is input - 1: positions up to (input - 1 + padding - offset) / stride.
+    let hi = match (a.input + a.padding).checked_sub(offset + 1) {
+        Some(last) => (last / a.stride + 1).min(a.output),
+        None => 0,
+    };
+    let hi = hi.max(lo);
+    (lo, hi, (lo * a.stride + offset).saturating_sub(a.padding))
+}
+
+/// `image` `[batch, channels, H, W]` to columns `[channels * taps, batch * positions]`.
+pub fn im2col<T: Elem>(image: &[T], batch: usize, channels: usize, g: &Grid) -> Vec<T> {
+    let (pixels, positions, taps) = (g.pixels(), g.positions(), g.taps());
+    let [rows, cols] = g.0;
+    let mut out = vec![T::default(); channels * taps * batch * positions];
+    // One channel's rows are contiguous: each task fills whole channels.
+    par_chunks(&mut out, taps * batch * positions, |c, block| {
+        let mut lines = block.chunks_exact_mut(batch * positions);
+        for ki in 0..rows.kernel {
+            let (r_lo, r_hi, r_first) = span(&rows, ki);
+            for kj in 0..cols.kernel {
+                let (c_lo, c_hi, c_first) = span(&cols, kj);
+                let line = lines.next().expect("one line per tap");
+                for n in 0..batch {
+                    let plane = &image[(n * channels + c) * pixels..][..pixels];
+                    let dst = &mut line[n * positions..][..positions];
+                    for (i, oi) in (r_lo..r_hi).enumerate() {
+                        let src = &plane[(r_first + i * rows.stride) * cols.input..][..cols.input];
+                        let dst = &mut dst[oi * cols.output..][c_lo..c_hi];
+                        if cols.stride == 1 {
+                            dst.copy_from_slice(&src[c_first..c_first + dst.len()]);
+                        } else {
+                            for (j, d) in dst.iter_mut().enumerate() {
+                                *d = src[c_first + j * cols.stride];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    });
+    out
+}
+
+/// The adjoint of [`im2col`]: columns `[channels * taps, batch * positions]` summed back into
+/// an image `[batch, channels, H, W]` whose every plane starts from `bias[channel]` (or 0).
+pub fn col2im<T: Elem>(cols_in: &[T], batch: usize, channels: usize, g: &Grid, bias: Option<&[T]>) -> Vec<T> {
+    let (pixels, positions, taps) = (g.pixels(), g.positions(), g.taps());
+    let [rows, cols] = g.0;
+    let width = batch * positions;
+    let mut out = vec![T::default(); batch * channels * pixels];
+    // Each task owns whole planes (n, c), so the sums need no synchronisation.
+    par_chunks(&mut out, pixels, |plane_index, plane| {
+        let (n, c) = (plane_index / channels, plane_index % channels);
+        if let Some(b) = bias {
+            plane.fill(b[c]);
+        }
+        for ki in 0..rows.kernel {
+            let (r_lo, r_hi, r_first) = span(&rows, ki);
+            for kj in 0..cols.kernel {
+                let (c_lo, c_hi, c_first) = span(&cols, kj);
+                let line =
+                    &cols_in[(c * taps + ki * cols.kernel + kj) * width + n * positions..][..positions];
+                for (i, oi) in (r_lo..r_hi).enumerate() {
+                    let dst = &mut plane[(r_first + i * rows.stride) * cols.input..][..cols.input];
+                    let src = &line[oi * cols.output..][c_lo..c_hi];
+                    for (j, s) in src.iter().enumerate() {
+                        dst[c_first + j * cols.stride] += *s;
+                    }
+                }
+            }
+        }
+    });
+    out
+}
+
+/// `[a, b, len]` to `[b, a, len]`, adding `bias[i]` to every element of row `i` of `a`.
+pub fn swap_leading<T: Elem>(x: &[T], a: usize, b: usize, len: usize, bias: Option<&[T]>) -> Vec<T> {
+    let mut out = vec![T::default(); a * b * len];
+    par_chunks(&mut out, a * len, |j, block| {
+        for (i, dst) in block.chunks_exact_mut(len).enumerate() {
+            let src = &x[(i * b + j) * len..][..len];
+            match bias {
+                Some(bias) => dst.iter_mut().zip(src).for_each(|(d, s)| *d = *s + bias[i]),
+                None => dst.copy_from_slice(src),
+            }
+        }
+    });
+    out
+}
+
+/// Below this many elements a loop is not worth a thread.
+const PARALLEL_MIN: usize = 1 << 15;
+
+/// Runs `f(index, chunk)` on every `chunk`-long piece of `out`, split across threads.
+fn par_chunks<T: Send>(out: &mut [T], chunk: usize, f: impl Fn(usize, &mut [T]) + Sync) {
+    let count = out.len().checked_div(chunk).unwrap_or(0);
+    let threads = if out.len() < PARALLEL_MIN { 1 } else { candle_core::utils::get_num_threads().min(count) };
+    if threads <= 1 {
+        out.chunks_mut(chunk.max(1)).enumerate().for_each(|(i, c)| f(i, c));
+        return;
+    }
+    let per = count.div_ceil(threads);
+    let run = |first: usize, block: &mut [T]| {
+        block.chunks_mut(chunk).enumerate().for_each(|(i, c)| f(first + i, c));
+    };
+    std::thread::scope(|s| {
+        let mut blocks = out.chunks_mut(per * chunk).enumerate();
+        let (_, mine) = blocks.next().expect("at least one block");
+        for (t, block) in blocks {
+            let run = &run;
+            s.spawn(move || run(t * per, block));
+        }
+        run(0, mine);
+    });
+}
+
+/// A contiguous CPU tensor's elements, in order.
+pub fn slice<'a, T: Elem>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [T]> {
+    match l.contiguous_offsets() {
+        Some((start, end)) => Ok(&s.as_slice::<T>()?[start..end]),
+        None => candle_core::bail!("the im2col kernels need contiguous tensors"),
+    }
+}
+
+/// Runs `$body` with `$t` the Rust type of the elements of the CPU storage `$s` (f32 or f64).
+macro_rules! for_float {
+    ($s:expr, $t:ident => $body:expr) => {
+        match candle_core::backend::BackendStorage::dtype($s) {
+            candle_core::DType::F32 => {
+                type $t = f32;
+                $body
+            }
+            candle_core::DType::F64 => {
+                type $t = f64;
+                $body
+            }
+            d => candle_core::bail!("the im2col kernels run on f32 and f64, found {d:?}"),
+        }
+    };
+}
+pub(crate) use for_float;
+
+/// [`im2col`] as a candle op on `[N, C, H, W]`; its gradient is [`Col2Im`].
+pub struct Im2Col(pub Grid);
+
+/// [`col2im`] as a candle op on `[C * taps, N * positions]`; its gradient is [`Im2Col`].
+pub struct Col2Im(pub Grid);
+
+impl CustomOp1 for Im2Col {
+    fn name(&self) -> &'static str {
+        "im2col"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (n, c) = (l.dims()[0], l.dims()[1]);
+        if l.shape().elem_count() != n * c * self.0.pixels() {
+            candle_core::bail!("im2col: input {:?} does not match {:?}", l.shape(), self.0);
+        }
+        let out = for_float!(s, T => T::to_cpu_storage_owned(im2col(slice::<T>(s, l)?, n, c, &self.0)));
+        Ok((out, Shape::from((c * self.0.taps(), n * self.0.positions()))))
+    }
+
+    fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(grad.contiguous()?.apply_op1_no_bwd(&Col2Im(self.0))?.reshape(arg.shape())?))
+    }
+}
+
+impl CustomOp1 for Col2Im {
+    fn name(&self) -> &'static str {
+        "col2im"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (rows, width) = l.shape().dims2()?;
+        let (c, n) = (rows / self.0.taps(), width / self.0.positions());
+        if c * self.0.taps() != rows || n * self.0.positions() != width {
+            candle_core::bail!("col2im: columns {:?} do not match {:?}", l.shape(), self.0);
+        }
+        let g = &self.0;
+        let out = for_float!(s, T => T::to_cpu_storage_owned(col2im(slice::<T>(s, l)?, n, c, g, None)));
+        Ok((out, Shape::from((n, c, g.0[0].input, g.0[1].input))))
+    }
+
+    fn bwd(&self, _arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(grad.contiguous()?.apply_op1_no_bwd(&Im2Col(self.0))?))
+    }
+}
