@@ -112,7 +112,9 @@ impl Op for ConvTranspose2d {
                 "per-axis stride, dilation, padding or output_padding that differ are lowered on the CPU only",
             ));
         }
-        Ok(unary(move |x, _| conv_transpose2d(x, &weight, bias.as_ref(), &geometry, &output_padding)))
+        Ok(unary(move |x, train| {
+            conv_transpose2d(x, &weight, bias.as_ref(), &geometry, &output_padding, train)
+        }))
     }
 }
 

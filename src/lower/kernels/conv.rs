@@ -94,15 +94,23 @@ pub fn im2col_applies(device: &Device, dtype: DType) -> bool {
 }
 
 /// PyTorch `conv1d`/`conv2d`: `x` is `[N, C, L]` or `[N, C, H, W]`, `weight` PyTorch's layout.
-pub fn conv(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, g: &ConvGeometry) -> Result<Tensor> {
+/// `train` keeps what the backward needs (see `conv_mm`).
+pub fn conv(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    g: &ConvGeometry,
+    train: bool,
+) -> Result<Tensor> {
     if im2col_applies(x.device(), x.dtype()) && (1..=2).contains(&g.kernel.len()) {
         // Zero padding is left to im2col, which reads zeros outside the image without a copy.
         let zeros = g.mode == PadMode::Zeros;
         let x = if zeros { x.clone() } else { g.padded(x)? };
         let grid = g.grid(&x.dims()[2..], &g.output, !zeros);
         return match g.kernel.len() {
-            1 => conv_mm::conv2d(&x.unsqueeze(2)?, &weight.unsqueeze(2)?, bias, grid, g.groups)?.squeeze(2),
-            _ => conv_mm::conv2d(&x, weight, bias, grid, g.groups),
+            1 => conv_mm::conv2d(&x.unsqueeze(2)?, &weight.unsqueeze(2)?, bias, grid, g.groups, train)?
+                .squeeze(2),
+            _ => conv_mm::conv2d(&x, weight, bias, grid, g.groups, train),
         };
     }
     let Some((stride, dilation)) = g.uniform() else {
@@ -132,11 +140,12 @@ pub fn conv_transpose2d(
     bias: Option<&Tensor>,
     g: &ConvGeometry,
     output_padding: &[usize],
+    train: bool,
 ) -> Result<Tensor> {
     if im2col_applies(x.device(), x.dtype()) {
         // The output size (with its output_padding) is `g.output`; the windows are x's pixels.
         let grid = g.grid(&g.output, &x.dims()[2..], false);
-        return conv_mm::conv_transpose2d(x, weight, bias, grid, g.groups);
+        return conv_mm::conv_transpose2d(x, weight, bias, grid, g.groups, train);
     }
     let (Some((stride, dilation)), [p0, p1], [o0, o1]) = (g.uniform(), g.padding.as_slice(), output_padding)
     else {

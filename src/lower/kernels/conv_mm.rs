@@ -16,6 +16,9 @@
 //! The bias is added while the forward's result is copied out (or seeds col2im's sums), and
 //! its gradient is one sum over the channels-first gradient.
 
+use std::sync::Mutex;
+
+use candle_core::backend::BackendStorage;
 use candle_core::{
     CpuStorage, CustomOp2, CustomOp3, Device, Layout, Result, Shape, Storage, Tensor, WithDType,
 };
@@ -23,15 +26,17 @@ use candle_core::{
 use super::im2col::{col2im, for_float, im2col, slice, swap_leading, Col2Im, Elem, Grid, Im2Col};
 
 /// `conv2d` of `x` `[N, C, H, W]` with `weight` `[O, C / groups, kh, kw]` on `grid` (whose
-/// image is `H x W`), plus `bias` `[O]`: `[N, O, oh, ow]`.
+/// image is `H x W`), plus `bias` `[O]`: `[N, O, oh, ow]`. In training (`train`) the forward
+/// keeps its columns for the backward; in inference nothing more than the output is kept.
 pub fn conv2d(
     x: &Tensor,
     weight: &Tensor,
     bias: Option<&Tensor>,
     grid: Grid,
     groups: usize,
+    train: bool,
 ) -> Result<Tensor> {
-    apply(x, weight, bias, ConvMm { grid, groups, transposed: false })
+    apply(x, weight, bias, ConvMm::new(grid, groups, false, train))
 }
 
 /// `conv_transpose2d` of `x` `[N, C_in, oh, ow]` with `weight` `[C_in, C_out / groups, kh, kw]`:
@@ -42,8 +47,9 @@ pub fn conv_transpose2d(
     bias: Option<&Tensor>,
     grid: Grid,
     groups: usize,
+    train: bool,
 ) -> Result<Tensor> {
-    apply(x, weight, bias, ConvMm { grid, groups, transposed: true })
+    apply(x, weight, bias, ConvMm::new(grid, groups, true, train))
 }
 
 fn apply(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, op: ConvMm) -> Result<Tensor> {
@@ -54,11 +60,14 @@ fn apply(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, op: ConvMm) -> Result<Te
     }
 }
 
-#[derive(Clone, Copy, Debug)]
 struct ConvMm {
     grid: Grid,
     groups: usize,
     transposed: bool,
+    /// In training, the forward's operand that the backward needs again: the columns of `x`
+    /// (a conv) or `x` channels first (a conv_t), `[g, _, N * positions]`. Taken by the
+    /// backward; recomputed if absent.
+    kept: Option<Mutex<Option<Tensor>>>,
 }
 
 /// The sizes of one call: `image` is the channel count on the grid's image side, `windows`
@@ -71,6 +80,21 @@ struct Sizes {
 }
 
 impl ConvMm {
+    fn new(grid: Grid, groups: usize, transposed: bool, train: bool) -> ConvMm {
+        ConvMm { grid, groups, transposed, kept: train.then(|| Mutex::new(None)) }
+    }
+
+    fn keep(&self, t: &Tensor) -> Tensor {
+        if let Some(kept) = &self.kept {
+            *kept.lock().unwrap_or_else(|e| e.into_inner()) = Some(t.clone());
+        }
+        t.clone()
+    }
+
+    fn take_kept(&self) -> Option<Tensor> {
+        self.kept.as_ref().and_then(|k| k.lock().unwrap_or_else(|e| e.into_inner()).take())
+    }
+
     /// Checks the shapes of `x` and `w` against the grid and the groups.
     fn sizes(&self, x: &[usize], w: &[usize]) -> Result<Sizes> {
         let ([n, c, h, wd], [w0, w1, kh, kw]) = (x, w) else {
@@ -108,11 +132,11 @@ impl ConvMm {
         let w = Tensor::from_slice(w, (g, windows / g, k), cpu)?;
         if self.transposed {
             let x = swap_leading(x, n, windows, grid.positions(), None);
-            let cols = w.t()?.matmul(&Tensor::from_vec(x, (g, windows / g, width), cpu)?)?;
+            let cols = w.t()?.matmul(&self.keep(&Tensor::from_vec(x, (g, windows / g, width), cpu)?))?;
             with_slice(&cols, |cols| col2im(cols, n, image, grid, b))
         } else {
             let cols = Tensor::from_vec(im2col(x, n, image, grid), (g, k, width), cpu)?;
-            let y = w.matmul(&cols)?;
+            let y = w.matmul(&self.keep(&cols))?;
             with_slice(&y, |y| swap_leading(y, windows, n, grid.positions(), b))
         }
     }
@@ -124,7 +148,7 @@ impl ConvMm {
         b: Option<(&CpuStorage, &Layout)>,
     ) -> Result<(CpuStorage, Shape)> {
         let (xd, wd) = (x.1.dims(), w.1.dims());
-        let y = for_float!(x.0, T => {
+        let y = for_float!(x.0.dtype(), T => {
             let b = b.map(|(s, l)| slice::<T>(s, l)).transpose()?;
             T::to_cpu_storage_owned(self.forward(slice::<T>(x.0, x.1)?, xd, slice::<T>(w.0, w.1)?, wd, b)?)
         });
@@ -150,12 +174,18 @@ impl ConvMm {
             ))
         };
         let w3 = w.reshape((g, windows / g, k))?;
-        // The window side, channels first, and (where a product needs them) the image side as columns.
-        let (side, image_side) =
-            if self.transposed { (channels_first(x)?, grad) } else { (channels_first(grad)?, x) };
-        let cols = match w.track_op() || (self.transposed && x.track_op()) {
-            true => Some(image_side.apply_op1_no_bwd(&Im2Col(self.grid))?.reshape((g, k, width))?),
-            false => None,
+        let im2col = |t: &Tensor| t.apply_op1_no_bwd(&Im2Col(self.grid))?.reshape((g, k, width));
+        // The window side channels first, and (where a product needs them) the image side as
+        // columns; the forward kept one of them.
+        let kept = self.take_kept();
+        let needs_cols = w.track_op() || (self.transposed && x.track_op());
+        let (side, cols) = match (self.transposed, kept) {
+            (true, kept) => {
+                let side = kept.map_or_else(|| channels_first(x), Ok)?;
+                (side, if needs_cols { Some(im2col(grad)?) } else { None })
+            }
+            (false, Some(cols)) => (channels_first(grad)?, Some(cols)),
+            (false, None) => (channels_first(grad)?, if needs_cols { Some(im2col(x)?) } else { None }),
         };
         let cols = || cols.as_ref().expect("columns computed when needed");
         let dw = match w.track_op() {

@@ -12,6 +12,7 @@
 
 use std::ops::AddAssign;
 
+use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor, WithDType};
 
 use super::pool::Axis;
@@ -109,8 +110,13 @@ pub fn col2im<T: Elem>(cols_in: &[T], batch: usize, channels: usize, g: &Grid, b
                 for (i, oi) in (r_lo..r_hi).enumerate() {
                     let dst = &mut plane[(r_first + i * rows.stride) * cols.input..][..cols.input];
                     let src = &line[oi * cols.output..][c_lo..c_hi];
-                    for (j, s) in src.iter().enumerate() {
-                        dst[c_first + j * cols.stride] += *s;
+                    if cols.stride == 1 {
+                        let dst = &mut dst[c_first..c_first + src.len()];
+                        dst.iter_mut().zip(src).for_each(|(d, s)| *d += *s);
+                    } else {
+                        for (j, s) in src.iter().enumerate() {
+                            dst[c_first + j * cols.stride] += *s;
+                        }
                     }
                 }
             }
@@ -168,10 +174,10 @@ pub fn slice<'a, T: Elem>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [T]> {
     }
 }
 
-/// Runs `$body` with `$t` the Rust type of the elements of the CPU storage `$s` (f32 or f64).
+/// Runs `$body` with `$t` the Rust type of `$dtype` (f32 or f64).
 macro_rules! for_float {
-    ($s:expr, $t:ident => $body:expr) => {
-        match candle_core::backend::BackendStorage::dtype($s) {
+    ($dtype:expr, $t:ident => $body:expr) => {
+        match $dtype {
             candle_core::DType::F32 => {
                 type $t = f32;
                 $body
@@ -202,7 +208,8 @@ impl CustomOp1 for Im2Col {
         if l.shape().elem_count() != n * c * self.0.pixels() {
             candle_core::bail!("im2col: input {:?} does not match {:?}", l.shape(), self.0);
         }
-        let out = for_float!(s, T => T::to_cpu_storage_owned(im2col(slice::<T>(s, l)?, n, c, &self.0)));
+        let out =
+            for_float!(s.dtype(), T => T::to_cpu_storage_owned(im2col(slice::<T>(s, l)?, n, c, &self.0)));
         Ok((out, Shape::from((c * self.0.taps(), n * self.0.positions()))))
     }
 
@@ -223,7 +230,8 @@ impl CustomOp1 for Col2Im {
             candle_core::bail!("col2im: columns {:?} do not match {:?}", l.shape(), self.0);
         }
         let g = &self.0;
-        let out = for_float!(s, T => T::to_cpu_storage_owned(col2im(slice::<T>(s, l)?, n, c, g, None)));
+        let out =
+            for_float!(s.dtype(), T => T::to_cpu_storage_owned(col2im(slice::<T>(s, l)?, n, c, g, None)));
         Ok((out, Shape::from((n, c, g.0[0].input, g.0[1].input))))
     }
 
