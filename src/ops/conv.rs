@@ -245,6 +245,16 @@ mod tests {
     }
 
     #[test]
+    fn gradcheck_per_axis_stride_and_dilation_and_depthwise() {
+        // On the CPU, where im2col takes any geometry per axis.
+        gradcheck("c: Conv2d(5, [3, 2], stride=[2, 3], dilation=[1, 2], padding=[1, 0])");
+        gradcheck("c: Conv2d(8, 3, stride=2, padding=1, groups=4)");
+        gradcheck(
+            "c: Conv2d(4, [3, 2], stride=[1, 2], dilation=[2, 1], padding=[2, 1], groups=4, bias=false)",
+        );
+    }
+
+    #[test]
     fn gradcheck_conv1d() {
         let spec =
             "model M { input x: [2, 4, 9]\n output y = x |> c: Conv1d(6, 3, stride=2, padding=1, groups=2) }";

@@ -174,4 +174,12 @@ mod tests {
                     output w = x |> f: ConvTranspose2d(2, 3, dilation=2) }";
         crate::lower::gradcheck::check_spec(spec, true).unwrap().assert_within(1e-6);
     }
+
+    #[test]
+    fn gradcheck_per_axis_geometry_and_depthwise() {
+        let spec = "model M { input x: [2, 4, 3, 5]\n \
+                    output y = x |> d: ConvTranspose2d(3, [3, 2], stride=[2, 3], padding=[1, 0], output_padding=[1, 2])\n \
+                    output z = x |> e: ConvTranspose2d(4, 3, stride=2, dilation=[1, 2], groups=4, bias=false) }";
+        crate::lower::gradcheck::check_spec(spec, true).unwrap().assert_within(1e-6);
+    }
 }

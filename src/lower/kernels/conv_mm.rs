@@ -166,13 +166,7 @@ impl ConvMm {
         let Sizes { n, image, windows, k } = self.sizes(x.dims(), w.dims())?;
         let (g, positions) = (self.groups, self.grid.positions());
         let width = n * positions;
-        let channels_first = |t: &Tensor| {
-            t.reshape((n, windows, positions))?.transpose(0, 1)?.contiguous()?.reshape((
-                g,
-                windows / g,
-                width,
-            ))
-        };
+        let channels_first = |t: &Tensor| swapped(t, n, windows, positions)?.reshape((g, windows / g, width));
         let w3 = w.reshape((g, windows / g, k))?;
         let im2col = |t: &Tensor| t.apply_op1_no_bwd(&Im2Col(self.grid))?.reshape((g, k, width));
         // The window side channels first, and (where a product needs them) the image side as
@@ -194,10 +188,7 @@ impl ConvMm {
         };
         let dx = match (x.track_op(), self.transposed) {
             (false, _) => None,
-            (true, true) => {
-                let dx = w3.matmul(cols())?.reshape((windows, n, positions))?.transpose(0, 1)?;
-                Some(dx.contiguous()?.reshape(x.shape())?)
-            }
+            (true, true) => Some(swapped(&w3.matmul(cols())?, windows, n, positions)?.reshape(x.shape())?),
             (true, false) => {
                 let dcols = w3.t()?.matmul(&side)?.reshape((g * k, width))?;
                 Some(dcols.apply_op1_no_bwd(&Col2Im(self.grid))?.reshape(x.shape())?)
@@ -213,6 +204,15 @@ impl ConvMm {
 }
 
 type Grads = (Option<Tensor>, Option<Tensor>, Option<Tensor>);
+
+/// `t` `[a, b, len]` (in any shape with that many elements) as `[b, a, len]`.
+fn swapped(t: &Tensor, a: usize, b: usize, len: usize) -> Result<Tensor> {
+    let t = t.contiguous()?;
+    for_float!(t.dtype(), T => {
+        let swapped = with_slice(&t, |t: &[T]| swap_leading(t, a, b, len, None))?;
+        Tensor::from_vec(swapped, (b, a, len), t.device())
+    })
+}
 
 /// `f` of a contiguous CPU tensor's elements.
 fn with_slice<T: Elem, R>(t: &Tensor, f: impl FnOnce(&[T]) -> R) -> Result<R> {
@@ -268,5 +268,105 @@ impl CustomOp3 for ConvMm {
     fn bwd(&self, x: &Tensor, w: &Tensor, b: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Grads> {
         let (dx, dw, db) = self.backward(x, w, b.track_op(), &grad.contiguous()?)?;
         Ok((dx, dw, db))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{DType, Var};
+
+    use super::*;
+    use crate::lower::gradcheck::check_fn;
+    use crate::lower::kernels::pool::Axis;
+    use crate::lower::params::SplitMix64;
+
+    fn var(shape: &[usize], seed: u64) -> Var {
+        let mut rng = SplitMix64::new(seed);
+        let values: Vec<f64> = (0..shape.iter().product()).map(|_| rng.normal()).collect();
+        Var::from_tensor(&Tensor::from_vec(values, shape, &Device::Cpu).unwrap()).unwrap()
+    }
+
+    /// An axis of `input` pixels; the window count follows from the padding on both sides.
+    fn axis(input: usize, kernel: usize, stride: usize, padding: (usize, usize), dilation: usize) -> Axis {
+        let output = (input + padding.0 + padding.1 - dilation * (kernel - 1) - 1) / stride + 1;
+        Axis { input, output, kernel, stride, padding: padding.0, dilation }
+    }
+
+    /// Gradchecks the conv on `grid` (batch `n`, `c` -> `o` channels) and the transposed conv
+    /// on the same grid (`o` -> `c`), with and without bias, in training (operand kept for the
+    /// backward) and not (recomputed).
+    fn gradcheck(grid: Grid, n: usize, c: usize, o: usize, groups: usize) {
+        let ([rows, cols], taps) = (grid.0, [grid.0[0].kernel, grid.0[1].kernel]);
+        let image = var(&[n, c, rows.input, cols.input], 1);
+        let windows = var(&[n, o, rows.output, cols.output], 2);
+        let w = var(&[o, c / groups, taps[0], taps[1]], 3);
+        let (b_o, b_c) = (var(&[o], 4), var(&[c], 5));
+        for train in [true, false] {
+            let named =
+                |v: &[(&str, &Var)]| v.iter().map(|(k, v)| (k.to_string(), (*v).clone())).collect::<Vec<_>>();
+            let report = check_fn(&named(&[("x", &image), ("w", &w), ("b", &b_o)]), || {
+                let with_bias =
+                    conv2d(image.as_tensor(), w.as_tensor(), Some(b_o.as_tensor()), grid, groups, train)?;
+                Ok(vec![with_bias, conv2d(image.as_tensor(), w.as_tensor(), None, grid, groups, train)?])
+            });
+            report.unwrap().assert_within(1e-6);
+            let report = check_fn(&named(&[("x", &windows), ("w", &w), ("b", &b_c)]), || {
+                let (x, w) = (windows.as_tensor(), w.as_tensor());
+                let with_bias = conv_transpose2d(x, w, Some(b_c.as_tensor()), grid, groups, train)?;
+                Ok(vec![with_bias, conv_transpose2d(x, w, None, grid, groups, train)?])
+            });
+            report.unwrap().assert_within(1e-6);
+        }
+    }
+
+    #[test]
+    fn gradcheck_strides_with_uneven_remainders_per_axis() {
+        // Rows: 7 + 2 - 3 = 6, stride 2, remainder 0; columns: 6 - 2 - 1 = 3, stride 3, remainder 0
+        // from a different start; both axes differ in stride and dilation.
+        gradcheck(Grid([axis(7, 3, 2, (1, 1), 1), axis(6, 2, 3, (0, 0), 2)]), 2, 3, 5, 1);
+        // Remainder 1 on the rows, 0 on the columns.
+        gradcheck(Grid([axis(8, 3, 2, (1, 1), 1), axis(5, 3, 2, (1, 1), 1)]), 1, 2, 3, 1);
+    }
+
+    #[test]
+    fn gradcheck_dilation_groups_depthwise_and_uneven_padding() {
+        gradcheck(Grid([axis(7, 3, 1, (2, 2), 2), axis(6, 3, 2, (2, 2), 2)]), 2, 4, 6, 2);
+        // Depthwise with a channel multiplier of 2.
+        gradcheck(Grid([axis(5, 3, 1, (1, 1), 1), axis(6, 3, 2, (1, 1), 1)]), 2, 3, 6, 3);
+        // "same" for an even kernel: one row before, two after.
+        gradcheck(Grid([axis(5, 4, 1, (1, 2), 1), axis(3, 1, 1, (0, 0), 1)]), 2, 2, 3, 1);
+    }
+
+    #[test]
+    fn forward_equals_candles_conv_ops() {
+        // candle's forwards are right (its backwards are what is wrong), so they are a reference.
+        let grid = Grid([axis(9, 3, 2, (1, 1), 2), axis(8, 3, 2, (1, 1), 2)]);
+        let x = var(&[2, 4, 9, 8], 6).as_tensor().clone();
+        let w = var(&[6, 2, 3, 3], 7).as_tensor().clone();
+        let ours = conv2d(&x, &w, None, grid, 2, false).unwrap();
+        let theirs = x.conv2d(&w, 1, 2, 2, 2).unwrap();
+        let diff = |a: &Tensor, b: &Tensor| {
+            (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap()
+        };
+        assert_eq!(ours.dims(), theirs.dims());
+        assert!(diff(&ours, &theirs) < 1e-12);
+        // The transposed conv onto an 8 x 6 image (output_padding 1: 7 x 5 would map alike).
+        let y = var(&[2, 4, 4, 3], 8).as_tensor().clone();
+        let wt = var(&[4, 3, 3, 3], 9).as_tensor().clone();
+        let grid = Grid([axis(8, 3, 2, (1, 1), 1), axis(6, 3, 2, (1, 1), 1)]);
+        let ours = conv_transpose2d(&y, &wt, None, grid, 1, false).unwrap();
+        let theirs = y.conv_transpose2d(&wt, 1, 1, 2, 1).unwrap();
+        assert_eq!(ours.dims(), theirs.dims());
+        assert!(diff(&ours, &theirs) < 1e-12);
+        // f32 runs the same kernels.
+        let ours32 = conv_transpose2d(
+            &y.to_dtype(DType::F32).unwrap(),
+            &wt.to_dtype(DType::F32).unwrap(),
+            None,
+            grid,
+            1,
+            false,
+        );
+        assert!(diff(&ours32.unwrap().to_dtype(DType::F64).unwrap(), &theirs) < 1e-4);
     }
 }

@@ -11,6 +11,7 @@
 //! The loops run on `get_num_threads()` threads, each on its own contiguous part of the output.
 
 use std::ops::AddAssign;
+use std::sync::Mutex;
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor, WithDType};
@@ -143,26 +144,20 @@ pub fn swap_leading<T: Elem>(x: &[T], a: usize, b: usize, len: usize, bias: Opti
 /// Below this many elements a loop is not worth a thread.
 const PARALLEL_MIN: usize = 1 << 15;
 
-/// Runs `f(index, chunk)` on every `chunk`-long piece of `out`, split across threads.
+/// Runs `f(index, chunk)` on every `chunk`-long piece of `out`, a block of pieces per thread
+/// of rayon's pool (the one candle's matrix products run on, so the threads are warm).
 fn par_chunks<T: Send>(out: &mut [T], chunk: usize, f: impl Fn(usize, &mut [T]) + Sync) {
-    let count = out.len().checked_div(chunk).unwrap_or(0);
-    let threads = if out.len() < PARALLEL_MIN { 1 } else { candle_core::utils::get_num_threads().min(count) };
-    if threads <= 1 {
-        out.chunks_mut(chunk.max(1)).enumerate().for_each(|(i, c)| f(i, c));
+    if chunk == 0 || out.is_empty() {
         return;
     }
+    let count = out.len().div_ceil(chunk);
+    let threads = if out.len() < PARALLEL_MIN { 1 } else { candle_core::utils::get_num_threads().min(count) };
     let per = count.div_ceil(threads);
-    let run = |first: usize, block: &mut [T]| {
-        block.chunks_mut(chunk).enumerate().for_each(|(i, c)| f(first + i, c));
-    };
-    std::thread::scope(|s| {
-        let mut blocks = out.chunks_mut(per * chunk).enumerate();
-        let (_, mine) = blocks.next().expect("at least one block");
-        for (t, block) in blocks {
-            let run = &run;
-            s.spawn(move || run(t * per, block));
-        }
-        run(0, mine);
+    // Each block is locked by its one thread only: the locks just hand out the `&mut`s.
+    let blocks: Vec<Mutex<&mut [T]>> = out.chunks_mut(per * chunk).map(Mutex::new).collect();
+    candle_core::cpu::kernels::par_for_each(blocks.len(), |t| {
+        let mut block = blocks[t].lock().unwrap_or_else(|e| e.into_inner());
+        block.chunks_mut(chunk).enumerate().for_each(|(i, c)| f(t * per + i, c));
     });
 }
 
