@@ -8,19 +8,32 @@ use std::time::{Duration, Instant};
 
 use candle_core::{DType, Device, Tensor, Var};
 
-const RUNS: usize = 11;
+/// Rounds per layer; each round times every measurement once, in turn, so that load from
+/// other processes on the machine falls on all of them alike.
+const ROUNDS: usize = 21;
 
-fn median(mut f: impl FnMut()) -> Duration {
-    f(); // warm-up: first-touch allocations and thread-pool start
-    let mut times: Vec<Duration> = (0..RUNS)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed()
+fn elapsed(f: &mut dyn FnMut()) -> Duration {
+    let t = Instant::now();
+    f();
+    t.elapsed()
+}
+
+/// The median time of each of `fs`, measured in interleaved rounds after one warm-up round.
+fn medians(fs: &mut [&mut dyn FnMut()]) -> Vec<Duration> {
+    fs.iter_mut().for_each(|f| f()); // warm-up: first-touch allocations and thread-pool start
+    let mut times = vec![Vec::with_capacity(ROUNDS); fs.len()];
+    for _ in 0..ROUNDS {
+        for (f, t) in fs.iter_mut().zip(&mut times) {
+            t.push(elapsed(*f));
+        }
+    }
+    times
+        .into_iter()
+        .map(|mut t| {
+            t.sort();
+            t[ROUNDS / 2]
         })
-        .collect();
-    times.sort();
-    times[RUNS / 2]
+        .collect()
 }
 
 fn ms(d: Duration) -> f64 {
@@ -42,17 +55,6 @@ const CASES: &[Case] = &[
     Case { layer: "Conv2d(32, 3, padding=1, groups=32, bias=false)", padding: 1, stride: 1, groups: 32 },
 ];
 
-/// Forward and forward + backward times of `forward(train)`.
-fn time(forward: impl Fn(bool) -> Tensor) -> (Duration, Duration) {
-    let fwd = median(|| {
-        black_box(forward(false));
-    });
-    let both = median(|| {
-        black_box(forward(true).sum_all().expect("sum").backward().expect("backward"));
-    });
-    (fwd, both)
-}
-
 fn main() {
     let x =
         Var::from_tensor(&Tensor::randn(0f32, 1.0, (64, 32, 14, 14), &Device::Cpu).expect("x")).expect("var");
@@ -63,18 +65,22 @@ fn main() {
             format!("model Conv {{ input x: [64, 32, 14, 14]\n output y = x |> conv: {} }}", case.layer);
         let model = wick::Model::from_source("conv.wick", &spec, &Default::default()).expect("spec");
         let lowered = model.build(&Device::Cpu, DType::F32).expect("build");
-        let wick = time(|train| lowered.forward(&[x.as_tensor().clone()], train).expect("forward").remove(0));
+        let wick = |train: bool| lowered.forward(&[x.as_tensor().clone()], train).expect("forward").remove(0);
         // The same layer on candle's conv2d (and its backward), with the same variables.
         let w = lowered.params().get("conv.weight").expect("weight").as_tensor().clone();
         let b =
             lowered.params().get("conv.bias").map(|b| b.as_tensor().reshape((1, (), 1, 1)).expect("bias"));
-        let candle = time(|_| {
+        let candle = |_train: bool| {
             let y = x.as_tensor().conv2d(&w, case.padding, case.stride, 1, case.groups).expect("conv2d");
             match &b {
                 Some(b) => y.broadcast_add(b).expect("bias"),
                 None => y,
             }
-        });
+        };
+        let both = |y: Tensor| black_box(y.sum_all().expect("sum").backward().expect("backward"));
+        let wick = medians(&mut [&mut || drop(black_box(wick(false))), &mut || drop(both(wick(true)))]);
+        let candle = medians(&mut [&mut || drop(black_box(candle(false))), &mut || drop(both(candle(true)))]);
+        let (wick, candle) = ((wick[0], wick[1]), (candle[0], candle[1]));
         let ratio = |(f, b): (Duration, Duration)| b.as_secs_f64() / f.as_secs_f64();
         println!(
             "| {} | {:.2} ms | {:.2} ms | {:.1}x | {:.2} ms | {:.2} ms | {:.1}x |",

@@ -23,7 +23,7 @@ use candle_core::{
     CpuStorage, CustomOp2, CustomOp3, Device, Layout, Result, Shape, Storage, Tensor, WithDType,
 };
 
-use super::im2col::{col2im, for_float, im2col, slice, swap_leading, Col2Im, Elem, Grid, Im2Col};
+use super::im2col::{col2im, for_float, im2col, slice, swap_leading, Cols, Elem, Grid, Im2Col};
 
 /// `conv2d` of `x` `[N, C, H, W]` with `weight` `[O, C / groups, kh, kw]` on `grid` (whose
 /// image is `H x W`), plus `bias` `[O]`: `[N, O, oh, ow]`. In training (`train`) the forward
@@ -132,8 +132,7 @@ impl ConvMm {
         let w = Tensor::from_slice(w, (g, windows / g, k), cpu)?;
         if self.transposed {
             let x = swap_leading(x, n, windows, grid.positions(), None);
-            let cols = w.t()?.matmul(&self.keep(&Tensor::from_vec(x, (g, windows / g, width), cpu)?))?;
-            with_slice(&cols, |cols| col2im(cols, n, image, grid, b))
+            self.scatter(&w, &self.keep(&Tensor::from_vec(x, (g, windows / g, width), cpu)?), n, image, b)
         } else {
             let cols = Tensor::from_vec(im2col(x, n, image, grid), (g, k, width), cpu)?;
             let y = w.matmul(&self.keep(&cols))?;
@@ -159,6 +158,29 @@ impl ConvMm {
             false => Shape::from((n, windows, rows.output, cols.output)),
         };
         Ok((y, shape))
+    }
+
+    /// `col2im(w_g^T @ a_g)` for `w` `[g, m, k]` and `a` `[g, m, N * positions]`: a conv's
+    /// input gradient, a conv_t's output. With one channel a group on both sides (depthwise),
+    /// col2im forms the product itself instead of a matrix product filling `[C * taps, width]`.
+    fn scatter<T: Elem>(
+        &self,
+        w: &Tensor,
+        a: &Tensor,
+        n: usize,
+        image: usize,
+        b: Option<&[T]>,
+    ) -> Result<Vec<T>> {
+        let grid = &self.grid;
+        if w.dim(1)? == 1 && w.dim(2)? == grid.taps() {
+            let weights = w.contiguous()?;
+            with_slice(&weights, |weights| {
+                with_slice(a, |rows| col2im(Cols::Depthwise { rows, weights }, n, image, grid, b))
+            })?
+        } else {
+            let cols = w.t()?.matmul(a)?;
+            with_slice(&cols, |cols| col2im(Cols::Matrix(cols), n, image, grid, b))
+        }
     }
 
     /// The gradients of `x`, `w` and (when `bias`) the bias, each only where it is tracked.
@@ -189,10 +211,9 @@ impl ConvMm {
         let dx = match (x.track_op(), self.transposed) {
             (false, _) => None,
             (true, true) => Some(swapped(&w3.matmul(cols())?, windows, n, positions)?.reshape(x.shape())?),
-            (true, false) => {
-                let dcols = w3.t()?.matmul(&side)?.reshape((g * k, width))?;
-                Some(dcols.apply_op1_no_bwd(&Col2Im(self.grid))?.reshape(x.shape())?)
-            }
+            (true, false) => Some(for_float!(side.dtype(), T => {
+                Tensor::from_vec(self.scatter::<T>(&w3, &side, n, image, None)?, x.shape(), x.device())?
+            })),
         };
         let db = match (bias, self.transposed) {
             (false, _) => None,
@@ -331,7 +352,8 @@ mod tests {
     #[test]
     fn gradcheck_dilation_groups_depthwise_and_uneven_padding() {
         gradcheck(Grid([axis(7, 3, 1, (2, 2), 2), axis(6, 3, 2, (2, 2), 2)]), 2, 4, 6, 2);
-        // Depthwise with a channel multiplier of 2.
+        // Depthwise (col2im forms the product), and with a channel multiplier of 2 (a matmul).
+        gradcheck(Grid([axis(5, 3, 1, (1, 1), 1), axis(6, 3, 2, (1, 1), 2)]), 2, 3, 3, 3);
         gradcheck(Grid([axis(5, 3, 1, (1, 1), 1), axis(6, 3, 2, (1, 1), 1)]), 2, 3, 6, 3);
         // "same" for an even kernel: one row before, two after.
         gradcheck(Grid([axis(5, 4, 1, (1, 2), 1), axis(3, 1, 1, (0, 0), 1)]), 2, 2, 3, 1);

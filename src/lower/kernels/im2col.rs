@@ -89,9 +89,18 @@ pub fn im2col<T: Elem>(image: &[T], batch: usize, channels: usize, g: &Grid) -> 
     out
 }
 
-/// The adjoint of [`im2col`]: columns `[channels * taps, batch * positions]` summed back into
-/// an image `[batch, channels, H, W]` whose every plane starts from `bias[channel]` (or 0).
-pub fn col2im<T: Elem>(cols_in: &[T], batch: usize, channels: usize, g: &Grid, bias: Option<&[T]>) -> Vec<T> {
+/// What [`col2im`] sums.
+pub enum Cols<'a, T> {
+    /// The columns matrix `[channels * taps, batch * positions]`.
+    Matrix(&'a [T]),
+    /// A depthwise product, formed on the fly: row `(c, tap)` is `weights[c * taps + tap]`
+    /// times row `c` of `rows`, `[channels, batch * positions]`.
+    Depthwise { rows: &'a [T], weights: &'a [T] },
+}
+
+/// The adjoint of [`im2col`]: columns summed back into an image `[batch, channels, H, W]`
+/// whose every plane starts from `bias[channel]` (or 0).
+pub fn col2im<T: Elem>(src: Cols<T>, batch: usize, channels: usize, g: &Grid, bias: Option<&[T]>) -> Vec<T> {
     let (pixels, positions, taps) = (g.pixels(), g.positions(), g.taps());
     let [rows, cols] = g.0;
     let width = batch * positions;
@@ -106,17 +115,21 @@ pub fn col2im<T: Elem>(cols_in: &[T], batch: usize, channels: usize, g: &Grid, b
             let (r_lo, r_hi, r_first) = span(&rows, ki);
             for kj in 0..cols.kernel {
                 let (c_lo, c_hi, c_first) = span(&cols, kj);
-                let line =
-                    &cols_in[(c * taps + ki * cols.kernel + kj) * width + n * positions..][..positions];
+                let tap = c * taps + ki * cols.kernel + kj;
+                let (line, scale) = match src {
+                    Cols::Matrix(m) => (&m[tap * width..], T::one()),
+                    Cols::Depthwise { rows, weights } => (&rows[c * width..], weights[tap]),
+                };
+                let line = &line[n * positions..][..positions];
                 for (i, oi) in (r_lo..r_hi).enumerate() {
                     let dst = &mut plane[(r_first + i * rows.stride) * cols.input..][..cols.input];
                     let src = &line[oi * cols.output..][c_lo..c_hi];
                     if cols.stride == 1 {
                         let dst = &mut dst[c_first..c_first + src.len()];
-                        dst.iter_mut().zip(src).for_each(|(d, s)| *d += *s);
+                        dst.iter_mut().zip(src).for_each(|(d, s)| *d += *s * scale);
                     } else {
                         for (j, s) in src.iter().enumerate() {
-                            dst[c_first + j * cols.stride] += *s;
+                            dst[c_first + j * cols.stride] += *s * scale;
                         }
                     }
                 }
@@ -225,8 +238,7 @@ impl CustomOp1 for Col2Im {
             candle_core::bail!("col2im: columns {:?} do not match {:?}", l.shape(), self.0);
         }
         let g = &self.0;
-        let out =
-            for_float!(s.dtype(), T => T::to_cpu_storage_owned(col2im(slice::<T>(s, l)?, n, c, g, None)));
+        let out = for_float!(s.dtype(), T => T::to_cpu_storage_owned(col2im(Cols::Matrix(slice::<T>(s, l)?), n, c, g, None)));
         Ok((out, Shape::from((n, c, g.0[0].input, g.0[1].input))))
     }
 
