@@ -20,7 +20,7 @@ use std::sync::Mutex;
 
 use candle_core::backend::BackendStorage;
 use candle_core::{
-    CpuStorage, CustomOp2, CustomOp3, Device, Layout, Result, Shape, Storage, Tensor, WithDType,
+    Context, CpuStorage, CustomOp2, CustomOp3, Device, Layout, Result, Shape, Storage, Tensor, WithDType,
 };
 
 use super::im2col::{col2im, for_float, im2col, slice, swap_leading, Cols, Elem, Grid, Im2Col};
@@ -147,11 +147,15 @@ impl ConvMm {
         b: Option<(&CpuStorage, &Layout)>,
     ) -> Result<(CpuStorage, Shape)> {
         let (xd, wd) = (x.1.dims(), w.1.dims());
+        let Sizes { n, image, windows, .. } = self.sizes(xd, wd)?;
+        let out_channels = if self.transposed { image } else { windows };
+        if let Some((_, l)) = b.filter(|(_, l)| l.shape().elem_count() != out_channels) {
+            candle_core::bail!("conv_mm: bias {:?} for {out_channels} output channels", l.shape());
+        }
         let y = for_float!(x.0.dtype(), T => {
             let b = b.map(|(s, l)| slice::<T>(s, l)).transpose()?;
             T::to_cpu_storage_owned(self.forward(slice::<T>(x.0, x.1)?, xd, slice::<T>(w.0, w.1)?, wd, b)?)
         });
-        let Sizes { n, image, windows, .. } = self.sizes(xd, wd)?;
         let [rows, cols] = self.grid.0;
         let shape = match self.transposed {
             true => Shape::from((n, image, rows.input, cols.input)),
@@ -203,14 +207,14 @@ impl ConvMm {
             (false, Some(cols)) => (channels_first(grad)?, Some(cols)),
             (false, None) => (channels_first(grad)?, if needs_cols { Some(im2col(x)?) } else { None }),
         };
-        let cols = || cols.as_ref().expect("columns computed when needed");
+        let cols = || cols.as_ref().context("conv_mm: columns not computed");
         let dw = match w.track_op() {
-            true => Some(side.matmul(&cols().t()?)?.reshape(w.shape())?),
+            true => Some(side.matmul(&cols()?.t()?)?.reshape(w.shape())?),
             false => None,
         };
         let dx = match (x.track_op(), self.transposed) {
             (false, _) => None,
-            (true, true) => Some(swapped(&w3.matmul(cols())?, windows, n, positions)?.reshape(x.shape())?),
+            (true, true) => Some(swapped(&w3.matmul(cols()?)?, windows, n, positions)?.reshape(x.shape())?),
             (true, false) => Some(for_float!(side.dtype(), T => {
                 Tensor::from_vec(self.scatter::<T>(&w3, &side, n, image, None)?, x.shape(), x.device())?
             })),

@@ -8,18 +8,17 @@
 //! with no sum over the batch afterwards. Zero padding is implicit: taps that fall outside
 //! the image read zero (im2col) or are dropped (col2im), so no padded copy is made.
 //!
-//! The loops run on `get_num_threads()` threads, each on its own contiguous part of the output.
+//! The loops run on rayon's pool, each thread on its own contiguous part of the output.
 
-use std::ops::AddAssign;
 use std::sync::Mutex;
 
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor, WithDType};
+use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, WithDType};
 
 use super::pool::Axis;
 
 /// The float types the CPU kernels run on.
-pub trait Elem: WithDType + Default + AddAssign {}
+pub trait Elem: WithDType {}
 impl Elem for f32 {}
 impl Elem for f64 {}
 
@@ -59,27 +58,23 @@ fn span(a: &Axis, t: usize) -> (usize, usize, usize) {
 pub fn im2col<T: Elem>(image: &[T], batch: usize, channels: usize, g: &Grid) -> Vec<T> {
     let (pixels, positions, taps) = (g.pixels(), g.positions(), g.taps());
     let [rows, cols] = g.0;
-    let mut out = vec![T::default(); channels * taps * batch * positions];
+    let mut out = vec![T::zero(); channels * taps * batch * positions];
     // One channel's rows are contiguous: each task fills whole channels.
     par_chunks(&mut out, taps * batch * positions, |c, block| {
-        let mut lines = block.chunks_exact_mut(batch * positions);
-        for ki in 0..rows.kernel {
-            let (r_lo, r_hi, r_first) = span(&rows, ki);
-            for kj in 0..cols.kernel {
-                let (c_lo, c_hi, c_first) = span(&cols, kj);
-                let line = lines.next().expect("one line per tap");
-                for n in 0..batch {
-                    let plane = &image[(n * channels + c) * pixels..][..pixels];
-                    let dst = &mut line[n * positions..][..positions];
-                    for (i, oi) in (r_lo..r_hi).enumerate() {
-                        let src = &plane[(r_first + i * rows.stride) * cols.input..][..cols.input];
-                        let dst = &mut dst[oi * cols.output..][c_lo..c_hi];
-                        if cols.stride == 1 {
-                            dst.copy_from_slice(&src[c_first..c_first + dst.len()]);
-                        } else {
-                            for (j, d) in dst.iter_mut().enumerate() {
-                                *d = src[c_first + j * cols.stride];
-                            }
+        for (tap, line) in block.chunks_exact_mut(batch * positions).enumerate() {
+            let (r_lo, r_hi, r_first) = span(&rows, tap / cols.kernel);
+            let (c_lo, c_hi, c_first) = span(&cols, tap % cols.kernel);
+            for n in 0..batch {
+                let plane = &image[(n * channels + c) * pixels..][..pixels];
+                let dst = &mut line[n * positions..][..positions];
+                for (i, oi) in (r_lo..r_hi).enumerate() {
+                    let src = &plane[(r_first + i * rows.stride) * cols.input..][..cols.input];
+                    let dst = &mut dst[oi * cols.output..][c_lo..c_hi];
+                    if cols.stride == 1 {
+                        dst.copy_from_slice(&src[c_first..c_first + dst.len()]);
+                    } else {
+                        for (j, d) in dst.iter_mut().enumerate() {
+                            *d = src[c_first + j * cols.stride];
                         }
                     }
                 }
@@ -104,7 +99,7 @@ pub fn col2im<T: Elem>(src: Cols<T>, batch: usize, channels: usize, g: &Grid, bi
     let (pixels, positions, taps) = (g.pixels(), g.positions(), g.taps());
     let [rows, cols] = g.0;
     let width = batch * positions;
-    let mut out = vec![T::default(); batch * channels * pixels];
+    let mut out = vec![T::zero(); batch * channels * pixels];
     // Each task owns whole planes (n, c), so the sums need no synchronisation.
     par_chunks(&mut out, pixels, |plane_index, plane| {
         let (n, c) = (plane_index / channels, plane_index % channels);
@@ -141,7 +136,7 @@ pub fn col2im<T: Elem>(src: Cols<T>, batch: usize, channels: usize, g: &Grid, bi
 
 /// `[a, b, len]` to `[b, a, len]`, adding `bias[i]` to every element of row `i` of `a`.
 pub fn swap_leading<T: Elem>(x: &[T], a: usize, b: usize, len: usize, bias: Option<&[T]>) -> Vec<T> {
-    let mut out = vec![T::default(); a * b * len];
+    let mut out = vec![T::zero(); a * b * len];
     par_chunks(&mut out, a * len, |j, block| {
         for (i, dst) in block.chunks_exact_mut(len).enumerate() {
             let src = &x[(i * b + j) * len..][..len];
@@ -200,11 +195,8 @@ macro_rules! for_float {
 }
 pub(crate) use for_float;
 
-/// [`im2col`] as a candle op on `[N, C, H, W]`; its gradient is [`Col2Im`].
+/// [`im2col`] as a candle op on `[N, C, H, W]` (without a gradient: `conv_mm` has its own).
 pub struct Im2Col(pub Grid);
-
-/// [`col2im`] as a candle op on `[C * taps, N * positions]`; its gradient is [`Im2Col`].
-pub struct Col2Im(pub Grid);
 
 impl CustomOp1 for Im2Col {
     fn name(&self) -> &'static str {
@@ -212,37 +204,15 @@ impl CustomOp1 for Im2Col {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let (n, c) = (l.dims()[0], l.dims()[1]);
+        let (n, c) = match l.dims() {
+            [n, c, ..] => (*n, *c),
+            _ => candle_core::bail!("im2col takes [N, C, H, W], found {:?}", l.shape()),
+        };
         if l.shape().elem_count() != n * c * self.0.pixels() {
             candle_core::bail!("im2col: input {:?} does not match {:?}", l.shape(), self.0);
         }
         let out =
             for_float!(s.dtype(), T => T::to_cpu_storage_owned(im2col(slice::<T>(s, l)?, n, c, &self.0)));
         Ok((out, Shape::from((c * self.0.taps(), n * self.0.positions()))))
-    }
-
-    fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        Ok(Some(grad.contiguous()?.apply_op1_no_bwd(&Col2Im(self.0))?.reshape(arg.shape())?))
-    }
-}
-
-impl CustomOp1 for Col2Im {
-    fn name(&self) -> &'static str {
-        "col2im"
-    }
-
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let (rows, width) = l.shape().dims2()?;
-        let (c, n) = (rows / self.0.taps(), width / self.0.positions());
-        if c * self.0.taps() != rows || n * self.0.positions() != width {
-            candle_core::bail!("col2im: columns {:?} do not match {:?}", l.shape(), self.0);
-        }
-        let g = &self.0;
-        let out = for_float!(s.dtype(), T => T::to_cpu_storage_owned(col2im(Cols::Matrix(slice::<T>(s, l)?), n, c, g, None)));
-        Ok((out, Shape::from((n, c, g.0[0].input, g.0[1].input))))
-    }
-
-    fn bwd(&self, _arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        Ok(Some(grad.contiguous()?.apply_op1_no_bwd(&Im2Col(self.0))?))
     }
 }
