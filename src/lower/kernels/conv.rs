@@ -110,9 +110,16 @@ pub fn conv(
         let x = if zeros { x.clone() } else { g.padded(x)? };
         let grid = g.grid(&x.dims()[2..], &g.output, !zeros);
         return match g.kernel.len() {
-            1 => conv_mm::conv2d(&x.unsqueeze(2)?, &weight.unsqueeze(2)?, bias, grid, g.groups, train)?
-                .squeeze(2),
-            _ => conv_mm::conv2d(&x, weight, bias, grid, g.groups, train),
+            1 => conv_mm::conv2d(
+                &x.unsqueeze(2)?,
+                &weight.unsqueeze(2)?,
+                bias,
+                (grid, g.groups),
+                false,
+                train,
+            )?
+            .squeeze(2),
+            _ => conv_mm::conv2d(&x, weight, bias, (grid, g.groups), false, train),
         };
     }
     let Some((stride, dilation)) = g.uniform() else {
@@ -147,7 +154,7 @@ pub fn conv_transpose2d(
     if im2col_applies(x.device(), x.dtype()) {
         // The output size (with its output_padding) is `g.output`; the windows are x's pixels.
         let grid = g.grid(&g.output, &x.dims()[2..], false);
-        return conv_mm::conv_transpose2d(x, weight, bias, grid, g.groups, train);
+        return conv_mm::conv2d(x, weight, bias, (grid, g.groups), true, train);
     }
     let (Some((stride, dilation)), [p0, p1], [o0, o1]) = (g.uniform(), g.padding.as_slice(), output_padding)
     else {

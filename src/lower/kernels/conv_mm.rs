@@ -26,34 +26,22 @@ use candle_core::{
 use super::im2col::{col2im, for_float, im2col, slice, swap_leading, Cols, Elem, Grid, Im2Col};
 
 /// `conv2d` of `x` `[N, C, H, W]` with `weight` `[O, C / groups, kh, kw]` on `grid` (whose
-/// image is `H x W`), plus `bias` `[O]`: `[N, O, oh, ow]`. In training (`train`) the forward
-/// keeps its columns for the backward; in inference nothing more than the output is kept.
+/// image is `H x W`), plus `bias` `[O]`: `[N, O, oh, ow]`. Or, `transposed`, `conv_transpose2d`
+/// of `x` `[N, C_in, oh, ow]` with `weight` `[C_in, C_out / groups, kh, kw]`: the adjoint of
+/// the convolution on `grid`, `[N, C_out, H, W]`, plus `bias` `[C_out]`.
+///
+/// In training (`train`) the forward keeps an operand for the backward (the columns of `x`,
+/// or `x` channels first); in inference nothing more than the output is kept.
 pub fn conv2d(
     x: &Tensor,
     weight: &Tensor,
     bias: Option<&Tensor>,
-    grid: Grid,
-    groups: usize,
+    (grid, groups): (Grid, usize),
+    transposed: bool,
     train: bool,
 ) -> Result<Tensor> {
-    apply(x, weight, bias, ConvMm::new(grid, groups, false, train))
-}
-
-/// `conv_transpose2d` of `x` `[N, C_in, oh, ow]` with `weight` `[C_in, C_out / groups, kh, kw]`:
-/// the adjoint of the convolution on `grid`, `[N, C_out, H, W]`, plus `bias` `[C_out]`.
-pub fn conv_transpose2d(
-    x: &Tensor,
-    weight: &Tensor,
-    bias: Option<&Tensor>,
-    grid: Grid,
-    groups: usize,
-    train: bool,
-) -> Result<Tensor> {
-    apply(x, weight, bias, ConvMm::new(grid, groups, true, train))
-}
-
-fn apply(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, op: ConvMm) -> Result<Tensor> {
-    let (x, w) = (x.contiguous()?, w.contiguous()?);
+    let op = ConvMm { grid, groups, transposed, kept: train.then(|| Mutex::new(None)) };
+    let (x, w) = (x.contiguous()?, weight.contiguous()?);
     match bias {
         Some(b) => x.apply_op3(&w, &b.contiguous()?, op),
         None => x.apply_op2(&w, op),
@@ -80,10 +68,6 @@ struct Sizes {
 }
 
 impl ConvMm {
-    fn new(grid: Grid, groups: usize, transposed: bool, train: bool) -> ConvMm {
-        ConvMm { grid, groups, transposed, kept: train.then(|| Mutex::new(None)) }
-    }
-
     fn keep(&self, t: &Tensor) -> Tensor {
         if let Some(kept) = &self.kept {
             *kept.lock().unwrap_or_else(|e| e.into_inner()) = Some(t.clone());
@@ -303,12 +287,13 @@ mod tests {
     use super::*;
     use crate::lower::gradcheck::check_fn;
     use crate::lower::kernels::pool::Axis;
-    use crate::lower::params::SplitMix64;
 
+    /// Values in [-2, 2] that follow no pattern a transposed axis could keep: `2 sin(1.7 i + seed)`.
     fn var(shape: &[usize], seed: u64) -> Var {
-        let mut rng = SplitMix64::new(seed);
-        let values: Vec<f64> = (0..shape.iter().product()).map(|_| rng.normal()).collect();
-        Var::from_tensor(&Tensor::from_vec(values, shape, &Device::Cpu).unwrap()).unwrap()
+        let n: usize = shape.iter().product();
+        let t = Tensor::arange(0u32, n as u32, &Device::Cpu).and_then(|t| t.to_dtype(DType::F64));
+        let t = t.and_then(|t| t.affine(1.7, seed as f64)?.sin()?.affine(2.0, 0.0)?.reshape(shape));
+        Var::from_tensor(&t.unwrap()).unwrap()
     }
 
     /// An axis of `input` pixels; the window count follows from the padding on both sides.
@@ -330,15 +315,24 @@ mod tests {
             let named =
                 |v: &[(&str, &Var)]| v.iter().map(|(k, v)| (k.to_string(), (*v).clone())).collect::<Vec<_>>();
             let report = check_fn(&named(&[("x", &image), ("w", &w), ("b", &b_o)]), || {
-                let with_bias =
-                    conv2d(image.as_tensor(), w.as_tensor(), Some(b_o.as_tensor()), grid, groups, train)?;
-                Ok(vec![with_bias, conv2d(image.as_tensor(), w.as_tensor(), None, grid, groups, train)?])
+                let with_bias = conv2d(
+                    image.as_tensor(),
+                    w.as_tensor(),
+                    Some(b_o.as_tensor()),
+                    (grid, groups),
+                    false,
+                    train,
+                )?;
+                Ok(vec![
+                    with_bias,
+                    conv2d(image.as_tensor(), w.as_tensor(), None, (grid, groups), false, train)?,
+                ])
             });
             report.unwrap().assert_within(1e-6);
             let report = check_fn(&named(&[("x", &windows), ("w", &w), ("b", &b_c)]), || {
                 let (x, w) = (windows.as_tensor(), w.as_tensor());
-                let with_bias = conv_transpose2d(x, w, Some(b_c.as_tensor()), grid, groups, train)?;
-                Ok(vec![with_bias, conv_transpose2d(x, w, None, grid, groups, train)?])
+                let with_bias = conv2d(x, w, Some(b_c.as_tensor()), (grid, groups), true, train)?;
+                Ok(vec![with_bias, conv2d(x, w, None, (grid, groups), true, train)?])
             });
             report.unwrap().assert_within(1e-6);
         }
@@ -369,7 +363,7 @@ mod tests {
         let grid = Grid([axis(9, 3, 2, (1, 1), 2), axis(8, 3, 2, (1, 1), 2)]);
         let x = var(&[2, 4, 9, 8], 6).as_tensor().clone();
         let w = var(&[6, 2, 3, 3], 7).as_tensor().clone();
-        let ours = conv2d(&x, &w, None, grid, 2, false).unwrap();
+        let ours = conv2d(&x, &w, None, (grid, 2), false, false).unwrap();
         let theirs = x.conv2d(&w, 1, 2, 2, 2).unwrap();
         let diff = |a: &Tensor, b: &Tensor| {
             (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap()
@@ -380,19 +374,13 @@ mod tests {
         let y = var(&[2, 4, 4, 3], 8).as_tensor().clone();
         let wt = var(&[4, 3, 3, 3], 9).as_tensor().clone();
         let grid = Grid([axis(8, 3, 2, (1, 1), 1), axis(6, 3, 2, (1, 1), 1)]);
-        let ours = conv_transpose2d(&y, &wt, None, grid, 1, false).unwrap();
+        let ours = conv2d(&y, &wt, None, (grid, 1), true, false).unwrap();
         let theirs = y.conv_transpose2d(&wt, 1, 1, 2, 1).unwrap();
         assert_eq!(ours.dims(), theirs.dims());
         assert!(diff(&ours, &theirs) < 1e-12);
         // f32 runs the same kernels.
-        let ours32 = conv_transpose2d(
-            &y.to_dtype(DType::F32).unwrap(),
-            &wt.to_dtype(DType::F32).unwrap(),
-            None,
-            grid,
-            1,
-            false,
-        );
+        let (y, wt) = (y.to_dtype(DType::F32).unwrap(), wt.to_dtype(DType::F32).unwrap());
+        let ours32 = conv2d(&y, &wt, None, (grid, 1), true, false);
         assert!(diff(&ours32.unwrap().to_dtype(DType::F64).unwrap(), &theirs) < 1e-4);
     }
 }
