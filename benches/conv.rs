@@ -1,64 +1,96 @@
-//! Conv2d on the CPU as lowered today (candle's conv2d and its backward): forward, and
-//! forward plus backward, on a 64x32x14x14 input with 64 3x3 filters, padding 1, with and
-//! without bias. `cargo bench --bench conv` prints a Markdown table for BENCHMARKS.md.
+//! Lowered convolutions on the CPU (im2col + matrix products, `src/lower/kernels/conv_mm.rs`)
+//! beside candle 0.11's own conv2d, in the same run: forward, and forward plus backward
+//! (`sum`, `backward`), on a 64x32x14x14 f32 input. `cargo bench --bench conv` prints a
+//! Markdown table for BENCHMARKS.md.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use candle_core::{DType, Device, Tensor, Var};
 
-const RUNS: usize = 11;
+/// Rounds per layer; each round times every measurement once, in turn, so that load from
+/// other processes on the machine falls on all of them alike.
+const ROUNDS: usize = 21;
 
-fn median(mut f: impl FnMut()) -> Duration {
-    f(); // warm-up: first-touch allocations and thread-pool start
-    let mut times: Vec<Duration> = (0..RUNS)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed()
+fn elapsed(f: &mut dyn FnMut()) -> Duration {
+    let t = Instant::now();
+    f();
+    t.elapsed()
+}
+
+/// The median time of each of `fs`, measured in interleaved rounds after one warm-up round.
+fn medians(fs: &mut [&mut dyn FnMut()]) -> Vec<Duration> {
+    fs.iter_mut().for_each(|f| f()); // warm-up: first-touch allocations and thread-pool start
+    let mut times = vec![Vec::with_capacity(ROUNDS); fs.len()];
+    for _ in 0..ROUNDS {
+        for (f, t) in fs.iter_mut().zip(&mut times) {
+            t.push(elapsed(*f));
+        }
+    }
+    times
+        .into_iter()
+        .map(|mut t| {
+            t.sort();
+            t[ROUNDS / 2]
         })
-        .collect();
-    times.sort();
-    times[RUNS / 2]
+        .collect()
 }
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
+/// One layer: its wick spec and candle's `conv2d` arguments (padding, stride, groups).
+struct Case {
+    layer: &'static str,
+    padding: usize,
+    stride: usize,
+    groups: usize,
+}
+
+const CASES: &[Case] = &[
+    Case { layer: "Conv2d(64, 3, padding=1, bias=false)", padding: 1, stride: 1, groups: 1 },
+    Case { layer: "Conv2d(64, 3, padding=1, bias=true)", padding: 1, stride: 1, groups: 1 },
+    Case { layer: "Conv2d(64, 3, stride=2, padding=1, bias=false)", padding: 1, stride: 2, groups: 1 },
+    Case { layer: "Conv2d(32, 3, padding=1, groups=32, bias=false)", padding: 1, stride: 1, groups: 32 },
+];
+
 fn main() {
     let x =
         Var::from_tensor(&Tensor::randn(0f32, 1.0, (64, 32, 14, 14), &Device::Cpu).expect("x")).expect("var");
-    println!("| layer | forward | forward + backward | ratio | candle conv2d (+ bias) forward, direct |");
-    println!("|---|---:|---:|---:|---:|");
-    for bias in [false, true] {
-        let spec = format!("model Conv {{ input x: [64, 32, 14, 14]\n output y = x |> conv: Conv2d(64, 3, padding=1, bias={bias}) }}");
+    println!("| layer | wick forward | wick forward + backward | wick ratio | candle forward | candle forward + backward | candle ratio |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for case in CASES {
+        let spec =
+            format!("model Conv {{ input x: [64, 32, 14, 14]\n output y = x |> conv: {} }}", case.layer);
         let model = wick::Model::from_source("conv.wick", &spec, &Default::default()).expect("spec");
         let lowered = model.build(&Device::Cpu, DType::F32).expect("build");
-        let forward = median(|| {
-            black_box(lowered.forward(&[x.as_tensor().clone()], false).expect("forward"));
-        });
-        let both = median(|| {
-            let y = lowered.forward(&[x.as_tensor().clone()], true).expect("forward").remove(0);
-            black_box(y.sum_all().expect("sum").backward().expect("backward"));
-        });
-        // The same computation straight through candle, to show what the lowering adds.
+        let wick = |train: bool| lowered.forward(&[x.as_tensor().clone()], train).expect("forward").remove(0);
+        // The same layer on candle's conv2d (and its backward), with the same variables.
         let w = lowered.params().get("conv.weight").expect("weight").as_tensor().clone();
         let b =
-            lowered.params().get("conv.bias").map(|b| b.as_tensor().reshape((1, 64, 1, 1)).expect("bias"));
-        let direct = median(|| {
-            let y = x.as_tensor().conv2d(&w, 1, 1, 1, 1).expect("conv2d");
-            black_box(match &b {
+            lowered.params().get("conv.bias").map(|b| b.as_tensor().reshape((1, (), 1, 1)).expect("bias"));
+        let candle = |_train: bool| {
+            let y = x.as_tensor().conv2d(&w, case.padding, case.stride, 1, case.groups).expect("conv2d");
+            match &b {
                 Some(b) => y.broadcast_add(b).expect("bias"),
                 None => y,
-            });
-        });
+            }
+        };
+        let both = |y: Tensor| black_box(y.sum_all().expect("sum").backward().expect("backward"));
+        let wick = medians(&mut [&mut || drop(black_box(wick(false))), &mut || drop(both(wick(true)))]);
+        let candle = medians(&mut [&mut || drop(black_box(candle(false))), &mut || drop(both(candle(true)))]);
+        let (wick, candle) = ((wick[0], wick[1]), (candle[0], candle[1]));
+        let ratio = |(f, b): (Duration, Duration)| b.as_secs_f64() / f.as_secs_f64();
         println!(
-            "| Conv2d(64, 3, padding=1, bias={bias}) | {:.2} ms | {:.2} ms | {:.1}x | {:.2} ms |",
-            ms(forward),
-            ms(both),
-            both.as_secs_f64() / forward.as_secs_f64(),
-            ms(direct)
+            "| {} | {:.2} ms | {:.2} ms | {:.1}x | {:.2} ms | {:.2} ms | {:.1}x |",
+            case.layer,
+            ms(wick.0),
+            ms(wick.1),
+            ratio(wick),
+            ms(candle.0),
+            ms(candle.1),
+            ratio(candle)
         );
     }
 }

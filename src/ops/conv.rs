@@ -5,7 +5,7 @@ use super::signature::{attr, AttrSpec, AttrType, Default, Inputs};
 use super::{expect_rank, Attrs, Cost, Op, OpDef, OpError, ParamDecl, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::TensorType;
-use crate::lower::kernels::conv::{conv, ConvGeometry};
+use crate::lower::kernels::conv::{conv, im2col_applies, ConvGeometry};
 use crate::lower::kernels::pad::PadMode;
 use crate::lower::{unary, Forward, Init, LowerCtx, LowerError};
 
@@ -120,10 +120,10 @@ impl Op for Conv {
         let weight = ctx.weight("weight", Init::Uniform(bound))?;
         let bias = if self.bias { Some(ctx.weight("bias", Init::Uniform(bound))?) } else { None };
         let geometry = geometry(ctx, &self.window, self.groups, &self.padding_mode)?;
-        if geometry.uniform().is_none() {
-            return Err(ctx.error("different strides or dilations per axis are not lowered yet"));
+        if geometry.uniform().is_none() && !im2col_applies(ctx.device, ctx.dtype) {
+            return Err(ctx.error("different strides or dilations per axis are lowered on the CPU only"));
         }
-        Ok(unary(move |x, _| conv(x, &weight, bias.as_ref(), &geometry)))
+        Ok(unary(move |x, train| conv(x, &weight, bias.as_ref(), &geometry, train)))
     }
 }
 
@@ -242,6 +242,16 @@ mod tests {
         gradcheck("c: Conv2d(2, 4, padding=\"same\", padding_mode=\"reflect\")");
         gradcheck("c: Conv2d(3, 3, padding=1, padding_mode=\"circular\", bias=false)");
         gradcheck("c: Conv2d(3, 2, padding=1, padding_mode=\"replicate\")");
+    }
+
+    #[test]
+    fn gradcheck_per_axis_stride_and_dilation_and_depthwise() {
+        // On the CPU, where im2col takes any geometry per axis.
+        gradcheck("c: Conv2d(5, [3, 2], stride=[2, 3], dilation=[1, 2], padding=[1, 0])");
+        gradcheck("c: Conv2d(8, 3, stride=2, padding=1, groups=4)");
+        gradcheck(
+            "c: Conv2d(4, [3, 2], stride=[1, 2], dilation=[2, 1], padding=[2, 1], groups=4, bias=false)",
+        );
     }
 
     #[test]

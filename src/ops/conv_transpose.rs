@@ -5,7 +5,7 @@ use super::signature::{attr, AttrType, Default, Inputs};
 use super::{expect_rank, Attrs, Cost, Op, OpDef, OpError, ParamDecl, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::TensorType;
-use crate::lower::kernels::conv::conv_transpose2d;
+use crate::lower::kernels::conv::{conv_transpose2d, im2col_applies};
 use crate::lower::{unary, Forward, Init, LowerCtx, LowerError};
 
 pub static CONV_TRANSPOSE2D: OpDef = OpDef {
@@ -106,12 +106,15 @@ impl Op for ConvTranspose2d {
         let output_padding: Vec<usize> = self.output_padding.iter().map(|p| *p as usize).collect();
         let square = |v: &[usize]| v.windows(2).all(|w| w[0] == w[1]);
         let pads: Vec<usize> = geometry.padding.iter().map(|p| p.0).collect();
-        if geometry.uniform().is_none() || !square(&pads) || !square(&output_padding) {
+        let uniform = geometry.uniform().is_some() && square(&pads) && square(&output_padding);
+        if !uniform && !im2col_applies(ctx.device, ctx.dtype) {
             return Err(ctx.error(
-                "per-axis stride, dilation, padding or output_padding that differ are not lowered yet",
+                "per-axis stride, dilation, padding or output_padding that differ are lowered on the CPU only",
             ));
         }
-        Ok(unary(move |x, _| conv_transpose2d(x, &weight, bias.as_ref(), &geometry, &output_padding)))
+        Ok(unary(move |x, train| {
+            conv_transpose2d(x, &weight, bias.as_ref(), &geometry, &output_padding, train)
+        }))
     }
 }
 
@@ -169,6 +172,14 @@ mod tests {
                     output y = x |> d: ConvTranspose2d(3, 4, stride=2, padding=1, bias=false)\n \
                     output z = x |> e: ConvTranspose2d(6, 3, stride=2, padding=1, output_padding=1, groups=2)\n \
                     output w = x |> f: ConvTranspose2d(2, 3, dilation=2) }";
+        crate::lower::gradcheck::check_spec(spec, true).unwrap().assert_within(1e-6);
+    }
+
+    #[test]
+    fn gradcheck_per_axis_geometry_and_depthwise() {
+        let spec = "model M { input x: [2, 4, 3, 5]\n \
+                    output y = x |> d: ConvTranspose2d(3, [3, 2], stride=[2, 3], padding=[1, 0], output_padding=[1, 2])\n \
+                    output z = x |> e: ConvTranspose2d(4, 3, stride=2, dilation=[1, 2], groups=4, bias=false) }";
         crate::lower::gradcheck::check_spec(spec, true).unwrap().assert_within(1e-6);
     }
 }

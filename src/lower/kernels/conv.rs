@@ -1,4 +1,7 @@
-//! Convolutions on candle's conv ops, arranged so their backward is right.
+//! Convolutions: on the CPU in f32/f64 as im2col + matrix products with their own backward
+//! (`conv_mm`: any geometry per axis, and a backward about twice the forward, where candle's
+//! costs about four times); elsewhere (CUDA) on candle's conv ops, arranged so their backward
+//! is right, as follows.
 //!
 //! candle 0.11's conv2d backward computes one `output_padding` from the height and uses it
 //! for the width too, so a strided conv whose axes leave different remainders gets a wrong
@@ -6,9 +9,12 @@
 //! padding is applied here and the input cut to the extent the windows read, so the remainder
 //! is 0 on every axis; otherwise candle pads, which saves a copy of the input.
 
-use candle_core::{Result, Tensor};
+use candle_core::{DType, Device, Result, Tensor};
 
+use super::conv_mm;
+use super::im2col::Grid;
 use super::pad::{pad, PadMode};
+use super::pool::Axis;
 
 /// Geometry of a convolution over `n` spatial axes, one entry per axis.
 #[derive(Clone, Debug, PartialEq)]
@@ -42,12 +48,20 @@ impl ConvGeometry {
         (self.kernel.len() == 2 && self.mode == PadMode::Zeros && same).then_some(p)
     }
 
-    /// Pads the spatial axes (from axis 2) and cuts each to what the windows read.
-    fn prepare(&self, x: &Tensor) -> Result<Tensor> {
+    /// Pads the spatial axes (from axis 2) in the layer's mode.
+    fn padded(&self, x: &Tensor) -> Result<Tensor> {
         let mut x = x.clone();
         for (i, (before, after)) in self.padding.iter().enumerate() {
+            x = pad(&x, i + 2, *before, *after, self.mode)?;
+        }
+        Ok(x)
+    }
+
+    /// Pads the spatial axes and cuts each to what the windows read.
+    fn prepare(&self, x: &Tensor) -> Result<Tensor> {
+        let mut x = self.padded(x)?;
+        for i in 0..self.padding.len() {
             let axis = i + 2;
-            x = pad(&x, axis, *before, *after, self.mode)?;
             let used = (self.output[i] - 1) * self.stride[i] + (self.kernel[i] - 1) * self.dilation[i] + 1;
             if used < x.dim(axis)? {
                 x = x.narrow(axis, 0, used)?;
@@ -55,13 +69,62 @@ impl ConvGeometry {
         }
         Ok(x)
     }
+
+    /// The im2col grid of windows `windows` on an image `image` (a 1-D convolution is one of
+    /// height 1); `padded` when the padding is already in the image.
+    fn grid(&self, image: &[usize], windows: &[usize], padded: bool) -> Grid {
+        let axis = |i: usize| Axis {
+            input: image[i],
+            output: windows[i],
+            kernel: self.kernel[i],
+            stride: self.stride[i],
+            padding: if padded { 0 } else { self.padding[i].0 },
+            dilation: self.dilation[i],
+        };
+        let unit = Axis { input: 1, output: 1, kernel: 1, stride: 1, padding: 0, dilation: 1 };
+        match self.kernel.len() {
+            1 => Grid([unit, axis(0)]),
+            _ => Grid([axis(0), axis(1)]),
+        }
+    }
+}
+
+/// Whether convolutions on `device` in `dtype` run as im2col + matrix products (`conv_mm`),
+/// which take any stride, dilation and padding per axis. Elsewhere candle's conv ops run.
+pub fn im2col_applies(device: &Device, dtype: DType) -> bool {
+    device.is_cpu() && matches!(dtype, DType::F32 | DType::F64)
 }
 
 /// PyTorch `conv1d`/`conv2d`: `x` is `[N, C, L]` or `[N, C, H, W]`, `weight` PyTorch's layout.
-pub fn conv(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, g: &ConvGeometry) -> Result<Tensor> {
+/// `train` keeps what the backward needs (see `conv_mm`).
+pub fn conv(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    g: &ConvGeometry,
+    train: bool,
+) -> Result<Tensor> {
+    if im2col_applies(x.device(), x.dtype()) && (1..=2).contains(&g.kernel.len()) {
+        // Zero padding is left to im2col, which reads zeros outside the image without a copy.
+        let zeros = g.mode == PadMode::Zeros;
+        let x = if zeros { x.clone() } else { g.padded(x)? };
+        let grid = g.grid(&x.dims()[2..], &g.output, !zeros);
+        return match g.kernel.len() {
+            1 => conv_mm::conv2d(
+                &x.unsqueeze(2)?,
+                &weight.unsqueeze(2)?,
+                bias,
+                (grid, g.groups),
+                false,
+                train,
+            )?
+            .squeeze(2),
+            _ => conv_mm::conv2d(&x, weight, bias, (grid, g.groups), false, train),
+        };
+    }
     let Some((stride, dilation)) = g.uniform() else {
         candle_core::bail!(
-            "different strides or dilations per axis ({:?}, {:?}) are not lowered yet",
+            "different strides or dilations per axis ({:?}, {:?}) are lowered on the CPU only",
             g.stride,
             g.dilation
         )
@@ -86,7 +149,13 @@ pub fn conv_transpose2d(
     bias: Option<&Tensor>,
     g: &ConvGeometry,
     output_padding: &[usize],
+    train: bool,
 ) -> Result<Tensor> {
+    if im2col_applies(x.device(), x.dtype()) {
+        // The output size (with its output_padding) is `g.output`; the windows are x's pixels.
+        let grid = g.grid(&g.output, &x.dims()[2..], false);
+        return conv_mm::conv2d(x, weight, bias, (grid, g.groups), true, train);
+    }
     let (Some((stride, dilation)), [p0, p1], [o0, o1]) = (g.uniform(), g.padding.as_slice(), output_padding)
     else {
         candle_core::bail!(

@@ -5,6 +5,8 @@
 pub mod activation;
 pub mod attention;
 pub mod conv;
+pub mod conv_mm;
+pub mod im2col;
 pub mod norm;
 pub mod pad;
 pub mod pool;
