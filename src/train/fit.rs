@@ -150,9 +150,7 @@ mod tests {
             .unwrap()
             .build_seeded(&Device::Cpu, DType::F32, 0)
             .unwrap();
-        let params =
-            net.params().trainable().into_iter().map(|(k, v)| Param { key: k.into(), var: v.clone() });
-        let mut adam = Adam::new(params.collect(), AdamConfig { lr: 0.01, ..AdamConfig::adam() });
+        let mut adam = Adam::new(Param::trainable(&net), AdamConfig { lr: 0.01, ..AdamConfig::adam() });
         let config =
             FitConfig { epochs: 60, batch_size: 10, seed: 0, class_axis: 1, schedule: Schedule::Constant };
         let history = fit(&net, &mut adam, &train, &val, &config, &mut |_, _| Ok(())).unwrap();

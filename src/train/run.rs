@@ -59,12 +59,7 @@ pub fn train(
     let model =
         Model::from_file(spec, &Options { bind: vec![(batch_dim(spec)?, b as i64)], ..Default::default() })?;
     let net = model.build_seeded(device, DType::F32, config.seed)?;
-    let params = net
-        .params()
-        .trainable()
-        .into_iter()
-        .map(|(k, v)| Param { key: k.to_string(), var: v.clone() })
-        .collect();
+    let params = Param::trainable(&net);
     let mut optimizer = config.optimizer.build(params)?;
     let fit_config = FitConfig {
         epochs: config.epochs,

@@ -1,10 +1,9 @@
 //! Adagrad (`torch.optim.Adagrad`): per-element rates from the sum of squared gradients, with
 //! an optional decay of the base rate over steps.
 
-use candle_core::backprop::GradStore;
-use candle_core::Result;
+use candle_core::{Result, Tensor};
 
-use super::{effective_grad, Optimizer, Param, Slots};
+use super::{effective_grad, Optim, Param, Rule, Slots};
 
 #[derive(Clone, Debug)]
 pub struct AdagradConfig {
@@ -29,48 +28,30 @@ impl Default for AdagradConfig {
     }
 }
 
-pub struct Adagrad {
-    params: Vec<Param>,
-    pub config: AdagradConfig,
-    slots: Slots,
-}
+pub type Adagrad = Optim<AdagradConfig>;
 
 impl Adagrad {
     pub fn new(params: Vec<Param>, config: AdagradConfig) -> Adagrad {
-        Adagrad { params, config, slots: Slots::default() }
+        Optim::with(params, config)
     }
 }
 
-impl Optimizer for Adagrad {
-    fn step(&mut self, grads: &GradStore) -> Result<()> {
-        let c = &self.config;
-        let t = self.slots.step + 1;
-        let clr = c.lr / (1.0 + (t - 1) as f64 * c.lr_decay);
-        for p in &self.params {
-            let Some(g) = grads.get(p.var.as_tensor()) else { continue };
-            let g = effective_grad(&p.var, g, c.weight_decay, c.maximize)?;
-            let sum = match self.slots.get(&p.key, "sum") {
-                Some(s) => s.clone(),
-                None => (g.zeros_like()? + c.initial_accumulator_value)?,
-            };
-            let sum = (sum + g.sqr()?)?;
-            let update = ((&g / (sum.sqrt()? + c.eps)?)? * clr)?;
-            p.var.set(&(p.var.as_tensor() - update)?)?;
-            self.slots.set(&p.key, "sum", sum);
-        }
-        self.slots.step = t;
-        Ok(())
-    }
-
+impl Rule for AdagradConfig {
     fn lr_mut(&mut self) -> &mut f64 {
-        &mut self.config.lr
+        &mut self.lr
     }
 
-    fn slots(&self) -> &Slots {
-        &self.slots
-    }
-
-    fn slots_mut(&mut self) -> &mut Slots {
-        &mut self.slots
+    fn update(&self, p: &Param, g: &Tensor, t: u64, slots: &mut Slots) -> Result<()> {
+        let clr = self.lr / (1.0 + (t - 1) as f64 * self.lr_decay);
+        let g = effective_grad(&p.var, g, self.weight_decay, self.maximize)?;
+        let sum = match slots.get(&p.key, "sum") {
+            Some(s) => s.clone(),
+            None => (g.zeros_like()? + self.initial_accumulator_value)?,
+        };
+        let sum = (sum + g.sqr()?)?;
+        let update = ((&g / (sum.sqrt()? + self.eps)?)? * clr)?;
+        p.var.set(&(p.var.as_tensor() - update)?)?;
+        slots.set(&p.key, "sum", sum);
+        Ok(())
     }
 }

@@ -1,10 +1,9 @@
 //! Adam and AdamW (`torch.optim.Adam`, `torch.optim.AdamW`): one rule, the weight decay either
 //! coupled (added to the gradient) or decoupled (the parameter shrinks before the step).
 
-use candle_core::backprop::GradStore;
-use candle_core::Result;
+use candle_core::{Result, Tensor};
 
-use super::{effective_grad, Optimizer, Param, Slots};
+use super::{effective_grad, Optim, Param, Rule, Slots};
 
 #[derive(Clone, Debug)]
 pub struct AdamConfig {
@@ -40,63 +39,46 @@ impl AdamConfig {
     }
 }
 
-pub struct Adam {
-    params: Vec<Param>,
-    pub config: AdamConfig,
-    slots: Slots,
-}
+pub type Adam = Optim<AdamConfig>;
 
 impl Adam {
     pub fn new(params: Vec<Param>, config: AdamConfig) -> Adam {
-        Adam { params, config, slots: Slots::default() }
+        Optim::with(params, config)
     }
 }
 
-impl Optimizer for Adam {
-    fn step(&mut self, grads: &GradStore) -> Result<()> {
-        let c = &self.config;
-        let t = self.slots.step + 1;
-        let (bias1, bias2) = (1.0 - c.beta1.powi(t as i32), 1.0 - c.beta2.powi(t as i32));
-        for p in &self.params {
-            let Some(g) = grads.get(p.var.as_tensor()) else { continue };
-            let coupled = if c.decoupled { 0.0 } else { c.weight_decay };
-            let g = effective_grad(&p.var, g, coupled, c.maximize)?;
-            if c.decoupled && c.weight_decay != 0.0 {
-                p.var.set(&(p.var.as_tensor() * (1.0 - c.lr * c.weight_decay))?)?;
-            }
-            let zeros = || g.zeros_like();
-            let m = self.slots.get(&p.key, "exp_avg").cloned().map_or_else(zeros, Ok)?;
-            let v = self.slots.get(&p.key, "exp_avg_sq").cloned().map_or_else(zeros, Ok)?;
-            let m = ((m * c.beta1)? + (&g * (1.0 - c.beta1))?)?;
-            let v = ((v * c.beta2)? + (g.sqr()? * (1.0 - c.beta2))?)?;
-            let v_hat = if c.amsgrad {
-                let max = self.slots.get(&p.key, "max_exp_avg_sq").cloned().map_or_else(zeros, Ok)?;
-                let max = max.maximum(&v)?;
-                self.slots.set(&p.key, "max_exp_avg_sq", max.clone());
-                max
-            } else {
-                v.clone()
-            };
-            // PyTorch's order: sqrt(v) / sqrt(bias2) + eps, then lr / bias1 on the ratio.
-            let denom = ((v_hat.sqrt()? / bias2.sqrt())? + c.eps)?;
-            let update = ((&m / denom)? * (c.lr / bias1))?;
-            p.var.set(&(p.var.as_tensor() - update)?)?;
-            self.slots.set(&p.key, "exp_avg", m);
-            self.slots.set(&p.key, "exp_avg_sq", v);
-        }
-        self.slots.step = t;
-        Ok(())
-    }
-
+impl Rule for AdamConfig {
     fn lr_mut(&mut self) -> &mut f64 {
-        &mut self.config.lr
+        &mut self.lr
     }
 
-    fn slots(&self) -> &Slots {
-        &self.slots
-    }
-
-    fn slots_mut(&mut self) -> &mut Slots {
-        &mut self.slots
+    fn update(&self, p: &Param, g: &Tensor, t: u64, slots: &mut Slots) -> Result<()> {
+        let c = self;
+        let (bias1, bias2) = (1.0 - c.beta1.powi(t as i32), 1.0 - c.beta2.powi(t as i32));
+        let coupled = if c.decoupled { 0.0 } else { c.weight_decay };
+        let g = effective_grad(&p.var, g, coupled, c.maximize)?;
+        if c.decoupled && c.weight_decay != 0.0 {
+            p.var.set(&(p.var.as_tensor() * (1.0 - c.lr * c.weight_decay))?)?;
+        }
+        let zeros = || g.zeros_like();
+        let m = slots.get(&p.key, "exp_avg").cloned().map_or_else(zeros, Ok)?;
+        let v = slots.get(&p.key, "exp_avg_sq").cloned().map_or_else(zeros, Ok)?;
+        let m = ((m * c.beta1)? + (&g * (1.0 - c.beta1))?)?;
+        let v = ((v * c.beta2)? + (g.sqr()? * (1.0 - c.beta2))?)?;
+        let v_hat = if c.amsgrad {
+            let max = slots.get(&p.key, "max_exp_avg_sq").cloned().map_or_else(zeros, Ok)?;
+            let max = max.maximum(&v)?;
+            slots.set(&p.key, "max_exp_avg_sq", max.clone());
+            max
+        } else {
+            v.clone()
+        };
+        // PyTorch's order: sqrt(v) / sqrt(bias2) + eps, then lr / bias1 on the ratio.
+        let denom = ((v_hat.sqrt()? / bias2.sqrt())? + c.eps)?;
+        let update = ((&m / denom)? * (c.lr / bias1))?;
+        p.var.set(&(p.var.as_tensor() - update)?)?;
+        slots.set(&p.key, "exp_avg", m);
+        slots.set(&p.key, "exp_avg_sq", v);
+        Ok(())
     }
 }

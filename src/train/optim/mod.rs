@@ -45,11 +45,67 @@ pub trait Optimizer {
     }
 }
 
+/// One update rule (its hyper-parameters): how a parameter moves given its gradient.
+pub trait Rule {
+    fn lr_mut(&mut self) -> &mut f64;
+    /// Update `p` from its gradient `g` at step `t` (1 at the first step).
+    fn update(&self, p: &Param, g: &Tensor, t: u64, slots: &mut Slots) -> Result<()>;
+}
+
+/// An optimizer: a rule applied to a fixed list of parameters, with its per-parameter state.
+pub struct Optim<R> {
+    params: Vec<Param>,
+    pub config: R,
+    slots: Slots,
+}
+
+impl<R: Rule> Optim<R> {
+    fn with(params: Vec<Param>, config: R) -> Optim<R> {
+        Optim { params, config, slots: Slots::default() }
+    }
+}
+
+impl<R: Rule> Optimizer for Optim<R> {
+    fn step(&mut self, grads: &GradStore) -> Result<()> {
+        let t = self.slots.step + 1;
+        for p in &self.params {
+            if let Some(g) = grads.get(p.var.as_tensor()) {
+                self.config.update(p, g, t, &mut self.slots)?;
+            }
+        }
+        self.slots.step = t;
+        Ok(())
+    }
+
+    fn lr_mut(&mut self) -> &mut f64 {
+        self.config.lr_mut()
+    }
+
+    fn slots(&self) -> &Slots {
+        &self.slots
+    }
+
+    fn slots_mut(&mut self) -> &mut Slots {
+        &mut self.slots
+    }
+}
+
 /// A trainable parameter under its state_dict key.
 #[derive(Clone, Debug)]
 pub struct Param {
     pub key: String,
     pub var: Var,
+}
+
+impl Param {
+    /// The trainable parameters of a lowered model, in its order.
+    pub fn trainable(net: &crate::Lowered) -> Vec<Param> {
+        net.params()
+            .trainable()
+            .into_iter()
+            .map(|(k, v)| Param { key: k.to_string(), var: v.clone() })
+            .collect()
+    }
 }
 
 /// Per-parameter state slots (`momentum_buffer`, `exp_avg`, ...), created lazily at the first

@@ -27,12 +27,7 @@ fn fixture_net(t: &HashMap<String, Tensor>) -> (crate::Lowered, Vec<Param>) {
     let state: HashMap<String, Tensor> =
         ["0.weight", "0.bias", "2.weight", "2.bias"].iter().map(|k| (k.to_string(), t[*k].clone())).collect();
     net.params().load_map(&state, false).expect("weights");
-    let params = net
-        .params()
-        .trainable()
-        .into_iter()
-        .map(|(k, v)| Param { key: k.to_string(), var: v.clone() })
-        .collect();
+    let params = Param::trainable(&net);
     (net, params)
 }
 
