@@ -1,6 +1,9 @@
 //! `wick compile -o` and `wick run` from the command line: a fixture's outputs reproduced,
 //! weights that do not fit refused (or partly loaded on request), devices chosen clearly.
 
+mod common;
+use common::wick;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -8,10 +11,6 @@ use std::process::{Command, Output};
 use candle_core::{Device, Tensor};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
-
-fn wick(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_wick")).args(args).output().expect("wick runs")
-}
 
 fn temp(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("wick-cli-{}", std::process::id()));

@@ -1,11 +1,8 @@
 //! `wick train` from the command line: the Iris example trains, reports JSON and checkpoints
 //! atomically; a misspelled configuration key is refused with its position.
 
-use std::process::Command;
-
-fn wick(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_wick")).args(args).output().expect("wick runs")
-}
+mod common;
+use common::wick;
 
 #[test]
 fn the_iris_example_trains_and_checkpoints() {

@@ -4,9 +4,11 @@
 //! Update the snapshots with `INSTA_UPDATE=always cargo test --test errors` and read every
 //! changed `tests/snapshots/errors__*.snap` before committing it.
 
+mod common;
+use common::wick;
+
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 
 use wick::diag::{Diagnostic, RenderStyle};
 use wick::{Compiled, Options};
@@ -446,15 +448,6 @@ fn known_issue_unused_warnings_after_errors() {
 }
 
 // ---- the binary ----
-
-fn wick(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_wick"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run wick")
-}
 
 #[test]
 fn cli_spec_error_exits_1() {
