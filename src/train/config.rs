@@ -3,6 +3,7 @@
 
 use serde::Deserialize;
 
+use super::data::DataConfig;
 use super::optim::{
     Adagrad, AdagradConfig, Adam, AdamConfig, Optimizer, Param, RmsProp, RmsPropConfig, Sgd, SgdConfig,
 };
@@ -23,19 +24,6 @@ pub struct TrainConfig {
     /// epoch through a temporary file and a rename.
     #[serde(default)]
     pub checkpoint_dir: Option<String>,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DataConfig {
-    /// A CSV file with a header row; relative paths are relative to the config file.
-    pub csv: String,
-    pub target: String,
-    #[serde(default = "defaults::val_split")]
-    pub val_split: f64,
-    /// Standardise features with the training split's mean and deviation.
-    #[serde(default)]
-    pub standardize: bool,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -123,9 +111,6 @@ mod defaults {
     }
     pub fn batch_size() -> usize {
         32
-    }
-    pub fn val_split() -> f64 {
-        0.2
     }
     pub fn adam_lr() -> f64 {
         1e-3

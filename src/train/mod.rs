@@ -4,6 +4,7 @@ pub mod config;
 pub mod data;
 pub mod fit;
 pub mod loss;
+pub mod observe;
 pub mod optim;
 pub mod run;
 pub mod schedule;

@@ -6,7 +6,7 @@ use std::time::Instant;
 use candle_core::{DType, Device, Tensor};
 
 use super::config::TrainConfig;
-use super::data::{DataError, Dataset};
+use super::data::{self, DataError, Dataset, Splits};
 use super::fit::{fit, EpochStats, FitConfig};
 use super::optim::{Optimizer, Param};
 use super::schedule::Schedule;
@@ -50,9 +50,7 @@ pub fn train(
     config_dir: &Path,
     device: &Device,
 ) -> Result<TrainReport, TrainError> {
-    let data = Dataset::from_csv(&config_dir.join(&config.data.csv), &config.data.target, device)?;
-    let (train, mut val) = data.split(config.data.val_split, config.seed)?;
-    let train = if config.data.standardize { train.standardize(&mut [&mut val])? } else { train };
+    let Splits { train, val } = data::load(&config.data, config_dir, config.seed, device)?;
     let b = config.batch_size.max(1);
     let (train, val, dropped) = whole_batches(train, val, b)?;
 

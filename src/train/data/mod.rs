@@ -4,6 +4,45 @@
 use std::path::Path;
 
 use candle_core::{DType, Device, Result, Tensor};
+use serde::Deserialize;
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    /// A CSV file with a header row; relative paths are relative to the config file.
+    pub csv: String,
+    pub target: String,
+    #[serde(default = "default_val_split")]
+    pub val_split: f64,
+    /// Standardise features with the training split's mean and deviation.
+    #[serde(default)]
+    pub standardize: bool,
+}
+
+fn default_val_split() -> f64 {
+    0.2
+}
+
+/// The training and validation splits a [`DataConfig`] describes.
+#[derive(Clone, Debug)]
+pub struct Splits {
+    pub train: Dataset,
+    pub val: Dataset,
+}
+
+/// Read the data `config` names (relative paths from `base`), split it with `seed`, and
+/// standardise it if asked.
+pub fn load(
+    config: &DataConfig,
+    base: &Path,
+    seed: u64,
+    device: &Device,
+) -> std::result::Result<Splits, DataError> {
+    let data = Dataset::from_csv(&base.join(&config.csv), &config.target, device)?;
+    let (train, mut val) = data.split(config.val_split, seed)?;
+    let train = if config.standardize { train.standardize(&mut [&mut val])? } else { train };
+    Ok(Splits { train, val })
+}
 
 /// Features `[N, F]` (f32) and integer targets `[N]` (i64), row-aligned.
 #[derive(Clone, Debug)]
