@@ -56,6 +56,8 @@ pub struct Compiled {
     pub graph: Option<Graph>,
     pub analysis: Option<check::Analysis>,
     pub diagnostics: Diagnostics,
+    /// The root file's `train` section, read by `wick train`.
+    pub train: Option<front::ast::ConfigValue>,
 }
 
 impl Compiled {
@@ -93,15 +95,16 @@ pub fn compile_files(
         Err(e) => {
             let mut diagnostics = Diagnostics::default();
             diagnostics.push(diag::Diagnostic::error("E0111", format!("cannot read `{root}`: {e}")));
-            Compiled { sources: SourceMap::new(), graph: None, analysis: None, diagnostics }
+            Compiled { sources: SourceMap::new(), graph: None, analysis: None, diagnostics, train: None }
         }
     }
 }
 
 fn finish(loaded: Loaded, opts: &Options) -> Compiled {
     let Loaded { sources, modules, mut diags } = loaded;
+    let train = train_section(&modules, &mut diags);
     if diags.has_errors() {
-        return Compiled { sources, graph: None, analysis: None, diagnostics: diags };
+        return Compiled { sources, graph: None, analysis: None, diagnostics: diags, train };
     }
     let (graph, elab_diags) = elab::elaborate(&modules, opts);
     diags.extend(elab_diags);
@@ -116,5 +119,22 @@ fn finish(loaded: Loaded, opts: &Options) -> Compiled {
         }
         check::analyze(g, &g.bindings())
     });
-    Compiled { sources, graph, analysis, diagnostics: diags }
+    Compiled { sources, graph, analysis, diagnostics: diags, train }
+}
+
+/// The root file's one `train` section; a second is an error.
+fn train_section(modules: &[front::ast::Module], diags: &mut Diagnostics) -> Option<front::ast::ConfigValue> {
+    let mut sections = modules.first()?.items.iter().filter_map(|i| match i {
+        front::ast::Item::Train(v) => Some(v),
+        _ => None,
+    });
+    let first = sections.next()?;
+    if let Some(second) = sections.next() {
+        diags.push(
+            diag::Diagnostic::error("E0113", "a spec has one `train` section")
+                .at(second.span, "second `train` section")
+                .also(first.span, "first here"),
+        );
+    }
+    Some(first.clone())
 }

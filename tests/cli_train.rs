@@ -1,51 +1,129 @@
-//! `wick train` from the command line: the Iris example trains, reports JSON and checkpoints
-//! atomically; a misspelled configuration key is refused with its position.
+//! `wick train` from the command line: a shipped spec trains from its own `train` section,
+//! reports JSON and checkpoints atomically; a resumed run continues exactly; configuration
+//! mistakes are refused with their position.
 
 mod common;
 use common::wick;
 
-#[test]
-fn the_iris_example_trains_and_checkpoints() {
-    let dir = std::env::temp_dir().join(format!("wick-train-{}", std::process::id()));
+fn temp(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("wick-train-{name}-{}", std::process::id()));
+    std::fs::remove_dir_all(&dir).ok();
     std::fs::create_dir_all(&dir).unwrap();
-    let config = dir.join("train.yaml");
-    let csv = concat!(env!("CARGO_MANIFEST_DIR"), "/data/iris.csv");
-    std::fs::write(
-        &config,
-        format!("data: {{csv: {csv}, target: species, standardize: true}}\noptimizer: {{name: adam, lr: 0.01}}\nepochs: 30\nbatch_size: 10\nseed: 2\ncheckpoint_dir: ckpt\n"),
-    )
-    .unwrap();
-    let out = wick(&[
-        "train",
-        "examples/iris/iris_mlp.wick",
-        "--config",
-        config.to_str().unwrap(),
-        "--format",
-        "json",
-    ]);
+    dir
+}
+
+fn json(out: &std::process::Output) -> serde_json::Value {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    serde_json::from_slice(&out.stdout).expect("a JSON report")
+}
+
+#[test]
+fn the_iris_spec_trains_from_its_own_train_section() {
+    let dir = temp("iris");
+    let out = dir.to_str().unwrap();
+    let report = json(&wick(&["train", "specs/iris_mlp.wick", "--out", out, "--format", "json"]));
     for key in ["epochs", "train_loss", "val_loss", "val_accuracy", "samples_per_s", "best_epoch"] {
         assert!(report.get(key).is_some(), "{key} missing: {report}");
     }
-    assert_eq!(report["epochs"], 30);
-    assert!(report["val_accuracy"].as_f64().unwrap() >= 0.9, "{report}");
-    for f in ["last.safetensors", "optimizer.safetensors"] {
-        assert!(dir.join("ckpt").join(f).is_file(), "{f}");
-        assert!(!dir.join("ckpt").join(format!(".{f}.tmp")).exists(), "temporary {f} left behind");
+    assert_eq!(report["epochs"], 60);
+    assert!(report["val_accuracy"].as_f64().unwrap() >= 0.95, "{report}");
+    for f in ["checkpoint.safetensors", "weights.safetensors"] {
+        assert!(dir.join(f).is_file(), "{f}");
+        assert!(!dir.join(format!(".{f}.tmp")).exists(), "temporary {f} left behind");
     }
     std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
-fn unknown_configuration_keys_are_errors_with_a_position() {
-    let dir = std::env::temp_dir().join(format!("wick-train-bad-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+fn one_epoch_and_a_resumed_one_equal_two_straight() {
+    let (straight, split) = (temp("straight"), temp("split"));
+    let run = |dir: &std::path::Path, epochs: &str, resume: bool| {
+        let mut args = vec![
+            "train",
+            "specs/iris_mlp.wick",
+            "--epochs",
+            epochs,
+            "--out",
+            dir.to_str().unwrap(),
+            "--format",
+            "json",
+        ];
+        if resume {
+            args.push("--resume");
+        }
+        json(&wick(&args))
+    };
+    let two = run(&straight, "2", false);
+    let one = run(&split, "1", false);
+    assert_eq!(one["epochs"], 1);
+    let resumed = run(&split, "2", true);
+    assert_eq!(resumed["epochs"], 2);
+    assert_eq!(resumed["steps"], two["steps"]);
+    // Identical, not close: same batches, same optimizer state, same arithmetic. Only the
+    // clock differs.
+    let figures = |r: &serde_json::Value| {
+        let mut h = r["history"].clone();
+        for e in h.as_array_mut().unwrap() {
+            e.as_object_mut().unwrap().retain(|k, _| !matches!(k.as_str(), "elapsed_s" | "samples_per_s"));
+        }
+        h
+    };
+    assert_eq!(figures(&resumed), figures(&two));
+    assert!(figures(&two)[1]["train"][0][1].as_f64().unwrap() > 0.0);
+    let weights = |d: &std::path::Path| std::fs::read(d.join("weights.safetensors")).unwrap();
+    assert_eq!(weights(&straight), weights(&split));
+    for d in [straight, split] {
+        std::fs::remove_dir_all(&d).ok();
+    }
+}
+
+#[test]
+fn a_yaml_config_replaces_the_section_and_flags_override_it() {
+    let dir = temp("yaml");
+    let config = dir.join("train.yaml");
+    let csv = concat!(env!("CARGO_MANIFEST_DIR"), "/data/iris.csv");
+    std::fs::write(
+        &config,
+        format!("data: {{csv: {csv}, target: species, standardize: true}}\nepochs: 30\nbatch_size: 10\n"),
+    )
+    .unwrap();
+    let c = config.to_str().unwrap();
+    let report = json(&wick(&[
+        "train",
+        "specs/iris_mlp.wick",
+        "--config",
+        c,
+        "--epochs",
+        "3",
+        "--out",
+        dir.to_str().unwrap(),
+        "--format",
+        "json",
+    ]));
+    assert_eq!(report["epochs"], 3);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn configuration_mistakes_point_at_their_line() {
+    let dir = temp("bad");
     let config = dir.join("bad.yaml");
     std::fs::write(&config, "data: {csv: x.csv, target: y}\nepochz: 3\n").unwrap();
-    let out = wick(&["train", "examples/iris/iris_mlp.wick", "--config", config.to_str().unwrap()]);
+    let out = wick(&["train", "specs/iris_mlp.wick", "--config", config.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("bad.yaml:2:1") && err.contains("unknown field `epochz`"), "{err}");
+    assert!(err.contains("bad.yaml:2:1") && err.contains("unknown key `epochz`"), "{err}");
+    assert!(err.contains("did you mean `epochs`?"), "{err}");
+
+    let spec = dir.join("m.wick");
+    std::fs::write(&spec, "dim N = 2\nmodel M { input x: [N, 4]\n output y = x |> Linear(3) }\ntrain {\n  data: { csv: \"d.csv\", target: y }\n  optimizer: { name: adamw, betas: 0.9 }\n}\n").unwrap();
+    let out = wick(&["train", spec.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("m.wick:6:"), "{err}");
+
+    let out = wick(&["train", "specs/lenet5.wick"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("has no `train` section"));
     std::fs::remove_dir_all(&dir).ok();
 }

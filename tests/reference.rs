@@ -184,6 +184,9 @@ const REFERENCE: &[Reference] = &[
     // bridge 256*512 = 131,072; tgt_proj 20*256*96 = 491,520; decoder 20 steps x 2 layers x
     // 768*(256 + 256) = 15,728,640; fc 20*96*256 = 491,520; total 57,540,608 (PyTorch's
     // counter, without the recurrent kernels, would give 1,114,112).
+    // wick's own (the Iris example), by hand at N = 10: fc1 4*16 + 16 = 80, fc2 16*3 + 3 = 51;
+    // total 131. MACs 10 x (4*16 + 16*3) = 1,120.
+    Reference { spec: "iris_mlp", params: 131, running_stats: 0, output: &[10, 3], macs: 1_120 },
     Reference {
         spec: "gru_seq2seq",
         params: 2_672_224,

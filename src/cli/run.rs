@@ -28,20 +28,13 @@ pub struct RunArgs {
     /// Where to write the outputs: .safetensors (keyed by output name) or .npy (one output).
     #[arg(long)]
     pub output: String,
-    #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
-    pub device: DeviceArg,
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    pub device: DeviceChoice,
     #[arg(long, value_enum, default_value_t = Mode::Eval)]
     pub mode: Mode,
     /// Load the tensors that fit and report the rest, instead of refusing the file.
     #[arg(long)]
     pub allow_partial: bool,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum DeviceArg {
-    Auto,
-    Cpu,
-    Cuda,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, ValueEnum)]
@@ -98,12 +91,7 @@ pub fn run(args: RunArgs) -> ExitCode {
 }
 
 fn run_inner(args: &RunArgs) -> Result<(), Failure> {
-    let choice = match args.device {
-        DeviceArg::Auto => DeviceChoice::Auto,
-        DeviceArg::Cpu => DeviceChoice::Cpu,
-        DeviceArg::Cuda => DeviceChoice::Cuda,
-    };
-    let (device, note) = device::select(choice).map_err(|e| Failure(EXIT_USAGE, e))?;
+    let (device, note) = device::select(args.device).map_err(|e| Failure(EXIT_USAGE, e))?;
     if let Some(note) = note {
         eprintln!("note: {note}");
     }

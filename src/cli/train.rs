@@ -1,13 +1,17 @@
-//! `wick train SPEC --config FILE`: train a spec on a data set, as the configuration says.
+//! `wick train SPEC [--config FILE]`: train a spec on its data, as its `train` section (or the
+//! configuration file) says; flags override either.
 
-use std::path::Path;
+use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use candle_core::Device;
 use clap::{Args, ValueEnum};
 
-use wick::train::config::TrainConfig;
-use wick::train::run::{train, TrainError};
+use wick::diag::RenderStyle;
+use wick::lower::device::DeviceChoice;
+use wick::train::config::source::{read_config, SourceError};
+use wick::train::observe::Observer;
+use wick::train::run::{train, RunOptions, TrainError, TrainReport};
 
 use super::{EXIT_SPEC, EXIT_USAGE};
 
@@ -15,73 +19,69 @@ use super::{EXIT_SPEC, EXIT_USAGE};
 pub struct TrainArgs {
     /// The spec file; its first input's leading dim is the batch.
     pub spec: String,
-    /// The training configuration (YAML): data, optimizer, epochs, batch size, seed, checkpoints.
+    /// A YAML training configuration, used instead of the spec's `train` section.
     #[arg(long)]
-    pub config: String,
-    /// Override the configuration's epochs.
+    pub config: Option<String>,
     #[arg(long)]
     pub epochs: Option<usize>,
-    /// Override the optimizer's learning rate.
+    /// Stop after this many optimizer steps.
+    #[arg(long)]
+    pub max_steps: Option<u64>,
+    /// The optimizer's learning rate.
     #[arg(long)]
     pub lr: Option<f64>,
-    /// Override the configuration's batch size.
     #[arg(long)]
     pub batch_size: Option<usize>,
-    /// Override the configuration's seed.
     #[arg(long)]
     pub seed: Option<u64>,
+    #[arg(long, value_enum)]
+    pub device: Option<DeviceChoice>,
+    /// The run folder (checkpoints, metrics log, curves, report); default `runs/<spec name>`.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Continue from the run folder's checkpoint.
+    #[arg(long)]
+    pub resume: bool,
     #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
     pub format: ReportFormat,
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, ValueEnum)]
 pub enum ReportFormat {
     Text,
     Json,
 }
 
 pub fn run(args: TrainArgs) -> ExitCode {
-    let text = match std::fs::read_to_string(&args.config) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("error: cannot read `{}`: {e}", args.config);
+    let style = RenderStyle { fancy: std::io::stderr().is_terminal(), width: 100 };
+    let (mut config, dir) = match read_config(&args.spec, args.config.as_deref(), style) {
+        Ok(c) => c,
+        Err(SourceError::Usage(e)) => {
+            eprintln!("error: {e}");
             return ExitCode::from(EXIT_USAGE);
         }
-    };
-    let mut config = match TrainConfig::from_yaml(&text) {
-        Ok(c) => c,
-        Err(e) => {
-            let at = e.location().map_or(String::new(), |l| format!(":{}:{}", l.line(), l.column()));
-            eprintln!("error: {}{at}: {e}", args.config);
+        Err(SourceError::Invalid(rendered)) => {
+            eprint!("{rendered}");
             return ExitCode::from(EXIT_SPEC);
         }
     };
     config.epochs = args.epochs.unwrap_or(config.epochs);
+    config.max_steps = args.max_steps.or(config.max_steps);
     config.batch_size = args.batch_size.unwrap_or(config.batch_size);
     config.seed = args.seed.unwrap_or(config.seed);
+    config.device = args.device.unwrap_or(config.device);
     if let Some(lr) = args.lr {
         *config.optimizer.lr_mut() = lr;
     }
-    let dir = Path::new(&args.config).parent().unwrap_or(Path::new("."));
-    match train(&args.spec, &config, dir, &Device::Cpu) {
+    let options = RunOptions { resume: args.resume, out: args.out.clone() };
+    let mut observer = EpochLines;
+    match train(&args.spec, &config, &dir, &options, &mut observer) {
         Ok(report) => {
             match args.format {
                 ReportFormat::Json => {
                     println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default())
                 }
-                ReportFormat::Text => {
-                    println!("epoch  lr        train_loss  val_loss  val_accuracy");
-                    for e in &report.history {
-                        println!(
-                            "{:>5}  {:<8.2e}  {:>10.4}  {:>8.4}  {:>12.4}",
-                            e.epoch, e.lr, e.train_loss, e.val_loss, e.val_accuracy
-                        );
-                    }
-                    println!(
-                        "best epoch {} (lowest validation loss); {:.0} samples/s; {} rows left out for whole batches",
-                        report.best_epoch, report.samples_per_s, report.dropped_rows
-                    );
-                }
+                ReportFormat::Text => print_report(&report),
             }
             ExitCode::SUCCESS
         }
@@ -93,4 +93,28 @@ pub fn run(args: TrainArgs) -> ExitCode {
             }
         }
     }
+}
+
+/// Until the progress bar lands: one line per epoch on stderr.
+struct EpochLines;
+
+impl Observer for EpochLines {
+    fn epoch(&mut self, r: &wick::train::observe::EpochRecord) -> std::io::Result<()> {
+        let fmt = |m: &wick::train::observe::Metrics| {
+            m.0.iter().map(|(k, v)| format!("{k} {v:.4}")).collect::<Vec<_>>().join("  ")
+        };
+        eprintln!("epoch {:>3}  lr {:.2e}  train: {}  val: {}", r.epoch, r.lr, fmt(&r.train), fmt(&r.val));
+        Ok(())
+    }
+}
+
+fn print_report(report: &TrainReport) {
+    for note in &report.notes {
+        eprintln!("note: {note}");
+    }
+    let acc = report.val_accuracy.map_or(String::new(), |a| format!(", val accuracy {:.1}%", a * 100.0));
+    println!(
+        "{} after {} epochs ({} steps): train loss {:.4}, val loss {:.4}{acc}; best epoch {}; {:.0} samples/s; run folder {}",
+        report.stopped, report.epochs, report.steps, report.train_loss, report.val_loss, report.best_epoch, report.samples_per_s, report.out
+    );
 }

@@ -126,7 +126,7 @@ impl<'a> Elaborator<'a> {
                         self.defs.insert(&def.name.name, def);
                     }
                     Item::Dim { name, example } => self.declare_dim(name, example.as_ref(), opts),
-                    Item::Use { .. } => {}
+                    Item::Use { .. } | Item::Train(_) => {}
                 }
             }
         }

@@ -26,6 +26,28 @@ pub enum Item {
     Dim { name: Ident, example: Option<Expr> },
     /// `block` and `model` definitions share one shape.
     Def(Def),
+    /// `train { ... }`: how to train the file's model (read by `wick train`, not elaborated).
+    Train(ConfigValue),
+}
+
+/// A configuration value as written (a `train` section, or a YAML config file): mappings,
+/// lists and scalars, each with its span, so a bad key or value points at its line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigValue {
+    pub kind: ConfigKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConfigKind {
+    Map(Vec<(Ident, ConfigValue)>),
+    List(Vec<ConfigValue>),
+    /// A scalar's text; `quoted` ones are strings, others may read as numbers or booleans.
+    Scalar {
+        text: String,
+        quoted: bool,
+    },
+    Null,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -46,6 +46,11 @@ pub fn parse_file(text: &str, file: FileId) -> Result<Module, Diagnostic> {
                 items.push(Item::Dim { name, example });
             }
             Rule::block_def | Rule::model_def => items.push(Item::Def(b.def(pair)?)),
+            Rule::train_def => {
+                if let Some(map) = pair.into_inner().next() {
+                    items.push(Item::Train(b.config(map)));
+                }
+            }
             _ => {}
         }
     }
@@ -184,6 +189,30 @@ impl Builder {
             }
         }
         StrLit { value, span }
+    }
+
+    fn config(&self, pair: Pair<Rule>) -> ConfigValue {
+        let span = self.span(&pair);
+        let kind = match pair.as_rule() {
+            Rule::cfg_map => ConfigKind::Map(
+                pair.into_inner()
+                    .map(|entry| {
+                        let mut kv = entry.into_inner();
+                        let key = self.ident(kv.next());
+                        let value =
+                            kv.next().map_or(ConfigValue { kind: ConfigKind::Null, span: key.span }, |v| {
+                                self.config(v)
+                            });
+                        (key, value)
+                    })
+                    .collect(),
+            ),
+            Rule::cfg_list => ConfigKind::List(pair.into_inner().map(|v| self.config(v)).collect()),
+            Rule::string => ConfigKind::Scalar { text: self.string(pair).value, quoted: true },
+            Rule::cfg_number => ConfigKind::Scalar { text: pair.as_str().replace('_', ""), quoted: false },
+            _ => ConfigKind::Scalar { text: pair.as_str().to_string(), quoted: false },
+        };
+        ConfigValue { kind, span }
     }
 
     fn def(&self, pair: Pair<Rule>) -> Result<Def, Diagnostic> {
@@ -562,6 +591,10 @@ fn describe_expected(rules: &[Rule]) -> String {
             Rule::dim_decl => "`dim`",
             Rule::block_def => "`block`",
             Rule::model_def => "`model`",
+            Rule::train_def => "`train`",
+            Rule::cfg_map => "`{`",
+            Rule::cfg_entry | Rule::cfg_key => "a key (`name: value`)",
+            Rule::cfg_list | Rule::cfg_number | Rule::cfg_word => "a value",
             Rule::EOI => "the end of the file",
             Rule::ident | Rule::arg_name | Rule::label | Rule::name => "a name",
             Rule::param => "a parameter (`name: type`)",

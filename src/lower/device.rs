@@ -3,9 +3,11 @@
 use candle_core::Device;
 
 /// What the user asked for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
 pub enum DeviceChoice {
     /// A GPU when there is one, else the CPU (with a note saying why).
+    #[default]
     Auto,
     Cpu,
     Cuda,
@@ -18,7 +20,10 @@ pub fn select(choice: DeviceChoice) -> Result<(Device, Option<String>), String> 
         DeviceChoice::Cuda => cuda(),
         DeviceChoice::Auto => match cuda() {
             Ok((d, _)) => Ok((d, None)),
-            Err(why) => Ok((Device::Cpu, Some(format!("running on the CPU: {why}")))),
+            // A build without CUDA has no GPU to miss: say nothing.
+            Err(why) => {
+                Ok((Device::Cpu, cfg!(feature = "cuda").then(|| format!("running on the CPU: {why}"))))
+            }
         },
     }
 }

@@ -83,6 +83,17 @@ impl Lowered {
 
     /// Runs the model on inputs given in declaration order; outputs in declaration order.
     pub fn forward(&self, inputs: &[Tensor], train: bool) -> candle_core::Result<Vec<Tensor>> {
+        self.run(inputs, train, &mut |_, _| true)
+    }
+
+    /// The forward pass, showing each step's outputs to `watch` as they are made; `watch`
+    /// returning false stops the pass early (with whatever outputs exist by then).
+    pub(super) fn run(
+        &self,
+        inputs: &[Tensor],
+        train: bool,
+        watch: &mut dyn FnMut(&Step, &[Tensor]) -> bool,
+    ) -> candle_core::Result<Vec<Tensor>> {
         if inputs.len() != self.inputs.len() {
             candle_core::bail!(
                 "model {} takes {} inputs, found {}",
@@ -118,8 +129,12 @@ impl Lowered {
                     step.outputs.len()
                 );
             }
+            let go_on = watch(step, &ys);
             for (slot, y) in step.outputs.iter().zip(ys) {
                 values[*slot] = Some(y);
+            }
+            if !go_on {
+                return Ok(Vec::new());
             }
             for slot in &step.free {
                 values[*slot] = None;

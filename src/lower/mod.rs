@@ -29,6 +29,7 @@ pub mod kernels;
 pub mod model;
 pub mod params;
 
+mod inspect;
 #[cfg(test)]
 mod tests;
 

@@ -1,178 +1,381 @@
-//! The training loop: epochs of shuffled mini-batches, an optimizer step per batch with the
-//! scheduled rate, and validation loss and accuracy after each epoch.
+//! The training loop: epochs of shuffled mini-batches; per optimizer step the scheduled rate,
+//! gradients summed over `accumulate` batches, an optional L1 penalty and clipping; after each
+//! epoch validation, reduce-on-plateau, early stopping and a checkpoint hook.
 //!
-//! A lowered model has its batch size bound when it is built, so the batch size is the
-//! model's, and both splits must divide into whole batches (a clear error otherwise).
+//! A lowered model has its batch size bound when it is built, so both splits must divide into
+//! whole batches of it (the caller cuts them).
 
-use candle_core::{DType, Result, Tensor, D};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
-use super::data::Dataset;
-use super::loss::cross_entropy;
+use candle_core::backprop::GradStore;
+use candle_core::{DType, Tensor, Var, D};
+
+use super::checkpoint::RunState;
+use super::config::{Clip, EarlyStopping};
+use super::data::{Dataset, Splits};
+use super::objective::{LossConfig, Metric};
+use super::observe::{EpochRecord, Metrics, Observer, Plan, StepRecord};
 use super::optim::Optimizer;
-use super::schedule::Schedule;
+use super::schedule::{Schedule, Unit};
 use crate::Lowered;
 
+/// Set by a Ctrl-C handler: the loop stops after the step in flight.
+pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// How to train, past what the optimizer and the data say.
 #[derive(Clone, Debug)]
 pub struct FitConfig {
     pub epochs: usize,
-    pub batch_size: usize,
-    /// Seeds the batch order of each epoch (`seed + epoch`).
+    pub max_steps: Option<u64>,
+    /// Seeds each epoch's batch order (`seed + epoch`).
     pub seed: u64,
-    /// Where the classes are in the model's output ((N, C): 1).
-    pub class_axis: usize,
+    pub loss: LossConfig,
+    pub metrics: Vec<Metric>,
     pub schedule: Schedule,
+    pub unit: Unit,
+    /// The metric reduce-on-plateau watches (when the run state has a plateau rule).
+    pub plateau_monitor: String,
+    pub accumulate: usize,
+    pub clip: Option<Clip>,
+    pub l1: f64,
+    pub early_stopping: Option<EarlyStopping>,
 }
 
-/// One epoch's figures.
+/// Why training ended.
 #[derive(Clone, Debug, PartialEq)]
-pub struct EpochStats {
-    pub epoch: usize,
-    pub lr: f64,
-    pub train_loss: f64,
-    pub val_loss: f64,
-    pub val_accuracy: f64,
+pub enum Stop {
+    Finished,
+    /// The monitored metric stopped improving; weights restored from `best_epoch` if asked.
+    EarlyStopped {
+        best_epoch: usize,
+        restored: bool,
+    },
+    MaxSteps,
+    Interrupted,
 }
 
-/// Train `net` on `train` for `config.epochs`, validating on `val` after each epoch.
+#[derive(Debug, thiserror::Error)]
+pub enum FitError {
+    #[error(transparent)]
+    Tensor(#[from] candle_core::Error),
+    #[error(transparent)]
+    Lower(#[from] crate::lower::LowerError),
+    #[error("the loss is {value} at step {step} (epoch {epoch}){}", layer_note(.layer))]
+    NonFinite { value: f64, step: u64, epoch: usize, layer: Option<(String, String)> },
+    #[error("{0}")]
+    Hook(String),
+    #[error("cannot write the training log: {0}")]
+    Observer(#[from] std::io::Error),
+}
+
+fn layer_note(layer: &Option<(String, String)>) -> String {
+    match layer {
+        Some((path, kind)) => format!("; the first non-finite output is `{path}` ({kind})"),
+        None => "; every layer's output was finite, so the loss itself overflowed".into(),
+    }
+}
+
+/// What the loop calls after each epoch: checkpointing, with whether the epoch is the best.
+pub type EpochHook<'a> = dyn FnMut(&RunState, &dyn Optimizer, bool) -> Result<(), String> + 'a;
+
+/// Train from `state` (fresh or resumed) until the configured end.
 pub fn fit(
     net: &Lowered,
     optimizer: &mut dyn Optimizer,
-    train: &Dataset,
-    val: &Dataset,
+    data: &Splits,
     config: &FitConfig,
-    on_epoch: &mut dyn FnMut(&EpochStats, &dyn Optimizer) -> Result<()>,
-) -> Result<Vec<EpochStats>> {
+    state: &mut RunState,
+    observer: &mut dyn Observer,
+    after_epoch: &mut EpochHook,
+) -> Result<Stop, FitError> {
     let batch = batch_size(net)?;
-    if batch != config.batch_size {
-        candle_core::bail!(
-            "the model was built for batches of {batch}, the configuration asks for {}",
-            config.batch_size
-        );
-    }
-    for (name, d) in [("training", train), ("validation", val)] {
-        if d.len() % batch != 0 {
-            candle_core::bail!(
-                "the {name} split has {} rows, not a whole number of batches of {batch}",
-                d.len()
-            );
-        }
-    }
-    let base_lr = *optimizer.lr_mut();
-    let mut history = Vec::with_capacity(config.epochs);
-    let mut step = 0u64;
-    for epoch in 0..config.epochs {
-        let (mut loss_sum, mut seen) = (0.0, 0usize);
-        let mut lr = base_lr;
-        for batch in train.batches(config.batch_size, config.seed.wrapping_add(epoch as u64))? {
-            lr = config.schedule.lr(base_lr, step);
+    let accumulate = config.accumulate.max(1);
+    let steps_per_epoch = (data.train.len() / batch).div_ceil(accumulate);
+    observer.start(&Plan {
+        epochs: config.epochs,
+        steps_per_epoch,
+        batch_size: batch,
+        train_rows: data.train.len(),
+        val_rows: data.val.len(),
+    })?;
+    let started = Instant::now();
+    let mut best_weights: Option<Vec<(Var, Tensor)>> = None;
+    let mut stop = Stop::Finished;
+    for epoch in state.epochs_done..config.epochs {
+        let epoch_started = Instant::now();
+        let mut train_sums = Sums::new(&config.metrics);
+        let batches = data.train.batches(batch, config.seed.wrapping_add(epoch as u64))?;
+        let mut lr = state.base_lr;
+        for group in batches.chunks(accumulate) {
+            let clock = match config.unit {
+                Unit::Epoch => epoch as u64,
+                Unit::Step => state.step,
+            };
+            lr = config.schedule.lr(state.base_lr, clock);
             optimizer.set_learning_rate(lr);
-            let out = forward(net, &batch.x, true)?;
-            let loss = cross_entropy(&out, &batch.y, config.class_axis, 0.0)?;
-            let grads = net.backward(&loss).map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+            let mut grads: Option<GradStore> = None;
+            let mut step_loss = 0.0;
+            for part in group {
+                let outs = net.forward(std::slice::from_ref(&part.x), true)?;
+                let loss = config.loss.compute(&outs, &part.y)?;
+                let value = scalar(&loss)?;
+                if !value.is_finite() {
+                    let layer = net.first_non_finite(std::slice::from_ref(&part.x), true)?;
+                    return Err(FitError::NonFinite { value, step: state.step + 1, epoch: epoch + 1, layer });
+                }
+                train_sums.add(
+                    &config.metrics,
+                    &outs,
+                    &part.y,
+                    value,
+                    part.len(),
+                    config.loss.class_axis(),
+                )?;
+                step_loss += value / group.len() as f64;
+                let objective = (loss + l1_penalty(optimizer, config.l1)?)?;
+                let g = net.backward(&(objective / group.len() as f64)?)?;
+                grads = Some(match grads {
+                    None => g,
+                    Some(acc) => add_grads(acc, g, optimizer)?,
+                });
+            }
+            let Some(mut grads) = grads else { continue };
+            if let Some(clip) = config.clip {
+                clip_grads(&mut grads, optimizer, clip)?;
+            }
             optimizer.step(&grads)?;
-            loss_sum += scalar(&loss)? * batch.len() as f64;
-            seen += batch.len();
-            step += 1;
+            state.step += 1;
+            observer.step(&StepRecord {
+                epoch: epoch + 1,
+                step: state.step,
+                lr,
+                loss: step_loss,
+                samples: group.iter().map(Dataset::len).sum(),
+                elapsed_s: started.elapsed().as_secs_f64(),
+            })?;
+            if INTERRUPTED.load(Ordering::Relaxed) {
+                observer.finish(&state.history)?;
+                return Ok(Stop::Interrupted);
+            }
+            if config.max_steps.is_some_and(|m| state.step >= m) {
+                stop = Stop::MaxSteps;
+                break;
+            }
         }
-        let (val_loss, val_accuracy) = evaluate(net, val, config.class_axis)?;
-        let stats = EpochStats {
+        let val = evaluate(net, &data.val, &config.loss, &config.metrics)?;
+        let seconds = epoch_started.elapsed().as_secs_f64().max(1e-9);
+        let record = EpochRecord {
             epoch: epoch + 1,
+            step: state.step,
             lr,
-            train_loss: loss_sum / seen.max(1) as f64,
-            val_loss,
-            val_accuracy,
+            train: train_sums.metrics(&config.metrics),
+            val,
+            samples_per_s: train_sums.samples as f64 / seconds,
+            elapsed_s: started.elapsed().as_secs_f64(),
         };
-        on_epoch(&stats, optimizer)?;
-        history.push(stats);
+        observer.epoch(&record)?;
+        if let Some(plateau) = state.plateau.as_mut() {
+            if let Some(value) = monitored(&record, &config.plateau_monitor) {
+                state.base_lr = plateau.observe(value, state.base_lr);
+            }
+        }
+        let improved = match &config.early_stopping {
+            Some(es) => track_best(state, es, &record)?,
+            None => false,
+        };
+        if improved && config.early_stopping.as_ref().is_some_and(|e| e.restore_best) {
+            best_weights = Some(snapshot(net)?);
+        }
+        state.epochs_done = epoch + 1;
+        state.history.push(record);
+        after_epoch(state, &*optimizer, improved).map_err(FitError::Hook)?;
+        if stop == Stop::MaxSteps {
+            break;
+        }
+        if let (Some(es), Some((best_epoch, _))) = (&config.early_stopping, state.best) {
+            if state.stale_epochs >= es.patience {
+                let restored = es.restore_best && best_weights.is_some();
+                if let Some(weights) = &best_weights {
+                    for (var, t) in weights {
+                        var.set(t)?;
+                    }
+                }
+                stop = Stop::EarlyStopped { best_epoch, restored };
+                break;
+            }
+        }
     }
-    Ok(history)
+    observer.finish(&state.history)?;
+    Ok(stop)
 }
 
-/// Loss and top-1 accuracy in eval mode, batch by batch.
-pub fn evaluate(net: &Lowered, data: &Dataset, class_axis: usize) -> Result<(f64, f64)> {
+/// The monitored figure of an epoch: `val_loss`, `val_accuracy`, `train_loss`, ...
+pub fn monitored(record: &EpochRecord, name: &str) -> Option<f64> {
+    match name.split_once('_') {
+        Some(("val", metric)) => record.val.get(metric),
+        Some(("train", metric)) => record.train.get(metric),
+        _ => record.val.get(name),
+    }
+}
+
+/// Update the best value; true when this epoch improved on it by more than `min_delta`.
+fn track_best(state: &mut RunState, es: &EarlyStopping, record: &EpochRecord) -> Result<bool, FitError> {
+    let value = monitored(record, &es.monitor).ok_or_else(|| {
+        FitError::Hook(format!("early stopping monitors `{}`, which this run does not compute", es.monitor))
+    })?;
+    let lower_is_better = es.monitor.ends_with("loss");
+    let better = match state.best {
+        None => true,
+        Some((_, best)) if lower_is_better => value < best - es.min_delta,
+        Some((_, best)) => value > best + es.min_delta,
+    };
+    if better {
+        state.best = Some((record.epoch, value));
+        state.stale_epochs = 0;
+    } else {
+        state.stale_epochs += 1;
+    }
+    Ok(better)
+}
+
+/// Loss and metrics in eval mode over `data`, batch by batch.
+pub fn evaluate(
+    net: &Lowered,
+    data: &Dataset,
+    loss: &LossConfig,
+    metrics: &[Metric],
+) -> Result<Metrics, FitError> {
+    let mut sums = Sums::new(metrics);
     if data.is_empty() {
-        return Ok((f64::NAN, f64::NAN));
+        return Ok(sums.metrics(metrics));
     }
     let batch = batch_size(net)?;
-    let (mut loss, mut correct) = (0.0, 0.0);
     for start in (0..data.len()).step_by(batch) {
         let rows: Vec<u32> = (start as u32..(start + batch).min(data.len()) as u32).collect();
         let part = data.select(&rows)?;
-        let out = forward(net, &part.x, false)?;
-        loss += scalar(&cross_entropy(&out, &part.y, class_axis, 0.0)?)? * part.len() as f64;
-        let predicted = out.argmax(class_axis)?.to_dtype(DType::I64)?;
-        correct += predicted.eq(&part.y)?.to_dtype(DType::F64)?.sum_all()?.to_scalar::<f64>()?;
+        let outs = net.forward(std::slice::from_ref(&part.x), false)?;
+        let value = scalar(&loss.compute(&outs, &part.y)?)?;
+        sums.add(metrics, &outs, &part.y, value, part.len(), loss.class_axis())?;
     }
-    Ok((loss / data.len() as f64, correct / data.len() as f64))
+    Ok(sums.metrics(metrics))
+}
+
+/// Running sums of the loss (per sample) and of each metric's correct and total counts.
+struct Sums {
+    loss: f64,
+    samples: usize,
+    counts: Vec<(f64, f64)>,
+}
+
+impl Sums {
+    fn new(metrics: &[Metric]) -> Sums {
+        Sums { loss: 0.0, samples: 0, counts: vec![(0.0, 0.0); metrics.len()] }
+    }
+
+    fn add(
+        &mut self,
+        metrics: &[Metric],
+        outs: &[Tensor],
+        target: &Tensor,
+        loss: f64,
+        rows: usize,
+        class_axis: usize,
+    ) -> candle_core::Result<()> {
+        self.loss += loss * rows as f64;
+        self.samples += rows;
+        if let Some(first) = outs.first() {
+            for (m, (correct, total)) in metrics.iter().zip(&mut self.counts) {
+                let (c, t) = m.count(first, target, class_axis)?;
+                *correct += c;
+                *total += t;
+            }
+        }
+        Ok(())
+    }
+
+    fn metrics(&self, metrics: &[Metric]) -> Metrics {
+        let mean = |sum: f64, n: f64| if n > 0.0 { sum / n } else { f64::NAN };
+        let mut out = vec![("loss".to_string(), mean(self.loss, self.samples as f64))];
+        out.extend(metrics.iter().zip(&self.counts).map(|(m, (c, t))| (m.name(), mean(*c, *t))));
+        Metrics(out)
+    }
+}
+
+/// `l1 * sum |p|` over the optimizer's parameters, or zero.
+fn l1_penalty(optimizer: &dyn Optimizer, l1: f64) -> candle_core::Result<Tensor> {
+    let params = optimizer.params();
+    let Some(first) = params.first() else { return Tensor::new(0f32, &candle_core::Device::Cpu) };
+    let zero = Tensor::zeros((), first.var.dtype(), first.var.device())?;
+    if l1 == 0.0 {
+        return Ok(zero);
+    }
+    let mut total = zero;
+    for p in params {
+        total = (total + p.var.as_tensor().abs()?.sum_all()?)?;
+    }
+    total * l1
+}
+
+fn add_grads(
+    mut acc: GradStore,
+    more: GradStore,
+    optimizer: &dyn Optimizer,
+) -> candle_core::Result<GradStore> {
+    for p in optimizer.params() {
+        let t = p.var.as_tensor();
+        let sum = match (acc.get(t), more.get(t)) {
+            (Some(a), Some(b)) => (a + b)?,
+            (None, Some(b)) => b.clone(),
+            _ => continue,
+        };
+        acc.insert(t, sum);
+    }
+    Ok(acc)
+}
+
+/// Clip in place: by global L2 norm (`clip_grad_norm_`, with its 1e-6) or element-wise.
+fn clip_grads(grads: &mut GradStore, optimizer: &dyn Optimizer, clip: Clip) -> candle_core::Result<()> {
+    let present: Vec<(&Tensor, Tensor)> = optimizer
+        .params()
+        .iter()
+        .filter_map(|p| grads.get(p.var.as_tensor()).map(|g| (p.var.as_tensor(), g.clone())))
+        .collect();
+    match clip {
+        Clip::Value(v) => {
+            for (t, g) in present {
+                grads.insert(t, g.clamp(-v, v)?);
+            }
+        }
+        Clip::Norm(max) => {
+            let mut sq = 0.0;
+            for (_, g) in &present {
+                sq += g.to_dtype(DType::F64)?.sqr()?.sum_all()?.to_scalar::<f64>()?;
+            }
+            let coef = max / (sq.sqrt() + 1e-6);
+            if coef < 1.0 {
+                for (t, g) in present {
+                    grads.insert(t, (g * coef)?);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A copy of every trainable weight (a `Var`'s tensor changes in place as it trains).
+fn snapshot(net: &Lowered) -> candle_core::Result<Vec<(Var, Tensor)>> {
+    net.trainable_vars().into_iter().map(|v| Ok((v.clone(), v.as_tensor().copy()?))).collect()
 }
 
 /// The leading dim of the model's first input, as bound when it was built.
-fn batch_size(net: &Lowered) -> Result<usize> {
+pub fn batch_size(net: &Lowered) -> candle_core::Result<usize> {
     match net.inputs().first().and_then(|i| i.dims.first()) {
         Some(b) => Ok(*b),
         None => candle_core::bail!("the model has no batched input"),
     }
 }
 
-fn forward(net: &Lowered, x: &Tensor, train: bool) -> Result<Tensor> {
-    let mut outs =
-        net.forward(std::slice::from_ref(x), train).map_err(|e| candle_core::Error::Msg(e.to_string()))?;
-    if outs.is_empty() {
-        candle_core::bail!("the model has no output");
-    }
-    Ok(outs.remove(0))
-}
-
-fn scalar(t: &Tensor) -> Result<f64> {
+fn scalar(t: &Tensor) -> candle_core::Result<f64> {
     t.to_dtype(DType::F64)?.flatten_all()?.max(D::Minus1)?.to_scalar::<f64>()
-}
-
-#[cfg(test)]
-mod tests {
-    use std::path::Path;
-
-    use candle_core::Device;
-
-    use super::*;
-    use crate::train::optim::{Adam, AdamConfig, Param};
-    use crate::{Model, Options};
-
-    /// The history of a 4-16-3 MLP trained on Iris split with `split_seed`.
-    fn iris_run(split_seed: u64) -> Vec<EpochStats> {
-        let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/data/iris.csv"));
-        let data = Dataset::from_csv(path, "species", &Device::Cpu).unwrap();
-        let (train, mut val) = data.split(0.2, split_seed).unwrap();
-        let train = train.standardize(&mut [&mut val]).unwrap();
-        let spec =
-            "dim N = 1\nmodel Iris {\n input x: [N, 4]\n output y = x |> [Linear(16), ReLU, Linear(3)]\n}";
-        let opts = Options { bind: vec![("N".into(), 10)], ..Default::default() };
-        let net = Model::from_source("iris.wick", spec, &opts)
-            .unwrap()
-            .build_seeded(&Device::Cpu, DType::F32, 0)
-            .unwrap();
-        let mut adam = Adam::new(Param::trainable(&net), AdamConfig { lr: 0.01, ..AdamConfig::adam() });
-        let config =
-            FitConfig { epochs: 60, batch_size: 10, seed: 0, class_axis: 1, schedule: Schedule::Constant };
-        let history = fit(&net, &mut adam, &train, &val, &config, &mut |_, _| Ok(())).unwrap();
-        let odd = FitConfig { batch_size: 16, ..config };
-        let e = fit(&net, &mut adam, &train, &val, &odd, &mut |_, _| Ok(())).unwrap_err().to_string();
-        assert!(e.contains("built for batches of 10"), "{e}");
-        history
-    }
-
-    #[test]
-    fn an_mlp_learns_iris_to_95_percent_validation_accuracy() {
-        // 30 validation rows make one split's figure coarse (one error is 3.3 points), so the
-        // claim is about the median over six splits; none may fall below 85%.
-        let mut finals: Vec<f64> = (0..6)
-            .map(|seed| {
-                let h = iris_run(seed);
-                assert!(h.last().unwrap().train_loss < h[0].train_loss / 3.0, "{h:#?}");
-                h.last().unwrap().val_accuracy
-            })
-            .collect();
-        finals.sort_by(f64::total_cmp);
-        assert!(finals[0] >= 0.85, "{finals:?}");
-        assert!((finals[2] + finals[3]) / 2.0 >= 0.95, "{finals:?}");
-    }
 }

@@ -1,9 +1,13 @@
-//! Training: optimizers (and, as they land, losses, schedules, data and the loop).
+//! Training: the configuration, data, losses and metrics, optimizers, schedules, the loop,
+//! checkpoints and what a person sees while it runs.
 
+pub mod checkpoint;
 pub mod config;
 pub mod data;
 pub mod fit;
+pub mod freeze;
 pub mod loss;
+pub mod objective;
 pub mod observe;
 pub mod optim;
 pub mod run;

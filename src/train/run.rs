@@ -1,32 +1,54 @@
-//! `wick train`: a spec and a configuration in, a trained model, checkpoints and a report out.
+//! `wick train`: a spec and its training configuration in; a trained model, checkpoints and a
+//! report out. Everything a run writes goes into one folder (`out`, by default
+//! `runs/<spec name>`): `checkpoint.safetensors` (resumable), `weights.safetensors` (the last
+//! weights, for `wick run`), `best.safetensors` (early stopping's best).
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::DType;
 
+use super::checkpoint::{self, CheckpointError, RunState};
 use super::config::TrainConfig;
 use super::data::{self, DataError, Dataset, Splits};
-use super::fit::{fit, EpochStats, FitConfig};
-use super::optim::{Optimizer, Param};
-use super::schedule::Schedule;
+use super::fit::{self, fit, FitConfig, FitError, Stop};
+use super::freeze::freeze;
+use super::objective::Metric;
+use super::observe::{EpochRecord, Observer};
+use super::optim::Param;
 use crate::ir::dim::Dim;
+use crate::lower::device;
 use crate::lower::LowerError;
 use crate::{Model, Options};
+
+/// How this invocation runs, beyond the configuration.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Continue from `out/checkpoint.safetensors`.
+    pub resume: bool,
+    /// The run folder, overriding the configuration's `out`.
+    pub out: Option<PathBuf>,
+}
 
 /// What a finished run reports (`--format json` prints it).
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct TrainReport {
     pub epochs: usize,
+    pub steps: u64,
     pub train_loss: f64,
     pub val_loss: f64,
-    pub val_accuracy: f64,
+    pub val_accuracy: Option<f64>,
     pub best_epoch: usize,
     pub samples_per_s: f64,
+    /// `finished`, `early_stopped`, `max_steps` or `interrupted`.
+    pub stopped: &'static str,
     /// Rows left out so both splits divide into whole batches.
     pub dropped_rows: usize,
+    pub frozen_params: usize,
+    pub out: String,
+    pub history: Vec<EpochRecord>,
+    /// Notes for the person (device fallback, partial init).
     #[serde(skip)]
-    pub history: Vec<EpochStats>,
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -37,10 +59,12 @@ pub enum TrainError {
     Data(#[from] DataError),
     #[error(transparent)]
     Tensor(#[from] candle_core::Error),
+    #[error(transparent)]
+    Fit(#[from] FitError),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
     #[error("{0}")]
     Usage(String),
-    #[error("cannot write a checkpoint to `{path}`: {source}")]
-    Checkpoint { path: String, source: std::io::Error },
 }
 
 /// Train the spec at `spec` as `config` says; `config_dir` anchors the config's relative paths.
@@ -48,45 +72,198 @@ pub fn train(
     spec: &str,
     config: &TrainConfig,
     config_dir: &Path,
-    device: &Device,
+    options: &RunOptions,
+    observer: &mut dyn Observer,
 ) -> Result<TrainReport, TrainError> {
-    let Splits { train, val } = data::load(&config.data, config_dir, config.seed, device)?;
+    let usage = TrainError::Usage;
+    let mut notes = Vec::new();
+    let (device, note) = device::select(config.device).map_err(usage)?;
+    notes.extend(note);
     let b = config.batch_size.max(1);
-    let (train, val, dropped) = whole_batches(train, val, b)?;
+    let splits = data::load(&config.data, config_dir, config.seed, &device)?;
+    let (splits, dropped) = whole_batches(splits, b)?;
 
     let model =
         Model::from_file(spec, &Options { bind: vec![(batch_dim(spec)?, b as i64)], ..Default::default() })?;
-    let net = model.build_seeded(device, DType::F32, config.seed)?;
-    let params = Param::trainable(&net);
+    let net = model.build_seeded(&device, DType::F32, config.seed)?;
+    check_fits(&splits.train, &net)?;
+    if let Some(init) = &config.init {
+        let report = net.load_weights(config_dir.join(init), config.init_partial)?;
+        let mut note = format!("loaded {} tensors from `{init}`", report.loaded);
+        if !report.skipped.is_empty() {
+            note += &format!("; {}", report.skipped.to_string().trim_end());
+        }
+        notes.push(note);
+    }
+    let (params, frozen) = freeze(Param::trainable(&net), &config.frozen).map_err(usage)?;
+    if params.is_empty() {
+        return Err(usage("nothing to train: every parameter is frozen".into()));
+    }
     let mut optimizer = config.optimizer.build(params)?;
+    let metric_names = config.metrics.clone().unwrap_or_else(|| {
+        if config.loss.classifies() {
+            vec!["accuracy".into()]
+        } else {
+            vec![]
+        }
+    });
+    let metrics = metric_names
+        .iter()
+        .map(|m| Metric::parse(m, &config.loss))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(usage)?;
+    let steps_per_epoch = (splits.train.len() / b).div_ceil(config.accumulate.max(1)) as u64;
+    let length = match config.schedule.every {
+        super::schedule::Unit::Epoch => config.epochs as u64,
+        super::schedule::Unit::Step => config.max_steps.unwrap_or(config.epochs as u64 * steps_per_epoch),
+    };
+    let (schedule, plateau) = config.schedule.build(length).map_err(|e| usage(format!("schedule: {e}")))?;
     let fit_config = FitConfig {
         epochs: config.epochs,
-        batch_size: b,
+        max_steps: config.max_steps,
         seed: config.seed,
-        class_axis: 1,
-        schedule: Schedule::Constant,
+        loss: config.loss.clone(),
+        metrics,
+        schedule,
+        unit: config.schedule.every,
+        plateau_monitor: config.schedule.monitor().to_string(),
+        accumulate: config.accumulate.max(1),
+        clip: config.clip,
+        l1: config.l1,
+        early_stopping: config.early_stopping.clone(),
     };
-    let checkpoint = config.checkpoint_dir.as_ref().map(|d| config_dir.join(d));
-    let started = Instant::now();
-    let history =
-        fit(&net, optimizer.as_mut(), &train, &val, &fit_config, &mut |_, opt| match &checkpoint {
-            Some(dir) => save_checkpoint(dir, &net, opt).map_err(|e| candle_core::Error::Msg(e.to_string())),
-            None => Ok(()),
-        })?;
-    let seconds = started.elapsed().as_secs_f64().max(1e-9);
-    let last =
-        history.last().cloned().ok_or_else(|| TrainError::Usage("`epochs` must be at least 1".into()))?;
-    let best = history.iter().min_by(|a, b| a.val_loss.total_cmp(&b.val_loss)).map_or(0, |e| e.epoch);
+
+    let out = out_dir(spec, config, config_dir, options);
+    let resume_from = out.join("checkpoint.safetensors");
+    let mut state = if options.resume {
+        let ckpt = checkpoint::load(&resume_from, &device)?;
+        net.params().load_map(&ckpt.weights, false)?;
+        optimizer.load_state(&ckpt.optimizer)?;
+        notes.push(format!(
+            "resumed from `{}` after epoch {} (step {})",
+            resume_from.display(),
+            ckpt.state.epochs_done,
+            ckpt.state.step
+        ));
+        ckpt.state
+    } else {
+        RunState { base_lr: *optimizer.lr_mut(), plateau, ..Default::default() }
+    };
+    install_interrupt_handler();
+
+    let every = config.checkpoint_every.max(1);
+    let last_epoch = config.epochs;
+    let stop = fit(
+        &net,
+        optimizer.as_mut(),
+        &splits,
+        &fit_config,
+        &mut state,
+        observer,
+        &mut |state, opt, best| {
+            let write =
+                |name: &str| checkpoint::write_atomic(&out.join(name), &net.params().state_dict(), None);
+            if state.epochs_done % every == 0 || state.epochs_done == last_epoch {
+                checkpoint::save(&resume_from, net.params().state_dict(), opt.state(), state)
+                    .and_then(|()| write("weights.safetensors"))
+                    .map_err(|e| e.to_string())?;
+            }
+            if best {
+                write("best.safetensors").map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        },
+    )?;
+    report(state, stop, &splits, dropped, frozen.len(), &out, notes)
+}
+
+fn report(
+    state: RunState,
+    stop: Stop,
+    splits: &Splits,
+    dropped: usize,
+    frozen: usize,
+    out: &Path,
+    notes: Vec<String>,
+) -> Result<TrainReport, TrainError> {
+    let last = state.history.last().cloned();
+    let seconds: f64 =
+        state.history.iter().map(|r| splits.train.len() as f64 / r.samples_per_s.max(1e-12)).sum();
+    let best_epoch = match state.best {
+        Some((epoch, _)) => epoch,
+        None => state
+            .history
+            .iter()
+            .min_by(|a, b| {
+                fit::monitored(a, "val_loss")
+                    .unwrap_or(f64::NAN)
+                    .total_cmp(&fit::monitored(b, "val_loss").unwrap_or(f64::NAN))
+            })
+            .map_or(0, |r| r.epoch),
+    };
     Ok(TrainReport {
-        epochs: history.len(),
-        train_loss: last.train_loss,
-        val_loss: last.val_loss,
-        val_accuracy: last.val_accuracy,
-        best_epoch: best,
-        samples_per_s: (train.len() * history.len()) as f64 / seconds,
+        epochs: state.epochs_done,
+        steps: state.step,
+        train_loss: last.as_ref().and_then(|r| r.train.get("loss")).unwrap_or(f64::NAN),
+        val_loss: last.as_ref().and_then(|r| r.val.get("loss")).unwrap_or(f64::NAN),
+        val_accuracy: last.as_ref().and_then(|r| r.val.get("accuracy")),
+        best_epoch,
+        samples_per_s: (splits.train.len() * state.history.len()) as f64 / seconds.max(1e-12),
+        stopped: match stop {
+            Stop::Finished => "finished",
+            Stop::EarlyStopped { .. } => "early_stopped",
+            Stop::MaxSteps => "max_steps",
+            Stop::Interrupted => "interrupted",
+        },
         dropped_rows: dropped,
-        history,
+        frozen_params: frozen,
+        out: out.display().to_string(),
+        history: state.history,
+        notes,
     })
+}
+
+/// The run folder: the flag, else the configuration's `out` (relative to it), else
+/// `runs/<spec file stem>` in the working directory.
+pub fn out_dir(spec: &str, config: &TrainConfig, config_dir: &Path, options: &RunOptions) -> PathBuf {
+    if let Some(out) = &options.out {
+        return out.clone();
+    }
+    match &config.out {
+        Some(out) => config_dir.join(out),
+        None => {
+            let stem = Path::new(spec).file_stem().map_or("run".into(), |s| s.to_string_lossy().to_string());
+            Path::new("runs").join(stem)
+        }
+    }
+}
+
+/// Ctrl-C stops the loop after the step in flight; a second Ctrl-C ends the process.
+fn install_interrupt_handler() {
+    use std::sync::atomic::Ordering;
+    let _ = ctrlc::set_handler(|| {
+        if fit::INTERRUPTED.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupted: stopping after this step; the last checkpoint is kept");
+    });
+}
+
+/// The examples must have the shape and kind of the model's first input past the batch axis.
+fn check_fits(data: &Dataset, net: &crate::Lowered) -> Result<(), TrainError> {
+    let Some(input) = net.inputs().first() else { return Ok(()) };
+    let example = &data.x.dims()[1..];
+    let wanted = &input.dims[1..];
+    let kinds_fit = input.dtype.is_float() == data.x.dtype().is_float();
+    if example != wanted || !kinds_fit {
+        return Err(TrainError::Usage(format!(
+            "the data's examples are {example:?} ({:?}) but the spec's input `{}` takes {wanted:?} ({}) per example",
+            data.x.dtype(),
+            input.name,
+            input.dtype
+        )));
+    }
+    Ok(())
 }
 
 /// The symbol of the first input's leading axis: the batch the model is built for.
@@ -105,41 +282,19 @@ fn batch_dim(spec: &str) -> Result<String, TrainError> {
 }
 
 /// Both splits cut to whole batches (a lowered model has its batch size fixed).
-fn whole_batches(train: Dataset, val: Dataset, b: usize) -> Result<(Dataset, Dataset, usize), TrainError> {
+fn whole_batches(splits: Splits, b: usize) -> Result<(Splits, usize), TrainError> {
     let cut = |d: &Dataset| -> candle_core::Result<Dataset> {
         let keep: Vec<u32> = (0..(d.len() / b * b) as u32).collect();
         d.select(&keep)
     };
-    let (t, v) = (cut(&train)?, cut(&val)?);
-    if t.is_empty() || v.is_empty() {
+    let (train, val) = (cut(&splits.train)?, cut(&splits.val)?);
+    if train.is_empty() || val.is_empty() {
         return Err(TrainError::Usage(format!(
             "batch size {b} is larger than a split ({} training, {} validation rows)",
-            train.len(),
-            val.len()
+            splits.train.len(),
+            splits.val.len()
         )));
     }
-    let dropped = train.len() + val.len() - t.len() - v.len();
-    Ok((t, v, dropped))
-}
-
-/// Weights and optimizer state, each written to a temporary file and renamed over the last
-/// one, so an interrupted write never leaves a broken checkpoint.
-pub fn save_checkpoint(
-    dir: &Path,
-    net: &crate::Lowered,
-    optimizer: &dyn Optimizer,
-) -> Result<(), TrainError> {
-    let io = |path: &Path, source| TrainError::Checkpoint { path: path.display().to_string(), source };
-    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
-    let state: std::collections::HashMap<String, Tensor> = optimizer.state().into_iter().collect();
-    for (name, tensors) in [
-        ("last.safetensors", net.params().state_dict().into_iter().collect()),
-        ("optimizer.safetensors", state),
-    ] {
-        let path: PathBuf = dir.join(name);
-        let tmp = dir.join(format!(".{name}.tmp"));
-        candle_core::safetensors::save(&tensors, &tmp)?;
-        std::fs::rename(&tmp, &path).map_err(|e| io(&path, e))?;
-    }
-    Ok(())
+    let dropped = splits.train.len() + splits.val.len() - train.len() - val.len();
+    Ok((Splits { train, val }, dropped))
 }

@@ -8,7 +8,7 @@ use crate::front::ast::*;
 use crate::front::dsl;
 use crate::front::span::{FileId, Span};
 
-const TOP_KEYS: &[&str] = &["use", "dims", "blocks", "models"];
+const TOP_KEYS: &[&str] = &["use", "dims", "blocks", "models", "train"];
 const BLOCK_KEYS: &[&str] = &["params", "returns", "body"];
 const MODEL_KEYS: &[&str] = &["params", "body"];
 const ASSERT_KEYS: &[&str] = &["assert", "message"];
@@ -183,6 +183,9 @@ impl Cx<'_> {
             for (key, value) in top.entries(self, section, "a mapping of names to definitions")? {
                 items.push(Item::Def(self.def(kind, key, value)?));
             }
+        }
+        if let Some(train) = top.get("train") {
+            items.push(Item::Train(train.config()));
         }
         Ok(Module { items })
     }

@@ -46,7 +46,7 @@ mod map;
 mod respan;
 mod tree;
 
-use super::ast::Module;
+use super::ast::{ConfigKind, ConfigValue, Ident, Module};
 use super::span::{FileId, Span};
 use crate::diag::Diagnostic;
 use tree::Cx;
@@ -67,9 +67,44 @@ enum Kind {
         value: String,
         raw: Option<(usize, usize)>,
         null: bool,
+        /// Unquoted and not a block scalar: may read as a number or a boolean.
+        plain: bool,
     },
     Seq(Vec<Node>),
     Map(Vec<(Node, Node)>),
+}
+
+impl Node {
+    /// The node as a configuration value; keys keep their spans.
+    fn config(&self) -> ConfigValue {
+        let kind = match &self.kind {
+            Kind::Scalar { null: true, .. } => ConfigKind::Null,
+            Kind::Scalar { value, plain, .. } => ConfigKind::Scalar { text: value.clone(), quoted: !plain },
+            Kind::Seq(items) => ConfigKind::List(items.iter().map(Node::config).collect()),
+            Kind::Map(entries) => ConfigKind::Map(
+                entries
+                    .iter()
+                    .map(|(k, v)| {
+                        let name = match &k.kind {
+                            Kind::Scalar { value, .. } => value.clone(),
+                            _ => String::new(),
+                        };
+                        (Ident { name, span: k.span }, v.config())
+                    })
+                    .collect(),
+            ),
+        };
+        ConfigValue { kind, span: self.span }
+    }
+}
+
+/// Parse a YAML configuration file (`wick train --config`) into spanned values.
+pub fn parse_config(text: &str, file: FileId) -> Result<ConfigValue, Diagnostic> {
+    let cx = Cx { text, file };
+    Ok(match cx.load()? {
+        Some(root) => root.config(),
+        None => ConfigValue { kind: ConfigKind::Null, span: Span::new(file, 0, 0) },
+    })
 }
 
 /// Parse a whole YAML spec.
@@ -106,6 +141,7 @@ mod tests {
         for item in &mut module.items {
             match item {
                 Item::Use { span, .. } => *span = s,
+                Item::Train(_) => {}
                 Item::Dim { name, example } => {
                     name.span = s;
                     example.iter_mut().for_each(|e| respan_expr(e, s));

@@ -108,7 +108,7 @@ impl Cx<'_> {
             None if value.is_empty() => Span::new(self.file, at, at),
             None => self.line_span(at, usize::MAX),
         };
-        Node { kind: Kind::Scalar { value, raw, null }, span }
+        Node { kind: Kind::Scalar { value, raw, null, plain }, span }
     }
 
     fn collection(&self, frame: Frame, end: usize) -> Node {

@@ -15,7 +15,7 @@ pub struct Plan {
 
 /// Named figures, in a stable order: `loss` first, then the configured metrics
 /// (`accuracy`, `top5_accuracy`, ...).
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Metrics(pub Vec<(String, f64)>);
 
 impl Metrics {
@@ -42,7 +42,7 @@ pub struct StepRecord {
 
 /// One finished epoch: training figures averaged over its steps, validation figures over the
 /// whole validation split.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EpochRecord {
     /// 1-based.
     pub epoch: usize,

@@ -8,6 +8,7 @@
 
 mod adagrad;
 mod adam;
+pub mod config;
 mod rmsprop;
 mod sgd;
 
@@ -29,6 +30,8 @@ pub trait Optimizer {
     fn lr_mut(&mut self) -> &mut f64;
     fn slots(&self) -> &Slots;
     fn slots_mut(&mut self) -> &mut Slots;
+    /// The parameters it updates.
+    fn params(&self) -> &[Param];
 
     fn set_learning_rate(&mut self, lr: f64) {
         *self.lr_mut() = lr;
@@ -87,6 +90,45 @@ impl<R: Rule> Optimizer for Optim<R> {
 
     fn slots_mut(&mut self) -> &mut Slots {
         &mut self.slots
+    }
+
+    fn params(&self) -> &[Param] {
+        &self.params
+    }
+}
+
+/// Decoupled weight decay around any optimizer: each parameter with a gradient shrinks by
+/// `lr * weight_decay` of itself before the update (the form AdamW uses, here for all).
+pub struct Decoupled {
+    pub inner: Box<dyn Optimizer>,
+    pub weight_decay: f64,
+}
+
+impl Optimizer for Decoupled {
+    fn step(&mut self, grads: &GradStore) -> Result<()> {
+        let keep = 1.0 - *self.inner.lr_mut() * self.weight_decay;
+        for p in self.inner.params() {
+            if grads.get(p.var.as_tensor()).is_some() {
+                p.var.set(&(p.var.as_tensor() * keep)?)?;
+            }
+        }
+        self.inner.step(grads)
+    }
+
+    fn lr_mut(&mut self) -> &mut f64 {
+        self.inner.lr_mut()
+    }
+
+    fn slots(&self) -> &Slots {
+        self.inner.slots()
+    }
+
+    fn slots_mut(&mut self) -> &mut Slots {
+        self.inner.slots_mut()
+    }
+
+    fn params(&self) -> &[Param] {
+        self.inner.params()
     }
 }
 

@@ -2,7 +2,11 @@
 //! defines them, a linear warm-up that composes with any of them, and reduce-on-plateau, which
 //! follows a monitored metric instead of the clock.
 
+mod config;
+
 use std::f64::consts::PI;
+
+pub use config::{ScheduleConfig, Unit};
 
 /// A rate as a function of the step count `t` (0 at the first step) and the base rate.
 #[derive(Clone, Debug, PartialEq)]
@@ -72,7 +76,8 @@ impl Schedule {
 }
 
 /// Whether a smaller or a larger metric is better.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Mode {
     Min,
     Max,
@@ -80,7 +85,7 @@ pub enum Mode {
 
 /// ReduceLROnPlateau: the rate is multiplied by `factor` once the metric has not improved
 /// (by more than a relative `threshold`) for `patience` checks, then waits `cooldown` checks.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Plateau {
     pub mode: Mode,
     pub factor: f64,

@@ -1,0 +1,143 @@
+//! The training configuration: the `train` section of a spec, or a YAML file given with
+//! `--config`; command-line flags override both. Keys are strict, with suggestions, and every
+//! default is PyTorch's (or Keras') where it has one.
+//!
+//! ```yaml
+//! data: {csv: ../data/iris.csv, target: species, val_split: 0.2, standardize: true}
+//! loss: cross_entropy                  # or {name: cross_entropy, label_smoothing: 0.1}
+//! optimizer: {name: adam, lr: 0.01}    # sgd, adam, adamw, rmsprop, adagrad
+//! schedule: {name: cosine, warmup: 2}  # step, multistep, exponential, inverse_time, plateau
+//! epochs: 60
+//! batch_size: 10
+//! metrics: [accuracy, top5_accuracy]
+//! early_stopping: {monitor: val_loss, patience: 5}
+//! accumulate: 1                        # batches per optimizer step
+//! clip: {norm: 1.0}                    # or {value: 0.5}
+//! l1: 0.0
+//! frozen: ["features.*"]               # parameter paths (globs) left untouched
+//! init: pretrained.safetensors         # start from these weights
+//! seed: 0
+//! out: runs/iris                       # checkpoints, metrics.csv, curves.svg, report.json
+//! ```
+
+pub mod de;
+pub mod source;
+
+use serde::Deserialize;
+
+use super::data::DataConfig;
+use super::objective::LossConfig;
+use super::optim::config::OptimizerConfig;
+use super::schedule::ScheduleConfig;
+use crate::front::ast::ConfigValue;
+use crate::lower::device::DeviceChoice;
+pub use de::ConfigError;
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    pub data: DataConfig,
+    #[serde(default, deserialize_with = "de::by_name")]
+    pub loss: LossConfig,
+    #[serde(default, deserialize_with = "de::by_name")]
+    pub optimizer: OptimizerConfig,
+    #[serde(default, deserialize_with = "de::by_name")]
+    pub schedule: ScheduleConfig,
+    #[serde(default = "defaults::epochs")]
+    pub epochs: usize,
+    /// Stop after this many optimizer steps, even mid-epoch.
+    #[serde(default)]
+    pub max_steps: Option<u64>,
+    #[serde(default = "defaults::batch_size")]
+    pub batch_size: usize,
+    /// Besides the loss; `accuracy` by default when the loss classifies.
+    #[serde(default)]
+    pub metrics: Option<Vec<String>>,
+    #[serde(default)]
+    pub early_stopping: Option<EarlyStopping>,
+    /// Batches whose gradients are summed (as means) before one optimizer step.
+    #[serde(default = "defaults::one")]
+    pub accumulate: usize,
+    #[serde(default)]
+    pub clip: Option<Clip>,
+    /// The L1 penalty `l1 * sum |w|` over trainable parameters, added to the loss.
+    #[serde(default)]
+    pub l1: f64,
+    /// Parameter paths (`*` within a path segment, `**` across) that are not trained.
+    #[serde(default)]
+    pub frozen: Vec<String>,
+    /// A safetensors file of initial weights (PyTorch `state_dict` keys).
+    #[serde(default)]
+    pub init: Option<String>,
+    /// Load what fits from `init` and report the rest (a replaced head, say).
+    #[serde(default)]
+    pub init_partial: bool,
+    #[serde(default)]
+    pub seed: u64,
+    #[serde(default)]
+    pub device: DeviceChoice,
+    /// The run folder: checkpoints, the metrics log, the curves and the report.
+    #[serde(default)]
+    pub out: Option<String>,
+    /// Epochs between checkpoints (the last epoch is always saved).
+    #[serde(default = "defaults::one")]
+    pub checkpoint_every: usize,
+    /// Write a row to the metrics log every this many steps (0: epochs only).
+    #[serde(default = "defaults::one")]
+    pub log_every: usize,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EarlyStopping {
+    #[serde(default = "defaults::val_loss")]
+    pub monitor: String,
+    #[serde(default = "defaults::patience")]
+    pub patience: usize,
+    #[serde(default)]
+    pub min_delta: f64,
+    /// Put back the weights of the best epoch when training stops.
+    #[serde(default = "defaults::yes")]
+    pub restore_best: bool,
+}
+
+/// Gradient clipping before each optimizer step.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "lowercase")]
+pub enum Clip {
+    /// Scale all gradients together so their global L2 norm is at most this.
+    Norm(f64),
+    /// Clamp every gradient element into `[-v, v]`.
+    Value(f64),
+}
+
+mod defaults {
+    pub fn epochs() -> usize {
+        10
+    }
+    pub fn batch_size() -> usize {
+        32
+    }
+    pub fn one() -> usize {
+        1
+    }
+    pub fn val_loss() -> String {
+        "val_loss".into()
+    }
+    pub fn patience() -> usize {
+        5
+    }
+    pub fn yes() -> bool {
+        true
+    }
+}
+
+impl TrainConfig {
+    /// Read a configuration from spanned values (a spec's `train` section or a YAML file).
+    pub fn from_value(value: &ConfigValue) -> Result<TrainConfig, ConfigError> {
+        de::from_value(value)
+    }
+}
+
+#[cfg(test)]
+mod tests;

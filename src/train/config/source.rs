@@ -1,0 +1,59 @@
+//! Where a run's configuration comes from: a YAML file (`--config`) or the spec's own
+//! `train` section. Either way a bad key or value is rendered as a diagnostic at its line.
+
+use std::path::{Path, PathBuf};
+
+use super::TrainConfig;
+use crate::diag::{self, Diagnostics, RenderStyle};
+use crate::front::span::SourceMap;
+use crate::Options;
+
+/// Why no configuration could be read.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// A file could not be read, or there is no configuration at all.
+    #[error("{0}")]
+    Usage(String),
+    /// The configuration (or the spec) has errors, rendered.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The configuration for training `spec`, and the folder its relative paths start from.
+pub fn read_config(
+    spec: &str,
+    config_file: Option<&str>,
+    style: RenderStyle,
+) -> Result<(TrainConfig, PathBuf), SourceError> {
+    let dir = |p: &str| Path::new(p).parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut sources = SourceMap::new();
+    let value = match config_file {
+        Some(file) => {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| SourceError::Usage(format!("cannot read `{file}`: {e}")))?;
+            let id = sources.add(file, Some(PathBuf::from(file)), text.clone());
+            crate::front::yaml::parse_config(&text, id).map_err(|d| invalid(d, &sources, style))?
+        }
+        None => {
+            let compiled = crate::compile_file(spec, &Options::default())
+                .map_err(|e| SourceError::Usage(format!("cannot read `{spec}`: {e}")))?;
+            if compiled.diagnostics.has_errors() {
+                return Err(SourceError::Invalid(compiled.render_diagnostics(style)));
+            }
+            sources = compiled.sources;
+            compiled.train.ok_or_else(|| {
+                SourceError::Usage(format!(
+                    "`{spec}` has no `train` section; add one (`train {{ data: {{ csv: \"...\", target: \"...\" }} }}`) or pass `--config FILE`"
+                ))
+            })?
+        }
+    };
+    let config = TrainConfig::from_value(&value).map_err(|e| invalid(e.diagnostic(), &sources, style))?;
+    Ok((config, dir(config_file.unwrap_or(spec))))
+}
+
+fn invalid(d: diag::Diagnostic, sources: &SourceMap, style: RenderStyle) -> SourceError {
+    let mut diags = Diagnostics::default();
+    diags.push(d);
+    SourceError::Invalid(diag::render_all(&diags, sources, style))
+}

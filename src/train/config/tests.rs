@@ -1,0 +1,112 @@
+use super::*;
+use crate::diag::RenderStyle;
+use crate::train::objective::LossConfig;
+use crate::train::schedule::Unit;
+
+fn from_wick(text: &str) -> Result<TrainConfig, String> {
+    let spec = format!("dim N = 2\nmodel M {{ input x: [N, 4]\n output y = x |> Linear(3) }}\n{text}");
+    let c = crate::compile_source("m.wick", &spec, &crate::Options::default());
+    assert!(!c.diagnostics.has_errors(), "{}", c.render_diagnostics(RenderStyle::PLAIN));
+    let value = c.train.as_ref().expect("a train section");
+    TrainConfig::from_value(value).map_err(|e| {
+        let mut d = crate::diag::Diagnostics::default();
+        d.push(e.diagnostic());
+        crate::diag::render_all(&d, &c.sources, RenderStyle::PLAIN)
+    })
+}
+
+fn from_yaml(text: &str) -> Result<TrainConfig, ConfigError> {
+    let mut sources = crate::front::span::SourceMap::new();
+    let id = sources.add("t.yaml", None, text.to_string());
+    let value = crate::front::yaml::parse_config(text, id).expect("yaml");
+    TrainConfig::from_value(&value)
+}
+
+#[test]
+fn a_train_section_reads_every_kind_of_value() {
+    let c = from_wick(
+        r#"train {
+    data: { csv: "iris.csv", target: species, val_split: 0.25 }
+    loss: { name: cross_entropy, label_smoothing: 0.1 }
+    optimizer: sgd_is_not_here_so_use_a_map
+}"#,
+    );
+    let e = c.unwrap_err();
+    assert!(e.contains("unknown name `sgd_is_not_here_so_use_a_map`"), "{e}");
+    let c = from_wick(
+        r#"train {
+    data: { csv: "iris.csv", target: species, val_split: 0.25 }
+    loss: { name: cross_entropy, label_smoothing: 0.1 }
+    optimizer: { name: sgd, lr: 1e-2, momentum: 0.9, nesterov: true }
+    schedule: { name: cosine, every: step, warmup: 100 }
+    epochs: 3, batch_size: 8
+    metrics: [accuracy, top2_accuracy]
+    early_stopping: { patience: 2 }
+    clip: { norm: 1.0 }
+    frozen: ["fc1", "layers.*.attn"]
+    l1: -0.5e-3
+}"#,
+    )
+    .unwrap();
+    assert_eq!(c.data.csv, "iris.csv");
+    assert_eq!(c.data.val_split, 0.25);
+    assert_eq!(c.loss, LossConfig::CrossEntropy { label_smoothing: 0.1, class_axis: 1 });
+    assert!(
+        matches!(c.optimizer, crate::train::optim::config::OptimizerConfig::Sgd { lr, nesterov: true, .. } if lr == 0.01)
+    );
+    assert_eq!((c.schedule.every, c.schedule.warmup), (Unit::Step, 100));
+    assert_eq!((c.epochs, c.batch_size), (3, 8));
+    assert_eq!(c.metrics, Some(vec!["accuracy".to_string(), "top2_accuracy".to_string()]));
+    assert_eq!(
+        c.early_stopping.map(|e| (e.monitor, e.patience, e.restore_best)),
+        Some(("val_loss".into(), 2, true))
+    );
+    assert_eq!(c.clip, Some(Clip::Norm(1.0)));
+    assert_eq!(c.frozen, ["fc1", "layers.*.attn"]);
+    assert_eq!(c.l1, -0.0005);
+}
+
+#[test]
+fn bare_names_stand_for_name_only_mappings() {
+    let c = from_yaml("data: {csv: a.csv, target: y}\noptimizer: rmsprop\nloss: mse\nschedule: constant\n")
+        .unwrap();
+    assert!(
+        matches!(c.optimizer, crate::train::optim::config::OptimizerConfig::Rmsprop { alpha, .. } if alpha == 0.99)
+    );
+    assert_eq!(c.loss, LossConfig::Mse);
+}
+
+#[test]
+fn a_misspelled_key_points_at_itself_and_suggests_the_right_one() {
+    let e = from_wick("train {\n    data: { csv: \"a.csv\", target: y }\n    epohcs: 3\n}").unwrap_err();
+    assert!(e.contains("unknown key `epohcs`"), "{e}");
+    assert!(e.contains("m.wick:6:5"), "{e}");
+    assert!(e.contains("did you mean `epochs`?"), "{e}");
+
+    let e = from_yaml("data: {csv: a.csv, target: y}\noptimizer: {name: adam, lrr: 0.1}\n").unwrap_err();
+    assert_eq!(e.message, "unknown key `lrr`");
+    assert!(e.help.as_deref().is_some_and(|h| h.starts_with("did you mean `lr`?")), "{e:?}");
+    // Inside a name-tagged mapping the error still lands on the key.
+    let span = e.span.expect("a span");
+    assert_eq!((span.start, span.end), (54, 57));
+}
+
+#[test]
+fn wrong_values_say_what_was_expected_and_where() {
+    let e = from_yaml("data: {csv: a.csv, target: y}\nepochs: many\n").unwrap_err();
+    assert!(e.message.contains("many"), "{e:?}");
+    assert_eq!(e.span.map(|s| s.start), Some(38));
+    let e = from_yaml("data: {csv: a.csv, target: y}\nclip: {norm: 1, value: 2}\n").unwrap_err();
+    assert!(e.message.contains("one key"), "{e:?}");
+    let e = from_yaml("epochs: 3\n").unwrap_err();
+    assert!(e.message.contains("missing field `data`"), "{e:?}");
+}
+
+#[test]
+fn a_spec_has_at_most_one_train_section() {
+    let spec =
+        "model M { input x: [2, 4]\n output y = x |> Linear(3) }\ntrain { epochs: 1 }\ntrain { epochs: 2 }\n";
+    let c = crate::compile_source("m.wick", spec, &crate::Options::default());
+    let text = c.render_diagnostics(RenderStyle::PLAIN);
+    assert!(text.contains("E0113") && text.contains("m.wick:4:7"), "{text}");
+}
