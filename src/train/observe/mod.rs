@@ -7,9 +7,11 @@
 //! CSV or JSON-lines log, [`CurvePlot`] draws the curves as SVG at the end, and
 //! [`final_report`] renders the lines a person reads when the run is over.
 
+mod log;
 mod progress;
 mod text;
 
+pub use log::MetricsLog;
 pub use progress::Progress;
 
 /// The shape of a run, known before the first step.
