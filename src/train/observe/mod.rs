@@ -8,10 +8,12 @@
 //! [`final_report`] renders the lines a person reads when the run is over.
 
 mod log;
+mod plot;
 mod progress;
 mod text;
 
 pub use log::MetricsLog;
+pub use plot::{render_curves, CurvePlot};
 pub use progress::Progress;
 
 /// The shape of a run, known before the first step.
