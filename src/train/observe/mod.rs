@@ -10,11 +10,13 @@
 mod log;
 mod plot;
 mod progress;
+mod report;
 mod text;
 
 pub use log::MetricsLog;
 pub use plot::{render_curves, CurvePlot};
 pub use progress::Progress;
+pub use report::{final_report, Totals};
 
 /// The shape of a run, known before the first step.
 #[derive(Clone, Debug, PartialEq)]
