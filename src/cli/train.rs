@@ -10,7 +10,7 @@ use clap::{Args, ValueEnum};
 use wick::diag::RenderStyle;
 use wick::lower::device::DeviceChoice;
 use wick::train::config::source::{read_config, SourceError};
-use wick::train::observe::Observer;
+use wick::train::observe::{final_report, Progress, Totals};
 use wick::train::run::{train, RunOptions, TrainError, TrainReport};
 
 use super::{EXIT_SPEC, EXIT_USAGE};
@@ -74,8 +74,11 @@ pub fn run(args: TrainArgs) -> ExitCode {
         *config.optimizer.lr_mut() = lr;
     }
     let options = RunOptions { resume: args.resume, out: args.out.clone() };
-    let mut observer = EpochLines;
-    match train(&args.spec, &config, &dir, &options, &mut observer) {
+    let progress = match args.format {
+        ReportFormat::Text => Progress::stderr(),
+        ReportFormat::Json => Progress::quiet(),
+    };
+    match train(&args.spec, &config, &dir, &options, Box::new(progress)) {
         Ok(report) => {
             match args.format {
                 ReportFormat::Json => {
@@ -95,26 +98,29 @@ pub fn run(args: TrainArgs) -> ExitCode {
     }
 }
 
-/// Until the progress bar lands: one line per epoch on stderr.
-struct EpochLines;
-
-impl Observer for EpochLines {
-    fn epoch(&mut self, r: &wick::train::observe::EpochRecord) -> std::io::Result<()> {
-        let fmt = |m: &wick::train::observe::Metrics| {
-            m.0.iter().map(|(k, v)| format!("{k} {v:.4}")).collect::<Vec<_>>().join("  ")
-        };
-        eprintln!("epoch {:>3}  lr {:.2e}  train: {}  val: {}", r.epoch, r.lr, fmt(&r.train), fmt(&r.val));
-        Ok(())
-    }
-}
-
 fn print_report(report: &TrainReport) {
     for note in &report.notes {
         eprintln!("note: {note}");
     }
-    let acc = report.val_accuracy.map_or(String::new(), |a| format!(", val accuracy {:.1}%", a * 100.0));
-    println!(
-        "{} after {} epochs ({} steps): train loss {:.4}, val loss {:.4}{acc}; best epoch {}; {:.0} samples/s; run folder {}",
-        report.stopped, report.epochs, report.steps, report.train_loss, report.val_loss, report.best_epoch, report.samples_per_s, report.out
-    );
+    let stopped = match report.stopped {
+        "early_stopped" => Some("the monitored metric stopped improving".to_string()),
+        "max_steps" => Some(format!("reached max_steps ({})", report.steps)),
+        "interrupted" => Some("interrupted; resume with --resume".to_string()),
+        _ => None,
+    };
+    let totals = Totals {
+        epochs: report.epochs,
+        best_epoch: report.best_epoch,
+        train_loss: report.train_loss,
+        val_loss: report.val_loss,
+        val_accuracy: report.val_accuracy,
+        samples_per_s: report.samples_per_s,
+        stopped,
+        checkpoint: Some(report.checkpoint.clone().into()),
+        log: Some(report.log.clone().into()),
+        plot: Some(report.plot.clone().into()),
+    };
+    for line in final_report(&report.history, &totals) {
+        println!("{line}");
+    }
 }

@@ -2,7 +2,7 @@
 
 use super::{shape_text, RowKind, Summary};
 
-fn field(s: &str) -> String {
+pub(crate) fn field(s: &str) -> String {
     if s.contains([',', '"', '\n']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {

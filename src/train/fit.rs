@@ -98,7 +98,13 @@ pub fn fit(
         batch_size: batch,
         train_rows: data.train.len(),
         val_rows: data.val.len(),
+        metric_names: std::iter::once("loss".to_string())
+            .chain(config.metrics.iter().map(Metric::name))
+            .collect(),
     })?;
+    if !state.history.is_empty() {
+        observer.resumed(&state.history)?;
+    }
     let started = Instant::now();
     let mut best_weights: Option<Vec<(Var, Tensor)>> = None;
     let mut stop = Stop::Finished;

@@ -13,7 +13,7 @@ use super::data::{self, DataError, Dataset, Splits};
 use super::fit::{self, fit, FitConfig, FitError, Stop};
 use super::freeze::freeze;
 use super::objective::Metric;
-use super::observe::{EpochRecord, Observer};
+use super::observe::{CurvePlot, EpochRecord, MetricsLog, Observer, Observers};
 use super::optim::Param;
 use crate::ir::dim::Dim;
 use crate::lower::device;
@@ -45,6 +45,11 @@ pub struct TrainReport {
     pub dropped_rows: usize,
     pub frozen_params: usize,
     pub out: String,
+    pub checkpoint: String,
+    /// The metrics log (CSV, a row per step and per epoch).
+    pub log: String,
+    /// The loss and metric curves (SVG).
+    pub plot: String,
     pub history: Vec<EpochRecord>,
     /// Notes for the person (device fallback, partial init).
     #[serde(skip)]
@@ -73,7 +78,7 @@ pub fn train(
     config: &TrainConfig,
     config_dir: &Path,
     options: &RunOptions,
-    observer: &mut dyn Observer,
+    progress: Box<dyn Observer>,
 ) -> Result<TrainReport, TrainError> {
     let usage = TrainError::Usage;
     let mut notes = Vec::new();
@@ -149,6 +154,13 @@ pub fn train(
     } else {
         RunState { base_lr: *optimizer.lr_mut(), plateau, ..Default::default() }
     };
+    let (log, plot) = (out.join("metrics.csv"), out.join("curves.svg"));
+    let mut files: Vec<Box<dyn Observer>> = vec![
+        Box::new(MetricsLog::create(&log, config.log_every as u64).map_err(|e| file_error(&log, e))?),
+        Box::new(CurvePlot::new(&plot, &net.name).map_err(|e| file_error(&plot, e))?),
+    ];
+    files.push(progress);
+    let mut observers = Observers(files);
     install_interrupt_handler();
 
     let every = config.checkpoint_every.max(1);
@@ -159,7 +171,7 @@ pub fn train(
         &splits,
         &fit_config,
         &mut state,
-        observer,
+        &mut observers,
         &mut |state, opt, best| {
             let write =
                 |name: &str| checkpoint::write_atomic(&out.join(name), &net.params().state_dict(), None);
@@ -174,7 +186,15 @@ pub fn train(
             Ok(())
         },
     )?;
-    report(state, stop, &splits, dropped, frozen.len(), &out, notes)
+    let mut report = report(state, stop, &splits, dropped, frozen.len(), &out, notes)?;
+    report.log = log.display().to_string();
+    report.plot = plot.display().to_string();
+    report.checkpoint = resume_from.display().to_string();
+    Ok(report)
+}
+
+fn file_error(path: &Path, e: std::io::Error) -> TrainError {
+    TrainError::Usage(format!("cannot write `{}`: {e}", path.display()))
 }
 
 fn report(
@@ -218,6 +238,9 @@ fn report(
         dropped_rows: dropped,
         frozen_params: frozen,
         out: out.display().to_string(),
+        checkpoint: String::new(),
+        log: String::new(),
+        plot: String::new(),
         history: state.history,
         notes,
     })

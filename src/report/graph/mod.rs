@@ -19,7 +19,7 @@ use crate::ir::tensor::{DType, TensorType};
 
 pub use dot::render_dot;
 pub use mermaid::render_mermaid;
-pub use svg::render_svg;
+pub use svg::{render_svg, xml_escape};
 
 /// What a drawn node stands for; each kind is drawn in its own style.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,6 +1,22 @@
 //! What a person sees while a model trains: the records the loop emits after each step and
 //! each epoch, and the observers that turn them into a progress bar, a metrics log and a
 //! curve image.
+//!
+//! The loop calls one [`Observer`]; [`Observers`] fans that out to several. [`Progress`] draws
+//! the bar (or plain per-epoch lines when stderr is not a terminal), [`MetricsLog`] writes a
+//! CSV or JSON-lines log, [`CurvePlot`] draws the curves as SVG at the end, and
+//! [`final_report`] renders the lines a person reads when the run is over.
+
+mod log;
+mod plot;
+mod progress;
+mod report;
+mod text;
+
+pub use log::MetricsLog;
+pub use plot::{render_curves, CurvePlot};
+pub use progress::Progress;
+pub use report::{final_report, Totals};
 
 /// The shape of a run, known before the first step.
 #[derive(Clone, Debug, PartialEq)]
@@ -11,6 +27,9 @@ pub struct Plan {
     pub batch_size: usize,
     pub train_rows: usize,
     pub val_rows: usize,
+    /// The figures every epoch reports for each split, in [`Metrics`] order (`loss` first);
+    /// the metrics log's CSV header is built from them before the first row.
+    pub metric_names: Vec<String>,
 }
 
 /// Named figures, in a stable order: `loss` first, then the configured metrics
@@ -66,8 +85,141 @@ pub trait Observer {
     fn epoch(&mut self, _record: &EpochRecord) -> std::io::Result<()> {
         Ok(())
     }
+    /// A resumed run's earlier epochs, told right after `start`; files that keep a history
+    /// (the log, the curves) take them as epochs.
+    fn resumed(&mut self, history: &[EpochRecord]) -> std::io::Result<()> {
+        history.iter().try_for_each(|r| self.epoch(r))
+    }
     /// The run ended (finished, stopped early or failed); `history` holds every epoch.
     fn finish(&mut self, _history: &[EpochRecord]) -> std::io::Result<()> {
         Ok(())
+    }
+}
+
+/// Several observers watching one run, each told everything in the order given.
+#[derive(Default)]
+pub struct Observers(pub Vec<Box<dyn Observer>>);
+
+impl Observers {
+    /// Tell each observer; one failing does not keep the others from hearing (a log still
+    /// flushes when the plot cannot be written). The first failure is returned.
+    fn each(
+        &mut self,
+        mut call: impl FnMut(&mut dyn Observer) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        let mut first = Ok(());
+        for o in &mut self.0 {
+            let result = call(o.as_mut());
+            if first.is_ok() {
+                first = result;
+            }
+        }
+        first
+    }
+}
+
+impl Observer for Observers {
+    fn start(&mut self, plan: &Plan) -> std::io::Result<()> {
+        self.each(|o| o.start(plan))
+    }
+    fn step(&mut self, record: &StepRecord) -> std::io::Result<()> {
+        self.each(|o| o.step(record))
+    }
+    fn epoch(&mut self, record: &EpochRecord) -> std::io::Result<()> {
+        self.each(|o| o.epoch(record))
+    }
+    fn resumed(&mut self, history: &[EpochRecord]) -> std::io::Result<()> {
+        self.each(|o| o.resumed(history))
+    }
+    fn finish(&mut self, history: &[EpochRecord]) -> std::io::Result<()> {
+        self.each(|o| o.finish(history))
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod fixture {
+    //! A small run's records, shared by the observers' tests.
+
+    use super::{EpochRecord, Metrics, Plan, StepRecord};
+
+    pub fn plan(epochs: usize, steps_per_epoch: usize) -> Plan {
+        Plan {
+            epochs,
+            steps_per_epoch,
+            batch_size: 10,
+            train_rows: 10 * steps_per_epoch,
+            val_rows: 30,
+            metric_names: vec!["loss".into(), "accuracy".into()],
+        }
+    }
+
+    pub fn metrics(loss: f64, accuracy: f64) -> Metrics {
+        Metrics(vec![("loss".into(), loss), ("accuracy".into(), accuracy)])
+    }
+
+    /// Steps whose loss falls from 2 towards 0, one second each, and the epochs they make.
+    pub fn run(epochs: usize, steps_per_epoch: usize) -> (Vec<StepRecord>, Vec<EpochRecord>) {
+        let mut steps = Vec::new();
+        let mut history = Vec::new();
+        for epoch in 1..=epochs {
+            for k in 0..steps_per_epoch {
+                let step = ((epoch - 1) * steps_per_epoch + k + 1) as u64;
+                steps.push(StepRecord {
+                    epoch,
+                    step,
+                    lr: 0.1,
+                    loss: 2.0 / step as f64,
+                    samples: 10,
+                    elapsed_s: step as f64,
+                });
+            }
+            let t = epoch as f64;
+            history.push(EpochRecord {
+                epoch,
+                step: (epoch * steps_per_epoch) as u64,
+                lr: 0.1,
+                train: metrics(1.0 / t, 1.0 - 0.5 / t),
+                val: metrics(1.2 / t, 1.0 - 0.6 / t),
+                samples_per_s: 10.0,
+                elapsed_s: (epoch * steps_per_epoch) as f64,
+            });
+        }
+        (steps, history)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    /// Counts the calls it hears; fails each one if asked to.
+    struct Counter(Rc<RefCell<Vec<&'static str>>>, bool);
+
+    impl Observer for Counter {
+        fn epoch(&mut self, _: &EpochRecord) -> std::io::Result<()> {
+            self.0.borrow_mut().push("epoch");
+            if self.1 {
+                return Err(std::io::Error::other("disk full"));
+            }
+            Ok(())
+        }
+        fn finish(&mut self, _: &[EpochRecord]) -> std::io::Result<()> {
+            self.0.borrow_mut().push("finish");
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn every_observer_hears_every_call_even_after_one_fails() {
+        let heard = Rc::new(RefCell::new(Vec::new()));
+        let mut all =
+            Observers(vec![Box::new(Counter(heard.clone(), true)), Box::new(Counter(heard.clone(), false))]);
+        let (_, history) = fixture::run(1, 2);
+        let err = all.epoch(&history[0]).unwrap_err();
+        assert_eq!(err.to_string(), "disk full");
+        all.finish(&history).unwrap();
+        assert_eq!(*heard.borrow(), ["epoch", "epoch", "finish", "finish"]);
     }
 }

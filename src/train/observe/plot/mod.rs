@@ -1,0 +1,289 @@
+//! The curves of a run as a standalone SVG: a panel for the loss (train and validation per
+//! epoch, each step's training loss as a faint line beneath) and one per metric, side by side
+//! two to a row. Redrawn after every epoch, so the picture of a run that dies is its last.
+
+mod axis;
+mod panel;
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use super::{EpochRecord, Metrics, Observer, Plan, StepRecord};
+use crate::report::graph::xml_escape;
+use axis::Axis;
+use panel::{draw_panel, Panel, Series, FONT, PANEL_H, PANEL_W};
+
+const TITLE_H: f64 = 34.0;
+const COLUMNS: usize = 2;
+/// Named families before the generic one: renderers without a default sans-serif (resvg
+/// maps it to Arial) then still find a font.
+const FONTS: &str = "Helvetica, Arial, 'DejaVu Sans', 'Liberation Sans', sans-serif";
+const TRAIN: &str = "#2b6cb0";
+const VAL: &str = "#dd6b20";
+/// More step points than a panel has pixels only makes the file big; they are averaged down.
+const MAX_STEP_POINTS: usize = 800;
+
+/// Draws the run's curves into an SVG file; see the module docs.
+pub struct CurvePlot {
+    path: PathBuf,
+    title: String,
+    steps_per_epoch: usize,
+    epoch: usize,
+    in_epoch: usize,
+    steps: Vec<(f64, f64)>,
+    history: Vec<EpochRecord>,
+}
+
+impl CurvePlot {
+    /// A plot to be written to `path` (an `.svg` file), headed `title` (the spec's name, say).
+    pub fn new(path: &Path, title: &str) -> std::io::Result<CurvePlot> {
+        if path.extension().and_then(|e| e.to_str()) != Some("svg") {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("the curve plot `{}` must end in `.svg`", path.display()),
+            ));
+        }
+        Ok(CurvePlot {
+            path: path.to_path_buf(),
+            title: title.to_string(),
+            steps_per_epoch: 0,
+            epoch: 0,
+            in_epoch: 0,
+            steps: Vec::new(),
+            history: Vec::new(),
+        })
+    }
+
+    /// Write through a temporary file and a rename, so a reader never sees half a picture.
+    fn write(&self, history: &[EpochRecord]) -> std::io::Result<()> {
+        let svg = render_curves(&self.title, history, &self.steps);
+        let temp = self.path.with_extension("svg.tmp");
+        let write = || {
+            if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)?;
+            }
+            std::fs::write(&temp, svg)?;
+            std::fs::rename(&temp, &self.path)
+        };
+        write().map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("cannot write the curve plot `{}`: {e}", self.path.display()),
+            )
+        })
+    }
+}
+
+impl Observer for CurvePlot {
+    fn start(&mut self, plan: &Plan) -> std::io::Result<()> {
+        self.steps_per_epoch = plan.steps_per_epoch;
+        Ok(())
+    }
+
+    fn step(&mut self, r: &StepRecord) -> std::io::Result<()> {
+        if r.epoch != self.epoch {
+            (self.epoch, self.in_epoch) = (r.epoch, 0);
+        }
+        self.in_epoch += 1;
+        let per_epoch = self.steps_per_epoch.max(self.in_epoch) as f64;
+        self.steps.push(((r.epoch - 1) as f64 + self.in_epoch as f64 / per_epoch, r.loss));
+        Ok(())
+    }
+
+    fn epoch(&mut self, r: &EpochRecord) -> std::io::Result<()> {
+        self.history.push(r.clone());
+        self.write(&self.history)
+    }
+
+    fn finish(&mut self, history: &[EpochRecord]) -> std::io::Result<()> {
+        self.write(history)
+    }
+}
+
+/// The SVG for `history`, with `steps` as (fractional epoch, loss) pairs (may be empty).
+pub fn render_curves(title: &str, history: &[EpochRecord], steps: &[(f64, f64)]) -> String {
+    let panels = panels(history, steps);
+    let last_step = steps.iter().map(|s| s.0.ceil() as usize).max().unwrap_or(0);
+    let x = Axis::epochs(history.iter().map(|r| r.epoch).max().unwrap_or(0).max(last_step));
+    let cols = COLUMNS.min(panels.len()).max(1);
+    let rows = panels.len().div_ceil(cols);
+    let (w, h) = (cols as f64 * PANEL_W, TITLE_H + rows as f64 * PANEL_H);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" \
+         font-family=\"{FONTS}\" font-size=\"{FONT}\">"
+    );
+    let _ = writeln!(out, "<title>{}</title>", xml_escape(title));
+    let _ = writeln!(out, "<rect width=\"{w}\" height=\"{h}\" fill=\"#ffffff\"/>");
+    let _ = writeln!(
+        out,
+        "<text x=\"16\" y=\"23\" font-size=\"16\" font-weight=\"bold\" fill=\"#1a202c\">{}</text>",
+        xml_escape(title)
+    );
+    for (i, panel) in panels.iter().enumerate() {
+        let origin = ((i % cols) as f64 * PANEL_W, TITLE_H + (i / cols) as f64 * PANEL_H);
+        draw_panel(&mut out, i, origin, panel, &x);
+    }
+    out.push_str("</svg>\n");
+    out
+}
+
+/// `loss` first, then every other figure in the order the records name them.
+fn panels(history: &[EpochRecord], steps: &[(f64, f64)]) -> Vec<Panel> {
+    let mut names = vec!["loss"];
+    for r in history {
+        for (n, _) in r.train.0.iter().chain(&r.val.0) {
+            if !names.contains(&n.as_str()) {
+                names.push(n);
+            }
+        }
+    }
+    let per_epoch = |name: &str, split: fn(&EpochRecord) -> &Metrics| -> Vec<(f64, f64)> {
+        history.iter().filter_map(|r| split(r).get(name).map(|v| (r.epoch as f64, v))).collect()
+    };
+    names
+        .iter()
+        .map(|&name| {
+            let mut series = Vec::new();
+            if name == "loss" {
+                series.push(Series {
+                    name: "train (per step)",
+                    color: TRAIN,
+                    points: thin(steps, MAX_STEP_POINTS),
+                    faint: true,
+                });
+            }
+            series.push(Series {
+                name: "train",
+                color: TRAIN,
+                points: per_epoch(name, |r| &r.train),
+                faint: false,
+            });
+            series.push(Series {
+                name: "validation",
+                color: VAL,
+                points: per_epoch(name, |r| &r.val),
+                faint: false,
+            });
+            series.retain(|s| !s.points.is_empty());
+            Panel { title: name.to_string(), series, allow_log: name == "loss" }
+        })
+        .collect()
+}
+
+/// At most `max` points: runs of neighbours averaged (their finite values; NaN if none).
+fn thin(points: &[(f64, f64)], max: usize) -> Vec<(f64, f64)> {
+    if points.len() <= max {
+        return points.to_vec();
+    }
+    let size = points.len().div_ceil(max);
+    let mean = |v: &mut dyn Iterator<Item = f64>| {
+        let (sum, n) = v.filter(|v| v.is_finite()).fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
+        if n == 0 {
+            f64::NAN
+        } else {
+            sum / n as f64
+        }
+    };
+    points
+        .chunks(size)
+        .map(|c| (mean(&mut c.iter().map(|p| p.0)), mean(&mut c.iter().map(|p| p.1))))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture;
+    use super::*;
+
+    /// The tags opened and closed in order, checked to nest; returns the names opened.
+    fn balanced(svg: &str) -> Vec<String> {
+        let mut open: Vec<String> = Vec::new();
+        let mut seen = Vec::new();
+        for piece in svg.split('<').skip(1) {
+            let tag = &piece[..piece.find('>').expect("unterminated tag")];
+            if let Some(name) = tag.strip_prefix('/') {
+                assert_eq!(open.pop().as_deref(), Some(name), "</{name}> closes the wrong tag");
+            } else if !tag.ends_with('/') {
+                let name = tag.split_whitespace().next().unwrap().to_string();
+                seen.push(name.clone());
+                open.push(name);
+            } else {
+                seen.push(tag.split_whitespace().next().unwrap().to_string());
+            }
+        }
+        assert!(open.is_empty(), "left open: {open:?}");
+        seen
+    }
+
+    fn steps(n: usize, per_epoch: usize) -> Vec<(f64, f64)> {
+        (1..=n).map(|s| (s as f64 / per_epoch as f64, 2.0 / s as f64)).collect()
+    }
+
+    #[test]
+    fn a_run_draws_a_loss_and_an_accuracy_panel_with_legends() {
+        let (_, history) = fixture::run(5, 4);
+        let svg = render_curves("iris <mlp>", &history, &steps(20, 4));
+        let tags = balanced(&svg);
+        assert_eq!(tags.iter().filter(|t| *t == "polyline").count(), 5, "3 loss lines, 2 accuracy lines");
+        assert_eq!(svg.matches("class=\"panel\"").count(), 2);
+        assert!(svg.contains("<title>iris &lt;mlp&gt;</title>"));
+        for name in ["train (per step)", "train", "validation", ">accuracy<", ">epoch<"] {
+            assert!(svg.contains(name), "missing {name}");
+        }
+        assert!(svg.contains("data-series=\"validation\""));
+        assert!(!svg.contains("NaN") && !svg.contains("inf"));
+    }
+
+    #[test]
+    fn non_finite_values_break_lines_and_never_reach_the_file() {
+        let (_, mut history) = fixture::run(6, 1);
+        history[2].val.0[0].1 = f64::NAN;
+        history[3].train.0[0].1 = f64::INFINITY;
+        let svg = render_curves("run", &history, &[]);
+        balanced(&svg);
+        assert!(!svg.contains("NaN") && !svg.contains("inf"), "{svg}");
+        let loss_lines: Vec<&str> = svg.lines().filter(|l| l.contains("<polyline")).take(4).collect();
+        // Train loss: epochs 1-3 and 5-6; validation: 1-2 and 4-6.
+        let counts: Vec<usize> = loss_lines.iter().map(|l| l.matches(',').count()).collect();
+        assert_eq!(counts, [3, 2, 2, 3]);
+    }
+
+    #[test]
+    fn one_epoch_or_none_still_makes_a_picture() {
+        let (_, history) = fixture::run(1, 1);
+        let svg = render_curves("run", &history, &[]);
+        balanced(&svg);
+        assert_eq!(svg.matches("<circle").count(), 4, "a dot for each lone value");
+        let empty = render_curves("run", &[], &[]);
+        balanced(&empty);
+        assert!(empty.contains("no finite values"));
+    }
+
+    #[test]
+    fn a_loss_over_decades_gets_a_log_axis_and_long_runs_are_thinned() {
+        let (_, history) = fixture::run(3, 1000);
+        let svg = render_curves("run", &history, &steps(3000, 1000));
+        assert!(svg.contains("loss (log scale)"));
+        let faint = svg.lines().find(|l| l.contains("data-series=\"train (per step)\"")).unwrap();
+        assert_eq!(faint.matches(',').count(), 750);
+    }
+
+    #[test]
+    fn the_observer_writes_the_file_after_each_epoch() {
+        let path = std::env::temp_dir().join(format!("wick-plot-{}/curves.svg", std::process::id()));
+        let mut plot = CurvePlot::new(&path, "run").unwrap();
+        let (steps, history) = fixture::run(2, 2);
+        plot.start(&fixture::plan(2, 2)).unwrap();
+        for s in &steps[..2] {
+            plot.step(s).unwrap();
+        }
+        plot.epoch(&history[0]).unwrap();
+        let svg = std::fs::read_to_string(&path).unwrap();
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+        assert!(svg.contains("data-series=\"train (per step)\" points=\""));
+        assert_eq!(plot.steps, [(0.5, 2.0), (1.0, 1.0)]);
+        assert!(CurvePlot::new(Path::new("curves.png"), "run").is_err());
+    }
+}
