@@ -71,8 +71,8 @@ fn features(x: &Named, dtype: Option<Element>, shape: Option<&[usize]>) -> Resul
     let Some(shape) = shape else { return Ok(converted) };
     let n = t.dim(0)?;
     let per_example: usize = t.dims()[1..].iter().product();
-    let wanted: usize = shape.iter().product();
-    if per_example != wanted {
+    if count(shape) != Some(per_example) {
+        let wanted = count(shape).map_or("too many".to_string(), |n| n.to_string());
         return Err(x.error(format!(
             "`shape: {shape:?}` holds {wanted} values, but each example has {per_example} (shape {:?})",
             &t.dims()[1..]
@@ -113,6 +113,12 @@ fn whole_numbers(a: &Named, role: &str) -> Result<Tensor, DataError> {
         return Err(a.error(format!("{role} must be whole numbers; value {i} is {v}{hint}")));
     }
     Ok(a.tensor.to_dtype(DType::I64)?)
+}
+
+/// The number of values in an array of `dims`, or `None` past `usize`: sizes read from a
+/// file or a configuration are checked before anything is allocated.
+pub(super) fn count(dims: &[usize]) -> Option<usize> {
+    dims.iter().try_fold(1usize, |n, d| n.checked_mul(*d))
 }
 
 /// numpy's names, which people know their arrays by.

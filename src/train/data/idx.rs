@@ -6,7 +6,7 @@ use std::path::Path;
 
 use candle_core::{Device, Tensor};
 
-use super::convert::{Named, Raw};
+use super::convert::{count, Named, Raw};
 use super::DataError;
 
 /// Images `[N, H, W]` become `[N, 1, H, W]` (one channel, as a CNN takes them); labels `[N]`.
@@ -53,7 +53,7 @@ fn parse(bytes: &[u8]) -> Result<Tensor, String> {
         .chunks_exact(4)
         .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
         .collect();
-    let expected = dims.iter().try_fold(1usize, |n, d| n.checked_mul(*d));
+    let expected = count(&dims);
     let found = bytes.len() - header;
     if expected != Some(found) {
         let expected = expected.map_or("more than memory".to_string(), |e| e.to_string());

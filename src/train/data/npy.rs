@@ -2,13 +2,13 @@
 //! first so that what candle cannot take (Fortran order, big-endian, odd dtypes) is refused
 //! with the file, its dtype and its shape named.
 
-use std::io::Read;
+use std::io::{Read, Seek};
 use std::path::Path;
 
 use candle_core::npy::NpzTensors;
 use candle_core::Tensor;
 
-use super::convert::Named;
+use super::convert::{count, Named};
 use super::DataError;
 
 /// What a `.npy` header says.
@@ -39,6 +39,15 @@ pub(super) fn read_npy(path: &Path) -> Result<Named, DataError> {
         return Err(bad(format!(
             "unsupported {found}; expected little-endian f32, f64, f16, i64, i32, i16, u8 or u32"
         )));
+    }
+    // The header's shape against the file's size, before candle allocates for it.
+    let item = header.descr[2..].parse::<usize>().unwrap_or(1);
+    let payload = file.stream_position().and_then(|at| Ok(file.metadata()?.len() - at));
+    let payload = payload.map_err(|source| DataError::Io { path: shown.clone(), source })?;
+    let expected = count(&header.shape).and_then(|n| n.checked_mul(item));
+    if expected != Some(payload as usize) {
+        let expected = expected.map_or("more than memory".to_string(), |n| format!("{n} bytes"));
+        return Err(bad(format!("{found} needs {expected} of values, the file holds {payload}")));
     }
     let tensor = Tensor::read_npy(path).map_err(|e| bad(format!("{found}: {e}")))?;
     Ok(Named::new(format!("`{shown}`"), tensor))
@@ -172,6 +181,16 @@ mod tests {
         write_raw(&path, "{'descr': '>f8', 'fortran_order': False, 'shape': (2,), }", 16);
         let e = read_npy(&path).unwrap_err().to_string();
         assert!(e.contains("unsupported dtype `>f8`, shape [2]; expected little-endian"), "{e}");
+        write_raw(
+            &path,
+            "{'descr': '<i8', 'fortran_order': False, 'shape': (100000000000, 100000000000), }",
+            8,
+        );
+        let e = read_npy(&path).unwrap_err().to_string();
+        assert!(e.ends_with("needs more than memory of values, the file holds 8"), "{e}");
+        write_raw(&path, "{'descr': '<i8', 'fortran_order': False, 'shape': (2, 3), }", 40);
+        let e = read_npy(&path).unwrap_err().to_string();
+        assert!(e.ends_with("dtype `<i8`, shape [2, 3] needs 48 bytes of values, the file holds 40"), "{e}");
         std::fs::write(&path, b"a,b\n1,2\n").unwrap();
         let e = read_npy(&path).unwrap_err().to_string();
         assert!(e.ends_with("not a .npy file (it does not start with \\x93NUMPY)"), "{e}");

@@ -136,6 +136,8 @@ fn configurations_that_cannot_work_are_refused_when_read() {
         ("{csv: a.csv, target: y, val: {}}", "data: in `val`: it names no data"),
         ("{csv: a.csv, taget: y}", "unknown field `taget`, expected one of"),
         ("{synthetic: {rows: 0, features: 4}}", "must be positive"),
+        ("{synthetic: {rows: 100000, features: [1000, 1000]}}", "`synthetic` is too large"),
+        ("{csv: a.csv, target: y, shape: [0, 4]}", "`shape` dims must be positive"),
     ];
     let e = config_error("data:\n  csv: a.csv\n  taget: y\n");
     assert!(

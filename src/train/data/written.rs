@@ -5,6 +5,7 @@
 use serde::Deserialize;
 
 use super::config::{one_or_many, DataConfig, Element, Source, Synthetic, Target, Validation};
+use super::convert::count;
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -118,6 +119,9 @@ fn checked(raw: RawData) -> Result<DataConfig, String> {
     })
 }
 
+/// 8 GiB of f32: more than a smoke test needs, less than a typo can ask for.
+const MAX_SYNTHETIC: usize = 1 << 31;
+
 const SOURCES: &str = "csv, npy, npz, safetensors, idx or synthetic";
 
 impl RawSource {
@@ -212,6 +216,11 @@ impl RawSource {
                 let s = self.synthetic.ok_or("`synthetic` has no settings")?;
                 if s.rows == 0 || s.classes == 0 || s.features.contains(&0) || s.vocab == Some(0) {
                     return Err("`synthetic`: rows, classes, vocab and feature dims must be positive".into());
+                }
+                let width = count(&s.features).unwrap_or(usize::MAX);
+                let sizes = [[s.rows, width], [s.rows, s.classes], [s.vocab.unwrap_or(width), s.classes]];
+                if sizes.iter().any(|dims| count(dims).is_none_or(|n| n > MAX_SYNTHETIC)) {
+                    return Err(format!("`synthetic` is too large: at most {MAX_SYNTHETIC} values an array"));
                 }
                 Source::Synthetic(s)
             }
