@@ -95,6 +95,7 @@ fn checked(raw: RawData) -> Result<DataConfig, String> {
         features: raw.features,
         target: raw.target,
     };
+    let source = train.clone().resolve(target)?;
     let val = match (raw.val, raw.val_split) {
         (Some(_), Some(_)) => return Err("give `val_split` or `val`, not both".into()),
         (Some(v), None) => Validation::Source(
@@ -109,7 +110,7 @@ fn checked(raw: RawData) -> Result<DataConfig, String> {
         return Err("`shape` dims must be positive".into());
     }
     Ok(DataConfig {
-        source: train.resolve(target)?,
+        source,
         val,
         shape: raw.shape,
         dtype: raw.dtype,
