@@ -1,0 +1,147 @@
+//! CSV tables: a header row, then one example a line; feature columns become `[N, F]` f32, the
+//! target column class indices (i64) or values (f32).
+
+use std::path::Path;
+
+use candle_core::{Device, Tensor};
+
+use super::config::Target;
+use super::convert::{assemble, Named, Raw};
+use super::{DataError, Dataset};
+
+impl Dataset {
+    /// A CSV file with a header row: every column but `target` is a feature (f32); `target`
+    /// holds class indices.
+    pub fn from_csv(path: &Path, target: &str, device: &Device) -> Result<Dataset, DataError> {
+        let raw = read(path, &[], Some(target), Target::Classes)?;
+        let d = assemble(raw, None, None, Target::Classes)?;
+        Ok(Dataset { x: d.x.to_device(device)?, y: d.y.to_device(device)? })
+    }
+}
+
+/// Reads `path`. `features` empty: every column but the target; `target` `None`: no target
+/// column (the targets are the features).
+pub(super) fn read(
+    path: &Path,
+    features: &[String],
+    target: Option<&str>,
+    kind: Target,
+) -> Result<Raw, DataError> {
+    let shown = path.display().to_string();
+    let text =
+        std::fs::read_to_string(path).map_err(|source| DataError::Io { path: shown.clone(), source })?;
+    let format = |line: usize, message: String| DataError::Format { path: shown.clone(), line, message };
+    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+    let (_, header) =
+        lines.next().ok_or_else(|| format(1, "the file is empty; expected a header row".into()))?;
+    let columns: Vec<&str> = header.split(',').map(str::trim).collect();
+    let find = |name: &str| {
+        columns
+            .iter()
+            .position(|c| *c == name)
+            .ok_or_else(|| format(1, format!("no column `{name}`; the columns are {}", columns.join(", "))))
+    };
+    let target_col = target.map(find).transpose()?;
+    let feature_cols: Vec<usize> = if features.is_empty() {
+        (0..columns.len()).filter(|c| Some(*c) != target_col).collect()
+    } else {
+        features.iter().map(|f| find(f)).collect::<Result<_, _>>()?
+    };
+    if let Some(t) = target_col.filter(|t| feature_cols.contains(t)) {
+        return Err(format(1, format!("column `{}` is both a feature and the target", columns[t])));
+    }
+    if feature_cols.is_empty() {
+        return Err(format(1, "no feature columns: the target is the only column".into()));
+    }
+
+    let (mut xs, mut labels, mut values) = (Vec::new(), Vec::new(), Vec::new());
+    for (i, line) in lines {
+        let cells: Vec<&str> = line.split(',').map(str::trim).collect();
+        if cells.len() != columns.len() {
+            return Err(format(i + 1, format!("expected {} columns, found {}", columns.len(), cells.len())));
+        }
+        let number = |c: usize| {
+            cells[c].parse::<f32>().map_err(|_| {
+                format(i + 1, format!("column `{}`: `{}` is not a number", columns[c], cells[c]))
+            })
+        };
+        for c in &feature_cols {
+            xs.push(number(*c)?);
+        }
+        match (target_col, kind) {
+            (Some(c), Target::Classes) => labels.push(cells[c].parse::<i64>().map_err(|_| {
+                let found = cells[c];
+                format(
+                    i + 1,
+                    format!("column `{}`: `{found}` is not a class index (0, 1, 2 ...)", columns[c]),
+                )
+            })?),
+            (Some(c), _) => values.push(number(c)?),
+            (None, _) => {}
+        }
+    }
+    let n = xs.len() / feature_cols.len();
+    let device = &Device::Cpu;
+    let x = Named::new(format!("`{shown}`"), Tensor::from_vec(xs, (n, feature_cols.len()), device)?);
+    let y = target_col
+        .map(|c| -> Result<Named, DataError> {
+            let t = if kind == Target::Classes {
+                Tensor::from_vec(labels, n, device)?
+            } else {
+                Tensor::from_vec(values, n, device)?
+            };
+            Ok(Named::new(format!("`{shown}` column `{}`", columns[c]), t))
+        })
+        .transpose()?;
+    Ok(Raw { x, y })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::data::test_dir;
+
+    fn digits() -> Raw {
+        let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/data/digits8x8.csv"));
+        read(path, &[], Some("digit"), Target::Classes).expect("digits")
+    }
+
+    #[test]
+    fn digits_read_as_1797_rows_of_64_pixels_and_10_classes() {
+        let d = digits();
+        assert_eq!(d.x.tensor.dims(), &[1797, 64]);
+        let y: Vec<i64> = d.y.expect("labels").tensor.to_vec1().unwrap();
+        assert_eq!(y.iter().max(), Some(&9));
+        assert_eq!(y.len(), 1797);
+    }
+
+    #[test]
+    fn chosen_columns_and_float_targets() {
+        let dir = test_dir("csv-columns");
+        let path = dir.join("t.csv");
+        std::fs::write(&path, "id,a,b,price\n7,1,2,0.5\n8,3,4,1.5\n").unwrap();
+        let names = ["b".to_string(), "a".to_string()];
+        let raw = read(&path, &names, Some("price"), Target::Values).unwrap();
+        assert_eq!(raw.x.tensor.to_vec2::<f32>().unwrap(), [[2., 1.], [4., 3.]]);
+        assert_eq!(raw.y.unwrap().tensor.to_vec1::<f32>().unwrap(), [0.5, 1.5]);
+        let raw = read(&path, &[], None, Target::Input).unwrap();
+        assert_eq!(raw.x.tensor.dims(), &[2, 4]);
+    }
+
+    #[test]
+    fn bad_files_name_the_line_and_column() {
+        let dir = test_dir("csv-bad");
+        let path = dir.join("bad.csv");
+        std::fs::write(&path, "a,b,label\n1,2,0\n3,x,1\n4,5,0.5\n").unwrap();
+        let err =
+            |target: &str, kind| read(&path, &[], Some(target), kind).expect_err("an error").to_string();
+        assert!(err("label", Target::Classes).ends_with("bad.csv:3: column `b`: `x` is not a number"));
+        let e = err("class", Target::Classes);
+        assert!(e.ends_with("bad.csv:1: no column `class`; the columns are a, b, label"), "{e}");
+        std::fs::write(&path, "a,b,label\n1,2,0\n4,5,0.5\n").unwrap();
+        let e = err("label", Target::Classes);
+        assert!(e.ends_with("bad.csv:3: column `label`: `0.5` is not a class index (0, 1, 2 ...)"), "{e}");
+        let e = read(&path, &["label".into()], Some("label"), Target::Classes).unwrap_err().to_string();
+        assert!(e.ends_with("column `label` is both a feature and the target"), "{e}");
+    }
+}

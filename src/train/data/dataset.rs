@@ -1,0 +1,157 @@
+//! A data set in memory: features and targets, row-aligned, with the row operations a
+//! training loop needs (select, split, standardise, batch).
+
+use candle_core::{DType, Result, Tensor};
+
+use crate::lower::params::SplitMix64;
+
+/// Features `[N, ...]` (f32, or i64 token ids) and targets `[N, ...]` (i64 class indices, or
+/// f32 values), row-aligned.
+#[derive(Clone, Debug)]
+pub struct Dataset {
+    pub x: Tensor,
+    pub y: Tensor,
+}
+
+impl Dataset {
+    pub fn len(&self) -> usize {
+        self.y.dim(0).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// One example's features shape: `x`'s dims past the first.
+    pub fn example_shape(&self) -> &[usize] {
+        self.x.dims().get(1..).unwrap_or(&[])
+    }
+
+    /// The rows at `indices`, in that order.
+    pub fn select(&self, indices: &[u32]) -> Result<Dataset> {
+        let idx = Tensor::from_slice(indices, indices.len(), self.x.device())?;
+        Ok(Dataset { x: self.x.index_select(&idx, 0)?, y: self.y.index_select(&idx, 0)? })
+    }
+
+    /// Shuffle with `seed`, then the last `fraction` of rows for validation.
+    pub fn split(&self, fraction: f64, seed: u64) -> Result<(Dataset, Dataset)> {
+        self.split_order(&shuffled(self.len(), seed), fraction)
+    }
+
+    /// The last `fraction` of rows, in file order, for validation.
+    pub fn split_in_order(&self, fraction: f64) -> Result<(Dataset, Dataset)> {
+        self.split_order(&(0..self.len() as u32).collect::<Vec<_>>(), fraction)
+    }
+
+    fn split_order(&self, order: &[u32], fraction: f64) -> Result<(Dataset, Dataset)> {
+        let val = ((self.len() as f64) * fraction).round() as usize;
+        let (train, valid) = order.split_at(self.len() - val.min(self.len()));
+        Ok((self.select(train)?, self.select(valid)?))
+    }
+
+    /// Standardise features with the mean and deviation of `self` (the training split), applied
+    /// to each of `others` too, so validation sees the same transform. A feature constant in
+    /// training is only centred: dividing by its ~0 deviation would blow up validation values.
+    pub fn standardize(&self, others: &mut [&mut Dataset]) -> Result<Dataset> {
+        let mean = self.x.mean_keepdim(0)?;
+        let std = self.x.broadcast_sub(&mean)?.sqr()?.mean_keepdim(0)?.sqrt()?;
+        let std = std.lt(1e-6)?.where_cond(&std.ones_like()?, &std)?;
+        for o in others.iter_mut() {
+            o.x = o.x.broadcast_sub(&mean)?.broadcast_div(&std)?;
+        }
+        Ok(Dataset { x: self.x.broadcast_sub(&mean)?.broadcast_div(&std)?, y: self.y.clone() })
+    }
+
+    /// Mini-batches of `size` rows in an order shuffled by `seed` (the last one may be short).
+    pub fn batches(&self, size: usize, seed: u64) -> Result<Vec<Dataset>> {
+        self.batches_of(&shuffled(self.len(), seed), size)
+    }
+
+    /// Mini-batches of `size` rows in file order (`shuffle: false`).
+    pub fn batches_in_order(&self, size: usize) -> Result<Vec<Dataset>> {
+        self.batches_of(&(0..self.len() as u32).collect::<Vec<_>>(), size)
+    }
+
+    fn batches_of(&self, order: &[u32], size: usize) -> Result<Vec<Dataset>> {
+        order.chunks(size.max(1)).map(|rows| self.select(rows)).collect()
+    }
+
+    /// Float features to `dtype` (the model's); token ids stay integers.
+    pub fn to_dtype(&self, dtype: DType) -> Result<Dataset> {
+        let x = if self.x.dtype().is_float() { self.x.to_dtype(dtype)? } else { self.x.clone() };
+        Ok(Dataset { x, y: self.y.clone() })
+    }
+}
+
+/// `0..n` in a Fisher-Yates order drawn from `seed`: the same on every platform.
+pub fn shuffled(n: usize, seed: u64) -> Vec<u32> {
+    let mut rng = SplitMix64::new(seed);
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    for i in (1..n).rev() {
+        let j = (rng.next_u64() % (i as u64 + 1)) as usize;
+        order.swap(i, j);
+    }
+    order
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    #[test]
+    fn shuffles_are_seeded_permutations() {
+        let a = shuffled(100, 7);
+        assert_eq!(a, shuffled(100, 7));
+        assert_ne!(a, shuffled(100, 8));
+        let mut sorted = a.clone();
+        sorted.sort();
+        assert_eq!(sorted, (0..100).collect::<Vec<u32>>());
+    }
+
+    fn rows(n: usize) -> Dataset {
+        let x = Tensor::arange(0f32, (2 * n) as f32, &Device::Cpu).unwrap().reshape((n, 2)).unwrap();
+        Dataset { x, y: Tensor::arange(0i64, n as i64, &Device::Cpu).unwrap() }
+    }
+
+    #[test]
+    fn split_and_batches_cover_every_row_once() {
+        let d = rows(150);
+        let (train, val) = d.split(0.2, 1).unwrap();
+        assert_eq!((train.len(), val.len()), (120, 30));
+        let batches = train.batches(32, 3).unwrap();
+        assert_eq!(batches.iter().map(Dataset::len).collect::<Vec<_>>(), [32, 32, 32, 24]);
+        let mut seen: Vec<i64> = batches.iter().flat_map(|b| b.y.to_vec1::<i64>().unwrap()).collect();
+        seen.extend(val.y.to_vec1::<i64>().unwrap());
+        seen.sort();
+        assert_eq!(seen, (0..150).collect::<Vec<i64>>());
+    }
+
+    #[test]
+    fn unshuffled_splits_and_batches_keep_file_order() {
+        let (train, val) = rows(10).split_in_order(0.3).unwrap();
+        assert_eq!(val.y.to_vec1::<i64>().unwrap(), [7, 8, 9]);
+        let first = &train.batches_in_order(4).unwrap()[0];
+        assert_eq!(first.y.to_vec1::<i64>().unwrap(), [0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn standardizing_uses_training_statistics_and_spares_constant_features() {
+        let x = Tensor::new(&[[1f32, 5.], [3., 5.]], &Device::Cpu).unwrap();
+        let train = Dataset { x, y: Tensor::new(&[0i64, 1], &Device::Cpu).unwrap() };
+        let mut val = Dataset { x: Tensor::new(&[[2f32, 7.]], &Device::Cpu).unwrap(), y: train.y.clone() };
+        let train = train.standardize(&mut [&mut val]).unwrap();
+        assert_eq!(train.x.to_vec2::<f32>().unwrap(), [[-1., 0.], [1., 0.]]);
+        assert_eq!(val.x.to_vec2::<f32>().unwrap(), [[0., 2.]]);
+    }
+
+    #[test]
+    fn token_ids_keep_their_dtype() {
+        let d = Dataset {
+            x: Tensor::new(&[[1i64, 2]], &Device::Cpu).unwrap(),
+            y: Tensor::new(&[0i64], &Device::Cpu).unwrap(),
+        };
+        assert_eq!(d.to_dtype(DType::F16).unwrap().x.dtype(), DType::I64);
+        assert_eq!(d.example_shape(), &[2]);
+    }
+}

@@ -1,0 +1,55 @@
+//! Data sets stored as named tensors in a safetensors file.
+
+use std::path::Path;
+
+use candle_core::Device;
+
+use super::convert::{dtype_name, Named};
+use super::DataError;
+
+/// The tensors `names` of the file at `path`, in that order.
+pub(super) fn read(path: &Path, names: &[&str]) -> Result<Vec<Named>, DataError> {
+    let shown = path.display().to_string();
+    if !path.is_file() {
+        let source = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        return Err(DataError::Io { path: shown, source });
+    }
+    let file_error = |message: String| DataError::Array { what: format!("`{shown}`"), message };
+    let mut tensors = candle_core::safetensors::load(path, &Device::Cpu)
+        .map_err(|e| file_error(format!("not a safetensors file: {e}")))?;
+    let mut held: Vec<String> =
+        tensors.iter().map(|(k, t)| format!("{k} {:?} {}", t.dims(), dtype_name(t.dtype()))).collect();
+    held.sort();
+    let mut found = Vec::new();
+    for name in names {
+        let Some(t) = tensors.remove(*name) else {
+            return Err(file_error(format!("no tensor `{name}`; the file holds {}", held.join(", "))));
+        };
+        found.push(Named::new(format!("`{shown}` tensor `{name}`"), t));
+    }
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::data::test_dir;
+    use candle_core::Tensor;
+    use std::collections::HashMap;
+
+    #[test]
+    fn tensors_are_found_by_name() {
+        let dir = test_dir("safetensors");
+        let path = dir.join("d.safetensors");
+        let tensors = HashMap::from([
+            ("x".to_string(), Tensor::new(&[[1f32, 2.], [3., 4.]], &Device::Cpu).unwrap()),
+            ("y".to_string(), Tensor::new(&[1i64, 0], &Device::Cpu).unwrap()),
+        ]);
+        candle_core::safetensors::save(&tensors, &path).unwrap();
+        let got = read(&path, &["x", "y"]).unwrap();
+        assert_eq!(got[1].tensor.to_vec1::<i64>().unwrap(), [1, 0]);
+        assert!(got[0].what.ends_with("d.safetensors` tensor `x`"));
+        let e = read(&path, &["images"]).unwrap_err().to_string();
+        assert!(e.ends_with("no tensor `images`; the file holds x [2, 2] f32, y [2] i64"), "{e}");
+    }
+}

@@ -1,0 +1,167 @@
+//! `data:` sections as a person writes them, loaded end to end from each kind of source.
+
+use std::collections::HashMap;
+
+use candle_core::{DType, Device, Tensor};
+
+use super::*;
+
+const REPO: &str = env!("CARGO_MANIFEST_DIR");
+
+fn config(yaml: &str) -> DataConfig {
+    serde_yaml::from_str(yaml).unwrap_or_else(|e| panic!("{yaml}: {e}"))
+}
+
+fn config_error(yaml: &str) -> String {
+    /// As the training configuration embeds it.
+    #[derive(Debug, serde::Deserialize)]
+    struct Train {
+        #[serde(rename = "data")]
+        _data: DataConfig,
+    }
+    serde_yaml::from_str::<Train>(yaml).expect_err(yaml).to_string()
+}
+
+fn load_in(dir: &Path, yaml: &str) -> Result<Splits, DataError> {
+    load(&config(yaml), dir, 1, &Device::Cpu)
+}
+
+#[test]
+fn iris_splits_and_standardizes() {
+    let s = load_in(Path::new(REPO), "{csv: data/iris.csv, target: species, standardize: true}").unwrap();
+    assert_eq!((s.train.len(), s.val.len()), (120, 30));
+    let mean: Vec<f32> = s.train.x.mean(0).unwrap().to_vec1().unwrap();
+    assert!(mean.iter().all(|m| m.abs() < 1e-5), "{mean:?}");
+}
+
+#[test]
+fn digits_load_as_one_channel_8x8_images() {
+    let s = load_in(
+        Path::new(REPO),
+        "{csv: data/digits8x8.csv, target: digit, shape: [1, 8, 8], val_split: 0.1}",
+    )
+    .unwrap();
+    assert_eq!(s.train.x.dims(), &[1617, 1, 8, 8]);
+    assert_eq!(s.val.x.dims(), &[180, 1, 8, 8]);
+    assert_eq!((s.train.x.dtype(), s.train.y.dtype()), (DType::F32, DType::I64));
+}
+
+#[test]
+fn npy_files_load_with_a_separate_validation_pair() {
+    let dir = test_dir("load-npy");
+    let tokens = Tensor::new(&[[1i32, 2, 3], [4, 5, 6], [7, 8, 9]], &Device::Cpu).unwrap();
+    tokens.write_npy(dir.join("x.npy")).unwrap();
+    Tensor::new(&[[0f64], [1.], [1.]], &Device::Cpu).unwrap().write_npy(dir.join("y.npy")).unwrap();
+    let s = load_in(
+        &dir,
+        "{npy: {features: x.npy, target: y.npy}, val: {npy: {features: x.npy, target: y.npy}}}",
+    )
+    .unwrap();
+    assert_eq!((s.train.x.dims(), s.train.x.dtype()), (&[3, 3][..], DType::I64));
+    assert_eq!(s.val.y.to_vec1::<i64>().unwrap(), [0, 1, 1]);
+}
+
+#[test]
+fn npz_validation_takes_other_arrays_of_the_same_archive() {
+    let dir = test_dir("load-npz");
+    let x = Tensor::new(&[[0u8, 255], [255, 0]], &Device::Cpu).unwrap();
+    let y = Tensor::new(&[0u8, 1], &Device::Cpu).unwrap();
+    Tensor::write_npz(&[("x_train", &x), ("y_train", &y), ("x_test", &x), ("y_test", &y)], dir.join("m.npz"))
+        .unwrap();
+    let yaml = "{npz: m.npz, features: x_train, target: y_train, val: {features: x_test, target: y_test}}";
+    let s = load_in(&dir, yaml).unwrap();
+    assert_eq!(s.val.x.to_vec2::<f32>().unwrap(), [[0., 1.], [1., 0.]]);
+    assert_eq!(s.train.y.to_vec1::<i64>().unwrap(), [0, 1]);
+}
+
+#[test]
+fn safetensors_default_to_x_and_y_and_autoencoders_target_their_input() {
+    let dir = test_dir("load-safetensors");
+    let tensors = HashMap::from([
+        ("x".to_string(), Tensor::new(&[[1f32, 3.], [3., 5.], [5., 7.], [7., 9.]], &Device::Cpu).unwrap()),
+        ("y".to_string(), Tensor::new(&[0.5f32, 1., 1.5, 2.], &Device::Cpu).unwrap()),
+    ]);
+    candle_core::safetensors::save(&tensors, dir.join("d.safetensors")).unwrap();
+    let s = load_in(&dir, "{safetensors: d.safetensors, target_dtype: f32, val_split: 0.25}").unwrap();
+    assert_eq!((s.train.len(), s.val.len(), s.val.y.dtype()), (3, 1, DType::F32));
+    let s = load_in(&dir, "{safetensors: d.safetensors, autoencoder: true, standardize: true}").unwrap();
+    assert_eq!(s.train.x.to_vec2::<f32>().unwrap(), s.train.y.to_vec2::<f32>().unwrap());
+}
+
+#[test]
+fn idx_files_load_as_scaled_images() {
+    let dir = test_dir("load-idx");
+    let idx = |dims: &[u32], values: &[u8]| {
+        let mut out = vec![0, 0, 0x08, dims.len() as u8];
+        dims.iter().for_each(|d| out.extend(d.to_be_bytes()));
+        out.extend(values);
+        out
+    };
+    std::fs::write(dir.join("img"), idx(&[5, 1, 2], &[0, 255, 51, 0, 0, 0, 0, 0, 0, 0])).unwrap();
+    std::fs::write(dir.join("lab"), idx(&[5], &[1, 2, 3, 4, 5])).unwrap();
+    let s = load_in(&dir, "{idx: {images: img, labels: lab}, shuffle: false}").unwrap();
+    assert_eq!(s.train.x.dims(), &[4, 1, 1, 2]);
+    assert_eq!(s.train.x.get(1).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap(), [0.2, 0.]);
+    assert_eq!(s.val.y.to_vec1::<i64>().unwrap(), [5]);
+}
+
+#[test]
+fn synthetic_data_is_the_same_for_the_same_seed() {
+    let yaml = "{synthetic: {rows: 64, features: [1, 4, 4], classes: 4, seed: 3}}";
+    let a = load_in(Path::new("."), yaml).unwrap();
+    let b = load_in(Path::new("."), yaml).unwrap();
+    assert_eq!(a.train.x.dims(), &[51, 1, 4, 4]);
+    assert_eq!(a.val.y.to_vec1::<i64>().unwrap(), b.val.y.to_vec1::<i64>().unwrap());
+    let tokens = load_in(Path::new("."), "{synthetic: {rows: 10, features: 16, vocab: 100}}").unwrap();
+    assert_eq!((tokens.train.x.dims(), tokens.train.x.dtype()), (&[8, 16][..], DType::I64));
+}
+
+#[test]
+fn configurations_that_cannot_work_are_refused_when_read() {
+    let cases = [
+        ("{target: y}", "no data source: give one of csv, npy, npz, safetensors, idx or synthetic"),
+        ("{csv: a.csv, npz: b.npz, target: y}", "give one data source, found csv and npz"),
+        ("{csv: a.csv}", "`csv` needs a `target` column (or `autoencoder: true`)"),
+        (
+            "{csv: a.csv, target: y, val_split: 1.5}",
+            "`val_split` is the validation fraction, in [0, 1); found 1.5",
+        ),
+        ("{csv: a.csv, target: y, val_split: 0.1, val: {csv: b.csv}}", "give `val_split` or `val`, not both"),
+        ("{npz: d.npz, features: [a, b]}", "`features` names one array of the `npz` file, found 2"),
+        ("{npy: {features: x.npy}, target: y}", "`npy` takes no names"),
+        (
+            "{idx: {images: i, labels: l}, autoencoder: true}",
+            "takes the features as targets; drop the target `l`",
+        ),
+        ("{csv: a.csv, target: y, val: {}}", "data: in `val`: it names no data"),
+        ("{csv: a.csv, taget: y}", "unknown field `taget`, expected one of"),
+        ("{synthetic: {rows: 0, features: 4}}", "must be positive"),
+        ("{synthetic: {rows: 100000, features: [1000, 1000]}}", "`synthetic` is too large"),
+        ("{csv: a.csv, target: y, shape: [0, 4]}", "`shape` dims must be positive"),
+    ];
+    let e = config_error("data:\n  csv: a.csv\n  taget: y\n");
+    assert!(
+        e.starts_with("data: unknown field `taget`, expected one of `csv`") && e.ends_with("line 3 column 3"),
+        "{e}"
+    );
+    for (yaml, expected) in cases {
+        let e = config_error(&format!("data: {yaml}"));
+        assert!(e.contains(expected), "{yaml}: {e}");
+    }
+}
+
+#[test]
+fn files_that_do_not_fit_the_configuration_are_named() {
+    let dir = test_dir("load-errors");
+    std::fs::write(dir.join("t.csv"), "a,b,label\n1,2,0\n3,4,1\n").unwrap();
+    let e = load_in(&dir, "{csv: t.csv, target: label, shape: [3]}").unwrap_err().to_string();
+    assert!(e.ends_with("t.csv`: `shape: [3]` holds 3 values, but each example has 2 (shape [2])"), "{e}");
+    let e =
+        load_in(&dir, "{csv: t.csv, target: label, dtype: i64, standardize: true}").unwrap_err().to_string();
+    assert_eq!(e, "data: `standardize: true` needs float features; these are integer ids (i64)");
+    std::fs::write(dir.join("v.csv"), "a,label\n1,0\n").unwrap();
+    let e = load_in(&dir, "{csv: t.csv, target: label, val: {csv: v.csv}}").unwrap_err().to_string();
+    assert_eq!(e, "the validation examples are [1] (f32) but the training examples are [2] (f32)");
+    let e = load_in(&dir, "{csv: missing.csv, target: label}").unwrap_err().to_string();
+    assert!(e.starts_with("cannot read `") && e.contains("missing.csv"), "{e}");
+}

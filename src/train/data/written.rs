@@ -1,0 +1,243 @@
+//! The `data:` section as a person writes it: plain optional keys, refused when unknown, then
+//! checked into a [`DataConfig`] with every default resolved and every impossible combination
+//! named.
+
+use serde::Deserialize;
+
+use super::config::{one_or_many, DataConfig, Element, Source, Synthetic, Target, Validation};
+use super::convert::count;
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NpyFiles {
+    features: String,
+    #[serde(default)]
+    target: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IdxFiles {
+    images: String,
+    #[serde(default)]
+    labels: Option<String>,
+}
+
+/// `data:` as written. The source keys appear here and in [`RawSource`] because serde cannot
+/// flatten a struct into one that refuses unknown keys.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawData {
+    csv: Option<String>,
+    npy: Option<NpyFiles>,
+    npz: Option<String>,
+    safetensors: Option<String>,
+    idx: Option<IdxFiles>,
+    synthetic: Option<Synthetic>,
+    #[serde(default, deserialize_with = "some_one_or_many")]
+    features: Option<Vec<String>>,
+    target: Option<String>,
+    shape: Option<Vec<usize>>,
+    dtype: Option<Element>,
+    target_dtype: Option<Element>,
+    #[serde(default)]
+    autoencoder: bool,
+    val_split: Option<f64>,
+    val: Option<RawSource>,
+    #[serde(default)]
+    standardize: bool,
+    #[serde(default = "yes")]
+    shuffle: bool,
+}
+
+/// A source as written: `val:` takes one too. Keys it leaves out come from the training
+/// source (all of them, if it names no file: other arrays of the same `.npz`).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSource {
+    csv: Option<String>,
+    npy: Option<NpyFiles>,
+    npz: Option<String>,
+    safetensors: Option<String>,
+    idx: Option<IdxFiles>,
+    synthetic: Option<Synthetic>,
+    #[serde(default, deserialize_with = "some_one_or_many")]
+    features: Option<Vec<String>>,
+    target: Option<String>,
+}
+
+impl TryFrom<RawData> for DataConfig {
+    type Error = String;
+
+    /// Errors start with `data:`, as serde_yaml's own do for this section (it gives no
+    /// position for errors found after the section was read).
+    fn try_from(raw: RawData) -> Result<DataConfig, String> {
+        checked(raw).map_err(|e| format!("data: {e}"))
+    }
+}
+
+fn checked(raw: RawData) -> Result<DataConfig, String> {
+    let target = match (raw.autoencoder, raw.target_dtype) {
+        (true, Some(_)) => {
+            return Err("`autoencoder: true` takes the features as targets; drop `target_dtype`".into())
+        }
+        (true, None) => Target::Input,
+        (false, Some(Element::F32)) => Target::Values,
+        (false, _) => Target::Classes,
+    };
+    let train = RawSource {
+        csv: raw.csv,
+        npy: raw.npy,
+        npz: raw.npz,
+        safetensors: raw.safetensors,
+        idx: raw.idx,
+        synthetic: raw.synthetic,
+        features: raw.features,
+        target: raw.target,
+    };
+    let source = train.clone().resolve(target)?;
+    let val = match (raw.val, raw.val_split) {
+        (Some(_), Some(_)) => return Err("give `val_split` or `val`, not both".into()),
+        (Some(v), None) => Validation::Source(
+            v.inheriting(&train).and_then(|v| v.resolve(target)).map_err(|e| format!("in `val`: {e}"))?,
+        ),
+        (None, Some(f)) if !(0.0..1.0).contains(&f) => {
+            return Err(format!("`val_split` is the validation fraction, in [0, 1); found {f}"))
+        }
+        (None, f) => Validation::Split(f.unwrap_or(0.2)),
+    };
+    if raw.shape.as_ref().is_some_and(|s| s.contains(&0)) {
+        return Err("`shape` dims must be positive".into());
+    }
+    Ok(DataConfig {
+        source,
+        val,
+        shape: raw.shape,
+        dtype: raw.dtype,
+        target,
+        standardize: raw.standardize,
+        shuffle: raw.shuffle,
+    })
+}
+
+/// 8 GiB of f32: more than a smoke test needs, less than a typo can ask for.
+const MAX_SYNTHETIC: usize = 1 << 31;
+
+const SOURCES: &str = "csv, npy, npz, safetensors, idx or synthetic";
+
+impl RawSource {
+    fn given(&self) -> Vec<&'static str> {
+        let keys = [
+            ("csv", self.csv.is_some()),
+            ("npy", self.npy.is_some()),
+            ("npz", self.npz.is_some()),
+            ("safetensors", self.safetensors.is_some()),
+            ("idx", self.idx.is_some()),
+            ("synthetic", self.synthetic.is_some()),
+        ];
+        keys.into_iter().filter(|(_, given)| *given).map(|(k, _)| k).collect()
+    }
+
+    fn inheriting(self, train: &RawSource) -> Result<RawSource, String> {
+        let names_given = self.features.is_some() || self.target.is_some();
+        if self.given().is_empty() && !names_given {
+            return Err(format!(
+                "it names no data: give one of {SOURCES}, or arrays other than the training ones"
+            ));
+        }
+        let mut v = if self.given().is_empty() {
+            RawSource { features: None, target: None, ..train.clone() }
+        } else {
+            self.clone()
+        };
+        v.features = self.features.or_else(|| train.features.clone());
+        v.target = self.target.or_else(|| train.target.clone());
+        Ok(v)
+    }
+
+    fn resolve(self, kind: Target) -> Result<Source, String> {
+        let given = self.given();
+        let key = match given.as_slice() {
+            [key] => *key,
+            [] => return Err(format!("no data source: give one of {SOURCES}")),
+            many => return Err(format!("give one data source, found {}", many.join(" and "))),
+        };
+        let wants_target = kind != Target::Input;
+        let target = |t: Option<String>, what: &str| match (t, wants_target) {
+            (Some(t), true) => Ok(Some(t)),
+            (None, false) => Ok(None),
+            (None, true) => Err(format!("`{key}` needs {what} (or `autoencoder: true`)")),
+            (Some(t), false) => {
+                Err(format!("`autoencoder: true` takes the features as targets; drop the target `{t}`"))
+            }
+        };
+        let no_names = || match (&self.features, &self.target) {
+            (None, None) => Ok(()),
+            _ => Err(format!(
+                "`features` and `target` name CSV columns or arrays in .npz/.safetensors files; \
+                 `{key}` takes no names"
+            )),
+        };
+        let one_array = |names: Option<Vec<String>>| match names.as_deref() {
+            None => Ok("x".to_string()),
+            Some([one]) => Ok(one.clone()),
+            Some(many) => {
+                Err(format!("`features` names one array of the `{key}` file, found {}", many.len()))
+            }
+        };
+        let default_y = |t: Option<String>| if wants_target { t.or(Some("y".into())) } else { t };
+        Ok(match key {
+            "csv" => Source::Csv {
+                path: self.csv.unwrap_or_default(),
+                features: self.features.unwrap_or_default(),
+                target: target(self.target, "a `target` column")?,
+            },
+            "npy" => {
+                no_names()?;
+                let files = self.npy.ok_or("`npy` has no files")?;
+                Source::Npy { features: files.features, target: target(files.target, "a `target` file")? }
+            }
+            "npz" => Source::Npz {
+                path: self.npz.unwrap_or_default(),
+                features: one_array(self.features)?,
+                target: target(default_y(self.target), "a `target` array")?,
+            },
+            "safetensors" => Source::Safetensors {
+                path: self.safetensors.unwrap_or_default(),
+                features: one_array(self.features)?,
+                target: target(default_y(self.target), "a `target` tensor")?,
+            },
+            "idx" => {
+                no_names()?;
+                let files = self.idx.ok_or("`idx` has no files")?;
+                Source::Idx { images: files.images, labels: target(files.labels, "a `labels` file")? }
+            }
+            _ => {
+                no_names()?;
+                let s = self.synthetic.ok_or("`synthetic` has no settings")?;
+                if s.rows == 0 || s.classes == 0 || s.features.contains(&0) || s.vocab == Some(0) {
+                    return Err("`synthetic`: rows, classes, vocab and feature dims must be positive".into());
+                }
+                let width = count(&s.features).unwrap_or(usize::MAX);
+                let sizes = [[s.rows, width], [s.rows, s.classes], [s.vocab.unwrap_or(width), s.classes]];
+                if sizes.iter().any(|dims| count(dims).is_none_or(|n| n > MAX_SYNTHETIC)) {
+                    return Err(format!("`synthetic` is too large: at most {MAX_SYNTHETIC} values an array"));
+                }
+                Source::Synthetic(s)
+            }
+        })
+    }
+}
+
+/// `name` or `[a, b]`; `4` or `[1, 28, 28]`.
+fn some_one_or_many<'de, D, T>(d: D) -> Result<Option<Vec<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    one_or_many(d).map(Some)
+}
+
+fn yes() -> bool {
+    true
+}
