@@ -35,6 +35,23 @@ fn the_iris_spec_trains_from_its_own_train_section() {
 }
 
 #[test]
+fn a_small_cnn_learns_the_8x8_digits_to_95_percent() {
+    let dir = temp("digits");
+    let report =
+        json(&wick(&["train", "specs/digits_cnn.wick", "--out", dir.to_str().unwrap(), "--format", "json"]));
+    assert!(report["val_accuracy"].as_f64().unwrap() >= 0.95, "{report}");
+    let curves = std::fs::read_to_string(dir.join("curves.svg")).unwrap();
+    assert!(
+        curves.starts_with("<svg") && curves.contains("accuracy"),
+        "{}",
+        &curves[..200.min(curves.len())]
+    );
+    let log = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
+    assert_eq!(log.lines().filter(|l| l.starts_with("epoch,")).count(), 12, "{log}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
 fn one_epoch_and_a_resumed_one_equal_two_straight() {
     let (straight, split) = (temp("straight"), temp("split"));
     let run = |dir: &std::path::Path, epochs: &str, resume: bool| {

@@ -30,6 +30,8 @@ pub struct FitConfig {
     pub max_steps: Option<u64>,
     /// Seeds each epoch's batch order (`seed + epoch`).
     pub seed: u64,
+    /// False: batches in the data's order every epoch.
+    pub shuffle: bool,
     pub loss: LossConfig,
     pub metrics: Vec<Metric>,
     pub schedule: Schedule,
@@ -111,7 +113,11 @@ pub fn fit(
     for epoch in state.epochs_done..config.epochs {
         let epoch_started = Instant::now();
         let mut train_sums = Sums::new(&config.metrics);
-        let batches = data.train.batches(batch, config.seed.wrapping_add(epoch as u64))?;
+        let batches = if config.shuffle {
+            data.train.batches(batch, config.seed.wrapping_add(epoch as u64))?
+        } else {
+            data.train.batches_in_order(batch)?
+        };
         let mut lr = state.base_lr;
         for group in batches.chunks(accumulate) {
             let clock = match config.unit {

@@ -91,7 +91,14 @@ pub fn train(
     let model =
         Model::from_file(spec, &Options { bind: vec![(batch_dim(spec)?, b as i64)], ..Default::default() })?;
     let net = model.build_seeded(&device, DType::F32, config.seed)?;
-    check_fits(&splits.train, &net)?;
+    if let Some(input) = net.inputs().first() {
+        data::check_fits(&splits.train, input)?;
+    }
+    if config.loss.classifies() {
+        if let Some((name, classes)) = class_count(&model, config.loss.class_axis()) {
+            data::check_classes(&splits.train, &name, classes)?;
+        }
+    }
     if let Some(init) = &config.init {
         let report = net.load_weights(config_dir.join(init), config.init_partial)?;
         let mut note = format!("loaded {} tensors from `{init}`", report.loaded);
@@ -127,6 +134,7 @@ pub fn train(
         epochs: config.epochs,
         max_steps: config.max_steps,
         seed: config.seed,
+        shuffle: config.data.shuffle,
         loss: config.loss.clone(),
         metrics,
         schedule,
@@ -272,21 +280,12 @@ fn install_interrupt_handler() {
     });
 }
 
-/// The examples must have the shape and kind of the model's first input past the batch axis.
-fn check_fits(data: &Dataset, net: &crate::Lowered) -> Result<(), TrainError> {
-    let Some(input) = net.inputs().first() else { return Ok(()) };
-    let example = &data.x.dims()[1..];
-    let wanted = &input.dims[1..];
-    let kinds_fit = input.dtype.is_float() == data.x.dtype().is_float();
-    if example != wanted || !kinds_fit {
-        return Err(TrainError::Usage(format!(
-            "the data's examples are {example:?} ({:?}) but the spec's input `{}` takes {wanted:?} ({}) per example",
-            data.x.dtype(),
-            input.name,
-            input.dtype
-        )));
-    }
-    Ok(())
+/// The first output's name and its size on the class axis, when bound.
+fn class_count(model: &Model, class_axis: usize) -> Option<(String, usize)> {
+    let g = model.graph();
+    let (name, t) = g.outputs.first()?;
+    let dim = g.tensor_type(*t)?.shape.get(class_axis)?.eval(&g.bindings())?;
+    Some((name.clone(), usize::try_from(dim).ok()?))
 }
 
 /// The symbol of the first input's leading axis: the batch the model is built for.
