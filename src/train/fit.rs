@@ -347,7 +347,11 @@ fn add_grads(
 }
 
 /// Clip in place: by global L2 norm (`clip_grad_norm_`, with its 1e-6) or element-wise.
-fn clip_grads(grads: &mut GradStore, optimizer: &dyn Optimizer, clip: Clip) -> candle_core::Result<()> {
+pub(crate) fn clip_grads(
+    grads: &mut GradStore,
+    optimizer: &dyn Optimizer,
+    clip: Clip,
+) -> candle_core::Result<()> {
     let present: Vec<(&Tensor, Tensor)> = optimizer
         .params()
         .iter()

@@ -12,3 +12,6 @@ pub mod observe;
 pub mod optim;
 pub mod run;
 pub mod schedule;
+
+#[cfg(test)]
+mod tests;

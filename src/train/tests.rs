@@ -1,0 +1,98 @@
+//! The training loop end to end on Iris: accuracy, early stopping, accumulation, clipping.
+
+use std::path::Path;
+
+use candle_core::backprop::GradStore;
+use candle_core::{Device, Tensor, Var};
+
+use super::config::{Clip, TrainConfig};
+use super::fit::clip_grads;
+use super::observe::Progress;
+use super::optim::config::OptimizerConfig;
+use super::optim::Param;
+use super::run::{train, RunOptions, TrainReport};
+
+const SPEC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/specs/iris_mlp.wick");
+
+fn run(yaml: &str, out: &str) -> TrainReport {
+    let text =
+        format!("data: {{csv: data/iris.csv, target: species, standardize: true}}\nbatch_size: 10\n{yaml}");
+    let mut sources = crate::front::span::SourceMap::new();
+    let id = sources.add("t.yaml", None, text.clone());
+    let value = crate::front::yaml::parse_config(&text, id).unwrap();
+    let config = TrainConfig::from_value(&value).unwrap();
+    let dir = std::env::temp_dir().join(format!("wick-fit-{out}-{}", std::process::id()));
+    let options = RunOptions { resume: false, out: Some(dir.clone()) };
+    let report =
+        train(SPEC, &config, Path::new(env!("CARGO_MANIFEST_DIR")), &options, Box::new(Progress::quiet()))
+            .unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    report
+}
+
+#[test]
+fn an_mlp_learns_iris_to_95_percent_validation_accuracy() {
+    // 30 validation rows make one split's figure coarse (one error is 3.3 points), so the
+    // claim is about the median over six splits; none may fall below 85%.
+    let mut finals: Vec<f64> = (0..6)
+        .map(|seed| {
+            let r = run(&format!("optimizer: {{name: adam, lr: 0.01}}\nepochs: 60\nseed: {seed}\n"), "iris");
+            assert!(r.train_loss < r.history[0].train.get("loss").unwrap() / 3.0, "{r:#?}");
+            r.val_accuracy.unwrap()
+        })
+        .collect();
+    finals.sort_by(f64::total_cmp);
+    assert!(finals[0] >= 0.85, "{finals:?}");
+    assert!((finals[2] + finals[3]) / 2.0 >= 0.95, "{finals:?}");
+}
+
+#[test]
+fn early_stopping_ends_patience_epochs_after_the_best() {
+    let r = run(
+        "optimizer: {name: adam, lr: 0.05}\nepochs: 200\nearly_stopping: {monitor: val_loss, patience: 3}\n",
+        "early",
+    );
+    assert_eq!(r.stopped, "early_stopped");
+    assert!(r.epochs < 200, "{}", r.epochs);
+    assert_eq!(r.best_epoch + 3, r.epochs);
+    let best = r.history[r.best_epoch - 1].val.get("loss").unwrap();
+    assert!(r.history.iter().all(|e| e.val.get("loss").unwrap() >= best));
+}
+
+#[test]
+fn accumulation_takes_one_step_per_group_of_batches() {
+    // 120 training rows in batches of 10: 12 batches, 6 steps an epoch with accumulate 2.
+    let r = run("optimizer: {name: sgd, lr: 0.1}\nepochs: 2\naccumulate: 2\n", "accumulate");
+    assert_eq!((r.epochs, r.steps), (2, 12));
+    let r = run("optimizer: {name: sgd, lr: 0.1}\nepochs: 3\nmax_steps: 20\n", "max-steps");
+    assert_eq!((r.stopped, r.steps, r.epochs), ("max_steps", 20, 2));
+}
+
+#[test]
+fn clipping_scales_by_the_global_norm_or_clamps_each_element() {
+    let d = Device::Cpu;
+    let a = Var::new(&[0f32, 0.0], &d).unwrap();
+    let b = Var::new(&[0f32], &d).unwrap();
+    let params = vec![Param { key: "a".into(), var: a.clone() }, Param { key: "b".into(), var: b.clone() }];
+    let opt = OptimizerConfig::default().build(params).unwrap();
+    // The gradients of a . ga + b . gb are ga and gb.
+    let grads = |ga: [f32; 2], gb: [f32; 1]| {
+        let dot =
+            |v: &Var, g: &[f32]| (v.as_tensor() * Tensor::new(g, &d).unwrap()).unwrap().sum_all().unwrap();
+        (dot(&a, &ga) + dot(&b, &gb)).unwrap().backward().unwrap()
+    };
+    let read = |g: &GradStore, v: &Var| g.get(v.as_tensor()).unwrap().to_vec1::<f32>().unwrap();
+    // Global norm 13 (3, 4, 12) clipped to 6.5: everything halves.
+    let mut g = grads([3.0, 4.0], [12.0]);
+    clip_grads(&mut g, opt.as_ref(), Clip::Norm(6.5)).unwrap();
+    let half = |x: f32| x / 2.0;
+    assert!(read(&g, &a).iter().zip([3.0, 4.0].map(half)).all(|(x, y)| (x - y).abs() < 1e-5));
+    assert!((read(&g, &b)[0] - 6.0).abs() < 1e-5);
+    // Under the limit nothing changes.
+    let mut g = grads([3.0, 4.0], [12.0]);
+    clip_grads(&mut g, opt.as_ref(), Clip::Norm(100.0)).unwrap();
+    assert_eq!(read(&g, &b), [12.0]);
+    let mut g = grads([3.0, -4.0], [0.5]);
+    clip_grads(&mut g, opt.as_ref(), Clip::Value(1.0)).unwrap();
+    assert_eq!((read(&g, &a), read(&g, &b)), (vec![1.0, -1.0], vec![0.5]));
+}
