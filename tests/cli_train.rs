@@ -52,6 +52,45 @@ fn a_small_cnn_learns_the_8x8_digits_to_95_percent() {
 }
 
 #[test]
+fn a_frozen_backbone_under_a_new_head_keeps_its_trained_weights() {
+    let (base, tuned) = (temp("base"), temp("tuned"));
+    json(&wick(&[
+        "train",
+        "specs/digits_cnn.wick",
+        "--epochs",
+        "2",
+        "--out",
+        base.to_str().unwrap(),
+        "--format",
+        "json",
+    ]));
+    let weights = base.join("weights.safetensors");
+    let out = wick(&[
+        "train",
+        "examples/transfer/digits_finetune.wick",
+        "--init",
+        weights.to_str().unwrap(),
+        "--epochs",
+        "2",
+        "--out",
+        tuned.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("loaded 4 tensors"), "{err}");
+    let read = |p: &std::path::Path| candle_core::safetensors::load(p, &candle_core::Device::Cpu).unwrap();
+    let (before, after) = (read(&weights), read(&tuned.join("weights.safetensors")));
+    for key in ["conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias"] {
+        let diff = (&before[key] - &after[key]).unwrap().abs().unwrap().sum_all().unwrap();
+        assert_eq!(diff.to_scalar::<f32>().unwrap(), 0.0, "{key} moved");
+    }
+    assert!(after.contains_key("head2.weight") && !after.contains_key("fc2.weight"));
+    for d in [base, tuned] {
+        std::fs::remove_dir_all(&d).ok();
+    }
+}
+
+#[test]
 fn one_epoch_and_a_resumed_one_equal_two_straight() {
     let (straight, split) = (temp("straight"), temp("split"));
     let run = |dir: &std::path::Path, epochs: &str, resume: bool| {

@@ -36,6 +36,10 @@ pub struct TrainArgs {
     pub seed: Option<u64>,
     #[arg(long, value_enum)]
     pub device: Option<DeviceChoice>,
+    /// Start from these weights (safetensors keyed like a PyTorch `state_dict`) instead of the
+    /// configuration's `init`.
+    #[arg(long)]
+    pub init: Option<String>,
     /// The run folder (checkpoints, metrics log, curves, report); default `runs/<spec name>`.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -70,6 +74,11 @@ pub fn run(args: TrainArgs) -> ExitCode {
     config.batch_size = args.batch_size.unwrap_or(config.batch_size);
     config.seed = args.seed.unwrap_or(config.seed);
     config.device = args.device.unwrap_or(config.device);
+    if let Some(init) = &args.init {
+        // A path typed on the command line is relative to where it was typed.
+        let absolute = std::env::current_dir().map(|d| d.join(init)).unwrap_or_else(|_| init.into());
+        config.init = Some(absolute.display().to_string());
+    }
     if let Some(lr) = args.lr {
         *config.optimizer.lr_mut() = lr;
     }
