@@ -161,6 +161,19 @@ fn a_yaml_config_replaces_the_section_and_flags_override_it() {
 }
 
 #[test]
+fn the_range_test_writes_its_curve_and_suggests_a_rate() {
+    let dir = temp("lr-find");
+    let report =
+        json(&wick(&["lr-find", "specs/iris_mlp.wick", "--out", dir.to_str().unwrap(), "--format", "json"]));
+    let lr = report["suggested"].as_f64().expect("a suggested rate");
+    assert!((1e-5..1.0).contains(&lr), "{report}");
+    let csv = std::fs::read_to_string(dir.join("lr_find.csv")).unwrap();
+    assert!(csv.starts_with("lr,loss,smoothed\n") && csv.lines().count() > 50, "{csv}");
+    assert!(std::fs::read_to_string(dir.join("lr_find.svg")).unwrap().contains("learning rate"));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
 fn configuration_mistakes_point_at_their_line() {
     let dir = temp("bad");
     let config = dir.join("bad.yaml");

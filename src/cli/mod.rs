@@ -38,8 +38,10 @@ pub enum Command {
     Compile(CompileArgs),
     /// Run a model on inputs from files and write its outputs.
     Run(run::RunArgs),
-    /// Train a spec on a data set as a YAML configuration says; report loss and accuracy.
+    /// Train a spec as its `train` section (or `--config`) says: progress, checkpoints, curves.
     Train(train::TrainArgs),
+    /// The learning-rate range test: the loss against a growing rate, and a suggested rate.
+    LrFind(train::LrFindArgs),
     /// Draw a spec: blocks as clusters, shapes on edges, params on nodes (DOT, Mermaid, SVG).
     Graph(graph::GraphArgs),
     /// Compile every spec in a folder; one row each: params, running stats, MACs, shapes.
@@ -181,5 +183,6 @@ pub fn run(cli: Cli) -> ExitCode {
         }
         Command::Run(args) => run::run(args),
         Command::Train(args) => train::run(args),
+        Command::LrFind(args) => train::lr_find(args),
     }
 }

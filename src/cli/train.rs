@@ -10,8 +10,10 @@ use clap::{Args, ValueEnum};
 use wick::diag::RenderStyle;
 use wick::lower::device::DeviceChoice;
 use wick::train::config::source::{read_config, SourceError};
+use wick::train::config::TrainConfig;
+use wick::train::lr_find::RangeTest;
 use wick::train::observe::{final_report, Progress, Totals};
-use wick::train::run::{train, RunOptions, TrainError, TrainReport};
+use wick::train::run::{out_dir, train, RunOptions, TrainError, TrainReport};
 
 use super::{EXIT_SPEC, EXIT_USAGE};
 
@@ -56,18 +58,87 @@ pub enum ReportFormat {
     Json,
 }
 
-pub fn run(args: TrainArgs) -> ExitCode {
+#[derive(Args, Debug)]
+pub struct LrFindArgs {
+    pub spec: String,
+    /// A YAML training configuration, used instead of the spec's `train` section.
+    #[arg(long)]
+    pub config: Option<String>,
+    /// The first rate of the sweep.
+    #[arg(long, default_value_t = 1e-7)]
+    pub start: f64,
+    /// The last rate of the sweep.
+    #[arg(long, default_value_t = 10.0)]
+    pub end: f64,
+    /// Optimizer steps in the sweep.
+    #[arg(long, default_value_t = 100)]
+    pub steps: usize,
+    /// Where `lr_find.csv` and `lr_find.svg` go; default `runs/<spec name>`.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+}
+
+/// The configuration, or the exit code after saying why there is none.
+fn config_for(spec: &str, config: Option<&str>) -> Result<(TrainConfig, PathBuf), ExitCode> {
     let style = RenderStyle { fancy: std::io::stderr().is_terminal(), width: 100 };
-    let (mut config, dir) = match read_config(&args.spec, args.config.as_deref(), style) {
-        Ok(c) => c,
-        Err(SourceError::Usage(e)) => {
+    read_config(spec, config, style).map_err(|e| match e {
+        SourceError::Usage(e) => {
             eprintln!("error: {e}");
-            return ExitCode::from(EXIT_USAGE);
+            ExitCode::from(EXIT_USAGE)
         }
-        Err(SourceError::Invalid(rendered)) => {
+        SourceError::Invalid(rendered) => {
             eprint!("{rendered}");
-            return ExitCode::from(EXIT_SPEC);
+            ExitCode::from(EXIT_SPEC)
         }
+    })
+}
+
+fn fail(e: TrainError) -> ExitCode {
+    eprintln!("error: {e}");
+    match e {
+        TrainError::Lower(_) | TrainError::Data(_) => ExitCode::from(EXIT_SPEC),
+        _ => ExitCode::from(EXIT_USAGE),
+    }
+}
+
+pub fn lr_find(args: LrFindArgs) -> ExitCode {
+    let (config, dir) = match config_for(&args.spec, args.config.as_deref()) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let out = out_dir(&args.spec, &config, &dir, &RunOptions { resume: false, out: args.out.clone() });
+    let test = RangeTest { start: args.start, end: args.end, steps: args.steps };
+    match wick::train::lr_find::lr_find(&args.spec, &config, &dir, &test, &out) {
+        Ok(report) => {
+            match args.format {
+                ReportFormat::Json => {
+                    println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default())
+                }
+                ReportFormat::Text => {
+                    let ended = if report.diverged { "the loss diverged" } else { "the sweep ended" };
+                    let last = report.points.last().map_or(0.0, |p| p.lr);
+                    println!("{} steps up to lr {last:.2e}, where {ended}", report.points.len());
+                    match report.suggested {
+                        Some(lr) => println!("Suggested learning rate: {lr:.2e} (steepest fall of the loss)"),
+                        None => {
+                            println!("No suggestion: the loss never fell; try a wider sweep (--start, --end)")
+                        }
+                    }
+                    println!("Curve  {}\nTable  {}", report.plot, report.csv);
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
+}
+
+pub fn run(args: TrainArgs) -> ExitCode {
+    let (mut config, dir) = match config_for(&args.spec, args.config.as_deref()) {
+        Ok(c) => c,
+        Err(code) => return code,
     };
     config.epochs = args.epochs.unwrap_or(config.epochs);
     config.max_steps = args.max_steps.or(config.max_steps);
@@ -97,13 +168,7 @@ pub fn run(args: TrainArgs) -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Err(e) => {
-            eprintln!("error: {e}");
-            match e {
-                TrainError::Lower(_) | TrainError::Data(_) => ExitCode::from(EXIT_SPEC),
-                _ => ExitCode::from(EXIT_USAGE),
-            }
-        }
+        Err(e) => fail(e),
     }
 }
 

@@ -7,11 +7,13 @@ pub mod data;
 pub mod fit;
 pub mod freeze;
 pub mod loss;
+pub mod lr_find;
 pub mod objective;
 pub mod observe;
 pub mod optim;
 pub mod run;
 pub mod schedule;
+pub mod session;
 
 #[cfg(test)]
 mod tests;

@@ -14,7 +14,7 @@ mod report;
 mod text;
 
 pub use log::MetricsLog;
-pub use plot::{render_curves, CurvePlot};
+pub use plot::{render_curves, render_lr_curve, CurvePlot};
 pub use progress::Progress;
 pub use report::{final_report, Totals};
 

@@ -105,6 +105,31 @@ pub fn render_curves(title: &str, history: &[EpochRecord], steps: &[(f64, f64)])
     let panels = panels(history, steps);
     let last_step = steps.iter().map(|s| s.0.ceil() as usize).max().unwrap_or(0);
     let x = Axis::epochs(history.iter().map(|r| r.epoch).max().unwrap_or(0).max(last_step));
+    render_panels(title, &panels, &x)
+}
+
+/// The loss of a learning-rate range test against the rate (log axis), with the suggested
+/// rate marked as a single point.
+pub fn render_lr_curve(
+    title: &str,
+    points: &[(f64, f64)],
+    smoothed: &[(f64, f64)],
+    suggested: Option<(f64, f64)>,
+) -> String {
+    let (lo, hi) = points.iter().fold((f64::INFINITY, 0f64), |(lo, hi), p| (lo.min(p.0), hi.max(p.0)));
+    let x = if lo < hi && lo > 0.0 { Axis::log(lo, hi) } else { Axis::linear(0.0, 1.0) };
+    let mut series = vec![
+        Series { name: "loss", color: "#90cdf4", points: points.to_vec(), faint: true },
+        Series { name: "smoothed", color: "#2b6cb0", points: smoothed.to_vec(), faint: false },
+    ];
+    if let Some(p) = suggested {
+        series.push(Series { name: "suggested", color: "#dd6b20", points: vec![p], faint: false });
+    }
+    let panel = Panel { title: "loss".into(), series, allow_log: false, x_label: "learning rate" };
+    render_panels(title, std::slice::from_ref(&panel), &x)
+}
+
+fn render_panels(title: &str, panels: &[Panel], x: &Axis) -> String {
     let cols = COLUMNS.min(panels.len()).max(1);
     let rows = panels.len().div_ceil(cols);
     let (w, h) = (cols as f64 * PANEL_W, TITLE_H + rows as f64 * PANEL_H);
@@ -123,7 +148,7 @@ pub fn render_curves(title: &str, history: &[EpochRecord], steps: &[(f64, f64)])
     );
     for (i, panel) in panels.iter().enumerate() {
         let origin = ((i % cols) as f64 * PANEL_W, TITLE_H + (i / cols) as f64 * PANEL_H);
-        draw_panel(&mut out, i, origin, panel, &x);
+        draw_panel(&mut out, i, origin, panel, x);
     }
     out.push_str("</svg>\n");
     out
@@ -167,7 +192,7 @@ fn panels(history: &[EpochRecord], steps: &[(f64, f64)]) -> Vec<Panel> {
                 faint: false,
             });
             series.retain(|s| !s.points.is_empty());
-            Panel { title: name.to_string(), series, allow_log: name == "loss" }
+            Panel { title: name.to_string(), series, allow_log: name == "loss", x_label: "epoch" }
         })
         .collect()
 }

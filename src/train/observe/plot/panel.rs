@@ -33,6 +33,8 @@ pub struct Panel {
     pub title: String,
     pub series: Vec<Series>,
     pub allow_log: bool,
+    /// What the x axis counts (`epoch`, `learning rate`).
+    pub x_label: &'static str,
 }
 
 fn f(v: f64) -> String {
@@ -90,10 +92,11 @@ pub fn draw_panel(out: &mut String, index: usize, (ox, oy): (f64, f64), panel: &
     let y_label = if y.log { format!("{} (log scale)", panel.title) } else { panel.title.clone() };
     let _ = writeln!(
         out,
-        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" fill=\"#2d3748\">epoch</text>\
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" fill=\"#2d3748\">{}</text>\
          <text transform=\"translate({},{}) rotate(-90)\" text-anchor=\"middle\" fill=\"#2d3748\">{}</text>",
         f(left + w / 2.0),
         f(top + h + 36.0),
+        panel.x_label,
         f(ox + 16.0),
         f(top + h / 2.0),
         xml_escape(&y_label)

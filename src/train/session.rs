@@ -1,0 +1,150 @@
+//! Setting up a run: the data read and cut to whole batches, the model built for that batch
+//! and checked against the data, initial weights, frozen parameters, the optimizer and the
+//! loop's configuration. `wick train` and `wick lr-find` start the same way.
+
+use std::path::Path;
+
+use candle_core::{DType, Device};
+
+use super::config::TrainConfig;
+use super::data::{self, Dataset, Splits};
+use super::fit::FitConfig;
+use super::freeze::freeze;
+use super::objective::Metric;
+use super::optim::{Optimizer, Param};
+use super::run::TrainError;
+use super::schedule::Plateau;
+use crate::ir::dim::Dim;
+use crate::lower::device;
+use crate::{Lowered, Model, Options};
+
+/// Everything a loop needs, ready to go.
+pub struct Session {
+    pub net: Lowered,
+    pub splits: Splits,
+    /// Rows left out so both splits divide into whole batches.
+    pub dropped: usize,
+    pub optimizer: Box<dyn Optimizer>,
+    pub fit: FitConfig,
+    pub plateau: Option<Plateau>,
+    /// Keys of the parameters `frozen` took out of training.
+    pub frozen: Vec<String>,
+    /// Things the person should know (device fallback, partial init).
+    pub notes: Vec<String>,
+    pub device: Device,
+}
+
+impl Session {
+    pub fn prepare(spec: &str, config: &TrainConfig, config_dir: &Path) -> Result<Session, TrainError> {
+        let usage = TrainError::Usage;
+        let mut notes = Vec::new();
+        let (device, note) = device::select(config.device).map_err(usage)?;
+        notes.extend(note);
+        let b = config.batch_size.max(1);
+        let splits = data::load(&config.data, config_dir, config.seed, &device)?;
+        let (splits, dropped) = whole_batches(splits, b)?;
+
+        let model = Model::from_file(
+            spec,
+            &Options { bind: vec![(batch_dim(spec)?, b as i64)], ..Default::default() },
+        )?;
+        let net = model.build_seeded(&device, DType::F32, config.seed)?;
+        if let Some(input) = net.inputs().first() {
+            data::check_fits(&splits.train, input)?;
+        }
+        if config.loss.classifies() {
+            if let Some((name, classes)) = class_count(&model, config.loss.class_axis()) {
+                data::check_classes(&splits.train, &name, classes)?;
+            }
+        }
+        if let Some(init) = &config.init {
+            let report = net.load_weights(config_dir.join(init), config.init_partial)?;
+            let mut note = format!("loaded {} tensors from `{init}`", report.loaded);
+            if !report.skipped.is_empty() {
+                note += &format!("; {}", report.skipped.to_string().trim_end());
+            }
+            notes.push(note);
+        }
+        let (params, frozen) = freeze(Param::trainable(&net), &config.frozen).map_err(usage)?;
+        if params.is_empty() {
+            return Err(usage("nothing to train: every parameter is frozen".into()));
+        }
+        let optimizer = config.optimizer.build(params)?;
+        let metric_names = config.metrics.clone().unwrap_or_else(|| {
+            if config.loss.classifies() {
+                vec!["accuracy".into()]
+            } else {
+                vec![]
+            }
+        });
+        let metrics = metric_names
+            .iter()
+            .map(|m| Metric::parse(m, &config.loss))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(usage)?;
+        let steps_per_epoch = (splits.train.len() / b).div_ceil(config.accumulate.max(1)) as u64;
+        let length = match config.schedule.every {
+            super::schedule::Unit::Epoch => config.epochs as u64,
+            super::schedule::Unit::Step => config.max_steps.unwrap_or(config.epochs as u64 * steps_per_epoch),
+        };
+        let (schedule, plateau) =
+            config.schedule.build(length).map_err(|e| usage(format!("schedule: {e}")))?;
+        let fit_config = FitConfig {
+            epochs: config.epochs,
+            max_steps: config.max_steps,
+            seed: config.seed,
+            shuffle: config.data.shuffle,
+            loss: config.loss.clone(),
+            metrics,
+            schedule,
+            unit: config.schedule.every,
+            plateau_monitor: config.schedule.monitor().to_string(),
+            accumulate: config.accumulate.max(1),
+            clip: config.clip,
+            l1: config.l1,
+            early_stopping: config.early_stopping.clone(),
+        };
+        Ok(Session { net, splits, dropped, optimizer, fit: fit_config, plateau, frozen, notes, device })
+    }
+}
+
+/// The first output's name and its size on the class axis, when bound.
+fn class_count(model: &Model, class_axis: usize) -> Option<(String, usize)> {
+    let g = model.graph();
+    let (name, t) = g.outputs.first()?;
+    let dim = g.tensor_type(*t)?.shape.get(class_axis)?.eval(&g.bindings())?;
+    Some((name.clone(), usize::try_from(dim).ok()?))
+}
+
+/// The symbol of the first input's leading axis: the batch the model is built for.
+fn batch_dim(spec: &str) -> Result<String, TrainError> {
+    let c = crate::compile_file(spec, &Options::default())
+        .map_err(|e| TrainError::Usage(format!("cannot read `{spec}`: {e}")))?;
+    let g = c.graph.as_ref().ok_or_else(|| TrainError::Usage(format!("`{spec}` has no model")))?;
+    let first =
+        g.inputs.first().and_then(|(_, id)| g.node(*id).outputs.first()).and_then(|t| t.shape.first());
+    match first.map(Dim::symbols) {
+        Some(syms) if syms.len() == 1 => Ok(syms[0].clone()),
+        _ => Err(TrainError::Usage(format!(
+            "the first input of `{spec}` needs a batch dim (`dim N`) on its first axis"
+        ))),
+    }
+}
+
+/// Both splits cut to whole batches (a lowered model has its batch size fixed).
+fn whole_batches(splits: Splits, b: usize) -> Result<(Splits, usize), TrainError> {
+    let cut = |d: &Dataset| -> candle_core::Result<Dataset> {
+        let keep: Vec<u32> = (0..(d.len() / b * b) as u32).collect();
+        d.select(&keep)
+    };
+    let (train, val) = (cut(&splits.train)?, cut(&splits.val)?);
+    if train.is_empty() || val.is_empty() {
+        return Err(TrainError::Usage(format!(
+            "batch size {b} is larger than a split ({} training, {} validation rows)",
+            splits.train.len(),
+            splits.val.len()
+        )));
+    }
+    let dropped = splits.train.len() + splits.val.len() - train.len() - val.len();
+    Ok((Splits { train, val }, dropped))
+}
