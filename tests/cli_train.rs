@@ -196,3 +196,43 @@ fn configuration_mistakes_point_at_their_line() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("has no `train` section"));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn ctrl_c_stops_after_the_step_and_keeps_a_resumable_checkpoint() {
+    let dir = temp("interrupt");
+    let checkpoint = dir.join("checkpoint.safetensors");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_wick"))
+        .args(["train", "specs/digits_cnn.wick", "--epochs", "100000", "--format", "json", "--out"])
+        .arg(&dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !checkpoint.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(checkpoint.exists(), "no checkpoint within the deadline");
+    let sent = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(sent.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["stopped"], "interrupted");
+    // The checkpoint is whole: training resumes from it.
+    let done = report["epochs"].as_u64().unwrap();
+    let next = (done + 1).to_string();
+    let resumed = json(&wick(&[
+        "train",
+        "specs/digits_cnn.wick",
+        "--resume",
+        "--epochs",
+        &next,
+        "--out",
+        dir.to_str().unwrap(),
+        "--format",
+        "json",
+    ]));
+    assert_eq!(resumed["epochs"].as_u64(), Some(done + 1));
+    std::fs::remove_dir_all(&dir).ok();
+}

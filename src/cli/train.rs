@@ -166,7 +166,12 @@ pub fn run(args: TrainArgs) -> ExitCode {
                 }
                 ReportFormat::Text => print_report(&report),
             }
-            ExitCode::SUCCESS
+            // As a shell reports a process ended by SIGINT, so scripts can tell.
+            if report.stopped == "interrupted" {
+                ExitCode::from(130)
+            } else {
+                ExitCode::SUCCESS
+            }
         }
         Err(e) => fail(e),
     }
