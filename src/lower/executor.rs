@@ -106,6 +106,7 @@ impl Lowered {
         for (decl, x) in self.inputs.iter().zip(inputs) {
             values[decl.slot] = Some(self.admit(decl, x)?);
         }
+        let pass = self.params.next_pass();
         for step in &self.steps {
             let xs = step
                 .inputs
@@ -116,10 +117,10 @@ impl Lowered {
                     })
                 })
                 .collect::<candle_core::Result<Vec<_>>>()?;
-            let ys = step
-                .layer
-                .forward(&xs, train)
-                .map_err(|e| e.context(format!("in `{}` ({})", step.path, step.kind)))?;
+            let ys = super::random::scoped(self.params.seed(), &step.path, pass, || {
+                step.layer.forward(&xs, train)
+            })
+            .map_err(|e| e.context(format!("in `{}` ({})", step.path, step.kind)))?;
             if ys.len() != step.outputs.len() {
                 candle_core::bail!(
                     "`{}` ({}) gave {} outputs, expected {}",

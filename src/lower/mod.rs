@@ -28,6 +28,7 @@ pub mod gradcheck;
 pub mod kernels;
 pub mod model;
 pub mod params;
+pub mod random;
 
 mod inspect;
 #[cfg(test)]

@@ -42,6 +42,8 @@ pub struct ParamStore {
     seed: u64,
     dtype: DType,
     device: Device,
+    /// Forward passes run so far: the position of the random streams (dropout, noise).
+    passes: std::sync::atomic::AtomicU64,
 }
 
 impl fmt::Debug for ParamStore {
@@ -103,7 +105,22 @@ impl ParamStore {
             seed,
             dtype,
             device: device.clone(),
+            passes: Default::default(),
         }
+    }
+
+    /// Forward passes run so far (checkpointed so a resumed run draws the same masks).
+    pub fn passes(&self) -> u64 {
+        self.passes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn set_passes(&self, n: u64) {
+        self.passes.store(n, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Count a new pass and return its number.
+    pub(crate) fn next_pass(&self) -> u64 {
+        self.passes.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The existing variable under `key`, or a new one drawn from `init`. The draw depends only

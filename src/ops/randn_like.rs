@@ -2,16 +2,11 @@
 //! VAE's reparameterisation, `z = mu + eps * std`). Reads only `x`'s type; no parameters, no
 //! MACs.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
-use candle_core::Tensor;
-
 use super::signature::Inputs;
 use super::{expect_float, Cost, Op, OpDef, OpError, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::TensorType;
-use crate::lower::params::{fnv1a, SplitMix64};
-use crate::lower::{unary, Forward, LowerCtx, LowerError};
+use crate::lower::{random, unary, Forward, LowerCtx, LowerError};
 
 pub static RANDN_LIKE: OpDef = OpDef {
     name: "randn_like",
@@ -33,18 +28,12 @@ impl Op for RandnLike {
         Cost::Macs(Dim::zero())
     }
 
-    /// Drawn on the host from the model's seed, the layer's path and a count of the passes,
-    /// so a run is reproducible and every pass draws afresh. The noise is a constant to
-    /// autograd: gradients flow through what it is combined with, never into `x`.
-    fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
-        let base = ctx.seed() ^ fnv1a(ctx.path()).rotate_left(17);
-        let passes = AtomicU64::new(0);
-        Ok(unary(move |x, _| {
-            let pass = passes.fetch_add(1, Ordering::Relaxed);
-            let mut rng = SplitMix64::new(base.wrapping_add(pass.wrapping_mul(0xd1b5_4a32_d192_ed03)));
-            let values: Vec<f64> = (0..x.elem_count()).map(|_| rng.normal()).collect();
-            Tensor::from_vec(values, x.dims(), x.device())?.to_dtype(x.dtype())
-        }))
+    /// Drawn on the host from the model's random stream (its seed, the layer's path and the
+    /// pass count: `lower::random`), so a run is reproducible and every pass draws afresh. The
+    /// noise is a constant to autograd: gradients flow through what it is combined with,
+    /// never into `x`.
+    fn lower(&self, _: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
+        Ok(unary(|x, _| random::normal(x.dims(), x.dtype(), x.device())))
     }
 }
 
@@ -69,7 +58,7 @@ mod tests {
     /// its closed form: for `y = x + randn_like(x) * x`, dy/dx = 1 + eps with eps = y / x - 1.
     #[test]
     fn noise_is_seeded_fresh_per_pass_and_passes_no_gradient() {
-        use candle_core::{DType, Device, Var};
+        use candle_core::{DType, Device, Tensor, Var};
         let spec = "model M { input x: [3, 5]\n output y = x + randn_like(x) * x }";
         let model = crate::Model::from_source("r.wick", spec, &crate::Options::default()).unwrap();
         let (a, b) =

@@ -29,6 +29,9 @@ pub struct RunState {
     /// Epochs since the monitored value last improved.
     pub stale_epochs: usize,
     pub history: Vec<EpochRecord>,
+    /// The model's forward-pass count: where its dropout and noise streams stand.
+    #[serde(default)]
+    pub forward_passes: u64,
 }
 
 /// A checkpoint read back.

@@ -80,6 +80,7 @@ pub fn train(
     let mut state = if options.resume {
         let ckpt = checkpoint::load(&resume_from, &device)?;
         net.params().load_map(&ckpt.weights, false)?;
+        net.params().set_passes(ckpt.state.forward_passes);
         optimizer.load_state(&ckpt.optimizer)?;
         notes.push(format!(
             "resumed from `{}` after epoch {} (step {})",
@@ -113,7 +114,8 @@ pub fn train(
             let write =
                 |name: &str| checkpoint::write_atomic(&out.join(name), &net.params().state_dict(), None);
             if state.epochs_done % every == 0 || state.epochs_done == last_epoch {
-                checkpoint::save(&resume_from, net.params().state_dict(), opt.state(), state)
+                let state = RunState { forward_passes: net.params().passes(), ..state.clone() };
+                checkpoint::save(&resume_from, net.params().state_dict(), opt.state(), &state)
                     .and_then(|()| write("weights.safetensors"))
                     .map_err(|e| e.to_string())?;
             }

@@ -15,6 +15,10 @@ use super::run::{train, RunOptions, TrainReport};
 const SPEC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/specs/iris_mlp.wick");
 
 fn run(yaml: &str, out: &str) -> TrainReport {
+    run_spec(SPEC, yaml, out, false)
+}
+
+fn run_spec(spec: &str, yaml: &str, out: &str, resume: bool) -> TrainReport {
     let text =
         format!("data: {{csv: data/iris.csv, target: species, standardize: true}}\nbatch_size: 10\n{yaml}");
     let mut sources = crate::front::span::SourceMap::new();
@@ -22,11 +26,13 @@ fn run(yaml: &str, out: &str) -> TrainReport {
     let value = crate::front::yaml::parse_config(&text, id).unwrap();
     let config = TrainConfig::from_value(&value).unwrap();
     let dir = std::env::temp_dir().join(format!("wick-fit-{out}-{}", std::process::id()));
-    let options = RunOptions { resume: false, out: Some(dir.clone()) };
+    let options = RunOptions { resume, out: Some(dir.clone()) };
     let report =
-        train(SPEC, &config, Path::new(env!("CARGO_MANIFEST_DIR")), &options, Box::new(Progress::quiet()))
+        train(spec, &config, Path::new(env!("CARGO_MANIFEST_DIR")), &options, Box::new(Progress::quiet()))
             .unwrap();
-    std::fs::remove_dir_all(&dir).ok();
+    if !out.ends_with("-keep") {
+        std::fs::remove_dir_all(&dir).ok();
+    }
     report
 }
 
@@ -95,4 +101,25 @@ fn clipping_scales_by_the_global_norm_or_clamps_each_element() {
     let mut g = grads([3.0, -4.0], [0.5]);
     clip_grads(&mut g, opt.as_ref(), Clip::Value(1.0)).unwrap();
     assert_eq!((read(&g, &a), read(&g, &b)), (vec![1.0, -1.0], vec![0.5]));
+}
+
+#[test]
+fn a_resumed_run_draws_the_same_dropout_masks() {
+    let spec = std::env::temp_dir().join(format!("wick-dropout-{}.wick", std::process::id()));
+    let text = "dim N = 10\nmodel M {\n input x: [N, 4]\n output y = x |> Linear(32) |> ReLU |> Dropout(0.5) |> Linear(3) }\n";
+    std::fs::write(&spec, text).unwrap();
+    let spec = spec.to_str().unwrap();
+    let figures =
+        |r: &TrainReport| r.history.iter().map(|e| (e.train.clone(), e.val.clone())).collect::<Vec<_>>();
+    let straight = run_spec(spec, "epochs: 2\n", "dropout-straight", false);
+    run_spec(spec, "epochs: 1\n", "dropout-split-keep", false);
+    let resumed = run_spec(spec, "epochs: 2\n", "dropout-split-keep", true);
+    assert_eq!(figures(&resumed), figures(&straight), "{:?}", resumed.notes);
+    // And the masks do vary: another seed trains differently.
+    let other = run_spec(spec, "epochs: 2\nseed: 1\n", "dropout-other", false);
+    assert_ne!(figures(&other), figures(&straight));
+    std::fs::remove_dir_all(
+        std::env::temp_dir().join(format!("wick-fit-dropout-split-keep-{}", std::process::id())),
+    )
+    .ok();
 }

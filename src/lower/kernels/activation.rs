@@ -2,7 +2,7 @@
 //! and its ReLU passes the gradient at exactly 0; these are written so the gradient is the
 //! one PyTorch computes.
 
-use candle_core::{Result, Tensor};
+use candle_core::{DType, Result, Tensor};
 
 /// `max(x, 0)`; gradient 1 where `x > 0` only.
 pub fn relu(x: &Tensor) -> Result<Tensor> {
@@ -49,7 +49,7 @@ pub fn dropout(x: &Tensor, p: f64) -> Result<Tensor> {
     if p >= 1.0 {
         return x.zeros_like();
     }
-    let keep = x.rand_like(0.0, 1.0)?.ge(p)?.to_dtype(x.dtype())?;
+    let keep = crate::lower::random::uniform(x.dims(), DType::F32, x.device())?.ge(p)?.to_dtype(x.dtype())?;
     x.mul(&keep)?.affine(1.0 / (1.0 - p), 0.0)
 }
 
