@@ -21,7 +21,8 @@ pub const MAX_NESTING: usize = 64;
 pub const MAX_OPERATORS: usize = 1000;
 
 const KEYWORDS: &[&str] = &[
-    "use", "dim", "block", "model", "input", "output", "return", "assert", "if", "else", "repeat", "in", "as",
+    "use", "dim", "block", "model", "train", "input", "output", "return", "assert", "if", "else", "repeat",
+    "in", "as",
 ];
 
 /// Parse a whole `.wick` file.

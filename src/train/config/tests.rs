@@ -113,3 +113,17 @@ fn a_spec_has_at_most_one_train_section() {
     let text = c.render_diagnostics(RenderStyle::PLAIN);
     assert!(text.contains("E0113") && text.contains("m.wick:4:7"), "{text}");
 }
+
+#[test]
+fn a_yaml_spec_carries_its_train_section_too() {
+    let spec = "dims: {N: 2}\nmodels:\n  M:\n    body:\n      - input: {x: \"[N, 4]\"}\n      - y: x |> Linear(3)\n      - output: y\ntrain:\n  data: {csv: a.csv, target: y}\n  epochs: 7\n  optimizer: sgd\n";
+    let c = crate::compile_source("m.yaml", spec, &crate::Options::default());
+    assert!(!c.diagnostics.has_errors(), "{}", c.render_diagnostics(RenderStyle::PLAIN));
+    let config = TrainConfig::from_value(c.train.as_ref().unwrap());
+    // `sgd` has no default rate, as in PyTorch: the error names the missing key.
+    let e = config.unwrap_err();
+    assert!(e.message.contains("missing field `lr`"), "{e:?}");
+    let fixed = spec.replace("optimizer: sgd", "optimizer: {name: sgd, lr: 0.1}");
+    let c = crate::compile_source("m.yaml", &fixed, &crate::Options::default());
+    assert_eq!(TrainConfig::from_value(c.train.as_ref().unwrap()).unwrap().epochs, 7);
+}
