@@ -3,7 +3,8 @@
 //! each step's time split into forward + loss, backward and optimizer. `cargo bench --bench
 //! train` prints a Markdown table and one JSON line that `scripts/bench-train.sh` sets beside
 //! PyTorch's (`scripts/bench_train_pytorch.py`, the same workloads). Without `--bench` (as
-//! `cargo test --all-targets` runs it) it takes two steps of each and prints nothing.
+//! `cargo test --all-targets` runs it) it takes two steps of each and prints nothing. Further
+//! arguments name the workloads to run (`tiny_encoder`), all when none.
 
 use std::time::{Duration, Instant};
 
@@ -188,7 +189,10 @@ fn main() {
     println!("| workload | samples/s | forward + loss ms | backward ms | optimizer ms |");
     println!("|---|---:|---:|---:|---:|");
     let mut json = Vec::new();
-    for w in WORKLOADS {
+    // Other arguments pick workloads by key (`cargo bench --bench train -- tiny_encoder`), to
+    // profile one alone.
+    let picked: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    for w in WORKLOADS.iter().filter(|w| picked.is_empty() || picked.iter().any(|p| p == key(w))) {
         let (rate, [f, b, u]) = measure(w);
         println!("| {} | {rate:.0} | {f:.2} | {b:.2} | {u:.2} |", w.name);
         json.push(format!(
