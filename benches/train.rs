@@ -1,0 +1,204 @@
+//! Training throughput on the CPU: full steps (forward in train mode, cross-entropy, backward,
+//! optimizer update) of three small workloads on synthetic data, in samples per second, with
+//! each step's time split into forward + loss, backward and optimizer. `cargo bench --bench
+//! train` prints a Markdown table and one JSON line that `scripts/bench-train.sh` sets beside
+//! PyTorch's (`scripts/bench_train_pytorch.py`, the same workloads). Without `--bench` (as
+//! `cargo test --all-targets` runs it) it takes two steps of each and prints nothing. Further
+//! arguments name the workloads to run (`tiny_encoder`), all when none.
+
+use std::time::{Duration, Instant};
+
+use candle_core::{DType, Device, Tensor};
+use wick::train::objective::LossConfig;
+use wick::train::optim::config::OptimizerConfig;
+use wick::train::optim::{Optimizer, Param};
+
+/// Timed repeats per workload; the median is reported.
+const REPEATS: usize = 5;
+/// Each repeat runs at least this many steps and at least [`REPEAT_TIME`].
+const MIN_STEPS: usize = 3;
+const REPEAT_TIME: Duration = Duration::from_millis(1500);
+const WARMUP_STEPS: usize = 3;
+
+/// What a workload's model takes in.
+enum Input {
+    /// f32 noise of this shape after the batch axis.
+    Floats(&'static [usize]),
+    /// Token ids below `vocab`, `len` per example.
+    Tokens { len: usize, vocab: u32 },
+}
+
+struct Workload {
+    name: &'static str,
+    spec: &'static str,
+    batch: usize,
+    input: Input,
+    classes: u32,
+    optimizer: fn() -> OptimizerConfig,
+}
+
+const ADAM_BETAS: (f64, f64) = (0.9, 0.999);
+
+const WORKLOADS: &[Workload] = &[
+    Workload {
+        name: "seed MLP (784-200-100-50-25-50-10), batch 100, SGD 0.01",
+        spec: "specs/seed_mlp.wick",
+        batch: 100,
+        input: Input::Floats(&[784]),
+        classes: 10,
+        optimizer: || OptimizerConfig::Sgd {
+            lr: 0.01,
+            momentum: 0.0,
+            dampening: 0.0,
+            nesterov: false,
+            weight_decay: 0.0,
+            decoupled: false,
+        },
+    },
+    Workload {
+        name: "small CNN (conv 32, conv 64, fc 128), 1x28x28, batch 64, Adam 1e-3",
+        spec: "benches/specs/small_cnn.wick",
+        batch: 64,
+        input: Input::Floats(&[1, 28, 28]),
+        classes: 10,
+        optimizer: OptimizerConfig::default,
+    },
+    Workload {
+        name: "transformer encoder (2 post-norm layers, d 128, seq 64), batch 32, AdamW 1e-3",
+        spec: "benches/specs/tiny_encoder.wick",
+        batch: 32,
+        input: Input::Tokens { len: 64, vocab: 1000 },
+        classes: 2,
+        optimizer: || OptimizerConfig::Adamw {
+            lr: 1e-3,
+            betas: ADAM_BETAS,
+            eps: 1e-8,
+            amsgrad: false,
+            weight_decay: 0.01,
+        },
+    },
+];
+
+/// Uniform integers below `n` as i64, for labels and token ids.
+fn ids(shape: &[usize], n: u32) -> Tensor {
+    let u = Tensor::rand(0f32, n as f32, shape, &Device::Cpu).expect("rand");
+    u.floor().and_then(|t| t.clamp(0f32, (n - 1) as f32)).and_then(|t| t.to_dtype(DType::I64)).expect("ids")
+}
+
+/// Time spent in each phase of the steps taken so far.
+#[derive(Clone, Copy, Default)]
+struct Split {
+    forward: Duration,
+    backward: Duration,
+    update: Duration,
+}
+
+impl Split {
+    fn total(&self) -> Duration {
+        self.forward + self.backward + self.update
+    }
+}
+
+/// A model, its optimizer and one batch of synthetic data, ready to take steps.
+struct Trainer {
+    net: wick::Lowered,
+    optimizer: Box<dyn Optimizer>,
+    x: Tensor,
+    y: Tensor,
+    loss: LossConfig,
+}
+
+impl Trainer {
+    fn new(w: &Workload) -> Trainer {
+        let opts = wick::Options { bind: vec![("N".into(), w.batch as i64)], ..Default::default() };
+        let model = wick::Model::from_file(w.spec, &opts).unwrap_or_else(|e| panic!("{}: {e}", w.spec));
+        let net = model.build_seeded(&Device::Cpu, DType::F32, 0).expect("build");
+        let optimizer = (w.optimizer)().build(Param::trainable(&net)).expect("optimizer");
+        let x = match w.input {
+            Input::Floats(rest) => {
+                let shape: Vec<usize> = std::iter::once(w.batch).chain(rest.iter().copied()).collect();
+                Tensor::randn(0f32, 1.0, shape, &Device::Cpu).expect("randn")
+            }
+            Input::Tokens { len, vocab } => ids(&[w.batch, len], vocab),
+        };
+        Trainer { net, optimizer, x, y: ids(&[w.batch], w.classes), loss: LossConfig::default() }
+    }
+
+    /// One full training step, its phases timed into `split`.
+    fn step(&mut self, split: &mut Split) {
+        let t = Instant::now();
+        let outs = self.net.forward(std::slice::from_ref(&self.x), true).expect("forward");
+        let loss = self.loss.compute(&outs, &self.y).expect("loss");
+        // Reading the loss back, as a training loop logging it would, ends the forward pass.
+        loss.to_scalar::<f32>().expect("loss value");
+        let t_forward = t.elapsed();
+        let grads = self.net.backward(&loss).expect("backward");
+        let t_backward = t.elapsed();
+        self.optimizer.step(&grads).expect("step");
+        let t_update = t.elapsed();
+        split.forward += t_forward;
+        split.backward += t_backward - t_forward;
+        split.update += t_update - t_backward;
+    }
+
+    /// Steps for at least [`MIN_STEPS`] and [`REPEAT_TIME`]: (steps, their split).
+    fn repeat(&mut self) -> (usize, Split) {
+        let (mut steps, mut split) = (0, Split::default());
+        while steps < MIN_STEPS || split.total() < REPEAT_TIME {
+            self.step(&mut split);
+            steps += 1;
+        }
+        (steps, split)
+    }
+}
+
+/// The workload's name in the JSON line: its spec's file stem (`small_cnn`).
+fn key(w: &Workload) -> &str {
+    std::path::Path::new(w.spec).file_stem().and_then(|s| s.to_str()).unwrap_or(w.spec)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Samples per second and the per-step forward, backward and update milliseconds, each the
+/// median over the repeats.
+fn measure(w: &Workload) -> (f64, [f64; 3]) {
+    let mut trainer = Trainer::new(w);
+    let mut ignored = Split::default();
+    (0..WARMUP_STEPS).for_each(|_| trainer.step(&mut ignored));
+    let runs: Vec<(usize, Split)> = (0..REPEATS).map(|_| trainer.repeat()).collect();
+    let per_step = |f: fn(&Split) -> Duration| {
+        median(runs.iter().map(|(n, s)| f(s).as_secs_f64() * 1e3 / *n as f64).collect())
+    };
+    let rate = median(runs.iter().map(|(n, s)| (n * w.batch) as f64 / s.total().as_secs_f64()).collect());
+    (rate, [per_step(|s| s.forward), per_step(|s| s.backward), per_step(|s| s.update)])
+}
+
+fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        // A smoke run: every workload builds and takes two steps.
+        for w in WORKLOADS {
+            let mut trainer = Trainer::new(w);
+            let mut split = Split::default();
+            (0..2).for_each(|_| trainer.step(&mut split));
+        }
+        return;
+    }
+    println!("| workload | samples/s | forward + loss ms | backward ms | optimizer ms |");
+    println!("|---|---:|---:|---:|---:|");
+    let mut json = Vec::new();
+    // Other arguments pick workloads by key (`cargo bench --bench train -- tiny_encoder`), to
+    // profile one alone.
+    let picked: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    for w in WORKLOADS.iter().filter(|w| picked.is_empty() || picked.iter().any(|p| p == key(w))) {
+        let (rate, [f, b, u]) = measure(w);
+        println!("| {} | {rate:.0} | {f:.2} | {b:.2} | {u:.2} |", w.name);
+        json.push(format!(
+            "\"{}\": {{\"samples_per_s\": {rate:.1}, \"forward_ms\": {f:.3}, \"backward_ms\": {b:.3}, \"optimizer_ms\": {u:.3}}}",
+            key(w)
+        ));
+    }
+    println!("{{{}}}", json.join(", "));
+}

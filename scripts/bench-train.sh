@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Training throughput, wick against PyTorch on the CPU, in the same run: builds the Rust
+# bench (benches/train.rs), then runs it and scripts/bench_train_pytorch.py in turn for
+# $ROUNDS rounds (default 2), so load from elsewhere on the machine falls on both alike,
+# and prints the median samples/s of each and their ratio as a Markdown table.
+# PyTorch comes from $PYTHON (default .bench-venv/bin/python, else python3).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ROUNDS="${ROUNDS:-2}"
+PYTHON="${PYTHON:-$( [ -x .bench-venv/bin/python ] && echo .bench-venv/bin/python || echo python3)}"
+
+bench=$(cargo bench --bench train --no-run --message-format=json 2>/dev/null |
+    "$PYTHON" -c 'import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "train" and m.get("executable"):
+        print(m["executable"])')
+
+results=$(mktemp -d)
+trap 'rm -rf "$results"' EXIT
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+for round in $(seq "$ROUNDS"); do
+    echo "round $round: wick" >&2
+    "$bench" --bench | tail -n 1 >"$results/wick.$round.json"
+    echo "round $round: PyTorch" >&2
+    "$PYTHON" scripts/bench_train_pytorch.py 2>/dev/null | tail -n 1 >"$results/torch.$round.json"
+done
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+
+"$PYTHON" - "$results" "$ROUNDS" <<'PY'
+import json, statistics, sys
+folder, rounds = sys.argv[1], int(sys.argv[2])
+def load(side):
+    texts = [open(f"{folder}/{side}.{r}.json").read().strip() for r in range(1, rounds + 1)]
+    return [json.loads(t) for t in texts if t.startswith("{")]
+wick, torch = load("wick"), load("torch")
+if not torch:
+    print("PyTorch skipped: not installed; wick's figures only")
+version = torch[0]["torch"] if torch else "none"
+print(f"PyTorch {version}, {rounds} rounds, medians of the rounds' medians")
+print()
+print("| workload | wick samples/s | PyTorch samples/s | wick / PyTorch | wick fwd / bwd / opt ms | PyTorch fwd / bwd / opt ms |")
+print("|---|---:|---:|---:|---:|---:|")
+def med(runs, key, field):
+    return statistics.median(r[key][field] for r in runs)
+def split(runs, key):
+    return " / ".join(f"{med(runs, key, f):.1f}" for f in ("forward_ms", "backward_ms", "optimizer_ms"))
+for key in wick[0]:
+    w = med(wick, key, "samples_per_s")
+    if torch:
+        t = med(torch, key, "samples_per_s")
+        print(f"| {key} | {w:.0f} | {t:.0f} | {w / t:.2f} | {split(wick, key)} | {split(torch, key)} |")
+    else:
+        print(f"| {key} | {w:.0f} | - | - | {split(wick, key)} | - |")
+PY
