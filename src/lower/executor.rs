@@ -20,6 +20,14 @@ pub(super) struct Step {
     pub(super) free: Vec<usize>,
 }
 
+/// The size of the tensor a slot holds, from the bound static types.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct SlotSize {
+    pub(super) elements: usize,
+    /// Float tensors at the model's dtype, ids and masks at their own.
+    pub(super) bytes: usize,
+}
+
 /// A declared model input.
 #[derive(Clone, Debug)]
 pub struct InputSlot {
@@ -33,8 +41,8 @@ pub struct InputSlot {
 pub struct Lowered {
     pub name: String,
     pub(super) steps: Vec<Step>,
-    /// Elements of the tensor each slot holds (its length is the number of slots).
-    pub(super) slot_elements: Vec<usize>,
+    /// The size of the tensor each slot holds (its length is the number of slots).
+    pub(super) slots: Vec<SlotSize>,
     pub(super) inputs: Vec<InputSlot>,
     pub(super) outputs: Vec<(String, usize)>,
     pub(super) params: ParamStore,
@@ -72,6 +80,11 @@ impl Lowered {
         self.dtype
     }
 
+    /// How many layers a forward pass runs.
+    pub fn step_count(&self) -> usize {
+        self.steps.len()
+    }
+
     pub fn params(&self) -> &ParamStore {
         &self.params
     }
@@ -81,8 +94,25 @@ impl Lowered {
         self.params.trainable().into_iter().map(|(_, v)| v.clone()).collect()
     }
 
-    /// Runs the model on inputs given in declaration order; outputs in declaration order.
+    /// Runs the model on inputs given in declaration order; outputs in declaration order. The
+    /// autograd graph is recorded, for [`backward`](Self::backward): it keeps every
+    /// intermediate that leads to an output alive as long as the output is.
     pub fn forward(&self, inputs: &[Tensor], train: bool) -> candle_core::Result<Vec<Tensor>> {
+        self.run(inputs, train, true)
+    }
+
+    /// Runs the model for its values only, as [`forward`](Self::forward) without the autograd
+    /// graph (PyTorch's `no_grad`): each layer's outputs are detached, so every intermediate is
+    /// freed after its last consumer and inference holds about
+    /// [`peak_live_bytes`](Self::peak_live_bytes). `train` still selects batch statistics and
+    /// dropout.
+    pub fn infer(&self, inputs: &[Tensor], train: bool) -> candle_core::Result<Vec<Tensor>> {
+        self.run(inputs, train, false)
+    }
+
+    /// The schedule; `record` keeps the autograd graph, otherwise each step's outputs are
+    /// detached (the graph of a parameterised layer would hold its inputs, and theirs, ...).
+    fn run(&self, inputs: &[Tensor], train: bool, record: bool) -> candle_core::Result<Vec<Tensor>> {
         if inputs.len() != self.inputs.len() {
             candle_core::bail!(
                 "model {} takes {} inputs, found {}",
@@ -91,7 +121,7 @@ impl Lowered {
                 inputs.len()
             );
         }
-        let mut values: Vec<Option<Tensor>> = vec![None; self.slot_elements.len()];
+        let mut values: Vec<Option<Tensor>> = vec![None; self.slots.len()];
         for (decl, x) in self.inputs.iter().zip(inputs) {
             values[decl.slot] = Some(self.admit(decl, x)?);
         }
@@ -119,7 +149,7 @@ impl Lowered {
                 );
             }
             for (slot, y) in step.outputs.iter().zip(ys) {
-                values[*slot] = Some(y);
+                values[*slot] = Some(if record { y } else { y.detach() });
             }
             for slot in &step.free {
                 values[*slot] = None;
@@ -135,8 +165,8 @@ impl Lowered {
             .collect()
     }
 
-    /// Runs the model on named inputs; outputs by name.
-    pub fn forward_named(
+    /// [`infer`](Self::infer) on named inputs; outputs by name.
+    pub fn infer_named(
         &self,
         inputs: &HashMap<String, Tensor>,
         train: bool,
@@ -151,7 +181,7 @@ impl Lowered {
                     .ok_or_else(|| candle_core::Error::msg(format!("no tensor for input `{}`", d.name)))
             })
             .collect::<candle_core::Result<Vec<_>>>()?;
-        let outs = self.forward(&ordered, train)?;
+        let outs = self.infer(&ordered, train)?;
         Ok(self.outputs.iter().map(|(n, _)| n.clone()).zip(outs).collect())
     }
 
@@ -176,8 +206,21 @@ impl Lowered {
     /// The most tensor elements the forward pass holds at once (inputs, intermediates not yet
     /// consumed, outputs), from the schedule: what freeing after the last consumer achieves.
     pub fn peak_live_elements(&self) -> usize {
+        self.peak_live(|s| s.elements)
+    }
+
+    /// [`peak_live_elements`](Self::peak_live_elements) in bytes: the static lower bound of an
+    /// inference pass's activation memory, parameters not included. Temporaries inside a layer
+    /// (im2col columns, attention scores) are not slots and come on top; a layer whose output
+    /// is a view of its input (a reshape, dropout in eval) is counted twice.
+    pub fn peak_live_bytes(&self) -> usize {
+        self.peak_live(|s| s.bytes)
+    }
+
+    /// The largest sum of `size` over the slots live at once while the schedule runs.
+    fn peak_live(&self, size: impl Fn(&SlotSize) -> usize) -> usize {
         let mut live: HashSet<usize> = self.inputs.iter().map(|d| d.slot).collect();
-        let total = |live: &HashSet<usize>| live.iter().map(|s| self.slot_elements[*s]).sum::<usize>();
+        let total = |live: &HashSet<usize>| live.iter().map(|s| size(&self.slots[*s])).sum::<usize>();
         let mut peak = total(&live);
         for step in &self.steps {
             live.extend(&step.outputs);
