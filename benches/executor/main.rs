@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use candle_core::{DType, Device, Result, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
-use common::{full_run, medians, ms};
+use common::{full_run, medians, medians_with_cpu, ms};
 use wick::lower::ParamStore;
 
 #[global_allocator]
@@ -99,9 +99,9 @@ fn check_agreement(case: &Case) -> (f32, f32) {
     diffs
 }
 
-/// Median times, all interleaved: eval forward and forward + backward of the three versions,
-/// then wick's forward without the graph (`infer`).
-fn time(case: &Case, rounds: usize) -> Vec<Duration> {
+/// Median wall and CPU times, all interleaved: eval forward and forward + backward of the
+/// three versions, then wick's forward without the graph (`infer`).
+fn time(case: &Case, rounds: usize) -> Vec<(Duration, Option<Duration>)> {
     let nets = case.nets();
     let x = &case.input;
     let forward =
@@ -115,7 +115,7 @@ fn time(case: &Case, rounds: usize) -> Vec<Duration> {
         drop(black_box(grads.expect("backward")));
     };
     let [w, d, s] = &nets;
-    medians(
+    medians_with_cpu(
         rounds,
         &mut [
             &mut || forward(w),
@@ -127,6 +127,15 @@ fn time(case: &Case, rounds: usize) -> Vec<Duration> {
             &mut || drop(black_box(case.wick.infer(std::slice::from_ref(x), false).expect("infer"))),
         ],
     )
+}
+
+/// `a` over `b`, as a percentage above 100%.
+fn excess(a: Duration, b: Duration) -> String {
+    format!("{:+.1}%", (a.as_secs_f64() / b.as_secs_f64() - 1.0) * 100.0)
+}
+
+fn cpu_ms(d: Option<Duration>) -> String {
+    d.map_or("-".into(), |d| format!("{:.2} ms", ms(d)))
 }
 
 /// Peak heap growth of one eval forward, plus the input (allocated before, and counted in the
@@ -161,26 +170,37 @@ fn main() {
     let rounds = if full { 21 } else { 1 };
     let cases = [resnet::case(full), encoder::case(full)];
 
-    println!("| network | pass | wick | direct kernels | executor overhead | candle-nn |");
-    println!("|---|---|---:|---:|---:|---:|");
+    let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "all cores".into());
+    println!("Threads: {threads}. Wall time; the CPU time (all threads) beside it.\n");
+    println!("| network | pass | wick | direct kernels | executor overhead | candle-nn | wick CPU | direct CPU | overhead by CPU time |");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
     let (mut memory, mut direct_forward) = (Vec::new(), Vec::new());
     for case in &cases {
         let diffs = check_agreement(case);
         memory.push((measure_memory(case), diffs));
         let t = time(case, rounds);
-        direct_forward.push(t[1]);
+        direct_forward.push(t[1].0);
         for (pass, [w, d, s]) in [("forward", [t[0], t[1], t[2]]), ("forward + backward", [t[3], t[4], t[5]])]
         {
-            let overhead = (w.as_secs_f64() / d.as_secs_f64() - 1.0) * 100.0;
+            let cpu_excess = w.1.zip(d.1).map_or("-".into(), |(w, d)| excess(w, d));
             println!(
-                "| {} | {pass} | {:.2} ms | {:.2} ms | {overhead:+.1}% | {:.2} ms |",
+                "| {} | {pass} | {:.2} ms | {:.2} ms | {} | {:.2} ms | {} | {} | {cpu_excess} |",
                 case.name,
-                ms(w),
-                ms(d),
-                ms(s)
+                ms(w.0),
+                ms(d.0),
+                excess(w.0, d.0),
+                ms(s.0),
+                cpu_ms(w.1),
+                cpu_ms(d.1),
             );
         }
-        println!("| {} | forward, no graph (`infer`) | {:.2} ms | - | - | - |", case.name, ms(t[6]));
+        let (i, i_cpu) = t[6];
+        println!(
+            "| {} | forward, no graph (`infer`) | {:.2} ms | - | - | - | {} | - | - |",
+            case.name,
+            ms(i),
+            cpu_ms(i_cpu)
+        );
     }
 
     let per_step = step_cost(if full { 101 } else { 1 });
