@@ -7,9 +7,11 @@
 //! - *candle-nn*: candle-nn's stock layers, what a candle user would write.
 //!
 //! Forward is one eval-mode forward; forward + backward is a train-mode forward, `sum` and
-//! `backward`. All six are timed in interleaved rounds; the figures are medians. Memory: the
-//! peak heap growth of one eval forward (a counting global allocator) beside the executor's
-//! static figure, the most bytes its schedule holds at once (`Lowered::peak_live_bytes`).
+//! `backward`; wick's `infer` (the forward without the autograd graph) is timed too. All are
+//! timed in interleaved rounds, wall and CPU time; the figures are medians. The executor's own
+//! cost per step is measured apart, on a chain of `Identity` layers. Memory: the peak heap
+//! growth of one eval forward (a counting global allocator) beside the executor's static
+//! figure, the most bytes its schedule holds at once (`Lowered::peak_live_bytes`).
 //!
 //! `cargo bench --bench executor` prints Markdown tables for BENCHMARKS.md; under `cargo test
 //! --all-targets` it runs one round on small sizes, checking that the three versions agree.
