@@ -1,44 +1,15 @@
 //! Lowered convolutions on the CPU (im2col + matrix products, `src/lower/kernels/conv_mm.rs`)
 //! beside candle 0.11's own conv2d, in the same run: forward, and forward plus backward
 //! (`sum`, `backward`), on a 64x32x14x14 f32 input. `cargo bench --bench conv` prints a
-//! Markdown table for BENCHMARKS.md.
+//! Markdown table for BENCHMARKS.md; under `cargo test --all-targets`, one round of each.
+
+mod common;
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use candle_core::{DType, Device, Tensor, Var};
-
-/// Rounds per layer; each round times every measurement once, in turn, so that load from
-/// other processes on the machine falls on all of them alike.
-const ROUNDS: usize = 21;
-
-fn elapsed(f: &mut dyn FnMut()) -> Duration {
-    let t = Instant::now();
-    f();
-    t.elapsed()
-}
-
-/// The median time of each of `fs`, measured in interleaved rounds after one warm-up round.
-fn medians(fs: &mut [&mut dyn FnMut()]) -> Vec<Duration> {
-    fs.iter_mut().for_each(|f| f()); // warm-up: first-touch allocations and thread-pool start
-    let mut times = vec![Vec::with_capacity(ROUNDS); fs.len()];
-    for _ in 0..ROUNDS {
-        for (f, t) in fs.iter_mut().zip(&mut times) {
-            t.push(elapsed(*f));
-        }
-    }
-    times
-        .into_iter()
-        .map(|mut t| {
-            t.sort();
-            t[ROUNDS / 2]
-        })
-        .collect()
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
+use common::{full_run, medians, ms};
 
 /// One layer: its wick spec and candle's `conv2d` arguments (padding, stride, groups).
 struct Case {
@@ -56,6 +27,8 @@ const CASES: &[Case] = &[
 ];
 
 fn main() {
+    // Rounds per layer (the median of 21, or one round in a smoke run).
+    let rounds = if full_run() { 21 } else { 1 };
     let x =
         Var::from_tensor(&Tensor::randn(0f32, 1.0, (64, 32, 14, 14), &Device::Cpu).expect("x")).expect("var");
     println!("| layer | wick forward | wick forward + backward | wick ratio | candle forward | candle forward + backward | candle ratio |");
@@ -78,8 +51,10 @@ fn main() {
             }
         };
         let both = |y: Tensor| black_box(y.sum_all().expect("sum").backward().expect("backward"));
-        let wick = medians(&mut [&mut || drop(black_box(wick(false))), &mut || drop(both(wick(true)))]);
-        let candle = medians(&mut [&mut || drop(black_box(candle(false))), &mut || drop(both(candle(true)))]);
+        let wick =
+            medians(rounds, &mut [&mut || drop(black_box(wick(false))), &mut || drop(both(wick(true)))]);
+        let candle =
+            medians(rounds, &mut [&mut || drop(black_box(candle(false))), &mut || drop(both(candle(true)))]);
         let (wick, candle) = ((wick[0], wick[1]), (candle[0], candle[1]));
         let ratio = |(f, b): (Duration, Duration)| b.as_secs_f64() / f.as_secs_f64();
         println!(

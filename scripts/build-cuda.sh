@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
-# Build wick with the `cuda` feature on a machine without a CUDA toolkit or driver.
+# Build wick with the `cuda` feature on a machine without a CUDA toolkit or driver
+# (../shared/CUDA.md has the recipe and why each step is needed).
 #
 # A CUDA 13 toolchain comes from PyPI wheels into .cuda/ (a virtual environment); the driver
 # library is replaced at link time by a stub holding the symbols candle uses, and the real
 # libcuda.so.1 is loaded at run time on a GPU machine. Usage:
 #
 #   scripts/build-cuda.sh [extra cargo args]     # e.g. --release, --tests
+#   CARGO_TARGET_DIR=target-cuda scripts/build-cuda.sh --release
 #
-# Output: the usual target folder (or $CARGO_TARGET_DIR). On the GPU machine, run the binary
-# with LD_LIBRARY_PATH pointing at .cuda/.../nvidia/cu13/lib (or a PyTorch CUDA 13 install's).
+# Output: the usual target folder (or $CARGO_TARGET_DIR). The binary is linked against the
+# CUDA libraries, so it needs them on the loader path to start at all, even for `--device cpu`:
+# on a GPU machine the driver's libcuda.so.1 and a CUDA 13 install's libraries (PyTorch's
+# nvidia/cu13/lib will do); on a machine without a GPU, the wheels' libraries and the stub,
+# whose every function answers CUDA_ERROR_STUB_LIBRARY, so `--device auto` runs on the CPU.
+# The script prints the LD_LIBRARY_PATH for this machine at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,18 +41,42 @@ export CUDA_COMPUTE_CAP="${CUDA_COMPUTE_CAP:-90}"   # H100 / H200
 # cudarc 0.19 knows CUDA up to 13.4 and reads nvcc's version; the wheel's nvcc is newer.
 export CUDARC_CUDA_VERSION="${CUDARC_CUDA_VERSION:-13000}"
 export RUSTFLAGS="${RUSTFLAGS:-} -L $links"
-
-# The driver stub: one empty function per driver symbol that cudarc references. The symbols
-# are known once cudarc is compiled, so the first build may stop at the link; then the stub is
-# made from cudarc's rlib and the build runs again.
 target=${CARGO_TARGET_DIR:-target}
-if [ ! -f "$links/libcuda.so" ]; then
-    cargo build --features cuda "$@" || true
-    rlib=$(ls -t "$target"/*/deps/libcudarc-*.rlib 2>/dev/null | head -n1 || true)
-    [ -n "$rlib" ] || { echo "error: cudarc was not built; cannot list driver symbols" >&2; exit 2; }
-    nm "$rlib" 2>/dev/null | awk '$1 == "U" {print $2}' | grep -E '^cu[A-Z]' | sort -u \
-        | sed 's/.*/void &(void) {}/' > "$links/cuda_stub.c"
+
+# The driver stub: one function per driver symbol the compiled crates reference, each
+# returning CUDA_ERROR_STUB_LIBRARY (34), so that a run that loads the stub instead of a
+# driver finds no device instead of crashing; the two that name an error say what happened.
+# The symbols are known once the crates are compiled: cudarc's own, and those of its generic
+# code compiled into candle.
+make_stub() {
+    local deps named='^cuGetError(String|Name)$'
+    deps=$(dirname "$(ls -t "$target"/*/deps/libcudarc-*.rlib 2>/dev/null | head -n1)")
+    [ -d "$deps" ] && ls "$deps"/libcudarc-*.rlib >/dev/null 2>&1 \
+        || { echo "error: cudarc was not built; cannot list driver symbols" >&2; exit 2; }
+    {
+        nm "$deps"/*.rlib 2>/dev/null | awk '$1 == "U" {print $2}' | grep -E '^cu[A-Z]' \
+            | grep -Ev "$named" | sort -u | sed 's/.*/int &(void) { return 34; }/'
+        echo 'int cuGetErrorName(int e, const char **s) { *s = "CUDA_ERROR_STUB_LIBRARY"; return 0; }'
+        echo 'int cuGetErrorString(int e, const char **s) {'
+        echo '    *s = "no CUDA driver: libcuda.so.1 is the stub wick was built with (scripts/build-cuda.sh)";'
+        echo '    return 0;'
+        echo '}'
+    } > "$links/cuda_stub.c"
+    echo "driver stub: $(grep -c '^int cu' "$links/cuda_stub.c") symbols"
     gcc -shared -fPIC -Wl,-soname,libcuda.so.1 -o "$links/libcuda.so" "$links/cuda_stub.c"
+    ln -sf libcuda.so "$links/libcuda.so.1"
+}
+
+# The first build stops at the link when there is no stub yet, or when it lacks a symbol
+# that new code uses; then the stub is made again from what was compiled, and only the link
+# runs again.
+[ -f "$links/libcuda.so" ] \
+    || echo "no driver stub yet: this first build ends in a link error (-lcuda), then the stub is made"
+if ! cargo build --features cuda "$@"; then
+    echo "building the driver stub from the compiled crates and linking again"
+    make_stub
+    cargo build --features cuda "$@"
 fi
 
-cargo build --features cuda "$@"
+echo "built. To run the binary here (no GPU, the stub driver):"
+echo "  LD_LIBRARY_PATH=$cu/lib:$links $target/<profile>/wick ..."

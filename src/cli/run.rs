@@ -108,7 +108,7 @@ fn run_inner(args: &RunArgs) -> Result<(), Failure> {
     if !report.skipped.is_empty() {
         eprint!("note: loaded {} tensors; {}", report.loaded, report.skipped);
     }
-    let outputs = lowered.forward_named(&inputs, args.mode == Mode::Train)?;
+    let outputs = lowered.infer_named(&inputs, args.mode == Mode::Train)?;
     write_outputs(&args.output, &outputs)
 }
 

@@ -30,8 +30,15 @@ pub fn select(choice: DeviceChoice) -> Result<(Device, Option<String>), String> 
 
 #[cfg(feature = "cuda")]
 fn cuda() -> Result<(Device, Option<String>), String> {
-    // cuda_if_available is an error, not the CPU, on a cuda build without a GPU.
-    Device::new_cuda(0).map(|d| (d, None)).map_err(|e| format!("no usable CUDA GPU: {e}"))
+    // cuda_if_available is an error, not the CPU, on a cuda build without a GPU. candle
+    // attaches a backtrace when RUST_BACKTRACE is set; saying why there is no GPU needs none.
+    Device::new_cuda(0).map(|d| (d, None)).map_err(|e| {
+        let e = match e {
+            candle_core::Error::WithBacktrace { inner, .. } => *inner,
+            e => e,
+        };
+        format!("no usable CUDA GPU: {e}")
+    })
 }
 
 #[cfg(not(feature = "cuda"))]

@@ -20,6 +20,14 @@ pub(super) struct Step {
     pub(super) free: Vec<usize>,
 }
 
+/// The size of the tensor a slot holds, from the bound static types.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct SlotSize {
+    pub(super) elements: usize,
+    /// Float tensors at the model's dtype, ids and masks at their own.
+    pub(super) bytes: usize,
+}
+
 /// A declared model input.
 #[derive(Clone, Debug)]
 pub struct InputSlot {
@@ -33,8 +41,8 @@ pub struct InputSlot {
 pub struct Lowered {
     pub name: String,
     pub(super) steps: Vec<Step>,
-    /// Elements of the tensor each slot holds (its length is the number of slots).
-    pub(super) slot_elements: Vec<usize>,
+    /// The size of the tensor each slot holds (its length is the number of slots).
+    pub(super) slots: Vec<SlotSize>,
     pub(super) inputs: Vec<InputSlot>,
     pub(super) outputs: Vec<(String, usize)>,
     pub(super) params: ParamStore,
@@ -72,6 +80,11 @@ impl Lowered {
         self.dtype
     }
 
+    /// How many layers a forward pass runs.
+    pub fn step_count(&self) -> usize {
+        self.steps.len()
+    }
+
     pub fn params(&self) -> &ParamStore {
         &self.params
     }
@@ -81,17 +94,31 @@ impl Lowered {
         self.params.trainable().into_iter().map(|(_, v)| v.clone()).collect()
     }
 
-    /// Runs the model on inputs given in declaration order; outputs in declaration order.
+    /// Runs the model on inputs given in declaration order; outputs in declaration order. The
+    /// autograd graph is recorded, for [`backward`](Self::backward): it keeps every
+    /// intermediate that leads to an output alive as long as the output is.
     pub fn forward(&self, inputs: &[Tensor], train: bool) -> candle_core::Result<Vec<Tensor>> {
-        self.run(inputs, train, &mut |_, _| true)
+        self.run(inputs, train, true, &mut |_, _| true)
     }
 
-    /// The forward pass, showing each step's outputs to `watch` as they are made; `watch`
-    /// returning false stops the pass early (with whatever outputs exist by then).
+    /// Runs the model for its values only, as [`forward`](Self::forward) without the autograd
+    /// graph (PyTorch's `no_grad`): each layer's outputs are detached, so every intermediate is
+    /// freed after its last consumer and inference holds about
+    /// [`peak_live_bytes`](Self::peak_live_bytes). `train` still selects batch statistics and
+    /// dropout.
+    pub fn infer(&self, inputs: &[Tensor], train: bool) -> candle_core::Result<Vec<Tensor>> {
+        self.run(inputs, train, false, &mut |_, _| true)
+    }
+
+    /// The schedule; `record` keeps the autograd graph, otherwise each step's outputs are
+    /// detached (the graph of a parameterised layer would hold its inputs, and theirs, ...).
+    /// `watch` sees each step's outputs as they are made; returning false stops the pass early
+    /// (with no outputs).
     pub(super) fn run(
         &self,
         inputs: &[Tensor],
         train: bool,
+        record: bool,
         watch: &mut dyn FnMut(&Step, &[Tensor]) -> bool,
     ) -> candle_core::Result<Vec<Tensor>> {
         if inputs.len() != self.inputs.len() {
@@ -102,7 +129,7 @@ impl Lowered {
                 inputs.len()
             );
         }
-        let mut values: Vec<Option<Tensor>> = vec![None; self.slot_elements.len()];
+        let mut values: Vec<Option<Tensor>> = vec![None; self.slots.len()];
         for (decl, x) in self.inputs.iter().zip(inputs) {
             values[decl.slot] = Some(self.admit(decl, x)?);
         }
@@ -132,7 +159,7 @@ impl Lowered {
             }
             let go_on = watch(step, &ys);
             for (slot, y) in step.outputs.iter().zip(ys) {
-                values[*slot] = Some(y);
+                values[*slot] = Some(if record { y } else { y.detach() });
             }
             if !go_on {
                 return Ok(Vec::new());
@@ -151,8 +178,8 @@ impl Lowered {
             .collect()
     }
 
-    /// Runs the model on named inputs; outputs by name.
-    pub fn forward_named(
+    /// [`infer`](Self::infer) on named inputs; outputs by name.
+    pub fn infer_named(
         &self,
         inputs: &HashMap<String, Tensor>,
         train: bool,
@@ -167,7 +194,7 @@ impl Lowered {
                     .ok_or_else(|| candle_core::Error::msg(format!("no tensor for input `{}`", d.name)))
             })
             .collect::<candle_core::Result<Vec<_>>>()?;
-        let outs = self.forward(&ordered, train)?;
+        let outs = self.infer(&ordered, train)?;
         Ok(self.outputs.iter().map(|(n, _)| n.clone()).zip(outs).collect())
     }
 
@@ -192,8 +219,21 @@ impl Lowered {
     /// The most tensor elements the forward pass holds at once (inputs, intermediates not yet
     /// consumed, outputs), from the schedule: what freeing after the last consumer achieves.
     pub fn peak_live_elements(&self) -> usize {
+        self.peak_live(|s| s.elements)
+    }
+
+    /// [`peak_live_elements`](Self::peak_live_elements) in bytes: the static lower bound of an
+    /// inference pass's activation memory, parameters not included. Temporaries inside a layer
+    /// (im2col columns, attention scores) are not slots and come on top; a layer whose output
+    /// is a view of its input (a reshape, dropout in eval) is counted twice.
+    pub fn peak_live_bytes(&self) -> usize {
+        self.peak_live(|s| s.bytes)
+    }
+
+    /// The largest sum of `size` over the slots live at once while the schedule runs.
+    fn peak_live(&self, size: impl Fn(&SlotSize) -> usize) -> usize {
         let mut live: HashSet<usize> = self.inputs.iter().map(|d| d.slot).collect();
-        let total = |live: &HashSet<usize>| live.iter().map(|s| self.slot_elements[*s]).sum::<usize>();
+        let total = |live: &HashSet<usize>| live.iter().map(|s| size(&self.slots[*s])).sum::<usize>();
         let mut peak = total(&live);
         for step in &self.steps {
             live.extend(&step.outputs);

@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicBool;
 
 use candle_core::{DType, Device};
 
-use super::executor::{InputSlot, Lowered, Step};
+use super::executor::{InputSlot, Lowered, SlotSize, Step};
 use super::{Forward, LowerCtx, LowerError, ParamStore};
 use crate::diag::RenderStyle;
 use crate::ir::graph::{Graph, NodeId, TensorRef};
@@ -122,15 +122,18 @@ impl Model {
         }
         let outputs: Vec<(String, usize)> = g.outputs.iter().map(|(n, t)| (n.clone(), slot_of(*t))).collect();
         schedule_frees(&mut steps, &outputs);
-        let mut slot_elements = vec![0; slots.len()];
+        let mut slot_sizes = vec![SlotSize::default(); slots.len()];
         for (t, slot) in &slots {
             if let Some(ty) = g.tensor_type(*t) {
-                slot_elements[*slot] = ty.bind(&bindings).numel().as_const().unwrap_or(0) as usize;
+                let elements = ty.bind(&bindings).numel().as_const().unwrap_or(0) as usize;
+                let width =
+                    if ty.dtype.is_float() { dtype.size_in_bytes() } else { ty.dtype.size_bytes() as usize };
+                slot_sizes[*slot] = SlotSize { elements, bytes: elements * width };
             }
         }
         Ok(Lowered {
             name: g.name.clone(),
-            slot_elements,
+            slots: slot_sizes,
             steps,
             inputs,
             outputs,

@@ -44,6 +44,29 @@ fn a_branch_is_kept_until_its_last_consumer() {
 }
 
 #[test]
+fn live_bytes_count_ids_at_their_width_and_floats_at_the_model_dtype() {
+    let spec = "model M { input ids: [2, 3] of i64\n output y = ids |> Embedding(10, 4) }";
+    let model = Model::from_source("t.wick", spec, &Options::default()).unwrap();
+    // While the lookup runs: 6 ids of 8 bytes and the 24-element output.
+    for (dtype, bytes) in [(DType::F32, 6 * 8 + 24 * 4), (DType::F64, 6 * 8 + 24 * 8)] {
+        let m = model.build(&Device::Cpu, dtype).unwrap();
+        assert_eq!((m.peak_live_elements(), m.peak_live_bytes()), (30, bytes), "{dtype:?}");
+    }
+}
+
+#[test]
+fn infer_gives_forward_values_without_the_graph() {
+    let m = build("model M { input x: [2, 4]\n output y = x |> fc: Linear(3) |> Tanh |> BatchNorm1d }");
+    let x = Tensor::new(&[[0.5f32, -1.0, 2.0, 0.0], [1.0, 0.25, -0.5, 3.0]], &Device::Cpu).unwrap();
+    let recorded = m.forward(std::slice::from_ref(&x), false).unwrap().remove(0);
+    let detached = m.infer(std::slice::from_ref(&x), false).unwrap().remove(0);
+    assert_eq!(values(&recorded), values(&detached));
+    let weight = m.params().get("fc.weight").unwrap().as_tensor();
+    assert!(recorded.sum_all().unwrap().backward().unwrap().get(weight).is_some());
+    assert!(detached.sum_all().unwrap().backward().unwrap().get(weight).is_none());
+}
+
+#[test]
 fn tied_layers_share_one_variable_and_frozen_ones_are_not_trained() {
     let m = build(
         "model M { input x: [2, 4]\n h = x |> enc: Linear(4, bias=false) |> Tanh\n \

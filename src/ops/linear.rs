@@ -81,7 +81,7 @@ impl Op for Linear {
 }
 
 /// `x W^T + b` over the last axis of `x`, whatever its rank.
-pub(crate) fn linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> candle_core::Result<Tensor> {
+pub fn linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> candle_core::Result<Tensor> {
     // One 2-D product over all leading axes, then the leading axes back.
     let (out, in_features) = weight.dims2()?;
     let y = x.reshape((x.elem_count() / in_features, in_features))?.matmul(&weight.t()?)?;

@@ -266,7 +266,7 @@ pub fn evaluate(
     for start in (0..data.len()).step_by(batch) {
         let rows: Vec<u32> = (start as u32..(start + batch).min(data.len()) as u32).collect();
         let part = data.select(&rows)?;
-        let outs = net.forward(std::slice::from_ref(&part.x), false)?;
+        let outs = net.infer(std::slice::from_ref(&part.x), false)?;
         let value = scalar(&loss.compute(&outs, &part.y)?)?;
         sums.add(metrics, &outs, &part.y, value, part.len(), loss.class_axis())?;
     }
