@@ -6,6 +6,7 @@ pub mod config;
 pub mod data;
 pub mod fit;
 pub mod freeze;
+pub mod grads;
 pub mod loss;
 pub mod lr_find;
 pub mod objective;

@@ -6,7 +6,7 @@ use candle_core::backprop::GradStore;
 use candle_core::{Device, Tensor, Var};
 
 use super::config::{Clip, TrainConfig};
-use super::fit::clip_grads;
+use super::grads::clip_grads;
 use super::observe::Progress;
 use super::optim::config::OptimizerConfig;
 use super::optim::Param;
