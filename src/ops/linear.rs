@@ -1,7 +1,5 @@
 //! `Linear(out_features, bias=true)`: `y = x W^T + b` over the last axis, PyTorch layout.
 
-use candle_core::Tensor;
-
 use super::signature::{attr, AttrType, Default, Inputs};
 use super::{Attrs, Cost, Op, OpDef, OpError, ParamDecl, Signature};
 use crate::ir::dim::Dim;
@@ -80,21 +78,7 @@ impl Op for Linear {
     }
 }
 
-/// `x W^T + b` over the last axis of `x`, whatever its rank.
-pub fn linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> candle_core::Result<Tensor> {
-    // One 2-D product over all leading axes, then the leading axes back.
-    let (out, in_features) = weight.dims2()?;
-    let y = x.reshape((x.elem_count() / in_features, in_features))?.matmul(&weight.t()?)?;
-    let y = match bias {
-        Some(b) => y.broadcast_add(b)?,
-        None => y,
-    };
-    let mut shape = x.dims().to_vec();
-    if let Some(last) = shape.last_mut() {
-        *last = out;
-    }
-    y.reshape(shape)
-}
+pub use crate::lower::kernels::linear::linear;
 
 #[cfg(test)]
 mod tests {

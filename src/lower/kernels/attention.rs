@@ -9,21 +9,8 @@
 use candle_core::{DType, Device, Result, Tensor, D};
 
 use super::activation::dropout;
+use super::linear::linear;
 use super::softmax::softmax;
-
-/// `x W^T + b` over the last axis of `x`, as one 2-D product.
-pub fn project(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
-    let dims = x.dims();
-    let (inner, out) = (dims[dims.len() - 1], weight.dim(0)?);
-    let y = x.reshape((x.elem_count() / inner, inner))?.matmul(&weight.t()?)?;
-    let y = match bias {
-        Some(b) => y.broadcast_add(b)?,
-        None => y,
-    };
-    let mut shape = dims.to_vec();
-    shape[dims.len() - 1] = out;
-    y.reshape(shape)
-}
 
 /// The input projections: PyTorch's packed `in_proj_weight [3E, E]` (query, key, value rows
 /// in that order) or three separate weights; `in_proj_bias [3E]` in both cases.
@@ -64,7 +51,7 @@ impl Attention {
         };
         match (&self.in_proj, kv) {
             (InProj::Packed(w), None) => {
-                let all = project(q, w, self.in_bias.as_ref())?;
+                let all = linear(q, w, self.in_bias.as_ref())?;
                 Ok([
                     all.narrow(D::Minus1, 0, e)?,
                     all.narrow(D::Minus1, e, e)?,
@@ -74,9 +61,9 @@ impl Attention {
             _ => {
                 let (k, v) = kv.unwrap_or((q, q));
                 Ok([
-                    project(q, &rows(0)?, bias(0)?.as_ref())?,
-                    project(k, &rows(1)?, bias(1)?.as_ref())?,
-                    project(v, &rows(2)?, bias(2)?.as_ref())?,
+                    linear(q, &rows(0)?, bias(0)?.as_ref())?,
+                    linear(k, &rows(1)?, bias(1)?.as_ref())?,
+                    linear(v, &rows(2)?, bias(2)?.as_ref())?,
                 ])
             }
         }
@@ -127,7 +114,7 @@ impl Attention {
             weights = dropout(&weights, self.dropout)?;
         }
         let out = weights.matmul(&v)?.transpose(1, 2)?.reshape((n, l, e))?;
-        project(&out, &self.out_weight, self.out_bias.as_ref())
+        linear(&out, &self.out_weight, self.out_bias.as_ref())
     }
 }
 

@@ -7,6 +7,7 @@ pub mod attention;
 pub mod conv;
 pub mod conv_mm;
 pub mod im2col;
+pub mod linear;
 pub mod norm;
 pub mod pad;
 pub mod pool;

@@ -10,6 +10,7 @@
 use candle_core::{Result, Tensor, D};
 
 use super::activation::{dropout, relu};
+use super::linear::linear;
 use crate::ops::rnn::Cell;
 
 /// The weights of one layer in one direction, PyTorch layout: `w_ih` `[G * H, F]`,
@@ -37,15 +38,6 @@ pub struct Outputs {
     pub sequence: Vec<Tensor>,
     pub h_n: Tensor,
     pub c_n: Option<Tensor>,
-}
-
-/// `x W^T (+ b)` for a 2-D `x`.
-fn project(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
-    let y = x.matmul(&w.t()?)?;
-    match b {
-        Some(b) => y.broadcast_add(b),
-        None => Ok(y),
-    }
 }
 
 /// Gate block `k` of `H` columns.
@@ -115,10 +107,10 @@ impl Stack {
         let mut outs = Vec::with_capacity(xs.len());
         let order: Vec<usize> = if reverse { (0..xs.len()).rev().collect() } else { (0..xs.len()).collect() };
         for t in order {
-            let gi = project(&xs[t], &w.w_ih, w.b_ih.as_ref())?;
+            let gi = linear(&xs[t], &w.w_ih, w.b_ih.as_ref())?;
             // The hidden product runs at the first step too (on zeros), so that `w_hh` has a
             // gradient even for one-step sequences, as in PyTorch.
-            let gh = project(&h, &w.w_hh, w.b_hh.as_ref())?;
+            let gh = linear(&h, &w.w_hh, w.b_hh.as_ref())?;
             (h, c) = self.step(&gi, &gh, &h, &c)?;
             outs.push(h.clone());
         }
