@@ -158,6 +158,7 @@ pub fn run(args: TrainArgs) -> ExitCode {
         ReportFormat::Text => Progress::stderr(),
         ReportFormat::Json => Progress::quiet(),
     };
+    install_interrupt_handler();
     match train(&args.spec, &config, &dir, &options, Box::new(progress)) {
         Ok(report) => {
             match args.format {
@@ -175,6 +176,16 @@ pub fn run(args: TrainArgs) -> ExitCode {
         }
         Err(e) => fail(e),
     }
+}
+
+/// Ctrl-C stops the loop after the step in flight; a second one ends the process at once.
+fn install_interrupt_handler() {
+    let _ = ctrlc::set_handler(|| {
+        if wick::train::fit::request_stop() {
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupted: stopping after this step; the last checkpoint is kept");
+    });
 }
 
 fn print_report(report: &TrainReport) {

@@ -21,8 +21,14 @@ use super::optim::Optimizer;
 use super::schedule::{Schedule, Unit};
 use crate::Lowered;
 
-/// Set by a Ctrl-C handler: the loop stops after the step in flight.
-pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+/// Set by [`request_stop`]: the loop stops after the step in flight.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Ask every running loop in the process to stop after its current step, keeping its last
+/// checkpoint (what a Ctrl-C handler calls). Returns whether a stop was already requested.
+pub fn request_stop() -> bool {
+    INTERRUPTED.swap(true, Ordering::SeqCst)
+}
 
 /// How to train, past what the optimizer and the data say.
 #[derive(Clone, Debug)]

@@ -99,7 +99,6 @@ pub fn train(
     ];
     files.push(progress);
     let mut observers = Observers(files);
-    install_interrupt_handler();
 
     let every = config.checkpoint_every.max(1);
     let last_epoch = config.epochs;
@@ -198,15 +197,4 @@ pub fn out_dir(spec: &str, config: &TrainConfig, config_dir: &Path, options: &Ru
             Path::new("runs").join(stem)
         }
     }
-}
-
-/// Ctrl-C stops the loop after the step in flight; a second Ctrl-C ends the process.
-fn install_interrupt_handler() {
-    use std::sync::atomic::Ordering;
-    let _ = ctrlc::set_handler(|| {
-        if fit::INTERRUPTED.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
-        }
-        eprintln!("\ninterrupted: stopping after this step; the last checkpoint is kept");
-    });
 }
