@@ -229,7 +229,9 @@ impl<'de> MapAccess<'de> for Entries<'_> {
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, ConfigError> {
-        let (_, value) = &self.entries[self.next.min(self.entries.len() - 1)];
+        let Some((_, value)) = self.entries.get(self.next) else {
+            return Err(ConfigError::new("a value was read before its key"));
+        };
         self.next += 1;
         seed.deserialize(Node(value)).map_err(|e| e.at(value.span))
     }
