@@ -55,17 +55,10 @@ pub fn write_atomic(
     tensors: &BTreeMap<String, Tensor>,
     metadata: Option<HashMap<String, String>>,
 ) -> Result<(), CheckpointError> {
-    let fail = |e: &dyn std::fmt::Display| CheckpointError::Write {
-        path: path.display().to_string(),
-        message: e.to_string(),
-    };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| fail(&e))?;
-    }
-    let name = path.file_name().map_or("checkpoint".into(), |n| n.to_string_lossy().to_string());
-    let tmp = path.with_file_name(format!(".{name}.tmp"));
-    safetensors::serialize_to_file(tensors.iter(), metadata, &tmp).map_err(|e| fail(&e))?;
-    std::fs::rename(&tmp, path).map_err(|e| fail(&e))
+    super::files::replace(path, |tmp| {
+        safetensors::serialize_to_file(tensors.iter(), metadata, tmp).map_err(std::io::Error::other)
+    })
+    .map_err(|e| CheckpointError::Write { path: path.display().to_string(), message: e.to_string() })
 }
 
 /// Save weights, optimizer state and run state as one checkpoint file.

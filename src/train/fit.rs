@@ -334,6 +334,7 @@ pub fn batch_size(net: &Lowered) -> candle_core::Result<usize> {
     }
 }
 
-fn scalar(t: &Tensor) -> candle_core::Result<f64> {
+/// A one-element tensor (a loss) as an `f64`.
+pub(crate) fn scalar(t: &Tensor) -> candle_core::Result<f64> {
     t.to_dtype(DType::F64)?.flatten_all()?.max(D::Minus1)?.to_scalar::<f64>()
 }

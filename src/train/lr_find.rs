@@ -2,12 +2,10 @@
 //! hundred steps while the rate grows exponentially from tiny to huge, record the loss, and
 //! suggest the rate where it fell fastest. Written to a CSV and an SVG curve.
 
-use std::path::{Path, PathBuf};
-
-use candle_core::{DType, D};
+use std::path::Path;
 
 use super::config::TrainConfig;
-use super::fit::{batch_size, FitError};
+use super::fit::{batch_size, scalar, FitError};
 use super::observe::render_lr_curve;
 use super::run::TrainError;
 use super::session::Session;
@@ -84,7 +82,7 @@ pub fn lr_find(
         optimizer.set_learning_rate(lr);
         let outs = net.forward(std::slice::from_ref(&part.x), true)?;
         let loss_t = fit.loss.compute(&outs, &part.y)?;
-        let loss = loss_t.to_dtype(DType::F64)?.flatten_all()?.max(D::Minus1)?.to_scalar::<f64>()?;
+        let loss = scalar(&loss_t)?;
         avg = SMOOTHING * avg + (1.0 - SMOOTHING) * loss;
         let smoothed = avg / (1.0 - SMOOTHING.powi(i as i32 + 1));
         if !smoothed.is_finite() || smoothed > DIVERGED * best {
@@ -131,12 +129,9 @@ fn table(points: &[RangePoint]) -> String {
     out
 }
 
-fn write(path: &PathBuf, text: &str) -> Result<(), TrainError> {
-    let fail = |e: std::io::Error| TrainError::Usage(format!("cannot write `{}`: {e}", path.display()));
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(fail)?;
-    }
-    std::fs::write(path, text).map_err(fail)
+fn write(path: &Path, text: &str) -> Result<(), TrainError> {
+    super::files::replace(path, |tmp| std::fs::write(tmp, text))
+        .map_err(|e| TrainError::Usage(format!("cannot write `{}`: {e}", path.display())))
 }
 
 fn shown(path: &Path) -> String {

@@ -4,6 +4,7 @@
 pub mod checkpoint;
 pub mod config;
 pub mod data;
+pub mod files;
 pub mod fit;
 pub mod freeze;
 pub mod grads;

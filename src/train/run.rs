@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use super::checkpoint::{self, CheckpointError, RunState};
 use super::config::TrainConfig;
 use super::data::{DataError, Splits};
-use super::fit::{self, fit, FitError, Stop};
+use super::fit::{fit, FitError, Stop};
 use super::observe::{CurvePlot, EpochRecord, MetricsLog, Observer, Observers};
 use super::session::Session;
 use crate::lower::LowerError;
@@ -149,15 +149,10 @@ fn report(
         state.history.iter().map(|r| splits.train.len() as f64 / r.samples_per_s.max(1e-12)).sum();
     let best_epoch = match state.best {
         Some((epoch, _)) => epoch,
-        None => state
-            .history
-            .iter()
-            .min_by(|a, b| {
-                fit::monitored(a, "val_loss")
-                    .unwrap_or(f64::NAN)
-                    .total_cmp(&fit::monitored(b, "val_loss").unwrap_or(f64::NAN))
-            })
-            .map_or(0, |r| r.epoch),
+        None => {
+            let val_loss = |r: &EpochRecord| r.val.get("loss").unwrap_or(f64::NAN);
+            state.history.iter().min_by(|a, b| val_loss(a).total_cmp(&val_loss(b))).map_or(0, |r| r.epoch)
+        }
     };
     Ok(TrainReport {
         epochs: state.epochs_done,

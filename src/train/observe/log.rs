@@ -61,9 +61,7 @@ impl MetricsLog {
             }
         };
         let create = || {
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)?;
-            }
+            crate::train::files::ensure_parent(path)?;
             File::create(path)
         };
         let file = create().map_err(|e| in_log(path, e))?;

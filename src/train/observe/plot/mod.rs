@@ -57,15 +57,7 @@ impl CurvePlot {
     /// Write through a temporary file and a rename, so a reader never sees half a picture.
     fn write(&self, history: &[EpochRecord]) -> std::io::Result<()> {
         let svg = render_curves(&self.title, history, &self.steps);
-        let temp = self.path.with_extension("svg.tmp");
-        let write = || {
-            if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)?;
-            }
-            std::fs::write(&temp, svg)?;
-            std::fs::rename(&temp, &self.path)
-        };
-        write().map_err(|e| {
+        crate::train::files::replace(&self.path, |tmp| std::fs::write(tmp, svg)).map_err(|e| {
             std::io::Error::new(
                 e.kind(),
                 format!("cannot write the curve plot `{}`: {e}", self.path.display()),
