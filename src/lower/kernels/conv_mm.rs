@@ -20,10 +20,11 @@ use std::sync::Mutex;
 
 use candle_core::backend::BackendStorage;
 use candle_core::{
-    Context, CpuStorage, CustomOp2, CustomOp3, Device, Layout, Result, Shape, Storage, Tensor, WithDType,
+    Context, CpuStorage, CustomOp2, CustomOp3, Device, Layout, Result, Shape, Tensor, WithDType,
 };
 
-use super::im2col::{col2im, for_float, im2col, slice, swap_leading, Cols, Elem, Grid, Im2Col};
+use super::cpu::{for_float, slice, with_slice, Elem};
+use super::im2col::{col2im, im2col, swap_leading, Cols, Grid, Im2Col};
 
 /// `conv2d` of `x` `[N, C, H, W]` with `weight` `[O, C / groups, kh, kw]` on `grid` (whose
 /// image is `H x W`), plus `bias` `[O]`: `[N, O, oh, ow]`. Or, `transposed`, `conv_transpose2d`
@@ -221,13 +222,6 @@ fn swapped(t: &Tensor, a: usize, b: usize, len: usize) -> Result<Tensor> {
         let swapped = with_slice(&t, |t: &[T]| swap_leading(t, a, b, len, None))?;
         Tensor::from_vec(swapped, (b, a, len), t.device())
     })
-}
-
-/// `f` of a contiguous CPU tensor's elements.
-fn with_slice<T: Elem, R>(t: &Tensor, f: impl FnOnce(&[T]) -> R) -> Result<R> {
-    let (storage, layout) = t.storage_and_layout();
-    let Storage::Cpu(s) = &*storage else { candle_core::bail!("conv_mm runs on the CPU") };
-    Ok(f(slice::<T>(s, layout)?))
 }
 
 impl CustomOp2 for ConvMm {

@@ -15,12 +15,8 @@ use std::sync::Mutex;
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, WithDType};
 
+use super::cpu::{for_float, slice, Elem};
 use super::pool::Axis;
-
-/// The float types the CPU kernels run on.
-pub trait Elem: WithDType {}
-impl Elem for f32 {}
-impl Elem for f64 {}
 
 /// Where a convolution's windows lie on its image (the conv's input, the transposed conv's
 /// output): rows, then columns. `output` counts window positions; `padding` is the zero
@@ -168,32 +164,6 @@ fn par_chunks<T: Send>(out: &mut [T], chunk: usize, f: impl Fn(usize, &mut [T]) 
         block.chunks_mut(chunk).enumerate().for_each(|(i, c)| f(t * per + i, c));
     });
 }
-
-/// A contiguous CPU tensor's elements, in order.
-pub fn slice<'a, T: Elem>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [T]> {
-    match l.contiguous_offsets() {
-        Some((start, end)) => Ok(&s.as_slice::<T>()?[start..end]),
-        None => candle_core::bail!("the im2col kernels need contiguous tensors"),
-    }
-}
-
-/// Runs `$body` with `$t` the Rust type of `$dtype` (f32 or f64).
-macro_rules! for_float {
-    ($dtype:expr, $t:ident => $body:expr) => {
-        match $dtype {
-            candle_core::DType::F32 => {
-                type $t = f32;
-                $body
-            }
-            candle_core::DType::F64 => {
-                type $t = f64;
-                $body
-            }
-            d => candle_core::bail!("the im2col kernels run on f32 and f64, found {d:?}"),
-        }
-    };
-}
-pub(crate) use for_float;
 
 /// [`im2col`] as a candle op on `[N, C, H, W]` (without a gradient: `conv_mm` has its own).
 pub struct Im2Col(pub Grid);

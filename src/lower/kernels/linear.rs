@@ -3,12 +3,14 @@
 
 use candle_core::{Result, Tensor};
 
+use super::bias::add_bias;
+
 /// `x` is `[..., in]`, `weight` `[out, in]`, `bias` `[out]`; the result is `[..., out]`.
 pub fn linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
     let (out, in_features) = weight.dims2()?;
     let y = x.reshape((x.elem_count() / in_features, in_features))?.matmul(&weight.t()?)?;
     let y = match bias {
-        Some(b) => y.broadcast_add(b)?,
+        Some(b) => add_bias(&y, b)?,
         None => y,
     };
     let mut shape = x.dims().to_vec();

@@ -4,9 +4,12 @@
 
 pub mod activation;
 pub mod attention;
+pub mod bias;
 pub mod conv;
 pub mod conv_mm;
+pub mod cpu;
 pub mod im2col;
+pub mod layer_norm;
 pub mod linear;
 pub mod norm;
 pub mod pad;

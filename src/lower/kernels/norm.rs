@@ -3,6 +3,8 @@
 
 use candle_core::{Result, Tensor, Var};
 
+use super::cpu::on_cpu_float;
+use super::layer_norm::layer_norm_affine;
 use super::per_channel;
 
 /// Normalises `x` over `dims` with the biased variance; returns (normalised, mean, variance),
@@ -85,6 +87,11 @@ pub fn layer_norm(
     eps: f64,
 ) -> Result<Tensor> {
     let rank = x.rank();
+    if let (Some(w), Some(b), true) = (weight, bias, on_cpu_float(x)) {
+        let features: usize = x.dims()[rank - axes..].iter().product();
+        let rows = x.reshape((x.elem_count() / features.max(1), features))?;
+        return layer_norm_affine(&rows, &w.flatten_all()?, &b.flatten_all()?, eps)?.reshape(x.shape());
+    }
     let dims: Vec<usize> = (rank - axes..rank).collect();
     let (y, _, _) = standardize(x, &dims, eps)?;
     affine(y, weight, bias)

@@ -1,0 +1,69 @@
+//! What the CPU custom ops share: the float types they run on, their operands as slices, and
+//! the test that says whether a tensor can take the custom path (elsewhere, on CUDA or in
+//! half precision, the lowering keeps to candle's primitives).
+
+use candle_core::{CpuStorage, DType, Layout, Result, Storage, Tensor, WithDType};
+
+/// The float types the CPU kernels run on, with the math they use past `+ - * /`.
+pub trait Elem: WithDType {
+    fn sqrt(self) -> Self;
+    fn exp(self) -> Self;
+}
+
+impl Elem for f32 {
+    fn sqrt(self) -> Self {
+        f32::sqrt(self)
+    }
+    fn exp(self) -> Self {
+        f32::exp(self)
+    }
+}
+
+impl Elem for f64 {
+    fn sqrt(self) -> Self {
+        f64::sqrt(self)
+    }
+    fn exp(self) -> Self {
+        f64::exp(self)
+    }
+}
+
+/// Whether `t` lives on the CPU in a dtype the custom kernels take.
+pub fn on_cpu_float(t: &Tensor) -> bool {
+    t.device().is_cpu() && matches!(t.dtype(), DType::F32 | DType::F64)
+}
+
+/// The elements of a contiguous operand.
+pub fn slice<'a, T: Elem>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [T]> {
+    match l.contiguous_offsets() {
+        Some((start, end)) => Ok(&s.as_slice::<T>()?[start..end]),
+        None => candle_core::bail!("the CPU kernels need contiguous tensors"),
+    }
+}
+
+/// `f` of a contiguous CPU tensor's elements.
+pub fn with_slice<T: Elem, R>(t: &Tensor, f: impl FnOnce(&[T]) -> R) -> Result<R> {
+    let (storage, layout) = t.storage_and_layout();
+    let Storage::Cpu(s) = &*storage else {
+        candle_core::bail!("a CPU kernel was given a tensor on {:?}", t.device())
+    };
+    Ok(f(slice::<T>(s, layout)?))
+}
+
+/// Runs `$body` with `$t` the Rust type of `$dtype` (f32 or f64).
+macro_rules! for_float {
+    ($dtype:expr, $t:ident => $body:expr) => {
+        match $dtype {
+            candle_core::DType::F32 => {
+                type $t = f32;
+                $body
+            }
+            candle_core::DType::F64 => {
+                type $t = f64;
+                $body
+            }
+            d => candle_core::bail!("the CPU kernels run on f32 and f64, found {d:?}"),
+        }
+    };
+}
+pub(crate) use for_float;
