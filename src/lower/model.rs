@@ -9,6 +9,7 @@ use candle_core::{DType, Device};
 use super::executor::{InputSlot, Lowered, SlotSize, Step};
 use super::{Forward, LowerCtx, LowerError, ParamStore};
 use crate::diag::RenderStyle;
+use crate::ir::dim::Bindings;
 use crate::ir::graph::{Graph, NodeId, TensorRef};
 use crate::ir::tensor::TensorType;
 use crate::{Compiled, Options};
@@ -52,9 +53,55 @@ impl Model {
         if !dtype.is_float() {
             return Err(LowerError::Usage(format!("a model runs in a float dtype, found {dtype:?}")));
         }
+        self.lower(ParamStore::new(seed, dtype, device), &self.graph.bindings(), device, dtype)
+    }
+
+    /// Lowers this model again with some dims bound to other values (`[("N", 3)]`: the same
+    /// network for batches of 3), on the very parameters and buffers of `built`, a model this
+    /// one built: an optimizer step, a load or a batch norm's running statistics through either
+    /// is seen by the other, and their forward passes are counted as one sequence, so dropout
+    /// draws one stream across both. Dims not named keep the values `built` has.
+    ///
+    /// Elaboration decided the spec's `if`s with the values it was compiled with; a binding
+    /// that changes a parameter's shape is refused, as is a model with a parameter `built`
+    /// lacks.
+    pub fn build_sharing(&self, built: &Lowered, bind: &[(String, i64)]) -> Result<Lowered, LowerError> {
         let g = &self.graph;
-        let bindings = g.bindings();
-        let mut store = ParamStore::new(seed, dtype, device);
+        let mut bindings = g.bindings();
+        for (name, value) in bind {
+            if !g.dims.iter().any(|d| &d.name == name) {
+                let known: Vec<&str> = g.dims.iter().map(|d| d.name.as_str()).collect();
+                return Err(LowerError::Usage(format!(
+                    "`{name}` names no dim of model {} (its dims: {})",
+                    g.name,
+                    known.join(", ")
+                )));
+            }
+            if *value < 1 {
+                return Err(LowerError::Usage(format!("dims must be at least 1, found {name} = {value}")));
+            }
+            bindings.insert(name.clone(), *value);
+        }
+        let store = built.params.share();
+        if let Some((path, ..)) = g.parameters().into_iter().find(|(path, ..)| store.get(path).is_none()) {
+            return Err(LowerError::Usage(format!(
+                "`{path}` of model {} is not a parameter of `{}`: share parameters with a model this one built",
+                g.name, built.name
+            )));
+        }
+        self.lower(store, &bindings, &built.device, built.dtype)
+    }
+
+    /// Every needed node lowered under `bindings`, its parameters taken from (or added to)
+    /// `store`.
+    fn lower(
+        &self,
+        mut store: ParamStore,
+        bindings: &Bindings,
+        device: &Device,
+        dtype: DType,
+    ) -> Result<Lowered, LowerError> {
+        let g = &self.graph;
         let needed = needed_nodes(g);
         // Owners before the layers tied to them, so a shared tensor starts as its owner's init.
         let (plain, tied): (Vec<NodeId>, Vec<NodeId>) = g
@@ -69,11 +116,10 @@ impl Model {
             let inputs: Vec<TensorType> = g
                 .inputs_of(id)
                 .iter()
-                .map(|t| g.tensor_type(*t).map(|ty| ty.bind(&bindings)).unwrap_or_default())
+                .map(|t| g.tensor_type(*t).map(|ty| ty.bind(bindings)).unwrap_or_default())
                 .collect();
-            let outputs = node.outputs.iter().map(|t| t.bind(&bindings)).collect();
-            let mut ctx =
-                LowerCtx { node, inputs, outputs, dtype, device, bindings: &bindings, store: &mut store };
+            let outputs = node.outputs.iter().map(|t| t.bind(bindings)).collect();
+            let mut ctx = LowerCtx { node, inputs, outputs, dtype, device, bindings, store: &mut store };
             let layer = node.op.lower(&mut ctx)?;
             layers.insert(id, layer);
         }
@@ -86,11 +132,11 @@ impl Model {
         let mut inputs = Vec::new();
         for (name, id) in &g.inputs {
             let node = g.node(*id);
-            let ty = node.outputs.first().cloned().unwrap_or_default().bind(&bindings);
+            let ty = node.outputs.first().cloned().unwrap_or_default().bind(bindings);
             let dims = ty
                 .shape
                 .iter()
-                .map(|d| d.eval(&bindings).map(|v| v as usize))
+                .map(|d| d.eval(bindings).map(|v| v as usize))
                 .collect::<Option<Vec<_>>>()
                 .ok_or_else(|| {
                     LowerError::Usage(format!(
@@ -125,7 +171,7 @@ impl Model {
         let mut slot_sizes = vec![SlotSize::default(); slots.len()];
         for (t, slot) in &slots {
             if let Some(ty) = g.tensor_type(*t) {
-                let elements = ty.bind(&bindings).numel().as_const().unwrap_or(0) as usize;
+                let elements = ty.bind(bindings).numel().as_const().unwrap_or(0) as usize;
                 let width =
                     if ty.dtype.is_float() { dtype.size_in_bytes() } else { ty.dtype.size_bytes() as usize };
                 slot_sizes[*slot] = SlotSize { elements, bytes: elements * width };

@@ -4,6 +4,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::VarMap;
@@ -42,8 +44,9 @@ pub struct ParamStore {
     seed: u64,
     dtype: DType,
     device: Device,
-    /// Forward passes run so far: the position of the random streams (dropout, noise).
-    passes: std::sync::atomic::AtomicU64,
+    /// Forward passes run so far: the position of the random streams (dropout, noise). Shared
+    /// with every [`share`](Self::share)d store, so models on one store draw from one stream.
+    passes: Arc<AtomicU64>,
 }
 
 impl fmt::Debug for ParamStore {
@@ -109,18 +112,34 @@ impl ParamStore {
         }
     }
 
+    /// A second handle on the same tensors and pass counter, for lowering the model again at
+    /// another binding: a `Var` is a handle on shared storage, so setting one through either
+    /// store (an optimizer step, a batch norm's running statistics, a load) is seen by both.
+    pub(crate) fn share(&self) -> ParamStore {
+        ParamStore {
+            varmap: self.varmap.clone(),
+            entries: self.entries.clone(),
+            index: self.index.clone(),
+            aliases: self.aliases.clone(),
+            seed: self.seed,
+            dtype: self.dtype,
+            device: self.device.clone(),
+            passes: Arc::clone(&self.passes),
+        }
+    }
+
     /// Forward passes run so far (checkpointed so a resumed run draws the same masks).
     pub fn passes(&self) -> u64 {
-        self.passes.load(std::sync::atomic::Ordering::Relaxed)
+        self.passes.load(Ordering::Relaxed)
     }
 
     pub fn set_passes(&self, n: u64) {
-        self.passes.store(n, std::sync::atomic::Ordering::Relaxed);
+        self.passes.store(n, Ordering::Relaxed);
     }
 
     /// Count a new pass and return its number.
     pub(crate) fn next_pass(&self) -> u64 {
-        self.passes.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        self.passes.fetch_add(1, Ordering::Relaxed)
     }
 
     /// The existing variable under `key`, or a new one drawn from `init`. The draw depends only

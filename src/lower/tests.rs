@@ -116,6 +116,46 @@ fn weights_round_trip_through_safetensors_and_seeds_differ() {
 }
 
 #[test]
+fn a_model_built_for_another_batch_shares_every_tensor_and_the_pass_count() {
+    let spec =
+        "dim N = 4\nmodel M { input x: [N, 3]\n output y = x |> fc: Linear(5) |> bn: BatchNorm1d |> Tanh }";
+    let model = Model::from_source("t.wick", spec, &Options::default()).unwrap();
+    let four = model.build_seeded(&Device::Cpu, DType::F32, 3).unwrap();
+    let three = model.build_sharing(&four, &[("N".into(), 3)]).unwrap();
+    assert_eq!(three.inputs()[0].dims, [3, 3]);
+    let x = Tensor::arange(0f32, 12.0, &Device::Cpu).unwrap().reshape((4, 3)).unwrap();
+    let first_three = x.narrow(0, 0, 3).unwrap();
+    let rows = |m: &Lowered, x: &Tensor| m.infer(std::slice::from_ref(x), false).unwrap().remove(0);
+    let close = |a: &Tensor, b: &Tensor| {
+        values(a).iter().zip(values(b)).all(|(p, q)| (p - q).abs() < 1e-6) && a.dims() == b.dims()
+    };
+    assert!(close(&rows(&three, &first_three), &rows(&four, &x).narrow(0, 0, 3).unwrap()));
+    // A weight set through one model is the other's, and so are its outputs.
+    let before = rows(&four, &x);
+    let w = Tensor::full(0.5f32, (5, 3), &Device::Cpu).unwrap();
+    three.params().get("fc.weight").unwrap().set(&w).unwrap();
+    assert_eq!(values(four.params().get("fc.weight").unwrap().as_tensor()), values(&w));
+    assert!(!close(&rows(&four, &x), &before));
+    assert!(close(&rows(&three, &first_three), &rows(&four, &x).narrow(0, 0, 3).unwrap()));
+    // Training through the small model moves the running statistics the big one evaluates with.
+    let mean = || values(four.params().get("bn.running_mean").unwrap().as_tensor());
+    assert!(mean().iter().all(|v| *v == 0.0));
+    let passes = four.params().passes();
+    three.forward(std::slice::from_ref(&first_three), true).unwrap();
+    assert!(mean().iter().any(|v| *v != 0.0));
+    assert_eq!(four.params().passes(), passes + 1);
+
+    let err =
+        |bind: (&str, i64)| model.build_sharing(&four, &[(bind.0.into(), bind.1)]).unwrap_err().to_string();
+    assert!(err(("B", 3)).contains("`B` names no dim of model M (its dims: N)"), "{}", err(("B", 3)));
+    assert!(err(("N", 0)).contains("at least 1"), "{}", err(("N", 0)));
+    let wider = "dim N = 4\nmodel M { input x: [N, 3]\n output y = x |> fc: Linear(5) |> head: Linear(2) }";
+    let wider = Model::from_source("t.wick", wider, &Options::default()).unwrap();
+    let err = wider.build_sharing(&four, &[]).unwrap_err().to_string();
+    assert!(err.contains("`head.weight` of model M is not a parameter of `M`"), "{err}");
+}
+
+#[test]
 fn module_runs_single_io_models_in_eval_mode() {
     let m = build("model M { input x: [2, 3]\n output y = x |> Dropout(0.9) |> Softmax }");
     let x = Tensor::new(&[[1f32, 2., 3.], [0., 0., 0.]], &Device::Cpu).unwrap();

@@ -2,8 +2,8 @@
 //! gradients summed over `accumulate` batches, an optional L1 penalty and clipping; after each
 //! epoch validation, reduce-on-plateau, early stopping and a checkpoint hook.
 //!
-//! A lowered model has its batch size bound when it is built, so both splits must divide into
-//! whole batches of it (the caller cuts them).
+//! Every row is used: a split's last batch may be short, and runs on the model lowered for
+//! its size ([`Nets`]); its loss is the mean over its own rows.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -15,6 +15,7 @@ use super::checkpoint::RunState;
 use super::config::{Clip, EarlyStopping};
 use super::data::{Dataset, Splits};
 use super::grads::{add_grads, clip_grads, l1_penalty};
+use super::nets::Nets;
 use super::objective::{LossConfig, Metric};
 use super::observe::{EpochRecord, Metrics, Observer, Plan, StepRecord};
 use super::optim::Optimizer;
@@ -90,7 +91,7 @@ pub type EpochHook<'a> = dyn FnMut(&RunState, &dyn Optimizer, bool) -> Result<()
 
 /// Train from `state` (fresh or resumed) until the configured end.
 pub fn fit(
-    net: &Lowered,
+    nets: &Nets,
     optimizer: &mut dyn Optimizer,
     data: &Splits,
     config: &FitConfig,
@@ -98,9 +99,9 @@ pub fn fit(
     observer: &mut dyn Observer,
     after_epoch: &mut EpochHook,
 ) -> Result<Stop, FitError> {
-    let batch = batch_size(net)?;
+    let batch = nets.batch_size();
     let accumulate = config.accumulate.max(1);
-    let steps_per_epoch = (data.train.len() / batch).div_ceil(accumulate);
+    let steps_per_epoch = steps_per_epoch(data.train.len(), batch, accumulate);
     observer.start(&Plan {
         epochs: config.epochs,
         steps_per_epoch,
@@ -135,7 +136,11 @@ pub fn fit(
             optimizer.set_learning_rate(lr);
             let mut grads: Option<GradStore> = None;
             let mut step_loss = 0.0;
+            let rows: usize = group.iter().map(Dataset::len).sum();
             for part in group {
+                // The group's loss is the mean over its rows, however its batches divide them.
+                let share = part.len() as f64 / rows as f64;
+                let net = nets.for_rows(part.len())?;
                 let outs = net.forward(std::slice::from_ref(&part.x), true)?;
                 let loss = config.loss.compute(&outs, &part.y)?;
                 let value = scalar(&loss)?;
@@ -151,9 +156,9 @@ pub fn fit(
                     part.len(),
                     config.loss.class_axis(),
                 )?;
-                step_loss += value / group.len() as f64;
+                step_loss += value * share;
                 let objective = (loss + l1_penalty(optimizer, config.l1)?)?;
-                let g = net.backward(&(objective / group.len() as f64)?)?;
+                let g = net.backward(&(objective * share)?)?;
                 grads = Some(match grads {
                     None => g,
                     Some(acc) => add_grads(acc, g, optimizer)?,
@@ -170,7 +175,7 @@ pub fn fit(
                 step: state.step,
                 lr,
                 loss: step_loss,
-                samples: group.iter().map(Dataset::len).sum(),
+                samples: rows,
                 elapsed_s: started.elapsed().as_secs_f64(),
             })?;
             if INTERRUPTED.load(Ordering::Relaxed) {
@@ -182,7 +187,7 @@ pub fn fit(
                 break;
             }
         }
-        let val = evaluate(net, &data.val, &config.loss, &config.metrics)?;
+        let val = evaluate(nets, &data.val, &config.loss, &config.metrics)?;
         let seconds = epoch_started.elapsed().as_secs_f64().max(1e-9);
         let record = EpochRecord {
             epoch: epoch + 1,
@@ -204,7 +209,7 @@ pub fn fit(
             None => false,
         };
         if improved && config.early_stopping.as_ref().is_some_and(|e| e.restore_best) {
-            best_weights = Some(snapshot(net)?);
+            best_weights = Some(snapshot(nets.full())?);
         }
         state.epochs_done = epoch + 1;
         state.history.push(record);
@@ -258,9 +263,10 @@ fn track_best(state: &mut RunState, es: &EarlyStopping, record: &EpochRecord) ->
     Ok(better)
 }
 
-/// Loss and metrics in eval mode over `data`, batch by batch.
+/// Loss and metrics in eval mode over every row of `data`, batch by batch, each batch weighted
+/// by its rows.
 pub fn evaluate(
-    net: &Lowered,
+    nets: &Nets,
     data: &Dataset,
     loss: &LossConfig,
     metrics: &[Metric],
@@ -269,11 +275,8 @@ pub fn evaluate(
     if data.is_empty() {
         return Ok(sums.metrics(metrics));
     }
-    let batch = batch_size(net)?;
-    for start in (0..data.len()).step_by(batch) {
-        let rows: Vec<u32> = (start as u32..(start + batch).min(data.len()) as u32).collect();
-        let part = data.select(&rows)?;
-        let outs = net.infer(std::slice::from_ref(&part.x), false)?;
+    for part in data.batches_in_order(nets.batch_size())? {
+        let outs = nets.for_rows(part.len())?.infer(std::slice::from_ref(&part.x), false)?;
         let value = scalar(&loss.compute(&outs, &part.y)?)?;
         sums.add(metrics, &outs, &part.y, value, part.len(), loss.class_axis())?;
     }
@@ -321,17 +324,15 @@ impl Sums {
     }
 }
 
+/// Optimizer steps in an epoch: a step per `accumulate` batches, the last batch and the last
+/// group possibly short.
+pub fn steps_per_epoch(rows: usize, batch: usize, accumulate: usize) -> usize {
+    rows.div_ceil(batch.max(1)).div_ceil(accumulate.max(1))
+}
+
 /// A copy of every trainable weight (a `Var`'s tensor changes in place as it trains).
 fn snapshot(net: &Lowered) -> candle_core::Result<Vec<(Var, Tensor)>> {
     net.trainable_vars().into_iter().map(|v| Ok((v.clone(), v.as_tensor().copy()?))).collect()
-}
-
-/// The leading dim of the model's first input, as bound when it was built.
-pub fn batch_size(net: &Lowered) -> candle_core::Result<usize> {
-    match net.inputs().first().and_then(|i| i.dims.first()) {
-        Some(b) => Ok(*b),
-        None => candle_core::bail!("the model has no batched input"),
-    }
 }
 
 /// A one-element tensor (a loss) as an `f64`.

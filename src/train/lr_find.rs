@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use super::config::TrainConfig;
-use super::fit::{batch_size, scalar, FitError};
+use super::fit::{scalar, FitError};
 use super::observe::render_lr_curve;
 use super::run::TrainError;
 use super::session::Session;
@@ -63,8 +63,8 @@ pub fn lr_find(
             test.start, test.end, test.steps
         )));
     }
-    let Session { net, splits, mut optimizer, fit, .. } = Session::prepare(spec, config, config_dir)?;
-    let batch = batch_size(&net)?;
+    let Session { nets, splits, mut optimizer, fit, .. } = Session::prepare(spec, config, config_dir)?;
+    let batch = nets.batch_size();
     let mut points = Vec::with_capacity(test.steps);
     let (mut avg, mut best, mut diverged) = (0.0, f64::INFINITY, false);
     let mut epoch = 0u64;
@@ -80,6 +80,7 @@ pub fn lr_find(
         };
         let lr = test.start * (test.end / test.start).powf(i as f64 / (test.steps - 1) as f64);
         optimizer.set_learning_rate(lr);
+        let net = nets.for_rows(part.len())?;
         let outs = net.forward(std::slice::from_ref(&part.x), true)?;
         let loss_t = fit.loss.compute(&outs, &part.y)?;
         let loss = scalar(&loss_t)?;
@@ -103,7 +104,7 @@ pub fn lr_find(
     let ceiling = 1.5 * smoothed.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
     let raw: Vec<(f64, f64)> = points.iter().map(|p| (p.lr, p.loss)).filter(|p| p.1 <= ceiling).collect();
     let mark = suggested.and_then(|lr| points.iter().find(|p| p.lr == lr)).map(|p| (p.lr, p.smoothed));
-    let title = format!("{}: learning-rate range test", net.name);
+    let title = format!("{}: learning-rate range test", nets.full().name);
     write(&plot, &render_lr_curve(&title, &raw, &smoothed, mark))?;
     Ok(RangeReport { points, suggested, diverged, csv: shown(&csv), plot: shown(&plot) })
 }

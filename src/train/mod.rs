@@ -10,6 +10,7 @@ pub mod freeze;
 pub mod grads;
 pub mod loss;
 pub mod lr_find;
+pub mod nets;
 pub mod objective;
 pub mod observe;
 pub mod optim;

@@ -34,8 +34,6 @@ pub struct TrainReport {
     pub samples_per_s: f64,
     /// `finished`, `early_stopped`, `max_steps` or `interrupted`.
     pub stopped: &'static str,
-    /// Rows left out so both splits divide into whole batches.
-    pub dropped_rows: usize,
     pub frozen_params: usize,
     pub out: String,
     pub checkpoint: String,
@@ -73,8 +71,9 @@ pub fn train(
     options: &RunOptions,
     progress: Box<dyn Observer>,
 ) -> Result<TrainReport, TrainError> {
-    let Session { net, splits, dropped, mut optimizer, fit: fit_config, plateau, frozen, mut notes, device } =
+    let Session { nets, splits, mut optimizer, fit: fit_config, plateau, frozen, mut notes, device } =
         Session::prepare(spec, config, config_dir)?;
+    let net = nets.full();
     let out = out_dir(spec, config, config_dir, options);
     let resume_from = out.join("checkpoint.safetensors");
     let mut state = if options.resume {
@@ -103,7 +102,7 @@ pub fn train(
     let every = config.checkpoint_every.max(1);
     let last_epoch = config.epochs;
     let stop = fit(
-        &net,
+        &nets,
         optimizer.as_mut(),
         &splits,
         &fit_config,
@@ -124,7 +123,7 @@ pub fn train(
             Ok(())
         },
     )?;
-    let mut report = report(state, stop, &splits, dropped, frozen.len(), &out, notes)?;
+    let mut report = report(state, stop, &splits, frozen.len(), &out, notes)?;
     report.log = log.display().to_string();
     report.plot = plot.display().to_string();
     report.checkpoint = resume_from.display().to_string();
@@ -139,7 +138,6 @@ fn report(
     state: RunState,
     stop: Stop,
     splits: &Splits,
-    dropped: usize,
     frozen: usize,
     out: &Path,
     notes: Vec<String>,
@@ -168,7 +166,6 @@ fn report(
             Stop::MaxSteps => "max_steps",
             Stop::Interrupted => "interrupted",
         },
-        dropped_rows: dropped,
         frozen_params: frozen,
         out: out.display().to_string(),
         checkpoint: String::new(),

@@ -1,29 +1,29 @@
-//! Setting up a run: the data read and cut to whole batches, the model built for that batch
-//! and checked against the data, initial weights, frozen parameters, the optimizer and the
-//! loop's configuration. `wick train` and `wick lr-find` start the same way.
+//! Setting up a run: the data read, the model built for the batch size (and for the splits'
+//! short last batches) and checked against the data, initial weights, frozen parameters, the
+//! optimizer and the loop's configuration. `wick train` and `wick lr-find` start the same way.
 
 use std::path::Path;
 
 use candle_core::{DType, Device};
 
 use super::config::TrainConfig;
-use super::data::{self, Dataset, Splits};
-use super::fit::FitConfig;
+use super::data::{self, Splits};
+use super::fit::{steps_per_epoch, FitConfig};
 use super::freeze::freeze;
+use super::nets::Nets;
 use super::objective::Metric;
 use super::optim::{Optimizer, Param};
 use super::run::TrainError;
 use super::schedule::Plateau;
 use crate::ir::dim::Dim;
 use crate::lower::device;
-use crate::{Lowered, Model, Options};
+use crate::{Model, Options};
 
 /// Everything a loop needs, ready to go.
 pub struct Session {
-    pub net: Lowered,
+    /// The model at the batch size, and at each split's short last batch.
+    pub nets: Nets,
     pub splits: Splits,
-    /// Rows left out so both splits divide into whole batches.
-    pub dropped: usize,
     pub optimizer: Box<dyn Optimizer>,
     pub fit: FitConfig,
     pub plateau: Option<Plateau>,
@@ -42,13 +42,15 @@ impl Session {
         notes.extend(note);
         let b = config.batch_size.max(1);
         let splits = data::load(&config.data, config_dir, config.seed, &device)?;
-        let (splits, dropped) = whole_batches(splits, b)?;
 
+        let batch_dim = batch_dim(spec)?;
         let model = Model::from_file(
             spec,
-            &Options { bind: vec![(batch_dim(spec)?, b as i64)], ..Default::default() },
+            &Options { bind: vec![(batch_dim.clone(), b as i64)], ..Default::default() },
         )?;
-        let net = model.build_seeded(&device, DType::F32, config.seed)?;
+        let full = model.build_seeded(&device, DType::F32, config.seed)?;
+        let nets = Nets::build(&model, full, &batch_dim, &[splits.train.len(), splits.val.len()])?;
+        let net = nets.full();
         if let Some(input) = net.inputs().first() {
             data::check_fits(&splits.train, input)?;
         }
@@ -65,7 +67,7 @@ impl Session {
             }
             notes.push(note);
         }
-        let (params, frozen) = freeze(Param::trainable(&net), &config.frozen).map_err(usage)?;
+        let (params, frozen) = freeze(Param::trainable(net), &config.frozen).map_err(usage)?;
         if params.is_empty() {
             return Err(usage("nothing to train: every parameter is frozen".into()));
         }
@@ -82,7 +84,7 @@ impl Session {
             .map(|m| Metric::parse(m, &config.loss))
             .collect::<Result<Vec<_>, _>>()
             .map_err(usage)?;
-        let steps_per_epoch = (splits.train.len() / b).div_ceil(config.accumulate.max(1)) as u64;
+        let steps_per_epoch = steps_per_epoch(splits.train.len(), b, config.accumulate) as u64;
         let length = match config.schedule.every {
             super::schedule::Unit::Epoch => config.epochs as u64,
             super::schedule::Unit::Step => config.max_steps.unwrap_or(config.epochs as u64 * steps_per_epoch),
@@ -104,7 +106,7 @@ impl Session {
             l1: config.l1,
             early_stopping: config.early_stopping.clone(),
         };
-        Ok(Session { net, splits, dropped, optimizer, fit: fit_config, plateau, frozen, notes, device })
+        Ok(Session { nets, splits, optimizer, fit: fit_config, plateau, frozen, notes, device })
     }
 }
 
@@ -129,22 +131,4 @@ fn batch_dim(spec: &str) -> Result<String, TrainError> {
             "the first input of `{spec}` needs a batch dim (`dim N`) on its first axis"
         ))),
     }
-}
-
-/// Both splits cut to whole batches (a lowered model has its batch size fixed).
-fn whole_batches(splits: Splits, b: usize) -> Result<(Splits, usize), TrainError> {
-    let cut = |d: &Dataset| -> candle_core::Result<Dataset> {
-        let keep: Vec<u32> = (0..(d.len() / b * b) as u32).collect();
-        d.select(&keep)
-    };
-    let (train, val) = (cut(&splits.train)?, cut(&splits.val)?);
-    if train.is_empty() || val.is_empty() {
-        return Err(TrainError::Usage(format!(
-            "batch size {b} is larger than a split ({} training, {} validation rows)",
-            splits.train.len(),
-            splits.val.len()
-        )));
-    }
-    let dropped = splits.train.len() + splits.val.len() - train.len() - val.len();
-    Ok((Splits { train, val }, dropped))
 }

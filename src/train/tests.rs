@@ -1,13 +1,19 @@
-//! The training loop end to end on Iris: accuracy, early stopping, accumulation, clipping.
+//! The training loop end to end on Iris: accuracy, early stopping, accumulation, clipping,
+//! short last batches.
 
+use std::cell::RefCell;
 use std::path::Path;
+use std::rc::Rc;
 
 use candle_core::backprop::GradStore;
 use candle_core::{Device, Tensor, Var};
 
 use super::config::{Clip, TrainConfig};
+use super::fit::evaluate;
 use super::grads::clip_grads;
-use super::observe::Progress;
+use super::nets::Nets;
+use super::objective::Metric;
+use super::observe::{Observer, Plan, Progress, StepRecord};
 use super::optim::config::OptimizerConfig;
 use super::optim::Param;
 use super::run::{train, RunOptions, TrainReport};
@@ -15,21 +21,27 @@ use super::run::{train, RunOptions, TrainReport};
 const SPEC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/specs/iris_mlp.wick");
 
 fn run(yaml: &str, out: &str) -> TrainReport {
-    run_spec(SPEC, yaml, out, false)
+    run_spec(SPEC, &format!("batch_size: 10\n{yaml}"), out, false)
 }
 
-fn run_spec(spec: &str, yaml: &str, out: &str, resume: bool) -> TrainReport {
-    let text =
-        format!("data: {{csv: data/iris.csv, target: species, standardize: true}}\nbatch_size: 10\n{yaml}");
+/// Iris: 120 training rows, 30 validation rows.
+fn config(yaml: &str) -> TrainConfig {
+    let text = format!("data: {{csv: data/iris.csv, target: species, standardize: true}}\n{yaml}");
     let mut sources = crate::front::span::SourceMap::new();
     let id = sources.add("t.yaml", None, text.clone());
     let value = crate::front::yaml::parse_config(&text, id).unwrap();
-    let config = TrainConfig::from_value(&value).unwrap();
+    TrainConfig::from_value(&value).unwrap()
+}
+
+fn run_spec(spec: &str, yaml: &str, out: &str, resume: bool) -> TrainReport {
+    run_watched(spec, yaml, out, resume, Box::new(Progress::quiet()))
+}
+
+fn run_watched(spec: &str, yaml: &str, out: &str, resume: bool, observer: Box<dyn Observer>) -> TrainReport {
     let dir = std::env::temp_dir().join(format!("wick-fit-{out}-{}", std::process::id()));
     let options = RunOptions { resume, out: Some(dir.clone()) };
     let report =
-        train(spec, &config, Path::new(env!("CARGO_MANIFEST_DIR")), &options, Box::new(Progress::quiet()))
-            .unwrap();
+        train(spec, &config(yaml), Path::new(env!("CARGO_MANIFEST_DIR")), &options, observer).unwrap();
     if !out.ends_with("-keep") {
         std::fs::remove_dir_all(&dir).ok();
     }
@@ -72,6 +84,68 @@ fn accumulation_takes_one_step_per_group_of_batches() {
     assert_eq!((r.epochs, r.steps), (2, 12));
     let r = run("optimizer: {name: sgd, lr: 0.1}\nepochs: 3\nmax_steps: 20\n", "max-steps");
     assert_eq!((r.stopped, r.steps, r.epochs), ("max_steps", 20, 2));
+    // Batches of 16: 7 whole and one of 8, so 3 steps an epoch with accumulate 3.
+    let yaml = "optimizer: {name: sgd, lr: 0.1}\nbatch_size: 16\naccumulate: 3\nepochs: 2\n";
+    let r = run_spec(SPEC, yaml, "accumulate-short", false);
+    assert_eq!((r.epochs, r.steps), (2, 6));
+    let r = run_spec(SPEC, &format!("{yaml}max_steps: 4\n"), "max-steps-short", false);
+    assert_eq!((r.stopped, r.steps, r.epochs), ("max_steps", 4, 2));
+}
+
+/// What the loop tells its observer: the plan, and the samples each epoch's steps took.
+#[derive(Clone, Default)]
+struct Seen(Rc<RefCell<(Option<Plan>, Vec<usize>)>>);
+
+impl Observer for Seen {
+    fn start(&mut self, plan: &Plan) -> std::io::Result<()> {
+        self.0.borrow_mut().0 = Some(plan.clone());
+        Ok(())
+    }
+
+    fn step(&mut self, r: &StepRecord) -> std::io::Result<()> {
+        let samples = &mut self.0.borrow_mut().1;
+        samples.resize(samples.len().max(r.epoch), 0);
+        samples[r.epoch - 1] += r.samples;
+        Ok(())
+    }
+}
+
+#[test]
+fn every_row_is_trained_and_validated_when_batches_do_not_divide_the_splits() {
+    // Batches of 32: 3 whole and one of 24 for training; validation's 30 rows are one short
+    // batch. Batches of 200: each split is one short batch.
+    for (batch, steps_per_epoch) in [(32, 4), (200, 1)] {
+        let yaml = format!("optimizer: {{name: sgd, lr: 0.05}}\nbatch_size: {batch}\nepochs: 2\n");
+        let seen = Seen::default();
+        let out = format!("short-{batch}-keep");
+        let r = run_watched(SPEC, &yaml, &out, false, Box::new(seen.clone()));
+        let (plan, samples) = seen.0.borrow().clone();
+        let plan = plan.unwrap();
+        assert_eq!((plan.train_rows, plan.val_rows, plan.steps_per_epoch), (120, 30, steps_per_epoch));
+        assert_eq!(samples, [120, 120], "batch {batch}");
+        assert_eq!(r.steps, 2 * steps_per_epoch as u64);
+        let accuracy = r.val_accuracy.unwrap();
+        assert!(((accuracy * 30.0) - (accuracy * 30.0).round()).abs() < 1e-9, "{accuracy}");
+
+        // The final figures are those of the trained weights over the 30 rows in one batch.
+        let dir = std::env::temp_dir().join(format!("wick-fit-{out}-{}", std::process::id()));
+        let c = config(&yaml);
+        let model = crate::Model::from_file(
+            SPEC,
+            &crate::Options { bind: vec![("N".into(), 30)], ..Default::default() },
+        )
+        .unwrap();
+        let net = model.build(&Device::Cpu, candle_core::DType::F32).unwrap();
+        net.load_weights(dir.join("weights.safetensors"), false).unwrap();
+        std::fs::remove_dir_all(&dir).ok();
+        let whole = Nets::build(&model, net, "N", &[]).unwrap();
+        let splits =
+            super::data::load(&c.data, Path::new(env!("CARGO_MANIFEST_DIR")), c.seed, &Device::Cpu).unwrap();
+        let metrics = vec![Metric::parse("accuracy", &c.loss).unwrap()];
+        let once = evaluate(&whole, &splits.val, &c.loss, &metrics).unwrap();
+        assert_eq!(once.get("accuracy"), Some(accuracy));
+        assert!((once.get("loss").unwrap() - r.val_loss).abs() < 1e-6, "{once:?} {}", r.val_loss);
+    }
 }
 
 #[test]
@@ -111,15 +185,21 @@ fn a_resumed_run_draws_the_same_dropout_masks() {
     let spec = spec.to_str().unwrap();
     let figures =
         |r: &TrainReport| r.history.iter().map(|e| (e.train.clone(), e.val.clone())).collect::<Vec<_>>();
-    let straight = run_spec(spec, "epochs: 2\n", "dropout-straight", false);
-    run_spec(spec, "epochs: 1\n", "dropout-split-keep", false);
-    let resumed = run_spec(spec, "epochs: 2\n", "dropout-split-keep", true);
-    assert_eq!(figures(&resumed), figures(&straight), "{:?}", resumed.notes);
-    // And the masks do vary: another seed trains differently.
-    let other = run_spec(spec, "epochs: 2\nseed: 1\n", "dropout-other", false);
-    assert_ne!(figures(&other), figures(&straight));
-    std::fs::remove_dir_all(
-        std::env::temp_dir().join(format!("wick-fit-dropout-split-keep-{}", std::process::id())),
-    )
-    .ok();
+    // Batches of 16 end each epoch on a short one (8 rows), run by the model lowered for it.
+    for batch in [10, 16] {
+        let run = |yaml: &str, out: &str, resume: bool| {
+            run_spec(spec, &format!("batch_size: {batch}\n{yaml}"), &format!("dropout-{batch}-{out}"), resume)
+        };
+        let straight = run("epochs: 2\n", "straight", false);
+        run("epochs: 1\n", "split-keep", false);
+        let resumed = run("epochs: 2\n", "split-keep", true);
+        assert_eq!(figures(&resumed), figures(&straight), "batch {batch}: {:?}", resumed.notes);
+        // And the masks do vary: another seed trains differently.
+        let other = run("epochs: 2\nseed: 1\n", "other", false);
+        assert_ne!(figures(&other), figures(&straight));
+        std::fs::remove_dir_all(
+            std::env::temp_dir().join(format!("wick-fit-dropout-{batch}-split-keep-{}", std::process::id())),
+        )
+        .ok();
+    }
 }

@@ -86,6 +86,9 @@ pub fn load(config: &DataConfig, base: &Path, seed: u64, device: &Device) -> Res
         }
         train = train.standardize(&mut [&mut val])?;
     }
+    if val.is_empty() {
+        return Err(DataError::Config(format!("no validation examples ({} for training)", train.len())));
+    }
     let on_device = |d: Dataset| -> Result<Dataset, DataError> {
         // An autoencoder's target is what the model sees: the features as standardised.
         let y = if config.target == Target::Input { d.x.clone() } else { d.y };
