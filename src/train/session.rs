@@ -48,6 +48,7 @@ impl Session {
             spec,
             &Options { bind: vec![(batch_dim.clone(), b as i64)], ..Default::default() },
         )?;
+        check_short_batch(&model, &batch_dim, splits.train.len() % b, b)?;
         let full = model.build_seeded(&device, DType::F32, config.seed)?;
         let nets = Nets::build(&model, full, &batch_dim, &[splits.train.len(), splits.val.len()])?;
         let net = nets.full();
@@ -116,6 +117,35 @@ fn class_count(model: &Model, class_axis: usize) -> Option<(String, usize)> {
     let (name, t) = g.outputs.first()?;
     let dim = g.tensor_type(*t)?.shape.get(class_axis)?.eval(&g.bindings())?;
     Some((name.clone(), usize::try_from(dim).ok()?))
+}
+
+/// A batch norm cannot normalise one value per channel in training. PyTorch fails at the
+/// short last batch, an epoch in; here the run is refused before it starts.
+fn check_short_batch(model: &Model, batch_dim: &str, rest: usize, b: usize) -> Result<(), TrainError> {
+    if rest == 0 {
+        return Ok(());
+    }
+    let g = model.graph();
+    let mut bindings = g.bindings();
+    bindings.insert(batch_dim.to_string(), rest as i64);
+    for id in &g.order {
+        let node = g.node(*id);
+        let Some(out) = node.outputs.first().filter(|_| node.kind.starts_with("BatchNorm")) else { continue };
+        let ty = out.bind(&bindings);
+        let (Some(total), Some(channels)) =
+            (ty.numel().as_const(), ty.shape.get(1).and_then(|c| c.eval(&bindings)))
+        else {
+            continue;
+        };
+        if channels > 0 && total / channels < 2 {
+            return Err(TrainError::Usage(format!(
+                "the last training batch has {rest} row(s), and `{}` (batch norm) needs more than one \
+                 value per channel in training: choose a batch size other than {b}",
+                node.path
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The symbol of the first input's leading axis: the batch the model is built for.

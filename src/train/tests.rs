@@ -203,3 +203,25 @@ fn a_resumed_run_draws_the_same_dropout_masks() {
         .ok();
     }
 }
+
+#[test]
+fn a_one_row_last_batch_under_batch_norm_is_refused_before_training() {
+    let spec = std::env::temp_dir().join(format!("wick-bn-{}.wick", std::process::id()));
+    let text = "dim N = 10\nmodel M {\n input x: [N, 4]\n output y = x |> fc: Linear(8) |> bn: BatchNorm1d |> Linear(3) }\n";
+    std::fs::write(&spec, text).unwrap();
+    let dir = std::env::temp_dir().join(format!("wick-fit-bn-{}", std::process::id()));
+    let options = RunOptions { resume: false, out: Some(dir.clone()) };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let quiet = || Box::new(Progress::quiet());
+    // 120 training rows in batches of 7 leave one.
+    let refused = train(spec.to_str().unwrap(), &config("batch_size: 7\nepochs: 1"), root, &options, quiet());
+    let message = refused.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        message.contains("1 row") && message.contains("`bn`") && message.contains("other than 7"),
+        "{message}"
+    );
+    // Batches of 8 divide the 120 rows; the 30 validation rows leave 6, evaluated without batch statistics.
+    let report = train(spec.to_str().unwrap(), &config("batch_size: 8\nepochs: 1"), root, &options, quiet());
+    assert_eq!(report.unwrap().epochs, 1);
+    std::fs::remove_dir_all(dir).ok();
+}
