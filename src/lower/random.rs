@@ -27,7 +27,7 @@ pub(crate) fn scoped<R>(seed: u64, path: &str, pass: u64, f: impl FnOnce() -> R)
 
 /// `n` draws of `draw` from the open stream (a fixed default stream outside any pass, so
 /// kernels called directly, as in tests, are reproducible too).
-fn values(n: usize, draw: fn(&mut SplitMix64) -> f64) -> Vec<f64> {
+fn values<T>(n: usize, mut draw: impl FnMut(&mut SplitMix64) -> T) -> Vec<T> {
     STREAM.with(|s| {
         let mut s = s.borrow_mut();
         let rng = s.get_or_insert_with(|| SplitMix64::new(0));
@@ -45,6 +45,18 @@ pub fn uniform(dims: &[usize], dtype: DType, device: &Device) -> Result<Tensor> 
 pub fn normal(dims: &[usize], dtype: DType, device: &Device) -> Result<Tensor> {
     let n = dims.iter().product();
     Tensor::from_vec(values(n, SplitMix64::normal), dims, device)?.to_dtype(dtype)
+}
+
+/// Dropout's multiplier of `dims`: `1 / (1 - p)` where a unit is kept (a uniform draw at or
+/// above `p`), 0 where it is dropped. Drawn straight into the dtype, without a uniform tensor.
+pub fn keep_mask(dims: &[usize], p: f64, dtype: DType, device: &Device) -> Result<Tensor> {
+    let n = dims.iter().product();
+    let scale = 1.0 / (1.0 - p);
+    let keep = move |rng: &mut SplitMix64| if rng.unit() >= p { scale } else { 0.0 };
+    match dtype {
+        DType::F64 => Tensor::from_vec(values(n, keep), dims, device),
+        _ => Tensor::from_vec(values(n, |rng| keep(rng) as f32), dims, device)?.to_dtype(dtype),
+    }
 }
 
 #[cfg(test)]

@@ -2,12 +2,11 @@
 //! and its ReLU passes the gradient at exactly 0; these are written so the gradient is the
 //! one PyTorch computes.
 
-use candle_core::{DType, Result, Tensor};
+use candle_core::{Result, Tensor};
 
-/// `max(x, 0)`; gradient 1 where `x > 0` only.
-pub fn relu(x: &Tensor) -> Result<Tensor> {
-    x.gt(0.0)?.to_dtype(x.dtype())?.mul(x)
-}
+use super::gate::mul_constant;
+
+pub use super::gate::relu;
 
 /// `clamp(x, lo, hi)`; gradient 1 strictly inside only (ReLU6, Hardtanh).
 pub fn hardtanh(x: &Tensor, lo: f64, hi: f64) -> Result<Tensor> {
@@ -49,8 +48,7 @@ pub fn dropout(x: &Tensor, p: f64) -> Result<Tensor> {
     if p >= 1.0 {
         return x.zeros_like();
     }
-    let keep = crate::lower::random::uniform(x.dims(), DType::F32, x.device())?.ge(p)?.to_dtype(x.dtype())?;
-    x.mul(&keep)?.affine(1.0 / (1.0 - p), 0.0)
+    mul_constant(x, &crate::lower::random::keep_mask(x.dims(), p, x.dtype(), x.device())?)
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ pub mod bias;
 pub mod conv;
 pub mod conv_mm;
 pub mod cpu;
+pub mod gate;
 pub mod im2col;
 pub mod layer_norm;
 pub mod linear;
