@@ -2,6 +2,8 @@
 //! the test that says whether a tensor can take the custom path (elsewhere, on CUDA or in
 //! half precision, the lowering keeps to candle's primitives).
 
+use std::sync::Mutex;
+
 use candle_core::{CpuStorage, DType, Layout, Result, Storage, Tensor, WithDType};
 
 /// The float types the CPU kernels run on, with the math they use past `+ - * /`.
@@ -67,3 +69,23 @@ macro_rules! for_float {
     };
 }
 pub(crate) use for_float;
+
+/// Below this many elements a loop is not worth a thread.
+const PARALLEL_MIN: usize = 1 << 15;
+
+/// Runs `f(index, chunk)` on every `chunk`-long piece of `out`, a block of pieces per thread
+/// of rayon's pool (the one candle's matrix products run on, so the threads are warm).
+pub fn par_chunks<T: Send>(out: &mut [T], chunk: usize, f: impl Fn(usize, &mut [T]) + Sync) {
+    if chunk == 0 || out.is_empty() {
+        return;
+    }
+    let count = out.len().div_ceil(chunk);
+    let threads = if out.len() < PARALLEL_MIN { 1 } else { candle_core::utils::get_num_threads().min(count) };
+    let per = count.div_ceil(threads);
+    // Each block is locked by its one thread only: the locks just hand out the `&mut`s.
+    let blocks: Vec<Mutex<&mut [T]>> = out.chunks_mut(per * chunk).map(Mutex::new).collect();
+    candle_core::cpu::kernels::par_for_each(blocks.len(), |t| {
+        let mut block = blocks[t].lock().unwrap_or_else(|e| e.into_inner());
+        block.chunks_mut(chunk).enumerate().for_each(|(i, c)| f(t * per + i, c));
+    });
+}

@@ -10,12 +10,10 @@
 //!
 //! The loops run on rayon's pool, each thread on its own contiguous part of the output.
 
-use std::sync::Mutex;
-
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, WithDType};
 
-use super::cpu::{for_float, slice, Elem};
+use super::cpu::{for_float, par_chunks, slice, Elem};
 use super::pool::Axis;
 
 /// Where a convolution's windows lie on its image (the conv's input, the transposed conv's
@@ -143,26 +141,6 @@ pub fn swap_leading<T: Elem>(x: &[T], a: usize, b: usize, len: usize, bias: Opti
         }
     });
     out
-}
-
-/// Below this many elements a loop is not worth a thread.
-const PARALLEL_MIN: usize = 1 << 15;
-
-/// Runs `f(index, chunk)` on every `chunk`-long piece of `out`, a block of pieces per thread
-/// of rayon's pool (the one candle's matrix products run on, so the threads are warm).
-fn par_chunks<T: Send>(out: &mut [T], chunk: usize, f: impl Fn(usize, &mut [T]) + Sync) {
-    if chunk == 0 || out.is_empty() {
-        return;
-    }
-    let count = out.len().div_ceil(chunk);
-    let threads = if out.len() < PARALLEL_MIN { 1 } else { candle_core::utils::get_num_threads().min(count) };
-    let per = count.div_ceil(threads);
-    // Each block is locked by its one thread only: the locks just hand out the `&mut`s.
-    let blocks: Vec<Mutex<&mut [T]>> = out.chunks_mut(per * chunk).map(Mutex::new).collect();
-    candle_core::cpu::kernels::par_for_each(blocks.len(), |t| {
-        let mut block = blocks[t].lock().unwrap_or_else(|e| e.into_inner());
-        block.chunks_mut(chunk).enumerate().for_each(|(i, c)| f(t * per + i, c));
-    });
 }
 
 /// [`im2col`] as a candle op on `[N, C, H, W]` (without a gradient: `conv_mm` has its own).

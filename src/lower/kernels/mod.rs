@@ -12,6 +12,7 @@ pub mod gate;
 pub mod im2col;
 pub mod layer_norm;
 pub mod linear;
+pub mod max_pool;
 pub mod norm;
 pub mod pad;
 pub mod pool;

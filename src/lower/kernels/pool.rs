@@ -1,12 +1,17 @@
 //! 2-D pooling with padding, dilation and ceil_mode, and adaptive average pooling.
 //!
 //! candle's pooling backward is wrong when kernel != stride and refuses sizes that the kernel
-//! does not divide. Here max pooling gathers every window with one `index_select` (padding
-//! reads a -inf cell) and picks the first maximum with `gather`, so the gradient goes to one
-//! element per window, as in PyTorch. Average pooling is separable in every PyTorch mode (the
+//! does not divide. Here max pooling reads every window through one index (padding reads a
+//! -inf cell) and picks the first maximum, so the gradient goes to one element per window, as
+//! in PyTorch: on the CPU in one op (`max_pool`), elsewhere with `index_select` and `gather`. Average pooling is separable in every PyTorch mode (the
 //! divisor is a product of a row count and a column count), so it is two matrix products.
 
+use std::sync::Arc;
+
 use candle_core::{DType, Device, Result, Tensor, D};
+
+use super::cpu::on_cpu_float;
+use super::max_pool::max_pool_windows;
 
 /// One spatial axis of a sliding window.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,6 +53,15 @@ pub fn window_index(rows: Axis, cols: Axis) -> Vec<u32> {
 
 /// Max pooling over the last two axes of `x` with a prepared [`window_index`].
 pub fn max_pool(x: &Tensor, index: &Tensor, rows: Axis, cols: Axis) -> Result<Tensor> {
+    if on_cpu_float(x) {
+        let index: Arc<[u32]> = index.to_vec1::<u32>()?.into();
+        return max_pool_windows(x, index, (rows.output, cols.output));
+    }
+    max_pool_gathered(x, index, rows, cols)
+}
+
+/// [`max_pool`] on candle's primitives, for devices and dtypes the CPU op does not take.
+fn max_pool_gathered(x: &Tensor, index: &Tensor, rows: Axis, cols: Axis) -> Result<Tensor> {
     let dims = x.dims();
     let lead = &dims[..dims.len() - 2];
     let batch: usize = lead.iter().product();
@@ -172,5 +186,30 @@ mod tests {
             let t = 1.0 / 3.0;
             vec![t, t, t, 0., 0., 0., 0., 0., 0., t, t, t, 0., 0., 0., 0., 0., 0., t, t, t]
         });
+    }
+
+    #[test]
+    fn the_cpu_op_matches_the_gathered_composition_in_values_and_gradients() {
+        // 7 x 6 input, kernel 3 x 2, stride 2 x 3, padding 1 x 1, dilation 1 x 2, ceil rows.
+        let (rows, cols) = (axis(7, 4, 3, 2, 1), Axis { dilation: 2, ..axis(6, 2, 2, 3, 1) });
+        let x = Tensor::arange(0.0f64, 2.0 * 3.0 * 42.0, &Device::Cpu).unwrap();
+        let x = candle_core::Var::from_tensor(
+            &x.affine(2.3, 0.1).unwrap().sin().unwrap().reshape((2, 3, 7, 6)).unwrap(),
+        )
+        .unwrap();
+        let index = window_index(rows, cols);
+        let index = Tensor::from_vec(index.clone(), index.len(), &Device::Cpu).unwrap();
+        let run = |f: fn(&Tensor, &Tensor, Axis, Axis) -> Result<Tensor>| {
+            let y = f(x.as_tensor(), &index, rows, cols).unwrap();
+            let probe = y.affine(1.0, 0.0).unwrap().cos().unwrap().detach();
+            let g = (&y * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+            (
+                y.flatten_all().unwrap().to_vec1::<f64>().unwrap(),
+                g.get(x.as_tensor()).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap(),
+            )
+        };
+        let (fused, composed) = (run(max_pool), run(max_pool_gathered));
+        assert_eq!(fused.0.len(), 2 * 3 * 4 * 2);
+        assert_eq!(fused, composed);
     }
 }
