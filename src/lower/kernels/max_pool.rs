@@ -28,7 +28,7 @@ impl MaxPool {
     fn sizes(&self, dims: &[usize]) -> Result<(usize, usize, usize)> {
         let [.., h, w] = dims else { candle_core::bail!("max_pool takes [..., H, W], found {dims:?}") };
         let outputs = self.out_hw.0 * self.out_hw.1;
-        if outputs == 0 || self.index.len() % outputs != 0 {
+        if outputs == 0 || !self.index.len().is_multiple_of(outputs) {
             candle_core::bail!("max_pool: a window index of {} for {outputs} outputs", self.index.len());
         }
         Ok((h * w, outputs, self.index.len() / outputs))
