@@ -8,6 +8,10 @@
 
 use std::time::{Duration, Instant};
 
+/// The allocator the `wick` binary uses (see src/main.rs), so the figures are what `wick train` gets.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use candle_core::{DType, Device, Tensor};
 use wick::train::objective::LossConfig;
 use wick::train::optim::config::OptimizerConfig;
