@@ -9,6 +9,7 @@ pub mod conv;
 pub mod conv_mm;
 pub mod cpu;
 pub mod gate;
+pub mod gemm;
 pub mod im2col;
 pub mod layer_norm;
 pub mod linear;

@@ -73,7 +73,9 @@ impl<R: Rule> Optimizer for Optim<R> {
         let t = self.slots.step + 1;
         for p in &self.params {
             if let Some(g) = grads.get(p.var.as_tensor()) {
-                self.config.update(p, g, t, &mut self.slots)?;
+                // A gradient may carry the graph it was computed on; slots derived from it
+                // would keep every step's graph alive.
+                self.config.update(p, &g.detach(), t, &mut self.slots)?;
             }
         }
         self.slots.step = t;
