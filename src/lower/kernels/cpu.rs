@@ -10,6 +10,7 @@ use candle_core::{CpuStorage, DType, Layout, Result, Storage, Tensor, WithDType}
 pub trait Elem: WithDType {
     fn sqrt(self) -> Self;
     fn exp(self) -> Self;
+    fn is_nan(self) -> bool;
 }
 
 impl Elem for f32 {
@@ -19,6 +20,9 @@ impl Elem for f32 {
     fn exp(self) -> Self {
         f32::exp(self)
     }
+    fn is_nan(self) -> bool {
+        f32::is_nan(self)
+    }
 }
 
 impl Elem for f64 {
@@ -27,6 +31,9 @@ impl Elem for f64 {
     }
     fn exp(self) -> Self {
         f64::exp(self)
+    }
+    fn is_nan(self) -> bool {
+        f64::is_nan(self)
     }
 }
 
