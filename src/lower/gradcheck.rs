@@ -182,6 +182,16 @@ fn compare(
     Ok(report)
 }
 
+/// A test variable of `shape` (f64, CPU) holding `sin(step * i + phase)` over its elements in
+/// order: no pattern a transposed or swapped axis could keep.
+#[cfg(test)]
+pub fn wave(shape: &[usize], step: f64, phase: f64) -> Var {
+    let n: usize = shape.iter().product();
+    let t = Tensor::arange(0.0f64, n as f64, &Device::Cpu)
+        .and_then(|t| t.affine(step, phase)?.sin()?.reshape(shape));
+    Var::from_tensor(&t.expect("a small f64 tensor on the CPU")).expect("a variable")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,12 +19,11 @@
 use std::sync::Mutex;
 
 use candle_core::backend::BackendStorage;
-use candle_core::{
-    Context, CpuStorage, CustomOp2, CustomOp3, Device, Layout, Result, Shape, Tensor, WithDType,
-};
+use candle_core::{Context, CpuStorage, Device, Result, Shape, Tensor, WithDType};
 
 use super::cpu::{for_float, slice, with_slice, Elem};
 use super::im2col::{col2im, im2col, swap_leading, Cols, Grid, Im2Col};
+use super::weighted::{apply, Grads, Operand, WeightedOp};
 
 /// `conv2d` of `x` `[N, C, H, W]` with `weight` `[O, C / groups, kh, kw]` on `grid` (whose
 /// image is `H x W`), plus `bias` `[O]`: `[N, O, oh, ow]`. Or, `transposed`, `conv_transpose2d`
@@ -42,11 +41,7 @@ pub fn conv2d(
     train: bool,
 ) -> Result<Tensor> {
     let op = ConvMm { grid, groups, transposed, kept: train.then(|| Mutex::new(None)) };
-    let (x, w) = (x.contiguous()?, weight.contiguous()?);
-    match bias {
-        Some(b) => x.apply_op3(&w, &b.contiguous()?, op),
-        None => x.apply_op2(&w, op),
-    }
+    apply(x, weight, bias, op)
 }
 
 struct ConvMm {
@@ -125,11 +120,11 @@ impl ConvMm {
         }
     }
 
-    fn cpu(
+    fn convolve(
         &self,
-        x: (&CpuStorage, &Layout),
-        w: (&CpuStorage, &Layout),
-        b: Option<(&CpuStorage, &Layout)>,
+        x: Operand<'_>,
+        w: Operand<'_>,
+        b: Option<Operand<'_>>,
     ) -> Result<(CpuStorage, Shape)> {
         let (xd, wd) = (x.1.dims(), w.1.dims());
         let Sizes { n, image, windows, .. } = self.sizes(xd, wd)?;
@@ -173,7 +168,7 @@ impl ConvMm {
     }
 
     /// The gradients of `x`, `w` and (when `bias`) the bias, each only where it is tracked.
-    fn backward(&self, x: &Tensor, w: &Tensor, bias: bool, grad: &Tensor) -> Result<Grads> {
+    fn gradients(&self, x: &Tensor, w: &Tensor, bias: bool, grad: &Tensor) -> Result<Grads> {
         let Sizes { n, image, windows, k } = self.sizes(x.dims(), w.dims())?;
         let (g, positions) = (self.groups, self.grid.positions());
         let width = n * positions;
@@ -213,8 +208,6 @@ impl ConvMm {
     }
 }
 
-type Grads = (Option<Tensor>, Option<Tensor>, Option<Tensor>);
-
 /// `t` `[a, b, len]` (in any shape with that many elements) as `[b, a, len]`.
 fn swapped(t: &Tensor, a: usize, b: usize, len: usize) -> Result<Tensor> {
     let t = t.contiguous()?;
@@ -224,53 +217,17 @@ fn swapped(t: &Tensor, a: usize, b: usize, len: usize) -> Result<Tensor> {
     })
 }
 
-impl CustomOp2 for ConvMm {
+impl WeightedOp for ConvMm {
     fn name(&self) -> &'static str {
         "conv_mm"
     }
 
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        self.cpu((s1, l1), (s2, l2), None)
+    fn cpu(&self, x: Operand<'_>, w: Operand<'_>, bias: Option<Operand<'_>>) -> Result<(CpuStorage, Shape)> {
+        self.convolve(x, w, bias)
     }
 
-    fn bwd(
-        &self,
-        x: &Tensor,
-        w: &Tensor,
-        _res: &Tensor,
-        grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let (dx, dw, _) = self.backward(x, w, false, &grad.contiguous()?)?;
-        Ok((dx, dw))
-    }
-}
-
-impl CustomOp3 for ConvMm {
-    fn name(&self) -> &'static str {
-        "conv_mm_bias"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        self.cpu((s1, l1), (s2, l2), Some((s3, l3)))
-    }
-
-    fn bwd(&self, x: &Tensor, w: &Tensor, b: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Grads> {
-        let (dx, dw, db) = self.backward(x, w, b.track_op(), &grad.contiguous()?)?;
-        Ok((dx, dw, db))
+    fn backward(&self, x: &Tensor, w: &Tensor, bias: Option<&Tensor>, grad: &Tensor) -> Result<Grads> {
+        self.gradients(x, w, bias.is_some_and(Tensor::track_op), grad)
     }
 }
 

@@ -123,16 +123,14 @@ impl CustomOp3 for LayerNorm {
 
 #[cfg(test)]
 mod tests {
-    use candle_core::{Device, Var, D};
+    use candle_core::{Var, D};
 
     use super::*;
-    use crate::lower::gradcheck::check_fn;
+    use crate::lower::gradcheck::{check_fn, wave};
     use crate::lower::kernels::norm::{affine, standardize};
 
     fn var(shape: &[usize], phase: f64) -> Var {
-        let n: usize = shape.iter().product();
-        let t = Tensor::arange(0.0f64, n as f64, &Device::Cpu).unwrap();
-        Var::from_tensor(&t.affine(1.3, phase).unwrap().sin().unwrap().reshape(shape).unwrap()).unwrap()
+        wave(shape, 1.3, phase)
     }
 
     #[test]

@@ -6,11 +6,12 @@
 //! add and two reshapes, each gradient of which candle accumulates into a fresh zeroed buffer.
 
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor, WithDType};
+use candle_core::{CpuStorage, Result, Shape, Tensor, WithDType};
 
 use super::bias::sum_rows;
 use super::cpu::{for_float, on_cpu_float, slice, Elem};
 use super::gemm::{matmul_into, Mat};
+use super::weighted::{apply, Grads, Operand, WeightedOp};
 
 /// `x` is `[..., in]`, `weight` `[out, in]`, `bias` `[out]`; the result is `[..., out]`.
 pub fn linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
@@ -18,11 +19,7 @@ pub fn linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tens
     let rows = x.reshape((x.elem_count() / in_features.max(1), in_features))?;
     let same_dtype = weight.dtype() == x.dtype() && bias.is_none_or(|b| b.dtype() == x.dtype());
     let y = if on_cpu_float(x) && same_dtype {
-        let (rows, w) = (rows.contiguous()?, weight.contiguous()?);
-        match bias {
-            Some(b) => rows.apply_op3(&w, &b.contiguous()?, Linear)?,
-            None => rows.apply_op2(&w, Linear)?,
-        }
+        apply(&rows, weight, bias, Linear)?
     } else {
         let y = rows.matmul(&weight.t()?)?;
         match bias {
@@ -54,12 +51,14 @@ impl Linear {
         matmul_into(&mut y, Mat::rows(x, m, k), Mat::rows(w, n, k).t(), bias.is_some())?;
         Ok(y)
     }
+}
 
-    fn cpu(
-        x: (&CpuStorage, &Layout),
-        w: (&CpuStorage, &Layout),
-        b: Option<(&CpuStorage, &Layout)>,
-    ) -> Result<(CpuStorage, Shape)> {
+impl WeightedOp for Linear {
+    fn name(&self) -> &'static str {
+        "linear"
+    }
+
+    fn cpu(&self, x: Operand<'_>, w: Operand<'_>, b: Option<Operand<'_>>) -> Result<(CpuStorage, Shape)> {
         let ([m, k], [n, k2]) = (x.1.dims(), w.1.dims()) else {
             candle_core::bail!(
                 "linear takes [M, K] and [N, K], found {:?} and {:?}",
@@ -83,7 +82,7 @@ impl Linear {
     }
 
     /// `dx = g W`, `dW = g^T x`, `db` = the row sums of `g`, each where it is tracked.
-    fn backward(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, grad: &Tensor) -> Result<Grads> {
+    fn backward(&self, x: &Tensor, w: &Tensor, bias: Option<&Tensor>, grad: &Tensor) -> Result<Grads> {
         // Detached: a gradient that kept the forward's graph would keep every step's alive
         // through the optimizer's running averages.
         let grad = grad.detach().contiguous()?;
@@ -97,68 +96,15 @@ impl Linear {
     }
 }
 
-type Grads = (Option<Tensor>, Option<Tensor>, Option<Tensor>);
-
-impl CustomOp2 for Linear {
-    fn name(&self) -> &'static str {
-        "linear"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        Self::cpu((s1, l1), (s2, l2), None)
-    }
-
-    fn bwd(
-        &self,
-        x: &Tensor,
-        w: &Tensor,
-        _res: &Tensor,
-        grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let (dx, dw, _) = Self::backward(x, w, None, grad)?;
-        Ok((dx, dw))
-    }
-}
-
-impl CustomOp3 for Linear {
-    fn name(&self) -> &'static str {
-        "linear_bias"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        Self::cpu((s1, l1), (s2, l2), Some((s3, l3)))
-    }
-
-    fn bwd(&self, x: &Tensor, w: &Tensor, b: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Grads> {
-        Self::backward(x, w, Some(b), grad)
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use candle_core::{Device, Var};
+    use candle_core::Var;
 
     use super::*;
-    use crate::lower::gradcheck::check_fn;
+    use crate::lower::gradcheck::{check_fn, wave};
 
     fn var(shape: &[usize], phase: f64) -> Var {
-        let n: usize = shape.iter().product();
-        let t = Tensor::arange(0.0f64, n as f64, &Device::Cpu).unwrap();
-        Var::from_tensor(&t.affine(0.77, phase).unwrap().sin().unwrap().reshape(shape).unwrap()).unwrap()
+        wave(shape, 0.77, phase)
     }
 
     #[test]

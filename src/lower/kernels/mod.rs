@@ -20,6 +20,7 @@ pub mod pool;
 pub mod resize;
 pub mod rnn;
 pub mod softmax;
+pub mod weighted;
 
 use candle_core::{Result, Tensor};
 
