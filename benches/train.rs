@@ -181,6 +181,8 @@ fn measure(w: &Workload) -> (f64, [f64; 3]) {
 }
 
 fn main() {
+    // As the `wick` binary does (src/main.rs).
+    wick::lower::kernels::cpu::fix_thread_count();
     if !std::env::args().any(|a| a == "--bench") {
         // A smoke run: every workload builds and takes two steps.
         for w in WORKLOADS {

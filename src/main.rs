@@ -11,5 +11,6 @@ use clap::Parser;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
+    wick::lower::kernels::cpu::fix_thread_count();
     cli::run(cli::Cli::parse())
 }

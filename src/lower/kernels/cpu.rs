@@ -2,7 +2,7 @@
 //! the test that says whether a tensor can take the custom path (elsewhere, on CUDA or in
 //! half precision, the lowering keeps to candle's primitives).
 
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use candle_core::{CpuStorage, DType, Layout, Result, Storage, Tensor, WithDType};
 
@@ -87,7 +87,7 @@ pub fn par_chunks<T: Send>(out: &mut [T], chunk: usize, f: impl Fn(usize, &mut [
         return;
     }
     let count = out.len().div_ceil(chunk);
-    let threads = if out.len() < PARALLEL_MIN { 1 } else { candle_core::utils::get_num_threads().min(count) };
+    let threads = if out.len() < PARALLEL_MIN { 1 } else { threads().min(count) };
     let per = count.div_ceil(threads);
     // Each block is locked by its one thread only: the locks just hand out the `&mut`s.
     let blocks: Vec<Mutex<&mut [T]>> = out.chunks_mut(per * chunk).map(Mutex::new).collect();
@@ -95,4 +95,22 @@ pub fn par_chunks<T: Send>(out: &mut [T], chunk: usize, f: impl Fn(usize, &mut [
         let mut block = blocks[t].lock().unwrap_or_else(|e| e.into_inner());
         block.chunks_mut(chunk).enumerate().for_each(|(i, c)| f(t * per + i, c));
     });
+}
+
+/// The threads the CPU kernels use: candle's count, read once. candle's `get_num_threads`
+/// reads /proc/cpuinfo on every call unless `RAYON_NUM_THREADS` is set (see
+/// [`fix_thread_count`]).
+pub fn threads() -> usize {
+    static THREADS: OnceLock<usize> = OnceLock::new();
+    *THREADS.get_or_init(candle_core::utils::get_num_threads)
+}
+
+/// Sets `RAYON_NUM_THREADS` to candle's own default when it is unset, so that candle's matrix
+/// products stop reading /proc/cpuinfo for their thread count on every call (about 10% of a
+/// small MLP's training step). The count is unchanged. Call it first thing in `main`, while
+/// the process has one thread: it writes the environment.
+pub fn fix_thread_count() {
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        std::env::set_var("RAYON_NUM_THREADS", threads().to_string());
+    }
 }

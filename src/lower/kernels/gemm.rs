@@ -64,7 +64,7 @@ pub fn matmul_into<T: Elem>(
         }
         return Ok(());
     }
-    let threads = candle_core::utils::get_num_threads();
+    let threads = super::cpu::threads();
     let parallelism = if threads > 1 { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
     // SAFETY: the checks above keep every index gemm forms inside `dst`, `a.data` and `b.data`:
     // dst is m x n row-major; a's and b's largest offsets were checked by `fits`.
