@@ -45,9 +45,10 @@ impl CustomOp1 for Relu {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        // NaN passes through (PyTorch's ReLU keeps it), so a diverging run still shows it.
         let y = for_float!(s.dtype(), T => {
             let x = slice::<T>(s, l)?;
-            T::to_cpu_storage_owned(zip_map(x, x, relu_gate))
+            T::to_cpu_storage_owned(zip_map(x, x, |x, _| if x.is_nan() { x } else { relu_gate(x, x) }))
         });
         Ok((y, l.shape().clone()))
     }
@@ -110,5 +111,8 @@ mod tests {
             .to_vec1::<f64>()
             .unwrap();
         assert_eq!((y.to_vec1::<f64>().unwrap(), g), (vec![0.0, 0.0, 2.0], vec![0.0, 0.0, 1.0]));
+        let nan =
+            relu(&Tensor::new(&[f64::NAN, -1.0], &Device::Cpu).unwrap()).unwrap().to_vec1::<f64>().unwrap();
+        assert!(nan[0].is_nan() && nan[1] == 0.0);
     }
 }
