@@ -3,7 +3,7 @@
 
 use candle_core::{Result, Tensor};
 
-use super::{effective_grad, Optim, Param, Rule, Slots};
+use super::{effective_grad, in_place, Optim, Param, Rule, Slots};
 
 #[derive(Clone, Debug)]
 pub struct AdamConfig {
@@ -63,6 +63,15 @@ impl Rule for AdamConfig {
         let zeros = || g.zeros_like();
         let m = slots.get(&p.key, "exp_avg").cloned().map_or_else(zeros, Ok)?;
         let v = slots.get(&p.key, "exp_avg_sq").cloned().map_or_else(zeros, Ok)?;
+        let g = g.contiguous()?;
+        if !c.amsgrad && in_place::applies(&[p.var.as_tensor(), &g, &m, &v]) {
+            in_place::moment(&m, &g, c.beta1, false)?;
+            in_place::moment(&v, &g, c.beta2, true)?;
+            in_place::adam_update(p.var.as_tensor(), &m, &v, c.lr / bias1, bias2.sqrt(), c.eps)?;
+            slots.set(&p.key, "exp_avg", m);
+            slots.set(&p.key, "exp_avg_sq", v);
+            return Ok(());
+        }
         let m = ((m * c.beta1)? + (&g * (1.0 - c.beta1))?)?;
         let v = ((v * c.beta2)? + (g.sqr()? * (1.0 - c.beta2))?)?;
         let v_hat = if c.amsgrad {
