@@ -111,3 +111,39 @@ impl InplaceOp3 for AdamUpdate {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use candle_core::Device;
+
+    use super::*;
+
+    fn values(n: usize, phase: f64) -> Tensor {
+        let t = Tensor::arange(0.0f32, n as f32, &Device::Cpu).unwrap();
+        t.affine(0.37, phase).unwrap().sin().unwrap()
+    }
+
+    #[test]
+    fn the_in_place_step_equals_the_step_on_tensors() {
+        let (g, m0, v0, p0) =
+            (values(11, 0.1), values(11, 1.0), values(11, 2.0).sqr().unwrap(), values(11, 3.0));
+        let (b1, b2, lr, eps, t) = (0.9, 0.999, 0.01, 1e-8, 3);
+        let (bias1, bias2) = (1.0 - f64::powi(b1, t), 1.0 - f64::powi(b2, t));
+        let m = ((&m0 * b1).unwrap() + (&g * (1.0 - b1)).unwrap()).unwrap();
+        let v = ((&v0 * b2).unwrap() + (g.sqr().unwrap() * (1.0 - b2)).unwrap()).unwrap();
+        let denom = ((v.sqrt().unwrap() / bias2.sqrt()).unwrap() + eps).unwrap();
+        let expected = (&p0 - ((&m / denom).unwrap() * (lr / bias1)).unwrap()).unwrap();
+
+        let (m1, v1, p1) = (m0.copy().unwrap(), v0.copy().unwrap(), p0.copy().unwrap());
+        assert!(applies(&[&p1, &g, &m1, &v1]));
+        moment(&m1, &g, b1, false).unwrap();
+        moment(&v1, &g, b2, true).unwrap();
+        adam_update(&p1, &m1, &v1, lr / bias1, bias2.sqrt(), eps).unwrap();
+        for (ours, theirs) in [(&m1, &m), (&v1, &v), (&p1, &expected)] {
+            let diff = (ours - theirs).unwrap().abs().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap();
+            assert!(diff <= 1e-7, "{diff}");
+        }
+        let transposed = values(12, 0.5).reshape((3, 4)).unwrap().t().unwrap();
+        assert!(!applies(&[&transposed]), "a strided view is left to the tensor path");
+    }
+}
