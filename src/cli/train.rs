@@ -17,13 +17,27 @@ use wick::train::run::{out_dir, train, RunOptions, TrainError, TrainReport};
 
 use super::{EXIT_SPEC, EXIT_USAGE};
 
+/// What `train` and `lr-find` both take: the spec, its configuration, the run folder and the
+/// report's form.
 #[derive(Args, Debug)]
-pub struct TrainArgs {
+pub struct RunTarget {
     /// The spec file; its first input's leading dim is the batch.
     pub spec: String,
     /// A YAML training configuration, used instead of the spec's `train` section.
     #[arg(long)]
     pub config: Option<String>,
+    /// The run folder (checkpoints, metrics log, curves, report, the range test's table and
+    /// plot); default `runs/<spec name>`.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+}
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub run: RunTarget,
     #[arg(long)]
     pub epochs: Option<usize>,
     /// Stop after this many optimizer steps.
@@ -42,14 +56,9 @@ pub struct TrainArgs {
     /// configuration's `init`.
     #[arg(long)]
     pub init: Option<String>,
-    /// The run folder (checkpoints, metrics log, curves, report); default `runs/<spec name>`.
-    #[arg(long)]
-    pub out: Option<PathBuf>,
     /// Continue from the run folder's checkpoint.
     #[arg(long)]
     pub resume: bool,
-    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
-    pub format: ReportFormat,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, ValueEnum)]
@@ -60,10 +69,8 @@ pub enum ReportFormat {
 
 #[derive(Args, Debug)]
 pub struct LrFindArgs {
-    pub spec: String,
-    /// A YAML training configuration, used instead of the spec's `train` section.
-    #[arg(long)]
-    pub config: Option<String>,
+    #[command(flatten)]
+    pub run: RunTarget,
     /// The first rate of the sweep.
     #[arg(long, default_value_t = 1e-7)]
     pub start: f64,
@@ -73,17 +80,12 @@ pub struct LrFindArgs {
     /// Optimizer steps in the sweep.
     #[arg(long, default_value_t = 100)]
     pub steps: usize,
-    /// Where `lr_find.csv` and `lr_find.svg` go; default `runs/<spec name>`.
-    #[arg(long)]
-    pub out: Option<PathBuf>,
-    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
-    pub format: ReportFormat,
 }
 
 /// The configuration, or the exit code after saying why there is none.
-fn config_for(spec: &str, config: Option<&str>) -> Result<(TrainConfig, PathBuf), ExitCode> {
+fn config_for(run: &RunTarget) -> Result<(TrainConfig, PathBuf), ExitCode> {
     let style = RenderStyle { fancy: std::io::stderr().is_terminal(), width: 100 };
-    read_config(spec, config, style).map_err(|e| match e {
+    read_config(&run.spec, run.config.as_deref(), style).map_err(|e| match e {
         SourceError::Usage(e) => {
             eprintln!("error: {e}");
             ExitCode::from(EXIT_USAGE)
@@ -104,15 +106,16 @@ fn fail(e: TrainError) -> ExitCode {
 }
 
 pub fn lr_find(args: LrFindArgs) -> ExitCode {
-    let (config, dir) = match config_for(&args.spec, args.config.as_deref()) {
+    let (config, dir) = match config_for(&args.run) {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let out = out_dir(&args.spec, &config, &dir, &RunOptions { resume: false, out: args.out.clone() });
+    let out =
+        out_dir(&args.run.spec, &config, &dir, &RunOptions { resume: false, out: args.run.out.clone() });
     let test = RangeTest { start: args.start, end: args.end, steps: args.steps };
-    match wick::train::lr_find::lr_find(&args.spec, &config, &dir, &test, &out) {
+    match wick::train::lr_find::lr_find(&args.run.spec, &config, &dir, &test, &out) {
         Ok(report) => {
-            match args.format {
+            match args.run.format {
                 ReportFormat::Json => {
                     println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default())
                 }
@@ -136,7 +139,7 @@ pub fn lr_find(args: LrFindArgs) -> ExitCode {
 }
 
 pub fn run(args: TrainArgs) -> ExitCode {
-    let (mut config, dir) = match config_for(&args.spec, args.config.as_deref()) {
+    let (mut config, dir) = match config_for(&args.run) {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -153,15 +156,15 @@ pub fn run(args: TrainArgs) -> ExitCode {
     if let Some(lr) = args.lr {
         *config.optimizer.lr_mut() = lr;
     }
-    let options = RunOptions { resume: args.resume, out: args.out.clone() };
-    let progress = match args.format {
+    let options = RunOptions { resume: args.resume, out: args.run.out.clone() };
+    let progress = match args.run.format {
         ReportFormat::Text => Progress::stderr(),
         ReportFormat::Json => Progress::quiet(),
     };
     install_interrupt_handler();
-    match train(&args.spec, &config, &dir, &options, Box::new(progress)) {
+    match train(&args.run.spec, &config, &dir, &options, Box::new(progress)) {
         Ok(report) => {
-            match args.format {
+            match args.run.format {
                 ReportFormat::Json => {
                     println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default())
                 }
