@@ -7,7 +7,7 @@ use wick::lower::kernels::activation::relu;
 use wick::lower::kernels::conv::{conv, ConvGeometry};
 use wick::lower::kernels::norm::BatchNorm;
 use wick::lower::kernels::pad::PadMode;
-use wick::lower::kernels::pool::{adaptive_matrix, max_pool, window_index, Axis, Separable};
+use wick::lower::kernels::pool::{adaptive_matrix, max_pool, Axis, Separable, Windows};
 use wick::lower::ParamStore;
 use wick::ops::linear::linear;
 
@@ -40,11 +40,10 @@ pub fn case(full: bool) -> Case {
 }
 
 /// The stem's max pool, 3x3 stride 2 padding 1, on a `side` x `side` image, as wick lowers it.
-fn stem_pool(side: usize) -> Result<(Tensor, Axis)> {
+fn stem_pool(side: usize) -> Result<(Windows, Axis)> {
     let axis =
         Axis { input: side, output: (side - 1) / 2 + 1, kernel: 3, stride: 2, padding: 1, dilation: 1 };
-    let index = window_index(axis, axis);
-    Ok((Tensor::from_vec(index.clone(), index.len(), &Device::Cpu)?, axis))
+    Ok((Windows::new(axis, axis, &Device::Cpu)?, axis))
 }
 
 /// A convolution without bias on wick's kernel, and its output side.
@@ -110,7 +109,7 @@ impl Block {
 struct Direct {
     conv1: Conv,
     bn1: BatchNorm,
-    pool: (Tensor, Axis),
+    pool: (Windows, Axis),
     blocks: Vec<Block>,
     avgpool: Separable,
     fc: (Tensor, Tensor),
@@ -192,7 +191,7 @@ struct Stock {
     blocks: Vec<StockBlock>,
     fc: candle_nn::Linear,
     /// wick's max pool, for training: candle 0.11 has no max-pool backward for kernel != stride.
-    pool: (Tensor, Axis),
+    pool: (Windows, Axis),
 }
 
 impl Stock {

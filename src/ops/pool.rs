@@ -5,7 +5,7 @@ use super::signature::{attr, AttrType, Default, Inputs};
 use super::{expect_rank, Attrs, Cost, Op, OpDef, OpError, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::TensorType;
-use crate::lower::kernels::pool::{average_matrix, max_pool, window_index, Axis, Divisor, Separable};
+use crate::lower::kernels::pool::{average_matrix, max_pool, Axis, Divisor, Separable, Windows};
 use crate::lower::{unary, Forward, LowerCtx, LowerError};
 
 pub static MAX_POOL2D: OpDef = OpDef {
@@ -113,9 +113,8 @@ impl Op for Pool2d {
         let (rows, cols) = (axis(0), axis(1));
         match self.kind {
             Kind::Max => {
-                let index = window_index(rows, cols);
-                let index = candle_core::Tensor::from_vec(index.clone(), index.len(), ctx.device)?;
-                Ok(unary(move |x, _| max_pool(x, &index, rows, cols)))
+                let windows = Windows::new(rows, cols, ctx.device)?;
+                Ok(unary(move |x, _| max_pool(x, &windows, rows, cols)))
             }
             Kind::Avg { count_include_pad, divisor_override } => {
                 let divisor = match (divisor_override, count_include_pad) {

@@ -51,13 +51,27 @@ pub fn window_index(rows: Axis, cols: Axis) -> Vec<u32> {
     index
 }
 
-/// Max pooling over the last two axes of `x` with a prepared [`window_index`].
-pub fn max_pool(x: &Tensor, index: &Tensor, rows: Axis, cols: Axis) -> Result<Tensor> {
-    if on_cpu_float(x) {
-        let index: Arc<[u32]> = index.to_vec1::<u32>()?.into();
-        return max_pool_windows(x, index, (rows.output, cols.output));
+/// A [`window_index`] prepared once for a layer: as a slice for the CPU op, as a tensor on
+/// the layer's device for the gathered composition.
+pub struct Windows {
+    cells: Arc<[u32]>,
+    tensor: Tensor,
+}
+
+impl Windows {
+    pub fn new(rows: Axis, cols: Axis, device: &Device) -> Result<Windows> {
+        let cells: Arc<[u32]> = window_index(rows, cols).into();
+        let tensor = Tensor::from_slice(&cells, cells.len(), device)?;
+        Ok(Windows { cells, tensor })
     }
-    max_pool_gathered(x, index, rows, cols)
+}
+
+/// Max pooling over the last two axes of `x` through its layer's [`Windows`].
+pub fn max_pool(x: &Tensor, windows: &Windows, rows: Axis, cols: Axis) -> Result<Tensor> {
+    if on_cpu_float(x) {
+        return max_pool_windows(x, Arc::clone(&windows.cells), (rows.output, cols.output));
+    }
+    max_pool_gathered(x, &windows.tensor, rows, cols)
 }
 
 /// [`max_pool`] on candle's primitives, for devices and dtypes the CPU op does not take.
@@ -197,10 +211,9 @@ mod tests {
             &x.affine(2.3, 0.1).unwrap().sin().unwrap().reshape((2, 3, 7, 6)).unwrap(),
         )
         .unwrap();
-        let index = window_index(rows, cols);
-        let index = Tensor::from_vec(index.clone(), index.len(), &Device::Cpu).unwrap();
-        let run = |f: fn(&Tensor, &Tensor, Axis, Axis) -> Result<Tensor>| {
-            let y = f(x.as_tensor(), &index, rows, cols).unwrap();
+        let windows = Windows::new(rows, cols, &Device::Cpu).unwrap();
+        let run = |f: &dyn Fn(&Tensor) -> Result<Tensor>| {
+            let y = f(x.as_tensor()).unwrap();
             let probe = y.affine(1.0, 0.0).unwrap().cos().unwrap().detach();
             let g = (&y * &probe).unwrap().sum_all().unwrap().backward().unwrap();
             (
@@ -208,7 +221,8 @@ mod tests {
                 g.get(x.as_tensor()).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap(),
             )
         };
-        let (fused, composed) = (run(max_pool), run(max_pool_gathered));
+        let fused = run(&|x| max_pool(x, &windows, rows, cols));
+        let composed = run(&|x| max_pool_gathered(x, &windows.tensor, rows, cols));
         assert_eq!(fused.0.len(), 2 * 3 * 4 * 2);
         assert_eq!(fused, composed);
     }
