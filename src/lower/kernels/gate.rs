@@ -47,8 +47,8 @@ impl CustomOp1 for Relu {
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         // NaN passes through (PyTorch's ReLU keeps it), so a diverging run still shows it.
         let y = for_float!(s.dtype(), T => {
-            let x = slice::<T>(s, l)?;
-            T::to_cpu_storage_owned(zip_map(x, x, |x, _| if x.is_nan() { x } else { relu_gate(x, x) }))
+            let relu = |x: &T| if x.is_nan() { *x } else { relu_gate(*x, *x) };
+            T::to_cpu_storage_owned(slice::<T>(s, l)?.iter().map(relu).collect())
         });
         Ok((y, l.shape().clone()))
     }
