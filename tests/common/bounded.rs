@@ -1,0 +1,136 @@
+//! Running the real binary on hostile input under a wall-clock and a memory limit, and telling
+//! how it ended: the reliability suites' one harness.
+//!
+//! The address space is capped (`RLIMIT_AS`) well above the budget, so a runaway allocation
+//! fails fast instead of taking the machine; the budget itself is checked on the child's peak
+//! resident memory, which `wait4` reports.
+
+use std::io::Read;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// What a bounded run may use.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub wall: Duration,
+    /// Peak resident memory allowed.
+    pub rss_bytes: u64,
+    /// The address-space cap: a safety net, larger than `rss_bytes` (threads reserve stacks).
+    pub address_space_bytes: u64,
+}
+
+impl Limits {
+    /// The bar: 10 s and 2 GB.
+    pub const STRICT: Limits =
+        Limits { wall: Duration::from_secs(10), rss_bytes: 2 << 30, address_space_bytes: 8 << 30 };
+}
+
+/// How a bounded run ended.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The exit code, or `None` when a signal ended it.
+    pub code: Option<i32>,
+    pub signal: Option<i32>,
+    pub timed_out: bool,
+    pub peak_rss_bytes: u64,
+    pub elapsed: Duration,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Outcome {
+    /// Rust's panic exit code, or an abort, or a kill by the harness.
+    pub fn crashed(&self) -> bool {
+        self.code == Some(101) || self.signal.is_some() || self.stderr.contains("panicked at")
+    }
+
+    /// Why this run breaks the contract (no panic, no hang, bounded memory), if it does.
+    pub fn violation(&self, limits: &Limits) -> Option<String> {
+        if self.timed_out {
+            return Some(format!("ran past {:?}", limits.wall));
+        }
+        if self.crashed() {
+            return Some(format!("crashed (code {:?}, signal {:?})", self.code, self.signal));
+        }
+        if self.peak_rss_bytes > limits.rss_bytes {
+            return Some(format!("peak RSS {} MiB", self.peak_rss_bytes >> 20));
+        }
+        None
+    }
+}
+
+/// Run `wick args` in `dir` under `limits`, with `RUST_BACKTRACE=1` as many machines set it.
+pub fn run_bounded(args: &[&str], dir: &Path, limits: Limits) -> Outcome {
+    let cap = limits.address_space_bytes;
+    let mut command = Command::new(env!("CARGO_BIN_EXE_wick"));
+    command
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env("RUST_BACKTRACE", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // SAFETY: setrlimit is async-signal-safe, and nothing else runs between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            let limit = libc::rlimit { rlim_cur: cap, rlim_max: cap };
+            if libc::setrlimit(libc::RLIMIT_AS, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let started = Instant::now();
+    let mut child = command.spawn().expect("spawn wick");
+    let (mut out, mut err) = (child.stdout.take().expect("stdout"), child.stderr.take().expect("stderr"));
+    // Drain both pipes on threads so a chatty child never blocks on a full pipe.
+    let out_reader = std::thread::spawn(move || read_capped(&mut out));
+    let err_reader = std::thread::spawn(move || read_capped(&mut err));
+    let pid = child.id() as libc::pid_t;
+    let mut timed_out = false;
+    let (status, usage) = loop {
+        let mut status = 0;
+        // SAFETY: a zeroed rusage is a valid value for wait4 to fill.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: pid is our own child; status and usage point at live locals.
+        let done = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+        if done == pid {
+            break (std::process::ExitStatus::from_raw(status), usage);
+        }
+        if !timed_out && started.elapsed() > limits.wall {
+            timed_out = true;
+            // SAFETY: signalling our own child, which has not been reaped.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let elapsed = started.elapsed();
+    Outcome {
+        code: status.code(),
+        signal: if timed_out { None } else { status.signal() },
+        timed_out,
+        // Linux reports ru_maxrss in KiB.
+        peak_rss_bytes: (usage.ru_maxrss.max(0) as u64) << 10,
+        elapsed,
+        stdout: out_reader.join().unwrap_or_default(),
+        stderr: err_reader.join().unwrap_or_default(),
+    }
+}
+
+/// At most 1 MiB of a stream, the rest read and dropped.
+fn read_capped(r: &mut impl Read) -> String {
+    let mut kept = Vec::new();
+    let mut buf = [0u8; 8192];
+    while let Ok(n) = r.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        if kept.len() < 1 << 20 {
+            kept.extend_from_slice(&buf[..n]);
+        }
+    }
+    String::from_utf8_lossy(&kept).into_owned()
+}
