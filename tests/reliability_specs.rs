@@ -252,6 +252,7 @@ fn a_model_at_the_layer_cap_fits_in_memory() {
     let outcome = run_bounded(&["check", "cap.wick"], &dir, Limits::STRICT);
     assert_eq!(outcome.violation(&Limits::STRICT), None, "{}", tail(&outcome.stderr));
     assert_eq!(outcome.code, Some(0), "{}", tail(&outcome.stderr));
+    assert!(outcome.stdout.contains("ok: model M"), "{}", outcome.stdout);
     assert!(outcome.peak_rss_bytes < 1 << 30, "peak {} MiB", outcome.peak_rss_bytes >> 20);
 }
 

@@ -86,12 +86,15 @@ impl Analysis {
     }
 }
 
-/// The elements of a shape at the dims' values: `Ok(None)` while a dim is unbound, `Err` when
-/// the count does not fit in 64 bits.
-pub fn elements(shape: &[Dim], bindings: &Bindings) -> Result<Option<u64>, ()> {
+/// A count that does not fit in 64 bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Overflow;
+
+/// The elements of a shape at the dims' values: `Ok(None)` while a dim is unbound.
+pub fn elements(shape: &[Dim], bindings: &Bindings) -> Result<Option<u64>, Overflow> {
     let n = Dim::product(shape).substitute(bindings);
     if n.is_saturated() {
-        return Err(());
+        return Err(Overflow);
     }
     Ok(n.as_const().map(|v| v.max(0) as u64))
 }
@@ -104,7 +107,7 @@ pub fn analyze(graph: &Graph, bindings: &Bindings) -> Analysis {
         let mut c = NodeCost::default();
         for p in &node.params {
             let figure = if p.kind == ParamKind::Buffer { Figure::Buffers } else { Figure::Params };
-            let n = elements(&p.shape, bindings).unwrap_or_else(|()| {
+            let n = elements(&p.shape, bindings).unwrap_or_else(|Overflow| {
                 a.overflowed(figure, id);
                 Some(u64::MAX)
             });

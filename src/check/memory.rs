@@ -79,7 +79,7 @@ fn activations(graph: &Graph, bindings: &Bindings) -> Result<Option<(u64, u64)>,
         let node = graph.node(id);
         let mut bytes = 0u64;
         for t in &node.outputs {
-            let Some(n) = elements(&t.shape, bindings).map_err(|()| id)? else { return Ok(None) };
+            let Some(n) = elements(&t.shape, bindings).map_err(|_| id)? else { return Ok(None) };
             bytes = n.checked_mul(t.dtype.size_bytes()).and_then(|b| b.checked_add(bytes)).ok_or(id)?;
         }
         live = live.checked_add(bytes).ok_or(id)?;

@@ -64,6 +64,8 @@ impl Outcome {
 }
 
 /// Run `wick args` in `dir` under `limits`, with `RUST_BACKTRACE=1` as many machines set it.
+// The child is reaped by `wait4` (which also reports its peak memory), not by `Child::wait`.
+#[allow(clippy::zombie_processes)]
 pub fn run_bounded(args: &[&str], dir: &Path, limits: Limits) -> Outcome {
     let cap = limits.address_space_bytes;
     let mut command = Command::new(env!("CARGO_BIN_EXE_wick"));

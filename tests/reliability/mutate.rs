@@ -290,9 +290,9 @@ impl Case {
             }
             Mutation::ImportCycle => {
                 let (import, other) = if name.ends_with(".yaml") {
-                    (format!("use: [other.wick]\n"), format!("use \"{name}\"\n"))
+                    ("use: [other.wick]\n".to_string(), format!("use \"{name}\"\n"))
                 } else {
-                    (format!("use \"other.wick\"\n"), format!("use \"third.wick\"\nuse \"{name}\"\n"))
+                    ("use \"other.wick\"\n".to_string(), format!("use \"third.wick\"\nuse \"{name}\"\n"))
                 };
                 if !name.ends_with(".yaml") || !text.starts_with(b"use") {
                     text.splice(0..0, import.into_bytes());
