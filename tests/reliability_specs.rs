@@ -71,6 +71,10 @@ fn tail(text: &str) -> &str {
 fn check_case(spec: &str, dir: &Path) -> Option<String> {
     for args in [&["compile", spec, "--summary"][..], &["check", spec][..]] {
         let outcome = run_bounded(args, dir, Limits::STRICT);
+        if std::env::var_os("WICK_RELIABILITY_TRACE").is_some() {
+            let first = outcome.stderr.lines().find(|l| l.starts_with("  x ")).unwrap_or("");
+            eprintln!("TRACE {} {:?} {:?} {}", dir.display(), args[0], outcome.code, first);
+        }
         if let Some(why) = broken(&outcome) {
             return Some(format!(
                 "`wick {}` {why} after {:?}, peak {} MiB; stderr ends:\n{}",

@@ -157,10 +157,14 @@ fn not_a_spec(
     let message = format!("`{name}` is not a spec: {why}");
     let place = format!("the first problem is at {}", sources.location(failed));
     match imported_at {
-        Some(span) => Diagnostic::error("E0114", message).at(span, "imported here").note(place),
-        None => Diagnostic::error("E0114", message).at(failed, "here"),
+        Some(span) => Diagnostic::error("E0114", message)
+            .at(span, "imported here")
+            .note(place)
+            .help("`use` imports spec files (.wick, .yaml, .yml); a file that is not one is not shown"),
+        None => Diagnostic::error("E0114", message)
+            .at(failed, "here")
+            .help("wick reads spec files (.wick, .yaml, .yml); a file that is not one is not shown"),
     }
-    .help("`use` imports spec files (.wick, .yaml, .yml); its contents are not shown")
 }
 
 /// `use "std/…"` names a file of the bundled block library, wherever the importer lives.
