@@ -257,18 +257,7 @@ impl Case {
                 text.splice(s..e, name);
                 note
             }
-            Mutation::SmallNumber => {
-                let numbers: Vec<_> =
-                    toks.iter().filter(|(s, _)| text[*s].is_ascii_digit()).copied().collect();
-                let n = rng.pick(&["1", "2", "3", "7", "16", "0"]);
-                match numbers.get(rng.below(numbers.len())) {
-                    Some(&(s, e)) => {
-                        text.splice(s..e, n.bytes());
-                        format!("number {s} -> {n}")
-                    }
-                    None => "no number".into(),
-                }
-            }
+            Mutation::SmallNumber => replace_number(text, &toks, &["1", "2", "3", "7", "16", "0"], rng),
             Mutation::DeleteLine => {
                 let (s, e) = lines.get(rng.below(lines.len())).copied().unwrap_or((0, 0));
                 text.drain(s..e);
@@ -306,18 +295,7 @@ impl Case {
                 }
                 format!("swap {first:?} {second:?}")
             }
-            Mutation::HugeNumber => {
-                let numbers: Vec<_> =
-                    toks.iter().filter(|(s, _)| text[*s].is_ascii_digit()).copied().collect();
-                let n = rng.pick(HUGE);
-                match numbers.get(rng.below(numbers.len())) {
-                    Some(&(s, e)) => {
-                        text.splice(s..e, n.bytes());
-                        format!("number {s} -> {n}")
-                    }
-                    None => "no number".into(),
-                }
-            }
+            Mutation::HugeNumber => replace_number(text, &toks, HUGE, rng),
             Mutation::DeepNesting => {
                 let (s, e) = at(rng);
                 let depth = *rng.pick(&[30usize, 300, 20_000]);
@@ -392,6 +370,19 @@ impl Case {
         };
         self.files.extend(extra);
         self.history.push(note);
+    }
+}
+
+/// Replace a number of `text` (tokens `toks`) by one of `choices`.
+fn replace_number(text: &mut Vec<u8>, toks: &[(usize, usize)], choices: &[&str], rng: &mut Rng) -> String {
+    let numbers: Vec<_> = toks.iter().filter(|(s, _)| text[*s].is_ascii_digit()).copied().collect();
+    let n = rng.pick(choices);
+    match numbers.get(rng.below(numbers.len())) {
+        Some(&(s, e)) => {
+            text.splice(s..e, n.bytes());
+            format!("number {s} -> {n}")
+        }
+        None => "no number".into(),
     }
 }
 
