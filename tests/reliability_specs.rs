@@ -222,6 +222,16 @@ fn compile_output_refuses_a_model_too_large_for_memory() {
     assert!(!dir.join("out.safetensors").exists());
 }
 
+/// `wick run` and `wick train` build through the same path as `compile -o`.
+#[test]
+fn building_a_model_too_large_for_memory_is_refused_before_allocating() {
+    let spec = "dim N = 1\nmodel M {\n input x: [N, 4]\n y = x |> Linear(100000000000)\n output y\n}\n";
+    let model = wick::Model::from_source("huge.wick", spec, &wick::Options::default()).expect("compiles");
+    let device = candle_core::Device::Cpu;
+    let err = model.build(&device, candle_core::DType::F32).err().expect("refused").to_string();
+    assert!(err.contains("500,000,000,000 parameter values") && err.contains("GiB"), "{err}");
+}
+
 #[test]
 fn nested_repeats_without_layers_stop_at_the_work_budget() {
     let dir = scratch("nested_repeat");
