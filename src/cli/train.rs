@@ -11,6 +11,7 @@ use wick::diag::RenderStyle;
 use wick::lower::device::DeviceChoice;
 use wick::train::config::source::{read_config, SourceError};
 use wick::train::config::TrainConfig;
+use wick::train::fit::Stop;
 use wick::train::lr_find::RangeTest;
 use wick::train::observe::{final_report, Progress, Totals};
 use wick::train::run::{out_dir, train, RunOptions, TrainError, TrainReport};
@@ -59,6 +60,13 @@ pub struct TrainArgs {
     /// Continue from the run folder's checkpoint.
     #[arg(long)]
     pub resume: bool,
+    /// With --resume: continue even where the settings differ from the checkpoint's (each
+    /// change is printed); without it such a resume is refused, as it would not be exact.
+    #[arg(long, requires = "resume")]
+    pub allow_changes: bool,
+    /// Start even when the summary's training-memory estimate exceeds the memory available.
+    #[arg(long)]
+    pub skip_memory_check: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, ValueEnum)]
@@ -99,7 +107,11 @@ fn config_for(run: &RunTarget) -> Result<(TrainConfig, PathBuf), ExitCode> {
 
 fn fail(e: TrainError) -> ExitCode {
     eprintln!("error: {e}");
-    match e {
+    let cause = match &e {
+        TrainError::Stopped { cause, .. } => cause.as_ref(),
+        e => e,
+    };
+    match cause {
         TrainError::Lower(_) | TrainError::Data(_) => ExitCode::from(EXIT_SPEC),
         _ => ExitCode::from(EXIT_USAGE),
     }
@@ -110,8 +122,11 @@ pub fn lr_find(args: LrFindArgs) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let out =
-        out_dir(&args.run.spec, &config, &dir, &RunOptions { resume: false, out: args.run.out.clone() });
+    let options = RunOptions { out: args.run.out.clone(), ..Default::default() };
+    let out = match out_dir(&args.run.spec, &config, &dir, &options) {
+        Ok(out) => out,
+        Err(e) => return fail(e),
+    };
     let test = RangeTest { start: args.start, end: args.end, steps: args.steps };
     match wick::train::lr_find::lr_find(&args.run.spec, &config, &dir, &test, &out) {
         Ok(report) => {
@@ -156,7 +171,12 @@ pub fn run(args: TrainArgs) -> ExitCode {
     if let Some(lr) = args.lr {
         *config.optimizer.lr_mut() = lr;
     }
-    let options = RunOptions { resume: args.resume, out: args.run.out.clone() };
+    let options = RunOptions {
+        resume: args.resume,
+        allow_changes: args.allow_changes,
+        out: args.run.out.clone(),
+        skip_memory_check: args.skip_memory_check,
+    };
     let progress = match args.run.format {
         ReportFormat::Text => Progress::stderr(),
         ReportFormat::Json => Progress::quiet(),
@@ -171,7 +191,7 @@ pub fn run(args: TrainArgs) -> ExitCode {
                 ReportFormat::Text => print_report(&report),
             }
             // As a shell reports a process ended by SIGINT, so scripts can tell.
-            if report.stopped == "interrupted" {
+            if report.stopped == Stop::Interrupted {
                 ExitCode::from(130)
             } else {
                 ExitCode::SUCCESS
@@ -196,10 +216,10 @@ fn print_report(report: &TrainReport) {
         eprintln!("note: {note}");
     }
     let stopped = match report.stopped {
-        "early_stopped" => Some("the monitored metric stopped improving".to_string()),
-        "max_steps" => Some(format!("reached max_steps ({})", report.steps)),
-        "interrupted" => Some("interrupted; resume with --resume".to_string()),
-        _ => None,
+        Stop::EarlyStopped => Some("the monitored metric stopped improving".to_string()),
+        Stop::MaxSteps => Some(format!("reached max_steps ({})", report.steps)),
+        Stop::Interrupted => Some("interrupted; resume with --resume".to_string()),
+        Stop::Finished => None,
     };
     let totals = Totals {
         epochs: report.epochs,
@@ -210,6 +230,7 @@ fn print_report(report: &TrainReport) {
         samples_per_s: report.samples_per_s,
         stopped,
         checkpoint: Some(report.checkpoint.clone().into()),
+        weights: Some((report.weights.clone().into(), report.kept.to_string())),
         log: Some(report.log.clone().into()),
         plot: Some(report.plot.clone().into()),
     };

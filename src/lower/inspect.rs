@@ -38,7 +38,8 @@ impl Lowered {
     }
 }
 
-fn all_finite(t: &Tensor) -> candle_core::Result<bool> {
+/// Whether every element of `t` is finite (integer tensors always are).
+pub fn all_finite(t: &Tensor) -> candle_core::Result<bool> {
     // 0 * x is 0 for finite x and NaN for NaN and both infinities.
     let probe = (t.to_dtype(DType::F64)? * 0.0)?.sum_all()?.to_scalar::<f64>()?;
     Ok(probe == 0.0)

@@ -30,7 +30,7 @@ pub mod model;
 pub mod params;
 pub mod random;
 
-mod inspect;
+pub mod inspect;
 #[cfg(test)]
 mod tests;
 

@@ -21,6 +21,21 @@ pub fn replace(path: &Path, write: impl FnOnce(&Path) -> io::Result<()>) -> io::
     std::fs::rename(&tmp, path)
 }
 
+/// The whole of the regular file at `path`. A device, a FIFO or a folder is refused before
+/// anything is read: `/dev/zero` would never end, and a FIFO could block forever.
+pub fn read_regular(path: &Path) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    // Looked at before opening: opening a FIFO blocks until something writes to it.
+    if !std::fs::metadata(path)?.is_file() {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "it is not a regular file"));
+    }
+    let mut file = std::fs::File::open(path)?;
+    let meta = file.metadata()?;
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
 /// `.name.tmp` beside `path`: hidden, and never mistaken for the file itself.
 fn temporary(path: &Path) -> PathBuf {
     let name = path.file_name().map_or("file".into(), |n| n.to_string_lossy().to_string());

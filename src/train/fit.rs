@@ -9,9 +9,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use candle_core::backprop::GradStore;
-use candle_core::{DType, Tensor, Var, D};
+use candle_core::{DType, Tensor, D};
 
-use super::checkpoint::RunState;
+use super::checkpoint::{Cursor, RunState};
 use super::config::{Clip, EarlyStopping};
 use super::data::{Dataset, Splits};
 use super::grads::{add_grads, clip_grads, l1_penalty};
@@ -20,7 +20,6 @@ use super::objective::{LossConfig, Metric};
 use super::observe::{EpochRecord, Metrics, Observer, Plan, StepRecord};
 use super::optim::Optimizer;
 use super::schedule::{Schedule, Unit};
-use crate::Lowered;
 
 /// Set by [`request_stop`]: the loop stops after the step in flight.
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
@@ -52,15 +51,13 @@ pub struct FitConfig {
     pub early_stopping: Option<EarlyStopping>,
 }
 
-/// Why training ended.
-#[derive(Clone, Debug, PartialEq)]
+/// Why training ended. The run state says where: a stop inside an epoch leaves a cursor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Stop {
     Finished,
-    /// The monitored metric stopped improving; weights restored from `best_epoch` if asked.
-    EarlyStopped {
-        best_epoch: usize,
-        restored: bool,
-    },
+    /// The monitored metric stopped improving (`best` in the run state names the epoch).
+    EarlyStopped,
     MaxSteps,
     Interrupted,
 }
@@ -73,6 +70,8 @@ pub enum FitError {
     Lower(#[from] crate::lower::LowerError),
     #[error("the loss is {value} at step {step} (epoch {epoch}){}", layer_note(.layer))]
     NonFinite { value: f64, step: u64, epoch: usize, layer: Option<(String, String)> },
+    #[error("the validation loss is {value} after epoch {epoch}{}", layer_note(.layer))]
+    NonFiniteValidation { value: f64, epoch: usize, layer: Option<(String, String)> },
     #[error("{0}")]
     Hook(String),
     #[error("cannot write the training log: {0}")]
@@ -86,10 +85,14 @@ fn layer_note(layer: &Option<(String, String)>) -> String {
     }
 }
 
-/// What the loop calls after each epoch: checkpointing, with whether the epoch is the best.
+/// What the loop calls after each whole epoch: checkpointing, with whether the epoch is the best.
 pub type EpochHook<'a> = dyn FnMut(&RunState, &dyn Optimizer, bool) -> Result<(), String> + 'a;
 
-/// Train from `state` (fresh or resumed) until the configured end.
+/// Train from `state` (fresh or resumed, between epochs or inside one) until the configured end.
+///
+/// `state` is kept current after every optimizer step (a [`Cursor`] while inside an epoch), so
+/// whatever ends the loop, an error included, the caller holds a state that matches the
+/// weights and can be checkpointed and resumed exactly.
 pub fn fit(
     nets: &Nets,
     optimizer: &mut dyn Optimizer,
@@ -102,6 +105,12 @@ pub fn fit(
     let batch = nets.batch_size();
     let accumulate = config.accumulate.max(1);
     let steps_per_epoch = steps_per_epoch(data.train.len(), batch, accumulate);
+    let reached = |state: &RunState| config.max_steps.is_some_and(|m| state.step >= m);
+    if let Some(cursor) = state.cursor.as_ref().filter(|_| !reached(state)) {
+        // A partial epoch that `max_steps` recorded is replayed from its cursor and recorded anew.
+        state.history.retain(|r| r.epoch <= cursor.epoch);
+        state.epochs_done = state.history.len();
+    }
     observer.start(&Plan {
         epochs: config.epochs,
         steps_per_epoch,
@@ -115,19 +124,26 @@ pub fn fit(
     if !state.history.is_empty() {
         observer.resumed(&state.history)?;
     }
+    if reached(state) {
+        observer.finish(&state.history)?;
+        return Ok(Stop::MaxSteps);
+    }
     let started = Instant::now();
-    let mut best_weights: Option<Vec<(Var, Tensor)>> = None;
     let mut stop = Stop::Finished;
     for epoch in state.epochs_done..config.epochs {
         let epoch_started = Instant::now();
-        let mut train_sums = Sums::new(&config.metrics);
+        let (skip, mut train_sums) = match &state.cursor {
+            Some(c) if c.epoch == epoch => (c.steps, c.sums.clone()),
+            _ => (0, Sums::new(&config.metrics)),
+        };
         let batches = if config.shuffle {
             data.train.batches(batch, config.seed.wrapping_add(epoch as u64))?
         } else {
             data.train.batches_in_order(batch)?
         };
         let mut lr = state.base_lr;
-        for group in batches.chunks(accumulate) {
+        let mut steps_taken = skip;
+        for group in batches.chunks(accumulate).skip(skip) {
             let clock = match config.unit {
                 Unit::Epoch => epoch as u64,
                 Unit::Step => state.step,
@@ -136,6 +152,7 @@ pub fn fit(
             optimizer.set_learning_rate(lr);
             let mut grads: Option<GradStore> = None;
             let mut step_loss = 0.0;
+            let mut step_sums = train_sums.clone();
             let rows: usize = group.iter().map(Dataset::len).sum();
             for part in group {
                 // The group's loss is the mean over its rows, however its batches divide them.
@@ -148,7 +165,7 @@ pub fn fit(
                     let layer = net.first_non_finite(std::slice::from_ref(&part.x), true)?;
                     return Err(FitError::NonFinite { value, step: state.step + 1, epoch: epoch + 1, layer });
                 }
-                train_sums.add(
+                step_sums.add(
                     &config.metrics,
                     &outs,
                     &part.y,
@@ -170,6 +187,9 @@ pub fn fit(
             }
             optimizer.step(&grads)?;
             state.step += 1;
+            steps_taken += 1;
+            train_sums = step_sums;
+            state.cursor = Some(Cursor { epoch, steps: steps_taken, sums: train_sums.clone() });
             observer.step(&StepRecord {
                 epoch: epoch + 1,
                 step: state.step,
@@ -182,12 +202,13 @@ pub fn fit(
                 observer.finish(&state.history)?;
                 return Ok(Stop::Interrupted);
             }
-            if config.max_steps.is_some_and(|m| state.step >= m) {
+            if reached(state) {
                 stop = Stop::MaxSteps;
                 break;
             }
         }
-        let val = evaluate(nets, &data.val, &config.loss, &config.metrics)?;
+        let val =
+            evaluate(nets, &data.val, &config.loss, &config.metrics).map_err(|e| e.in_epoch(epoch + 1))?;
         let seconds = epoch_started.elapsed().as_secs_f64().max(1e-9);
         let record = EpochRecord {
             epoch: epoch + 1,
@@ -199,6 +220,14 @@ pub fn fit(
             elapsed_s: started.elapsed().as_secs_f64(),
         };
         observer.epoch(&record)?;
+        state.epochs_done = epoch + 1;
+        if steps_taken < steps_per_epoch {
+            // `max_steps` cut the epoch short: recorded for the report, but the cursor stays so a
+            // resume finishes it, and plateau and early stopping judge whole epochs only.
+            state.history.push(record);
+            break;
+        }
+        state.cursor = None;
         if let Some(plateau) = state.plateau.as_mut() {
             if let Some(value) = monitored(&record, &config.plateau_monitor) {
                 state.base_lr = plateau.observe(value, state.base_lr);
@@ -208,24 +237,14 @@ pub fn fit(
             Some(es) => track_best(state, es, &record)?,
             None => false,
         };
-        if improved && config.early_stopping.as_ref().is_some_and(|e| e.restore_best) {
-            best_weights = Some(snapshot(nets.full())?);
-        }
-        state.epochs_done = epoch + 1;
         state.history.push(record);
         after_epoch(state, &*optimizer, improved).map_err(FitError::Hook)?;
         if stop == Stop::MaxSteps {
             break;
         }
-        if let (Some(es), Some((best_epoch, _))) = (&config.early_stopping, state.best) {
-            if state.stale_epochs >= es.patience {
-                let restored = es.restore_best && best_weights.is_some();
-                if let Some(weights) = &best_weights {
-                    for (var, t) in weights {
-                        var.set(t)?;
-                    }
-                }
-                stop = Stop::EarlyStopped { best_epoch, restored };
+        if let Some(es) = &config.early_stopping {
+            if state.best.is_some() && state.stale_epochs >= es.patience {
+                stop = Stop::EarlyStopped;
                 break;
             }
         }
@@ -276,15 +295,33 @@ pub fn evaluate(
         return Ok(sums.metrics(metrics));
     }
     for part in data.batches_in_order(nets.batch_size())? {
-        let outs = nets.for_rows(part.len())?.infer(std::slice::from_ref(&part.x), false)?;
+        let net = nets.for_rows(part.len())?;
+        let outs = net.infer(std::slice::from_ref(&part.x), false)?;
         let value = scalar(&loss.compute(&outs, &part.y)?)?;
+        if !value.is_finite() {
+            let layer = net.first_non_finite(std::slice::from_ref(&part.x), false)?;
+            return Err(FitError::NonFiniteValidation { value, epoch: 0, layer });
+        }
         sums.add(metrics, &outs, &part.y, value, part.len(), loss.class_axis())?;
     }
     Ok(sums.metrics(metrics))
 }
 
+impl FitError {
+    /// The error, told which epoch's validation it came from.
+    fn in_epoch(self, epoch: usize) -> FitError {
+        match self {
+            FitError::NonFiniteValidation { value, layer, .. } => {
+                FitError::NonFiniteValidation { value, epoch, layer }
+            }
+            e => e,
+        }
+    }
+}
+
 /// Running sums of the loss (per sample) and of each metric's correct and total counts.
-struct Sums {
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Sums {
     loss: f64,
     samples: usize,
     counts: Vec<(f64, f64)>,
@@ -328,11 +365,6 @@ impl Sums {
 /// group possibly short.
 pub fn steps_per_epoch(rows: usize, batch: usize, accumulate: usize) -> usize {
     rows.div_ceil(batch.max(1)).div_ceil(accumulate.max(1))
-}
-
-/// A copy of every trainable weight (a `Var`'s tensor changes in place as it trains).
-fn snapshot(net: &Lowered) -> candle_core::Result<Vec<(Var, Tensor)>> {
-    net.trainable_vars().into_iter().map(|v| Ok((v.clone(), v.as_tensor().copy()?))).collect()
 }
 
 /// A one-element tensor (a loss) as an `f64`.

@@ -63,7 +63,7 @@ pub fn lr_find(
             test.start, test.end, test.steps
         )));
     }
-    let Session { nets, splits, mut optimizer, fit, .. } = Session::prepare(spec, config, config_dir)?;
+    let Session { nets, splits, mut optimizer, fit, .. } = Session::prepare(spec, config, config_dir, true)?;
     let batch = nets.batch_size();
     let mut points = Vec::with_capacity(test.steps);
     let (mut avg, mut best, mut diverged) = (0.0, f64::INFINITY, false);

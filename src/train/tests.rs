@@ -9,7 +9,7 @@ use candle_core::backprop::GradStore;
 use candle_core::{Device, Tensor, Var};
 
 use super::config::{Clip, TrainConfig};
-use super::fit::evaluate;
+use super::fit::{evaluate, Stop};
 use super::grads::clip_grads;
 use super::nets::Nets;
 use super::objective::Metric;
@@ -39,7 +39,7 @@ fn run_spec(spec: &str, yaml: &str, out: &str, resume: bool) -> TrainReport {
 
 fn run_watched(spec: &str, yaml: &str, out: &str, resume: bool, observer: Box<dyn Observer>) -> TrainReport {
     let dir = std::env::temp_dir().join(format!("wick-fit-{out}-{}", std::process::id()));
-    let options = RunOptions { resume, out: Some(dir.clone()) };
+    let options = RunOptions { resume, out: Some(dir.clone()), ..Default::default() };
     let report =
         train(spec, &config(yaml), Path::new(env!("CARGO_MANIFEST_DIR")), &options, observer).unwrap();
     if !out.ends_with("-keep") {
@@ -70,7 +70,7 @@ fn early_stopping_ends_patience_epochs_after_the_best() {
         "optimizer: {name: adam, lr: 0.05}\nepochs: 200\nearly_stopping: {monitor: val_loss, patience: 3}\n",
         "early",
     );
-    assert_eq!(r.stopped, "early_stopped");
+    assert_eq!(r.stopped, Stop::EarlyStopped);
     assert!(r.epochs < 200, "{}", r.epochs);
     assert_eq!(r.best_epoch + 3, r.epochs);
     let best = r.history[r.best_epoch - 1].val.get("loss").unwrap();
@@ -83,13 +83,13 @@ fn accumulation_takes_one_step_per_group_of_batches() {
     let r = run("optimizer: {name: sgd, lr: 0.1}\nepochs: 2\naccumulate: 2\n", "accumulate");
     assert_eq!((r.epochs, r.steps), (2, 12));
     let r = run("optimizer: {name: sgd, lr: 0.1}\nepochs: 3\nmax_steps: 20\n", "max-steps");
-    assert_eq!((r.stopped, r.steps, r.epochs), ("max_steps", 20, 2));
+    assert_eq!((r.stopped, r.steps, r.epochs), (Stop::MaxSteps, 20, 2));
     // Batches of 16: 7 whole and one of 8, so 3 steps an epoch with accumulate 3.
     let yaml = "optimizer: {name: sgd, lr: 0.1}\nbatch_size: 16\naccumulate: 3\nepochs: 2\n";
     let r = run_spec(SPEC, yaml, "accumulate-short", false);
     assert_eq!((r.epochs, r.steps), (2, 6));
     let r = run_spec(SPEC, &format!("{yaml}max_steps: 4\n"), "max-steps-short", false);
-    assert_eq!((r.stopped, r.steps, r.epochs), ("max_steps", 4, 2));
+    assert_eq!((r.stopped, r.steps, r.epochs), (Stop::MaxSteps, 4, 2));
 }
 
 /// What the loop tells its observer: the plan, and the samples each epoch's steps took.
@@ -210,7 +210,7 @@ fn a_one_row_last_batch_under_batch_norm_is_refused_before_training() {
     let text = "dim N = 10\nmodel M {\n input x: [N, 4]\n output y = x |> fc: Linear(8) |> bn: BatchNorm1d |> Linear(3) }\n";
     std::fs::write(&spec, text).unwrap();
     let dir = std::env::temp_dir().join(format!("wick-fit-bn-{}", std::process::id()));
-    let options = RunOptions { resume: false, out: Some(dir.clone()) };
+    let options = RunOptions { out: Some(dir.clone()), ..Default::default() };
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let quiet = || Box::new(Progress::quiet());
     // 120 training rows in batches of 7 leave one.

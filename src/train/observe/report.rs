@@ -20,6 +20,8 @@ pub struct Totals {
     /// Why the run ended before its last epoch (early stopping, a non-finite loss), if it did.
     pub stopped: Option<String>,
     pub checkpoint: Option<PathBuf>,
+    /// The run's result, and what it holds (the last step's weights, or the best epoch's).
+    pub weights: Option<(PathBuf, String)>,
     pub log: Option<PathBuf>,
     pub plot: Option<PathBuf>,
 }
@@ -56,6 +58,9 @@ pub fn final_report(history: &[EpochRecord], totals: &Totals) -> Vec<String> {
         None if totals.best_epoch > 0 => lines.push(format!("Best epoch {}", totals.best_epoch)),
         None => {}
     }
+    if let Some((path, what)) = &totals.weights {
+        lines.push(format!("{:<12}{} ({what})", "Weights", path.display()));
+    }
     let files = [("Checkpoint", &totals.checkpoint), ("Metrics log", &totals.log), ("Curves", &totals.plot)];
     for (label, path) in files {
         if let Some(p) = path {
@@ -80,6 +85,7 @@ mod tests {
             samples_per_s: 1234.4,
             stopped: None,
             checkpoint: Some("runs/iris/last.safetensors".into()),
+            weights: Some(("runs/iris/weights.safetensors".into(), "the best epoch's weights".into())),
             log: Some("runs/iris/metrics.csv".into()),
             plot: None,
         }
@@ -94,6 +100,7 @@ mod tests {
                 "Trained 4 epochs (20 steps) in 20.0s, 1,234 samples/s",
                 "Final: train loss 0.2500 | val loss 0.3000  accuracy 85.00%",
                 "Best epoch 3: train loss 0.3333  accuracy 83.33% | val loss 0.4000  accuracy 80.00%",
+                "Weights     runs/iris/weights.safetensors (the best epoch's weights)",
                 "Checkpoint  runs/iris/last.safetensors",
                 "Metrics log runs/iris/metrics.csv",
             ]
@@ -107,6 +114,7 @@ mod tests {
             val_accuracy: None,
             stopped: Some("val_loss has not improved for 5 epochs".into()),
             checkpoint: None,
+            weights: None,
             log: None,
             ..totals()
         };
