@@ -198,6 +198,30 @@ fn configuration_mistakes_point_at_their_line() {
 }
 
 #[test]
+fn misspelt_monitors_and_zero_sizes_are_refused_before_training_at_their_key() {
+    let dir = temp("checks");
+    let cases = [
+        ("early_stopping: {monitor: val_los}\n", "bad.yaml:2:27", "did you mean `val_loss`?"),
+        ("metrics: [acuracy]\n", "bad.yaml:2:10", "unknown metric `acuracy`"),
+        ("batch_size: 0\n", "bad.yaml:2:13", "`batch_size` must be at least 1"),
+        ("schedule: {name: plateau, monitor: val_accuracy}\nloss: mse\n", "bad.yaml:2:", "not a figure"),
+    ];
+    for (yaml, at, says) in cases {
+        let config = dir.join("bad.yaml");
+        std::fs::write(&config, format!("data: {{csv: ../../data/iris.csv, target: species}}\n{yaml}"))
+            .unwrap();
+        let out = wick(&["train", "specs/iris_mlp.wick", "--config", config.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{yaml}: {err}");
+        assert!(err.contains("E0501") && err.contains(at) && err.contains(says), "{yaml}: {err}");
+    }
+    let out = wick(&["train", "specs/iris_mlp.wick", "--batch-size", "0", "--out", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`batch_size` must be at least 1"));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
 fn ctrl_c_stops_after_the_step_and_keeps_a_resumable_checkpoint() {
     let dir = temp("interrupt");
     let checkpoint = dir.join("checkpoint.safetensors");

@@ -42,7 +42,7 @@ pub enum Kept {
 impl std::fmt::Display for Kept {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Kept::Last { step } => write!(f, "the weights after the last step ({step})"),
+            Kept::Last { step } => write!(f, "the weights after the last step, step {step}"),
             Kept::Best { epoch, step } => {
                 write!(f, "the best epoch's weights (epoch {epoch}, step {step}), restored by early stopping")
             }

@@ -21,4 +21,6 @@ pub mod schedule;
 pub mod session;
 
 #[cfg(test)]
+mod lifecycle_tests;
+#[cfg(test)]
 mod tests;

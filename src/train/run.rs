@@ -125,7 +125,14 @@ pub fn train(
         (Ok(stop), Ok(kept)) => (stop, kept),
         (Ok(_), Err(e)) => return Err(e.into()),
         (Err(cause), Ok(kept)) => {
-            let kept = format!("note: {kept}; it is in `{}`", folder.dir.display());
+            let kept = match kept {
+                Kept::Last { step } => format!(
+                    "note: the state after step {step}, the last finite one, is saved in `{}`: \
+                     `--resume` continues from it",
+                    folder.dir.display()
+                ),
+                kept => format!("note: {kept}; the run folder is `{}`", folder.dir.display()),
+            };
             return Err(TrainError::Stopped { cause: Box::new(cause.into()), kept });
         }
         (Err(cause), Err(e)) => {

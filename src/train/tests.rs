@@ -25,11 +25,15 @@ fn run(yaml: &str, out: &str) -> TrainReport {
 }
 
 /// Iris: 120 training rows, 30 validation rows.
-fn config(yaml: &str) -> TrainConfig {
-    let text = format!("data: {{csv: data/iris.csv, target: species, standardize: true}}\n{yaml}");
+pub(super) fn config(yaml: &str) -> TrainConfig {
+    parse_config(&format!("data: {{csv: data/iris.csv, target: species, standardize: true}}\n{yaml}"))
+}
+
+/// A whole configuration from YAML text.
+pub(super) fn parse_config(text: &str) -> TrainConfig {
     let mut sources = crate::front::span::SourceMap::new();
-    let id = sources.add("t.yaml", None, text.clone());
-    let value = crate::front::yaml::parse_config(&text, id).unwrap();
+    let id = sources.add("t.yaml", None, text.to_string());
+    let value = crate::front::yaml::parse_config(text, id).unwrap();
     TrainConfig::from_value(&value).unwrap()
 }
 

@@ -201,28 +201,16 @@ fn open(path: &Path, append: bool) -> std::io::Result<File> {
 fn earlier_rows(text: &str, format: Format, step: u64, epochs: u64) -> Vec<String> {
     let mut lines = text.lines();
     let mut kept = Vec::new();
-    let field: Box<dyn Fn(&str, &str) -> Option<String>> = match format {
-        Format::Csv => {
-            let Some(header) = lines.next() else { return kept };
-            kept.push(header.to_string());
-            let names: Vec<String> = header.split(',').map(str::to_string).collect();
-            Box::new(move |line: &str, name: &str| {
-                let cells: Vec<&str> = line.split(',').collect();
-                let at = names.iter().position(|n| n == name).filter(|_| cells.len() == names.len())?;
-                Some(cells[at].to_string())
-            })
-        }
-        Format::JsonLines => Box::new(|line: &str, name: &str| {
-            let row: serde_json::Value = serde_json::from_str(line).ok()?;
-            Some(match &row[name] {
-                serde_json::Value::String(s) => s.clone(),
-                v => v.to_string(),
-            })
-        }),
-    };
+    let mut names = Vec::new();
+    if format == Format::Csv {
+        let Some(header) = lines.next() else { return kept };
+        kept.push(header.to_string());
+        names = header.split(',').collect();
+    }
     for line in lines {
-        let number = |name| field(line, name).and_then(|v| v.parse::<u64>().ok());
-        let keep = match (field(line, "kind").as_deref(), number("step"), number("epoch")) {
+        let cell = |name: &str| cell(format, &names, line, name);
+        let number = |name: &str| cell(name).and_then(|v| v.parse::<u64>().ok());
+        let keep = match (cell("kind").as_deref(), number("step"), number("epoch")) {
             (Some("step"), Some(s), _) => s <= step,
             (Some("epoch"), _, Some(e)) => e <= epochs,
             _ => break,
@@ -232,6 +220,24 @@ fn earlier_rows(text: &str, format: Format, step: u64, epochs: u64) -> Vec<Strin
         }
     }
     kept
+}
+
+/// The text of column `name` in a row; `None` for a row cut short or that does not parse.
+fn cell(format: Format, names: &[&str], line: &str, name: &str) -> Option<String> {
+    match format {
+        Format::Csv => {
+            let cells: Vec<&str> = line.split(',').collect();
+            let at = names.iter().position(|n| *n == name).filter(|_| cells.len() == names.len())?;
+            Some(cells[at].to_string())
+        }
+        Format::JsonLines => {
+            let row: serde_json::Value = serde_json::from_str(line).ok()?;
+            Some(match &row[name] {
+                serde_json::Value::String(s) => s.clone(),
+                v => v.to_string(),
+            })
+        }
+    }
 }
 
 fn in_log(path: &Path, e: std::io::Error) -> std::io::Error {
