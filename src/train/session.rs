@@ -216,3 +216,25 @@ fn batch_dim(spec: &str) -> Result<String, TrainError> {
         ))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_whose_training_memory_exceeds_what_is_available_is_refused_with_both_figures() {
+        let spec = concat!(env!("CARGO_MANIFEST_DIR"), "/specs/iris_mlp.wick");
+        let options = Options { bind: vec![("N".into(), 10)], ..Default::default() };
+        let compiled = crate::compile_file(spec, &options).unwrap();
+        let needed = compiled.analysis.as_ref().and_then(|a| a.memory.training_bytes).unwrap();
+        let e = check_training_memory(&compiled, 10, Some(needed - 1)).err().unwrap().to_string();
+        assert!(e.contains("at batch size 10") && e.contains("--skip-memory-check"), "{e}");
+        assert!(
+            e.contains(&crate::report::mib(needed)) && e.contains(&crate::report::mib(needed - 1)),
+            "{e}"
+        );
+        assert!(check_training_memory(&compiled, 10, Some(needed)).is_ok());
+        assert!(check_training_memory(&compiled, 10, None).is_ok(), "unknown memory: no refusal");
+        assert!(available_memory().is_some_and(|m| m > 0), "this machine's memory can be read");
+    }
+}
