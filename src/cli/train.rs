@@ -11,7 +11,7 @@ use wick::diag::RenderStyle;
 use wick::lower::device::DeviceChoice;
 use wick::train::config::source::{read_config, SourceError};
 use wick::train::config::TrainConfig;
-use wick::train::fit::Stop;
+use wick::train::fit::{Cancel, Stop};
 use wick::train::lr_find::RangeTest;
 use wick::train::observe::{final_report, Progress, Totals};
 use wick::train::run::{out_dir, train, RunOptions, TrainError, TrainReport};
@@ -176,12 +176,13 @@ pub fn run(args: TrainArgs) -> ExitCode {
         allow_changes: args.allow_changes,
         out: args.run.out.clone(),
         skip_memory_check: args.skip_memory_check,
+        cancel: Cancel::default(),
     };
     let progress = match args.run.format {
         ReportFormat::Text => Progress::stderr(),
         ReportFormat::Json => Progress::quiet(),
     };
-    install_interrupt_handler();
+    install_interrupt_handler(options.cancel.clone());
     match train(&args.run.spec, &config, &dir, &options, Box::new(progress)) {
         Ok(report) => {
             match args.run.format {
@@ -202,9 +203,9 @@ pub fn run(args: TrainArgs) -> ExitCode {
 }
 
 /// Ctrl-C stops the loop after the step in flight; a second one ends the process at once.
-fn install_interrupt_handler() {
-    let _ = ctrlc::set_handler(|| {
-        if wick::train::fit::request_stop() {
+fn install_interrupt_handler(cancel: Cancel) {
+    let _ = ctrlc::set_handler(move || {
+        if cancel.request() {
             std::process::exit(130);
         }
         eprintln!("\ninterrupted: stopping after this step; the last checkpoint is kept");

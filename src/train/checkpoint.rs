@@ -15,8 +15,8 @@ use candle_core::{Device, Tensor};
 use safetensors::tensor::View;
 use serde::{Deserialize, Serialize};
 
-use super::fit::Sums;
 use super::observe::EpochRecord;
+use super::program::Tally;
 use super::schedule::Plateau;
 
 const MODEL: &str = "model.";
@@ -60,7 +60,7 @@ pub struct Cursor {
     /// Optimizer steps of it already taken.
     pub steps: usize,
     /// Its training loss and metric sums so far.
-    pub sums: Sums,
+    pub sums: Tally,
 }
 
 /// A checkpoint read back.

@@ -15,9 +15,8 @@ use std::cell::Cell;
 use std::path::{Path, PathBuf};
 
 use super::checkpoint::{self, CheckpointError, RunState};
-use super::optim::Optimizer;
+use super::program::Program;
 use crate::lower::inspect::all_finite;
-use crate::Lowered;
 
 /// The files of one run.
 pub struct RunFolder {
@@ -87,18 +86,17 @@ impl RunFolder {
     /// weights when this epoch improved on the best.
     pub fn after_epoch(
         &self,
-        net: &Lowered,
-        optimizer: &dyn Optimizer,
+        program: &dyn Program,
         state: &RunState,
         improved: bool,
         every: usize,
     ) -> Result<(), CheckpointError> {
         if state.epochs_done.is_multiple_of(every.max(1)) {
-            self.save(net, optimizer, state)?;
-            write_weights(&self.weights(), net)?;
+            self.save(program, state)?;
+            write_weights(&self.weights(), program)?;
         }
         if improved {
-            write_weights(&self.best(), net)?;
+            write_weights(&self.best(), program)?;
         }
         Ok(())
     }
@@ -108,15 +106,14 @@ impl RunFolder {
     /// over (not interrupted, not failed), else the last step's.
     pub fn finish(
         &self,
-        net: &Lowered,
-        optimizer: &dyn Optimizer,
+        program: &dyn Program,
         state: &RunState,
         restore_best: bool,
     ) -> Result<Kept, CheckpointError> {
-        if !weights_finite(net, &self.checkpoint())? {
+        if !weights_finite(program, &self.checkpoint())? {
             return Ok(Kept::Previous { step: self.saved_step.get() });
         }
-        self.save(net, optimizer, state)?;
+        self.save(program, state)?;
         match state.best.filter(|_| restore_best && self.best().is_file()) {
             Some((epoch, _)) => {
                 let step = state.history.iter().find(|r| r.epoch == epoch).map_or(0, |r| r.step);
@@ -124,27 +121,22 @@ impl RunFolder {
                 Ok(Kept::Best { epoch, step })
             }
             None => {
-                write_weights(&self.weights(), net)?;
+                write_weights(&self.weights(), program)?;
                 Ok(Kept::Last { step: state.step })
             }
         }
     }
 
-    fn save(
-        &self,
-        net: &Lowered,
-        optimizer: &dyn Optimizer,
-        state: &RunState,
-    ) -> Result<(), CheckpointError> {
-        let state = RunState { forward_passes: net.params().passes(), ..state.clone() };
-        checkpoint::save(&self.checkpoint(), net.params().state_dict(), optimizer.state(), &state)?;
+    fn save(&self, program: &dyn Program, state: &RunState) -> Result<(), CheckpointError> {
+        let state = RunState { forward_passes: program.passes(), ..state.clone() };
+        checkpoint::save(&self.checkpoint(), program.weights(), program.optimizer_state(), &state)?;
         self.saved_step.set(Some(state.step));
         Ok(())
     }
 }
 
-fn write_weights(path: &Path, net: &Lowered) -> Result<(), CheckpointError> {
-    checkpoint::write_atomic(path, &net.params().state_dict(), None)
+fn write_weights(path: &Path, program: &dyn Program) -> Result<(), CheckpointError> {
+    checkpoint::write_atomic(path, &program.weights(), None)
 }
 
 fn copy_weights(from: &Path, to: &Path) -> Result<(), CheckpointError> {
@@ -152,8 +144,8 @@ fn copy_weights(from: &Path, to: &Path) -> Result<(), CheckpointError> {
         .map_err(|e| CheckpointError::Write { path: to.display().to_string(), message: e.to_string() })
 }
 
-fn weights_finite(net: &Lowered, path: &Path) -> Result<bool, CheckpointError> {
-    for (_, t) in net.params().state_dict() {
+fn weights_finite(program: &dyn Program, path: &Path) -> Result<bool, CheckpointError> {
+    for (_, t) in program.weights() {
         if !all_finite(&t).map_err(|e| CheckpointError::Write {
             path: path.display().to_string(),
             message: e.to_string(),

@@ -1,6 +1,7 @@
 //! Training: the configuration, data, losses and metrics, optimizers, schedules, the loop,
 //! checkpoints and what a person sees while it runs.
 
+pub mod batch;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
@@ -15,10 +16,12 @@ pub mod nets;
 pub mod objective;
 pub mod observe;
 pub mod optim;
+pub mod program;
 pub mod resume;
 pub mod run;
 pub mod schedule;
 pub mod session;
+pub mod supervised;
 
 #[cfg(test)]
 mod lifecycle_tests;

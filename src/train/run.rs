@@ -8,12 +8,13 @@ use std::path::{Path, PathBuf};
 use super::checkpoint::{self, CheckpointError, RunState};
 use super::config::TrainConfig;
 use super::data::{DataError, Splits};
+use super::fit::Cancel;
 use super::fit::{fit, FitError, Stop};
 use super::folder::{Kept, RunFolder};
 use super::observe::{CurvePlot, EpochRecord, MetricsLog, Observer, Observers};
-use super::optim::Optimizer;
+use super::program::Program;
 use super::resume;
-use super::session::Session;
+use super::session::{feeds, Session};
 use crate::lower::LowerError;
 
 /// How this invocation runs, beyond the configuration.
@@ -27,6 +28,8 @@ pub struct RunOptions {
     pub out: Option<PathBuf>,
     /// Start even when the training-memory estimate exceeds the memory available.
     pub skip_memory_check: bool,
+    /// Stops the run after the iteration in flight when requested (Ctrl-C).
+    pub cancel: Cancel,
 }
 
 /// What a finished run reports (`--format json` prints it).
@@ -83,15 +86,16 @@ pub fn train(
     options: &RunOptions,
     progress: Box<dyn Observer>,
 ) -> Result<TrainReport, TrainError> {
-    let Session { nets, splits, mut optimizer, fit: fit_config, plateau, frozen, mut notes, device } =
+    let Session { mut program, splits, input, fit: mut fit_config, plateau, frozen, mut notes, device } =
         Session::prepare(spec, config, config_dir, !options.skip_memory_check)?;
-    let net = nets.full();
+    let (train_feed, val_feed) = feeds(&splits, &input);
+    fit_config.cancel = options.cancel.clone();
     let folder = RunFolder::new(out_dir(spec, config, config_dir, options)?);
     let settings = resume::settings(config, &device);
     let mut state = if options.resume {
-        continue_from(&folder, net, optimizer.as_mut(), &settings, options.allow_changes, &mut notes)?
+        continue_from(&folder, &mut program, &device, &settings, options.allow_changes, &mut notes)?
     } else {
-        RunState { base_lr: *optimizer.lr_mut(), plateau, settings, ..Default::default() }
+        RunState { base_lr: program.base_learning_rate(), plateau, settings, ..Default::default() }
     };
     let (log, plot) = (folder.log(), folder.plot());
     let metrics_log = match options.resume {
@@ -100,27 +104,27 @@ pub fn train(
     };
     let mut files: Vec<Box<dyn Observer>> = vec![
         Box::new(metrics_log.map_err(|e| file_error(&log, e))?),
-        Box::new(CurvePlot::new(&plot, &net.name).map_err(|e| file_error(&plot, e))?),
+        Box::new(CurvePlot::new(&plot, &program.nets.full().name).map_err(|e| file_error(&plot, e))?),
     ];
     files.push(progress);
     let mut observers = Observers(files);
 
     let every = config.checkpoint_every;
     let outcome = fit(
-        &nets,
-        optimizer.as_mut(),
-        &splits,
+        &mut program,
+        &train_feed,
+        &val_feed,
         &fit_config,
         &mut state,
         &mut observers,
-        &mut |state, opt, improved| {
-            folder.after_epoch(net, opt, state, improved, every).map_err(|e| e.to_string())
+        &mut |state, program, improved| {
+            folder.after_epoch(program, state, improved, every).map_err(|e| e.to_string())
         },
     );
     // Whatever ended the run, its state is saved before anything is reported.
     let over = matches!(outcome, Ok(Stop::Finished | Stop::EarlyStopped | Stop::MaxSteps));
     let restore_best = over && config.early_stopping.as_ref().is_some_and(|e| e.restore_best);
-    let kept = folder.finish(net, optimizer.as_ref(), &state, restore_best);
+    let kept = folder.finish(&program, &state, restore_best);
     let (stop, kept) = match (outcome, kept) {
         (Ok(stop), Ok(kept)) => (stop, kept),
         (Ok(_), Err(e)) => return Err(e.into()),
@@ -150,14 +154,14 @@ pub fn train(
 /// state, after checking that the run resuming it is the same run.
 fn continue_from(
     folder: &RunFolder,
-    net: &crate::Lowered,
-    optimizer: &mut dyn Optimizer,
+    program: &mut dyn Program,
+    device: &candle_core::Device,
     settings: &std::collections::BTreeMap<String, String>,
     allow_changes: bool,
     notes: &mut Vec<String>,
 ) -> Result<RunState, TrainError> {
     let path = folder.checkpoint();
-    let ckpt = checkpoint::load(&path, net.device())?;
+    let ckpt = checkpoint::load(&path, device)?;
     let mut state = ckpt.state;
     folder.saved_at(state.step);
     let changes = resume::changes(&state.settings, settings);
@@ -181,16 +185,14 @@ fn continue_from(
             path.display()
         )));
     }
-    net.params().load_map(&ckpt.weights, false)?;
-    net.params().set_passes(state.forward_passes);
     if kind_changed {
         notes.push("the optimizer changed: it starts with fresh state".into());
-    } else {
-        optimizer.load_state(&ckpt.optimizer)?;
     }
+    program.restore(&ckpt.weights, (!kind_changed).then_some(&ckpt.optimizer))?;
+    program.set_passes(state.forward_passes);
     if changes.iter().any(|c| c.key == "optimizer") && allow_changes {
         // A rate the person changed on purpose replaces the one the schedule had reached.
-        state.base_lr = *optimizer.lr_mut();
+        state.base_lr = program.base_learning_rate();
     }
     notes.extend(changes.iter().map(|c| format!("resumed with a changed setting: {c}")));
     notes.push(format!(

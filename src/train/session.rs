@@ -6,24 +6,31 @@ use std::path::Path;
 
 use candle_core::{DType, Device};
 
+use super::batch::Feed;
 use super::config::TrainConfig;
 use super::data::{self, Splits};
-use super::fit::{steps_per_epoch, FitConfig};
+use super::fit::{steps_per_epoch, Cancel, FitConfig};
 use super::freeze::freeze;
 use super::nets::Nets;
-use super::optim::{Optimizer, Param};
+use super::optim::Param;
 use super::run::TrainError;
 use super::schedule::Plateau;
+use super::supervised::{Objective, Supervised};
 use crate::ir::dim::Dim;
 use crate::lower::{device, LowerError};
 use crate::{Model, Options};
 
+/// The name supervised batches carry their targets under.
+pub const TARGET: &str = "target";
+
 /// Everything a loop needs, ready to go.
 pub struct Session {
-    /// The model at the batch size, and at each split's short last batch.
-    pub nets: Nets,
+    /// The model (at the batch size, and at each split's short last batch), its loss and its
+    /// optimizer.
+    pub program: Supervised,
     pub splits: Splits,
-    pub optimizer: Box<dyn Optimizer>,
+    /// The model input the data's features feed.
+    pub input: String,
     pub fit: FitConfig,
     pub plateau: Option<Plateau>,
     /// Keys of the parameters `frozen` took out of training.
@@ -85,6 +92,8 @@ impl Session {
         }
         let optimizer = config.optimizer.build(params)?;
         let metrics = config.metrics().map_err(usage)?;
+        let input = net.inputs().first().map(|i| i.name.clone()).unwrap_or_default();
+        let output = net.output_names().first().map(|o| o.to_string()).unwrap_or_default();
         let steps_per_epoch = steps_per_epoch(splits.train.len(), b, config.accumulate) as u64;
         let length = match config.schedule.every {
             super::schedule::Unit::Epoch => config.epochs as u64,
@@ -97,18 +106,23 @@ impl Session {
             max_steps: config.max_steps,
             seed: config.seed,
             shuffle: config.data.shuffle,
-            loss: config.loss.clone(),
-            metrics,
             schedule,
             unit: config.schedule.every,
             plateau_monitor: config.schedule.monitor().to_string(),
             accumulate: config.accumulate.max(1),
-            clip: config.clip,
-            l1: config.l1,
             early_stopping: config.early_stopping.clone(),
+            cancel: Cancel::default(),
         };
-        Ok(Session { nets, splits, optimizer, fit: fit_config, plateau, frozen, notes, device })
+        let objective = Objective { loss: config.loss.clone(), output, target: TARGET.into(), metrics };
+        let program = Supervised { nets, optimizer, objective, clip: config.clip, l1: config.l1 };
+        Ok(Session { program, splits, input, fit: fit_config, plateau, frozen, notes, device })
     }
+}
+
+/// The splits as named batch sources: features under `input`, targets under [`TARGET`].
+pub fn feeds<'a>(splits: &'a Splits, input: &str) -> (Feed<'a>, Feed<'a>) {
+    let feed = |data| Feed { data, input: input.to_string(), target: TARGET.into() };
+    (feed(&splits.train), feed(&splits.val))
 }
 
 /// A NaN or an infinity in the data poisons every step it is in: refuse it up front, naming

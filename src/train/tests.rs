@@ -12,11 +12,14 @@ use super::config::{Clip, TrainConfig};
 use super::fit::{evaluate, Stop};
 use super::grads::clip_grads;
 use super::nets::Nets;
-use super::objective::Metric;
+use super::objective::{LossConfig, Metric};
 use super::observe::{Observer, Plan, Progress, StepRecord};
 use super::optim::config::OptimizerConfig;
 use super::optim::Param;
+use super::program::Program;
 use super::run::{train, RunOptions, TrainReport};
+use super::session::{feeds, TARGET};
+use super::supervised::{Objective, Supervised};
 
 const SPEC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/specs/iris_mlp.wick");
 
@@ -146,10 +149,19 @@ fn every_row_is_trained_and_validated_when_batches_do_not_divide_the_splits() {
         let splits =
             super::data::load(&c.data, Path::new(env!("CARGO_MANIFEST_DIR")), c.seed, &Device::Cpu).unwrap();
         let metrics = vec![Metric::parse("accuracy", &c.loss).unwrap()];
-        let once = evaluate(&whole, &splits.val, &c.loss, &metrics).unwrap();
+        let program = supervised(whole, c.loss.clone(), metrics);
+        let once = evaluate(&program, &feeds(&splits, "x").1, &program.figures()).unwrap();
         assert_eq!(once.get("accuracy"), Some(accuracy));
         assert!((once.get("loss").unwrap() - r.val_loss).abs() < 1e-6, "{once:?} {}", r.val_loss);
     }
+}
+
+/// `nets` as a supervised program reading its first output against the target, with SGD.
+pub(super) fn supervised(nets: Nets, loss: LossConfig, metrics: Vec<Metric>) -> Supervised {
+    let optimizer = OptimizerConfig::default().build(Param::trainable(nets.full())).unwrap();
+    let output = nets.full().output_names()[0].to_string();
+    let objective = Objective { loss, output, target: TARGET.into(), metrics };
+    Supervised { nets, optimizer, objective, clip: None, l1: 0.0 }
 }
 
 #[test]
