@@ -10,10 +10,10 @@ use clap::{Args, ValueEnum};
 use wick::diag::RenderStyle;
 use wick::lower::device::DeviceChoice;
 use wick::train::config::source::{read_config, SourceError};
-use wick::train::config::TrainConfig;
+use wick::train::config::{Overrides, TrainConfig};
 use wick::train::fit::{Cancel, Stop};
 use wick::train::lr_find::RangeTest;
-use wick::train::observe::{final_report, Progress, Totals};
+use wick::train::observe::{final_report, Progress};
 use wick::train::run::{out_dir, train, RunOptions, TrainError, TrainReport};
 
 use super::{EXIT_SPEC, EXIT_USAGE};
@@ -158,18 +158,18 @@ pub fn run(args: TrainArgs) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
-    config.epochs = args.epochs.unwrap_or(config.epochs);
-    config.max_steps = args.max_steps.or(config.max_steps);
-    config.batch_size = args.batch_size.unwrap_or(config.batch_size);
-    config.seed = args.seed.unwrap_or(config.seed);
-    config.device = args.device.unwrap_or(config.device);
-    if let Some(init) = &args.init {
-        // A path typed on the command line is relative to where it was typed.
-        let absolute = std::env::current_dir().map(|d| d.join(init)).unwrap_or_else(|_| init.into());
-        config.init = Some(absolute.display().to_string());
-    }
-    if let Some(lr) = args.lr {
-        *config.optimizer.lr_mut() = lr;
+    let overrides = Overrides {
+        epochs: args.epochs,
+        max_steps: args.max_steps,
+        lr: args.lr,
+        batch_size: args.batch_size,
+        seed: args.seed,
+        device: args.device,
+        init: args.init.clone(),
+    };
+    if let Err(e) = config.apply(&overrides) {
+        eprintln!("error: {e}");
+        return ExitCode::from(EXIT_USAGE);
     }
     let options = RunOptions {
         resume: args.resume,
@@ -216,26 +216,7 @@ fn print_report(report: &TrainReport) {
     for note in &report.notes {
         eprintln!("note: {note}");
     }
-    let stopped = match report.stopped {
-        Stop::EarlyStopped => Some("the monitored metric stopped improving".to_string()),
-        Stop::MaxSteps => Some(format!("reached max_steps ({})", report.steps)),
-        Stop::Interrupted => Some("interrupted; resume with --resume".to_string()),
-        Stop::Finished => None,
-    };
-    let totals = Totals {
-        epochs: report.epochs,
-        best_epoch: report.best_epoch,
-        train_loss: report.train_loss,
-        val_loss: report.val_loss,
-        val_accuracy: report.val_accuracy,
-        samples_per_s: report.samples_per_s,
-        stopped,
-        checkpoint: Some(report.checkpoint.clone().into()),
-        weights: Some((report.weights.clone().into(), report.kept.to_string())),
-        log: Some(report.log.clone().into()),
-        plot: Some(report.plot.clone().into()),
-    };
-    for line in final_report(&report.history, &totals) {
+    for line in final_report(report) {
         println!("{line}");
     }
 }

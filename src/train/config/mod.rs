@@ -196,6 +196,38 @@ impl TrainConfig {
     }
 }
 
+/// What the command line overrides in a configuration (`wick train --epochs 5 --lr 0.1`).
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub epochs: Option<usize>,
+    pub max_steps: Option<u64>,
+    pub lr: Option<f64>,
+    pub batch_size: Option<usize>,
+    pub seed: Option<u64>,
+    pub device: Option<DeviceChoice>,
+    /// Initial weights, as typed: relative to the working directory, not to the configuration.
+    pub init: Option<String>,
+}
+
+impl TrainConfig {
+    /// Apply the flags that were given, then check the result as the reader checks a file.
+    pub fn apply(&mut self, o: &Overrides) -> Result<(), String> {
+        self.epochs = o.epochs.unwrap_or(self.epochs);
+        self.max_steps = o.max_steps.or(self.max_steps);
+        self.batch_size = o.batch_size.unwrap_or(self.batch_size);
+        self.seed = o.seed.unwrap_or(self.seed);
+        self.device = o.device.unwrap_or(self.device);
+        if let Some(lr) = o.lr {
+            *self.optimizer.lr_mut() = lr;
+        }
+        if let Some(init) = &o.init {
+            let absolute = std::env::current_dir().map(|d| d.join(init)).unwrap_or_else(|_| init.into());
+            self.init = Some(absolute.display().to_string());
+        }
+        self.check().map_err(|(path, e)| format!("{}: {e}", path.join(".")))
+    }
+}
+
 /// The value at `path` (mapping keys) inside `value`.
 fn find<'a>(value: &'a ConfigValue, path: &[&str]) -> Option<&'a ConfigValue> {
     let Some((first, rest)) = path.split_first() else { return Some(value) };
