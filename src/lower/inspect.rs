@@ -15,7 +15,7 @@ impl Lowered {
     ) -> candle_core::Result<Option<(String, String)>> {
         let mut found = None;
         let mut failure = None;
-        self.run(inputs, train, false, &mut |step, ys| {
+        self.run(inputs, &mut super::Pass { train, ..Default::default() }, false, &mut |step, ys| {
             for y in ys.iter().filter(|y| y.dtype().is_float()) {
                 match all_finite(y) {
                     Ok(true) => {}
