@@ -209,15 +209,27 @@ impl ParamStore {
         self.entries.iter().map(|e| (e.key.clone(), e.var.as_detached_tensor())).collect()
     }
 
-    pub fn save(&self, path: impl AsRef<Path>) -> candle_core::Result<()> {
+    /// Writes every tensor to a safetensors file, replacing `path` whole (or failing, leaving it
+    /// as it was).
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<(), super::LowerError> {
+        let path = path.as_ref();
         let tensors: HashMap<String, Tensor> = self.state_dict().into_iter().collect();
-        candle_core::safetensors::save(&tensors, path)
+        crate::train::files::replace(path, |tmp| {
+            candle_core::safetensors::save(&tensors, tmp).map_err(std::io::Error::other)
+        })
+        .map_err(|e| super::LowerError::Usage(format!("cannot write `{}`: {e}", path.display())))
     }
 
-    /// Loads a safetensors file keyed like a PyTorch `state_dict`.
+    /// Loads a safetensors file keyed like a PyTorch `state_dict`, read by the data readers'
+    /// checked reader: a regular file whose header agrees with its size.
     pub fn load(&self, path: impl AsRef<Path>, allow_partial: bool) -> Result<LoadReport, super::LowerError> {
-        let tensors = candle_core::safetensors::load(path, &self.device)?;
-        self.load_map(&tensors, allow_partial)
+        let path = path.as_ref();
+        let tensors = crate::train::data::read_safetensors(path)
+            .map_err(|e| super::LowerError::Usage(format!("weights: {e}")))?;
+        self.load_map(&tensors, allow_partial).map_err(|e| match e {
+            super::LowerError::Weights(w) => super::LowerError::Usage(format!("`{}`: {w}", path.display())),
+            other => other,
+        })
     }
 
     /// Sets every tensor from `tensors`. Missing, unexpected or mis-shaped tensors are an error
@@ -256,6 +268,15 @@ impl ParamStore {
         report.skipped.mismatched.sort();
         if !allow_partial && !report.skipped.is_empty() {
             return Err(report.skipped.into());
+        }
+        // Accepting a partial load is not accepting none: that would run on random weights.
+        if fits.is_empty() && !self.entries.is_empty() {
+            let message = format!(
+                "nothing to load: none of the model's {} tensors is in the file with its shape; {}",
+                self.entries.len(),
+                report.skipped
+            );
+            return Err(super::LowerError::Usage(message.trim_end().to_string()));
         }
         for (var, t) in fits {
             var.set(&t.to_dtype(self.dtype)?.to_device(&self.device)?)?;
