@@ -11,6 +11,12 @@ use clap::Parser;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
+    let args = cli::Cli::parse();
+    // candle attaches a backtrace to its errors whenever RUST_BACKTRACE is set, and their
+    // messages print it: dozens of lines after the one that says what went wrong. std reads
+    // RUST_LIB_BACKTRACE first, for library backtraces only (a panic still gets one), and on
+    // first use: set here, while the process has one thread, it decides for every error.
+    std::env::set_var("RUST_LIB_BACKTRACE", if args.verbose { "1" } else { "0" });
     wick::lower::kernels::cpu::fix_thread_count();
-    cli::run(cli::Cli::parse())
+    cli::run(args)
 }
