@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use candle_core::{Device, Tensor};
+use candle_core::{DType, Device, Tensor};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 
@@ -164,4 +164,51 @@ fn cuda_on_a_build_without_it_is_a_clear_usage_error() {
     ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("built without CUDA"), "{}", stderr(&o));
+}
+
+#[test]
+fn allow_partial_that_loads_nothing_is_an_error() {
+    let other = temp("other-model.safetensors");
+    let tensors = HashMap::from([(
+        "encoder.weight".to_string(),
+        Tensor::zeros((2, 2), DType::F32, &Device::Cpu).unwrap(),
+    )]);
+    candle_core::safetensors::save(&tensors, &other).unwrap();
+    let x = temp("partial-x.npy");
+    Tensor::zeros((2, 4), DType::F32, &Device::Cpu).unwrap().write_npy(&x).unwrap();
+    let o = wick(&[
+        "run",
+        &format!("{FIXTURES}/mlp.wick"),
+        "--weights",
+        other.to_str().unwrap(),
+        "--allow-partial",
+        "--input",
+        &format!("x={}", x.display()),
+        "--output",
+        temp("partial-y.npy").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("nothing to load: none of the model's"), "{}", stderr(&o));
+    assert!(stderr(&o).contains(other.to_str().unwrap()), "{}", stderr(&o));
+    assert!(!temp("partial-y.npy").exists());
+}
+
+#[test]
+fn an_input_of_the_wrong_shape_is_a_usage_error() {
+    let (weights, x) = (weights_of("mlp"), temp("wrong-x.npy"));
+    Tensor::zeros((2, 5), DType::F32, &Device::Cpu).unwrap().write_npy(&x).unwrap();
+    let o = wick(&[
+        "run",
+        &format!("{FIXTURES}/mlp.wick"),
+        "--weights",
+        weights.to_str().unwrap(),
+        "--input",
+        &format!("x={}", x.display()),
+        "--output",
+        temp("wrong-y.npy").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let expected =
+        format!("error: input `x` must have shape [2, 4], found [2, 5] (inputs: `x` from {})\n", x.display());
+    assert_eq!(stderr(&o), expected);
 }

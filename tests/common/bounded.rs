@@ -63,16 +63,21 @@ impl Outcome {
 
 /// Run `wick args` in `dir` under `limits`, with `RUST_BACKTRACE=1` as many machines set it.
 pub fn run_bounded(args: &[&str], dir: &Path, limits: Limits) -> Outcome {
-    let cap = limits.address_space_bytes;
+    run_bounded_command(wick_command(args, dir), limits)
+}
+
+/// The command [`run_bounded`] runs, for a test that changes it (another user, more
+/// environment) before [`run_bounded_command`] runs it.
+pub fn wick_command(args: &[&str], dir: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_wick"));
+    command.args(args).current_dir(dir).env("NO_COLOR", "1").env("RUST_BACKTRACE", "1");
     command
-        .args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env("RUST_BACKTRACE", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+}
+
+/// Run `command` under `limits`, its standard input empty and its outputs captured.
+pub fn run_bounded_command(mut command: Command, limits: Limits) -> Outcome {
+    let cap = limits.address_space_bytes;
+    command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     // SAFETY: setrlimit is async-signal-safe, and nothing else runs between fork and exec.
     unsafe {
         command.pre_exec(move || {
@@ -100,6 +105,9 @@ pub fn run_bounded(args: &[&str], dir: &Path, limits: Limits) -> Outcome {
         if done == pid {
             break (std::process::ExitStatus::from_raw(status), usage);
         }
+        // Anything but "still running" or an interrupted wait would loop here forever.
+        let error = std::io::Error::last_os_error();
+        assert!(done == 0 || error.kind() == std::io::ErrorKind::Interrupted, "wait4: {error}");
         if !timed_out && started.elapsed() > limits.wall {
             timed_out = true;
             // SAFETY: signalling our own child, which has not been reaped.
