@@ -226,8 +226,10 @@ impl ParamStore {
         let path = path.as_ref();
         let tensors = crate::train::data::read_safetensors(path)
             .map_err(|e| super::LowerError::Usage(format!("weights: {e}")))?;
+        let in_file = |what: &dyn std::fmt::Display| format!("`{}`: {what}", path.display());
         self.load_map(&tensors, allow_partial).map_err(|e| match e {
-            super::LowerError::Weights(w) => super::LowerError::Usage(format!("`{}`: {w}", path.display())),
+            super::LowerError::Weights(w) => super::LowerError::Usage(in_file(&w)),
+            super::LowerError::Usage(m) => super::LowerError::Usage(in_file(&m)),
             other => other,
         })
     }
@@ -373,5 +375,10 @@ mod tests {
         assert_eq!(report.loaded, 1);
         assert_eq!(report.skipped.unexpected, vec!["fc.bias".to_string()]);
         assert_eq!(s.get("bn.running_var").unwrap().to_vec1::<f32>().unwrap(), vec![2., 3., 4.]);
+
+        // Partial, but nothing fits: an error, not a model left at its random start.
+        file.remove("bn.running_var");
+        let text = s.load_map(&file, true).unwrap_err().to_string();
+        assert!(text.starts_with("nothing to load: none of the model's 2 tensors"), "{text}");
     }
 }

@@ -13,15 +13,18 @@ use std::collections::hash_map::RandomState;
 use std::fs::{File, Metadata};
 use std::hash::BuildHasher;
 use std::io::{self, Read};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// Open `path` for reading if it is a regular file (a symbolic link to one counts), with its
 /// size. Anything else is refused with an error that says what it is.
 pub fn open_regular(path: &Path) -> io::Result<(File, u64)> {
-    // Looked at before opening: opening a named pipe waits until something writes to it.
+    // Looked at before opening: opening a device can do things, and opening a named pipe
+    // waits until something writes to it.
     refuse_unless_regular(&std::fs::metadata(path)?)?;
-    let file = File::open(path)?;
-    // And again after, in case the path was swapped in between.
+    // Not waiting, and looked at again, in case the path was swapped in between (the flag
+    // changes nothing for a regular file).
+    let file = File::options().read(true).custom_flags(libc::O_NONBLOCK).open(path)?;
     let metadata = file.metadata()?;
     refuse_unless_regular(&metadata)?;
     Ok((file, metadata.len()))
