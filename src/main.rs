@@ -2,8 +2,6 @@
 
 mod cli;
 
-use clap::Parser;
-
 /// Training allocates and frees the same large buffers every step; mimalloc reuses them where
 /// glibc's malloc returns them to the kernel and faults in fresh zeroed pages (BENCHMARKS.md:
 /// +50% samples/s on the seed MLP, +15-25% on the small CNN).
@@ -11,7 +9,7 @@ use clap::Parser;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
-    let args = cli::Cli::parse();
+    let args = cli::parse_args();
     // candle attaches a backtrace to its errors whenever RUST_BACKTRACE is set, and their
     // messages print it: dozens of lines after the one that says what went wrong. std reads
     // RUST_LIB_BACKTRACE first, for library backtraces only (a panic still gets one), and on

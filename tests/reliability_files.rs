@@ -262,7 +262,7 @@ fn a_closed_pipe_ends_the_output_quietly() {
 fn a_full_disk_under_stdout_or_stderr_is_one_line_and_exit_2() {
     use std::process::Stdio;
     let json = ["compile", "specs/resnet18.wick", "--summary", "--format", "json"];
-    for args in [&["ops"][..], &json, &["check", "specs/resnet18.wick"], &["catalog", "specs"]] {
+    for args in [&["ops"][..], &json, &["check", "specs/resnet18.wick"], &["catalog", "specs"], &["--help"]] {
         let o = wick_to(args, dev_full(), Stdio::piped()).wait_with_output().unwrap();
         let stderr = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {stderr}");

@@ -20,6 +20,7 @@ macro_rules! eprintln {
 }
 
 mod output;
+pub use output::parse_args;
 
 mod catalog;
 mod graph;

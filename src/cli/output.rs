@@ -16,6 +16,17 @@ pub fn stderr(text: fmt::Arguments) {
     finish(err.write_fmt(text).and_then(|()| err.flush()), "standard error");
 }
 
+/// The arguments, or the end of the process after clap's help, version or usage error, said
+/// as any other output is (clap's own printing drops write errors).
+pub fn parse_args() -> super::Cli {
+    use clap::Parser;
+    super::Cli::try_parse().unwrap_or_else(|e| {
+        let stream = if e.use_stderr() { "standard error" } else { "standard output" };
+        finish(e.print(), stream);
+        std::process::exit(e.exit_code())
+    })
+}
+
 /// Ends the process if the write failed: whatever was to follow has nowhere to go.
 fn finish(written: io::Result<()>, stream: &str) {
     let Err(e) = written else { return };

@@ -107,7 +107,7 @@ pub fn replace(path: &Path, write: impl FnOnce(&Path) -> io::Result<()>) -> io::
     let moved = (|| {
         let written = staging.join(&name);
         write(&written)?;
-        File::open(&written)?.sync_all()?;
+        File::open(&written)?.sync_data()?;
         // A folder is made with 0777 less the umask; a file gets that less execute (0666).
         let permissions = match existing {
             Some(p) => p,
@@ -120,9 +120,9 @@ pub fn replace(path: &Path, write: impl FnOnce(&Path) -> io::Result<()>) -> io::
         std::fs::set_permissions(&written, permissions)?;
         std::fs::rename(&written, path)
     })();
-    let removed = std::fs::remove_dir_all(&staging);
+    // A staging folder that cannot be removed is left for `clean_leftovers`: the write is done.
+    let _ = std::fs::remove_dir_all(&staging);
     moved?;
-    removed?;
     File::open(folder)?.sync_all()
 }
 

@@ -92,6 +92,8 @@ pub fn run_bounded_command(mut command: Command, limits: Limits) -> Outcome {
         });
     }
     let started = Instant::now();
+    // Reaped by wait4 below, which also reports its peak memory.
+    #[allow(clippy::zombie_processes)]
     let mut child = command.spawn().expect("spawn wick");
     let (mut out, mut err) = (child.stdout.take().expect("stdout"), child.stderr.take().expect("stderr"));
     // Drain both pipes on threads so a chatty child never blocks on a full pipe.

@@ -90,7 +90,7 @@ pub mod npy {
     /// `dict` padded (and a newline) so the header ends on a multiple of `align` bytes.
     fn with_header(dict: &str, align: usize, payload: usize) -> Vec<u8> {
         let mut header = dict.to_string();
-        while (10 + header.len() + 1) % align != 0 {
+        while !(10 + header.len() + 1).is_multiple_of(align) {
             header.push(' ');
         }
         header.push('\n');
