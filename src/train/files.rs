@@ -5,9 +5,9 @@
 //! (`/dev/zero`), a named pipe or a folder given where a file is meant is refused instead of
 //! read until memory runs out or waited on forever.
 //!
-//! Writing: each file replaced whole through a temporary one beside it and a rename, so a
-//! reader (or a crash, a kill, a power loss) sees the old file or the new one, never half of
-//! either.
+//! Writing: each file made in a temporary folder beside it, flushed to the disk and renamed
+//! over the old one, so a reader (or a crash, a kill, a power loss) sees the old file or the new
+//! one, never half of either.
 
 use std::collections::hash_map::RandomState;
 use std::fs::{File, Metadata};
