@@ -207,6 +207,7 @@ fn writers_replace_only_regular_files_and_name_the_target() {
         (folder, false),
         (victim.join("under-a-file.safetensors"), false),
         (locked.join("w.safetensors"), true),
+        (s.scratch.path("no-such-folder").join("w.safetensors"), false),
     ];
     let mut problems = Vec::new();
     for (target, locked_out) in targets {
@@ -223,6 +224,7 @@ fn writers_replace_only_regular_files_and_name_the_target() {
     assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
     use std::os::unix::fs::FileTypeExt;
     assert!(std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+    assert!(!s.scratch.path("no-such-folder").exists(), "a folder a user did not ask for");
 }
 
 /// The real binary on a spec of the repository, with the given standard output and error.

@@ -156,9 +156,9 @@ fn write_outputs(path: &str, outputs: &BTreeMap<String, Tensor>) -> Result<(), F
                 format!("the model has {} outputs: write them to a .safetensors file", on_cpu.len()),
             ));
         };
-        files::replace(Path::new(path), |tmp| t.write_npy(tmp).map_err(std::io::Error::other))
+        files::replace_file(Path::new(path), |tmp| t.write_npy(tmp).map_err(std::io::Error::other))
     } else {
-        files::replace(Path::new(path), |tmp| {
+        files::replace_file(Path::new(path), |tmp| {
             candle_core::safetensors::save(&on_cpu, tmp).map_err(std::io::Error::other)
         })
     };

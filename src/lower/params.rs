@@ -214,7 +214,7 @@ impl ParamStore {
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), super::LowerError> {
         let path = path.as_ref();
         let tensors: HashMap<String, Tensor> = self.state_dict().into_iter().collect();
-        crate::train::files::replace(path, |tmp| {
+        crate::train::files::replace_file(path, |tmp| {
             candle_core::safetensors::save(&tensors, tmp).map_err(std::io::Error::other)
         })
         .map_err(|e| super::LowerError::Usage(format!("cannot write `{}`: {e}", path.display())))

@@ -81,7 +81,14 @@ pub fn ensure_parent(path: &Path) -> io::Result<()> {
     }
 }
 
-/// Replace `path` with the file `write` makes at the path it is given.
+/// [`replace_file`], making the folders that hold `path` first if they are missing (a run's).
+pub fn replace(path: &Path, write: impl FnOnce(&Path) -> io::Result<()>) -> io::Result<()> {
+    ensure_parent(path)?;
+    replace_file(path, write)
+}
+
+/// Replace `path`, in a folder that must exist, with the file `write` makes at the path it is
+/// given. (A missing folder in a path a user typed is likelier a typo than a wish.)
 ///
 /// `write` works in a fresh folder `.NAME.tmpXXXXXX` beside `path` (whatever temporaries it
 /// makes itself stay in there, and [`clean_leftovers`] finds them after a kill). Its file is
@@ -89,7 +96,7 @@ pub fn ensure_parent(path: &Path) -> io::Result<()> {
 /// after a power loss `path` is the old file or the new one. The new file keeps the mode of
 /// the one it replaces, or gets the one the umask gives a new file. Only a regular file is
 /// replaced: a symbolic link, a device or a named pipe at `path` is an error, not followed.
-pub fn replace(path: &Path, write: impl FnOnce(&Path) -> io::Result<()>) -> io::Result<()> {
+pub fn replace_file(path: &Path, write: impl FnOnce(&Path) -> io::Result<()>) -> io::Result<()> {
     let existing = match std::fs::symlink_metadata(path) {
         Ok(m) if m.is_file() => Some(m.permissions()),
         Ok(m) => {
@@ -100,7 +107,6 @@ pub fn replace(path: &Path, write: impl FnOnce(&Path) -> io::Result<()>) -> io::
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
         Err(e) => return Err(e),
     };
-    ensure_parent(path)?;
     let folder = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = path.file_name().map_or("file".into(), |n| n.to_string_lossy().to_string());
     let staging = staging_folder(folder, &name)?;
