@@ -291,7 +291,7 @@ impl Lowered {
     }
 
     pub fn save_weights(&self, path: impl AsRef<std::path::Path>) -> Result<(), LowerError> {
-        Ok(self.params.save(path)?)
+        self.params.save(path)
     }
 
     pub fn load_weights(

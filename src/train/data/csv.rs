@@ -8,6 +8,7 @@ use candle_core::{Device, Tensor};
 use super::config::Target;
 use super::convert::{assemble, Named, Raw};
 use super::{DataError, Dataset};
+use crate::train::files;
 
 impl Dataset {
     /// A CSV file with a header row: every column but `target` is a feature (f32); `target`
@@ -28,9 +29,13 @@ pub(super) fn read(
     kind: Target,
 ) -> Result<Raw, DataError> {
     let shown = path.display().to_string();
-    let text =
-        std::fs::read_to_string(path).map_err(|source| DataError::Io { path: shown.clone(), source })?;
+    let bytes = files::read_regular(path).map_err(|source| DataError::Io { path: shown.clone(), source })?;
     let format = |line: usize, message: String| DataError::Format { path: shown.clone(), line, message };
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let line = e.as_bytes()[..at].iter().filter(|b| **b == b'\n').count() + 1;
+        format(line, format!("not UTF-8 text (byte {at}); expected a CSV table"))
+    })?;
     let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
     let (_, header) =
         lines.next().ok_or_else(|| format(1, "the file is empty; expected a header row".into()))?;
