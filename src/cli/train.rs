@@ -9,8 +9,10 @@ use clap::{Args, ValueEnum};
 
 use wick::diag::RenderStyle;
 use wick::lower::device::DeviceChoice;
+use wick::lower::LowerError;
 use wick::train::config::source::{read_config, SourceError};
 use wick::train::config::{Overrides, TrainConfig};
+use wick::train::data::DataError;
 use wick::train::fit::{Cancel, Stop};
 use wick::train::lr_find::RangeTest;
 use wick::train::observe::{final_report, Progress};
@@ -111,8 +113,11 @@ fn fail(e: TrainError) -> ExitCode {
         TrainError::Stopped { cause, .. } => cause.as_ref(),
         e => e,
     };
+    // 1 for what the spec or the configuration says (the data not fitting the model is a
+    // configuration's doing); 2 for files that cannot be read and everything at run time.
     match cause {
-        TrainError::Lower(_) | TrainError::Data(_) => ExitCode::from(EXIT_SPEC),
+        TrainError::Lower(LowerError::Spec(_))
+        | TrainError::Data(DataError::Config(_) | DataError::Mismatch(_)) => ExitCode::from(EXIT_SPEC),
         _ => ExitCode::from(EXIT_USAGE),
     }
 }

@@ -78,16 +78,22 @@ pub enum CheckpointError {
     Read { path: String, message: String },
 }
 
-/// Write `tensors` (and `metadata`) to `path` through a temporary file and a rename.
+/// Write `tensors` (and `metadata`) to `path` through a temporary file and a rename; flushed to
+/// the disk first when `durable` (see [`super::files::replace_unsynced`] for why not always).
 pub fn write_atomic(
     path: &Path,
     tensors: &BTreeMap<String, Tensor>,
     metadata: Option<HashMap<String, String>>,
+    durable: bool,
 ) -> Result<(), CheckpointError> {
-    super::files::replace(path, |tmp| {
+    let write = |tmp: &Path| {
         safetensors::serialize_to_file(tensors.iter(), metadata, tmp).map_err(std::io::Error::other)
-    })
-    .map_err(|e| CheckpointError::Write { path: path.display().to_string(), message: e.to_string() })
+    };
+    let written = match durable {
+        true => super::files::replace(path, write),
+        false => super::files::replace_unsynced(path, write),
+    };
+    written.map_err(|e| CheckpointError::Write { path: path.display().to_string(), message: e.to_string() })
 }
 
 /// Save weights, optimizer state and run state as one checkpoint file.
@@ -108,7 +114,8 @@ pub fn save(
         (FORMAT_KEY.to_string(), FORMAT.to_string()),
         (CHECKSUM_KEY.to_string(), format!("{crc:08x}")),
     ]);
-    write_atomic(path, &tensors, Some(metadata))
+    // The checkpoint is what a resume needs: it survives a power loss.
+    write_atomic(path, &tensors, Some(metadata), true)
 }
 
 /// Read a checkpoint written by [`save`], refusing one whose checksum does not match.
@@ -207,7 +214,7 @@ mod tests {
         assert_eq!(back.optimizer.len(), 1);
         // Weights alone are not a checkpoint.
         let bare = dir.join("weights.safetensors");
-        write_atomic(&bare, &BTreeMap::new(), None).unwrap();
+        write_atomic(&bare, &BTreeMap::new(), None, false).unwrap();
         assert!(load(&bare, &d).err().unwrap().to_string().contains("weights only"));
         std::fs::remove_dir_all(&dir).ok();
     }

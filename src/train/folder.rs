@@ -136,11 +136,11 @@ impl RunFolder {
 }
 
 fn write_weights(path: &Path, program: &dyn Program) -> Result<(), CheckpointError> {
-    checkpoint::write_atomic(path, &program.weights(), None)
+    checkpoint::write_atomic(path, &program.weights(), None, false)
 }
 
 fn copy_weights(from: &Path, to: &Path) -> Result<(), CheckpointError> {
-    super::files::replace(to, |tmp| std::fs::copy(from, tmp).map(|_| ()))
+    super::files::replace_unsynced(to, |tmp| std::fs::copy(from, tmp).map(|_| ()))
         .map_err(|e| CheckpointError::Write { path: to.display().to_string(), message: e.to_string() })
 }
 

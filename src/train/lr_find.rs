@@ -133,7 +133,7 @@ fn table(points: &[RangePoint]) -> String {
 }
 
 fn write(path: &Path, text: &str) -> Result<(), TrainError> {
-    super::files::replace(path, |tmp| std::fs::write(tmp, text))
+    super::files::replace_unsynced(path, |tmp| std::fs::write(tmp, text))
         .map_err(|e| TrainError::Usage(format!("cannot write `{}`: {e}", path.display())))
 }
 

@@ -91,6 +91,10 @@ pub fn train(
     let (train_feed, val_feed) = feeds(&splits, &input);
     fit_config.cancel = options.cancel.clone();
     let folder = RunFolder::new(out_dir(spec, config, config_dir, options)?);
+    if folder.dir.is_dir() {
+        // What a kill cut short in an earlier run of this folder (nothing else writes in it now).
+        super::files::clean_leftovers(&folder.dir).map_err(|e| file_error(&folder.dir, e))?;
+    }
     let settings = resume::settings(config, &device);
     let mut state = if options.resume {
         continue_from(&folder, &mut program, &device, &settings, options.allow_changes, &mut notes)?

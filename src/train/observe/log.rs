@@ -66,8 +66,9 @@ impl MetricsLog {
     /// and new rows appended; so the finished log equals an uninterrupted run's, timings aside.
     pub fn resume(path: &Path, every: u64, state: &RunState) -> std::io::Result<MetricsLog> {
         let mut log = MetricsLog::at(path, every)?;
-        let text = match std::fs::read_to_string(path) {
-            Ok(text) => text,
+        let text = match crate::train::files::read_regular(path) {
+            // A log cut by a kill may end inside a character: what is whole is kept.
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
             Err(e) => return Err(in_log(path, e)),
         };
@@ -142,7 +143,7 @@ impl Observer for MetricsLog {
         self.holds_history = lines.len() > usize::from(self.format == Format::Csv);
         if self.out.is_none() {
             lines.push(String::new());
-            crate::train::files::replace(&self.path, |tmp| std::fs::write(tmp, lines.join("\n")))
+            crate::train::files::replace_unsynced(&self.path, |tmp| std::fs::write(tmp, lines.join("\n")))
                 .map_err(|e| in_log(&self.path, e))?;
             self.out = Some(BufWriter::new(open(&self.path, true)?));
             return Ok(());
