@@ -4,26 +4,31 @@
 //! every independent error. Rendering goes through miette's graphical handler with a fixed
 //! theme and width, so snapshot tests are stable.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::hash::{Hash, Hasher};
 
-use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceSpan};
+mod excerpt;
+
+use excerpt::Excerpt;
+use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan};
 
 use crate::front::span::{SourceMap, Span};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Severity {
     Warning,
     Error,
 }
 
 /// A span with a short text saying what is there.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Label {
     pub span: Span,
     pub text: String,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Diagnostic {
     pub severity: Severity,
     /// A stable code, `E0101` or `W0401`; see the README's table.
@@ -88,36 +93,70 @@ impl Diagnostic {
     }
 }
 
+/// Most diagnostics kept for one compilation; later ones are only counted, so a spec that
+/// repeats a mistake a million times neither fills memory nor floods the terminal.
+pub const MAX_DIAGNOSTICS: usize = 1000;
+
 /// The diagnostics of one compilation, in the order they were found.
 #[derive(Clone, Debug, Default)]
 pub struct Diagnostics {
     pub items: Vec<Diagnostic>,
+    /// Hash of each kept item -> its indices, so a repeat is found without a scan.
+    seen: HashMap<u64, Vec<usize>>,
+    /// Errors and warnings past [`MAX_DIAGNOSTICS`], counted but not kept.
+    dropped_errors: usize,
+    dropped_warnings: usize,
 }
 
 impl Diagnostics {
     pub fn push(&mut self, d: Diagnostic) {
         // The same error reached twice (e.g. through a shared block) is reported once.
-        if !self.items.contains(&d) {
-            self.items.push(d);
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        d.hash(&mut hasher);
+        let hash = hasher.finish();
+        if self.seen.get(&hash).is_some_and(|same| same.iter().any(|i| self.items[*i] == d)) {
+            return;
         }
+        if self.items.len() >= MAX_DIAGNOSTICS {
+            match d.severity {
+                Severity::Error => self.dropped_errors += 1,
+                Severity::Warning => self.dropped_warnings += 1,
+            }
+            return;
+        }
+        self.seen.entry(hash).or_default().push(self.items.len());
+        self.items.push(d);
     }
 
     pub fn extend(&mut self, other: Diagnostics) {
+        self.dropped_errors += other.dropped_errors;
+        self.dropped_warnings += other.dropped_warnings;
         for d in other.items {
             self.push(d);
         }
     }
 
     pub fn has_errors(&self) -> bool {
-        self.items.iter().any(Diagnostic::is_error)
+        self.dropped_errors > 0 || self.items.iter().any(Diagnostic::is_error)
     }
 
+    /// Errors found, kept or not.
     pub fn error_count(&self) -> usize {
-        self.items.iter().filter(|d| d.is_error()).count()
+        self.items.iter().filter(|d| d.is_error()).count() + self.dropped_errors
+    }
+
+    /// Warnings found, kept or not.
+    pub fn warning_count(&self) -> usize {
+        self.items.len() - self.items.iter().filter(|d| d.is_error()).count() + self.dropped_warnings
+    }
+
+    /// Diagnostics found but not kept (past [`MAX_DIAGNOSTICS`]).
+    pub fn dropped(&self) -> usize {
+        self.dropped_errors + self.dropped_warnings
     }
 
     pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
+        self.items.is_empty() && self.dropped() == 0
     }
 }
 
@@ -139,8 +178,15 @@ pub fn render_all(diags: &Diagnostics, sources: &SourceMap, style: RenderStyle) 
     for d in &diags.items {
         out.push_str(&render(d, sources, style));
     }
+    if diags.dropped() > 0 {
+        out.push_str(&format!(
+            "note: {} more diagnostic{} not shown (only the first {MAX_DIAGNOSTICS} are)\n",
+            diags.dropped(),
+            plural(diags.dropped())
+        ));
+    }
     let errors = diags.error_count();
-    let warnings = diags.items.len() - errors;
+    let warnings = diags.warning_count();
     if errors > 0 {
         out.push_str(&format!(
             "error: could not compile the spec: {errors} error{}{}\n",
@@ -188,13 +234,14 @@ fn severity_word(s: Severity) -> &'static str {
 }
 
 /// A diagnostic in the shape miette renders: labels in the primary span's file; labels in
-/// other files and the notes become text below it.
+/// other files and the notes become text below it. A file that is not shown (not a spec) gives
+/// its places as text, never its bytes.
 #[derive(Debug)]
 struct Report {
     message: String,
     code: String,
     severity: miette::Severity,
-    source: Option<NamedSource<String>>,
+    source: Option<Excerpt>,
     labels: Vec<LabeledSpan>,
     help: Option<String>,
 }
@@ -207,18 +254,25 @@ impl Report {
         let mut message = d.message.clone();
         if let Some(primary) = &d.primary {
             let file = sources.get(primary.span.file);
-            source = Some(NamedSource::new(file.name.clone(), file.text.clone()));
             message = format!("{message}\n   at {}", sources.location(primary.span));
-            labels.push(LabeledSpan::new_primary_with_span(
-                Some(primary.text.clone()),
-                source_span(primary.span),
-            ));
-            for l in &d.secondary {
-                if l.span.file == primary.span.file {
-                    labels.push(LabeledSpan::new_with_span(Some(l.text.clone()), source_span(l.span)));
-                } else {
-                    help_lines.push(format!("{}: {}", sources.location(l.span), l.text));
+            let (here, elsewhere): (Vec<&Label>, Vec<&Label>) = std::iter::once(primary)
+                .chain(&d.secondary)
+                .partition(|l| l.span.file == primary.span.file && file.shown);
+            let spans: Vec<Span> = here.iter().map(|l| l.span).collect();
+            if !here.is_empty() {
+                let (excerpt, mapped) = Excerpt::new(file, &spans);
+                for (i, (l, span)) in here.iter().zip(mapped).enumerate() {
+                    let text = Some(l.text.clone());
+                    labels.push(if i == 0 {
+                        LabeledSpan::new_primary_with_span(text, span)
+                    } else {
+                        LabeledSpan::new_with_span(text, span)
+                    });
                 }
+                source = Some(excerpt);
+            }
+            for l in elsewhere {
+                help_lines.push(format!("{}: {}", sources.location(l.span), l.text));
             }
         }
         // miette prefixes the first line with "help:"; the fix goes first, context after.
@@ -242,10 +296,6 @@ impl Report {
             help: (!help_lines.is_empty()).then(|| help_lines.join("\n")),
         }
     }
-}
-
-fn source_span(span: Span) -> SourceSpan {
-    SourceSpan::new((span.start as usize).into(), span.len())
 }
 
 impl fmt::Display for Report {
@@ -284,15 +334,25 @@ impl miette::Diagnostic for Report {
 
 /// The closest candidate to a misspelled name, if one is close enough to suggest.
 pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    // Edit distance costs the product of the lengths: nobody misspells a name this long.
+    const LONGEST: usize = 64;
+    let length = name.chars().count();
+    if length > LONGEST {
+        return None;
+    }
     let lower = name.to_lowercase();
+    let limit = (length.max(3) / 3).max(1);
     let mut best: Option<(usize, &str)> = None;
     for c in candidates {
+        // A candidate whose length differs by more than the limit cannot be within it.
+        if c.len().abs_diff(name.len()) > 4 * limit && c.chars().count().abs_diff(length) > limit {
+            continue;
+        }
         if c.to_lowercase() == lower {
             return Some(c);
         }
         let d = edit_distance(&lower, &c.to_lowercase());
-        let limit = (name.chars().count().max(3)) / 3;
-        if d <= limit.max(1) && best.is_none_or(|(bd, _)| d < bd) {
+        if d <= limit && best.is_none_or(|(bd, _)| d < bd) {
             best = Some((d, c));
         }
     }

@@ -117,7 +117,11 @@ fn finish(loaded: Loaded, opts: &Options) -> Compiled {
                 diags.push(d);
             }
         }
-        check::analyze(g, &g.bindings())
+        let analysis = check::analyze(g, &g.bindings());
+        for d in check::overflows(g, &analysis) {
+            diags.push(d);
+        }
+        analysis
     });
     Compiled { sources, graph, analysis, diagnostics: diags, train }
 }

@@ -335,7 +335,58 @@ fn missing_import() {
 
 #[test]
 fn no_model() {
-    case("no_model", "E0213");
+    let c = case("no_model", "E0213");
+    // The whole file is the culprit: its start is the place to name.
+    assert_points_at(&c, "E0213", 1, "");
+}
+
+#[test]
+fn work_budget_repeat() {
+    let c = case("work_budget_repeat", "E0402");
+    assert_points_at(&c, "E0402", 6, "repeat 50000 { repeat 50000 { if false { ReLU } } }");
+    assert_mentions(&c, "E0402", "still running this `repeat`");
+    assert_eq!(c.diagnostics.error_count(), 1, "{}", c.render_diagnostics(RenderStyle::PLAIN));
+}
+
+#[test]
+fn work_budget_recursion() {
+    let c = case("work_budget_recursion", "E0402");
+    assert_points_at(&c, "E0402", 11, "R(25)");
+    assert_mentions(&c, "E0402", "call of `R`");
+}
+
+#[test]
+fn figure_overflow() {
+    let c = case("figure_overflow", "E0306");
+    assert_points_at(&c, "E0306", 6, "Linear(1000000000)");
+    assert_mentions(&c, "E0306", "parameter count");
+    assert_mentions(&c, "E0306", "MAC count");
+}
+
+/// A spec of one line with a diagnostic far past column 65,535 (where miette's padding
+/// overflows): the line is shown as a window around the label, whose column is named.
+#[test]
+fn long_line() {
+    let pad = " ".repeat(70_000);
+    let spec = format!("dim N = 1 model Net {{ input x: [N, 4]{pad} y = x |> Lienar(3) output y }}\n");
+    let c = wick::compile_source("long_line.wick", &spec, &Options::default());
+    assert_points_at(&c, "E0202", 1, "Lienar");
+    let rendered = c.render_diagnostics(RenderStyle::PLAIN);
+    assert!(rendered.contains("long_line.wick:1:70048"), "{rendered}");
+    assert!(rendered.len() < 1500, "the line was not windowed: {} bytes", rendered.len());
+    insta::assert_snapshot!("long_line", rendered);
+}
+
+/// Labels on many distant lines of a long file each keep their own line number.
+#[test]
+fn distant_labels_keep_their_lines() {
+    let filler: String = (0..5000).map(|i| format!("dim D{i} = {}\n", i + 1)).collect();
+    let net = "model Net {\n input x: [N, 4]\n output x\n}\n";
+    let spec = format!("dim N = 1\n{filler}{net}{net}");
+    let c = wick::compile_source("distant.wick", &spec, &Options::default());
+    assert_points_at(&c, "E0209", 5006, "Net");
+    let rendered = c.render_diagnostics(RenderStyle::PLAIN);
+    assert!(rendered.contains("5002 | model Net {") && rendered.contains("5006 | model Net {"), "{rendered}");
 }
 
 #[test]

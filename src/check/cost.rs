@@ -19,7 +19,7 @@ pub struct NodeCost {
 
 impl NodeCost {
     pub fn params(&self) -> u64 {
-        self.trainable + self.frozen
+        self.trainable.saturating_add(self.frozen)
     }
 }
 
@@ -40,12 +40,63 @@ pub struct Analysis {
     /// Departures from the MAC convention by the counted ops, each once.
     pub cost_notes: Vec<&'static str>,
     pub memory: Memory,
+    /// Figures that do not fit in 64 bits (they stop at the largest value), each with the
+    /// first node that made it overflow.
+    pub overflows: Vec<(Figure, NodeId)>,
+}
+
+/// A figure the analysis counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Figure {
+    Params,
+    Buffers,
+    Macs,
+    Memory,
+}
+
+impl Figure {
+    pub fn name(self) -> &'static str {
+        match self {
+            Figure::Params => "parameter count",
+            Figure::Buffers => "buffer count",
+            Figure::Macs => "MAC count",
+            Figure::Memory => "memory estimate",
+        }
+    }
 }
 
 impl Analysis {
     pub fn total_params(&self) -> u64 {
-        self.trainable + self.frozen
+        self.trainable.saturating_add(self.frozen)
     }
+
+    /// Note that `figure` overflowed at `node`, once per figure.
+    pub(super) fn overflowed(&mut self, figure: Figure, node: NodeId) {
+        if !self.overflows.iter().any(|(f, _)| *f == figure) {
+            self.overflows.push((figure, node));
+        }
+    }
+
+    /// `a + b`, or the largest value with the overflow noted.
+    fn add(&mut self, figure: Figure, node: NodeId, a: u64, b: u64) -> u64 {
+        a.checked_add(b).unwrap_or_else(|| {
+            self.overflowed(figure, node);
+            u64::MAX
+        })
+    }
+}
+
+/// A count that does not fit in 64 bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Overflow;
+
+/// The elements of a shape at the dims' values: `Ok(None)` while a dim is unbound.
+pub fn elements(shape: &[Dim], bindings: &Bindings) -> Result<Option<u64>, Overflow> {
+    let n = Dim::product(shape).substitute(bindings);
+    if n.is_saturated() {
+        return Err(Overflow);
+    }
+    Ok(n.as_const().map(|v| v.max(0) as u64))
 }
 
 /// Count everything in `graph` with the values in `bindings`.
@@ -55,16 +106,24 @@ pub fn analyze(graph: &Graph, bindings: &Bindings) -> Analysis {
         let node = graph.node(id);
         let mut c = NodeCost::default();
         for p in &node.params {
-            let n = Dim::product(&p.shape).eval(bindings).unwrap_or(0).max(0) as u64;
+            let figure = if p.kind == ParamKind::Buffer { Figure::Buffers } else { Figure::Params };
+            let n = elements(&p.shape, bindings).unwrap_or_else(|Overflow| {
+                a.overflowed(figure, id);
+                Some(u64::MAX)
+            });
+            let n = n.unwrap_or(0);
             if node.tied_to(&p.name).is_some() {
                 c.shared = c.shared.saturating_add(n);
                 continue;
             }
             match (p.kind, node.frozen) {
-                (ParamKind::Buffer, _) => c.buffers = c.buffers.saturating_add(n),
-                (ParamKind::Weight, true) => c.frozen = c.frozen.saturating_add(n),
-                (ParamKind::Weight, false) => c.trainable = c.trainable.saturating_add(n),
+                (ParamKind::Buffer, _) => c.buffers = a.add(figure, id, c.buffers, n),
+                (ParamKind::Weight, true) => c.frozen = a.add(figure, id, c.frozen, n),
+                (ParamKind::Weight, false) => c.trainable = a.add(figure, id, c.trainable, n),
             }
+        }
+        if c.trainable.checked_add(c.frozen).is_none() {
+            a.overflowed(Figure::Params, id);
         }
         if !node.failed() {
             let inputs: Vec<_> =
@@ -76,6 +135,9 @@ pub fn analyze(graph: &Graph, bindings: &Bindings) -> Analysis {
                     }
                     let m = m.substitute(bindings);
                     a.macs = a.macs.add(&m);
+                    if m.is_saturated() || a.macs.is_saturated() {
+                        a.overflowed(Figure::Macs, id);
+                    }
                     c.macs = Some(m);
                 }
                 Cost::Uncounted => {
@@ -85,12 +147,19 @@ pub fn analyze(graph: &Graph, bindings: &Bindings) -> Analysis {
                 }
             }
         }
-        a.trainable = a.trainable.saturating_add(c.trainable);
-        a.frozen = a.frozen.saturating_add(c.frozen);
-        a.buffers = a.buffers.saturating_add(c.buffers);
+        a.trainable = a.add(Figure::Params, id, a.trainable, c.trainable);
+        a.frozen = a.add(Figure::Params, id, a.frozen, c.frozen);
+        if a.trainable.checked_add(a.frozen).is_none() {
+            a.overflowed(Figure::Params, id);
+        }
+        a.buffers = a.add(Figure::Buffers, id, a.buffers, c.buffers);
         a.shared = a.shared.saturating_add(c.shared);
         a.nodes.push((id, c));
     }
-    a.memory = estimate(graph, bindings, &a);
+    let (memory, overflow) = estimate(graph, bindings, &a);
+    a.memory = memory;
+    if let Some(id) = overflow {
+        a.overflowed(Figure::Memory, id);
+    }
     a
 }

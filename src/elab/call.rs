@@ -9,7 +9,7 @@ use super::Elaborator;
 use crate::front::ast::{Arg, Def, DefKind, Ident, TypeExpr, TypeKind};
 use crate::front::span::Span;
 use crate::ir::dim::Dim;
-use crate::ir::graph::{CallSite, Group, Node, Origin, TensorRef};
+use crate::ir::graph::{CallSite, Node, Origin, TensorRef};
 use crate::ir::tensor::{DType, TensorType};
 use crate::ops::{self, AttrType, AttrValue, Attrs, Default, Inputs, Op, OpDef};
 
@@ -330,16 +330,13 @@ impl<'a> Elaborator<'a> {
         span: Span,
         explicit: bool,
     ) -> Value {
-        if self.nodes >= self.max_nodes {
-            if !self.aborted {
-                self.diags.push(diag::size_cap(span, None, self.max_nodes));
-                self.aborted = true;
-            }
+        if !self.count_nodes(1, span) {
             return Value::Poison;
         }
-        self.nodes += 1;
         let types: Vec<TensorType> = inputs.iter().map(|t| t.ty.clone()).collect();
         let (outputs, params) = match op.infer(&types) {
+            // Outputs past the first count as nodes: one `split` may make thousands.
+            Ok(outs) if !self.count_nodes(outs.len().saturating_sub(1), span) => return Value::Poison,
             Ok(outs) => {
                 let params = op.params(&types);
                 (outs, params)
@@ -367,7 +364,7 @@ impl<'a> Elaborator<'a> {
         } else {
             self.paths.entry(path.clone()).or_insert((span, !params.is_empty()));
         }
-        let origin = Origin { span, chain: self.chain.clone() };
+        let origin = Origin { span, chain: self.shared_chain.clone() };
         let frozen = self.frozen_depth > 0;
         let node = Node { kind, op, path, outputs: outputs.clone(), params, frozen, tied: Vec::new() };
         let id = self.graph.add_node(node, origin);
@@ -386,6 +383,20 @@ impl<'a> Elaborator<'a> {
             1 => values.remove(0),
             _ => Value::List(values),
         }
+    }
+
+    /// Count `n` more nodes (layers, groups, extra outputs); past the cap, report it once and
+    /// stop.
+    pub(super) fn count_nodes(&mut self, n: usize, span: Span) -> bool {
+        if self.nodes.saturating_add(n) > self.max_nodes {
+            if !self.aborted {
+                self.diags.push(diag::size_cap(span, None, self.max_nodes));
+                self.aborted = true;
+            }
+            return false;
+        }
+        self.nodes += n;
+        true
     }
 
     /// `a + b` and friends on tensors.
@@ -431,9 +442,22 @@ impl<'a> Elaborator<'a> {
             slots.iter().map(|s| s.map(|src| self.arg_value(src, &piped, env, prefix, span))).collect();
         let path = self.node_path(prefix, naming, &def.name.name.to_lowercase());
         self.claim_path(&path, span, true);
-        self.graph.groups.entry(path.clone()).or_insert(Group { kind: def.name.name.clone(), span });
+        self.add_group(&path, &def.name.name, span);
+        let what = format!("call of `{}`", def.name.name);
+        self.running(span, what, |this| this.run_block(def, given, span, path))
+    }
+
+    /// A block's body, run with its arguments bound, checked against its return type.
+    fn run_block(
+        &mut self,
+        def: &'a Def,
+        given: Vec<Option<(Value, Span)>>,
+        span: Span,
+        path: String,
+    ) -> Value {
         let benv = self.push_env(&def.body, None, DefKind::Block, &path);
         self.chain.push(CallSite { block: def.name.name.clone(), span, path: path.clone() });
+        self.shared_chain = self.chain.as_slice().into();
         let mut ok = true;
         for (p, g) in def.params.iter().zip(given) {
             let (value, vspan) = match g {
@@ -476,6 +500,7 @@ impl<'a> Elaborator<'a> {
             self.check_type(ty, &result, benv, &what, at);
         }
         self.chain.pop();
+        self.shared_chain = self.chain.as_slice().into();
         self.envs.truncate(benv);
         result
     }

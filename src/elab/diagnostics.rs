@@ -222,8 +222,10 @@ pub fn unknown_model(name: &str, models: &[&str]) -> Diagnostic {
     ))
 }
 
-pub fn no_model() -> Diagnostic {
+/// `file_start`: the start of the root file, which a model must be defined in.
+pub fn no_model(file_start: Span) -> Diagnostic {
     Diagnostic::error("E0213", "the spec defines no model")
+        .at(file_start, "this file defines no `model`")
         .help("add `model Name { input x: [...] ... output y }`")
 }
 
@@ -358,7 +360,8 @@ pub fn division(span: Span, e: &DimError) -> Diagnostic {
 }
 
 pub fn overflow(span: Span) -> Diagnostic {
-    Diagnostic::error("E0306", "integer overflow").at(span, "the result does not fit in 64 bits")
+    Diagnostic::error("E0306", "integer overflow")
+        .at(span, "the result does not fit in 64 bits, or has too many symbolic terms to keep")
 }
 
 pub fn bad_operands(span: Span, op: BinOp, l: &Value, r: &Value) -> Diagnostic {
@@ -384,9 +387,15 @@ pub fn cycle(span: Span, name: &str, binder: Option<Span>) -> Diagnostic {
 pub fn size_cap(span: Span, count: Option<i64>, max: usize) -> Diagnostic {
     let msg = match count {
         Some(n) => format!("`repeat` of {n} would exceed the limit of {max} layers"),
-        None => format!("the model exceeds the limit of {max} layers"),
+        None => format!("the model exceeds the limit of {max} layers and groups"),
     };
     Diagnostic::error("E0402", msg).at(span, "too large").help("this cap keeps a typo from exhausting memory")
+}
+
+pub fn work_budget(span: Span, what: &str, max: u64) -> Diagnostic {
+    Diagnostic::error("E0402", format!("elaboration took more than {max} steps, in this {what}"))
+        .at(span, "this builds too much")
+        .help("a `repeat` count or a block that calls itself grows the work; this budget keeps a typo from running without end")
 }
 
 pub fn recursion(span: Span, block: &str, depth: usize) -> Diagnostic {

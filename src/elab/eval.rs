@@ -190,7 +190,7 @@ impl<'a> Elaborator<'a> {
 
     /// Evaluate an expression for its value.
     pub(super) fn eval(&mut self, e: &'a Expr, env: usize, prefix: &str) -> Value {
-        if self.aborted {
+        if !self.spend(1, e.span) {
             return Value::Poison;
         }
         if self.depth > super::MAX_DEPTH {
@@ -428,6 +428,8 @@ impl<'a> Elaborator<'a> {
 
     /// Replace `{name}` in a message by the value of `name`.
     pub(super) fn interpolate(&mut self, msg: &StrLit, env: usize) -> String {
+        // Its cost grows with the message, which a loop may format many times.
+        self.spend(msg.value.len() as u64 / 64, msg.span);
         let mut out = String::new();
         let mut rest = msg.value.as_str();
         while let Some(open) = rest.find('{') {

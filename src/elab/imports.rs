@@ -1,4 +1,11 @@
 //! Loading a spec and the files it `use`s, depth first, with import-cycle detection.
+//!
+//! A spec may import any file it can read, so diagnostics must not become a way to print a
+//! file that is not a spec (`use "/etc/shadow"`). A file counts as a spec when its name ends
+//! in `.wick`, `.yaml` or `.yml`, or when it is UTF-8 text that parses as a spec. Any other
+//! file is reported as "not a spec" with its name and the place it failed (line and column),
+//! and no diagnostic ever quotes its bytes. Files are read only when regular and at most
+//! [`MAX_FILE_BYTES`] long.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -29,28 +36,67 @@ pub struct Loaded {
 
 /// Load `root` and its imports. An unreadable root is an I/O error (the caller's, not the spec's).
 pub fn load(root: &str, files: &Files) -> std::io::Result<Loaded> {
-    let text = read(Path::new(root), files)?;
+    let bytes = read(Path::new(root), files)?;
     let mut loaded = Loaded::default();
     let key = canonical(Path::new(root), files);
     let mut stack = vec![key.clone()];
-    parse_and_follow(root, key, text, files, &mut stack, &mut loaded);
+    parse_and_follow(root, key, bytes, None, files, &mut stack, &mut loaded);
     Ok(loaded)
 }
 
+/// Whether a file's name says it is a spec.
+fn spec_name(name: &str) -> bool {
+    [".wick", ".yaml", ".yml"].iter().any(|ext| name.ends_with(ext))
+}
+
+/// Parse one file (`imported_at`: the `use` that named it, none for the root) and follow its
+/// imports.
 fn parse_and_follow(
     name: &str,
     key: PathBuf,
-    text: String,
+    bytes: Vec<u8>,
+    imported_at: Option<Span>,
     files: &Files,
     stack: &mut Vec<PathBuf>,
     loaded: &mut Loaded,
 ) {
+    let text = match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => {
+            // Keep the text before the bad byte, so its line and column can be named.
+            let bad = e.utf8_error().valid_up_to();
+            let valid = String::from_utf8(e.into_bytes()[..bad].to_vec()).unwrap_or_default();
+            let file = loaded.sources.add(name, Some(key), valid);
+            let at = Span::new(file, bad, bad);
+            let d = if spec_name(name) {
+                let d = Diagnostic::error("E0114", format!("`{name}` is not UTF-8 text"))
+                    .at(at, "this byte is not UTF-8")
+                    .help("save the file as UTF-8");
+                match imported_at {
+                    Some(span) => d.also(span, "imported here"),
+                    None => d,
+                }
+            } else {
+                loaded.sources.hide(file);
+                not_a_spec(name, "it is not UTF-8 text", at, imported_at, &loaded.sources)
+            };
+            loaded.diags.push(d);
+            return;
+        }
+    };
     let file = loaded.sources.add(name, Some(key), text);
-    let parsed = crate::front::parse(name, &loaded.sources.get(file).text.clone(), file);
+    let parsed = crate::front::parse(name, &loaded.sources.get(file).text, file);
     let module = match parsed {
         Ok(m) => m,
-        Err(d) => {
+        Err(d) if spec_name(name) => {
             loaded.diags.push(d);
+            return;
+        }
+        Err(d) => {
+            loaded.sources.hide(file);
+            let at = d.primary.map_or(Span::new(file, 0, 0), |l| l.span);
+            let why = "it does not parse as a spec and its name does not end in .wick, .yaml or .yml";
+            loaded.diags.push(not_a_spec(name, why, at, imported_at, &loaded.sources));
             return;
         }
     };
@@ -85,9 +131,9 @@ fn parse_and_follow(
             continue;
         }
         match read(&path, files) {
-            Ok(text) => {
+            Ok(bytes) => {
                 stack.push(key.clone());
-                parse_and_follow(&shown, key, text, files, stack, loaded);
+                parse_and_follow(&shown, key, bytes, Some(span), files, stack, loaded);
                 stack.pop();
             }
             Err(e) => loaded.diags.push(
@@ -97,6 +143,24 @@ fn parse_and_follow(
             ),
         }
     }
+}
+
+/// A file that is not a spec: pointed at where it is imported (or, for the root, where it
+/// failed), naming the place of the failure but none of its bytes.
+fn not_a_spec(
+    name: &str,
+    why: &str,
+    failed: Span,
+    imported_at: Option<Span>,
+    sources: &SourceMap,
+) -> Diagnostic {
+    let message = format!("`{name}` is not a spec: {why}");
+    let place = format!("the first problem is at {}", sources.location(failed));
+    match imported_at {
+        Some(span) => Diagnostic::error("E0114", message).at(span, "imported here").note(place),
+        None => Diagnostic::error("E0114", message).at(failed, "here"),
+    }
+    .help("`use` imports spec files (.wick, .yaml, .yml); its contents are not shown")
 }
 
 /// `use "std/…"` names a file of the bundled block library, wherever the importer lives.
@@ -140,25 +204,48 @@ fn normalize(path: &Path) -> PathBuf {
     out
 }
 
-fn read(path: &Path, files: &Files) -> std::io::Result<String> {
+fn read(path: &Path, files: &Files) -> std::io::Result<Vec<u8>> {
     if path.starts_with("std") {
         if let Some(text) = std_file(path) {
-            return Ok(text.to_string());
+            return Ok(text.as_bytes().to_vec());
         }
     }
     match files {
         Files::Memory(map) => map
             .get(&normalize(path).to_string_lossy().to_string())
-            .cloned()
+            .map(|text| text.as_bytes().to_vec())
             .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "no such file")),
-        Files::Disk => {
-            let meta = std::fs::metadata(path)?;
-            if !meta.is_file() {
-                return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"));
-            }
-            let mut text = String::new();
-            std::fs::File::open(path)?.take(MAX_FILE_BYTES).read_to_string(&mut text)?;
-            Ok(text)
-        }
+        Files::Disk => read_regular(path),
     }
+}
+
+/// A regular file of at most [`MAX_FILE_BYTES`]. A FIFO would block and a device may never
+/// end, so anything else is refused before it is opened; the opened file is checked again in
+/// case the path changed in between.
+fn read_regular(path: &Path) -> std::io::Result<Vec<u8>> {
+    let not_regular = || std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file");
+    let too_large = |len: u64| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("the file is {len} bytes; a spec may be at most {} MiB", MAX_FILE_BYTES >> 20),
+        )
+    };
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        return Err(not_regular());
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(too_large(meta.len()));
+    }
+    let file = std::fs::File::open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(not_regular());
+    }
+    let mut bytes = Vec::new();
+    // One byte more than the cap tells a file that grew past it from one that fits.
+    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_large(bytes.len() as u64));
+    }
+    Ok(bytes)
 }

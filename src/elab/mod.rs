@@ -4,6 +4,7 @@
 //! checked and its output types inferred as it is added, so a block's body can branch on the
 //! shapes that reach it. Every error is reported and elaboration carries on past it.
 
+mod budget;
 mod call;
 mod env;
 mod eval;
@@ -25,8 +26,12 @@ use crate::ir::graph::{CallSite, DimInfo, Graph};
 use env::Env;
 pub use value::{TensorVal, Value};
 
-/// Most nodes one model may elaborate to; past it elaboration stops with an error.
-pub const MAX_NODES: usize = 2_000_000;
+/// Most nodes (layers, groups and extra outputs) one model may elaborate to; past it
+/// elaboration stops with an error. The largest models in use unroll to a few thousand nodes.
+/// A node costs about 1 KB through checking and the summary (100 MB at the cap), and about
+/// 35 microseconds in a debug build (3 to 4 seconds at the cap; a tenth of that optimised),
+/// so even the tests' unoptimised binary stays well inside 10 seconds and 1 GB.
+pub const MAX_NODES: usize = 100_000;
 /// Deepest nesting of block calls and evaluation (recursion guard).
 pub const MAX_DEPTH: usize = 200;
 
@@ -59,13 +64,20 @@ pub(crate) struct Elaborator<'a> {
     pub diags: Diagnostics,
     envs: Vec<Env<'a>>,
     chain: Vec<CallSite>,
+    /// `chain` as the nodes made now share it.
+    shared_chain: std::sync::Arc<[CallSite]>,
     /// Paths used so far: where, and whether the owner holds parameters.
     paths: HashMap<String, (Span, bool)>,
     auto_names: HashMap<(String, String), usize>,
     nodes: usize,
     max_nodes: usize,
     depth: usize,
-    /// Set once the node cap is hit: everything after is skipped.
+    /// Steps taken and allowed (see `budget.rs`).
+    work: u64,
+    max_work: u64,
+    /// The `repeat`s and block calls running, outermost first: a budget error names them.
+    costly: Vec<(Span, String)>,
+    /// Set once the node cap or the work budget is hit: everything after is skipped.
     aborted: bool,
     /// Above zero inside a `frozen=true` call.
     frozen_depth: usize,
@@ -78,6 +90,7 @@ pub(crate) struct Elaborator<'a> {
 /// Returns the graph built so far even when there are errors, so a summary can show the
 /// layers up to the first failure.
 pub fn elaborate(modules: &[Module], opts: &ElabOptions) -> (Option<Graph>, Diagnostics) {
+    let max_nodes = opts.max_nodes.unwrap_or(MAX_NODES);
     let mut e = Elaborator {
         defs: HashMap::new(),
         dims: BTreeMap::new(),
@@ -86,10 +99,14 @@ pub fn elaborate(modules: &[Module], opts: &ElabOptions) -> (Option<Graph>, Diag
         diags: Diagnostics::default(),
         envs: Vec::new(),
         chain: Vec::new(),
+        shared_chain: std::sync::Arc::new([]),
         paths: HashMap::new(),
         auto_names: HashMap::new(),
         nodes: 0,
-        max_nodes: opts.max_nodes.unwrap_or(MAX_NODES),
+        max_nodes,
+        work: 0,
+        max_work: (max_nodes as u64).saturating_mul(budget::STEPS_PER_NODE),
+        costly: Vec::new(),
         depth: 0,
         aborted: false,
         frozen_depth: 0,
@@ -150,10 +167,11 @@ impl<'a> Elaborator<'a> {
     ) {
         let value = match example {
             Some(expr) if !opts.symbolic => {
-                // Examples may use earlier dims' examples.
-                let bindings: Bindings =
-                    self.dims.iter().filter_map(|(n, d)| d.value.map(|v| (n.clone(), v))).collect();
-                self.eval_const(expr, &bindings)
+                // Examples may use earlier dims' examples, which `bindings` holds so far.
+                let bindings = std::mem::take(&mut self.bindings);
+                let value = self.eval_const(expr, &bindings);
+                self.bindings = bindings;
+                value
             }
             _ => None,
         };
@@ -168,6 +186,9 @@ impl<'a> Elaborator<'a> {
             }
             Some(prev) if prev.value.is_some() || value.is_none() => {}
             _ => {
+                if let Some(v) = value {
+                    self.bindings.insert(name.name.clone(), v);
+                }
                 self.dims.insert(name.name.clone(), DimDecl { span: name.span, value });
             }
         }
@@ -199,7 +220,8 @@ impl<'a> Elaborator<'a> {
         match root_models.last() {
             Some(m) => Some(*m),
             None => {
-                self.diags.push(diagnostics::no_model());
+                let file = modules.first().map(|m| m.file).unwrap_or_default();
+                self.diags.push(diagnostics::no_model(Span::new(file, 0, 0)));
                 None
             }
         }

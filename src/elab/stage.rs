@@ -41,7 +41,7 @@ impl<'a> Elaborator<'a> {
         prefix: &str,
         naming: Naming,
     ) -> Value {
-        if self.aborted {
+        if !self.spend(1, stage.span) {
             return Value::Poison;
         }
         if input.is_poison() {
@@ -154,10 +154,19 @@ impl<'a> Elaborator<'a> {
             _ => {
                 let path = self.node_path(prefix, naming, "");
                 self.claim_path(&path, span, true);
-                self.graph.groups.entry(path.clone()).or_insert(Group { kind: kind.to_string(), span });
+                self.add_group(&path, kind, span);
                 path
             }
         }
+    }
+
+    /// Record a group (a block instance, a numbered sequence) once; groups count against the
+    /// node cap like layers, since `repeat` can make them without making any layer.
+    pub(super) fn add_group(&mut self, path: &str, kind: &str, span: Span) {
+        if self.graph.groups.contains_key(path) || !self.count_nodes(1, span) {
+            return;
+        }
+        self.graph.groups.insert(path.to_string(), Group { kind: kind.to_string(), span });
     }
 
     fn repeat(
@@ -187,24 +196,26 @@ impl<'a> Elaborator<'a> {
         }
         let inner = self.group_prefix(prefix, naming, "Repeat", span);
         let pos = self.envs[env].pos;
-        let mut v = input;
-        for (n, i) in (start..end).enumerate() {
-            if v.is_poison() || self.aborted {
-                return Value::Poison;
+        self.running(span, "`repeat`".into(), |this| {
+            let mut v = input;
+            for (n, i) in (start..end).enumerate() {
+                if v.is_poison() || !this.spend(1, span) {
+                    return Value::Poison;
+                }
+                let child = this.push_env(&[], Some((env, pos)), DefKind::Block, &inner);
+                if let Some(var) = &r.var {
+                    this.envs[child].locals.insert(var.name.clone(), Value::Int(i.into()));
+                }
+                let name = r.name_format.as_ref().map(|f| this.interpolate(f, child));
+                let naming = match &name {
+                    Some(s) => Naming::Named(s),
+                    None => Naming::Index(n),
+                };
+                v = this.apply(&r.body, v, child, &inner, naming);
+                this.envs.truncate(child);
             }
-            let child = self.push_env(&[], Some((env, pos)), DefKind::Block, &inner);
-            if let Some(var) = &r.var {
-                self.envs[child].locals.insert(var.name.clone(), Value::Int(i.into()));
-            }
-            let name = r.name_format.as_ref().map(|f| self.interpolate(f, child));
-            let naming = match &name {
-                Some(s) => Naming::Named(s),
-                None => Naming::Index(n),
-            };
-            v = self.apply(&r.body, v, child, &inner, naming);
-            self.envs.truncate(child);
-        }
-        v
+            v
+        })
     }
 
     /// An integer that must be known now (a repeat count), from symbols or the dims' values.

@@ -3,7 +3,7 @@
 //! Every node carries the [`Span`] it came from, so elaboration and checking can
 //! point at the spec whichever surface it was written in.
 
-use super::span::Span;
+use super::span::{FileId, Span};
 
 /// A name as written, with where it was written.
 #[derive(Debug, Clone, PartialEq)]
@@ -16,6 +16,8 @@ pub struct Ident {
 #[derive(Debug, Clone, Default)]
 pub struct Module {
     pub items: Vec<Item>,
+    /// The file it was parsed from, so a diagnostic about the whole file can point into it.
+    pub file: FileId,
 }
 
 #[derive(Debug, Clone)]

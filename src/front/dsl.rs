@@ -55,7 +55,7 @@ pub fn parse_file(text: &str, file: FileId) -> Result<Module, Diagnostic> {
             _ => {}
         }
     }
-    Ok(Module { items })
+    Ok(Module { items, file })
 }
 
 /// Parse an expression that starts at byte `base` of `file` (YAML embeds these).

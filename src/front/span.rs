@@ -44,6 +44,9 @@ pub struct SourceFile {
     /// The canonical path, used to detect import cycles; `None` for in-memory text.
     pub path: Option<PathBuf>,
     pub text: String,
+    /// Whether diagnostics may quote the text; `false` for a file that is not a spec (see
+    /// [`crate::elab::imports`]), whose places are named but whose bytes are never shown.
+    pub shown: bool,
     line_starts: Vec<usize>,
 }
 
@@ -51,13 +54,32 @@ impl SourceFile {
     /// 1-based line and column (in characters) of a byte offset.
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
         let offset = offset.min(self.text.len());
-        let line = match self.line_starts.binary_search(&offset) {
-            Ok(i) => i,
-            Err(i) => i - 1,
-        };
+        let line = self.line_index(offset);
         let start = self.line_starts[line];
         let col = self.text.get(start..offset).map_or(offset - start, |s| s.chars().count());
         (line + 1, col + 1)
+    }
+
+    /// The 0-based line holding a byte offset.
+    pub fn line_index(&self, offset: usize) -> usize {
+        match self.line_starts.binary_search(&offset.min(self.text.len())) {
+            Ok(i) => i,
+            Err(i) => i.saturating_sub(1),
+        }
+    }
+
+    /// How many lines the file has (text after the last newline, even none, is a line).
+    pub fn line_count(&self) -> usize {
+        self.line_starts.len()
+    }
+
+    /// The byte range of 0-based line `i`: where it starts, where its text ends (before any
+    /// `\r\n` or `\n`), and where the next line starts.
+    pub fn line_bounds(&self, i: usize) -> (usize, usize, usize) {
+        let start = self.line_starts.get(i).copied().unwrap_or(self.text.len());
+        let next = self.line_starts.get(i + 1).copied().unwrap_or(self.text.len());
+        let line = self.text.get(start..next).unwrap_or("");
+        (start, start + line.trim_end_matches(['\n', '\r']).len(), next)
     }
 
     /// Byte offset of a 1-based line and 0-based character column.
@@ -84,8 +106,15 @@ impl SourceMap {
     pub fn add(&mut self, name: impl Into<String>, path: Option<PathBuf>, text: String) -> FileId {
         let mut line_starts = vec![0];
         line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-        self.files.push(SourceFile { name: name.into(), path, text, line_starts });
+        self.files.push(SourceFile { name: name.into(), path, text, shown: true, line_starts });
         FileId(self.files.len() as u32 - 1)
+    }
+
+    /// Stop diagnostics from quoting a file's text (it is not a spec).
+    pub fn hide(&mut self, id: FileId) {
+        if let Some(f) = self.files.get_mut(id.0 as usize) {
+            f.shown = false;
+        }
     }
 
     pub fn get(&self, id: FileId) -> &SourceFile {

@@ -22,9 +22,16 @@ type Monomial = Vec<(Atom, u32)>;
 /// A symbolic integer.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Dim {
-    /// Monomial -> coefficient; the empty monomial is the constant term.
-    terms: BTreeMap<Monomial, i64>,
+    /// (monomial, coefficient), sorted by monomial, each once, no coefficient zero; the empty
+    /// monomial is the constant term. A sorted `Vec` rather than a map: most dims are one
+    /// constant or one symbol, and every tensor type holds several (a map's node is ~400 bytes).
+    terms: Vec<(Monomial, i64)>,
 }
+
+/// Most terms a symbolic expression keeps: squaring a sum doubles its degree, so a few lines
+/// could otherwise build a polynomial of millions of terms. Past it the result is saturated,
+/// which callers report as an overflow.
+const MAX_TERMS: usize = 256;
 
 /// Values given to symbols when numbers are needed.
 pub type Bindings = BTreeMap<String, i64>;
@@ -39,11 +46,22 @@ pub enum DimError {
 
 impl Dim {
     pub fn konst(value: i64) -> Dim {
-        let mut terms = BTreeMap::new();
-        if value != 0 {
-            terms.insert(Vec::new(), value);
-        }
+        let terms = if value == 0 { Vec::new() } else { vec![(Vec::new(), value)] };
         Dim { terms }
+    }
+
+    /// A dim from terms in any order, like ones summed and zeros dropped.
+    fn from_terms(mut terms: Vec<(Monomial, i64)>) -> Dim {
+        terms.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut out: Vec<(Monomial, i64)> = Vec::with_capacity(terms.len());
+        for (mono, coef) in terms {
+            match out.last_mut() {
+                Some(last) if last.0 == mono => last.1 = last.1.saturating_add(coef),
+                _ => out.push((mono, coef)),
+            }
+        }
+        out.retain(|(_, c)| *c != 0);
+        Dim { terms: out }
     }
 
     pub fn zero() -> Dim {
@@ -59,23 +77,21 @@ impl Dim {
     }
 
     fn atom(atom: Atom) -> Dim {
-        let mut terms = BTreeMap::new();
-        terms.insert(vec![(atom, 1)], 1);
-        Dim { terms }
+        Dim { terms: vec![(vec![(atom, 1)], 1)] }
     }
 
     /// The value if the expression has no symbols.
     pub fn as_const(&self) -> Option<i64> {
         match self.terms.len() {
             0 => Some(0),
-            1 => self.terms.get(&Vec::new()).copied(),
+            1 => self.terms.first().filter(|(mono, _)| mono.is_empty()).map(|(_, c)| *c),
             _ => None,
         }
     }
 
     /// Whether the expression is one symbol with coefficient 1 (`h`), printed without parentheses.
     fn is_single_symbol(&self) -> bool {
-        match self.terms.iter().next() {
+        match self.terms.first() {
             Some((mono, 1)) => self.terms.len() == 1 && matches!(mono.as_slice(), [(Atom::Sym(_), 1)]),
             _ => false,
         }
@@ -83,7 +99,7 @@ impl Dim {
 
     /// Whether some arithmetic hit the limits of `i64`.
     pub fn is_saturated(&self) -> bool {
-        self.terms.values().any(|c| *c == i64::MAX || *c == i64::MIN)
+        self.terms.iter().any(|(_, c)| *c == i64::MAX || *c == i64::MIN)
     }
 
     /// The names of the symbols the expression depends on.
@@ -96,7 +112,7 @@ impl Dim {
     }
 
     fn collect_symbols(&self, out: &mut Vec<String>) {
-        for mono in self.terms.keys() {
+        for (mono, _) in &self.terms {
             for (atom, _) in mono {
                 match atom {
                     Atom::Sym(s) => out.push(s.to_string()),
@@ -141,14 +157,32 @@ impl Dim {
     }
 
     pub fn add(&self, other: &Dim) -> Dim {
-        let mut terms = self.terms.clone();
-        for (mono, coef) in &other.terms {
-            let entry = terms.entry(mono.clone()).or_insert(0);
-            *entry = entry.saturating_add(*coef);
-            if *entry == 0 {
-                terms.remove(mono);
+        // Both are sorted: merge them.
+        let (a, b) = (&self.terms, &other.terms);
+        let mut terms = Vec::with_capacity(a.len() + b.len());
+        let (mut i, mut j) = (0, 0);
+        while i < a.len() && j < b.len() {
+            match a[i].0.cmp(&b[j].0) {
+                std::cmp::Ordering::Less => {
+                    terms.push(a[i].clone());
+                    i += 1;
+                }
+                std::cmp::Ordering::Greater => {
+                    terms.push(b[j].clone());
+                    j += 1;
+                }
+                std::cmp::Ordering::Equal => {
+                    let coef = a[i].1.saturating_add(b[j].1);
+                    if coef != 0 {
+                        terms.push((a[i].0.clone(), coef));
+                    }
+                    i += 1;
+                    j += 1;
+                }
             }
         }
+        terms.extend_from_slice(&a[i..]);
+        terms.extend_from_slice(&b[j..]);
         Dim { terms }
     }
 
@@ -161,7 +195,10 @@ impl Dim {
     }
 
     pub fn mul(&self, other: &Dim) -> Dim {
-        let mut out = Dim::zero();
+        if self.terms.len().saturating_mul(other.terms.len()) > MAX_TERMS {
+            return Dim::konst(i64::MAX);
+        }
+        let mut terms = Vec::with_capacity(self.terms.len() * other.terms.len());
         for (m1, c1) in &self.terms {
             for (m2, c2) in &other.terms {
                 let mut mono: BTreeMap<Atom, u32> = m1.iter().cloned().collect();
@@ -169,12 +206,10 @@ impl Dim {
                     let e = mono.entry(atom.clone()).or_insert(0);
                     *e = e.saturating_add(*exp);
                 }
-                let mut single = BTreeMap::new();
-                single.insert(mono.into_iter().collect(), c1.saturating_mul(*c2));
-                out = out.add(&Dim { terms: single });
+                terms.push((mono.into_iter().collect(), c1.saturating_mul(*c2)));
             }
         }
-        out
+        Dim::from_terms(terms)
     }
 
     /// Floor division (rounding towards negative infinity) by a positive constant.
@@ -194,20 +229,15 @@ impl Dim {
         let mut quotient = Dim::zero();
         let mut rest = Dim::zero();
         for (mono, coef) in &self.terms {
-            let mut single = BTreeMap::new();
+            let single = |c: i64| Dim::from_terms(vec![(mono.clone(), c)]);
             if mono.is_empty() {
                 // The constant goes wholly into the quotient where it can; the rest stays.
-                single.insert(Vec::new(), coef.div_euclid(d));
-                quotient = quotient.add(&Dim { terms: single.clone() });
-                let mut r = BTreeMap::new();
-                r.insert(Vec::new(), coef.rem_euclid(d));
-                rest = rest.add(&Dim { terms: r });
+                quotient = quotient.add(&single(coef.div_euclid(d)));
+                rest = rest.add(&single(coef.rem_euclid(d)));
             } else if coef % d == 0 {
-                single.insert(mono.clone(), coef / d);
-                quotient = quotient.add(&Dim { terms: single });
+                quotient = quotient.add(&single(coef / d));
             } else {
-                single.insert(mono.clone(), *coef);
-                rest = rest.add(&Dim { terms: single });
+                rest = rest.add(&single(*coef));
             }
         }
         if rest.as_const().is_some() {
@@ -216,7 +246,7 @@ impl Dim {
         }
         // floor(floor(a / b) / c) == floor(a / (b * c))
         if rest.terms.len() == 1 {
-            if let Some((mono, 1)) = rest.terms.iter().next().map(|(m, c)| (m, *c)) {
+            if let Some((mono, 1)) = rest.terms.first().map(|(m, c)| (m, *c)) {
                 if let [(Atom::FloorDiv(inner, b), 1)] = mono.as_slice() {
                     return Ok(quotient.add(&Dim::atom(Atom::FloorDiv(inner.clone(), b.saturating_mul(d)))));
                 }
@@ -370,5 +400,16 @@ mod tests {
         let big = Dim::konst(i64::MAX / 2);
         assert!(big.mul(&4.into()).is_saturated());
         assert!(!big.is_saturated());
+    }
+
+    #[test]
+    fn a_product_with_too_many_terms_saturates() {
+        // (h + w + 1)^8 has 45 terms; squaring it multiplies 2,025 pairs, past the cap.
+        let mut d = h().add(&Dim::sym("w")).add(&1.into());
+        for _ in 0..3 {
+            d = d.mul(&d);
+        }
+        assert!(!d.is_saturated());
+        assert!(d.mul(&d).is_saturated());
     }
 }

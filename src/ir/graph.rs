@@ -69,8 +69,9 @@ pub struct CallSite {
 #[derive(Clone, Debug, Default)]
 pub struct Origin {
     pub span: Span,
-    /// Outermost call first.
-    pub chain: Vec<CallSite>,
+    /// Outermost call first; shared by every node made inside the same call, so a deep block
+    /// does not copy its chain into each of its layers.
+    pub chain: std::sync::Arc<[CallSite]>,
 }
 
 /// What made a path prefix: a block instance or a group of layers.

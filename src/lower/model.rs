@@ -102,6 +102,7 @@ impl Model {
         dtype: DType,
     ) -> Result<Lowered, LowerError> {
         let g = &self.graph;
+        super::params::check_room(new_values(g, bindings, &store), dtype)?;
         let needed = needed_nodes(g);
         // Owners before the layers tied to them, so a shared tensor starts as its owner's init.
         let (plain, tied): (Vec<NodeId>, Vec<NodeId>) = g
@@ -192,6 +193,23 @@ impl Model {
 }
 
 /// Nodes some output depends on; the rest need not run.
+/// Values of the parameters and buffers `store` lacks, at `bindings` (unbound ones count
+/// nothing: lowering refuses them); `None` past 2^64.
+fn new_values(g: &Graph, bindings: &Bindings, store: &ParamStore) -> Option<u64> {
+    let mut total = 0u64;
+    for id in &g.order {
+        let node = g.node(*id);
+        for p in &node.params {
+            if node.tied_to(&p.name).is_some() || store.get(&p.path_under(&node.path)).is_some() {
+                continue;
+            }
+            let n = crate::check::elements(&p.shape, bindings).ok()?.unwrap_or(0);
+            total = total.checked_add(n)?;
+        }
+    }
+    Some(total)
+}
+
 fn needed_nodes(g: &Graph) -> HashSet<NodeId> {
     let mut needed = HashSet::new();
     let mut stack: Vec<NodeId> = g.outputs.iter().map(|(_, t)| t.node).collect();

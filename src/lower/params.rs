@@ -158,7 +158,10 @@ impl ParamStore {
             }
             return Ok(e.var.clone());
         }
-        let values = draw(init, shape.iter().product(), self.seed, key);
+        let n = shape.iter().try_fold(1usize, |n, d| n.checked_mul(*d));
+        let values = n.and_then(|n| draw(init, n, self.seed, key)).ok_or_else(|| {
+            candle_core::Error::msg(format!("cannot allocate `{key}` of shape {shape:?}: out of memory"))
+        })?;
         let t = Tensor::from_vec(values, shape, &self.device)?.to_dtype(self.dtype)?;
         let var = Var::from_tensor(&t)?;
         self.varmap
@@ -288,15 +291,47 @@ impl ParamStore {
     }
 }
 
-/// `n` values of `init`, from a stream that depends on the seed and the key only.
-fn draw(init: Init, n: usize, seed: u64, key: &str) -> Vec<f64> {
+/// `n` values of `init`, from a stream that depends on the seed and the key only; `None` when
+/// they cannot be allocated (an abort otherwise).
+fn draw(init: Init, n: usize, seed: u64, key: &str) -> Option<Vec<f64>> {
     let mut rng = SplitMix64::new(seed ^ fnv1a(key));
+    let mut values = Vec::new();
+    values.try_reserve_exact(n).ok()?;
     match init {
-        Init::Zeros => vec![0.0; n],
-        Init::Ones => vec![1.0; n],
-        Init::Uniform(bound) => (0..n).map(|_| (2.0 * rng.unit() - 1.0) * bound).collect(),
-        Init::Normal { mean, std } => (0..n).map(|_| mean + std * rng.normal()).collect(),
+        Init::Zeros => values.resize(n, 0.0),
+        Init::Ones => values.resize(n, 1.0),
+        Init::Uniform(bound) => values.extend((0..n).map(|_| (2.0 * rng.unit() - 1.0) * bound)),
+        Init::Normal { mean, std } => values.extend((0..n).map(|_| mean + std * rng.normal())),
     }
+    Some(values)
+}
+
+/// Refuse to draw `values` new parameter values in `dtype` when they cannot fit in the memory
+/// available, before any is allocated: the count and the bytes they need, against what is free.
+pub(crate) fn check_room(values: Option<u64>, dtype: DType) -> Result<(), super::LowerError> {
+    let bytes = values.and_then(|v| v.checked_mul(dtype.size_in_bytes() as u64));
+    let available = available_memory();
+    if bytes.is_some_and(|b| available.is_none_or(|a| b <= a)) {
+        return Ok(());
+    }
+    let count = values.map_or("more than 2^64".to_string(), crate::report::thousands);
+    let need = bytes.map_or("more than 16 EiB".to_string(), gib);
+    let free = available.map_or(String::new(), |a| format!("; {} is available", gib(a)));
+    Err(super::LowerError::Usage(format!(
+        "the model has {count} parameter values, which need {need} as {dtype:?}{free}"
+    )))
+}
+
+fn gib(bytes: u64) -> String {
+    format!("{:.1} GiB", bytes as f64 / f64::from(1u32 << 30))
+}
+
+/// Memory the system can give without swapping (Linux's `MemAvailable`); `None` where unknown.
+fn available_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
 }
 
 pub(crate) fn fnv1a(s: &str) -> u64 {
@@ -350,7 +385,7 @@ mod tests {
         assert_eq!(a, b);
         assert!(a.iter().flatten().all(|v| v.abs() <= 0.5));
         assert!(a.iter().flatten().any(|v| *v != a[0][0]));
-        let normal = draw(Init::Normal { mean: 1.0, std: 2.0 }, 20_000, 1, "k");
+        let normal = draw(Init::Normal { mean: 1.0, std: 2.0 }, 20_000, 1, "k").unwrap();
         let mean = normal.iter().sum::<f64>() / 20_000.0;
         let var = normal.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 20_000.0;
         assert!((mean - 1.0).abs() < 0.05 && (var.sqrt() - 2.0).abs() < 0.05, "{mean} {var}");

@@ -81,7 +81,7 @@ impl Op for SelectToken {
         let x = &inputs[0];
         let len = axes.len(x);
         // Index i needs len > i; index -i needs len >= i.
-        let needed = if self.index >= 0 { self.index + 1 } else { -self.index };
+        let needed = if self.index >= 0 { self.index.saturating_add(1) } else { self.index.saturating_neg() };
         if len.compare(&Dim::konst(needed)) == Some(Ordering::Less) {
             return Err(OpError::new(format!(
                 "token {} is out of range for a sequence of length {len} in {x}",

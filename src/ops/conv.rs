@@ -115,8 +115,8 @@ impl Op for Conv {
 
     fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
         let in_channels = ctx.input_dims(0)?[1];
-        let fan_in = in_channels / self.groups.max(1) as usize * self.window.kernel_volume() as usize;
-        let bound = 1.0 / (fan_in as f64).sqrt();
+        let fan_in = (in_channels / self.groups.max(1) as usize) as f64 * self.window.kernel_volume() as f64;
+        let bound = 1.0 / fan_in.sqrt();
         let weight = ctx.weight("weight", Init::Uniform(bound))?;
         let bias = if self.bias { Some(ctx.weight("bias", Init::Uniform(bound))?) } else { None };
         let geometry = geometry(ctx, &self.window, self.groups, &self.padding_mode)?;

@@ -99,7 +99,7 @@ impl Op for ConvTranspose2d {
     fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
         // PyTorch's fan_in reads the weight's axis 1 (out/groups) times the kernel area.
         let out_per_group = ctx.dim(&self.out_per_group)?;
-        let bound = 1.0 / ((out_per_group * self.window.kernel_volume() as usize) as f64).sqrt();
+        let bound = 1.0 / (out_per_group as f64 * self.window.kernel_volume() as f64).sqrt();
         let weight = ctx.weight("weight", Init::Uniform(bound))?;
         let bias = if self.bias { Some(ctx.weight("bias", Init::Uniform(bound))?) } else { None };
         let geometry = super::conv::geometry(ctx, &self.window, self.groups, "zeros")?;

@@ -35,14 +35,14 @@ impl Window {
     /// An attribute the op does not declare reads as absent and takes PyTorch's meaning of
     /// absence: stride = kernel (pooling), padding 0, dilation 1, floor mode.
     pub fn from_attrs(a: &Attrs, n: usize) -> Result<Window, OpError> {
-        let kernel = at_least("kernel_size", a.ints("kernel_size", n)?, 1)?;
+        let kernel = in_range("kernel_size", a.ints("kernel_size", n)?, 1)?;
         let stride = match a.is_none("stride") {
             true => kernel.clone(),
-            false => at_least("stride", a.ints("stride", n)?, 1)?,
+            false => in_range("stride", a.ints("stride", n)?, 1)?,
         };
         let dilation = match a.is_none("dilation") {
             true => vec![1; n],
-            false => at_least("dilation", a.ints("dilation", n)?, 1)?,
+            false => in_range("dilation", a.ints("dilation", n)?, 1)?,
         };
         let padding = match a.str("padding") {
             Some("same") => Padding::Same,
@@ -54,7 +54,7 @@ impl Window {
                 .attr("padding"))
             }
             None if a.is_none("padding") => Padding::Explicit(vec![0; n]),
-            None => Padding::Explicit(at_least("padding", a.ints("padding", n)?, 0)?),
+            None => Padding::Explicit(in_range("padding", a.ints("padding", n)?, 0)?),
         };
         if padding == Padding::Same && stride.iter().any(|s| *s != 1) {
             return Err(OpError::new(format!("padding=\"same\" needs stride 1, found stride {stride:?}"))
@@ -79,9 +79,10 @@ impl Window {
         (0..self.kernel.len()).map(|i| self.pad(i)).collect()
     }
 
-    /// Kernel elements per output position (per channel pair).
+    /// Kernel elements per output position (per channel pair); saturated past `i64`, which the
+    /// MAC count then reports.
     pub fn kernel_volume(&self) -> i64 {
-        self.kernel.iter().product()
+        self.kernel.iter().fold(1i64, |v, k| v.saturating_mul(*k))
     }
 
     /// Conv/pool output sizes of the spatial axes `input`.
@@ -191,10 +192,20 @@ pub fn per_group(channels: &Dim, groups: i64, what: &str) -> Result<Dim, OpError
 }
 
 /// Checks every value of a per-axis attribute is at least `min`.
-fn at_least(name: &'static str, values: Vec<i64>, min: i64) -> Result<Vec<i64>, OpError> {
+/// Largest kernel size, stride, dilation or padding on an axis: far past any real window, and
+/// small enough that the output-size arithmetic (`2 * p - d * (k - 1) - 1`) cannot overflow.
+const MAX_EXTENT: i64 = 1 << 24;
+
+fn in_range(name: &'static str, values: Vec<i64>, min: i64) -> Result<Vec<i64>, OpError> {
     if values.iter().any(|v| *v < min) {
         return Err(OpError::new(format!("`{name}` must be at least {min} on every axis, found {values:?}"))
             .attr(name));
+    }
+    if values.iter().any(|v| *v > MAX_EXTENT) {
+        return Err(OpError::new(format!(
+            "`{name}` may be at most {MAX_EXTENT} on every axis, found {values:?}"
+        ))
+        .attr(name));
     }
     Ok(values)
 }

@@ -111,7 +111,7 @@ impl Split {
             Pieces::Chunks(chunks) => match divide_exactly(len, *chunks) {
                 Quotient::Exact(q) => Ok(vec![q; *chunks as usize]),
                 _ => match len.as_const() {
-                    Some(n) => by_size(len, (n + chunks - 1) / chunks, "chunks"),
+                    Some(n) => by_size(len, n / chunks + i64::from(n % chunks != 0), "chunks"),
                     None => Err(OpError::new(format!(
                         "cannot tell whether the symbolic size `{len}` divides into {chunks} chunks"
                     ))

@@ -53,7 +53,7 @@ pub fn render_json(s: &Summary) -> String {
     let dims: serde_json::Map<String, Value> =
         s.dims.iter().map(|(n, v)| (n.clone(), v.map_or(Value::Null, |v| json!(v)))).collect();
     let flops = match &s.macs {
-        DimValue::Int(v) => json!(2 * v),
+        DimValue::Int(v) => json!(super::flops(*v)),
         DimValue::Sym(e) => json!(format!("2*({e})")),
     };
     let m = &s.memory;

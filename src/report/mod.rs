@@ -168,9 +168,10 @@ fn rows(graph: &Graph, analysis: &Analysis, max_depth: usize, bindings: &Binding
         let node = graph.node(*id);
         for p in prefixes(&node.path).filter(|p| graph.groups.contains_key(*p)) {
             let t = totals.entry(p).or_default();
-            t.params += cost.params();
-            t.trainable += cost.trainable;
-            t.buffers += cost.buffers;
+            // Saturating: an overflowing total is an error already (`check::overflows`).
+            t.params = t.params.saturating_add(cost.params());
+            t.trainable = t.trainable.saturating_add(cost.trainable);
+            t.buffers = t.buffers.saturating_add(cost.buffers);
             match &cost.macs {
                 Some(m) => t.macs = t.macs.add(m),
                 None => t.uncounted = true,
@@ -227,6 +228,11 @@ fn rows(graph: &Graph, analysis: &Analysis, max_depth: usize, bindings: &Binding
         }
     }
     (out, false)
+}
+
+/// FLOPs of a MAC count: twice it, which fits in a `u64` for every `i64` count.
+pub fn flops(macs: i64) -> u64 {
+    2 * macs.max(0) as u64
 }
 
 /// `11,689,512`

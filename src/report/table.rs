@@ -119,7 +119,7 @@ pub fn render_table(s: &Summary, style: TableStyle) -> String {
     out.push('\n');
     let macs = dim_thousands(&s.macs);
     let flops = match &s.macs {
-        super::DimValue::Int(v) => thousands(2 * (*v).max(0) as u64),
+        super::DimValue::Int(v) => thousands(super::flops(*v)),
         other => format!("2*({other})"),
     };
     let totals = [

@@ -39,6 +39,8 @@ pub struct Outcome {
     pub timed_out: bool,
     pub peak_rss_bytes: u64,
     pub elapsed: Duration,
+    /// CPU time (user and system): unlike `elapsed`, it does not grow when the machine is busy.
+    pub cpu: Duration,
     pub stdout: String,
     pub stderr: String,
 }
@@ -65,6 +67,8 @@ impl Outcome {
 }
 
 /// Run `wick args` in `dir` under `limits`, with `RUST_BACKTRACE=1` as many machines set it.
+// The child is reaped by `wait4` (which also reports its peak memory), not by `Child::wait`.
+#[allow(clippy::zombie_processes)]
 pub fn run_bounded(args: &[&str], dir: &Path, limits: Limits) -> Outcome {
     run_bounded_command(wick_command(args, dir), limits)
 }
@@ -128,9 +132,14 @@ pub fn run_bounded_command(mut command: Command, limits: Limits) -> Outcome {
         // Linux reports ru_maxrss in KiB.
         peak_rss_bytes: (usage.ru_maxrss.max(0) as u64) << 10,
         elapsed,
+        cpu: seconds(usage.ru_utime) + seconds(usage.ru_stime),
         stdout: out_reader.join().unwrap_or_default(),
         stderr: err_reader.join().unwrap_or_default(),
     }
+}
+
+fn seconds(t: libc::timeval) -> Duration {
+    Duration::from_secs(t.tv_sec.max(0) as u64) + Duration::from_micros(t.tv_usec.max(0) as u64)
 }
 
 /// At most 1 MiB of a stream, the rest read and dropped.

@@ -104,6 +104,15 @@ impl Cx<'_> {
     }
 
     fn expr(&self, node: &Node) -> Result<Expr, Diagnostic> {
+        // Most scalars in a spec are plain numbers (dims, sizes): read them without the parser,
+        // whose setup costs far more than the number.
+        if let Kind::Scalar { value, raw: Some(_), plain: true, .. } = &node.kind {
+            if let Some(v) =
+                value.bytes().all(|b| b.is_ascii_digit()).then(|| value.parse::<i64>().ok()).flatten()
+            {
+                return Ok(Expr { kind: ExprKind::Int(v), span: node.span });
+            }
+        }
         self.fragment(node, "an expression", "", dsl::parse_expr, respan_expr)
     }
 
@@ -187,7 +196,7 @@ impl Cx<'_> {
         if let Some(train) = top.get("train") {
             items.push(Item::Train(train.config()));
         }
-        Ok(Module { items })
+        Ok(Module { items, file: self.file })
     }
 
     fn def(&self, kind: DefKind, key: &Node, value: &Node) -> Result<Def, Diagnostic> {

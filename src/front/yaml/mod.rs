@@ -112,7 +112,7 @@ pub fn parse_file(text: &str, file: FileId) -> Result<Module, Diagnostic> {
     let cx = Cx { text, file };
     match cx.load()? {
         Some(root) => cx.module(&root),
-        None => Ok(Module::default()),
+        None => Ok(Module { items: Vec::new(), file }),
     }
 }
 
