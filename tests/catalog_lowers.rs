@@ -40,6 +40,7 @@ fn lowers_with_its_static_figures(path: &str) {
     let compiled = compile_file(path, &opts).unwrap();
     let analysis = compiled.analysis.as_ref().unwrap();
     let (params, buffers) = (analysis.total_params(), analysis.buffers);
+    let summary_peak = analysis.memory.peak_activation_bytes;
     let g = compiled.graph.as_ref().unwrap();
     let b = g.bindings();
     let output_shapes: Vec<Vec<usize>> = g
@@ -64,6 +65,8 @@ fn lowers_with_its_static_figures(path: &str) {
         .iter()
         .map(|d| Tensor::zeros(d.dims.as_slice(), candle_dtype(d.dtype), &Device::Cpu).unwrap())
         .collect();
+    // One schedule: the summary's peak is the executor's.
+    assert_eq!(summary_peak, Some(lowered.peak_live_bytes() as u64), "{path}");
     let outputs = lowered.forward(&inputs, false).unwrap();
     let shapes: Vec<Vec<usize>> = outputs.iter().map(|t| t.dims().to_vec()).collect();
     assert_eq!(shapes, output_shapes, "{path}");

@@ -1,7 +1,7 @@
 //! Building: a checked model becomes a [`Lowered`] one, each node lowered once, in an order
 //! that lets the executor drop every intermediate after its last consumer.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
 
 use candle_core::{DType, Device};
@@ -11,6 +11,7 @@ use super::{Forward, LowerCtx, LowerError, ParamStore};
 use crate::diag::RenderStyle;
 use crate::ir::dim::Bindings;
 use crate::ir::graph::{Graph, NodeId, TensorRef};
+use crate::ir::liveness::Liveness;
 use crate::ir::tensor::TensorType;
 use crate::{Compiled, Options};
 
@@ -103,7 +104,7 @@ impl Model {
     ) -> Result<Lowered, LowerError> {
         let g = &self.graph;
         super::params::check_room(new_values(g, bindings, &store), dtype)?;
-        let needed = needed_nodes(g);
+        let liveness = Liveness::of(g);
         // Owners before the layers tied to them, so a shared tensor starts as its owner's init.
         let (plain, tied): (Vec<NodeId>, Vec<NodeId>) = g
             .order
@@ -152,23 +153,24 @@ impl Model {
             });
         }
         let mut steps = Vec::new();
-        for id in g.order.iter().filter(|id| needed.contains(*id)) {
+        // The summary's schedule: each step frees what nothing reads after it.
+        for (id, frees) in liveness.order.iter().zip(&liveness.frees) {
             let Some(layer) = layers.remove(id) else { continue };
             let node = g.node(*id);
             let ins = g.inputs_of(*id).into_iter().map(&mut slot_of).collect();
             let outs =
                 (0..node.outputs.len() as u16).map(|port| slot_of(TensorRef { node: *id, port })).collect();
+            let free = frees.iter().map(|t| slot_of(*t)).collect();
             steps.push(Step {
                 path: node.path.clone(),
                 kind: node.kind,
                 layer,
                 inputs: ins,
                 outputs: outs,
-                free: Vec::new(),
+                free,
             });
         }
         let outputs: Vec<(String, usize)> = g.outputs.iter().map(|(n, t)| (n.clone(), slot_of(*t))).collect();
-        schedule_frees(&mut steps, &outputs);
         let mut slot_sizes = vec![SlotSize::default(); slots.len()];
         for (t, slot) in &slots {
             if let Some(ty) = g.tensor_type(*t) {
@@ -192,7 +194,6 @@ impl Model {
     }
 }
 
-/// Nodes some output depends on; the rest need not run.
 /// Values of the parameters and buffers `store` lacks, at `bindings` (unbound ones count
 /// nothing: lowering refuses them); `None` past 2^64.
 fn new_values(g: &Graph, bindings: &Bindings, store: &ParamStore) -> Option<u64> {
@@ -208,31 +209,4 @@ fn new_values(g: &Graph, bindings: &Bindings, store: &ParamStore) -> Option<u64>
         }
     }
     Some(total)
-}
-
-fn needed_nodes(g: &Graph) -> HashSet<NodeId> {
-    let mut needed = HashSet::new();
-    let mut stack: Vec<NodeId> = g.outputs.iter().map(|(_, t)| t.node).collect();
-    while let Some(id) = stack.pop() {
-        if needed.insert(id) {
-            stack.extend(g.inputs_of(id).iter().map(|t| t.node));
-        }
-    }
-    needed
-}
-
-/// After each step, the slots nobody reads again (model outputs are kept to the end).
-fn schedule_frees(steps: &mut [Step], outputs: &[(String, usize)]) {
-    let kept: HashSet<usize> = outputs.iter().map(|(_, s)| *s).collect();
-    let mut last_use: BTreeMap<usize, usize> = BTreeMap::new();
-    for (i, step) in steps.iter().enumerate() {
-        for s in step.inputs.iter().chain(&step.outputs) {
-            last_use.insert(*s, i);
-        }
-    }
-    for (slot, i) in last_use {
-        if !kept.contains(&slot) {
-            steps[i].free.push(slot);
-        }
-    }
 }

@@ -63,7 +63,7 @@ impl Session {
         let bound = Options { bind: vec![(batch_dim.clone(), b as i64)], ..Default::default() };
         let compiled = crate::compile_file(spec, &bound).map_err(LowerError::from)?;
         if check_memory {
-            check_training_memory(&compiled, b, available_memory())?;
+            check_training_memory(&compiled, b, config.optimizer.state_slots(), available_memory())?;
         }
         let model = Model::from_compiled(compiled)?;
         check_short_batch(&model, &batch_dim, splits.train.len() % b, b)?;
@@ -160,17 +160,19 @@ pub fn available_memory() -> Option<u64> {
     Some(cgroup.map_or(available, |c| c.min(available)))
 }
 
-/// Refuse a run whose estimated training memory (the summary's figure) exceeds `available`.
+/// Refuse a run whose estimated training memory (the summary's, with the configured optimizer's
+/// `slots` of state per parameter) exceeds `available`.
 fn check_training_memory(
     compiled: &crate::Compiled,
     batch: usize,
+    slots: u64,
     available: Option<u64>,
 ) -> Result<(), TrainError> {
-    let needed = compiled.analysis.as_ref().and_then(|a| a.memory.training_bytes);
+    let needed = compiled.analysis.as_ref().and_then(|a| a.memory.training_bytes_with(a.trainable, slots));
     match (needed, available) {
         (Some(needed), Some(available)) if needed > available => Err(TrainError::Usage(format!(
             "training needs about {} (the summary's estimate at batch size {batch}: weights, gradients, \
-             optimizer state and saved activations) and {} is available: lower `batch_size`, or pass \
+             the optimizer's state and saved activations) and {} is available: lower `batch_size`, or pass \
              --skip-memory-check to try anyway",
             crate::report::mib(needed),
             crate::report::mib(available)
@@ -240,15 +242,21 @@ mod tests {
         let spec = concat!(env!("CARGO_MANIFEST_DIR"), "/specs/iris_mlp.wick");
         let options = Options { bind: vec![("N".into(), 10)], ..Default::default() };
         let compiled = crate::compile_file(spec, &options).unwrap();
-        let needed = compiled.analysis.as_ref().and_then(|a| a.memory.training_bytes).unwrap();
-        let e = check_training_memory(&compiled, 10, Some(needed - 1)).err().unwrap().to_string();
+        let analysis = compiled.analysis.as_ref().unwrap();
+        let needed = analysis.memory.training_bytes.unwrap();
+        // Adam's two moments are the summary's figure; plain SGD keeps none.
+        assert_eq!(analysis.memory.training_bytes_with(analysis.trainable, 2), Some(needed));
+        let sgd = analysis.memory.training_bytes_with(analysis.trainable, 0).unwrap();
+        assert_eq!(needed - sgd, 2 * 4 * analysis.trainable);
+        let e = check_training_memory(&compiled, 10, 2, Some(needed - 1)).err().unwrap().to_string();
         assert!(e.contains("at batch size 10") && e.contains("--skip-memory-check"), "{e}");
         assert!(
             e.contains(&crate::report::mib(needed)) && e.contains(&crate::report::mib(needed - 1)),
             "{e}"
         );
-        assert!(check_training_memory(&compiled, 10, Some(needed)).is_ok());
-        assert!(check_training_memory(&compiled, 10, None).is_ok(), "unknown memory: no refusal");
+        assert!(check_training_memory(&compiled, 10, 2, Some(needed)).is_ok());
+        assert!(check_training_memory(&compiled, 10, 0, Some(sgd)).is_ok(), "SGD fits where Adam does not");
+        assert!(check_training_memory(&compiled, 10, 2, None).is_ok(), "unknown memory: no refusal");
         assert!(available_memory().is_some_and(|m| m > 0), "this machine's memory can be read");
     }
 }
