@@ -7,11 +7,10 @@ use std::process::ExitCode;
 use candle_core::{DType, Device, Tensor};
 use clap::{Args, ValueEnum};
 
-use wick::ir::dim::Dim;
 use wick::lower::device::{self, DeviceChoice};
 use wick::lower::LowerError;
 use wick::train::{data, files};
-use wick::{Model, Options};
+use wick::Model;
 
 use super::{SpecArgs, EXIT_SPEC, EXIT_USAGE};
 
@@ -101,10 +100,8 @@ fn run_inner(args: &RunArgs) -> Result<(), Failure> {
     for (name, file) in &args.inputs {
         inputs.insert(name.clone(), read_input(name, file)?);
     }
-    let mut opts = args.spec.options();
-    let probe = Model::from_file(&args.spec.spec, &opts)?;
-    bind_from_inputs(&probe, &inputs, &mut opts);
-    let model = Model::from_file(&args.spec.spec, &opts)?;
+    let opts = args.spec.options();
+    let model = Model::bound_to_inputs(&args.spec.spec, &opts, &inputs)?;
     let lowered = model.build(&device, DType::F32)?;
     let report = lowered.load_weights(&args.weights, args.allow_partial)?;
     if !report.skipped.is_empty() {
@@ -117,25 +114,6 @@ fn run_inner(args: &RunArgs) -> Result<(), Failure> {
         Failure(EXIT_USAGE, format!("{e} (inputs: {})", from.join(", ")))
     })?;
     write_outputs(&args.output, &outputs)
-}
-
-/// Binds each dim that is a lone symbol in an input's declared shape (`[N, 3, H, W]`) to the
-/// size the file has, unless `--bind` gave it.
-fn bind_from_inputs(model: &Model, inputs: &HashMap<String, Tensor>, opts: &mut Options) {
-    let g = model.graph();
-    for (name, id) in &g.inputs {
-        let (Some(t), Some(ty)) = (inputs.get(name), g.node(*id).outputs.first()) else { continue };
-        if t.rank() != ty.rank() {
-            continue;
-        }
-        for (d, size) in ty.shape.iter().zip(t.dims()) {
-            let symbols = d.symbols();
-            let [sym] = symbols.as_slice() else { continue };
-            if *d == Dim::sym(sym) && !opts.bind.iter().any(|(n, _)| n == sym) {
-                opts.bind.push((sym.clone(), *size as i64));
-            }
-        }
-    }
 }
 
 fn read_input(name: &str, file: &str) -> Result<Tensor, Failure> {

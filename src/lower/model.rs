@@ -9,7 +9,7 @@ use candle_core::{DType, Device};
 use super::executor::{InputSlot, Lowered, SlotSize, Step};
 use super::{Forward, LowerCtx, LowerError, ParamStore};
 use crate::diag::RenderStyle;
-use crate::ir::dim::Bindings;
+use crate::ir::dim::{Bindings, Dim};
 use crate::ir::graph::{Graph, NodeId, TensorRef};
 use crate::ir::liveness::Liveness;
 use crate::ir::tensor::TensorType;
@@ -38,6 +38,39 @@ impl Model {
         }
         let graph = c.graph.ok_or_else(|| LowerError::Spec("no model was elaborated".into()))?;
         Ok(Model { graph })
+    }
+
+    /// Compiles a spec file for these inputs: each dim that stands alone in an input's declared
+    /// shape (`N` in `[N, 3, H, W]`) takes the size the given tensor has there, unless
+    /// `opts.bind` names it. The spec is compiled again only when that changes a dim, since its
+    /// `if`s and asserts are decided with the values it is compiled with.
+    pub fn bound_to_inputs(
+        path: &str,
+        opts: &Options,
+        inputs: &HashMap<String, candle_core::Tensor>,
+    ) -> Result<Model, LowerError> {
+        let model = Model::from_file(path, opts)?;
+        let g = &model.graph;
+        let bindings = g.bindings();
+        let mut bind = opts.bind.clone();
+        for (name, id) in &g.inputs {
+            let (Some(t), Some(ty)) = (inputs.get(name), g.node(*id).outputs.first()) else { continue };
+            if t.rank() != ty.rank() {
+                continue;
+            }
+            for (d, size) in ty.shape.iter().zip(t.dims()) {
+                let symbols = d.symbols();
+                let [sym] = symbols.as_slice() else { continue };
+                if *d == Dim::sym(sym) && !bind.iter().any(|(n, _)| n == sym) {
+                    bind.push((sym.clone(), *size as i64));
+                }
+            }
+        }
+        let changed = bind.iter().any(|(name, value)| bindings.get(name) != Some(value));
+        match changed {
+            true => Model::from_file(path, &Options { bind, ..opts.clone() }),
+            false => Ok(model),
+        }
     }
 
     pub fn graph(&self) -> &Graph {
