@@ -3,9 +3,11 @@
 //! Each op lowers itself ([`crate::ops::Op::lower`]) from a [`LowerCtx`] that gives the node's
 //! path, its input and output shapes (every dim bound), the dtype and device, and its
 //! parameters from the model's [`ParamStore`]. The result is a [`Forward`]: the executor
-//! ([`Lowered`]) runs those in topological order, passing the train flag to every node.
+//! ([`Lowered`]) runs those in topological order, passing a [`ForwardCtx`] to every node.
 //!
-//! candle 0.11 has ops whose gradient is missing or wrong (DESIGN.md section 8), so the
+//! candle 0.11 has ops whose gradient is missing or wrong (layer norm, rms norm and
+//! `softmax_last_dim` give none; pooling's is wrong where kernel and stride differ; nearest
+//! upsampling overwrites accumulated gradients; bilinear has none), so the
 //! numerics that need care live in [`kernels`], written on candle-core primitives whose
 //! backward is right, and every lowered op has a finite-difference check ([`gradcheck`]).
 //!
