@@ -252,3 +252,15 @@ fn a_non_finite_validation_loss_is_an_error_naming_the_layer() {
     let e = super::fit::evaluate(&program, &feed, &["loss".into()]).err().unwrap().to_string();
     assert!(e.starts_with("the validation loss is") && e.contains("`e` (Exp)"), "{e}");
 }
+
+#[test]
+fn a_link_planted_as_the_metrics_log_is_not_written_through() {
+    let f = Folder::new("planted");
+    std::fs::create_dir_all(&f.0).unwrap();
+    let victim = f.0.join("victim.txt");
+    std::fs::write(&victim, "keep me").unwrap();
+    std::os::unix::fs::symlink(&victim, f.0.join("metrics.csv")).unwrap();
+    let e = f.train("epochs: 1\n", false, false).err().unwrap().to_string();
+    assert!(e.contains("metrics.csv"), "{e}");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
+}
