@@ -33,61 +33,96 @@ fn candle_dtype(d: wick::ir::tensor::DType) -> DType {
     }
 }
 
-#[test]
-fn every_catalog_spec_lowers_with_its_static_figures() {
-    let mut specs: Vec<_> = std::fs::read_dir("specs")
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "wick"))
+/// Lower `path` and check it against its static figures: parameter and buffer counts, and the
+/// output shapes of a forward pass.
+fn lowers_with_its_static_figures(path: &str) {
+    let opts = Options { bind: small_dims(path), ..Options::default() };
+    let compiled = compile_file(path, &opts).unwrap();
+    let analysis = compiled.analysis.as_ref().unwrap();
+    let (params, buffers) = (analysis.total_params(), analysis.buffers);
+    let summary_peak = analysis.memory.peak_activation_bytes;
+    let g = compiled.graph.as_ref().unwrap();
+    let b = g.bindings();
+    let output_shapes: Vec<Vec<usize>> = g
+        .outputs
+        .iter()
+        .map(|(_, t)| g.tensor_type(*t).unwrap().shape.iter().map(|d| d.eval(&b).unwrap() as usize).collect())
         .collect();
-    specs.sort();
-    let (mut lowered_specs, mut waiting) = (Vec::new(), Vec::new());
-    for path in specs {
-        let path = path.to_str().unwrap();
-        let opts = Options { bind: small_dims(path), ..Options::default() };
-        let compiled = compile_file(path, &opts).unwrap();
-        let analysis = compiled.analysis.as_ref().unwrap();
-        let (params, buffers) = (analysis.total_params(), analysis.buffers);
-        let g = compiled.graph.as_ref().unwrap();
-        let b = g.bindings();
-        let output_shapes: Vec<Vec<usize>> = g
-            .outputs
-            .iter()
-            .map(|(_, t)| {
-                g.tensor_type(*t).unwrap().shape.iter().map(|d| d.eval(&b).unwrap() as usize).collect()
-            })
-            .collect();
-        let lowered = match Model::from_compiled(compiled).unwrap().build(&Device::Cpu, DType::F32) {
-            Ok(l) => l,
-            Err(LowerError::Layer { path: layer, kind, message })
-                if message.contains("has no lowering yet") =>
-            {
-                waiting.push(format!("{path} ({kind} at {layer})"));
-                continue;
-            }
-            Err(e) => panic!("{path}: {e}"),
-        };
-        let count = |kind: ParamKind| -> u64 {
-            let entries = lowered.params().entries().iter();
-            entries.filter(|e| e.kind == kind).map(|e| e.var.elem_count() as u64).sum()
-        };
-        assert_eq!((count(ParamKind::Weight), count(ParamKind::Buffer)), (params, buffers), "{path}");
-        let inputs: Vec<Tensor> = lowered
-            .inputs()
-            .iter()
-            .map(|d| Tensor::zeros(d.dims.as_slice(), candle_dtype(d.dtype), &Device::Cpu).unwrap())
-            .collect();
-        let outputs = lowered.forward(&inputs, false).unwrap();
-        let shapes: Vec<Vec<usize>> = outputs.iter().map(|t| t.dims().to_vec()).collect();
-        assert_eq!(shapes, output_shapes, "{path}");
-        lowered_specs.push(path.to_string());
-    }
-    eprintln!("lowered: {}\nwaiting for op lowerings: {}", lowered_specs.join(", "), waiting.join(", "));
-    // Every op has a lowering now: the whole catalog must lower.
-    assert!(waiting.is_empty(), "waiting for op lowerings: {waiting:?}");
-    for must in
-        ["specs/lenet5.wick", "specs/resnet18.wick", "specs/gpt2_small.wick", "specs/char_rnn_lstm.wick"]
-    {
-        assert!(lowered_specs.iter().any(|s| s == must), "{must} did not lower");
-    }
+    let lowered = match Model::from_compiled(compiled).unwrap().build(&Device::Cpu, DType::F32) {
+        Ok(l) => l,
+        Err(LowerError::Layer { path: layer, kind, message }) if message.contains("has no lowering yet") => {
+            panic!("{path}: {kind} at {layer} has no lowering")
+        }
+        Err(e) => panic!("{path}: {e}"),
+    };
+    let count = |kind: ParamKind| -> u64 {
+        let entries = lowered.params().entries().iter();
+        entries.filter(|e| e.kind == kind).map(|e| e.var.elem_count() as u64).sum()
+    };
+    assert_eq!((count(ParamKind::Weight), count(ParamKind::Buffer)), (params, buffers), "{path}");
+    let inputs: Vec<Tensor> = lowered
+        .inputs()
+        .iter()
+        .map(|d| Tensor::zeros(d.dims.as_slice(), candle_dtype(d.dtype), &Device::Cpu).unwrap())
+        .collect();
+    // One schedule: the summary's peak is the executor's.
+    assert_eq!(summary_peak, Some(lowered.peak_live_bytes() as u64), "{path}");
+    let outputs = lowered.forward(&inputs, false).unwrap();
+    let shapes: Vec<Vec<usize>> = outputs.iter().map(|t| t.dims().to_vec()).collect();
+    assert_eq!(shapes, output_shapes, "{path}");
 }
+
+/// One test per catalog spec, so they run in parallel and a failure names its spec.
+macro_rules! catalog {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                lowers_with_its_static_figures(concat!("specs/", stringify!($name), ".wick"));
+            }
+        )*
+
+        /// The names above are every `.wick` file in `specs/`: a new spec cannot go untested.
+        #[test]
+        fn every_catalog_spec_has_its_test() {
+            let mut listed = vec![$(stringify!($name)),*];
+            listed.sort();
+            let mut found: Vec<String> = std::fs::read_dir("specs")
+                .unwrap()
+                .filter_map(|e| e.unwrap().path().file_name()?.to_str()?.strip_suffix(".wick").map(str::to_string))
+                .collect();
+            found.sort();
+            assert_eq!(listed, found);
+        }
+    };
+}
+
+catalog!(
+    alexnet,
+    bert_base_like_encoder,
+    char_rnn_lstm,
+    conv_autoencoder,
+    dcgan_discriminator,
+    dcgan_generator,
+    digits_cnn,
+    googlenet,
+    googlenet_inception3a_torchvision,
+    gpt2_small,
+    gru_seq2seq,
+    inception_v1_3a,
+    iris_mlp,
+    lenet5,
+    mobilenet_v2,
+    resnet18,
+    resnet34,
+    resnet50,
+    se_resnet50,
+    seed_mlp,
+    stylegan_mapping,
+    transformer_default,
+    unet_milesial,
+    vae,
+    vgg16,
+    vgg16_bn,
+    vit_b_16,
+);

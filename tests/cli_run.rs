@@ -5,10 +5,10 @@ mod common;
 use common::wick;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use candle_core::{Device, Tensor};
+use candle_core::{DType, Device, Tensor};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 
@@ -61,6 +61,15 @@ fn run_reproduces_a_fixture_from_the_command_line() {
     assert!(max_abs_diff(&got["y"], &reference["output.y"]) < 1e-5);
 }
 
+/// `wick run` on the `mlp` fixture's spec, with `extra` flags.
+fn run_mlp(weights: &Path, x: &Path, out: &Path, extra: &[&str]) -> Output {
+    let (spec, x) = (format!("{FIXTURES}/mlp.wick"), format!("x={}", x.display()));
+    let (weights, out) = (weights.to_str().unwrap(), out.to_str().unwrap());
+    let mut args = vec!["run", &spec, "--weights", weights, "--input", &x, "--output", out];
+    args.extend(extra);
+    wick(&args)
+}
+
 #[test]
 fn batch_dims_are_bound_from_the_input_file_and_npy_works_both_ways() {
     let (weights, x, out) = (weights_of("mlp"), temp("x.npy"), temp("y.npy"));
@@ -69,16 +78,7 @@ fn batch_dims_are_bound_from_the_input_file_and_npy_works_both_ways() {
         .unwrap()
         .write_npy(&x)
         .unwrap();
-    let o = wick(&[
-        "run",
-        &format!("{FIXTURES}/mlp.wick"),
-        "--weights",
-        weights.to_str().unwrap(),
-        "--input",
-        &format!("x={}", x.display()),
-        "--output",
-        out.to_str().unwrap(),
-    ]);
+    let o = run_mlp(&weights, &x, &out, &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(Tensor::read_npy(&out).unwrap().dims(), &[2, 3]);
 }
@@ -164,4 +164,32 @@ fn cuda_on_a_build_without_it_is_a_clear_usage_error() {
     ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("built without CUDA"), "{}", stderr(&o));
+}
+
+#[test]
+fn allow_partial_that_loads_nothing_is_an_error() {
+    let other = temp("other-model.safetensors");
+    let tensors = HashMap::from([(
+        "encoder.weight".to_string(),
+        Tensor::zeros((2, 2), DType::F32, &Device::Cpu).unwrap(),
+    )]);
+    candle_core::safetensors::save(&tensors, &other).unwrap();
+    let x = temp("partial-x.npy");
+    Tensor::zeros((2, 4), DType::F32, &Device::Cpu).unwrap().write_npy(&x).unwrap();
+    let o = run_mlp(&other, &x, &temp("partial-y.npy"), &["--allow-partial"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("nothing to load: none of the model's"), "{}", stderr(&o));
+    assert!(stderr(&o).contains(other.to_str().unwrap()), "{}", stderr(&o));
+    assert!(!temp("partial-y.npy").exists());
+}
+
+#[test]
+fn an_input_of_the_wrong_shape_is_a_usage_error() {
+    let (weights, x) = (weights_of("mlp"), temp("wrong-x.npy"));
+    Tensor::zeros((2, 5), DType::F32, &Device::Cpu).unwrap().write_npy(&x).unwrap();
+    let o = run_mlp(&weights, &x, &temp("wrong-y.npy"), &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let expected =
+        format!("error: input `x` must have shape [2, 4], found [2, 5] (inputs: `x` from {})\n", x.display());
+    assert_eq!(stderr(&o), expected);
 }

@@ -198,6 +198,30 @@ fn configuration_mistakes_point_at_their_line() {
 }
 
 #[test]
+fn misspelt_monitors_and_zero_sizes_are_refused_before_training_at_their_key() {
+    let dir = temp("checks");
+    let cases = [
+        ("early_stopping: {monitor: val_los}\n", "bad.yaml:2:27", "did you mean `val_loss`?"),
+        ("metrics: [acuracy]\n", "bad.yaml:2:10", "unknown metric `acuracy`"),
+        ("batch_size: 0\n", "bad.yaml:2:13", "`batch_size` must be at least 1"),
+        ("schedule: {name: plateau, monitor: val_accuracy}\nloss: mse\n", "bad.yaml:2:", "not a figure"),
+    ];
+    for (yaml, at, says) in cases {
+        let config = dir.join("bad.yaml");
+        std::fs::write(&config, format!("data: {{csv: ../../data/iris.csv, target: species}}\n{yaml}"))
+            .unwrap();
+        let out = wick(&["train", "specs/iris_mlp.wick", "--config", config.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{yaml}: {err}");
+        assert!(err.contains("E0501") && err.contains(at) && err.contains(says), "{yaml}: {err}");
+    }
+    let out = wick(&["train", "specs/iris_mlp.wick", "--batch-size", "0", "--out", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`batch_size` must be at least 1"));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
 fn ctrl_c_stops_after_the_step_and_keeps_a_resumable_checkpoint() {
     let dir = temp("interrupt");
     let checkpoint = dir.join("checkpoint.safetensors");
@@ -235,4 +259,64 @@ fn ctrl_c_stops_after_the_step_and_keeps_a_resumable_checkpoint() {
     ]));
     assert_eq!(resumed["epochs"].as_u64(), Some(done + 1));
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Whether `dir` holds a staging folder of a checkpoint being written.
+fn checkpoint_in_flight(dir: &std::path::Path) -> bool {
+    std::fs::read_dir(dir).into_iter().flatten().flatten().any(|e| {
+        let name = e.file_name().to_string_lossy().to_string();
+        name.starts_with(".checkpoint.safetensors.tmp")
+    })
+}
+
+#[test]
+fn a_kill_between_a_checkpoints_write_and_its_rename_keeps_the_last_one_and_resumes_exactly() {
+    let (straight, killed) = (temp("kill-straight"), temp("kill"));
+    let args = |dir: &std::path::Path, resume: bool| {
+        let mut a: Vec<String> =
+            ["train", "specs/iris_mlp.wick", "--epochs", "3", "--format", "json", "--out"]
+                .map(String::from)
+                .to_vec();
+        a.push(dir.to_str().unwrap().to_string());
+        if resume {
+            a.push("--resume".into());
+        }
+        a
+    };
+    let run = |a: Vec<String>| json(&wick(&a.iter().map(String::as_str).collect::<Vec<_>>()));
+    let expected = run(args(&straight, false));
+    // Every file replacement waits between its write and its rename: the second checkpoint's
+    // write is caught there and the process killed, as a power cut or an OOM kill would.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_wick"))
+        .args(args(&killed, false))
+        .env("WICK_TEST_PAUSE_BEFORE_RENAME_MS", "400")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let checkpoint = killed.join("checkpoint.safetensors");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !(checkpoint.exists() && checkpoint_in_flight(&killed)) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert!(checkpoint_in_flight(&killed), "the second checkpoint write was never seen");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(checkpoint_in_flight(&killed), "the kill left the write's staging folder");
+
+    let resumed = run(args(&killed, true));
+    assert!(!checkpoint_in_flight(&killed), "the next start cleans what the kill left");
+    let figures = |r: &serde_json::Value| {
+        let mut h = r["history"].clone();
+        for e in h.as_array_mut().unwrap() {
+            e.as_object_mut().unwrap().retain(|k, _| !matches!(k.as_str(), "elapsed_s" | "samples_per_s"));
+        }
+        h
+    };
+    assert_eq!(figures(&resumed), figures(&expected));
+    let weights = |d: &std::path::Path| std::fs::read(d.join("weights.safetensors")).unwrap();
+    assert_eq!(weights(&killed), weights(&straight));
+    for d in [straight, killed] {
+        std::fs::remove_dir_all(&d).ok();
+    }
 }

@@ -41,7 +41,7 @@ fn assert_points_at(c: &Compiled, code: &str, line: usize, snippet: &str) {
     let ok = with_code(c, code).iter().any(|d| match &d.primary {
         Some(p) => {
             let (l, _) = c.sources.get(p.span.file).line_col(p.span.start as usize);
-            // Trailing whitespace is tolerated here (see `known_issue_spans_include_trailing_whitespace`).
+            // Trailing whitespace is trimmed here too (`spans_end_before_trailing_whitespace` holds spans to it).
             l == line && c.sources.snippet(p.span).trim_end() == snippet
         }
         None => false,
@@ -65,9 +65,6 @@ fn assert_mentions(c: &Compiled, code: &str, text: &str) {
     assert!(ok, "{code}: expected a mention of {text:?}, got:\n{}", c.render_diagnostics(RenderStyle::PLAIN));
 }
 
-/// Cases whose plain rendering is not ASCII yet (see `known_issue_unknown_bind_not_ascii`).
-const KNOWN_NON_ASCII: &[&str] = &["unknown_bind"];
-
 /// Compile a case, check it fails with `code`, snapshot its rendered diagnostics.
 fn case_with(case: &str, code: &str, opts: &Options) -> Compiled {
     let c = compile_case(case, opts);
@@ -76,9 +73,7 @@ fn case_with(case: &str, code: &str, opts: &Options) -> Compiled {
     with_code(&c, code);
     let header = |l: &str| l.trim() == format!("error[{code}]") || l.trim() == format!("warning[{code}]");
     assert!(rendered.lines().any(header), "{case}: the rendering lacks {code}:\n{rendered}");
-    if !KNOWN_NON_ASCII.contains(&case) {
-        assert!(rendered.is_ascii(), "{case}: plain rendering must be ASCII:\n{rendered}");
-    }
+    assert!(rendered.is_ascii(), "{case}: plain rendering must be ASCII:\n{rendered}");
     assert!(!rendered.contains('\u{1b}'), "{case}: plain rendering must not colour:\n{rendered}");
     insta::assert_snapshot!(case, rendered);
     c
@@ -453,20 +448,20 @@ fn every_case_file_has_a_test() {
     }
 }
 
-// ---- known issues: each asserts the wanted behaviour; un-ignore once src is fixed ----
+// ---- regressions: each once a known issue, now fixed ----
 
 fn plain(case: &str) -> String {
     compile_case(case, &Options::default()).render_diagnostics(RenderStyle::PLAIN)
 }
 
 #[test]
-fn known_issue_help_prefixed_twice() {
+fn help_is_prefixed_once() {
     let r = plain("unknown_op");
     assert!(!r.contains("help: help:"), "{r}");
 }
 
 #[test]
-fn known_issue_spans_include_trailing_whitespace() {
+fn spans_end_before_trailing_whitespace() {
     let c = compile_case("misplaced_return", &Options::default());
     let p = with_code(&c, "E0212")[0].primary.clone().expect("primary");
     assert_eq!(c.sources.snippet(p.span), "return y");
@@ -476,20 +471,20 @@ fn known_issue_spans_include_trailing_whitespace() {
 }
 
 #[test]
-fn known_issue_modle_gets_no_keyword_suggestion() {
+fn a_misspelt_keyword_gets_a_suggestion() {
     let c = compile_case("syntax_error", &Options::default());
     assert_mentions(&c, "E0101", "did you mean the keyword `model`?");
 }
 
 #[test]
-fn known_issue_unknown_bind_not_ascii() {
+fn an_unknown_bind_renders_as_ascii() {
     let opts = Options { bind: vec![("M".into(), 4)], ..Options::default() };
     let r = compile_case("unknown_bind", &opts).render_diagnostics(RenderStyle::PLAIN);
     assert!(r.is_ascii(), "{r}");
 }
 
 #[test]
-fn known_issue_unused_warnings_after_errors() {
+fn no_unused_warnings_follow_errors() {
     for case in ["unknown_op", "wrong_argument_type", "undefined_name", "value_as_layer", "block_recursion"] {
         let c = compile_case(case, &Options::default());
         let unused: Vec<&str> =

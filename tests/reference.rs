@@ -1,6 +1,7 @@
 //! Reference figures: every spec in `specs/` must have a row here, and its summary must equal
-//! it exactly. Figures from `shared/reference/param_counts.md` (PyTorch 2.15, torchvision 0.29:
-//! FlopCounterMode FLOPs / 2 for MACs).
+//! it exactly. The figures are what PyTorch 2.15 and torchvision 0.29 report for the same
+//! architectures (parameters, buffers, output shapes; MACs as FlopCounterMode's FLOPs / 2),
+//! recorded below.
 
 use wick::report::DimValue;
 

@@ -1,6 +1,6 @@
 //! Snapshots of every catalog summary, as a table and as JSON, and the YAML twins. Each
-//! snapshot was compared with `shared/reference/param_counts.md` before it was accepted;
-//! `tests/reference.rs` checks the totals against the reference on every run.
+//! snapshot was compared with PyTorch's figures (recorded in `tests/reference.rs`) before it
+//! was accepted; `tests/reference.rs` checks the totals against them on every run.
 
 use wick::report::{render_json, render_table, Summary, TableStyle};
 

@@ -1,11 +1,10 @@
 //! Memory estimates: parameters, and activations for inference (peak of live tensors) and
 //! for training (every activation kept for the backward pass, plus gradients and Adam state).
 
-use std::collections::HashMap;
-
 use super::cost::{elements, Analysis};
 use crate::ir::dim::Bindings;
-use crate::ir::graph::{Graph, NodeId};
+use crate::ir::graph::{Graph, NodeId, TensorRef};
+use crate::ir::liveness::Liveness;
 
 /// Bytes, at the dims' values; `None` where a dim is unbound.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -24,6 +23,16 @@ pub struct Memory {
 
 /// Bytes per parameter element: wick's parameters are f32.
 const PARAM_BYTES: u64 = 4;
+
+impl Memory {
+    /// Training memory with an optimizer that keeps `slots` tensors of state per parameter
+    /// (Adam 2, SGD with momentum 1, plain SGD 0): parameters, `trainable` gradients and that
+    /// state, and the saved activations. `training_bytes` is this with Adam's 2.
+    pub fn training_bytes_with(&self, trainable: u64, slots: u64) -> Option<u64> {
+        let per_param = trainable.checked_mul(PARAM_BYTES)?.checked_mul(slots.checked_add(1)?)?;
+        self.params_bytes.checked_add(per_param)?.checked_add(self.saved_activation_bytes?)
+    }
+}
 
 /// The estimate, and the node where it stopped fitting in 64 bits, if it did.
 pub fn estimate(graph: &Graph, bindings: &Bindings, a: &Analysis) -> (Memory, Option<NodeId>) {
@@ -58,39 +67,19 @@ pub fn estimate(graph: &Graph, bindings: &Bindings, a: &Analysis) -> (Memory, Op
     (memory, overflow)
 }
 
-/// (peak live bytes, total bytes of all outputs), walking the topological order and freeing
-/// each tensor after its last consumer; `Ok(None)` while a dim is unbound, `Err` with the node
+/// (peak live bytes, total bytes of all outputs) over the forward pass's schedule
+/// ([`Liveness`], the executor's own); `Ok(None)` while a dim is unbound, `Err` with the node
 /// whose outputs make a figure overflow.
 fn activations(graph: &Graph, bindings: &Bindings) -> Result<Option<(u64, u64)>, NodeId> {
-    let position: HashMap<_, _> = graph.order.iter().enumerate().map(|(i, id)| (*id, i)).collect();
-    let mut last_use: HashMap<_, usize> = HashMap::new();
-    for (i, &id) in graph.order.iter().enumerate() {
-        for t in graph.inputs_of(id) {
-            let e = last_use.entry(t.node).or_insert(i);
-            *e = (*e).max(i);
-        }
+    let liveness = Liveness::of(graph);
+    let size = |t: TensorRef| -> Result<u64, Option<NodeId>> {
+        let ty = &graph.node(t.node).outputs[usize::from(t.port)];
+        let n = elements(&ty.shape, bindings).map_err(|_| Some(t.node))?.ok_or(None)?;
+        n.checked_mul(ty.dtype.size_bytes()).ok_or(Some(t.node))
+    };
+    match liveness.peak_and_total(graph, size, Some) {
+        Ok(found) => Ok(Some(found)),
+        Err(None) => Ok(None),
+        Err(Some(id)) => Err(id),
     }
-    for (_, t) in &graph.outputs {
-        last_use.insert(t.node, usize::MAX);
-    }
-    let mut frees: HashMap<usize, u64> = HashMap::new();
-    let (mut live, mut peak, mut total) = (0u64, 0u64, 0u64);
-    for (i, &id) in graph.order.iter().enumerate() {
-        let node = graph.node(id);
-        let mut bytes = 0u64;
-        for t in &node.outputs {
-            let Some(n) = elements(&t.shape, bindings).map_err(|_| id)? else { return Ok(None) };
-            bytes = n.checked_mul(t.dtype.size_bytes()).and_then(|b| b.checked_add(bytes)).ok_or(id)?;
-        }
-        live = live.checked_add(bytes).ok_or(id)?;
-        total = total.checked_add(bytes).ok_or(id)?;
-        peak = peak.max(live);
-        let end = last_use.get(&id).copied().unwrap_or(position[&id]);
-        if end != usize::MAX {
-            let f = frees.entry(end).or_insert(0);
-            *f = f.saturating_add(bytes);
-        }
-        live -= frees.remove(&i).unwrap_or(0).min(live);
-    }
-    Ok(Some((peak, total)))
 }

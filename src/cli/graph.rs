@@ -64,7 +64,7 @@ pub fn run(args: GraphArgs) -> ExitCode {
     };
     match &args.output {
         Some(path) => {
-            if let Err(e) = std::fs::write(path, text) {
+            if let Err(e) = wick::train::files::replace_file(path, |tmp| std::fs::write(tmp, &text)) {
                 eprintln!("error: cannot write `{}`: {e}", path.display());
                 return ExitCode::from(EXIT_USAGE);
             }

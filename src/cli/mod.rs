@@ -1,5 +1,27 @@
 //! Command-line arguments, one clap struct per subcommand, turned into library calls.
 
+// The CLI's `print!`, `println!`, `eprint!` and `eprintln!`. std's panic when the stream is
+// gone (`wick ... | head -1`, `> /dev/full`: Rust ignores SIGPIPE, so a write to a closed pipe
+// is an error); these end the process quietly instead (`output`). Defined before the
+// subcommands' modules, so every line a command prints goes through them.
+macro_rules! print {
+    ($($arg:tt)*) => { $crate::cli::output::stdout(format_args!($($arg)*)) };
+}
+macro_rules! println {
+    () => { $crate::cli::output::stdout(format_args!("\n")) };
+    ($($arg:tt)*) => { $crate::cli::output::stdout(format_args!("{}\n", format_args!($($arg)*))) };
+}
+macro_rules! eprint {
+    ($($arg:tt)*) => { $crate::cli::output::stderr(format_args!($($arg)*)) };
+}
+macro_rules! eprintln {
+    () => { $crate::cli::output::stderr(format_args!("\n")) };
+    ($($arg:tt)*) => { $crate::cli::output::stderr(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
+mod output;
+pub use output::parse_args;
+
 mod catalog;
 mod graph;
 mod run;
@@ -14,9 +36,11 @@ use wick::diag::RenderStyle;
 use wick::report::{self, TableStyle};
 use wick::{Compiled, Options};
 
-/// Exit codes: 0 success, 1 errors in the spec, 2 usage or I/O errors.
+/// Exit codes: 0 success, 1 errors in the spec, 2 usage or I/O errors, 141 standard output
+/// closed early (as a shell reports a process that SIGPIPE ended).
 pub const EXIT_SPEC: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
+pub const EXIT_BROKEN_PIPE: u8 = 141;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -27,6 +51,9 @@ pub const EXIT_USAGE: u8 = 2;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// With an error, print where in wick it arose (a backtrace) too.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
 }
 
 #[derive(Subcommand, Debug)]

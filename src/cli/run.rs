@@ -1,16 +1,16 @@
 //! `wick compile -o` (initialise and save weights) and `wick run` (inference from files).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::process::ExitCode;
 
 use candle_core::{DType, Device, Tensor};
 use clap::{Args, ValueEnum};
 
-use wick::ir::dim::Dim;
 use wick::lower::device::{self, DeviceChoice};
 use wick::lower::LowerError;
-use wick::{Model, Options};
+use wick::train::{data, files};
+use wick::Model;
 
 use super::{SpecArgs, EXIT_SPEC, EXIT_USAGE};
 
@@ -58,9 +58,10 @@ impl From<LowerError> for Failure {
     }
 }
 
+/// The spec compiled, so what candle refuses at run time is about the inputs (a shape, a dtype).
 impl From<candle_core::Error> for Failure {
     fn from(e: candle_core::Error) -> Failure {
-        Failure(EXIT_SPEC, e.to_string())
+        Failure(EXIT_USAGE, e.to_string())
     }
 }
 
@@ -99,75 +100,47 @@ fn run_inner(args: &RunArgs) -> Result<(), Failure> {
     for (name, file) in &args.inputs {
         inputs.insert(name.clone(), read_input(name, file)?);
     }
-    let mut opts = args.spec.options();
-    let probe = Model::from_file(&args.spec.spec, &opts)?;
-    bind_from_inputs(&probe, &inputs, &mut opts);
-    let model = Model::from_file(&args.spec.spec, &opts)?;
+    let opts = args.spec.options();
+    let model = Model::bound_to_inputs(&args.spec.spec, &opts, &inputs)?;
     let lowered = model.build(&device, DType::F32)?;
     let report = lowered.load_weights(&args.weights, args.allow_partial)?;
     if !report.skipped.is_empty() {
         eprint!("note: loaded {} tensors; {}", report.loaded, report.skipped);
     }
-    let outputs = lowered.infer_named(&inputs, args.mode == Mode::Train)?;
+    let outputs = lowered.infer_named(&inputs, args.mode == Mode::Train).map_err(|e| {
+        // What the model refuses here is an input: say which files they came from.
+        let from: Vec<String> =
+            args.inputs.iter().map(|(name, file)| format!("`{name}` from {file}")).collect();
+        Failure(EXIT_USAGE, format!("{e} (inputs: {})", from.join(", ")))
+    })?;
     write_outputs(&args.output, &outputs)
 }
 
-/// Binds each dim that is a lone symbol in an input's declared shape (`[N, 3, H, W]`) to the
-/// size the file has, unless `--bind` gave it.
-fn bind_from_inputs(model: &Model, inputs: &HashMap<String, Tensor>, opts: &mut Options) {
-    let g = model.graph();
-    for (name, id) in &g.inputs {
-        let (Some(t), Some(ty)) = (inputs.get(name), g.node(*id).outputs.first()) else { continue };
-        if t.rank() != ty.rank() {
-            continue;
-        }
-        for (d, size) in ty.shape.iter().zip(t.dims()) {
-            let symbols = d.symbols();
-            let [sym] = symbols.as_slice() else { continue };
-            if *d == Dim::sym(sym) && !opts.bind.iter().any(|(n, _)| n == sym) {
-                opts.bind.push((sym.clone(), *size as i64));
-            }
-        }
-    }
-}
-
 fn read_input(name: &str, file: &str) -> Result<Tensor, Failure> {
-    let io =
-        |e: candle_core::Error| Failure(EXIT_USAGE, format!("cannot read input `{name}` from {file}: {e}"));
-    if extension(file) == "npy" {
-        return Tensor::read_npy(file).map_err(io);
-    }
-    let mut tensors = candle_core::safetensors::load(file, &Device::Cpu).map_err(io)?;
-    if tensors.len() == 1 {
-        if let Some(t) = tensors.drain().map(|(_, t)| t).next() {
-            return Ok(t);
-        }
-    }
-    tensors.remove(name).or_else(|| tensors.remove(&format!("input.{name}"))).ok_or_else(|| {
-        Failure(
-            EXIT_USAGE,
-            format!("{file} has no tensor `{name}` or `input.{name}` (and holds {})", tensors.len()),
-        )
-    })
+    data::read_input(Path::new(file), name)
+        .map_err(|e| Failure(EXIT_USAGE, format!("cannot read input `{name}`: {e}")))
 }
 
-fn write_outputs(path: &str, outputs: &std::collections::BTreeMap<String, Tensor>) -> Result<(), Failure> {
-    let io = |e: candle_core::Error| Failure(EXIT_USAGE, format!("cannot write {path}: {e}"));
+fn write_outputs(path: &str, outputs: &BTreeMap<String, Tensor>) -> Result<(), Failure> {
     let on_cpu = outputs
         .iter()
         .map(|(k, t)| Ok((k.clone(), t.to_device(&Device::Cpu)?)))
         .collect::<candle_core::Result<HashMap<_, _>>>()?;
-    if extension(path) == "npy" {
+    let written = if extension(path) == "npy" {
         let mut values = on_cpu.values();
-        return match (values.next(), values.next()) {
-            (Some(t), None) => t.write_npy(path).map_err(io),
-            _ => Err(Failure(
+        let (Some(t), None) = (values.next(), values.next()) else {
+            return Err(Failure(
                 EXIT_USAGE,
                 format!("the model has {} outputs: write them to a .safetensors file", on_cpu.len()),
-            )),
+            ));
         };
-    }
-    candle_core::safetensors::save(&on_cpu, path).map_err(io)?;
+        files::replace_file(Path::new(path), |tmp| t.write_npy(tmp).map_err(std::io::Error::other))
+    } else {
+        files::replace_file(Path::new(path), |tmp| {
+            candle_core::safetensors::save(&on_cpu, tmp).map_err(std::io::Error::other)
+        })
+    };
+    written.map_err(|e| Failure(EXIT_USAGE, format!("cannot write `{path}`: {e}")))?;
     eprintln!("wrote {} to {path}", outputs.keys().cloned().collect::<Vec<_>>().join(", "));
     Ok(())
 }

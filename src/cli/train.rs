@@ -9,10 +9,13 @@ use clap::{Args, ValueEnum};
 
 use wick::diag::RenderStyle;
 use wick::lower::device::DeviceChoice;
+use wick::lower::LowerError;
 use wick::train::config::source::{read_config, SourceError};
-use wick::train::config::TrainConfig;
+use wick::train::config::{Overrides, TrainConfig};
+use wick::train::data::DataError;
+use wick::train::fit::{Cancel, Stop};
 use wick::train::lr_find::RangeTest;
-use wick::train::observe::{final_report, Progress, Totals};
+use wick::train::observe::{final_report, Progress};
 use wick::train::run::{out_dir, train, RunOptions, TrainError, TrainReport};
 
 use super::{EXIT_SPEC, EXIT_USAGE};
@@ -59,6 +62,13 @@ pub struct TrainArgs {
     /// Continue from the run folder's checkpoint.
     #[arg(long)]
     pub resume: bool,
+    /// With --resume: continue even where the settings differ from the checkpoint's (each
+    /// change is printed); without it such a resume is refused, as it would not be exact.
+    #[arg(long, requires = "resume")]
+    pub allow_changes: bool,
+    /// Start even when the summary's training-memory estimate exceeds the memory available.
+    #[arg(long)]
+    pub skip_memory_check: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, ValueEnum)]
@@ -99,8 +109,15 @@ fn config_for(run: &RunTarget) -> Result<(TrainConfig, PathBuf), ExitCode> {
 
 fn fail(e: TrainError) -> ExitCode {
     eprintln!("error: {e}");
-    match e {
-        TrainError::Lower(_) | TrainError::Data(_) => ExitCode::from(EXIT_SPEC),
+    let cause = match &e {
+        TrainError::Stopped { cause, .. } => cause.as_ref(),
+        e => e,
+    };
+    // 1 for what the spec or the configuration says (the data not fitting the model is a
+    // configuration's doing); 2 for files that cannot be read and everything at run time.
+    match cause {
+        TrainError::Lower(LowerError::Spec(_))
+        | TrainError::Data(DataError::Config(_) | DataError::Mismatch(_)) => ExitCode::from(EXIT_SPEC),
         _ => ExitCode::from(EXIT_USAGE),
     }
 }
@@ -110,8 +127,11 @@ pub fn lr_find(args: LrFindArgs) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let out =
-        out_dir(&args.run.spec, &config, &dir, &RunOptions { resume: false, out: args.run.out.clone() });
+    let options = RunOptions { out: args.run.out.clone(), ..Default::default() };
+    let out = match out_dir(&args.run.spec, &config, &dir, &options) {
+        Ok(out) => out,
+        Err(e) => return fail(e),
+    };
     let test = RangeTest { start: args.start, end: args.end, steps: args.steps };
     match wick::train::lr_find::lr_find(&args.run.spec, &config, &dir, &test, &out) {
         Ok(report) => {
@@ -143,25 +163,31 @@ pub fn run(args: TrainArgs) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
-    config.epochs = args.epochs.unwrap_or(config.epochs);
-    config.max_steps = args.max_steps.or(config.max_steps);
-    config.batch_size = args.batch_size.unwrap_or(config.batch_size);
-    config.seed = args.seed.unwrap_or(config.seed);
-    config.device = args.device.unwrap_or(config.device);
-    if let Some(init) = &args.init {
-        // A path typed on the command line is relative to where it was typed.
-        let absolute = std::env::current_dir().map(|d| d.join(init)).unwrap_or_else(|_| init.into());
-        config.init = Some(absolute.display().to_string());
+    let overrides = Overrides {
+        epochs: args.epochs,
+        max_steps: args.max_steps,
+        lr: args.lr,
+        batch_size: args.batch_size,
+        seed: args.seed,
+        device: args.device,
+        init: args.init.clone(),
+    };
+    if let Err(e) = config.apply(&overrides) {
+        eprintln!("error: {e}");
+        return ExitCode::from(EXIT_USAGE);
     }
-    if let Some(lr) = args.lr {
-        *config.optimizer.lr_mut() = lr;
-    }
-    let options = RunOptions { resume: args.resume, out: args.run.out.clone() };
+    let options = RunOptions {
+        resume: args.resume,
+        allow_changes: args.allow_changes,
+        out: args.run.out.clone(),
+        skip_memory_check: args.skip_memory_check,
+        cancel: Cancel::default(),
+    };
     let progress = match args.run.format {
         ReportFormat::Text => Progress::stderr(),
         ReportFormat::Json => Progress::quiet(),
     };
-    install_interrupt_handler();
+    install_interrupt_handler(options.cancel.clone());
     match train(&args.run.spec, &config, &dir, &options, Box::new(progress)) {
         Ok(report) => {
             match args.run.format {
@@ -171,7 +197,7 @@ pub fn run(args: TrainArgs) -> ExitCode {
                 ReportFormat::Text => print_report(&report),
             }
             // As a shell reports a process ended by SIGINT, so scripts can tell.
-            if report.stopped == "interrupted" {
+            if report.stopped == Stop::Interrupted {
                 ExitCode::from(130)
             } else {
                 ExitCode::SUCCESS
@@ -182,9 +208,9 @@ pub fn run(args: TrainArgs) -> ExitCode {
 }
 
 /// Ctrl-C stops the loop after the step in flight; a second one ends the process at once.
-fn install_interrupt_handler() {
-    let _ = ctrlc::set_handler(|| {
-        if wick::train::fit::request_stop() {
+fn install_interrupt_handler(cancel: Cancel) {
+    let _ = ctrlc::set_handler(move || {
+        if cancel.request() {
             std::process::exit(130);
         }
         eprintln!("\ninterrupted: stopping after this step; the last checkpoint is kept");
@@ -195,25 +221,7 @@ fn print_report(report: &TrainReport) {
     for note in &report.notes {
         eprintln!("note: {note}");
     }
-    let stopped = match report.stopped {
-        "early_stopped" => Some("the monitored metric stopped improving".to_string()),
-        "max_steps" => Some(format!("reached max_steps ({})", report.steps)),
-        "interrupted" => Some("interrupted; resume with --resume".to_string()),
-        _ => None,
-    };
-    let totals = Totals {
-        epochs: report.epochs,
-        best_epoch: report.best_epoch,
-        train_loss: report.train_loss,
-        val_loss: report.val_loss,
-        val_accuracy: report.val_accuracy,
-        samples_per_s: report.samples_per_s,
-        stopped,
-        checkpoint: Some(report.checkpoint.clone().into()),
-        log: Some(report.log.clone().into()),
-        plot: Some(report.plot.clone().into()),
-    };
-    for line in final_report(&report.history, &totals) {
+    for line in final_report(report) {
         println!("{line}");
     }
 }

@@ -2,4 +2,5 @@
 
 pub mod dim;
 pub mod graph;
+pub mod liveness;
 pub mod tensor;

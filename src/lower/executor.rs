@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Module, Tensor, Var};
 
-use super::{Forward, LowerError, ParamStore};
+use super::{Forward, ForwardCtx, LayerState, LowerError, ParamStore};
 
 /// One node to run: which slots it reads and writes, and which it frees afterwards.
 pub(super) struct Step {
@@ -98,7 +98,18 @@ impl Lowered {
     /// autograd graph is recorded, for [`backward`](Self::backward): it keeps every
     /// intermediate that leads to an output alive as long as the output is.
     pub fn forward(&self, inputs: &[Tensor], train: bool) -> candle_core::Result<Vec<Tensor>> {
-        self.run(inputs, train, true, &mut |_, _| true)
+        self.forward_with(inputs, &mut Pass { train, ..Pass::default() })
+    }
+
+    /// [`forward`](Self::forward) as `pass` says: its mode, whether its gradients will be
+    /// differentiated again, and the layer states it carries from pass to pass.
+    pub fn forward_with(&self, inputs: &[Tensor], pass: &mut Pass) -> candle_core::Result<Vec<Tensor>> {
+        self.run(inputs, pass, true, &mut |_, _| true)
+    }
+
+    /// A fresh state for each layer, for a [`Pass`] that carries them.
+    pub fn new_states(&self) -> Vec<LayerState> {
+        vec![LayerState::new(); self.steps.len()]
     }
 
     /// Runs the model for its values only, as [`forward`](Self::forward) without the autograd
@@ -107,7 +118,7 @@ impl Lowered {
     /// [`peak_live_bytes`](Self::peak_live_bytes). `train` still selects batch statistics and
     /// dropout.
     pub fn infer(&self, inputs: &[Tensor], train: bool) -> candle_core::Result<Vec<Tensor>> {
-        self.run(inputs, train, false, &mut |_, _| true)
+        self.run(inputs, &mut Pass { train, ..Pass::default() }, false, &mut |_, _| true)
     }
 
     /// The schedule; `record` keeps the autograd graph, otherwise each step's outputs are
@@ -117,7 +128,7 @@ impl Lowered {
     pub(super) fn run(
         &self,
         inputs: &[Tensor],
-        train: bool,
+        pass: &mut Pass,
         record: bool,
         watch: &mut dyn FnMut(&Step, &[Tensor]) -> bool,
     ) -> candle_core::Result<Vec<Tensor>> {
@@ -133,8 +144,11 @@ impl Lowered {
         for (decl, x) in self.inputs.iter().zip(inputs) {
             values[decl.slot] = Some(self.admit(decl, x)?);
         }
-        let pass = self.params.next_pass();
-        for step in &self.steps {
+        if pass.states.as_ref().is_some_and(|s| s.len() != self.steps.len()) {
+            candle_core::bail!("the pass carries states for another model (see Lowered::new_states)");
+        }
+        let number = self.params.next_pass();
+        for (i, step) in self.steps.iter().enumerate() {
             let xs = step
                 .inputs
                 .iter()
@@ -144,8 +158,13 @@ impl Lowered {
                     })
                 })
                 .collect::<candle_core::Result<Vec<_>>>()?;
-            let ys = super::random::scoped(self.params.seed(), &step.path, pass, || {
-                step.layer.forward(&xs, train)
+            let mut ctx = ForwardCtx {
+                train: pass.train,
+                differentiable: pass.differentiable,
+                state: pass.states.as_mut().and_then(|s| s.get_mut(i)),
+            };
+            let ys = super::random::scoped(self.params.seed(), &step.path, number, || {
+                super::kernels::cpu::composed_if(ctx.differentiable, || step.layer.forward(&xs, &mut ctx))
             })
             .map_err(|e| e.context(format!("in `{}` ({})", step.path, step.kind)))?;
             if ys.len() != step.outputs.len() {
@@ -272,7 +291,7 @@ impl Lowered {
     }
 
     pub fn save_weights(&self, path: impl AsRef<std::path::Path>) -> Result<(), LowerError> {
-        Ok(self.params.save(path)?)
+        self.params.save(path)
     }
 
     pub fn load_weights(
@@ -282,6 +301,17 @@ impl Lowered {
     ) -> Result<super::LoadReport, LowerError> {
         self.params.load(path, allow_partial)
     }
+}
+
+/// How one pass runs, beyond its inputs.
+#[derive(Debug, Default)]
+pub struct Pass {
+    /// Training mode: batch statistics, dropout.
+    pub train: bool,
+    /// The pass's gradients will be differentiated again (see [`ForwardCtx::differentiable`]).
+    pub differentiable: bool,
+    /// One state per layer, carried from pass to pass (from [`Lowered::new_states`]).
+    pub states: Option<Vec<LayerState>>,
 }
 
 /// candle's `Module` for single-input, single-output models, in eval mode.

@@ -15,7 +15,7 @@ impl Lowered {
     ) -> candle_core::Result<Option<(String, String)>> {
         let mut found = None;
         let mut failure = None;
-        self.run(inputs, train, false, &mut |step, ys| {
+        self.run(inputs, &mut super::Pass { train, ..Default::default() }, false, &mut |step, ys| {
             for y in ys.iter().filter(|y| y.dtype().is_float()) {
                 match all_finite(y) {
                     Ok(true) => {}
@@ -38,7 +38,8 @@ impl Lowered {
     }
 }
 
-fn all_finite(t: &Tensor) -> candle_core::Result<bool> {
+/// Whether every element of `t` is finite (integer tensors always are).
+pub fn all_finite(t: &Tensor) -> candle_core::Result<bool> {
     // 0 * x is 0 for finite x and NaN for NaN and both infinities.
     let probe = (t.to_dtype(DType::F64)? * 0.0)?.sum_all()?.to_scalar::<f64>()?;
     Ok(probe == 0.0)

@@ -3,9 +3,11 @@
 //! Each op lowers itself ([`crate::ops::Op::lower`]) from a [`LowerCtx`] that gives the node's
 //! path, its input and output shapes (every dim bound), the dtype and device, and its
 //! parameters from the model's [`ParamStore`]. The result is a [`Forward`]: the executor
-//! ([`Lowered`]) runs those in topological order, passing the train flag to every node.
+//! ([`Lowered`]) runs those in topological order, passing a [`ForwardCtx`] to every node.
 //!
-//! candle 0.11 has ops whose gradient is missing or wrong (DESIGN.md section 8), so the
+//! candle 0.11 has ops whose gradient is missing or wrong (layer norm, rms norm and
+//! `softmax_last_dim` give none; pooling's is wrong where kernel and stride differ; nearest
+//! upsampling overwrites accumulated gradients; bilinear has none), so the
 //! numerics that need care live in [`kernels`], written on candle-core primitives whose
 //! backward is right, and every lowered op has a finite-difference check ([`gradcheck`]).
 //!
@@ -30,7 +32,7 @@ pub mod model;
 pub mod params;
 pub mod random;
 
-mod inspect;
+pub mod inspect;
 #[cfg(test)]
 mod tests;
 
@@ -41,31 +43,52 @@ use crate::ir::graph::Node;
 use crate::ir::tensor::TensorType;
 use crate::ops::ParamKind;
 
-pub use executor::Lowered;
+pub use executor::{Lowered, Pass};
 pub use model::Model;
 pub use params::{Init, LoadReport, ParamStore, WeightsMismatch};
 
-/// A lowered node: tensors in, tensors out. `train` selects batch statistics and dropout.
+/// What a forward pass tells each layer beside its inputs.
+///
+/// A layer's random draws (dropout masks, noise) come from a stream the executor scopes to the
+/// model's seed, the layer's path and the pass's number (`random.rs`), so a layer draws through
+/// `random::*` without holding the stream itself.
+#[derive(Debug)]
+pub struct ForwardCtx<'a> {
+    /// Training mode: batch statistics, dropout.
+    pub train: bool,
+    /// The gradients of this pass will themselves be differentiated (a gradient penalty): the
+    /// CPU kernels with a hand-written backward, which is not differentiable, give way to their
+    /// compositions on candle's primitives.
+    pub differentiable: bool,
+    /// This layer's state across passes (a key-value cache, a recurrent state), when the caller
+    /// keeps one ([`Pass::states`]).
+    pub state: Option<&'a mut LayerState>,
+}
+
+/// What one layer keeps between passes, by name.
+pub type LayerState = std::collections::BTreeMap<String, Tensor>;
+
+/// A lowered node: tensors in, tensors out, told the pass's mode by `ctx`.
 pub trait Forward: Send + Sync {
-    fn forward(&self, inputs: &[Tensor], train: bool) -> candle_core::Result<Vec<Tensor>>;
+    fn forward(&self, inputs: &[Tensor], ctx: &mut ForwardCtx) -> candle_core::Result<Vec<Tensor>>;
 }
 
 impl<F> Forward for F
 where
-    F: Fn(&[Tensor], bool) -> candle_core::Result<Vec<Tensor>> + Send + Sync,
+    F: Fn(&[Tensor], &mut ForwardCtx) -> candle_core::Result<Vec<Tensor>> + Send + Sync,
 {
-    fn forward(&self, inputs: &[Tensor], train: bool) -> candle_core::Result<Vec<Tensor>> {
-        self(inputs, train)
+    fn forward(&self, inputs: &[Tensor], ctx: &mut ForwardCtx) -> candle_core::Result<Vec<Tensor>> {
+        self(inputs, ctx)
     }
 }
 
-/// A one-input, one-output layer from a function of the input and the train flag.
+/// A one-input, one-output layer from a function of the input and the pass's context.
 pub fn unary<F>(f: F) -> Box<dyn Forward>
 where
-    F: Fn(&Tensor, bool) -> candle_core::Result<Tensor> + Send + Sync + 'static,
+    F: Fn(&Tensor, &mut ForwardCtx) -> candle_core::Result<Tensor> + Send + Sync + 'static,
 {
-    Box::new(move |xs: &[Tensor], train: bool| match xs {
-        [x] => Ok(vec![f(x, train)?]),
+    Box::new(move |xs: &[Tensor], ctx: &mut ForwardCtx| match xs {
+        [x] => Ok(vec![f(x, ctx)?]),
         _ => candle_core::bail!("expected 1 input, found {}", xs.len()),
     })
 }

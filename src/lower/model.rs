@@ -1,7 +1,7 @@
 //! Building: a checked model becomes a [`Lowered`] one, each node lowered once, in an order
 //! that lets the executor drop every intermediate after its last consumer.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
 
 use candle_core::{DType, Device};
@@ -9,8 +9,9 @@ use candle_core::{DType, Device};
 use super::executor::{InputSlot, Lowered, SlotSize, Step};
 use super::{Forward, LowerCtx, LowerError, ParamStore};
 use crate::diag::RenderStyle;
-use crate::ir::dim::Bindings;
+use crate::ir::dim::{Bindings, Dim};
 use crate::ir::graph::{Graph, NodeId, TensorRef};
+use crate::ir::liveness::Liveness;
 use crate::ir::tensor::TensorType;
 use crate::{Compiled, Options};
 
@@ -37,6 +38,39 @@ impl Model {
         }
         let graph = c.graph.ok_or_else(|| LowerError::Spec("no model was elaborated".into()))?;
         Ok(Model { graph })
+    }
+
+    /// Compiles a spec file for these inputs: each dim that stands alone in an input's declared
+    /// shape (`N` in `[N, 3, H, W]`) takes the size the given tensor has there, unless
+    /// `opts.bind` names it. The spec is compiled again only when that changes a dim, since its
+    /// `if`s and asserts are decided with the values it is compiled with.
+    pub fn bound_to_inputs(
+        path: &str,
+        opts: &Options,
+        inputs: &HashMap<String, candle_core::Tensor>,
+    ) -> Result<Model, LowerError> {
+        let model = Model::from_file(path, opts)?;
+        let g = &model.graph;
+        let bindings = g.bindings();
+        let mut bind = opts.bind.clone();
+        for (name, id) in &g.inputs {
+            let (Some(t), Some(ty)) = (inputs.get(name), g.node(*id).outputs.first()) else { continue };
+            if t.rank() != ty.rank() {
+                continue;
+            }
+            for (d, size) in ty.shape.iter().zip(t.dims()) {
+                let symbols = d.symbols();
+                let [sym] = symbols.as_slice() else { continue };
+                if *d == Dim::sym(sym) && !bind.iter().any(|(n, _)| n == sym) {
+                    bind.push((sym.clone(), *size as i64));
+                }
+            }
+        }
+        let changed = bind.iter().any(|(name, value)| bindings.get(name) != Some(value));
+        match changed {
+            true => Model::from_file(path, &Options { bind, ..opts.clone() }),
+            false => Ok(model),
+        }
     }
 
     pub fn graph(&self) -> &Graph {
@@ -103,7 +137,7 @@ impl Model {
     ) -> Result<Lowered, LowerError> {
         let g = &self.graph;
         super::params::check_room(new_values(g, bindings, &store), dtype)?;
-        let needed = needed_nodes(g);
+        let liveness = Liveness::of(g);
         // Owners before the layers tied to them, so a shared tensor starts as its owner's init.
         let (plain, tied): (Vec<NodeId>, Vec<NodeId>) = g
             .order
@@ -152,23 +186,24 @@ impl Model {
             });
         }
         let mut steps = Vec::new();
-        for id in g.order.iter().filter(|id| needed.contains(*id)) {
+        // The summary's schedule: each step frees what nothing reads after it.
+        for (id, frees) in liveness.order.iter().zip(&liveness.frees) {
             let Some(layer) = layers.remove(id) else { continue };
             let node = g.node(*id);
             let ins = g.inputs_of(*id).into_iter().map(&mut slot_of).collect();
             let outs =
                 (0..node.outputs.len() as u16).map(|port| slot_of(TensorRef { node: *id, port })).collect();
+            let free = frees.iter().map(|t| slot_of(*t)).collect();
             steps.push(Step {
                 path: node.path.clone(),
                 kind: node.kind,
                 layer,
                 inputs: ins,
                 outputs: outs,
-                free: Vec::new(),
+                free,
             });
         }
         let outputs: Vec<(String, usize)> = g.outputs.iter().map(|(n, t)| (n.clone(), slot_of(*t))).collect();
-        schedule_frees(&mut steps, &outputs);
         let mut slot_sizes = vec![SlotSize::default(); slots.len()];
         for (t, slot) in &slots {
             if let Some(ty) = g.tensor_type(*t) {
@@ -192,7 +227,6 @@ impl Model {
     }
 }
 
-/// Nodes some output depends on; the rest need not run.
 /// Values of the parameters and buffers `store` lacks, at `bindings` (unbound ones count
 /// nothing: lowering refuses them); `None` past 2^64.
 fn new_values(g: &Graph, bindings: &Bindings, store: &ParamStore) -> Option<u64> {
@@ -208,31 +242,4 @@ fn new_values(g: &Graph, bindings: &Bindings, store: &ParamStore) -> Option<u64>
         }
     }
     Some(total)
-}
-
-fn needed_nodes(g: &Graph) -> HashSet<NodeId> {
-    let mut needed = HashSet::new();
-    let mut stack: Vec<NodeId> = g.outputs.iter().map(|(_, t)| t.node).collect();
-    while let Some(id) = stack.pop() {
-        if needed.insert(id) {
-            stack.extend(g.inputs_of(id).iter().map(|t| t.node));
-        }
-    }
-    needed
-}
-
-/// After each step, the slots nobody reads again (model outputs are kept to the end).
-fn schedule_frees(steps: &mut [Step], outputs: &[(String, usize)]) {
-    let kept: HashSet<usize> = outputs.iter().map(|(_, s)| *s).collect();
-    let mut last_use: BTreeMap<usize, usize> = BTreeMap::new();
-    for (i, step) in steps.iter().enumerate() {
-        for s in step.inputs.iter().chain(&step.outputs) {
-            last_use.insert(*s, i);
-        }
-    }
-    for (slot, i) in last_use {
-        if !kept.contains(&slot) {
-            steps[i].free.push(slot);
-        }
-    }
 }

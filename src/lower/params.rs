@@ -212,15 +212,29 @@ impl ParamStore {
         self.entries.iter().map(|e| (e.key.clone(), e.var.as_detached_tensor())).collect()
     }
 
-    pub fn save(&self, path: impl AsRef<Path>) -> candle_core::Result<()> {
+    /// Writes every tensor to a safetensors file, replacing `path` whole (or failing, leaving it
+    /// as it was).
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<(), super::LowerError> {
+        let path = path.as_ref();
         let tensors: HashMap<String, Tensor> = self.state_dict().into_iter().collect();
-        candle_core::safetensors::save(&tensors, path)
+        crate::train::files::replace_file(path, |tmp| {
+            candle_core::safetensors::save(&tensors, tmp).map_err(std::io::Error::other)
+        })
+        .map_err(|e| super::LowerError::Usage(format!("cannot write `{}`: {e}", path.display())))
     }
 
-    /// Loads a safetensors file keyed like a PyTorch `state_dict`.
+    /// Loads a safetensors file keyed like a PyTorch `state_dict`, read by the data readers'
+    /// checked reader: a regular file whose header agrees with its size.
     pub fn load(&self, path: impl AsRef<Path>, allow_partial: bool) -> Result<LoadReport, super::LowerError> {
-        let tensors = candle_core::safetensors::load(path, &self.device)?;
-        self.load_map(&tensors, allow_partial)
+        let path = path.as_ref();
+        let tensors = crate::train::data::read_safetensors(path)
+            .map_err(|e| super::LowerError::Usage(format!("weights: {e}")))?;
+        let in_file = |what: &dyn std::fmt::Display| format!("`{}`: {what}", path.display());
+        self.load_map(&tensors, allow_partial).map_err(|e| match e {
+            super::LowerError::Weights(w) => super::LowerError::Usage(in_file(&w)),
+            super::LowerError::Usage(m) => super::LowerError::Usage(in_file(&m)),
+            other => other,
+        })
     }
 
     /// Sets every tensor from `tensors`. Missing, unexpected or mis-shaped tensors are an error
@@ -259,6 +273,15 @@ impl ParamStore {
         report.skipped.mismatched.sort();
         if !allow_partial && !report.skipped.is_empty() {
             return Err(report.skipped.into());
+        }
+        // Accepting a partial load is not accepting none: that would run on random weights.
+        if fits.is_empty() && !self.entries.is_empty() {
+            let message = format!(
+                "nothing to load: none of the model's {} tensors is in the file with its shape; {}",
+                self.entries.len(),
+                report.skipped
+            );
+            return Err(super::LowerError::Usage(message.trim_end().to_string()));
         }
         for (var, t) in fits {
             var.set(&t.to_dtype(self.dtype)?.to_device(&self.device)?)?;
@@ -387,5 +410,10 @@ mod tests {
         assert_eq!(report.loaded, 1);
         assert_eq!(report.skipped.unexpected, vec!["fc.bias".to_string()]);
         assert_eq!(s.get("bn.running_var").unwrap().to_vec1::<f32>().unwrap(), vec![2., 3., 4.]);
+
+        // Partial, but nothing fits: an error, not a model left at its random start.
+        file.remove("bn.running_var");
+        let text = s.load_map(&file, true).unwrap_err().to_string();
+        assert!(text.starts_with("nothing to load: none of the model's 2 tensors"), "{text}");
     }
 }

@@ -232,3 +232,34 @@ fn an_op_without_lowering_fails_the_build_naming_its_layer() {
     let err = ctx.weight("bias", Init::Zeros).unwrap_err().to_string();
     assert!(err.contains("declares no parameter named `bias`"), "{err}");
 }
+
+#[test]
+fn a_differentiable_pass_takes_the_compositions_and_gives_the_kernels_values() {
+    // Every layer here has a CPU kernel with a hand-written backward.
+    let spec = "model M { input x: [3, 2, 5, 7]\n \
+                output y = x |> MaxPool2d(2, stride=1) |> Flatten |> Linear(6) |> ReLU \
+                |> LayerNorm(6) |> Dropout(0.3) |> Softmax(dim=1) }";
+    let net = build(spec);
+    let x = Tensor::randn(0f32, 1.0, (3, 2, 5, 7), &Device::Cpu).unwrap();
+    let fused = net.forward(std::slice::from_ref(&x), false).unwrap().remove(0);
+    let mut pass = Pass { differentiable: true, ..Pass::default() };
+    let composed = net.forward_with(&[x], &mut pass).unwrap().remove(0);
+    let gap = (fused - composed).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+    assert!(gap < 1e-6, "{gap}");
+    // Inside the scope the kernels stand down; it ends with the pass.
+    let t = Tensor::zeros(1, DType::F32, &Device::Cpu).unwrap();
+    assert!(!kernels::cpu::composed_if(true, || kernels::cpu::on_cpu_float(&t)));
+    assert!(kernels::cpu::on_cpu_float(&t));
+}
+
+#[test]
+fn a_pass_carries_one_state_per_layer_and_refuses_another_models() {
+    let net = build("model M { input x: [2, 3]\n output y = x |> Linear(4) |> Tanh }");
+    let x = Tensor::ones((2, 3), DType::F32, &Device::Cpu).unwrap();
+    let mut pass = Pass { states: Some(net.new_states()), ..Pass::default() };
+    net.forward_with(std::slice::from_ref(&x), &mut pass).unwrap();
+    assert_eq!(pass.states.as_ref().map(Vec::len), Some(2));
+    let mut wrong = Pass { states: Some(vec![LayerState::new(); 5]), ..Pass::default() };
+    let e = net.forward_with(&[x], &mut wrong).unwrap_err().to_string();
+    assert!(e.contains("states for another model"), "{e}");
+}

@@ -17,7 +17,7 @@ use super::{expect_dim, Attrs, Cost, Op, OpDef, OpError, ParamDecl, Quotient, Si
 use crate::ir::dim::Dim;
 use crate::ir::tensor::{shape_string, DType, TensorType};
 use crate::lower::kernels::attention::{causal_bias, Attention, InProj};
-use crate::lower::{Forward, Init, LowerCtx, LowerError};
+use crate::lower::{Forward, ForwardCtx, Init, LowerCtx, LowerError};
 
 pub static MULTIHEAD_ATTENTION: OpDef = OpDef {
     name: "MultiheadAttention",
@@ -246,7 +246,7 @@ impl Op for MultiheadAttention {
         if self.causal {
             attention.causal = Some(causal_bias(l, s, attention.extra_keys(), ctx.dtype, ctx.device)?);
         }
-        Ok(Box::new(move |xs: &[Tensor], train: bool| {
+        Ok(Box::new(move |xs: &[Tensor], ctx: &mut ForwardCtx| {
             let q = axes.to_batch_first(&xs[0])?;
             // Key and value that are the query's own tensor make self-attention (one product
             // for the packed projections), however they were passed.
@@ -262,7 +262,7 @@ impl Op for MultiheadAttention {
                 m => m.cloned(),
             };
             let kv = kv.as_ref().map(|(k, v)| (k, v));
-            let y = attention.forward(&q, kv, mask.as_ref(), train)?;
+            let y = attention.forward(&q, kv, mask.as_ref(), ctx.train)?;
             Ok(vec![axes.from_batch_first(&y)?])
         }))
     }

@@ -119,7 +119,7 @@ impl Op for BatchNorm {
             false => None,
         };
         let bn = norm::BatchNorm { weight, bias, running, eps: self.eps, momentum: self.momentum };
-        Ok(unary(move |x, train| bn.forward(x, train)))
+        Ok(unary(move |x, ctx| bn.forward(x, ctx.train)))
     }
 }
 

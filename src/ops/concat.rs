@@ -4,7 +4,7 @@ use super::signature::{attr, AttrType, Default, Inputs};
 use super::{expect_axis, Attrs, Cost, Op, OpDef, OpError, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::{shape_string, TensorType};
-use crate::lower::{Forward, LowerCtx, LowerError};
+use crate::lower::{Forward, ForwardCtx, LowerCtx, LowerError};
 
 pub static CONCAT: OpDef = OpDef {
     name: "concat",
@@ -59,7 +59,9 @@ impl Op for Concat {
         let axis = ctx.inputs[0]
             .axis(self.axis)
             .ok_or_else(|| ctx.error(format!("axis {} is out of range", self.axis)))?;
-        Ok(Box::new(move |xs: &[candle_core::Tensor], _: bool| Ok(vec![candle_core::Tensor::cat(xs, axis)?])))
+        Ok(Box::new(move |xs: &[candle_core::Tensor], _: &mut ForwardCtx| {
+            Ok(vec![candle_core::Tensor::cat(xs, axis)?])
+        }))
     }
 }
 

@@ -123,7 +123,7 @@ impl Op for Conv {
         if geometry.uniform().is_none() && !im2col_applies(ctx.device, ctx.dtype) {
             return Err(ctx.error("different strides or dilations per axis are lowered on the CPU only"));
         }
-        Ok(unary(move |x, train| conv(x, &weight, bias.as_ref(), &geometry, train)))
+        Ok(unary(move |x, ctx| conv(x, &weight, bias.as_ref(), &geometry, ctx.train)))
     }
 }
 

@@ -112,8 +112,8 @@ impl Op for ConvTranspose2d {
                 "per-axis stride, dilation, padding or output_padding that differ are lowered on the CPU only",
             ));
         }
-        Ok(unary(move |x, train| {
-            conv_transpose2d(x, &weight, bias.as_ref(), &geometry, &output_padding, train)
+        Ok(unary(move |x, ctx| {
+            conv_transpose2d(x, &weight, bias.as_ref(), &geometry, &output_padding, ctx.train)
         }))
     }
 }

@@ -44,7 +44,7 @@ impl Op for Dropout {
 
     fn lower(&self, _: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
         let p = self.p;
-        Ok(unary(move |x, train| if train { dropout(x, p) } else { Ok(x.clone()) }))
+        Ok(unary(move |x, ctx| if ctx.train { dropout(x, p) } else { Ok(x.clone()) }))
     }
 }
 

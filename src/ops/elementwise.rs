@@ -7,7 +7,7 @@ use super::signature::Inputs;
 use super::{Cost, Op, OpDef, OpError, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::{shape_string, DType, TensorType};
-use crate::lower::{Forward, LowerCtx, LowerError};
+use crate::lower::{Forward, ForwardCtx, LowerCtx, LowerError};
 
 const AB: Signature = Signature { inputs: Inputs::Fixed(&["a", "b"]), attrs: &[] };
 
@@ -86,7 +86,7 @@ impl Op for Binary {
         let op = *self;
         // Integer true division gives floats, as declared by `infer`.
         let cast = (op == Binary::Div && !ctx.inputs[0].dtype.is_float()).then_some(ctx.dtype);
-        Ok(Box::new(move |xs: &[candle_core::Tensor], _: bool| {
+        Ok(Box::new(move |xs: &[candle_core::Tensor], _: &mut ForwardCtx| {
             let [a, b] = xs else { candle_core::bail!("expected 2 inputs, found {}", xs.len()) };
             let (a, b) = match cast {
                 Some(d) => (a.to_dtype(d)?, b.to_dtype(d)?),

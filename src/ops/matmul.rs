@@ -11,7 +11,7 @@ use super::signature::Inputs;
 use super::{Cost, Op, OpDef, OpError, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::{shape_string, TensorType};
-use crate::lower::{Forward, LowerCtx, LowerError};
+use crate::lower::{Forward, ForwardCtx, LowerCtx, LowerError};
 
 pub static MATMUL: OpDef = OpDef {
     name: "matmul",
@@ -88,7 +88,7 @@ impl Op for MatMul {
     /// gradient over the broadcast ones) and multiply batch by batch.
     fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
         let out = ctx.output_dims(0)?;
-        Ok(Box::new(move |xs: &[Tensor], _: bool| {
+        Ok(Box::new(move |xs: &[Tensor], _: &mut ForwardCtx| {
             let [a, b] = xs else { candle_core::bail!("matmul takes 2 inputs, found {}", xs.len()) };
             let a = if a.rank() == 1 { a.unsqueeze(0)? } else { a.clone() };
             let b = if b.rank() == 1 { b.unsqueeze(1)? } else { b.clone() };

@@ -219,10 +219,11 @@ impl Op for InstanceNorm {
             None
         };
         let (momentum, eps, unbatched) = (self.momentum, self.eps, ctx.inputs[0].rank() == 3);
-        Ok(unary(move |x, train| {
+        Ok(unary(move |x, ctx| {
             let x = if unbatched { x.unsqueeze(0)? } else { x.clone() };
             let stats = running.as_ref().map(|(m, v)| (m, v));
-            let y = channel_affine(instance_standardize(&x, stats, momentum, eps, train)?, params.as_ref())?;
+            let y =
+                channel_affine(instance_standardize(&x, stats, momentum, eps, ctx.train)?, params.as_ref())?;
             if unbatched {
                 y.squeeze(0)
             } else {

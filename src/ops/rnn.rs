@@ -11,7 +11,7 @@ use super::{expect_dim, expect_float, expect_rank, Attrs, Cost, Op, OpDef, OpErr
 use crate::ir::dim::Dim;
 use crate::ir::tensor::{shape_string, TensorType};
 use crate::lower::kernels::rnn::{Stack, Weights};
-use crate::lower::{Forward, Init, LowerCtx, LowerError};
+use crate::lower::{Forward, ForwardCtx, Init, LowerCtx, LowerError};
 
 const HIDDEN_SIZE: AttrSpec = attr("hidden_size", AttrType::Int, Default::Required);
 const NUM_LAYERS: AttrSpec = attr("num_layers", AttrType::Int, Default::Int(1));
@@ -239,8 +239,8 @@ impl Op for Recurrent {
         }
         let stack = Stack { cell: self.cell, hidden, layers, dropout: self.dropout };
         let (batch_first, unbatched) = (self.batch_first, ctx.inputs[0].rank() == 2);
-        Ok(Box::new(move |xs: &[Tensor], train: bool| match xs {
-            [x] => stack.run(x, batch_first, unbatched, train),
+        Ok(Box::new(move |xs: &[Tensor], ctx: &mut ForwardCtx| match xs {
+            [x] => stack.run(x, batch_first, unbatched, ctx.train),
             _ => candle_core::bail!("expected 1 input, found {}", xs.len()),
         }))
     }

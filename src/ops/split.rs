@@ -6,7 +6,7 @@ use super::signature::{attr, AttrSpec, AttrType, Default, Inputs};
 use super::{divide_exactly, expect_axis, AttrValue, Attrs, Cost, Op, OpDef, OpError, Quotient, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::{shape_string, TensorType};
-use crate::lower::{Forward, LowerCtx, LowerError};
+use crate::lower::{Forward, ForwardCtx, LowerCtx, LowerError};
 
 /// Most pieces one call may make (each is an output port, and a spec has no use for more).
 const MAX_PIECES: i64 = 4096;
@@ -158,7 +158,7 @@ impl Op for Split {
             pieces.push((start, len));
             start += len;
         }
-        Ok(Box::new(move |xs: &[candle_core::Tensor], _: bool| {
+        Ok(Box::new(move |xs: &[candle_core::Tensor], _: &mut ForwardCtx| {
             let [x] = xs else { candle_core::bail!("expected 1 input, found {}", xs.len()) };
             pieces.iter().map(|(start, len)| x.narrow(axis, *start, *len)).collect()
         }))

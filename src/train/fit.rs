@@ -1,37 +1,35 @@
-//! The training loop: epochs of shuffled mini-batches; per optimizer step the scheduled rate,
-//! gradients summed over `accumulate` batches, an optional L1 penalty and clipping; after each
-//! epoch validation, reduce-on-plateau, early stopping and a checkpoint hook.
-//!
-//! Every row is used: a split's last batch may be short, and runs on the model lowered for
-//! its size ([`Nets`]); its loss is the mean over its own rows.
+//! The training loop: epochs of batches dealt to a [`Program`] in a seeded order, the
+//! scheduled rate before each iteration, validation after each epoch, reduce-on-plateau, early
+//! stopping, observers and a checkpoint hook. What an iteration does is the program's.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
-use candle_core::backprop::GradStore;
-use candle_core::{DType, Tensor, Var, D};
-
-use super::checkpoint::RunState;
-use super::config::{Clip, EarlyStopping};
-use super::data::{Dataset, Splits};
-use super::grads::{add_grads, clip_grads, l1_penalty};
-use super::nets::Nets;
-use super::objective::{LossConfig, Metric};
+use super::batch::Feed;
+use super::checkpoint::{Cursor, RunState};
+use super::config::EarlyStopping;
 use super::observe::{EpochRecord, Metrics, Observer, Plan, StepRecord};
-use super::optim::Optimizer;
+use super::program::{Program, Tally};
 use super::schedule::{Schedule, Unit};
-use crate::Lowered;
 
-/// Set by [`request_stop`]: the loop stops after the step in flight.
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+/// Asks a running loop to stop after the iteration in flight (what a Ctrl-C handler holds).
+/// Clones share the request.
+#[derive(Clone, Debug, Default)]
+pub struct Cancel(Arc<AtomicBool>);
 
-/// Ask every running loop in the process to stop after its current step, keeping its last
-/// checkpoint (what a Ctrl-C handler calls). Returns whether a stop was already requested.
-pub fn request_stop() -> bool {
-    INTERRUPTED.swap(true, Ordering::SeqCst)
+impl Cancel {
+    /// Request the stop; returns whether one was already requested.
+    pub fn request(&self) -> bool {
+        self.0.swap(true, Ordering::SeqCst)
+    }
+
+    pub fn requested(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
 }
 
-/// How to train, past what the optimizer and the data say.
+/// How the loop runs, past what the program does in an iteration.
 #[derive(Clone, Debug)]
 pub struct FitConfig {
     pub epochs: usize,
@@ -40,27 +38,23 @@ pub struct FitConfig {
     pub seed: u64,
     /// False: batches in the data's order every epoch.
     pub shuffle: bool,
-    pub loss: LossConfig,
-    pub metrics: Vec<Metric>,
     pub schedule: Schedule,
     pub unit: Unit,
     /// The metric reduce-on-plateau watches (when the run state has a plateau rule).
     pub plateau_monitor: String,
+    /// Batches per iteration (their gradients summed into one update).
     pub accumulate: usize,
-    pub clip: Option<Clip>,
-    pub l1: f64,
     pub early_stopping: Option<EarlyStopping>,
+    pub cancel: Cancel,
 }
 
-/// Why training ended.
-#[derive(Clone, Debug, PartialEq)]
+/// Why training ended. The run state says where: a stop inside an epoch leaves a cursor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Stop {
     Finished,
-    /// The monitored metric stopped improving; weights restored from `best_epoch` if asked.
-    EarlyStopped {
-        best_epoch: usize,
-        restored: bool,
-    },
+    /// The monitored metric stopped improving (`best` in the run state names the epoch).
+    EarlyStopped,
     MaxSteps,
     Interrupted,
 }
@@ -73,6 +67,8 @@ pub enum FitError {
     Lower(#[from] crate::lower::LowerError),
     #[error("the loss is {value} at step {step} (epoch {epoch}){}", layer_note(.layer))]
     NonFinite { value: f64, step: u64, epoch: usize, layer: Option<(String, String)> },
+    #[error("the validation loss is {value} after epoch {epoch}{}", layer_note(.layer))]
+    NonFiniteValidation { value: f64, epoch: usize, layer: Option<(String, String)> },
     #[error("{0}")]
     Hook(String),
     #[error("cannot write the training log: {0}")]
@@ -86,119 +82,123 @@ fn layer_note(layer: &Option<(String, String)>) -> String {
     }
 }
 
-/// What the loop calls after each epoch: checkpointing, with whether the epoch is the best.
-pub type EpochHook<'a> = dyn FnMut(&RunState, &dyn Optimizer, bool) -> Result<(), String> + 'a;
+impl FitError {
+    /// The error, told where in the run it happened (a program does not know).
+    fn at(self, step: u64, epoch: usize) -> FitError {
+        match self {
+            FitError::NonFinite { value, layer, .. } => FitError::NonFinite { value, step, epoch, layer },
+            FitError::NonFiniteValidation { value, layer, .. } => {
+                FitError::NonFiniteValidation { value, epoch, layer }
+            }
+            e => e,
+        }
+    }
+}
 
-/// Train from `state` (fresh or resumed) until the configured end.
+/// What the loop calls after each whole epoch: checkpointing, with whether the epoch is the best.
+pub type EpochHook<'a> = dyn FnMut(&RunState, &dyn Program, bool) -> Result<(), String> + 'a;
+
+/// Train `program` on `train` from `state` (fresh or resumed, between epochs or inside one)
+/// until the configured end, validating on `val` after each epoch.
+///
+/// `state` is kept current after every iteration (a [`Cursor`] while inside an epoch), so
+/// whatever ends the loop, an error included, the caller holds a state that matches the
+/// weights and can be checkpointed and resumed exactly.
 pub fn fit(
-    nets: &Nets,
-    optimizer: &mut dyn Optimizer,
-    data: &Splits,
+    program: &mut dyn Program,
+    train: &Feed,
+    val: &Feed,
     config: &FitConfig,
     state: &mut RunState,
     observer: &mut dyn Observer,
     after_epoch: &mut EpochHook,
 ) -> Result<Stop, FitError> {
-    let batch = nets.batch_size();
+    let batch = program.batch_size();
     let accumulate = config.accumulate.max(1);
-    let steps_per_epoch = steps_per_epoch(data.train.len(), batch, accumulate);
+    let steps_per_epoch = steps_per_epoch(train.rows(), batch, accumulate);
+    let figures = program.figures();
+    let reached = |state: &RunState| config.max_steps.is_some_and(|m| state.step >= m);
+    if let Some(cursor) = state.cursor.as_ref().filter(|_| !reached(state)) {
+        // A partial epoch that `max_steps` recorded is replayed from its cursor and recorded anew.
+        state.history.retain(|r| r.epoch <= cursor.epoch);
+        state.epochs_done = state.history.len();
+    }
     observer.start(&Plan {
         epochs: config.epochs,
         steps_per_epoch,
         batch_size: batch,
-        train_rows: data.train.len(),
-        val_rows: data.val.len(),
-        metric_names: std::iter::once("loss".to_string())
-            .chain(config.metrics.iter().map(Metric::name))
-            .collect(),
+        train_rows: train.rows(),
+        val_rows: val.rows(),
+        metric_names: figures.clone(),
     })?;
     if !state.history.is_empty() {
         observer.resumed(&state.history)?;
     }
+    if reached(state) {
+        observer.finish(&state.history)?;
+        return Ok(Stop::MaxSteps);
+    }
     let started = Instant::now();
-    let mut best_weights: Option<Vec<(Var, Tensor)>> = None;
     let mut stop = Stop::Finished;
     for epoch in state.epochs_done..config.epochs {
         let epoch_started = Instant::now();
-        let mut train_sums = Sums::new(&config.metrics);
-        let batches = if config.shuffle {
-            data.train.batches(batch, config.seed.wrapping_add(epoch as u64))?
-        } else {
-            data.train.batches_in_order(batch)?
+        let (skip, mut tally) = match &state.cursor {
+            Some(c) if c.epoch == epoch => (c.steps, c.sums.clone()),
+            _ => (0, Tally::new(figures.len() - 1)),
         };
+        let seed = config.shuffle.then(|| config.seed.wrapping_add(epoch as u64));
+        let batches = train.batches(batch, seed)?;
         let mut lr = state.base_lr;
-        for group in batches.chunks(accumulate) {
+        let mut steps_taken = skip;
+        for group in batches.chunks(accumulate).skip(skip) {
             let clock = match config.unit {
                 Unit::Epoch => epoch as u64,
                 Unit::Step => state.step,
             };
             lr = config.schedule.lr(state.base_lr, clock);
-            optimizer.set_learning_rate(lr);
-            let mut grads: Option<GradStore> = None;
-            let mut step_loss = 0.0;
-            let rows: usize = group.iter().map(Dataset::len).sum();
-            for part in group {
-                // The group's loss is the mean over its rows, however its batches divide them.
-                let share = part.len() as f64 / rows as f64;
-                let net = nets.for_rows(part.len())?;
-                let outs = net.forward(std::slice::from_ref(&part.x), true)?;
-                let loss = config.loss.compute(&outs, &part.y)?;
-                let value = scalar(&loss)?;
-                if !value.is_finite() {
-                    let layer = net.first_non_finite(std::slice::from_ref(&part.x), true)?;
-                    return Err(FitError::NonFinite { value, step: state.step + 1, epoch: epoch + 1, layer });
-                }
-                train_sums.add(
-                    &config.metrics,
-                    &outs,
-                    &part.y,
-                    value,
-                    part.len(),
-                    config.loss.class_axis(),
-                )?;
-                step_loss += value * share;
-                let objective = (loss + l1_penalty(optimizer, config.l1)?)?;
-                let g = net.backward(&(objective * share)?)?;
-                grads = Some(match grads {
-                    None => g,
-                    Some(acc) => add_grads(acc, g, optimizer)?,
-                });
-            }
-            let Some(mut grads) = grads else { continue };
-            if let Some(clip) = config.clip {
-                clip_grads(&mut grads, optimizer, clip)?;
-            }
-            optimizer.step(&grads)?;
+            program.set_learning_rate(lr);
+            let measured = program.step(group).map_err(|e| e.at(state.step + 1, epoch + 1))?;
             state.step += 1;
+            steps_taken += 1;
+            tally.merge(&measured);
+            state.cursor = Some(Cursor { epoch, steps: steps_taken, sums: tally.clone() });
             observer.step(&StepRecord {
                 epoch: epoch + 1,
                 step: state.step,
                 lr,
-                loss: step_loss,
-                samples: rows,
+                loss: measured.mean_loss(),
+                samples: measured.samples,
                 elapsed_s: started.elapsed().as_secs_f64(),
             })?;
-            if INTERRUPTED.load(Ordering::Relaxed) {
+            if config.cancel.requested() {
                 observer.finish(&state.history)?;
                 return Ok(Stop::Interrupted);
             }
-            if config.max_steps.is_some_and(|m| state.step >= m) {
+            if reached(state) {
                 stop = Stop::MaxSteps;
                 break;
             }
         }
-        let val = evaluate(nets, &data.val, &config.loss, &config.metrics)?;
+        let val_figures = evaluate(program, val, &figures).map_err(|e| e.at(state.step, epoch + 1))?;
         let seconds = epoch_started.elapsed().as_secs_f64().max(1e-9);
         let record = EpochRecord {
             epoch: epoch + 1,
             step: state.step,
             lr,
-            train: train_sums.metrics(&config.metrics),
-            val,
-            samples_per_s: train_sums.samples as f64 / seconds,
+            train: tally.metrics(&figures),
+            val: val_figures,
+            samples_per_s: tally.samples as f64 / seconds,
             elapsed_s: started.elapsed().as_secs_f64(),
         };
         observer.epoch(&record)?;
+        state.epochs_done = epoch + 1;
+        if steps_taken < steps_per_epoch {
+            // `max_steps` cut the epoch short: recorded for the report, but the cursor stays so a
+            // resume finishes it, and plateau and early stopping judge whole epochs only.
+            state.history.push(record);
+            break;
+        }
+        state.cursor = None;
         if let Some(plateau) = state.plateau.as_mut() {
             if let Some(value) = monitored(&record, &config.plateau_monitor) {
                 state.base_lr = plateau.observe(value, state.base_lr);
@@ -208,24 +208,14 @@ pub fn fit(
             Some(es) => track_best(state, es, &record)?,
             None => false,
         };
-        if improved && config.early_stopping.as_ref().is_some_and(|e| e.restore_best) {
-            best_weights = Some(snapshot(nets.full())?);
-        }
-        state.epochs_done = epoch + 1;
         state.history.push(record);
-        after_epoch(state, &*optimizer, improved).map_err(FitError::Hook)?;
+        after_epoch(state, &*program, improved).map_err(FitError::Hook)?;
         if stop == Stop::MaxSteps {
             break;
         }
-        if let (Some(es), Some((best_epoch, _))) = (&config.early_stopping, state.best) {
-            if state.stale_epochs >= es.patience {
-                let restored = es.restore_best && best_weights.is_some();
-                if let Some(weights) = &best_weights {
-                    for (var, t) in weights {
-                        var.set(t)?;
-                    }
-                }
-                stop = Stop::EarlyStopped { best_epoch, restored };
+        if let Some(es) = &config.early_stopping {
+            if state.best.is_some() && state.stale_epochs >= es.patience {
+                stop = Stop::EarlyStopped;
                 break;
             }
         }
@@ -263,79 +253,14 @@ fn track_best(state: &mut RunState, es: &EarlyStopping, record: &EpochRecord) ->
     Ok(better)
 }
 
-/// Loss and metrics in eval mode over every row of `data`, batch by batch, each batch weighted
-/// by its rows.
-pub fn evaluate(
-    nets: &Nets,
-    data: &Dataset,
-    loss: &LossConfig,
-    metrics: &[Metric],
-) -> Result<Metrics, FitError> {
-    let mut sums = Sums::new(metrics);
-    if data.is_empty() {
-        return Ok(sums.metrics(metrics));
-    }
-    for part in data.batches_in_order(nets.batch_size())? {
-        let outs = nets.for_rows(part.len())?.infer(std::slice::from_ref(&part.x), false)?;
-        let value = scalar(&loss.compute(&outs, &part.y)?)?;
-        sums.add(metrics, &outs, &part.y, value, part.len(), loss.class_axis())?;
-    }
-    Ok(sums.metrics(metrics))
+/// The program's figures in evaluation mode over every row of `data`, in its order.
+pub fn evaluate(program: &dyn Program, data: &Feed, figures: &[String]) -> Result<Metrics, FitError> {
+    let batches = data.batches(program.batch_size(), None)?;
+    Ok(program.evaluate(&batches)?.metrics(figures))
 }
 
-/// Running sums of the loss (per sample) and of each metric's correct and total counts.
-struct Sums {
-    loss: f64,
-    samples: usize,
-    counts: Vec<(f64, f64)>,
-}
-
-impl Sums {
-    fn new(metrics: &[Metric]) -> Sums {
-        Sums { loss: 0.0, samples: 0, counts: vec![(0.0, 0.0); metrics.len()] }
-    }
-
-    fn add(
-        &mut self,
-        metrics: &[Metric],
-        outs: &[Tensor],
-        target: &Tensor,
-        loss: f64,
-        rows: usize,
-        class_axis: usize,
-    ) -> candle_core::Result<()> {
-        self.loss += loss * rows as f64;
-        self.samples += rows;
-        if let Some(first) = outs.first() {
-            for (m, (correct, total)) in metrics.iter().zip(&mut self.counts) {
-                let (c, t) = m.count(first, target, class_axis)?;
-                *correct += c;
-                *total += t;
-            }
-        }
-        Ok(())
-    }
-
-    fn metrics(&self, metrics: &[Metric]) -> Metrics {
-        let mean = |sum: f64, n: f64| if n > 0.0 { sum / n } else { f64::NAN };
-        let mut out = vec![("loss".to_string(), mean(self.loss, self.samples as f64))];
-        out.extend(metrics.iter().zip(&self.counts).map(|(m, (c, t))| (m.name(), mean(*c, *t))));
-        Metrics(out)
-    }
-}
-
-/// Optimizer steps in an epoch: a step per `accumulate` batches, the last batch and the last
-/// group possibly short.
+/// Iterations in an epoch: one per `accumulate` batches, the last batch and the last group
+/// possibly short.
 pub fn steps_per_epoch(rows: usize, batch: usize, accumulate: usize) -> usize {
     rows.div_ceil(batch.max(1)).div_ceil(accumulate.max(1))
-}
-
-/// A copy of every trainable weight (a `Var`'s tensor changes in place as it trains).
-fn snapshot(net: &Lowered) -> candle_core::Result<Vec<(Var, Tensor)>> {
-    net.trainable_vars().into_iter().map(|v| Ok((v.clone(), v.as_tensor().copy()?))).collect()
-}
-
-/// A one-element tensor (a loss) as an `f64`.
-pub(crate) fn scalar(t: &Tensor) -> candle_core::Result<f64> {
-    t.to_dtype(DType::F64)?.flatten_all()?.max(D::Minus1)?.to_scalar::<f64>()
 }

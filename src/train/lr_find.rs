@@ -5,10 +5,11 @@
 use std::path::Path;
 
 use super::config::TrainConfig;
-use super::fit::{scalar, FitError};
+use super::fit::FitError;
 use super::observe::render_lr_curve;
+use super::program::Program;
 use super::run::TrainError;
-use super::session::Session;
+use super::session::{feeds, Session};
 
 /// The sweep.
 #[derive(Clone, Debug, PartialEq)]
@@ -63,8 +64,9 @@ pub fn lr_find(
             test.start, test.end, test.steps
         )));
     }
-    let Session { nets, splits, mut optimizer, fit, .. } = Session::prepare(spec, config, config_dir)?;
-    let batch = nets.batch_size();
+    let Session { mut program, splits, input, .. } = Session::prepare(spec, config, config_dir, true)?;
+    let (train, _) = feeds(&splits, &input);
+    let batch = program.batch_size();
     let mut points = Vec::with_capacity(test.steps);
     let (mut avg, mut best, mut diverged) = (0.0, f64::INFINITY, false);
     let mut epoch = 0u64;
@@ -73,17 +75,19 @@ pub fn lr_find(
         let part = match batches.next() {
             Some(b) => b,
             None => {
-                batches = splits.train.batches(batch, config.seed.wrapping_add(epoch))?.into_iter();
+                batches = train.batches(batch, Some(config.seed.wrapping_add(epoch)))?.into_iter();
                 epoch += 1;
                 batches.next().ok_or_else(|| TrainError::Usage("the training split is empty".into()))?
             }
         };
         let lr = test.start * (test.end / test.start).powf(i as f64 / (test.steps - 1) as f64);
-        optimizer.set_learning_rate(lr);
-        let net = nets.for_rows(part.len())?;
-        let outs = net.forward(std::slice::from_ref(&part.x), true)?;
-        let loss_t = fit.loss.compute(&outs, &part.y)?;
-        let loss = scalar(&loss_t)?;
+        program.set_learning_rate(lr);
+        // The same iteration training takes; the loss it measured is the one before its update.
+        let loss = match program.step(std::slice::from_ref(&part)) {
+            Ok(tally) => tally.mean_loss(),
+            Err(FitError::NonFinite { value, .. }) => value,
+            Err(e) => return Err(e.into()),
+        };
         avg = SMOOTHING * avg + (1.0 - SMOOTHING) * loss;
         let smoothed = avg / (1.0 - SMOOTHING.powi(i as i32 + 1));
         if !smoothed.is_finite() || smoothed > DIVERGED * best {
@@ -92,8 +96,6 @@ pub fn lr_find(
         }
         best = best.min(smoothed);
         points.push(RangePoint { lr, loss, smoothed });
-        let grads = net.backward(&loss_t).map_err(FitError::from)?;
-        optimizer.step(&grads)?;
     }
     let suggested = steepest_fall(&points);
     let (csv, plot) = (out.join("lr_find.csv"), out.join("lr_find.svg"));
@@ -104,7 +106,7 @@ pub fn lr_find(
     let ceiling = 1.5 * smoothed.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
     let raw: Vec<(f64, f64)> = points.iter().map(|p| (p.lr, p.loss)).filter(|p| p.1 <= ceiling).collect();
     let mark = suggested.and_then(|lr| points.iter().find(|p| p.lr == lr)).map(|p| (p.lr, p.smoothed));
-    let title = format!("{}: learning-rate range test", nets.full().name);
+    let title = format!("{}: learning-rate range test", program.nets.full().name);
     write(&plot, &render_lr_curve(&title, &raw, &smoothed, mark))?;
     Ok(RangeReport { points, suggested, diverged, csv: shown(&csv), plot: shown(&plot) })
 }
@@ -131,7 +133,7 @@ fn table(points: &[RangePoint]) -> String {
 }
 
 fn write(path: &Path, text: &str) -> Result<(), TrainError> {
-    super::files::replace(path, |tmp| std::fs::write(tmp, text))
+    super::files::replace_unsynced(path, |tmp| std::fs::write(tmp, text))
         .map_err(|e| TrainError::Usage(format!("cannot write `{}`: {e}", path.display())))
 }
 

@@ -1,11 +1,13 @@
 //! Training: the configuration, data, losses and metrics, optimizers, schedules, the loop,
 //! checkpoints and what a person sees while it runs.
 
+pub mod batch;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
 pub mod files;
 pub mod fit;
+pub mod folder;
 pub mod freeze;
 pub mod grads;
 pub mod loss;
@@ -14,9 +16,14 @@ pub mod nets;
 pub mod objective;
 pub mod observe;
 pub mod optim;
+pub mod program;
+pub mod resume;
 pub mod run;
 pub mod schedule;
 pub mod session;
+pub mod supervised;
 
+#[cfg(test)]
+mod lifecycle_tests;
 #[cfg(test)]
 mod tests;

@@ -8,9 +8,13 @@ use std::path::{Path, PathBuf};
 use super::checkpoint::{self, CheckpointError, RunState};
 use super::config::TrainConfig;
 use super::data::{DataError, Splits};
+use super::fit::Cancel;
 use super::fit::{fit, FitError, Stop};
+use super::folder::{Kept, RunFolder};
 use super::observe::{CurvePlot, EpochRecord, MetricsLog, Observer, Observers};
-use super::session::Session;
+use super::program::Program;
+use super::resume;
+use super::session::{feeds, Session};
 use crate::lower::LowerError;
 
 /// How this invocation runs, beyond the configuration.
@@ -18,8 +22,14 @@ use crate::lower::LowerError;
 pub struct RunOptions {
     /// Continue from `out/checkpoint.safetensors`.
     pub resume: bool,
+    /// Resume even where the settings differ from the checkpoint's (each change is noted).
+    pub allow_changes: bool,
     /// The run folder, overriding the configuration's `out`.
     pub out: Option<PathBuf>,
+    /// Start even when the training-memory estimate exceeds the memory available.
+    pub skip_memory_check: bool,
+    /// Stops the run after the iteration in flight when requested (Ctrl-C).
+    pub cancel: Cancel,
 }
 
 /// What a finished run reports (`--format json` prints it).
@@ -32,17 +42,19 @@ pub struct TrainReport {
     pub val_accuracy: Option<f64>,
     pub best_epoch: usize,
     pub samples_per_s: f64,
-    /// `finished`, `early_stopped`, `max_steps` or `interrupted`.
-    pub stopped: &'static str,
+    pub stopped: Stop,
     pub frozen_params: usize,
     pub out: String,
     pub checkpoint: String,
+    /// The run's result (`weights.safetensors`) and what it holds.
+    pub weights: String,
+    pub kept: Kept,
     /// The metrics log (CSV, a row per step and per epoch).
     pub log: String,
     /// The loss and metric curves (SVG).
     pub plot: String,
     pub history: Vec<EpochRecord>,
-    /// Notes for the person (device fallback, partial init).
+    /// Notes for the person (device fallback, partial init, changes on resume).
     #[serde(skip)]
     pub notes: Vec<String>,
 }
@@ -59,6 +71,9 @@ pub enum TrainError {
     Fit(#[from] FitError),
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+    /// Training stopped on an error after it had started; what was kept on disk.
+    #[error("{cause}\n{kept}")]
+    Stopped { cause: Box<TrainError>, kept: String },
     #[error("{0}")]
     Usage(String),
 }
@@ -71,63 +86,127 @@ pub fn train(
     options: &RunOptions,
     progress: Box<dyn Observer>,
 ) -> Result<TrainReport, TrainError> {
-    let Session { nets, splits, mut optimizer, fit: fit_config, plateau, frozen, mut notes, device } =
-        Session::prepare(spec, config, config_dir)?;
-    let net = nets.full();
-    let out = out_dir(spec, config, config_dir, options);
-    let resume_from = out.join("checkpoint.safetensors");
+    let Session { mut program, splits, input, fit: mut fit_config, plateau, frozen, mut notes, device } =
+        Session::prepare(spec, config, config_dir, !options.skip_memory_check)?;
+    let (train_feed, val_feed) = feeds(&splits, &input);
+    fit_config.cancel = options.cancel.clone();
+    let folder = RunFolder::new(out_dir(spec, config, config_dir, options)?);
+    if folder.dir.is_dir() {
+        // What a kill cut short in an earlier run of this folder (nothing else writes in it now).
+        super::files::clean_leftovers(&folder.dir).map_err(|e| file_error(&folder.dir, e))?;
+    }
+    let settings = resume::settings(config, &device);
     let mut state = if options.resume {
-        let ckpt = checkpoint::load(&resume_from, &device)?;
-        net.params().load_map(&ckpt.weights, false)?;
-        net.params().set_passes(ckpt.state.forward_passes);
-        optimizer.load_state(&ckpt.optimizer)?;
-        notes.push(format!(
-            "resumed from `{}` after epoch {} (step {})",
-            resume_from.display(),
-            ckpt.state.epochs_done,
-            ckpt.state.step
-        ));
-        ckpt.state
+        continue_from(&folder, &mut program, &device, &settings, options.allow_changes, &mut notes)?
     } else {
-        RunState { base_lr: *optimizer.lr_mut(), plateau, ..Default::default() }
+        RunState { base_lr: program.base_learning_rate(), plateau, settings, ..Default::default() }
     };
-    let (log, plot) = (out.join("metrics.csv"), out.join("curves.svg"));
+    let (log, plot) = (folder.log(), folder.plot());
+    let metrics_log = match options.resume {
+        true => MetricsLog::resume(&log, config.log_every as u64, &state),
+        false => MetricsLog::create(&log, config.log_every as u64),
+    };
     let mut files: Vec<Box<dyn Observer>> = vec![
-        Box::new(MetricsLog::create(&log, config.log_every as u64).map_err(|e| file_error(&log, e))?),
-        Box::new(CurvePlot::new(&plot, &net.name).map_err(|e| file_error(&plot, e))?),
+        Box::new(metrics_log.map_err(|e| file_error(&log, e))?),
+        Box::new(CurvePlot::new(&plot, &program.nets.full().name).map_err(|e| file_error(&plot, e))?),
     ];
     files.push(progress);
     let mut observers = Observers(files);
 
-    let every = config.checkpoint_every.max(1);
-    let last_epoch = config.epochs;
-    let stop = fit(
-        &nets,
-        optimizer.as_mut(),
-        &splits,
+    let every = config.checkpoint_every;
+    let outcome = fit(
+        &mut program,
+        &train_feed,
+        &val_feed,
         &fit_config,
         &mut state,
         &mut observers,
-        &mut |state, opt, best| {
-            let write =
-                |name: &str| checkpoint::write_atomic(&out.join(name), &net.params().state_dict(), None);
-            if state.epochs_done % every == 0 || state.epochs_done == last_epoch {
-                let state = RunState { forward_passes: net.params().passes(), ..state.clone() };
-                checkpoint::save(&resume_from, net.params().state_dict(), opt.state(), &state)
-                    .and_then(|()| write("weights.safetensors"))
-                    .map_err(|e| e.to_string())?;
-            }
-            if best {
-                write("best.safetensors").map_err(|e| e.to_string())?;
-            }
-            Ok(())
+        &mut |state, program, improved| {
+            folder.after_epoch(program, state, improved, every).map_err(|e| e.to_string())
         },
-    )?;
-    let mut report = report(state, stop, &splits, frozen.len(), &out, notes)?;
+    );
+    // Whatever ended the run, its state is saved before anything is reported.
+    let over = matches!(outcome, Ok(Stop::Finished | Stop::EarlyStopped | Stop::MaxSteps));
+    let restore_best = over && config.early_stopping.as_ref().is_some_and(|e| e.restore_best);
+    let kept = folder.finish(&program, &state, restore_best);
+    let (stop, kept) = match (outcome, kept) {
+        (Ok(stop), Ok(kept)) => (stop, kept),
+        (Ok(_), Err(e)) => return Err(e.into()),
+        (Err(cause), Ok(kept)) => {
+            let kept = match kept {
+                Kept::Last { step } => format!(
+                    "note: the state after step {step}, the last finite one, is saved in `{}`: \
+                     `--resume` continues from it",
+                    folder.dir.display()
+                ),
+                kept => format!("note: {kept}; the run folder is `{}`", folder.dir.display()),
+            };
+            return Err(TrainError::Stopped { cause: Box::new(cause.into()), kept });
+        }
+        (Err(cause), Err(e)) => {
+            let kept = format!("note: and the final checkpoint could not be written: {e}");
+            return Err(TrainError::Stopped { cause: Box::new(cause.into()), kept });
+        }
+    };
+    let mut report = report(state, stop, &splits, frozen.len(), &folder, kept, notes);
     report.log = log.display().to_string();
     report.plot = plot.display().to_string();
-    report.checkpoint = resume_from.display().to_string();
     Ok(report)
+}
+
+/// The state a resumed run starts from: the checkpoint's weights, optimizer state and run
+/// state, after checking that the run resuming it is the same run.
+fn continue_from(
+    folder: &RunFolder,
+    program: &mut dyn Program,
+    device: &candle_core::Device,
+    settings: &std::collections::BTreeMap<String, String>,
+    allow_changes: bool,
+    notes: &mut Vec<String>,
+) -> Result<RunState, TrainError> {
+    let path = folder.checkpoint();
+    let ckpt = checkpoint::load(&path, device)?;
+    let mut state = ckpt.state;
+    folder.saved_at(state.step);
+    let changes = resume::changes(&state.settings, settings);
+    if state.settings.is_empty() {
+        notes.push("the checkpoint predates recorded settings: its settings were not compared".into());
+    } else if !changes.is_empty() && !allow_changes {
+        let list: Vec<String> = changes.iter().map(|c| format!("  {c}")).collect();
+        return Err(TrainError::Usage(format!(
+            "`{}` was trained with other settings, so resuming would not continue the same run:\n{}\n\
+             undo the change, or pass --allow-changes to resume anyway",
+            path.display(),
+            list.join("\n")
+        )));
+    }
+    let kind_changed = resume::optimizer_kind_changed(&changes);
+    let has_optimizer_state = ckpt.optimizer.contains_key("step");
+    if !has_optimizer_state && state.step > 0 && !allow_changes {
+        return Err(TrainError::Usage(format!(
+            "`{}` holds no optimizer state, so resuming would not continue the same run: \
+             pass --allow-changes to resume with a fresh optimizer",
+            path.display()
+        )));
+    }
+    if kind_changed {
+        notes.push("the optimizer changed: it starts with fresh state".into());
+    }
+    program.restore(&ckpt.weights, (!kind_changed).then_some(&ckpt.optimizer))?;
+    program.set_passes(state.forward_passes);
+    if changes.iter().any(|c| c.key == "optimizer") && allow_changes {
+        // A rate the person changed on purpose replaces the one the schedule had reached.
+        state.base_lr = program.base_learning_rate();
+    }
+    notes.extend(changes.iter().map(|c| format!("resumed with a changed setting: {c}")));
+    notes.push(format!(
+        "resumed from `{}` at epoch {} (step {})",
+        path.display(),
+        state.epochs_done,
+        state.step
+    ));
+    state.settings = settings.clone();
+    Ok(state)
 }
 
 fn file_error(path: &Path, e: std::io::Error) -> TrainError {
@@ -139,9 +218,10 @@ fn report(
     stop: Stop,
     splits: &Splits,
     frozen: usize,
-    out: &Path,
+    folder: &RunFolder,
+    kept: Kept,
     notes: Vec<String>,
-) -> Result<TrainReport, TrainError> {
+) -> TrainReport {
     let last = state.history.last().cloned();
     let seconds: f64 =
         state.history.iter().map(|r| splits.train.len() as f64 / r.samples_per_s.max(1e-12)).sum();
@@ -152,7 +232,7 @@ fn report(
             state.history.iter().min_by(|a, b| val_loss(a).total_cmp(&val_loss(b))).map_or(0, |r| r.epoch)
         }
     };
-    Ok(TrainReport {
+    TrainReport {
         epochs: state.epochs_done,
         steps: state.step,
         train_loss: last.as_ref().and_then(|r| r.train.get("loss")).unwrap_or(f64::NAN),
@@ -160,33 +240,94 @@ fn report(
         val_accuracy: last.as_ref().and_then(|r| r.val.get("accuracy")),
         best_epoch,
         samples_per_s: (splits.train.len() * state.history.len()) as f64 / seconds.max(1e-12),
-        stopped: match stop {
-            Stop::Finished => "finished",
-            Stop::EarlyStopped { .. } => "early_stopped",
-            Stop::MaxSteps => "max_steps",
-            Stop::Interrupted => "interrupted",
-        },
+        stopped: stop,
         frozen_params: frozen,
-        out: out.display().to_string(),
-        checkpoint: String::new(),
+        out: folder.dir.display().to_string(),
+        checkpoint: folder.checkpoint().display().to_string(),
+        weights: folder.weights().display().to_string(),
+        kept,
         log: String::new(),
         plot: String::new(),
         history: state.history,
         notes,
-    })
+    }
 }
 
 /// The run folder: the flag, else the configuration's `out` (relative to it), else
 /// `runs/<spec file stem>` in the working directory.
-pub fn out_dir(spec: &str, config: &TrainConfig, config_dir: &Path, options: &RunOptions) -> PathBuf {
+///
+/// An `out` written in a spec or configuration file is not trusted to write anywhere: it must
+/// be relative and stay inside the file's folder or the working directory (judged on the path
+/// as written, `..` resolved). Anything else takes `--out`, typed by the person running it.
+pub fn out_dir(
+    spec: &str,
+    config: &TrainConfig,
+    config_dir: &Path,
+    options: &RunOptions,
+) -> Result<PathBuf, TrainError> {
     if let Some(out) = &options.out {
-        return out.clone();
+        return Ok(out.clone());
     }
     match &config.out {
-        Some(out) => config_dir.join(out),
+        Some(out) => confined(config_dir, out),
         None => {
             let stem = Path::new(spec).file_stem().map_or("run".into(), |s| s.to_string_lossy().to_string());
-            Path::new("runs").join(stem)
+            Ok(Path::new("runs").join(stem))
         }
+    }
+}
+
+fn confined(config_dir: &Path, out: &str) -> Result<PathBuf, TrainError> {
+    let refuse = |why: &str| {
+        TrainError::Usage(format!(
+            "`out: {out}` {why}; a run folder written in a file must stay inside that file's folder \
+             or the working directory: pass `--out {out}` to write there"
+        ))
+    };
+    if Path::new(out).is_absolute() {
+        return Err(refuse("is an absolute path"));
+    }
+    let cwd = std::env::current_dir().map_err(|e| TrainError::Usage(format!("no working directory: {e}")))?;
+    let base = normalise(&cwd.join(config_dir));
+    let target = normalise(&base.join(out));
+    if target.starts_with(&base) || target.starts_with(&cwd) {
+        Ok(config_dir.join(out))
+    } else {
+        Err(refuse("leaves them"))
+    }
+}
+
+/// `path` with `.` dropped and each `..` taking away the component before it.
+fn normalise(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_out_written_in_a_file_stays_in_its_folder_or_the_working_directory() {
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(confined(Path::new("specs"), "runs/a").unwrap(), Path::new("specs/runs/a"));
+        assert!(confined(Path::new("specs"), "../runs/a").is_ok(), "still inside the working directory");
+        for bad in ["/tmp/evil", "../../x", "../../../../../../etc"] {
+            let err = confined(Path::new("specs"), bad).unwrap_err().to_string();
+            assert!(err.contains(&format!("--out {bad}")), "{err}");
+        }
+        // A spec outside the working directory keeps its runs beside it.
+        let elsewhere = cwd.parent().unwrap().join("elsewhere");
+        assert!(confined(&elsewhere, "runs/a").is_ok());
+        assert!(confined(&elsewhere, "../../a").is_err());
     }
 }

@@ -6,25 +6,31 @@ use std::path::Path;
 
 use candle_core::{DType, Device};
 
+use super::batch::Feed;
 use super::config::TrainConfig;
 use super::data::{self, Splits};
-use super::fit::{steps_per_epoch, FitConfig};
+use super::fit::{steps_per_epoch, Cancel, FitConfig};
 use super::freeze::freeze;
 use super::nets::Nets;
-use super::objective::Metric;
-use super::optim::{Optimizer, Param};
+use super::optim::Param;
 use super::run::TrainError;
 use super::schedule::Plateau;
+use super::supervised::{Objective, Supervised};
 use crate::ir::dim::Dim;
-use crate::lower::device;
+use crate::lower::{device, LowerError};
 use crate::{Model, Options};
+
+/// The name supervised batches carry their targets under.
+pub const TARGET: &str = "target";
 
 /// Everything a loop needs, ready to go.
 pub struct Session {
-    /// The model at the batch size, and at each split's short last batch.
-    pub nets: Nets,
+    /// The model (at the batch size, and at each split's short last batch), its loss and its
+    /// optimizer.
+    pub program: Supervised,
     pub splits: Splits,
-    pub optimizer: Box<dyn Optimizer>,
+    /// The model input the data's features feed.
+    pub input: String,
     pub fit: FitConfig,
     pub plateau: Option<Plateau>,
     /// Keys of the parameters `frozen` took out of training.
@@ -35,19 +41,31 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn prepare(spec: &str, config: &TrainConfig, config_dir: &Path) -> Result<Session, TrainError> {
+    /// Everything a loop needs. `check_memory`: refuse a run whose estimated training memory
+    /// exceeds what the machine has available (before any parameter is allocated).
+    pub fn prepare(
+        spec: &str,
+        config: &TrainConfig,
+        config_dir: &Path,
+        check_memory: bool,
+    ) -> Result<Session, TrainError> {
         let usage = TrainError::Usage;
+        // Flags may have changed what the configuration's reader checked.
+        config.check().map_err(|(path, e)| usage(format!("{}: {e}", path.join("."))))?;
         let mut notes = Vec::new();
         let (device, note) = device::select(config.device).map_err(usage)?;
         notes.extend(note);
-        let b = config.batch_size.max(1);
+        let b = config.batch_size;
         let splits = data::load(&config.data, config_dir, config.seed, &device)?;
+        check_finite(&splits)?;
 
         let batch_dim = batch_dim(spec)?;
-        let model = Model::from_file(
-            spec,
-            &Options { bind: vec![(batch_dim.clone(), b as i64)], ..Default::default() },
-        )?;
+        let bound = Options { bind: vec![(batch_dim.clone(), b as i64)], ..Default::default() };
+        let compiled = crate::compile_file(spec, &bound).map_err(LowerError::from)?;
+        if check_memory {
+            check_training_memory(&compiled, b, config.optimizer.state_slots(), available_memory())?;
+        }
+        let model = Model::from_compiled(compiled)?;
         check_short_batch(&model, &batch_dim, splits.train.len() % b, b)?;
         let full = model.build_seeded(&device, DType::F32, config.seed)?;
         let nets = Nets::build(&model, full, &batch_dim, &[splits.train.len(), splits.val.len()])?;
@@ -73,18 +91,9 @@ impl Session {
             return Err(usage("nothing to train: every parameter is frozen".into()));
         }
         let optimizer = config.optimizer.build(params)?;
-        let metric_names = config.metrics.clone().unwrap_or_else(|| {
-            if config.loss.classifies() {
-                vec!["accuracy".into()]
-            } else {
-                vec![]
-            }
-        });
-        let metrics = metric_names
-            .iter()
-            .map(|m| Metric::parse(m, &config.loss))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(usage)?;
+        let metrics = config.metrics().map_err(usage)?;
+        let input = net.inputs().first().map(|i| i.name.clone()).unwrap_or_default();
+        let output = net.output_names().first().map(|o| o.to_string()).unwrap_or_default();
         let steps_per_epoch = steps_per_epoch(splits.train.len(), b, config.accumulate) as u64;
         let length = match config.schedule.every {
             super::schedule::Unit::Epoch => config.epochs as u64,
@@ -97,17 +106,78 @@ impl Session {
             max_steps: config.max_steps,
             seed: config.seed,
             shuffle: config.data.shuffle,
-            loss: config.loss.clone(),
-            metrics,
             schedule,
             unit: config.schedule.every,
             plateau_monitor: config.schedule.monitor().to_string(),
             accumulate: config.accumulate.max(1),
-            clip: config.clip,
-            l1: config.l1,
             early_stopping: config.early_stopping.clone(),
+            cancel: Cancel::default(),
         };
-        Ok(Session { nets, splits, optimizer, fit: fit_config, plateau, frozen, notes, device })
+        let objective = Objective { loss: config.loss.clone(), output, target: TARGET.into(), metrics };
+        let program = Supervised { nets, optimizer, objective, clip: config.clip, l1: config.l1 };
+        Ok(Session { program, splits, input, fit: fit_config, plateau, frozen, notes, device })
+    }
+}
+
+/// The splits as named batch sources: features under `input`, targets under [`TARGET`].
+pub fn feeds<'a>(splits: &'a Splits, input: &str) -> (Feed<'a>, Feed<'a>) {
+    let feed = |data| Feed { data, input: input.to_string(), target: TARGET.into() };
+    (feed(&splits.train), feed(&splits.val))
+}
+
+/// A NaN or an infinity in the data poisons every step it is in: refuse it up front, naming
+/// the split and row, rather than stop an epoch in at a loss that cannot say why.
+fn check_finite(splits: &Splits) -> Result<(), TrainError> {
+    for (split, data) in [("training", &splits.train), ("validation", &splits.val)] {
+        for (what, t) in [("features", &data.x), ("targets", &data.y)] {
+            if !t.dtype().is_float() || t.elem_count() == 0 {
+                continue;
+            }
+            // 0 * x is 0 for finite x and NaN otherwise; a row's sum says if any was not.
+            let probe = (t.to_dtype(DType::F64)? * 0.0)?.reshape((t.dim(0)?, ()))?.sum(1)?;
+            if let Some(row) = probe.to_vec1::<f64>()?.iter().position(|v| *v != 0.0) {
+                return Err(TrainError::Data(data::DataError::Config(format!(
+                    "row {row} of the {split} split (counted from 0, in split order) has a NaN or an \
+                     infinity in its {what}"
+                ))));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The memory the machine can give this process: `MemAvailable`, lowered to the cgroup's
+/// limit when one is set; `None` where neither can be read.
+pub fn available_memory() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kib = meminfo.lines().find_map(|l| l.strip_prefix("MemAvailable:"))?;
+    let available = kib.trim().trim_end_matches("kB").trim().parse::<u64>().ok()?.saturating_mul(1024);
+    let read = |p: &str| std::fs::read_to_string(p).ok().and_then(|s| s.trim().parse::<u64>().ok());
+    let cgroup = match (read("/sys/fs/cgroup/memory.max"), read("/sys/fs/cgroup/memory.current")) {
+        (Some(max), Some(used)) => Some(max.saturating_sub(used)),
+        _ => None,
+    };
+    Some(cgroup.map_or(available, |c| c.min(available)))
+}
+
+/// Refuse a run whose estimated training memory (the summary's, with the configured optimizer's
+/// `slots` of state per parameter) exceeds `available`.
+fn check_training_memory(
+    compiled: &crate::Compiled,
+    batch: usize,
+    slots: u64,
+    available: Option<u64>,
+) -> Result<(), TrainError> {
+    let needed = compiled.analysis.as_ref().and_then(|a| a.memory.training_bytes_with(a.trainable, slots));
+    match (needed, available) {
+        (Some(needed), Some(available)) if needed > available => Err(TrainError::Usage(format!(
+            "training needs about {} (the summary's estimate at batch size {batch}: weights, gradients, \
+             the optimizer's state and saved activations) and {} is available: lower `batch_size`, or pass \
+             --skip-memory-check to try anyway",
+            crate::report::mib(needed),
+            crate::report::mib(available)
+        ))),
+        _ => Ok(()),
     }
 }
 
@@ -160,5 +230,33 @@ fn batch_dim(spec: &str) -> Result<String, TrainError> {
         _ => Err(TrainError::Usage(format!(
             "the first input of `{spec}` needs a batch dim (`dim N`) on its first axis"
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_whose_training_memory_exceeds_what_is_available_is_refused_with_both_figures() {
+        let spec = concat!(env!("CARGO_MANIFEST_DIR"), "/specs/iris_mlp.wick");
+        let options = Options { bind: vec![("N".into(), 10)], ..Default::default() };
+        let compiled = crate::compile_file(spec, &options).unwrap();
+        let analysis = compiled.analysis.as_ref().unwrap();
+        let needed = analysis.memory.training_bytes.unwrap();
+        // Adam's two moments are the summary's figure; plain SGD keeps none.
+        assert_eq!(analysis.memory.training_bytes_with(analysis.trainable, 2), Some(needed));
+        let sgd = analysis.memory.training_bytes_with(analysis.trainable, 0).unwrap();
+        assert_eq!(needed - sgd, 2 * 4 * analysis.trainable);
+        let e = check_training_memory(&compiled, 10, 2, Some(needed - 1)).err().unwrap().to_string();
+        assert!(e.contains("at batch size 10") && e.contains("--skip-memory-check"), "{e}");
+        assert!(
+            e.contains(&crate::report::mib(needed)) && e.contains(&crate::report::mib(needed - 1)),
+            "{e}"
+        );
+        assert!(check_training_memory(&compiled, 10, 2, Some(needed)).is_ok());
+        assert!(check_training_memory(&compiled, 10, 0, Some(sgd)).is_ok(), "SGD fits where Adam does not");
+        assert!(check_training_memory(&compiled, 10, 2, None).is_ok(), "unknown memory: no refusal");
+        assert!(available_memory().is_some_and(|m| m > 0), "this machine's memory can be read");
     }
 }

@@ -9,14 +9,17 @@ use candle_core::backprop::GradStore;
 use candle_core::{Device, Tensor, Var};
 
 use super::config::{Clip, TrainConfig};
-use super::fit::evaluate;
+use super::fit::{evaluate, Stop};
 use super::grads::clip_grads;
 use super::nets::Nets;
-use super::objective::Metric;
+use super::objective::{LossConfig, Metric};
 use super::observe::{Observer, Plan, Progress, StepRecord};
 use super::optim::config::OptimizerConfig;
 use super::optim::Param;
+use super::program::Program;
 use super::run::{train, RunOptions, TrainReport};
+use super::session::{feeds, TARGET};
+use super::supervised::{Objective, Supervised};
 
 const SPEC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/specs/iris_mlp.wick");
 
@@ -25,11 +28,15 @@ fn run(yaml: &str, out: &str) -> TrainReport {
 }
 
 /// Iris: 120 training rows, 30 validation rows.
-fn config(yaml: &str) -> TrainConfig {
-    let text = format!("data: {{csv: data/iris.csv, target: species, standardize: true}}\n{yaml}");
+pub(super) fn config(yaml: &str) -> TrainConfig {
+    parse_config(&format!("data: {{csv: data/iris.csv, target: species, standardize: true}}\n{yaml}"))
+}
+
+/// A whole configuration from YAML text.
+pub(super) fn parse_config(text: &str) -> TrainConfig {
     let mut sources = crate::front::span::SourceMap::new();
-    let id = sources.add("t.yaml", None, text.clone());
-    let value = crate::front::yaml::parse_config(&text, id).unwrap();
+    let id = sources.add("t.yaml", None, text.to_string());
+    let value = crate::front::yaml::parse_config(text, id).unwrap();
     TrainConfig::from_value(&value).unwrap()
 }
 
@@ -39,7 +46,7 @@ fn run_spec(spec: &str, yaml: &str, out: &str, resume: bool) -> TrainReport {
 
 fn run_watched(spec: &str, yaml: &str, out: &str, resume: bool, observer: Box<dyn Observer>) -> TrainReport {
     let dir = std::env::temp_dir().join(format!("wick-fit-{out}-{}", std::process::id()));
-    let options = RunOptions { resume, out: Some(dir.clone()) };
+    let options = RunOptions { resume, out: Some(dir.clone()), ..Default::default() };
     let report =
         train(spec, &config(yaml), Path::new(env!("CARGO_MANIFEST_DIR")), &options, observer).unwrap();
     if !out.ends_with("-keep") {
@@ -70,7 +77,7 @@ fn early_stopping_ends_patience_epochs_after_the_best() {
         "optimizer: {name: adam, lr: 0.05}\nepochs: 200\nearly_stopping: {monitor: val_loss, patience: 3}\n",
         "early",
     );
-    assert_eq!(r.stopped, "early_stopped");
+    assert_eq!(r.stopped, Stop::EarlyStopped);
     assert!(r.epochs < 200, "{}", r.epochs);
     assert_eq!(r.best_epoch + 3, r.epochs);
     let best = r.history[r.best_epoch - 1].val.get("loss").unwrap();
@@ -83,13 +90,13 @@ fn accumulation_takes_one_step_per_group_of_batches() {
     let r = run("optimizer: {name: sgd, lr: 0.1}\nepochs: 2\naccumulate: 2\n", "accumulate");
     assert_eq!((r.epochs, r.steps), (2, 12));
     let r = run("optimizer: {name: sgd, lr: 0.1}\nepochs: 3\nmax_steps: 20\n", "max-steps");
-    assert_eq!((r.stopped, r.steps, r.epochs), ("max_steps", 20, 2));
+    assert_eq!((r.stopped, r.steps, r.epochs), (Stop::MaxSteps, 20, 2));
     // Batches of 16: 7 whole and one of 8, so 3 steps an epoch with accumulate 3.
     let yaml = "optimizer: {name: sgd, lr: 0.1}\nbatch_size: 16\naccumulate: 3\nepochs: 2\n";
     let r = run_spec(SPEC, yaml, "accumulate-short", false);
     assert_eq!((r.epochs, r.steps), (2, 6));
     let r = run_spec(SPEC, &format!("{yaml}max_steps: 4\n"), "max-steps-short", false);
-    assert_eq!((r.stopped, r.steps, r.epochs), ("max_steps", 4, 2));
+    assert_eq!((r.stopped, r.steps, r.epochs), (Stop::MaxSteps, 4, 2));
 }
 
 /// What the loop tells its observer: the plan, and the samples each epoch's steps took.
@@ -142,10 +149,19 @@ fn every_row_is_trained_and_validated_when_batches_do_not_divide_the_splits() {
         let splits =
             super::data::load(&c.data, Path::new(env!("CARGO_MANIFEST_DIR")), c.seed, &Device::Cpu).unwrap();
         let metrics = vec![Metric::parse("accuracy", &c.loss).unwrap()];
-        let once = evaluate(&whole, &splits.val, &c.loss, &metrics).unwrap();
+        let program = supervised(whole, c.loss.clone(), metrics);
+        let once = evaluate(&program, &feeds(&splits, "x").1, &program.figures()).unwrap();
         assert_eq!(once.get("accuracy"), Some(accuracy));
         assert!((once.get("loss").unwrap() - r.val_loss).abs() < 1e-6, "{once:?} {}", r.val_loss);
     }
+}
+
+/// `nets` as a supervised program reading its first output against the target, with SGD.
+pub(super) fn supervised(nets: Nets, loss: LossConfig, metrics: Vec<Metric>) -> Supervised {
+    let optimizer = OptimizerConfig::default().build(Param::trainable(nets.full())).unwrap();
+    let output = nets.full().output_names()[0].to_string();
+    let objective = Objective { loss, output, target: TARGET.into(), metrics };
+    Supervised { nets, optimizer, objective, clip: None, l1: 0.0 }
 }
 
 #[test]
@@ -210,7 +226,7 @@ fn a_one_row_last_batch_under_batch_norm_is_refused_before_training() {
     let text = "dim N = 10\nmodel M {\n input x: [N, 4]\n output y = x |> fc: Linear(8) |> bn: BatchNorm1d |> Linear(3) }\n";
     std::fs::write(&spec, text).unwrap();
     let dir = std::env::temp_dir().join(format!("wick-fit-bn-{}", std::process::id()));
-    let options = RunOptions { resume: false, out: Some(dir.clone()) };
+    let options = RunOptions { out: Some(dir.clone()), ..Default::default() };
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let quiet = || Box::new(Progress::quiet());
     // 120 training rows in batches of 7 leave one.

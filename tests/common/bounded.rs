@@ -5,6 +5,9 @@
 //! fails fast instead of taking the machine; the budget itself is checked on the child's peak
 //! resident memory, which `wait4` reports.
 
+// Each suite includes this file and reads only the parts of an outcome it checks.
+#![allow(dead_code)]
+
 use std::io::Read;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
@@ -67,16 +70,21 @@ impl Outcome {
 // The child is reaped by `wait4` (which also reports its peak memory), not by `Child::wait`.
 #[allow(clippy::zombie_processes)]
 pub fn run_bounded(args: &[&str], dir: &Path, limits: Limits) -> Outcome {
-    let cap = limits.address_space_bytes;
+    run_bounded_command(wick_command(args, dir), limits)
+}
+
+/// The command [`run_bounded`] runs, for a test that changes it (another user, more
+/// environment) before [`run_bounded_command`] runs it.
+pub fn wick_command(args: &[&str], dir: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_wick"));
+    command.args(args).current_dir(dir).env("NO_COLOR", "1").env("RUST_BACKTRACE", "1");
     command
-        .args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env("RUST_BACKTRACE", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+}
+
+/// Run `command` under `limits`, its standard input empty and its outputs captured.
+pub fn run_bounded_command(mut command: Command, limits: Limits) -> Outcome {
+    let cap = limits.address_space_bytes;
+    command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     // SAFETY: setrlimit is async-signal-safe, and nothing else runs between fork and exec.
     unsafe {
         command.pre_exec(move || {
@@ -88,6 +96,8 @@ pub fn run_bounded(args: &[&str], dir: &Path, limits: Limits) -> Outcome {
         });
     }
     let started = Instant::now();
+    // Reaped by wait4 below, which also reports its peak memory.
+    #[allow(clippy::zombie_processes)]
     let mut child = command.spawn().expect("spawn wick");
     let (mut out, mut err) = (child.stdout.take().expect("stdout"), child.stderr.take().expect("stderr"));
     // Drain both pipes on threads so a chatty child never blocks on a full pipe.
@@ -104,6 +114,9 @@ pub fn run_bounded(args: &[&str], dir: &Path, limits: Limits) -> Outcome {
         if done == pid {
             break (std::process::ExitStatus::from_raw(status), usage);
         }
+        // Anything but "still running" or an interrupted wait would loop here forever.
+        let error = std::io::Error::last_os_error();
+        assert!(done == 0 || error.kind() == std::io::ErrorKind::Interrupted, "wait4: {error}");
         if !timed_out && started.elapsed() > limits.wall {
             timed_out = true;
             // SAFETY: signalling our own child, which has not been reaped.

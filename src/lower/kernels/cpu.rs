@@ -37,9 +37,26 @@ impl Elem for f64 {
     }
 }
 
-/// Whether `t` lives on the CPU in a dtype the custom kernels take.
+thread_local! {
+    /// Set while a pass whose gradients will be differentiated again runs (see [`composed_if`]).
+    static COMPOSED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Run `f` with the custom kernels stood down when `composed`: their hand-written backward
+/// passes give first-order gradients only, so a pass whose gradients are differentiated again
+/// (a gradient penalty) takes the compositions on candle's primitives instead. The executor
+/// scopes each layer of such a pass; the kernels, called deep inside a layer, read the scope.
+pub fn composed_if<R>(composed: bool, f: impl FnOnce() -> R) -> R {
+    let outer = COMPOSED.with(|c| c.replace(composed));
+    let result = f();
+    COMPOSED.with(|c| c.set(outer));
+    result
+}
+
+/// Whether the custom kernels take `t`: on the CPU, in f32 or f64, outside a pass that asked
+/// for differentiable gradients.
 pub fn on_cpu_float(t: &Tensor) -> bool {
-    t.device().is_cpu() && matches!(t.dtype(), DType::F32 | DType::F64)
+    t.device().is_cpu() && matches!(t.dtype(), DType::F32 | DType::F64) && !COMPOSED.with(|c| c.get())
 }
 
 /// The elements of a contiguous operand.

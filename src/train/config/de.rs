@@ -25,7 +25,7 @@ impl ConfigError {
         ConfigError { message: message.into(), span: None, help: None, unknown_key: None }
     }
 
-    fn at(mut self, span: Span) -> ConfigError {
+    pub(crate) fn at(mut self, span: Span) -> ConfigError {
         self.span.get_or_insert(span);
         self
     }

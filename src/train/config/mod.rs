@@ -27,9 +27,10 @@ use serde::Deserialize;
 
 use super::data::DataConfig;
 use super::objective::LossConfig;
+use super::objective::Metric;
 use super::optim::config::OptimizerConfig;
 use super::schedule::ScheduleConfig;
-use crate::front::ast::ConfigValue;
+use crate::front::ast::{ConfigKind, ConfigValue};
 use crate::lower::device::DeviceChoice;
 pub use de::ConfigError;
 
@@ -133,9 +134,108 @@ mod defaults {
 }
 
 impl TrainConfig {
-    /// Read a configuration from spanned values (a spec's `train` section or a YAML file).
+    /// Read a configuration from spanned values (a spec's `train` section or a YAML file),
+    /// and check what one key alone cannot ([`TrainConfig::check`]) at the key at fault.
     pub fn from_value(value: &ConfigValue) -> Result<TrainConfig, ConfigError> {
-        de::from_value(value)
+        let config: TrainConfig = de::from_value(value)?;
+        config.check().map_err(|(path, message)| {
+            let e = ConfigError::new(message);
+            match find(value, &path) {
+                Some(v) => e.at(v.span),
+                None => e,
+            }
+        })?;
+        Ok(config)
+    }
+
+    /// The metrics besides the loss: as configured, else `accuracy` when the loss classifies.
+    pub fn metrics(&self) -> Result<Vec<Metric>, String> {
+        match &self.metrics {
+            Some(names) => names.iter().map(|m| Metric::parse(m, &self.loss)).collect(),
+            None if self.loss.classifies() => Ok(vec![Metric::TopK(1)]),
+            None => Ok(vec![]),
+        }
+    }
+
+    /// What the keys say together: sizes of at least one, metrics the loss allows, monitors
+    /// that name a figure the run computes. An error names the key's path.
+    pub fn check(&self) -> Result<(), (Vec<&'static str>, String)> {
+        let counts = [
+            ("batch_size", self.batch_size),
+            ("accumulate", self.accumulate),
+            ("checkpoint_every", self.checkpoint_every),
+        ];
+        for (key, n) in counts {
+            if n == 0 {
+                return Err((vec![key], format!("`{key}` must be at least 1, found 0")));
+            }
+        }
+        let metrics = self.metrics().map_err(|e| (vec!["metrics"], e))?;
+        let mut figures: Vec<String> = vec!["loss".into()];
+        figures.extend(metrics.iter().map(Metric::name));
+        let mut monitors: Vec<String> = figures.clone();
+        monitors.extend(figures.iter().flat_map(|f| [format!("val_{f}"), format!("train_{f}")]));
+        let mut watched = vec![(vec!["schedule", "monitor"], self.schedule.monitor().to_string())];
+        if let Some(es) = &self.early_stopping {
+            watched.push((vec!["early_stopping", "monitor"], es.monitor.clone()));
+        }
+        for (path, name) in watched {
+            if !monitors.contains(&name) {
+                let close = crate::diag::did_you_mean(&name, monitors.iter().map(String::as_str))
+                    .map_or(String::new(), |c| format!("; did you mean `{c}`?"));
+                return Err((
+                    path,
+                    format!(
+                        "`{name}` is not a figure this run computes{close} (it computes {})",
+                        monitors.join(", ")
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What the command line overrides in a configuration (`wick train --epochs 5 --lr 0.1`).
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub epochs: Option<usize>,
+    pub max_steps: Option<u64>,
+    pub lr: Option<f64>,
+    pub batch_size: Option<usize>,
+    pub seed: Option<u64>,
+    pub device: Option<DeviceChoice>,
+    /// Initial weights, as typed: relative to the working directory, not to the configuration.
+    pub init: Option<String>,
+}
+
+impl TrainConfig {
+    /// Apply the flags that were given, then check the result as the reader checks a file.
+    pub fn apply(&mut self, o: &Overrides) -> Result<(), String> {
+        self.epochs = o.epochs.unwrap_or(self.epochs);
+        self.max_steps = o.max_steps.or(self.max_steps);
+        self.batch_size = o.batch_size.unwrap_or(self.batch_size);
+        self.seed = o.seed.unwrap_or(self.seed);
+        self.device = o.device.unwrap_or(self.device);
+        if let Some(lr) = o.lr {
+            *self.optimizer.lr_mut() = lr;
+        }
+        if let Some(init) = &o.init {
+            let absolute = std::env::current_dir().map(|d| d.join(init)).unwrap_or_else(|_| init.into());
+            self.init = Some(absolute.display().to_string());
+        }
+        self.check().map_err(|(path, e)| format!("{}: {e}", path.join(".")))
+    }
+}
+
+/// The value at `path` (mapping keys) inside `value`.
+fn find<'a>(value: &'a ConfigValue, path: &[&str]) -> Option<&'a ConfigValue> {
+    let Some((first, rest)) = path.split_first() else { return Some(value) };
+    match &value.kind {
+        ConfigKind::Map(entries) => {
+            entries.iter().find(|(k, _)| k.name == *first).and_then(|(_, v)| find(v, rest))
+        }
+        _ => None,
     }
 }
 

@@ -29,8 +29,12 @@ pub fn read_config(
     let mut sources = SourceMap::new();
     let value = match config_file {
         Some(file) => {
-            let text = std::fs::read_to_string(file)
-                .map_err(|e| SourceError::Usage(format!("cannot read `{file}`: {e}")))?;
+            let cannot = |e: String| SourceError::Usage(format!("cannot read `{file}`: {e}"));
+            let bytes =
+                crate::train::files::read_regular(Path::new(file)).map_err(|e| cannot(e.to_string()))?;
+            let text = String::from_utf8(bytes).map_err(|e| {
+                cannot(format!("it is not UTF-8 text (byte {})", e.utf8_error().valid_up_to()))
+            })?;
             let id = sources.add(file, Some(PathBuf::from(file)), text.clone());
             crate::front::yaml::parse_config(&text, id).map_err(|d| invalid(d, &sources, style))?
         }

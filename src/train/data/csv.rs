@@ -8,6 +8,7 @@ use candle_core::{Device, Tensor};
 use super::config::Target;
 use super::convert::{assemble, Named, Raw};
 use super::{DataError, Dataset};
+use crate::train::files;
 
 impl Dataset {
     /// A CSV file with a header row: every column but `target` is a feature (f32); `target`
@@ -28,18 +29,30 @@ pub(super) fn read(
     kind: Target,
 ) -> Result<Raw, DataError> {
     let shown = path.display().to_string();
-    let text =
-        std::fs::read_to_string(path).map_err(|source| DataError::Io { path: shown.clone(), source })?;
+    let bytes = files::read_regular(path).map_err(|source| DataError::Io { path: shown.clone(), source })?;
     let format = |line: usize, message: String| DataError::Format { path: shown.clone(), line, message };
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let line = e.as_bytes()[..at].iter().filter(|b| **b == b'\n').count() + 1;
+        format(line, format!("not UTF-8 text (byte {at}); expected a CSV table"))
+    })?;
     let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
     let (_, header) =
         lines.next().ok_or_else(|| format(1, "the file is empty; expected a header row".into()))?;
     let columns: Vec<&str> = header.split(',').map(str::trim).collect();
+    // A file that does not call itself a table (`/etc/passwd`, `/proc/self/environ`) may hold
+    // anything: its messages say where, never what (no column name or cell of it is shown).
+    let echo = path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    let column = |c: usize| if echo { format!("`{}`", columns[c]) } else { format!("{}", c + 1) };
+    let cell = |text: &str| if echo { format!("`{text}` ") } else { "the value ".into() };
     let find = |name: &str| {
-        columns
-            .iter()
-            .position(|c| *c == name)
-            .ok_or_else(|| format(1, format!("no column `{name}`; the columns are {}", columns.join(", "))))
+        columns.iter().position(|c| *c == name).ok_or_else(|| {
+            let listed = match echo {
+                true => format!("the columns are {}", columns.join(", ")),
+                false => format!("it has {} (not shown: the file does not end in .csv)", columns.len()),
+            };
+            format(1, format!("no column `{name}`; {listed}"))
+        })
     };
     let target_col = target.map(find).transpose()?;
     let feature_cols: Vec<usize> = if features.is_empty() {
@@ -62,7 +75,7 @@ pub(super) fn read(
         }
         let number = |c: usize| {
             cells[c].parse::<f32>().map_err(|_| {
-                format(i + 1, format!("column `{}`: `{}` is not a number", columns[c], cells[c]))
+                format(i + 1, format!("column {}: {}is not a number", column(c), cell(cells[c])))
             })
         };
         for c in &feature_cols {
@@ -70,10 +83,9 @@ pub(super) fn read(
         }
         match (target_col, kind) {
             (Some(c), Target::Classes) => labels.push(cells[c].parse::<i64>().map_err(|_| {
-                let found = cells[c];
                 format(
                     i + 1,
-                    format!("column `{}`: `{found}` is not a class index (0, 1, 2 ...)", columns[c]),
+                    format!("column {}: {}is not a class index (0, 1, 2 ...)", column(c), cell(cells[c])),
                 )
             })?),
             (Some(c), _) => values.push(number(c)?),
@@ -90,7 +102,7 @@ pub(super) fn read(
             } else {
                 Tensor::from_vec(values, n, device)?
             };
-            Ok(Named::new(format!("`{shown}` column `{}`", columns[c]), t))
+            Ok(Named::new(format!("`{shown}` column {}", column(c)), t))
         })
         .transpose()?;
     Ok(Raw { x, y })
@@ -104,6 +116,23 @@ mod tests {
     fn digits() -> Raw {
         let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/data/digits8x8.csv"));
         read(path, &[], Some("digit"), Target::Classes).expect("digits")
+    }
+
+    #[test]
+    fn a_file_that_is_not_named_csv_has_no_column_or_cell_shown() {
+        let dir = test_dir("csv-secret");
+        let path = dir.join("passwd");
+        std::fs::write(&path, "root:x:0:0:root:/root:/bin/bash\nsecret:x:1\n").unwrap();
+        let e = read(&path, &[], Some("species"), Target::Classes).unwrap_err().to_string();
+        assert!(
+            e.ends_with("no column `species`; it has 1 (not shown: the file does not end in .csv)"),
+            "{e}"
+        );
+        let e = read(&path, &[], None, Target::Input).unwrap_err().to_string();
+        assert!(
+            e.ends_with("passwd:2: column 1: the value is not a number") && !e.contains("secret:"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ use candle_core::{Device, Tensor};
 
 use super::convert::{count, Named, Raw};
 use super::DataError;
+use crate::train::files;
 
 /// Images `[N, H, W]` become `[N, 1, H, W]` (one channel, as a CNN takes them); labels `[N]`.
 pub(super) fn read(images: &Path, labels: Option<&Path>) -> Result<Raw, DataError> {
@@ -23,7 +24,8 @@ pub(super) fn read(images: &Path, labels: Option<&Path>) -> Result<Raw, DataErro
 /// One IDX file as a u8 tensor of its own shape.
 fn read_file(path: &Path) -> Result<Named, DataError> {
     let shown = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|source| DataError::Io { path: shown.clone(), source })?;
+    // The dims the header declares are checked against these bytes before a tensor is made.
+    let bytes = files::read_regular(path).map_err(|source| DataError::Io { path: shown.clone(), source })?;
     let tensor = parse(&bytes).map_err(|message| DataError::Array { what: format!("`{shown}`"), message })?;
     Ok(Named::new(format!("`{shown}`"), tensor))
 }

@@ -16,15 +16,17 @@ mod npy;
 mod safetensors;
 mod synthetic;
 mod written;
+mod zip;
 
 use std::path::Path;
 
-use candle_core::Device;
+use candle_core::{Device, Tensor};
 
 pub use check::{check_classes, check_fits, check_input};
 pub use config::{DataConfig, Element, Source, Synthetic, Target, Validation};
 use convert::Raw;
 pub use dataset::{shuffled, Dataset};
+pub use safetensors::read_all as read_safetensors;
 
 /// The training and validation splits a [`DataConfig`] describes.
 #[derive(Clone, Debug)]
@@ -95,6 +97,31 @@ pub fn load(config: &DataConfig, base: &Path, seed: u64, device: &Device) -> Res
         Ok(Dataset { x: d.x.to_device(device)?, y: y.to_device(device)? })
     };
     Ok(Splits { train: on_device(train)?, val: on_device(val)? })
+}
+
+/// A model input from a file (`wick run`): a `.npy` file, or a safetensors file's tensor `name`,
+/// `input.NAME` or only tensor.
+pub fn read_input(path: &Path, name: &str) -> Result<Tensor, DataError> {
+    if path.extension().is_some_and(|e| e == "npy") {
+        return Ok(npy::read_npy(path)?.tensor);
+    }
+    let mut tensors = read_safetensors(path)?;
+    if tensors.len() == 1 {
+        if let Some(t) = tensors.drain().map(|(_, t)| t).next() {
+            return Ok(t);
+        }
+    }
+    let prefixed = format!("input.{name}");
+    tensors.remove(name).or_else(|| tensors.remove(&prefixed)).ok_or_else(|| {
+        let mut held: Vec<&String> = tensors.keys().collect();
+        held.sort();
+        let held = match held.is_empty() {
+            true => "no tensors".to_string(),
+            false => held.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", "),
+        };
+        let message = format!("no tensor `{name}` or `{prefixed}`; the file holds {held}");
+        DataError::Array { what: format!("`{}`", path.display()), message }
+    })
 }
 
 /// One source, read and converted by the configuration's dtype and shape rules.

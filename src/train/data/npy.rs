@@ -1,15 +1,16 @@
-//! numpy's `.npy` files and `.npz` archives. candle reads the payloads; the header is read here
-//! first so that what candle cannot take (Fortran order, big-endian, odd dtypes) is refused
-//! with the file, its dtype and its shape named.
+//! numpy's `.npy` files and `.npz` archives, read here rather than by candle, whose readers size
+//! their buffers by what a header declares: every size a header declares is checked against
+//! the bytes the file holds before anything is allocated. What candle cannot hold (Fortran
+//! order, big-endian, odd dtypes) is refused with the file, its dtype and its shape named.
 
-use std::io::{Read, Seek};
+use std::io::{BufReader, Read};
 use std::path::Path;
 
-use candle_core::npy::NpzTensors;
-use candle_core::Tensor;
+use candle_core::{DType, Device, Tensor};
 
-use super::convert::{count, Named};
-use super::DataError;
+use super::convert::{count, dtype_name, Named};
+use super::{zip, DataError};
+use crate::train::files;
 
 /// What a `.npy` header says.
 #[derive(Debug, PartialEq)]
@@ -19,100 +20,122 @@ struct Header {
     shape: Vec<usize>,
 }
 
-const SUPPORTED: [&str; 8] = ["<f4", "<f8", "<f2", "<i8", "<i4", "<i2", "|u1", "<u4"];
-
 /// One `.npy` file.
 pub(super) fn read_npy(path: &Path) -> Result<Named, DataError> {
     let shown = path.display().to_string();
-    let bad = |message: String| DataError::Array { what: format!("`{shown}`"), message };
-    let mut file =
-        std::fs::File::open(path).map_err(|source| DataError::Io { path: shown.clone(), source })?;
-    let header = read_header(&mut file).map_err(bad)?;
-    let found = format!("dtype `{}`, shape {:?}", header.descr, header.shape);
-    if header.fortran_order {
-        return Err(bad(format!(
-            "the array is in Fortran (column-major) order ({found}); expected C order: save \
-             `np.ascontiguousarray(a)` instead"
-        )));
-    }
-    if !SUPPORTED.contains(&header.descr.replace('=', "<").as_str()) {
-        return Err(bad(format!(
-            "unsupported {found}; expected little-endian f32, f64, f16, i64, i32, i16, u8 or u32"
-        )));
-    }
-    // The header's shape against the file's size, before candle allocates for it.
-    let item = header.descr[2..].parse::<usize>().unwrap_or(1);
-    let payload = file.stream_position().and_then(|at| Ok(file.metadata()?.len() - at));
-    let payload = payload.map_err(|source| DataError::Io { path: shown.clone(), source })?;
-    let expected = count(&header.shape).and_then(|n| n.checked_mul(item));
-    if expected != Some(payload as usize) {
-        let expected = expected.map_or("more than memory".to_string(), |n| format!("{n} bytes"));
-        return Err(bad(format!("{found} needs {expected} of values, the file holds {payload}")));
-    }
-    let tensor = Tensor::read_npy(path).map_err(|e| bad(format!("{found}: {e}")))?;
+    let (file, size) =
+        files::open_regular(path).map_err(|source| DataError::Io { path: shown.clone(), source })?;
+    let tensor = read_array(&mut BufReader::new(file), size)
+        .map_err(|message| DataError::Array { what: format!("`{shown}`"), message })?;
     Ok(Named::new(format!("`{shown}`"), tensor))
 }
 
 /// The array `name` of a `.npz` archive.
 pub(super) fn read_npz(path: &Path, name: &str) -> Result<Named, DataError> {
     let shown = path.display().to_string();
-    let what = format!("`{shown}` array `{name}`");
-    if !path.is_file() {
-        let source = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
-        return Err(DataError::Io { path: shown, source });
-    }
-    let archive = NpzTensors::new(path).map_err(|e| DataError::Array {
-        what: format!("`{shown}`"),
-        message: format!("not a .npz archive: {e}"),
-    })?;
-    let tensor = archive.get(name).map_err(|e| DataError::Array {
-        what: what.clone(),
-        message: format!(
-            "{e}; expected an uncompressed C-order array as `np.savez` writes \
-             (`np.savez_compressed` archives need a codec wick is built without)"
-        ),
-    })?;
-    let Some(tensor) = tensor else {
-        let mut names: Vec<String> = archive
-            .names()
-            .into_iter()
-            .map(|n| match archive.get_shape_and_dtype(n) {
-                Ok((shape, dtype)) => format!("{n} {:?} {}", shape.dims(), super::convert::dtype_name(dtype)),
-                Err(_) => n.clone(),
+    let (mut file, size) =
+        files::open_regular(path).map_err(|source| DataError::Io { path: shown.clone(), source })?;
+    let file_error = |message: String| DataError::Array { what: format!("`{shown}`"), message };
+    let members =
+        zip::members(&mut file, size).map_err(|e| file_error(format!("not a .npz archive: {e}")))?;
+    let array_name = |m: &zip::Member| m.name.strip_suffix(".npy").unwrap_or(&m.name).to_string();
+    let Some(member) = members.iter().find(|m| array_name(m) == name) else {
+        let mut held: Vec<String> = members
+            .iter()
+            .map(|m| {
+                let header = zip::open(&mut file, m, size).and_then(|(mut r, len)| read_header(&mut r, len));
+                match header.ok().and_then(|(h, _)| element(&h.descr).map(|(d, _)| (h.shape, d))) {
+                    Some((shape, dtype)) => format!("{} {shape:?} {}", array_name(m), dtype_name(dtype)),
+                    None => array_name(m),
+                }
             })
             .collect();
-        names.sort();
-        return Err(DataError::Array {
-            what: format!("`{shown}`"),
-            message: format!("no array `{name}`; the archive holds {}", names.join(", ")),
-        });
+        held.sort();
+        return Err(file_error(format!("no array `{name}`; the archive holds {}", held.join(", "))));
     };
+    let what = format!("`{shown}` array `{name}`");
+    let tensor = zip::open(&mut file, member, size)
+        .and_then(|(mut r, len)| read_array(&mut r, len))
+        .map_err(|message| DataError::Array { what: what.clone(), message })?;
     Ok(Named::new(what, tensor))
 }
 
-/// Magic, version, header length, then the header: a Python dict literal.
-fn read_header(r: &mut impl Read) -> Result<Header, String> {
+/// An array in `.npy` form from `r`, which holds `len` bytes.
+fn read_array(r: &mut impl Read, len: u64) -> Result<Tensor, String> {
+    let (header, header_len) = read_header(r, len)?;
+    let found = format!("dtype `{}`, shape {:?}", header.descr, header.shape);
+    if header.fortran_order {
+        return Err(format!(
+            "the array is in Fortran (column-major) order ({found}); expected C order: save \
+             `np.ascontiguousarray(a)` instead"
+        ));
+    }
+    let Some((dtype, item)) = element(&header.descr) else {
+        return Err(format!(
+            "unsupported {found}; expected little-endian f32, f64, f16, i64, i32, i16, u8 or u32"
+        ));
+    };
+    let payload = len - header_len;
+    let expected = count(&header.shape).and_then(|n| n.checked_mul(item));
+    if expected.map(|n| n as u64) != Some(payload) {
+        let expected = expected.map_or("more than memory".to_string(), |n| format!("{n} bytes"));
+        return Err(format!("{found} needs {expected} of values, the file holds {payload}"));
+    }
+    let mut values = Vec::new();
+    values.try_reserve_exact(payload as usize).map_err(|_| format!("{found} needs more than memory"))?;
+    r.take(payload).read_to_end(&mut values).map_err(|e| e.to_string())?;
+    if values.len() as u64 != payload {
+        return Err(format!("{found}: the values are cut short ({} of {payload} bytes)", values.len()));
+    }
+    Tensor::from_raw_buffer(&values, dtype, &header.shape, &Device::Cpu).map_err(|e| e.to_string())
+}
+
+/// The candle dtype of a numpy `descr` and its size in bytes, if candle holds it.
+fn element(descr: &str) -> Option<(DType, usize)> {
+    Some(match descr.replace('=', "<").as_str() {
+        "<f4" => (DType::F32, 4),
+        "<f8" => (DType::F64, 8),
+        "<f2" => (DType::F16, 2),
+        "<i8" => (DType::I64, 8),
+        "<i4" => (DType::I32, 4),
+        "<i2" => (DType::I16, 2),
+        "|u1" | "<u1" => (DType::U8, 1),
+        "<u4" => (DType::U32, 4),
+        _ => return None,
+    })
+}
+
+/// Magic, version, header length, then the header (a Python dict literal) from `r`, which
+/// holds `len` bytes; with the bytes the header took.
+fn read_header(r: &mut impl Read, len: u64) -> Result<(Header, u64), String> {
+    let short = |_| format!("too short for a .npy file ({len} bytes)");
     let mut fixed = [0u8; 8];
-    r.read_exact(&mut fixed).map_err(|_| "too short for a .npy file".to_string())?;
+    r.read_exact(&mut fixed).map_err(short)?;
     if &fixed[..6] != b"\x93NUMPY" {
         return Err("not a .npy file (it does not start with \\x93NUMPY)".into());
     }
-    let len = match fixed[6] {
+    let declared = match fixed[6] {
         1 => {
             let mut b = [0u8; 2];
-            r.read_exact(&mut b).map_err(|e| e.to_string())?;
-            u16::from_le_bytes(b) as usize
+            r.read_exact(&mut b).map_err(short)?;
+            u64::from(u16::from_le_bytes(b))
         }
         2 | 3 => {
             let mut b = [0u8; 4];
-            r.read_exact(&mut b).map_err(|e| e.to_string())?;
-            u32::from_le_bytes(b) as usize
+            r.read_exact(&mut b).map_err(short)?;
+            u64::from(u32::from_le_bytes(b))
         }
         v => return Err(format!("unknown .npy format version {v}")),
     };
-    let mut text = vec![0u8; len];
+    let used = if fixed[6] == 1 { 10 } else { 12 } + declared;
+    if used > len {
+        return Err(format!(
+            "the header says it is {declared} bytes long; the file holds {len} bytes in all"
+        ));
+    }
+    let mut text = vec![0u8; declared as usize];
     r.read_exact(&mut text).map_err(|_| "the header is cut short".to_string())?;
-    parse_header(&String::from_utf8_lossy(&text))
+    Ok((parse_header(&String::from_utf8_lossy(&text))?, used))
 }
 
 /// `{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }`

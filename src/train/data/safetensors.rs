@@ -1,33 +1,42 @@
 //! Data sets stored as named tensors in a safetensors file.
 
+use std::collections::HashMap;
 use std::path::Path;
 
-use candle_core::Device;
+use candle_core::{Device, Tensor};
 
 use super::convert::{dtype_name, Named};
 use super::DataError;
+use crate::train::files;
 
 /// The tensors `names` of the file at `path`, in that order.
 pub(super) fn read(path: &Path, names: &[&str]) -> Result<Vec<Named>, DataError> {
     let shown = path.display().to_string();
-    if !path.is_file() {
-        let source = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
-        return Err(DataError::Io { path: shown, source });
-    }
-    let file_error = |message: String| DataError::Array { what: format!("`{shown}`"), message };
-    let mut tensors = candle_core::safetensors::load(path, &Device::Cpu)
-        .map_err(|e| file_error(format!("not a safetensors file: {e}")))?;
+    let mut tensors = read_all(path)?;
     let mut held: Vec<String> =
         tensors.iter().map(|(k, t)| format!("{k} {:?} {}", t.dims(), dtype_name(t.dtype()))).collect();
     held.sort();
     let mut found = Vec::new();
     for name in names {
         let Some(t) = tensors.remove(*name) else {
-            return Err(file_error(format!("no tensor `{name}`; the file holds {}", held.join(", "))));
+            let message = format!("no tensor `{name}`; the file holds {}", held.join(", "));
+            return Err(DataError::Array { what: format!("`{shown}`"), message });
         };
         found.push(Named::new(format!("`{shown}` tensor `{name}`"), t));
     }
     Ok(found)
+}
+
+/// Every tensor of the safetensors file at `path`, on the CPU. The file is read whole (it is a
+/// regular file, so that is its size) and the header's offsets and shapes are checked against
+/// it before any tensor is made.
+pub fn read_all(path: &Path) -> Result<HashMap<String, Tensor>, DataError> {
+    let shown = path.display().to_string();
+    let bytes = files::read_regular(path).map_err(|source| DataError::Io { path: shown.clone(), source })?;
+    candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).map_err(|e| DataError::Array {
+        what: format!("`{shown}`"),
+        message: format!("not a safetensors file ({e})"),
+    })
 }
 
 #[cfg(test)]

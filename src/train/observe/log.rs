@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 
 use super::{EpochRecord, Observer, Plan, StepRecord};
 use crate::report::csv_field;
+use crate::train::checkpoint::RunState;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Format {
@@ -41,15 +42,43 @@ pub struct MetricsLog {
     path: PathBuf,
     format: Format,
     every: u64,
-    out: BufWriter<File>,
+    /// Open once the run starts (at once for a fresh log).
+    out: Option<BufWriter<File>>,
     /// The CSV columns, fixed when the run starts.
     columns: Vec<String>,
+    /// A resumed run's earlier rows, up to its checkpoint: kept if the columns still match.
+    earlier: Option<Vec<String>>,
+    /// Whether the file already holds the history a resumed run is told about.
+    holds_history: bool,
 }
 
 impl MetricsLog {
     /// Create the log at `path` (and its folder), keeping every `every`-th step's row (`1`:
     /// all of them, `0`: none, epochs only). The extension picks the format.
     pub fn create(path: &Path, every: u64) -> std::io::Result<MetricsLog> {
+        let mut log = MetricsLog::at(path, every)?;
+        log.out = Some(BufWriter::new(open(path, false)?));
+        Ok(log)
+    }
+
+    /// The log of a resumed run: the rows an uninterrupted run would have written up to the
+    /// checkpoint `state` are kept, the rest (written after it, before the run stopped) dropped,
+    /// and new rows appended; so the finished log equals an uninterrupted run's, timings aside.
+    pub fn resume(path: &Path, every: u64, state: &RunState) -> std::io::Result<MetricsLog> {
+        let mut log = MetricsLog::at(path, every)?;
+        let text = match crate::train::files::read_regular(path) {
+            // A log cut by a kill may end inside a character: what is whole is kept.
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(in_log(path, e)),
+        };
+        // A partial epoch that the checkpoint recorded is replayed, so its row goes too.
+        let last_epoch = state.cursor.as_ref().map_or(state.epochs_done, |c| c.epoch) as u64;
+        log.earlier = Some(earlier_rows(&text, log.format, state.step, last_epoch));
+        Ok(log)
+    }
+
+    fn at(path: &Path, every: u64) -> std::io::Result<MetricsLog> {
         let format = match path.extension().and_then(|e| e.to_str()) {
             Some("csv") => Format::Csv,
             Some("jsonl") => Format::JsonLines,
@@ -60,18 +89,20 @@ impl MetricsLog {
                 ))
             }
         };
-        let create = || {
-            crate::train::files::ensure_parent(path)?;
-            File::create(path)
-        };
-        let file = create().map_err(|e| in_log(path, e))?;
         Ok(MetricsLog {
             path: path.to_path_buf(),
             format,
             every,
-            out: BufWriter::new(file),
+            out: None,
             columns: Vec::new(),
+            earlier: None,
+            holds_history: false,
         })
+    }
+
+    fn writer(&mut self) -> std::io::Result<&mut BufWriter<File>> {
+        let path = &self.path;
+        self.out.as_mut().ok_or_else(|| in_log(path, std::io::Error::other("the run has not started")))
     }
 
     fn write_row(&mut self, row: &[(String, Cell)]) -> std::io::Result<()> {
@@ -89,22 +120,45 @@ impl MetricsLog {
             })?,
             Format::JsonLines => json_line(row),
         };
-        writeln!(self.out, "{line}").map_err(|e| in_log(&self.path, e))
+        writeln!(self.writer()?, "{line}").map_err(|e| in_log(&self.path, e))
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        self.out.flush().map_err(|e| in_log(&self.path, e))
+        self.writer()?.flush().map_err(|e| in_log(&self.path, e))
     }
 }
 
 impl Observer for MetricsLog {
     fn start(&mut self, plan: &Plan) -> std::io::Result<()> {
         self.columns = columns(&plan.metric_names);
-        if self.format == Format::Csv {
-            let header: Vec<String> = self.columns.iter().map(|c| csv_field(c)).collect();
-            writeln!(self.out, "{}", header.join(",")).map_err(|e| in_log(&self.path, e))?;
+        let header = match self.format {
+            Format::Csv => Some(self.columns.iter().map(|c| csv_field(c)).collect::<Vec<_>>().join(",")),
+            Format::JsonLines => None,
+        };
+        let mut lines = match self.earlier.take() {
+            // Earlier rows under other columns (metrics changed on resume) start a fresh log.
+            Some(rows) if rows.first() == header.as_ref() || header.is_none() => rows,
+            _ => header.into_iter().collect(),
+        };
+        self.holds_history = lines.len() > usize::from(self.format == Format::Csv);
+        if self.out.is_none() {
+            lines.push(String::new());
+            crate::train::files::replace_unsynced(&self.path, |tmp| std::fs::write(tmp, lines.join("\n")))
+                .map_err(|e| in_log(&self.path, e))?;
+            self.out = Some(BufWriter::new(open(&self.path, true)?));
+            return Ok(());
+        }
+        for line in &lines {
+            writeln!(self.writer()?, "{line}").map_err(|e| in_log(&self.path, e))?;
         }
         self.flush()
+    }
+
+    fn resumed(&mut self, history: &[EpochRecord]) -> std::io::Result<()> {
+        if self.holds_history {
+            return Ok(());
+        }
+        history.iter().try_for_each(|r| self.epoch(r))
     }
 
     fn step(&mut self, record: &StepRecord) -> std::io::Result<()> {
@@ -121,6 +175,69 @@ impl Observer for MetricsLog {
 
     fn finish(&mut self, _history: &[EpochRecord]) -> std::io::Result<()> {
         self.flush()
+    }
+}
+
+/// The log file, created (and its folder) or truncated, or opened to append to; never through a
+/// symbolic link, so a link planted in a run folder cannot redirect the log.
+fn open(path: &Path, append: bool) -> std::io::Result<File> {
+    let open = || {
+        crate::train::files::ensure_parent(path)?;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true);
+        if append {
+            options.append(true);
+        } else {
+            options.truncate(true);
+        }
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NOFOLLOW);
+        options.open(path)
+    };
+    open().map_err(|e| in_log(path, e))
+}
+
+/// The header (CSV) and the rows of `text` an uninterrupted run would have written by `step`
+/// and `epochs` whole epochs; a row that does not parse ends the kept part (a torn last line).
+fn earlier_rows(text: &str, format: Format, step: u64, epochs: u64) -> Vec<String> {
+    let mut lines = text.lines();
+    let mut kept = Vec::new();
+    let mut names = Vec::new();
+    if format == Format::Csv {
+        let Some(header) = lines.next() else { return kept };
+        kept.push(header.to_string());
+        names = header.split(',').collect();
+    }
+    for line in lines {
+        let cell = |name: &str| cell(format, &names, line, name);
+        let number = |name: &str| cell(name).and_then(|v| v.parse::<u64>().ok());
+        let keep = match (cell("kind").as_deref(), number("step"), number("epoch")) {
+            (Some("step"), Some(s), _) => s <= step,
+            (Some("epoch"), _, Some(e)) => e <= epochs,
+            _ => break,
+        };
+        if keep {
+            kept.push(line.to_string());
+        }
+    }
+    kept
+}
+
+/// The text of column `name` in a row; `None` for a row cut short or that does not parse.
+fn cell(format: Format, names: &[&str], line: &str, name: &str) -> Option<String> {
+    match format {
+        Format::Csv => {
+            let cells: Vec<&str> = line.split(',').collect();
+            let at = names.iter().position(|n| *n == name).filter(|_| cells.len() == names.len())?;
+            Some(cells[at].to_string())
+        }
+        Format::JsonLines => {
+            let row: serde_json::Value = serde_json::from_str(line).ok()?;
+            Some(match &row[name] {
+                serde_json::Value::String(s) => s.clone(),
+                v => v.to_string(),
+            })
+        }
     }
 }
 

@@ -16,7 +16,7 @@ mod text;
 pub use log::MetricsLog;
 pub use plot::{render_curves, render_lr_curve, CurvePlot};
 pub use progress::Progress;
-pub use report::{final_report, Totals};
+pub use report::final_report;
 
 /// The shape of a run, known before the first step.
 #[derive(Clone, Debug, PartialEq)]

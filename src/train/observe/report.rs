@@ -1,66 +1,56 @@
 //! The few lines a person reads when a run is over: how long it trained and how fast, where
 //! it ended, its best epoch, and where its files are.
 
-use std::path::PathBuf;
-
 use super::text::{figure, figures, rate, seconds};
-use super::EpochRecord;
+use crate::train::fit::Stop;
+use crate::train::run::TrainReport;
 
-/// What the run reports beside its history (the figures `--format json` prints).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Totals {
-    /// Epochs trained.
-    pub epochs: usize,
-    pub best_epoch: usize,
-    pub train_loss: f64,
-    pub val_loss: f64,
-    /// `None` when the run measures no accuracy.
-    pub val_accuracy: Option<f64>,
-    pub samples_per_s: f64,
-    /// Why the run ended before its last epoch (early stopping, a non-finite loss), if it did.
-    pub stopped: Option<String>,
-    pub checkpoint: Option<PathBuf>,
-    pub log: Option<PathBuf>,
-    pub plot: Option<PathBuf>,
+/// Why the run ended before its last epoch, in words, if it did.
+fn stop_reason(report: &TrainReport) -> Option<String> {
+    match report.stopped {
+        Stop::Finished => None,
+        Stop::EarlyStopped => Some("the monitored metric stopped improving".into()),
+        Stop::MaxSteps => Some(format!("reached max_steps ({})", report.steps)),
+        Stop::Interrupted => Some("interrupted; resume with --resume".into()),
+    }
 }
 
 /// The report's lines, without trailing newlines.
-pub fn final_report(history: &[EpochRecord], totals: &Totals) -> Vec<String> {
+pub fn final_report(report: &TrainReport) -> Vec<String> {
     let mut lines = Vec::new();
-    let plural = if totals.epochs == 1 { "" } else { "s" };
-    let mut head = format!("Trained {} epoch{plural}", totals.epochs);
-    if let Some(last) = history.last() {
+    let plural = if report.epochs == 1 { "" } else { "s" };
+    let mut head = format!("Trained {} epoch{plural}", report.epochs);
+    if let Some(last) = report.history.last() {
         head.push_str(&format!(" ({} steps) in {}", last.step, seconds(last.elapsed_s)));
     }
-    head.push_str(&format!(", {} samples/s", rate(totals.samples_per_s)));
+    head.push_str(&format!(", {} samples/s", rate(report.samples_per_s)));
     lines.push(head);
-    if let Some(why) = &totals.stopped {
+    if let Some(why) = stop_reason(report) {
         lines.push(format!("Stopped early: {why}"));
     }
     let mut last = format!(
         "Final: train loss {} | val loss {}",
-        figure("loss", totals.train_loss),
-        figure("loss", totals.val_loss)
+        figure("loss", report.train_loss),
+        figure("loss", report.val_loss)
     );
-    if let Some(acc) = totals.val_accuracy {
+    if let Some(acc) = report.val_accuracy {
         last.push_str(&format!("  accuracy {}", figure("accuracy", acc)));
     }
     lines.push(last);
-    match history.iter().find(|r| r.epoch == totals.best_epoch) {
+    match report.history.iter().find(|r| r.epoch == report.best_epoch) {
         Some(best) => lines.push(format!(
             "Best epoch {}: train {} | val {}",
             best.epoch,
             figures(&best.train),
             figures(&best.val)
         )),
-        None if totals.best_epoch > 0 => lines.push(format!("Best epoch {}", totals.best_epoch)),
+        None if report.best_epoch > 0 => lines.push(format!("Best epoch {}", report.best_epoch)),
         None => {}
     }
-    let files = [("Checkpoint", &totals.checkpoint), ("Metrics log", &totals.log), ("Curves", &totals.plot)];
-    for (label, path) in files {
-        if let Some(p) = path {
-            lines.push(format!("{label:<12}{}", p.display()));
-        }
+    lines.push(format!("{:<12}{} ({})", "Weights", report.weights, report.kept));
+    let files = [("Checkpoint", &report.checkpoint), ("Metrics log", &report.log), ("Curves", &report.plot)];
+    for (label, path) in files.into_iter().filter(|(_, p)| !p.is_empty()) {
+        lines.push(format!("{label:<12}{path}"));
     }
     lines
 }
@@ -69,32 +59,41 @@ pub fn final_report(history: &[EpochRecord], totals: &Totals) -> Vec<String> {
 mod tests {
     use super::super::fixture;
     use super::*;
+    use crate::train::folder::Kept;
 
-    fn totals() -> Totals {
-        Totals {
+    fn report() -> TrainReport {
+        TrainReport {
             epochs: 4,
-            best_epoch: 3,
+            steps: 20,
             train_loss: 0.25,
             val_loss: 0.3,
             val_accuracy: Some(0.85),
+            best_epoch: 3,
             samples_per_s: 1234.4,
-            stopped: None,
-            checkpoint: Some("runs/iris/last.safetensors".into()),
-            log: Some("runs/iris/metrics.csv".into()),
-            plot: None,
+            stopped: Stop::Finished,
+            frozen_params: 0,
+            out: "runs/iris".into(),
+            checkpoint: "runs/iris/checkpoint.safetensors".into(),
+            weights: "runs/iris/weights.safetensors".into(),
+            kept: Kept::Best { epoch: 3, step: 15 },
+            log: "runs/iris/metrics.csv".into(),
+            plot: String::new(),
+            history: fixture::run(4, 5).1,
+            notes: vec![],
         }
     }
 
     #[test]
     fn the_report_names_time_figures_best_epoch_and_files() {
-        let (_, history) = fixture::run(4, 5);
         assert_eq!(
-            final_report(&history, &totals()),
+            final_report(&report()),
             [
                 "Trained 4 epochs (20 steps) in 20.0s, 1,234 samples/s",
                 "Final: train loss 0.2500 | val loss 0.3000  accuracy 85.00%",
                 "Best epoch 3: train loss 0.3333  accuracy 83.33% | val loss 0.4000  accuracy 80.00%",
-                "Checkpoint  runs/iris/last.safetensors",
+                "Weights     runs/iris/weights.safetensors (the best epoch's weights (epoch 3, step 15), \
+                 restored by early stopping)",
+                "Checkpoint  runs/iris/checkpoint.safetensors",
                 "Metrics log runs/iris/metrics.csv",
             ]
         );
@@ -102,21 +101,24 @@ mod tests {
 
     #[test]
     fn a_stopped_run_without_history_or_accuracy_still_reads_well() {
-        let t = Totals {
+        let r = TrainReport {
             epochs: 1,
             val_accuracy: None,
-            stopped: Some("val_loss has not improved for 5 epochs".into()),
-            checkpoint: None,
-            log: None,
-            ..totals()
+            stopped: Stop::MaxSteps,
+            kept: Kept::Last { step: 20 },
+            checkpoint: String::new(),
+            log: String::new(),
+            history: vec![],
+            ..report()
         };
         assert_eq!(
-            final_report(&[], &t),
+            final_report(&r),
             [
                 "Trained 1 epoch, 1,234 samples/s",
-                "Stopped early: val_loss has not improved for 5 epochs",
+                "Stopped early: reached max_steps (20)",
                 "Final: train loss 0.2500 | val loss 0.3000",
                 "Best epoch 3",
+                "Weights     runs/iris/weights.safetensors (the weights after the last step, step 20)",
             ]
         );
     }

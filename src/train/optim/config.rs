@@ -105,6 +105,21 @@ impl OptimizerConfig {
         }
     }
 
+    /// Tensors of state the optimizer keeps per parameter tensor, each of the parameter's
+    /// size (momentum buffers, moments, sums of squares): what training memory adds for it.
+    pub fn state_slots(&self) -> u64 {
+        match *self {
+            OptimizerConfig::Sgd { momentum, .. } => u64::from(momentum != 0.0),
+            OptimizerConfig::Adam { amsgrad, .. } | OptimizerConfig::Adamw { amsgrad, .. } => {
+                2 + u64::from(amsgrad)
+            }
+            OptimizerConfig::Rmsprop { momentum, centered, .. } => {
+                1 + u64::from(momentum != 0.0) + u64::from(centered)
+            }
+            OptimizerConfig::Adagrad { .. } => 1,
+        }
+    }
+
     pub fn build(&self, params: Vec<Param>) -> candle_core::Result<Box<dyn Optimizer>> {
         // Decoupled decay wraps the rule; the rule itself then sees none.
         let split = |wd: f64, decoupled: bool| if decoupled { (0.0, wd) } else { (wd, 0.0) };

@@ -57,7 +57,7 @@ impl CurvePlot {
     /// Write through a temporary file and a rename, so a reader never sees half a picture.
     fn write(&self, history: &[EpochRecord]) -> std::io::Result<()> {
         let svg = render_curves(&self.title, history, &self.steps);
-        crate::train::files::replace(&self.path, |tmp| std::fs::write(tmp, svg)).map_err(|e| {
+        crate::train::files::replace_unsynced(&self.path, |tmp| std::fs::write(tmp, svg)).map_err(|e| {
             std::io::Error::new(
                 e.kind(),
                 format!("cannot write the curve plot `{}`: {e}", self.path.display()),

@@ -1,0 +1,157 @@
+//! The run folder: where each file of a run lives, and what is written to it while the run goes
+//! and when it ends, however it ends.
+//!
+//! - `checkpoint.safetensors`: weights, optimizer state and run state; `--resume` continues it
+//!   exactly. Written every `checkpoint_every` epochs and when the run ends.
+//! - `weights.safetensors`: the run's result, keyed like a PyTorch `state_dict`. When the run
+//!   ends it holds the best epoch's weights if early stopping restores them, else the last.
+//! - `best.safetensors`: the weights of the best epoch so far (early stopping).
+//! - `metrics.csv` and `curves.svg`: the log and its picture.
+//!
+//! When the weights stop being finite, nothing is written over what is on disk: the last
+//! checkpoint stays the last finite state, and [`Kept::Previous`] says which step it holds.
+
+use std::cell::Cell;
+use std::path::{Path, PathBuf};
+
+use super::checkpoint::{self, CheckpointError, RunState};
+use super::program::Program;
+use crate::lower::inspect::all_finite;
+
+/// The files of one run.
+pub struct RunFolder {
+    pub dir: PathBuf,
+    /// The step the checkpoint on disk holds, if there is one.
+    saved_step: Cell<Option<u64>>,
+}
+
+/// What `weights.safetensors` holds once the run is over.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+#[serde(tag = "from", rename_all = "snake_case")]
+pub enum Kept {
+    /// The weights after the run's last step (the checkpoint holds the same).
+    Last { step: u64 },
+    /// Early stopping's best epoch; the checkpoint holds the last step, to resume from.
+    Best { epoch: usize, step: u64 },
+    /// The weights were no longer finite: the files on disk are from the last save (`None`:
+    /// there was none).
+    Previous { step: Option<u64> },
+}
+
+impl std::fmt::Display for Kept {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Kept::Last { step } => write!(f, "the weights after the last step, step {step}"),
+            Kept::Best { epoch, step } => {
+                write!(f, "the best epoch's weights (epoch {epoch}, step {step}), restored by early stopping")
+            }
+            Kept::Previous { step: Some(step) } => write!(
+                f,
+                "the weights were no longer finite, so the last checkpoint (step {step}) was kept as it was"
+            ),
+            Kept::Previous { step: None } => {
+                write!(f, "the weights were no longer finite and no checkpoint had been written")
+            }
+        }
+    }
+}
+
+impl RunFolder {
+    pub fn new(dir: PathBuf) -> RunFolder {
+        RunFolder { dir, saved_step: Cell::new(None) }
+    }
+
+    /// The checkpoint in the folder holds `step` (a resumed run read it).
+    pub fn saved_at(&self, step: u64) {
+        self.saved_step.set(Some(step));
+    }
+
+    pub fn checkpoint(&self) -> PathBuf {
+        self.dir.join("checkpoint.safetensors")
+    }
+    pub fn weights(&self) -> PathBuf {
+        self.dir.join("weights.safetensors")
+    }
+    pub fn best(&self) -> PathBuf {
+        self.dir.join("best.safetensors")
+    }
+    pub fn log(&self) -> PathBuf {
+        self.dir.join("metrics.csv")
+    }
+    pub fn plot(&self) -> PathBuf {
+        self.dir.join("curves.svg")
+    }
+
+    /// After a whole epoch: the checkpoint and weights every `every` epochs, and the best
+    /// weights when this epoch improved on the best.
+    pub fn after_epoch(
+        &self,
+        program: &dyn Program,
+        state: &RunState,
+        improved: bool,
+        every: usize,
+    ) -> Result<(), CheckpointError> {
+        if state.epochs_done.is_multiple_of(every.max(1)) {
+            self.save(program, state)?;
+            write_weights(&self.weights(), program)?;
+        }
+        if improved {
+            write_weights(&self.best(), program)?;
+        }
+        Ok(())
+    }
+
+    /// When the run ends, by finishing or any stop or error: the checkpoint at `state`, and
+    /// the result in `weights.safetensors` — the best epoch's if `restore_best` and the run is
+    /// over (not interrupted, not failed), else the last step's.
+    pub fn finish(
+        &self,
+        program: &dyn Program,
+        state: &RunState,
+        restore_best: bool,
+    ) -> Result<Kept, CheckpointError> {
+        if !weights_finite(program, &self.checkpoint())? {
+            return Ok(Kept::Previous { step: self.saved_step.get() });
+        }
+        self.save(program, state)?;
+        match state.best.filter(|_| restore_best && self.best().is_file()) {
+            Some((epoch, _)) => {
+                let step = state.history.iter().find(|r| r.epoch == epoch).map_or(0, |r| r.step);
+                copy_weights(&self.best(), &self.weights())?;
+                Ok(Kept::Best { epoch, step })
+            }
+            None => {
+                write_weights(&self.weights(), program)?;
+                Ok(Kept::Last { step: state.step })
+            }
+        }
+    }
+
+    fn save(&self, program: &dyn Program, state: &RunState) -> Result<(), CheckpointError> {
+        let state = RunState { forward_passes: program.passes(), ..state.clone() };
+        checkpoint::save(&self.checkpoint(), program.weights(), program.optimizer_state(), &state)?;
+        self.saved_step.set(Some(state.step));
+        Ok(())
+    }
+}
+
+fn write_weights(path: &Path, program: &dyn Program) -> Result<(), CheckpointError> {
+    checkpoint::write_atomic(path, &program.weights(), None, false)
+}
+
+fn copy_weights(from: &Path, to: &Path) -> Result<(), CheckpointError> {
+    super::files::replace_unsynced(to, |tmp| std::fs::copy(from, tmp).map(|_| ()))
+        .map_err(|e| CheckpointError::Write { path: to.display().to_string(), message: e.to_string() })
+}
+
+fn weights_finite(program: &dyn Program, path: &Path) -> Result<bool, CheckpointError> {
+    for (_, t) in program.weights() {
+        if !all_finite(&t).map_err(|e| CheckpointError::Write {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
