@@ -273,9 +273,10 @@ fn checkpoint_in_flight(dir: &std::path::Path) -> bool {
 fn a_kill_between_a_checkpoints_write_and_its_rename_keeps_the_last_one_and_resumes_exactly() {
     let (straight, killed) = (temp("kill-straight"), temp("kill"));
     let args = |dir: &std::path::Path, resume: bool| {
-        let mut a: Vec<String> = ["train", "specs/iris_mlp.wick", "--epochs", "3", "--format", "json", "--out"]
-            .map(String::from)
-            .to_vec();
+        let mut a: Vec<String> =
+            ["train", "specs/iris_mlp.wick", "--epochs", "3", "--format", "json", "--out"]
+                .map(String::from)
+                .to_vec();
         a.push(dir.to_str().unwrap().to_string());
         if resume {
             a.push("--resume".into());

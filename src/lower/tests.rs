@@ -192,6 +192,8 @@ fn spec_errors_and_unbound_dims_are_reported_not_panicked() {
 #[derive(Debug)]
 struct Unlowered;
 
+impl super::Lower for Unlowered {}
+
 impl Op for Unlowered {
     fn infer(
         &self,
