@@ -212,6 +212,7 @@ fn an_op_without_lowering_fails_the_build_naming_its_layer() {
     let node = Node {
         kind: "Mystery",
         op: Box::new(Unlowered),
+        attrs: Default::default(),
         path: "stage.mystery".into(),
         outputs: Vec::new(),
         params: vec![ParamDecl::weight("weight", vec![], "ones")],
