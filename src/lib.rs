@@ -7,13 +7,15 @@
 //! ```
 //!
 //! - [`front`]: both surfaces parse into one [`front::ast::Module`]; every node has a span.
-//! - [`elab`]: instantiates blocks and unrolls `repeat` into a [`ir::graph::Graph`], inferring
-//!   each op's output types as it is added (symbolic dims stay symbolic).
+//! - [`elab`]: instantiates blocks and unrolls `repeat` into a [`ir::graph::Graph`], each op's
+//!   output types inferred as it is added ([`ir::graph::NodeDraft`], the graph's one way in;
+//!   symbolic dims stay symbolic).
 //! - [`ops`]: one file per op: signature, shape rule, parameters, cost.
 //! - [`check`]: structural validation and the numbers (params, buffers, MACs, memory).
 //! - [`report`]: the summary as a table, JSON, CSV or Markdown.
-//! - [`lower`]: the graph as a candle computation ([`Model`] -> [`Lowered`]), forward and
-//!   backward, with weights in safetensors keyed like PyTorch `state_dict`s.
+//! - `lower` (the `lower` feature, on by default): the graph as a candle computation
+//!   ([`Model`] -> [`Lowered`]), forward and backward, with weights in safetensors keyed like
+//!   PyTorch `state_dict`s.
 //!
 //! ```
 //! let spec = "dim N = 1\nmodel Tiny { input x: [N, 4]\n output y = x |> fc: Linear(3) }";
@@ -35,10 +37,18 @@ pub mod diag;
 pub mod elab;
 pub mod front;
 pub mod ir;
+#[cfg(feature = "lower")]
 pub mod lower;
 pub mod ops;
 pub mod report;
+#[cfg(feature = "lower")]
 pub mod train;
+/// Without the `lower` feature, the one part of training the compiler half uses: its checked
+/// reader and atomic writer (`graph -o` replaces a drawing as a run replaces its files).
+#[cfg(not(feature = "lower"))]
+pub mod train {
+    pub mod files;
+}
 
 use diag::Diagnostics;
 use elab::imports::{load, Files, Loaded};
@@ -46,6 +56,7 @@ use front::span::SourceMap;
 use ir::graph::Graph;
 
 pub use elab::ElabOptions as Options;
+#[cfg(feature = "lower")]
 pub use lower::{Lowered, Model};
 
 /// The result of compiling a spec: the graph (possibly partial), its numbers and the

@@ -5,6 +5,7 @@ mod cli;
 /// Training allocates and frees the same large buffers every step; mimalloc reuses them where
 /// glibc's malloc returns them to the kernel and faults in fresh zeroed pages (BENCHMARKS.md:
 /// +50% samples/s on the seed MLP, +15-25% on the small CNN).
+#[cfg(feature = "lower")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -15,6 +16,7 @@ fn main() -> std::process::ExitCode {
     // RUST_LIB_BACKTRACE first, for library backtraces only (a panic still gets one), and on
     // first use: set here, while the process has one thread, it decides for every error.
     std::env::set_var("RUST_LIB_BACKTRACE", if args.verbose { "1" } else { "0" });
+    #[cfg(feature = "lower")]
     wick::lower::kernels::cpu::fix_thread_count();
     cli::run(args)
 }

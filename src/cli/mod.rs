@@ -24,7 +24,9 @@ pub use output::parse_args;
 
 mod catalog;
 mod graph;
+#[cfg(feature = "lower")]
 mod run;
+#[cfg(feature = "lower")]
 mod train;
 
 use std::io::IsTerminal;
@@ -64,10 +66,13 @@ pub enum Command {
     /// save freshly initialised weights.
     Compile(CompileArgs),
     /// Run a model on inputs from files and write its outputs.
+    #[cfg(feature = "lower")]
     Run(run::RunArgs),
     /// Train a spec as its `train` section (or `--config`) says: progress, checkpoints, curves.
+    #[cfg(feature = "lower")]
     Train(train::TrainArgs),
     /// The learning-rate range test: the loss against a growing rate, and a suggested rate.
+    #[cfg(feature = "lower")]
     LrFind(train::LrFindArgs),
     /// Draw a spec: blocks as clusters, shapes on edges, params on nodes (DOT, Mermaid, SVG).
     Graph(graph::GraphArgs),
@@ -106,9 +111,11 @@ pub struct CompileArgs {
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
     /// Save weights with PyTorch's default initialisation to this .safetensors file.
+    #[cfg(feature = "lower")]
     #[arg(short = 'o', long = "output")]
     pub output: Option<String>,
     /// Seed of the initialisation (each parameter draws from its own stream of it).
+    #[cfg(feature = "lower")]
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 }
@@ -201,15 +208,19 @@ pub fn run(cli: Cli) -> ExitCode {
                 }
             }
             if c.diagnostics.has_errors() {
-                ExitCode::from(EXIT_SPEC)
-            } else if let Some(path) = &args.output {
-                run::save_initial_weights(&args.spec, path, args.seed)
-            } else {
-                ExitCode::SUCCESS
+                return ExitCode::from(EXIT_SPEC);
             }
+            #[cfg(feature = "lower")]
+            if let Some(path) = &args.output {
+                return run::save_initial_weights(&args.spec, path, args.seed);
+            }
+            ExitCode::SUCCESS
         }
+        #[cfg(feature = "lower")]
         Command::Run(args) => run::run(args),
+        #[cfg(feature = "lower")]
         Command::Train(args) => train::run(args),
+        #[cfg(feature = "lower")]
         Command::LrFind(args) => train::lr_find(args),
     }
 }

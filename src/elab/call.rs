@@ -9,7 +9,7 @@ use super::Elaborator;
 use crate::front::ast::{Arg, Def, DefKind, Ident, TypeExpr, TypeKind};
 use crate::front::span::Span;
 use crate::ir::dim::Dim;
-use crate::ir::graph::{CallSite, Node, Origin, TensorRef};
+use crate::ir::graph::{CallSite, NodeDraft, Origin, TensorRef};
 use crate::ir::tensor::{DType, TensorType};
 use crate::ops::{self, AttrType, AttrValue, Attrs, Default, Inputs, Op, OpDef};
 
@@ -270,7 +270,7 @@ impl<'a> Elaborator<'a> {
         };
         let path = self.node_path(prefix, naming, &def.name.to_lowercase());
         let explicit = !matches!(naming, Naming::Auto);
-        self.add_node(def.name, op, tensors, path, span, explicit)
+        self.add_node(def.name, op, attrs, tensors, path, span, explicit)
     }
 
     /// Convert an argument to an attribute value of the declared type.
@@ -316,10 +316,12 @@ impl<'a> Elaborator<'a> {
     }
 
     /// Add an op instance, inferring its output types; returns its output(s).
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn add_node(
         &mut self,
         kind: &'static str,
         op: Box<dyn Op>,
+        attrs: Attrs,
         inputs: Vec<TensorVal>,
         path: String,
         span: Span,
@@ -328,20 +330,20 @@ impl<'a> Elaborator<'a> {
         if !self.count_nodes(1, span) {
             return Value::Poison;
         }
-        let types: Vec<TensorType> = inputs.iter().map(|t| t.ty.clone()).collect();
-        let (outputs, params) = match op.infer(&types) {
+        let typed = inputs.iter().map(|t| (t.tensor, t.ty.clone())).collect();
+        let (mut draft, error) = NodeDraft::infer(kind, op, attrs, path, typed);
+        match error {
             // Outputs past the first count as nodes: one `split` may make thousands.
-            Ok(outs) if !self.count_nodes(outs.len().saturating_sub(1), span) => return Value::Poison,
-            Ok(outs) => {
-                let params = op.params(&types);
-                (outs, params)
+            None if !self.count_nodes(draft.node.outputs.len().saturating_sub(1), span) => {
+                return Value::Poison
             }
-            Err(e) => {
+            None => {}
+            Some(e) => {
                 let input_label = e.input.and_then(|i| inputs.get(i)).map(|t| (t.span, t.ty.clone()));
-                self.report(diag::shape_error(span, kind, &path, &e, input_label, &self.chain));
-                (Vec::new(), Vec::new())
+                self.report(diag::shape_error(span, kind, &draft.node.path, &e, input_label, &self.chain));
             }
-        };
+        }
+        let (path, params) = (&draft.node.path, &draft.node.params);
         // One error per layer: its first parameter with an unbound size stands for the rest.
         let unbound = params
             .iter()
@@ -349,23 +351,21 @@ impl<'a> Elaborator<'a> {
         if let Some((p, d)) = unbound {
             let what = format!(
                 "parameter `{}` of shape {}",
-                p.path_under(&path),
+                p.path_under(path),
                 crate::ir::tensor::shape_string(&p.shape)
             );
             self.report(diag::unbound(span, d, &what));
         }
+        let has_params = !params.is_empty();
         if explicit {
-            self.claim_path(&path, span, !params.is_empty());
+            self.claim_path(&draft.node.path, span, has_params);
         } else {
-            self.paths.entry(path.clone()).or_insert((span, !params.is_empty()));
+            self.paths.entry(draft.node.path.clone()).or_insert((span, has_params));
         }
         let origin = Origin { span, chain: self.shared_chain.clone() };
-        let frozen = self.frozen_depth > 0;
-        let node = Node { kind, op, path, outputs: outputs.clone(), params, frozen, tied: Vec::new() };
-        let id = self.graph.add_node(node, origin);
-        for (i, t) in inputs.iter().enumerate() {
-            self.graph.connect(t.tensor, id, i as u16, t.ty.clone());
-        }
+        draft.node.frozen = self.frozen_depth > 0;
+        let outputs = draft.node.outputs.clone();
+        let id = self.graph.add(draft, origin);
         let mut values: Vec<Value> = outputs
             .into_iter()
             .enumerate()
@@ -407,7 +407,7 @@ impl<'a> Elaborator<'a> {
         match (def.build)(&Attrs::default()) {
             Ok(op) => {
                 let path = self.node_path(prefix, Naming::Auto, name);
-                self.add_node(def.name, op, vec![a, b], path, span, false)
+                self.add_node(def.name, op, Attrs::default(), vec![a, b], path, span, false)
             }
             Err(_) => Value::Poison,
         }
@@ -572,7 +572,15 @@ impl<'a> Elaborator<'a> {
             self.report(diag::duplicate_io(name, "input"));
         }
         self.paths.insert(name.name.clone(), (name.span, false));
-        let v = self.add_node("input", ops::input_op(t), Vec::new(), name.name.clone(), name.span, false);
+        let v = self.add_node(
+            "input",
+            ops::input_op(t),
+            Attrs::default(),
+            Vec::new(),
+            name.name.clone(),
+            name.span,
+            false,
+        );
         if let Value::Tensor(tv) = &v {
             self.graph.inputs.push((name.name.clone(), tv.tensor.node));
         }

@@ -8,7 +8,7 @@ use petgraph::Direction;
 
 use super::tensor::TensorType;
 use crate::front::span::Span;
-use crate::ops::{Op, ParamDecl};
+use crate::ops::{Attrs, Op, OpError, ParamDecl};
 
 /// A node of the graph.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -27,6 +27,10 @@ pub struct Node {
     /// The op's registered name (`Conv2d`), or `input` for model inputs.
     pub kind: &'static str,
     pub op: Box<dyn Op>,
+    /// The attributes `op` was built from, the signature's defaults filled in (empty for model
+    /// inputs and operators such as `+`): what an exporter writes, reading them by the names
+    /// of the op's signature ([`Attrs::get`]), since the op keeps only what it computes with.
+    pub attrs: Attrs,
     /// Full dotted path, as in a PyTorch `state_dict` (`layer1.0.conv1`).
     pub path: String,
     /// Output types; empty when inference failed.
@@ -109,16 +113,50 @@ pub struct Graph {
     pub order: Vec<NodeId>,
 }
 
+/// A node on its way into a graph: an op applied to typed inputs, its output types and
+/// parameters inferred. Every node enters a graph this way (the elaborator, and whatever
+/// imports or rewrites a graph), so shape inference belongs to the graph, not to one caller.
+#[derive(Debug)]
+pub struct NodeDraft {
+    pub node: Node,
+    inputs: Vec<(TensorRef, TensorType)>,
+}
+
+impl NodeDraft {
+    /// `op` (built from `attrs`) applied to `inputs`, each a tensor and its type. When they
+    /// do not fit, the draft has no outputs and no parameters (a failed node, which later
+    /// checks skip) and the error says why; the caller reports it.
+    pub fn infer(
+        kind: &'static str,
+        op: Box<dyn Op>,
+        attrs: Attrs,
+        path: String,
+        inputs: Vec<(TensorRef, TensorType)>,
+    ) -> (NodeDraft, Option<OpError>) {
+        let types: Vec<TensorType> = inputs.iter().map(|(_, ty)| ty.clone()).collect();
+        let (outputs, params, error) = match op.infer(&types) {
+            Ok(outputs) => {
+                let params = op.params(&types);
+                (outputs, params, None)
+            }
+            Err(e) => (Vec::new(), Vec::new(), Some(e)),
+        };
+        let node = Node { kind, op, attrs, path, outputs, params, frozen: false, tied: Vec::new() };
+        (NodeDraft { node, inputs }, error)
+    }
+}
+
 impl Graph {
-    pub fn add_node(&mut self, node: Node, origin: Origin) -> NodeId {
-        let id = NodeId(self.g.add_node(node));
+    /// Adds a drafted node and the edges from its inputs, after every node added before it
+    /// (creation order stays a topological order).
+    pub fn add(&mut self, draft: NodeDraft, origin: Origin) -> NodeId {
+        let id = NodeId(self.g.add_node(draft.node));
         self.origins.insert(id, origin);
         self.order.push(id);
+        for (dst_port, (from, ty)) in draft.inputs.into_iter().enumerate() {
+            self.g.add_edge(from.node.0, id.0, Edge { src_port: from.port, dst_port: dst_port as u16, ty });
+        }
         id
-    }
-
-    pub fn connect(&mut self, from: TensorRef, to: NodeId, dst_port: u16, ty: TensorType) {
-        self.g.add_edge(from.node.0, to.0, Edge { src_port: from.port, dst_port, ty });
     }
 
     pub fn node(&self, id: NodeId) -> &Node {
@@ -161,5 +199,65 @@ impl Graph {
     /// Values for the dims that have one.
     pub fn bindings(&self) -> crate::ir::dim::Bindings {
         self.dims.iter().filter_map(|d| d.value.map(|v| (d.name.clone(), v))).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::dim::Dim;
+    use crate::ir::tensor::DType;
+    use crate::ops::{self, AttrValue};
+
+    fn f32(shape: &[i64]) -> TensorType {
+        TensorType::new(DType::F32, shape.iter().map(|d| Dim::konst(*d)).collect())
+    }
+
+    /// A model input of type `ty`, added as every node is.
+    fn input(g: &mut Graph, ty: TensorType) -> TensorRef {
+        let (draft, error) =
+            NodeDraft::infer("input", ops::input_op(ty), Attrs::default(), "x".into(), vec![]);
+        assert!(error.is_none());
+        TensorRef { node: g.add(draft, Origin::default()), port: 0 }
+    }
+
+    fn linear(out_features: i64) -> (Box<dyn Op>, Attrs) {
+        let def = ops::lookup("Linear").unwrap();
+        let mut attrs = Attrs::default();
+        attrs.insert("out_features", AttrValue::Int(Dim::konst(out_features)));
+        attrs.insert("bias", AttrValue::Bool(true));
+        ((def.build)(&attrs).unwrap(), attrs)
+    }
+
+    #[test]
+    fn an_added_node_has_its_inferred_outputs_params_attrs_and_edges() {
+        let mut g = Graph::default();
+        let x = input(&mut g, f32(&[2, 4]));
+        let (op, attrs) = linear(3);
+        let (draft, error) = NodeDraft::infer("Linear", op, attrs, "fc".into(), vec![(x, f32(&[2, 4]))]);
+        assert!(error.is_none());
+        let fc = g.add(draft, Origin::default());
+        let node = g.node(fc);
+        assert_eq!(node.outputs, vec![f32(&[2, 3])]);
+        assert_eq!(
+            node.params.iter().map(|p| p.path_under(&node.path)).collect::<Vec<_>>(),
+            ["fc.weight", "fc.bias"]
+        );
+        assert_eq!(node.attrs.get("out_features"), &AttrValue::Int(Dim::konst(3)));
+        assert_eq!(g.inputs_of(fc), vec![x]);
+        assert_eq!(g.order, vec![x.node, fc]);
+    }
+
+    #[test]
+    fn a_node_whose_inputs_do_not_fit_is_added_failed_with_the_ops_error() {
+        let mut g = Graph::default();
+        let x = input(&mut g, f32(&[]));
+        let (op, attrs) = linear(3);
+        let (draft, error) = NodeDraft::infer("Linear", op, attrs, "fc".into(), vec![(x, f32(&[]))]);
+        let error = error.unwrap();
+        assert!(error.message.contains("rank-0"), "{}", error.message);
+        let fc = g.add(draft, Origin::default());
+        assert!(g.node(fc).failed());
+        assert!(g.node(fc).params.is_empty());
     }
 }

@@ -1,6 +1,6 @@
 //! Lowering: a checked graph becomes a candle computation that runs forward and backward.
 //!
-//! Each op lowers itself ([`crate::ops::Op::lower`]) from a [`LowerCtx`] that gives the node's
+//! Each op lowers itself ([`Lower::lower`], beside its [`crate::ops::Op`] in the op's file) from a [`LowerCtx`] that gives the node's
 //! path, its input and output shapes (every dim bound), the dtype and device, and its
 //! parameters from the model's [`ParamStore`]. The result is a [`Forward`]: the executor
 //! ([`Lowered`]) runs those in topological order, passing a [`ForwardCtx`] to every node.
@@ -91,6 +91,18 @@ where
         [x] => Ok(vec![f(x, ctx)?]),
         _ => candle_core::bail!("expected 1 input, found {}", xs.len()),
     })
+}
+
+/// The backend half of the op contract, implemented in each op's file beside its
+/// [`crate::ops::Op`] (the compiler half, which names no candle type). With the `lower` feature
+/// every op is also a `Lower` (a supertrait of `Op`), so the lowering gets it from a graph node.
+pub trait Lower {
+    /// The runnable layer, built once per model: parameters come from `ctx` (which creates
+    /// them with the op's PyTorch initialisation), shapes are bound. An op without a lowering
+    /// fails the build naming its layer, never at run time.
+    fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
+        Err(ctx.no_lowering())
+    }
 }
 
 /// Why a model could not be lowered, loaded or run.

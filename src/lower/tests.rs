@@ -192,6 +192,8 @@ fn spec_errors_and_unbound_dims_are_reported_not_panicked() {
 #[derive(Debug)]
 struct Unlowered;
 
+impl super::Lower for Unlowered {}
+
 impl Op for Unlowered {
     fn infer(
         &self,
@@ -210,6 +212,7 @@ fn an_op_without_lowering_fails_the_build_naming_its_layer() {
     let node = Node {
         kind: "Mystery",
         op: Box::new(Unlowered),
+        attrs: Default::default(),
         path: "stage.mystery".into(),
         outputs: Vec::new(),
         params: vec![ParamDecl::weight("weight", vec![], "ones")],

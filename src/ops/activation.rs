@@ -4,8 +4,10 @@ use super::signature::{attr, AttrSpec, AttrType, Default, Inputs};
 use super::{expect_axis, expect_float, Attrs, Cost, Op, OpDef, OpError, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::TensorType;
+#[cfg(feature = "lower")]
 use crate::lower::kernels::{activation as k, softmax};
-use crate::lower::{unary, Forward, LowerCtx, LowerError};
+#[cfg(feature = "lower")]
+use crate::lower::{unary, Forward, Lower, LowerCtx, LowerError};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Gelu {
@@ -182,7 +184,10 @@ impl Op for Activation {
     fn cost(&self, _: &[TensorType], _: &[TensorType]) -> Cost {
         Cost::Macs(Dim::zero())
     }
+}
 
+#[cfg(feature = "lower")]
+impl Lower for Activation {
     fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
         let axis = |dim: i64| {
             ctx.inputs[0].axis(dim).ok_or_else(|| ctx.error(format!("`dim` {dim} is out of range")))

@@ -4,8 +4,10 @@ use super::signature::{attr, AttrType, Default, Inputs};
 use super::{expect_rank, Attrs, Cost, Op, OpDef, OpError, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::TensorType;
+#[cfg(feature = "lower")]
 use crate::lower::kernels::pool::{adaptive_matrix, Separable};
-use crate::lower::{unary, Forward, LowerCtx, LowerError};
+#[cfg(feature = "lower")]
+use crate::lower::{unary, Forward, Lower, LowerCtx, LowerError};
 
 pub static ADAPTIVE_AVG_POOL2D: OpDef = OpDef {
     name: "AdaptiveAvgPool2d",
@@ -51,7 +53,10 @@ impl Op for AdaptiveAvgPool2d {
     fn cost(&self, _: &[TensorType], _: &[TensorType]) -> Cost {
         Cost::Macs(Dim::zero())
     }
+}
 
+#[cfg(feature = "lower")]
+impl Lower for AdaptiveAvgPool2d {
     fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
         let input = ctx.input_dims(0)?;
         let (h, w) = (input[input.len() - 2], input[input.len() - 1]);

@@ -8,6 +8,7 @@
 //! attention weights PyTorch can also return are not an output: transformer layers call it
 //! with `need_weights=False`. `causal` records the mask of a decoder for the lowering.
 
+#[cfg(feature = "lower")]
 use candle_core::Tensor;
 
 use super::divide_exactly;
@@ -16,8 +17,10 @@ use super::signature::{attr, AttrType, Default, Inputs};
 use super::{expect_dim, Attrs, Cost, Op, OpDef, OpError, ParamDecl, Quotient, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::{shape_string, DType, TensorType};
+#[cfg(feature = "lower")]
 use crate::lower::kernels::attention::{causal_bias, Attention, InProj};
-use crate::lower::{Forward, ForwardCtx, Init, LowerCtx, LowerError};
+#[cfg(feature = "lower")]
+use crate::lower::{Forward, ForwardCtx, Init, Lower, LowerCtx, LowerError};
 
 pub static MULTIHEAD_ATTENTION: OpDef = OpDef {
     name: "MultiheadAttention",
@@ -204,7 +207,10 @@ impl Op for MultiheadAttention {
         let core = l.mul(&s.add(&extra.into())).mul(e).mul(&2.into());
         Cost::Macs(axes.batch(q).mul(&projections.add(&core)))
     }
+}
 
+#[cfg(feature = "lower")]
+impl Lower for MultiheadAttention {
     /// PyTorch's `_reset_parameters`: xavier-uniform projections, zero biases, xavier-normal
     /// `bias_k`/`bias_v`; `out_proj.weight` as an `nn.Linear`.
     fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {

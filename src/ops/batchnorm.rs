@@ -4,8 +4,10 @@ use super::signature::{attr, AttrSpec, AttrType, Default, Inputs};
 use super::{expect_rank, Attrs, Cost, Op, OpDef, OpError, ParamDecl, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::{shape_string, TensorType};
+#[cfg(feature = "lower")]
 use crate::lower::kernels::norm;
-use crate::lower::{unary, Forward, Init, LowerCtx, LowerError};
+#[cfg(feature = "lower")]
+use crate::lower::{unary, Forward, Init, Lower, LowerCtx, LowerError};
 
 const ATTRS: &[AttrSpec] = &[
     // Inferred from the input; giving it only adds a check.
@@ -108,7 +110,10 @@ impl Op for BatchNorm {
     fn cost(&self, _: &[TensorType], _: &[TensorType]) -> Cost {
         Cost::Macs(Dim::zero())
     }
+}
 
+#[cfg(feature = "lower")]
+impl Lower for BatchNorm {
     fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
         let (weight, bias) = match self.affine {
             true => (Some(ctx.weight("weight", Init::Ones)?), Some(ctx.weight("bias", Init::Zeros)?)),

@@ -11,7 +11,8 @@ use super::signature::{attr, AttrType, Default, Inputs};
 use super::{Attrs, Cost, Op, OpDef, OpError, ParamDecl, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::TensorType;
-use crate::lower::{unary, Forward, Init, LowerCtx, LowerError};
+#[cfg(feature = "lower")]
+use crate::lower::{unary, Forward, Init, Lower, LowerCtx, LowerError};
 
 pub static CLASS_TOKEN: OpDef = OpDef {
     name: "ClassToken",
@@ -55,7 +56,10 @@ impl Op for ClassToken {
     fn cost(&self, _: &[TensorType], _: &[TensorType]) -> Cost {
         Cost::Macs(Dim::zero())
     }
+}
 
+#[cfg(feature = "lower")]
+impl Lower for ClassToken {
     /// The token, broadcast over the batch (its gradient sums over it), goes first.
     fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
         let axes = SeqAxes::of(&ctx.inputs, 0, self.batch_first).map_err(|e| ctx.error(e.message))?;
@@ -97,7 +101,10 @@ impl Op for SelectToken {
     fn cost(&self, _: &[TensorType], _: &[TensorType]) -> Cost {
         Cost::Macs(Dim::zero())
     }
+}
 
+#[cfg(feature = "lower")]
+impl Lower for SelectToken {
     fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
         let axes = SeqAxes::of(&ctx.inputs, 0, self.batch_first).map_err(|e| ctx.error(e.message))?;
         let len = ctx.dim(&axes.len(&ctx.inputs[0]))? as i64;

@@ -4,7 +4,8 @@ use super::signature::{attr, AttrType, Default, Inputs};
 use super::{expect_axis, Attrs, Cost, Op, OpDef, OpError, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::{shape_string, TensorType};
-use crate::lower::{Forward, ForwardCtx, LowerCtx, LowerError};
+#[cfg(feature = "lower")]
+use crate::lower::{Forward, ForwardCtx, Lower, LowerCtx, LowerError};
 
 pub static CONCAT: OpDef = OpDef {
     name: "concat",
@@ -54,7 +55,10 @@ impl Op for Concat {
     fn cost(&self, _: &[TensorType], _: &[TensorType]) -> Cost {
         Cost::Macs(Dim::zero())
     }
+}
 
+#[cfg(feature = "lower")]
+impl Lower for Concat {
     fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
         let axis = ctx.inputs[0]
             .axis(self.axis)

@@ -1,13 +1,18 @@
 //! `Conv1d` and `Conv2d`: one implementation over the number of spatial axes, PyTorch layout.
 
-use super::geometry::{per_group, Padding, Window};
+#[cfg(feature = "lower")]
+use super::geometry::Padding;
+use super::geometry::{per_group, Window};
 use super::signature::{attr, AttrSpec, AttrType, Default, Inputs};
 use super::{expect_rank, Attrs, Cost, Op, OpDef, OpError, ParamDecl, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::TensorType;
+#[cfg(feature = "lower")]
 use crate::lower::kernels::conv::{conv, im2col_applies, ConvGeometry};
+#[cfg(feature = "lower")]
 use crate::lower::kernels::pad::PadMode;
-use crate::lower::{unary, Forward, Init, LowerCtx, LowerError};
+#[cfg(feature = "lower")]
+use crate::lower::{unary, Forward, Init, Lower, LowerCtx, LowerError};
 
 const ATTRS: &[AttrSpec] = &[
     attr("out_channels", AttrType::Int, Default::Required),
@@ -112,7 +117,10 @@ impl Op for Conv {
         let per_output = self.in_per_group(inputs).mul(&Dim::konst(self.window.kernel_volume()));
         Cost::Macs(out.numel().mul(&per_output))
     }
+}
 
+#[cfg(feature = "lower")]
+impl Lower for Conv {
     fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
         let in_channels = ctx.input_dims(0)?[1];
         let fan_in = (in_channels / self.groups.max(1) as usize) as f64 * self.window.kernel_volume() as f64;
@@ -128,6 +136,7 @@ impl Op for Conv {
 }
 
 /// The bound geometry of a conv layer; "same" pads as PyTorch does (the odd cell after).
+#[cfg(feature = "lower")]
 pub(crate) fn geometry(
     ctx: &LowerCtx,
     w: &Window,

@@ -5,8 +5,10 @@ use super::signature::{attr, AttrType, Default, Inputs};
 use super::{expect_rank, Attrs, Cost, Op, OpDef, OpError, ParamDecl, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::TensorType;
+#[cfg(feature = "lower")]
 use crate::lower::kernels::conv::{conv_transpose2d, im2col_applies};
-use crate::lower::{unary, Forward, Init, LowerCtx, LowerError};
+#[cfg(feature = "lower")]
+use crate::lower::{unary, Forward, Init, Lower, LowerCtx, LowerError};
 
 pub static CONV_TRANSPOSE2D: OpDef = OpDef {
     name: "ConvTranspose2d",
@@ -95,7 +97,10 @@ impl Op for ConvTranspose2d {
         let Some(x) = inputs.first() else { return Cost::Uncounted };
         Cost::Macs(x.numel().mul(&self.out_per_group).mul(&Dim::konst(self.window.kernel_volume())))
     }
+}
 
+#[cfg(feature = "lower")]
+impl Lower for ConvTranspose2d {
     fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
         // PyTorch's fan_in reads the weight's axis 1 (out/groups) times the kernel area.
         let out_per_group = ctx.dim(&self.out_per_group)?;

@@ -4,8 +4,10 @@ use super::signature::{attr, AttrType, Default, Inputs};
 use super::{Attrs, Cost, Op, OpDef, OpError, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::TensorType;
+#[cfg(feature = "lower")]
 use crate::lower::kernels::activation::dropout;
-use crate::lower::{unary, Forward, LowerCtx, LowerError};
+#[cfg(feature = "lower")]
+use crate::lower::{unary, Forward, Lower, LowerCtx, LowerError};
 
 pub static DROPOUT: OpDef = OpDef {
     name: "Dropout",
@@ -41,7 +43,10 @@ impl Op for Dropout {
     fn cost(&self, _: &[TensorType], _: &[TensorType]) -> Cost {
         Cost::Macs(Dim::zero())
     }
+}
 
+#[cfg(feature = "lower")]
+impl Lower for Dropout {
     fn lower(&self, _: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
         let p = self.p;
         Ok(unary(move |x, ctx| if ctx.train { dropout(x, p) } else { Ok(x.clone()) }))

@@ -7,7 +7,8 @@ use super::signature::Inputs;
 use super::{Cost, Op, OpDef, OpError, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::{shape_string, DType, TensorType};
-use crate::lower::{Forward, ForwardCtx, LowerCtx, LowerError};
+#[cfg(feature = "lower")]
+use crate::lower::{Forward, ForwardCtx, Lower, LowerCtx, LowerError};
 
 const AB: Signature = Signature { inputs: Inputs::Fixed(&["a", "b"]), attrs: &[] };
 
@@ -81,7 +82,10 @@ impl Op for Binary {
     fn cost(&self, _: &[TensorType], _: &[TensorType]) -> Cost {
         Cost::Macs(Dim::zero())
     }
+}
 
+#[cfg(feature = "lower")]
+impl Lower for Binary {
     fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
         let op = *self;
         // Integer true division gives floats, as declared by `infer`.

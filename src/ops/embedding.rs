@@ -1,13 +1,15 @@
 //! `Embedding(num_embeddings, embedding_dim, padding_idx=none)`: a learned table looked up by
 //! integer ids, PyTorch layout.
 
+#[cfg(feature = "lower")]
 use candle_core::Tensor;
 
 use super::signature::{attr, AttrType, Default, Inputs};
 use super::{Attrs, Cost, Op, OpDef, OpError, ParamDecl, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::{DType, TensorType};
-use crate::lower::{unary, Forward, Init, LowerCtx, LowerError};
+#[cfg(feature = "lower")]
+use crate::lower::{unary, Forward, Init, Lower, LowerCtx, LowerError};
 
 pub static EMBEDDING: OpDef = OpDef {
     name: "Embedding",
@@ -74,7 +76,10 @@ impl Op for Embedding {
     fn cost(&self, _: &[TensorType], _: &[TensorType]) -> Cost {
         Cost::Macs(Dim::zero())
     }
+}
 
+#[cfg(feature = "lower")]
+impl Lower for Embedding {
     /// A row lookup (`index_select`, whose backward sums the gradients of repeated ids).
     /// PyTorch starts the `padding_idx` row at zero and never gives it a gradient: its lookups
     /// are detached.
@@ -96,6 +101,7 @@ impl Op for Embedding {
 }
 
 /// Rows of `weight` at `ids` (any shape, integer), with the rows of `pad` detached.
+#[cfg(feature = "lower")]
 fn lookup(weight: &Tensor, ids: &Tensor, pad: Option<usize>) -> candle_core::Result<Tensor> {
     let ids = match ids.dtype() {
         candle_core::DType::U8 | candle_core::DType::U32 | candle_core::DType::I64 => ids.clone(),

@@ -2,11 +2,14 @@
 //! equalized learning rate (Karras et al. 2018). Same parameters, shapes and MACs as `Linear`;
 //! only the initialisation and a runtime scale differ.
 
-use super::linear::{linear, Linear};
+#[cfg(feature = "lower")]
+use super::linear::linear;
+use super::linear::Linear;
 use super::signature::{attr, AttrType, Default, Inputs};
 use super::{Attrs, Cost, Op, OpDef, OpError, ParamDecl, Signature};
 use crate::ir::tensor::TensorType;
-use crate::lower::{unary, Forward, Init, LowerCtx, LowerError};
+#[cfg(feature = "lower")]
+use crate::lower::{unary, Forward, Init, Lower, LowerCtx, LowerError};
 
 pub static EQUAL_LINEAR: OpDef = OpDef {
     name: "EqualLinear",
@@ -62,7 +65,10 @@ impl Op for EqualLinear {
     fn cost(&self, inputs: &[TensorType], outputs: &[TensorType]) -> Cost {
         self.linear.cost(inputs, outputs)
     }
+}
 
+#[cfg(feature = "lower")]
+impl Lower for EqualLinear {
     /// The gains multiply the stored tensors at every pass, so gradients reach the stored
     /// values (scaled by the gains), as in StyleGAN.
     fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {

@@ -4,7 +4,8 @@ use super::signature::{attr, AttrType, Default, Inputs};
 use super::{expect_axis, Attrs, Cost, Op, OpDef, OpError, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::{shape_string, TensorType};
-use crate::lower::{unary, Forward, LowerCtx, LowerError};
+#[cfg(feature = "lower")]
+use crate::lower::{unary, Forward, Lower, LowerCtx, LowerError};
 
 pub static FLATTEN: OpDef = OpDef {
     name: "Flatten",
@@ -46,7 +47,10 @@ impl Op for Flatten {
     fn cost(&self, _: &[TensorType], _: &[TensorType]) -> Cost {
         Cost::Macs(Dim::zero())
     }
+}
 
+#[cfg(feature = "lower")]
+impl Lower for Flatten {
     fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
         let shape = ctx.output_dims(0)?;
         Ok(unary(move |x, _| x.reshape(shape.as_slice())))

@@ -4,7 +4,8 @@ use super::signature::Inputs;
 use super::{Attrs, Cost, Op, OpDef, OpError, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::TensorType;
-use crate::lower::{unary, Forward, LowerCtx, LowerError};
+#[cfg(feature = "lower")]
+use crate::lower::{unary, Forward, Lower, LowerCtx, LowerError};
 
 pub static IDENTITY: OpDef = OpDef {
     name: "Identity",
@@ -23,7 +24,10 @@ impl Op for Identity {
     fn cost(&self, _: &[TensorType], _: &[TensorType]) -> Cost {
         Cost::Macs(Dim::zero())
     }
+}
 
+#[cfg(feature = "lower")]
+impl Lower for Identity {
     fn lower(&self, _: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
         Ok(unary(|x, _| Ok(x.clone())))
     }

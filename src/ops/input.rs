@@ -18,3 +18,7 @@ impl Op for Input {
         Cost::Macs(Dim::zero())
     }
 }
+
+/// Never lowered: the executor feeds a model input's tensor to its consumers.
+#[cfg(feature = "lower")]
+impl crate::lower::Lower for Input {}

@@ -4,8 +4,10 @@ use super::signature::{attr, AttrType, Default, Inputs};
 use super::{Attrs, Cost, Op, OpDef, OpError, ParamDecl, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::{shape_string, TensorType};
+#[cfg(feature = "lower")]
 use crate::lower::kernels::norm::layer_norm;
-use crate::lower::{unary, Forward, Init, LowerCtx, LowerError};
+#[cfg(feature = "lower")]
+use crate::lower::{unary, Forward, Init, Lower, LowerCtx, LowerError};
 
 pub static LAYER_NORM: OpDef = OpDef {
     name: "LayerNorm",
@@ -98,7 +100,10 @@ impl Op for LayerNorm {
     fn cost(&self, _: &[TensorType], _: &[TensorType]) -> Cost {
         Cost::Macs(Dim::zero())
     }
+}
 
+#[cfg(feature = "lower")]
+impl Lower for LayerNorm {
     fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
         let axes = normalized_dims(self.normalized_shape.as_ref(), &ctx.inputs[0]).len();
         let weight = if self.elementwise_affine { Some(ctx.weight("weight", Init::Ones)?) } else { None };

@@ -4,7 +4,8 @@ use super::signature::{attr, AttrType, Default, Inputs};
 use super::{Attrs, Cost, Op, OpDef, OpError, ParamDecl, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::TensorType;
-use crate::lower::{unary, Forward, Init, LowerCtx, LowerError};
+#[cfg(feature = "lower")]
+use crate::lower::{unary, Forward, Init, Lower, LowerCtx, LowerError};
 
 pub static LINEAR: OpDef = OpDef {
     name: "Linear",
@@ -67,7 +68,10 @@ impl Op for Linear {
         let in_features = inputs[0].shape.last().cloned().unwrap_or_default();
         Cost::Macs(outputs[0].numel().mul(&in_features))
     }
+}
 
+#[cfg(feature = "lower")]
+impl Lower for Linear {
     fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
         let dims = ctx.input_dims(0)?;
         let in_features = dims.last().copied().unwrap_or(1);
@@ -78,6 +82,7 @@ impl Op for Linear {
     }
 }
 
+#[cfg(feature = "lower")]
 pub use crate::lower::kernels::linear::linear;
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! result; the batch axes (all but the last two) broadcast as NumPy's do, aligned from the
 //! right, each pair equal or one of them 1.
 
+#[cfg(feature = "lower")]
 use candle_core::Tensor;
 
 use super::elementwise::{broadcast, same_dtype_pair};
@@ -11,7 +12,8 @@ use super::signature::Inputs;
 use super::{Cost, Op, OpDef, OpError, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::{shape_string, TensorType};
-use crate::lower::{Forward, ForwardCtx, LowerCtx, LowerError};
+#[cfg(feature = "lower")]
+use crate::lower::{Forward, ForwardCtx, Lower, LowerCtx, LowerError};
 
 pub static MATMUL: OpDef = OpDef {
     name: "matmul",
@@ -82,7 +84,10 @@ impl Op for MatMul {
             _ => Cost::Uncounted,
         }
     }
+}
 
+#[cfg(feature = "lower")]
+impl Lower for MatMul {
     /// Vectors become matrices; a 2-D `b` takes all of `a`'s leading axes as rows of one
     /// product; otherwise both broadcast to the common batch axes (whose backward sums the
     /// gradient over the broadcast ones) and multiply batch by batch.
@@ -110,6 +115,7 @@ impl Op for MatMul {
 }
 
 /// The broadcast batch axes of two matrices' shapes (all but the last two axes).
+#[cfg(feature = "lower")]
 fn out_batch(a: &[usize], b: &[usize]) -> Vec<usize> {
     let (a, b) = (&a[..a.len() - 2], &b[..b.len() - 2]);
     let rank = a.len().max(b.len());

@@ -2,8 +2,9 @@
 //!
 //! Each op declares the four duties of the op contract: its [`Signature`], shape and dtype
 //! inference ([`Op::infer`]), its parameters and buffers ([`Op::params`]) and its cost
-//! ([`Op::cost`]), and its lowering to candle ([`Op::lower`]), with a gradient check in its
-//! tests.
+//! ([`Op::cost`]). With the `lower` feature, the same file lowers the op to candle
+//! (`crate::lower::Lower`), with a gradient check in its tests; [`Op`] itself names no candle
+//! type, so the compiler half builds without the backend.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -12,7 +13,6 @@ use std::sync::OnceLock;
 
 use crate::ir::dim::Dim;
 use crate::ir::tensor::TensorType;
-use crate::lower::{Forward, LowerCtx, LowerError};
 
 pub mod signature;
 
@@ -102,8 +102,18 @@ pub enum Cost {
     Uncounted,
 }
 
+/// What an op is besides its [`Op`] half: with the `lower` feature, its lowering
+/// ([`crate::lower::Lower`], in the op's own file); without it, nothing.
+#[cfg(feature = "lower")]
+pub use crate::lower::Lower as Backend;
+/// What an op is besides its [`Op`] half: without the `lower` feature, nothing.
+#[cfg(not(feature = "lower"))]
+pub trait Backend {}
+#[cfg(not(feature = "lower"))]
+impl<T: ?Sized> Backend for T {}
+
 /// An op instance with its attributes resolved.
-pub trait Op: fmt::Debug + Send + Sync {
+pub trait Op: fmt::Debug + Send + Sync + Backend {
     /// Output types from input types, or what was expected and what was found.
     fn infer(&self, inputs: &[TensorType]) -> Result<Vec<TensorType>, OpError>;
 
@@ -114,13 +124,6 @@ pub trait Op: fmt::Debug + Send + Sync {
 
     /// Cost of one forward pass, given the types `infer` accepted and returned.
     fn cost(&self, inputs: &[TensorType], outputs: &[TensorType]) -> Cost;
-
-    /// The runnable layer, built once per model: parameters come from `ctx` (which creates
-    /// them with the op's PyTorch initialisation), shapes are bound. An op without a lowering
-    /// fails the build naming its layer, never at run time.
-    fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
-        Err(ctx.no_lowering())
-    }
 
     /// Where this op's cost rule departs from the usual convention, a line for the summary.
     fn cost_note(&self) -> Option<&'static str> {

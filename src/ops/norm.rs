@@ -1,6 +1,7 @@
 //! `GroupNorm`, `InstanceNorm2d`, `RMSNorm` and StyleGAN's `PixelNorm`: normalisations other
 //! than batch and layer norm, PyTorch layouts. Shape-preserving; not counted in MACs.
 
+#[cfg(feature = "lower")]
 use candle_core::Tensor;
 
 use super::batchnorm::check_channels;
@@ -10,9 +11,12 @@ use super::signature::{attr, AttrType, Default, Inputs};
 use super::{expect_float, expect_rank, Attrs, Cost, Op, OpDef, OpError, ParamDecl, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::{shape_string, TensorType};
+#[cfg(feature = "lower")]
 use crate::lower::kernels::norm::{affine, group_standardize, instance_standardize, unit_mean_square};
+#[cfg(feature = "lower")]
 use crate::lower::kernels::per_channel;
-use crate::lower::{unary, Forward, Init, LowerCtx, LowerError};
+#[cfg(feature = "lower")]
+use crate::lower::{unary, Forward, Init, Lower, LowerCtx, LowerError};
 
 pub static GROUP_NORM: OpDef = OpDef {
     name: "GroupNorm",
@@ -110,6 +114,7 @@ fn optional_dim(a: &Attrs, name: &'static str) -> Result<Option<Dim>, OpError> {
 }
 
 /// The per-channel `weight` and `bias` of an affine norm, when it is one.
+#[cfg(feature = "lower")]
 fn lower_affine(ctx: &mut LowerCtx, affine: bool) -> Result<Option<(Tensor, Tensor)>, LowerError> {
     Ok(if affine {
         Some((ctx.weight("weight", Init::Ones)?, ctx.weight("bias", Init::Zeros)?))
@@ -119,6 +124,7 @@ fn lower_affine(ctx: &mut LowerCtx, affine: bool) -> Result<Option<(Tensor, Tens
 }
 
 /// `y * weight[c] + bias[c]` for `[N, C, ...]`.
+#[cfg(feature = "lower")]
 fn channel_affine(y: Tensor, params: Option<&(Tensor, Tensor)>) -> candle_core::Result<Tensor> {
     match params {
         Some((w, b)) => affine(y.clone(), Some(&per_channel(w, y.rank())?), Some(&per_channel(b, y.rank())?)),
@@ -161,7 +167,10 @@ impl Op for GroupNorm {
     fn cost(&self, _: &[TensorType], _: &[TensorType]) -> Cost {
         Cost::Macs(Dim::zero())
     }
+}
 
+#[cfg(feature = "lower")]
+impl Lower for GroupNorm {
     fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
         let params = lower_affine(ctx, self.affine)?;
         let (groups, eps) = (self.num_groups as usize, self.eps);
@@ -210,7 +219,10 @@ impl Op for InstanceNorm {
     fn cost(&self, _: &[TensorType], _: &[TensorType]) -> Cost {
         Cost::Macs(Dim::zero())
     }
+}
 
+#[cfg(feature = "lower")]
+impl Lower for InstanceNorm {
     fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
         let params = lower_affine(ctx, self.affine)?;
         let running = if self.track_running_stats {
@@ -261,7 +273,10 @@ impl Op for RmsNorm {
     fn cost(&self, _: &[TensorType], _: &[TensorType]) -> Cost {
         Cost::Macs(Dim::zero())
     }
+}
 
+#[cfg(feature = "lower")]
+impl Lower for RmsNorm {
     /// Without `eps`, the machine epsilon of the model's dtype (PyTorch's `finfo(dtype).eps`).
     fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
         let x = &ctx.inputs[0];
@@ -296,7 +311,10 @@ impl Op for PixelNorm {
     fn cost(&self, _: &[TensorType], _: &[TensorType]) -> Cost {
         Cost::Macs(Dim::zero())
     }
+}
 
+#[cfg(feature = "lower")]
+impl Lower for PixelNorm {
     fn lower(&self, _: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
         let eps = self.eps;
         Ok(unary(move |x, _| unit_mean_square(x, &[1], eps)))

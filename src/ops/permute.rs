@@ -4,7 +4,8 @@ use super::signature::{attr, AttrType, Default, Inputs};
 use super::{expect_axis, AttrValue, Attrs, Cost, Op, OpDef, OpError, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::{shape_string, TensorType};
-use crate::lower::{unary, Forward, LowerCtx, LowerError};
+#[cfg(feature = "lower")]
+use crate::lower::{unary, Forward, Lower, LowerCtx, LowerError};
 
 pub static PERMUTE: OpDef = OpDef {
     name: "permute",
@@ -69,7 +70,10 @@ impl Op for Permute {
     fn cost(&self, _: &[TensorType], _: &[TensorType]) -> Cost {
         Cost::Macs(Dim::zero())
     }
+}
 
+#[cfg(feature = "lower")]
+impl Lower for Permute {
     fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
         let dims = self
             .dims
@@ -100,7 +104,10 @@ impl Op for Transpose {
     fn cost(&self, _: &[TensorType], _: &[TensorType]) -> Cost {
         Cost::Macs(Dim::zero())
     }
+}
 
+#[cfg(feature = "lower")]
+impl Lower for Transpose {
     fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
         let axis =
             |d: i64| ctx.inputs[0].axis(d).ok_or_else(|| ctx.error(format!("axis {d} is out of range")));

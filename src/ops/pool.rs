@@ -5,8 +5,10 @@ use super::signature::{attr, AttrType, Default, Inputs};
 use super::{expect_rank, Attrs, Cost, Op, OpDef, OpError, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::TensorType;
+#[cfg(feature = "lower")]
 use crate::lower::kernels::pool::{average_matrix, max_pool, Axis, Divisor, Separable, Windows};
-use crate::lower::{unary, Forward, LowerCtx, LowerError};
+#[cfg(feature = "lower")]
+use crate::lower::{unary, Forward, Lower, LowerCtx, LowerError};
 
 pub static MAX_POOL2D: OpDef = OpDef {
     name: "MaxPool2d",
@@ -97,7 +99,10 @@ impl Op for Pool2d {
     fn cost(&self, _: &[TensorType], _: &[TensorType]) -> Cost {
         Cost::Macs(Dim::zero())
     }
+}
 
+#[cfg(feature = "lower")]
+impl Lower for Pool2d {
     fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
         let (input, output) = (ctx.input_dims(0)?, ctx.output_dims(0)?);
         let w = &self.window;

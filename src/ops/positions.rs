@@ -9,6 +9,7 @@
 //!   the enclosing module as a bare `nn.Parameter` whose path is the layer's label:
 //!   torchvision ViT's `encoder.pos_embedding`.
 
+#[cfg(feature = "lower")]
 use candle_core::Tensor;
 
 use super::sequence::{expect_fits, expect_float, SeqAxes, BATCH_FIRST};
@@ -16,7 +17,8 @@ use super::signature::{attr, AttrType, Default, Inputs};
 use super::{expect_dim, Attrs, Cost, Op, OpDef, OpError, ParamDecl, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::TensorType;
-use crate::lower::{unary, Forward, Init, LowerCtx, LowerError};
+#[cfg(feature = "lower")]
+use crate::lower::{unary, Forward, Init, Lower, LowerCtx, LowerError};
 
 pub static SINUSOIDAL_POSITIONS: OpDef = OpDef {
     name: "SinusoidalPositions",
@@ -121,7 +123,10 @@ impl Op for Positions {
     fn cost(&self, _: &[TensorType], _: &[TensorType]) -> Cost {
         Cost::Macs(Dim::zero())
     }
+}
 
+#[cfg(feature = "lower")]
+impl Lower for Positions {
     /// Adds a `[L, E]` table shaped to broadcast over the layout: the sine/cosine constants,
     /// the first `L` rows of the learned table (the others get a zero gradient, as an
     /// embedding's unused rows do), or the parameter itself.
@@ -153,6 +158,7 @@ impl Op for Positions {
 }
 
 /// What a position layer adds.
+#[cfg(feature = "lower")]
 enum Table {
     /// A tensor already shaped to broadcast (constants, or the whole parameter).
     Fixed(Tensor),

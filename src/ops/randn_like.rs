@@ -6,7 +6,8 @@ use super::signature::Inputs;
 use super::{expect_float, Cost, Op, OpDef, OpError, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::TensorType;
-use crate::lower::{random, unary, Forward, LowerCtx, LowerError};
+#[cfg(feature = "lower")]
+use crate::lower::{random, unary, Forward, Lower, LowerCtx, LowerError};
 
 pub static RANDN_LIKE: OpDef = OpDef {
     name: "randn_like",
@@ -27,7 +28,10 @@ impl Op for RandnLike {
     fn cost(&self, _: &[TensorType], _: &[TensorType]) -> Cost {
         Cost::Macs(Dim::zero())
     }
+}
 
+#[cfg(feature = "lower")]
+impl Lower for RandnLike {
     /// Drawn on the host from the model's random stream (its seed, the layer's path and the
     /// pass count: `lower::random`), so a run is reproducible and every pass draws afresh. The
     /// noise is a constant to autograd: gradients flow through what it is combined with,

@@ -5,7 +5,8 @@ use super::signature::{attr, AttrSpec, AttrType, Default, Inputs};
 use super::{expect_axis, AttrValue, Attrs, Cost, Op, OpDef, OpError, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::{DType, TensorType};
-use crate::lower::{unary, Forward, LowerCtx, LowerError};
+#[cfg(feature = "lower")]
+use crate::lower::{unary, Forward, Lower, LowerCtx, LowerError};
 
 const ATTRS: &[AttrSpec] = &[
     attr("axis", AttrType::IntOrList, Default::Optional),
@@ -85,7 +86,10 @@ impl Op for Reduce {
     fn cost(&self, _: &[TensorType], _: &[TensorType]) -> Cost {
         Cost::Macs(Dim::zero())
     }
+}
 
+#[cfg(feature = "lower")]
+impl Lower for Reduce {
     /// Integer sums are taken in i64, as PyTorch's.
     fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
         let x = &ctx.inputs[0];

@@ -4,7 +4,8 @@ use super::signature::{attr, AttrType, Default, Inputs};
 use super::{divide_exactly, Attrs, Cost, Op, OpDef, OpError, Quotient, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::{shape_string, TensorType};
-use crate::lower::{unary, Forward, LowerCtx, LowerError};
+#[cfg(feature = "lower")]
+use crate::lower::{unary, Forward, Lower, LowerCtx, LowerError};
 
 pub static RESHAPE: OpDef = OpDef {
     name: "reshape",
@@ -66,7 +67,10 @@ impl Op for Reshape {
     fn cost(&self, _: &[TensorType], _: &[TensorType]) -> Cost {
         Cost::Macs(Dim::zero())
     }
+}
 
+#[cfg(feature = "lower")]
+impl Lower for Reshape {
     fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
         let shape = ctx.output_dims(0)?;
         Ok(unary(move |x, _| x.reshape(shape.as_slice())))

@@ -4,14 +4,17 @@
 //! sequence output, `h_n` `[layers * directions, N, H]` and, for the LSTM, `c_n` alike; the
 //! initial state is zero. Unlike PyTorch's FLOP counter, the cost counts the recurrent kernels.
 
+#[cfg(feature = "lower")]
 use candle_core::Tensor;
 
 use super::signature::{attr, AttrSpec, AttrType, Default, Inputs};
 use super::{expect_dim, expect_float, expect_rank, Attrs, Cost, Op, OpDef, OpError, ParamDecl, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::{shape_string, TensorType};
+#[cfg(feature = "lower")]
 use crate::lower::kernels::rnn::{Stack, Weights};
-use crate::lower::{Forward, ForwardCtx, Init, LowerCtx, LowerError};
+#[cfg(feature = "lower")]
+use crate::lower::{Forward, ForwardCtx, Init, Lower, LowerCtx, LowerError};
 
 const HIDDEN_SIZE: AttrSpec = attr("hidden_size", AttrType::Int, Default::Required);
 const NUM_LAYERS: AttrSpec = attr("num_layers", AttrType::Int, Default::Int(1));
@@ -220,6 +223,16 @@ impl Op for Recurrent {
         Cost::Macs(steps.mul(&per_step).mul(&Dim::konst(self.directions())))
     }
 
+    fn cost_note(&self) -> Option<&'static str> {
+        Some(
+            "recurrent kernels (LSTM/GRU/RNN input and hidden matmuls, every step) are counted\n\
+             in MACs; PyTorch's FLOP counter does not count them",
+        )
+    }
+}
+
+#[cfg(feature = "lower")]
+impl Lower for Recurrent {
     /// A step loop per layer and direction ([`Stack`]); every weight starts as PyTorch's
     /// `U(-1/sqrt(H), 1/sqrt(H))`.
     fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
@@ -243,13 +256,6 @@ impl Op for Recurrent {
             [x] => stack.run(x, batch_first, unbatched, ctx.train),
             _ => candle_core::bail!("expected 1 input, found {}", xs.len()),
         }))
-    }
-
-    fn cost_note(&self) -> Option<&'static str> {
-        Some(
-            "recurrent kernels (LSTM/GRU/RNN input and hidden matmuls, every step) are counted\n\
-             in MACs; PyTorch's FLOP counter does not count them",
-        )
     }
 }
 

@@ -5,7 +5,8 @@ use super::signature::{attr, AttrType, Default, Inputs};
 use super::{expect_float, Attrs, Cost, Op, OpDef, OpError, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::TensorType;
-use crate::lower::{unary, Forward, LowerCtx, LowerError};
+#[cfg(feature = "lower")]
+use crate::lower::{unary, Forward, Lower, LowerCtx, LowerError};
 
 pub static SCALE: OpDef = OpDef {
     name: "scale",
@@ -38,7 +39,10 @@ impl Op for Scale {
     fn cost(&self, _: &[TensorType], _: &[TensorType]) -> Cost {
         Cost::Macs(Dim::zero())
     }
+}
 
+#[cfg(feature = "lower")]
+impl Lower for Scale {
     fn lower(&self, _: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
         let factor = self.factor;
         Ok(unary(move |x, _| x.affine(factor, 0.0)))

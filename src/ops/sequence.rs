@@ -3,6 +3,7 @@
 
 use std::cmp::Ordering;
 
+#[cfg(feature = "lower")]
 use candle_core::Tensor;
 
 use super::signature::{attr, AttrSpec, AttrType, Default};
@@ -60,6 +61,7 @@ impl SeqAxes {
 
     /// A tensor of this layout as `[N, L, E]`, the layout lowerings compute in (an unbatched
     /// one gets a batch of 1).
+    #[cfg(feature = "lower")]
     pub fn to_batch_first(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         match self.batch {
             None => x.unsqueeze(0),
@@ -69,6 +71,7 @@ impl SeqAxes {
     }
 
     /// The inverse of [`to_batch_first`](Self::to_batch_first).
+    #[cfg(feature = "lower")]
     pub fn from_batch_first(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         match self.batch {
             None => x.squeeze(0),

@@ -6,7 +6,8 @@ use super::signature::{attr, AttrSpec, AttrType, Default, Inputs};
 use super::{divide_exactly, expect_axis, AttrValue, Attrs, Cost, Op, OpDef, OpError, Quotient, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::{shape_string, TensorType};
-use crate::lower::{Forward, ForwardCtx, LowerCtx, LowerError};
+#[cfg(feature = "lower")]
+use crate::lower::{Forward, ForwardCtx, Lower, LowerCtx, LowerError};
 
 /// Most pieces one call may make (each is an output port, and a spec has no use for more).
 const MAX_PIECES: i64 = 4096;
@@ -147,7 +148,10 @@ impl Op for Split {
     fn cost(&self, _: &[TensorType], _: &[TensorType]) -> Cost {
         Cost::Macs(Dim::zero())
     }
+}
 
+#[cfg(feature = "lower")]
+impl Lower for Split {
     /// Each piece a `narrow` of the input, at the sizes inference gave.
     fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
         let axis = expect_axis(&ctx.inputs[0], self.axis, "axis").map_err(|e| ctx.error(e.message))?;

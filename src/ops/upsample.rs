@@ -7,8 +7,10 @@ use super::signature::{attr, AttrType, Default, Inputs};
 use super::{expect_rank, AttrValue, Attrs, Cost, Op, OpDef, OpError, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::TensorType;
+#[cfg(feature = "lower")]
 use crate::lower::kernels::resize::{Mode, Resize};
-use crate::lower::{unary, Forward, LowerCtx, LowerError};
+#[cfg(feature = "lower")]
+use crate::lower::{unary, Forward, Lower, LowerCtx, LowerError};
 
 const MODES: &[&str] = &["nearest", "linear", "bilinear", "bicubic", "trilinear"];
 
@@ -141,7 +143,10 @@ impl Op for Upsample {
     fn cost(&self, _: &[TensorType], _: &[TensorType]) -> Cost {
         Cost::Macs(Dim::zero())
     }
+}
 
+#[cfg(feature = "lower")]
+impl Lower for Upsample {
     /// Each spatial axis resized on its own with PyTorch's source indices ([`Resize`]).
     fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
         let (input, output) = (ctx.input_dims(0)?, ctx.output_dims(0)?);

@@ -8,7 +8,8 @@ use super::signature::{attr, AttrType, Default, Inputs};
 use super::{Attrs, Cost, Op, OpDef, OpError, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::{DType, TensorType};
-use crate::lower::{unary, Forward, LowerCtx, LowerError};
+#[cfg(feature = "lower")]
+use crate::lower::{unary, Forward, Lower, LowerCtx, LowerError};
 
 pub static ZEROS_LIKE: OpDef = OpDef {
     name: "zeros_like",
@@ -35,7 +36,10 @@ impl Op for ZerosLike {
     fn cost(&self, _: &[TensorType], _: &[TensorType]) -> Cost {
         Cost::Macs(Dim::zero())
     }
+}
 
+#[cfg(feature = "lower")]
+impl Lower for ZerosLike {
     /// Floats in the model's dtype, ids as i64, bools as u8 (candle's mask type). Constant:
     /// no gradient reaches `x`, as in PyTorch.
     fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {

@@ -15,6 +15,7 @@ use crate::ir::dim::{Bindings, Dim};
 use crate::ir::graph::Graph;
 use crate::ir::tensor::TensorType;
 
+#[cfg(feature = "lower")]
 pub(crate) use csv::field as csv_field;
 pub use csv::render_csv;
 pub use json::render_json;
