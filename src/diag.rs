@@ -95,7 +95,7 @@ impl Diagnostic {
 
 /// Most diagnostics kept for one compilation; later ones are only counted, so a spec that
 /// repeats a mistake a million times neither fills memory nor floods the terminal.
-pub const MAX_DIAGNOSTICS: usize = 1000;
+pub const MAX_DIAGNOSTICS: usize = 200;
 
 /// The diagnostics of one compilation, in the order they were found.
 #[derive(Clone, Debug, Default)]
@@ -226,6 +226,22 @@ pub fn render(d: &Diagnostic, sources: &SourceMap, style: RenderStyle) -> String
     out
 }
 
+/// The block calls that led to a diagnostic, innermost first; a deep chain (a recursive block)
+/// keeps its ends and says how many calls it leaves out between them.
+fn call_lines(calls: &[(String, Span, String)], sources: &SourceMap) -> Vec<String> {
+    const ENDS: usize = 4;
+    let line = |(block, span, path): &(String, Span, String)| {
+        format!("in {block} `{path}`, called at {}", sources.location(*span))
+    };
+    if calls.len() <= 2 * ENDS + 1 {
+        return calls.iter().rev().map(line).collect();
+    }
+    let mut lines: Vec<String> = calls[calls.len() - ENDS..].iter().rev().map(line).collect();
+    lines.push(format!("... {} calls more ...", calls.len() - 2 * ENDS));
+    lines.extend(calls[..ENDS].iter().rev().map(line));
+    lines
+}
+
 fn severity_word(s: Severity) -> &'static str {
     match s {
         Severity::Error => "error",
@@ -279,9 +295,7 @@ impl Report {
         let mut lines: Vec<String> = d.help.iter().cloned().collect();
         lines.extend(help_lines);
         lines.extend(d.notes.iter().cloned());
-        for (block, span, path) in d.calls.iter().rev() {
-            lines.push(format!("in {block} `{path}`, called at {}", sources.location(*span)));
-        }
+        lines.extend(call_lines(&d.calls, sources));
         let help_lines = lines;
         Report {
             message,
@@ -382,6 +396,36 @@ fn edit_distance(a: &str, b: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn repeats_are_kept_once_and_past_the_cap_only_counted() {
+        let mut diags = Diagnostics::default();
+        diags.push(Diagnostic::error("E0201", "same"));
+        diags.push(Diagnostic::error("E0201", "same"));
+        assert_eq!(diags.items.len(), 1);
+        for i in 0..MAX_DIAGNOSTICS + 50 {
+            diags.push(Diagnostic::warning("W0401", format!("warning {i}")));
+        }
+        assert_eq!(diags.items.len(), MAX_DIAGNOSTICS);
+        assert_eq!(
+            (diags.error_count(), diags.warning_count(), diags.dropped()),
+            (1, MAX_DIAGNOSTICS + 50, 51)
+        );
+        let rendered = render_all(&diags, &SourceMap::new(), RenderStyle::PLAIN);
+        assert!(rendered.contains("51 more diagnostics not shown"), "{rendered}");
+    }
+
+    #[test]
+    fn a_deep_call_chain_keeps_its_ends() {
+        let mut sources = SourceMap::new();
+        let file = sources.add("t.wick", None, "x\n".into());
+        let calls: Vec<_> =
+            (0..30).map(|i| ("R".to_string(), Span::new(file, 0, 1), format!("r{i}"))).collect();
+        let lines = call_lines(&calls, &sources);
+        assert_eq!(lines.len(), 9, "{lines:?}");
+        assert!(lines[0].contains("`r29`") && lines[8].contains("`r0`"), "{lines:?}");
+        assert_eq!(lines[4], "... 22 calls more ...");
+    }
 
     #[test]
     fn suggests_close_names_only() {

@@ -17,13 +17,34 @@ mod mutate;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use bounded::{run_bounded, Limits, Outcome};
 use mutate::{Case, Rng};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// A wick process running, for [`run_limited`].
+static RUNNING: Mutex<usize> = Mutex::new(0);
+static FREED: Condvar = Condvar::new();
+
+/// [`run_bounded`] under the strict limits, with at most one wick per core running at once
+/// across this file's tests (which cargo runs in parallel): a run's wall-clock limit must
+/// measure its own work, not a queue for the processor.
+fn run_limited(args: &[&str], dir: &Path) -> Outcome {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let mut running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
+    while *running >= cores {
+        running = FREED.wait(running).unwrap_or_else(|e| e.into_inner());
+    }
+    *running += 1;
+    drop(running);
+    let outcome = run_bounded(args, dir, Limits::STRICT);
+    *RUNNING.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
+    FREED.notify_one();
+    outcome
+}
 
 /// A fresh folder for one test's files, under cargo's scratch space for integration tests.
 fn scratch(name: &str) -> PathBuf {
@@ -70,7 +91,11 @@ fn tail(text: &str) -> &str {
 /// Run `wick compile --summary` and `wick check` on `spec` in `dir`; the first broken run.
 fn check_case(spec: &str, dir: &Path) -> Option<String> {
     for args in [&["compile", spec, "--summary"][..], &["check", spec][..]] {
-        let outcome = run_bounded(args, dir, Limits::STRICT);
+        let outcome = run_limited(args, dir);
+        if std::env::var_os("WICK_RELIABILITY_TRACE").is_some() {
+            let first = outcome.stderr.lines().find(|l| l.starts_with("  x ")).unwrap_or("");
+            eprintln!("TRACE {} {:?} {:?} {}", dir.display(), args[0], outcome.code, first);
+        }
         if let Some(why) = broken(&outcome) {
             return Some(format!(
                 "`wick {}` {why} after {:?}, peak {} MiB; stderr ends:\n{}",
@@ -160,7 +185,7 @@ fn seeds_fail_cleanly() {
 
 /// Run `args` in `dir` and require a clean failure with `code` whose stderr mentions `needle`.
 fn fails_with(args: &[&str], dir: &Path, code: i32, needle: &str) -> Outcome {
-    let outcome = run_bounded(args, dir, Limits::STRICT);
+    let outcome = run_limited(args, dir);
     assert_eq!(outcome.violation(&Limits::STRICT), None, "{args:?}: {}", tail(&outcome.stderr));
     assert_eq!(outcome.code, Some(code), "{args:?}:\n{}", tail(&outcome.stderr));
     assert!(outcome.stderr.contains(needle), "{args:?}: no {needle:?} in:\n{}", tail(&outcome.stderr));
@@ -180,7 +205,7 @@ fn a_warning_past_column_65535_is_rendered_as_a_window() {
         "wide.wick",
         format!("dim N = 1 model M {{ input x: [N, 4]{pad} unused = x |> ReLU output x }}\n"),
     );
-    let outcome = run_bounded(&["check", "wide.wick"], &dir, Limits::STRICT);
+    let outcome = run_limited(&["check", "wide.wick"], &dir);
     assert_eq!(outcome.violation(&Limits::STRICT), None, "{}", tail(&outcome.stderr));
     assert_eq!(outcome.code, Some(0), "{}", tail(&outcome.stderr));
     assert!(
@@ -218,6 +243,19 @@ fn compile_output_refuses_a_model_too_large_for_memory() {
     assert!(!dir.join("out.safetensors").exists());
 }
 
+/// `wick run` and `wick train` build through the same path as `compile -o`.
+#[test]
+fn building_a_model_too_large_for_memory_is_refused_before_allocating() {
+    let spec = "dim N = 1\nmodel M {\n input x: [N, 4]\n y = x |> Linear(100000000000)\n output y\n}\n";
+    let model = wick::Model::from_source("huge.wick", spec, &wick::Options::default()).expect("compiles");
+    let device = candle_core::Device::Cpu;
+    let Err(err) = model.build(&device, candle_core::DType::F32) else {
+        panic!("a model too large was built")
+    };
+    let err = err.to_string();
+    assert!(err.contains("500,000,000,000 parameter values") && err.contains("GiB"), "{err}");
+}
+
 #[test]
 fn nested_repeats_without_layers_stop_at_the_work_budget() {
     let dir = scratch("nested_repeat");
@@ -249,7 +287,7 @@ fn a_model_at_the_layer_cap_fits_in_memory() {
             cap - 2
         ),
     );
-    let outcome = run_bounded(&["check", "cap.wick"], &dir, Limits::STRICT);
+    let outcome = run_limited(&["check", "cap.wick"], &dir);
     assert_eq!(outcome.violation(&Limits::STRICT), None, "{}", tail(&outcome.stderr));
     assert_eq!(outcome.code, Some(0), "{}", tail(&outcome.stderr));
     assert!(outcome.stdout.contains("ok: model M"), "{}", outcome.stdout);
@@ -323,7 +361,7 @@ fn invalid_utf8_in_a_spec_is_located() {
 /// CPU seconds for `wick check` on `text` (a file named `name`), which must compile cleanly.
 fn check_seconds(dir: &Path, name: &str, text: &str) -> f64 {
     write(dir, name, text);
-    let outcome = run_bounded(&["check", name], dir, Limits::STRICT);
+    let outcome = run_limited(&["check", name], dir);
     assert_eq!(outcome.violation(&Limits::STRICT), None, "{name}: {}", tail(&outcome.stderr));
     assert_eq!(outcome.code, Some(0), "{name}: {}", tail(&outcome.stderr));
     outcome.cpu.as_secs_f64()

@@ -13,6 +13,10 @@ use libfuzzer_sys::fuzz_target;
 use wick::diag::RenderStyle;
 use wick::report::{self, TableStyle};
 
+/// A node cap (and so a work budget) far below the default: the budgets' limits are tested by
+/// the reliability suite, and an instrumented build takes seconds per 100,000 steps, so inputs
+/// that run to the default budget would only be reported as timeouts.
+const MAX_NODES: usize = 5_000;
 const IMPORTS: [&str; 4] = ["a.wick", "b.wick", "c.yaml", "d.wick"];
 const YAML_STARTS: [&str; 6] = ["---", "dims:", "models:", "blocks:", "use:", "train:"];
 
@@ -27,7 +31,8 @@ fuzz_target!(|data: &[u8]| {
     for (name, part) in IMPORTS.iter().zip(parts) {
         files.insert(name.to_string(), part.to_string());
     }
-    let c = wick::compile_files(root, files, &wick::Options::default());
+    let opts = wick::Options { max_nodes: Some(MAX_NODES), ..wick::Options::default() };
+    let c = wick::compile_files(root, files, &opts);
     let _ = c.render_diagnostics(RenderStyle::PLAIN);
     let _ = c.render_diagnostics(RenderStyle { fancy: true, width: 80 });
     if let Some(summary) = c.summary(None) {

@@ -216,6 +216,14 @@ mod tests {
     }
 
     #[test]
+    fn a_label_over_many_lines_is_shown_on_its_first() {
+        let text: String = (0..40).map(|i| format!("line{i}\r\n")).collect();
+        let (e, spans) = excerpt_of(&text, &[(8, text.len() - 3)]);
+        assert_eq!(e.text, "line0\r\nline1\r\nline2\r\n");
+        assert_eq!(&e.text[spans[0].offset()..spans[0].offset() + spans[0].len()], "ine1");
+    }
+
+    #[test]
     fn distant_labels_keep_their_own_line_numbers() {
         let text: String = (0..100).map(|i| format!("line{i}\n")).collect();
         let second = text.find("line80").unwrap();

@@ -8,7 +8,12 @@
 
 use super::diagnostics as diag;
 use super::Elaborator;
+use crate::diag::Diagnostic;
 use crate::front::span::Span;
+
+/// Steps a diagnostic costs, besides one per call in its chain: building its message and
+/// chain costs more than a step, and a loop may make one per iteration.
+const DIAGNOSTIC_STEPS: u64 = 16;
 
 /// Steps allowed per node of the cap: the catalog's models spend three to six per node (a
 /// call, its arguments, the pipe around it).
@@ -41,6 +46,13 @@ impl Elaborator<'_> {
         self.diags.push(d);
         self.aborted = true;
         false
+    }
+
+    /// Report a diagnostic, as work.
+    pub(super) fn report(&mut self, d: Diagnostic) {
+        let at = d.primary.as_ref().map_or(Span::default(), |l| l.span);
+        self.spend(DIAGNOSTIC_STEPS + d.calls.len() as u64, at);
+        self.diags.push(d);
     }
 
     /// Run `f` as a costly construct (a `repeat`, a block call) at `span`, named in a budget error.

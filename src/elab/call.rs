@@ -61,7 +61,7 @@ impl<'a> Elaborator<'a> {
                 value
             }
             Some(def) => {
-                self.diags.push(diag::model_called(name_span, &def.name));
+                self.report(diag::model_called(name_span, &def.name));
                 Value::Poison
             }
             None => {
@@ -78,7 +78,7 @@ impl<'a> Elaborator<'a> {
             .chain(self.defs.keys().copied())
             .chain(BUILTINS.iter().copied())
             .collect();
-        self.diags.push(diag::unknown_op(span, name, &candidates));
+        self.report(diag::unknown_op(span, name, &candidates));
     }
 
     /// Match positional and keyword arguments to parameter slots; reports every problem.
@@ -95,7 +95,7 @@ impl<'a> Elaborator<'a> {
         let mut ok = true;
         if piped {
             if names.is_empty() {
-                self.diags.push(diag::too_many_args(span, callee, 0));
+                self.report(diag::too_many_args(span, callee, 0));
                 return None;
             }
             slots[0] = Some(Source::Piped);
@@ -105,11 +105,11 @@ impl<'a> Elaborator<'a> {
         for arg in args {
             match &arg.name {
                 None if seen_keyword => {
-                    self.diags.push(diag::positional_after_keyword(arg.value.span));
+                    self.report(diag::positional_after_keyword(arg.value.span));
                     ok = false;
                 }
                 None if next >= names.len() => {
-                    self.diags.push(diag::too_many_args(arg.value.span, callee, names.len()));
+                    self.report(diag::too_many_args(arg.value.span, callee, names.len()));
                     ok = false;
                 }
                 None => {
@@ -121,11 +121,11 @@ impl<'a> Elaborator<'a> {
                     seen_keyword = true;
                     match names.iter().position(|n| *n == key.name) {
                         None => {
-                            self.diags.push(diag::unknown_keyword(key, callee, names));
+                            self.report(diag::unknown_keyword(key, callee, names));
                             ok = false;
                         }
                         Some(i) if slots[i].is_some() => {
-                            self.diags.push(diag::given_twice(key, callee));
+                            self.report(diag::given_twice(key, callee));
                             ok = false;
                         }
                         Some(i) => slots[i] = Some(Source::Given(arg)),
@@ -184,7 +184,7 @@ impl<'a> Elaborator<'a> {
         for (i, slot) in slots.iter().take(n_inputs).enumerate() {
             let Some(src) = *slot else {
                 if i < required {
-                    self.diags.push(diag::missing_arg(span, def.name, input_names[i], &sig.render(def.name)));
+                    self.report(diag::missing_arg(span, def.name, input_names[i], &sig.render(def.name)));
                     poisoned = true;
                 }
                 continue;
@@ -192,12 +192,7 @@ impl<'a> Elaborator<'a> {
             // Optional inputs are left out from the end only: the op knows them by their count.
             if let Some(gap) = (required..i).find(|j| slots[*j].is_none()) {
                 if !poisoned {
-                    self.diags.push(diag::missing_arg(
-                        span,
-                        def.name,
-                        input_names[gap],
-                        &sig.render(def.name),
-                    ));
+                    self.report(diag::missing_arg(span, def.name, input_names[gap], &sig.render(def.name)));
                 }
                 poisoned = true;
                 continue;
@@ -211,7 +206,7 @@ impl<'a> Elaborator<'a> {
                         match item {
                             Value::Tensor(t) => tensors.push(t),
                             other => {
-                                self.diags.push(diag::wrong_type(vspan, "a list of tensors", &other));
+                                self.report(diag::wrong_type(vspan, "a list of tensors", &other));
                                 poisoned = true;
                             }
                         }
@@ -220,13 +215,13 @@ impl<'a> Elaborator<'a> {
                 (Inputs::Fixed(_), Value::List(items))
                     if items.iter().all(|v| matches!(v, Value::Tensor(_))) =>
                 {
-                    self.diags.push(diag::several_outputs(vspan, &Value::List(items)));
+                    self.report(diag::several_outputs(vspan, &Value::List(items)));
                     poisoned = true;
                 }
                 (inputs, other) => {
                     let want =
                         if matches!(inputs, Inputs::List(_)) { "a list of tensors" } else { "a tensor" };
-                    self.diags.push(diag::wrong_type(vspan, want, &other));
+                    self.report(diag::wrong_type(vspan, want, &other));
                     poisoned = true;
                 }
             }
@@ -248,7 +243,7 @@ impl<'a> Elaborator<'a> {
                 }
                 None => match spec.default {
                     Default::Required => {
-                        self.diags.push(diag::missing_arg(span, def.name, spec.name, &sig.render(def.name)));
+                        self.report(diag::missing_arg(span, def.name, spec.name, &sig.render(def.name)));
                         poisoned = true;
                         continue;
                     }
@@ -269,7 +264,7 @@ impl<'a> Elaborator<'a> {
             Err(e) => {
                 let at =
                     e.attr.and_then(|a| attr_spans.iter().find(|(n, _)| *n == a)).map_or(span, |(_, s)| *s);
-                self.diags.push(diag::bad_attr(at, def.name, &e, &self.chain));
+                self.report(diag::bad_attr(at, def.name, &e, &self.chain));
                 return Value::Poison;
             }
         };
@@ -305,7 +300,7 @@ impl<'a> Elaborator<'a> {
                 if choices.contains(&s.as_str()) {
                     Some(AttrValue::Str(s.clone()))
                 } else {
-                    self.diags.push(diag::bad_choice(span, name, s, choices));
+                    self.report(diag::bad_choice(span, name, s, choices));
                     return None;
                 }
             }
@@ -315,7 +310,7 @@ impl<'a> Elaborator<'a> {
             _ => None,
         };
         if converted.is_none() && !v.is_poison() {
-            self.diags.push(diag::wrong_type(span, &ty.to_string(), &v));
+            self.report(diag::wrong_type(span, &ty.to_string(), &v));
         }
         converted
     }
@@ -345,14 +340,7 @@ impl<'a> Elaborator<'a> {
             None => {}
             Some(e) => {
                 let input_label = e.input.and_then(|i| inputs.get(i)).map(|t| (t.span, t.ty.clone()));
-                self.diags.push(diag::shape_error(
-                    span,
-                    kind,
-                    &draft.node.path,
-                    &e,
-                    input_label,
-                    &self.chain,
-                ));
+                self.report(diag::shape_error(span, kind, &draft.node.path, &e, input_label, &self.chain));
             }
         }
         let (path, params) = (&draft.node.path, &draft.node.params);
@@ -366,7 +354,7 @@ impl<'a> Elaborator<'a> {
                 p.path_under(path),
                 crate::ir::tensor::shape_string(&p.shape)
             );
-            self.diags.push(diag::unbound(span, d, &what));
+            self.report(diag::unbound(span, d, &what));
         }
         let has_params = !params.is_empty();
         if explicit {
@@ -397,7 +385,7 @@ impl<'a> Elaborator<'a> {
     pub(super) fn count_nodes(&mut self, n: usize, span: Span) -> bool {
         if self.nodes.saturating_add(n) > self.max_nodes {
             if !self.aborted {
-                self.diags.push(diag::size_cap(span, None, self.max_nodes));
+                self.report(diag::size_cap(span, None, self.max_nodes));
                 self.aborted = true;
             }
             return false;
@@ -437,7 +425,7 @@ impl<'a> Elaborator<'a> {
         span: Span,
     ) -> Value {
         if self.chain.len() >= super::MAX_DEPTH / 4 {
-            self.diags.push(diag::recursion(span, &def.name.name, self.chain.len()));
+            self.report(diag::recursion(span, &def.name.name, self.chain.len()));
             self.aborted = true;
             return Value::Poison;
         }
@@ -472,7 +460,7 @@ impl<'a> Elaborator<'a> {
                 None => match &p.default {
                     Some(d) => (self.eval(d, benv, &path), d.span),
                     None => {
-                        self.diags.push(diag::missing_block_arg(span, &def.name, &p.name));
+                        self.report(diag::missing_block_arg(span, &def.name, &p.name));
                         (Value::Poison, span)
                     }
                 },
@@ -491,7 +479,7 @@ impl<'a> Elaborator<'a> {
             match self.run_body(benv) {
                 Some(v) => v,
                 None => {
-                    self.diags.push(diag::no_return(&def.name));
+                    self.report(diag::no_return(&def.name));
                     Value::Poison
                 }
             }
@@ -527,14 +515,14 @@ impl<'a> Elaborator<'a> {
         let mut ints = Vec::new();
         for (slot, pname) in slots.iter().zip(["a", "b"]) {
             let Some(src) = *slot else {
-                self.diags.push(diag::missing_arg(span, name, pname, &format!("{name}(a: int, b: int)")));
+                self.report(diag::missing_arg(span, name, pname, &format!("{name}(a: int, b: int)")));
                 return Value::Poison;
             };
             match self.arg_value(src, &None, env, prefix, span) {
                 (Value::Int(d), _) => ints.push(d),
                 (Value::Poison, _) => return Value::Poison,
                 (other, s) => {
-                    self.diags.push(diag::wrong_type(s, "an int", &other));
+                    self.report(diag::wrong_type(s, "an int", &other));
                     return Value::Poison;
                 }
             }
@@ -544,7 +532,7 @@ impl<'a> Elaborator<'a> {
             "cdiv" => match a.ceil_div(b) {
                 Ok(d) => Value::Int(d),
                 Err(e) => {
-                    self.diags.push(diag::division(span, &e));
+                    self.report(diag::division(span, &e));
                     Value::Poison
                 }
             },
@@ -554,7 +542,7 @@ impl<'a> Elaborator<'a> {
                     Value::Int(if a_wins { a.clone() } else { b.clone() })
                 }
                 None => {
-                    self.diags.push(diag::undecidable(span, &format!("{name}({a}, {b})")));
+                    self.report(diag::undecidable(span, &format!("{name}({a}, {b})")));
                     Value::Poison
                 }
             },
@@ -564,7 +552,7 @@ impl<'a> Elaborator<'a> {
     /// `input x: [N, 784] of f32`
     pub(super) fn add_input(&mut self, name: &'a Ident, ty: &'a TypeExpr, env: usize) -> Value {
         let TypeKind::Tensor { dims, dtype } = &ty.kind else {
-            self.diags.push(diag::expected_tensor_type(ty.span));
+            self.report(diag::expected_tensor_type(ty.span));
             return Value::Poison;
         };
         let mut shape = Vec::new();
@@ -573,7 +561,7 @@ impl<'a> Elaborator<'a> {
                 Value::Int(v) => shape.push(v),
                 Value::Poison => return Value::Poison,
                 other => {
-                    self.diags.push(diag::wrong_type(d.span, "a dim", &other));
+                    self.report(diag::wrong_type(d.span, "a dim", &other));
                     return Value::Poison;
                 }
             }
@@ -581,7 +569,7 @@ impl<'a> Elaborator<'a> {
         let Some(dtype) = self.dtype_of(dtype.as_ref()) else { return Value::Poison };
         let t = TensorType::new(dtype, shape);
         if self.graph.inputs.iter().any(|(n, _)| *n == name.name) {
-            self.diags.push(diag::duplicate_io(name, "input"));
+            self.report(diag::duplicate_io(name, "input"));
         }
         self.paths.insert(name.name.clone(), (name.span, false));
         let v = self.add_node(
@@ -603,7 +591,7 @@ impl<'a> Elaborator<'a> {
         match dtype {
             None => Some(DType::F32),
             Some(id) => DType::parse(&id.name).or_else(|| {
-                self.diags.push(diag::unknown_dtype(id));
+                self.report(diag::unknown_dtype(id));
                 None
             }),
         }
@@ -613,12 +601,12 @@ impl<'a> Elaborator<'a> {
         match value {
             Value::Tensor(t) => {
                 if self.graph.outputs.iter().any(|(n, _)| *n == name.name) {
-                    self.diags.push(diag::duplicate_io(name, "output"));
+                    self.report(diag::duplicate_io(name, "output"));
                 }
                 self.graph.outputs.push((name.name.clone(), t.tensor));
             }
             Value::Poison => {}
-            other => self.diags.push(diag::wrong_type(name.span, "a tensor", &other)),
+            other => self.report(diag::wrong_type(name.span, "a tensor", &other)),
         }
     }
 }

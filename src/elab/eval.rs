@@ -31,7 +31,7 @@ impl<'a> Elaborator<'a> {
                 }
                 Stmt::Output(items) => {
                     if kind != DefKind::Model {
-                        self.diags.push(diag::misplaced(stmt_span(stmt), "`output`", "a model"));
+                        self.report(diag::misplaced(stmt_span(stmt), "`output`", "a model"));
                         continue;
                     }
                     for item in items {
@@ -48,7 +48,7 @@ impl<'a> Elaborator<'a> {
                 }
                 Stmt::Return { value, span } => {
                     if kind == DefKind::Model {
-                        self.diags.push(diag::misplaced(
+                        self.report(diag::misplaced(
                             *span,
                             "`return`",
                             "a block (a model names its results with `output`)",
@@ -91,7 +91,7 @@ impl<'a> Elaborator<'a> {
                         Value::List(items) if items.len() == names.len() => items,
                         Value::Poison => vec![Value::Poison; names.len()],
                         other => {
-                            self.diags.push(diag::destructure(value.span, names.len(), &other));
+                            self.report(diag::destructure(value.span, names.len(), &other));
                             vec![Value::Poison; names.len()]
                         }
                     }
@@ -99,7 +99,7 @@ impl<'a> Elaborator<'a> {
             }
             Stmt::Input { name, ty } => {
                 if kind != DefKind::Model {
-                    self.diags.push(diag::misplaced(
+                    self.report(diag::misplaced(
                         name.span,
                         "`input`",
                         "a model (a block takes tensors as parameters)",
@@ -121,7 +121,7 @@ impl<'a> Elaborator<'a> {
             Some(v) => v,
             None => {
                 if crate::ops::lookup(name).is_some() || self.defs.contains_key(name) {
-                    self.diags.push(diag::layer_as_value(span, name));
+                    self.report(diag::layer_as_value(span, name));
                 } else {
                     let mut candidates: Vec<&str> = Vec::new();
                     let mut e = Some(env);
@@ -130,7 +130,7 @@ impl<'a> Elaborator<'a> {
                         e = self.envs[i].parent.map(|(p, _)| p);
                     }
                     candidates.extend(self.dim_names());
-                    self.diags.push(diag::undefined_name(span, name, &candidates));
+                    self.report(diag::undefined_name(span, name, &candidates));
                 }
                 Value::Poison
             }
@@ -166,7 +166,7 @@ impl<'a> Elaborator<'a> {
     fn force(&mut self, env: usize, k: usize, name: &str, span: Span) -> Value {
         if matches!(self.envs[env].states[k], StmtState::Pending) {
             if self.depth > super::MAX_DEPTH {
-                self.diags.push(diag::too_deep(span));
+                self.report(diag::too_deep(span));
                 return Value::Poison;
             }
             self.depth += 1;
@@ -182,7 +182,7 @@ impl<'a> Elaborator<'a> {
             }
             _ => {
                 let binder = super::env::bound_names(stmt).into_iter().find(|n| n.name == name);
-                self.diags.push(diag::cycle(span, name, binder.map(|b| b.span)));
+                self.report(diag::cycle(span, name, binder.map(|b| b.span)));
                 Value::Poison
             }
         }
@@ -194,7 +194,7 @@ impl<'a> Elaborator<'a> {
             return Value::Poison;
         }
         if self.depth > super::MAX_DEPTH {
-            self.diags.push(diag::too_deep(e.span));
+            self.report(diag::too_deep(e.span));
             return Value::Poison;
         }
         self.depth += 1;
@@ -234,7 +234,7 @@ impl<'a> Elaborator<'a> {
                     e.span,
                 ),
                 _ => {
-                    self.diags.push(diag::label_without_input(label));
+                    self.report(diag::label_without_input(label));
                     Value::Poison
                 }
             },
@@ -254,7 +254,7 @@ impl<'a> Elaborator<'a> {
                     (UnOp::Not, Value::Bool(b)) => Value::Bool(!b),
                     (op, other) => {
                         let want = if *op == UnOp::Neg { "a number" } else { "a bool" };
-                        self.diags.push(diag::wrong_type(operand.span, want, &other));
+                        self.report(diag::wrong_type(operand.span, want, &other));
                         Value::Poison
                     }
                 }
@@ -277,7 +277,7 @@ impl<'a> Elaborator<'a> {
                 }
             }
             ExprKind::Repeat(r) => {
-                self.diags.push(diag::repeat_without_input(e.span, r));
+                self.report(diag::repeat_without_input(e.span, r));
                 Value::Poison
             }
         }
@@ -289,7 +289,7 @@ impl<'a> Elaborator<'a> {
             Value::Bool(b) => Some(b),
             Value::Poison => None,
             other => {
-                self.diags.push(diag::wrong_type(cond.span, "a bool", &other));
+                self.report(diag::wrong_type(cond.span, "a bool", &other));
                 None
             }
         }
@@ -325,7 +325,7 @@ impl<'a> Elaborator<'a> {
                     BinOp::Mul => "mul",
                     BinOp::Div => "div",
                     _ => {
-                        self.diags.push(diag::bad_operands(span, op, &l, &r));
+                        self.report(diag::bad_operands(span, op, &l, &r));
                         return Value::Poison;
                     }
                 };
@@ -335,11 +335,11 @@ impl<'a> Elaborator<'a> {
             (Value::Float(_) | Value::Int(_), Value::Float(_) | Value::Int(_)) => {
                 match (self.as_float(&l), self.as_float(&r)) {
                     (Some(a), Some(b)) => float_op(op, a, b).unwrap_or_else(|| {
-                        self.diags.push(diag::bad_operands(span, op, &l, &r));
+                        self.report(diag::bad_operands(span, op, &l, &r));
                         Value::Poison
                     }),
                     _ => {
-                        self.diags.push(diag::undecidable(
+                        self.report(diag::undecidable(
                             span,
                             &format!("{} {} {}", l.display(), op.symbol(), r.display()),
                         ));
@@ -355,7 +355,7 @@ impl<'a> Elaborator<'a> {
             }
             (Value::Str(a), Value::Str(b)) if op == BinOp::Add => Value::Str(format!("{a}{b}")),
             _ => {
-                self.diags.push(diag::bad_operands(span, op, &l, &r));
+                self.report(diag::bad_operands(span, op, &l, &r));
                 Value::Poison
             }
         }
@@ -373,7 +373,7 @@ impl<'a> Elaborator<'a> {
         let divided = |r: Result<Dim, DimError>, this: &mut Self| match r {
             Ok(d) => Value::Int(d),
             Err(e) => {
-                this.diags.push(diag::division(rhs_span, &e));
+                this.report(diag::division(rhs_span, &e));
                 Value::Poison
             }
         };
@@ -386,7 +386,7 @@ impl<'a> Elaborator<'a> {
             BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => {
                 let ord = a.compare(b).or_else(|| self.decide(&a.sub(b)).map(|v| v.cmp(&0)));
                 let Some(ord) = ord else {
-                    self.diags.push(diag::undecidable(span, &format!("{a} {} {b}", op.symbol())));
+                    self.report(diag::undecidable(span, &format!("{a} {} {b}", op.symbol())));
                     return Value::Poison;
                 };
                 use std::cmp::Ordering::*;
@@ -403,7 +403,7 @@ impl<'a> Elaborator<'a> {
         };
         if let Value::Int(d) = &v {
             if d.is_saturated() {
-                self.diags.push(diag::overflow(span));
+                self.report(diag::overflow(span));
                 return Value::Poison;
             }
         }
@@ -420,7 +420,7 @@ impl<'a> Elaborator<'a> {
     ) -> bool {
         if self.condition(cond, env, prefix) == Some(false) {
             let text = message.map(|m| self.interpolate(m, env));
-            self.diags.push(diag::assert_failed(span, cond.span, text, &self.chain));
+            self.report(diag::assert_failed(span, cond.span, text, &self.chain));
             return false;
         }
         true

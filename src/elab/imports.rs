@@ -157,10 +157,14 @@ fn not_a_spec(
     let message = format!("`{name}` is not a spec: {why}");
     let place = format!("the first problem is at {}", sources.location(failed));
     match imported_at {
-        Some(span) => Diagnostic::error("E0114", message).at(span, "imported here").note(place),
-        None => Diagnostic::error("E0114", message).at(failed, "here"),
+        Some(span) => Diagnostic::error("E0114", message)
+            .at(span, "imported here")
+            .note(place)
+            .help("`use` imports spec files (.wick, .yaml, .yml); a file that is not one is not shown"),
+        None => Diagnostic::error("E0114", message)
+            .at(failed, "here")
+            .help("wick reads spec files (.wick, .yaml, .yml); a file that is not one is not shown"),
     }
-    .help("`use` imports spec files (.wick, .yaml, .yml); its contents are not shown")
 }
 
 /// `use "std/…"` names a file of the bundled block library, wherever the importer lives.
@@ -219,30 +223,20 @@ fn read(path: &Path, files: &Files) -> std::io::Result<Vec<u8>> {
     }
 }
 
-/// A regular file of at most [`MAX_FILE_BYTES`]. A FIFO would block and a device may never
-/// end, so anything else is refused before it is opened; the opened file is checked again in
-/// case the path changed in between.
+/// A regular file of at most [`MAX_FILE_BYTES`] (a FIFO would block, a device may never end).
 fn read_regular(path: &Path) -> std::io::Result<Vec<u8>> {
-    let not_regular = || std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file");
     let too_large = |len: u64| {
         std::io::Error::new(
             std::io::ErrorKind::InvalidData,
             format!("the file is {len} bytes; a spec may be at most {} MiB", MAX_FILE_BYTES >> 20),
         )
     };
-    let meta = std::fs::metadata(path)?;
-    if !meta.is_file() {
-        return Err(not_regular());
-    }
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(too_large(meta.len()));
-    }
-    let file = std::fs::File::open(path)?;
-    if !file.metadata()?.is_file() {
-        return Err(not_regular());
+    let (file, size) = crate::train::files::open_regular(path)?;
+    if size > MAX_FILE_BYTES {
+        return Err(too_large(size));
     }
     let mut bytes = Vec::new();
-    // One byte more than the cap tells a file that grew past it from one that fits.
+    // One byte more than the cap tells a file that grew past it since it was opened.
     file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > MAX_FILE_BYTES {
         return Err(too_large(bytes.len() as u64));

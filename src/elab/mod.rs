@@ -132,12 +132,12 @@ impl<'a> Elaborator<'a> {
                     Item::Def(def) => {
                         if let Some(prev) = self.defs.get(def.name.name.as_str()) {
                             if prev.span != def.span {
-                                self.diags.push(diagnostics::duplicate_definition(&def.name, prev.name.span));
+                                self.report(diagnostics::duplicate_definition(&def.name, prev.name.span));
                             }
                             continue;
                         }
                         if crate::ops::lookup(&def.name.name).is_some() {
-                            self.diags.push(diagnostics::shadows_op(&def.name));
+                            self.report(diagnostics::shadows_op(&def.name));
                             continue;
                         }
                         self.defs.insert(&def.name.name, def);
@@ -152,7 +152,7 @@ impl<'a> Elaborator<'a> {
                 Some(d) => d.value = Some(*value),
                 None => {
                     let known: Vec<&str> = self.dims.keys().map(String::as_str).collect();
-                    self.diags.push(diagnostics::unknown_bind(name, &known));
+                    self.report(diagnostics::unknown_bind(name, &known));
                 }
             }
         }
@@ -182,7 +182,7 @@ impl<'a> Elaborator<'a> {
                     && value.is_some()
                     && prev.value.is_some() =>
             {
-                self.diags.push(diagnostics::conflicting_dim(name, prev.span));
+                self.report(diagnostics::conflicting_dim(name, prev.span));
             }
             Some(prev) if prev.value.is_some() || value.is_none() => {}
             _ => {
@@ -204,7 +204,7 @@ impl<'a> Elaborator<'a> {
                     .filter(|d| d.kind == DefKind::Model)
                     .map(|d| d.name.name.as_str())
                     .collect();
-                self.diags.push(diagnostics::unknown_model(wanted, &models));
+                self.report(diagnostics::unknown_model(wanted, &models));
             }
             return found;
         }
@@ -221,7 +221,7 @@ impl<'a> Elaborator<'a> {
             Some(m) => Some(*m),
             None => {
                 let file = modules.first().map(|m| m.file).unwrap_or_default();
-                self.diags.push(diagnostics::no_model(Span::new(file, 0, 0)));
+                self.report(diagnostics::no_model(Span::new(file, 0, 0)));
                 None
             }
         }
@@ -233,7 +233,7 @@ impl<'a> Elaborator<'a> {
             let value = match &p.default {
                 Some(d) => self.eval(d, env, ""),
                 None => {
-                    self.diags.push(diagnostics::model_param_without_default(&p.name));
+                    self.report(diagnostics::model_param_without_default(&p.name));
                     Value::Poison
                 }
             };
@@ -244,7 +244,7 @@ impl<'a> Elaborator<'a> {
         self.run_body(env);
         self.envs.pop();
         if self.graph.outputs.is_empty() && !self.diags.has_errors() {
-            self.diags.push(diagnostics::model_without_outputs(&model.name));
+            self.report(diagnostics::model_without_outputs(&model.name));
         }
     }
 
@@ -259,7 +259,7 @@ impl<'a> Elaborator<'a> {
             Value::Poison => return None,
             other => Err(diagnostics::wrong_type(expr.span, "an int", &other)),
         };
-        result.map_err(|d| self.diags.push(d)).ok()
+        result.map_err(|d| self.report(d)).ok()
     }
 
     fn push_env(

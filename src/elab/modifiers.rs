@@ -53,11 +53,9 @@ impl<'a> Elaborator<'a> {
                 (_, Value::Poison) => {}
                 ("frozen", Value::Bool(b)) => m.frozen = b,
                 ("tie", Value::Str(s)) if is_layer => m.tie = Some((s, arg.value.span)),
-                ("tie", _) if !is_layer => self.diags.push(diag::tie_on_block(key.span)),
-                ("frozen", other) => self.diags.push(diag::wrong_type(arg.value.span, "bool", &other)),
-                (_, other) => {
-                    self.diags.push(diag::wrong_type(arg.value.span, "a layer path string", &other))
-                }
+                ("tie", _) if !is_layer => self.report(diag::tie_on_block(key.span)),
+                ("frozen", other) => self.report(diag::wrong_type(arg.value.span, "bool", &other)),
+                (_, other) => self.report(diag::wrong_type(arg.value.span, "a layer path string", &other)),
             }
         }
         m
@@ -80,7 +78,7 @@ impl<'a> Elaborator<'a> {
                     .filter(|(_, id)| !self.graph.node(**id).params.is_empty())
                     .map(|(p, _)| p.as_str())
                     .collect();
-                self.diags.push(diag::unknown_tie_target(tie.span, &tie.target, &layers));
+                self.report(diag::unknown_tie_target(tie.span, &tie.target, &layers));
                 continue;
             };
             // Tying to a layer that is itself tied means tying to the end of that chain.
@@ -121,7 +119,7 @@ impl<'a> Elaborator<'a> {
             if problems.is_empty() {
                 self.graph.g[tie.node.0].tied = links;
             } else {
-                self.diags.push(diag::bad_tie(tie.span, &layer.path, &tie.target, &problems));
+                self.report(diag::bad_tie(tie.span, &layer.path, &tie.target, &problems));
             }
         }
     }

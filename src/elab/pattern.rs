@@ -32,19 +32,19 @@ impl<'a> Elaborator<'a> {
             | (TypeKind::Str, Value::Str(_)) => return true,
             (TypeKind::Tensor { dims, dtype }, Value::Tensor(_)) => (dims, dtype),
             (_, other) => {
-                self.diags.push(diag::type_mismatch_kind(at, ty.span, what, other));
+                self.report(diag::type_mismatch_kind(at, ty.span, what, other));
                 return false;
             }
         };
         let Value::Tensor(t) = value else { return false };
         if let Some(want) = self.dtype_of(dtype.as_ref()) {
             if dtype.is_some() && want != t.ty.dtype {
-                self.diags.push(diag::dtype_mismatch(at, ty.span, what, want, t.ty.dtype));
+                self.report(diag::dtype_mismatch(at, ty.span, what, want, t.ty.dtype));
                 return false;
             }
         }
         if dims.len() != t.ty.rank() {
-            self.diags.push(diag::rank_mismatch(at, ty.span, what, dims.len(), &t.ty));
+            self.report(diag::rank_mismatch(at, ty.span, what, dims.len(), &t.ty));
             return false;
         }
         let prefix = self.envs[env].prefix.clone();
@@ -67,7 +67,7 @@ impl<'a> Elaborator<'a> {
                 }
                 Value::Poison => return false,
                 other => {
-                    self.diags.push(diag::wrong_type(pattern.span, "a dim", &other));
+                    self.report(diag::wrong_type(pattern.span, "a dim", &other));
                     return false;
                 }
             }
@@ -75,7 +75,7 @@ impl<'a> Elaborator<'a> {
         if mismatches.is_empty() {
             return true;
         }
-        self.diags.push(diag::shape_mismatch(at, ty.span, what, &t.ty, &mismatches, &self.chain));
+        self.report(diag::shape_mismatch(at, ty.span, what, &t.ty, &mismatches, &self.chain));
         false
     }
 

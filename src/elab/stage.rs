@@ -57,7 +57,7 @@ impl<'a> Elaborator<'a> {
             }
             ExprKind::Name(name) => {
                 if self.is_value_name(name, env) {
-                    self.diags.push(diag::value_as_layer(stage.span, name));
+                    self.report(diag::value_as_layer(stage.span, name));
                     return Value::Poison;
                 }
                 self.call(name, stage.span, &[], Some(input), env, prefix, naming, stage.span)
@@ -85,7 +85,7 @@ impl<'a> Elaborator<'a> {
                     Some([crate::front::ast::Stmt::Expr(e)]) => self.apply(e, input, env, prefix, naming),
                     None => input,
                     Some(_) => {
-                        self.diags.push(diag::expected_layer(
+                        self.report(diag::expected_layer(
                             stage.span,
                             "an `if` whose branches are not single layers",
                         ));
@@ -94,7 +94,7 @@ impl<'a> Elaborator<'a> {
                 }
             }
             _ => {
-                self.diags.push(diag::expected_layer(stage.span, "a value"));
+                self.report(diag::expected_layer(stage.span, "a value"));
                 Value::Poison
             }
         }
@@ -186,11 +186,11 @@ impl<'a> Elaborator<'a> {
         let (Some(start), Some(end)) = (start, end) else { return Value::Poison };
         let count = end.saturating_sub(start);
         if count < 0 {
-            self.diags.push(diag::negative_repeat(r.end.span, start, end));
+            self.report(diag::negative_repeat(r.end.span, start, end));
             return Value::Poison;
         }
         if count as u64 > (self.max_nodes - self.nodes.min(self.max_nodes)) as u64 {
-            self.diags.push(diag::size_cap(span, Some(count), self.max_nodes));
+            self.report(diag::size_cap(span, Some(count), self.max_nodes));
             self.aborted = true;
             return Value::Poison;
         }
@@ -224,13 +224,13 @@ impl<'a> Elaborator<'a> {
             Value::Int(d) => match self.decide(&d) {
                 Some(v) => Some(v),
                 None => {
-                    self.diags.push(diag::unbound(e.span, &d, "the count of a `repeat`"));
+                    self.report(diag::unbound(e.span, &d, "the count of a `repeat`"));
                     None
                 }
             },
             Value::Poison => None,
             other => {
-                self.diags.push(diag::wrong_type(e.span, "an int", &other));
+                self.report(diag::wrong_type(e.span, "an int", &other));
                 None
             }
         }
@@ -263,7 +263,7 @@ impl<'a> Elaborator<'a> {
         match self.paths.get(path) {
             Some((prev, prev_params)) if has_params || *prev_params => {
                 let prev = *prev;
-                self.diags.push(diag::duplicate_path(span, path, prev));
+                self.report(diag::duplicate_path(span, path, prev));
             }
             Some(_) => {}
             None => {

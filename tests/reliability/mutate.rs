@@ -31,8 +31,9 @@ impl Rng {
     }
 }
 
-/// A catalog file: its name and text.
+/// A catalog file: its folder, name and text.
 pub struct Source {
+    pub folder: &'static str,
     pub name: String,
     pub text: String,
 }
@@ -51,7 +52,7 @@ pub fn sources(root: &Path) -> Vec<Source> {
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
             if name.ends_with(".wick") || name.ends_with(".yaml") {
                 let text = std::fs::read_to_string(&path).expect("catalog spec");
-                out.push(Source { name, text });
+                out.push(Source { folder, name, text });
             }
         }
     }
@@ -91,6 +92,22 @@ fn tokens(text: &[u8]) -> Vec<(usize, usize)> {
     out
 }
 
+/// Byte ranges of the lines of a spec, newlines included.
+fn line_ranges(text: &[u8]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (i, b) in text.iter().enumerate() {
+        if *b == b'\n' {
+            out.push((start, i + 1));
+            start = i + 1;
+        }
+    }
+    if start < text.len() {
+        out.push((start, text.len()));
+    }
+    out
+}
+
 const KEYWORDS: &[&str] = &[
     "model", "block", "dim", "use", "input", "output", "return", "assert", "if", "else", "repeat", "in",
     "as", "of", "true", "false", "train", "|>", "->", "..", "=", ":", ",", "{", "}", "(", ")", "[", "]",
@@ -113,6 +130,12 @@ const UNICODE: &[&str] =
 /// One change to a spec.
 #[derive(Clone, Copy, Debug)]
 enum Mutation {
+    /// An identifier replaced by another of the same file: the wrong op, name or dim.
+    ReplaceName,
+    /// A number replaced by a small one: shapes that no longer fit.
+    SmallNumber,
+    DeleteLine,
+    DuplicateLine,
     DeleteToken,
     DuplicateTokens,
     SwapTokens,
@@ -127,8 +150,18 @@ enum Mutation {
     ImportCycle,
 }
 
+/// Mutations that keep the syntax come more often, so most cases reach elaboration.
 const MUTATIONS: &[Mutation] = &[
-    Mutation::DeleteToken,
+    Mutation::ReplaceName,
+    Mutation::ReplaceName,
+    Mutation::ReplaceName,
+    Mutation::SmallNumber,
+    Mutation::SmallNumber,
+    Mutation::SmallNumber,
+    Mutation::DeleteLine,
+    Mutation::DuplicateLine,
+    Mutation::DuplicateLine,
+    Mutation::HugeNumber,
     Mutation::DeleteToken,
     Mutation::DuplicateTokens,
     Mutation::SwapTokens,
@@ -149,22 +182,37 @@ const MUTATIONS: &[Mutation] = &[
 pub struct Case {
     /// The spec given to wick, then any file it imports.
     files: Vec<(String, Vec<u8>)>,
+    /// The file the mutations change.
+    target: usize,
     history: Vec<String>,
 }
 
 impl Case {
     /// One catalog file with one to three mutations, or (one case in twenty) a YAML alias bomb.
+    /// A block library of `std/` is mutated as a local copy imported by a spec that uses it,
+    /// since on its own it defines no model.
     pub fn generate(rng: &mut Rng, sources: &[Source]) -> Case {
         if rng.below(20) == 0 {
             return alias_bomb(rng);
         }
         let source = rng.pick(sources);
-        let extension = if source.name.ends_with(".yaml") { "yaml" } else { "wick" };
-        let spec = format!("spec.{extension}");
-        let mut case = Case {
-            files: vec![(spec, source.text.clone().into_bytes())],
-            history: vec![source.name.clone()],
+        let bundled = format!("std/{}", source.name);
+        let users: Vec<&Source> =
+            sources.iter().filter(|s| s.folder == "specs" && s.text.contains(&bundled)).collect();
+        // (root name, root text, the library copy if any)
+        let (root_name, root_text, library) = match (source.folder, users.is_empty()) {
+            ("std", false) => {
+                let user = *rng.pick(&users);
+                let copy = (source.name.clone(), source.text.clone().into_bytes());
+                (user.name.as_str(), user.text.replace(&bundled, &source.name), Some(copy))
+            }
+            _ => (source.name.as_str(), source.text.clone(), None),
         };
+        let extension = if root_name.ends_with(".yaml") { "yaml" } else { "wick" };
+        let mut files = vec![(format!("spec.{extension}"), root_text.into_bytes())];
+        let target = usize::from(library.is_some());
+        files.extend(library);
+        let mut case = Case { files, target, history: vec![source.name.clone()] };
         for _ in 0..1 + rng.below(3) {
             let m = *rng.pick(MUTATIONS);
             case.apply(m, rng);
@@ -186,12 +234,41 @@ impl Case {
     }
 
     fn apply(&mut self, m: Mutation, rng: &mut Rng) {
-        let name = self.files[0].0.clone();
+        let name = self.files[self.target].0.clone();
         let mut extra = Vec::new();
-        let text = &mut self.files[0].1;
+        let text = &mut self.files[self.target].1;
         let toks = tokens(text);
         let at = |rng: &mut Rng| toks.get(rng.below(toks.len())).copied().unwrap_or((0, 0));
+        let lines: Vec<(usize, usize)> = line_ranges(text);
         let note = match m {
+            Mutation::ReplaceName => {
+                let names: Vec<_> = toks
+                    .iter()
+                    .filter(|(s, _)| text[*s].is_ascii_alphabetic() || text[*s] == b'_')
+                    .copied()
+                    .collect();
+                let (Some(&(s, e)), Some(&(a, b))) =
+                    (names.get(rng.below(names.len())), names.get(rng.below(names.len())))
+                else {
+                    return;
+                };
+                let name = text[a..b].to_vec();
+                let note = format!("name {s} -> {}", String::from_utf8_lossy(&name));
+                text.splice(s..e, name);
+                note
+            }
+            Mutation::SmallNumber => replace_number(text, &toks, &["1", "2", "3", "7", "16", "0"], rng),
+            Mutation::DeleteLine => {
+                let (s, e) = lines.get(rng.below(lines.len())).copied().unwrap_or((0, 0));
+                text.drain(s..e);
+                format!("delete line {s}..{e}")
+            }
+            Mutation::DuplicateLine => {
+                let (s, e) = lines.get(rng.below(lines.len())).copied().unwrap_or((0, 0));
+                let copy = text[s..e].to_vec();
+                text.splice(e..e, copy);
+                format!("duplicate line {s}..{e}")
+            }
             Mutation::DeleteToken => {
                 let (s, e) = at(rng);
                 text.drain(s..e);
@@ -218,18 +295,7 @@ impl Case {
                 }
                 format!("swap {first:?} {second:?}")
             }
-            Mutation::HugeNumber => {
-                let numbers: Vec<_> =
-                    toks.iter().filter(|(s, _)| text[*s].is_ascii_digit()).copied().collect();
-                let n = rng.pick(HUGE);
-                match numbers.get(rng.below(numbers.len())) {
-                    Some(&(s, e)) => {
-                        text.splice(s..e, n.bytes());
-                        format!("number {s} -> {n}")
-                    }
-                    None => "no number".into(),
-                }
-            }
+            Mutation::HugeNumber => replace_number(text, &toks, HUGE, rng),
             Mutation::DeepNesting => {
                 let (s, e) = at(rng);
                 let depth = *rng.pick(&[30usize, 300, 20_000]);
@@ -307,6 +373,19 @@ impl Case {
     }
 }
 
+/// Replace a number of `text` (tokens `toks`) by one of `choices`.
+fn replace_number(text: &mut Vec<u8>, toks: &[(usize, usize)], choices: &[&str], rng: &mut Rng) -> String {
+    let numbers: Vec<_> = toks.iter().filter(|(s, _)| text[*s].is_ascii_digit()).copied().collect();
+    let n = rng.pick(choices);
+    match numbers.get(rng.below(numbers.len())) {
+        Some(&(s, e)) => {
+            text.splice(s..e, n.bytes());
+            format!("number {s} -> {n}")
+        }
+        None => "no number".into(),
+    }
+}
+
 /// The billion laughs: each level names the one below it ten times.
 fn alias_bomb(rng: &mut Rng) -> Case {
     let levels = 3 + rng.below(7);
@@ -323,6 +402,7 @@ fn alias_bomb(rng: &mut Rng) -> Case {
     };
     Case {
         files: vec![("spec.yaml".into(), spec.into_bytes())],
+        target: 0,
         history: vec![format!("alias bomb, {levels} levels, place {place}")],
     }
 }
