@@ -186,26 +186,9 @@ fn canonical(path: &Path, files: &Files) -> PathBuf {
         return path.to_path_buf();
     }
     match files {
-        Files::Disk => path.canonicalize().unwrap_or_else(|_| normalize(path)),
-        Files::Memory(_) => normalize(path),
+        Files::Disk => path.canonicalize().unwrap_or_else(|_| crate::train::files::normalize(path)),
+        Files::Memory(_) => crate::train::files::normalize(path),
     }
-}
-
-/// `a/./b/../c` -> `a/c`, without touching the disk.
-fn normalize(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in path.components() {
-        match c {
-            std::path::Component::CurDir => {}
-            std::path::Component::ParentDir => {
-                if !out.pop() {
-                    out.push("..");
-                }
-            }
-            other => out.push(other),
-        }
-    }
-    out
 }
 
 fn read(path: &Path, files: &Files) -> std::io::Result<Vec<u8>> {
@@ -216,7 +199,7 @@ fn read(path: &Path, files: &Files) -> std::io::Result<Vec<u8>> {
     }
     match files {
         Files::Memory(map) => map
-            .get(&normalize(path).to_string_lossy().to_string())
+            .get(&crate::train::files::normalize(path).to_string_lossy().to_string())
             .map(|text| text.as_bytes().to_vec())
             .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "no such file")),
         Files::Disk => read_regular(path),

@@ -73,6 +73,24 @@ fn describe(metadata: &Metadata) -> &'static str {
     }
 }
 
+/// `a/./b/../c` -> `a/c`, on the path as written, without touching the disk. A `..` with no
+/// folder before it to take away is kept (`../x`), except at the root (`/..` is `/`).
+pub fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir if matches!(out.components().next_back(), Some(Component::Normal(_))) => {
+                out.pop();
+            }
+            Component::ParentDir if out.has_root() => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 /// Create the folder that will hold `path`, if it has one and it is missing.
 pub fn ensure_parent(path: &Path) -> io::Result<()> {
     match path.parent().filter(|d| !d.as_os_str().is_empty()) {

@@ -288,28 +288,13 @@ fn confined(config_dir: &Path, out: &str) -> Result<PathBuf, TrainError> {
         return Err(refuse("is an absolute path"));
     }
     let cwd = std::env::current_dir().map_err(|e| TrainError::Usage(format!("no working directory: {e}")))?;
-    let base = normalise(&cwd.join(config_dir));
-    let target = normalise(&base.join(out));
+    let base = super::files::normalize(&cwd.join(config_dir));
+    let target = super::files::normalize(&base.join(out));
     if target.starts_with(&base) || target.starts_with(&cwd) {
         Ok(config_dir.join(out))
     } else {
         Err(refuse("leaves them"))
     }
-}
-
-/// `path` with `.` dropped and each `..` taking away the component before it.
-fn normalise(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for part in path.components() {
-        match part {
-            std::path::Component::CurDir => {}
-            std::path::Component::ParentDir => {
-                out.pop();
-            }
-            other => out.push(other),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -43,12 +43,7 @@ impl Supervised {
     /// The model's outputs for `batch` and the loss on the objective's output; `train` picks the
     /// mode (and whether autograd records).
     fn forward(&self, batch: &Batch, train: bool) -> Result<(Vec<Tensor>, Tensor), FitError> {
-        let net = self.nets.for_rows(batch.rows)?;
-        let inputs = net
-            .inputs()
-            .iter()
-            .map(|i| batch.get(&i.name).cloned())
-            .collect::<candle_core::Result<Vec<_>>>()?;
+        let (net, inputs) = self.fed(batch)?;
         let outs = if train { net.forward(&inputs, true)? } else { net.infer(&inputs, false)? };
         let at = net.output_names().iter().position(|n| *n == self.objective.output).ok_or_else(|| {
             candle_core::Error::msg(format!("the model has no output `{}`", self.objective.output))
@@ -59,13 +54,16 @@ impl Supervised {
 
     /// The first layer whose output is not finite for `batch`, to name where a loss went bad.
     fn first_non_finite(&self, batch: &Batch, train: bool) -> Result<Option<(String, String)>, FitError> {
-        let net = self.nets.for_rows(batch.rows)?;
-        let inputs = net
-            .inputs()
-            .iter()
-            .map(|i| batch.get(&i.name).cloned())
-            .collect::<candle_core::Result<Vec<_>>>()?;
+        let (net, inputs) = self.fed(batch)?;
         Ok(net.first_non_finite(&inputs, train)?)
+    }
+
+    /// The lowering for `batch`'s rows, and its inputs taken from the batch by their names.
+    fn fed(&self, batch: &Batch) -> candle_core::Result<(&crate::Lowered, Vec<Tensor>)> {
+        let net = self.nets.for_rows(batch.rows)?;
+        let inputs =
+            net.inputs().iter().map(|i| batch.get(&i.name).cloned()).collect::<candle_core::Result<_>>()?;
+        Ok((net, inputs))
     }
 
     fn counts(&self, outs: &[Tensor], batch: &Batch) -> Result<Vec<(f64, f64)>, FitError> {

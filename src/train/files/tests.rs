@@ -125,3 +125,13 @@ fn reading_refuses_what_is_not_a_regular_file() {
     assert_eq!(read_regular(&file).unwrap(), b"four");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn paths_normalize_as_written() {
+    let n = |p: &str| normalize(Path::new(p)).to_string_lossy().to_string();
+    assert_eq!(n("a/./b/../c"), "a/c");
+    assert_eq!(n("../../x"), "../../x");
+    assert_eq!(n("a/../../x"), "../x");
+    assert_eq!(n("/../etc"), "/etc");
+    assert_eq!(n("/a/b/../../.."), "/");
+}
