@@ -135,7 +135,7 @@ pub fn train(
         (Err(cause), Ok(kept)) => {
             let kept = match kept {
                 Kept::Last { step } => format!(
-                    "note: the state after step {step}, the last finite one, is saved in `{}`: \
+                    "note: the state after step {step}, the last one completed, is saved in `{}`: \
                      `--resume` continues from it",
                     folder.dir.display()
                 ),
