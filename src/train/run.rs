@@ -148,10 +148,7 @@ pub fn train(
             return Err(TrainError::Stopped { cause: Box::new(cause.into()), kept });
         }
     };
-    let mut report = report(state, stop, &splits, frozen.len(), &folder, kept, notes);
-    report.log = log.display().to_string();
-    report.plot = plot.display().to_string();
-    Ok(report)
+    Ok(report(state, stop, &splits, frozen.len(), &folder, kept, notes))
 }
 
 /// The state a resumed run starts from: the checkpoint's weights, optimizer state and run
@@ -246,8 +243,8 @@ fn report(
         checkpoint: folder.checkpoint().display().to_string(),
         weights: folder.weights().display().to_string(),
         kept,
-        log: String::new(),
-        plot: String::new(),
+        log: folder.log().display().to_string(),
+        plot: folder.plot().display().to_string(),
         history: state.history,
         notes,
     }
