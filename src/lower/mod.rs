@@ -26,6 +26,7 @@
 
 pub mod device;
 pub mod executor;
+pub mod grad2;
 pub mod gradcheck;
 pub mod kernels;
 pub mod model;

@@ -41,15 +41,29 @@ pub struct RunState {
     /// Epochs since the monitored value last improved.
     pub stale_epochs: usize,
     pub history: Vec<EpochRecord>,
-    /// The model's forward-pass count: where its dropout and noise streams stand.
-    #[serde(default)]
-    pub forward_passes: u64,
+    /// Each model's forward-pass count: where its dropout and noise streams stand (a number
+    /// in checkpoints of one model written before there could be several).
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub forward_passes: Vec<u64>,
     /// Set while the run stands inside an epoch (interrupted, `max_steps`, a non-finite loss).
     #[serde(default)]
     pub cursor: Option<Cursor>,
     /// What determined the run (see [`super::resume`]); a resume compares it with its own.
     #[serde(default)]
     pub settings: BTreeMap<String, String>,
+}
+
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Passes {
+        One(u64),
+        Many(Vec<u64>),
+    }
+    Ok(match Passes::deserialize(d)? {
+        Passes::One(n) => vec![n],
+        Passes::Many(v) => v,
+    })
 }
 
 /// A position inside an epoch: enough to replay the rest of it exactly.

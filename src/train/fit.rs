@@ -42,8 +42,6 @@ pub struct FitConfig {
     pub unit: Unit,
     /// The metric reduce-on-plateau watches (when the run state has a plateau rule).
     pub plateau_monitor: String,
-    /// Batches per iteration (their gradients summed into one update).
-    pub accumulate: usize,
     pub early_stopping: Option<EarlyStopping>,
     pub cancel: Cancel,
 }
@@ -114,7 +112,7 @@ pub fn fit(
     after_epoch: &mut EpochHook,
 ) -> Result<Stop, FitError> {
     let batch = program.batch_size();
-    let accumulate = config.accumulate.max(1);
+    let accumulate = program.batches_per_step().max(1);
     let steps_per_epoch = steps_per_epoch(train.rows(), batch, accumulate);
     let figures = program.figures();
     let reached = |state: &RunState| config.max_steps.is_some_and(|m| state.step >= m);
@@ -157,7 +155,7 @@ pub fn fit(
             };
             lr = config.schedule.lr(state.base_lr, clock);
             program.set_learning_rate(lr);
-            let measured = program.step(group).map_err(|e| e.at(state.step + 1, epoch + 1))?;
+            let measured = program.step(group, state.step).map_err(|e| e.at(state.step + 1, epoch + 1))?;
             state.step += 1;
             steps_taken += 1;
             tally.merge(&measured);
@@ -167,6 +165,7 @@ pub fn fit(
                 step: state.step,
                 lr,
                 loss: measured.mean_loss(),
+                figures: measured.metrics(&figures),
                 samples: measured.samples,
                 elapsed_s: started.elapsed().as_secs_f64(),
             })?;

@@ -93,10 +93,10 @@ impl RunFolder {
     ) -> Result<(), CheckpointError> {
         if state.epochs_done.is_multiple_of(every.max(1)) {
             self.save(program, state)?;
-            write_weights(&self.weights(), program)?;
+            write_results(&self.dir, program)?;
         }
         if improved {
-            write_weights(&self.best(), program)?;
+            checkpoint::write_atomic(&self.best(), &program.weights(), None, false)?;
         }
         Ok(())
     }
@@ -121,7 +121,7 @@ impl RunFolder {
                 Ok(Kept::Best { epoch, step })
             }
             None => {
-                write_weights(&self.weights(), program)?;
+                write_results(&self.dir, program)?;
                 Ok(Kept::Last { step: state.step })
             }
         }
@@ -135,8 +135,13 @@ impl RunFolder {
     }
 }
 
-fn write_weights(path: &Path, program: &dyn Program) -> Result<(), CheckpointError> {
-    checkpoint::write_atomic(path, &program.weights(), None, false)
+/// The program's result files in `dir`: `<name>.safetensors` each (`weights.safetensors` for
+/// one model).
+fn write_results(dir: &Path, program: &dyn Program) -> Result<(), CheckpointError> {
+    for (name, tensors) in program.weight_files() {
+        checkpoint::write_atomic(&dir.join(format!("{name}.safetensors")), &tensors, None, false)?;
+    }
+    Ok(())
 }
 
 fn copy_weights(from: &Path, to: &Path) -> Result<(), CheckpointError> {

@@ -83,7 +83,7 @@ pub fn lr_find(
         let lr = test.start * (test.end / test.start).powf(i as f64 / (test.steps - 1) as f64);
         program.set_learning_rate(lr);
         // The same iteration training takes; the loss it measured is the one before its update.
-        let loss = match program.step(std::slice::from_ref(&part)) {
+        let loss = match program.step(std::slice::from_ref(&part), i as u64) {
             Ok(tally) => tally.mean_loss(),
             Err(FitError::NonFinite { value, .. }) => value,
             Err(e) => return Err(e.into()),

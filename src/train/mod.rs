@@ -9,6 +9,7 @@ pub mod files;
 pub mod fit;
 pub mod folder;
 pub mod freeze;
+pub mod gan;
 pub mod grads;
 pub mod loss;
 pub mod lr_find;

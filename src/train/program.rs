@@ -22,13 +22,25 @@ pub trait Program {
     fn base_learning_rate(&mut self) -> f64;
     /// The rate every optimizer takes its next update at.
     fn set_learning_rate(&mut self, lr: f64);
-    /// One iteration on `group`, the batches whose gradients are summed into one update; the
-    /// figures it measured on them.
-    fn step(&mut self, group: &[Batch]) -> Result<Tally, FitError>;
+    /// Batches each iteration takes (accumulated into one update, or one per update of a
+    /// program that updates several times).
+    fn batches_per_step(&self) -> usize {
+        1
+    }
+    /// Iteration `iteration` (0-based: the run's steps before it) on `group`, at most
+    /// [`Program::batches_per_step`] batches; the figures it measured on them. Random draws
+    /// a program makes itself are keyed by the iteration, so a resumed run repeats them.
+    fn step(&mut self, group: &[Batch], iteration: u64) -> Result<Tally, FitError>;
     /// The figures in evaluation mode over `batches`.
     fn evaluate(&self, batches: &[Batch]) -> Result<Tally, FitError>;
-    /// Every model's parameters and buffers, keyed like a PyTorch `state_dict`: the weights file.
+    /// Every model's parameters and buffers, keyed like a PyTorch `state_dict` (namespaced by
+    /// model where there are several): what a checkpoint holds.
     fn weights(&self) -> BTreeMap<String, Tensor>;
+    /// The run's result files: a name (`weights`, or each model's) and its tensors, keyed like
+    /// that model's own `state_dict`.
+    fn weight_files(&self) -> Vec<(String, BTreeMap<String, Tensor>)> {
+        vec![("weights".into(), self.weights())]
+    }
     /// Every optimizer's state, namespaced by the program.
     fn optimizer_state(&self) -> BTreeMap<String, Tensor>;
     /// Put back what [`Program::weights`] and [`Program::optimizer_state`] returned; `None`:
@@ -38,9 +50,10 @@ pub trait Program {
         weights: &std::collections::HashMap<String, Tensor>,
         optimizer: Option<&BTreeMap<String, Tensor>>,
     ) -> Result<(), FitError>;
-    /// Where the models' random streams (dropout, noise) stand: forward passes so far.
-    fn passes(&self) -> u64;
-    fn set_passes(&mut self, passes: u64);
+    /// Where the models' random streams (dropout, noise) stand: each model's forward passes
+    /// so far.
+    fn passes(&self) -> Vec<u64>;
+    fn set_passes(&mut self, passes: &[u64]);
 }
 
 /// Running sums of the loss (per row) and of each metric's correct and total counts: what a

@@ -86,8 +86,39 @@ pub fn train(
     options: &RunOptions,
     progress: Box<dyn Observer>,
 ) -> Result<TrainReport, TrainError> {
-    let Session { mut program, splits, input, fit: mut fit_config, plateau, frozen, mut notes, device } =
-        Session::prepare(spec, config, config_dir, !options.skip_memory_check)?;
+    let check_memory = !options.skip_memory_check;
+    match &config.gan {
+        Some(gan) => {
+            let session = super::gan::session::prepare(spec, config, gan, config_dir, check_memory)?;
+            run_session(session, spec, config, config_dir, options, progress)
+        }
+        None => {
+            let session = Session::prepare(spec, config, config_dir, check_memory)?;
+            run_session(session, spec, config, config_dir, options, progress)
+        }
+    }
+}
+
+/// Run a prepared session to its end, in its run folder.
+fn run_session<P: Program>(
+    session: Session<P>,
+    spec: &str,
+    config: &TrainConfig,
+    config_dir: &Path,
+    options: &RunOptions,
+    progress: Box<dyn Observer>,
+) -> Result<TrainReport, TrainError> {
+    let Session {
+        mut program,
+        splits,
+        input,
+        fit: mut fit_config,
+        plateau,
+        frozen,
+        mut notes,
+        device,
+        title,
+    } = session;
     let (train_feed, val_feed) = feeds(&splits, &input);
     fit_config.cancel = options.cancel.clone();
     let folder = RunFolder::new(out_dir(spec, config, config_dir, options)?);
@@ -108,7 +139,7 @@ pub fn train(
     };
     let mut files: Vec<Box<dyn Observer>> = vec![
         Box::new(metrics_log.map_err(|e| file_error(&log, e))?),
-        Box::new(CurvePlot::new(&plot, &program.nets.full().name).map_err(|e| file_error(&plot, e))?),
+        Box::new(CurvePlot::new(&plot, &title).map_err(|e| file_error(&plot, e))?),
     ];
     files.push(progress);
     let mut observers = Observers(files);
@@ -190,7 +221,7 @@ fn continue_from(
         notes.push("the optimizer changed: it starts with fresh state".into());
     }
     program.restore(&ckpt.weights, (!kind_changed).then_some(&ckpt.optimizer))?;
-    program.set_passes(state.forward_passes);
+    program.set_passes(&state.forward_passes);
     if changes.iter().any(|c| c.key == "optimizer") && allow_changes {
         // A rate the person changed on purpose replaces the one the schedule had reached.
         state.base_lr = program.base_learning_rate();

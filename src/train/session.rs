@@ -24,10 +24,10 @@ use crate::{Model, Options};
 pub const TARGET: &str = "target";
 
 /// Everything a loop needs, ready to go.
-pub struct Session {
-    /// The model (at the batch size, and at each split's short last batch), its loss and its
-    /// optimizer.
-    pub program: Supervised,
+pub struct Session<P = Supervised> {
+    /// The program: for supervised training, the model (at the batch size, and at each
+    /// split's short last batch), its loss and its optimizer.
+    pub program: P,
     pub splits: Splits,
     /// The model input the data's features feed.
     pub input: String,
@@ -38,9 +38,11 @@ pub struct Session {
     /// Things the person should know (device fallback, partial init).
     pub notes: Vec<String>,
     pub device: Device,
+    /// What the curves are titled with: the model's name, or the models'.
+    pub title: String,
 }
 
-impl Session {
+impl Session<Supervised> {
     /// Everything a loop needs. `check_memory`: refuse a run whose estimated training memory
     /// exceeds what the machine has available (before any parameter is allocated).
     pub fn prepare(
@@ -50,25 +52,16 @@ impl Session {
         check_memory: bool,
     ) -> Result<Session, TrainError> {
         let usage = TrainError::Usage;
-        // Flags may have changed what the configuration's reader checked.
-        config.check().map_err(|(path, e)| usage(format!("{}: {e}", path.join("."))))?;
-        let mut notes = Vec::new();
-        let (device, note) = device::select(config.device).map_err(usage)?;
-        notes.extend(note);
-        let b = config.batch_size;
-        let splits = data::load(&config.data, config_dir, config.seed, &device)?;
-        check_finite(&splits)?;
-
-        let batch_dim = batch_dim(spec)?;
-        let bound = Options { bind: vec![(batch_dim.clone(), b as i64)], ..Default::default() };
-        let compiled = crate::compile_file(spec, &bound).map_err(LowerError::from)?;
-        if check_memory {
-            check_training_memory(&compiled, b, config.optimizer.state_slots(), available_memory())?;
-        }
-        let model = Model::from_compiled(compiled)?;
-        check_short_batch(&model, &batch_dim, splits.train.len() % b, b)?;
-        let full = model.build_seeded(&device, DType::F32, config.seed)?;
-        let nets = Nets::build(&model, full, &batch_dim, &[splits.train.len(), splits.val.len()])?;
+        let (device, splits, mut notes) = ground(config, config_dir)?;
+        let Built { model, nets, .. } = build_model(
+            spec,
+            None,
+            config,
+            &splits,
+            &device,
+            config.seed,
+            check_memory.then(|| config.optimizer.state_slots()),
+        )?;
         let net = nets.full();
         if let Some(input) = net.inputs().first() {
             data::check_fits(&splits.train, input)?;
@@ -86,37 +79,112 @@ impl Session {
             }
             notes.push(note);
         }
-        let (params, frozen) = freeze(Param::trainable(net), &config.frozen).map_err(usage)?;
-        if params.is_empty() {
-            return Err(usage("nothing to train: every parameter is frozen".into()));
-        }
+        let (params, frozen) = trainable(net, &config.frozen)?;
         let optimizer = config.optimizer.build(params)?;
         let metrics = config.metrics().map_err(usage)?;
         let input = net.inputs().first().map(|i| i.name.clone()).unwrap_or_default();
         let output = net.output_names().first().map(|o| o.to_string()).unwrap_or_default();
-        let steps_per_epoch = steps_per_epoch(splits.train.len(), b, config.accumulate) as u64;
-        let length = match config.schedule.every {
-            super::schedule::Unit::Epoch => config.epochs as u64,
-            super::schedule::Unit::Step => config.max_steps.unwrap_or(config.epochs as u64 * steps_per_epoch),
-        };
-        let (schedule, plateau) =
-            config.schedule.build(length).map_err(|e| usage(format!("schedule: {e}")))?;
-        let fit_config = FitConfig {
-            epochs: config.epochs,
-            max_steps: config.max_steps,
-            seed: config.seed,
-            shuffle: config.data.shuffle,
-            schedule,
-            unit: config.schedule.every,
-            plateau_monitor: config.schedule.monitor().to_string(),
-            accumulate: config.accumulate.max(1),
-            early_stopping: config.early_stopping.clone(),
-            cancel: Cancel::default(),
-        };
+        let (fit, plateau) = looping(config, splits.train.len(), config.accumulate)?;
         let objective = Objective { loss: config.loss.clone(), output, target: TARGET.into(), metrics };
-        let program = Supervised { nets, optimizer, objective, clip: config.clip, l1: config.l1 };
-        Ok(Session { program, splits, input, fit: fit_config, plateau, frozen, notes, device })
+        let program = Supervised {
+            nets,
+            optimizer,
+            objective,
+            clip: config.clip,
+            l1: config.l1,
+            accumulate: config.accumulate,
+        };
+        let title = program.nets.full().name.clone();
+        Ok(Session { program, splits, input, fit, plateau, frozen, notes, device, title })
     }
+}
+
+/// What every run starts from: the configuration checked again (flags may have changed what
+/// its reader checked), the device, and the data, refused if not finite.
+pub fn ground(config: &TrainConfig, config_dir: &Path) -> Result<(Device, Splits, Vec<String>), TrainError> {
+    let usage = TrainError::Usage;
+    config.check().map_err(|(path, e)| usage(format!("{}: {e}", path.join("."))))?;
+    let (device, note) = device::select(config.device).map_err(usage)?;
+    let splits = data::load_with(&config.data, config_dir, config.seed, &device, config.gan.is_none())?;
+    check_finite(&splits)?;
+    Ok((device, splits, note.into_iter().collect()))
+}
+
+/// The loop's configuration and the plateau rule, for iterations of `batches_per_step` batches
+/// over `rows` training rows.
+pub fn looping(
+    config: &TrainConfig,
+    rows: usize,
+    batches_per_step: usize,
+) -> Result<(FitConfig, Option<Plateau>), TrainError> {
+    let steps_per_epoch = steps_per_epoch(rows, config.batch_size, batches_per_step) as u64;
+    let length = match config.schedule.every {
+        super::schedule::Unit::Epoch => config.epochs as u64,
+        super::schedule::Unit::Step => config.max_steps.unwrap_or(config.epochs as u64 * steps_per_epoch),
+    };
+    let (schedule, plateau) =
+        config.schedule.build(length).map_err(|e| TrainError::Usage(format!("schedule: {e}")))?;
+    let fit = FitConfig {
+        epochs: config.epochs,
+        max_steps: config.max_steps,
+        seed: config.seed,
+        shuffle: config.data.shuffle,
+        schedule,
+        unit: config.schedule.every,
+        plateau_monitor: config.schedule.monitor().to_string(),
+        early_stopping: config.early_stopping.clone(),
+        cancel: Cancel::default(),
+    };
+    Ok((fit, plateau))
+}
+
+/// The parameters of `net` left to train once `frozen` (globs) took theirs, and the keys it took.
+pub fn trainable(net: &crate::Lowered, frozen: &[String]) -> Result<(Vec<Param>, Vec<String>), TrainError> {
+    let (params, frozen) = freeze(Param::trainable(net), frozen).map_err(TrainError::Usage)?;
+    if params.is_empty() {
+        return Err(TrainError::Usage(format!(
+            "nothing to train in {}: every parameter is frozen",
+            net.name
+        )));
+    }
+    Ok((params, frozen))
+}
+
+/// One model of a spec, ready to train: compiled at the batch size, checked against the
+/// machine's memory and the short last batches, and lowered for every batch size the splits
+/// need.
+pub struct Built {
+    pub model: Model,
+    pub nets: Nets,
+    /// The symbol of its batch dim.
+    pub batch_dim: String,
+}
+
+/// Builds `model` of `spec` (`None`: the spec's default model) for `config`'s batch size and
+/// the rows of `splits`, its parameters initialised from `seed`. `memory_slots`: refuse a run whose training memory, with this many
+/// optimizer slots per parameter, exceeds what is available.
+pub fn build_model(
+    spec: &str,
+    model: Option<&str>,
+    config: &TrainConfig,
+    splits: &Splits,
+    device: &Device,
+    seed: u64,
+    memory_slots: Option<u64>,
+) -> Result<Built, TrainError> {
+    let b = config.batch_size;
+    let choice = model.map(String::from);
+    let batch_dim = batch_dim(spec, choice.clone())?;
+    let bound = Options { bind: vec![(batch_dim.clone(), b as i64)], model: choice, ..Default::default() };
+    let compiled = crate::compile_file(spec, &bound).map_err(LowerError::from)?;
+    if let Some(slots) = memory_slots {
+        check_training_memory(&compiled, b, slots, available_memory())?;
+    }
+    let model = Model::from_compiled(compiled)?;
+    check_short_batch(&model, &batch_dim, splits.train.len() % b, b)?;
+    let full = model.build_seeded(device, DType::F32, seed)?;
+    let nets = Nets::build(&model, full, &batch_dim, &[splits.train.len(), splits.val.len()])?;
+    Ok(Built { model, nets, batch_dim })
 }
 
 /// The splits as named batch sources: features under `input`, targets under [`TARGET`].
@@ -127,7 +195,7 @@ pub fn feeds<'a>(splits: &'a Splits, input: &str) -> (Feed<'a>, Feed<'a>) {
 
 /// A NaN or an infinity in the data poisons every step it is in: refuse it up front, naming
 /// the split and row, rather than stop an epoch in at a loss that cannot say why.
-fn check_finite(splits: &Splits) -> Result<(), TrainError> {
+pub(crate) fn check_finite(splits: &Splits) -> Result<(), TrainError> {
     for (split, data) in [("training", &splits.train), ("validation", &splits.val)] {
         for (what, t) in [("features", &data.x), ("targets", &data.y)] {
             if !t.dtype().is_float() || t.elem_count() == 0 {
@@ -219,8 +287,8 @@ fn check_short_batch(model: &Model, batch_dim: &str, rest: usize, b: usize) -> R
 }
 
 /// The symbol of the first input's leading axis: the batch the model is built for.
-fn batch_dim(spec: &str) -> Result<String, TrainError> {
-    let c = crate::compile_file(spec, &Options::default())
+fn batch_dim(spec: &str, model: Option<String>) -> Result<String, TrainError> {
+    let c = crate::compile_file(spec, &Options { model, ..Options::default() })
         .map_err(|e| TrainError::Usage(format!("cannot read `{spec}`: {e}")))?;
     let g = c.graph.as_ref().ok_or_else(|| TrainError::Usage(format!("`{spec}` has no model")))?;
     let first =

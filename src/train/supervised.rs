@@ -37,6 +37,8 @@ pub struct Supervised {
     pub objective: Objective,
     pub clip: Option<Clip>,
     pub l1: f64,
+    /// Batches whose gradients are summed into one update.
+    pub accumulate: usize,
 }
 
 impl Supervised {
@@ -96,7 +98,11 @@ impl Program for Supervised {
         self.optimizer.set_learning_rate(lr);
     }
 
-    fn step(&mut self, group: &[Batch]) -> Result<Tally, FitError> {
+    fn batches_per_step(&self) -> usize {
+        self.accumulate.max(1)
+    }
+
+    fn step(&mut self, group: &[Batch], _iteration: u64) -> Result<Tally, FitError> {
         let mut tally = Tally::new(self.objective.metrics.len());
         let mut grads: Option<GradStore> = None;
         let rows: usize = group.iter().map(|b| b.rows).sum();
@@ -159,12 +165,14 @@ impl Program for Supervised {
         Ok(())
     }
 
-    fn passes(&self) -> u64 {
-        self.nets.full().params().passes()
+    fn passes(&self) -> Vec<u64> {
+        vec![self.nets.full().params().passes()]
     }
 
-    fn set_passes(&mut self, passes: u64) {
-        self.nets.full().params().set_passes(passes);
+    fn set_passes(&mut self, passes: &[u64]) {
+        if let Some(n) = passes.first() {
+            self.nets.full().params().set_passes(*n);
+        }
     }
 }
 

@@ -161,7 +161,7 @@ pub(super) fn supervised(nets: Nets, loss: LossConfig, metrics: Vec<Metric>) -> 
     let optimizer = OptimizerConfig::default().build(Param::trainable(nets.full())).unwrap();
     let output = nets.full().output_names()[0].to_string();
     let objective = Objective { loss, output, target: TARGET.into(), metrics };
-    Supervised { nets, optimizer, objective, clip: None, l1: 0.0 }
+    Supervised { nets, optimizer, objective, clip: None, l1: 0.0, accumulate: 1 }
 }
 
 #[test]

@@ -26,6 +26,7 @@ pub mod source;
 use serde::Deserialize;
 
 use super::data::DataConfig;
+use super::gan::GanConfig;
 use super::objective::LossConfig;
 use super::objective::Metric;
 use super::optim::config::OptimizerConfig;
@@ -80,6 +81,10 @@ pub struct TrainConfig {
     /// The run folder: checkpoints, the metrics log, the curves and the report.
     #[serde(default)]
     pub out: Option<String>,
+    /// Adversarial training of two models of the spec (see [`crate::train::gan`]); the
+    /// `loss`, `metrics` and `frozen` keys are then each player's business.
+    #[serde(default)]
+    pub gan: Option<GanConfig>,
     /// Epochs between checkpoints (the last epoch is always saved).
     #[serde(default = "defaults::one")]
     pub checkpoint_every: usize,
@@ -170,12 +175,32 @@ impl TrainConfig {
                 return Err((vec![key], format!("`{key}` must be at least 1, found 0")));
             }
         }
-        let metrics = self.metrics().map_err(|e| (vec!["metrics"], e))?;
-        let mut figures: Vec<String> = vec!["loss".into()];
-        figures.extend(metrics.iter().map(Metric::name));
+        let figures = match &self.gan {
+            Some(gan) => {
+                gan.check()?;
+                if self.early_stopping.is_some() {
+                    let why = "a GAN has no validation loss to stop on: remove `early_stopping`";
+                    return Err((vec!["early_stopping"], why.into()));
+                }
+                if self.accumulate != 1 {
+                    let why = "a GAN updates once per batch: give the discriminator more `steps` instead";
+                    return Err((vec!["accumulate"], why.into()));
+                }
+                crate::train::gan::Adversarial::figure_names(&gan.loss)
+            }
+            None => {
+                let metrics = self.metrics().map_err(|e| (vec!["metrics"], e))?;
+                std::iter::once("loss".to_string()).chain(metrics.iter().map(Metric::name)).collect()
+            }
+        };
         let mut monitors: Vec<String> = figures.clone();
         monitors.extend(figures.iter().flat_map(|f| [format!("val_{f}"), format!("train_{f}")]));
-        let mut watched = vec![(vec!["schedule", "monitor"], self.schedule.monitor().to_string())];
+        let mut watched = Vec::new();
+        // The default monitor (`val_loss`) matters to supervised runs only; a GAN has no loss
+        // to validate, so its schedules watch what they are told to.
+        if self.gan.is_none() || self.schedule.monitor.is_some() {
+            watched.push((vec!["schedule", "monitor"], self.schedule.monitor().to_string()));
+        }
         if let Some(es) = &self.early_stopping {
             watched.push((vec!["early_stopping", "monitor"], es.monitor.clone()));
         }

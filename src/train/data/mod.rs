@@ -57,8 +57,19 @@ pub enum DataError {
 }
 
 /// Read the data `config` names (relative paths from `base`), split it with `seed`, and
-/// standardise it if asked; the splits end on `device`.
+/// standardise it if asked; the splits end on `device`. A validation split must not be empty.
 pub fn load(config: &DataConfig, base: &Path, seed: u64, device: &Device) -> Result<Splits, DataError> {
+    load_with(config, base, seed, device, true)
+}
+
+/// As [`load`]; `validated: false` lets the validation split be empty (a GAN has no use for one).
+pub fn load_with(
+    config: &DataConfig,
+    base: &Path,
+    seed: u64,
+    device: &Device,
+    validated: bool,
+) -> Result<Splits, DataError> {
     let data = read(&config.source, config, base)?;
     let (mut train, mut val) = match &config.val {
         Validation::Split(f) if config.shuffle => data.split(*f, seed)?,
@@ -88,7 +99,7 @@ pub fn load(config: &DataConfig, base: &Path, seed: u64, device: &Device) -> Res
         }
         train = train.standardize(&mut [&mut val])?;
     }
-    if val.is_empty() {
+    if val.is_empty() && validated {
         return Err(DataError::Config(format!("no validation examples ({} for training)", train.len())));
     }
     let on_device = |d: Dataset| -> Result<Dataset, DataError> {

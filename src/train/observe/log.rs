@@ -5,14 +5,15 @@
 //! `pd.read_json(p, lines=True)` give the same frame; `kind` tells the rows apart:
 //!
 //! ```text
-//! kind,epoch,step,elapsed_s,lr,loss,samples,train_loss,train_accuracy,val_loss,val_accuracy,samples_per_s
-//! step,1,1,0.05,0.1,2.31,32,,,,,
-//! epoch,1,40,2.1,0.1,,,0.52,0.83,0.47,0.86,610.2
+//! kind,epoch,step,elapsed_s,lr,loss,accuracy,samples,train_loss,train_accuracy,val_loss,val_accuracy,samples_per_s
+//! step,1,1,0.05,0.1,2.31,0.25,32,,,,,
+//! epoch,1,40,2.1,0.1,,,,0.52,0.83,0.47,0.86,610.2
 //! ```
 //!
 //! One file rather than a steps file and an epochs file: a single path to pass around, one
 //! schema for both formats, and `df[df.kind == "epoch"]` is all the splitting a reader needs.
-//! A step's `loss` is that step's; an epoch's figures are `train_*` and `val_*`. CSV cells a
+//! A step's figures (`loss`, `accuracy`; a GAN's `d_loss`, `g_loss`, ...) are that step's; an
+//! epoch's are `train_*` and `val_*`. CSV cells a
 //! row does not have are empty (NaN in pandas); JSON lines leave the keys out, and write
 //! non-finite numbers as `null`.
 
@@ -245,16 +246,18 @@ fn in_log(path: &Path, e: std::io::Error) -> std::io::Error {
     std::io::Error::new(e.kind(), format!("cannot write the metrics log `{}`: {e}", path.display()))
 }
 
-const STEP_COLUMNS: [&str; 7] = ["kind", "epoch", "step", "elapsed_s", "lr", "loss", "samples"];
+const STEP_COLUMNS: [&str; 5] = ["kind", "epoch", "step", "elapsed_s", "lr"];
 
-/// Every column either kind of row can fill: the step columns, each metric for each split,
-/// then the epoch's rate.
+/// Every column either kind of row can fill: the step columns with the step's own figures
+/// under their names, each figure for each split, then the epoch's rate.
 fn columns(metric_names: &[String]) -> Vec<String> {
     let mut names: Vec<&str> = metric_names.iter().map(String::as_str).collect();
-    if !names.contains(&"loss") {
-        names.insert(0, "loss");
+    if names.is_empty() {
+        names.push("loss");
     }
     let mut out: Vec<String> = STEP_COLUMNS.iter().map(|c| c.to_string()).collect();
+    out.extend(names.iter().map(|n| n.to_string()));
+    out.push("samples".into());
     for split in ["train", "val"] {
         out.extend(names.iter().map(|n| format!("{split}_{n}")));
     }
@@ -269,10 +272,11 @@ fn step_row(r: &StepRecord) -> Vec<(String, Cell)> {
         Cell::Int(r.step),
         Cell::Float(r.elapsed_s),
         Cell::Float(r.lr),
-        Cell::Float(r.loss),
-        Cell::Int(r.samples as u64),
     ];
-    STEP_COLUMNS.iter().map(|c| c.to_string()).zip(cells).collect()
+    let mut row: Vec<(String, Cell)> = STEP_COLUMNS.iter().map(|c| c.to_string()).zip(cells).collect();
+    row.extend(r.figures.0.iter().map(|(n, v)| (n.clone(), Cell::Float(*v))));
+    row.push(("samples".into(), Cell::Int(r.samples as u64)));
+    row
 }
 
 fn epoch_row(r: &EpochRecord) -> Vec<(String, Cell)> {
@@ -360,7 +364,7 @@ mod tests {
         let header = &rows[0];
         assert_eq!(
             header.join(","),
-            "kind,epoch,step,elapsed_s,lr,loss,samples,train_loss,train_accuracy,val_loss,val_accuracy,samples_per_s"
+            "kind,epoch,step,elapsed_s,lr,loss,accuracy,samples,train_loss,train_accuracy,val_loss,val_accuracy,samples_per_s"
         );
         assert!(rows.iter().all(|r| r.len() == header.len()));
         let col = |r: &Vec<&str>, name: &str| r[header.iter().position(|h| *h == name).unwrap()].to_string();

@@ -51,8 +51,11 @@ pub struct StepRecord {
     /// Optimizer steps so far, this one included.
     pub step: u64,
     pub lr: f64,
-    /// The mean loss over the step's samples.
+    /// The mean loss over the step's samples (its first figure).
     pub loss: f64,
+    /// Every figure the step measured, under the program's names (`loss`, `accuracy`;
+    /// `d_loss`, `g_loss`, ...).
+    pub figures: Metrics,
     /// Samples this step consumed (batch size times accumulation).
     pub samples: usize,
     /// Seconds since the run started.
@@ -169,6 +172,7 @@ pub(crate) mod fixture {
                     step,
                     lr: 0.1,
                     loss: 2.0 / step as f64,
+                    figures: Metrics(vec![("loss".into(), 2.0 / step as f64)]),
                     samples: 10,
                     elapsed_s: step as f64,
                 });

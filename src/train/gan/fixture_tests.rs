@@ -1,0 +1,234 @@
+//! The two GAN fixtures (`tests/fixtures/gan_dcgan`, `gan_wgan_gp`: whole PyTorch training
+//! iterations with every random draw) replayed through the path `wick train` takes: the
+//! session built from the spec and a `gan:` configuration, the loop driving the program, with
+//! the fixture's initial weights and its draws injected.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use candle_core::{DType, Device, Tensor};
+
+use super::draws::{Draw, Draws, Kind, Update};
+use super::session::prepare;
+use crate::train::checkpoint::RunState;
+use crate::train::fit::fit;
+use crate::train::observe::{Observer, Plan, StepRecord};
+use crate::train::program::Program;
+use crate::train::session::feeds;
+
+const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+/// The fixtures' tolerance on losses, gradients and weights, relative to max(1, |reference|).
+const TOL: f64 = 1e-4;
+
+/// A fixture's draws by name: `name(draw)` gives the key of a draw.
+struct Replay {
+    tensors: HashMap<String, Tensor>,
+    name: fn(&Draw) -> String,
+}
+
+impl Draws for Replay {
+    fn draw(&mut self, draw: Draw, dims: &[usize], dtype: DType, _: &Device) -> candle_core::Result<Tensor> {
+        let key = (self.name)(&draw);
+        let t = self.tensors.get(&key).ok_or_else(|| candle_core::Error::msg(format!("no draw `{key}`")))?;
+        assert_eq!(t.dims(), dims, "{key}");
+        t.to_dtype(dtype)
+    }
+}
+
+/// The gradients a player was shown, update by update.
+type Seen = Arc<Mutex<Vec<BTreeMap<String, Tensor>>>>;
+
+/// Each step's figures.
+struct Steps(Arc<Mutex<Vec<StepRecord>>>);
+
+impl Observer for Steps {
+    fn start(&mut self, _: &Plan) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn step(&mut self, record: &StepRecord) -> std::io::Result<()> {
+        self.0.lock().unwrap().push(record.clone());
+        Ok(())
+    }
+}
+
+/// max |got - want| / max(1, max |want|).
+fn error(got: &Tensor, want: &Tensor) -> f64 {
+    assert_eq!(got.dims(), want.dims());
+    let flat = |t: &Tensor| t.to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap();
+    let (g, w) = (flat(got), flat(want));
+    let scale = w.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+    g.iter().zip(&w).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max) / scale
+}
+
+/// The outcome of a replay: each step's figures, the first gradients of each player, the
+/// final weights (`Generator.<key>`, ...), and the fixture's tensors.
+struct Replayed {
+    steps: Vec<StepRecord>,
+    first_grads: [BTreeMap<String, Tensor>; 2],
+    weights: BTreeMap<String, Tensor>,
+    fixture: HashMap<String, Tensor>,
+}
+
+/// Replays fixture `name`: its reals (`real_keys`, in order) as the data, its draws by `draw_name`.
+fn replay(
+    name: &str,
+    gan: &str,
+    real_keys: &[String],
+    draw_name: fn(&Draw) -> String,
+    models: [&str; 2],
+) -> Replayed {
+    let fixture = candle_core::safetensors::load(format!("{DIR}/{name}.safetensors"), &Device::Cpu).unwrap();
+    let reals: Vec<Tensor> = real_keys.iter().map(|k| fixture[k].clone()).collect();
+    let batch = reals[0].dim(0).unwrap();
+    let dir = std::env::temp_dir().join(format!("wick-gan-fixture-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let data = dir.join("real.safetensors");
+    candle_core::safetensors::save(
+        &HashMap::from([("x".to_string(), Tensor::cat(&reals, 0).unwrap())]),
+        &data,
+    )
+    .unwrap();
+    let yaml = format!(
+        "data: {{safetensors: {}, autoencoder: true, val_split: 0, shuffle: false}}\nbatch_size: {batch}\n\
+         epochs: 1\n{gan}",
+        data.display()
+    );
+    let config = crate::train::tests::parse_config(&yaml);
+    let spec = format!("{DIR}/{name}.wick");
+    let mut session = prepare(&spec, &config, config.gan.as_ref().unwrap(), Path::new("/"), false).unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+
+    let program = &mut session.program;
+    program.draws = Box::new(Replay { tensors: fixture.clone(), name: draw_name });
+    // The fixture's initial weights: `g.<key>` and `d.<key>`, namespaced by model here.
+    let initial: HashMap<String, Tensor> = fixture
+        .iter()
+        .filter_map(|(k, t)| {
+            let (model, key) = match k.split_once('.')? {
+                ("g", key) => (models[0], key),
+                ("d", key) => (models[1], key),
+                _ => return None,
+            };
+            Some((format!("{model}.{key}"), t.clone()))
+        })
+        .collect();
+    program.restore(&initial, None).unwrap();
+    let grads: [Seen; 2] = Default::default();
+    for (player, seen) in [&mut program.generator, &mut program.discriminator].into_iter().zip(&grads) {
+        let seen = seen.clone();
+        player.watch = Some(Box::new(move |g| seen.lock().unwrap().push(g.clone())));
+    }
+
+    let (train, val) = feeds(&session.splits, &session.input);
+    let mut state = RunState { base_lr: program.base_learning_rate(), ..Default::default() };
+    let steps = Arc::new(Mutex::new(Vec::new()));
+    let mut observer = Steps(steps.clone());
+    fit(program, &train, &val, &session.fit, &mut state, &mut observer, &mut |_, _, _| Ok(())).unwrap();
+    let first = |i: usize| grads[i].lock().unwrap().first().cloned().unwrap();
+    let steps = steps.lock().unwrap().clone();
+    Replayed { steps, first_grads: [first(0), first(1)], weights: program.weights(), fixture }
+}
+
+impl Replayed {
+    /// Every `<prefix><key>` tensor of the fixture against `got[<key>]`.
+    fn check(&self, prefix: &str, got: &BTreeMap<String, Tensor>, what: &str) {
+        let mut checked = 0;
+        for (k, want) in self.fixture.iter().filter(|(k, _)| k.starts_with(prefix)) {
+            let key = &k[prefix.len()..];
+            let g = got.get(key).unwrap_or_else(|| panic!("{what}: no `{key}` (have {:?})", got.keys()));
+            let e = error(g, want);
+            assert!(e <= TOL, "{what} `{key}`: error {e:.3e}");
+            checked += 1;
+        }
+        assert!(checked > 0, "{what}: nothing under `{prefix}`");
+    }
+
+    /// The figure `name` of every step against the fixture's `losses.<key>` (one per step,
+    /// or `per` per step, averaged as the step reports them).
+    fn check_figure(&self, name: &str, key: &str, per: usize) {
+        let want = self.fixture[&format!("losses.{key}")].to_vec1::<f32>().unwrap();
+        assert_eq!(want.len(), self.steps.len() * per, "{key}");
+        for (i, step) in self.steps.iter().enumerate() {
+            let w = want[i * per..(i + 1) * per].iter().map(|v| *v as f64).sum::<f64>() / per as f64;
+            let got = step.figures.get(name).unwrap();
+            assert!((got - w).abs() <= TOL * w.abs().max(1.0), "{name} at step {}: {got} vs {w}", i + 1);
+        }
+    }
+
+    fn namespaced(&self, model: &str) -> BTreeMap<String, Tensor> {
+        let prefix = format!("{model}.");
+        self.weights
+            .iter()
+            .filter_map(|(k, t)| Some((k.strip_prefix(&prefix)?.to_string(), t.clone())))
+            .collect()
+    }
+}
+
+#[test]
+fn the_dcgan_fixture_replays_four_iterations_of_bce_with_smoothed_labels() {
+    let gan = "optimizer: {name: adam, lr: 0.0002, betas: [0.5, 0.999]}
+gan:
+  generator: {model: Generator}
+  discriminator: {model: Discriminator}
+  loss: {name: bce, real_label: 0.9}
+";
+    let reals: Vec<String> = (0..4).map(|i| format!("step{i}.real")).collect();
+    let name = |d: &Draw| match (d.update, d.kind) {
+        (Update::Discriminator(0), Kind::Latent) => format!("step{}.z", d.iteration),
+        other => panic!("the DCGAN fixture draws no {other:?}"),
+    };
+    let r = replay("gan_dcgan", gan, &reals, name, ["Generator", "Discriminator"]);
+    assert_eq!(r.steps.len(), 4);
+    r.check_figure("d_loss", "d_loss", 1);
+    r.check_figure("g_loss", "g_loss", 1);
+    r.check_figure("d_real", "d_real", 1);
+    r.check_figure("d_fake", "d_fake", 1);
+    r.check("grad.g.", &r.first_grads[0], "the generator's first gradient");
+    r.check("grad.d.", &r.first_grads[1], "the discriminator's first gradient");
+    r.check("final.g.", &r.namespaced("Generator"), "the generator after 4 iterations");
+    r.check("final.d.", &r.namespaced("Discriminator"), "the discriminator after 4 iterations");
+}
+
+#[test]
+fn the_wgan_gp_fixture_replays_three_iterations_with_the_penalty_differentiated_twice() {
+    let gan = "optimizer: {name: adam, lr: 0.001, betas: [0.0, 0.9]}
+gan:
+  generator: {model: Generator}
+  discriminator: {model: Critic, steps: 2}
+  loss: {name: wgan_gp, lambda: 10}
+";
+    let reals: Vec<String> =
+        (0..3).flat_map(|i| (0..2).map(move |j| format!("iter{i}.critic{j}.real"))).collect();
+    let name = |d: &Draw| match (d.update, d.kind) {
+        (Update::Discriminator(j), Kind::Latent) => format!("iter{}.critic{j}.z", d.iteration),
+        (Update::Discriminator(j), Kind::Uniform("interpolation")) => {
+            format!("iter{}.critic{j}.eps", d.iteration)
+        }
+        (Update::Generator, Kind::Latent) => format!("iter{}.z", d.iteration),
+        other => panic!("the WGAN-GP fixture draws no {other:?}"),
+    };
+    let r = replay("gan_wgan_gp", gan, &reals, name, ["Generator", "Critic"]);
+    assert_eq!(r.steps.len(), 3);
+    // A step reports the mean over its two critic updates.
+    r.check_figure("d_loss", "d_loss", 2);
+    r.check_figure("penalty", "gp", 2);
+    r.check_figure("wasserstein", "wasserstein", 2);
+    r.check_figure("g_loss", "g_loss", 1);
+    r.check("grad.d.", &r.first_grads[1], "the critic's first gradient");
+    // The penalty's share is far above the tolerance: dropping the second-order terms fails above.
+    let share: f64 = r
+        .fixture
+        .iter()
+        .filter(|(k, _)| k.starts_with("grad_gp.d."))
+        .map(|(k, t)| {
+            error(
+                &(&r.fixture[&k.replace("grad_gp.", "grad.")] - t).unwrap(),
+                &r.fixture[&k.replace("grad_gp.", "grad.")],
+            )
+        })
+        .fold(0.0, f64::max);
+    assert!(share > 100.0 * TOL, "the penalty's share of the gradient is {share:.3e}");
+    r.check("final.g.", &r.namespaced("Generator"), "the generator after 3 iterations");
+    r.check("final.d.", &r.namespaced("Critic"), "the critic after 3 iterations");
+}

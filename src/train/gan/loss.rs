@@ -1,0 +1,234 @@
+//! The adversarial losses: what the discriminator minimises given its scores of a real and a
+//! fake batch, what the generator minimises given the scores of its own batch, and the penalty
+//! on the discriminator's input gradient some of them add.
+//!
+//! | `name` | discriminator | generator |
+//! |---|---|---|
+//! | `bce` | BCE(D(x), real_label) + BCE(D(G(z)), 0) | BCE(D(G(z)), 1), the non-saturating loss |
+//! | `lsgan` | ½ mean (D(x) − 1)² + ½ mean D(G(z))² | ½ mean (D(G(z)) − 1)² |
+//! | `wgan` | −(mean D(x) − mean D(G(z))), weights clipped to ±`clip` | −mean D(G(z)) |
+//! | `wgan_gp` | the same + λ mean (‖∇D(x̂)‖ − 1)², x̂ between x and G(z) | −mean D(G(z)) |
+//! | `dragan` | `bce`'s + λ mean (‖∇D(x̂)‖ − 1)², x̂ near x | `bce`'s |
+//! | `hinge` | mean relu(1 − D(x)) + mean relu(1 + D(G(z))) | −mean D(G(z)) |
+//!
+//! `bce` reads logits (`logits: false` for a discriminator that ends in a sigmoid); targets are
+//! per row, so label noise can flip some. The Wasserstein estimate is mean D(x) − mean D(G(z)).
+
+use candle_core::{Result, Tensor};
+use serde::Deserialize;
+
+use crate::lower::kernels::activation::relu;
+use crate::train::loss::{bce, bce_with_logits};
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, tag = "name", rename_all = "snake_case")]
+pub enum AdversarialLoss {
+    Bce {
+        /// The target of real samples: 0.9 is one-sided label smoothing.
+        #[serde(default = "one")]
+        real_label: f64,
+        #[serde(default = "yes")]
+        logits: bool,
+    },
+    Lsgan {
+        #[serde(default = "one")]
+        real_label: f64,
+    },
+    Wgan {
+        /// The discriminator's weights are clamped to [-clip, clip] after each update.
+        #[serde(default = "wgan_clip")]
+        clip: f64,
+    },
+    WganGp {
+        #[serde(default = "ten", rename = "lambda")]
+        weight: f64,
+    },
+    Dragan {
+        #[serde(default = "ten", rename = "lambda")]
+        weight: f64,
+        #[serde(default = "one")]
+        real_label: f64,
+        #[serde(default = "yes")]
+        logits: bool,
+    },
+    Hinge,
+}
+
+impl Default for AdversarialLoss {
+    fn default() -> Self {
+        AdversarialLoss::Bce { real_label: 1.0, logits: true }
+    }
+}
+
+fn one() -> f64 {
+    1.0
+}
+fn ten() -> f64 {
+    10.0
+}
+fn wgan_clip() -> f64 {
+    0.01
+}
+fn yes() -> bool {
+    true
+}
+
+/// Where a gradient penalty is taken.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum PenaltyAt {
+    /// x̂ = ε x + (1 − ε) G(z), ε uniform per row (WGAN-GP).
+    Between,
+    /// x̂ = x + α δ, δ = ½ std(x) u with u uniform per element and α per row (DRAGAN).
+    NearReal,
+}
+
+impl AdversarialLoss {
+    pub fn check(&self) -> std::result::Result<(), String> {
+        let positive = |what: &str, v: f64| {
+            if v > 0.0 && v.is_finite() {
+                Ok(())
+            } else {
+                Err(format!("`{what}` must be positive, found {v}"))
+            }
+        };
+        match self {
+            AdversarialLoss::Bce { real_label, .. }
+            | AdversarialLoss::Lsgan { real_label }
+            | AdversarialLoss::Dragan { real_label, .. }
+                if !(0.5..=1.0).contains(real_label) =>
+            {
+                Err(format!("`real_label` is a target in [0.5, 1], found {real_label}"))
+            }
+            AdversarialLoss::Wgan { clip } => positive("clip", *clip),
+            AdversarialLoss::WganGp { weight } | AdversarialLoss::Dragan { weight, .. } => {
+                positive("lambda", *weight)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The penalty's weight and where it is taken, for the losses that have one.
+    pub fn penalty(&self) -> Option<(f64, PenaltyAt)> {
+        match self {
+            AdversarialLoss::WganGp { weight } => Some((*weight, PenaltyAt::Between)),
+            AdversarialLoss::Dragan { weight, .. } => Some((*weight, PenaltyAt::NearReal)),
+            _ => None,
+        }
+    }
+
+    /// Whether the scores are a critic's (unbounded), whose mean difference estimates the
+    /// Wasserstein distance.
+    pub fn is_wasserstein(&self) -> bool {
+        matches!(self, AdversarialLoss::Wgan { .. } | AdversarialLoss::WganGp { .. })
+    }
+
+    /// Whether the discriminator is trained against targets (which label noise can flip).
+    pub fn has_targets(&self) -> bool {
+        self.real_label().is_some()
+    }
+
+    fn real_label(&self) -> Option<f64> {
+        match self {
+            AdversarialLoss::Bce { real_label, .. }
+            | AdversarialLoss::Lsgan { real_label }
+            | AdversarialLoss::Dragan { real_label, .. } => Some(*real_label),
+            _ => None,
+        }
+    }
+
+    /// The weight clamp after each discriminator update (`wgan`).
+    pub fn weight_clip(&self) -> Option<f64> {
+        match self {
+            AdversarialLoss::Wgan { clip } => Some(*clip),
+            _ => None,
+        }
+    }
+
+    /// The per-row targets of a real and a fake batch of `rows`, before any noise.
+    pub fn targets(&self, rows: usize) -> Option<(Vec<f64>, Vec<f64>)> {
+        self.real_label().map(|real| (vec![real; rows], vec![0.0; rows]))
+    }
+
+    /// The discriminator's loss from its scores of real and fake rows and their targets
+    /// (`[rows]`, for the losses that have targets).
+    pub fn discriminator(
+        &self,
+        real: &Tensor,
+        fake: &Tensor,
+        targets: Option<(&Tensor, &Tensor)>,
+    ) -> Result<Tensor> {
+        match (self, targets) {
+            (
+                AdversarialLoss::Bce { logits, .. } | AdversarialLoss::Dragan { logits, .. },
+                Some((tr, tf)),
+            ) => binary(real, tr, *logits)? + binary(fake, tf, *logits)?,
+            (AdversarialLoss::Lsgan { .. }, Some((tr, tf))) => {
+                (squared(real, tr)? * 0.5)? + (squared(fake, tf)? * 0.5)?
+            }
+            (AdversarialLoss::Wgan { .. } | AdversarialLoss::WganGp { .. }, _) => {
+                wasserstein(real, fake)?.neg()
+            }
+            (AdversarialLoss::Hinge, _) => {
+                relu(&(real.neg()? + 1.0)?)?.mean_all()? + relu(&(fake + 1.0)?)?.mean_all()?
+            }
+            _ => candle_core::bail!("the {self:?} loss needs the discriminator's targets"),
+        }
+    }
+
+    /// The generator's loss from the discriminator's scores of its batch.
+    pub fn generator(&self, scores: &Tensor) -> Result<Tensor> {
+        let ones = || scores.ones_like();
+        match self {
+            AdversarialLoss::Bce { logits, .. } | AdversarialLoss::Dragan { logits, .. } => {
+                binary(scores, &ones()?, *logits)
+            }
+            AdversarialLoss::Lsgan { .. } => squared(scores, &ones()?)? * 0.5,
+            AdversarialLoss::Wgan { .. } | AdversarialLoss::WganGp { .. } | AdversarialLoss::Hinge => {
+                scores.mean_all()?.neg()
+            }
+        }
+    }
+
+    /// The mean "probability of real" of some scores, as reported: the sigmoid of logits, the
+    /// scores themselves otherwise.
+    pub fn mean_score(&self, scores: &Tensor) -> Result<f64> {
+        let reads_logits = matches!(
+            self,
+            AdversarialLoss::Bce { logits: true, .. } | AdversarialLoss::Dragan { logits: true, .. }
+        );
+        let s = if reads_logits { candle_nn::ops::sigmoid(scores)? } else { scores.clone() };
+        crate::train::supervised::scalar(&s.mean_all()?)
+    }
+}
+
+/// mean D(x) − mean D(G(z)).
+pub fn wasserstein(real: &Tensor, fake: &Tensor) -> Result<Tensor> {
+    real.mean_all()? - fake.mean_all()?
+}
+
+/// Scores `[rows, ...]` against per-row targets `[rows]`: each target broadcast over its row.
+fn per_row(scores: &Tensor, targets: &Tensor) -> Result<Tensor> {
+    let rows = scores.dim(0)?;
+    let shape: Vec<usize> = std::iter::once(rows).chain(std::iter::repeat_n(1, scores.rank() - 1)).collect();
+    targets.to_dtype(scores.dtype())?.reshape(shape)?.broadcast_as(scores.shape())
+}
+
+fn binary(scores: &Tensor, targets: &Tensor, logits: bool) -> Result<Tensor> {
+    let t = per_row(scores, targets)?;
+    if logits {
+        bce_with_logits(scores, &t)
+    } else {
+        bce(scores, &t)
+    }
+}
+
+fn squared(scores: &Tensor, targets: &Tensor) -> Result<Tensor> {
+    (scores - per_row(scores, targets)?)?.sqr()?.mean_all()
+}
+
+/// λ mean over rows of (‖g_row‖₂ − 1)², `g` the discriminator's gradient at its input.
+pub fn gradient_penalty(gradient: &Tensor, weight: f64) -> Result<Tensor> {
+    let rows = gradient.dim(0)?;
+    let norms = gradient.reshape((rows, ()))?.sqr()?.sum(1)?.sqrt()?;
+    (norms - 1.0)?.sqr()?.mean_all()? * weight
+}

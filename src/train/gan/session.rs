@@ -1,0 +1,118 @@
+//! Setting up adversarial training: both players built from the spec at the batch size (and
+//! the splits' short last batches), checked against each other and the data, with their
+//! optimizers, the draws and the loop's configuration.
+
+use std::path::Path;
+
+use super::config::{GanConfig, PlayerConfig};
+use super::draws::Seeded;
+use super::ema::Ema;
+use super::program::{Adversarial, Player};
+use crate::train::config::TrainConfig;
+use crate::train::data::{self, Splits};
+use crate::train::run::TrainError;
+use crate::train::session::{build_model, ground, looping, trainable, Built, Session};
+
+/// Everything the loop needs for the GAN `gan` of `spec`.
+pub fn prepare(
+    spec: &str,
+    config: &TrainConfig,
+    gan: &GanConfig,
+    config_dir: &Path,
+    check_memory: bool,
+) -> Result<Session<Adversarial>, TrainError> {
+    if config.init.is_some() {
+        return Err(TrainError::Usage(
+            "`init` names one model's weights; a GAN's players start from their own initialisation".into(),
+        ));
+    }
+    let (device, splits, notes) = ground(config, config_dir)?;
+    // Each player's parameters from its own stream: the two models may share layer paths.
+    let build = |p: &PlayerConfig, seed: u64| {
+        let slots = check_memory.then(|| optimizer_of(p, config).state_slots());
+        build_model(spec, Some(&p.model), config, &splits, &device, seed, slots)
+    };
+    let generator = build(&gan.generator, config.seed)?;
+    let discriminator = build(&gan.discriminator, config.seed.wrapping_add(0x9e37_79b9))?;
+    let real = check_players(&generator, &discriminator, &splits)?;
+
+    let mut frozen = Vec::new();
+    let mut player = |built: Built, p: &PlayerConfig| -> Result<(Player, Vec<_>), TrainError> {
+        let (params, keys) = trainable(built.nets.full(), &p.frozen)?;
+        frozen.extend(keys);
+        let optimizer = optimizer_of(p, config).build(params.clone())?;
+        let name = built.nets.full().name.clone();
+        Ok((Player { name, nets: built.nets, optimizer, clip: p.clip, watch: None }, params))
+    };
+    let (generator, g_params) = player(generator, &gan.generator)?;
+    let (discriminator, _) = player(discriminator, &gan.discriminator)?;
+    let ema = gan.ema.map(|decay| Ema::new(decay, &g_params)).transpose()?;
+    let title = format!("{} and {}", generator.name, discriminator.name);
+    let program = Adversarial {
+        generator,
+        discriminator,
+        loss: gan.loss.clone(),
+        d_steps: gan.discriminator.steps,
+        reuse_fake: gan.reuses_fake(),
+        label_noise: gan.label_noise,
+        real: real.clone(),
+        draws: Box::new(Seeded { seed: config.seed, latent: gan.latent }),
+        ema,
+    };
+    let (fit, plateau) = looping(config, splits.train.len(), gan.discriminator.steps)?;
+    Ok(Session { program, splits, input: real, fit, plateau, frozen, notes, device, title })
+}
+
+fn optimizer_of<'a>(
+    p: &'a PlayerConfig,
+    config: &'a TrainConfig,
+) -> &'a crate::train::optim::config::OptimizerConfig {
+    p.optimizer.as_ref().unwrap_or(&config.optimizer)
+}
+
+/// The discriminator's one input takes the data, and the generator's one output has its
+/// shape; the name of that input.
+fn check_players(generator: &Built, discriminator: &Built, splits: &Splits) -> Result<String, TrainError> {
+    let (g, d) = (generator.nets.full(), discriminator.nets.full());
+    let usage = |m: String| Err(TrainError::Usage(m));
+    let [image] = d.inputs() else {
+        return usage(format!(
+            "the discriminator {} takes {} inputs; it takes one, the image",
+            d.name,
+            d.inputs().len()
+        ));
+    };
+    let [latent] = g.inputs() else {
+        return usage(format!(
+            "the generator {} takes {} inputs; it takes one, the latent",
+            g.name,
+            g.inputs().len()
+        ));
+    };
+    if !latent.dtype.is_float() {
+        return usage(format!(
+            "the generator's input `{}` is not float: it takes the latent vector",
+            latent.name
+        ));
+    }
+    data::check_fits(&splits.train, image)?;
+    let made = first_output_dims(&generator.model);
+    if made.as_deref() != Some(image.dims.as_slice()) {
+        return usage(format!(
+            "the generator {} makes {:?}, and the discriminator {} takes {:?}: they must match",
+            g.name,
+            made.unwrap_or_default(),
+            d.name,
+            image.dims
+        ));
+    }
+    Ok(image.name.clone())
+}
+
+/// The bound shape of a model's first output.
+fn first_output_dims(model: &crate::Model) -> Option<Vec<usize>> {
+    let g = model.graph();
+    let (_, t) = g.outputs.first()?;
+    let bindings = g.bindings();
+    g.tensor_type(*t)?.shape.iter().map(|d| d.eval(&bindings).and_then(|v| usize::try_from(v).ok())).collect()
+}
