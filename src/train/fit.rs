@@ -178,7 +178,11 @@ pub fn fit(
                 break;
             }
         }
-        let val_figures = evaluate(program, val, &figures).map_err(|e| e.at(state.step, epoch + 1))?;
+        // Without validation rows (a GAN's run) an epoch has training figures only.
+        let val_figures = match val.rows() {
+            0 => Metrics::default(),
+            _ => evaluate(program, val, &figures).map_err(|e| e.at(state.step, epoch + 1))?,
+        };
         let seconds = epoch_started.elapsed().as_secs_f64().max(1e-9);
         let record = EpochRecord {
             epoch: epoch + 1,

@@ -70,7 +70,11 @@ impl RunFolder {
         self.dir.join("checkpoint.safetensors")
     }
     pub fn weights(&self) -> PathBuf {
-        self.dir.join("weights.safetensors")
+        self.result("weights")
+    }
+    /// A result file of the run: `weights`, or a model's name.
+    pub fn result(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}.safetensors"))
     }
     pub fn best(&self) -> PathBuf {
         self.dir.join("best.safetensors")
@@ -93,7 +97,7 @@ impl RunFolder {
     ) -> Result<(), CheckpointError> {
         if state.epochs_done.is_multiple_of(every.max(1)) {
             self.save(program, state)?;
-            write_results(&self.dir, program)?;
+            self.write_results(program)?;
         }
         if improved {
             checkpoint::write_atomic(&self.best(), &program.weights(), None, false)?;
@@ -121,10 +125,19 @@ impl RunFolder {
                 Ok(Kept::Best { epoch, step })
             }
             None => {
-                write_results(&self.dir, program)?;
+                self.write_results(program)?;
                 Ok(Kept::Last { step: state.step })
             }
         }
+    }
+
+    /// The program's result files: `<name>.safetensors` each (`weights.safetensors` for one
+    /// model).
+    fn write_results(&self, program: &dyn Program) -> Result<(), CheckpointError> {
+        for (name, tensors) in program.weight_files() {
+            checkpoint::write_atomic(&self.result(&name), &tensors, None, false)?;
+        }
+        Ok(())
     }
 
     fn save(&self, program: &dyn Program, state: &RunState) -> Result<(), CheckpointError> {
@@ -133,15 +146,6 @@ impl RunFolder {
         self.saved_step.set(Some(state.step));
         Ok(())
     }
-}
-
-/// The program's result files in `dir`: `<name>.safetensors` each (`weights.safetensors` for
-/// one model).
-fn write_results(dir: &Path, program: &dyn Program) -> Result<(), CheckpointError> {
-    for (name, tensors) in program.weight_files() {
-        checkpoint::write_atomic(&dir.join(format!("{name}.safetensors")), &tensors, None, false)?;
-    }
-    Ok(())
 }
 
 fn copy_weights(from: &Path, to: &Path) -> Result<(), CheckpointError> {

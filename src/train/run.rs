@@ -46,8 +46,10 @@ pub struct TrainReport {
     pub frozen_params: usize,
     pub out: String,
     pub checkpoint: String,
-    /// The run's result (`weights.safetensors`) and what it holds.
+    /// The run's result (`weights.safetensors`; a GAN's generator) and what it holds.
     pub weights: String,
+    /// Every result file: one per model (`Generator.safetensors`, `Discriminator.safetensors`).
+    pub weight_files: Vec<String>,
     pub kept: Kept,
     /// The metrics log (CSV, a row per step and per epoch).
     pub log: String,
@@ -179,7 +181,9 @@ fn run_session<P: Program>(
             return Err(TrainError::Stopped { cause: Box::new(cause.into()), kept });
         }
     };
-    Ok(report(state, stop, &splits, frozen.len(), &folder, kept, notes))
+    let files =
+        program.weight_files().into_iter().map(|(name, _)| folder.result(&name).display().to_string());
+    Ok(report(files.collect(), state, stop, &splits, frozen.len(), &folder, kept, notes))
 }
 
 /// The state a resumed run starts from: the checkpoint's weights, optimizer state and run
@@ -242,6 +246,7 @@ fn file_error(path: &Path, e: std::io::Error) -> TrainError {
 }
 
 fn report(
+    weight_files: Vec<String>,
     state: RunState,
     stop: Stop,
     splits: &Splits,
@@ -253,8 +258,10 @@ fn report(
     let last = state.history.last().cloned();
     let seconds: f64 =
         state.history.iter().map(|r| splits.train.len() as f64 / r.samples_per_s.max(1e-12)).sum();
+    let validated = state.history.iter().any(|r| !r.val.0.is_empty());
     let best_epoch = match state.best {
         Some((epoch, _)) => epoch,
+        None if !validated => 0,
         None => {
             let val_loss = |r: &EpochRecord| r.val.get("loss").unwrap_or(f64::NAN);
             state.history.iter().min_by(|a, b| val_loss(a).total_cmp(&val_loss(b))).map_or(0, |r| r.epoch)
@@ -272,7 +279,8 @@ fn report(
         frozen_params: frozen,
         out: folder.dir.display().to_string(),
         checkpoint: folder.checkpoint().display().to_string(),
-        weights: folder.weights().display().to_string(),
+        weights: weight_files.first().cloned().unwrap_or_default(),
+        weight_files,
         kept,
         log: folder.log().display().to_string(),
         plot: folder.plot().display().to_string(),

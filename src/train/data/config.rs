@@ -20,6 +20,9 @@ pub struct DataConfig {
     pub target: Target,
     /// Standardise features with the training split's per-feature mean and deviation.
     pub standardize: bool,
+    /// Map the features linearly from the training split's range (its least and greatest
+    /// value) onto this one: `[-1, 1]` for a generator that ends in tanh.
+    pub rescale: Option<(f64, f64)>,
     /// Shuffle before the split and between epochs; off, files keep their order (time series).
     pub shuffle: bool,
 }

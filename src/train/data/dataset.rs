@@ -62,6 +62,19 @@ impl Dataset {
         Ok(Dataset { x: self.x.broadcast_sub(&mean)?.broadcast_div(&std)?, y: self.y.clone() })
     }
 
+    /// Map features linearly from `self`'s range (the training split's least and greatest value)
+    /// onto `lo..hi`, and `others` by the same map. Constant features only shift.
+    pub fn rescale(&self, (lo, hi): (f64, f64), others: &mut [&mut Dataset]) -> Result<Dataset> {
+        let flat = self.x.flatten_all()?.to_dtype(candle_core::DType::F64)?;
+        let (min, max) = (flat.min(0)?.to_scalar::<f64>()?, flat.max(0)?.to_scalar::<f64>()?);
+        let scale = if max > min { (hi - lo) / (max - min) } else { 1.0 };
+        let map = |x: &Tensor| x.affine(scale, lo - min * scale);
+        for o in others.iter_mut() {
+            o.x = map(&o.x)?;
+        }
+        Ok(Dataset { x: map(&self.x)?, y: self.y.clone() })
+    }
+
     /// Mini-batches of `size` rows in an order shuffled by `seed` (the last one may be short).
     pub fn batches(&self, size: usize, seed: u64) -> Result<Vec<Dataset>> {
         self.batches_of(&shuffled(self.len(), seed), size)

@@ -99,6 +99,14 @@ pub fn load_with(
         }
         train = train.standardize(&mut [&mut val])?;
     }
+    if let Some(range) = config.rescale {
+        if !train.x.dtype().is_float() {
+            return Err(DataError::Config(
+                "`rescale` needs float features; these are integer ids (i64)".into(),
+            ));
+        }
+        train = train.rescale(range, &mut [&mut val])?;
+    }
     if val.is_empty() && validated {
         return Err(DataError::Config(format!("no validation examples ({} for training)", train.len())));
     }

@@ -46,6 +46,7 @@ pub(super) struct RawData {
     val: Option<RawSource>,
     #[serde(default)]
     standardize: bool,
+    rescale: Option<(f64, f64)>,
     #[serde(default = "yes")]
     shuffle: bool,
 }
@@ -106,6 +107,14 @@ fn checked(raw: RawData) -> Result<DataConfig, String> {
         }
         (None, f) => Validation::Split(f.unwrap_or(0.2)),
     };
+    if let Some((lo, hi)) = raw.rescale {
+        if raw.standardize {
+            return Err("give `standardize` or `rescale`, not both".into());
+        }
+        if !(lo < hi && lo.is_finite() && hi.is_finite()) {
+            return Err(format!("`rescale: [{lo}, {hi}]` needs a finite low below the high"));
+        }
+    }
     if raw.shape.as_ref().is_some_and(|s| s.contains(&0)) {
         return Err("`shape` dims must be positive".into());
     }
@@ -116,6 +125,7 @@ fn checked(raw: RawData) -> Result<DataConfig, String> {
         dtype: raw.dtype,
         target,
         standardize: raw.standardize,
+        rescale: raw.rescale,
         shuffle: raw.shuffle,
     })
 }

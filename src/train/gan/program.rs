@@ -40,23 +40,37 @@ pub struct Player {
 }
 
 impl Player {
-    /// The model's single float input (the latent of a generator, the image of a discriminator).
+    /// The model lowered for `rows`, and the shape of its float input (the latent of a
+    /// generator, the image of a discriminator) there.
     fn input(&self, rows: usize) -> candle_core::Result<(&crate::Lowered, Vec<usize>)> {
         let net = self.nets.for_rows(rows)?;
-        match net.inputs() {
-            [one] => Ok((net, one.dims.clone())),
-            more => {
-                candle_core::bail!("model {} takes {} inputs; a GAN player takes one", self.name, more.len())
-            }
+        match net.inputs().iter().find(|i| i.dtype.is_float()) {
+            Some(i) => Ok((net, i.dims.clone())),
+            None => candle_core::bail!("model {} has no float input", self.name),
         }
     }
 
-    /// The first output for `x`, in training mode; `differentiable`: its gradients can be
-    /// differentiated again.
-    fn run(&self, x: &Tensor, differentiable: bool) -> candle_core::Result<Tensor> {
+    /// The model's inputs in its order: `x` to the float one, `label` to the integer one (a
+    /// conditional GAN's class).
+    fn feed(net: &crate::Lowered, x: &Tensor, label: Option<&Tensor>) -> candle_core::Result<Vec<Tensor>> {
+        net.inputs()
+            .iter()
+            .map(|i| match (i.dtype.is_float(), label) {
+                (true, _) => Ok(x.clone()),
+                (false, Some(l)) => Ok(l.clone()),
+                (false, None) => {
+                    candle_core::bail!("model {} takes a label `{}` and none was given", net.name, i.name)
+                }
+            })
+            .collect()
+    }
+
+    /// The first output for `x` (and `label`), in training mode; `differentiable`: its
+    /// gradients can be differentiated again.
+    fn run(&self, x: &Tensor, label: Option<&Tensor>, differentiable: bool) -> candle_core::Result<Tensor> {
         let net = self.nets.for_rows(x.dim(0)?)?;
         let mut pass = Pass { train: true, differentiable, ..Pass::default() };
-        let outs = net.forward_with(std::slice::from_ref(x), &mut pass)?;
+        let outs = net.forward_with(&Self::feed(net, x, label)?, &mut pass)?;
         outs.into_iter()
             .next()
             .ok_or_else(|| candle_core::Error::msg(format!("model {} has no output", self.name)))
@@ -90,8 +104,22 @@ pub struct Adversarial {
     pub label_noise: f64,
     /// The batch tensor holding the real samples.
     pub real: String,
+    /// The batch tensor holding their classes, for a conditional GAN (both models take it).
+    pub label: Option<String>,
     pub draws: Box<dyn Draws>,
     pub ema: Option<Ema>,
+    /// The fixed latent batch each epoch's sample grid is drawn from.
+    pub grid: GridLatent,
+}
+
+/// Where the sample grid's latent batch comes from, and its size.
+#[derive(Clone, Copy, Debug)]
+pub struct GridLatent {
+    pub seed: u64,
+    pub latent: super::config::Latent,
+    pub count: usize,
+    /// The classes of a conditional GAN: the grid shows `count / classes` samples of each.
+    pub classes: Option<usize>,
 }
 
 /// What one discriminator update measured.
@@ -127,17 +155,24 @@ impl Adversarial {
         self.draws.draw(Draw { iteration, update, kind }, dims, like.dtype(), like.device())
     }
 
-    /// A fake batch of `rows` from a latent drawn for `update`, with its graph (in training mode).
+    /// A fake batch of `rows` (of classes `label`) from a latent drawn for `update`, with its
+    /// graph (in training mode).
     fn fake(
         &mut self,
         iteration: u64,
         update: Update,
+        label: Option<&Tensor>,
         rows: usize,
         like: &Tensor,
     ) -> candle_core::Result<Tensor> {
         let (_, dims) = self.generator.input(rows)?;
         let z = self.draw(iteration, update, Kind::Latent, &dims, like)?;
-        self.generator.run(&z, false)
+        self.generator.run(&z, label, false)
+    }
+
+    /// The classes of `batch`'s rows, for a conditional GAN.
+    fn labels(&self, batch: &Batch) -> candle_core::Result<Option<Tensor>> {
+        self.label.as_ref().map(|name| batch.get(name).cloned()).transpose()
     }
 
     /// The targets of a real and a fake batch, each flipped with probability `label_noise`.
@@ -179,6 +214,7 @@ impl Adversarial {
         j: usize,
         real: &Tensor,
         fake: &Tensor,
+        label: Option<&Tensor>,
     ) -> candle_core::Result<Option<Tensor>> {
         let Some((weight, at)) = self.loss.penalty() else { return Ok(None) };
         let rows = real.dim(0)?;
@@ -199,7 +235,7 @@ impl Adversarial {
             }
         };
         let point = Var::from_tensor(&point.detach())?;
-        let scores = self.discriminator.run(point.as_tensor(), true)?;
+        let scores = self.discriminator.run(point.as_tensor(), label, true)?;
         let grads = crate::lower::grad2::differentiable_grads(&scores.sum_all()?)?;
         let gradient = grads.get(point.as_tensor()).ok_or_else(|| {
             candle_core::Error::msg("the discriminator's score does not depend on its input")
@@ -214,14 +250,15 @@ impl Adversarial {
         batch: &Batch,
     ) -> Result<(Measured, Tensor), FitError> {
         let real = batch.get(&self.real)?.clone();
+        let label = self.labels(batch)?;
         let rows = batch.rows;
-        let fake = self.fake(iteration, Update::Discriminator(j), rows, &real)?;
-        let real_scores = self.discriminator.run(&real, false)?;
-        let fake_scores = self.discriminator.run(&fake.detach(), false)?;
+        let fake = self.fake(iteration, Update::Discriminator(j), label.as_ref(), rows, &real)?;
+        let real_scores = self.discriminator.run(&real, label.as_ref(), false)?;
+        let fake_scores = self.discriminator.run(&fake.detach(), label.as_ref(), false)?;
         let targets = self.targets(iteration, j, rows, &real)?;
         let adversarial =
             self.loss.discriminator(&real_scores, &fake_scores, targets.as_ref().map(|(r, f)| (r, f)))?;
-        let penalty = self.penalty(iteration, j, &real, &fake.detach())?;
+        let penalty = self.penalty(iteration, j, &real, &fake.detach(), label.as_ref())?;
         let total = match &penalty {
             Some(p) => (&adversarial + p)?,
             None => adversarial,
@@ -247,21 +284,59 @@ impl Adversarial {
         &mut self,
         iteration: u64,
         fake: Option<Tensor>,
-        rows: usize,
-        like: &Tensor,
+        last: &Batch,
     ) -> Result<f64, FitError> {
+        let label = self.labels(last)?;
+        let (rows, like) = (last.rows, last.get(&self.real)?.clone());
         let fake = match fake {
             Some(f) => f,
-            None => self.fake(iteration, Update::Generator, rows, like)?,
+            None => self.fake(iteration, Update::Generator, label.as_ref(), rows, &like)?,
         };
-        let loss = self.loss.generator(&self.discriminator.run(&fake, false)?)?;
+        let loss = self.loss.generator(&self.discriminator.run(&fake, label.as_ref(), false)?)?;
         let value = scalar(&loss)?;
         finite(value, "generator")?;
-        self.generator.update(&loss, rows)?;
+        self.generator.update(&loss, last.rows)?;
         if let Some(ema) = &mut self.ema {
             ema.update(self.generator.optimizer.params())?;
         }
         Ok(value)
+    }
+}
+
+impl Adversarial {
+    /// The generator's samples of the fixed grid latent, in evaluation mode (with its moving
+    /// average's weights when there is one): `[count, ...]` as its output.
+    pub fn grid_samples(&self) -> candle_core::Result<Tensor> {
+        let b = self.generator.nets.batch_size();
+        let (net, mut dims) = self.generator.input(b)?;
+        let chunks = self.grid.count.div_ceil(b);
+        dims[0] = chunks * b;
+        let z =
+            super::draws::grid_latent(self.grid.seed, self.grid.latent, &dims, net.dtype(), net.device())?;
+        // A conditional grid: sample i is of class i % classes, a column per class.
+        let labels = match self.grid.classes {
+            Some(c) => {
+                Some(Tensor::from_vec((0..dims[0]).map(|i| (i % c) as i64).collect(), dims[0], net.device())?)
+            }
+            None => None,
+        };
+        let run = || -> candle_core::Result<Tensor> {
+            let parts = (0..chunks)
+                .map(|i| {
+                    let label = labels.as_ref().map(|l| l.narrow(0, i * b, b)).transpose()?;
+                    let inputs = Player::feed(net, &z.narrow(0, i * b, b)?, label.as_ref())?;
+                    let outs = net.infer(&inputs, false)?;
+                    outs.into_iter()
+                        .next()
+                        .ok_or_else(|| candle_core::Error::msg("the generator has no output"))
+                })
+                .collect::<candle_core::Result<Vec<_>>>()?;
+            Tensor::cat(&parts, 0)?.narrow(0, 0, self.grid.count)
+        };
+        match &self.ema {
+            Some(ema) => ema.swapped_in(self.generator.optimizer.params(), run),
+            None => run(),
+        }
     }
 }
 
@@ -310,10 +385,11 @@ impl Program for Adversarial {
                 *s += v * r;
             }
             rows_seen += batch.rows;
-            last = Some((fake, batch.rows, batch.get(&self.real)?.clone()));
+            last = Some((fake, batch));
         }
-        let Some((fake, rows, like)) = last else { return Ok(Tally::new(self.figures().len() - 1)) };
-        let g_loss = self.generator_update(iteration, self.reuse_fake.then_some(fake), rows, &like)?;
+        let Some((fake, batch)) = last else { return Ok(Tally::new(self.figures().len() - 1)) };
+        let rows = batch.rows;
+        let g_loss = self.generator_update(iteration, self.reuse_fake.then_some(fake), batch)?;
         let seen = rows_seen as f64;
         let mut counts = vec![(g_loss * rows as f64, rows as f64), (sums[2], seen), (sums[3], seen)];
         if self.loss.penalty().is_some() {

@@ -7,11 +7,11 @@ use std::path::Path;
 use super::config::{GanConfig, PlayerConfig};
 use super::draws::Seeded;
 use super::ema::Ema;
-use super::program::{Adversarial, Player};
+use super::program::{Adversarial, GridLatent, Player};
 use crate::train::config::TrainConfig;
 use crate::train::data::{self, Splits};
 use crate::train::run::TrainError;
-use crate::train::session::{build_model, ground, looping, trainable, Built, Session};
+use crate::train::session::{build_model, ground, looping, trainable, Built, Session, TARGET};
 
 /// Everything the loop needs for the GAN `gan` of `spec`.
 pub fn prepare(
@@ -34,7 +34,7 @@ pub fn prepare(
     };
     let generator = build(&gan.generator, config.seed)?;
     let discriminator = build(&gan.discriminator, config.seed.wrapping_add(0x9e37_79b9))?;
-    let real = check_players(&generator, &discriminator, &splits)?;
+    let (real, classes) = check_players(&generator, &discriminator, &splits)?;
 
     let mut frozen = Vec::new();
     let mut player = |built: Built, p: &PlayerConfig| -> Result<(Player, Vec<_>), TrainError> {
@@ -56,8 +56,16 @@ pub fn prepare(
         reuse_fake: gan.reuses_fake(),
         label_noise: gan.label_noise,
         real: real.clone(),
+        label: classes.map(|_| TARGET.to_string()),
         draws: Box::new(Seeded { seed: config.seed, latent: gan.latent }),
         ema,
+        grid: GridLatent {
+            seed: config.seed,
+            latent: gan.latent,
+            // A conditional grid holds as many samples of each class.
+            count: classes.map_or(gan.samples, |c| c * (gan.samples / c).max(1)),
+            classes,
+        },
     };
     let (fit, plateau) = looping(config, splits.train.len(), gan.discriminator.steps)?;
     Ok(Session { program, splits, input: real, fit, plateau, frozen, notes, device, title })
@@ -70,43 +78,62 @@ fn optimizer_of<'a>(
     p.optimizer.as_ref().unwrap_or(&config.optimizer)
 }
 
-/// The discriminator's one input takes the data, and the generator's one output has its
-/// shape; the name of that input.
-fn check_players(generator: &Built, discriminator: &Built, splits: &Splits) -> Result<String, TrainError> {
+/// The discriminator's float input takes the data, and the generator's output has its shape;
+/// a conditional GAN's models both take an integer label as well, the data's class. The name
+/// of the discriminator's image input, and the number of classes of a conditional GAN.
+fn check_players(
+    generator: &Built,
+    discriminator: &Built,
+    splits: &Splits,
+) -> Result<(String, Option<usize>), TrainError> {
     let (g, d) = (generator.nets.full(), discriminator.nets.full());
     let usage = |m: String| Err(TrainError::Usage(m));
-    let [image] = d.inputs() else {
-        return usage(format!(
-            "the discriminator {} takes {} inputs; it takes one, the image",
-            d.name,
-            d.inputs().len()
-        ));
+    let roles = |net: &crate::Lowered, float: &str| {
+        let floats: Vec<_> = net.inputs().iter().filter(|i| i.dtype.is_float()).collect();
+        let labels = net.inputs().len() - floats.len();
+        match (floats.as_slice(), labels) {
+            ([one], 0 | 1) => Ok(((*one).clone(), labels == 1)),
+            _ => Err(TrainError::Usage(format!(
+                "{} takes {} inputs; a GAN's model takes one float input ({float}) and, in a \
+                 conditional GAN, one integer input (the class)",
+                net.name,
+                net.inputs().len()
+            ))),
+        }
     };
-    let [latent] = g.inputs() else {
+    let (latent, g_label) = roles(g, "the latent")?;
+    let (image, d_label) = roles(d, "the image")?;
+    if g_label != d_label {
+        let (with, without) = if g_label { (&g.name, &d.name) } else { (&d.name, &g.name) };
         return usage(format!(
-            "the generator {} takes {} inputs; it takes one, the latent",
-            g.name,
-            g.inputs().len()
-        ));
-    };
-    if !latent.dtype.is_float() {
-        return usage(format!(
-            "the generator's input `{}` is not float: it takes the latent vector",
-            latent.name
+            "{with} takes a class label and {without} does not: in a conditional GAN both take it"
         ));
     }
-    data::check_fits(&splits.train, image)?;
+    data::check_fits(&splits.train, &image)?;
     let made = first_output_dims(&generator.model);
     if made.as_deref() != Some(image.dims.as_slice()) {
         return usage(format!(
-            "the generator {} makes {:?}, and the discriminator {} takes {:?}: they must match",
+            "the generator {} makes {:?} from its input `{}`, and the discriminator {} takes {:?}: \
+             they must match",
             g.name,
             made.unwrap_or_default(),
+            latent.name,
             d.name,
             image.dims
         ));
     }
-    Ok(image.name.clone())
+    let classes = match g_label {
+        false => None,
+        true => {
+            let y = &splits.train.y;
+            if y.dtype() != candle_core::DType::I64 || y.rank() != 1 {
+                return usage("a conditional GAN takes its labels from the data's `target` classes".into());
+            }
+            let max = y.max(0)?.to_scalar::<i64>()?;
+            Some(usize::try_from(max + 1).unwrap_or(1))
+        }
+    };
+    Ok((image.name.clone(), classes))
 }
 
 /// The bound shape of a model's first output.

@@ -28,11 +28,16 @@ pub fn final_report(report: &TrainReport) -> Vec<String> {
     if let Some(why) = stop_reason(report) {
         lines.push(format!("Stopped early: {why}"));
     }
-    let mut last = format!(
-        "Final: train loss {} | val loss {}",
-        figure("loss", report.train_loss),
-        figure("loss", report.val_loss)
-    );
+    let unvalidated = report.history.last().filter(|r| r.val.0.is_empty());
+    let mut last = match unvalidated {
+        // Without validation (a GAN), every training figure of the last epoch.
+        Some(r) => format!("Final: train {}", figures(&r.train)),
+        None => format!(
+            "Final: train loss {} | val loss {}",
+            figure("loss", report.train_loss),
+            figure("loss", report.val_loss)
+        ),
+    };
     if let Some(acc) = report.val_accuracy {
         last.push_str(&format!("  accuracy {}", figure("accuracy", acc)));
     }
@@ -47,7 +52,7 @@ pub fn final_report(report: &TrainReport) -> Vec<String> {
         None if report.best_epoch > 0 => lines.push(format!("Best epoch {}", report.best_epoch)),
         None => {}
     }
-    lines.push(format!("{:<12}{} ({})", "Weights", report.weights, report.kept));
+    lines.push(format!("{:<12}{} ({})", "Weights", report.weight_files.join(", "), report.kept));
     let files = [("Checkpoint", &report.checkpoint), ("Metrics log", &report.log), ("Curves", &report.plot)];
     for (label, path) in files.into_iter().filter(|(_, p)| !p.is_empty()) {
         lines.push(format!("{label:<12}{path}"));
@@ -75,6 +80,7 @@ mod tests {
             out: "runs/iris".into(),
             checkpoint: "runs/iris/checkpoint.safetensors".into(),
             weights: "runs/iris/weights.safetensors".into(),
+            weight_files: vec!["runs/iris/weights.safetensors".into()],
             kept: Kept::Best { epoch: 3, step: 15 },
             log: "runs/iris/metrics.csv".into(),
             plot: String::new(),
