@@ -245,16 +245,23 @@ fn file_error(path: &Path, e: std::io::Error) -> TrainError {
     TrainError::Usage(format!("cannot write `{}`: {e}", path.display()))
 }
 
-fn report(
+/// What a finished run left on disk.
+struct Saved<'a> {
+    folder: &'a RunFolder,
+    kept: Kept,
+    /// Its result files, one per model.
     weight_files: Vec<String>,
+}
+
+fn report(
     state: RunState,
     stop: Stop,
     splits: &Splits,
     frozen: usize,
-    folder: &RunFolder,
-    kept: Kept,
+    saved: Saved,
     notes: Vec<String>,
 ) -> TrainReport {
+    let Saved { folder, kept, weight_files } = saved;
     let last = state.history.last().cloned();
     let seconds: f64 =
         state.history.iter().map(|r| splits.train.len() as f64 / r.samples_per_s.max(1e-12)).sum();
