@@ -183,7 +183,8 @@ fn run_session<P: Program>(
     };
     let files =
         program.weight_files().into_iter().map(|(name, _)| folder.result(&name).display().to_string());
-    Ok(report(files.collect(), state, stop, &splits, frozen.len(), &folder, kept, notes))
+    let saved = Saved { folder: &folder, kept, weight_files: files.collect() };
+    Ok(report(state, stop, &splits, frozen.len(), saved, notes))
 }
 
 /// The state a resumed run starts from: the checkpoint's weights, optimizer state and run
