@@ -13,9 +13,10 @@
 //! - [`ops`]: one file per op: signature, shape rule, parameters, cost.
 //! - [`check`]: structural validation and the numbers (params, buffers, MACs, memory).
 //! - [`report`]: the summary as a table, JSON, CSV or Markdown.
+//! - [`image`]: grids of images and PNG files, for sample grids.
 //! - `lower` (the `lower` feature, on by default): the graph as a candle computation
 //!   ([`Model`] -> [`Lowered`]), forward and backward, with weights in safetensors keyed like
-//!   PyTorch `state_dict`s.
+//!   PyTorch `state_dict`s. With it, `sample`: a generator run on seeded latent draws.
 //!
 //! ```
 //! let spec = "dim N = 1\nmodel Tiny { input x: [N, 4]\n output y = x |> fc: Linear(3) }";
@@ -36,11 +37,14 @@ pub mod check;
 pub mod diag;
 pub mod elab;
 pub mod front;
+pub mod image;
 pub mod ir;
 #[cfg(feature = "lower")]
 pub mod lower;
 pub mod ops;
 pub mod report;
+#[cfg(feature = "lower")]
+pub mod sample;
 #[cfg(feature = "lower")]
 pub mod train;
 /// Without the `lower` feature, the one part of training the compiler half uses: its checked

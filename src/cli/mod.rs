@@ -27,6 +27,8 @@ mod graph;
 #[cfg(feature = "lower")]
 mod run;
 #[cfg(feature = "lower")]
+mod sample;
+#[cfg(feature = "lower")]
 mod train;
 
 use std::io::IsTerminal;
@@ -74,6 +76,9 @@ pub enum Command {
     /// The learning-rate range test: the loss against a growing rate, and a suggested rate.
     #[cfg(feature = "lower")]
     LrFind(train::LrFindArgs),
+    /// Run a generator on seeded latent draws; write the samples (.npy, .safetensors, .png grid).
+    #[cfg(feature = "lower")]
+    Sample(sample::SampleArgs),
     /// Draw a spec: blocks as clusters, shapes on edges, params on nodes (DOT, Mermaid, SVG).
     Graph(graph::GraphArgs),
     /// Compile every spec in a folder; one row each: params, running stats, MACs, shapes.
@@ -222,5 +227,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Train(args) => train::run(args),
         #[cfg(feature = "lower")]
         Command::LrFind(args) => train::lr_find(args),
+        #[cfg(feature = "lower")]
+        Command::Sample(args) => sample::run(args),
     }
 }
