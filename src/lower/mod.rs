@@ -26,11 +26,13 @@
 
 pub mod device;
 pub mod executor;
+pub mod grad2;
 pub mod gradcheck;
 pub mod kernels;
 pub mod model;
 pub mod params;
 pub mod random;
+pub mod second_order;
 
 pub mod inspect;
 #[cfg(test)]
