@@ -15,7 +15,8 @@ const TOLERANCE: f64 = 1e-6;
 
 /// One model with an output per body, each reading `x` of `shape`.
 fn spec(shape: &str, bodies: &[&str]) -> String {
-    let outputs: Vec<String> = bodies.iter().enumerate().map(|(i, b)| format!("output y{i} = x |> {b}")).collect();
+    let outputs: Vec<String> =
+        bodies.iter().enumerate().map(|(i, b)| format!("output y{i} = x |> {b}")).collect();
     format!("model M {{ input x: {shape}\n {} }}", outputs.join("\n "))
 }
 
@@ -34,7 +35,11 @@ fn print_worst(report: &Report) {
 
 #[test]
 fn conv1d() {
-    check("[2, 4, 9]", &["c: Conv1d(6, 3, stride=2, padding=1, groups=2) |> Tanh", "d: Conv1d(3, 2, dilation=2) |> Tanh"], true);
+    check(
+        "[2, 4, 9]",
+        &["c: Conv1d(6, 3, stride=2, padding=1, groups=2) |> Tanh", "d: Conv1d(3, 2, dilation=2) |> Tanh"],
+        true,
+    );
 }
 
 #[test]
@@ -70,7 +75,11 @@ fn conv_transpose2d() {
 fn linear_and_equal_linear() {
     check(
         "[3, 5]",
-        &["fc: Linear(4) |> Tanh", "eq: EqualLinear(4, lr_mul=0.1, bias_init=0.5) |> Tanh", "nb: EqualLinear(2, bias=false) |> Sigmoid"],
+        &[
+            "fc: Linear(4) |> Tanh",
+            "eq: EqualLinear(4, lr_mul=0.1, bias_init=0.5) |> Tanh",
+            "nb: EqualLinear(2, bias=false) |> Sigmoid",
+        ],
         true,
     );
 }
@@ -104,7 +113,12 @@ fn layer_group_and_instance_norm() {
     check("[2, 3, 5]", &["ln: LayerNorm", "l2: LayerNorm([3, 5], eps=0.1, bias=false)"], true);
     check(
         "[2, 6, 3, 5]",
-        &["gn: GroupNorm(3)", "GroupNorm(2, affine=false, eps=0.1)", "inorm: InstanceNorm2d(affine=true)", "InstanceNorm2d"],
+        &[
+            "gn: GroupNorm(3)",
+            "GroupNorm(2, affine=false, eps=0.1)",
+            "inorm: InstanceNorm2d(affine=true)",
+            "InstanceNorm2d",
+        ],
         true,
     );
 }
@@ -196,4 +210,79 @@ fn wgan_gp_critic() {
         }
         print_worst(&report);
     }
+}
+
+/// The fixture's first critic step, replayed on its weights and draws: the gradient penalty
+/// `10 * mean((||dD(x_hat)/dx_hat|| - 1)^2)` and its gradient with respect to the critic's
+/// parameters (what `grad_gp.d.*` stores, and what a first-order trainer gets wrong) match
+/// PyTorch's within the fixture's tolerance.
+#[test]
+fn wgan_gp_fixture_penalty_and_its_gradient_match_pytorch() {
+    use candle_core::{DType, Var};
+    use wick::lower::grad2::differentiable_grads;
+    use wick::lower::Pass;
+
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/gan_wgan_gp.safetensors");
+    let stored = candle_core::safetensors::load(path, &Device::Cpu).unwrap();
+    let tensor =
+        |key: &str| stored.get(key).unwrap_or_else(|| panic!("no {key}")).to_dtype(DType::F64).unwrap();
+    let build = |spec: &str, prefix: &str| {
+        let model = wick::Model::from_source("gan.wick", spec, &wick::Options::default()).unwrap();
+        let lowered = model.build(&Device::Cpu, DType::F64).unwrap();
+        for key in lowered.params().keys() {
+            lowered.params().get(key).unwrap().set(&tensor(&format!("{prefix}.{key}"))).unwrap();
+        }
+        lowered
+    };
+    let generator = build(
+        "model G { input z: [5, 4]\n output x = z |> fc1: Linear(32) |> ReLU |> fc2: Linear(64) |> Tanh \
+         |> reshape([5, 1, 8, 8]) }",
+        "g",
+    );
+    let critic = build(
+        "model D { input x: [5, 1, 8, 8]\n \
+         output y = x |> conv1: Conv2d(8, 3, stride=2, padding=1) |> LeakyReLU(0.2) \
+         |> conv2: Conv2d(16, 3, stride=2, padding=1) |> norm: LayerNorm([16, 2, 2], bias=false) \
+         |> LeakyReLU(0.2) |> Flatten |> fc: Linear(1, bias=false) }",
+        "d",
+    );
+    let fake = generator.infer(&[tensor("iter0.critic0.z")], true).unwrap().remove(0);
+    let (real, eps) = (tensor("iter0.critic0.real"), tensor("iter0.critic0.eps"));
+    let mixed =
+        (real.broadcast_mul(&eps).unwrap() + fake.broadcast_mul(&(1.0 - &eps).unwrap()).unwrap()).unwrap();
+    let x_hat = Var::from_tensor(&mixed).unwrap();
+    let mut pass = Pass { train: true, differentiable: true, states: None };
+    let scores = critic.forward_with(&[x_hat.as_tensor().clone()], &mut pass).unwrap().remove(0);
+    let grads = differentiable_grads(&scores.sum_all().unwrap()).unwrap();
+    let g = grads.get(x_hat.as_tensor()).unwrap();
+    let norms = g.sqr().unwrap().flatten_from(1).unwrap().sum(1).unwrap().sqrt().unwrap();
+    let gp = ((norms - 1.0).unwrap().sqr().unwrap().mean_all().unwrap() * 10.0).unwrap();
+    let expected_gp = tensor("losses.gp").flatten_all().unwrap().to_vec1::<f64>().unwrap()[0];
+    let got_gp = gp.to_scalar::<f64>().unwrap();
+    assert!(
+        (got_gp - expected_gp).abs() <= 1e-4 * expected_gp.abs().max(1.0),
+        "gp {got_gp} vs {expected_gp}"
+    );
+    let second = gp.backward().unwrap();
+    for key in critic.params().keys() {
+        let got = second.get(critic.params().get(key).unwrap().as_tensor()).unwrap();
+        let expected = tensor(&format!("grad_gp.d.{key}"));
+        let max = |t: &Tensor| t.abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();
+        let (error, scale) = (max(&(got - &expected).unwrap()), max(&expected));
+        println!("{key}: max error {error:.2e}, max |gradient| {scale:.2e}");
+        assert!(scale > 0.0 && error <= 1e-4 * (1.0 + scale), "{key}: error {error:.3e} (scale {scale:.3e})");
+    }
+}
+
+#[test]
+fn reductions_views_and_other_norms() {
+    let spec = "model M { input x: [3, 4, 5]\n \
+                output a = Tanh(mean(x, [0, 2], keepdim=true))\n output b = Tanh(sum(x, -1))\n \
+                output c = Tanh(permute(x, [2, 0, 1]))\n output d = Tanh(transpose(x, 0, -1))\n \
+                output e = Tanh(slice(x, 1, start=1, end=-1, step=2))\n output f = x |> Identity |> Tanh\n \
+                output g = matmul(x, Tanh(transpose(x, 1, 2)))\n \
+                output r = x |> rms: RMSNorm\n output p = x |> PixelNorm }";
+    let report = check_second_order_spec(spec, true).unwrap();
+    report.assert_within(TOLERANCE);
+    print_worst(&report);
 }

@@ -110,7 +110,9 @@ mod tests {
         let (xt, wt) = (x.as_tensor(), w.as_tensor());
         let dw = (xt.powf(4.0).unwrap() * wt).unwrap().affine(18.0, 0.0).unwrap();
         let dx = (xt.powf(3.0).unwrap() * wt.sqr().unwrap()).unwrap().affine(36.0, 0.0).unwrap();
-        let diff = |a: &Tensor, b: &Tensor| (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();
+        let diff = |a: &Tensor, b: &Tensor| {
+            (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap()
+        };
         assert!(diff(second.get(wt).unwrap(), &dw) < 1e-12);
         assert!(diff(second.get(xt).unwrap(), &dx) < 1e-12);
     }

@@ -12,10 +12,10 @@
 use candle_core::{DType, Device, Result, Tensor};
 
 use super::cpu::composing;
-use super::{conv_composed, conv_mm};
 use super::im2col::Grid;
 use super::pad::{pad, PadMode};
 use super::pool::Axis;
+use super::{conv_composed, conv_mm};
 
 /// Geometry of a convolution over `n` spatial axes, one entry per axis.
 #[derive(Clone, Debug, PartialEq)]
