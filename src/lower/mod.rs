@@ -11,6 +11,12 @@
 //! numerics that need care live in [`kernels`], written on candle-core primitives whose
 //! backward is right, and every lowered op has a finite-difference check ([`gradcheck`]).
 //!
+//! Gradients of gradients (a gradient penalty): [`grad2::differentiable_grads`] keeps the
+//! gradients' graph, on a forward pass run with [`Pass`]`{ differentiable: true, .. }`, where
+//! the CPU kernels whose backward is hand-written give way to compositions whose backward is
+//! differentiable. [`second_order`] lists the op kinds whose second-order gradient is checked
+//! and names the layers of a model that are not.
+//!
 //! ```
 //! use candle_core::{DType, Device, Tensor};
 //!
@@ -26,11 +32,13 @@
 
 pub mod device;
 pub mod executor;
+pub mod grad2;
 pub mod gradcheck;
 pub mod kernels;
 pub mod model;
 pub mod params;
 pub mod random;
+pub mod second_order;
 
 pub mod inspect;
 #[cfg(test)]
