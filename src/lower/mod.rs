@@ -11,6 +11,12 @@
 //! numerics that need care live in [`kernels`], written on candle-core primitives whose
 //! backward is right, and every lowered op has a finite-difference check ([`gradcheck`]).
 //!
+//! Gradients of gradients (a gradient penalty): [`grad2::differentiable_grads`] keeps the
+//! gradients' graph, on a forward pass run with [`Pass`]`{ differentiable: true, .. }`, where
+//! the CPU kernels whose backward is hand-written give way to compositions whose backward is
+//! differentiable. [`second_order`] lists the op kinds whose second-order gradient is checked
+//! and names the layers of a model that are not.
+//!
 //! ```
 //! use candle_core::{DType, Device, Tensor};
 //!
@@ -32,6 +38,7 @@ pub mod kernels;
 pub mod model;
 pub mod params;
 pub mod random;
+pub mod second_order;
 
 pub mod inspect;
 #[cfg(test)]

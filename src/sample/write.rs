@@ -50,7 +50,7 @@ pub fn write(path: &Path, outputs: &BTreeMap<String, Tensor>, range: (f32, f32))
             files::replace_file(path, |tmp| t.write_npy(tmp).map_err(std::io::Error::other))
         }
         Format::Png => {
-            let bytes = png_grid(only(&on_cpu, "png")?, range)?;
+            let bytes = png_grid(only(&on_cpu, "png")?, range, None)?;
             files::replace_file(path, |tmp| std::fs::write(tmp, &bytes))
         }
     };
@@ -75,8 +75,9 @@ fn names(outputs: &HashMap<String, Tensor>) -> String {
     names.join(", ")
 }
 
-/// A `[n, c, h, w]` tensor (c = 1 or 3) as a PNG grid, as square as n allows.
-fn png_grid(t: &Tensor, range: (f32, f32)) -> Result<Vec<u8>, SampleError> {
+/// A `[n, c, h, w]` tensor (c = 1 or 3) as a PNG grid of `columns` columns (`None`: as
+/// square as n allows), `range` mapped onto black..white.
+pub fn png_grid(t: &Tensor, range: (f32, f32), columns: Option<usize>) -> Result<Vec<u8>, SampleError> {
     let &[n, c, h, w] = t.dims() else {
         return Err(SampleError::Usage(format!(
             "a PNG grid needs images [n, channels, height, width]; the output is {:?}",
@@ -84,7 +85,8 @@ fn png_grid(t: &Tensor, range: (f32, f32)) -> Result<Vec<u8>, SampleError> {
         )));
     };
     let values = t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
-    let image = grid::tile(&values, [n, c, h, w], range, grid::square_columns(n), 1)
+    let columns = columns.unwrap_or_else(|| grid::square_columns(n));
+    let image = grid::tile(&values, [n, c, h, w], range, columns, 1)
         .map_err(|e| SampleError::Usage(format!("cannot draw the output {:?}: {e}", t.dims())))?;
     png::encode(image.width, image.height, image.color, &image.pixels)
         .map_err(|e| SampleError::Usage(e.to_string()))

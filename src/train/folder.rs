@@ -7,6 +7,7 @@
 //!   ends it holds the best epoch's weights if early stopping restores them, else the last.
 //! - `best.safetensors`: the weights of the best epoch so far (early stopping).
 //! - `metrics.csv` and `curves.svg`: the log and its picture.
+//! - whatever else the program writes after each epoch (a GAN's `samples/epoch_NNN.png`).
 //!
 //! When the weights stop being finite, nothing is written over what is on disk: the last
 //! checkpoint stays the last finite state, and [`Kept::Previous`] says which step it holds.
@@ -102,6 +103,11 @@ impl RunFolder {
         if improved {
             checkpoint::write_atomic(&self.best(), &program.weights(), None, false)?;
         }
+        for (path, bytes) in program.epoch_files(state.epochs_done).map_err(|e| self.error(&e.to_string()))? {
+            let path = self.dir.join(path);
+            super::files::replace_unsynced(&path, |tmp| std::fs::write(tmp, &bytes))
+                .map_err(|e| CheckpointError::Write { path: path.display().to_string(), message: e.to_string() })?;
+        }
         Ok(())
     }
 
@@ -138,6 +144,10 @@ impl RunFolder {
             checkpoint::write_atomic(&self.result(&name), &tensors, None, false)?;
         }
         Ok(())
+    }
+
+    fn error(&self, message: &str) -> CheckpointError {
+        CheckpointError::Write { path: self.dir.display().to_string(), message: message.to_string() }
     }
 
     fn save(&self, program: &dyn Program, state: &RunState) -> Result<(), CheckpointError> {

@@ -50,6 +50,11 @@ pub trait Program {
         weights: &std::collections::HashMap<String, Tensor>,
         optimizer: Option<&BTreeMap<String, Tensor>>,
     ) -> Result<(), FitError>;
+    /// Files to write after each whole epoch, by path relative to the run folder (a GAN's
+    /// grid of samples).
+    fn epoch_files(&self, _epoch: usize) -> Result<Vec<(std::path::PathBuf, Vec<u8>)>, FitError> {
+        Ok(Vec::new())
+    }
     /// Where the models' random streams (dropout, noise) stand: each model's forward passes
     /// so far.
     fn passes(&self) -> Vec<u64>;

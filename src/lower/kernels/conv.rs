@@ -11,10 +11,11 @@
 
 use candle_core::{DType, Device, Result, Tensor};
 
-use super::conv_mm;
+use super::cpu::composing;
 use super::im2col::Grid;
 use super::pad::{pad, PadMode};
 use super::pool::Axis;
+use super::{conv_composed, conv_mm};
 
 /// Geometry of a convolution over `n` spatial axes, one entry per axis.
 #[derive(Clone, Debug, PartialEq)]
@@ -110,16 +111,9 @@ pub fn conv(
         let x = if zeros { x.clone() } else { g.padded(x)? };
         let grid = g.grid(&x.dims()[2..], &g.output, !zeros);
         return match g.kernel.len() {
-            1 => conv_mm::conv2d(
-                &x.unsqueeze(2)?,
-                &weight.unsqueeze(2)?,
-                bias,
-                (grid, g.groups),
-                false,
-                train,
-            )?
-            .squeeze(2),
-            _ => conv_mm::conv2d(&x, weight, bias, (grid, g.groups), false, train),
+            1 => on_grid(&x.unsqueeze(2)?, &weight.unsqueeze(2)?, bias, (grid, g.groups), false, train)?
+                .squeeze(2),
+            _ => on_grid(&x, weight, bias, (grid, g.groups), false, train),
         };
     }
     let Some((stride, dilation)) = g.uniform() else {
@@ -154,7 +148,7 @@ pub fn conv_transpose2d(
     if im2col_applies(x.device(), x.dtype()) {
         // The output size (with its output_padding) is `g.output`; the windows are x's pixels.
         let grid = g.grid(&g.output, &x.dims()[2..], false);
-        return conv_mm::conv2d(x, weight, bias, (grid, g.groups), true, train);
+        return on_grid(x, weight, bias, (grid, g.groups), true, train);
     }
     let (Some((stride, dilation)), [p0, p1], [o0, o1]) = (g.uniform(), g.padding.as_slice(), output_padding)
     else {
@@ -180,6 +174,22 @@ pub fn conv_transpose2d(
         Tensor::cat(&ys, 1)?
     };
     add_bias(y, bias)
+}
+
+/// `conv_mm`'s convolution on `grid`, or in a pass whose gradients are differentiated again,
+/// the composition whose backward is differentiable too (`conv_composed`).
+fn on_grid(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    layout: (Grid, usize),
+    transposed: bool,
+    train: bool,
+) -> Result<Tensor> {
+    match composing() {
+        true => conv_composed::conv2d(x, weight, bias, layout, transposed),
+        false => conv_mm::conv2d(x, weight, bias, layout, transposed, train),
+    }
 }
 
 fn add_bias(y: Tensor, bias: Option<&Tensor>) -> Result<Tensor> {

@@ -56,7 +56,13 @@ pub fn composed_if<R>(composed: bool, f: impl FnOnce() -> R) -> R {
 /// Whether the custom kernels take `t`: on the CPU, in f32 or f64, outside a pass that asked
 /// for differentiable gradients.
 pub fn on_cpu_float(t: &Tensor) -> bool {
-    t.device().is_cpu() && matches!(t.dtype(), DType::F32 | DType::F64) && !COMPOSED.with(|c| c.get())
+    t.device().is_cpu() && matches!(t.dtype(), DType::F32 | DType::F64) && !composing()
+}
+
+/// Whether the current layer runs in a pass that asked for differentiable gradients (see
+/// [`composed_if`]).
+pub fn composing() -> bool {
+    COMPOSED.with(|c| c.get())
 }
 
 /// The elements of a contiguous operand.

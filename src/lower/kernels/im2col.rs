@@ -11,7 +11,7 @@
 //! The loops run on rayon's pool, each thread on its own contiguous part of the output.
 
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, WithDType};
+use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor, WithDType};
 
 use super::cpu::{for_float, par_chunks, slice, Elem};
 use super::pool::Axis;
@@ -143,7 +143,10 @@ pub fn swap_leading<T: Elem>(x: &[T], a: usize, b: usize, len: usize, bias: Opti
     out
 }
 
-/// [`im2col`] as a candle op on `[N, C, H, W]` (without a gradient: `conv_mm` has its own).
+/// [`im2col`] as a candle op on `[N, C, H, W]`. Its backward is [`Col2Im`], whose backward is
+/// this op again (they are adjoint), so a composition on them is right to every order: the
+/// convolutions of a pass whose gradients are differentiated again (see `conv::composed`).
+/// `conv_mm` applies it without a backward, having its own.
 pub struct Im2Col(pub Grid);
 
 impl CustomOp1 for Im2Col {
@@ -162,5 +165,36 @@ impl CustomOp1 for Im2Col {
         let out =
             for_float!(s.dtype(), T => T::to_cpu_storage_owned(im2col(slice::<T>(s, l)?, n, c, &self.0)));
         Ok((out, Shape::from((c * self.0.taps(), n * self.0.positions()))))
+    }
+
+    fn bwd(&self, _arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        grad.contiguous()?.apply_op1(Col2Im(self.0)).map(Some)
+    }
+}
+
+/// [`col2im`] as a candle op: columns `[C * taps, N * positions]` to an image `[N, C, H, W]`.
+/// Its backward is [`Im2Col`].
+pub struct Col2Im(pub Grid);
+
+impl CustomOp1 for Col2Im {
+    fn name(&self) -> &'static str {
+        "col2im"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let g = &self.0;
+        let (rows, cols) = match l.dims() {
+            [r, c] if r % g.taps() == 0 && c % g.positions() == 0 => (*r, *c),
+            _ => candle_core::bail!("col2im: columns {:?} do not match {:?}", l.shape(), g),
+        };
+        let (c, n) = (rows / g.taps(), cols / g.positions());
+        let out = for_float!(s.dtype(), T => {
+            T::to_cpu_storage_owned(col2im(Cols::Matrix(slice::<T>(s, l)?), n, c, g, None))
+        });
+        Ok((out, Shape::from((n, c, g.0[0].input, g.0[1].input))))
+    }
+
+    fn bwd(&self, _arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        grad.contiguous()?.apply_op1(Im2Col(self.0)).map(Some)
     }
 }

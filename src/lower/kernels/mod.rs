@@ -6,6 +6,7 @@ pub mod activation;
 pub mod attention;
 pub mod bias;
 pub mod conv;
+pub mod conv_composed;
 pub mod conv_mm;
 pub mod cpu;
 pub mod gate;

@@ -84,9 +84,13 @@ fn max_pool_gathered(x: &Tensor, index: &Tensor, rows: Axis, cols: Axis) -> Resu
     let flat = Tensor::cat(&[&flat, &fill], 1)?;
     let k = rows.kernel * cols.kernel;
     let windows = flat.index_select(index, 1)?.reshape((batch, rows.output * cols.output, k))?;
-    // argmax keeps the first maximum; gathering it sends the gradient there only.
+    // argmax keeps the first maximum; selecting it sends the gradient there only. A select
+    // and a sum, not `gather`: candle's backward of gather's backward (scatter_add) fails on
+    // its shapes, and a gradient penalty differentiates this twice.
     let first_max = windows.argmax_keepdim(D::Minus1)?;
-    let out = windows.gather(&first_max, D::Minus1)?;
+    let taps = Tensor::arange(0u32, k as u32, x.device())?.reshape((1, 1, k))?;
+    let chosen = taps.broadcast_eq(&first_max)?;
+    let out = chosen.where_cond(&windows, &windows.zeros_like()?)?.sum(D::Minus1)?;
     let mut shape = lead.to_vec();
     shape.extend([rows.output, cols.output]);
     out.reshape(shape)

@@ -120,6 +120,8 @@ pub struct GridLatent {
     pub count: usize,
     /// The classes of a conditional GAN: the grid shows `count / classes` samples of each.
     pub classes: Option<usize>,
+    /// The values drawn black and white: the range the data was rescaled to.
+    pub range: (f32, f32),
 }
 
 /// What one discriminator update measured.
@@ -465,6 +467,13 @@ impl Program for Adversarial {
             ema.restore(state.iter().filter_map(|(k, t)| k.strip_prefix(&prefix).map(|k| (k, t))))?;
         }
         Ok(())
+    }
+
+    fn epoch_files(&self, epoch: usize) -> Result<Vec<(std::path::PathBuf, Vec<u8>)>, FitError> {
+        let samples = self.grid_samples()?;
+        let png = crate::sample::write::png_grid(&samples, self.grid.range, self.grid.classes)
+            .map_err(|e| FitError::Hook(format!("cannot draw the epoch's samples: {e}")))?;
+        Ok(vec![(format!("samples/epoch_{epoch:03}.png").into(), png)])
     }
 
     fn passes(&self) -> Vec<u64> {

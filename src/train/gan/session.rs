@@ -65,6 +65,7 @@ pub fn prepare(
             // A conditional grid holds as many samples of each class.
             count: classes.map_or(gan.samples, |c| c * (gan.samples / c).max(1)),
             classes,
+            range: config.data.rescale.map_or((-1.0, 1.0), |(lo, hi)| (lo as f32, hi as f32)),
         },
     };
     let (fit, plateau) = looping(config, splits.train.len(), gan.discriminator.steps)?;
