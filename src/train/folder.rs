@@ -105,8 +105,9 @@ impl RunFolder {
         }
         for (path, bytes) in program.epoch_files(state.epochs_done).map_err(|e| self.error(&e.to_string()))? {
             let path = self.dir.join(path);
-            super::files::replace_unsynced(&path, |tmp| std::fs::write(tmp, &bytes))
-                .map_err(|e| CheckpointError::Write { path: path.display().to_string(), message: e.to_string() })?;
+            super::files::replace_unsynced(&path, |tmp| std::fs::write(tmp, &bytes)).map_err(|e| {
+                CheckpointError::Write { path: path.display().to_string(), message: e.to_string() }
+            })?;
         }
         Ok(())
     }

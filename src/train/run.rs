@@ -214,7 +214,8 @@ fn continue_from(
         )));
     }
     let kind_changed = resume::optimizer_kind_changed(&changes);
-    let has_optimizer_state = ckpt.optimizer.contains_key("step");
+    // Each optimizer saves its step count: `step`, or `<model>.step` for one of several.
+    let has_optimizer_state = ckpt.optimizer.keys().any(|k| k == "step" || k.ends_with(".step"));
     if !has_optimizer_state && state.step > 0 && !allow_changes {
         return Err(TrainError::Usage(format!(
             "`{}` holds no optimizer state, so resuming would not continue the same run: \

@@ -232,3 +232,77 @@ gan:
     r.check("final.g.", &r.namespaced("Generator"), "the generator after 3 iterations");
     r.check("final.d.", &r.namespaced("Critic"), "the critic after 3 iterations");
 }
+
+/// A small GAN on random 1x4x4 "images" (two models in one spec) for the tests below.
+fn toy(critic_extra: &str, gan: &str, name: &str) -> (std::path::PathBuf, crate::train::config::TrainConfig) {
+    let dir = std::env::temp_dir().join(format!("wick-gan-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let spec = format!(
+        "dim N = 4\n\
+         model G {{ input z: [N, 3]\n output image = z |> fc: Linear(16) |> Tanh |> reshape([N, 1, 4, 4]) }}\n\
+         model D {{ input image: [N, 1, 4, 4]\n h = image |> Flatten |> fc1: Linear(8)\n {critic_extra}\n output s = h |> fc2: Linear(1) }}\n"
+    );
+    std::fs::write(dir.join("gan.wick"), spec).unwrap();
+    let x = Tensor::randn(0f32, 1., (12, 1, 4, 4), &Device::Cpu).unwrap().tanh().unwrap();
+    candle_core::safetensors::save(&HashMap::from([("x".to_string(), x)]), dir.join("real.safetensors"))
+        .unwrap();
+    let yaml = format!(
+        "data: {{safetensors: {}, autoencoder: true, val_split: 0}}\nbatch_size: 4\nepochs: 2\n{gan}",
+        dir.join("real.safetensors").display()
+    );
+    (dir, crate::train::tests::parse_config(&yaml))
+}
+
+#[test]
+fn a_penalty_on_a_critic_with_a_layer_lacking_second_order_gradients_is_refused_at_start_naming_it() {
+    let gan = "gan: {generator: {model: G}, discriminator: {model: D}, loss: wgan_gp}\n";
+    let (dir, config) = toy("h = h + randn_like(h)", gan, "blocked");
+    let spec = dir.join("gan.wick").display().to_string();
+    let e = match prepare(&spec, &config, config.gan.as_ref().unwrap(), &dir, false) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("a critic with randn_like was accepted for a gradient penalty"),
+    };
+    assert!(e.contains("randn_like") && e.contains("second-order"), "{e}");
+    // Without the penalty the same critic trains.
+    let gan = "gan: {generator: {model: G}, discriminator: {model: D}, loss: wgan}\n";
+    let (dir, config) = toy("h = h + randn_like(h)", gan, "unblocked");
+    let spec = dir.join("gan.wick").display().to_string();
+    assert!(prepare(&spec, &config, config.gan.as_ref().unwrap(), &dir, false).is_ok());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_gan_run_interrupted_and_resumed_ends_with_the_weights_of_an_uninterrupted_one() {
+    use crate::train::observe::Progress;
+    use crate::train::run::{train, RunOptions};
+    let gan = "gan: {generator: {model: G}, discriminator: {model: D, steps: 2}, loss: wgan_gp, ema: 0.9, samples: 5}\n";
+    let (dir, mut config) = toy("", gan, "resume");
+    let spec = dir.join("gan.wick").display().to_string();
+    let run = |config: &crate::train::config::TrainConfig, out: &str, resume: bool| {
+        let options = RunOptions { resume, out: Some(dir.join(out)), ..Default::default() };
+        train(&spec, config, &dir, &options, Box::new(Progress::quiet())).unwrap()
+    };
+    let whole = run(&config, "whole", false);
+    assert_eq!((whole.epochs, whole.steps), (2, 4), "12 rows, batch 4, 2 critic batches a step");
+    config.max_steps = Some(3);
+    run(&config, "cut", false);
+    config.max_steps = None;
+    let resumed = run(&config, "cut", true);
+    assert_eq!(resumed.steps, 4);
+    for file in ["G", "D"] {
+        let read = |out: &str| {
+            candle_core::safetensors::load(dir.join(out).join(format!("{file}.safetensors")), &Device::Cpu)
+                .unwrap()
+        };
+        let (a, b) = (read("whole"), read("cut"));
+        assert!(!a.is_empty());
+        for (k, t) in &a {
+            assert_eq!(error(t, &b[k]), 0.0, "{file}.{k} differs after the resume");
+        }
+    }
+    for epoch in 1..=2 {
+        let png = std::fs::read(dir.join(format!("whole/samples/epoch_{epoch:03}.png"))).unwrap();
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

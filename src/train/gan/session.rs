@@ -35,6 +35,9 @@ pub fn prepare(
     let generator = build(&gan.generator, config.seed)?;
     let discriminator = build(&gan.discriminator, config.seed.wrapping_add(0x9e37_79b9))?;
     let (real, classes) = check_players(&generator, &discriminator, &splits)?;
+    if gan.loss.penalty().is_some() {
+        check_second_order(discriminator.nets.full())?;
+    }
 
     let mut frozen = Vec::new();
     let mut player = |built: Built, p: &PlayerConfig| -> Result<(Player, Vec<_>), TrainError> {
@@ -135,6 +138,22 @@ fn check_players(
         }
     };
     Ok((image.name.clone(), classes))
+}
+
+/// A gradient penalty differentiates the discriminator's input gradient again: every layer of
+/// it must give a second-order gradient, or the penalty would silently lose its share.
+fn check_second_order(d: &crate::Lowered) -> Result<(), TrainError> {
+    let blockers = d.second_order_blockers();
+    if blockers.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<String> = blockers.iter().map(|(path, kind)| format!("`{path}` ({kind})")).collect();
+    Err(TrainError::Usage(format!(
+        "the gradient penalty differentiates {}'s gradient again, and these layers have no checked \
+         second-order gradient: {}; use a loss without a penalty (bce, lsgan, wgan, hinge) or other layers",
+        d.name,
+        list.join(", ")
+    )))
 }
 
 /// The bound shape of a model's first output.
