@@ -100,8 +100,10 @@ macro_rules! catalog {
 catalog!(
     alexnet,
     bert_base_like_encoder,
+    cgan_digits,
     char_rnn_lstm,
     conv_autoencoder,
+    dcgan_digits,
     dcgan_discriminator,
     dcgan_generator,
     digits_cnn,
@@ -125,4 +127,5 @@ catalog!(
     vgg16,
     vgg16_bn,
     vit_b_16,
+    wgan_gp_digits,
 );

@@ -193,6 +193,17 @@ const REFERENCE: &[Reference] = &[
     // 640; 91,776 x 32 = 2,936,832.
     Reference { spec: "digits_cnn", params: 13_706, running_stats: 0, output: &[32, 10], macs: 2_936_832 },
     Reference { spec: "iris_mlp", params: 131, running_stats: 0, output: &[10, 3], macs: 1_120 },
+    // The digits GANs: the catalog row is each spec's last model (its discriminator), by hand
+    // at N = 64. dcgan_digits: down1 32*1*16 + 32 = 544, down2 64*32*16 = 32,768 (no bias),
+    // bn2 2*64 = 128 (+128 running stats), out 64*4 + 1 = 257; total 33,697. MACs per image:
+    // down1 32*4*4 * 16 = 8,192, down2 64*2*2 * 512 = 131,072, out 256; 139,520 x 64 = 8,929,280.
+    Reference { spec: "dcgan_digits", params: 33_697, running_stats: 128, output: &[64, 1], macs: 8_929_280 },
+    // wgan_gp_digits: as above with down2's bias (+64) and LayerNorm([64, 2, 2]) for the batch
+    // norm (2*256 = 512), a Linear(256, 1) head (257); total 34,145; the same MACs.
+    Reference { spec: "wgan_gp_digits", params: 34_145, running_stats: 0, output: &[64, 1], macs: 8_929_280 },
+    // cgan_digits: embed 10*16 = 160, fc1 (64 + 16)*256 + 256 = 20,736, fc2 256*128 + 128 =
+    // 32,896, fc3 129; total 53,921. MACs per row 80*256 + 256*128 + 128 = 53,376; x 64 = 3,416,064.
+    Reference { spec: "cgan_digits", params: 53_921, running_stats: 0, output: &[64, 1], macs: 3_416_064 },
     Reference {
         spec: "gru_seq2seq",
         params: 2_672_224,

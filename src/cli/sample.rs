@@ -25,6 +25,9 @@ pub struct SampleArgs {
     /// How many samples.
     #[arg(short = 'n', long = "count", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=65_536))]
     pub count: u32,
+    /// The class to draw, for a conditional generator (its integer input).
+    #[arg(long)]
+    pub label: Option<i64>,
     /// Seed of the latent draws.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -77,6 +80,7 @@ fn sample_to_file(args: &SampleArgs) -> Result<(), SampleError> {
         seed: args.seed,
         weights,
         device,
+        label: args.label,
     };
     let samples = sample::generate(&request)?;
     match &samples.weights {

@@ -66,6 +66,9 @@ pub struct Request {
     pub seed: u64,
     pub weights: Weights,
     pub device: Device,
+    /// The class every sample is drawn for, given to the model's integer inputs (a conditional
+    /// generator's label).
+    pub label: Option<i64>,
 }
 
 /// The outputs of a sampling run and where its weights came from.
@@ -83,9 +86,14 @@ pub struct Samples {
 
 /// Draws the latent, runs the model in eval mode, returns its outputs.
 pub fn generate(request: &Request) -> Result<Samples, SampleError> {
-    let model = compile(&request.spec, &request.options)?;
-    let latent = latent(&model, request.n, request.seed)?;
-    let model = Model::bound_to_inputs(&request.spec, &request.options, &latent)?;
+    let mut options = request.options.clone();
+    if options.model.is_none() {
+        // A spec that trains a GAN samples its generator, not its last model.
+        options.model = trained_generator(&request.spec);
+    }
+    let model = compile(&request.spec, &options)?;
+    let latent = latent(&model, request.n, request.seed, request.label)?;
+    let model = Model::bound_to_inputs(&request.spec, &options, &latent)?;
     let lowered = model.build_seeded(&request.device, DType::F32, request.seed)?;
     let (weights, unused) = match &request.weights {
         Weights::Random => (None, Vec::new()),
@@ -98,6 +106,13 @@ pub fn generate(request: &Request) -> Result<Samples, SampleError> {
     };
     let outputs = lowered.infer_named(&latent, false)?;
     Ok(Samples { model: lowered.name.clone(), outputs, weights, unused })
+}
+
+/// The generator a spec's `train { gan: ... }` section names, if it has one.
+pub fn trained_generator(spec: &str) -> Option<String> {
+    let compiled = crate::compile_file(spec, &Options::default()).ok()?;
+    let config = crate::train::config::TrainConfig::from_value(compiled.train.as_ref()?).ok()?;
+    Some(config.gan?.generator.model)
 }
 
 /// The model the options pick. A `--model` naming no model is the flag's error, not the spec's.
@@ -121,19 +136,37 @@ fn compile(spec: &str, options: &Options) -> Result<Model, SampleError> {
 }
 
 /// A standard normal draw for each float input of `model`, at its declared shape with the
-/// leading dim `n`, each input from its own stream of `seed`. The draws fill the batch in
-/// order, so the first k samples of n are the k samples of a smaller n with the same seed.
-pub fn latent(model: &Model, n: usize, seed: u64) -> Result<HashMap<String, Tensor>, SampleError> {
+/// leading dim `n`, each input from its own stream of `seed`; each integer input (a class)
+/// holds `label`. The draws fill the batch in order, so the first k samples of n are the k
+/// samples of a smaller n with the same seed.
+pub fn latent(
+    model: &Model,
+    n: usize,
+    seed: u64,
+    label: Option<i64>,
+) -> Result<HashMap<String, Tensor>, SampleError> {
     let g = model.graph();
     let bindings = g.bindings();
     let mut drawn = HashMap::new();
     for (name, id) in &g.inputs {
         let Some(ty) = g.node(*id).outputs.first() else { continue };
         if !ty.dtype.is_float() {
-            return Err(SampleError::Usage(format!(
-                "input `{name}` of model {} takes {} values: sampling draws float inputs (a latent) only",
-                g.name, ty.dtype
-            )));
+            let Some(label) = label else {
+                return Err(SampleError::Usage(format!(
+                    "input `{name}` of model {} takes {} values (a class): pass --label K to sample class K",
+                    g.name, ty.dtype
+                )));
+            };
+            if ty.shape.len() != 1 {
+                return Err(SampleError::Usage(format!(
+                    "input `{name}` of model {} is {} values of shape {:?}: --label fills a class per sample",
+                    g.name,
+                    ty.dtype,
+                    ty.shape.iter().map(ToString::to_string).collect::<Vec<_>>()
+                )));
+            }
+            drawn.insert(name.clone(), Tensor::full(label, n, &Device::Cpu)?);
+            continue;
         }
         let Some((batch, rest)) = ty.shape.split_first() else {
             return Err(SampleError::Usage(format!("input `{name}` of model {} has no batch dim", g.name)));
