@@ -232,3 +232,68 @@ pub fn gradient_penalty(gradient: &Tensor, weight: f64) -> Result<Tensor> {
     let norms = gradient.reshape((rows, ()))?.sqr()?.sum(1)?.sqrt()?;
     (norms - 1.0)?.sqr()?.mean_all()? * weight
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    fn t(v: &[f64]) -> Tensor {
+        Tensor::new(v, &Device::Cpu).unwrap().reshape((v.len(), 1)).unwrap()
+    }
+
+    fn value(x: Result<Tensor>) -> f64 {
+        x.unwrap().to_scalar::<f64>().unwrap()
+    }
+
+    /// Each loss on real scores (2, -1) and fake scores (0.5, -3), against the table in the
+    /// module docs worked by hand.
+    #[test]
+    fn each_loss_is_its_formula() {
+        let (real, fake) = (t(&[2.0, -1.0]), t(&[0.5, -3.0]));
+        let ones = Tensor::new(&[1.0f64, 1.0], &Device::Cpu).unwrap();
+        let zeros = ones.zeros_like().unwrap();
+        let close = |a: f64, b: f64| assert!((a - b).abs() < 1e-12, "{a} vs {b}");
+        let softplus = |x: f64| (1.0 + x.exp()).ln();
+
+        let lsgan = AdversarialLoss::Lsgan { real_label: 1.0 };
+        let d = value(lsgan.discriminator(&real, &fake, Some((&ones, &zeros))));
+        close(d, 0.5 * ((1.0 + 4.0) / 2.0) + 0.5 * ((0.25 + 9.0) / 2.0));
+        close(value(lsgan.generator(&fake)), 0.5 * ((0.25 + 16.0) / 2.0));
+
+        let wgan = AdversarialLoss::WganGp { weight: 10.0 };
+        close(value(wgan.discriminator(&real, &fake, None)), -((2.0 - 1.0) / 2.0 - (0.5 - 3.0) / 2.0));
+        close(value(wgan.generator(&fake)), 1.25);
+
+        let hinge = AdversarialLoss::Hinge;
+        // real: relu(1 - 2) = 0, relu(1 + 1) = 2; fake: relu(1 + 0.5) = 1.5, relu(1 - 3) = 0.
+        close(value(hinge.discriminator(&real, &fake, None)), 1.0 + 0.75);
+
+        // BCE on logits with smoothed real targets: -[y log s(x) + (1 - y) log(1 - s(x))].
+        let bce = AdversarialLoss::Bce { real_label: 0.9, logits: true };
+        let smooth = Tensor::new(&[0.9f64, 0.9], &Device::Cpu).unwrap();
+        let term = |x: f64, y: f64| y * softplus(-x) + (1.0 - y) * softplus(x);
+        let want = (term(2.0, 0.9) + term(-1.0, 0.9)) / 2.0 + (term(0.5, 0.0) + term(-3.0, 0.0)) / 2.0;
+        close(value(bce.discriminator(&real, &fake, Some((&smooth, &zeros)))), want);
+        close(value(bce.generator(&fake)), (softplus(-0.5) + softplus(3.0)) / 2.0);
+        close(
+            bce.mean_score(&real).unwrap(),
+            (1.0 / (1.0 + (-2.0f64).exp()) + 1.0 / (1.0 + 1.0f64.exp())) / 2.0,
+        );
+    }
+
+    #[test]
+    fn the_penalty_is_the_mean_squared_distance_of_each_rows_gradient_norm_from_one() {
+        // Row norms 5 and 0: (5 - 1)^2 and (0 - 1)^2, mean 8.5, times 10.
+        let g = Tensor::new(&[[3.0f64, 4.0], [0.0, 0.0]], &Device::Cpu).unwrap();
+        assert!((value(gradient_penalty(&g, 10.0)) - 85.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn settings_that_cannot_train_are_refused() {
+        assert!(AdversarialLoss::Bce { real_label: 0.3, logits: true }.check().is_err());
+        assert!(AdversarialLoss::Wgan { clip: 0.0 }.check().is_err());
+        assert!(AdversarialLoss::WganGp { weight: -1.0 }.check().is_err());
+        assert!(AdversarialLoss::Hinge.check().is_ok());
+    }
+}
