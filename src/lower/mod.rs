@@ -129,6 +129,9 @@ pub struct LowerCtx<'a> {
     pub node: &'a Node,
     /// Input types with every dim bound.
     pub inputs: Vec<TensorType>,
+    /// Input types as the graph has them, symbols unbound: which axis holds a symbol, for a
+    /// layer that reads that size from its input at run time.
+    pub declared_inputs: Vec<TensorType>,
     /// Output types with every dim bound.
     pub outputs: Vec<TensorType>,
     /// The float type parameters and activations are held in.

@@ -224,6 +224,7 @@ fn an_op_without_lowering_fails_the_build_naming_its_layer() {
     let mut ctx = LowerCtx {
         node: &node,
         inputs: Vec::new(),
+        declared_inputs: Vec::new(),
         outputs: Vec::new(),
         dtype: DType::F32,
         device: &Device::Cpu,
