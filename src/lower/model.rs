@@ -73,6 +73,17 @@ impl Model {
         }
     }
 
+    /// This model with dims bound to other values (`[("N", 32)]`: the batch a run trains at),
+    /// without elaborating the spec again: as with [`build_sharing`](Self::build_sharing), its
+    /// `if`s and asserts keep the decisions made with the values it was compiled with.
+    pub fn rebound(mut self, bind: &[(String, i64)]) -> Result<Model, LowerError> {
+        let bindings = bindings_with(&self.graph, bind)?;
+        for d in &mut self.graph.dims {
+            d.value = bindings.get(&d.name).copied().or(d.value);
+        }
+        Ok(self)
+    }
+
     pub fn graph(&self) -> &Graph {
         &self.graph
     }
@@ -101,21 +112,7 @@ impl Model {
     /// lacks.
     pub fn build_sharing(&self, built: &Lowered, bind: &[(String, i64)]) -> Result<Lowered, LowerError> {
         let g = &self.graph;
-        let mut bindings = g.bindings();
-        for (name, value) in bind {
-            if !g.dims.iter().any(|d| &d.name == name) {
-                let known: Vec<&str> = g.dims.iter().map(|d| d.name.as_str()).collect();
-                return Err(LowerError::Usage(format!(
-                    "`{name}` names no dim of model {} (its dims: {})",
-                    g.name,
-                    known.join(", ")
-                )));
-            }
-            if *value < 1 {
-                return Err(LowerError::Usage(format!("dims must be at least 1, found {name} = {value}")));
-            }
-            bindings.insert(name.clone(), *value);
-        }
+        let bindings = bindings_with(g, bind)?;
         let store = built.params.share();
         if let Some((path, ..)) = g.parameters().into_iter().find(|(path, ..)| store.get(path).is_none()) {
             return Err(LowerError::Usage(format!(
@@ -232,6 +229,27 @@ impl Model {
             gradients_checked: AtomicBool::new(false),
         })
     }
+}
+
+/// The graph's bindings with `bind` over them; a name that is no dim of the graph, or a value
+/// below 1, is refused.
+fn bindings_with(g: &Graph, bind: &[(String, i64)]) -> Result<Bindings, LowerError> {
+    let mut bindings = g.bindings();
+    for (name, value) in bind {
+        if !g.dims.iter().any(|d| &d.name == name) {
+            let known: Vec<&str> = g.dims.iter().map(|d| d.name.as_str()).collect();
+            return Err(LowerError::Usage(format!(
+                "`{name}` names no dim of model {} (its dims: {})",
+                g.name,
+                known.join(", ")
+            )));
+        }
+        if *value < 1 {
+            return Err(LowerError::Usage(format!("dims must be at least 1, found {name} = {value}")));
+        }
+        bindings.insert(name.clone(), *value);
+    }
+    Ok(bindings)
 }
 
 /// Values of the parameters and buffers `store` lacks, at `bindings` (unbound ones count

@@ -86,8 +86,20 @@ pub fn train(
     options: &RunOptions,
     progress: Box<dyn Observer>,
 ) -> Result<TrainReport, TrainError> {
+    train_compiled(spec, super::session::compile(spec)?, config, config_dir, options, progress)
+}
+
+/// [`train`] on the spec already compiled (`wick train` reads its configuration from it).
+pub fn train_compiled(
+    spec: &str,
+    compiled: crate::Compiled,
+    config: &TrainConfig,
+    config_dir: &Path,
+    options: &RunOptions,
+    progress: Box<dyn Observer>,
+) -> Result<TrainReport, TrainError> {
     let Session { mut program, splits, input, fit: mut fit_config, plateau, frozen, mut notes, device } =
-        Session::prepare(spec, config, config_dir, !options.skip_memory_check)?;
+        Session::from_compiled(compiled, config, config_dir, !options.skip_memory_check)?;
     let (train_feed, val_feed) = feeds(&splits, &input);
     fit_config.cancel = options.cancel.clone();
     let folder = RunFolder::new(out_dir(spec, config, config_dir, options)?);

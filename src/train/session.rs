@@ -17,7 +17,8 @@ use super::run::TrainError;
 use super::schedule::Plateau;
 use super::supervised::{Objective, Supervised};
 use crate::ir::dim::Dim;
-use crate::lower::{device, LowerError};
+use crate::ir::graph::Graph;
+use crate::lower::device;
 use crate::{Model, Options};
 
 /// The name supervised batches carry their targets under.
@@ -49,6 +50,17 @@ impl Session {
         config_dir: &Path,
         check_memory: bool,
     ) -> Result<Session, TrainError> {
+        Session::from_compiled(compile(spec)?, config, config_dir, check_memory)
+    }
+
+    /// [`prepare`](Self::prepare) from the spec compiled once, as read: the batch size is bound
+    /// on its graph, not by elaborating it again.
+    pub fn from_compiled(
+        compiled: crate::Compiled,
+        config: &TrainConfig,
+        config_dir: &Path,
+        check_memory: bool,
+    ) -> Result<Session, TrainError> {
         let usage = TrainError::Usage;
         // Flags may have changed what the configuration's reader checked.
         config.check().map_err(|(path, e)| usage(format!("{}: {e}", path.join("."))))?;
@@ -59,13 +71,14 @@ impl Session {
         let splits = data::load(&config.data, config_dir, config.seed, &device)?;
         check_finite(&splits)?;
 
-        let batch_dim = batch_dim(spec)?;
-        let bound = Options { bind: vec![(batch_dim.clone(), b as i64)], ..Default::default() };
-        let compiled = crate::compile_file(spec, &bound).map_err(LowerError::from)?;
-        if check_memory {
-            check_training_memory(&compiled, b, config.optimizer.state_slots(), available_memory())?;
-        }
         let model = Model::from_compiled(compiled)?;
+        let batch_dim = batch_dim(model.graph())?;
+        let model = model.rebound(&[(batch_dim.clone(), b as i64)])?;
+        if check_memory {
+            let g = model.graph();
+            let analysis = crate::check::analyze(g, &g.bindings());
+            check_training_memory(&analysis, b, config.optimizer.state_slots(), available_memory())?;
+        }
         check_short_batch(&model, &batch_dim, splits.train.len() % b, b)?;
         let full = model.build_seeded(&device, DType::F32, config.seed)?;
         let nets = Nets::build(&model, full, &batch_dim, &[splits.train.len(), splits.val.len()])?;
@@ -163,12 +176,12 @@ pub fn available_memory() -> Option<u64> {
 /// Refuse a run whose estimated training memory (the summary's, with the configured optimizer's
 /// `slots` of state per parameter) exceeds `available`.
 fn check_training_memory(
-    compiled: &crate::Compiled,
+    analysis: &crate::check::Analysis,
     batch: usize,
     slots: u64,
     available: Option<u64>,
 ) -> Result<(), TrainError> {
-    let needed = compiled.analysis.as_ref().and_then(|a| a.memory.training_bytes_with(a.trainable, slots));
+    let needed = analysis.memory.training_bytes_with(analysis.trainable, slots);
     match (needed, available) {
         (Some(needed), Some(available)) if needed > available => Err(TrainError::Usage(format!(
             "training needs about {} (the summary's estimate at batch size {batch}: weights, gradients, \
@@ -218,17 +231,21 @@ fn check_short_batch(model: &Model, batch_dim: &str, rest: usize, b: usize) -> R
     Ok(())
 }
 
+/// The spec at `spec` compiled, with the values its dims are declared with.
+pub fn compile(spec: &str) -> Result<crate::Compiled, TrainError> {
+    crate::compile_file(spec, &Options::default())
+        .map_err(|e| TrainError::Usage(format!("cannot read `{spec}`: {e}")))
+}
+
 /// The symbol of the first input's leading axis: the batch the model is built for.
-fn batch_dim(spec: &str) -> Result<String, TrainError> {
-    let c = crate::compile_file(spec, &Options::default())
-        .map_err(|e| TrainError::Usage(format!("cannot read `{spec}`: {e}")))?;
-    let g = c.graph.as_ref().ok_or_else(|| TrainError::Usage(format!("`{spec}` has no model")))?;
+fn batch_dim(g: &Graph) -> Result<String, TrainError> {
     let first =
         g.inputs.first().and_then(|(_, id)| g.node(*id).outputs.first()).and_then(|t| t.shape.first());
     match first.map(Dim::symbols) {
         Some(syms) if syms.len() == 1 => Ok(syms[0].clone()),
         _ => Err(TrainError::Usage(format!(
-            "the first input of `{spec}` needs a batch dim (`dim N`) on its first axis"
+            "the first input of model {} needs a batch dim (`dim N`) on its first axis",
+            g.name
         ))),
     }
 }
@@ -248,15 +265,34 @@ mod tests {
         assert_eq!(analysis.memory.training_bytes_with(analysis.trainable, 2), Some(needed));
         let sgd = analysis.memory.training_bytes_with(analysis.trainable, 0).unwrap();
         assert_eq!(needed - sgd, 2 * 4 * analysis.trainable);
-        let e = check_training_memory(&compiled, 10, 2, Some(needed - 1)).err().unwrap().to_string();
+        let e = check_training_memory(analysis, 10, 2, Some(needed - 1)).err().unwrap().to_string();
         assert!(e.contains("at batch size 10") && e.contains("--skip-memory-check"), "{e}");
         assert!(
             e.contains(&crate::report::mib(needed)) && e.contains(&crate::report::mib(needed - 1)),
             "{e}"
         );
-        assert!(check_training_memory(&compiled, 10, 2, Some(needed)).is_ok());
-        assert!(check_training_memory(&compiled, 10, 0, Some(sgd)).is_ok(), "SGD fits where Adam does not");
-        assert!(check_training_memory(&compiled, 10, 2, None).is_ok(), "unknown memory: no refusal");
+        assert!(check_training_memory(analysis, 10, 2, Some(needed)).is_ok());
+        assert!(check_training_memory(analysis, 10, 0, Some(sgd)).is_ok(), "SGD fits where Adam does not");
+        assert!(check_training_memory(analysis, 10, 2, None).is_ok(), "unknown memory: no refusal");
         assert!(available_memory().is_some_and(|m| m > 0), "this machine's memory can be read");
+    }
+
+    #[test]
+    fn wick_train_elaborates_its_spec_once() {
+        let spec = concat!(env!("CARGO_MANIFEST_DIR"), "/specs/iris_mlp.wick");
+        let before = crate::elab::elaborations();
+        // What `wick train SPEC` does: compile, read the spec's `train` section, train.
+        let compiled = compile(spec).unwrap();
+        let style = crate::diag::RenderStyle::PLAIN;
+        let (mut config, dir) =
+            super::super::config::source::read_config(spec, &compiled, None, style).unwrap();
+        config.epochs = 1;
+        let out = std::env::temp_dir().join(format!("wick-once-{}", std::process::id()));
+        let options = super::super::run::RunOptions { out: Some(out.clone()), ..Default::default() };
+        let quiet = Box::new(super::super::observe::Progress::quiet());
+        let report = super::super::run::train_compiled(spec, compiled, &config, &dir, &options, quiet);
+        std::fs::remove_dir_all(out).ok();
+        assert_eq!(report.unwrap().epochs, 1);
+        assert_eq!(crate::elab::elaborations() - before, 1);
     }
 }
