@@ -5,11 +5,12 @@
 use candle_core::Tensor;
 
 use super::signature::{attr, AttrType, Default, Inputs};
+use super::Init;
 use super::{Attrs, Cost, Op, OpDef, OpError, ParamDecl, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::{DType, TensorType};
 #[cfg(feature = "lower")]
-use crate::lower::{unary, Forward, Init, Lower, LowerCtx, LowerError};
+use crate::lower::{unary, Forward, Lower, LowerCtx, LowerError};
 
 pub static EMBEDDING: OpDef = OpDef {
     name: "Embedding",
@@ -68,7 +69,7 @@ impl Op for Embedding {
         vec![ParamDecl::weight(
             "weight",
             vec![self.num_embeddings.clone(), self.embedding_dim.clone()],
-            "normal(0, 1); the padding_idx row zeros",
+            Init::Normal { mean: 0.0, std: 1.0 },
         )]
     }
 
@@ -85,7 +86,7 @@ impl Lower for Embedding {
     /// are detached.
     fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
         let rows = ctx.dim(&self.num_embeddings)?;
-        let weight = ctx.weight("weight", Init::Normal { mean: 0.0, std: 1.0 })?;
+        let weight = ctx.weight("weight")?;
         let pad = self.padding_idx.map(|p| if p < 0 { p + rows as i64 } else { p } as usize);
         if let Some(p) = pad {
             let key = self.params(&ctx.inputs)[0].path_under(ctx.path());

@@ -14,11 +14,12 @@ use candle_core::Tensor;
 
 use super::sequence::{expect_fits, expect_float, SeqAxes, BATCH_FIRST};
 use super::signature::{attr, AttrType, Default, Inputs};
+use super::Init;
 use super::{expect_dim, Attrs, Cost, Op, OpDef, OpError, ParamDecl, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::TensorType;
 #[cfg(feature = "lower")]
-use crate::lower::{unary, Forward, Init, Lower, LowerCtx, LowerError};
+use crate::lower::{unary, Forward, Lower, LowerCtx, LowerError};
 
 pub static SINUSOIDAL_POSITIONS: OpDef = OpDef {
     name: "SinusoidalPositions",
@@ -109,12 +110,12 @@ impl Op for Positions {
             PositionKind::Table { max_len } => vec![ParamDecl::weight(
                 "weight",
                 vec![Dim::konst(*max_len), features],
-                "normal(0, 1), as nn.Embedding",
+                Init::Normal { mean: 0.0, std: 1.0 },
             )],
             PositionKind::Parameter { seq_len } => vec![ParamDecl::weight(
                 "",
                 axes.broadcast_shape(&inputs[0], seq_len.clone(), features),
-                "normal(0, 0.02), as torchvision ViT's pos_embedding",
+                Init::Normal { mean: 0.0, std: 0.02 },
             )],
         }
     }
@@ -141,13 +142,10 @@ impl Lower for Positions {
                     .to_dtype(ctx.dtype)?,
                 max_len: *max_len as usize,
             },
-            PositionKind::Table { max_len } => Table::Rows {
-                weight: ctx.weight("weight", Init::Normal { mean: 0.0, std: 1.0 })?,
-                max_len: *max_len as usize,
-            },
-            PositionKind::Parameter { .. } => {
-                Table::Whole(ctx.weight("", Init::Normal { mean: 0.0, std: 0.02 })?)
+            PositionKind::Table { max_len } => {
+                Table::Rows { weight: ctx.weight("weight")?, max_len: *max_len as usize }
             }
+            PositionKind::Parameter { .. } => Table::Whole(ctx.weight("")?),
         };
         Ok(unary(move |x, _| {
             let len = x.dim(axes.seq)?;
