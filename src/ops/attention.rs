@@ -390,12 +390,14 @@ mod tests {
         assert_eq!(e.attr, Some("dropout"));
     }
 
+    #[cfg(feature = "lower")]
     fn mask(rows: &[&[u8]]) -> candle_core::Tensor {
         let flat: Vec<u8> = rows.concat();
         let dims: &[usize] = if rows.len() == 1 { &[flat.len()] } else { &[rows.len(), rows[0].len()] };
         candle_core::Tensor::from_vec(flat, dims, &candle_core::Device::Cpu).unwrap()
     }
 
+    #[cfg(feature = "lower")]
     #[test]
     fn gradcheck_self_attention_causal_and_padded() {
         use crate::lower::gradcheck::check_spec_with;
@@ -415,6 +417,7 @@ mod tests {
         check_spec_with(spec, true, &[("m", mask(&[&[0, 1, 0, 0, 1]]))]).unwrap().assert_within(1e-6);
     }
 
+    #[cfg(feature = "lower")]
     #[test]
     fn gradcheck_cross_attention_separate_projections_bias_kv_zero_attn() {
         use crate::lower::gradcheck::check_spec;
@@ -431,6 +434,7 @@ mod tests {
         check_spec(spec, true).unwrap().assert_within(1e-6);
     }
 
+    #[cfg(feature = "lower")]
     #[test]
     fn dropout_acts_on_the_attention_weights_in_training_only() {
         use candle_core::{DType, Device, Tensor};

@@ -167,6 +167,7 @@ mod tests {
         assert!(e.message.contains("rank 4"), "{}", e.message);
     }
 
+    #[cfg(feature = "lower")]
     #[test]
     fn gradcheck_token_in_and_out_in_both_layouts() {
         let spec = "model M { input x: [2, 3, 5]\n input s: [4, 3, 5]\n \

@@ -224,11 +224,13 @@ mod tests {
         assert!(e.message.contains("out_channels") && e.message.contains("6 is not divisible by 4"));
     }
 
+    #[cfg(feature = "lower")]
     fn gradcheck(body: &str) {
         let spec = format!("model M {{ input x: [2, 4, 7, 6]\n output y = x |> {body} }}");
         crate::lower::gradcheck::check_spec(&spec, true).unwrap().assert_within(1e-6);
     }
 
+    #[cfg(feature = "lower")]
     #[test]
     fn gradcheck_strided_with_uneven_remainders() {
         // 7 + 2 - 3 = 6 and 6 + 2 - 3 = 5 leave remainders 0 and 1 under stride 2.
@@ -238,6 +240,7 @@ mod tests {
         gradcheck("c: Conv2d(5, [3, 2], stride=3, padding=[1, 0], bias=false)");
     }
 
+    #[cfg(feature = "lower")]
     #[test]
     fn gradcheck_groups_dilation_and_same_padding() {
         gradcheck("c: Conv2d(6, 3, groups=2, dilation=2, padding=2)");
@@ -246,6 +249,7 @@ mod tests {
         gradcheck("c: Conv2d(3, 2, padding=1, padding_mode=\"replicate\")");
     }
 
+    #[cfg(feature = "lower")]
     #[test]
     fn gradcheck_per_axis_stride_and_dilation_and_depthwise() {
         // On the CPU, where im2col takes any geometry per axis.
@@ -256,6 +260,7 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "lower")]
     #[test]
     fn gradcheck_conv1d() {
         let spec =

@@ -163,6 +163,7 @@ mod tests {
         assert!(e.message.contains("output_padding 1, stride 1, dilation 1"), "{}", e.message);
     }
 
+    #[cfg(feature = "lower")]
     #[test]
     fn gradcheck_strides_output_padding_and_groups() {
         let spec = "model M { input x: [2, 4, 3, 5]\n \
@@ -172,6 +173,7 @@ mod tests {
         crate::lower::gradcheck::check_spec(spec, true).unwrap().assert_within(1e-6);
     }
 
+    #[cfg(feature = "lower")]
     #[test]
     fn gradcheck_per_axis_geometry_and_depthwise() {
         let spec = "model M { input x: [2, 4, 3, 5]\n \

@@ -116,6 +116,7 @@ mod tests {
         assert!(err(op.infer(&[f32(&[])])).message.contains("rank-0"));
     }
 
+    #[cfg(feature = "lower")]
     #[test]
     fn gradcheck_with_the_runtime_gains() {
         let spec =

@@ -147,6 +147,7 @@ mod tests {
         assert!(op.infer(&[f32(&[2, 3])]).is_err());
     }
 
+    #[cfg(feature = "lower")]
     #[test]
     fn gradcheck_one_and_several_axes() {
         // Parameters start at ones and zeros; the check moves them, so their gradients count.

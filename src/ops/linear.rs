@@ -107,6 +107,7 @@ mod tests {
         assert_eq!(op.cost(&[x], &out), Cost::Macs(Dim::sym("N").mul(&Dim::konst(156_800))));
     }
 
+    #[cfg(feature = "lower")]
     #[test]
     fn gradcheck_on_2d_and_3d_inputs() {
         let spec = "model M { input x: [3, 5]\n input s: [2, 3, 4]\n output y = x |> fc: Linear(4)\n \

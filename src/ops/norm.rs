@@ -401,6 +401,7 @@ mod tests {
         assert!(err(op.infer(&[ids])).message.contains("PixelNorm expects a float tensor, found dtype i64"));
     }
 
+    #[cfg(feature = "lower")]
     #[test]
     fn gradcheck_group_instance_rms_and_pixel_norms() {
         let spec = "model M { input x: [2, 6, 3, 5]\n input u: [4, 3, 5]\n input s: [3, 2, 5]\n \
@@ -414,6 +415,7 @@ mod tests {
         crate::lower::gradcheck::check_spec(spec, true).unwrap().assert_within(1e-6);
     }
 
+    #[cfg(feature = "lower")]
     /// With running statistics, training normalises per instance and moves the statistics
     /// toward the batch average of the instance ones; evaluation uses them.
     #[test]

@@ -257,6 +257,7 @@ mod tests {
         assert!(err(op.infer(&[ids])).message.contains("float tensor"));
     }
 
+    #[cfg(feature = "lower")]
     #[test]
     fn gradcheck_each_form_in_both_layouts() {
         // Learned table: only the first 5 of 9 rows are used (their gradient is checked as 0).

@@ -224,6 +224,7 @@ mod tests {
         assert!(build(&RESHAPE, &[("shape", ints(&[-2, 4]))]).is_err());
     }
 
+    #[cfg(feature = "lower")]
     #[test]
     fn gradcheck_with_an_inferred_size() {
         let spec =

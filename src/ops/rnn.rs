@@ -388,10 +388,12 @@ mod tests {
         assert!(d.help.as_deref().is_some_and(|h| h.contains("unpack it first")));
     }
 
+    #[cfg(feature = "lower")]
     fn check(spec: &str) {
         crate::lower::gradcheck::check_spec(spec, false).unwrap().assert_within(1e-6);
     }
 
+    #[cfg(feature = "lower")]
     #[test]
     fn gradcheck_stacked_bidirectional_lstm_batch_first() {
         check(
@@ -401,12 +403,14 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "lower")]
     #[test]
     fn gradcheck_gru_sequence_first_and_bidirectional() {
         check("model M { input x: [4, 2, 3]\n y, h = x |> gru: GRU(5, num_layers=2)\n output y, h }");
         check("model M { input x: [3, 2, 4]\n y, h = x |> gru: GRU(5, bidirectional=true)\n output y, h }");
     }
 
+    #[cfg(feature = "lower")]
     #[test]
     fn gradcheck_rnn_tanh_and_relu_unbatched_without_bias() {
         check(
@@ -419,11 +423,13 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "lower")]
     #[test]
     fn one_step_sequences_still_give_the_hidden_weights_a_gradient() {
         check("model M { input x: [1, 3, 2]\n y, h, c = x |> lstm: LSTM(3)\n output y, h, c }");
     }
 
+    #[cfg(feature = "lower")]
     /// Dropout acts between layers in training only: at p = 1 the top layer sees zeros, so its
     /// outputs no longer depend on the input; in evaluation they do.
     #[test]
