@@ -19,7 +19,8 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 /// Trains `spec` as its `train` section says, with `epochs` and `data` changed.
 fn trained(spec: &str, epochs: usize, out: &Path, data: Option<&str>) -> std::path::PathBuf {
     let spec = format!("{ROOT}/{spec}");
-    let (mut config, dir) = read_config(&spec, None, RenderStyle::PLAIN).unwrap();
+    let compiled = wick::train::session::compile(&spec, None).unwrap();
+    let (mut config, dir) = read_config(&spec, &compiled, None, RenderStyle::PLAIN).unwrap();
     config.apply(&Overrides { epochs: Some(epochs), ..Default::default() }).unwrap();
     if let Some(data) = data {
         let text = format!("data: {data}\n");

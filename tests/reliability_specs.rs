@@ -225,6 +225,7 @@ fn a_long_yaml_scalar_error_is_rendered_as_a_window() {
     assert!(outcome.stderr.contains("wide.yaml:6:80017"), "{}", outcome.stderr);
 }
 
+#[cfg(feature = "lower")]
 #[test]
 fn compile_output_refuses_a_model_too_large_for_memory() {
     let dir = scratch("huge_params");
@@ -244,6 +245,7 @@ fn compile_output_refuses_a_model_too_large_for_memory() {
 }
 
 /// `wick run` and `wick train` build through the same path as `compile -o`.
+#[cfg(feature = "lower")]
 #[test]
 fn building_a_model_too_large_for_memory_is_refused_before_allocating() {
     let spec = "dim N = 1\nmodel M {\n input x: [N, 4]\n y = x |> Linear(100000000000)\n output y\n}\n";

@@ -16,7 +16,9 @@ use wick::train::data::DataError;
 use wick::train::fit::{Cancel, Stop};
 use wick::train::lr_find::RangeTest;
 use wick::train::observe::{final_report, Progress};
-use wick::train::run::{out_dir, train, RunOptions, TrainError, TrainReport};
+use wick::train::run::{out_dir, train_compiled, RunOptions, TrainError, TrainReport};
+use wick::train::session::compile;
+use wick::Compiled;
 
 use super::{EXIT_SPEC, EXIT_USAGE};
 
@@ -92,19 +94,23 @@ pub struct LrFindArgs {
     pub steps: usize,
 }
 
-/// The configuration, or the exit code after saying why there is none.
-fn config_for(run: &RunTarget) -> Result<(TrainConfig, PathBuf), ExitCode> {
+/// The spec compiled once, and the configuration (its `train` section or the file); or the
+/// exit code after saying why there is none.
+fn config_for(run: &RunTarget) -> Result<(Compiled, TrainConfig, PathBuf), ExitCode> {
+    let compiled = compile(&run.spec, None).map_err(fail)?;
     let style = RenderStyle { fancy: std::io::stderr().is_terminal(), width: 100 };
-    read_config(&run.spec, run.config.as_deref(), style).map_err(|e| match e {
-        SourceError::Usage(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(EXIT_USAGE)
-        }
-        SourceError::Invalid(rendered) => {
-            eprint!("{rendered}");
-            ExitCode::from(EXIT_SPEC)
-        }
-    })
+    let (config, dir) =
+        read_config(&run.spec, &compiled, run.config.as_deref(), style).map_err(|e| match e {
+            SourceError::Usage(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(EXIT_USAGE)
+            }
+            SourceError::Invalid(rendered) => {
+                eprint!("{rendered}");
+                ExitCode::from(EXIT_SPEC)
+            }
+        })?;
+    Ok((compiled, config, dir))
 }
 
 fn fail(e: TrainError) -> ExitCode {
@@ -123,7 +129,8 @@ fn fail(e: TrainError) -> ExitCode {
 }
 
 pub fn lr_find(args: LrFindArgs) -> ExitCode {
-    let (config, dir) = match config_for(&args.run) {
+    // lr-find's library entry compiles the spec itself.
+    let (_, config, dir) = match config_for(&args.run) {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -159,7 +166,7 @@ pub fn lr_find(args: LrFindArgs) -> ExitCode {
 }
 
 pub fn run(args: TrainArgs) -> ExitCode {
-    let (mut config, dir) = match config_for(&args.run) {
+    let (compiled, mut config, dir) = match config_for(&args.run) {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -188,7 +195,7 @@ pub fn run(args: TrainArgs) -> ExitCode {
         ReportFormat::Json => Progress::quiet(),
     };
     install_interrupt_handler(options.cancel.clone());
-    match train(&args.run.spec, &config, &dir, &options, Box::new(progress)) {
+    match train_compiled(&args.run.spec, compiled, &config, &dir, &options, Box::new(progress)) {
         Ok(report) => {
             match args.run.format {
                 ReportFormat::Json => {

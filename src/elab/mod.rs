@@ -85,11 +85,26 @@ pub(crate) struct Elaborator<'a> {
     ties: Vec<modifiers::Tie>,
 }
 
+// Read by the training tests, which need the backend half.
+#[cfg(all(test, feature = "lower"))]
+thread_local! {
+    // Elaborations on this thread, for tests that a command elaborates its spec once.
+    static ELABORATIONS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// How many times this thread has elaborated a spec.
+#[cfg(all(test, feature = "lower"))]
+pub(crate) fn elaborations() -> usize {
+    ELABORATIONS.with(std::cell::Cell::get)
+}
+
 /// Elaborate the chosen model of `modules` (the root file first) into a graph.
 ///
 /// Returns the graph built so far even when there are errors, so a summary can show the
 /// layers up to the first failure.
 pub fn elaborate(modules: &[Module], opts: &ElabOptions) -> (Option<Graph>, Diagnostics) {
+    #[cfg(all(test, feature = "lower"))]
+    ELABORATIONS.with(|n| n.set(n.get() + 1));
     let max_nodes = opts.max_nodes.unwrap_or(MAX_NODES);
     let mut e = Elaborator {
         defs: HashMap::new(),

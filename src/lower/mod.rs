@@ -49,11 +49,11 @@ use candle_core::{DType, Device, Tensor, Var};
 use crate::ir::dim::{Bindings, Dim};
 use crate::ir::graph::Node;
 use crate::ir::tensor::TensorType;
-use crate::ops::ParamKind;
+use crate::ops::{Init, ParamKind};
 
 pub use executor::{Lowered, Pass};
 pub use model::Model;
-pub use params::{Init, LoadReport, ParamStore, WeightsMismatch};
+pub use params::{Draw, LoadReport, ParamStore, WeightsMismatch};
 
 /// What a forward pass tells each layer beside its inputs.
 ///
@@ -137,6 +137,9 @@ pub struct LowerCtx<'a> {
     pub node: &'a Node,
     /// Input types with every dim bound.
     pub inputs: Vec<TensorType>,
+    /// Input types as the graph has them, symbols unbound: which axis holds a symbol, for a
+    /// layer that reads that size from its input at run time.
+    pub declared_inputs: Vec<TensorType>,
     /// Output types with every dim bound.
     pub outputs: Vec<TensorType>,
     /// The float type parameters and activations are held in.
@@ -199,18 +202,18 @@ impl LowerCtx<'_> {
         shape.iter().map(|d| self.dim(d)).collect()
     }
 
-    /// A learned parameter declared by the op's `params`, created with `init` unless it exists
-    /// (a tied parameter resolves to its owner's tensor).
-    pub fn weight(&mut self, name: &str, init: Init) -> Result<Tensor, LowerError> {
-        Ok(self.var(name, ParamKind::Weight, init)?.as_tensor().clone())
+    /// A learned parameter declared by the op's `params`, created as its declaration's `init`
+    /// says unless it exists (a tied parameter resolves to its owner's tensor).
+    pub fn weight(&mut self, name: &str) -> Result<Tensor, LowerError> {
+        Ok(self.var(name, ParamKind::Weight)?.as_tensor().clone())
     }
 
     /// A buffer (running statistics): a variable the layer updates itself, never trained.
-    pub fn buffer(&mut self, name: &str, init: Init) -> Result<Var, LowerError> {
-        self.var(name, ParamKind::Buffer, init)
+    pub fn buffer(&mut self, name: &str) -> Result<Var, LowerError> {
+        self.var(name, ParamKind::Buffer)
     }
 
-    fn var(&mut self, name: &str, kind: ParamKind, init: Init) -> Result<Var, LowerError> {
+    fn var(&mut self, name: &str, kind: ParamKind) -> Result<Var, LowerError> {
         let decl = self.node.params.iter().find(|p| p.name == name && p.kind == kind).ok_or_else(|| {
             self.error(format!(
                 "the op declares no {} named `{name}`",
@@ -218,6 +221,7 @@ impl LowerCtx<'_> {
             ))
         })?;
         let shape = self.dims(&decl.shape)?;
+        let draw = self.draw(&decl.init)?;
         let own = decl.path_under(&self.node.path);
         // A tied parameter names the owner's full key (`wte.weight`).
         let key = match self.node.tied_to(name) {
@@ -228,6 +232,22 @@ impl LowerCtx<'_> {
             None => own,
         };
         let trainable = kind == ParamKind::Weight && !self.node.frozen;
-        self.store.get_or_init(&key, &shape, kind, trainable, init).map_err(|e| self.error(e.to_string()))
+        self.store.get_or_init(&key, &shape, kind, trainable, draw).map_err(|e| self.error(e.to_string()))
+    }
+
+    /// A declared initialisation with its fans bound.
+    fn draw(&self, init: &Init) -> Result<Draw, LowerError> {
+        let fans = |a: &Dim, b: &Dim| Ok::<_, LowerError>((self.dim(a)? + self.dim(b)?) as f64);
+        Ok(match init {
+            Init::Zeros => Draw::Full(0.0),
+            Init::Ones => Draw::Full(1.0),
+            Init::Full(v) => Draw::Full(*v),
+            Init::Normal { mean, std } => Draw::Normal { mean: *mean, std: *std },
+            Init::UniformFan(fan) => Draw::Uniform(1.0 / (self.dim(fan)? as f64).sqrt()),
+            Init::XavierUniform { fan_in, fan_out } => Draw::Uniform((6.0 / fans(fan_in, fan_out)?).sqrt()),
+            Init::XavierNormal { fan_in, fan_out } => {
+                Draw::Normal { mean: 0.0, std: (2.0 / fans(fan_in, fan_out)?).sqrt() }
+            }
+        })
     }
 }

@@ -73,6 +73,17 @@ impl Model {
         }
     }
 
+    /// This model with dims bound to other values (`[("N", 32)]`: the batch a run trains at),
+    /// without elaborating the spec again: as with [`build_sharing`](Self::build_sharing), its
+    /// `if`s and asserts keep the decisions made with the values it was compiled with.
+    pub fn rebound(mut self, bind: &[(String, i64)]) -> Result<Model, LowerError> {
+        let bindings = bindings_with(&self.graph, bind)?;
+        for d in &mut self.graph.dims {
+            d.value = bindings.get(&d.name).copied().or(d.value);
+        }
+        Ok(self)
+    }
+
     pub fn graph(&self) -> &Graph {
         &self.graph
     }
@@ -101,21 +112,7 @@ impl Model {
     /// lacks.
     pub fn build_sharing(&self, built: &Lowered, bind: &[(String, i64)]) -> Result<Lowered, LowerError> {
         let g = &self.graph;
-        let mut bindings = g.bindings();
-        for (name, value) in bind {
-            if !g.dims.iter().any(|d| &d.name == name) {
-                let known: Vec<&str> = g.dims.iter().map(|d| d.name.as_str()).collect();
-                return Err(LowerError::Usage(format!(
-                    "`{name}` names no dim of model {} (its dims: {})",
-                    g.name,
-                    known.join(", ")
-                )));
-            }
-            if *value < 1 {
-                return Err(LowerError::Usage(format!("dims must be at least 1, found {name} = {value}")));
-            }
-            bindings.insert(name.clone(), *value);
-        }
+        let bindings = bindings_with(g, bind)?;
         let store = built.params.share();
         if let Some((path, ..)) = g.parameters().into_iter().find(|(path, ..)| store.get(path).is_none()) {
             return Err(LowerError::Usage(format!(
@@ -148,13 +145,20 @@ impl Model {
         let mut layers: HashMap<NodeId, Box<dyn Forward>> = HashMap::new();
         for id in plain.into_iter().chain(tied) {
             let node = g.node(id);
-            let inputs: Vec<TensorType> = g
-                .inputs_of(id)
-                .iter()
-                .map(|t| g.tensor_type(*t).map(|ty| ty.bind(bindings)).unwrap_or_default())
-                .collect();
+            let declared_inputs: Vec<TensorType> =
+                g.inputs_of(id).iter().map(|t| g.tensor_type(*t).cloned().unwrap_or_default()).collect();
+            let inputs = declared_inputs.iter().map(|ty| ty.bind(bindings)).collect();
             let outputs = node.outputs.iter().map(|t| t.bind(bindings)).collect();
-            let mut ctx = LowerCtx { node, inputs, outputs, dtype, device, bindings, store: &mut store };
+            let mut ctx = LowerCtx {
+                node,
+                inputs,
+                declared_inputs,
+                outputs,
+                dtype,
+                device,
+                bindings,
+                store: &mut store,
+            };
             let layer = node.op.lower(&mut ctx)?;
             layers.insert(id, layer);
         }
@@ -227,6 +231,27 @@ impl Model {
     }
 }
 
+/// The graph's bindings with `bind` over them; a name that is no dim of the graph, or a value
+/// below 1, is refused.
+fn bindings_with(g: &Graph, bind: &[(String, i64)]) -> Result<Bindings, LowerError> {
+    let mut bindings = g.bindings();
+    for (name, value) in bind {
+        if !g.dims.iter().any(|d| &d.name == name) {
+            let known: Vec<&str> = g.dims.iter().map(|d| d.name.as_str()).collect();
+            return Err(LowerError::Usage(format!(
+                "`{name}` names no dim of model {} (its dims: {})",
+                g.name,
+                known.join(", ")
+            )));
+        }
+        if *value < 1 {
+            return Err(LowerError::Usage(format!("dims must be at least 1, found {name} = {value}")));
+        }
+        bindings.insert(name.clone(), *value);
+    }
+    Ok(bindings)
+}
+
 /// Values of the parameters and buffers `store` lacks, at `bindings` (unbound ones count
 /// nothing: lowering refuses them); `None` past 2^64.
 fn new_values(g: &Graph, bindings: &Bindings, store: &ParamStore) -> Option<u64> {
@@ -242,4 +267,48 @@ fn new_values(g: &Graph, bindings: &Bindings, store: &ParamStore) -> Option<u64>
         }
     }
     Some(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{DType, Device, IndexOp, Tensor};
+
+    use super::Model;
+
+    /// A GPT-like decoder whose sequence length `L` reaches learned and sinusoidal positions,
+    /// causal attention and reshapes that name it (`[N, L, 2, -1]`) or a product of it.
+    const TINY_GPT: &str = "use \"std/transformer.wick\"\ndim N = 1\ndim L = 8\n\
+        model TinyGPT {\n input ids: [N, L] of i64\n \
+        h = ids |> wte: Embedding(11, 8) |> wpe: LearnedPositions(16) |> SinusoidalPositions(16) \
+        |> blocks: TransformerEncoder(2, 2, 16, dropout=0.0, batch_first=true, norm_first=true, causal=true)\n \
+        heads = reshape(h, [N, L, 2, -1])\n rows = reshape(heads, [N * L, -1])\n \
+        output logits = reshape(rows, [1, -1, 8]) |> lm_head: Linear(11) }";
+
+    #[test]
+    fn a_model_lowered_once_serves_shorter_and_longer_sequences_causally() {
+        let model = Model::from_source("tiny_gpt.wick", TINY_GPT, &crate::Options::default()).unwrap();
+        let mut net = model.build_seeded(&Device::Cpu, DType::F64, 7).unwrap();
+        let ids: Vec<i64> = (0..12).map(|i| (i * 7 + 3) % 11).collect();
+        let ids = Tensor::new(ids.as_slice(), &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+        let mut logits = |len: usize| -> candle_core::Result<Vec<Vec<f64>>> {
+            // Stands in for an executor that admits any length where the input's dim is a
+            // symbol: today's checks inputs against the lowered shape.
+            net.inputs[0].dims = vec![1, len];
+            let y = net.forward(&[ids.i((.., ..len))?], false)?;
+            Ok(y[0].to_vec3::<f64>()?.remove(0))
+        };
+        let (short, lowered, long) = (logits(5).unwrap(), logits(8).unwrap(), logits(12).unwrap());
+        assert_eq!((short.len(), lowered.len(), long.len()), (5, 8, 12));
+        for (t, row) in long.iter().enumerate() {
+            for (other, name) in [(&short, "5"), (&lowered, "8")] {
+                let Some(earlier) = other.get(t) else { continue };
+                let gap = row.iter().zip(earlier).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+                assert!(gap < 1e-10, "position {t}: the {name}-token run differs by {gap}");
+            }
+        }
+        let ids = Tensor::zeros((1, 17), DType::I64, &Device::Cpu).unwrap();
+        net.inputs[0].dims = vec![1, 17];
+        let err = net.forward(&[ids], false).unwrap_err().to_string();
+        assert!(err.contains("17 exceeds the 16 positions"), "{err}");
+    }
 }

@@ -12,12 +12,13 @@ use candle_nn::VarMap;
 
 use crate::ops::ParamKind;
 
-/// How a parameter starts, as PyTorch's default initialisation for its layer.
+/// The distribution a parameter's values are drawn from: its declared [`Init`](crate::ops::Init) with the fans
+/// bound ([`super::LowerCtx`] turns one into the other).
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Init {
-    Zeros,
-    Ones,
-    /// Uniform on `[-bound, bound]` (kaiming_uniform with a = sqrt(5) is `1/sqrt(fan_in)`).
+pub enum Draw {
+    /// Every value the same.
+    Full(f64),
+    /// Uniform on `[-bound, bound]`.
     Uniform(f64),
     Normal {
         mean: f64,
@@ -150,7 +151,7 @@ impl ParamStore {
         shape: &[usize],
         kind: ParamKind,
         trainable: bool,
-        init: Init,
+        init: Draw,
     ) -> candle_core::Result<Var> {
         if let Some(e) = self.index.get(key).map(|i| &self.entries[*i]) {
             if e.var.dims() != shape {
@@ -293,15 +294,14 @@ impl ParamStore {
 
 /// `n` values of `init`, from a stream that depends on the seed and the key only; `None` when
 /// they cannot be allocated (an abort otherwise).
-fn draw(init: Init, n: usize, seed: u64, key: &str) -> Option<Vec<f64>> {
+fn draw(init: Draw, n: usize, seed: u64, key: &str) -> Option<Vec<f64>> {
     let mut rng = SplitMix64::new(seed ^ fnv1a(key));
     let mut values = Vec::new();
     values.try_reserve_exact(n).ok()?;
     match init {
-        Init::Zeros => values.resize(n, 0.0),
-        Init::Ones => values.resize(n, 1.0),
-        Init::Uniform(bound) => values.extend((0..n).map(|_| (2.0 * rng.unit() - 1.0) * bound)),
-        Init::Normal { mean, std } => values.extend((0..n).map(|_| mean + std * rng.normal())),
+        Draw::Full(v) => values.resize(n, v),
+        Draw::Uniform(bound) => values.extend((0..n).map(|_| (2.0 * rng.unit() - 1.0) * bound)),
+        Draw::Normal { mean, std } => values.extend((0..n).map(|_| mean + std * rng.normal())),
     }
     Some(values)
 }
@@ -373,8 +373,8 @@ mod tests {
 
     fn store() -> ParamStore {
         let mut s = ParamStore::new(7, DType::F32, &Device::Cpu);
-        s.get_or_init("fc.weight", &[3, 2], ParamKind::Weight, true, Init::Uniform(0.5)).unwrap();
-        s.get_or_init("bn.running_var", &[3], ParamKind::Buffer, false, Init::Ones).unwrap();
+        s.get_or_init("fc.weight", &[3, 2], ParamKind::Weight, true, Draw::Uniform(0.5)).unwrap();
+        s.get_or_init("bn.running_var", &[3], ParamKind::Buffer, false, Draw::Full(1.0)).unwrap();
         s
     }
 
@@ -385,7 +385,7 @@ mod tests {
         assert_eq!(a, b);
         assert!(a.iter().flatten().all(|v| v.abs() <= 0.5));
         assert!(a.iter().flatten().any(|v| *v != a[0][0]));
-        let normal = draw(Init::Normal { mean: 1.0, std: 2.0 }, 20_000, 1, "k").unwrap();
+        let normal = draw(Draw::Normal { mean: 1.0, std: 2.0 }, 20_000, 1, "k").unwrap();
         let mean = normal.iter().sum::<f64>() / 20_000.0;
         let var = normal.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 20_000.0;
         assert!((mean - 1.0).abs() < 0.05 && (var.sqrt() - 2.0).abs() < 0.05, "{mean} {var}");

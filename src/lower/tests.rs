@@ -215,7 +215,7 @@ fn an_op_without_lowering_fails_the_build_naming_its_layer() {
         attrs: Default::default(),
         path: "stage.mystery".into(),
         outputs: Vec::new(),
-        params: vec![ParamDecl::weight("weight", vec![], "ones")],
+        params: vec![ParamDecl::weight("weight", vec![], crate::ops::Init::Ones)],
         frozen: false,
         tied: Vec::new(),
     };
@@ -224,6 +224,7 @@ fn an_op_without_lowering_fails_the_build_naming_its_layer() {
     let mut ctx = LowerCtx {
         node: &node,
         inputs: Vec::new(),
+        declared_inputs: Vec::new(),
         outputs: Vec::new(),
         dtype: DType::F32,
         device: &Device::Cpu,
@@ -232,7 +233,7 @@ fn an_op_without_lowering_fails_the_build_naming_its_layer() {
     };
     let err = node.op.lower(&mut ctx).err().unwrap().to_string();
     assert_eq!(err, "cannot lower `stage.mystery` (Mystery): op Mystery has no lowering yet");
-    let err = ctx.weight("bias", Init::Zeros).unwrap_err().to_string();
+    let err = ctx.weight("bias").unwrap_err().to_string();
     assert!(err.contains("declares no parameter named `bias`"), "{err}");
 }
 

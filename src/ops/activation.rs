@@ -266,6 +266,7 @@ mod tests {
         assert!(build(&ELU, &[("alpha", AttrValue::Float(0.5))]).is_ok());
     }
 
+    #[cfg(feature = "lower")]
     #[test]
     fn gradcheck_every_activation() {
         let calls = [

@@ -99,6 +99,7 @@ mod tests {
         assert!(err(op.infer(&[f32(&[1, 2048])])).message.contains("found rank 2"));
     }
 
+    #[cfg(feature = "lower")]
     #[test]
     fn gradcheck_overlapping_bins_and_global() {
         let spec = "model M { input x: [2, 3, 10, 7]\n output a = x |> AdaptiveAvgPool2d([4, 3])\n \

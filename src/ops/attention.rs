@@ -14,13 +14,14 @@ use candle_core::Tensor;
 use super::divide_exactly;
 use super::sequence::{expect_float, SeqAxes};
 use super::signature::{attr, AttrType, Default, Inputs};
+use super::Init;
 use super::{expect_dim, Attrs, Cost, Op, OpDef, OpError, ParamDecl, Quotient, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::{shape_string, DType, TensorType};
 #[cfg(feature = "lower")]
 use crate::lower::kernels::attention::{causal_bias, Attention, InProj};
 #[cfg(feature = "lower")]
-use crate::lower::{Forward, ForwardCtx, Init, Lower, LowerCtx, LowerError};
+use crate::lower::{Forward, ForwardCtx, Lower, LowerCtx, LowerError};
 
 pub static MULTIHEAD_ATTENTION: OpDef = OpDef {
     name: "MultiheadAttention",
@@ -164,31 +165,34 @@ impl Op for MultiheadAttention {
 
     fn params(&self, _: &[TensorType]) -> Vec<ParamDecl> {
         let e = &self.embed_dim;
-        let xavier = "xavier_uniform";
+        // A `[rows, cols]` weight, xavier-uniform (fan_in = cols, fan_out = rows).
+        let xavier = |name: &'static str, rows: Dim, cols: &Dim| {
+            let init = Init::XavierUniform { fan_in: cols.clone(), fan_out: rows.clone() };
+            ParamDecl::weight(name, vec![rows, cols.clone()], init)
+        };
         let mut p = if self.packed() {
-            vec![ParamDecl::weight("in_proj_weight", vec![e.mul(&3.into()), e.clone()], xavier)]
+            vec![xavier("in_proj_weight", e.mul(&3.into()), e)]
         } else {
             vec![
-                ParamDecl::weight("q_proj_weight", vec![e.clone(), e.clone()], xavier),
-                ParamDecl::weight("k_proj_weight".to_string(), vec![e.clone(), self.kdim.clone()], xavier),
-                ParamDecl::weight("v_proj_weight".to_string(), vec![e.clone(), self.vdim.clone()], xavier),
+                xavier("q_proj_weight", e.clone(), e),
+                xavier("k_proj_weight", e.clone(), &self.kdim),
+                xavier("v_proj_weight", e.clone(), &self.vdim),
             ]
         };
         if self.bias {
-            p.push(ParamDecl::weight("in_proj_bias", vec![e.mul(&3.into())], "zeros"));
+            p.push(ParamDecl::weight("in_proj_bias", vec![e.mul(&3.into())], Init::Zeros));
         }
         if self.add_bias_kv {
+            // fan_in = fan_out = E for a [1, 1, E] tensor.
+            let init = Init::XavierNormal { fan_in: e.clone(), fan_out: e.clone() };
             for name in ["bias_k", "bias_v"] {
-                p.push(ParamDecl::weight(name, vec![Dim::one(), Dim::one(), e.clone()], "xavier_normal"));
+                p.push(ParamDecl::weight(name, vec![Dim::one(), Dim::one(), e.clone()], init.clone()));
             }
         }
-        p.push(ParamDecl::weight(
-            "out_proj.weight",
-            vec![e.clone(), e.clone()],
-            "kaiming_uniform(a=sqrt(5)) as nn.Linear: U(-1/sqrt(E), 1/sqrt(E))",
-        ));
+        // As an nn.Linear: kaiming_uniform(a=sqrt(5)).
+        p.push(ParamDecl::weight("out_proj.weight", vec![e.clone(), e.clone()], Init::UniformFan(e.clone())));
         if self.bias {
-            p.push(ParamDecl::weight("out_proj.bias", vec![e.clone()], "zeros"));
+            p.push(ParamDecl::weight("out_proj.bias", vec![e.clone()], Init::Zeros));
         }
         p
     }
@@ -214,27 +218,20 @@ impl Lower for MultiheadAttention {
     /// PyTorch's `_reset_parameters`: xavier-uniform projections, zero biases, xavier-normal
     /// `bias_k`/`bias_v`; `out_proj.weight` as an `nn.Linear`.
     fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
-        let (e, kdim, vdim) = (ctx.dim(&self.embed_dim)?, ctx.dim(&self.kdim)?, ctx.dim(&self.vdim)?);
-        let xavier = |fan_in: usize, fan_out: usize| Init::Uniform((6.0 / (fan_in + fan_out) as f64).sqrt());
         let in_proj = if self.packed() {
-            InProj::Packed(ctx.weight("in_proj_weight", xavier(e, 3 * e))?)
+            InProj::Packed(ctx.weight("in_proj_weight")?)
         } else {
             InProj::Separate([
-                ctx.weight("q_proj_weight", xavier(e, e))?,
-                ctx.weight("k_proj_weight", xavier(kdim, e))?,
-                ctx.weight("v_proj_weight", xavier(vdim, e))?,
+                ctx.weight("q_proj_weight")?,
+                ctx.weight("k_proj_weight")?,
+                ctx.weight("v_proj_weight")?,
             ])
         };
-        let in_bias = if self.bias { Some(ctx.weight("in_proj_bias", Init::Zeros)?) } else { None };
-        let bias_kv = if self.add_bias_kv {
-            // fan_in = fan_out = E for a [1, 1, E] tensor.
-            let init = Init::Normal { mean: 0.0, std: (1.0 / e as f64).sqrt() };
-            Some((ctx.weight("bias_k", init)?, ctx.weight("bias_v", init)?))
-        } else {
-            None
-        };
-        let out_weight = ctx.weight("out_proj.weight", Init::Uniform(1.0 / (e as f64).sqrt()))?;
-        let out_bias = if self.bias { Some(ctx.weight("out_proj.bias", Init::Zeros)?) } else { None };
+        let in_bias = if self.bias { Some(ctx.weight("in_proj_bias")?) } else { None };
+        let bias_kv =
+            if self.add_bias_kv { Some((ctx.weight("bias_k")?, ctx.weight("bias_v")?)) } else { None };
+        let out_weight = ctx.weight("out_proj.weight")?;
+        let out_bias = if self.bias { Some(ctx.weight("out_proj.bias")?) } else { None };
         let axes = SeqAxes::of(&ctx.inputs, 0, self.batch_first).map_err(|e| ctx.error(e.message))?;
         let key = &ctx.inputs[ctx.inputs.len().min(2) - 1];
         let (l, s) = (ctx.dim(&axes.len(&ctx.inputs[0]))?, ctx.dim(&axes.len(key))?);
@@ -393,12 +390,14 @@ mod tests {
         assert_eq!(e.attr, Some("dropout"));
     }
 
+    #[cfg(feature = "lower")]
     fn mask(rows: &[&[u8]]) -> candle_core::Tensor {
         let flat: Vec<u8> = rows.concat();
         let dims: &[usize] = if rows.len() == 1 { &[flat.len()] } else { &[rows.len(), rows[0].len()] };
         candle_core::Tensor::from_vec(flat, dims, &candle_core::Device::Cpu).unwrap()
     }
 
+    #[cfg(feature = "lower")]
     #[test]
     fn gradcheck_self_attention_causal_and_padded() {
         use crate::lower::gradcheck::check_spec_with;
@@ -418,6 +417,7 @@ mod tests {
         check_spec_with(spec, true, &[("m", mask(&[&[0, 1, 0, 0, 1]]))]).unwrap().assert_within(1e-6);
     }
 
+    #[cfg(feature = "lower")]
     #[test]
     fn gradcheck_cross_attention_separate_projections_bias_kv_zero_attn() {
         use crate::lower::gradcheck::check_spec;
@@ -434,6 +434,7 @@ mod tests {
         check_spec(spec, true).unwrap().assert_within(1e-6);
     }
 
+    #[cfg(feature = "lower")]
     #[test]
     fn dropout_acts_on_the_attention_weights_in_training_only() {
         use candle_core::{DType, Device, Tensor};

@@ -1,13 +1,14 @@
 //! `BatchNorm1d` and `BatchNorm2d`: per-channel normalisation over axis 1, PyTorch layout.
 
 use super::signature::{attr, AttrSpec, AttrType, Default, Inputs};
+use super::Init;
 use super::{expect_rank, Attrs, Cost, Op, OpDef, OpError, ParamDecl, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::{shape_string, TensorType};
 #[cfg(feature = "lower")]
 use crate::lower::kernels::norm;
 #[cfg(feature = "lower")]
-use crate::lower::{unary, Forward, Init, Lower, LowerCtx, LowerError};
+use crate::lower::{unary, Forward, Lower, LowerCtx, LowerError};
 
 const ATTRS: &[AttrSpec] = &[
     // Inferred from the input; giving it only adds a check.
@@ -94,14 +95,14 @@ impl Op for BatchNorm {
         let c = channels(inputs);
         let mut p = Vec::new();
         if self.affine {
-            p.push(ParamDecl::weight("weight", vec![c.clone()], "ones"));
-            p.push(ParamDecl::weight("bias", vec![c.clone()], "zeros"));
+            p.push(ParamDecl::weight("weight", vec![c.clone()], Init::Ones));
+            p.push(ParamDecl::weight("bias", vec![c.clone()], Init::Zeros));
         }
         // num_batches_tracked is left out on purpose: it is a scalar counter, not model state
         // worth counting.
         if self.track_running_stats {
-            p.push(ParamDecl::buffer("running_mean", vec![c.clone()], "zeros"));
-            p.push(ParamDecl::buffer("running_var", vec![c], "ones"));
+            p.push(ParamDecl::buffer("running_mean", vec![c.clone()], Init::Zeros));
+            p.push(ParamDecl::buffer("running_var", vec![c], Init::Ones));
         }
         p
     }
@@ -116,11 +117,11 @@ impl Op for BatchNorm {
 impl Lower for BatchNorm {
     fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
         let (weight, bias) = match self.affine {
-            true => (Some(ctx.weight("weight", Init::Ones)?), Some(ctx.weight("bias", Init::Zeros)?)),
+            true => (Some(ctx.weight("weight")?), Some(ctx.weight("bias")?)),
             false => (None, None),
         };
         let running = match self.track_running_stats {
-            true => Some((ctx.buffer("running_mean", Init::Zeros)?, ctx.buffer("running_var", Init::Ones)?)),
+            true => Some((ctx.buffer("running_mean")?, ctx.buffer("running_var")?)),
             false => None,
         };
         let bn = norm::BatchNorm { weight, bias, running, eps: self.eps, momentum: self.momentum };
@@ -158,6 +159,7 @@ mod tests {
         assert!(op.infer(&[f32(&[1, 64, 7, 7])]).is_ok());
     }
 
+    #[cfg(feature = "lower")]
     #[test]
     fn gradcheck_batch_statistics_and_running_statistics() {
         let spec = "model M { input x: [3, 4, 5, 2]\n input v: [5, 3, 4]\n input f: [6, 3]\n \
@@ -168,6 +170,7 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "lower")]
     #[test]
     fn training_moves_running_statistics_with_the_unbiased_variance() {
         use candle_core::{DType, Device, Tensor};

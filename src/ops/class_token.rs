@@ -8,11 +8,12 @@ use std::cmp::Ordering;
 
 use super::sequence::{expect_float, SeqAxes, BATCH_FIRST};
 use super::signature::{attr, AttrType, Default, Inputs};
+use super::Init;
 use super::{Attrs, Cost, Op, OpDef, OpError, ParamDecl, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::TensorType;
 #[cfg(feature = "lower")]
-use crate::lower::{unary, Forward, Init, Lower, LowerCtx, LowerError};
+use crate::lower::{unary, Forward, Lower, LowerCtx, LowerError};
 
 pub static CLASS_TOKEN: OpDef = OpDef {
     name: "ClassToken",
@@ -49,7 +50,7 @@ impl Op for ClassToken {
     fn params(&self, inputs: &[TensorType]) -> Vec<ParamDecl> {
         let Ok(axes) = SeqAxes::of(inputs, 0, self.batch_first) else { return Vec::new() };
         let shape = axes.broadcast_shape(&inputs[0], Dim::one(), axes.features(&inputs[0]));
-        vec![ParamDecl::weight("", shape, "zeros, as torchvision ViT's class_token")]
+        vec![ParamDecl::weight("", shape, Init::Zeros)]
     }
 
     /// A copy and a concatenation: no multiply-accumulates.
@@ -63,7 +64,7 @@ impl Lower for ClassToken {
     /// The token, broadcast over the batch (its gradient sums over it), goes first.
     fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
         let axes = SeqAxes::of(&ctx.inputs, 0, self.batch_first).map_err(|e| ctx.error(e.message))?;
-        let token = ctx.weight("", Init::Zeros)?;
+        let token = ctx.weight("")?;
         Ok(unary(move |x, _| {
             let mut shape = x.dims().to_vec();
             shape[axes.seq] = 1;
@@ -166,6 +167,7 @@ mod tests {
         assert!(e.message.contains("rank 4"), "{}", e.message);
     }
 
+    #[cfg(feature = "lower")]
     #[test]
     fn gradcheck_token_in_and_out_in_both_layouts() {
         let spec = "model M { input x: [2, 3, 5]\n input s: [4, 3, 5]\n \

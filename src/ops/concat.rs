@@ -97,6 +97,7 @@ mod tests {
         assert!(err(op.infer(&[f32(&[2, 3]), f32(&[2, 3, 1])])).message.contains("rank 3"));
     }
 
+    #[cfg(feature = "lower")]
     #[test]
     fn gradcheck_on_channels_and_the_last_axis() {
         let spec = "model M { input a: [2, 3, 4]\n input b: [2, 1, 4]\n input c: [2, 3, 2]\n \

@@ -4,6 +4,7 @@
 use super::geometry::Padding;
 use super::geometry::{per_group, Window};
 use super::signature::{attr, AttrSpec, AttrType, Default, Inputs};
+use super::Init;
 use super::{expect_rank, Attrs, Cost, Op, OpDef, OpError, ParamDecl, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::TensorType;
@@ -12,7 +13,7 @@ use crate::lower::kernels::conv::{conv, im2col_applies, ConvGeometry};
 #[cfg(feature = "lower")]
 use crate::lower::kernels::pad::PadMode;
 #[cfg(feature = "lower")]
-use crate::lower::{unary, Forward, Init, Lower, LowerCtx, LowerError};
+use crate::lower::{unary, Forward, Lower, LowerCtx, LowerError};
 
 const ATTRS: &[AttrSpec] = &[
     attr("out_channels", AttrType::Int, Default::Required),
@@ -96,17 +97,12 @@ impl Op for Conv {
     fn params(&self, inputs: &[TensorType]) -> Vec<ParamDecl> {
         let mut weight_shape = vec![self.out_channels.clone(), self.in_per_group(inputs)];
         weight_shape.extend(self.window.kernel.iter().map(|k| Dim::konst(*k)));
-        let mut p = vec![ParamDecl::weight(
-            "weight",
-            weight_shape,
-            "kaiming_uniform(a=sqrt(5)): U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = in/groups * prod(kernel)",
-        )];
+        // kaiming_uniform(a=sqrt(5)) over fan_in = in/groups * prod(kernel); the bias takes
+        // the same bound.
+        let fan_in = self.in_per_group(inputs).mul(&Dim::konst(self.window.kernel_volume()));
+        let mut p = vec![ParamDecl::weight("weight", weight_shape, Init::UniformFan(fan_in.clone()))];
         if self.bias {
-            p.push(ParamDecl::weight(
-                "bias",
-                vec![self.out_channels.clone()],
-                "U(-1/sqrt(fan_in), 1/sqrt(fan_in))",
-            ));
+            p.push(ParamDecl::weight("bias", vec![self.out_channels.clone()], Init::UniformFan(fan_in)));
         }
         p
     }
@@ -122,11 +118,8 @@ impl Op for Conv {
 #[cfg(feature = "lower")]
 impl Lower for Conv {
     fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
-        let in_channels = ctx.input_dims(0)?[1];
-        let fan_in = (in_channels / self.groups.max(1) as usize) as f64 * self.window.kernel_volume() as f64;
-        let bound = 1.0 / fan_in.sqrt();
-        let weight = ctx.weight("weight", Init::Uniform(bound))?;
-        let bias = if self.bias { Some(ctx.weight("bias", Init::Uniform(bound))?) } else { None };
+        let weight = ctx.weight("weight")?;
+        let bias = if self.bias { Some(ctx.weight("bias")?) } else { None };
         let geometry = geometry(ctx, &self.window, self.groups, &self.padding_mode)?;
         if geometry.uniform().is_none() && !im2col_applies(ctx.device, ctx.dtype) {
             return Err(ctx.error("different strides or dilations per axis are lowered on the CPU only"));
@@ -231,11 +224,13 @@ mod tests {
         assert!(e.message.contains("out_channels") && e.message.contains("6 is not divisible by 4"));
     }
 
+    #[cfg(feature = "lower")]
     fn gradcheck(body: &str) {
         let spec = format!("model M {{ input x: [2, 4, 7, 6]\n output y = x |> {body} }}");
         crate::lower::gradcheck::check_spec(&spec, true).unwrap().assert_within(1e-6);
     }
 
+    #[cfg(feature = "lower")]
     #[test]
     fn gradcheck_strided_with_uneven_remainders() {
         // 7 + 2 - 3 = 6 and 6 + 2 - 3 = 5 leave remainders 0 and 1 under stride 2.
@@ -245,6 +240,7 @@ mod tests {
         gradcheck("c: Conv2d(5, [3, 2], stride=3, padding=[1, 0], bias=false)");
     }
 
+    #[cfg(feature = "lower")]
     #[test]
     fn gradcheck_groups_dilation_and_same_padding() {
         gradcheck("c: Conv2d(6, 3, groups=2, dilation=2, padding=2)");
@@ -253,6 +249,7 @@ mod tests {
         gradcheck("c: Conv2d(3, 2, padding=1, padding_mode=\"replicate\")");
     }
 
+    #[cfg(feature = "lower")]
     #[test]
     fn gradcheck_per_axis_stride_and_dilation_and_depthwise() {
         // On the CPU, where im2col takes any geometry per axis.
@@ -263,6 +260,7 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "lower")]
     #[test]
     fn gradcheck_conv1d() {
         let spec =

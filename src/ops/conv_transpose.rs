@@ -2,13 +2,14 @@
 
 use super::geometry::{check_output_padding, per_group, Window};
 use super::signature::{attr, AttrType, Default, Inputs};
+use super::Init;
 use super::{expect_rank, Attrs, Cost, Op, OpDef, OpError, ParamDecl, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::TensorType;
 #[cfg(feature = "lower")]
 use crate::lower::kernels::conv::{conv_transpose2d, im2col_applies};
 #[cfg(feature = "lower")]
-use crate::lower::{unary, Forward, Init, Lower, LowerCtx, LowerError};
+use crate::lower::{unary, Forward, Lower, LowerCtx, LowerError};
 
 pub static CONV_TRANSPOSE2D: OpDef = OpDef {
     name: "ConvTranspose2d",
@@ -76,17 +77,11 @@ impl Op for ConvTranspose2d {
         // Transposed layout: input channels first.
         let mut weight_shape = vec![in_channels, self.out_per_group.clone()];
         weight_shape.extend(self.window.kernel.iter().map(|k| Dim::konst(*k)));
-        let mut p = vec![ParamDecl::weight(
-            "weight",
-            weight_shape,
-            "kaiming_uniform(a=sqrt(5)): U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = out/groups * prod(kernel)",
-        )];
+        // PyTorch's fan_in reads the weight's axis 1 (out/groups) times the kernel area.
+        let fan_in = self.out_per_group.mul(&Dim::konst(self.window.kernel_volume()));
+        let mut p = vec![ParamDecl::weight("weight", weight_shape, Init::UniformFan(fan_in.clone()))];
         if self.bias {
-            p.push(ParamDecl::weight(
-                "bias",
-                vec![self.out_channels.clone()],
-                "U(-1/sqrt(fan_in), 1/sqrt(fan_in))",
-            ));
+            p.push(ParamDecl::weight("bias", vec![self.out_channels.clone()], Init::UniformFan(fan_in)));
         }
         p
     }
@@ -102,11 +97,8 @@ impl Op for ConvTranspose2d {
 #[cfg(feature = "lower")]
 impl Lower for ConvTranspose2d {
     fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
-        // PyTorch's fan_in reads the weight's axis 1 (out/groups) times the kernel area.
-        let out_per_group = ctx.dim(&self.out_per_group)?;
-        let bound = 1.0 / (out_per_group as f64 * self.window.kernel_volume() as f64).sqrt();
-        let weight = ctx.weight("weight", Init::Uniform(bound))?;
-        let bias = if self.bias { Some(ctx.weight("bias", Init::Uniform(bound))?) } else { None };
+        let weight = ctx.weight("weight")?;
+        let bias = if self.bias { Some(ctx.weight("bias")?) } else { None };
         let geometry = super::conv::geometry(ctx, &self.window, self.groups, "zeros")?;
         let output_padding: Vec<usize> = self.output_padding.iter().map(|p| *p as usize).collect();
         let square = |v: &[usize]| v.windows(2).all(|w| w[0] == w[1]);
@@ -171,6 +163,7 @@ mod tests {
         assert!(e.message.contains("output_padding 1, stride 1, dilation 1"), "{}", e.message);
     }
 
+    #[cfg(feature = "lower")]
     #[test]
     fn gradcheck_strides_output_padding_and_groups() {
         let spec = "model M { input x: [2, 4, 3, 5]\n \
@@ -180,6 +173,7 @@ mod tests {
         crate::lower::gradcheck::check_spec(spec, true).unwrap().assert_within(1e-6);
     }
 
+    #[cfg(feature = "lower")]
     #[test]
     fn gradcheck_per_axis_geometry_and_depthwise() {
         let spec = "model M { input x: [2, 4, 3, 5]\n \

@@ -139,6 +139,7 @@ mod tests {
         assert_eq!(build(&DIV, &[]).unwrap().infer(&[ids.clone(), ids]).unwrap()[0].dtype, DType::F32);
     }
 
+    #[cfg(feature = "lower")]
     #[test]
     fn gradcheck_with_broadcasting_both_ways() {
         let spec = "model M { input a: [2, 3, 4]\n input b: [2, 1, 4]\n input c: [1, 3, 1]\n \

@@ -6,10 +6,11 @@
 use super::linear::linear;
 use super::linear::Linear;
 use super::signature::{attr, AttrType, Default, Inputs};
+use super::Init;
 use super::{Attrs, Cost, Op, OpDef, OpError, ParamDecl, Signature};
 use crate::ir::tensor::TensorType;
 #[cfg(feature = "lower")]
-use crate::lower::{unary, Forward, Init, Lower, LowerCtx, LowerError};
+use crate::lower::{unary, Forward, Lower, LowerCtx, LowerError};
 
 pub static EQUAL_LINEAR: OpDef = OpDef {
     name: "EqualLinear",
@@ -51,10 +52,11 @@ impl Op for EqualLinear {
             .params(inputs)
             .into_iter()
             .map(|mut p| {
+                // Scaled by lr_mul / sqrt(in) (the weight) and lr_mul (the bias) at every pass.
                 p.init = if p.name == "weight" {
-                    "randn / lr_mul; used as weight * lr_mul / sqrt(in)"
+                    Init::Normal { mean: 0.0, std: 1.0 / self.lr_mul }
                 } else {
-                    "full(bias_init); used as bias * lr_mul"
+                    Init::Full(self.bias_init)
                 };
                 p
             })
@@ -74,12 +76,8 @@ impl Lower for EqualLinear {
     fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
         let in_features = ctx.input_dims(0)?.last().copied().unwrap_or(1);
         let lr_mul = self.lr_mul;
-        let weight = ctx.weight("weight", Init::Normal { mean: 0.0, std: 1.0 / lr_mul })?;
-        let bias = if self.linear.bias {
-            Some(ctx.weight("bias", Init::Normal { mean: self.bias_init, std: 0.0 })?)
-        } else {
-            None
-        };
+        let weight = ctx.weight("weight")?;
+        let bias = if self.linear.bias { Some(ctx.weight("bias")?) } else { None };
         let gain = lr_mul / (in_features as f64).sqrt();
         Ok(unary(move |x, _| {
             let b = bias.as_ref().map(|b| b.affine(lr_mul, 0.0)).transpose()?;
@@ -104,7 +102,7 @@ mod tests {
         assert_eq!(macs(&*op, &x), 262_144);
         let params = op.params(&x);
         assert_eq!(params.iter().map(|p| p.name.as_ref()).collect::<Vec<_>>(), ["weight", "bias"]);
-        assert!(params[0].init.contains("lr_mul / sqrt(in)"));
+        assert_eq!(params[0].init, Init::Normal { mean: 0.0, std: 1.0 / 0.01 }, "N(0, 1) / lr_mul");
         let op = build(&EQUAL_LINEAR, &[("out_features", int(8)), ("bias", AttrValue::Bool(false))]).unwrap();
         assert_eq!(count(&*op, &x, ParamKind::Weight), 8 * 512);
     }
@@ -118,6 +116,7 @@ mod tests {
         assert!(err(op.infer(&[f32(&[])])).message.contains("rank-0"));
     }
 
+    #[cfg(feature = "lower")]
     #[test]
     fn gradcheck_with_the_runtime_gains() {
         let spec =

@@ -81,6 +81,7 @@ mod tests {
         assert!(err(op.infer(&[f32(&[2, 3, 4])])).message.contains("cannot come after"));
     }
 
+    #[cfg(feature = "lower")]
     #[test]
     fn gradcheck() {
         let spec = "model M { input x: [2, 3, 4, 5]\n output y = x |> Flatten\n \

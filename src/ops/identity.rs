@@ -47,6 +47,7 @@ mod tests {
         assert_eq!(macs(&*op, &[TensorType::new(DType::F32, vec![4.into()])]), 0);
     }
 
+    #[cfg(feature = "lower")]
     #[test]
     fn gradcheck() {
         let spec =

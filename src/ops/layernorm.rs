@@ -1,13 +1,14 @@
 //! `LayerNorm`: normalisation over the trailing `normalized_shape` axes, PyTorch layout.
 
 use super::signature::{attr, AttrType, Default, Inputs};
+use super::Init;
 use super::{Attrs, Cost, Op, OpDef, OpError, ParamDecl, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::{shape_string, TensorType};
 #[cfg(feature = "lower")]
 use crate::lower::kernels::norm::layer_norm;
 #[cfg(feature = "lower")]
-use crate::lower::{unary, Forward, Init, Lower, LowerCtx, LowerError};
+use crate::lower::{unary, Forward, Lower, LowerCtx, LowerError};
 
 pub static LAYER_NORM: OpDef = OpDef {
     name: "LayerNorm",
@@ -88,9 +89,9 @@ impl Op for LayerNorm {
             inputs.first().map(|x| normalized_dims(self.normalized_shape.as_ref(), x)).unwrap_or_default();
         let mut p = Vec::new();
         if self.elementwise_affine {
-            p.push(ParamDecl::weight("weight", shape.clone(), "ones"));
+            p.push(ParamDecl::weight("weight", shape.clone(), Init::Ones));
             if self.bias {
-                p.push(ParamDecl::weight("bias", shape, "zeros"));
+                p.push(ParamDecl::weight("bias", shape, Init::Zeros));
             }
         }
         p
@@ -106,9 +107,8 @@ impl Op for LayerNorm {
 impl Lower for LayerNorm {
     fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
         let axes = normalized_dims(self.normalized_shape.as_ref(), &ctx.inputs[0]).len();
-        let weight = if self.elementwise_affine { Some(ctx.weight("weight", Init::Ones)?) } else { None };
-        let bias =
-            if self.elementwise_affine && self.bias { Some(ctx.weight("bias", Init::Zeros)?) } else { None };
+        let weight = if self.elementwise_affine { Some(ctx.weight("weight")?) } else { None };
+        let bias = if self.elementwise_affine && self.bias { Some(ctx.weight("bias")?) } else { None };
         let eps = self.eps;
         Ok(unary(move |x, _| layer_norm(x, axes, weight.as_ref(), bias.as_ref(), eps)))
     }
@@ -147,6 +147,7 @@ mod tests {
         assert!(op.infer(&[f32(&[2, 3])]).is_err());
     }
 
+    #[cfg(feature = "lower")]
     #[test]
     fn gradcheck_one_and_several_axes() {
         // Parameters start at ones and zeros; the check moves them, so their gradients count.

@@ -1,11 +1,12 @@
 //! `Linear(out_features, bias=true)`: `y = x W^T + b` over the last axis, PyTorch layout.
 
 use super::signature::{attr, AttrType, Default, Inputs};
+use super::Init;
 use super::{Attrs, Cost, Op, OpDef, OpError, ParamDecl, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::TensorType;
 #[cfg(feature = "lower")]
-use crate::lower::{unary, Forward, Init, Lower, LowerCtx, LowerError};
+use crate::lower::{unary, Forward, Lower, LowerCtx, LowerError};
 
 pub static LINEAR: OpDef = OpDef {
     name: "Linear",
@@ -54,11 +55,11 @@ impl Op for Linear {
         let in_features = inputs[0].shape.last().cloned().unwrap_or_default();
         let mut p = vec![ParamDecl::weight(
             "weight",
-            vec![self.out_features.clone(), in_features],
-            "kaiming_uniform(a=sqrt(5)): U(-1/sqrt(in), 1/sqrt(in))",
+            vec![self.out_features.clone(), in_features.clone()],
+            Init::UniformFan(in_features.clone()),
         )];
         if self.bias {
-            p.push(ParamDecl::weight("bias", vec![self.out_features.clone()], "U(-1/sqrt(in), 1/sqrt(in))"));
+            p.push(ParamDecl::weight("bias", vec![self.out_features.clone()], Init::UniformFan(in_features)));
         }
         p
     }
@@ -73,11 +74,8 @@ impl Op for Linear {
 #[cfg(feature = "lower")]
 impl Lower for Linear {
     fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
-        let dims = ctx.input_dims(0)?;
-        let in_features = dims.last().copied().unwrap_or(1);
-        let bound = 1.0 / (in_features as f64).sqrt();
-        let weight = ctx.weight("weight", Init::Uniform(bound))?;
-        let bias = if self.bias { Some(ctx.weight("bias", Init::Uniform(bound))?) } else { None };
+        let weight = ctx.weight("weight")?;
+        let bias = if self.bias { Some(ctx.weight("bias")?) } else { None };
         Ok(unary(move |x, _| linear(x, &weight, bias.as_ref())))
     }
 }
@@ -109,6 +107,7 @@ mod tests {
         assert_eq!(op.cost(&[x], &out), Cost::Macs(Dim::sym("N").mul(&Dim::konst(156_800))));
     }
 
+    #[cfg(feature = "lower")]
     #[test]
     fn gradcheck_on_2d_and_3d_inputs() {
         let spec = "model M { input x: [3, 5]\n input s: [2, 3, 4]\n output y = x |> fc: Linear(4)\n \

@@ -166,6 +166,7 @@ mod tests {
         assert!(err(op.infer(&[f32(&[4, 4]), ids])).message.contains("f32 and i64"));
     }
 
+    #[cfg(feature = "lower")]
     #[test]
     fn gradcheck_broadcast_batches_and_vectors() {
         let spec = "model M { input a: [2, 1, 3, 4]\n input b: [5, 4, 7]\n input w: [4, 6]\n \

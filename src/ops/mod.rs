@@ -31,6 +31,7 @@ pub mod equal_linear;
 pub mod flatten;
 pub mod geometry;
 pub mod identity;
+pub mod init;
 pub mod input;
 pub mod layernorm;
 pub mod linear;
@@ -50,6 +51,7 @@ pub mod split;
 pub mod upsample;
 pub mod zeros_like;
 
+pub use init::Init;
 pub use signature::{AttrSpec, AttrType, AttrValue, Attrs, Default, Inputs, OpError, Signature};
 
 /// Whether a tensor of an op is learned or carried state.
@@ -70,16 +72,16 @@ pub struct ParamDecl {
     pub name: Cow<'static, str>,
     pub shape: Vec<Dim>,
     pub kind: ParamKind,
-    /// PyTorch's default initialisation, in words (used by the lowering).
-    pub init: &'static str,
+    /// How it starts: the one statement of it, which the lowering draws from.
+    pub init: Init,
 }
 
 impl ParamDecl {
-    pub fn weight(name: impl Into<Cow<'static, str>>, shape: Vec<Dim>, init: &'static str) -> ParamDecl {
+    pub fn weight(name: impl Into<Cow<'static, str>>, shape: Vec<Dim>, init: Init) -> ParamDecl {
         ParamDecl { name: name.into(), shape, kind: ParamKind::Weight, init }
     }
 
-    pub fn buffer(name: impl Into<Cow<'static, str>>, shape: Vec<Dim>, init: &'static str) -> ParamDecl {
+    pub fn buffer(name: impl Into<Cow<'static, str>>, shape: Vec<Dim>, init: Init) -> ParamDecl {
         ParamDecl { name: name.into(), shape, kind: ParamKind::Buffer, init }
     }
 

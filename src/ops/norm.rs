@@ -8,6 +8,7 @@ use super::batchnorm::check_channels;
 use super::geometry::per_group;
 use super::layernorm::{check_trailing, normalized_dims, normalized_shape_attr};
 use super::signature::{attr, AttrType, Default, Inputs};
+use super::Init;
 use super::{expect_float, expect_rank, Attrs, Cost, Op, OpDef, OpError, ParamDecl, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::{shape_string, TensorType};
@@ -16,7 +17,7 @@ use crate::lower::kernels::norm::{affine, group_standardize, instance_standardiz
 #[cfg(feature = "lower")]
 use crate::lower::kernels::per_channel;
 #[cfg(feature = "lower")]
-use crate::lower::{unary, Forward, Init, Lower, LowerCtx, LowerError};
+use crate::lower::{unary, Forward, Lower, LowerCtx, LowerError};
 
 pub static GROUP_NORM: OpDef = OpDef {
     name: "GroupNorm",
@@ -116,11 +117,7 @@ fn optional_dim(a: &Attrs, name: &'static str) -> Result<Option<Dim>, OpError> {
 /// The per-channel `weight` and `bias` of an affine norm, when it is one.
 #[cfg(feature = "lower")]
 fn lower_affine(ctx: &mut LowerCtx, affine: bool) -> Result<Option<(Tensor, Tensor)>, LowerError> {
-    Ok(if affine {
-        Some((ctx.weight("weight", Init::Ones)?, ctx.weight("bias", Init::Zeros)?))
-    } else {
-        None
-    })
+    Ok(if affine { Some((ctx.weight("weight")?, ctx.weight("bias")?)) } else { None })
 }
 
 /// `y * weight[c] + bias[c]` for `[N, C, ...]`.
@@ -137,7 +134,10 @@ fn affine_params(affine: bool, shape: Vec<Dim>) -> Vec<ParamDecl> {
     if !affine {
         return Vec::new();
     }
-    vec![ParamDecl::weight("weight", shape.clone(), "ones"), ParamDecl::weight("bias", shape, "zeros")]
+    vec![
+        ParamDecl::weight("weight", shape.clone(), Init::Ones),
+        ParamDecl::weight("bias", shape, Init::Zeros),
+    ]
 }
 
 /// Statistics over each of `num_groups` groups of channels, per sample (Wu & He 2018).
@@ -210,8 +210,8 @@ impl Op for InstanceNorm {
         let c = x.shape.get(instance_channel_axis(x)).cloned().unwrap_or_default();
         let mut p = affine_params(self.affine, vec![c.clone()]);
         if self.track_running_stats {
-            p.push(ParamDecl::buffer("running_mean", vec![c.clone()], "zeros"));
-            p.push(ParamDecl::buffer("running_var", vec![c], "ones"));
+            p.push(ParamDecl::buffer("running_mean", vec![c.clone()], Init::Zeros));
+            p.push(ParamDecl::buffer("running_var", vec![c], Init::Ones));
         }
         p
     }
@@ -226,7 +226,7 @@ impl Lower for InstanceNorm {
     fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
         let params = lower_affine(ctx, self.affine)?;
         let running = if self.track_running_stats {
-            Some((ctx.buffer("running_mean", Init::Zeros)?, ctx.buffer("running_var", Init::Ones)?))
+            Some((ctx.buffer("running_mean")?, ctx.buffer("running_var")?))
         } else {
             None
         };
@@ -264,7 +264,11 @@ impl Op for RmsNorm {
     fn params(&self, inputs: &[TensorType]) -> Vec<ParamDecl> {
         match inputs.first() {
             Some(x) if self.elementwise_affine => {
-                vec![ParamDecl::weight("weight", normalized_dims(self.normalized_shape.as_ref(), x), "ones")]
+                vec![ParamDecl::weight(
+                    "weight",
+                    normalized_dims(self.normalized_shape.as_ref(), x),
+                    Init::Ones,
+                )]
             }
             _ => Vec::new(),
         }
@@ -288,7 +292,7 @@ impl Lower for RmsNorm {
             candle_core::DType::BF16 => 7.8125e-3,
             _ => f64::from(f32::EPSILON),
         });
-        let weight = if self.elementwise_affine { Some(ctx.weight("weight", Init::Ones)?) } else { None };
+        let weight = if self.elementwise_affine { Some(ctx.weight("weight")?) } else { None };
         let dims: Vec<usize> = (rank - axes..rank).collect();
         Ok(unary(move |x, _| affine(unit_mean_square(x, &dims, eps)?, weight.as_ref(), None)))
     }
@@ -397,6 +401,7 @@ mod tests {
         assert!(err(op.infer(&[ids])).message.contains("PixelNorm expects a float tensor, found dtype i64"));
     }
 
+    #[cfg(feature = "lower")]
     #[test]
     fn gradcheck_group_instance_rms_and_pixel_norms() {
         let spec = "model M { input x: [2, 6, 3, 5]\n input u: [4, 3, 5]\n input s: [3, 2, 5]\n \
@@ -410,6 +415,7 @@ mod tests {
         crate::lower::gradcheck::check_spec(spec, true).unwrap().assert_within(1e-6);
     }
 
+    #[cfg(feature = "lower")]
     /// With running statistics, training normalises per instance and moves the statistics
     /// toward the batch average of the instance ones; evaluation uses them.
     #[test]

@@ -137,6 +137,7 @@ mod tests {
         assert_eq!(err(op.infer(&[f32(&[2])])).attr, Some("dim0"));
     }
 
+    #[cfg(feature = "lower")]
     #[test]
     fn gradcheck() {
         let spec = "model M { input x: [2, 3, 4]\n output y = permute(x, [2, 0, 1]) |> Linear(5)\n \

@@ -193,6 +193,7 @@ mod tests {
         assert_eq!(e.attr, Some("divisor_override"));
     }
 
+    #[cfg(feature = "lower")]
     #[test]
     fn gradcheck_overlapping_padded_and_ceil_windows() {
         let spec = "model M { input x: [2, 3, 10, 7]\n \

@@ -14,11 +14,12 @@ use candle_core::Tensor;
 
 use super::sequence::{expect_fits, expect_float, SeqAxes, BATCH_FIRST};
 use super::signature::{attr, AttrType, Default, Inputs};
+use super::Init;
 use super::{expect_dim, Attrs, Cost, Op, OpDef, OpError, ParamDecl, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::TensorType;
 #[cfg(feature = "lower")]
-use crate::lower::{unary, Forward, Init, Lower, LowerCtx, LowerError};
+use crate::lower::{unary, Forward, Lower, LowerCtx, LowerError};
 
 pub static SINUSOIDAL_POSITIONS: OpDef = OpDef {
     name: "SinusoidalPositions",
@@ -109,12 +110,12 @@ impl Op for Positions {
             PositionKind::Table { max_len } => vec![ParamDecl::weight(
                 "weight",
                 vec![Dim::konst(*max_len), features],
-                "normal(0, 1), as nn.Embedding",
+                Init::Normal { mean: 0.0, std: 1.0 },
             )],
             PositionKind::Parameter { seq_len } => vec![ParamDecl::weight(
                 "",
                 axes.broadcast_shape(&inputs[0], seq_len.clone(), features),
-                "normal(0, 0.02), as torchvision ViT's pos_embedding",
+                Init::Normal { mean: 0.0, std: 0.02 },
             )],
         }
     }
@@ -129,41 +130,65 @@ impl Op for Positions {
 impl Lower for Positions {
     /// Adds a `[L, E]` table shaped to broadcast over the layout: the sine/cosine constants,
     /// the first `L` rows of the learned table (the others get a zero gradient, as an
-    /// embedding's unused rows do), or the parameter itself.
+    /// embedding's unused rows do), or the parameter itself. `L` is the input's length at run
+    /// time, so one lowered model serves a growing sequence (up to `max_len`).
     fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
         let axes = SeqAxes::of(&ctx.inputs, 0, self.batch_first).map_err(|e| ctx.error(e.message))?;
         let x = &ctx.inputs[0];
         let (len, features) = (ctx.dim(&axes.len(x))?, ctx.dim(&axes.features(x))?);
-        let mut shape = vec![1; x.rank()];
-        (shape[axes.seq], shape[axes.features]) = (len, features);
         let table = match &self.kind {
-            PositionKind::Sinusoidal { .. } => Table::Fixed(
-                Tensor::from_vec(sinusoids(len, features), shape, ctx.device)?.to_dtype(ctx.dtype)?,
-            ),
-            PositionKind::Table { .. } => {
-                let weight = ctx.weight("weight", Init::Normal { mean: 0.0, std: 1.0 })?;
-                Table::Rows { weight, len, shape }
+            PositionKind::Sinusoidal { max_len } => Table::Sines {
+                rows: Tensor::from_vec(sinusoids(len, features), (len, features), ctx.device)?
+                    .to_dtype(ctx.dtype)?,
+                max_len: *max_len as usize,
+            },
+            PositionKind::Table { max_len } => {
+                Table::Rows { weight: ctx.weight("weight")?, max_len: *max_len as usize }
             }
-            PositionKind::Parameter { .. } => {
-                Table::Fixed(ctx.weight("", Init::Normal { mean: 0.0, std: 0.02 })?)
-            }
+            PositionKind::Parameter { .. } => Table::Whole(ctx.weight("")?),
         };
-        Ok(unary(move |x, _| match &table {
-            Table::Fixed(t) => x.broadcast_add(t),
-            Table::Rows { weight, len, shape } => {
-                x.broadcast_add(&weight.narrow(0, 0, *len)?.reshape(shape.as_slice())?)
-            }
+        Ok(unary(move |x, _| {
+            let len = x.dim(axes.seq)?;
+            let rows = match &table {
+                Table::Whole(t) => return x.broadcast_add(t),
+                Table::Sines { rows, max_len } => match len <= rows.dim(0)? {
+                    true => rows.narrow(0, 0, len)?,
+                    false => {
+                        within(len, *max_len)?;
+                        let e = rows.dim(1)?;
+                        Tensor::from_vec(sinusoids(len, e), (len, e), x.device())?.to_dtype(rows.dtype())?
+                    }
+                },
+                Table::Rows { weight, max_len } => {
+                    within(len, *max_len)?;
+                    weight.narrow(0, 0, len)?
+                }
+            };
+            let mut shape = vec![1; x.rank()];
+            (shape[axes.seq], shape[axes.features]) = (len, rows.dim(1)?);
+            x.broadcast_add(&rows.reshape(shape)?)
         }))
     }
+}
+
+/// Refuses a sequence longer than the table, as compiling it would have.
+#[cfg(feature = "lower")]
+fn within(len: usize, max_len: usize) -> candle_core::Result<()> {
+    if len > max_len {
+        candle_core::bail!("a sequence of {len} exceeds the {max_len} positions");
+    }
+    Ok(())
 }
 
 /// What a position layer adds.
 #[cfg(feature = "lower")]
 enum Table {
-    /// A tensor already shaped to broadcast (constants, or the whole parameter).
-    Fixed(Tensor),
-    /// The leading `len` rows of a `[max_len, E]` table, reshaped to `shape`.
-    Rows { weight: Tensor, len: usize, shape: Vec<usize> },
+    /// A tensor already shaped to broadcast: the parameter, added whole.
+    Whole(Tensor),
+    /// `[L, E]` sines for the lowered length `L`; a longer sequence gets its own.
+    Sines { rows: Tensor, max_len: usize },
+    /// A learned `[max_len, E]` table, of which a sequence takes its leading rows.
+    Rows { weight: Tensor, max_len: usize },
 }
 
 /// The `[len, e]` table of "Attention Is All You Need": `sin(p / 10000^(2i/e))` at feature
@@ -232,6 +257,7 @@ mod tests {
         assert!(err(op.infer(&[ids])).message.contains("float tensor"));
     }
 
+    #[cfg(feature = "lower")]
     #[test]
     fn gradcheck_each_form_in_both_layouts() {
         // Learned table: only the first 5 of 9 rows are used (their gradient is checked as 0).

@@ -148,6 +148,7 @@ mod tests {
         assert_eq!(err(op.infer(&[f32(&[2, 3])])).attr, Some("axis"));
     }
 
+    #[cfg(feature = "lower")]
     #[test]
     fn gradcheck_some_and_all_axes() {
         let spec = "model M { input x: [3, 4, 5]\n output a = mean(x, [0, 2], keepdim=true)\n \

@@ -71,10 +71,64 @@ impl Op for Reshape {
 
 #[cfg(feature = "lower")]
 impl Lower for Reshape {
+    /// Each target size is read from the input at run time where the spec ties it to input
+    /// axes (`[N, T, 12, -1]` of an `[N, T, 768]` input), so a lowered model serves any
+    /// sequence length; other sizes keep their bound values and the `-1` takes the rest.
     fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
-        let shape = ctx.output_dims(0)?;
-        Ok(unary(move |x, _| x.reshape(shape.as_slice())))
+        let declared = ctx.declared_inputs.first().ok_or_else(|| ctx.error("missing input 0"))?;
+        let sizes = self
+            .shape
+            .iter()
+            .enumerate()
+            .map(|(i, d)| match d.as_const() {
+                _ if self.inferred == Some(i) => Ok(Size::Rest),
+                Some(_) => ctx.dim(d).map(Size::Bound),
+                None => match declared.shape.iter().position(|a| a == d) {
+                    Some(axis) => Ok(Size::Axes(axis, axis + 1)),
+                    None => match run_with_product(&declared.shape, d) {
+                        Some((start, end)) => Ok(Size::Axes(start, end)),
+                        None => ctx.dim(d).map(Size::Bound),
+                    },
+                },
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(unary(move |x, _| x.reshape(runtime_shape(&sizes, x.dims())?)))
     }
+}
+
+/// Where a target size comes from when the layer runs.
+#[cfg(feature = "lower")]
+#[derive(Clone, Copy, Debug)]
+enum Size {
+    /// Its value under the model's bindings.
+    Bound(usize),
+    /// The product of the input's axes `start..end`.
+    Axes(usize, usize),
+    /// The `-1`: the elements left over.
+    Rest,
+}
+
+/// The target shape for an input of shape `input`.
+#[cfg(feature = "lower")]
+fn runtime_shape(sizes: &[Size], input: &[usize]) -> candle_core::Result<Vec<usize>> {
+    let mut shape: Vec<usize> = sizes
+        .iter()
+        .map(|s| match *s {
+            Size::Bound(v) => v,
+            Size::Axes(start, end) => input[start..end].iter().product(),
+            Size::Rest => 1,
+        })
+        .collect();
+    if let Some(rest) = sizes.iter().position(|s| matches!(s, Size::Rest)) {
+        let (numel, known) = (input.iter().product::<usize>(), shape.iter().product::<usize>());
+        if known == 0 || numel % known != 0 {
+            candle_core::bail!(
+                "cannot reshape {input:?} into {shape:?} with the -1 at {rest}: {numel} elements"
+            );
+        }
+        shape[rest] = numel / known;
+    }
+    Ok(shape)
 }
 
 /// The size of the `-1`: numel divided by the `known` sizes.
@@ -170,6 +224,7 @@ mod tests {
         assert!(build(&RESHAPE, &[("shape", ints(&[-2, 4]))]).is_err());
     }
 
+    #[cfg(feature = "lower")]
     #[test]
     fn gradcheck_with_an_inferred_size() {
         let spec =

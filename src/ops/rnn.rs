@@ -8,13 +8,14 @@
 use candle_core::Tensor;
 
 use super::signature::{attr, AttrSpec, AttrType, Default, Inputs};
+use super::Init;
 use super::{expect_dim, expect_float, expect_rank, Attrs, Cost, Op, OpDef, OpError, ParamDecl, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::{shape_string, TensorType};
 #[cfg(feature = "lower")]
 use crate::lower::kernels::rnn::{Stack, Weights};
 #[cfg(feature = "lower")]
-use crate::lower::{Forward, ForwardCtx, Init, Lower, LowerCtx, LowerError};
+use crate::lower::{Forward, ForwardCtx, Lower, LowerCtx, LowerError};
 
 const HIDDEN_SIZE: AttrSpec = attr("hidden_size", AttrType::Int, Default::Required);
 const NUM_LAYERS: AttrSpec = attr("num_layers", AttrType::Int, Default::Int(1));
@@ -190,19 +191,23 @@ impl Op for Recurrent {
     /// Per layer and direction, in `state_dict` order: `weight_ih`, `weight_hh`, `bias_ih`,
     /// `bias_hh`, with `_reverse` for the backward direction.
     fn params(&self, inputs: &[TensorType]) -> Vec<ParamDecl> {
-        const INIT: &str = "U(-1/sqrt(hidden_size), 1/sqrt(hidden_size))";
+        let init = || Init::UniformFan(self.hidden_size.clone());
         let rows = self.hidden_size.mul(&Dim::konst(self.cell.gates()));
         let input_features = features(inputs);
         let mut p = Vec::new();
         for k in 0..self.num_layers {
             for suffix in ["", "_reverse"].iter().take(self.directions() as usize) {
                 let cols = self.layer_input(k, &input_features);
-                p.push(ParamDecl::weight(format!("weight_ih_l{k}{suffix}"), vec![rows.clone(), cols], INIT));
+                p.push(ParamDecl::weight(
+                    format!("weight_ih_l{k}{suffix}"),
+                    vec![rows.clone(), cols],
+                    init(),
+                ));
                 let hh = vec![rows.clone(), self.hidden_size.clone()];
-                p.push(ParamDecl::weight(format!("weight_hh_l{k}{suffix}"), hh, INIT));
+                p.push(ParamDecl::weight(format!("weight_hh_l{k}{suffix}"), hh, init()));
                 if self.bias {
-                    p.push(ParamDecl::weight(format!("bias_ih_l{k}{suffix}"), vec![rows.clone()], INIT));
-                    p.push(ParamDecl::weight(format!("bias_hh_l{k}{suffix}"), vec![rows.clone()], INIT));
+                    p.push(ParamDecl::weight(format!("bias_ih_l{k}{suffix}"), vec![rows.clone()], init()));
+                    p.push(ParamDecl::weight(format!("bias_hh_l{k}{suffix}"), vec![rows.clone()], init()));
                 }
             }
         }
@@ -237,12 +242,11 @@ impl Lower for Recurrent {
     /// `U(-1/sqrt(H), 1/sqrt(H))`.
     fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
         let hidden = ctx.dim(&self.hidden_size)?;
-        let init = Init::Uniform(1.0 / (hidden as f64).sqrt());
         let mut layers = Vec::new();
         for k in 0..self.num_layers {
             let mut directions = Vec::new();
             for suffix in ["", "_reverse"].iter().take(self.directions() as usize) {
-                let mut w = |name: &str| ctx.weight(&format!("{name}_l{k}{suffix}"), init);
+                let mut w = |name: &str| ctx.weight(&format!("{name}_l{k}{suffix}"));
                 let (w_ih, w_hh) = (w("weight_ih")?, w("weight_hh")?);
                 let (b_ih, b_hh) =
                     if self.bias { (Some(w("bias_ih")?), Some(w("bias_hh")?)) } else { (None, None) };
@@ -384,10 +388,12 @@ mod tests {
         assert!(d.help.as_deref().is_some_and(|h| h.contains("unpack it first")));
     }
 
+    #[cfg(feature = "lower")]
     fn check(spec: &str) {
         crate::lower::gradcheck::check_spec(spec, false).unwrap().assert_within(1e-6);
     }
 
+    #[cfg(feature = "lower")]
     #[test]
     fn gradcheck_stacked_bidirectional_lstm_batch_first() {
         check(
@@ -397,12 +403,14 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "lower")]
     #[test]
     fn gradcheck_gru_sequence_first_and_bidirectional() {
         check("model M { input x: [4, 2, 3]\n y, h = x |> gru: GRU(5, num_layers=2)\n output y, h }");
         check("model M { input x: [3, 2, 4]\n y, h = x |> gru: GRU(5, bidirectional=true)\n output y, h }");
     }
 
+    #[cfg(feature = "lower")]
     #[test]
     fn gradcheck_rnn_tanh_and_relu_unbatched_without_bias() {
         check(
@@ -415,11 +423,13 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "lower")]
     #[test]
     fn one_step_sequences_still_give_the_hidden_weights_a_gradient() {
         check("model M { input x: [1, 3, 2]\n y, h, c = x |> lstm: LSTM(3)\n output y, h, c }");
     }
 
+    #[cfg(feature = "lower")]
     /// Dropout acts between layers in training only: at p = 1 the top layer sees zeros, so its
     /// outputs no longer depend on the input; in evaluation they do.
     #[test]

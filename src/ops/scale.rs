@@ -71,6 +71,7 @@ mod tests {
         assert_eq!(err(build(&SCALE, &[("factor", AttrValue::Float(f64::INFINITY))])).attr, Some("factor"));
     }
 
+    #[cfg(feature = "lower")]
     #[test]
     fn gradcheck() {
         let spec = "model M { input x: [3, 5]\n output y = x |> scale(-0.7) }";

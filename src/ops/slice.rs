@@ -147,6 +147,7 @@ mod tests {
         assert_eq!(err(build(&SLICE, &[("axis", int(0)), ("step", int(0))])).attr, Some("step"));
     }
 
+    #[cfg(feature = "lower")]
     #[test]
     fn gradcheck_bounds_and_steps() {
         let spec = "model M { input x: [3, 10, 2]\n output a = slice(x, 1, start=2, end=-1, step=3)\n \

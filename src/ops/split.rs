@@ -231,6 +231,7 @@ mod tests {
         assert!(err(op.infer(&[f32(&[2, -6])])).message.contains("negative size"));
     }
 
+    #[cfg(feature = "lower")]
     #[test]
     fn gradcheck_split_and_chunk_pieces() {
         let spec =

@@ -222,6 +222,7 @@ mod tests {
         assert!(build(&UPSAMPLE, &[("scale_factor", AttrValue::Float(-1.0))]).is_err());
     }
 
+    #[cfg(feature = "lower")]
     #[test]
     fn gradcheck_every_mode_on_odd_sizes() {
         let spec = "model M { input x: [2, 3, 5, 4]\n input s: [1, 2, 5]\n input v: [1, 1, 3, 2, 3]\n \

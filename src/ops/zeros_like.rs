@@ -77,6 +77,7 @@ mod tests {
         assert!(e.message.contains("unknown dtype `int7`"), "{}", e.message);
     }
 
+    #[cfg(feature = "lower")]
     #[test]
     fn gradcheck_zeros_take_no_gradient() {
         // y = x + 0: the gradient is the identity's.

@@ -88,14 +88,27 @@ pub fn train(
     options: &RunOptions,
     progress: Box<dyn Observer>,
 ) -> Result<TrainReport, TrainError> {
+    train_compiled(spec, super::session::compile(spec, None)?, config, config_dir, options, progress)
+}
+
+/// [`train`] on the spec already compiled (`wick train` reads its configuration from it).
+pub fn train_compiled(
+    spec: &str,
+    compiled: crate::Compiled,
+    config: &TrainConfig,
+    config_dir: &Path,
+    options: &RunOptions,
+    progress: Box<dyn Observer>,
+) -> Result<TrainReport, TrainError> {
     let check_memory = !options.skip_memory_check;
     match &config.gan {
+        // The players are models of the spec other than (or besides) its default one.
         Some(gan) => {
             let session = super::gan::session::prepare(spec, config, gan, config_dir, check_memory)?;
             run_session(session, spec, config, config_dir, options, progress)
         }
         None => {
-            let session = Session::prepare(spec, config, config_dir, check_memory)?;
+            let session = Session::from_compiled(compiled, config, config_dir, check_memory)?;
             run_session(session, spec, config, config_dir, options, progress)
         }
     }

@@ -17,8 +17,9 @@ use super::run::TrainError;
 use super::schedule::Plateau;
 use super::supervised::{Objective, Supervised};
 use crate::ir::dim::Dim;
-use crate::lower::{device, LowerError};
-use crate::{Model, Options};
+use crate::ir::graph::Graph;
+use crate::lower::device;
+use crate::{Compiled, Model, Options};
 
 /// The name supervised batches carry their targets under.
 pub const TARGET: &str = "target";
@@ -51,11 +52,21 @@ impl Session<Supervised> {
         config_dir: &Path,
         check_memory: bool,
     ) -> Result<Session, TrainError> {
+        Session::from_compiled(compile(spec, None)?, config, config_dir, check_memory)
+    }
+
+    /// [`prepare`](Self::prepare) from the spec compiled once, as read: the batch size is bound
+    /// on its graph, not by elaborating it again.
+    pub fn from_compiled(
+        compiled: Compiled,
+        config: &TrainConfig,
+        config_dir: &Path,
+        check_memory: bool,
+    ) -> Result<Session, TrainError> {
         let usage = TrainError::Usage;
         let (device, splits, mut notes) = ground(config, config_dir)?;
         let Built { model, nets, .. } = build_model(
-            spec,
-            None,
+            compiled,
             config,
             &splits,
             &device,
@@ -160,12 +171,11 @@ pub struct Built {
     pub batch_dim: String,
 }
 
-/// Builds `model` of `spec` (`None`: the spec's default model) for `config`'s batch size and
-/// the rows of `splits`, its parameters initialised from `seed`. `memory_slots`: refuse a run whose training memory, with this many
-/// optimizer slots per parameter, exceeds what is available.
+/// Builds a compiled model for `config`'s batch size (bound on its graph) and the rows of
+/// `splits`, its parameters initialised from `seed`. `memory_slots`: refuse a run whose
+/// training memory, with this many optimizer slots per parameter, exceeds what is available.
 pub fn build_model(
-    spec: &str,
-    model: Option<&str>,
+    compiled: Compiled,
     config: &TrainConfig,
     splits: &Splits,
     device: &Device,
@@ -173,14 +183,13 @@ pub fn build_model(
     memory_slots: Option<u64>,
 ) -> Result<Built, TrainError> {
     let b = config.batch_size;
-    let choice = model.map(String::from);
-    let batch_dim = batch_dim(spec, choice.clone())?;
-    let bound = Options { bind: vec![(batch_dim.clone(), b as i64)], model: choice, ..Default::default() };
-    let compiled = crate::compile_file(spec, &bound).map_err(LowerError::from)?;
-    if let Some(slots) = memory_slots {
-        check_training_memory(&compiled, b, slots, available_memory())?;
-    }
     let model = Model::from_compiled(compiled)?;
+    let batch_dim = batch_dim(model.graph())?;
+    let model = model.rebound(&[(batch_dim.clone(), b as i64)])?;
+    if let Some(slots) = memory_slots {
+        let g = model.graph();
+        check_training_memory(&crate::check::analyze(g, &g.bindings()), b, slots, available_memory())?;
+    }
     check_short_batch(&model, &batch_dim, splits.train.len() % b, b)?;
     let full = model.build_seeded(device, DType::F32, seed)?;
     let nets = Nets::build(&model, full, &batch_dim, &[splits.train.len(), splits.val.len()])?;
@@ -231,12 +240,12 @@ pub fn available_memory() -> Option<u64> {
 /// Refuse a run whose estimated training memory (the summary's, with the configured optimizer's
 /// `slots` of state per parameter) exceeds `available`.
 fn check_training_memory(
-    compiled: &crate::Compiled,
+    analysis: &crate::check::Analysis,
     batch: usize,
     slots: u64,
     available: Option<u64>,
 ) -> Result<(), TrainError> {
-    let needed = compiled.analysis.as_ref().and_then(|a| a.memory.training_bytes_with(a.trainable, slots));
+    let needed = analysis.memory.training_bytes_with(analysis.trainable, slots);
     match (needed, available) {
         (Some(needed), Some(available)) if needed > available => Err(TrainError::Usage(format!(
             "training needs about {} (the summary's estimate at batch size {batch}: weights, gradients, \
@@ -286,17 +295,21 @@ fn check_short_batch(model: &Model, batch_dim: &str, rest: usize, b: usize) -> R
     Ok(())
 }
 
+/// `spec` compiled with the values its dims are declared with: `model` of it, or its default.
+pub fn compile(spec: &str, model: Option<&str>) -> Result<Compiled, TrainError> {
+    let options = Options { model: model.map(String::from), ..Options::default() };
+    crate::compile_file(spec, &options).map_err(|e| TrainError::Usage(format!("cannot read `{spec}`: {e}")))
+}
+
 /// The symbol of the first input's leading axis: the batch the model is built for.
-fn batch_dim(spec: &str, model: Option<String>) -> Result<String, TrainError> {
-    let c = crate::compile_file(spec, &Options { model, ..Options::default() })
-        .map_err(|e| TrainError::Usage(format!("cannot read `{spec}`: {e}")))?;
-    let g = c.graph.as_ref().ok_or_else(|| TrainError::Usage(format!("`{spec}` has no model")))?;
+fn batch_dim(g: &Graph) -> Result<String, TrainError> {
     let first =
         g.inputs.first().and_then(|(_, id)| g.node(*id).outputs.first()).and_then(|t| t.shape.first());
     match first.map(Dim::symbols) {
         Some(syms) if syms.len() == 1 => Ok(syms[0].clone()),
         _ => Err(TrainError::Usage(format!(
-            "the first input of `{spec}` needs a batch dim (`dim N`) on its first axis"
+            "the first input of `{}` needs a batch dim (`dim N`) on its first axis",
+            g.name
         ))),
     }
 }
@@ -316,15 +329,34 @@ mod tests {
         assert_eq!(analysis.memory.training_bytes_with(analysis.trainable, 2), Some(needed));
         let sgd = analysis.memory.training_bytes_with(analysis.trainable, 0).unwrap();
         assert_eq!(needed - sgd, 2 * 4 * analysis.trainable);
-        let e = check_training_memory(&compiled, 10, 2, Some(needed - 1)).err().unwrap().to_string();
+        let e = check_training_memory(analysis, 10, 2, Some(needed - 1)).err().unwrap().to_string();
         assert!(e.contains("at batch size 10") && e.contains("--skip-memory-check"), "{e}");
         assert!(
             e.contains(&crate::report::mib(needed)) && e.contains(&crate::report::mib(needed - 1)),
             "{e}"
         );
-        assert!(check_training_memory(&compiled, 10, 2, Some(needed)).is_ok());
-        assert!(check_training_memory(&compiled, 10, 0, Some(sgd)).is_ok(), "SGD fits where Adam does not");
-        assert!(check_training_memory(&compiled, 10, 2, None).is_ok(), "unknown memory: no refusal");
+        assert!(check_training_memory(analysis, 10, 2, Some(needed)).is_ok());
+        assert!(check_training_memory(analysis, 10, 0, Some(sgd)).is_ok(), "SGD fits where Adam does not");
+        assert!(check_training_memory(analysis, 10, 2, None).is_ok(), "unknown memory: no refusal");
         assert!(available_memory().is_some_and(|m| m > 0), "this machine's memory can be read");
+    }
+
+    #[test]
+    fn wick_train_elaborates_its_spec_once() {
+        let spec = concat!(env!("CARGO_MANIFEST_DIR"), "/specs/iris_mlp.wick");
+        let before = crate::elab::elaborations();
+        // What `wick train SPEC` does: compile, read the spec's `train` section, train.
+        let compiled = compile(spec, None).unwrap();
+        let style = crate::diag::RenderStyle::PLAIN;
+        let (mut config, dir) =
+            super::super::config::source::read_config(spec, &compiled, None, style).unwrap();
+        config.epochs = 1;
+        let out = std::env::temp_dir().join(format!("wick-once-{}", std::process::id()));
+        let options = super::super::run::RunOptions { out: Some(out.clone()), ..Default::default() };
+        let quiet = Box::new(super::super::observe::Progress::quiet());
+        let report = super::super::run::train_compiled(spec, compiled, &config, &dir, &options, quiet);
+        std::fs::remove_dir_all(out).ok();
+        assert_eq!(report.unwrap().epochs, 1);
+        assert_eq!(crate::elab::elaborations() - before, 1);
     }
 }

@@ -30,7 +30,8 @@ pub struct Attention {
     pub out_bias: Option<Tensor>,
     /// Dropout on the attention weights, in training only.
     pub dropout: f64,
-    /// The causal mask `[L, S']` as additive bias, built for the bound lengths.
+    /// The causal mask `[L, S']` as additive bias, built for the lengths the model was lowered
+    /// with; a pass at other lengths (a growing sequence) builds its own.
     pub causal: Option<Tensor>,
 }
 
@@ -38,6 +39,16 @@ impl Attention {
     /// Keys appended after the `S` real ones.
     pub fn extra_keys(&self) -> usize {
         usize::from(self.bias_kv.is_some()) + usize::from(self.zero_attn)
+    }
+
+    /// The causal bias for `l` queries and `keys` keys (the appended ones included): `built`
+    /// when the lengths are the lowered ones, a fresh one otherwise.
+    fn causal_at(&self, built: &Tensor, l: usize, keys: usize) -> Result<Tensor> {
+        if built.dims() == [l, keys] {
+            return Ok(built.clone());
+        }
+        let extra = self.extra_keys();
+        causal_bias(l, keys.saturating_sub(extra), extra, built.dtype(), built.device())
     }
 
     /// Query, key and value projected, `[N, L|S, E]`. Self-attention (`kv` is None) with a
@@ -99,7 +110,7 @@ impl Attention {
         // [N, H, L, S']
         let scores = (q.affine(1.0 / (d as f64).sqrt(), 0.0)?).matmul(&k.t()?.contiguous()?)?;
         let scores = match &self.causal {
-            Some(bias) => scores.broadcast_add(bias)?,
+            Some(bias) => scores.broadcast_add(&self.causal_at(bias, l, k.dim(2)?)?)?,
             None => scores,
         };
         let scores = match key_padding_mask {

@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use super::TrainConfig;
 use crate::diag::{self, Diagnostics, RenderStyle};
 use crate::front::span::SourceMap;
-use crate::Options;
 
 /// Why no configuration could be read.
 #[derive(Debug, thiserror::Error)]
@@ -19,15 +18,17 @@ pub enum SourceError {
     Invalid(String),
 }
 
-/// The configuration for training `spec`, and the folder its relative paths start from.
+/// The configuration for training the spec `compiled` (read from `spec`), and the folder its
+/// relative paths start from.
 pub fn read_config(
     spec: &str,
+    compiled: &crate::Compiled,
     config_file: Option<&str>,
     style: RenderStyle,
 ) -> Result<(TrainConfig, PathBuf), SourceError> {
     let dir = |p: &str| Path::new(p).parent().map(Path::to_path_buf).unwrap_or_default();
-    let mut sources = SourceMap::new();
-    let value = match config_file {
+    let mut file_sources = SourceMap::new();
+    let (value, sources) = match config_file {
         Some(file) => {
             let cannot = |e: String| SourceError::Usage(format!("cannot read `{file}`: {e}"));
             let bytes =
@@ -35,24 +36,24 @@ pub fn read_config(
             let text = String::from_utf8(bytes).map_err(|e| {
                 cannot(format!("it is not UTF-8 text (byte {})", e.utf8_error().valid_up_to()))
             })?;
-            let id = sources.add(file, Some(PathBuf::from(file)), text.clone());
-            crate::front::yaml::parse_config(&text, id).map_err(|d| invalid(d, &sources, style))?
+            let id = file_sources.add(file, Some(PathBuf::from(file)), text.clone());
+            let value =
+                crate::front::yaml::parse_config(&text, id).map_err(|d| invalid(d, &file_sources, style))?;
+            (value, &file_sources)
         }
         None => {
-            let compiled = crate::compile_file(spec, &Options::default())
-                .map_err(|e| SourceError::Usage(format!("cannot read `{spec}`: {e}")))?;
             if compiled.diagnostics.has_errors() {
                 return Err(SourceError::Invalid(compiled.render_diagnostics(style)));
             }
-            sources = compiled.sources;
-            compiled.train.ok_or_else(|| {
+            let value = compiled.train.clone().ok_or_else(|| {
                 SourceError::Usage(format!(
                     "`{spec}` has no `train` section; add one (`train {{ data: {{ csv: \"...\", target: \"...\" }} }}`) or pass `--config FILE`"
                 ))
-            })?
+            })?;
+            (value, &compiled.sources)
         }
     };
-    let config = TrainConfig::from_value(&value).map_err(|e| invalid(e.diagnostic(), &sources, style))?;
+    let config = TrainConfig::from_value(&value).map_err(|e| invalid(e.diagnostic(), sources, style))?;
     Ok((config, dir(config_file.unwrap_or(spec))))
 }
 

@@ -1,4 +1,5 @@
 use super::*;
+#[cfg(feature = "lower")]
 use std::os::unix::fs::PermissionsExt;
 
 /// A fresh folder under the system's temporary one.
@@ -9,6 +10,7 @@ fn fresh(name: &str) -> PathBuf {
     dir
 }
 
+#[cfg(feature = "lower")]
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
@@ -31,6 +33,8 @@ fn a_replaced_file_appears_whole_in_a_new_folder_with_no_temporary_left() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+// Writes through the safetensors crate, which comes with the backend half.
+#[cfg(feature = "lower")]
 #[test]
 fn a_new_file_gets_the_umask_mode_and_a_replaced_one_keeps_its_own() {
     let dir = fresh("mode");

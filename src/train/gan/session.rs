@@ -11,7 +11,7 @@ use super::program::{Adversarial, GridLatent, Player};
 use crate::train::config::TrainConfig;
 use crate::train::data::{self, Splits};
 use crate::train::run::TrainError;
-use crate::train::session::{build_model, ground, looping, trainable, Built, Session, TARGET};
+use crate::train::session::{build_model, compile, ground, looping, trainable, Built, Session, TARGET};
 
 /// Everything the loop needs for the GAN `gan` of `spec`.
 pub fn prepare(
@@ -30,7 +30,7 @@ pub fn prepare(
     // Each player's parameters from its own stream: the two models may share layer paths.
     let build = |p: &PlayerConfig, seed: u64| {
         let slots = check_memory.then(|| optimizer_of(p, config).state_slots());
-        build_model(spec, Some(&p.model), config, &splits, &device, seed, slots)
+        build_model(compile(spec, Some(&p.model))?, config, &splits, &device, seed, slots)
     };
     let generator = build(&gan.generator, config.seed)?;
     let discriminator = build(&gan.discriminator, config.seed.wrapping_add(0x9e37_79b9))?;
