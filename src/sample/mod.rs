@@ -15,6 +15,7 @@ use candle_core::{DType, Device, Tensor};
 
 use crate::ir::dim::Dim;
 use crate::lower::{random, LowerError, WeightsMismatch};
+use crate::train::data::rescaled::Rescaled;
 use crate::{Model, Options};
 
 pub use write::{write, Format};
@@ -82,6 +83,9 @@ pub struct Samples {
     /// Tensors of the weights file that the model has no use for (a VAE's encoder, when its
     /// decoder samples), sorted.
     pub unused: Vec<String>,
+    /// How the training data was rescaled, as the weights file records it: the float outputs
+    /// have been mapped back to the data's scale by it.
+    pub rescaled: Option<Rescaled>,
 }
 
 /// Draws the latent, runs the model in eval mode, returns its outputs.
@@ -104,8 +108,19 @@ pub fn generate(request: &Request) -> Result<Samples, SampleError> {
             (Some(path), unused)
         }
     };
-    let outputs = lowered.infer_named(&latent, false)?;
-    Ok(Samples { model: lowered.name.clone(), outputs, weights, unused })
+    let rescaled = match &weights {
+        Some(path) => crate::train::data::read_safetensors_metadata(path)
+            .map_err(|e| SampleError::Usage(e.to_string()))
+            .map(|m| Rescaled::from_metadata(&m))?,
+        None => None,
+    };
+    let mut outputs = lowered.infer_named(&latent, false)?;
+    if let Some(r) = &rescaled {
+        for t in outputs.values_mut().filter(|t| t.dtype().is_float()) {
+            *t = r.undo(t)?;
+        }
+    }
+    Ok(Samples { model: lowered.name.clone(), outputs, weights, unused, rescaled })
 }
 
 /// The generator a spec's `train { gan: ... }` section names, if it has one.
