@@ -5,7 +5,7 @@
 //! gan:
 //!   generator: {model: Generator, optimizer: {name: adam, lr: 0.0002, betas: [0.5, 0.999]}}
 //!   discriminator: {model: Discriminator, steps: 1}   # `steps`: its updates per generator update
-//!   loss: {name: bce, real_label: 0.9}                # lsgan, wgan, wgan_gp, dragan, hinge
+//!   loss: {name: bce, real_label: 0.9}                # lsgan, wgan, wgan_gp, dragan, hinge; r1: γ
 //!   label_noise: 0.05                                 # flip a real/fake label with this chance
 //!   latent: normal                                    # or uniform (in [-1, 1])
 //!   ema: 0.999                                        # the generator's weights' moving average
