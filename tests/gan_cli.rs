@@ -84,3 +84,34 @@ fn a_dcgan_trains_from_its_spec_and_samples_in_the_datas_scale() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The players may live in files of their own: `spec:` names the file of a model, relative to
+/// the spec that trains them, and `wick sample` on that spec finds the generator there.
+#[test]
+fn a_gan_whose_generator_is_in_another_file_trains_and_samples() {
+    let dir = std::env::temp_dir().join(format!("wick-gan-two-files-{}", std::process::id()));
+    std::fs::remove_dir_all(&dir).ok();
+    std::fs::create_dir_all(dir.join("nets")).unwrap();
+    std::fs::write(
+        dir.join("nets/gen.wick"),
+        "dim N = 8\nmodel Maker {\n    input z: [N, 3]\n    x = z |> fc: Linear(5) |> Tanh\n    output x: [N, 5]\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("critic.wick"),
+        "dim N = 8\nmodel Judge {\n    input x: [N, 5]\n    s = x |> fc: Linear(1)\n    output s: [N, 1]\n}\n\
+         train {\n    data: { synthetic: { rows: 32, features: 5 }, val_split: 0 }\n    batch_size: 8\n    \
+         epochs: 2\n    gan: {\n        generator: { model: Maker, spec: \"nets/gen.wick\" },\n        \
+         discriminator: { model: Judge },\n        loss: { name: hinge }\n    }\n}\n",
+    )
+    .unwrap();
+    let report = wick(&["train", "critic.wick"], &dir, TRAINING);
+    assert!(report.contains("Maker.safetensors") && report.contains("Judge.safetensors"), "{report}");
+    assert!(report.contains("no sample grids") && !dir.join("runs/critic/samples").exists(), "{report}");
+    let said = wick(&["sample", "critic.wick", "-n", "4", "-o", "s.npy"], &dir, Limits::STRICT);
+    assert!(said.contains("model Maker: weights from runs/critic/Maker.safetensors"), "{said}");
+    let values = npy_values(&dir.join("s.npy"));
+    assert_eq!(values.len(), 4 * 5);
+    assert!(values.iter().all(|v| (-1.0..=1.0).contains(v)), "no rescale: tanh's own range");
+    std::fs::remove_dir_all(&dir).ok();
+}

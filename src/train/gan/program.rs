@@ -122,6 +122,9 @@ pub struct GridLatent {
     pub classes: Option<usize>,
     /// The values drawn black and white: the range the data was rescaled to.
     pub range: (f32, f32),
+    /// Whether the samples are images a grid can show (`[n, 1 or 3, h, w]`); no grid is
+    /// written otherwise.
+    pub images: bool,
 }
 
 /// What one discriminator update measured.
@@ -475,6 +478,9 @@ impl Program for Adversarial {
     }
 
     fn epoch_files(&self, epoch: usize) -> Result<Vec<(std::path::PathBuf, Vec<u8>)>, FitError> {
+        if !self.grid.images {
+            return Ok(Vec::new());
+        }
         let samples = self.grid_samples()?;
         let png = crate::sample::write::png_grid(&samples, self.grid.range, self.grid.classes)
             .map_err(|e| FitError::Hook(format!("cannot draw the epoch's samples: {e}")))?;
