@@ -21,9 +21,12 @@
 //! ```
 //! let spec = "dim N = 1\nmodel Tiny { input x: [N, 4]\n output y = x |> fc: Linear(3) }";
 //! let c = wick::compile_source("tiny.wick", spec, &wick::Options::default());
-//! assert!(!c.diagnostics.has_errors());
-//! let summary = c.summary(None).unwrap();
+//! let summary = c.summary(None).expect("the spec has no errors");
 //! assert_eq!(summary.total_params, 15);
+//!
+//! // A spec with errors has no summary, only its diagnostics.
+//! let bad = wick::compile_source("bad.wick", "model M { input x: [1, 4]\n output y = x |> Lnear(3) }", &Default::default());
+//! assert!(matches!(bad.summary(None), Err(wick::SummaryError::Errors { count: 1, .. })));
 //! ```
 
 #![cfg_attr(
@@ -75,10 +78,33 @@ pub struct Compiled {
     pub train: Option<front::ast::ConfigValue>,
 }
 
+/// Why a compile has no summary: errors in the spec (rendered), or no model to summarise.
+#[derive(Debug, thiserror::Error)]
+pub enum SummaryError {
+    #[error("the spec has {count} error(s):\n{rendered}")]
+    Errors { count: usize, rendered: String },
+    #[error("the spec has no model")]
+    NoModel,
+}
+
 impl Compiled {
-    /// The summary folded to `depth`, when a model was elaborated.
-    pub fn summary(&self, depth: Option<usize>) -> Option<report::Summary> {
-        Some(report::summarize(self.graph.as_ref()?, self.analysis.as_ref()?, depth))
+    /// The summary folded to `depth`; the spec's errors when it has any.
+    pub fn summary(&self, depth: Option<usize>) -> Result<report::Summary, SummaryError> {
+        if self.diagnostics.has_errors() {
+            return Err(SummaryError::Errors {
+                count: self.diagnostics.error_count(),
+                rendered: self.render_diagnostics(diag::RenderStyle::PLAIN),
+            });
+        }
+        self.partial_summary(depth).ok_or(SummaryError::NoModel)
+    }
+
+    /// What was built, summarised even when the spec has errors (the CLI shows the table up
+    /// to the failing layer): `complete` is false then.
+    pub fn partial_summary(&self, depth: Option<usize>) -> Option<report::Summary> {
+        let mut s = report::summarize(self.graph.as_ref()?, self.analysis.as_ref()?, depth);
+        s.complete &= !self.diagnostics.has_errors();
+        Some(s)
     }
 
     /// Render the diagnostics.

@@ -577,3 +577,33 @@ fn unknown_tie_target() {
     assert_points_at(&c, "E0216", 7, "\"bodi\"");
     assert_mentions(&c, "E0216", "did you mean `body`?");
 }
+
+// ---- what once read silently as something else ----
+
+#[test]
+fn a_value_on_a_line_of_its_own_is_an_error_not_a_dropped_index() {
+    let c = case("unused_value", "E0219");
+    assert_points_at(&c, "E0219", 6, "[1]");
+    assert_mentions(&c, "E0219", "`ks[1]` indexes");
+}
+
+#[test]
+fn an_index_past_the_end_is_located() {
+    let c = case("index_out_of_range", "E0218");
+    assert_points_at(&c, "E0218", 5, "2");
+    assert_mentions(&c, "E0218", "valid indices are 0..1");
+}
+
+#[test]
+fn a_reserved_word_as_a_name_says_it_is_reserved() {
+    let c = case("reserved_word", "E0101");
+    assert_points_at(&c, "E0101", 4, "block");
+    assert_mentions(&c, "E0101", "`block` is a reserved word");
+}
+
+#[test]
+fn a_repeat_name_must_be_one_path_segment() {
+    let c = case("bad_repeat_name", "E0220");
+    assert_points_at(&c, "E0220", 4, "\"\"");
+    assert_points_at(&c, "E0220", 5, "\"a.weight\"");
+}

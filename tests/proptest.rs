@@ -33,7 +33,7 @@ fn exercise(c: &Compiled) {
         assert!(c.graph.is_some(), "no errors but no graph");
     }
     for depth in [None, Some(1)] {
-        if let Some(s) = c.summary(depth) {
+        if let Some(s) = c.partial_summary(depth) {
             let _ = report::render_table(&s, TableStyle { unicode: false, color: false });
             let _ = report::render_table(&s, TableStyle { unicode: true, color: true });
             let _ = report::render_json(&s);

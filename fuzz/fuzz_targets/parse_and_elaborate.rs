@@ -35,7 +35,7 @@ fuzz_target!(|data: &[u8]| {
     let c = wick::compile_files(root, files, &opts);
     let _ = c.render_diagnostics(RenderStyle::PLAIN);
     let _ = c.render_diagnostics(RenderStyle { fancy: true, width: 80 });
-    if let Some(summary) = c.summary(None) {
+    if let Some(summary) = c.partial_summary(None) {
         let _ = report::render_table(&summary, TableStyle { unicode: true, color: false });
         let _ = report::render_json(&summary);
     }

@@ -46,7 +46,7 @@ pub fn run(args: CatalogArgs) -> ExitCode {
                 print_diagnostics(&c);
                 None
             }
-            Ok(c) => c.summary(None).map(|s| Figures::of(&s)),
+            Ok(c) => c.summary(None).ok().map(|s| Figures::of(&s)),
         };
         failed |= figures.is_none();
         entries.push(Entry { spec, twins: Vec::new(), figures });

@@ -195,7 +195,7 @@ pub fn run(cli: Cli) -> ExitCode {
             };
             print_diagnostics(&c);
             if args.summary {
-                if let Some(s) = c.summary(args.depth) {
+                if let Some(s) = c.partial_summary(args.depth) {
                     let tty = std::io::stdout().is_terminal();
                     let style =
                         TableStyle { unicode: tty, color: tty && std::env::var_os("NO_COLOR").is_none() };

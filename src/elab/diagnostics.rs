@@ -87,6 +87,44 @@ pub fn wrong_type(span: Span, expected: &str, found: &Value) -> Diagnostic {
         .at(span, format!("expected {expected}"))
 }
 
+pub fn not_indexable(span: Span, found: &Value) -> Diagnostic {
+    Diagnostic::error("E0218", format!("only a list can be indexed, found {}", found.describe()))
+        .at(span, "not a list")
+}
+
+pub fn index_out_of_range(span: Span, index: i64, len: usize) -> Diagnostic {
+    let valid = match len {
+        0 => "the list is empty".to_string(),
+        1 => "the only index is 0 (or -1 from the end)".to_string(),
+        n => format!("valid indices are 0..{} (or -{n}..-1 from the end)", n - 1),
+    };
+    Diagnostic::error("E0218", format!("index {index} is out of range for a list of {len} items"))
+        .at(span, "out of range")
+        .note(valid)
+}
+
+/// A statement that is a value (a number, a list, a name...) whose value nothing takes: most
+/// often the continuation of the line above, which a new line ended.
+pub fn unused_value(span: Span) -> Diagnostic {
+    Diagnostic::error("E0219", "this value is never used")
+        .at(span, "a statement of its own")
+        .help("bind it (`name = ...`), or if it belongs to the line above, join them: `ks[1]` indexes, while `ks` and `[1]` on two lines are two statements")
+}
+
+pub fn bad_repeat_name(span: Span, name: &str) -> Diagnostic {
+    let (found, why) = match name {
+        "" => ("an empty name".to_string(), "its layers' keys would have an empty segment (`f.1..weight`)"),
+        _ => (
+            format!("`{name}`"),
+            "a `.` would make one name two path segments, and a key both a tensor and a prefix",
+        ),
+    };
+    Diagnostic::error("E0220", format!("a repeat's `as` names one path segment, found {found}"))
+        .at(span, "not a path segment")
+        .note(why)
+        .help("name each repetition with letters, digits, `_` or `-`, as `as \"layer{i}\"`")
+}
+
 pub fn bad_choice(span: Span, name: &str, found: &str, choices: &[&str]) -> Diagnostic {
     let list: Vec<String> = choices.iter().map(|c| format!("\"{c}\"")).collect();
     let d =

@@ -8,6 +8,22 @@ use crate::front::ast::{BinOp, DefKind, Expr, ExprKind, Stmt, StrLit, UnOp};
 use crate::front::span::Span;
 use crate::ir::dim::{Dim, DimError};
 
+/// Whether `e` is a value that builds no layer (a number, a name, a list of them...): as a
+/// statement of its own, nothing could take it.
+fn is_plain_value(e: &Expr) -> bool {
+    match &e.kind {
+        ExprKind::Int(_) | ExprKind::Float(_) | ExprKind::Bool(_) | ExprKind::Str(_) | ExprKind::Name(_) => {
+            true
+        }
+        ExprKind::List(items) => items.iter().all(is_plain_value),
+        ExprKind::Paren(x) | ExprKind::Unary { operand: x, .. } => is_plain_value(x),
+        ExprKind::Binary { lhs, rhs, .. } | ExprKind::Index { base: lhs, index: rhs } => {
+            is_plain_value(lhs) && is_plain_value(rhs)
+        }
+        _ => false,
+    }
+}
+
 impl<'a> Elaborator<'a> {
     /// Run the statements of a body in order; returns the value of `return` (blocks) or of the
     /// last bare expression (`if` branches).
@@ -66,7 +82,13 @@ impl<'a> Elaborator<'a> {
                         return Some(Value::Poison);
                     }
                 }
-                Stmt::Expr(e) => last = Some(self.eval(e, env, prefix)),
+                Stmt::Expr(e) => {
+                    // Only a body's last statement gives its value (an `if` branch's).
+                    if k + 1 < stmts.len() && is_plain_value(e) {
+                        self.report(diag::unused_value(e.span));
+                    }
+                    last = Some(self.eval(e, env, prefix))
+                }
             }
         }
         last
@@ -212,6 +234,11 @@ impl<'a> Elaborator<'a> {
             ExprKind::Name(n) => self.lookup(n, e.span, env),
             ExprKind::List(items) => Value::List(items.iter().map(|i| self.eval(i, env, prefix)).collect()),
             ExprKind::Paren(inner) => self.eval(inner, env, prefix),
+            ExprKind::Index { base, index } => {
+                let list = self.eval(base, env, prefix);
+                let i = self.eval(index, env, prefix);
+                self.item(list, base.span, i, index.span)
+            }
             ExprKind::Call { callee, args } => self.call(
                 &callee.name,
                 callee.span,
@@ -356,6 +383,41 @@ impl<'a> Elaborator<'a> {
             (Value::Str(a), Value::Str(b)) if op == BinOp::Add => Value::Str(format!("{a}{b}")),
             _ => {
                 self.report(diag::bad_operands(span, op, &l, &r));
+                Value::Poison
+            }
+        }
+    }
+
+    /// Item `index` of `list` (a negative index counts from the end).
+    fn item(&mut self, list: Value, list_span: Span, index: Value, index_span: Span) -> Value {
+        let items = match list {
+            Value::Poison => return Value::Poison,
+            Value::List(items) => items,
+            other => {
+                self.report(diag::not_indexable(list_span, &other));
+                return Value::Poison;
+            }
+        };
+        let i = match index {
+            Value::Poison => return Value::Poison,
+            Value::Int(d) => match self.decide(&d) {
+                Some(i) => i,
+                None => {
+                    self.report(diag::not_constant(index_span, &d));
+                    return Value::Poison;
+                }
+            },
+            other => {
+                self.report(diag::wrong_type(index_span, "an int index", &other));
+                return Value::Poison;
+            }
+        };
+        let len = items.len();
+        let at = if i < 0 { i.checked_add(len as i64) } else { Some(i) };
+        match at.and_then(|a| usize::try_from(a).ok()).filter(|a| *a < len) {
+            Some(a) => items.into_iter().nth(a).unwrap_or(Value::Poison),
+            None => {
+                self.report(diag::index_out_of_range(index_span, i, len));
                 Value::Poison
             }
         }

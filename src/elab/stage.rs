@@ -207,6 +207,13 @@ impl<'a> Elaborator<'a> {
                     this.envs[child].locals.insert(var.name.clone(), Value::Int(i.into()));
                 }
                 let name = r.name_format.as_ref().map(|f| this.interpolate(f, child));
+                if let (Some(name), Some(format)) = (&name, &r.name_format) {
+                    // The name is one segment of a parameter path.
+                    if name.is_empty() || name.contains('.') {
+                        this.report(diag::bad_repeat_name(format.span, name));
+                        return Value::Poison;
+                    }
+                }
                 let naming = match &name {
                     Some(s) => Naming::Named(s),
                     None => Naming::Index(n),

@@ -240,4 +240,9 @@ pub enum ExprKind {
         otherwise: Option<Vec<Stmt>>,
     },
     Repeat(Repeat),
+    /// `list[i]`: an item of a list value (a negative index counts from the end).
+    Index {
+        base: Box<Expr>,
+        index: Box<Expr>,
+    },
 }

@@ -25,6 +25,12 @@ const KEYWORDS: &[&str] = &[
     "in", "as",
 ];
 
+/// The words the grammar's `keyword` rule keeps from being names (labels may still use them).
+const RESERVED: &[&str] = &[
+    "use", "dim", "block", "model", "input", "output", "return", "assert", "if", "else", "repeat", "in",
+    "as", "of", "true", "false",
+];
+
 /// Parse a whole `.wick` file.
 pub fn parse_file(text: &str, file: FileId) -> Result<Module, Diagnostic> {
     let b = Builder { file, base: 0 };
@@ -458,6 +464,7 @@ impl Builder {
                 ExprKind::Call { callee, args }
             }
             Rule::if_expr => return self.if_expr(pair),
+            Rule::indexed => return self.indexed(pair),
             Rule::repeat_expr => {
                 let mut var = None;
                 let mut start = None;
@@ -488,6 +495,20 @@ impl Builder {
             _ => ExprKind::List(vec![]),
         };
         Ok(Expr { kind, span })
+    }
+
+    /// `base[i][j]` (or a bare `base`): each index applied to what the one before gave.
+    fn indexed(&self, pair: Pair<Rule>) -> Result<Expr, Diagnostic> {
+        let mut inner = pair.into_inner();
+        let base = match inner.next().and_then(|b| b.into_inner().next()) {
+            Some(b) => self.primary(b)?,
+            None => return Ok(Expr { kind: ExprKind::List(vec![]), span: Span::default() }),
+        };
+        inner.try_fold(base, |base, index| {
+            let span = base.span.to(self.span(&index));
+            let index = self.expr_or_empty(index.into_inner().next(), span)?;
+            Ok(Expr { kind: ExprKind::Index { base: Box::new(base), index: Box::new(index) }, span })
+        })
     }
 
     fn if_expr(&self, pair: Pair<Rule>) -> Result<Expr, Diagnostic> {
@@ -527,7 +548,11 @@ impl Builder {
         let mut d = Diagnostic::error("E0101", format!("expected {expected}, found {}", found.describe()))
             .at(span, format!("expected {expected}"));
         if let Found::Word(w) = &found {
-            if let Some(k) = did_you_mean(w, KEYWORDS.iter().copied()).filter(|k| k != w) {
+            if RESERVED.contains(&w.as_str()) {
+                d = d.help(format!(
+                    "`{w}` is a reserved word: choose another name (as a label, `{w}: ...`, it may stay)"
+                ));
+            } else if let Some(k) = did_you_mean(w, KEYWORDS.iter().copied()).filter(|k| k != w) {
                 d = d.help(format!("did you mean the keyword `{k}`?"));
             }
         }
@@ -588,6 +613,21 @@ fn describe_expected(rules: &[Rule]) -> String {
     let mut words: Vec<&str> = Vec::new();
     for r in rules {
         let w = match r {
+            Rule::use_word => "`use`",
+            Rule::dim_word => "`dim`",
+            Rule::block_word => "`block`",
+            Rule::model_word => "`model`",
+            Rule::train_word => "`train`",
+            Rule::input_word => "`input`",
+            Rule::output_word => "`output`",
+            Rule::return_word => "`return`",
+            Rule::assert_word => "`assert`",
+            Rule::if_word => "`if`",
+            Rule::else_word => "`else`",
+            Rule::repeat_word => "`repeat`",
+            Rule::in_word => "`in`",
+            Rule::as_word => "`as`",
+            Rule::of_word => "`of`",
             Rule::use_decl => "`use`",
             Rule::dim_decl => "`dim`",
             Rule::block_def => "`block`",
@@ -614,12 +654,15 @@ fn describe_expected(rules: &[Rule]) -> String {
             Rule::call
             | Rule::list
             | Rule::paren
+            | Rule::indexed
+            | Rule::index_base
             | Rule::int
             | Rule::float
             | Rule::string
             | Rule::boolean => "a value",
             Rule::if_expr | Rule::repeat_expr | Rule::neg | Rule::not => "an expression",
             Rule::args | Rule::arg => "an argument",
+            Rule::index => "an index (`[i]`)",
             Rule::range => "a range (`i in 0..n`)",
             Rule::or
             | Rule::and

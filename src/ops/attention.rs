@@ -344,7 +344,7 @@ mod tests {
         let codes = c.diagnostics.items.iter().map(|d| format!("{} {}", d.code, d.message)).collect();
         let paths =
             c.graph.as_ref().map(|g| g.parameters().into_iter().map(|p| p.0).collect()).unwrap_or_default();
-        let macs = c.summary(None).and_then(|s| match s.macs {
+        let macs = c.summary(None).ok().and_then(|s| match s.macs {
             crate::report::DimValue::Int(v) => Some(v),
             _ => None,
         });

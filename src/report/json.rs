@@ -78,7 +78,7 @@ pub fn render_json(s: &Summary) -> String {
             "inference_bytes": m.inference_bytes,
             "training_bytes": m.training_bytes,
         },
-        "complete": !s.truncated,
+        "complete": s.complete,
         "layers": layers,
     });
     if s.shared_params > 0 {

@@ -108,6 +108,9 @@ pub struct Summary {
     pub memory: Memory,
     /// True when the rows stop at a layer whose shape inference failed.
     pub truncated: bool,
+    /// Whether the spec compiled without errors: a summary of a spec with errors shows what
+    /// was built before them, and its figures are not the model's.
+    pub complete: bool,
 }
 
 /// Build the summary, folding paths deeper than `depth` into their ancestors.
@@ -137,6 +140,7 @@ pub fn summarize(graph: &Graph, analysis: &Analysis, depth: Option<usize>) -> Su
         cost_notes: analysis.cost_notes.iter().map(|s| s.to_string()).collect(),
         memory: analysis.memory.clone(),
         truncated,
+        complete: !truncated,
     }
 }
 

@@ -16,7 +16,7 @@ pub(super) fn respan_expr(e: &mut Expr, s: Span) {
             }
         }
         ExprKind::Unary { operand: x, .. } | ExprKind::Paren(x) => respan_expr(x, s),
-        ExprKind::Binary { lhs, rhs, .. } => {
+        ExprKind::Binary { lhs, rhs, .. } | ExprKind::Index { base: lhs, index: rhs } => {
             respan_expr(lhs, s);
             respan_expr(rhs, s);
         }
