@@ -150,7 +150,7 @@ fn check_second_order(d: &crate::Lowered) -> Result<(), TrainError> {
     let list: Vec<String> = blockers.iter().map(|(path, kind)| format!("`{path}` ({kind})")).collect();
     Err(TrainError::Usage(format!(
         "the gradient penalty differentiates {}'s gradient again, and these layers have no checked \
-         second-order gradient: {}; use a loss without a penalty (bce, lsgan, wgan, hinge) or other layers",
+         second-order gradient: {}; use a loss without a penalty (bce, lsgan or hinge without `r1`, or wgan) or other layers",
         d.name,
         list.join(", ")
     )))
