@@ -208,4 +208,67 @@ mod tests {
                     output z = x |> rgb: ModulatedConv2d(w, 2, 1, demodulate=false) }";
         crate::lower::gradcheck::check_spec(spec, true).unwrap().assert_within(1e-6);
     }
+    /// The StyleGAN ops against rosinality's stylegan2-pytorch modules (its fused grouped
+    /// convolution for ModulatedConv2d, its Discriminator's minibatch statistic), run by a
+    /// throwaway script on the same `sin` fills in f64: a probe-weighted sum of each output
+    /// and one element, as PyTorch 2.15 printed them.
+    #[cfg(feature = "lower")]
+    #[test]
+    fn forward_matches_rosinality_stylegan2_pytorch() {
+        use crate::lower::gradcheck::wave;
+        use candle_core::{DType, Device, Tensor};
+        let spec = "model M { input a: [2, 3, 7, 5]\n input x: [2, 3, 5, 4]\n input w: [2, 6]\n \
+                    input b: [6, 2, 3, 5]\n output e = a |> c: EqualConv2d(4, 3, stride=2, padding=1)\n \
+                    output m = x |> m: ModulatedConv2d(w, 4, 3)\n \
+                    output r = x |> rgb: ModulatedConv2d(w, 2, 1, demodulate=false)\n \
+                    output s = b |> MinibatchStd(3) }";
+        let model = crate::Model::from_source("x.wick", spec, &crate::Options::default()).unwrap();
+        let lowered = model.build(&Device::Cpu, DType::F64).unwrap();
+        let fills: [(&str, &[usize], f64, f64); 8] = [
+            ("c.weight", &[4, 3, 3, 3], 0.37, 0.1),
+            ("c.bias", &[4], 0.5, 0.2),
+            ("m.weight", &[1, 4, 3, 3, 3], 0.29, 0.6),
+            ("m.modulation.weight", &[3, 6], 0.41, 0.7),
+            ("rgb.weight", &[1, 2, 3, 1, 1], 0.29, 0.6),
+            ("rgb.modulation.weight", &[3, 6], 0.41, 0.7),
+            ("m.modulation.bias", &[3], 0.9, 0.8),
+            ("rgb.modulation.bias", &[3], 0.9, 0.8),
+        ];
+        for (key, shape, step, phase) in fills {
+            let mut value = wave(shape, step, phase).as_tensor().clone();
+            if key.ends_with("modulation.bias") {
+                value = value.affine(0.1, 1.0).unwrap();
+            }
+            lowered.params().get(key).unwrap().set(&value).unwrap();
+        }
+        let inputs = [
+            wave(&[2, 3, 7, 5], 0.11, 0.3),
+            wave(&[2, 3, 5, 4], 0.13, 0.2),
+            wave(&[2, 6], 0.7, 0.5),
+            wave(&[6, 2, 3, 5], 0.17, 0.9),
+        ];
+        let outputs = lowered.forward(&inputs.map(|v| v.as_tensor().clone()), false).unwrap();
+        let probe_sum = |t: &Tensor| {
+            let probe = wave(t.dims(), 0.23, 0.4);
+            (t * probe.as_tensor()).unwrap().sum_all().unwrap().to_scalar::<f64>().unwrap()
+        };
+        let at = |t: &Tensor, i: [usize; 4]| {
+            (0..4)
+                .fold(t.clone(), |t, axis| t.narrow(axis, i[axis], 1).unwrap())
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f64>()
+                .unwrap()[0]
+        };
+        let expected = [
+            (19.418477792752764, [1, 2, 1, 0], 0.588561650769881),
+            (85.86345750485032, [1, 3, 4, 2], -0.8428106452931721),
+            (-1.7321216706243865, [0, 1, 2, 3], 0.9010449905159028),
+            (-1.19504339229311, [1, 2, 0, 0], 0.7151757456159932),
+        ];
+        for (out, (sum, index, value)) in outputs.iter().zip(expected) {
+            assert!((probe_sum(out) - sum).abs() < 1e-10, "{} vs {sum}", probe_sum(out));
+            assert!((at(out, index) - value).abs() < 1e-12, "{} vs {value}", at(out, index));
+        }
+    }
 }
