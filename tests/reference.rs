@@ -208,7 +208,13 @@ const REFERENCE: &[Reference] = &[
     // final_conv 32*33*9 + 32 = 9,536 (the minibatch statistic adds a channel), final_linear
     // 512*32 + 32 = 16,416 and 32 + 1 = 33; total 30,657. MACs per image: 16*64 = 1,024,
     // 32*16 * 144 = 73,728, 32*16 * 297 = 152,064, 16,384 + 32; 243,232 x 24 = 5,837,568.
-    Reference { spec: "stylegan_digits", params: 30_657, running_stats: 0, output: &[24, 1], macs: 5_837_568 },
+    Reference {
+        spec: "stylegan_digits",
+        params: 30_657,
+        running_stats: 0,
+        output: &[24, 1],
+        macs: 5_837_568,
+    },
     Reference {
         spec: "gru_seq2seq",
         params: 2_672_224,
