@@ -120,6 +120,7 @@ catalog!(
     resnet50,
     se_resnet50,
     seed_mlp,
+    stylegan_digits,
     stylegan_mapping,
     transformer_default,
     unet_milesial,

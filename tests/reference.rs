@@ -204,6 +204,17 @@ const REFERENCE: &[Reference] = &[
     // cgan_digits: embed 10*16 = 160, fc1 (64 + 16)*256 + 256 = 20,736, fc2 256*128 + 128 =
     // 32,896, fc3 129; total 53,921. MACs per row 80*256 + 256*128 + 128 = 53,376; x 64 = 3,416,064.
     Reference { spec: "cgan_digits", params: 53_921, running_stats: 0, output: &[64, 1], macs: 3_416_064 },
+    // stylegan_digits, at N = 24: from_rgb 16*1 + 16 = 32, down 32*16*9 + 32 = 4,640,
+    // final_conv 32*33*9 + 32 = 9,536 (the minibatch statistic adds a channel), final_linear
+    // 512*32 + 32 = 16,416 and 32 + 1 = 33; total 30,657. MACs per image: 16*64 = 1,024,
+    // 32*16 * 144 = 73,728, 32*16 * 297 = 152,064, 16,384 + 32; 243,232 x 24 = 5,837,568.
+    Reference {
+        spec: "stylegan_digits",
+        params: 30_657,
+        running_stats: 0,
+        output: &[24, 1],
+        macs: 5_837_568,
+    },
     Reference {
         spec: "gru_seq2seq",
         params: 2_672_224,

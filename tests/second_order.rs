@@ -286,3 +286,30 @@ fn reductions_views_and_other_norms() {
     report.assert_within(TOLERANCE);
     print_worst(&report);
 }
+
+#[test]
+fn stylegan_discriminator_ops() {
+    check(
+        "[6, 3, 7, 5]",
+        &[
+            "c: EqualConv2d(4, 3, stride=2, padding=1) |> LeakyReLU(0.2)",
+            "d: EqualConv2d(2, 1, bias=false) |> Tanh",
+            "MinibatchStd(3) |> Tanh",
+            "MinibatchStd(2) |> e: EqualConv2d(2, 3, padding=1) |> b: Bias |> Tanh",
+        ],
+        true,
+    );
+}
+
+/// The generator's layers, should a penalty (path length, or R1 through a generator) reach
+/// them: the style's modulation and demodulation, the learned constant.
+#[test]
+fn stylegan_generator_ops() {
+    let spec = "model M { input x: [2, 3, 5, 4]\n input w: [2, 6]\n \
+                output y = x |> m: ModulatedConv2d(w, 4, 3) |> Tanh\n \
+                output z = x |> rgb: ModulatedConv2d(w, 2, 1, demodulate=false) |> Tanh\n \
+                output c = w |> k: ConstantInput(2, size=3) |> n: ModulatedConv2d(w, 2, 3) |> Tanh }";
+    let report = check_second_order_spec(spec, true).unwrap();
+    report.assert_within(TOLERANCE);
+    print_worst(&report);
+}

@@ -57,12 +57,17 @@ pub const CHECKED: &[(&str, &str)] = &[
     ("matmul", "reductions_views_and_other_norms"),
     ("RMSNorm", "reductions_views_and_other_norms"),
     ("PixelNorm", "reductions_views_and_other_norms"),
+    ("EqualConv2d", "stylegan_discriminator_ops"),
+    ("MinibatchStd", "stylegan_discriminator_ops"),
+    ("Bias", "stylegan_discriminator_ops"),
+    ("ModulatedConv2d", "stylegan_generator_ops"),
+    ("ConstantInput", "stylegan_generator_ops"),
 ];
 
 /// The kinds checked through the CPU's differentiable convolution (`conv_composed`), which
 /// runs on the CPU in f32 and f64 only: elsewhere they lower to candle's conv ops, whose
 /// second-order gradient is not checked.
-const ON_IM2COL: &[&str] = &["Conv1d", "Conv2d", "ConvTranspose2d"];
+const ON_IM2COL: &[&str] = &["Conv1d", "Conv2d", "ConvTranspose2d", "EqualConv2d", "ModulatedConv2d"];
 
 /// Whether layers of `kind` have a checked second-order gradient.
 pub fn supports(kind: &str) -> bool {

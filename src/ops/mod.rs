@@ -20,13 +20,16 @@ pub mod activation;
 pub mod adaptive_pool;
 pub mod attention;
 pub mod batchnorm;
+pub mod bias;
 pub mod class_token;
 pub mod concat;
+pub mod constant_input;
 pub mod conv;
 pub mod conv_transpose;
 pub mod dropout;
 pub mod elementwise;
 pub mod embedding;
+pub mod equal_conv;
 pub mod equal_linear;
 pub mod flatten;
 pub mod geometry;
@@ -36,6 +39,9 @@ pub mod input;
 pub mod layernorm;
 pub mod linear;
 pub mod matmul;
+pub mod minibatch_std;
+pub mod modulated_conv;
+pub mod noise_injection;
 pub mod norm;
 pub mod permute;
 pub mod pool;
@@ -200,6 +206,12 @@ static OPS: &[&OpDef] = &[
     &norm::RMS_NORM,
     &norm::PIXEL_NORM,
     &equal_linear::EQUAL_LINEAR,
+    &equal_conv::EQUAL_CONV2D,
+    &modulated_conv::MODULATED_CONV2D,
+    &noise_injection::NOISE_INJECTION,
+    &minibatch_std::MINIBATCH_STD,
+    &constant_input::CONSTANT_INPUT,
+    &bias::BIAS,
     &upsample::UPSAMPLE,
     &split::SPLIT,
     &split::CHUNK,
