@@ -1,0 +1,167 @@
+//! The Frechet inception distance (FID) of a GAN's samples, measured in the features of a model
+//! the configuration names (any trained classifier: the digits CNN's penultimate layer for the
+//! digits) rather than Inception's, after every `every`-th epoch.
+//!
+//! The real side is fixed when training starts: `samples` training images chosen by the run's
+//! seed, their feature statistics computed once. The generated side is the generator's output
+//! for one fixed latent batch (the sample grid's stream, so epochs compare), in evaluation mode
+//! and with its moving average's weights when there is one.
+//!
+//! The distance itself ([`frechet`]) is plain f64 arithmetic, apart from candle: it lives here
+//! because the GAN loop is its only user; the features model is what ties it to a run.
+
+pub mod frechet;
+
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor};
+
+use super::config::FidConfig;
+use crate::train::run::TrainError;
+use frechet::{frechet_distance, Statistics};
+
+/// Separates the choice of real images from every other use of the run's seed.
+const REAL_ROWS_SALT: u64 = 0xF1D0_5EED;
+
+/// A features model with the real images' statistics, measuring generated images against them.
+pub struct FidProbe {
+    net: crate::Lowered,
+    /// Which of the model's outputs holds the features.
+    output: usize,
+    real: Statistics,
+    /// Generated images compared per measurement (as many as the real ones).
+    pub samples: usize,
+    every: u64,
+    steps_per_epoch: u64,
+}
+
+impl FidProbe {
+    /// The features model `config` names (paths relative to `config_dir`), checked to take
+    /// images of the generator's output shape `made` (`[batch, ...]`), and the statistics of
+    /// `samples` rows of `real` (the training images) chosen by `seed`.
+    pub fn prepare(
+        config: &FidConfig,
+        config_dir: &Path,
+        device: &Device,
+        made: &[usize],
+        real: &Tensor,
+        seed: u64,
+        steps_per_epoch: usize,
+    ) -> Result<FidProbe, TrainError> {
+        let located = |key: &str, why: String| TrainError::Usage(format!("gan.fid.{key}: {why}"));
+        let spec = config_dir.join(&config.spec).display().to_string();
+        let compiled = crate::train::session::compile(&spec, config.model.as_deref())?;
+        let model = crate::Model::from_compiled(compiled)
+            .map_err(|e| located("spec", format!("the features spec `{spec}` does not compile: {e}")))?;
+        let net = model.build(device, DType::F32)?;
+        let weights = config_dir.join(&config.weights);
+        let report = net
+            .load_weights(&weights, true)
+            .map_err(|e| located("weights", format!("`{}`: {e}", weights.display())))?;
+        // The file may hold more than the features need (a classifier's last layer).
+        let skipped = report.skipped;
+        if !skipped.missing.is_empty() || !skipped.mismatched.is_empty() {
+            let lacking = crate::lower::WeightsMismatch { unexpected: Vec::new(), ..skipped };
+            let why = format!(
+                "`{}` does not fit {}: {}",
+                weights.display(),
+                net.name,
+                lacking.to_string().trim_end()
+            );
+            return Err(located("weights", why));
+        }
+        check_input(&net, made).map_err(|why| located("model", why))?;
+        let names = net.output_names();
+        let output = match &config.output {
+            None => 0,
+            Some(name) => names.iter().position(|n| n == name).ok_or_else(|| {
+                located(
+                    "output",
+                    format!("{} has no output `{name}`; its outputs: {}", net.name, names.join(", ")),
+                )
+            })?,
+        };
+        let rows = real.dim(0)?;
+        if config.samples > rows {
+            let why =
+                format!("{} samples asked for, and the training split has {rows} images", config.samples);
+            return Err(located("samples", why));
+        }
+        let chosen: Vec<u32> = crate::train::data::shuffled(rows, seed ^ REAL_ROWS_SALT)
+            .into_iter()
+            .take(config.samples)
+            .collect();
+        let chosen = real.index_select(&Tensor::from_slice(&chosen, chosen.len(), real.device())?, 0)?;
+        let mut probe = FidProbe {
+            net,
+            output,
+            real: Statistics { mean: Vec::new(), covariance: Vec::new(), rows: 0 },
+            samples: config.samples,
+            every: config.every as u64,
+            steps_per_epoch: steps_per_epoch.max(1) as u64,
+        };
+        probe.real = probe.statistics(&chosen)?;
+        Ok(probe)
+    }
+
+    /// Whether iteration `iteration` (0-based, over the run) ends an epoch measured after.
+    pub fn due(&self, iteration: u64) -> bool {
+        let done = iteration + 1;
+        done.is_multiple_of(self.steps_per_epoch) && (done / self.steps_per_epoch).is_multiple_of(self.every)
+    }
+
+    /// The distance between `generated` (`[samples, ...]`, the generator's output) and the
+    /// real images, in the features model's features.
+    pub fn distance(&self, generated: &Tensor) -> candle_core::Result<f64> {
+        frechet_distance(&self.real, &self.statistics(generated)?).map_err(candle_core::Error::msg)
+    }
+
+    /// The feature statistics of `images`, run through the model in batches of the size it was
+    /// built for; the last batch is padded with zeros, whose rows are dropped (evaluation mode
+    /// treats rows apart).
+    fn statistics(&self, images: &Tensor) -> candle_core::Result<Statistics> {
+        let (rows, batch) = (images.dim(0)?, self.net.inputs()[0].dims[0]);
+        let images = images.to_dtype(self.net.dtype())?.to_device(self.net.device())?;
+        let mut features = Vec::with_capacity(rows);
+        for start in (0..rows).step_by(batch.max(1)) {
+            let take = batch.min(rows - start);
+            let mut chunk = images.narrow(0, start, take)?;
+            if take < batch {
+                let mut pad = chunk.dims().to_vec();
+                pad[0] = batch - take;
+                chunk = Tensor::cat(&[&chunk, &Tensor::zeros(pad, chunk.dtype(), chunk.device())?], 0)?;
+            }
+            let out = self.net.infer(&[chunk], false)?.swap_remove(self.output);
+            let flat = out.flatten_from(1)?.narrow(0, 0, take)?.to_dtype(DType::F64)?;
+            features.extend(flat.to_vec2::<f64>()?);
+        }
+        Statistics::of_rows(&features).map_err(candle_core::Error::msg)
+    }
+}
+
+/// The features model takes one float input, of the generator's image shape past the batch.
+fn check_input(net: &crate::Lowered, made: &[usize]) -> Result<(), String> {
+    let [input] = net.inputs() else {
+        return Err(format!(
+            "{} takes {} inputs; a features model takes one, the image",
+            net.name,
+            net.inputs().len()
+        ));
+    };
+    let image = made.get(1..).unwrap_or_default();
+    if !input.dtype.is_float() || input.dims.get(1..) != Some(image) {
+        return Err(format!(
+            "{}'s input `{}` takes {:?} ({}) per batch of {}, and the generator makes images of {image:?}: \
+             the features model must take the generator's images",
+            net.name,
+            input.name,
+            input.dims.get(1..).unwrap_or_default(),
+            input.dtype,
+            input.dims.first().copied().unwrap_or_default()
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
