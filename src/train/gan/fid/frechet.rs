@@ -65,19 +65,38 @@ impl Statistics {
     }
 }
 
-/// The Frechet distance between the Gaussians `a` and `b` describe (see the module docs).
-pub fn frechet_distance(a: &Statistics, b: &Statistics) -> Result<f64, String> {
-    let n = a.dim();
-    if b.dim() != n {
-        return Err(format!("features of {n} values against features of {}", b.dim()));
+/// One side's statistics with its covariance's square root, ready to be measured against
+/// many others (a run's real images, against each epoch's samples).
+#[derive(Clone, Debug)]
+pub struct Reference {
+    pub statistics: Statistics,
+    root: Vec<f64>,
+}
+
+impl Reference {
+    pub fn new(statistics: Statistics) -> Reference {
+        let root = sqrt_psd(&statistics.covariance, statistics.dim());
+        Reference { statistics, root }
     }
-    let mean_term: f64 = a.mean.iter().zip(&b.mean).map(|(x, y)| (x - y) * (x - y)).sum();
-    let trace = |s: &[f64]| (0..n).map(|i| s[i * n + i]).sum::<f64>();
-    let root_a = sqrt_psd(&a.covariance, n);
-    let inner = multiply(&multiply(&root_a, &b.covariance, n), &root_a, n);
-    let (eigenvalues, _) = symmetric_eigen(&symmetrised(&inner, n), n);
-    let cross: f64 = roots(&eigenvalues).iter().sum();
-    Ok(mean_term + trace(&a.covariance) + trace(&b.covariance) - 2.0 * cross)
+
+    /// The Frechet distance between the Gaussians this and `other` describe (see the module
+    /// docs).
+    pub fn distance(&self, other: &Statistics) -> Result<f64, String> {
+        let (a, n) = (&self.statistics, self.statistics.dim());
+        if other.dim() != n {
+            return Err(format!("features of {n} values against features of {}", other.dim()));
+        }
+        let mean_term: f64 = a.mean.iter().zip(&other.mean).map(|(x, y)| (x - y) * (x - y)).sum();
+        let trace = |s: &[f64]| (0..n).map(|i| s[i * n + i]).sum::<f64>();
+        let inner = multiply(&multiply(&self.root, &other.covariance, n), &self.root, n);
+        let cross: f64 = roots(&symmetric_eigenvalues(&symmetrised(&inner, n), n)).iter().sum();
+        Ok(mean_term + trace(&a.covariance) + trace(&other.covariance) - 2.0 * cross)
+    }
+}
+
+/// The Frechet distance between the Gaussians `a` and `b` describe.
+pub fn frechet_distance(a: &Statistics, b: &Statistics) -> Result<f64, String> {
+    Reference::new(a.clone()).distance(b)
 }
 
 /// The symmetric positive semi-definite square root of the symmetric positive semi-definite
@@ -133,12 +152,23 @@ fn symmetrised(m: &[f64], n: usize) -> Vec<f64> {
 /// The eigenvalues of the symmetric `s` (`n x n`, row-major) and its eigenvectors (column `k`
 /// of the returned row-major matrix belongs to value `k`), by cyclic Jacobi rotations.
 pub fn symmetric_eigen(s: &[f64], n: usize) -> (Vec<f64>, Vec<f64>) {
-    let mut a = s.to_vec();
     let mut v = vec![0.0; n * n];
     (0..n).for_each(|i| v[i * n + i] = 1.0);
+    let values = jacobi(s, n, Some(&mut v));
+    (values, v)
+}
+
+/// The eigenvalues alone: a third less work than [`symmetric_eigen`].
+pub fn symmetric_eigenvalues(s: &[f64], n: usize) -> Vec<f64> {
+    jacobi(s, n, None)
+}
+
+/// The diagonal `s` is rotated to, its rotations accumulated into `vectors` when given.
+fn jacobi(s: &[f64], n: usize, mut vectors: Option<&mut [f64]>) -> Vec<f64> {
+    let mut a = s.to_vec();
     let norm: f64 = a.iter().map(|x| x * x).sum::<f64>().sqrt();
-    // Jacobi converges quadratically once the off-diagonal is small: a few sweeps suffice,
-    // the cap only guards against a matrix of NaNs.
+    // Jacobi converges quadratically once the off-diagonal is small: about ten sweeps for a
+    // 64 x 64 covariance; the cap only guards against a matrix of NaNs.
     for _sweep in 0..100 {
         let off: f64 = (0..n)
             .flat_map(|i| (0..n).filter(move |j| *j != i).map(move |j| (i, j)))
@@ -150,16 +180,17 @@ pub fn symmetric_eigen(s: &[f64], n: usize) -> (Vec<f64>, Vec<f64>) {
         }
         for p in 0..n {
             for q in p + 1..n {
-                rotate(&mut a, &mut v, n, p, q);
+                rotate(&mut a, vectors.as_deref_mut(), n, p, q);
             }
         }
     }
-    ((0..n).map(|i| a[i * n + i]).collect(), v)
+    (0..n).map(|i| a[i * n + i]).collect()
 }
 
 /// The Jacobi rotation in the plane `(p, q)` that zeroes `a[p][q]`, applied to `a` on both
-/// sides and to the eigenvectors `v` on the right.
-fn rotate(a: &mut [f64], v: &mut [f64], n: usize, p: usize, q: usize) {
+/// sides and to the eigenvectors `v` on the right. (Updating rows and columns in one loop, as
+/// symmetry allows, measured slower: its column writes are strided.)
+fn rotate(a: &mut [f64], v: Option<&mut [f64]>, n: usize, p: usize, q: usize) {
     let apq = a[p * n + q];
     if apq == 0.0 {
         return;
@@ -169,20 +200,21 @@ fn rotate(a: &mut [f64], v: &mut [f64], n: usize, p: usize, q: usize) {
     let t = theta.signum() / (theta.abs() + theta.hypot(1.0));
     let c = 1.0 / (t * t + 1.0).sqrt();
     let s = t * c;
+    let turn = |m: &mut [f64], x: usize, y: usize| {
+        let (mx, my) = (m[x], m[y]);
+        m[x] = c * mx - s * my;
+        m[y] = s * mx + c * my;
+    };
     for k in 0..n {
-        let (akp, akq) = (a[k * n + p], a[k * n + q]);
-        a[k * n + p] = c * akp - s * akq;
-        a[k * n + q] = s * akp + c * akq;
+        turn(a, k * n + p, k * n + q);
     }
     for k in 0..n {
-        let (apk, aqk) = (a[p * n + k], a[q * n + k]);
-        a[p * n + k] = c * apk - s * aqk;
-        a[q * n + k] = s * apk + c * aqk;
+        turn(a, p * n + k, q * n + k);
     }
-    for k in 0..n {
-        let (vkp, vkq) = (v[k * n + p], v[k * n + q]);
-        v[k * n + p] = c * vkp - s * vkq;
-        v[k * n + q] = s * vkp + c * vkq;
+    if let Some(v) = v {
+        for k in 0..n {
+            turn(v, k * n + p, k * n + q);
+        }
     }
     // Zero in exact arithmetic: set so, or rounding would keep the sweeps going.
     a[p * n + q] = 0.0;

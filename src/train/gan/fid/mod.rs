@@ -18,7 +18,7 @@ use candle_core::{DType, Device, Tensor};
 
 use super::config::FidConfig;
 use crate::train::run::TrainError;
-use frechet::{frechet_distance, Statistics};
+use frechet::{Reference, Statistics};
 
 /// Separates the choice of real images from every other use of the run's seed.
 const REAL_ROWS_SALT: u64 = 0xF1D0_5EED;
@@ -28,7 +28,7 @@ pub struct FidProbe {
     net: crate::Lowered,
     /// Which of the model's outputs holds the features.
     output: usize,
-    real: Statistics,
+    real: Reference,
     /// Generated images compared per measurement (as many as the real ones).
     pub samples: usize,
     every: u64,
@@ -38,7 +38,8 @@ pub struct FidProbe {
 impl FidProbe {
     /// The features model `config` names (paths relative to `config_dir`), checked to take
     /// images of the generator's output shape `made` (`[batch, ...]`), and the statistics of
-    /// `samples` rows of `real` (the training images) chosen by `seed`.
+    /// `samples` rows of `real` (the training images) chosen by `seed`; measuring at the end of
+    /// every `every`-th epoch of `steps_per_epoch` iterations.
     pub fn prepare(
         config: &FidConfig,
         config_dir: &Path,
@@ -92,16 +93,15 @@ impl FidProbe {
             .take(config.samples)
             .collect();
         let chosen = real.index_select(&Tensor::from_slice(&chosen, chosen.len(), real.device())?, 0)?;
-        let mut probe = FidProbe {
+        let real = Reference::new(statistics(&net, output, &chosen)?);
+        Ok(FidProbe {
             net,
             output,
-            real: Statistics { mean: Vec::new(), covariance: Vec::new(), rows: 0 },
+            real,
             samples: config.samples,
             every: config.every as u64,
             steps_per_epoch: steps_per_epoch.max(1) as u64,
-        };
-        probe.real = probe.statistics(&chosen)?;
-        Ok(probe)
+        })
     }
 
     /// Whether iteration `iteration` (0-based, over the run) ends an epoch measured after.
@@ -113,30 +113,31 @@ impl FidProbe {
     /// The distance between `generated` (`[samples, ...]`, the generator's output) and the
     /// real images, in the features model's features.
     pub fn distance(&self, generated: &Tensor) -> candle_core::Result<f64> {
-        frechet_distance(&self.real, &self.statistics(generated)?).map_err(candle_core::Error::msg)
+        let generated = statistics(&self.net, self.output, generated)?;
+        self.real.distance(&generated).map_err(candle_core::Error::msg)
     }
+}
 
-    /// The feature statistics of `images`, run through the model in batches of the size it was
-    /// built for; the last batch is padded with zeros, whose rows are dropped (evaluation mode
-    /// treats rows apart).
-    fn statistics(&self, images: &Tensor) -> candle_core::Result<Statistics> {
-        let (rows, batch) = (images.dim(0)?, self.net.inputs()[0].dims[0]);
-        let images = images.to_dtype(self.net.dtype())?.to_device(self.net.device())?;
-        let mut features = Vec::with_capacity(rows);
-        for start in (0..rows).step_by(batch.max(1)) {
-            let take = batch.min(rows - start);
-            let mut chunk = images.narrow(0, start, take)?;
-            if take < batch {
-                let mut pad = chunk.dims().to_vec();
-                pad[0] = batch - take;
-                chunk = Tensor::cat(&[&chunk, &Tensor::zeros(pad, chunk.dtype(), chunk.device())?], 0)?;
-            }
-            let out = self.net.infer(&[chunk], false)?.swap_remove(self.output);
-            let flat = out.flatten_from(1)?.narrow(0, 0, take)?.to_dtype(DType::F64)?;
-            features.extend(flat.to_vec2::<f64>()?);
+/// The statistics of `net`'s features (its output `output`) of `images`, run through it in
+/// batches of the size it was built for; the last batch is padded with zeros, whose rows are
+/// dropped (evaluation mode treats rows apart).
+fn statistics(net: &crate::Lowered, output: usize, images: &Tensor) -> candle_core::Result<Statistics> {
+    let (rows, batch) = (images.dim(0)?, net.inputs().first().map_or(1, |i| i.dims[0]));
+    let images = images.to_dtype(net.dtype())?.to_device(net.device())?;
+    let mut features = Vec::with_capacity(rows);
+    for start in (0..rows).step_by(batch.max(1)) {
+        let take = batch.min(rows - start);
+        let mut chunk = images.narrow(0, start, take)?;
+        if take < batch {
+            let mut pad = chunk.dims().to_vec();
+            pad[0] = batch - take;
+            chunk = Tensor::cat(&[&chunk, &Tensor::zeros(pad, chunk.dtype(), chunk.device())?], 0)?;
         }
-        Statistics::of_rows(&features).map_err(candle_core::Error::msg)
+        let out = net.infer(&[chunk], false)?.swap_remove(output);
+        let flat = out.flatten_from(1)?.narrow(0, 0, take)?.to_dtype(DType::F64)?;
+        features.extend(flat.to_vec2::<f64>()?);
     }
+    Statistics::of_rows(&features).map_err(candle_core::Error::msg)
 }
 
 /// The features model takes one float input, of the generator's image shape past the batch.

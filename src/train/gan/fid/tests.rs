@@ -96,3 +96,57 @@ fn fid_keys_are_checked_where_they_are_written() {
     let span = e.span.expect("a span");
     assert_eq!(&text[span.start as usize..span.end as usize], "1");
 }
+
+/// The `train_fid` column of a run folder's metrics log, one value per epoch row.
+fn fid_per_epoch(run: &Path) -> Vec<f64> {
+    let text = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let at = header.iter().position(|c| *c == "train_fid").unwrap();
+    lines
+        .filter(|l| l.starts_with("epoch,"))
+        .map(|l| l.split(',').nth(at).unwrap().parse().unwrap())
+        .collect()
+}
+
+/// Trains the digits cGAN briefly with `config` into `dir/out` (resuming what is there).
+fn cgan_run(config: &TrainConfig, dir: &Path, out: &str, resume: bool) -> std::path::PathBuf {
+    use crate::train::observe::Progress;
+    use crate::train::run::{train, RunOptions};
+    let options = RunOptions { resume, out: Some(dir.join(out)), ..Default::default() };
+    let spec = format!("{ROOT}/specs/cgan_digits.wick");
+    train(&spec, config, Path::new(ROOT), &options, Box::new(Progress::quiet())).unwrap();
+    dir.join(out)
+}
+
+const SMALL_FID: &str =
+    "{spec: specs/digits_cnn.wick, model: DigitsFeatures, weights: data/digits_features.safetensors, samples: 100";
+
+#[test]
+fn the_fid_is_measured_after_every_nth_epoch_only() {
+    let dir = std::env::temp_dir().join(format!("wick-fid-every-{}", std::process::id()));
+    let mut config = cgan(&format!("{SMALL_FID}, every: 2}}"));
+    config.epochs = 4;
+    let fids = fid_per_epoch(&cgan_run(&config, &dir, "run", false));
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(fids.len(), 4);
+    assert!(fids[0].is_nan() && fids[2].is_nan(), "measured after epochs 2 and 4 only: {fids:?}");
+    assert!(fids[1].is_finite() && fids[3].is_finite() && fids[1] > 0.0, "{fids:?}");
+}
+
+#[test]
+fn a_resumed_run_measures_the_fids_of_an_uninterrupted_one() {
+    let dir = std::env::temp_dir().join(format!("wick-fid-resume-{}", std::process::id()));
+    let mut config = cgan(&format!("{SMALL_FID}}}"));
+    config.epochs = 3; // 29 steps an epoch: 1,797 rows in batches of 64
+    let whole = fid_per_epoch(&cgan_run(&config, &dir, "whole", false));
+    // Cut where epoch 2 ends. (A cut inside an epoch records that epoch with a NaN `fid`,
+    // which the checkpoint's JSON cannot hold yet.)
+    config.max_steps = Some(58);
+    cgan_run(&config, &dir, "cut", false);
+    config.max_steps = None;
+    let resumed = fid_per_epoch(&cgan_run(&config, &dir, "cut", true));
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(whole.len() == 3 && whole.iter().all(|f| f.is_finite()), "{whole:?}");
+    assert_eq!(format!("{whole:?}"), format!("{resumed:?}"), "the resumed run's FIDs differ");
+}
