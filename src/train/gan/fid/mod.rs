@@ -49,29 +49,7 @@ impl FidProbe {
         seed: u64,
         steps_per_epoch: usize,
     ) -> Result<FidProbe, TrainError> {
-        let located = |key: &str, why: String| TrainError::Usage(format!("gan.fid.{key}: {why}"));
-        let spec = config_dir.join(&config.spec).display().to_string();
-        let compiled = crate::train::session::compile(&spec, config.model.as_deref())?;
-        let model = crate::Model::from_compiled(compiled)
-            .map_err(|e| located("spec", format!("the features spec `{spec}` does not compile: {e}")))?;
-        let net = model.build(device, DType::F32)?;
-        let weights = config_dir.join(&config.weights);
-        let report = net
-            .load_weights(&weights, true)
-            .map_err(|e| located("weights", format!("`{}`: {e}", weights.display())))?;
-        // The file may hold more than the features need (a classifier's last layer).
-        let skipped = report.skipped;
-        if !skipped.missing.is_empty() || !skipped.mismatched.is_empty() {
-            let lacking = crate::lower::WeightsMismatch { unexpected: Vec::new(), ..skipped };
-            let why = format!(
-                "`{}` does not fit {}: {}",
-                weights.display(),
-                net.name,
-                lacking.to_string().trim_end()
-            );
-            return Err(located("weights", why));
-        }
-        check_input(&net, made).map_err(|why| located("model", why))?;
+        let net = features_net(config, config_dir, device, made)?;
         let names = net.output_names();
         let output = match &config.output {
             None => 0,
@@ -138,6 +116,59 @@ fn statistics(net: &crate::Lowered, output: usize, images: &Tensor) -> candle_co
         features.extend(flat.to_vec2::<f64>()?);
     }
     Statistics::of_rows(&features).map_err(candle_core::Error::msg)
+}
+
+/// An error in the key `gan.fid.<key>`.
+fn located(key: &str, why: String) -> TrainError {
+    TrainError::Usage(format!("gan.fid.{key}: {why}"))
+}
+
+/// Below this many rows a batch's fixed costs (a pass's layers and allocations) dominate
+/// small images' features; above it, a large features model's activations would.
+const MOST_ROWS_PER_PASS: usize = 256;
+
+/// The features model, built for batches of (about) `config.samples` rows in as few passes of
+/// at most [`MOST_ROWS_PER_PASS`], its input checked against the generator's images `made`,
+/// with its weights.
+fn features_net(
+    config: &FidConfig,
+    config_dir: &Path,
+    device: &Device,
+    made: &[usize],
+) -> Result<crate::Lowered, TrainError> {
+    let spec = config_dir.join(&config.spec).display().to_string();
+    let not_compiled = |e| located("spec", format!("the features spec `{spec}` does not compile: {e}"));
+    let compiled = crate::train::session::compile(&spec, config.model.as_deref())?;
+    let declared = crate::Model::from_compiled(compiled).map_err(not_compiled)?;
+    // Its dims bound as an input of a pass's rows of the generator's images binds them.
+    let rows = config.samples.div_ceil(config.samples.div_ceil(MOST_ROWS_PER_PASS));
+    let mut dims = made.to_vec();
+    if let Some(batch) = dims.first_mut() {
+        *batch = rows;
+    }
+    let inputs = declared
+        .graph()
+        .inputs
+        .iter()
+        .map(|(name, _)| Ok((name.clone(), Tensor::zeros(dims.as_slice(), DType::F32, device)?)));
+    let inputs = inputs.collect::<candle_core::Result<_>>()?;
+    let options = crate::Options { model: config.model.clone(), ..Default::default() };
+    let model = crate::Model::bound_to_inputs(&spec, &options, &inputs).map_err(not_compiled)?;
+    let net = model.build(device, DType::F32)?;
+    check_input(&net, made).map_err(|why| located("model", why))?;
+    let weights = config_dir.join(&config.weights);
+    let report = net
+        .load_weights(&weights, true)
+        .map_err(|e| located("weights", format!("`{}`: {e}", weights.display())))?;
+    // The file may hold more than the features need (a classifier's last layer).
+    let skipped = report.skipped;
+    if !skipped.missing.is_empty() || !skipped.mismatched.is_empty() {
+        let lacking = crate::lower::WeightsMismatch { unexpected: Vec::new(), ..skipped };
+        let why =
+            format!("`{}` does not fit {}: {}", weights.display(), net.name, lacking.to_string().trim_end());
+        return Err(located("weights", why));
+    }
+    Ok(net)
 }
 
 /// The features model takes one float input, of the generator's image shape past the batch.
