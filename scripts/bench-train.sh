@@ -1,20 +1,22 @@
 #!/usr/bin/env bash
 # Training throughput, wick against PyTorch on the CPU, in the same run: builds the Rust
-# bench (benches/train.rs), then runs it and scripts/bench_train_pytorch.py in turn for
-# $ROUNDS rounds (default 2), so load from elsewhere on the machine falls on both alike,
-# and prints the median samples/s of each and their ratio as a Markdown table.
+# bench (benches/$BENCH.rs: `train`, the default, or `gan`), then runs it and
+# scripts/bench_${BENCH}_pytorch.py in turn for $ROUNDS rounds (default 2), so load from
+# elsewhere on the machine falls on both alike, and prints the median samples/s of each and
+# their ratio as a Markdown table.
 # PyTorch comes from $PYTHON (default .bench-venv/bin/python, else python3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ROUNDS="${ROUNDS:-2}"
+BENCH="${BENCH:-train}"
 PYTHON="${PYTHON:-$( [ -x .bench-venv/bin/python ] && echo .bench-venv/bin/python || echo python3)}"
 
-bench=$(cargo bench --bench train --no-run --message-format=json 2>/dev/null |
-    "$PYTHON" -c 'import json, sys
+bench=$(cargo bench --bench "$BENCH" --no-run --message-format=json 2>/dev/null |
+    BENCH="$BENCH" "$PYTHON" -c 'import json, os, sys
 for line in sys.stdin:
     m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "train" and m.get("executable"):
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == os.environ["BENCH"] and m.get("executable"):
         print(m["executable"])')
 
 results=$(mktemp -d)
@@ -24,7 +26,7 @@ for round in $(seq "$ROUNDS"); do
     echo "round $round: wick" >&2
     "$bench" --bench | tail -n 1 >"$results/wick.$round.json"
     echo "round $round: PyTorch" >&2
-    "$PYTHON" scripts/bench_train_pytorch.py 2>/dev/null | tail -n 1 >"$results/torch.$round.json"
+    "$PYTHON" "scripts/bench_${BENCH}_pytorch.py" 2>/dev/null | tail -n 1 >"$results/torch.$round.json"
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
@@ -40,12 +42,17 @@ if not torch:
 version = torch[0]["torch"] if torch else "none"
 print(f"PyTorch {version}, {rounds} rounds, medians of the rounds' medians")
 print()
-print("| workload | wick samples/s | PyTorch samples/s | wick / PyTorch | wick fwd / bwd / opt ms | PyTorch fwd / bwd / opt ms |")
-print("|---|---:|---:|---:|---:|---:|")
+# The train bench splits a step into phases; the GAN bench times whole iterations.
+phases = "forward_ms" in next(iter(wick[0].values()))
 def med(runs, key, field):
     return statistics.median(r[key][field] for r in runs)
 def split(runs, key):
+    if not phases:
+        return f"{med(runs, key, 'iteration_ms'):.1f}"
     return " / ".join(f"{med(runs, key, f):.1f}" for f in ("forward_ms", "backward_ms", "optimizer_ms"))
+what = "fwd / bwd / opt ms" if phases else "ms per iteration"
+print(f"| workload | wick samples/s | PyTorch samples/s | wick / PyTorch | wick {what} | PyTorch {what} |")
+print("|---|---:|---:|---:|---:|---:|")
 for key in wick[0]:
     w = med(wick, key, "samples_per_s")
     if torch:

@@ -250,10 +250,11 @@ fn a_closed_pipe_ends_the_output_quietly() {
     for args in
         [&["compile", "specs/resnet18.wick", "--summary"][..], &["ops"], &["graph", "specs/resnet18.wick"]]
     {
-        let mut child = wick_to(args, Stdio::piped(), Stdio::piped());
-        // Closed before wick writes a byte, as `| head -0` would.
-        drop(child.stdout.take());
-        let o = child.wait_with_output().unwrap();
+        // The reading end is closed before wick starts, as `| head -0` would close it: a pipe
+        // closed after spawning races with a fast command that fills the pipe's buffer first.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let o = wick_to(args, writer.into(), Stdio::piped()).wait_with_output().unwrap();
         let stderr = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(141), "{args:?}: {stderr}");
         assert!(stderr.is_empty(), "{args:?}: {stderr}");

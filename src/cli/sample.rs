@@ -31,9 +31,10 @@ pub struct SampleArgs {
     /// Seed of the latent draws.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// For a PNG: the values drawn black and white (tanh's -1,1 by default; 0,1 after a sigmoid).
-    #[arg(long, value_parser = parse_range, default_value = "-1,1", allow_hyphen_values = true)]
-    pub range: (f32, f32),
+    /// For a PNG: the values drawn black and white (default: the data's range when the weights
+    /// record a `rescale`, else tanh's -1,1; 0,1 after a sigmoid).
+    #[arg(long, value_parser = parse_range, allow_hyphen_values = true)]
+    pub range: Option<(f32, f32)>,
     /// Where to write: .npy (one output), .safetensors (keyed by output name) or .png (a grid of
     /// [n, 1 or 3, h, w] images).
     #[arg(short = 'o', long = "output")]
@@ -94,7 +95,19 @@ fn sample_to_file(args: &SampleArgs) -> Result<(), SampleError> {
             samples.model
         );
     }
-    sample::write(&args.output, &samples.outputs, args.range)?;
+    // Samples in the data's scale are drawn over the data's range.
+    let range = match (args.range, samples.rescaled) {
+        (Some(range), _) => range,
+        (None, Some(r)) => (r.min as f32, r.max as f32),
+        (None, None) => (-1.0, 1.0),
+    };
+    if let Some(r) = samples.rescaled {
+        eprintln!(
+            "values mapped back to the data's scale: [{}, {}] -> [{}, {}] (the run's `rescale`, recorded in the weights)",
+            r.lo, r.hi, r.min, r.max
+        );
+    }
+    sample::write(&args.output, &samples.outputs, range)?;
     let shapes: Vec<String> = samples.outputs.iter().map(|(k, t)| format!("{k} {:?}", t.dims())).collect();
     eprintln!("wrote {} to {}", shapes.join(", "), args.output.display());
     Ok(())

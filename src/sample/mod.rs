@@ -15,6 +15,7 @@ use candle_core::{DType, Device, Tensor};
 
 use crate::ir::dim::Dim;
 use crate::lower::{random, LowerError, WeightsMismatch};
+use crate::train::data::rescaled::Rescaled;
 use crate::{Model, Options};
 
 pub use write::{write, Format};
@@ -82,18 +83,25 @@ pub struct Samples {
     /// Tensors of the weights file that the model has no use for (a VAE's encoder, when its
     /// decoder samples), sorted.
     pub unused: Vec<String>,
+    /// How the training data was rescaled, as the weights file records it: the float outputs
+    /// have been mapped back to the data's scale by it.
+    pub rescaled: Option<Rescaled>,
 }
 
 /// Draws the latent, runs the model in eval mode, returns its outputs.
 pub fn generate(request: &Request) -> Result<Samples, SampleError> {
     let mut options = request.options.clone();
+    let mut file = request.spec.clone();
     if options.model.is_none() {
         // A spec that trains a GAN samples its generator, not its last model.
-        options.model = trained_generator(&request.spec);
+        if let Some(generator) = trained_generator(&request.spec) {
+            options.model = Some(generator.model);
+            file = generator.spec.unwrap_or(file);
+        }
     }
-    let model = compile(&request.spec, &options)?;
+    let model = compile(&file, &options)?;
     let latent = latent(&model, request.n, request.seed, request.label)?;
-    let model = Model::bound_to_inputs(&request.spec, &options, &latent)?;
+    let model = Model::bound_to_inputs(&file, &options, &latent)?;
     let lowered = model.build_seeded(&request.device, DType::F32, request.seed)?;
     let (weights, unused) = match &request.weights {
         Weights::Random => (None, Vec::new()),
@@ -104,15 +112,37 @@ pub fn generate(request: &Request) -> Result<Samples, SampleError> {
             (Some(path), unused)
         }
     };
-    let outputs = lowered.infer_named(&latent, false)?;
-    Ok(Samples { model: lowered.name.clone(), outputs, weights, unused })
+    let rescaled = match &weights {
+        Some(path) => crate::train::data::read_safetensors_metadata(path)
+            .map_err(|e| SampleError::Usage(e.to_string()))
+            .map(|m| Rescaled::from_metadata(&m))?,
+        None => None,
+    };
+    let mut outputs = lowered.infer_named(&latent, false)?;
+    if let Some(r) = &rescaled {
+        for t in outputs.values_mut().filter(|t| t.dtype().is_float()) {
+            *t = r.undo(t)?;
+        }
+    }
+    Ok(Samples { model: lowered.name.clone(), outputs, weights, unused, rescaled })
 }
 
-/// The generator a spec's `train { gan: ... }` section names, if it has one.
-pub fn trained_generator(spec: &str) -> Option<String> {
+/// The generator a spec's `train { gan: ... }` section names: the model, and the file that
+/// holds it when that is not the spec itself.
+pub struct TrainedGenerator {
+    pub model: String,
+    pub spec: Option<String>,
+}
+
+/// The generator the `train` section of `spec` names, if it trains a GAN.
+pub fn trained_generator(spec: &str) -> Option<TrainedGenerator> {
     let compiled = crate::compile_file(spec, &Options::default()).ok()?;
     let config = crate::train::config::TrainConfig::from_value(compiled.train.as_ref()?).ok()?;
-    Some(config.gan?.generator.model)
+    let generator = config.gan?.generator;
+    // Paths in a spec's train section are relative to the spec's folder.
+    let folder = Path::new(spec).parent().unwrap_or(Path::new(""));
+    let file = generator.spec.map(|f| folder.join(f).display().to_string());
+    Some(TrainedGenerator { model: generator.model, spec: file })
 }
 
 /// The model the options pick. A `--model` naming no model is the flag's error, not the spec's.

@@ -13,6 +13,7 @@
 //! checkpoint stays the last finite state, and [`Kept::Previous`] says which step it holds.
 
 use std::cell::Cell;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use super::checkpoint::{self, CheckpointError, RunState};
@@ -24,6 +25,8 @@ pub struct RunFolder {
     pub dir: PathBuf,
     /// The step the checkpoint on disk holds, if there is one.
     saved_step: Cell<Option<u64>>,
+    /// What the result weights files carry besides tensors (how the data was rescaled).
+    pub metadata: Option<HashMap<String, String>>,
 }
 
 /// What `weights.safetensors` holds once the run is over.
@@ -59,7 +62,7 @@ impl std::fmt::Display for Kept {
 
 impl RunFolder {
     pub fn new(dir: PathBuf) -> RunFolder {
-        RunFolder { dir, saved_step: Cell::new(None) }
+        RunFolder { dir, saved_step: Cell::new(None), metadata: None }
     }
 
     /// The checkpoint in the folder holds `step` (a resumed run read it).
@@ -101,7 +104,7 @@ impl RunFolder {
             self.write_results(program)?;
         }
         if improved {
-            checkpoint::write_atomic(&self.best(), &program.weights(), None, false)?;
+            checkpoint::write_atomic(&self.best(), &program.weights(), self.metadata.clone(), false)?;
         }
         for (path, bytes) in program.epoch_files(state.epochs_done).map_err(|e| self.error(&e.to_string()))? {
             let path = self.dir.join(path);
@@ -142,7 +145,7 @@ impl RunFolder {
     /// model).
     fn write_results(&self, program: &dyn Program) -> Result<(), CheckpointError> {
         for (name, tensors) in program.weight_files() {
-            checkpoint::write_atomic(&self.result(&name), &tensors, None, false)?;
+            checkpoint::write_atomic(&self.result(&name), &tensors, self.metadata.clone(), false)?;
         }
         Ok(())
     }

@@ -136,7 +136,8 @@ fn run_session<P: Program>(
     } = session;
     let (train_feed, val_feed) = feeds(&splits, &input);
     fit_config.cancel = options.cancel.clone();
-    let folder = RunFolder::new(out_dir(spec, config, config_dir, options)?);
+    let mut folder = RunFolder::new(out_dir(spec, config, config_dir, options)?);
+    folder.metadata = splits.rescaled.map(|r| r.metadata());
     if folder.dir.is_dir() {
         // What a kill cut short in an earlier run of this folder (nothing else writes in it now).
         super::files::clean_leftovers(&folder.dir).map_err(|e| file_error(&folder.dir, e))?;

@@ -62,17 +62,10 @@ impl Dataset {
         Ok(Dataset { x: self.x.broadcast_sub(&mean)?.broadcast_div(&std)?, y: self.y.clone() })
     }
 
-    /// Map features linearly from `self`'s range (the training split's least and greatest value)
-    /// onto `lo..hi`, and `others` by the same map. Constant features only shift.
-    pub fn rescale(&self, (lo, hi): (f64, f64), others: &mut [&mut Dataset]) -> Result<Dataset> {
+    /// The least and the greatest feature value (what `rescale` maps from).
+    pub fn range(&self) -> Result<(f64, f64)> {
         let flat = self.x.flatten_all()?.to_dtype(candle_core::DType::F64)?;
-        let (min, max) = (flat.min(0)?.to_scalar::<f64>()?, flat.max(0)?.to_scalar::<f64>()?);
-        let scale = if max > min { (hi - lo) / (max - min) } else { 1.0 };
-        let map = |x: &Tensor| x.affine(scale, lo - min * scale);
-        for o in others.iter_mut() {
-            o.x = map(&o.x)?;
-        }
-        Ok(Dataset { x: map(&self.x)?, y: self.y.clone() })
+        Ok((flat.min(0)?.to_scalar::<f64>()?, flat.max(0)?.to_scalar::<f64>()?))
     }
 
     /// Mini-batches of `size` rows in an order shuffled by `seed` (the last one may be short).

@@ -13,6 +13,7 @@ mod csv;
 mod dataset;
 mod idx;
 mod npy;
+pub mod rescaled;
 mod safetensors;
 mod synthetic;
 mod written;
@@ -26,13 +27,15 @@ pub use check::{check_classes, check_fits, check_input};
 pub use config::{DataConfig, Element, Source, Synthetic, Target, Validation};
 use convert::Raw;
 pub use dataset::{shuffled, Dataset};
-pub use safetensors::read_all as read_safetensors;
+pub use safetensors::{read_all as read_safetensors, read_metadata as read_safetensors_metadata};
 
 /// The training and validation splits a [`DataConfig`] describes.
 #[derive(Clone, Debug)]
 pub struct Splits {
     pub train: Dataset,
     pub val: Dataset,
+    /// What `rescale` did to the features, if it was asked for.
+    pub rescaled: Option<rescaled::Rescaled>,
 }
 
 /// Why data could not be read or does not fit: names the file (and line, or array) and says
@@ -99,13 +102,19 @@ pub fn load_with(
         }
         train = train.standardize(&mut [&mut val])?;
     }
+    let mut rescaled = None;
     if let Some(range) = config.rescale {
         if !train.x.dtype().is_float() {
             return Err(DataError::Config(
                 "`rescale` needs float features; these are integer ids (i64)".into(),
             ));
         }
-        train = train.rescale(range, &mut [&mut val])?;
+        let (min, max) = train.range()?;
+        let map = rescaled::Rescaled { lo: range.0, hi: range.1, min, max };
+        for d in [&mut train, &mut val] {
+            d.x = map.apply(&d.x)?;
+        }
+        rescaled = Some(map);
     }
     if val.is_empty() && validated {
         return Err(DataError::Config(format!("no validation examples ({} for training)", train.len())));
@@ -115,7 +124,7 @@ pub fn load_with(
         let y = if config.target == Target::Input { d.x.clone() } else { d.y };
         Ok(Dataset { x: d.x.to_device(device)?, y: y.to_device(device)? })
     };
-    Ok(Splits { train: on_device(train)?, val: on_device(val)? })
+    Ok(Splits { train: on_device(train)?, val: on_device(val)?, rescaled })
 }
 
 /// A model input from a file (`wick run`): a `.npy` file, or a safetensors file's tensor `name`,

@@ -39,6 +39,17 @@ pub fn read_all(path: &Path) -> Result<HashMap<String, Tensor>, DataError> {
     })
 }
 
+/// The `__metadata__` of the safetensors file at `path` (empty when it has none).
+pub fn read_metadata(path: &Path) -> Result<HashMap<String, String>, DataError> {
+    let shown = path.display().to_string();
+    let bytes = files::read_regular(path).map_err(|source| DataError::Io { path: shown.clone(), source })?;
+    let (_, header) = ::safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| DataError::Array {
+        what: format!("`{shown}`"),
+        message: format!("not a safetensors file ({e})"),
+    })?;
+    Ok(header.metadata().clone().unwrap_or_default())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

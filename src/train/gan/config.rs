@@ -5,7 +5,8 @@
 //! gan:
 //!   generator: {model: Generator, optimizer: {name: adam, lr: 0.0002, betas: [0.5, 0.999]}}
 //!   discriminator: {model: Discriminator, steps: 1}   # `steps`: its updates per generator update
-//!   loss: {name: bce, real_label: 0.9}                # lsgan, wgan, wgan_gp, dragan, hinge
+//!                                                     # `spec: other.wick`: a model of another file
+//!   loss: {name: bce, real_label: 0.9}                # lsgan, wgan, wgan_gp, dragan, hinge; r1: γ
 //!   label_noise: 0.05                                 # flip a real/fake label with this chance
 //!   latent: normal                                    # or uniform (in [-1, 1])
 //!   ema: 0.999                                        # the generator's weights' moving average
@@ -77,8 +78,12 @@ pub struct FidConfig {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PlayerConfig {
-    /// The model's name in the spec (`model Generator { ... }`).
+    /// The model's name in its spec (`model Generator { ... }`).
     pub model: String,
+    /// The spec file that holds the model, relative to the configuration's folder; absent: the
+    /// spec being trained.
+    #[serde(default)]
+    pub spec: Option<String>,
     /// This player's optimizer; the configuration's `optimizer` when absent.
     #[serde(default, deserialize_with = "optional_by_name")]
     pub optimizer: Option<OptimizerConfig>,
@@ -140,7 +145,8 @@ impl GanConfig {
                     .into(),
             ));
         }
-        if self.generator.model == self.discriminator.model {
+        if self.generator.model == self.discriminator.model && self.generator.spec == self.discriminator.spec
+        {
             return Err((
                 vec!["gan", "discriminator", "model"],
                 format!("the generator and the discriminator are both `{}`", self.generator.model),

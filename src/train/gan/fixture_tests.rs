@@ -306,3 +306,59 @@ fn a_gan_run_interrupted_and_resumed_ends_with_the_weights_of_an_uninterrupted_o
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The critic's first gradient, and its initial `out.weight`, for a linear critic of 3
+/// features trained with `loss` (the same seed, so the same weights and draws, every call).
+fn linear_critic_first_gradient(loss: &str) -> (BTreeMap<String, Tensor>, Tensor) {
+    let dir = std::env::temp_dir().join(format!("wick-gan-r1-{}-{}", std::process::id(), loss.len()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let spec = dir.join("linear.wick");
+    std::fs::write(
+        &spec,
+        "dim N = 4\nmodel Generator {\n    input z: [N, 2]\n    x = z |> g: Linear(3)\n    output x: [N, 3]\n}\n\
+         model Critic {\n    input x: [N, 3]\n    s = x |> out: Linear(1)\n    output s: [N, 1]\n}\n",
+    )
+    .unwrap();
+    let real = Tensor::arange(0f32, 24.0, &Device::Cpu).unwrap().reshape((8, 3)).unwrap();
+    let real = ((real / 10.0).unwrap().sin().unwrap() * 2.0).unwrap();
+    let data = dir.join("real.safetensors");
+    candle_core::safetensors::save(&HashMap::from([("x".to_string(), real)]), &data).unwrap();
+    let yaml = format!(
+        "data: {{safetensors: {}, autoencoder: true, val_split: 0, shuffle: false}}\nbatch_size: 4\n\
+         epochs: 1\nseed: 3\ngan:\n  generator: {{model: Generator}}\n  discriminator: {{model: Critic}}\n  \
+         loss: {loss}\n",
+        data.display()
+    );
+    let config = crate::train::tests::parse_config(&yaml);
+    let mut session =
+        prepare(spec.to_str().unwrap(), &config, config.gan.as_ref().unwrap(), Path::new("/"), false)
+            .unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    let program = &mut session.program;
+    // A copy: the optimizer updates the weight's storage in place.
+    let initial = program.weights()["Critic.out.weight"].copy().unwrap();
+    let seen: Seen = Default::default();
+    let sink = seen.clone();
+    program.discriminator.watch = Some(Box::new(move |g| sink.lock().unwrap().push(g.clone())));
+    let (train, val) = feeds(&session.splits, &session.input);
+    let mut state = RunState { base_lr: program.base_learning_rate(), ..Default::default() };
+    let mut observer = Steps(Default::default());
+    fit(program, &train, &val, &session.fit, &mut state, &mut observer, &mut |_, _, _| Ok(())).unwrap();
+    let first = seen.lock().unwrap().first().cloned().unwrap();
+    (first, initial)
+}
+
+/// For a linear critic D(x) = w·x + b the input gradient is w at every row, so R1 is γ/2 ‖w‖²
+/// and adds exactly γ w to w's gradient (and nothing to b's): a penalty whose input gradient
+/// came back detached would add nothing.
+#[test]
+fn an_r1_penalty_adds_gamma_times_the_weight_to_a_linear_critics_gradient() {
+    let (plain, w) = linear_critic_first_gradient("{name: hinge}");
+    let (penalised, _) = linear_critic_first_gradient("{name: hinge, r1: 4}");
+    let added = (&penalised["out.weight"] - &plain["out.weight"]).unwrap();
+    let want = (&w * 4.0).unwrap();
+    assert!(error(&added, &want) < 1e-6, "{added} vs {want}");
+    let bias = (&penalised["out.bias"] - &plain["out.bias"]).unwrap().abs().unwrap().max_all().unwrap();
+    assert!(bias.to_scalar::<f32>().unwrap() < 1e-7);
+    assert!(w.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap() > 1e-3, "a weight to see");
+}

@@ -11,6 +11,10 @@
 //! | `dragan` | `bce`'s + λ mean (‖∇D(x̂)‖ − 1)², x̂ near x | `bce`'s |
 //! | `hinge` | mean relu(1 − D(x)) + mean relu(1 + D(G(z))) | −mean D(G(z)) |
 //!
+//! `bce`, `lsgan` and `hinge` take an R1 penalty, `r1: γ` (Mescheder et al. 2018, StyleGAN's):
+//! the discriminator's loss gains γ/2 mean ‖∇D(x)‖² at the real rows, which keeps it from
+//! growing steep where the data is.
+//!
 //! `bce` reads logits (`logits: false` for a discriminator that ends in a sigmoid); targets are
 //! per row, so label noise can flip some. The Wasserstein estimate is mean D(x) − mean D(G(z)).
 
@@ -29,10 +33,13 @@ pub enum AdversarialLoss {
         real_label: f64,
         #[serde(default = "yes")]
         logits: bool,
+        /// γ of an R1 penalty.
+        r1: Option<f64>,
     },
     Lsgan {
         #[serde(default = "one")]
         real_label: f64,
+        r1: Option<f64>,
     },
     Wgan {
         /// The discriminator's weights are clamped to [-clip, clip] after each update.
@@ -51,12 +58,14 @@ pub enum AdversarialLoss {
         #[serde(default = "yes")]
         logits: bool,
     },
-    Hinge,
+    Hinge {
+        r1: Option<f64>,
+    },
 }
 
 impl Default for AdversarialLoss {
     fn default() -> Self {
-        AdversarialLoss::Bce { real_label: 1.0, logits: true }
+        AdversarialLoss::Bce { real_label: 1.0, logits: true, r1: None }
     }
 }
 
@@ -73,13 +82,33 @@ fn yes() -> bool {
     true
 }
 
-/// Where a gradient penalty is taken.
+/// Where a gradient penalty is taken, and so what it asks of the gradient there.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum PenaltyAt {
-    /// x̂ = ε x + (1 − ε) G(z), ε uniform per row (WGAN-GP).
+    /// x̂ = ε x + (1 − ε) G(z), ε uniform per row (WGAN-GP): norms near 1.
     Between,
-    /// x̂ = x + α δ, δ = ½ std(x) u with u uniform per element and α per row (DRAGAN).
+    /// x̂ = x + α δ, δ = ½ std(x) u with u uniform per element and α per row (DRAGAN): norms
+    /// near 1.
     NearReal,
+    /// The real rows themselves (R1): norms near 0.
+    Real,
+}
+
+/// A penalty on the discriminator's input gradient: its weight and where it is taken.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Penalty {
+    pub weight: f64,
+    pub at: PenaltyAt,
+}
+
+impl Penalty {
+    /// The penalty of `gradient`, the discriminator's gradient at the points (rows first).
+    pub fn of(&self, gradient: &Tensor) -> Result<Tensor> {
+        match self.at {
+            PenaltyAt::Between | PenaltyAt::NearReal => gradient_penalty(gradient, self.weight),
+            PenaltyAt::Real => r1_penalty(gradient, self.weight),
+        }
+    }
 }
 
 impl AdversarialLoss {
@@ -93,7 +122,7 @@ impl AdversarialLoss {
         };
         match self {
             AdversarialLoss::Bce { real_label, .. }
-            | AdversarialLoss::Lsgan { real_label }
+            | AdversarialLoss::Lsgan { real_label, .. }
             | AdversarialLoss::Dragan { real_label, .. }
                 if !(0.5..=1.0).contains(real_label) =>
             {
@@ -103,17 +132,24 @@ impl AdversarialLoss {
             AdversarialLoss::WganGp { weight } | AdversarialLoss::Dragan { weight, .. } => {
                 positive("lambda", *weight)
             }
+            AdversarialLoss::Bce { r1: Some(gamma), .. }
+            | AdversarialLoss::Lsgan { r1: Some(gamma), .. }
+            | AdversarialLoss::Hinge { r1: Some(gamma) } => positive("r1", *gamma),
             _ => Ok(()),
         }
     }
 
-    /// The penalty's weight and where it is taken, for the losses that have one.
-    pub fn penalty(&self) -> Option<(f64, PenaltyAt)> {
-        match self {
-            AdversarialLoss::WganGp { weight } => Some((*weight, PenaltyAt::Between)),
-            AdversarialLoss::Dragan { weight, .. } => Some((*weight, PenaltyAt::NearReal)),
-            _ => None,
-        }
+    /// The penalty of the losses that have one.
+    pub fn penalty(&self) -> Option<Penalty> {
+        let (weight, at) = match self {
+            AdversarialLoss::WganGp { weight } => (*weight, PenaltyAt::Between),
+            AdversarialLoss::Dragan { weight, .. } => (*weight, PenaltyAt::NearReal),
+            AdversarialLoss::Bce { r1: Some(gamma), .. }
+            | AdversarialLoss::Lsgan { r1: Some(gamma), .. }
+            | AdversarialLoss::Hinge { r1: Some(gamma) } => (*gamma, PenaltyAt::Real),
+            _ => return None,
+        };
+        Some(Penalty { weight, at })
     }
 
     /// Whether the scores are a critic's (unbounded), whose mean difference estimates the
@@ -130,7 +166,7 @@ impl AdversarialLoss {
     fn real_label(&self) -> Option<f64> {
         match self {
             AdversarialLoss::Bce { real_label, .. }
-            | AdversarialLoss::Lsgan { real_label }
+            | AdversarialLoss::Lsgan { real_label, .. }
             | AdversarialLoss::Dragan { real_label, .. } => Some(*real_label),
             _ => None,
         }
@@ -168,7 +204,7 @@ impl AdversarialLoss {
             (AdversarialLoss::Wgan { .. } | AdversarialLoss::WganGp { .. }, _) => {
                 wasserstein(real, fake)?.neg()
             }
-            (AdversarialLoss::Hinge, _) => {
+            (AdversarialLoss::Hinge { .. }, _) => {
                 relu(&(real.neg()? + 1.0)?)?.mean_all()? + relu(&(fake + 1.0)?)?.mean_all()?
             }
             _ => candle_core::bail!("the {self:?} loss needs the discriminator's targets"),
@@ -183,7 +219,7 @@ impl AdversarialLoss {
                 binary(scores, &ones()?, *logits)
             }
             AdversarialLoss::Lsgan { .. } => squared(scores, &ones()?)? * 0.5,
-            AdversarialLoss::Wgan { .. } | AdversarialLoss::WganGp { .. } | AdversarialLoss::Hinge => {
+            AdversarialLoss::Wgan { .. } | AdversarialLoss::WganGp { .. } | AdversarialLoss::Hinge { .. } => {
                 scores.mean_all()?.neg()
             }
         }
@@ -233,6 +269,12 @@ pub fn gradient_penalty(gradient: &Tensor, weight: f64) -> Result<Tensor> {
     (norms - 1.0)?.sqr()?.mean_all()? * weight
 }
 
+/// γ/2 mean over rows of ‖g_row‖₂², `g` the discriminator's gradient at the real rows.
+pub fn r1_penalty(gradient: &Tensor, gamma: f64) -> Result<Tensor> {
+    let rows = gradient.dim(0)?;
+    gradient.reshape((rows, ()))?.sqr()?.sum(1)?.mean_all()? * (gamma / 2.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,7 +298,7 @@ mod tests {
         let close = |a: f64, b: f64| assert!((a - b).abs() < 1e-12, "{a} vs {b}");
         let softplus = |x: f64| (1.0 + x.exp()).ln();
 
-        let lsgan = AdversarialLoss::Lsgan { real_label: 1.0 };
+        let lsgan = AdversarialLoss::Lsgan { real_label: 1.0, r1: None };
         let d = value(lsgan.discriminator(&real, &fake, Some((&ones, &zeros))));
         close(d, 0.5 * ((1.0 + 4.0) / 2.0) + 0.5 * ((0.25 + 9.0) / 2.0));
         close(value(lsgan.generator(&fake)), 0.5 * ((0.25 + 16.0) / 2.0));
@@ -265,12 +307,12 @@ mod tests {
         close(value(wgan.discriminator(&real, &fake, None)), -((2.0 - 1.0) / 2.0 - (0.5 - 3.0) / 2.0));
         close(value(wgan.generator(&fake)), 1.25);
 
-        let hinge = AdversarialLoss::Hinge;
+        let hinge = AdversarialLoss::Hinge { r1: None };
         // real: relu(1 - 2) = 0, relu(1 + 1) = 2; fake: relu(1 + 0.5) = 1.5, relu(1 - 3) = 0.
         close(value(hinge.discriminator(&real, &fake, None)), 1.0 + 0.75);
 
         // BCE on logits with smoothed real targets: -[y log s(x) + (1 - y) log(1 - s(x))].
-        let bce = AdversarialLoss::Bce { real_label: 0.9, logits: true };
+        let bce = AdversarialLoss::Bce { real_label: 0.9, logits: true, r1: None };
         let smooth = Tensor::new(&[0.9f64, 0.9], &Device::Cpu).unwrap();
         let term = |x: f64, y: f64| y * softplus(-x) + (1.0 - y) * softplus(x);
         let want = (term(2.0, 0.9) + term(-1.0, 0.9)) / 2.0 + (term(0.5, 0.0) + term(-3.0, 0.0)) / 2.0;
@@ -287,13 +329,20 @@ mod tests {
         // Row norms 5 and 0: (5 - 1)^2 and (0 - 1)^2, mean 8.5, times 10.
         let g = Tensor::new(&[[3.0f64, 4.0], [0.0, 0.0]], &Device::Cpu).unwrap();
         assert!((value(gradient_penalty(&g, 10.0)) - 85.0).abs() < 1e-12);
+        // R1 wants norms of 0: squared norms 25 and 0, mean 12.5, times γ/2 = 5.
+        assert!((value(r1_penalty(&g, 10.0)) - 62.5).abs() < 1e-12);
+        let r1 = AdversarialLoss::Hinge { r1: Some(10.0) }.penalty();
+        assert_eq!(r1, Some(Penalty { weight: 10.0, at: PenaltyAt::Real }));
+        assert!((value(r1.unwrap().of(&g)) - 62.5).abs() < 1e-12);
+        assert_eq!(AdversarialLoss::Hinge { r1: None }.penalty(), None);
     }
 
     #[test]
     fn settings_that_cannot_train_are_refused() {
-        assert!(AdversarialLoss::Bce { real_label: 0.3, logits: true }.check().is_err());
+        assert!(AdversarialLoss::Bce { real_label: 0.3, logits: true, r1: None }.check().is_err());
+        assert!(AdversarialLoss::Bce { real_label: 1.0, logits: true, r1: Some(0.0) }.check().is_err());
         assert!(AdversarialLoss::Wgan { clip: 0.0 }.check().is_err());
         assert!(AdversarialLoss::WganGp { weight: -1.0 }.check().is_err());
-        assert!(AdversarialLoss::Hinge.check().is_ok());
+        assert!(AdversarialLoss::Hinge { r1: None }.check().is_ok());
     }
 }

@@ -14,7 +14,7 @@ use candle_core::{Tensor, Var};
 
 use super::draws::{Draw, Draws, Kind, Update};
 use super::ema::Ema;
-use super::loss::{gradient_penalty, wasserstein, AdversarialLoss, PenaltyAt};
+use super::loss::{wasserstein, AdversarialLoss, PenaltyAt};
 use crate::lower::Pass;
 use crate::train::batch::Batch;
 use crate::train::config::Clip;
@@ -124,6 +124,9 @@ pub struct GridLatent {
     pub classes: Option<usize>,
     /// The values drawn black and white: the range the data was rescaled to.
     pub range: (f32, f32),
+    /// Whether the samples are images a grid can show (`[n, 1 or 3, h, w]`); no grid is
+    /// written otherwise.
+    pub images: bool,
 }
 
 /// What one discriminator update measured.
@@ -220,15 +223,20 @@ impl Adversarial {
         fake: &Tensor,
         label: Option<&Tensor>,
     ) -> candle_core::Result<Option<Tensor>> {
-        let Some((weight, at)) = self.loss.penalty() else { return Ok(None) };
+        let Some(penalty) = self.loss.penalty() else { return Ok(None) };
         let rows = real.dim(0)?;
         let mut per_row = vec![1; real.rank()];
         per_row[0] = rows;
         let update = Update::Discriminator(j);
-        let eps = self.draw(iteration, update, Kind::Uniform("interpolation"), &per_row, real)?;
-        let point = match at {
-            PenaltyAt::Between => (real.broadcast_mul(&eps)? + fake.broadcast_mul(&(eps.neg()? + 1.0)?)?)?,
+        let mut eps = || self.draw(iteration, update, Kind::Uniform("interpolation"), &per_row, real);
+        let point = match penalty.at {
+            PenaltyAt::Real => real.clone(),
+            PenaltyAt::Between => {
+                let eps = eps()?;
+                (real.broadcast_mul(&eps)? + fake.broadcast_mul(&(eps.neg()? + 1.0)?)?)?
+            }
             PenaltyAt::NearReal => {
+                let eps = eps()?;
                 let u = self.draw(iteration, update, Kind::Uniform("perturbation"), real.dims(), real)?;
                 let std = real.flatten_all()?.to_dtype(candle_core::DType::F64)?;
                 let n = std.dim(0)? as f64;
@@ -244,7 +252,7 @@ impl Adversarial {
         let gradient = grads.get(point.as_tensor()).ok_or_else(|| {
             candle_core::Error::msg("the discriminator's score does not depend on its input")
         })?;
-        Ok(Some(gradient_penalty(gradient, weight)?))
+        Ok(Some(penalty.of(gradient)?))
     }
 
     fn discriminator_update(
@@ -490,6 +498,9 @@ impl Program for Adversarial {
     }
 
     fn epoch_files(&self, epoch: usize) -> Result<Vec<(std::path::PathBuf, Vec<u8>)>, FitError> {
+        if !self.grid.images {
+            return Ok(Vec::new());
+        }
         let samples = self.grid_samples()?;
         let png = crate::sample::write::png_grid(&samples, self.grid.range, self.grid.classes)
             .map_err(|e| FitError::Hook(format!("cannot draw the epoch's samples: {e}")))?;

@@ -28,16 +28,23 @@ pub fn prepare(
             "`init` names one model's weights; a GAN's players start from their own initialisation".into(),
         ));
     }
-    let (device, splits, notes) = ground(config, config_dir)?;
+    let (device, splits, mut notes) = ground(config, config_dir)?;
     // Each player's parameters from its own stream: the two models may share layer paths.
     let build = |p: &PlayerConfig, seed: u64| {
         let slots = check_memory.then(|| optimizer_of(p, config).state_slots());
-        build_model(compile(spec, Some(&p.model))?, config, &splits, &device, seed, slots)
+        let file = p.spec.as_ref().map_or(spec.to_string(), |f| config_dir.join(f).display().to_string());
+        build_model(compile(&file, Some(&p.model))?, config, &splits, &device, seed, slots)
     };
     let generator = build(&gan.generator, config.seed)?;
     let discriminator = build(&gan.discriminator, config.seed.wrapping_add(0x9e37_79b9))?;
     let (real, classes) = check_players(&generator, &discriminator, &splits)?;
     let made = first_output_dims(&generator.model).unwrap_or_default();
+    let images = made.len() == 4 && matches!(made[1], 1 | 3);
+    if !images {
+        notes.push(format!(
+            "no sample grids: the generator makes {made:?}, not images [n, 1 or 3, height, width]"
+        ));
+    }
     if gan.loss.penalty().is_some() {
         check_second_order(discriminator.nets.full())?;
     }
@@ -80,6 +87,7 @@ pub fn prepare(
             count: classes.map_or(gan.samples, |c| c * (gan.samples / c).max(1)),
             classes,
             range: config.data.rescale.map_or((-1.0, 1.0), |(lo, hi)| (lo as f32, hi as f32)),
+            images,
         },
         fid,
     };
@@ -161,7 +169,7 @@ fn check_second_order(d: &crate::Lowered) -> Result<(), TrainError> {
     let list: Vec<String> = blockers.iter().map(|(path, kind)| format!("`{path}` ({kind})")).collect();
     Err(TrainError::Usage(format!(
         "the gradient penalty differentiates {}'s gradient again, and these layers have no checked \
-         second-order gradient: {}; use a loss without a penalty (bce, lsgan, wgan, hinge) or other layers",
+         second-order gradient: {}; use a loss without a penalty (bce, lsgan or hinge without `r1`, or wgan) or other layers",
         d.name,
         list.join(", ")
     )))
