@@ -175,7 +175,8 @@ fn jacobi(s: &[f64], n: usize, mut vectors: Option<&mut [f64]>) -> Vec<f64> {
             .map(|(i, j)| a[i * n + j] * a[i * n + j])
             .sum::<f64>()
             .sqrt();
-        if !(off > f64::EPSILON * 1e-3 * norm) {
+        // Done once the off-diagonal is negligible; a NaN ends it too.
+        if off <= f64::EPSILON * 1e-3 * norm || off.is_nan() {
             break;
         }
         for p in 0..n {

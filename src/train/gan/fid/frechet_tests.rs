@@ -1,17 +1,10 @@
 use super::*;
 
-/// splitmix64's uniforms in [0, 1): the same stream as the Python that computed scipy's figure
-/// below (scripts/fid_scipy.py).
+/// splitmix64's uniforms in [0, 1) (wick's own generator): the same stream as the Python
+/// that computed scipy's figure below (scripts/fid_scipy.py).
 fn uniforms(seed: u64) -> impl Iterator<Item = f64> {
-    let mut state = seed;
-    std::iter::repeat_with(move || {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        (z >> 11) as f64 / (1u64 << 53) as f64
-    })
+    let mut rng = crate::lower::params::SplitMix64::new(seed);
+    std::iter::repeat_with(move || rng.unit())
 }
 
 /// Correlated features: each is a weighted running sum of a row's uniforms (squared and
