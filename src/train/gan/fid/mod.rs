@@ -100,7 +100,8 @@ impl FidProbe {
 /// batches of the size it was built for; the last batch is padded with zeros, whose rows are
 /// dropped (evaluation mode treats rows apart).
 fn statistics(net: &crate::Lowered, output: usize, images: &Tensor) -> candle_core::Result<Statistics> {
-    let (rows, batch) = (images.dim(0)?, net.inputs().first().map_or(1, |i| i.dims[0]));
+    let batch = net.inputs().first().and_then(|i| i.dims.first().copied()).unwrap_or(1);
+    let rows = images.dim(0)?;
     let images = images.to_dtype(net.dtype())?.to_device(net.device())?;
     let mut features = Vec::with_capacity(rows);
     for start in (0..rows).step_by(batch.max(1)) {
@@ -140,7 +141,8 @@ fn features_net(
     let not_compiled = |e| located("spec", format!("the features spec `{spec}` does not compile: {e}"));
     let compiled = crate::train::session::compile(&spec, config.model.as_deref())?;
     let declared = crate::Model::from_compiled(compiled).map_err(not_compiled)?;
-    // Its dims bound as an input of a pass's rows of the generator's images binds them.
+    // Bound as `wick run` binds a spec's dims from its inputs, here a pass of `rows` of the
+    // generator's images: the batch dim takes `rows` (and a symbolic image size the generator's).
     let rows = config.samples.div_ceil(config.samples.div_ceil(MOST_ROWS_PER_PASS));
     let mut dims = made.to_vec();
     if let Some(batch) = dims.first_mut() {
