@@ -10,6 +10,8 @@
 //!   label_noise: 0.05                                 # flip a real/fake label with this chance
 //!   latent: normal                                    # or uniform (in [-1, 1])
 //!   ema: 0.999                                        # the generator's weights' moving average
+//!   fid: {spec: digits_cnn.wick, model: DigitsFeatures, weights: ../data/digits_features.safetensors,
+//!         samples: 500, every: 1}                     # Frechet distance in a classifier's features
 //! ```
 //!
 //! A player without its own `optimizer` takes the section's top-level one.
@@ -45,6 +47,31 @@ pub struct GanConfig {
     /// Images in each epoch's sample grid (from one fixed latent batch).
     #[serde(default = "sixty_four")]
     pub samples: usize,
+    /// The Frechet distance between generated and real images' features, after some epochs.
+    #[serde(default)]
+    pub fid: Option<FidConfig>,
+}
+
+/// Where the features the Frechet distance compares come from, and how often it is measured.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FidConfig {
+    /// The spec of the features model, relative to the configuration (as data paths are).
+    pub spec: String,
+    /// The features model in it; its default model when absent.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Its trained weights (a `.safetensors` keyed like its `state_dict`), relative as `spec`.
+    pub weights: String,
+    /// The output holding the features; its first when absent.
+    #[serde(default)]
+    pub output: Option<String>,
+    /// Generated images compared with as many real training images.
+    #[serde(default = "five_hundred")]
+    pub samples: usize,
+    /// Measured after every `every`-th epoch.
+    #[serde(default = "one")]
+    pub every: usize,
 }
 
 /// One model of the game and how it is trained.
@@ -90,6 +117,10 @@ fn sixty_four() -> usize {
     64
 }
 
+fn five_hundred() -> usize {
+    500
+}
+
 fn optional_by_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<OptimizerConfig>, D::Error> {
     de::by_name(d).map(Some)
 }
@@ -132,6 +163,16 @@ impl GanConfig {
         }
         if self.samples == 0 {
             return Err((vec!["gan", "samples"], "`samples` must be at least 1, found 0".into()));
+        }
+        if let Some(fid) = &self.fid {
+            // An unbiased covariance needs two rows.
+            if fid.samples < 2 {
+                let why = format!("`samples` must be at least 2, found {}", fid.samples);
+                return Err((vec!["gan", "fid", "samples"], why));
+            }
+            if fid.every == 0 {
+                return Err((vec!["gan", "fid", "every"], "`every` must be at least 1, found 0".into()));
+            }
         }
         self.loss.check().map_err(|e| (vec!["gan", "loss"], e))
     }

@@ -6,11 +6,13 @@
 //! - [`loss`]: BCE, least squares, Wasserstein (clipped or penalised), DRAGAN, hinge;
 //! - [`draws`]: latent batches and every other random draw, replayable;
 //! - [`ema`]: the generator's moving average;
+//! - [`fid`]: the Frechet distance between generated and real images' features;
 //! - [`program`]: one iteration of the game.
 
 pub mod config;
 pub mod draws;
 pub mod ema;
+pub mod fid;
 pub mod loss;
 pub mod program;
 pub mod session;

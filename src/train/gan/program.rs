@@ -110,6 +110,8 @@ pub struct Adversarial {
     pub ema: Option<Ema>,
     /// The fixed latent batch each epoch's sample grid is drawn from.
     pub grid: GridLatent,
+    /// The Frechet distance to the real images, measured at the end of some epochs.
+    pub fid: Option<super::fid::FidProbe>,
 }
 
 /// Where the sample grid's latent batch comes from, and its size.
@@ -317,9 +319,15 @@ impl Adversarial {
     /// The generator's samples of the fixed grid latent, in evaluation mode (with its moving
     /// average's weights when there is one): `[count, ...]` as its output.
     pub fn grid_samples(&self) -> candle_core::Result<Tensor> {
+        self.fixed_samples(self.grid.count)
+    }
+
+    /// The first `count` samples of the grid's latent stream, as [`Self::grid_samples`]: the
+    /// same latents every epoch and on resume.
+    fn fixed_samples(&self, count: usize) -> candle_core::Result<Tensor> {
         let b = self.generator.nets.batch_size();
         let (net, mut dims) = self.generator.input(b)?;
-        let chunks = self.grid.count.div_ceil(b);
+        let chunks = count.div_ceil(b);
         dims[0] = chunks * b;
         let z =
             super::draws::grid_latent(self.grid.seed, self.grid.latent, &dims, net.dtype(), net.device())?;
@@ -341,7 +349,7 @@ impl Adversarial {
                         .ok_or_else(|| candle_core::Error::msg("the generator has no output"))
                 })
                 .collect::<candle_core::Result<Vec<_>>>()?;
-            Tensor::cat(&parts, 0)?.narrow(0, 0, self.grid.count)
+            Tensor::cat(&parts, 0)?.narrow(0, 0, count)
         };
         match &self.ema {
             Some(ema) => ema.swapped_in(self.generator.optimizer.params(), run),
@@ -360,7 +368,11 @@ fn finite(value: f64, whose: &str) -> Result<(), FitError> {
 
 impl Program for Adversarial {
     fn figures(&self) -> Vec<String> {
-        Adversarial::figure_names(&self.loss)
+        let mut names = Adversarial::figure_names(&self.loss);
+        if self.fid.is_some() {
+            names.push("fid".into());
+        }
+        names
     }
 
     fn batch_size(&self) -> usize {
@@ -407,6 +419,14 @@ impl Program for Adversarial {
         }
         if self.loss.is_wasserstein() {
             counts.push((sums[5], seen));
+        }
+        if let Some(fid) = &self.fid {
+            // One measurement at the epoch's end: the epoch's figure is it alone.
+            let measured = match fid.due(iteration) {
+                true => (fid.distance(&self.fixed_samples(fid.samples)?)?, 1.0),
+                false => (0.0, 0.0),
+            };
+            counts.push(measured);
         }
         Ok(Tally { loss: sums[0], samples: rows_seen, counts })
     }

@@ -7,9 +7,11 @@ use std::path::Path;
 use super::config::{GanConfig, PlayerConfig};
 use super::draws::Seeded;
 use super::ema::Ema;
+use super::fid::FidProbe;
 use super::program::{Adversarial, GridLatent, Player};
 use crate::train::config::TrainConfig;
 use crate::train::data::{self, Splits};
+use crate::train::fit::steps_per_epoch;
 use crate::train::run::TrainError;
 use crate::train::session::{build_model, compile, ground, looping, trainable, Built, Session, TARGET};
 
@@ -58,6 +60,14 @@ pub fn prepare(
     let (generator, g_params) = player(generator, &gan.generator)?;
     let (discriminator, _) = player(discriminator, &gan.discriminator)?;
     let ema = gan.ema.map(|decay| Ema::new(decay, &g_params)).transpose()?;
+    let (fit, plateau) = looping(config, splits.train.len(), gan.discriminator.steps)?;
+    let fid = match &gan.fid {
+        Some(f) => {
+            let steps = steps_per_epoch(splits.train.len(), config.batch_size, gan.discriminator.steps);
+            Some(FidProbe::prepare(f, config_dir, &device, &made, &splits.train.x, config.seed, steps)?)
+        }
+        None => None,
+    };
     let title = format!("{} and {}", generator.name, discriminator.name);
     let program = Adversarial {
         generator,
@@ -79,8 +89,8 @@ pub fn prepare(
             range: config.data.rescale.map_or((-1.0, 1.0), |(lo, hi)| (lo as f32, hi as f32)),
             images,
         },
+        fid,
     };
-    let (fit, plateau) = looping(config, splits.train.len(), gan.discriminator.steps)?;
     Ok(Session { program, splits, input: real, fit, plateau, frozen, notes, device, title })
 }
 
