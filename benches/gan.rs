@@ -11,6 +11,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// The allocator the `wick` binary uses (see src/main.rs), so the figures are what `wick train` gets.
+mod common;
+use common::{median_of, MIN_STEPS, REPEATS, REPEAT_TIME};
+
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -19,10 +22,6 @@ use wick::train::gan::Adversarial;
 use wick::train::program::Program;
 use wick::train::session::{Session, TARGET};
 
-const REPEATS: usize = 5;
-/// Each repeat runs at least this many iterations and at least [`REPEAT_TIME`].
-const MIN_STEPS: usize = 3;
-const REPEAT_TIME: Duration = Duration::from_millis(1500);
 const WARMUP_STEPS: usize = 2;
 
 struct Workload {
@@ -90,11 +89,6 @@ fn repeat(program: &mut Adversarial, batches: &[Batch], done: &mut u64) -> (usiz
     (steps, start.elapsed())
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 /// Samples per second and milliseconds per iteration, the medians over the repeats.
 fn measure(w: &Workload, batch: usize, repeats: usize, warmup: usize) -> (f64, f64) {
     let mut s = session(w, batch);
@@ -108,8 +102,8 @@ fn measure(w: &Workload, batch: usize, repeats: usize, warmup: usize) -> (f64, f
     }
     let runs: Vec<(usize, Duration)> =
         (0..repeats).map(|_| repeat(&mut s.program, &batches, &mut done)).collect();
-    let rate = median(runs.iter().map(|(n, t)| (n * batch) as f64 / t.as_secs_f64()).collect());
-    let ms = median(runs.iter().map(|(n, t)| t.as_secs_f64() * 1e3 / *n as f64).collect());
+    let rate = median_of(runs.iter().map(|(n, t)| (n * batch) as f64 / t.as_secs_f64()).collect());
+    let ms = median_of(runs.iter().map(|(n, t)| t.as_secs_f64() * 1e3 / *n as f64).collect());
     (rate, ms)
 }
 

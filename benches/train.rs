@@ -9,6 +9,9 @@
 use std::time::{Duration, Instant};
 
 /// The allocator the `wick` binary uses (see src/main.rs), so the figures are what `wick train` gets.
+mod common;
+use common::{median_of, MIN_STEPS, REPEATS, REPEAT_TIME};
+
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -17,11 +20,6 @@ use wick::train::objective::LossConfig;
 use wick::train::optim::config::OptimizerConfig;
 use wick::train::optim::{Optimizer, Param};
 
-/// Timed repeats per workload; the median is reported.
-const REPEATS: usize = 5;
-/// Each repeat runs at least this many steps and at least [`REPEAT_TIME`].
-const MIN_STEPS: usize = 3;
-const REPEAT_TIME: Duration = Duration::from_millis(1500);
 const WARMUP_STEPS: usize = 3;
 
 /// What a workload's model takes in.
@@ -161,11 +159,6 @@ fn key(w: &Workload) -> &str {
     std::path::Path::new(w.spec).file_stem().and_then(|s| s.to_str()).unwrap_or(w.spec)
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 /// Samples per second and the per-step forward, backward and update milliseconds, each the
 /// median over the repeats.
 fn measure(w: &Workload) -> (f64, [f64; 3]) {
@@ -174,9 +167,9 @@ fn measure(w: &Workload) -> (f64, [f64; 3]) {
     (0..WARMUP_STEPS).for_each(|_| trainer.step(&mut ignored));
     let runs: Vec<(usize, Split)> = (0..REPEATS).map(|_| trainer.repeat()).collect();
     let per_step = |f: fn(&Split) -> Duration| {
-        median(runs.iter().map(|(n, s)| f(s).as_secs_f64() * 1e3 / *n as f64).collect())
+        median_of(runs.iter().map(|(n, s)| f(s).as_secs_f64() * 1e3 / *n as f64).collect())
     };
-    let rate = median(runs.iter().map(|(n, s)| (n * w.batch) as f64 / s.total().as_secs_f64()).collect());
+    let rate = median_of(runs.iter().map(|(n, s)| (n * w.batch) as f64 / s.total().as_secs_f64()).collect());
     (rate, [per_step(|s| s.forward), per_step(|s| s.backward), per_step(|s| s.update)])
 }
 

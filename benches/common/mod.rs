@@ -81,3 +81,15 @@ pub fn medians(rounds: usize, fs: &mut [&mut dyn FnMut()]) -> Vec<Duration> {
 pub fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
+
+/// Training benches: timed repeats per workload, the median reported; each repeat runs at
+/// least [`MIN_STEPS`] steps and at least [`REPEAT_TIME`].
+pub const REPEATS: usize = 5;
+pub const MIN_STEPS: usize = 3;
+pub const REPEAT_TIME: Duration = Duration::from_millis(1500);
+
+/// The median of some figures (the upper one of an even count).
+pub fn median_of(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}

@@ -186,7 +186,7 @@ impl TrainConfig {
                     let why = "a GAN updates once per batch: give the discriminator more `steps` instead";
                     return Err((vec!["accumulate"], why.into()));
                 }
-                crate::train::gan::Adversarial::figure_names(&gan.loss)
+                crate::train::gan::Adversarial::figure_names(&gan.loss, gan.fid.is_some())
             }
             None => {
                 let metrics = self.metrics().map_err(|e| (vec!["metrics"], e))?;

@@ -140,13 +140,17 @@ struct Measured {
 
 impl Adversarial {
     /// The names of the figures a step reports, `d_loss` first (the loop's "loss").
-    pub fn figure_names(loss: &AdversarialLoss) -> Vec<String> {
+    /// `fid`: the run measures a FID (at the ends of epochs: NaN in other steps' rows).
+    pub fn figure_names(loss: &AdversarialLoss, fid: bool) -> Vec<String> {
         let mut names = vec!["d_loss", "g_loss", "d_real", "d_fake"];
         if loss.penalty().is_some() {
             names.push("penalty");
         }
         if loss.is_wasserstein() {
             names.push("wasserstein");
+        }
+        if fid {
+            names.push("fid");
         }
         names.into_iter().map(String::from).collect()
     }
@@ -368,11 +372,7 @@ fn finite(value: f64, whose: &str) -> Result<(), FitError> {
 
 impl Program for Adversarial {
     fn figures(&self) -> Vec<String> {
-        let mut names = Adversarial::figure_names(&self.loss);
-        if self.fid.is_some() {
-            names.push("fid".into());
-        }
-        names
+        Adversarial::figure_names(&self.loss, self.fid.is_some())
     }
 
     fn batch_size(&self) -> usize {

@@ -34,8 +34,17 @@ pub struct Plan {
 
 /// Named figures, in a stable order: `loss` first, then the configured metrics
 /// (`accuracy`, `top5_accuracy`, ...).
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 pub struct Metrics(pub Vec<(String, f64)>);
+
+/// JSON writes a NaN figure (one not measured that epoch, as a FID every few epochs) as
+/// `null`: read back as NaN, so a checkpoint holding one loads.
+impl<'de> serde::Deserialize<'de> for Metrics {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Metrics, D::Error> {
+        let read: Vec<(String, Option<f64>)> = serde::Deserialize::deserialize(d)?;
+        Ok(Metrics(read.into_iter().map(|(n, v)| (n, v.unwrap_or(f64::NAN))).collect()))
+    }
+}
 
 impl Metrics {
     pub fn get(&self, name: &str) -> Option<f64> {
@@ -197,6 +206,16 @@ mod tests {
     use super::*;
     use std::cell::RefCell;
     use std::rc::Rc;
+
+    #[test]
+    fn a_figure_not_measured_survives_a_round_trip_through_json() {
+        let m = Metrics(vec![("loss".into(), 0.5), ("fid".into(), f64::NAN)]);
+        let text = serde_json::to_string(&m).unwrap();
+        assert_eq!(text, r#"[["loss",0.5],["fid",null]]"#);
+        let back: Metrics = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.get("loss"), Some(0.5));
+        assert!(back.get("fid").is_some_and(f64::is_nan));
+    }
 
     /// Counts the calls it hears; fails each one if asked to.
     struct Counter(Rc<RefCell<Vec<&'static str>>>, bool);

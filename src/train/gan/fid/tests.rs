@@ -140,10 +140,12 @@ fn a_resumed_run_measures_the_fids_of_an_uninterrupted_one() {
     let mut config = cgan(&format!("{SMALL_FID}}}"));
     config.epochs = 3; // 29 steps an epoch: 1,797 rows in batches of 64
     let whole = fid_per_epoch(&cgan_run(&config, &dir, "whole", false));
-    // Cut where epoch 2 ends. (A cut inside an epoch records that epoch with a NaN `fid`,
-    // which the checkpoint's JSON cannot hold yet.)
+    // Cut where epoch 2 ends, and cut inside epoch 3: a cut epoch is recorded with a NaN
+    // `fid` (not measured), which the checkpoint must hold and give back.
     config.max_steps = Some(58);
     cgan_run(&config, &dir, "cut", false);
+    config.max_steps = Some(70);
+    cgan_run(&config, &dir, "cut", true);
     config.max_steps = None;
     let resumed = fid_per_epoch(&cgan_run(&config, &dir, "cut", true));
     std::fs::remove_dir_all(&dir).ok();
