@@ -240,7 +240,7 @@ impl<'a> Elaborator<'a> {
                         .and_then(|f| Some((tensors.get(f.input)?, f.axis)));
                     if let Some((input, axis)) = input {
                         let input = Value::Tensor(input.clone());
-                        self.check_inferred(def.name, spec.name, (&v, vspan), &input, axis);
+                        poisoned |= !self.check_inferred(def.name, spec.name, (&v, vspan), &input, axis);
                     }
                     match self.attr_value(spec.ty, spec.default, v, vspan, spec.name) {
                         Some(a) => a,
@@ -357,16 +357,25 @@ impl<'a> Elaborator<'a> {
     }
 
     /// Checks a given inferred size against the input it is read from (`Linear(784, 200)` on
-    /// 100 features).
-    fn check_inferred(&mut self, callee: &str, name: &str, given: (&Value, Span), input: &Value, axis: i64) {
-        let (Value::Int(g), Some(actual)) = (given.0, self.size_at(input, axis)) else { return };
-        if !self.dims_equal(g, &actual) {
+    /// 100 features); false when it differs.
+    fn check_inferred(
+        &mut self,
+        callee: &str,
+        name: &str,
+        given: (&Value, Span),
+        input: &Value,
+        axis: i64,
+    ) -> bool {
+        let (Value::Int(g), Some(actual)) = (given.0, self.size_at(input, axis)) else { return true };
+        let agrees = self.dims_equal(g, &actual);
+        if !agrees {
             let input_span = match input {
                 Value::Tensor(t) => t.span,
                 _ => given.1,
             };
             self.report(diag::inferred_mismatch(given.1, callee, name, g, &actual, input_span));
         }
+        agrees
     }
 
     /// Add an op instance, inferring its output types; returns its output(s).
@@ -503,10 +512,14 @@ impl<'a> Elaborator<'a> {
             .iter()
             .map(|s| s.map(|src| self.arg_value(src, args, &mut values, &piped, env, prefix, span)))
             .collect();
+        let mut agree = true;
         for inf in &callee.inferred {
             if let (Some((v, vspan)), Some((input, _))) = (&given[inf.slot], &given[inf.input]) {
-                self.check_inferred(&def.name.name, names[inf.slot], (v, *vspan), input, inf.axis);
+                agree &= self.check_inferred(&def.name.name, names[inf.slot], (v, *vspan), input, inf.axis);
             }
+        }
+        if !agree {
+            return Value::Poison;
         }
         let path = self.node_path(prefix, naming, &def.name.name.to_lowercase());
         self.claim_path(&path, span, true);

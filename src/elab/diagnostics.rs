@@ -149,7 +149,7 @@ pub fn inferred_mismatch(
 /// PyTorch's (it first), with the leading value equal to the input's size.
 pub fn ambiguous_reading(span: Span, callee: &str, wick: &str, pytorch: &str) -> Diagnostic {
     Diagnostic::error("E0222", format!("`{callee}` reads two ways: wick's order and PyTorch's"))
-        .at(span, "both readings fit these positional arguments, and the input")
+        .at(span, "both orders fit these arguments and this input")
         .help(format!(
             "say which by keyword: wick's order is `{callee}({wick})`, PyTorch's is `{callee}({pytorch})`"
         ))
