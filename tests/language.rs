@@ -153,3 +153,31 @@ fn a_given_inferred_size_is_checked() {
         assert_eq!(error_codes(&one_layer(file, input, call)), ["E0221"], "{call}");
     }
 }
+
+// ---- issue 12, item 5: sequence layouts that disagree ----
+
+fn warning_codes(spec: &str) -> Vec<&'static str> {
+    let c = compile_source("m.wick", spec, &Options::default());
+    assert!(!c.diagnostics.has_errors(), "{}", c.render_diagnostics(wick::diag::RenderStyle::PLAIN));
+    c.diagnostics.items.iter().filter(|d| !d.is_error()).map(|d| d.code).collect()
+}
+
+/// Token ids embedded and given learned positions (batch-first), then `layers`.
+fn tokens_then(layers: &str) -> String {
+    format!(
+        "use \"std/transformer.wick\"\ndim N = 2\ndim L = 10\nmodel M {{\n    input ids: [N, L] of i64\n    \
+         y = ids |> Embedding(100, 64) |> LearnedPositions(16) |> Dropout(0.1) |> {layers}\n    output y\n}}\n"
+    )
+}
+
+#[test]
+fn a_sequence_layer_laid_out_unlike_its_feeder_is_warned_of() {
+    // Once silent: attention over the batch axis of a batch-first sequence.
+    assert_eq!(warning_codes(&tokens_then("MultiheadAttention(64, 4)")), ["W0403"]);
+    assert_eq!(warning_codes(&tokens_then("TransformerEncoderLayer(4)")), ["W0403"]);
+    assert_eq!(warning_codes(&tokens_then("LayerNorm |> TransformerEncoder(2, 4)")), ["W0403"]);
+    // Agreeing layouts, and a permute between them, say nothing.
+    assert!(warning_codes(&tokens_then("MultiheadAttention(64, 4, batch_first=true)")).is_empty());
+    assert!(warning_codes(&tokens_then("TransformerEncoderLayer(4, batch_first=true)")).is_empty());
+    assert!(warning_codes(&tokens_then("permute([1, 0, 2]) |> MultiheadAttention(64, 4)")).is_empty());
+}
