@@ -75,8 +75,13 @@ fn one_layer(file: Option<&str>, input: &str, call: &str) -> Compiled {
     compile_source("m.wick", &spec, &Options::default())
 }
 
-fn error_codes(c: &Compiled) -> Vec<&'static str> {
-    c.diagnostics.items.iter().filter(|d| d.is_error()).map(|d| d.code).collect()
+/// Each call, (imported file, input type, call), fails with `code` and nothing else.
+fn each_fails_with(code: &str, calls: &[(Option<&str>, &str, &str)]) {
+    for (file, input, call) in calls {
+        let c = one_layer(*file, input, call);
+        let codes: Vec<&str> = c.diagnostics.items.iter().filter(|d| d.is_error()).map(|d| d.code).collect();
+        assert_eq!(codes, [code], "{call}");
+    }
 }
 
 /// The parameters of one call, and those of another that must build the same model.
@@ -124,15 +129,16 @@ fn wick_short_forms_mean_what_they_meant() {
 
 #[test]
 fn pytorch_order_that_wick_also_reads_is_refused() {
-    for (file, input, call) in [
-        (None, "[N, 3, 32, 32]", "Conv2d(3, 64, 3)"),
-        (None, "[N, 10, 32]", "LSTM(32, 64)"),
-        (Some("transformer"), "[N, 10, 512]", "TransformerEncoderLayer(512, 8)"),
-        (Some("vit"), "[N, 10, 96]", "ViTEncoderBlock(12, 96, 384)"),
-        (Some("resnet"), "[N, 64, 8, 8]", "BasicBlock(64, 64)"),
-    ] {
-        assert_eq!(error_codes(&one_layer(file, input, call)), ["E0222"], "{call}");
-    }
+    each_fails_with(
+        "E0222",
+        &[
+            (None, "[N, 3, 32, 32]", "Conv2d(3, 64, 3)"),
+            (None, "[N, 10, 32]", "LSTM(32, 64)"),
+            (Some("transformer"), "[N, 10, 512]", "TransformerEncoderLayer(512, 8)"),
+            (Some("vit"), "[N, 10, 96]", "ViTEncoderBlock(12, 96, 384)"),
+            (Some("resnet"), "[N, 64, 8, 8]", "BasicBlock(64, 64)"),
+        ],
+    );
     // The keywords the error suggests settle it either way.
     same_model(
         None,
@@ -145,13 +151,14 @@ fn pytorch_order_that_wick_also_reads_is_refused() {
 
 #[test]
 fn a_given_inferred_size_is_checked() {
-    for (file, input, call) in [
-        (None, "[N, 100]", "Linear(784, 200)"),
-        (None, "[N, 3, 8, 8]", "Conv2d(in_channels=1, out_channels=8, kernel_size=3)"),
-        (Some("transformer"), "[N, 10, 512]", "TransformerEncoderLayer(d_model=256, nhead=8)"),
-    ] {
-        assert_eq!(error_codes(&one_layer(file, input, call)), ["E0221"], "{call}");
-    }
+    each_fails_with(
+        "E0221",
+        &[
+            (None, "[N, 100]", "Linear(784, 200)"),
+            (None, "[N, 3, 8, 8]", "Conv2d(in_channels=1, out_channels=8, kernel_size=3)"),
+            (Some("transformer"), "[N, 10, 512]", "TransformerEncoderLayer(d_model=256, nhead=8)"),
+        ],
+    );
 }
 
 // ---- issue 12, item 5: sequence layouts that disagree ----
