@@ -115,13 +115,23 @@ fn spelled(
         .filter_map(|(slot, src)| match src {
             Some(Source::Given(i)) if args[*i].name.is_none() => match values.get(*i) {
                 Some(Some((Value::Tensor(_), _))) => None,
-                Some(Some((v, _))) => Some(format!("{}={}", callee.names[slot], v.display())),
+                Some(Some((v, _))) => Some(format!("{}={}", callee.names[slot], literal(v))),
                 _ => None,
             },
             _ => None,
         })
         .collect();
     parts.join(", ")
+}
+
+/// A value as a spec writes it, so a suggested spelling can be pasted back: strings quoted,
+/// floats with their point (`1.0`, which `display` shows as `1`).
+fn literal(v: &Value) -> String {
+    match v {
+        Value::Str(s) => format!("\"{s}\""),
+        Value::Float(f) => format!("{f:?}"),
+        other => other.display(),
+    }
 }
 
 impl<'a> Elaborator<'a> {
