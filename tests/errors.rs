@@ -607,3 +607,20 @@ fn a_repeat_name_must_be_one_path_segment() {
     assert_points_at(&c, "E0220", 4, "\"\"");
     assert_points_at(&c, "E0220", 5, "\"a.weight\"");
 }
+
+// ---- issue 12, item 5: PyTorch's positional order never builds another model ----
+
+#[test]
+fn pytorch_order_checks_the_leading_size() {
+    let c = case("pytorch_order_mismatch", "E0221");
+    assert_points_at(&c, "E0221", 7, "100");
+    assert_mentions(&c, "E0221", "`in_features` of `Linear` is given as 100, but its input has 784");
+}
+
+#[test]
+fn pytorch_order_that_wick_also_reads_is_refused() {
+    let c = case("pytorch_order_ambiguous", "E0222");
+    assert_points_at(&c, "E0222", 9, "TransformerEncoderLayer(512, 8)");
+    assert_mentions(&c, "E0222", "`TransformerEncoderLayer(nhead=512, dim_feedforward=8)`");
+    assert_mentions(&c, "E0222", "`TransformerEncoderLayer(d_model=512, nhead=8)`");
+}

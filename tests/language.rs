@@ -62,3 +62,129 @@ fn a_spec_with_errors_has_no_summary_and_its_partial_one_says_incomplete() {
     let fine = compile("    y = x |> Conv2d(8, 3)\n    output y");
     assert!(fine.summary(None).expect("no errors").complete);
 }
+
+// ---- issue 12, item 5: PyTorch's positional order never builds another model ----
+
+/// A model over `input` (importing `std/{file}.wick` when given) whose one layer is `call`.
+fn one_layer(file: Option<&str>, input: &str, call: &str) -> Compiled {
+    let import = file.map(|f| format!("use \"std/{f}.wick\"\n")).unwrap_or_default();
+    // An LSTM's outputs are the sequence and its final hidden and cell states.
+    let outputs = if call.starts_with("LSTM") { "y, h, c" } else { "y" };
+    let spec =
+        format!("{import}dim N = 2\nmodel M {{\n    input x: {input}\n    {outputs} = x |> l: {call}\n    output y\n}}\n");
+    compile_source("m.wick", &spec, &Options::default())
+}
+
+/// Each call, (imported file, input type, call), fails with `code` and nothing else.
+fn each_fails_with(code: &str, calls: &[(Option<&str>, &str, &str)]) {
+    for (file, input, call) in calls {
+        let c = one_layer(*file, input, call);
+        let codes: Vec<&str> = c.diagnostics.items.iter().filter(|d| d.is_error()).map(|d| d.code).collect();
+        assert_eq!(codes, [code], "{call}");
+    }
+}
+
+/// The parameters of one call, and those of another that must build the same model.
+fn same_model(file: Option<&str>, input: &str, call: &str, same_as: &str) {
+    let (a, b) = (params(&one_layer(file, input, call)), params(&one_layer(file, input, same_as)));
+    assert!(!a.is_empty());
+    assert_eq!(a, b, "`{call}` and `{same_as}` differ");
+}
+
+#[test]
+fn pytorch_order_is_read_so_where_only_it_fits() {
+    // Each once an error or (the transformer layer) another model: wick's order cannot take them.
+    same_model(None, "[N, 784]", "Linear(784, 200)", "Linear(200)");
+    same_model(
+        None,
+        "[N, 3, 8, 8]",
+        "Conv2d(3, 16, 3, 1, 1, 1, 1, false)",
+        "Conv2d(16, 3, padding=1, bias=false)",
+    );
+    same_model(
+        None,
+        "[N, 5, 12]",
+        "LSTM(12, 6, 2, true, true, 0.0, true)",
+        "LSTM(6, 2, batch_first=true, bidirectional=true)",
+    );
+    same_model(
+        Some("transformer"),
+        "[N, 10, 64]",
+        "TransformerEncoderLayer(64, 4, 128, 0.1, \"gelu\")",
+        "TransformerEncoderLayer(4, 128, activation=\"gelu\")",
+    );
+    same_model(Some("resnet"), "[N, 64, 8, 8]", "BasicBlock(64, 128, 2)", "BasicBlock(128, stride=2)");
+}
+
+#[test]
+fn wick_short_forms_mean_what_they_meant() {
+    // The PyTorch reading of each would contradict the input, so wick's holds.
+    let p = params(&one_layer(None, "[N, 3, 32, 32]", "Conv2d(64, 3, 2)"));
+    assert_eq!(p[0], ("l.weight".to_string(), vec![64, 3, 3, 3]));
+    let p = params(&one_layer(None, "[N, 10, 32]", "LSTM(16, 2)"));
+    assert!(p.contains(&("l.weight_ih_l1".to_string(), vec![64, 16])), "{p:?}");
+    let p = params(&one_layer(Some("transformer"), "[N, 10, 64]", "TransformerEncoderLayer(8, 32)"));
+    assert!(p.contains(&("l.linear1.weight".to_string(), vec![32, 64])), "{p:?}");
+}
+
+#[test]
+fn pytorch_order_that_wick_also_reads_is_refused() {
+    each_fails_with(
+        "E0222",
+        &[
+            (None, "[N, 3, 32, 32]", "Conv2d(3, 64, 3)"),
+            (None, "[N, 10, 32]", "LSTM(32, 64)"),
+            (Some("transformer"), "[N, 10, 512]", "TransformerEncoderLayer(512, 8)"),
+            (Some("vit"), "[N, 10, 96]", "ViTEncoderBlock(12, 96, 384)"),
+            (Some("resnet"), "[N, 64, 8, 8]", "BasicBlock(64, 64)"),
+        ],
+    );
+    // The keywords the error suggests settle it either way.
+    same_model(
+        None,
+        "[N, 3, 32, 32]",
+        "Conv2d(in_channels=3, out_channels=64, kernel_size=3)",
+        "Conv2d(64, 3)",
+    );
+    same_model(Some("resnet"), "[N, 64, 8, 8]", "BasicBlock(cin=64, planes=64)", "BasicBlock(planes=64)");
+}
+
+#[test]
+fn a_given_inferred_size_is_checked() {
+    each_fails_with(
+        "E0221",
+        &[
+            (None, "[N, 100]", "Linear(784, 200)"),
+            (None, "[N, 3, 8, 8]", "Conv2d(in_channels=1, out_channels=8, kernel_size=3)"),
+            (Some("transformer"), "[N, 10, 512]", "TransformerEncoderLayer(d_model=256, nhead=8)"),
+        ],
+    );
+}
+
+// ---- issue 12, item 5: sequence layouts that disagree ----
+
+fn warning_codes(spec: &str) -> Vec<&'static str> {
+    let c = compile_source("m.wick", spec, &Options::default());
+    assert!(!c.diagnostics.has_errors(), "{}", c.render_diagnostics(wick::diag::RenderStyle::PLAIN));
+    c.diagnostics.items.iter().filter(|d| !d.is_error()).map(|d| d.code).collect()
+}
+
+/// Token ids embedded and given learned positions (batch-first), then `layers`.
+fn tokens_then(layers: &str) -> String {
+    format!(
+        "use \"std/transformer.wick\"\ndim N = 2\ndim L = 10\nmodel M {{\n    input ids: [N, L] of i64\n    \
+         y = ids |> Embedding(100, 64) |> LearnedPositions(16) |> Dropout(0.1) |> {layers}\n    output y\n}}\n"
+    )
+}
+
+#[test]
+fn a_sequence_layer_laid_out_unlike_its_feeder_is_warned_of() {
+    // Once silent: attention over the batch axis of a batch-first sequence.
+    assert_eq!(warning_codes(&tokens_then("MultiheadAttention(64, 4)")), ["W0403"]);
+    assert_eq!(warning_codes(&tokens_then("TransformerEncoderLayer(4)")), ["W0403"]);
+    assert_eq!(warning_codes(&tokens_then("LayerNorm |> TransformerEncoder(2, 4)")), ["W0403"]);
+    // Agreeing layouts, and a permute between them, say nothing.
+    assert!(warning_codes(&tokens_then("MultiheadAttention(64, 4, batch_first=true)")).is_empty());
+    assert!(warning_codes(&tokens_then("TransformerEncoderLayer(4, batch_first=true)")).is_empty());
+    assert!(warning_codes(&tokens_then("permute([1, 0, 2]) |> MultiheadAttention(64, 4)")).is_empty());
+}

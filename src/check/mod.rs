@@ -2,6 +2,7 @@
 //! parameters, buffers, MACs and memory — evaluated at the dims' values.
 
 mod cost;
+mod layout;
 mod memory;
 mod structure;
 

@@ -1,4 +1,5 @@
-//! Structural validation: the graph is a DAG, every result is used, every input is fed.
+//! Structural validation: the graph is a DAG, every result is used, every input is fed, and
+//! sequence layers agree on their layout.
 
 use petgraph::algo::toposort;
 
@@ -33,5 +34,6 @@ pub fn validate(graph: &Graph) -> Diagnostics {
         };
         diags.push(d);
     }
+    diags.extend(super::layout::layout_disagreements(graph));
     diags
 }

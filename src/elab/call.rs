@@ -2,11 +2,12 @@
 //! instantiating blocks, model inputs and outputs.
 
 use super::diagnostics as diag;
-use super::modifiers::{is_modifier, Tie};
+use super::modifiers::Tie;
+use super::reading::{assign, Callee, Inferred, Problem, Source};
 use super::stage::Naming;
 use super::value::{TensorVal, Value};
 use super::Elaborator;
-use crate::front::ast::{Arg, Def, DefKind, Ident, TypeExpr, TypeKind};
+use crate::front::ast::{Arg, Def, DefKind, ExprKind, Ident, TypeExpr, TypeKind};
 use crate::front::span::Span;
 use crate::ir::dim::Dim;
 use crate::ir::graph::{CallSite, NodeDraft, Origin, TensorRef};
@@ -16,11 +17,15 @@ use crate::ops::{self, AttrType, AttrValue, Attrs, Default, Inputs, Op, OpDef};
 /// Functions on compile-time integers.
 const BUILTINS: &[&str] = &["cdiv", "min", "max"];
 
-/// Where an argument's value comes from.
-#[derive(Clone, Copy)]
-enum Source<'a> {
-    Piped,
-    Given(&'a Arg),
+/// A call's argument values by index, each evaluated once: choosing a reading may look at
+/// some before the call binds them.
+type Evaluated = Vec<Option<(Value, Span)>>;
+
+/// What converting a value to an attribute gave.
+enum Conversion {
+    Done(AttrValue),
+    NotAChoice(String, &'static [&'static str]),
+    WrongType,
 }
 
 impl<'a> Elaborator<'a> {
@@ -81,65 +86,35 @@ impl<'a> Elaborator<'a> {
         self.report(diag::unknown_op(span, name, &candidates));
     }
 
-    /// Match positional and keyword arguments to parameter slots; reports every problem.
+    /// Match positional arguments (in `order`) and keywords to slots; reports every problem.
     fn match_args(
         &mut self,
         callee: &str,
         names: &[&str],
+        order: &[usize],
         args: &'a [Arg],
         piped: bool,
         span: Span,
-    ) -> Option<Vec<Option<Source<'a>>>> {
-        let mut slots: Vec<Option<Source<'a>>> = vec![None; names.len()];
-        let mut next = 0;
-        let mut ok = true;
-        if piped {
-            if names.is_empty() {
-                self.report(diag::too_many_args(span, callee, 0));
-                return None;
-            }
-            slots[0] = Some(Source::Piped);
-            next = 1;
+    ) -> Option<Vec<Option<Source>>> {
+        let (slots, problems) = assign(names, order, args, piped, span);
+        for problem in &problems {
+            self.report(match problem {
+                Problem::AfterKeyword(at) => diag::positional_after_keyword(*at),
+                Problem::TooMany(at) => diag::too_many_args(*at, callee, order.len()),
+                Problem::UnknownKeyword(key) => diag::unknown_keyword(key, callee, names),
+                Problem::GivenTwice(key) => diag::given_twice(key, callee),
+            });
         }
-        let mut seen_keyword = false;
-        for arg in args {
-            match &arg.name {
-                None if seen_keyword => {
-                    self.report(diag::positional_after_keyword(arg.value.span));
-                    ok = false;
-                }
-                None if next >= names.len() => {
-                    self.report(diag::too_many_args(arg.value.span, callee, names.len()));
-                    ok = false;
-                }
-                None => {
-                    slots[next] = Some(Source::Given(arg));
-                    next += 1;
-                }
-                Some(key) if is_modifier(&key.name, names) => seen_keyword = true,
-                Some(key) => {
-                    seen_keyword = true;
-                    match names.iter().position(|n| *n == key.name) {
-                        None => {
-                            self.report(diag::unknown_keyword(key, callee, names));
-                            ok = false;
-                        }
-                        Some(i) if slots[i].is_some() => {
-                            self.report(diag::given_twice(key, callee));
-                            ok = false;
-                        }
-                        Some(i) => slots[i] = Some(Source::Given(arg)),
-                    }
-                }
-            }
-        }
-        ok.then_some(slots)
+        problems.is_empty().then_some(slots)
     }
 
     /// The value and span of a matched argument.
+    #[allow(clippy::too_many_arguments)]
     fn arg_value(
         &mut self,
-        src: Source<'a>,
+        src: Source,
+        args: &'a [Arg],
+        values: &mut Evaluated,
         piped: &Option<Value>,
         env: usize,
         prefix: &str,
@@ -154,7 +129,17 @@ impl<'a> Elaborator<'a> {
                 };
                 (v, s)
             }
-            Source::Given(a) => (self.eval(&a.value, env, prefix), a.value.span),
+            Source::Given(i) => {
+                if let Some(Some(done)) = values.get(i) {
+                    return done.clone();
+                }
+                let Some(arg) = args.get(i) else { return (Value::Poison, span) };
+                let done = (self.eval(&arg.value, env, prefix), arg.value.span);
+                if let Some(slot) = values.get_mut(i) {
+                    *slot = Some(done.clone());
+                }
+                done
+            }
         }
     }
 
@@ -172,7 +157,22 @@ impl<'a> Elaborator<'a> {
     ) -> Value {
         let sig = &def.signature;
         let names = sig.arg_names();
-        let Some(slots) = self.match_args(def.name, &names, args, piped.is_some(), name_span) else {
+        let n_required = sig.inputs.required();
+        let fits = |this: &Elaborator<'_>, slot: usize, v: &Value| match sig
+            .attrs
+            .get(slot.wrapping_sub(n_required))
+        {
+            Some(a) if slot >= n_required => {
+                !matches!(this.convert_attr(a.ty, a.default, v), Conversion::WrongType)
+            }
+            _ => matches!(v, Value::Tensor(_)),
+        };
+        let callee = Self::op_callee(def, names.clone(), &fits);
+        let mut values: Evaluated = vec![None; args.len()];
+        let Some(order) = self.choose_reading(&callee, args, &piped, &mut values, env, prefix, span) else {
+            return Value::Poison;
+        };
+        let Some(slots) = self.match_args(def.name, &names, &order, args, piped.is_some(), name_span) else {
             return Value::Poison;
         };
         let slots = sig.inputs_first(slots);
@@ -197,7 +197,7 @@ impl<'a> Elaborator<'a> {
                 poisoned = true;
                 continue;
             }
-            let (value, vspan) = self.arg_value(src, &piped, env, prefix, span);
+            let (value, vspan) = self.arg_value(src, args, &mut values, &piped, env, prefix, span);
             match (sig.inputs, value) {
                 (_, v) if v.is_poison() => poisoned = true,
                 (Inputs::Fixed(_) | Inputs::Trailing { .. }, Value::Tensor(t)) => tensors.push(t),
@@ -231,8 +231,17 @@ impl<'a> Elaborator<'a> {
         for (spec, slot) in sig.attrs.iter().zip(slots.iter().skip(n_inputs)) {
             let value = match *slot {
                 Some(src) => {
-                    let (v, vspan) = self.arg_value(src, &piped, env, prefix, span);
+                    let (v, vspan) = self.arg_value(src, args, &mut values, &piped, env, prefix, span);
                     attr_spans.push((spec.name, vspan));
+                    // Before any input failed, `tensors` holds them all, in order.
+                    let input = spec
+                        .inferred
+                        .filter(|_| !poisoned)
+                        .and_then(|f| Some((tensors.get(f.input)?, f.axis)));
+                    if let Some((input, axis)) = input {
+                        let input = Value::Tensor(input.clone());
+                        poisoned |= !self.check_inferred(def.name, spec.name, (&v, vspan), &input, axis);
+                    }
                     match self.attr_value(spec.ty, spec.default, v, vspan, spec.name) {
                         Some(a) => a,
                         None => {
@@ -273,7 +282,7 @@ impl<'a> Elaborator<'a> {
         self.add_node(def.name, op, attrs, tensors, path, span, explicit)
     }
 
-    /// Convert an argument to an attribute value of the declared type.
+    /// Convert an argument to an attribute value of the declared type, reporting a mismatch.
     fn attr_value(
         &mut self,
         ty: AttrType,
@@ -282,6 +291,22 @@ impl<'a> Elaborator<'a> {
         span: Span,
         name: &str,
     ) -> Option<AttrValue> {
+        match self.convert_attr(ty, default, &v) {
+            Conversion::Done(a) => Some(a),
+            Conversion::NotAChoice(s, choices) => {
+                self.report(diag::bad_choice(span, name, &s, choices));
+                None
+            }
+            Conversion::WrongType => {
+                if !v.is_poison() {
+                    self.report(diag::wrong_type(span, &ty.to_string(), &v));
+                }
+                None
+            }
+        }
+    }
+
+    fn convert_attr(&self, ty: AttrType, default: Default, v: &Value) -> Conversion {
         let int = |v: &Value| match v {
             Value::Int(d) => Some(AttrValue::Int(d.clone())),
             _ => None,
@@ -290,29 +315,67 @@ impl<'a> Elaborator<'a> {
             Value::List(items) => items.iter().map(int).collect::<Option<Vec<_>>>().map(AttrValue::List),
             _ => None,
         };
-        let converted = match (&ty, &v) {
+        let converted = match (&ty, v) {
             (_, Value::None) if default != Default::Required => Some(AttrValue::None),
-            (AttrType::Int, _) => int(&v),
+            (AttrType::Int, _) => int(v),
             (AttrType::Float, Value::Float(f)) => Some(AttrValue::Float(*f)),
             (AttrType::Float, Value::Int(d)) => self.decide(d).map(|i| AttrValue::Float(i as f64)),
             (AttrType::Bool, Value::Bool(b)) => Some(AttrValue::Bool(*b)),
             (AttrType::Choice(choices) | AttrType::IntListOrChoice(choices), Value::Str(s)) => {
-                if choices.contains(&s.as_str()) {
-                    Some(AttrValue::Str(s.clone()))
-                } else {
-                    self.report(diag::bad_choice(span, name, s, choices));
-                    return None;
+                if !choices.contains(&s.as_str()) {
+                    return Conversion::NotAChoice(s.clone(), choices);
                 }
+                Some(AttrValue::Str(s.clone()))
             }
-            (AttrType::IntOrList | AttrType::IntListOrChoice(_), _) => int(&v).or_else(|| int_list(&v)),
-            (AttrType::IntList, _) => int_list(&v).or_else(|| int(&v)),
+            (AttrType::IntOrList | AttrType::IntListOrChoice(_), _) => int(v).or_else(|| int_list(v)),
+            (AttrType::IntList, _) => int_list(v).or_else(|| int(v)),
             (AttrType::DType, Value::Str(s)) if DType::parse(s).is_some() => Some(AttrValue::Str(s.clone())),
             _ => None,
         };
-        if converted.is_none() && !v.is_poison() {
-            self.report(diag::wrong_type(span, &ty.to_string(), &v));
+        converted.map_or(Conversion::WrongType, Conversion::Done)
+    }
+
+    /// An op's slots as choosing a reading sees them.
+    fn op_callee<'c>(
+        def: &'static OpDef,
+        names: Vec<&'c str>,
+        fits: &'c dyn Fn(&Elaborator<'_>, usize, &Value) -> bool,
+    ) -> Callee<'c> {
+        let sig = &def.signature;
+        let inputs = sig.inputs.required();
+        let required = (0..names.len())
+            .map(|slot| {
+                slot < inputs || sig.attrs.get(slot - inputs).is_some_and(|a| a.default == Default::Required)
+            })
+            .collect();
+        let inferred = sig
+            .inferred_slots()
+            .into_iter()
+            .map(|(slot, from)| Inferred { slot, input: from.input, axis: from.axis })
+            .collect();
+        Callee { name: def.name, names, inferred, required, fits }
+    }
+
+    /// Checks a given inferred size against the input it is read from (`Linear(784, 200)` on
+    /// 100 features); false when it differs.
+    fn check_inferred(
+        &mut self,
+        callee: &str,
+        name: &str,
+        given: (&Value, Span),
+        input: &Value,
+        axis: i64,
+    ) -> bool {
+        let (Value::Int(g), Some(actual)) = (given.0, self.size_at(input, axis)) else { return true };
+        let agrees = self.dims_equal(g, &actual);
+        if !agrees {
+            let input_span = match input {
+                Value::Tensor(t) => t.span,
+                _ => given.1,
+            };
+            self.report(diag::inferred_mismatch(given.1, callee, name, g, &actual, input_span));
         }
-        converted
+        agrees
     }
 
     /// Add an op instance, inferring its output types; returns its output(s).
@@ -430,16 +493,39 @@ impl<'a> Elaborator<'a> {
             return Value::Poison;
         }
         let names: Vec<&str> = def.params.iter().map(|p| p.name.name.as_str()).collect();
-        let Some(slots) = self.match_args(&def.name.name, &names, args, piped.is_some(), span) else {
+        let inferred = block_inferred(def);
+        let is_inferred: Vec<bool> = (0..names.len()).map(|s| inferred.iter().any(|i| i.slot == s)).collect();
+        let fits = |_: &Elaborator<'_>, slot: usize, v: &Value| {
+            def.params.get(slot).is_some_and(|p| kind_fits(&p.ty.kind, v))
+        };
+        let required =
+            def.params.iter().zip(&is_inferred).map(|(p, inf)| p.default.is_none() && !inf).collect();
+        let callee = Callee { name: &def.name.name, names: names.clone(), inferred, required, fits: &fits };
+        let mut values: Evaluated = vec![None; args.len()];
+        let Some(order) = self.choose_reading(&callee, args, &piped, &mut values, env, prefix, span) else {
             return Value::Poison;
         };
-        let given: Vec<Option<(Value, Span)>> =
-            slots.iter().map(|s| s.map(|src| self.arg_value(src, &piped, env, prefix, span))).collect();
+        let Some(slots) = self.match_args(&def.name.name, &names, &order, args, piped.is_some(), span) else {
+            return Value::Poison;
+        };
+        let given: Vec<Option<(Value, Span)>> = slots
+            .iter()
+            .map(|s| s.map(|src| self.arg_value(src, args, &mut values, &piped, env, prefix, span)))
+            .collect();
+        let mut agree = true;
+        for inf in &callee.inferred {
+            if let (Some((v, vspan)), Some((input, _))) = (&given[inf.slot], &given[inf.input]) {
+                agree &= self.check_inferred(&def.name.name, names[inf.slot], (v, *vspan), input, inf.axis);
+            }
+        }
+        if !agree {
+            return Value::Poison;
+        }
         let path = self.node_path(prefix, naming, &def.name.name.to_lowercase());
         self.claim_path(&path, span, true);
         self.add_group(&path, &def.name.name, span);
         let what = format!("call of `{}`", def.name.name);
-        self.running(span, what, |this| this.run_block(def, given, span, path))
+        self.running(span, what, |this| this.run_block(def, given, &is_inferred, span, path))
     }
 
     /// A block's body, run with its arguments bound, checked against its return type.
@@ -447,6 +533,7 @@ impl<'a> Elaborator<'a> {
         &mut self,
         def: &'a Def,
         given: Vec<Option<(Value, Span)>>,
+        inferred: &[bool],
         span: Span,
         path: String,
     ) -> Value {
@@ -454,9 +541,11 @@ impl<'a> Elaborator<'a> {
         self.chain.push(CallSite { block: def.name.name.clone(), span, path: path.clone() });
         self.shared_chain = self.chain.as_slice().into();
         let mut ok = true;
-        for (p, g) in def.params.iter().zip(given) {
+        for ((p, g), inferred) in def.params.iter().zip(given).zip(inferred) {
             let (value, vspan) = match g {
                 Some(v) => v,
+                // Bound already, by the type of the tensor it is read from.
+                None if *inferred => continue,
                 None => match &p.default {
                     Some(d) => (self.eval(d, benv, &path), d.span),
                     None => {
@@ -509,16 +598,17 @@ impl<'a> Elaborator<'a> {
         prefix: &str,
         span: Span,
     ) -> Value {
-        let Some(slots) = self.match_args(name, &["a", "b"], args, false, name_span) else {
+        let Some(slots) = self.match_args(name, &["a", "b"], &[0, 1], args, false, name_span) else {
             return Value::Poison;
         };
+        let mut values: Evaluated = vec![None; args.len()];
         let mut ints = Vec::new();
         for (slot, pname) in slots.iter().zip(["a", "b"]) {
             let Some(src) = *slot else {
                 self.report(diag::missing_arg(span, name, pname, &format!("{name}(a: int, b: int)")));
                 return Value::Poison;
             };
-            match self.arg_value(src, &None, env, prefix, span) {
+            match self.arg_value(src, args, &mut values, &None, env, prefix, span) {
                 (Value::Int(d), _) => ints.push(d),
                 (Value::Poison, _) => return Value::Poison,
                 (other, s) => {
@@ -609,4 +699,37 @@ impl<'a> Elaborator<'a> {
             other => self.report(diag::wrong_type(name.span, "a tensor", &other)),
         }
     }
+}
+
+/// A block's inferred sizes: an int parameter without a default named after a size of an
+/// earlier tensor parameter, as `d_model` in
+/// `TransformerEncoderLayer(x: [a, b, d_model], d_model: int, nhead: int)`.
+fn block_inferred(def: &Def) -> Vec<Inferred> {
+    let inferred_from = |slot: usize, name: &str| {
+        def.params[..slot].iter().enumerate().find_map(|(input, q)| match &q.ty.kind {
+            TypeKind::Tensor { dims, .. } => dims
+                .iter()
+                .position(|d| matches!(&d.kind, ExprKind::Name(n) if n == name))
+                .map(|axis| Inferred { slot, input, axis: axis as i64 }),
+            _ => None,
+        })
+    };
+    def.params
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.default.is_none() && p.ty.kind == TypeKind::Int)
+        .filter_map(|(slot, p)| inferred_from(slot, &p.name.name))
+        .collect()
+}
+
+/// Whether a value has the kind a block parameter declares (its shape is checked on binding).
+fn kind_fits(kind: &TypeKind, v: &Value) -> bool {
+    matches!(
+        (kind, v),
+        (TypeKind::Int, Value::Int(_))
+            | (TypeKind::Float, Value::Float(_) | Value::Int(_))
+            | (TypeKind::Bool, Value::Bool(_))
+            | (TypeKind::Str, Value::Str(_))
+            | (TypeKind::Tensor { .. }, Value::Tensor(_))
+    )
 }

@@ -125,6 +125,36 @@ pub fn bad_repeat_name(span: Span, name: &str) -> Diagnostic {
         .help("name each repetition with letters, digits, `_` or `-`, as `as \"layer{i}\"`")
 }
 
+/// A size wick infers, given (by keyword, or first in PyTorch's order) with another value.
+pub fn inferred_mismatch(
+    span: Span,
+    callee: &str,
+    name: &str,
+    given: &Dim,
+    actual: &Dim,
+    input: Span,
+) -> Diagnostic {
+    Diagnostic::error(
+        "E0221",
+        format!("`{name}` of `{callee}` is given as {given}, but its input has {actual}"),
+    )
+    .at(span, format!("`{name}` = {given}"))
+    .also(input, format!("the input, where `{name}` is {actual}"))
+    .help(format!(
+        "wick reads `{name}` from the input: leave it out, or feed `{callee}` an input of size {given}"
+    ))
+}
+
+/// A call whose positional arguments fit both wick's order (the inferred size left out) and
+/// PyTorch's (it first), with the leading value equal to the input's size.
+pub fn ambiguous_reading(span: Span, callee: &str, wick: &str, pytorch: &str) -> Diagnostic {
+    Diagnostic::error("E0222", format!("`{callee}` reads two ways: wick's order and PyTorch's"))
+        .at(span, "both orders fit these arguments and this input")
+        .help(format!(
+            "say which by keyword: wick's order is `{callee}({wick})`, PyTorch's is `{callee}({pytorch})`"
+        ))
+}
+
 pub fn bad_choice(span: Span, name: &str, found: &str, choices: &[&str]) -> Diagnostic {
     let list: Vec<String> = choices.iter().map(|c| format!("\"{c}\"")).collect();
     let d =

@@ -10,6 +10,7 @@ mod env;
 mod eval;
 mod modifiers;
 mod pattern;
+mod reading;
 mod stage;
 mod value;
 

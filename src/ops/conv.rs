@@ -3,7 +3,7 @@
 #[cfg(feature = "lower")]
 use super::geometry::Padding;
 use super::geometry::{per_group, Window};
-use super::signature::{attr, AttrSpec, AttrType, Default, Inputs};
+use super::signature::{attr, inferred, AttrSpec, AttrType, Default, Inputs};
 use super::Init;
 use super::{expect_rank, Attrs, Cost, Op, OpDef, OpError, ParamDecl, Signature};
 use crate::ir::dim::Dim;
@@ -15,7 +15,9 @@ use crate::lower::kernels::pad::PadMode;
 #[cfg(feature = "lower")]
 use crate::lower::{unary, Forward, Lower, LowerCtx, LowerError};
 
+// Conv1d and Conv2d inputs are batched only, so channels are axis 1 of either.
 const ATTRS: &[AttrSpec] = &[
+    inferred("in_channels", 0, 1),
     attr("out_channels", AttrType::Int, Default::Required),
     attr("kernel_size", AttrType::IntOrList, Default::Required),
     attr("stride", AttrType::IntOrList, Default::Int(1)),

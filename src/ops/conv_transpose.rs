@@ -1,7 +1,7 @@
 //! `ConvTranspose2d`: the gradient of `Conv2d` used as a layer (upsampling), PyTorch layout.
 
 use super::geometry::{check_output_padding, per_group, Window};
-use super::signature::{attr, AttrType, Default, Inputs};
+use super::signature::{attr, inferred, AttrType, Default, Inputs};
 use super::Init;
 use super::{expect_rank, Attrs, Cost, Op, OpDef, OpError, ParamDecl, Signature};
 use crate::ir::dim::Dim;
@@ -16,6 +16,7 @@ pub static CONV_TRANSPOSE2D: OpDef = OpDef {
     signature: Signature {
         inputs: Inputs::Fixed(&["x"]),
         attrs: &[
+            inferred("in_channels", 0, 1),
             attr("out_channels", AttrType::Int, Default::Required),
             attr("kernel_size", AttrType::IntOrList, Default::Required),
             attr("stride", AttrType::IntOrList, Default::Int(1)),

@@ -5,7 +5,7 @@
 
 use super::conv::Conv;
 use super::geometry::Window;
-use super::signature::{attr, AttrType, Default, Inputs};
+use super::signature::{attr, inferred, AttrType, Default, Inputs};
 use super::Init;
 use super::{Attrs, Cost, Op, OpDef, OpError, ParamDecl, Signature};
 use crate::ir::tensor::TensorType;
@@ -19,6 +19,7 @@ pub static EQUAL_CONV2D: OpDef = OpDef {
     signature: Signature {
         inputs: Inputs::Fixed(&["x"]),
         attrs: &[
+            inferred("in_channel", 0, 1),
             attr("out_channels", AttrType::Int, Default::Required),
             attr("kernel_size", AttrType::Int, Default::Required),
             attr("stride", AttrType::Int, Default::Int(1)),

@@ -5,7 +5,7 @@
 #[cfg(feature = "lower")]
 use super::linear::linear;
 use super::linear::Linear;
-use super::signature::{attr, AttrType, Default, Inputs};
+use super::signature::{attr, inferred, AttrType, Default, Inputs};
 use super::Init;
 use super::{Attrs, Cost, Op, OpDef, OpError, ParamDecl, Signature};
 use crate::ir::tensor::TensorType;
@@ -17,6 +17,7 @@ pub static EQUAL_LINEAR: OpDef = OpDef {
     signature: Signature {
         inputs: Inputs::Fixed(&["x"]),
         attrs: &[
+            inferred("in_dim", 0, -1),
             attr("out_features", AttrType::Int, Default::Required),
             attr("bias", AttrType::Bool, Default::Bool(true)),
             // 0.01 in StyleGAN's mapping network: its layers learn 100 times slower.

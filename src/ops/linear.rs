@@ -1,6 +1,6 @@
 //! `Linear(out_features, bias=true)`: `y = x W^T + b` over the last axis, PyTorch layout.
 
-use super::signature::{attr, AttrType, Default, Inputs};
+use super::signature::{attr, inferred, AttrType, Default, Inputs};
 use super::Init;
 use super::{Attrs, Cost, Op, OpDef, OpError, ParamDecl, Signature};
 use crate::ir::dim::Dim;
@@ -13,6 +13,7 @@ pub static LINEAR: OpDef = OpDef {
     signature: Signature {
         inputs: Inputs::Fixed(&["x"]),
         attrs: &[
+            inferred("in_features", 0, -1),
             attr("out_features", AttrType::Int, Default::Required),
             attr("bias", AttrType::Bool, Default::Bool(true)),
         ],

@@ -7,7 +7,7 @@
 //!
 //! Keys: `weight [1, out, in, k, k]`, `modulation.weight [in, w_dim]`, `modulation.bias [in]`.
 
-use super::signature::{attr, AttrType, Default, Inputs};
+use super::signature::{attr, inferred, AttrType, Default, Inputs};
 use super::Init;
 use super::{expect_dim, expect_float, expect_rank, Attrs, Cost, Op, OpDef, OpError, ParamDecl, Signature};
 use crate::ir::dim::Dim;
@@ -24,8 +24,10 @@ pub static MODULATED_CONV2D: OpDef = OpDef {
     signature: Signature {
         inputs: Inputs::Fixed(&["x", "style"]),
         attrs: &[
+            inferred("in_channel", 0, 1),
             attr("out_channels", AttrType::Int, Default::Required),
             attr("kernel_size", AttrType::Int, Default::Required),
+            inferred("style_dim", 1, -1),
             attr("demodulate", AttrType::Bool, Default::Bool(true)),
         ],
     },

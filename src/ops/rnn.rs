@@ -7,7 +7,7 @@
 #[cfg(feature = "lower")]
 use candle_core::Tensor;
 
-use super::signature::{attr, AttrSpec, AttrType, Default, Inputs};
+use super::signature::{attr, inferred, AttrSpec, AttrType, Default, Inputs};
 use super::Init;
 use super::{expect_dim, expect_float, expect_rank, Attrs, Cost, Op, OpDef, OpError, ParamDecl, Signature};
 use crate::ir::dim::Dim;
@@ -26,13 +26,14 @@ const BATCH_FIRST: AttrSpec = attr("batch_first", AttrType::Bool, Default::Bool(
 /// Applied to the outputs of every layer but the last, during training.
 const DROPOUT: AttrSpec = attr("dropout", AttrType::Float, Default::Float(0.0));
 const BIDIRECTIONAL: AttrSpec = attr("bidirectional", AttrType::Bool, Default::Bool(false));
-/// Inferred from the input; last so that `LSTM(512)` reads as PyTorch's `LSTM(in, 512)`.
-const INPUT_SIZE: AttrSpec = attr("input_size", AttrType::Int, Default::Optional);
+/// Inferred from the input (its last axis, batch first or not), at PyTorch's position: wick's
+/// `LSTM(512)` is PyTorch's `LSTM(in, 512)`.
+const INPUT_SIZE: AttrSpec = inferred("input_size", 0, -1);
 
 /// Far beyond any trained model; keeps a typo from declaring millions of weight tensors.
 const MAX_LAYERS: i64 = 10_000;
 
-const GATED: &[AttrSpec] = &[HIDDEN_SIZE, NUM_LAYERS, BIAS, BATCH_FIRST, DROPOUT, BIDIRECTIONAL, INPUT_SIZE];
+const GATED: &[AttrSpec] = &[INPUT_SIZE, HIDDEN_SIZE, NUM_LAYERS, BIAS, BATCH_FIRST, DROPOUT, BIDIRECTIONAL];
 
 pub static LSTM: OpDef = OpDef {
     name: "LSTM",
@@ -51,6 +52,7 @@ pub static RNN: OpDef = OpDef {
     signature: Signature {
         inputs: Inputs::Fixed(&["x"]),
         attrs: &[
+            INPUT_SIZE,
             HIDDEN_SIZE,
             NUM_LAYERS,
             NONLINEARITY,
@@ -58,7 +60,6 @@ pub static RNN: OpDef = OpDef {
             BATCH_FIRST,
             DROPOUT,
             BIDIRECTIONAL,
-            INPUT_SIZE,
         ],
     },
     build: |a: &Attrs| {

@@ -61,11 +61,34 @@ pub struct AttrSpec {
     pub name: &'static str,
     pub ty: AttrType,
     pub default: Default,
+    /// Set for a size PyTorch takes as an argument but wick reads from an input.
+    pub inferred: Option<FromInput>,
+}
+
+/// Where an inferred size is read: axis `axis` of tensor input `input` (negative counts from
+/// the end, so `-1` is a `Linear`'s features whatever the batch axes).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FromInput {
+    pub input: usize,
+    pub axis: i64,
 }
 
 /// Shorthand for signature tables.
 pub const fn attr(name: &'static str, ty: AttrType, default: Default) -> AttrSpec {
-    AttrSpec { name, ty, default }
+    AttrSpec { name, ty, default, inferred: None }
+}
+
+/// A size PyTorch takes positionally (`nn.Linear(in_features, out_features)`) and wick infers
+/// from an input, declared at PyTorch's position. wick's positional reading skips it, so
+/// `Linear(200)` keeps meaning `out_features=200`; a call in PyTorch's order is read that way
+/// only when wick's reading does not fit, and a given value is checked against the input.
+pub const fn inferred(name: &'static str, input: usize, axis: i64) -> AttrSpec {
+    AttrSpec {
+        name,
+        ty: AttrType::Int,
+        default: Default::Optional,
+        inferred: Some(FromInput { input, axis }),
+    }
 }
 
 /// The tensor inputs of an op.
@@ -119,6 +142,17 @@ impl Signature {
             .collect()
     }
 
+    /// The positions in [`arg_names`](Self::arg_names) of the inferred sizes, each with where it
+    /// is read from.
+    pub fn inferred_slots(&self) -> Vec<(usize, FromInput)> {
+        let first_attr = self.inputs.required();
+        self.attrs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, a)| a.inferred.map(|from| (first_attr + i, from)))
+            .collect()
+    }
+
     /// Reorders values given in [`arg_names`](Self::arg_names) order to every tensor input
     /// first, then the attributes.
     pub fn inputs_first<T>(&self, mut by_arg: Vec<T>) -> Vec<T> {
@@ -130,11 +164,12 @@ impl Signature {
         by_arg
     }
 
-    /// `Conv2d(x, out_channels: int, kernel_size: int or [int, ...], stride: ... = 1)`
+    /// `Conv2d(x, out_channels: int, kernel_size: int or [int, ...], stride: ... = 1)`, in
+    /// wick's positional order: the inferred sizes are left out, as a call leaves them out.
     pub fn render(&self, name: &str) -> String {
         let (required, optional) = self.inputs.names().split_at(self.inputs.required());
         let mut parts: Vec<String> = required.iter().map(|s| s.to_string()).collect();
-        for a in self.attrs {
+        for a in self.attrs.iter().filter(|a| a.inferred.is_none()) {
             let default = match a.default {
                 Default::Required => String::new(),
                 Default::Optional => " = none".into(),
