@@ -4,6 +4,7 @@
 
 pub mod activation;
 pub mod attention;
+pub mod batch_norm;
 pub mod bias;
 pub mod conv;
 pub mod conv_composed;

@@ -3,6 +3,7 @@
 
 use candle_core::{Result, Tensor, Var};
 
+use super::batch_norm::batch_norm_train;
 use super::cpu::on_cpu_float;
 use super::layer_norm::layer_norm_affine;
 use super::per_channel;
@@ -63,18 +64,31 @@ impl BatchNorm {
                         x.dims()
                     );
                 }
-                let (y, mean, var) = standardize(x, &dims, self.eps)?;
-                if let (Some((running_mean, running_var)), true) = (&self.running, train) {
-                    let m = self.momentum;
-                    let unbiased = var.detach().flatten_all()?.affine(n as f64 / (n - 1) as f64, 0.0)?;
-                    let mean = mean.detach().flatten_all()?;
-                    running_mean.set(&((running_mean.as_tensor().detach() * (1.0 - m))? + (mean * m)?)?)?;
-                    running_var.set(&((running_var.as_tensor().detach() * (1.0 - m))? + (unbiased * m)?)?)?;
+                if let (Some(weight), Some(bias), true) = (&self.weight, &self.bias, on_cpu_float(x)) {
+                    let (y, mean, var) = batch_norm_train(x, weight, bias, self.eps)?;
+                    let device = x.device();
+                    let (mean, var) = (Tensor::new(mean, device)?, Tensor::new(var, device)?);
+                    self.track(&mean, &var, n, train)?;
+                    return Ok(y);
                 }
+                let (y, mean, var) = standardize(x, &dims, self.eps)?;
+                self.track(&mean.detach().flatten_all()?, &var.detach().flatten_all()?, n, train)?;
                 y
             }
         };
         affine(y, w.as_ref(), b.as_ref())
+    }
+
+    /// In training, moves the running statistics toward the batch's `mean` and biased `var`
+    /// (`[C]`, over `n` values each) by `momentum`, with the unbiased variance as PyTorch does.
+    fn track(&self, mean: &Tensor, var: &Tensor, n: usize, train: bool) -> Result<()> {
+        let (Some((running_mean, running_var)), true) = (&self.running, train) else { return Ok(()) };
+        let m = self.momentum;
+        let dtype = running_mean.dtype();
+        let unbiased = var.affine(n as f64 / (n - 1) as f64, 0.0)?.to_dtype(dtype)?;
+        let mean = mean.to_dtype(dtype)?;
+        running_mean.set(&((running_mean.as_tensor().detach() * (1.0 - m))? + (mean * m)?)?)?;
+        running_var.set(&((running_var.as_tensor().detach() * (1.0 - m))? + (unbiased * m)?)?)
     }
 }
 
