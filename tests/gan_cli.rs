@@ -17,7 +17,8 @@ use candle_core::{Device, Tensor};
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 /// Room for a debug-build epoch of the DCGAN on a loaded machine.
-const TRAINING: Limits = Limits { wall: Duration::from_secs(120), ..Limits::STRICT };
+const TRAINING: Limits =
+    Limits { cpu: Duration::from_secs(240), wall: Duration::from_secs(600), ..Limits::STRICT };
 
 /// What `wick ARGS` printed (standard output, then error) once it succeeded within `limits`.
 fn wick(args: &[&str], dir: &Path, limits: Limits) -> String {

@@ -188,3 +188,28 @@ fn a_sequence_layer_laid_out_unlike_its_feeder_is_warned_of() {
     assert!(warning_codes(&tokens_then("TransformerEncoderLayer(4, batch_first=true)")).is_empty());
     assert!(warning_codes(&tokens_then("permute([1, 0, 2]) |> MultiheadAttention(64, 4)")).is_empty());
 }
+
+fn sequence_spec(dims: &str) -> String {
+    format!("{dims}\nmodel M {{\n    input x: [N, L, 32]\n    y = x |> pos: LearnedPositions(L + 2)\n    output y\n}}\n")
+}
+
+#[test]
+fn a_layer_argument_may_be_an_expression_over_dims_with_values() {
+    let c = compile_source("s.wick", &sequence_spec("dim N = 1\ndim L = 16"), &Options::default());
+    assert_eq!(params(&c), [("pos.weight".to_string(), vec![18, 32])]);
+    // `--bind` gives the value an example would, or overrides it.
+    let opts = Options { bind: vec![("L".into(), 30)], ..Options::default() };
+    let c = compile_source("s.wick", &sequence_spec("dim N = 1\ndim L = 16"), &opts);
+    assert_eq!(params(&c), [("pos.weight".to_string(), vec![32, 32])]);
+    let c = compile_source("s.wick", &sequence_spec("dim N = 1\ndim L"), &opts);
+    assert_eq!(params(&c), [("pos.weight".to_string(), vec![32, 32])]);
+}
+
+#[test]
+fn a_layer_argument_over_a_dim_without_a_value_says_how_to_give_one() {
+    let c = compile_source("s.wick", &sequence_spec("dim N = 1\ndim L"), &Options::default());
+    let rendered = c.render_diagnostics(wick::diag::RenderStyle::PLAIN);
+    assert!(rendered.contains("`max_len` must be a constant, found `L + 2`"), "{rendered}");
+    assert!(rendered.contains("`dim L = 16`") && rendered.contains("--bind L=16"), "{rendered}");
+    assert!(rendered.contains("s.wick:5:36"), "{rendered}");
+}

@@ -268,6 +268,7 @@ impl<'a> Elaborator<'a> {
         if poisoned {
             return Value::Poison;
         }
+        let attrs = attrs.with_dims(std::sync::Arc::clone(&self.bindings));
         let op = match (def.build)(&attrs) {
             Ok(op) => op,
             Err(e) => {

@@ -18,6 +18,7 @@ pub mod diagnostics;
 pub mod imports;
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::front::ast::{Def, DefKind, Item, Module};
@@ -60,7 +61,8 @@ pub(crate) struct Elaborator<'a> {
     defs: HashMap<&'a str, &'a Def>,
     dims: BTreeMap<String, DimDecl>,
     /// Values used to decide conditions that symbols alone cannot.
-    bindings: Bindings,
+    /// The dims with values (examples, `--bind`), shared with every op call's attributes.
+    bindings: Arc<Bindings>,
     pub graph: Graph,
     pub diags: Diagnostics,
     envs: Vec<Env<'a>>,
@@ -110,7 +112,7 @@ pub fn elaborate(modules: &[Module], opts: &ElabOptions) -> (Option<Graph>, Diag
     let mut e = Elaborator {
         defs: HashMap::new(),
         dims: BTreeMap::new(),
-        bindings: Bindings::new(),
+        bindings: Arc::default(),
         graph: Graph::default(),
         diags: Diagnostics::default(),
         envs: Vec::new(),
@@ -172,7 +174,8 @@ impl<'a> Elaborator<'a> {
                 }
             }
         }
-        self.bindings = self.dims.iter().filter_map(|(n, d)| d.value.map(|v| (n.clone(), v))).collect();
+        self.bindings =
+            Arc::new(self.dims.iter().filter_map(|(n, d)| d.value.map(|v| (n.clone(), v))).collect());
     }
 
     fn declare_dim(
@@ -203,7 +206,7 @@ impl<'a> Elaborator<'a> {
             Some(prev) if prev.value.is_some() || value.is_none() => {}
             _ => {
                 if let Some(v) = value {
-                    self.bindings.insert(name.name.clone(), v);
+                    Arc::make_mut(&mut self.bindings).insert(name.name.clone(), v);
                 }
                 self.dims.insert(name.name.clone(), DimDecl { span: name.span, value });
             }

@@ -6,8 +6,9 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
-use crate::ir::dim::Dim;
+use crate::ir::dim::{Bindings, Dim};
 use crate::ir::tensor::DType;
 
 /// The type an attribute accepts.
@@ -232,9 +233,44 @@ impl OpError {
 #[derive(Clone, Debug, Default)]
 pub struct Attrs {
     values: BTreeMap<&'static str, AttrValue>,
+    /// The spec's dims with values (`--bind`, examples): an attribute that must be a constant
+    /// (`LearnedPositions(L)`'s table size) takes its dims' values, while attributes that may
+    /// stay symbolic (a reshape's target) keep their dims.
+    dims: Option<Arc<Bindings>>,
 }
 
 impl Attrs {
+    /// Read constants through the values of `dims`.
+    pub fn with_dims(mut self, dims: Arc<Bindings>) -> Attrs {
+        self.dims = Some(dims);
+        self
+    }
+
+    /// `d`'s value: a constant, or an expression over dims with values.
+    fn constant(&self, d: &Dim) -> Option<i64> {
+        d.as_const().or_else(|| d.eval(self.dims.as_deref()?))
+    }
+
+    /// Why `d` is not a constant, and how to give its dims values.
+    fn not_constant(&self, name: &'static str, what: &str, d: &Dim) -> OpError {
+        let free: Vec<String> = d
+            .symbols()
+            .into_iter()
+            .filter(|s| self.dims.as_deref().is_none_or(|b| !b.contains_key(s)))
+            .collect();
+        let error = OpError::new(format!("`{name}` must {what}, found `{d}`")).attr(name);
+        match free.first() {
+            Some(first) => {
+                let binds: Vec<String> = free.iter().map(|s| format!("--bind {s}=16")).collect();
+                error.help(format!(
+                    "give its dims values: an example where each is declared (`dim {first} = 16`) or `{}`",
+                    binds.join(" ")
+                ))
+            }
+            None => error,
+        }
+    }
+
     pub fn insert(&mut self, name: &'static str, value: AttrValue) {
         self.values.insert(name, value);
     }
@@ -257,14 +293,10 @@ impl Attrs {
         }
     }
 
-    /// An integer known at compile time.
+    /// An integer known at compile time: a constant, or an expression over dims with values.
     pub fn int(&self, name: &'static str) -> Result<i64, OpError> {
         let d = self.dim(name)?;
-        d.as_const().ok_or_else(|| {
-            OpError::new(format!("`{name}` must be a constant, found `{d}`"))
-                .attr(name)
-                .help("bind the dims it depends on, e.g. `--bind N=1`")
-        })
+        self.constant(&d).ok_or_else(|| self.not_constant(name, "be a constant", &d))
     }
 
     /// An integer at least `min`.
@@ -298,10 +330,9 @@ impl Attrs {
     pub fn float(&self, name: &'static str) -> Result<f64, OpError> {
         match self.get(name) {
             AttrValue::Float(v) => Ok(*v),
-            AttrValue::Int(d) => d
-                .as_const()
-                .map(|v| v as f64)
-                .ok_or_else(|| OpError::new(format!("`{name}` must be a number, found `{d}`")).attr(name)),
+            AttrValue::Int(d) => {
+                self.constant(d).map(|v| v as f64).ok_or_else(|| self.not_constant(name, "be a number", d))
+            }
             other => {
                 Err(OpError::new(format!("`{name}` must be a float, found {}", describe(other))).attr(name))
             }
@@ -339,9 +370,9 @@ impl Attrs {
                 items
                     .iter()
                     .map(|v| match v {
-                        AttrValue::Int(d) => d.as_const().ok_or_else(|| {
-                            OpError::new(format!("`{name}` must hold constants, found `{d}`")).attr(name)
-                        }),
+                        AttrValue::Int(d) => {
+                            self.constant(d).ok_or_else(|| self.not_constant(name, "hold constants", d))
+                        }
                         other => {
                             Err(OpError::new(format!("`{name}` must hold ints, found {}", describe(other)))
                                 .attr(name))

@@ -1,5 +1,9 @@
-//! Running the real binary on hostile input under a wall-clock and a memory limit, and telling
-//! how it ended: the reliability suites' one harness.
+//! Running the real binary on hostile input under a time and a memory limit, and telling how it
+//! ended: the reliability suites' one harness.
+//!
+//! The time bar is CPU time (`RLIMIT_CPU`), which measures the run's own work whatever else the
+//! machine is doing; a run that waits without working (a blocked read) is caught by a wall
+//! clock set far above it, so a busy machine never fails a run that did its work in time.
 //!
 //! The address space is capped (`RLIMIT_AS`) well above the budget, so a runaway allocation
 //! fails fast instead of taking the machine; the budget itself is checked on the child's peak
@@ -17,6 +21,9 @@ use std::time::{Duration, Instant};
 /// What a bounded run may use.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
+    /// CPU time (user and system, every thread) allowed.
+    pub cpu: Duration,
+    /// Wall-clock time allowed: a hang guard for a run that waits instead of working.
     pub wall: Duration,
     /// Peak resident memory allowed.
     pub rss_bytes: u64,
@@ -26,8 +33,12 @@ pub struct Limits {
 
 impl Limits {
     /// The bar: 10 s and 2 GB.
-    pub const STRICT: Limits =
-        Limits { wall: Duration::from_secs(10), rss_bytes: 2 << 30, address_space_bytes: 8 << 30 };
+    pub const STRICT: Limits = Limits {
+        cpu: Duration::from_secs(10),
+        wall: Duration::from_secs(120),
+        rss_bytes: 2 << 30,
+        address_space_bytes: 8 << 30,
+    };
 }
 
 /// How a bounded run ended.
@@ -36,7 +47,10 @@ pub struct Outcome {
     /// The exit code, or `None` when a signal ended it.
     pub code: Option<i32>,
     pub signal: Option<i32>,
+    /// Killed by the wall-clock hang guard.
     pub timed_out: bool,
+    /// Stopped by the kernel at the CPU-time limit.
+    pub out_of_cpu: bool,
     pub peak_rss_bytes: u64,
     pub elapsed: Duration,
     /// CPU time (user and system): unlike `elapsed`, it does not grow when the machine is busy.
@@ -54,7 +68,10 @@ impl Outcome {
     /// Why this run breaks the contract (no panic, no hang, bounded memory), if it does.
     pub fn violation(&self, limits: &Limits) -> Option<String> {
         if self.timed_out {
-            return Some(format!("ran past {:?}", limits.wall));
+            return Some(format!("ran past {:?} of wall-clock time", limits.wall));
+        }
+        if self.out_of_cpu {
+            return Some(format!("ran past {:?} of CPU time", limits.cpu));
         }
         if self.crashed() {
             return Some(format!("crashed (code {:?}, signal {:?})", self.code, self.signal));
@@ -84,12 +101,18 @@ pub fn wick_command(args: &[&str], dir: &Path) -> Command {
 /// Run `command` under `limits`, its standard input empty and its outputs captured.
 pub fn run_bounded_command(mut command: Command, limits: Limits) -> Outcome {
     let cap = limits.address_space_bytes;
+    // The kernel sends SIGXCPU at the soft limit and SIGKILL a second later.
+    let cpu_seconds = limits.cpu.as_secs().max(1);
     command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     // SAFETY: setrlimit is async-signal-safe, and nothing else runs between fork and exec.
     unsafe {
         command.pre_exec(move || {
             let limit = libc::rlimit { rlim_cur: cap, rlim_max: cap };
             if libc::setrlimit(libc::RLIMIT_AS, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            let cpu = libc::rlimit { rlim_cur: cpu_seconds, rlim_max: cpu_seconds + 1 };
+            if libc::setrlimit(libc::RLIMIT_CPU, &cpu) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())
@@ -125,14 +148,19 @@ pub fn run_bounded_command(mut command: Command, limits: Limits) -> Outcome {
         std::thread::sleep(Duration::from_millis(5));
     };
     let elapsed = started.elapsed();
+    let cpu = seconds(usage.ru_utime) + seconds(usage.ru_stime);
+    let signal = if timed_out { None } else { status.signal() };
+    let out_of_cpu = signal == Some(libc::SIGXCPU)
+        || (signal == Some(libc::SIGKILL) && cpu >= Duration::from_secs(cpu_seconds));
     Outcome {
         code: status.code(),
-        signal: if timed_out { None } else { status.signal() },
+        signal: if out_of_cpu { None } else { signal },
         timed_out,
+        out_of_cpu,
         // Linux reports ru_maxrss in KiB.
         peak_rss_bytes: (usage.ru_maxrss.max(0) as u64) << 10,
         elapsed,
-        cpu: seconds(usage.ru_utime) + seconds(usage.ru_stime),
+        cpu,
         stdout: out_reader.join().unwrap_or_default(),
         stderr: err_reader.join().unwrap_or_default(),
     }
