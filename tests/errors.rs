@@ -624,3 +624,18 @@ fn pytorch_order_that_wick_also_reads_is_refused() {
     assert_mentions(&c, "E0222", "`TransformerEncoderLayer(nhead=512, dim_feedforward=8)`");
     assert_mentions(&c, "E0222", "`TransformerEncoderLayer(d_model=512, nhead=8)`");
 }
+
+#[test]
+fn a_float_where_an_int_is_due_says_how_to_convert() {
+    let c = case("float_as_int", "E0207");
+    assert_points_at(&c, "E0207", 6, "ratio * 16");
+    assert_mentions(&c, "E0207", "found float `8.0`");
+    assert_mentions(&c, "E0207", "`round(x)`, `floor(x)`, `ceil(x)` or `int(x)`");
+}
+
+#[test]
+fn a_constant_argument_over_a_dim_without_a_value_says_how_to_give_one() {
+    let c = case("constant_argument_unbound", "E0208");
+    assert_points_at(&c, "E0208", 7, "L");
+    assert_mentions(&c, "E0208", "`dim L = 16`");
+}

@@ -213,3 +213,29 @@ fn a_layer_argument_over_a_dim_without_a_value_says_how_to_give_one() {
     assert!(rendered.contains("`dim L = 16`") && rendered.contains("--bind L=16"), "{rendered}");
     assert!(rendered.contains("s.wick:5:36"), "{rendered}");
 }
+
+#[test]
+fn widths_are_computed_with_pythons_rounding() {
+    let c = compile(
+        "    w = 48\n    y = x |> a: Conv2d(round(0.25 * w), 1) |> b: Conv2d(round(2.5), 1) |> c: Conv2d(round(3.5), 1)\n          |> d: Conv2d(floor(7.9), 1) |> e: Conv2d(ceil(7.1), 1) |> f: Conv2d(int(w / 5 + 0.9), 1)\n    output y",
+    );
+    let widths: Vec<i64> =
+        params(&c).iter().filter(|(k, _)| k.ends_with("bias")).map(|(_, s)| s[0]).collect();
+    assert_eq!(widths, [12, 2, 4, 7, 8, 9]);
+}
+
+#[test]
+fn a_rounding_of_what_no_int_holds_is_an_error() {
+    let c = compile("    y = x |> Conv2d(round(1e300), 1)\n    output y");
+    let rendered = c.render_diagnostics(wick::diag::RenderStyle::PLAIN);
+    assert!(rendered.contains("`round` of 1e300 is not an int wick can hold"), "{rendered}");
+}
+
+#[test]
+fn yaml_computes_widths_and_table_sizes_alike() {
+    let yaml = "dims:\n  N: 1\n  L: 16\nmodels:\n  M:\n    params:\n      ratio: float = 0.25\n    body:\n      - input: {x: \"[N, L, 48]\"}\n      - y: \"x |> pos: LearnedPositions(L + 2) |> fc: Linear(round(ratio * 48))\"\n      - output: y\n";
+    let c = compile_source("m.yaml", yaml, &Options::default());
+    let p = params(&c);
+    assert!(p.contains(&("pos.weight".into(), vec![18, 48])), "{p:?}");
+    assert!(p.contains(&("fc.weight".into(), vec![12, 48])), "{p:?}");
+}

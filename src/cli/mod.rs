@@ -172,6 +172,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Catalog(args) => catalog::run(args),
         Command::Ops => {
             print!("{}", wick::ops::listing());
+            print!("\nFunctions on numbers (compile time):\n{}", wick::elab::functions::listing());
             ExitCode::SUCCESS
         }
         Command::Check(args) => {

@@ -2,6 +2,7 @@
 //! instantiating blocks, model inputs and outputs.
 
 use super::diagnostics as diag;
+use super::functions;
 use super::modifiers::Tie;
 use super::reading::{assign, Callee, Inferred, Problem, Source};
 use super::stage::Naming;
@@ -13,9 +14,6 @@ use crate::ir::dim::Dim;
 use crate::ir::graph::{CallSite, NodeDraft, Origin, TensorRef};
 use crate::ir::tensor::{DType, TensorType};
 use crate::ops::{self, AttrType, AttrValue, Attrs, Default, Inputs, Op, OpDef};
-
-/// Functions on compile-time integers.
-const BUILTINS: &[&str] = &["cdiv", "min", "max"];
 
 /// A call's argument values by index, each evaluated once: choosing a reading may look at
 /// some before the call binds them.
@@ -43,8 +41,8 @@ impl<'a> Elaborator<'a> {
         naming: Naming,
         span: Span,
     ) -> Value {
-        if piped.is_none() && BUILTINS.contains(&name) {
-            return self.builtin(name, name_span, args, env, prefix, span);
+        if let Some(f) = functions::lookup(name).filter(|_| piped.is_none()) {
+            return self.call_function(f, name_span, args, env, prefix, span);
         }
         if let Some(def) = ops::lookup(name) {
             let m = self.modifiers(args, &def.signature.arg_names(), true, env, prefix);
@@ -81,13 +79,13 @@ impl<'a> Elaborator<'a> {
             .iter()
             .map(|d| d.name)
             .chain(self.defs.keys().copied())
-            .chain(BUILTINS.iter().copied())
+            .chain(functions::FUNCTIONS.iter().map(|f| f.name))
             .collect();
         self.report(diag::unknown_op(span, name, &candidates));
     }
 
     /// Match positional arguments (in `order`) and keywords to slots; reports every problem.
-    fn match_args(
+    pub(super) fn match_args(
         &mut self,
         callee: &str,
         names: &[&str],
@@ -110,7 +108,7 @@ impl<'a> Elaborator<'a> {
 
     /// The value and span of a matched argument.
     #[allow(clippy::too_many_arguments)]
-    fn arg_value(
+    pub(super) fn arg_value(
         &mut self,
         src: Source,
         args: &'a [Arg],
@@ -588,56 +586,6 @@ impl<'a> Elaborator<'a> {
         self.shared_chain = self.chain.as_slice().into();
         self.envs.truncate(benv);
         result
-    }
-
-    fn builtin(
-        &mut self,
-        name: &str,
-        name_span: Span,
-        args: &'a [Arg],
-        env: usize,
-        prefix: &str,
-        span: Span,
-    ) -> Value {
-        let Some(slots) = self.match_args(name, &["a", "b"], &[0, 1], args, false, name_span) else {
-            return Value::Poison;
-        };
-        let mut values: Evaluated = vec![None; args.len()];
-        let mut ints = Vec::new();
-        for (slot, pname) in slots.iter().zip(["a", "b"]) {
-            let Some(src) = *slot else {
-                self.report(diag::missing_arg(span, name, pname, &format!("{name}(a: int, b: int)")));
-                return Value::Poison;
-            };
-            match self.arg_value(src, args, &mut values, &None, env, prefix, span) {
-                (Value::Int(d), _) => ints.push(d),
-                (Value::Poison, _) => return Value::Poison,
-                (other, s) => {
-                    self.report(diag::wrong_type(s, "an int", &other));
-                    return Value::Poison;
-                }
-            }
-        }
-        let (a, b) = (&ints[0], &ints[1]);
-        match name {
-            "cdiv" => match a.ceil_div(b) {
-                Ok(d) => Value::Int(d),
-                Err(e) => {
-                    self.report(diag::division(span, &e));
-                    Value::Poison
-                }
-            },
-            _ => match a.compare(b).or_else(|| self.decide(&a.sub(b)).map(|v| v.cmp(&0))) {
-                Some(ord) => {
-                    let a_wins = (name == "max") == (ord == std::cmp::Ordering::Greater);
-                    Value::Int(if a_wins { a.clone() } else { b.clone() })
-                }
-                None => {
-                    self.report(diag::undecidable(span, &format!("{name}({a}, {b})")));
-                    Value::Poison
-                }
-            },
-        }
     }
 
     /// `input x: [N, 784] of f32`

@@ -40,7 +40,7 @@ pub fn unknown_op(span: Span, name: &str, candidates: &[&str]) -> Diagnostic {
         .at(span, "no op or block has this name");
     let d = suggest(d, name, candidates);
     if d.help.is_none() {
-        return d.help("`wick ops` lists the ops; blocks come from this file and its `use` imports");
+        return d.help("`wick ops` lists the ops and the functions on numbers; blocks come from this file and its `use` imports");
     }
     d
 }
@@ -83,8 +83,20 @@ pub fn missing_block_arg(span: Span, block: &Ident, param: &Ident) -> Diagnostic
 }
 
 pub fn wrong_type(span: Span, expected: &str, found: &Value) -> Diagnostic {
-    Diagnostic::error("E0207", format!("expected {expected}, found {}", found.describe()))
-        .at(span, format!("expected {expected}"))
+    let d = Diagnostic::error("E0207", format!("expected {expected}, found {}", found.describe()))
+        .at(span, format!("expected {expected}"));
+    if expected.contains("int") && matches!(found, Value::Float(_)) {
+        return d.help(
+            "a float becomes an int through `round(x)`, `floor(x)`, `ceil(x)` or `int(x)` (toward zero)",
+        );
+    }
+    d
+}
+
+/// `round(1e300)`: no int holds the result.
+pub fn float_out_of_range(span: Span, function: &str, x: f64) -> Diagnostic {
+    Diagnostic::error("E0207", format!("`{function}` of {x:?} is not an int wick can hold"))
+        .at(span, "not a finite number within 64-bit integers")
 }
 
 pub fn not_indexable(span: Span, found: &Value) -> Diagnostic {

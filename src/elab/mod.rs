@@ -8,6 +8,7 @@ mod budget;
 mod call;
 mod env;
 mod eval;
+pub mod functions;
 mod modifiers;
 mod pattern;
 mod reading;

@@ -31,7 +31,8 @@ impl Value {
     pub fn describe(&self) -> String {
         match self {
             Value::Int(d) => format!("int `{d}`"),
-            Value::Float(f) => format!("float `{f}`"),
+            // `{:?}` keeps the point: `2.0`, not an int-looking `2`.
+            Value::Float(f) => format!("float `{f:?}`"),
             Value::Bool(b) => format!("bool `{b}`"),
             Value::Str(s) => format!("string \"{s}\""),
             Value::Tensor(t) => format!("tensor {}", t.ty),
