@@ -639,3 +639,10 @@ fn a_constant_argument_over_a_dim_without_a_value_says_how_to_give_one() {
     assert_points_at(&c, "E0208", 7, "L");
     assert_mentions(&c, "E0208", "`dim L = 16`");
 }
+
+#[test]
+fn a_quoted_label_is_one_path_segment() {
+    let c = case("bad_label", "E0220");
+    assert_points_at(&c, "E0220", 6, "\"stage1.fc\"");
+    assert_mentions(&c, "E0220", "a label names one path segment, found `stage1.fc`");
+}

@@ -239,3 +239,14 @@ fn yaml_computes_widths_and_table_sizes_alike() {
     assert!(p.contains(&("pos.weight".into(), vec![18, 48])), "{p:?}");
     assert!(p.contains(&("fc.weight".into(), vec![12, 48])), "{p:?}");
 }
+
+#[test]
+fn a_quoted_label_names_a_layer_with_any_segment() {
+    let c = compile("    y = x |> trunk: [\"block1-0\": Conv2d(4, 1), \"block1-1\" : ReLU] |> \"head 2\": Conv2d(2, 1)\n    output y");
+    let p = params(&c);
+    let paths: Vec<&str> = p.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(paths, ["trunk.block1-0.weight", "trunk.block1-0.bias", "head 2.weight", "head 2.bias"]);
+    let yaml = "dims:\n  N: 1\nmodels:\n  M:\n    body:\n      - input: {x: \"[N, 8]\"}\n      - y: 'x |> \"block1-0\": Linear(4)'\n      - output: y\n";
+    let c = compile_source("m.yaml", yaml, &Options::default());
+    assert_eq!(params(&c)[0].0, "block1-0.weight");
+}

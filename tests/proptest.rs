@@ -118,6 +118,7 @@ const TOKENS: &[&str] = &[
     "Dropout(",
     "Softmax",
     "fc1:",
+    "\"block1-0\":",
     "conv:",
     "stride=",
     "padding=",

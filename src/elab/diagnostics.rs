@@ -124,6 +124,16 @@ pub fn unused_value(span: Span) -> Diagnostic {
 }
 
 pub fn bad_repeat_name(span: Span, name: &str) -> Diagnostic {
+    bad_segment(span, name, "a repeat's `as`")
+        .help("name each repetition with letters, digits, `_` or `-`, as `as \"layer{i}\"`")
+}
+
+/// A quoted label (`"block1-0": ...`) that is not one path segment.
+pub fn bad_label(span: Span, name: &str) -> Diagnostic {
+    bad_segment(span, name, "a label").help("quote any text without a `.`: `\"block1-0\": Conv2d(...)`")
+}
+
+fn bad_segment(span: Span, name: &str, whose: &str) -> Diagnostic {
     let (found, why) = match name {
         "" => ("an empty name".to_string(), "its layers' keys would have an empty segment (`f.1..weight`)"),
         _ => (
@@ -131,10 +141,9 @@ pub fn bad_repeat_name(span: Span, name: &str) -> Diagnostic {
             "a `.` would make one name two path segments, and a key both a tensor and a prefix",
         ),
     };
-    Diagnostic::error("E0220", format!("a repeat's `as` names one path segment, found {found}"))
+    Diagnostic::error("E0220", format!("{whose} names one path segment, found {found}"))
         .at(span, "not a path segment")
         .note(why)
-        .help("name each repetition with letters, digits, `_` or `-`, as `as \"layer{i}\"`")
 }
 
 /// A size wick infers, given (by keyword, or first in PyTorch's order) with another value.

@@ -249,6 +249,7 @@ impl<'a> Elaborator<'a> {
                 super::stage::Naming::Auto,
                 e.span,
             ),
+            ExprKind::Labelled { label, .. } if !self.is_segment(label) => Value::Poison,
             ExprKind::Labelled { label, body } => match &body.kind {
                 ExprKind::Call { callee, args } => self.call(
                     &callee.name,

@@ -51,7 +51,12 @@ impl<'a> Elaborator<'a> {
             return Value::Poison;
         }
         match &stage.kind {
-            ExprKind::Labelled { label, body } => self.apply(body, input, env, prefix, Naming::Label(label)),
+            ExprKind::Labelled { label, body } => {
+                if !self.is_segment(label) {
+                    return Value::Poison;
+                }
+                self.apply(body, input, env, prefix, Naming::Label(label))
+            }
             ExprKind::Call { callee, args } => {
                 self.call(&callee.name, callee.span, args, Some(input), env, prefix, naming, stage.span)
             }
@@ -208,8 +213,7 @@ impl<'a> Elaborator<'a> {
                 }
                 let name = r.name_format.as_ref().map(|f| this.interpolate(f, child));
                 if let (Some(name), Some(format)) = (&name, &r.name_format) {
-                    // The name is one segment of a parameter path.
-                    if name.is_empty() || name.contains('.') {
+                    if !is_segment(name) {
                         this.report(diag::bad_repeat_name(format.span, name));
                         return Value::Poison;
                     }
@@ -277,5 +281,21 @@ impl<'a> Elaborator<'a> {
                 self.paths.insert(path.to_string(), (span, has_params));
             }
         }
+    }
+}
+
+/// Whether `name` is one segment of a parameter path: not empty, no `.`.
+fn is_segment(name: &str) -> bool {
+    !name.is_empty() && !name.contains('.')
+}
+
+impl Elaborator<'_> {
+    /// Whether a label (a quoted one may hold any text) is one path segment; reports it if not.
+    pub(super) fn is_segment(&mut self, label: &Ident) -> bool {
+        if is_segment(&label.name) {
+            return true;
+        }
+        self.report(diag::bad_label(label.span, &label.name));
+        false
     }
 }

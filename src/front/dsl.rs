@@ -363,6 +363,11 @@ impl Builder {
         for p in pair.into_inner() {
             match p.as_rule() {
                 Rule::label => label = Some(self.ident(Some(p))),
+                Rule::quoted_label => {
+                    let span = self.span(&p);
+                    let text = p.into_inner().next().map(|s| self.string(s).value).unwrap_or_default();
+                    label = Some(Ident { name: text, span });
+                }
                 _ => body = Some(self.operand(p)?),
             }
         }
@@ -638,6 +643,7 @@ fn describe_expected(rules: &[Rule]) -> String {
             Rule::cfg_list | Rule::cfg_number | Rule::cfg_word => "a value",
             Rule::EOI => "the end of the file",
             Rule::ident | Rule::arg_name | Rule::label | Rule::name => "a name",
+            Rule::quoted_label => "a label",
             Rule::param => "a parameter (`name: type`)",
             Rule::type_expr | Rule::scalar_type | Rule::tensor_type => {
                 "a type (`int`, `float`, `bool`, `string` or `[dims]`)"
