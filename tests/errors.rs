@@ -646,3 +646,10 @@ fn a_quoted_label_is_one_path_segment() {
     assert_points_at(&c, "E0220", 6, "\"stage1.fc\"");
     assert_mentions(&c, "E0220", "a label names one path segment, found `stage1.fc`");
 }
+
+#[test]
+fn a_row_that_does_not_unpack_into_the_repeats_names() {
+    let c = case("repeat_unpack", "E0207");
+    assert_points_at(&c, "E0207", 6, "cfg");
+    assert_mentions(&c, "E0207", "cannot unpack a list of 2 items into 3 names");
+}

@@ -250,3 +250,70 @@ fn a_quoted_label_names_a_layer_with_any_segment() {
     let c = compile_source("m.yaml", yaml, &Options::default());
     assert_eq!(params(&c)[0].0, "block1-0.weight");
 }
+
+#[test]
+fn a_table_as_data_is_repeated_over_row_by_row() {
+    let spec = "dim N = 1\n\
+        block Stage(x: [N, c, h, w], widths: [int] = [8, 8]) -> [N, _, h, w] {\n\
+            return x |> repeat i, width in enumerate(widths) as \"conv{i}\" { Conv2d(width, 1) }\n\
+        }\n\
+        model M(cfg: [[int]] = [[1, 16, 1], [6, 24, 2]]) {\n\
+            input x: [N, 3, 16, 16]\n\
+            assert len(cfg) == 2\n\
+            y = x |> s1: Stage([4] * 2 + [6]) |> s2: Stage(widths=[5])\n\
+                  |> rows: repeat t, c, s in cfg { Conv2d(c * t, 1, stride=s) }\n\
+            output y\n\
+        }\n";
+    let c = compile_source("m.wick", spec, &Options::default());
+    let p = params(&c);
+    let weights: Vec<(&str, &[i64])> =
+        p.iter().filter(|(k, _)| k.ends_with("weight")).map(|(k, s)| (k.as_str(), s.as_slice())).collect();
+    assert_eq!(
+        weights,
+        [
+            ("s1.conv0.weight", &[4, 3, 1, 1][..]),
+            ("s1.conv1.weight", &[4, 4, 1, 1][..]),
+            ("s1.conv2.weight", &[6, 4, 1, 1][..]),
+            ("s2.conv0.weight", &[5, 6, 1, 1][..]),
+            ("rows.0.weight", &[16, 5, 1, 1][..]),
+            ("rows.1.weight", &[144, 16, 1, 1][..]),
+        ]
+    );
+    let out = &c.graph.as_ref().expect("a graph").outputs;
+    assert_eq!(out.len(), 1);
+}
+
+fn first_error(body: &str) -> String {
+    let c = compile(body);
+    assert!(c.diagnostics.has_errors(), "expected an error");
+    c.render_diagnostics(wick::diag::RenderStyle::PLAIN)
+}
+
+#[test]
+fn lists_misused_are_located_errors() {
+    let e = first_error("    y = x |> repeat a, b in [[1, 2], [3]] { Conv2d(a, b) }\n    output y");
+    assert!(e.contains("cannot unpack a list of 1 item into 2 names"), "{e}");
+    let e = first_error("    y = x |> repeat a in 5 { ReLU }\n    output y");
+    assert!(e.contains("expected a list to repeat over, found int `5`"), "{e}");
+    let e = first_error("    n = len(4)\n    y = x |> Conv2d(n, 1)\n    output y");
+    assert!(e.contains("expected a list, found int `4`"), "{e}");
+    // A list as long as the work budget is refused before it is built.
+    let e = first_error("    big = [1, 2] * 1000000000\n    y = x |> Conv2d(len(big), 1)\n    output y");
+    assert!(e.contains("E0402"), "{e}");
+}
+
+#[test]
+fn a_list_parameter_checks_its_items() {
+    let spec = "dim N = 1\nblock B(x: [N, c], widths: [int]) -> [N, _] {\n    return x |> repeat w in widths { Linear(w) }\n}\nmodel M {\n    input x: [N, 4]\n    y = x |> B([2.5])\n    output y\n}\n";
+    let c = compile_source("m.wick", spec, &Options::default());
+    let e = c.render_diagnostics(wick::diag::RenderStyle::PLAIN);
+    assert!(c.diagnostics.has_errors() && e.contains("m.wick:7:16"), "{e}");
+}
+
+#[test]
+fn yaml_takes_list_parameters_and_repeats_over_them() {
+    let yaml = "dims:\n  N: 1\nmodels:\n  M:\n    params:\n      widths: \"[int] = [3, 5]\"\n    body:\n      - input: {x: \"[N, 4]\"}\n      - y: \"x |> fcs: repeat i, w in enumerate(widths) { Linear(w + i) }\"\n      - output: y\n";
+    let c = compile_source("m.yaml", yaml, &Options::default());
+    let p = params(&c);
+    assert!(p.contains(&("fcs.1.weight".into(), vec![6, 3])), "{p:?}");
+}

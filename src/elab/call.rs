@@ -672,13 +672,16 @@ fn block_inferred(def: &Def) -> Vec<Inferred> {
 }
 
 /// Whether a value has the kind a block parameter declares (its shape is checked on binding).
-fn kind_fits(kind: &TypeKind, v: &Value) -> bool {
-    matches!(
-        (kind, v),
-        (TypeKind::Int, Value::Int(_))
-            | (TypeKind::Float, Value::Float(_) | Value::Int(_))
-            | (TypeKind::Bool, Value::Bool(_))
-            | (TypeKind::Str, Value::Str(_))
-            | (TypeKind::Tensor { .. }, Value::Tensor(_))
-    )
+pub(super) fn kind_fits(kind: &TypeKind, v: &Value) -> bool {
+    match (kind, v) {
+        (TypeKind::List(item), Value::List(items)) => items.iter().all(|v| kind_fits(&item.kind, v)),
+        _ => matches!(
+            (kind, v),
+            (TypeKind::Int, Value::Int(_))
+                | (TypeKind::Float, Value::Float(_) | Value::Int(_))
+                | (TypeKind::Bool, Value::Bool(_))
+                | (TypeKind::Str, Value::Str(_))
+                | (TypeKind::Tensor { .. }, Value::Tensor(_))
+        ),
+    }
 }

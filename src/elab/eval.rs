@@ -382,11 +382,39 @@ impl<'a> Elaborator<'a> {
                 Value::Bool((a == b) == (op == BinOp::Eq))
             }
             (Value::Str(a), Value::Str(b)) if op == BinOp::Add => Value::Str(format!("{a}{b}")),
+            (Value::List(a), Value::List(b)) if op == BinOp::Add => {
+                self.made_list(a.iter().chain(b).cloned().collect(), span)
+            }
+            (Value::List(items), Value::Int(n)) | (Value::Int(n), Value::List(items)) if op == BinOp::Mul => {
+                self.repeated(items, n, span)
+            }
             _ => {
                 self.report(diag::bad_operands(span, op, &l, &r));
                 Value::Poison
             }
         }
+    }
+
+    /// `items * n`: the list repeated `n` times (`[64] * 3`), as Python's.
+    fn repeated(&mut self, items: &[Value], n: &Dim, span: Span) -> Value {
+        let Some(n) = self.decide(n) else {
+            self.report(diag::not_constant(span, n));
+            return Value::Poison;
+        };
+        // Charged before it is built: a list as long as the work budget is not a model's table.
+        let size = items.iter().map(size_of).sum::<u64>().saturating_mul(n.max(0) as u64);
+        if !self.spend(size, span) {
+            return Value::Poison;
+        }
+        Value::List((0..n.max(0)).flat_map(|_| items.iter().cloned()).collect())
+    }
+
+    /// A list made by `+`, charged to the work budget by its size.
+    fn made_list(&mut self, items: Vec<Value>, span: Span) -> Value {
+        if !self.spend(items.iter().map(size_of).sum(), span) {
+            return Value::Poison;
+        }
+        Value::List(items)
     }
 
     /// Item `index` of `list` (a negative index counts from the end).
@@ -542,5 +570,13 @@ pub(super) fn stmt_span(s: &Stmt) -> Span {
         Stmt::Output(items) => items.first().map_or_else(Span::default, |i| i.name.span),
         Stmt::Return { span, .. } | Stmt::Assert { span, .. } => *span,
         Stmt::Expr(e) => e.span,
+    }
+}
+
+/// The values a value holds, itself included: what copying it costs.
+fn size_of(v: &Value) -> u64 {
+    match v {
+        Value::List(items) => 1 + items.iter().map(size_of).sum::<u64>(),
+        _ => 1,
     }
 }

@@ -1,7 +1,7 @@
-//! Functions on compile-time numbers, as channel widths are computed: `cdiv`, `min` and `max`
-//! on ints (dims, symbolic where they cannot be evaluated), and `round`, `floor`, `ceil` and
-//! `int` from a float to an int (RegNet's `round(0.25 * w)`, torchvision's
-//! `_make_divisible`: `int(v + d / 2) / d * d`).
+//! Functions on compile-time values, as channel widths and layer tables are computed: `cdiv`,
+//! `min` and `max` on ints (dims, symbolic where they cannot be evaluated); `round`, `floor`,
+//! `ceil` and `int` from a float to an int (RegNet's `round(0.25 * w)`, torchvision's
+//! `_make_divisible`: `int(v + d / 2) / d * d`); `len` and `enumerate` of a list.
 
 use super::diagnostics as diag;
 use super::value::Value;
@@ -47,6 +47,18 @@ pub const FUNCTIONS: &[Function] = &[
         params: &["x"],
         signature: "int(x: float) -> int",
         doc: "rounded toward zero (Python's int: int(-2.5) = -2)",
+    },
+    Function {
+        name: "len",
+        params: &["items"],
+        signature: "len(items: list) -> int",
+        doc: "the number of items",
+    },
+    Function {
+        name: "enumerate",
+        params: &["items"],
+        signature: "enumerate(items: list) -> list",
+        doc: "[[0, items[0]], [1, items[1]], ...]: `repeat i, c in enumerate(cfg)`",
     },
 ];
 
@@ -100,8 +112,22 @@ impl<'a> Elaborator<'a> {
                 found_value => found.push(found_value),
             }
         }
-        match (f.params.len(), found.as_slice()) {
-            (1, [(x, at)]) => self.rounded(f.name, x, *at),
+        match (f.name, found.as_slice()) {
+            ("len" | "enumerate", [(Value::List(items), _)]) if f.name == "len" => {
+                Value::Int(Dim::konst(items.len() as i64))
+            }
+            ("len" | "enumerate", [(Value::List(items), _)]) => Value::List(
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| Value::List(vec![Value::Int(Dim::konst(i as i64)), v.clone()]))
+                    .collect(),
+            ),
+            ("len" | "enumerate", [(other, at)]) => {
+                self.report(diag::wrong_type(*at, "a list", other));
+                Value::Poison
+            }
+            (_, [(x, at)]) => self.rounded(f.name, x, *at),
             (_, [(Value::Int(a), _), (Value::Int(b), _)]) => self.on_ints(f.name, a, b, span),
             (_, pair) => {
                 let (bad, at) = pair.iter().find(|(v, _)| !matches!(v, Value::Int(_))).unwrap_or(&pair[0]);

@@ -26,11 +26,8 @@ impl<'a> Elaborator<'a> {
             return false;
         }
         let (dims, dtype) = match (&ty.kind, value) {
-            (TypeKind::Int, Value::Int(_))
-            | (TypeKind::Float, Value::Float(_) | Value::Int(_))
-            | (TypeKind::Bool, Value::Bool(_))
-            | (TypeKind::Str, Value::Str(_)) => return true,
             (TypeKind::Tensor { dims, dtype }, Value::Tensor(_)) => (dims, dtype),
+            (kind, v) if super::call::kind_fits(kind, v) => return true,
             (_, other) => {
                 self.report(diag::type_mismatch_kind(at, ty.span, what, other));
                 return false;

@@ -9,7 +9,7 @@
 use super::diagnostics as diag;
 use super::value::Value;
 use super::Elaborator;
-use crate::front::ast::{DefKind, Expr, ExprKind, Ident, Repeat};
+use crate::front::ast::{DefKind, Expr, ExprKind, Ident, Over, Repeat};
 use crate::front::span::Span;
 use crate::ir::graph::Group;
 
@@ -183,33 +183,18 @@ impl<'a> Elaborator<'a> {
         naming: Naming,
         span: Span,
     ) -> Value {
-        let start = match &r.start {
-            Some(s) => self.const_int(s, env, prefix),
-            None => Some(0),
-        };
-        let end = self.const_int(&r.end, env, prefix);
-        let (Some(start), Some(end)) = (start, end) else { return Value::Poison };
-        let count = end.saturating_sub(start);
-        if count < 0 {
-            self.report(diag::negative_repeat(r.end.span, start, end));
-            return Value::Poison;
-        }
-        if count as u64 > (self.max_nodes - self.nodes.min(self.max_nodes)) as u64 {
-            self.report(diag::size_cap(span, Some(count), self.max_nodes));
-            self.aborted = true;
-            return Value::Poison;
-        }
+        let Some(iterations) = self.iterations(&r.over, env, prefix, span) else { return Value::Poison };
         let inner = self.group_prefix(prefix, naming, "Repeat", span);
         let pos = self.envs[env].pos;
         self.running(span, "`repeat`".into(), |this| {
             let mut v = input;
-            for (n, i) in (start..end).enumerate() {
+            for (n, bound) in iterations.into_iter().enumerate() {
                 if v.is_poison() || !this.spend(1, span) {
                     return Value::Poison;
                 }
                 let child = this.push_env(&[], Some((env, pos)), DefKind::Block, &inner);
-                if let Some(var) = &r.var {
-                    this.envs[child].locals.insert(var.name.clone(), Value::Int(i.into()));
+                for (var, value) in bound {
+                    this.envs[child].locals.insert(var.name.clone(), value);
                 }
                 let name = r.name_format.as_ref().map(|f| this.interpolate(f, child));
                 if let (Some(name), Some(format)) = (&name, &r.name_format) {
@@ -227,6 +212,77 @@ impl<'a> Elaborator<'a> {
             }
             v
         })
+    }
+
+    /// What each iteration of a repeat binds: its index, or a list's item (unpacked into
+    /// several names). The count is checked against the layer cap before anything is made.
+    #[allow(clippy::type_complexity)]
+    fn iterations(
+        &mut self,
+        over: &'a Over,
+        env: usize,
+        prefix: &str,
+        span: Span,
+    ) -> Option<Vec<Vec<(&'a Ident, Value)>>> {
+        let room = (self.max_nodes - self.nodes.min(self.max_nodes)) as i64;
+        let too_many = |this: &mut Self, count: i64| {
+            this.report(diag::size_cap(span, Some(count), this.max_nodes));
+            this.aborted = true;
+            None
+        };
+        let (var, start, end_expr) = match over {
+            Over::Count(n) => (None, 0, n),
+            Over::Range { var, start, end } => (Some(var), self.const_int(start, env, prefix)?, end),
+            Over::Items { vars, list } => {
+                let items = match self.eval(list, env, prefix) {
+                    Value::List(items) => items,
+                    Value::Poison => return None,
+                    other => {
+                        self.report(diag::wrong_type(list.span, "a list to repeat over", &other));
+                        return None;
+                    }
+                };
+                if items.len() as i64 > room {
+                    return too_many(self, items.len() as i64);
+                }
+                return items
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, item)| self.unpack(vars, i, item, list.span))
+                    .collect();
+            }
+        };
+        let end = self.const_int(end_expr, env, prefix)?;
+        let count = end.saturating_sub(start);
+        if count < 0 {
+            self.report(diag::negative_repeat(end_expr.span, start, end));
+            return None;
+        }
+        if count > room {
+            return too_many(self, count);
+        }
+        Some((start..end).map(|i| var.map(|v| (v, Value::Int(i.into()))).into_iter().collect()).collect())
+    }
+
+    /// Item `index` of a list bound to `vars`: the item itself to one name, its own items to
+    /// several.
+    fn unpack(
+        &mut self,
+        vars: &'a [Ident],
+        index: usize,
+        item: Value,
+        at: Span,
+    ) -> Option<Vec<(&'a Ident, Value)>> {
+        match (vars, item) {
+            ([var], item) => Some(vec![(var, item)]),
+            (_, Value::List(parts)) if parts.len() == vars.len() => Some(vars.iter().zip(parts).collect()),
+            (_, other) => {
+                self.report(
+                    diag::destructure(at, vars.len(), &other).note(format!("item {index} of the list")),
+                );
+                None
+            }
+        }
     }
 
     /// An integer that must be known now (a repeat count), from symbols or the dims' values.

@@ -84,6 +84,8 @@ pub enum TypeKind {
     Float,
     Bool,
     Str,
+    /// `[int]`: a list whose items are all of one type.
+    List(Box<TypeExpr>),
     /// `[N, c, h, w] of f32`: each dim is a pattern; a fresh name binds, anything else must equal.
     Tensor {
         dims: Vec<Expr>,
@@ -187,15 +189,22 @@ pub struct Arg {
 /// How many times a `repeat` runs and what its index is called.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Repeat {
-    /// `repeat i in a..b`: the index variable.
-    pub var: Option<Ident>,
-    /// Start of the range (0 for `repeat n`).
-    pub start: Option<Box<Expr>>,
-    /// End of the range, exclusive (`n` for `repeat n`).
-    pub end: Box<Expr>,
+    pub over: Over,
     /// `as "fc{i}"`: how each iteration is named in paths (default: its index from 0).
     pub name_format: Option<StrLit>,
     pub body: Box<Expr>,
+}
+
+/// What a `repeat` goes over.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Over {
+    /// `repeat n`: n times.
+    Count(Box<Expr>),
+    /// `repeat i in a..b`: `i` from `a` to `b - 1`.
+    Range { var: Ident, start: Box<Expr>, end: Box<Expr> },
+    /// `repeat c in cfg`, `repeat i, c in enumerate(cfg)`: each item of a list, bound to the
+    /// one name or unpacked into several.
+    Items { vars: Vec<Ident>, list: Box<Expr> },
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -257,16 +257,28 @@ impl Builder {
         let Some(inner) = pair.into_inner().next() else {
             return Ok(TypeExpr { kind: TypeKind::Int, span });
         };
-        let kind = match inner.as_rule() {
-            Rule::scalar_type => match inner.as_str() {
+        match inner.as_rule() {
+            Rule::scalar_type | Rule::list_type => Ok(self.value_type(inner)),
+            _ => self.tensor_type(inner),
+        }
+    }
+
+    /// `int`, `float`, `bool`, `string`, or a list of one of them (`[int]`, `[[int]]`).
+    fn value_type(&self, pair: Pair<Rule>) -> TypeExpr {
+        let span = self.span(&pair);
+        let kind = match pair.as_rule() {
+            Rule::list_type => match pair.into_inner().next() {
+                Some(item) => TypeKind::List(Box::new(self.value_type(item))),
+                None => TypeKind::Int,
+            },
+            _ => match pair.as_str() {
                 "float" => TypeKind::Float,
                 "bool" => TypeKind::Bool,
                 "string" => TypeKind::Str,
                 _ => TypeKind::Int,
             },
-            _ => return self.tensor_type(inner),
         };
-        Ok(TypeExpr { kind, span })
+        TypeExpr { kind, span }
     }
 
     fn stmts(&self, pairs: Pairs<Rule>) -> Result<Vec<Stmt>, Diagnostic> {
@@ -378,6 +390,12 @@ impl Builder {
         })
     }
 
+    /// A range's bound or a list to go over, boxed; an empty expression where it is missing.
+    fn operand_or_empty(&self, pair: Option<Pair<Rule>>, span: Span) -> Result<Box<Expr>, Diagnostic> {
+        let e = pair.map(|p| self.operand(p)).transpose()?;
+        Ok(Box::new(self.expr_or_empty_expr(e, span)))
+    }
+
     fn expr_or_empty_expr(&self, e: Option<Expr>, span: Span) -> Expr {
         e.unwrap_or(Expr { kind: ExprKind::List(vec![]), span })
     }
@@ -471,28 +489,32 @@ impl Builder {
             Rule::if_expr => return self.if_expr(pair),
             Rule::indexed => return self.indexed(pair),
             Rule::repeat_expr => {
-                let mut var = None;
-                let mut start = None;
-                let mut end = None;
+                let mut over = None;
                 let mut name_format = None;
                 let mut body = None;
                 for p in pair.into_inner() {
                     match p.as_rule() {
                         Rule::range => {
                             let mut r = p.into_inner();
-                            var = Some(self.ident(r.next()));
-                            start = r.next().map(|e| self.operand(e)).transpose()?.map(Box::new);
-                            end = r.next().map(|e| self.operand(e)).transpose()?;
+                            let var = self.ident(r.next());
+                            let start = self.operand_or_empty(r.next(), span)?;
+                            let end = self.operand_or_empty(r.next(), span)?;
+                            over = Some(Over::Range { var, start, end });
+                        }
+                        Rule::each => {
+                            let mut parts: Vec<Pair<Rule>> = p.into_inner().collect();
+                            let list = self.operand_or_empty(parts.pop(), span)?;
+                            let vars = parts.into_iter().map(|v| self.ident(Some(v))).collect();
+                            over = Some(Over::Items { vars, list });
                         }
                         Rule::string => name_format = Some(self.string(p)),
-                        Rule::expr if end.is_none() => end = Some(self.expr(p)?),
+                        Rule::expr if over.is_none() => over = Some(Over::Count(Box::new(self.expr(p)?))),
                         _ => body = Some(self.expr(p)?),
                     }
                 }
+                let over = over.unwrap_or_else(|| Over::Count(Box::new(self.expr_or_empty_expr(None, span))));
                 ExprKind::Repeat(Repeat {
-                    var,
-                    start,
-                    end: Box::new(self.expr_or_empty_expr(end, span)),
+                    over,
                     name_format,
                     body: Box::new(self.expr_or_empty_expr(body, span)),
                 })
@@ -645,8 +667,8 @@ fn describe_expected(rules: &[Rule]) -> String {
             Rule::ident | Rule::arg_name | Rule::label | Rule::name => "a name",
             Rule::quoted_label => "a label",
             Rule::param => "a parameter (`name: type`)",
-            Rule::type_expr | Rule::scalar_type | Rule::tensor_type => {
-                "a type (`int`, `float`, `bool`, `string` or `[dims]`)"
+            Rule::type_expr | Rule::scalar_type | Rule::tensor_type | Rule::list_type => {
+                "a type (`int`, `float`, `bool`, `string`, a list `[int]` or a tensor `[dims]`)"
             }
             Rule::returns => "`->`",
             Rule::body | Rule::branch => "`{`",
@@ -670,6 +692,7 @@ fn describe_expected(rules: &[Rule]) -> String {
             Rule::args | Rule::arg => "an argument",
             Rule::index => "an index (`[i]`)",
             Rule::range => "a range (`i in 0..n`)",
+            Rule::each => "the names of a list's items (`c in cfg`)",
             Rule::or
             | Rule::and
             | Rule::eq

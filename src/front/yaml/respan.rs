@@ -33,10 +33,19 @@ pub(super) fn respan_expr(e: &mut Expr, s: Span) {
             then.iter_mut().chain(otherwise.iter_mut().flatten()).for_each(|st| respan_stmt(st, s));
         }
         ExprKind::Repeat(r) => {
-            r.var.iter_mut().for_each(|v| v.span = s);
+            match &mut r.over {
+                Over::Count(n) => respan_expr(n, s),
+                Over::Range { var, start, end } => {
+                    var.span = s;
+                    respan_expr(start, s);
+                    respan_expr(end, s);
+                }
+                Over::Items { vars, list } => {
+                    vars.iter_mut().for_each(|v| v.span = s);
+                    respan_expr(list, s);
+                }
+            }
             r.name_format.iter_mut().for_each(|f| f.span = s);
-            r.start.iter_mut().for_each(|x| respan_expr(x, s));
-            respan_expr(&mut r.end, s);
             respan_expr(&mut r.body, s);
         }
         ExprKind::Int(_) | ExprKind::Float(_) | ExprKind::Bool(_) | ExprKind::Str(_) | ExprKind::Name(_) => {}
@@ -73,9 +82,13 @@ pub(super) fn respan_stmt(st: &mut Stmt, s: Span) {
 
 pub(super) fn respan_type(t: &mut TypeExpr, s: Span) {
     t.span = s;
-    if let TypeKind::Tensor { dims, dtype } = &mut t.kind {
-        dims.iter_mut().for_each(|d| respan_expr(d, s));
-        dtype.iter_mut().for_each(|d| d.span = s);
+    match &mut t.kind {
+        TypeKind::Tensor { dims, dtype } => {
+            dims.iter_mut().for_each(|d| respan_expr(d, s));
+            dtype.iter_mut().for_each(|d| d.span = s);
+        }
+        TypeKind::List(item) => respan_type(item, s),
+        _ => {}
     }
 }
 
