@@ -653,3 +653,17 @@ fn a_row_that_does_not_unpack_into_the_repeats_names() {
     assert_points_at(&c, "E0207", 6, "cfg");
     assert_mentions(&c, "E0207", "cannot unpack a list of 2 items into 3 names");
 }
+
+#[test]
+fn an_op_parameter_named_like_an_op_is_refused() {
+    let c = case("op_param_named_like_op", "E0223");
+    assert_points_at(&c, "E0223", 4, "scale");
+    assert_mentions(&c, "E0223", "`x |> scale` calls the op or block, never the parameter");
+}
+
+#[test]
+fn an_op_value_with_its_arguments_is_not_called_with_more() {
+    let c = case("op_value_with_arguments", "E0223");
+    assert_points_at(&c, "E0223", 5, "act(x, 0.1)");
+    assert_mentions(&c, "E0223", "apply it as a layer");
+}

@@ -317,3 +317,54 @@ fn yaml_takes_list_parameters_and_repeats_over_them() {
     let p = params(&c);
     assert!(p.contains(&("fcs.1.weight".into(), vec![6, 3])), "{p:?}");
 }
+
+#[test]
+fn an_op_parameter_takes_an_op_a_call_of_one_or_a_block() {
+    let spec = "use \"std/conv.wick\"\nuse \"std/squeeze_excite.wick\"\ndim N = 1\n\
+        block Twice(x: [N, c, h, w], layer: op = Identity) -> [N, _, h, w] {\n    return x |> first: layer |> second: layer\n}\n\
+        model M {\n    input x: [N, 16, 8, 8]\n\
+            y = x |> a: ConvNormAct(24, act=SiLU) |> b: ConvNormAct(8, 1, 1, 1, Sigmoid, norm=GroupNorm(4))\n\
+                  |> se: SqueezeExcitation(squeeze=round(0.25 * 8), act=SiLU, scale_act=Hardtanh(-1.0, 1.0))\n\
+                  |> t: Twice(layer=ConvNormAct(8, 1, act=LeakyReLU(0.2)))\n\
+            output y\n}\n";
+    let c = compile_source("m.wick", spec, &Options::default());
+    let p = params(&c);
+    let paths: Vec<&str> = p.iter().map(|(k, _)| k.as_str()).filter(|k| !k.contains(".running_")).collect();
+    assert_eq!(
+        paths,
+        [
+            "a.0.weight",
+            "a.1.weight",
+            "a.1.bias",
+            "b.0.weight",
+            "b.1.weight",
+            "b.1.bias",
+            "se.fc1.weight",
+            "se.fc1.bias",
+            "se.fc2.weight",
+            "se.fc2.bias",
+            "t.first.0.weight",
+            "t.first.1.weight",
+            "t.first.1.bias",
+            "t.second.0.weight",
+            "t.second.1.weight",
+            "t.second.1.bias",
+        ]
+    );
+    assert!(p.contains(&("se.fc1.weight".into(), vec![2, 8, 1, 1])), "{p:?}");
+    let g = c.graph.as_ref().expect("a graph");
+    let kinds: Vec<&str> = g.g.node_weights().map(|n| n.kind).collect();
+    for kind in ["SiLU", "Sigmoid", "GroupNorm", "Hardtanh", "LeakyReLU"] {
+        assert!(kinds.contains(&kind), "{kind} missing from {kinds:?}");
+    }
+}
+
+#[test]
+fn yaml_takes_op_parameters() {
+    let yaml = "dims:\n  N: 1\nblocks:\n  Act:\n    params:\n      x: \"[N, c]\"\n      act: op = ReLU\n    returns: \"[N, c]\"\n    body:\n      - return: x |> act\nmodels:\n  M:\n    body:\n      - input: {x: \"[N, 4]\"}\n      - y: \"x |> a: Act(act=LeakyReLU(0.2)) |> fc: Linear(3)\"\n      - output: y\n";
+    let c = compile_source("m.yaml", yaml, &Options::default());
+    let p = params(&c);
+    assert!(p.contains(&("fc.weight".into(), vec![3, 4])), "{p:?}");
+    let g = c.graph.as_ref().expect("a graph");
+    assert!(g.g.node_weights().any(|n| n.kind == "LeakyReLU" && n.path == "a.leakyrelu"));
+}

@@ -110,6 +110,8 @@ const TOKENS: &[&str] = &[
     "max(",
     "round(",
     "len(",
+    ": op = ReLU",
+    "act=LeakyReLU(0.2)",
     "enumerate(",
     " in [",
     ": [int]",

@@ -67,10 +67,13 @@ impl<'a> Elaborator<'a> {
                 self.report(diag::model_called(name_span, &def.name));
                 Value::Poison
             }
-            None => {
-                self.report_unknown_op(name, name_span);
-                Value::Poison
-            }
+            None => match self.local_op(name, env) {
+                Some(id) => self.apply_op(id, args, piped, prefix, naming, span),
+                None => {
+                    self.report_unknown_op(name, name_span);
+                    Value::Poison
+                }
+            },
         }
     }
 
@@ -500,7 +503,7 @@ impl<'a> Elaborator<'a> {
         let required =
             def.params.iter().zip(&is_inferred).map(|(p, inf)| p.default.is_none() && !inf).collect();
         let callee = Callee { name: &def.name.name, names: names.clone(), inferred, required, fits: &fits };
-        let mut values: Evaluated = vec![None; args.len()];
+        let mut values = self.op_arguments(def, args, env);
         let Some(order) = self.choose_reading(&callee, args, &piped, &mut values, env, prefix, span) else {
             return Value::Poison;
         };
@@ -541,12 +544,13 @@ impl<'a> Elaborator<'a> {
         self.shared_chain = self.chain.as_slice().into();
         let mut ok = true;
         for ((p, g), inferred) in def.params.iter().zip(given).zip(inferred) {
+            ok &= self.check_op_param(p);
             let (value, vspan) = match g {
                 Some(v) => v,
                 // Bound already, by the type of the tensor it is read from.
                 None if *inferred => continue,
                 None => match &p.default {
-                    Some(d) => (self.eval(d, benv, &path), d.span),
+                    Some(d) => (self.param_value(&p.ty, d, benv, &path), d.span),
                     None => {
                         self.report(diag::missing_block_arg(span, &def.name, &p.name));
                         (Value::Poison, span)
@@ -574,6 +578,8 @@ impl<'a> Elaborator<'a> {
         } else {
             Value::Poison
         };
+        // An op value reads its arguments in the scope that wrote it, which ends here.
+        let result = self.kept_in_scope(result, span);
         if let Some(ty) = &def.returns {
             let what = format!("the result of {}", def.name.name);
             let at = match &result {
@@ -682,6 +688,7 @@ pub(super) fn kind_fits(kind: &TypeKind, v: &Value) -> bool {
                 | (TypeKind::Bool, Value::Bool(_))
                 | (TypeKind::Str, Value::Str(_))
                 | (TypeKind::Tensor { .. }, Value::Tensor(_))
+                | (TypeKind::Op, Value::Op { .. })
         ),
     }
 }

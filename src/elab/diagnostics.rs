@@ -502,3 +502,29 @@ pub fn negative_repeat(span: Span, start: i64, end: i64) -> Diagnostic {
     Diagnostic::error("E0306", format!("empty or reversed range {start}..{end}"))
         .at(span, "end is before start")
 }
+
+/// `act(x, 0.1)` where `act` was given as `LeakyReLU(0.2)`: which arguments would count.
+pub fn op_value_called_with_arguments(span: Span, name: &str, written: Span) -> Diagnostic {
+    Diagnostic::error("E0223", format!("this op value (`{name}`) has its arguments already"))
+        .at(span, "called with more")
+        .also(written, "its arguments are given here")
+        .help("apply it as a layer: `x |> act`")
+}
+
+/// A block that returns an op value (`return act`): ops are applied, not passed back.
+pub fn op_value_returned(span: Span) -> Diagnostic {
+    Diagnostic::error("E0223", "a block returns an op value")
+        .at(span, "this call")
+        .help("apply the op inside the block (`x |> act`) and return the tensor")
+}
+
+/// `scale: op` where `scale` is an op: a stage `|> scale` would call the op.
+pub fn op_param_named_like_op(name: &Ident) -> Diagnostic {
+    Diagnostic::error(
+        "E0223",
+        format!("a parameter of type `op` is named `{}`, as an op or block is", name.name),
+    )
+    .at(name.span, "an op or block of this name")
+    .note(format!("`x |> {}` calls the op or block, never the parameter", name.name))
+    .help(format!("rename it: `{}_act`, `{}_layer`", name.name, name.name))
+}

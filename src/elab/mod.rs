@@ -10,6 +10,7 @@ mod env;
 mod eval;
 pub mod functions;
 mod modifiers;
+mod op_value;
 mod pattern;
 mod reading;
 mod stage;
@@ -61,8 +62,8 @@ struct DimDecl {
 pub(crate) struct Elaborator<'a> {
     defs: HashMap<&'a str, &'a Def>,
     dims: BTreeMap<String, DimDecl>,
-    /// Values used to decide conditions that symbols alone cannot.
-    /// The dims with values (examples, `--bind`), shared with every op call's attributes.
+    /// The dims with values (examples, `--bind`): they decide conditions that symbols alone
+    /// cannot, and are shared with every op call's attributes.
     bindings: Arc<Bindings>,
     pub graph: Graph,
     pub diags: Diagnostics,
@@ -87,6 +88,8 @@ pub(crate) struct Elaborator<'a> {
     frozen_depth: usize,
     /// `tie=` requests, resolved once every layer exists.
     ties: Vec<modifiers::Tie>,
+    /// What each `Value::Op` refers to, by its index.
+    op_values: Vec<op_value::OpValue<'a>>,
 }
 
 // Read by the training tests, which need the backend half.
@@ -130,6 +133,7 @@ pub fn elaborate(modules: &[Module], opts: &ElabOptions) -> (Option<Graph>, Diag
         aborted: false,
         frozen_depth: 0,
         ties: Vec::new(),
+        op_values: Vec::new(),
     };
     e.collect_globals(modules, opts);
     let Some(model) = e.choose_model(modules, opts) else {
@@ -250,8 +254,9 @@ impl<'a> Elaborator<'a> {
     fn run_model(&mut self, model: &'a Def) {
         let env = self.push_env(&model.body, None, DefKind::Model, "");
         for p in &model.params {
+            self.check_op_param(p);
             let value = match &p.default {
-                Some(d) => self.eval(d, env, ""),
+                Some(d) => self.param_value(&p.ty, d, env, ""),
                 None => {
                     self.report(diagnostics::model_param_without_default(&p.name));
                     Value::Poison

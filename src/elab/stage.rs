@@ -61,6 +61,9 @@ impl<'a> Elaborator<'a> {
                 self.call(&callee.name, callee.span, args, Some(input), env, prefix, naming, stage.span)
             }
             ExprKind::Name(name) => {
+                if let Some(id) = self.local_op(name, env) {
+                    return self.apply_op(id, &[], Some(input), prefix, naming, stage.span);
+                }
                 if self.is_value_name(name, env) {
                     self.report(diag::value_as_layer(stage.span, name));
                     return Value::Poison;

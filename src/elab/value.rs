@@ -21,6 +21,12 @@ pub enum Value {
     Str(String),
     Tensor(TensorVal),
     List(Vec<Value>),
+    /// An op or block to apply later (a parameter of type `op`): its index among the
+    /// elaborator's op values, and its name for messages.
+    Op {
+        id: usize,
+        name: String,
+    },
     None,
     /// An error was reported already; anything built from this is skipped silently.
     Poison,
@@ -39,6 +45,7 @@ impl Value {
             Value::List(items) => {
                 format!("a list of {} item{}", items.len(), if items.len() == 1 { "" } else { "s" })
             }
+            Value::Op { name, .. } => format!("op `{name}`"),
             Value::None => "nothing".into(),
             Value::Poison => "an erroneous value".into(),
         }
@@ -55,6 +62,7 @@ impl Value {
             Value::List(items) => {
                 format!("[{}]", items.iter().map(Value::display).collect::<Vec<_>>().join(", "))
             }
+            Value::Op { name, .. } => name.clone(),
             Value::None => "none".into(),
             Value::Poison => "?".into(),
         }

@@ -84,6 +84,8 @@ pub enum TypeKind {
     Float,
     Bool,
     Str,
+    /// An op or a block, with arguments or not (`act: op = ReLU`), applied with `|>`.
+    Op,
     /// `[int]`: a list whose items are all of one type.
     List(Box<TypeExpr>),
     /// `[N, c, h, w] of f32`: each dim is a pattern; a fresh name binds, anything else must equal.

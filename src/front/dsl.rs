@@ -275,6 +275,7 @@ impl Builder {
                 "float" => TypeKind::Float,
                 "bool" => TypeKind::Bool,
                 "string" => TypeKind::Str,
+                "op" => TypeKind::Op,
                 _ => TypeKind::Int,
             },
         };
@@ -668,7 +669,7 @@ fn describe_expected(rules: &[Rule]) -> String {
             Rule::quoted_label => "a label",
             Rule::param => "a parameter (`name: type`)",
             Rule::type_expr | Rule::scalar_type | Rule::tensor_type | Rule::list_type => {
-                "a type (`int`, `float`, `bool`, `string`, a list `[int]` or a tensor `[dims]`)"
+                "a type (`int`, `float`, `bool`, `string`, `op`, a list `[int]` or a tensor `[dims]`)"
             }
             Rule::returns => "`->`",
             Rule::body | Rule::branch => "`{`",
