@@ -131,7 +131,7 @@ impl<'de> Visitor<'de> for LossesVisitor {
     }
 
     fn visit_str<E: de::Error>(self, name: &str) -> Result<Losses, E> {
-        one(Value::String(name.into())).map(Losses::One).map_err(E::custom)
+        named(name).map(Losses::One)
     }
 
     fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Losses, M::Error> {
@@ -153,6 +153,13 @@ impl<'de> Visitor<'de> for LossesVisitor {
     }
 }
 
+/// A loss by its name alone, read with the configuration's own errors (an unknown name gets
+/// the closest accepted one suggested).
+fn named<E: de::Error>(name: &str) -> Result<LossConfig, E> {
+    let map = [("name", name.to_string())].into_iter();
+    LossConfig::deserialize(de::value::MapDeserializer::<_, E>::new(map))
+}
+
 /// A loss as a name or a mapping with `name` (and its settings).
 fn one(value: Value) -> Result<LossConfig, String> {
     let value = match value {
@@ -168,7 +175,7 @@ fn output_loss(output: &str, value: Value) -> Result<OutputLoss, String> {
         Value::String(name) => {
             return Ok(OutputLoss {
                 output: output.into(),
-                loss: one(Value::String(name))?,
+                loss: named::<de::value::Error>(&name).map_err(|e| e.to_string())?,
                 weight: 1.0,
                 target: None,
                 metrics: None,

@@ -164,9 +164,9 @@ pub fn read_input(path: &Path, name: &str) -> Result<Tensor, DataError> {
 /// element must agree, so a model that fits one fits the other.
 fn check_alike(train: &Dataset, val: &Dataset, names: Option<&Names>) -> Result<(), DataError> {
     let (x, y) = names.map_or(("", ""), Names::first);
-    for ((name, _, t), (_, _, v)) in
-        train.named(x, y).zip(val.named(x, y)).take(if names.is_some() { usize::MAX } else { 1 })
-    {
+    // The one-array form compares the features only: an autoencoder's targets are set later.
+    let arrays = if names.is_some() { usize::MAX } else { 1 };
+    for ((name, _, t), (_, _, v)) in train.named(x, y).zip(val.named(x, y)).take(arrays) {
         let (tt, vt) = (t.dims().get(1..).unwrap_or(&[]), v.dims().get(1..).unwrap_or(&[]));
         if tt != vt || t.dtype() != v.dtype() {
             let of = if names.is_some() { format!(" of `{name}`") } else { String::new() };

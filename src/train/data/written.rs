@@ -118,16 +118,7 @@ fn checked(raw: RawData) -> Result<DataConfig, String> {
         (false, Some(Element::F32)) => Target::Values,
         (false, _) => Target::Classes,
     };
-    let train = RawSource {
-        csv: raw.csv,
-        npy: raw.npy,
-        npz: raw.npz,
-        safetensors: raw.safetensors,
-        idx: raw.idx,
-        synthetic: raw.synthetic,
-        features: raw.features,
-        target: raw.target,
-    };
+    let train = raw.source();
     let source = train.clone().resolve(target)?;
     let val = match (raw.val, raw.val_split) {
         (Some(_), Some(_)) => return Err("give `val_split` or `val`, not both".into()),
@@ -163,6 +154,22 @@ fn checked(raw: RawData) -> Result<DataConfig, String> {
     })
 }
 
+impl RawData {
+    /// The training source as written.
+    fn source(&self) -> RawSource {
+        RawSource {
+            csv: self.csv.clone(),
+            npy: self.npy.clone(),
+            npz: self.npz.clone(),
+            safetensors: self.safetensors.clone(),
+            idx: self.idx.clone(),
+            synthetic: self.synthetic.clone(),
+            features: self.features.clone(),
+            target: self.target.clone(),
+        }
+    }
+}
+
 impl NpyFiles {
     fn named(&self) -> bool {
         self.inputs.is_some() || self.targets.is_some()
@@ -187,16 +194,8 @@ fn named(raw: RawData) -> Result<DataConfig, String> {
              (reshape in the spec where an input needs another shape)"
         ));
     }
-    let source = RawSource {
-        csv: raw.csv,
-        npy: raw.npy,
-        npz: raw.npz,
-        safetensors: raw.safetensors,
-        idx: raw.idx,
-        synthetic: raw.synthetic,
-        features: None,
-        target: None,
-    };
+    // `features` and `target` were refused above: the source is the file alone.
+    let source = raw.source();
     let key = match source.given().as_slice() {
         [key] => *key,
         [] => return Err(format!("no data source: give one of {NAMED_SOURCES}")),
