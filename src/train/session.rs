@@ -285,7 +285,10 @@ pub fn feeds<'a>(splits: &'a Splits, input: &str, target: &str) -> (Feed<'a>, Fe
 /// the split and row, rather than stop an epoch in at a loss that cannot say why.
 pub(crate) fn check_finite(splits: &Splits) -> Result<(), TrainError> {
     for (split, data) in [("training", &splits.train), ("validation", &splits.val)] {
-        for (what, t) in [("features", &data.x), ("targets", &data.y)] {
+        let named = data.more.iter().map(|(name, c)| (format!("array `{name}`"), &c.tensor));
+        let arrays =
+            [("features".to_string(), &data.x), ("targets".to_string(), &data.y)].into_iter().chain(named);
+        for (what, t) in arrays {
             if !t.dtype().is_float() || t.elem_count() == 0 {
                 continue;
             }

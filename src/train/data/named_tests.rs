@@ -196,3 +196,19 @@ fn named_configurations_that_cannot_work_are_refused_when_read() {
         assert!(e.contains(expected), "{yaml}: {e}");
     }
 }
+
+#[test]
+fn a_nan_in_any_named_array_is_refused_naming_it() {
+    let dir = test_dir("named-nan");
+    let d = &Device::Cpu;
+    let ids = Tensor::new(&[[1i64], [2]], d).unwrap();
+    let b = Tensor::new(&[[1f32], [f32::NAN]], d).unwrap();
+    Tensor::write_npz(
+        &[("a", &ids), ("b", &b), ("c", &Tensor::new(&[0i64, 1], d).unwrap())],
+        dir.join("n.npz"),
+    )
+    .unwrap();
+    let s = load_all(&dir, "{npz: n.npz, inputs: {src: a, w: b}, targets: {c: c}, shuffle: false}");
+    let e = crate::train::session::check_finite(&s).unwrap_err().to_string();
+    assert!(e.ends_with("row 1 of the training split (counted from 0, in split order) has a NaN or an infinity in its array `w`"), "{e}");
+}
