@@ -222,6 +222,28 @@ const REFERENCE: &[Reference] = &[
         output: &[20, 1, 96],
         macs: 57_540_608,
     },
+    // digits_multitask, at N = 32: conv1 16*9 + 16 = 160, conv2 32*16*9 + 32 = 4,640, fc1 128*64 +
+    // 64 = 8,256, cls 64*10 + 10 = 650, reg 64*4 + 4 = 260; total 13,966. MACs per image:
+    // 16*64*9 = 9,216, 32*16*144 = 73,728, 8,192, 640, 256; 92,032 x 32 = 2,945,024.
+    Reference {
+        spec: "digits_multitask",
+        params: 13_966,
+        running_stats: 0,
+        output: &[32, 10],
+        macs: 2_945_024,
+    },
+    // seq2seq_reverse, at N = 32, L = 6: embeddings 2 * 11*32 = 704, encoder GRU 3*128*(32 + 128)
+    // + 2*3*128 = 62,208, bridge 128*128 + 128 = 16,512, tgt_proj 32*128 + 128 = 4,224, decoder
+    // GRU 3*128*256 + 768 = 99,072, fc 128*11 + 11 = 1,419; total 184,139. MACs per sequence:
+    // 6*61,440 = 368,640, 16,384, 6*4,096 = 24,576, 6*98,304 = 589,824, 6*1,408 = 8,448;
+    // 1,007,872 x 32 = 32,251,904.
+    Reference {
+        spec: "seq2seq_reverse",
+        params: 184_139,
+        running_stats: 0,
+        output: &[32, 6, 11],
+        macs: 32_251_904,
+    },
 ];
 
 fn spec_files() -> Vec<std::path::PathBuf> {

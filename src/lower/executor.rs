@@ -267,9 +267,26 @@ impl Lowered {
     /// `loss.backward()`, and after the first one a check that every trainable parameter got
     /// a gradient: candle drops gradients silently where an op has no backward.
     pub fn backward(&self, loss: &Tensor) -> Result<GradStore, LowerError> {
+        let all: Vec<&str> = self.output_names();
+        self.backward_from(loss, &all)
+    }
+
+    /// [`backward`](Self::backward) for a loss computed from the outputs `outputs`: the check
+    /// covers the trainable parameters those outputs depend on, so an output without a loss
+    /// (and a head that only it reads) is not required to receive gradients.
+    pub fn backward_from(&self, loss: &Tensor, outputs: &[&str]) -> Result<GradStore, LowerError> {
         let grads = loss.backward()?;
         if !self.gradients_checked.swap(true, Ordering::Relaxed) {
-            let missing = self.missing_gradients(&grads);
+            let reached = self.layers_reaching(outputs);
+            let missing: Vec<String> = self
+                .missing_gradients(&grads)
+                .into_iter()
+                .filter(|key| {
+                    reached
+                        .iter()
+                        .any(|path| key.strip_prefix(path.as_str()).is_some_and(|r| r.starts_with('.')))
+                })
+                .collect();
             if !missing.is_empty() {
                 return Err(LowerError::Usage(format!(
                     "after the first backward pass these trainable parameters have no gradient: {}",
@@ -278,6 +295,21 @@ impl Lowered {
             }
         }
         Ok(grads)
+    }
+
+    /// The paths of the layers the outputs `outputs` are computed from: the schedule walked
+    /// back from their slots.
+    pub fn layers_reaching(&self, outputs: &[&str]) -> HashSet<String> {
+        let mut needed: HashSet<usize> =
+            self.outputs.iter().filter(|(n, _)| outputs.contains(&n.as_str())).map(|(_, s)| *s).collect();
+        let mut paths = HashSet::new();
+        for step in self.steps.iter().rev() {
+            if step.outputs.iter().any(|s| needed.contains(s)) {
+                needed.extend(&step.inputs);
+                paths.insert(step.path.clone());
+            }
+        }
+        paths
     }
 
     /// Trainable parameters without a gradient in `grads`.

@@ -29,7 +29,8 @@ impl Batch {
     }
 }
 
-/// A split as a source of named batches: its features under `input`, its targets under `target`.
+/// A split as a source of named batches: its features under `input`, its targets under
+/// `target`, and the named form's further arrays under their own names.
 pub struct Feed<'a> {
     pub data: &'a Dataset,
     pub input: String,
@@ -53,7 +54,8 @@ impl Feed<'_> {
 
     fn named(&self, part: Dataset) -> Batch {
         let rows = part.len();
-        let tensors = BTreeMap::from([(self.input.clone(), part.x), (self.target.clone(), part.y)]);
+        let tensors =
+            part.named(&self.input, &self.target).map(|(n, _, t)| (n.to_string(), t.clone())).collect();
         Batch { rows, tensors }
     }
 }

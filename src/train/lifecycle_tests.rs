@@ -246,7 +246,7 @@ fn a_non_finite_validation_loss_is_an_error_naming_the_layer() {
     let net = model.build_seeded(&Device::Cpu, candle_core::DType::F32, 0).unwrap();
     let nets = Nets::build(&model, net, "N", &[2]).unwrap();
     let x = Tensor::new(&[[1e6f32, -1e6, 1e6], [-1e6, 1e6, -1e6]], &Device::Cpu).unwrap();
-    let data = Dataset { x, y: Tensor::new(&[0i64, 1], &Device::Cpu).unwrap() };
+    let data = Dataset::new(x, Tensor::new(&[0i64, 1], &Device::Cpu).unwrap());
     let program = super::tests::supervised(nets, LossConfig::default(), vec![]);
     let feed = super::batch::Feed { data: &data, input: "x".into(), target: super::session::TARGET.into() };
     let e = super::fit::evaluate(&program, &feed, &["loss".into()]).err().unwrap().to_string();

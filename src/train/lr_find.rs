@@ -64,8 +64,9 @@ pub fn lr_find(
             test.start, test.end, test.steps
         )));
     }
-    let Session { mut program, splits, input, .. } = Session::prepare(spec, config, config_dir, true)?;
-    let (train, _) = feeds(&splits, &input);
+    let Session { mut program, splits, input, target, .. } =
+        Session::prepare(spec, config, config_dir, true)?;
+    let (train, _) = feeds(&splits, &input, &target);
     let batch = program.batch_size();
     let mut points = Vec::with_capacity(test.steps);
     let (mut avg, mut best, mut diverged) = (0.0, f64::INFINITY, false);

@@ -12,6 +12,7 @@ pub mod freeze;
 pub mod gan;
 pub mod grads;
 pub mod loss;
+pub mod losses;
 pub mod lr_find;
 pub mod nets;
 pub mod objective;

@@ -1,8 +1,9 @@
 //! Training programs. The loop ([`super::fit`]) owns the run — epochs, batch order, schedules,
 //! early stopping, observers, checkpoints — and a program owns what one iteration does: its
 //! models, their optimizers and losses. Supervised training ([`super::supervised`]) is the
-//! program of one model, one loss and one optimizer; an adversarial one (two models, two
-//! optimizers, several updates an iteration) plugs into the same loop.
+//! program of one model, its losses (one, or one per output) and one optimizer; an
+//! adversarial one (two models, two optimizers, several updates an iteration) plugs into the
+//! same loop.
 
 use std::collections::BTreeMap;
 

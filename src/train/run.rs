@@ -127,6 +127,7 @@ fn run_session<P: Program>(
         mut program,
         splits,
         input,
+        target,
         fit: mut fit_config,
         plateau,
         frozen,
@@ -134,7 +135,7 @@ fn run_session<P: Program>(
         device,
         title,
     } = session;
-    let (train_feed, val_feed) = feeds(&splits, &input);
+    let (train_feed, val_feed) = feeds(&splits, &input, &target);
     fit_config.cancel = options.cancel.clone();
     let mut folder = RunFolder::new(out_dir(spec, config, config_dir, options)?);
     folder.metadata = splits.rescaled.map(|r| r.metadata());

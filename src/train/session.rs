@@ -8,7 +8,7 @@ use candle_core::{DType, Device};
 
 use super::batch::Feed;
 use super::config::TrainConfig;
-use super::data::{self, Splits};
+use super::data::{self, DataConfig, Splits};
 use super::fit::{steps_per_epoch, Cancel, FitConfig};
 use super::freeze::freeze;
 use super::nets::Nets;
@@ -30,8 +30,10 @@ pub struct Session<P = Supervised> {
     /// split's short last batch), its loss and its optimizer.
     pub program: P,
     pub splits: Splits,
-    /// The model input the data's features feed.
+    /// The model input the data's features (`x`) feed.
     pub input: String,
+    /// The name the data's targets (`y`) are fed under: [`TARGET`], or the named form's first.
+    pub target: String,
     pub fit: FitConfig,
     pub plateau: Option<Plateau>,
     /// Keys of the parameters `frozen` took out of training.
@@ -74,14 +76,10 @@ impl Session<Supervised> {
             check_memory.then(|| config.optimizer.state_slots()),
         )?;
         let net = nets.full();
-        if let Some(input) = net.inputs().first() {
-            data::check_fits(&splits.train, input)?;
-        }
-        if config.loss.classifies() {
-            if let Some((name, classes)) = class_count(&model, config.loss.class_axis()) {
-                data::check_classes(&splits.train, &name, classes)?;
-            }
-        }
+        let (input, target) = fit_data(net, &config.data, &splits)?;
+        let output = net.output_names().first().map(|o| o.to_string()).unwrap_or_default();
+        let objectives = config.objectives(&output, &target).map_err(usage)?;
+        check_objectives(&model, net, &objectives, &splits, &config.data, &target)?;
         if let Some(init) = &config.init {
             let report = net.load_weights(config_dir.join(init), config.init_partial)?;
             let mut note = format!("loaded {} tensors from `{init}`", report.loaded);
@@ -92,22 +90,102 @@ impl Session<Supervised> {
         }
         let (params, frozen) = trainable(net, &config.frozen)?;
         let optimizer = config.optimizer.build(params)?;
-        let metrics = config.metrics().map_err(usage)?;
-        let input = net.inputs().first().map(|i| i.name.clone()).unwrap_or_default();
-        let output = net.output_names().first().map(|o| o.to_string()).unwrap_or_default();
         let (fit, plateau) = looping(config, splits.train.len(), config.accumulate)?;
-        let objective = Objective { loss: config.loss.clone(), output, target: TARGET.into(), metrics };
         let program = Supervised {
             nets,
             optimizer,
-            objective,
+            objectives,
             clip: config.clip,
             l1: config.l1,
             accumulate: config.accumulate,
         };
         let title = program.nets.full().name.clone();
-        Ok(Session { program, splits, input, fit, plateau, frozen, notes, device, title })
+        Ok(Session { program, splits, input, target, fit, plateau, frozen, notes, device, title })
     }
+}
+
+/// The data against the model's inputs (each named array against its input, or the features
+/// against the one input); the names `x` and `y` are fed under.
+fn fit_data(
+    net: &crate::Lowered,
+    config: &DataConfig,
+    splits: &Splits,
+) -> Result<(String, String), TrainError> {
+    if let Some(names) = &config.named {
+        data::check_named(&splits.train, names, &net.name, net.inputs())?;
+        let (x, y) = names.first();
+        return Ok((x.to_string(), y.to_string()));
+    }
+    let inputs = net.inputs();
+    if inputs.len() > 1 {
+        let names: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
+        return Err(TrainError::Data(data::DataError::Mismatch(format!(
+            "`{}` takes {} inputs ({}); the data gives one array: name an array for each with \
+             `data.inputs` (and the targets with `data.targets`)",
+            net.name,
+            inputs.len(),
+            names.join(", ")
+        ))));
+    }
+    if let Some(input) = inputs.first() {
+        data::check_fits(&splits.train, input)?;
+    }
+    Ok((inputs.first().map(|i| i.name.clone()).unwrap_or_default(), TARGET.to_string()))
+}
+
+/// Each objective against the model and the data: its output is the model's, its target is
+/// one the data gives (and of the kind its loss takes), and class indices name classes the
+/// output has.
+fn check_objectives(
+    model: &Model,
+    net: &crate::Lowered,
+    objectives: &[Objective],
+    splits: &Splits,
+    config: &DataConfig,
+    first_target: &str,
+) -> Result<(), TrainError> {
+    let mismatch = |m: String| TrainError::Data(data::DataError::Mismatch(m));
+    let outputs = net.output_names();
+    let (x, _) = config.named.as_ref().map_or(("", ""), |n| n.first());
+    let targets: Vec<(&str, &candle_core::Tensor)> = splits
+        .train
+        .named(x, first_target)
+        .filter(|(_, role, _)| *role == data::Role::Target)
+        .map(|(n, _, t)| (n, t))
+        .collect();
+    let listed = |names: Vec<&str>| names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+    for objective in objectives {
+        if !outputs.contains(&objective.output.as_str()) {
+            return Err(mismatch(format!(
+                "`loss` names the output `{}`, which `{}` does not have (its outputs are {})",
+                objective.output,
+                net.name,
+                listed(outputs.clone())
+            )));
+        }
+        let Some((_, target)) = targets.iter().find(|(n, _)| *n == objective.target) else {
+            return Err(mismatch(format!(
+                "the loss on `{}` reads the target `{}`, which the data does not give (it gives {}): \
+                 name it in `data.targets`, or set the loss's `target`",
+                objective.output,
+                objective.target,
+                listed(targets.iter().map(|(n, _)| *n).collect())
+            )));
+        };
+        if objective.loss.classifies() && target.dtype().is_float() {
+            return Err(mismatch(format!(
+                "the loss on `{}` takes class indices, but the target `{}` holds values (f32): \
+                 set `data.target_dtype: i64`, or store it as integers",
+                objective.output, objective.target
+            )));
+        }
+        if objective.loss.classifies() {
+            if let Some(classes) = class_count(model, &objective.output, objective.loss.class_axis()) {
+                data::check_class_indices(target, &objective.output, classes)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// What every run starts from: the configuration checked again (flags may have changed what
@@ -196,9 +274,10 @@ pub fn build_model(
     Ok(Built { model, nets, batch_dim })
 }
 
-/// The splits as named batch sources: features under `input`, targets under [`TARGET`].
-pub fn feeds<'a>(splits: &'a Splits, input: &str) -> (Feed<'a>, Feed<'a>) {
-    let feed = |data| Feed { data, input: input.to_string(), target: TARGET.into() };
+/// The splits as named batch sources: features under `input`, targets under `target`, the
+/// named form's further arrays under their own names.
+pub fn feeds<'a>(splits: &'a Splits, input: &str, target: &str) -> (Feed<'a>, Feed<'a>) {
+    let feed = |data| Feed { data, input: input.to_string(), target: target.to_string() };
     (feed(&splits.train), feed(&splits.val))
 }
 
@@ -206,7 +285,10 @@ pub fn feeds<'a>(splits: &'a Splits, input: &str) -> (Feed<'a>, Feed<'a>) {
 /// the split and row, rather than stop an epoch in at a loss that cannot say why.
 pub(crate) fn check_finite(splits: &Splits) -> Result<(), TrainError> {
     for (split, data) in [("training", &splits.train), ("validation", &splits.val)] {
-        for (what, t) in [("features", &data.x), ("targets", &data.y)] {
+        let named = data.more.iter().map(|(name, c)| (format!("array `{name}`"), &c.tensor));
+        let arrays =
+            [("features".to_string(), &data.x), ("targets".to_string(), &data.y)].into_iter().chain(named);
+        for (what, t) in arrays {
             if !t.dtype().is_float() || t.elem_count() == 0 {
                 continue;
             }
@@ -258,12 +340,12 @@ fn check_training_memory(
     }
 }
 
-/// The first output's name and its size on the class axis, when bound.
-fn class_count(model: &Model, class_axis: usize) -> Option<(String, usize)> {
+/// The output `output`'s size on the class axis, when bound.
+fn class_count(model: &Model, output: &str, class_axis: usize) -> Option<usize> {
     let g = model.graph();
-    let (name, t) = g.outputs.first()?;
+    let (_, t) = g.outputs.iter().find(|(n, _)| n == output)?;
     let dim = g.tensor_type(*t)?.shape.get(class_axis)?.eval(&g.bindings())?;
-    Some((name.clone(), usize::try_from(dim).ok()?))
+    usize::try_from(dim).ok()
 }
 
 /// A batch norm cannot normalise one value per channel in training. PyTorch fails at the

@@ -1,6 +1,7 @@
 //! Supervised training as a [`Program`]: one model (lowered at each batch size the data needs),
-//! one loss reading one output and one target by name, one optimizer; per iteration the
-//! gradients of a group of batches summed, an optional L1 penalty, clipping and one update.
+//! its objectives (a loss reading one output and one target by name, or one such loss per
+//! output, weighted and summed), one optimizer; per iteration the gradients of a group of
+//! batches summed, an optional L1 penalty, clipping and one update.
 //!
 //! Every row is used: a split's last batch may be short, and runs on the model lowered for its
 //! size ([`Nets`]); its loss is the mean over its own rows.
@@ -28,13 +29,33 @@ pub struct Objective {
     /// The batch tensor it compares that output with.
     pub target: String,
     pub metrics: Vec<Metric>,
+    /// Its share of the summed loss.
+    pub weight: f64,
+    /// Whether its figures carry the output's name (`logits_loss`, `logits_accuracy`): a loss
+    /// per output reports each; the one-loss form reports `loss` and bare metric names.
+    pub labelled: bool,
 }
 
-/// One model, one loss, one optimizer.
+impl Objective {
+    /// Its own figures besides the summed `loss`: its loss (when labelled), then its metrics.
+    pub fn figures(&self) -> Vec<String> {
+        let own = self.labelled.then(|| "loss".to_string());
+        let named = own.into_iter().chain(self.metrics.iter().map(Metric::name));
+        named.map(|f| if self.labelled { format!("{}_{f}", self.output) } else { f }).collect()
+    }
+}
+
+/// The figures a run with `objectives` reports: `loss` (their weighted sum), then each
+/// objective's own.
+pub fn figures(objectives: &[Objective]) -> Vec<String> {
+    std::iter::once("loss".to_string()).chain(objectives.iter().flat_map(Objective::figures)).collect()
+}
+
+/// One model, its objectives, one optimizer.
 pub struct Supervised {
     pub nets: Nets,
     pub optimizer: Box<dyn Optimizer>,
-    pub objective: Objective,
+    pub objectives: Vec<Objective>,
     pub clip: Option<Clip>,
     pub l1: f64,
     /// Batches whose gradients are summed into one update.
@@ -42,16 +63,44 @@ pub struct Supervised {
 }
 
 impl Supervised {
-    /// The model's outputs for `batch` and the loss on the objective's output; `train` picks the
-    /// mode (and whether autograd records).
-    fn forward(&self, batch: &Batch, train: bool) -> Result<(Vec<Tensor>, Tensor), FitError> {
+    /// The model's outputs for `batch`, the summed loss and the figures each objective
+    /// measured (its loss when labelled, then its metrics' counts, over `batch.rows`); `train`
+    /// picks the mode (and whether autograd records).
+    fn forward(&self, batch: &Batch, train: bool) -> Result<(Tensor, Vec<(f64, f64)>), FitError> {
         let (net, inputs) = self.fed(batch)?;
         let outs = if train { net.forward(&inputs, true)? } else { net.infer(&inputs, false)? };
-        let at = net.output_names().iter().position(|n| *n == self.objective.output).ok_or_else(|| {
-            candle_core::Error::msg(format!("the model has no output `{}`", self.objective.output))
-        })?;
-        let loss = self.objective.loss.compute(&outs[at..], batch.get(&self.objective.target)?)?;
-        Ok((outs.into_iter().skip(at).collect(), loss))
+        let names = net.output_names();
+        let rows = batch.rows as f64;
+        let mut total: Option<Tensor> = None;
+        let mut counts = Vec::new();
+        for objective in &self.objectives {
+            let at = names.iter().position(|n| *n == objective.output).ok_or_else(|| {
+                candle_core::Error::msg(format!("the model has no output `{}`", objective.output))
+            })?;
+            let target = batch.get(&objective.target)?;
+            // The VAE loss reads the outputs after its own too.
+            let loss = objective.loss.compute(&outs[at..], target)?;
+            if objective.labelled {
+                counts.push((scalar(&loss)? * rows, rows));
+            }
+            let axis = objective.loss.class_axis();
+            for m in &objective.metrics {
+                counts.push(m.count(&outs[at], target, axis)?);
+            }
+            let weighted = if objective.weight == 1.0 { loss } else { (loss * objective.weight)? };
+            total = Some(match total {
+                None => weighted,
+                Some(t) => (t + weighted)?,
+            });
+        }
+        let total = total.ok_or_else(|| candle_core::Error::msg("no loss to train on"))?;
+        Ok((total, counts))
+    }
+
+    /// The outputs some loss reads: the parameters they depend on are the ones that must get
+    /// gradients.
+    fn trained_outputs(&self) -> Vec<&str> {
+        self.objectives.iter().map(|o| o.output.as_str()).collect()
     }
 
     /// The first layer whose output is not finite for `batch`, to name where a loss went bad.
@@ -68,22 +117,14 @@ impl Supervised {
         Ok((net, inputs))
     }
 
-    fn counts(&self, outs: &[Tensor], batch: &Batch) -> Result<Vec<(f64, f64)>, FitError> {
-        let target = batch.get(&self.objective.target)?;
-        let axis = self.objective.loss.class_axis();
-        let Some(first) = outs.first() else { return Ok(vec![]) };
-        Ok(self
-            .objective
-            .metrics
-            .iter()
-            .map(|m| m.count(first, target, axis))
-            .collect::<candle_core::Result<_>>()?)
+    fn tally(&self) -> Tally {
+        Tally::new(figures(&self.objectives).len() - 1)
     }
 }
 
 impl Program for Supervised {
     fn figures(&self) -> Vec<String> {
-        std::iter::once("loss".to_string()).chain(self.objective.metrics.iter().map(Metric::name)).collect()
+        figures(&self.objectives)
     }
 
     fn batch_size(&self) -> usize {
@@ -103,21 +144,22 @@ impl Program for Supervised {
     }
 
     fn step(&mut self, group: &[Batch], _iteration: u64) -> Result<Tally, FitError> {
-        let mut tally = Tally::new(self.objective.metrics.len());
+        let mut tally = self.tally();
         let mut grads: Option<GradStore> = None;
         let rows: usize = group.iter().map(|b| b.rows).sum();
         for batch in group {
             // The group's loss is the mean over its rows, however its batches divide them.
             let share = batch.rows as f64 / rows as f64;
-            let (outs, loss) = self.forward(batch, true)?;
+            let (loss, counts) = self.forward(batch, true)?;
             let value = scalar(&loss)?;
             if !value.is_finite() {
                 let layer = self.first_non_finite(batch, true)?;
                 return Err(FitError::NonFinite { value, step: 0, epoch: 0, layer });
             }
-            tally.add(value, batch.rows, &self.counts(&outs, batch)?);
+            tally.add(value, batch.rows, &counts);
             let objective = (loss + l1_penalty(self.optimizer.as_ref(), self.l1)?)?;
-            let g = self.nets.for_rows(batch.rows)?.backward(&(objective * share)?)?;
+            let net = self.nets.for_rows(batch.rows)?;
+            let g = net.backward_from(&(objective * share)?, &self.trained_outputs())?;
             grads = Some(match grads {
                 None => g,
                 Some(acc) => add_grads(acc, g, self.optimizer.as_ref())?,
@@ -132,15 +174,15 @@ impl Program for Supervised {
     }
 
     fn evaluate(&self, batches: &[Batch]) -> Result<Tally, FitError> {
-        let mut tally = Tally::new(self.objective.metrics.len());
+        let mut tally = self.tally();
         for batch in batches {
-            let (outs, loss) = self.forward(batch, false)?;
+            let (loss, counts) = self.forward(batch, false)?;
             let value = scalar(&loss)?;
             if !value.is_finite() {
                 let layer = self.first_non_finite(batch, false)?;
                 return Err(FitError::NonFiniteValidation { value, epoch: 0, layer });
             }
-            tally.add(value, batch.rows, &self.counts(&outs, batch)?);
+            tally.add(value, batch.rows, &counts);
         }
         Ok(tally)
     }

@@ -11,6 +11,7 @@ use candle_core::{Device, Tensor, Var};
 use super::config::{Clip, TrainConfig};
 use super::fit::{evaluate, Stop};
 use super::grads::clip_grads;
+use super::losses::Losses;
 use super::nets::Nets;
 use super::objective::{LossConfig, Metric};
 use super::observe::{Observer, Plan, Progress, StepRecord};
@@ -148,9 +149,10 @@ fn every_row_is_trained_and_validated_when_batches_do_not_divide_the_splits() {
         let whole = Nets::build(&model, net, "N", &[]).unwrap();
         let splits =
             super::data::load(&c.data, Path::new(env!("CARGO_MANIFEST_DIR")), c.seed, &Device::Cpu).unwrap();
-        let metrics = vec![Metric::parse("accuracy", &c.loss).unwrap()];
-        let program = supervised(whole, c.loss.clone(), metrics);
-        let once = evaluate(&program, &feeds(&splits, "x").1, &program.figures()).unwrap();
+        let Losses::One(loss) = &c.loss else { panic!("one loss: {:?}", c.loss) };
+        let metrics = vec![Metric::parse("accuracy", loss).unwrap()];
+        let program = supervised(whole, loss.clone(), metrics);
+        let once = evaluate(&program, &feeds(&splits, "x", TARGET).1, &program.figures()).unwrap();
         assert_eq!(once.get("accuracy"), Some(accuracy));
         assert!((once.get("loss").unwrap() - r.val_loss).abs() < 1e-6, "{once:?} {}", r.val_loss);
     }
@@ -160,8 +162,8 @@ fn every_row_is_trained_and_validated_when_batches_do_not_divide_the_splits() {
 pub(super) fn supervised(nets: Nets, loss: LossConfig, metrics: Vec<Metric>) -> Supervised {
     let optimizer = OptimizerConfig::default().build(Param::trainable(nets.full())).unwrap();
     let output = nets.full().output_names()[0].to_string();
-    let objective = Objective { loss, output, target: TARGET.into(), metrics };
-    Supervised { nets, optimizer, objective, clip: None, l1: 0.0, accumulate: 1 }
+    let objective = Objective { loss, output, target: TARGET.into(), metrics, weight: 1.0, labelled: false };
+    Supervised { nets, optimizer, objectives: vec![objective], clip: None, l1: 0.0, accumulate: 1 }
 }
 
 #[test]

@@ -4,7 +4,8 @@
 //!
 //! ```yaml
 //! data: {csv: ../data/iris.csv, target: species, val_split: 0.2, standardize: true}
-//! loss: cross_entropy                  # or {name: cross_entropy, label_smoothing: 0.1}
+//! loss: cross_entropy                  # or {name: cross_entropy, label_smoothing: 0.1},
+//!                                      # or a loss per output: {logits: cross_entropy, box: {name: mse, weight: 5}}
 //! optimizer: {name: adam, lr: 0.01}    # sgd, adam, adamw, rmsprop, adagrad
 //! schedule: {name: cosine, warmup: 2}  # step, multistep, exponential, inverse_time, plateau
 //! epochs: 60
@@ -27,8 +28,7 @@ use serde::Deserialize;
 
 use super::data::DataConfig;
 use super::gan::GanConfig;
-use super::objective::LossConfig;
-use super::objective::Metric;
+use super::losses::Losses;
 use super::optim::config::OptimizerConfig;
 use super::schedule::ScheduleConfig;
 use crate::front::ast::{ConfigKind, ConfigValue};
@@ -39,8 +39,8 @@ pub use de::ConfigError;
 #[serde(deny_unknown_fields)]
 pub struct TrainConfig {
     pub data: DataConfig,
-    #[serde(default, deserialize_with = "de::by_name")]
-    pub loss: LossConfig,
+    #[serde(default)]
+    pub loss: Losses,
     #[serde(default, deserialize_with = "de::by_name")]
     pub optimizer: OptimizerConfig,
     #[serde(default, deserialize_with = "de::by_name")]
@@ -153,13 +153,14 @@ impl TrainConfig {
         Ok(config)
     }
 
-    /// The metrics besides the loss: as configured, else `accuracy` when the loss classifies.
-    pub fn metrics(&self) -> Result<Vec<Metric>, String> {
-        match &self.metrics {
-            Some(names) => names.iter().map(|m| Metric::parse(m, &self.loss)).collect(),
-            None if self.loss.classifies() => Ok(vec![Metric::TopK(1)]),
-            None => Ok(vec![]),
-        }
+    /// The losses and metrics as objectives, for a model whose first output is `first_output`
+    /// and data whose first target is `first_target`.
+    pub fn objectives(
+        &self,
+        first_output: &str,
+        first_target: &str,
+    ) -> Result<Vec<crate::train::supervised::Objective>, String> {
+        self.loss.objectives(self.metrics.as_deref(), first_output, first_target)
     }
 
     /// What the keys say together: sizes of at least one, metrics the loss allows, monitors
@@ -189,8 +190,11 @@ impl TrainConfig {
                 crate::train::gan::Adversarial::figure_names(&gan.loss, gan.fid.is_some())
             }
             None => {
-                let metrics = self.metrics().map_err(|e| (vec!["metrics"], e))?;
-                std::iter::once("loss".to_string()).chain(metrics.iter().map(Metric::name)).collect()
+                let objectives = self.objectives("", "").map_err(|e| match &self.loss {
+                    Losses::One(_) => (vec!["metrics"], e),
+                    Losses::PerOutput(_) => (vec!["loss"], e),
+                })?;
+                crate::train::supervised::figures(&objectives)
             }
         };
         let mut monitors: Vec<String> = figures.clone();

@@ -1,5 +1,6 @@
 use super::*;
 use crate::diag::RenderStyle;
+use crate::train::losses::Losses;
 use crate::train::objective::LossConfig;
 use crate::train::schedule::Unit;
 
@@ -53,7 +54,7 @@ fn a_train_section_reads_every_kind_of_value() {
         matches!(&c.data.source, Source::Csv { path, target: Some(t), .. } if path == "iris.csv" && t == "species")
     );
     assert_eq!(c.data.val, Validation::Split(0.25));
-    assert_eq!(c.loss, LossConfig::CrossEntropy { label_smoothing: 0.1, class_axis: 1 });
+    assert_eq!(c.loss, Losses::One(LossConfig::CrossEntropy { label_smoothing: 0.1, class_axis: 1 }));
     assert!(
         matches!(c.optimizer, crate::train::optim::config::OptimizerConfig::Sgd { lr, nesterov: true, .. } if lr == 0.01)
     );
@@ -76,7 +77,7 @@ fn bare_names_stand_for_name_only_mappings() {
     assert!(
         matches!(c.optimizer, crate::train::optim::config::OptimizerConfig::Rmsprop { alpha, .. } if alpha == 0.99)
     );
-    assert_eq!(c.loss, LossConfig::Mse);
+    assert_eq!(c.loss, Losses::One(LossConfig::Mse));
 }
 
 #[test]
@@ -126,4 +127,27 @@ fn a_yaml_spec_carries_its_train_section_too() {
     let fixed = spec.replace("optimizer: sgd", "optimizer: {name: sgd, lr: 0.1}");
     let c = crate::compile_source("m.yaml", &fixed, &crate::Options::default());
     assert_eq!(TrainConfig::from_value(c.train.as_ref().unwrap()).unwrap().epochs, 7);
+}
+
+#[test]
+fn losses_per_output_read_from_a_spec_and_name_their_figures() {
+    let c = from_wick(
+        "train {\n    data: { csv: \"a.csv\", target: y }\n    loss: { y: { name: mse, weight: 2 } }\n    \
+         early_stopping: { monitor: val_y_loss }\n}",
+    )
+    .unwrap();
+    let Losses::PerOutput(l) = &c.loss else { panic!("per output: {:?}", c.loss) };
+    assert_eq!((l[0].output.as_str(), l[0].weight), ("y", 2.0));
+    let e = from_wick(
+        "train {\n    data: { csv: \"a.csv\", target: y }\n    loss: { y: mse }\n    \
+         early_stopping: { monitor: val_accuracy }\n}",
+    )
+    .unwrap_err();
+    assert!(
+        e.contains("`val_accuracy` is not a figure this run computes") && e.contains("val_y_loss"),
+        "{e}"
+    );
+    let e = from_yaml("data: {csv: a.csv, target: y}\nloss: cross_entrop\n").unwrap_err();
+    assert_eq!(e.message, "unknown name `cross_entrop`");
+    assert!(e.help.as_deref().is_some_and(|h| h.starts_with("did you mean `cross_entropy`?")), "{e:?}");
 }

@@ -2,40 +2,86 @@
 //! be what the spec's input takes past its batch axis, and class indices must name classes
 //! the output has. The errors name both sides and, where one key would fix it, that key.
 
-use candle_core::DType;
+use candle_core::{DType, Tensor};
 
 use super::convert::dtype_name;
-use super::{DataError, Dataset};
+use super::{DataError, Dataset, Names, Role};
 use crate::ir::tensor::DType as SpecDType;
 use crate::lower::executor::InputSlot;
 
 /// The features of `data` against the lowered model's input `input` (batch axis first).
 pub fn check_fits(data: &Dataset, input: &InputSlot) -> Result<(), DataError> {
-    check_input(data, &input.name, &input.dims, input.dtype)
+    check_array(&data.x, None, &input.name, &input.dims, input.dtype)
 }
 
 /// The features of `data` against an input `name` of shape `dims` (batch axis first).
 pub fn check_input(data: &Dataset, name: &str, dims: &[usize], dtype: SpecDType) -> Result<(), DataError> {
-    let example = data.example_shape();
+    check_array(&data.x, None, name, dims, dtype)
+}
+
+/// The named form's arrays against the lowered model's inputs: every input fed by exactly one
+/// array of `data.inputs`, each of its shape and kind of element.
+pub fn check_named(
+    data: &Dataset,
+    names: &Names,
+    model: &str,
+    inputs: &[InputSlot],
+) -> Result<(), DataError> {
+    let (x, y) = names.first();
+    let arrays: Vec<(&str, &Tensor)> =
+        data.named(x, y).filter(|(_, role, _)| *role == Role::Input).map(|(n, _, t)| (n, t)).collect();
+    let listed = |names: &mut dyn Iterator<Item = &str>| {
+        names.map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+    };
+    if let Some((extra, _)) = arrays.iter().find(|(n, _)| !inputs.iter().any(|i| i.name == *n)) {
+        return Err(DataError::Mismatch(format!(
+            "`data.inputs` names `{extra}`, which is not an input of `{model}` (its inputs are {})",
+            listed(&mut inputs.iter().map(|i| i.name.as_str()))
+        )));
+    }
+    for input in inputs {
+        let Some((_, t)) = arrays.iter().find(|(n, _)| *n == input.name) else {
+            return Err(DataError::Mismatch(format!(
+                "the spec's input `{}` has no array: add it to `data.inputs` (which names {})",
+                input.name,
+                listed(&mut arrays.iter().map(|(n, _)| *n))
+            )));
+        };
+        let key = names.inputs.iter().find(|(n, _)| *n == input.name).map(|(_, k)| k.join(", "));
+        check_array(t, key.as_deref(), &input.name, &input.dims, input.dtype)?;
+    }
+    Ok(())
+}
+
+/// The examples of `t` (the array `key` of the named form, or the one-array form's features)
+/// against an input `name` of shape `dims` (batch axis first).
+fn check_array(
+    t: &Tensor,
+    key: Option<&str>,
+    name: &str,
+    dims: &[usize],
+    dtype: SpecDType,
+) -> Result<(), DataError> {
+    let example = t.dims().get(1..).unwrap_or(&[]);
     let Some(wanted) = dims.get(1..) else {
         return Err(DataError::Mismatch(format!(
             "the spec's input `{name}` is a scalar; training needs a batch axis first"
         )));
     };
-    let (data_float, input_float) = (data.x.dtype().is_float(), dtype.is_float());
+    let (data_float, input_float) = (t.dtype().is_float(), dtype.is_float());
     if example == wanted && data_float == input_float {
         return Ok(());
     }
     let mut hints = Vec::new();
     let (have, need) = (example.iter().product::<usize>(), wanted.iter().product::<usize>());
     if example != wanted {
-        hints.push(if have == need {
-            format!("set `data.shape: {wanted:?}` to reshape each example")
-        } else {
-            format!(
+        hints.push(match (have == need, key) {
+            (true, None) => format!("set `data.shape: {wanted:?}` to reshape each example"),
+            (true, Some(_)) => format!("reshape it to {wanted:?} in the spec, or store it so"),
+            (false, _) => format!(
                 "each example holds {have} values and the input takes {need}: check the data's \
                  features or the spec's input"
-            )
+            ),
         });
     }
     match (data_float, input_float) {
@@ -43,9 +89,13 @@ pub fn check_input(data: &Dataset, name: &str, dims: &[usize], dtype: SpecDType)
         (false, true) => hints.push("the input takes floats: set `data.dtype: f32`".into()),
         _ => {}
     }
+    let subject = match key {
+        None => "the data's examples".to_string(),
+        Some(key) => format!("the examples of `{key}` (`data.inputs.{name}`)"),
+    };
     Err(DataError::Mismatch(format!(
-        "the data's examples are {example:?} ({}) but the spec's input `{}` takes {} ({}): {}",
-        dtype_name(data.x.dtype()),
+        "{subject} are {example:?} ({}) but the spec's input `{}` takes {} ({}): {}",
+        dtype_name(t.dtype()),
         name,
         with_batch(wanted),
         dtype,
@@ -56,10 +106,15 @@ pub fn check_input(data: &Dataset, name: &str, dims: &[usize], dtype: SpecDType)
 /// Class-index targets against an output with `classes` classes (its class axis), so that
 /// a label past the last class is an error here rather than an index error mid-epoch.
 pub fn check_classes(data: &Dataset, output: &str, classes: usize) -> Result<(), DataError> {
-    if data.y.dtype() != DType::I64 {
+    check_class_indices(&data.y, output, classes)
+}
+
+/// [`check_classes`] for one target tensor.
+pub fn check_class_indices(y: &Tensor, output: &str, classes: usize) -> Result<(), DataError> {
+    if y.dtype() != DType::I64 {
         return Ok(());
     }
-    let Some(top) = data.y.flatten_all()?.to_vec1::<i64>()?.into_iter().max() else { return Ok(()) };
+    let Some(top) = y.flatten_all()?.to_vec1::<i64>()?.into_iter().max() else { return Ok(()) };
     if top < classes as i64 {
         return Ok(());
     }
@@ -84,7 +139,7 @@ mod tests {
 
     fn data(shape: &[usize], dtype: DType) -> Dataset {
         let x = Tensor::zeros(shape, dtype, &Device::Cpu).unwrap();
-        Dataset { x, y: Tensor::new(&[0i64, 2], &Device::Cpu).unwrap() }
+        Dataset::new(x, Tensor::new(&[0i64, 2], &Device::Cpu).unwrap())
     }
 
     fn fits(data: &Dataset, dims: &[usize], dtype: SpecDType) -> Result<(), DataError> {

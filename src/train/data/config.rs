@@ -1,5 +1,6 @@
 //! The `data:` section of a training configuration: one source of examples, how to read its
-//! features and targets, and how to split off validation data.
+//! features and targets (or, in the named form, several arrays by the model input or target
+//! each feeds), and how to split off validation data.
 //!
 //! These are the checked forms; `written.rs` reads the YAML and checks it into them, so a
 //! loaded [`DataConfig`] can only describe something the readers can do.
@@ -25,6 +26,31 @@ pub struct DataConfig {
     pub rescale: Option<(f64, f64)>,
     /// Shuffle before the split and between epochs; off, files keep their order (time series).
     pub shuffle: bool,
+    /// The named form (`inputs:` and `targets:`): which arrays of the source feed which model
+    /// input and which target; `None`: the one-feature, one-target form above.
+    pub named: Option<Names>,
+}
+
+/// The named form: arrays (an `.npz`/safetensors key, a `.npy` file, a CSV column group) by
+/// the model input or the target they feed, row-aligned. Each list is sorted by name and
+/// holds at least one entry; the first input and target are a [`super::Dataset`]'s `x` and `y`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Names {
+    pub inputs: Vec<(String, Vec<String>)>,
+    pub targets: Vec<(String, Vec<String>)>,
+    /// `target_dtype`: every target's kind. `None`: each target's own, from its array: integers
+    /// are class indices and floats values; a CSV column is class indices, a group values.
+    pub target_dtype: Option<Element>,
+}
+
+impl Names {
+    /// The name `x` feeds (the first input) and the one `y` does (the first target).
+    pub fn first(&self) -> (&str, &str) {
+        fn name(list: &[(String, Vec<String>)]) -> &str {
+            list.first().map_or("", |(n, _)| n.as_str())
+        }
+        (name(&self.inputs), name(&self.targets))
+    }
 }
 
 /// Where examples come from. Paths are relative to the configuration file. A `target` of

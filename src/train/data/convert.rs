@@ -50,10 +50,14 @@ pub(super) fn assemble(
         (Some(y), _) => targets(&y, target, &raw.x)?,
         (None, _) => return Err(raw.x.error("no targets were read for these features")),
     };
-    Ok(Dataset { x, y })
+    Ok(Dataset::new(x, y))
 }
 
-fn features(x: &Named, dtype: Option<Element>, shape: Option<&[usize]>) -> Result<Tensor, DataError> {
+pub(super) fn features(
+    x: &Named,
+    dtype: Option<Element>,
+    shape: Option<&[usize]>,
+) -> Result<Tensor, DataError> {
     let t = &x.tensor;
     if t.rank() == 0 {
         return Err(x.error(format!("expected an array of examples, found a scalar ({})", x.described())));
@@ -81,7 +85,7 @@ fn features(x: &Named, dtype: Option<Element>, shape: Option<&[usize]>) -> Resul
     Ok(converted.reshape([&[n], shape].concat())?)
 }
 
-fn targets(y: &Named, target: Target, x: &Named) -> Result<Tensor, DataError> {
+pub(super) fn targets(y: &Named, target: Target, x: &Named) -> Result<Tensor, DataError> {
     let t = &y.tensor;
     let (rows_x, rows_y) = (x.tensor.dim(0)?, t.dims().first().copied().unwrap_or(0));
     if t.rank() == 0 || rows_x != rows_y {

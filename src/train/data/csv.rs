@@ -16,7 +16,7 @@ impl Dataset {
     pub fn from_csv(path: &Path, target: &str, device: &Device) -> Result<Dataset, DataError> {
         let raw = read(path, &[], Some(target), Target::Classes)?;
         let d = assemble(raw, None, None, Target::Classes)?;
-        Ok(Dataset { x: d.x.to_device(device)?, y: d.y.to_device(device)? })
+        Ok(Dataset::new(d.x.to_device(device)?, d.y.to_device(device)?))
     }
 }
 

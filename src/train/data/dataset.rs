@@ -1,5 +1,8 @@
 //! A data set in memory: features and targets, row-aligned, with the row operations a
-//! training loop needs (select, split, standardise, batch).
+//! training loop needs (select, split, standardise, batch). The named form adds further
+//! arrays by name, each an input or a target, row-aligned with the rest.
+
+use std::collections::BTreeMap;
 
 use candle_core::{DType, Result, Tensor};
 
@@ -11,9 +14,48 @@ use crate::lower::params::SplitMix64;
 pub struct Dataset {
     pub x: Tensor,
     pub y: Tensor,
+    /// The named form's arrays past the first input (`x`) and the first target (`y`), by the
+    /// name they are fed under.
+    pub more: BTreeMap<String, Column>,
+}
+
+/// One of a data set's further arrays: what it feeds, and its rows.
+#[derive(Clone, Debug)]
+pub struct Column {
+    pub role: Role,
+    pub tensor: Tensor,
+}
+
+/// Whether an array feeds a model input or a loss's target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Input,
+    Target,
 }
 
 impl Dataset {
+    /// Features and targets alone (the one-array form).
+    pub fn new(x: Tensor, y: Tensor) -> Dataset {
+        Dataset { x, y, more: BTreeMap::new() }
+    }
+
+    /// Every array a batch holds, by name, given the names `x` and `y` are fed under.
+    pub fn named<'a>(&'a self, x: &'a str, y: &'a str) -> impl Iterator<Item = (&'a str, Role, &'a Tensor)> {
+        [(x, Role::Input, &self.x), (y, Role::Target, &self.y)]
+            .into_iter()
+            .chain(self.more.iter().map(|(n, c)| (n.as_str(), c.role, &c.tensor)))
+    }
+
+    /// Each array mapped by `f` (given its role), rows kept aligned by the caller.
+    fn map(&self, mut f: impl FnMut(Role, &Tensor) -> Result<Tensor>) -> Result<Dataset> {
+        let more = self
+            .more
+            .iter()
+            .map(|(n, c)| Ok((n.clone(), Column { role: c.role, tensor: f(c.role, &c.tensor)? })))
+            .collect::<Result<_>>()?;
+        Ok(Dataset { x: f(Role::Input, &self.x)?, y: f(Role::Target, &self.y)?, more })
+    }
+
     pub fn len(&self) -> usize {
         self.y.dim(0).unwrap_or(0)
     }
@@ -30,7 +72,7 @@ impl Dataset {
     /// The rows at `indices`, in that order.
     pub fn select(&self, indices: &[u32]) -> Result<Dataset> {
         let idx = Tensor::from_slice(indices, indices.len(), self.x.device())?;
-        Ok(Dataset { x: self.x.index_select(&idx, 0)?, y: self.y.index_select(&idx, 0)? })
+        self.map(|_, t| t.index_select(&idx, 0))
     }
 
     /// Shuffle with `seed`, then the last `fraction` of rows for validation.
@@ -52,14 +94,33 @@ impl Dataset {
     /// Standardise features with the mean and deviation of `self` (the training split), applied
     /// to each of `others` too, so validation sees the same transform. A feature constant in
     /// training is only centred: dividing by its ~0 deviation would blow up validation values.
+    /// In the named form every float input is standardised by its own statistics; integer
+    /// inputs (token ids) and targets are left as they are.
     pub fn standardize(&self, others: &mut [&mut Dataset]) -> Result<Dataset> {
-        let mean = self.x.mean_keepdim(0)?;
-        let std = self.x.broadcast_sub(&mean)?.sqr()?.mean_keepdim(0)?.sqrt()?;
-        let std = std.lt(1e-6)?.where_cond(&std.ones_like()?, &std)?;
-        for o in others.iter_mut() {
-            o.x = o.x.broadcast_sub(&mean)?.broadcast_div(&std)?;
+        let mut out = self.clone();
+        if self.x.dtype().is_float() {
+            let (mean, std) = moments(&self.x)?;
+            for o in others.iter_mut() {
+                o.x = o.x.broadcast_sub(&mean)?.broadcast_div(&std)?;
+            }
+            out.x = self.x.broadcast_sub(&mean)?.broadcast_div(&std)?;
         }
-        Ok(Dataset { x: self.x.broadcast_sub(&mean)?.broadcast_div(&std)?, y: self.y.clone() })
+        for (name, column) in &self.more {
+            if column.role != Role::Input || !column.tensor.dtype().is_float() {
+                continue;
+            }
+            let (mean, std) = moments(&column.tensor)?;
+            let apply = |t: &Tensor| t.broadcast_sub(&mean)?.broadcast_div(&std);
+            for o in others.iter_mut() {
+                if let Some(c) = o.more.get_mut(name) {
+                    c.tensor = apply(&c.tensor)?;
+                }
+            }
+            if let Some(c) = out.more.get_mut(name) {
+                c.tensor = apply(&column.tensor)?;
+            }
+        }
+        Ok(out)
     }
 
     /// The least and the greatest feature value (what `rescale` maps from).
@@ -85,8 +146,23 @@ impl Dataset {
     /// Float features to `dtype` (the model's); token ids stay integers.
     pub fn to_dtype(&self, dtype: DType) -> Result<Dataset> {
         let x = if self.x.dtype().is_float() { self.x.to_dtype(dtype)? } else { self.x.clone() };
-        Ok(Dataset { x, y: self.y.clone() })
+        let more = self.more.iter().map(|(n, c)| {
+            let tensor = match c.role == Role::Input && c.tensor.dtype().is_float() {
+                true => c.tensor.to_dtype(dtype)?,
+                false => c.tensor.clone(),
+            };
+            Ok((n.clone(), Column { role: c.role, tensor }))
+        });
+        Ok(Dataset { x, y: self.y.clone(), more: more.collect::<Result<_>>()? })
     }
+}
+
+/// Per-feature mean and deviation over the rows (the first axis); a deviation of ~0 is 1.
+fn moments(x: &Tensor) -> Result<(Tensor, Tensor)> {
+    let mean = x.mean_keepdim(0)?;
+    let std = x.broadcast_sub(&mean)?.sqr()?.mean_keepdim(0)?.sqrt()?;
+    let std = std.lt(1e-6)?.where_cond(&std.ones_like()?, &std)?;
+    Ok((mean, std))
 }
 
 /// `0..n` in a Fisher-Yates order drawn from `seed`: the same on every platform.
@@ -117,7 +193,7 @@ mod tests {
 
     fn rows(n: usize) -> Dataset {
         let x = Tensor::arange(0f32, (2 * n) as f32, &Device::Cpu).unwrap().reshape((n, 2)).unwrap();
-        Dataset { x, y: Tensor::arange(0i64, n as i64, &Device::Cpu).unwrap() }
+        Dataset::new(x, Tensor::arange(0i64, n as i64, &Device::Cpu).unwrap())
     }
 
     #[test]
@@ -144,8 +220,8 @@ mod tests {
     #[test]
     fn standardizing_uses_training_statistics_and_spares_constant_features() {
         let x = Tensor::new(&[[1f32, 5.], [3., 5.]], &Device::Cpu).unwrap();
-        let train = Dataset { x, y: Tensor::new(&[0i64, 1], &Device::Cpu).unwrap() };
-        let mut val = Dataset { x: Tensor::new(&[[2f32, 7.]], &Device::Cpu).unwrap(), y: train.y.clone() };
+        let train = Dataset::new(x, Tensor::new(&[0i64, 1], &Device::Cpu).unwrap());
+        let mut val = Dataset::new(Tensor::new(&[[2f32, 7.]], &Device::Cpu).unwrap(), train.y.clone());
         let train = train.standardize(&mut [&mut val]).unwrap();
         assert_eq!(train.x.to_vec2::<f32>().unwrap(), [[-1., 0.], [1., 0.]]);
         assert_eq!(val.x.to_vec2::<f32>().unwrap(), [[0., 2.]]);
@@ -153,10 +229,10 @@ mod tests {
 
     #[test]
     fn token_ids_keep_their_dtype() {
-        let d = Dataset {
-            x: Tensor::new(&[[1i64, 2]], &Device::Cpu).unwrap(),
-            y: Tensor::new(&[0i64], &Device::Cpu).unwrap(),
-        };
+        let d = Dataset::new(
+            Tensor::new(&[[1i64, 2]], &Device::Cpu).unwrap(),
+            Tensor::new(&[0i64], &Device::Cpu).unwrap(),
+        );
         assert_eq!(d.to_dtype(DType::F16).unwrap().x.dtype(), DType::I64);
         assert_eq!(d.example_shape(), &[2]);
     }

@@ -12,6 +12,7 @@ mod convert;
 mod csv;
 mod dataset;
 mod idx;
+mod named;
 mod npy;
 pub mod rescaled;
 mod safetensors;
@@ -23,10 +24,10 @@ use std::path::Path;
 
 use candle_core::{Device, Tensor};
 
-pub use check::{check_classes, check_fits, check_input};
-pub use config::{DataConfig, Element, Source, Synthetic, Target, Validation};
+pub use check::{check_class_indices, check_classes, check_fits, check_input, check_named};
+pub use config::{DataConfig, Element, Names, Source, Synthetic, Target, Validation};
 use convert::Raw;
-pub use dataset::{shuffled, Dataset};
+pub use dataset::{shuffled, Column, Dataset, Role};
 pub use safetensors::{read_all as read_safetensors, read_metadata as read_safetensors_metadata};
 
 /// The training and validation splits a [`DataConfig`] describes.
@@ -85,17 +86,18 @@ pub fn load_with(
             val.len()
         )));
     }
-    if val.example_shape() != train.example_shape() || val.x.dtype() != train.x.dtype() {
-        return Err(DataError::Mismatch(format!(
-            "the validation examples are {:?} ({}) but the training examples are {:?} ({})",
-            val.example_shape(),
-            convert::dtype_name(val.x.dtype()),
-            train.example_shape(),
-            convert::dtype_name(train.x.dtype()),
-        )));
-    }
+    check_alike(&train, &val, config.named.as_ref())?;
     if config.standardize {
-        if !train.x.dtype().is_float() {
+        let float_input = train.x.dtype().is_float()
+            || train.more.values().any(|c| c.role == Role::Input && c.tensor.dtype().is_float());
+        if let (Some(names), false) = (&config.named, float_input) {
+            let inputs: Vec<&str> = names.inputs.iter().map(|(n, _)| n.as_str()).collect();
+            return Err(DataError::Config(format!(
+                "`standardize: true` standardises float inputs; {} hold integer ids (i64)",
+                inputs.join(", ")
+            )));
+        }
+        if !float_input {
             return Err(DataError::Config(
                 "`standardize: true` needs float features; these are integer ids (i64)".into(),
             ));
@@ -122,7 +124,13 @@ pub fn load_with(
     let on_device = |d: Dataset| -> Result<Dataset, DataError> {
         // An autoencoder's target is what the model sees: the features as standardised.
         let y = if config.target == Target::Input { d.x.clone() } else { d.y };
-        Ok(Dataset { x: d.x.to_device(device)?, y: y.to_device(device)? })
+        let more =
+            d.more.into_iter().map(|(n, c)| Ok((n, Column { tensor: c.tensor.to_device(device)?, ..c })));
+        Ok(Dataset {
+            x: d.x.to_device(device)?,
+            y: y.to_device(device)?,
+            more: more.collect::<Result<_, DataError>>()?,
+        })
     };
     Ok(Splits { train: on_device(train)?, val: on_device(val)?, rescaled })
 }
@@ -152,8 +160,31 @@ pub fn read_input(path: &Path, name: &str) -> Result<Tensor, DataError> {
     })
 }
 
+/// The validation split against the training one: each array's example shape and kind of
+/// element must agree, so a model that fits one fits the other.
+fn check_alike(train: &Dataset, val: &Dataset, names: Option<&Names>) -> Result<(), DataError> {
+    let (x, y) = names.map_or(("", ""), Names::first);
+    // The one-array form compares the features only: an autoencoder's targets are set later.
+    let arrays = if names.is_some() { usize::MAX } else { 1 };
+    for ((name, _, t), (_, _, v)) in train.named(x, y).zip(val.named(x, y)).take(arrays) {
+        let (tt, vt) = (t.dims().get(1..).unwrap_or(&[]), v.dims().get(1..).unwrap_or(&[]));
+        if tt != vt || t.dtype() != v.dtype() {
+            let of = if names.is_some() { format!(" of `{name}`") } else { String::new() };
+            return Err(DataError::Mismatch(format!(
+                "the validation examples{of} are {vt:?} ({}) but the training examples{of} are {tt:?} ({})",
+                convert::dtype_name(v.dtype()),
+                convert::dtype_name(t.dtype()),
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// One source, read and converted by the configuration's dtype and shape rules.
 fn read(source: &Source, config: &DataConfig, base: &Path) -> Result<Dataset, DataError> {
+    if let Some(names) = &config.named {
+        return named::read(source, names, config.dtype, base);
+    }
     let at = |p: &str| base.join(p);
     let raw = match source {
         Source::Csv { path, features, target } => {
@@ -206,5 +237,7 @@ impl Drop for TestDir {
     }
 }
 
+#[cfg(test)]
+mod named_tests;
 #[cfg(test)]
 mod tests;

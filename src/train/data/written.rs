@@ -2,17 +2,44 @@
 //! checked into a [`DataConfig`] with every default resolved and every impossible combination
 //! named.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 
-use super::config::{one_or_many, DataConfig, Element, Source, Synthetic, Target, Validation};
+use super::config::{one_or_many, DataConfig, Element, Names, Source, Synthetic, Target, Validation};
 use super::convert::count;
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NpyFiles {
-    features: String,
+    #[serde(default)]
+    features: Option<String>,
     #[serde(default)]
     target: Option<String>,
+    /// The named form: a file per model input and per target.
+    #[serde(default)]
+    inputs: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    targets: Option<BTreeMap<String, String>>,
+}
+
+/// `inputs:` or `targets:` as written: a name to an array, a column or a list of columns.
+type Written = BTreeMap<String, OneOrMany>;
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged, expecting = "a name or a list of names")]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn names(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(n) => vec![n],
+            OneOrMany::Many(ns) => ns,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -37,6 +64,8 @@ pub(super) struct RawData {
     #[serde(default, deserialize_with = "some_one_or_many")]
     features: Option<Vec<String>>,
     target: Option<String>,
+    inputs: Option<Written>,
+    targets: Option<Written>,
     shape: Option<Vec<usize>>,
     dtype: Option<Element>,
     target_dtype: Option<Element>,
@@ -78,6 +107,9 @@ impl TryFrom<RawData> for DataConfig {
 }
 
 fn checked(raw: RawData) -> Result<DataConfig, String> {
+    if raw.inputs.is_some() || raw.targets.is_some() || raw.npy.as_ref().is_some_and(NpyFiles::named) {
+        return named(raw);
+    }
     let target = match (raw.autoencoder, raw.target_dtype) {
         (true, Some(_)) => {
             return Err("`autoencoder: true` takes the features as targets; drop `target_dtype`".into())
@@ -86,16 +118,7 @@ fn checked(raw: RawData) -> Result<DataConfig, String> {
         (false, Some(Element::F32)) => Target::Values,
         (false, _) => Target::Classes,
     };
-    let train = RawSource {
-        csv: raw.csv,
-        npy: raw.npy,
-        npz: raw.npz,
-        safetensors: raw.safetensors,
-        idx: raw.idx,
-        synthetic: raw.synthetic,
-        features: raw.features,
-        target: raw.target,
-    };
+    let train = raw.source();
     let source = train.clone().resolve(target)?;
     let val = match (raw.val, raw.val_split) {
         (Some(_), Some(_)) => return Err("give `val_split` or `val`, not both".into()),
@@ -127,8 +150,170 @@ fn checked(raw: RawData) -> Result<DataConfig, String> {
         standardize: raw.standardize,
         rescale: raw.rescale,
         shuffle: raw.shuffle,
+        named: None,
     })
 }
+
+impl RawData {
+    /// The training source as written.
+    fn source(&self) -> RawSource {
+        RawSource {
+            csv: self.csv.clone(),
+            npy: self.npy.clone(),
+            npz: self.npz.clone(),
+            safetensors: self.safetensors.clone(),
+            idx: self.idx.clone(),
+            synthetic: self.synthetic.clone(),
+            features: self.features.clone(),
+            target: self.target.clone(),
+        }
+    }
+}
+
+impl NpyFiles {
+    fn named(&self) -> bool {
+        self.inputs.is_some() || self.targets.is_some()
+    }
+}
+
+/// The named form: `inputs:` and `targets:` map model inputs and targets to arrays of one
+/// `npz`, `safetensors` or `csv` source (CSV: a column or a group of columns), or `npy:` maps
+/// them to files. Keys of the one-array form and the settings that act on one array
+/// (`shape`, `rescale`, `autoencoder`) are refused, naming what to do instead.
+fn named(raw: RawData) -> Result<DataConfig, String> {
+    let refused = [
+        ("features", raw.features.is_some()),
+        ("target", raw.target.is_some()),
+        ("shape", raw.shape.is_some()),
+        ("rescale", raw.rescale.is_some()),
+        ("autoencoder", raw.autoencoder),
+    ];
+    if let Some((key, _)) = refused.iter().find(|(_, given)| *given) {
+        return Err(format!(
+            "`{key}` belongs to the one-array form; with `inputs` and `targets` name every array there \
+             (reshape in the spec where an input needs another shape)"
+        ));
+    }
+    // `features` and `target` were refused above: the source is the file alone.
+    let source = raw.source();
+    let key = match source.given().as_slice() {
+        [key] => *key,
+        [] => return Err(format!("no data source: give one of {NAMED_SOURCES}")),
+        many => return Err(format!("give one data source, found {}", many.join(" and "))),
+    };
+    let (inputs, targets) = match (key, source.npy.clone()) {
+        ("npy", Some(files)) => {
+            if raw.inputs.is_some()
+                || raw.targets.is_some()
+                || files.features.is_some()
+                || files.target.is_some()
+            {
+                return Err("with `npy`, name a file per input and target inside it: \
+                            `npy: {inputs: {x: x.npy}, targets: {y: y.npy}}`"
+                    .into());
+            }
+            let files_of = |m: Option<BTreeMap<String, String>>| -> Written {
+                m.unwrap_or_default().into_iter().map(|(k, v)| (k, OneOrMany::One(v))).collect()
+            };
+            (files_of(files.inputs), files_of(files.targets))
+        }
+        ("npz" | "safetensors" | "csv", _) => {
+            (raw.inputs.unwrap_or_default(), raw.targets.unwrap_or_default())
+        }
+        _ => return Err(format!("`inputs` and `targets` name arrays of {NAMED_SOURCES}; `{key}` has none")),
+    };
+    let list = |written: Written, what: &str| -> Result<Vec<(String, Vec<String>)>, String> {
+        if written.is_empty() {
+            return Err(format!("the named form needs at least one entry in `{what}`"));
+        }
+        written
+            .into_iter()
+            .map(|(name, arrays)| {
+                let arrays = arrays.names();
+                match (key, arrays.len()) {
+                    (_, 0) => Err(format!("`{what}.{name}` names no array")),
+                    ("csv", _) | (_, 1) => Ok((name, arrays)),
+                    _ => Err(format!(
+                        "`{what}.{name}` names {} arrays; a `{key}` array feeds one input or target \
+                         (column groups are for CSV)",
+                        arrays.len()
+                    )),
+                }
+            })
+            .collect()
+    };
+    let names = Names {
+        inputs: list(inputs, "inputs")?,
+        targets: list(targets, "targets")?,
+        target_dtype: raw.target_dtype,
+    };
+    if let Some(both) = names.inputs.iter().find(|(n, _)| names.targets.iter().any(|(t, _)| t == n)) {
+        return Err(format!("`{}` is both an input and a target: a batch holds one tensor a name", both.0));
+    }
+    let first = |list: &[(String, Vec<String>)]| list.first().map(|(_, a)| a.clone()).unwrap_or_default();
+    let at_first = |mut s: Source| {
+        match &mut s {
+            Source::Csv { features, .. } => *features = first(&names.inputs),
+            Source::Npy { features, target }
+            | Source::Npz { features, target, .. }
+            | Source::Safetensors { features, target, .. } => {
+                *features = first(&names.inputs).concat();
+                *target = Some(first(&names.targets).concat());
+            }
+            Source::Idx { .. } | Source::Synthetic(_) => {}
+        }
+        s
+    };
+    let path = |p: Option<String>| p.unwrap_or_default();
+    let one = |s: &RawSource| -> Result<Source, String> {
+        Ok(at_first(match s.given().as_slice() {
+            ["csv"] => Source::Csv { path: path(s.csv.clone()), features: vec![], target: None },
+            ["npz"] => Source::Npz { path: path(s.npz.clone()), features: String::new(), target: None },
+            ["safetensors"] => Source::Safetensors {
+                path: path(s.safetensors.clone()),
+                features: String::new(),
+                target: None,
+            },
+            ["npy"] => Source::Npy { features: String::new(), target: None },
+            _ => return Err(format!("give one of {NAMED_SOURCES}, the kind of the training source")),
+        }))
+    };
+    let train = one(&source)?;
+    let val = match (raw.val, raw.val_split) {
+        (Some(_), Some(_)) => return Err("give `val_split` or `val`, not both".into()),
+        (Some(v), None) => {
+            if v.features.is_some() || v.target.is_some() || key == "npy" || v.given() != source.given() {
+                return Err(format!(
+                    "in `val`: with `inputs` and `targets`, `val` names another `{key}` file whose arrays \
+                     are named as the training ones{}",
+                    if key == "npy" { " (`npy` takes `val_split`)" } else { "" }
+                ));
+            }
+            Validation::Source(one(&v)?)
+        }
+        (None, Some(f)) if !(0.0..1.0).contains(&f) => {
+            return Err(format!("`val_split` is the validation fraction, in [0, 1); found {f}"))
+        }
+        (None, f) => Validation::Split(f.unwrap_or(0.2)),
+    };
+    let target = match raw.target_dtype {
+        Some(Element::F32) => Target::Values,
+        _ => Target::Classes,
+    };
+    Ok(DataConfig {
+        source: train,
+        val,
+        shape: None,
+        dtype: raw.dtype,
+        target,
+        standardize: raw.standardize,
+        rescale: None,
+        shuffle: raw.shuffle,
+        named: Some(names),
+    })
+}
+
+const NAMED_SOURCES: &str = "npz, safetensors, csv or npy";
 
 /// 8 GiB of f32: more than a smoke test needs, less than a typo can ask for.
 const MAX_SYNTHETIC: usize = 1 << 31;
@@ -205,7 +390,9 @@ impl RawSource {
             "npy" => {
                 no_names()?;
                 let files = self.npy.ok_or("`npy` has no files")?;
-                Source::Npy { features: files.features, target: target(files.target, "a `target` file")? }
+                let features =
+                    files.features.ok_or("`npy` needs a `features` file (or `inputs` and `targets`)")?;
+                Source::Npy { features, target: target(files.target, "a `target` file")? }
             }
             "npz" => Source::Npz {
                 path: self.npz.unwrap_or_default(),

@@ -120,7 +120,7 @@ fn replay(
         player.watch = Some(Box::new(move |g| seen.lock().unwrap().push(g.clone())));
     }
 
-    let (train, val) = feeds(&session.splits, &session.input);
+    let (train, val) = feeds(&session.splits, &session.input, &session.target);
     let mut state = RunState { base_lr: program.base_learning_rate(), ..Default::default() };
     let steps = Arc::new(Mutex::new(Vec::new()));
     let mut observer = Steps(steps.clone());
@@ -340,7 +340,7 @@ fn linear_critic_first_gradient(loss: &str) -> (BTreeMap<String, Tensor>, Tensor
     let seen: Seen = Default::default();
     let sink = seen.clone();
     program.discriminator.watch = Some(Box::new(move |g| sink.lock().unwrap().push(g.clone())));
-    let (train, val) = feeds(&session.splits, &session.input);
+    let (train, val) = feeds(&session.splits, &session.input, &session.target);
     let mut state = RunState { base_lr: program.base_learning_rate(), ..Default::default() };
     let mut observer = Steps(Default::default());
     fit(program, &train, &val, &session.fit, &mut state, &mut observer, &mut |_, _, _| Ok(())).unwrap();

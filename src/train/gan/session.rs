@@ -91,7 +91,18 @@ pub fn prepare(
         },
         fid,
     };
-    Ok(Session { program, splits, input: real, fit, plateau, frozen, notes, device, title })
+    Ok(Session {
+        program,
+        splits,
+        input: real,
+        target: TARGET.into(),
+        fit,
+        plateau,
+        frozen,
+        notes,
+        device,
+        title,
+    })
 }
 
 fn optimizer_of<'a>(
