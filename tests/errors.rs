@@ -667,3 +667,10 @@ fn an_op_value_with_its_arguments_is_not_called_with_more() {
     assert_points_at(&c, "E0223", 5, "act(x, 0.1)");
     assert_mentions(&c, "E0223", "apply it as a layer");
 }
+
+#[test]
+fn a_spread_outside_a_sequence() {
+    let c = case("misplaced_spread", "E0224");
+    assert_points_at(&c, "E0224", 10, "...Stage(8)");
+    assert_mentions(&c, "E0224", "write it as an item");
+}

@@ -368,3 +368,38 @@ fn yaml_takes_op_parameters() {
     let g = c.graph.as_ref().expect("a graph");
     assert!(g.g.node_weights().any(|n| n.kind == "LeakyReLU" && n.path == "a.leakyrelu"));
 }
+
+#[test]
+fn spliced_layers_are_numbered_in_the_sequence_around_them() {
+    let spec = "dim N = 1\n\
+        block Stage(x: [N, c, h, w], width: int, convs: int) {\n    return x |> repeat convs { (Conv2d(width, 3, padding=1) |> ReLU) } |> MaxPool2d(2)\n}\n\
+        model M(cfg: [int] = [4, 0, 6]) {\n    input x: [N, 3, 16, 16]\n\
+            y = x |> f: [Conv2d(4, 1), ...Stage(5, 2), ...repeat c in cfg { if c == 0 { MaxPool2d(2) } else { (Conv2d(c, 1) |> ReLU) } }, last: Conv2d(2, 1), Conv2d(3, 1)]\n\
+                  |> g: [Conv2d(3, 1), [Conv2d(3, 1), ReLU]]\n\
+            output y\n}\n";
+    let c = compile_source("m.wick", spec, &Options::default());
+    let p = params(&c);
+    let weights: Vec<&str> = p.iter().map(|(k, _)| k.as_str()).filter(|k| k.ends_with("weight")).collect();
+    // 0 conv; 1-5 the stage (conv, relu, conv, relu, pool); 6-7 conv, relu; 8 pool; 9-10 conv,
+    // relu; `last` by its label; 11 the conv after it. A nested list without `...` is a group.
+    assert_eq!(
+        weights,
+        [
+            "f.0.weight",
+            "f.1.weight",
+            "f.3.weight",
+            "f.6.weight",
+            "f.9.weight",
+            "f.last.weight",
+            "f.11.weight",
+            "g.0.weight",
+            "g.1.0.weight"
+        ]
+    );
+}
+
+#[test]
+fn a_spread_outside_a_sequence_is_an_error() {
+    let e = first_error("    y = x |> ...Conv2d(3, 1)\n    output y");
+    assert!(e.contains("E0224") && e.contains("m.wick:4:14"), "{e}");
+}

@@ -110,6 +110,8 @@ const TOKENS: &[&str] = &[
     "max(",
     "round(",
     "len(",
+    "[...repeat 2 { ReLU }]",
+    "...",
     ": op = ReLU",
     "act=LeakyReLU(0.2)",
     "enumerate(",

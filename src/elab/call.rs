@@ -523,9 +523,16 @@ impl<'a> Elaborator<'a> {
         if !agree {
             return Value::Poison;
         }
-        let path = self.node_path(prefix, naming, &def.name.name.to_lowercase());
-        self.claim_path(&path, span, true);
-        self.add_group(&path, &def.name.name, span);
+        let path = match naming {
+            // A spliced block's layers are its caller's sequence's items: no path of its own.
+            Naming::Spliced => prefix.to_string(),
+            _ => {
+                let path = self.node_path(prefix, naming, &def.name.name.to_lowercase());
+                self.claim_path(&path, span, true);
+                self.add_group(&path, &def.name.name, span);
+                path
+            }
+        };
         let what = format!("call of `{}`", def.name.name);
         self.running(span, what, |this| this.run_block(def, given, &is_inferred, span, path))
     }

@@ -528,3 +528,10 @@ pub fn op_param_named_like_op(name: &Ident) -> Diagnostic {
     .note(format!("`x |> {}` calls the op or block, never the parameter", name.name))
     .help(format!("rename it: `{}_act`, `{}_layer`", name.name, name.name))
 }
+
+/// `...stage` where no sequence numbers layers: outside a list or a parenthesised chain.
+pub fn misplaced_spread(span: Span) -> Diagnostic {
+    Diagnostic::error("E0224", "`...` splices layers into a sequence, and there is none here")
+        .at(span, "not an item of a list or a parenthesised chain")
+        .help("write it as an item: `features: [Conv2d(64, 3), ...VGGStage(64, 2)]`")
+}

@@ -308,6 +308,10 @@ impl<'a> Elaborator<'a> {
                 self.report(diag::repeat_without_input(e.span, r));
                 Value::Poison
             }
+            ExprKind::Spread(_) => {
+                self.report(diag::misplaced_spread(e.span));
+                Value::Poison
+            }
         }
     }
 

@@ -88,6 +88,8 @@ pub(crate) struct Elaborator<'a> {
     frozen_depth: usize,
     /// `tie=` requests, resolved once every layer exists.
     ties: Vec<modifiers::Tie>,
+    /// The sequence numbering spliced layers, while one is being built.
+    splice: Option<stage::Splice>,
     /// What each `Value::Op` refers to, by its index.
     op_values: Vec<op_value::OpValue<'a>>,
 }
@@ -134,6 +136,7 @@ pub fn elaborate(modules: &[Module], opts: &ElabOptions) -> (Option<Graph>, Diag
         frozen_depth: 0,
         ties: Vec::new(),
         op_values: Vec::new(),
+        splice: None,
     };
     e.collect_globals(modules, opts);
     let Some(model) = e.choose_model(modules, opts) else {

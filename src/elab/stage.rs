@@ -21,6 +21,19 @@ pub(super) enum Naming<'n> {
     Index(usize),
     /// A `repeat ... as "fc{i}"` iteration name.
     Named(&'n str),
+    /// `...stage`: no path segment of its own; its layers are numbered in the sequence
+    /// around it.
+    Spliced,
+}
+
+/// A sequence whose items are numbered by one counter because some of them are spliced
+/// (`[stem, ...repeat n { Block }, head]`): every layer or group numbered directly under
+/// `prefix` takes the next number.
+pub(super) struct Splice {
+    prefix: String,
+    next: usize,
+    /// Inside a spliced item: sequences met at `prefix` are flattened into this one.
+    open: bool,
 }
 
 pub(super) fn join(prefix: &str, segment: &str) -> String {
@@ -86,6 +99,10 @@ impl<'a> Elaborator<'a> {
                 self.group(&all, input, env, prefix, naming, stage.span)
             }
             ExprKind::Repeat(r) => self.repeat(r, input, env, prefix, naming, stage.span),
+            ExprKind::Spread(_) => {
+                self.report(diag::misplaced_spread(stage.span));
+                Value::Poison
+            }
             ExprKind::If { cond, then, otherwise } => {
                 let Some(c) = self.condition(cond, env, prefix) else { return Value::Poison };
                 let branch = if c { Some(then) } else { otherwise.as_ref() };
@@ -147,18 +164,42 @@ impl<'a> Elaborator<'a> {
         span: Span,
     ) -> Value {
         let inner = self.group_prefix(prefix, naming, "Sequential", span);
+        let spliced = stages.iter().any(|s| matches!(s.kind, ExprKind::Spread(_)));
+        // A sequence flattened into an enclosing splice keeps counting with it.
+        let own = spliced && !self.splicing_at(&inner);
+        let outer = own.then(|| self.splice.replace(Splice { prefix: inner.clone(), next: 0, open: false }));
         let mut v = input;
         for (i, s) in stages.iter().enumerate() {
-            v = self.apply(s, v, env, &inner, Naming::Index(i));
+            v = match &s.kind {
+                ExprKind::Spread(item) => {
+                    let was_open = self.splice.as_mut().map(|sp| std::mem::replace(&mut sp.open, true));
+                    let v = self.apply(item, v, env, &inner, Naming::Spliced);
+                    if let (Some(sp), Some(was)) = (self.splice.as_mut(), was_open) {
+                        sp.open = was;
+                    }
+                    v
+                }
+                _ => self.apply(s, v, env, &inner, Naming::Index(i)),
+            };
+        }
+        if let Some(outer) = outer {
+            self.splice = outer;
         }
         v
+    }
+
+    /// Whether a splice numbers the layers directly under `prefix`.
+    fn splicing_at(&self, prefix: &str) -> bool {
+        self.splice.as_ref().is_some_and(|s| s.prefix == prefix)
     }
 
     /// The prefix a group's elements live under: below its name, or the current prefix when
     /// it has none.
     fn group_prefix(&mut self, prefix: &str, naming: Naming, kind: &str, span: Span) -> String {
+        let flattened = self.splice.as_ref().is_some_and(|s| s.open && s.prefix == prefix);
         match naming {
-            Naming::Auto => prefix.to_string(),
+            Naming::Auto | Naming::Spliced => prefix.to_string(),
+            Naming::Index(_) if flattened => prefix.to_string(),
             _ => {
                 let path = self.node_path(prefix, naming, "");
                 self.claim_path(&path, span, true);
@@ -308,7 +349,14 @@ impl<'a> Elaborator<'a> {
 
     /// The path of a layer or group named by `naming` under `prefix`.
     pub(super) fn node_path(&mut self, prefix: &str, naming: Naming, base: &str) -> String {
+        if matches!(naming, Naming::Index(_) | Naming::Auto | Naming::Spliced) {
+            if let Some(s) = self.splice.as_mut().filter(|s| s.prefix == prefix) {
+                s.next += 1;
+                return join(prefix, &(s.next - 1).to_string());
+            }
+        }
         match naming {
+            Naming::Spliced => prefix.to_string(),
             Naming::Label(l) => join(prefix, &l.name),
             Naming::Index(i) => join(prefix, &i.to_string()),
             Naming::Named(s) => join(prefix, s),

@@ -242,6 +242,9 @@ pub enum ExprKind {
         label: Ident,
         body: Box<Expr>,
     },
+    /// `...stage` in a list or a parenthesised chain: its layers (a block call's, a repeat's,
+    /// a nested sequence's) take the next numbers of that sequence, with no group of their own.
+    Spread(Box<Expr>),
     /// `(expr)`: kept so a parenthesised chain can act as one numbered group.
     Paren(Box<Expr>),
     /// Compile-time `if`; each branch is a list of statements ending in its value.

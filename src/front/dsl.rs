@@ -373,8 +373,10 @@ impl Builder {
         let span = self.span(&pair);
         let mut label = None;
         let mut body = None;
+        let mut spread = false;
         for p in pair.into_inner() {
             match p.as_rule() {
+                Rule::spread => spread = true,
                 Rule::label => label = Some(self.ident(Some(p))),
                 Rule::quoted_label => {
                     let span = self.span(&p);
@@ -385,9 +387,13 @@ impl Builder {
             }
         }
         let body = self.expr_or_empty_expr(body, span);
-        Ok(match label {
+        let stage = match label {
             Some(label) => Expr { kind: ExprKind::Labelled { label, body: Box::new(body) }, span },
             None => body,
+        };
+        Ok(match spread {
+            true => Expr { kind: ExprKind::Spread(Box::new(stage)), span },
+            false => stage,
         })
     }
 
@@ -667,6 +673,7 @@ fn describe_expected(rules: &[Rule]) -> String {
             Rule::EOI => "the end of the file",
             Rule::ident | Rule::arg_name | Rule::label | Rule::name => "a name",
             Rule::quoted_label => "a label",
+            Rule::spread => "`...`",
             Rule::param => "a parameter (`name: type`)",
             Rule::type_expr | Rule::scalar_type | Rule::tensor_type | Rule::list_type => {
                 "a type (`int`, `float`, `bool`, `string`, `op`, a list `[int]` or a tensor `[dims]`)"

@@ -24,6 +24,7 @@ pub(super) fn respan_expr(e: &mut Expr, s: Span) {
             respan_expr(head, s);
             stages.iter_mut().for_each(|x| respan_expr(x, s));
         }
+        ExprKind::Spread(inner) => respan_expr(inner, s),
         ExprKind::Labelled { label, body } => {
             label.span = s;
             respan_expr(body, s);
