@@ -50,16 +50,15 @@ impl Dataset {
     }
 
     /// Standardise features with the mean and deviation of `self` (the training split), applied
-    /// to each of `others` too, so validation sees the same transform. A feature constant in
-    /// training is only centred: dividing by its ~0 deviation would blow up validation values.
+    /// to each of `others` too, so validation sees the same transform (see [`Standardized`]).
+    ///
+    /// [`Standardized`]: super::recorded::Standardized
     pub fn standardize(&self, others: &mut [&mut Dataset]) -> Result<Dataset> {
-        let mean = self.x.mean_keepdim(0)?;
-        let std = self.x.broadcast_sub(&mean)?.sqr()?.mean_keepdim(0)?.sqrt()?;
-        let std = std.lt(1e-6)?.where_cond(&std.ones_like()?, &std)?;
+        let s = super::recorded::Standardized::of(&self.x)?;
         for o in others.iter_mut() {
-            o.x = o.x.broadcast_sub(&mean)?.broadcast_div(&std)?;
+            o.x = s.apply(&o.x)?;
         }
-        Ok(Dataset { x: self.x.broadcast_sub(&mean)?.broadcast_div(&std)?, y: self.y.clone() })
+        Ok(Dataset { x: s.apply(&self.x)?, y: self.y.clone() })
     }
 
     /// The least and the greatest feature value (what `rescale` maps from).

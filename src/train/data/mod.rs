@@ -13,6 +13,7 @@ mod csv;
 mod dataset;
 mod idx;
 mod npy;
+pub mod recorded;
 pub mod rescaled;
 mod safetensors;
 mod synthetic;
@@ -29,13 +30,16 @@ use convert::Raw;
 pub use dataset::{shuffled, Dataset};
 pub use safetensors::{read_all as read_safetensors, read_metadata as read_safetensors_metadata};
 
-/// The training and validation splits a [`DataConfig`] describes.
+/// The training, validation and test splits a [`DataConfig`] describes.
 #[derive(Clone, Debug)]
 pub struct Splits {
     pub train: Dataset,
     pub val: Dataset,
-    /// What `rescale` did to the features, if it was asked for.
-    pub rescaled: Option<rescaled::Rescaled>,
+    /// The held-out test examples (`test_split` or `test`), evaluated once after training.
+    pub test: Option<Dataset>,
+    /// What the section learned from the training split (standardisation, `rescale`), recorded
+    /// with the weights.
+    pub recorded: recorded::Recorded,
 }
 
 /// Why data could not be read or does not fit: names the file (and line, or array) and says
@@ -73,11 +77,20 @@ pub fn load_with(
     device: &Device,
     validated: bool,
 ) -> Result<Splits, DataError> {
-    let data = read(&config.source, config, base)?;
+    let (data, classes) = read(&config.source, config, base, None)?;
+    // Other files' class names are indexed as the training file's.
+    let read_other = |source| read(source, config, base, classes.as_deref()).map(|(d, _)| d);
+    let (data, mut test) = match &config.test {
+        None => (data, None),
+        // Drawn with another seed than validation's, so the two are independent draws.
+        Some(Validation::Split(f)) if config.shuffle => split_off(data.split(*f, seed ^ TEST_SEED)?),
+        Some(Validation::Split(f)) => split_off(data.split_in_order(*f)?),
+        Some(Validation::Source(source)) => (data, Some(read_other(source)?)),
+    };
     let (mut train, mut val) = match &config.val {
         Validation::Split(f) if config.shuffle => data.split(*f, seed)?,
         Validation::Split(f) => data.split_in_order(*f)?,
-        Validation::Source(source) => (data, read(source, config, base)?),
+        Validation::Source(source) => (data, read_other(source)?),
     };
     if train.is_empty() {
         return Err(DataError::Config(format!(
@@ -85,24 +98,30 @@ pub fn load_with(
             val.len()
         )));
     }
-    if val.example_shape() != train.example_shape() || val.x.dtype() != train.x.dtype() {
-        return Err(DataError::Mismatch(format!(
-            "the validation examples are {:?} ({}) but the training examples are {:?} ({})",
-            val.example_shape(),
-            convert::dtype_name(val.x.dtype()),
-            train.example_shape(),
-            convert::dtype_name(train.x.dtype()),
-        )));
+    for (other, name) in std::iter::once((&val, "validation")).chain(test.as_ref().map(|t| (t, "test"))) {
+        if other.example_shape() != train.example_shape() || other.x.dtype() != train.x.dtype() {
+            return Err(DataError::Mismatch(format!(
+                "the {name} examples are {:?} ({}) but the training examples are {:?} ({})",
+                other.example_shape(),
+                convert::dtype_name(other.x.dtype()),
+                train.example_shape(),
+                convert::dtype_name(train.x.dtype()),
+            )));
+        }
     }
+    let mut recorded = recorded::Recorded { classes, ..Default::default() };
     if config.standardize {
         if !train.x.dtype().is_float() {
             return Err(DataError::Config(
                 "`standardize: true` needs float features; these are integer ids (i64)".into(),
             ));
         }
-        train = train.standardize(&mut [&mut val])?;
+        let s = recorded::Standardized::of(&train.x)?;
+        for d in [&mut train, &mut val].into_iter().chain(test.as_mut()) {
+            d.x = s.apply(&d.x)?;
+        }
+        recorded.standardized = Some(s);
     }
-    let mut rescaled = None;
     if let Some(range) = config.rescale {
         if !train.x.dtype().is_float() {
             return Err(DataError::Config(
@@ -111,10 +130,10 @@ pub fn load_with(
         }
         let (min, max) = train.range()?;
         let map = rescaled::Rescaled { lo: range.0, hi: range.1, min, max };
-        for d in [&mut train, &mut val] {
+        for d in [&mut train, &mut val].into_iter().chain(test.as_mut()) {
             d.x = map.apply(&d.x)?;
         }
-        rescaled = Some(map);
+        recorded.rescaled = Some(map);
     }
     if val.is_empty() && validated {
         return Err(DataError::Config(format!("no validation examples ({} for training)", train.len())));
@@ -124,7 +143,27 @@ pub fn load_with(
         let y = if config.target == Target::Input { d.x.clone() } else { d.y };
         Ok(Dataset { x: d.x.to_device(device)?, y: y.to_device(device)? })
     };
-    Ok(Splits { train: on_device(train)?, val: on_device(val)?, rescaled })
+    let test = test.map(on_device).transpose()?;
+    Ok(Splits { train: on_device(train)?, val: on_device(val)?, test, recorded })
+}
+
+/// Mixed into the seed of the test split's shuffle.
+const TEST_SEED: u64 = 0x7e57;
+
+fn split_off((rest, held): (Dataset, Dataset)) -> (Dataset, Option<Dataset>) {
+    (rest, Some(held))
+}
+
+/// One source read by `config`'s rules (paths relative to `base`), as it is in the file: not
+/// split, standardised or rescaled (`wick eval --data`). Class names are indexed as in
+/// `classes` (the training data's, as the weights record them).
+pub fn read_source(
+    source: &Source,
+    config: &DataConfig,
+    base: &Path,
+    classes: Option<&[String]>,
+) -> Result<Dataset, DataError> {
+    read(source, config, base, classes).map(|(d, _)| d)
 }
 
 /// A model input from a file (`wick run`): a `.npy` file, or a safetensors file's tensor `name`,
@@ -152,12 +191,21 @@ pub fn read_input(path: &Path, name: &str) -> Result<Tensor, DataError> {
     })
 }
 
-/// One source, read and converted by the configuration's dtype and shape rules.
-fn read(source: &Source, config: &DataConfig, base: &Path) -> Result<Dataset, DataError> {
+/// One source, read and converted by the configuration's dtype and shape rules; the class
+/// names of a CSV's string labels (indexed as `classes`, when given).
+fn read(
+    source: &Source,
+    config: &DataConfig,
+    base: &Path,
+    classes: Option<&[String]>,
+) -> Result<(Dataset, Option<Vec<String>>), DataError> {
     let at = |p: &str| base.join(p);
+    let mut names = None;
     let raw = match source {
         Source::Csv { path, features, target } => {
-            csv::read(&at(path), features, target.as_deref(), config.target)?
+            let (raw, found) = csv::read(&at(path), features, target.as_deref(), config.target, classes)?;
+            names = found;
+            raw
         }
         Source::Npy { features, target } => Raw {
             x: npy::read_npy(&at(features))?,
@@ -176,7 +224,7 @@ fn read(source: &Source, config: &DataConfig, base: &Path) -> Result<Dataset, Da
         Source::Idx { images, labels } => idx::read(&at(images), labels.as_deref().map(at).as_deref())?,
         Source::Synthetic(s) => synthetic::generate(s, config.target)?,
     };
-    convert::assemble(raw, config.dtype, config.shape.as_deref(), config.target)
+    Ok((convert::assemble(raw, config.dtype, config.shape.as_deref(), config.target)?, names))
 }
 
 /// A fresh folder under the system's temporary one, removed when dropped.
