@@ -120,3 +120,40 @@ fn eval_without_weights_says_where_it_looked() {
     assert!(err.contains("runs/iris_mlp/weights.safetensors") && err.contains("--weights"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn string_labels_become_sorted_classes_whose_names_reach_the_report() {
+    let dir = temp("names");
+    let names = ["setosa", "versicolor", "virginica"];
+    let text = std::fs::read_to_string(format!("{REPO}/data/iris.csv")).unwrap();
+    let named: Vec<String> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .enumerate()
+        .map(|(i, l)| match (i, l.rsplit_once(',')) {
+            (0, _) | (_, None) => l.to_string(),
+            (_, Some((x, y))) => format!("{x},{}", names[y.trim().parse::<usize>().unwrap()]),
+        })
+        .collect();
+    std::fs::write(dir.join("iris_named.csv"), named.join("\n")).unwrap();
+    std::fs::write(
+        dir.join("t.yaml"),
+        "data: {csv: iris_named.csv, target: species, standardize: true}\n\
+         optimizer: {name: adam, lr: 0.01}\nepochs: 20\nbatch_size: 10\n",
+    )
+    .unwrap();
+    let spec = format!("{REPO}/specs/iris_mlp.wick");
+    ok(wick_in(&dir, &["train", &spec, "--config", "t.yaml", "--format", "json"]));
+    let report = json(wick_in(&dir, &["eval", &spec, "--config", "t.yaml", "--format", "json"]));
+    let classes: Vec<&str> = report["outputs"][0]["classes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(classes, names);
+    assert!(report["outputs"][0]["accuracy"].as_f64().unwrap() > 0.8, "{report}");
+    let text = String::from_utf8(ok(wick_in(&dir, &["eval", &spec, "--config", "t.yaml"])).stdout).unwrap();
+    assert!(text.contains("  versicolor  "), "{text}");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -213,7 +213,7 @@ mod tests {
             BTreeMap::from([("fc.weight.exp_avg".to_string(), Tensor::new(&[[0.5f32, 0.25]], &d).unwrap())]);
         let state =
             RunState { epochs_done: 3, step: 36, base_lr: 0.01, best: Some((2, 0.5)), ..Default::default() };
-        save(path, w, o, &state).unwrap();
+        save(path, w, o, &state, None).unwrap();
         state
     }
 
