@@ -23,7 +23,7 @@ impl Dataset {
 /// Reads `path`. `features` empty: every column but the target; `target` `None`: no target
 /// column (the targets are the features).
 ///
-/// Class labels are indices (`0`, `1`, ...) or, when the first row's is not an integer, names
+/// Class labels are indices (`0`, `1`, ...) or, when the first row's is not a number, names
 /// (`setosa`, `A`): each name becomes its index among `classes` (the training data's), or
 /// with none given, among the file's names sorted; the names are returned.
 pub(super) fn read(
@@ -89,9 +89,7 @@ pub(super) fn read(
             xs.push(number(*c)?);
         }
         match (target_col, kind) {
-            (Some(c), Target::Classes)
-                if names.is_some() || (labels.is_empty() && cells[c].parse::<i64>().is_err()) =>
-            {
+            (Some(c), Target::Classes) if names.is_some() || (labels.is_empty() && is_name(cells[c])) => {
                 names.get_or_insert_with(Vec::new).push((i + 1, cells[c].to_string()));
             }
             (Some(c), Target::Classes) => labels.push(cells[c].parse::<i64>().map_err(|_| {
@@ -128,6 +126,11 @@ pub(super) fn read(
         })
         .transpose()?;
     Ok((Raw { x, y }, named))
+}
+
+/// A label that reads as no number (`setosa`, not `2` or `-1.5`, which are wrong indices).
+fn is_name(cell: &str) -> bool {
+    cell.parse::<f64>().is_err()
 }
 
 /// Each name's index among `known`, or among the names sorted; and the names indexed. A name
