@@ -157,3 +157,30 @@ fn string_labels_become_sorted_classes_whose_names_reach_the_report() {
     assert!(text.contains("  versicolor  "), "{text}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn a_test_split_is_evaluated_once_after_training_as_wick_eval_evaluates_it() {
+    let dir = temp("test-split");
+    std::fs::write(
+        dir.join("t.yaml"),
+        format!(
+            "data: {{csv: {REPO}/data/iris.csv, target: species, val_split: 0.2, test_split: 0.2, \
+             standardize: true}}\noptimizer: {{name: adam, lr: 0.01}}\nepochs: 30\nbatch_size: 10\n\
+             early_stopping: {{patience: 3}}\n"
+        ),
+    )
+    .unwrap();
+    let spec = format!("{REPO}/specs/iris_mlp.wick");
+    let trained = json(wick_in(&dir, &["train", &spec, "--config", "t.yaml", "--format", "json"]));
+    assert_eq!(trained["test_examples"], 30);
+    let evaluated = json(wick_in(&dir, &["eval", &spec, "--config", "t.yaml", "--format", "json"]));
+    assert_eq!(evaluated["data"], "the test split");
+    assert_eq!(evaluated["examples"], 30);
+    // The same weights (early stopping's best, restored), the same rows, the same figures.
+    let test = &trained["test"];
+    let figure =
+        |name: &str| test.as_array().unwrap().iter().find(|f| f[0] == name).unwrap()[1].as_f64().unwrap();
+    assert!((figure("loss") - evaluated["loss"].as_f64().unwrap()).abs() < 1e-6, "{trained}\n{evaluated}");
+    assert_eq!(figure("accuracy"), evaluated["outputs"][0]["accuracy"].as_f64().unwrap());
+    std::fs::remove_dir_all(&dir).ok();
+}
