@@ -23,6 +23,8 @@ mod output;
 pub use output::parse_args;
 
 mod catalog;
+#[cfg(feature = "lower")]
+mod eval;
 mod graph;
 #[cfg(feature = "lower")]
 mod run;
@@ -76,6 +78,10 @@ pub enum Command {
     /// The learning-rate range test: the loss against a growing rate, and a suggested rate.
     #[cfg(feature = "lower")]
     LrFind(train::LrFindArgs),
+    /// Evaluate trained weights on the spec's test (or validation) split or a file: the loss,
+    /// and accuracy, F1, confusion matrix, R², IoU or ROC-AUC as the task calls for.
+    #[cfg(feature = "lower")]
+    Eval(eval::EvalArgs),
     /// Run a generator on seeded latent draws; write the samples (.npy, .safetensors, .png grid).
     #[cfg(feature = "lower")]
     Sample(sample::SampleArgs),
@@ -230,5 +236,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::LrFind(args) => train::lr_find(args),
         #[cfg(feature = "lower")]
         Command::Sample(args) => sample::run(args),
+        #[cfg(feature = "lower")]
+        Command::Eval(args) => eval::run(args),
     }
 }

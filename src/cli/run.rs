@@ -9,7 +9,8 @@ use clap::{Args, ValueEnum};
 
 use wick::lower::device::{self, DeviceChoice};
 use wick::lower::LowerError;
-use wick::train::{data, files};
+use wick::train::data::recorded::Recorded;
+use wick::train::{data, files, folder};
 use wick::Model;
 
 use super::{SpecArgs, EXIT_SPEC, EXIT_USAGE};
@@ -18,9 +19,14 @@ use super::{SpecArgs, EXIT_SPEC, EXIT_USAGE};
 pub struct RunArgs {
     #[command(flatten)]
     pub spec: SpecArgs,
-    /// Weights (.safetensors keyed like a PyTorch state_dict).
+    /// Weights (.safetensors keyed like a PyTorch state_dict); default: the spec's run folder,
+    /// `runs/<spec name>/<Model>.safetensors` or else `runs/<spec name>/weights.safetensors`.
     #[arg(long)]
-    pub weights: String,
+    pub weights: Option<String>,
+    /// Give the inputs as they are, without the preprocessing the weights record (the training
+    /// data's standardisation or rescale, applied to the first input by default).
+    #[arg(long)]
+    pub raw: bool,
     /// An input: `NAME=FILE` (.npy, or .safetensors holding NAME, input.NAME or one tensor).
     /// Dims that are a lone symbol in the input's declared shape are bound from the file.
     #[arg(long = "input", value_parser = parse_input, required = true)]
@@ -101,9 +107,34 @@ fn run_inner(args: &RunArgs) -> Result<(), Failure> {
         inputs.insert(name.clone(), read_input(name, file)?);
     }
     let opts = args.spec.options();
+    let compiled = Model::from_file(&args.spec.spec, &opts)?;
+    let weights = match &args.weights {
+        Some(w) => w.clone(),
+        None => folder::default_weights(&args.spec.spec, &compiled.graph().name)
+            .map_err(|looked| {
+                Failure(EXIT_USAGE, format!("{looked}; train the spec first, or pass --weights FILE"))
+            })?
+            .display()
+            .to_string(),
+    };
+    if args.weights.is_none() {
+        eprintln!("model {}: weights from {weights}", compiled.graph().name);
+    }
+    // Training fed its data to the first input, preprocessed as the weights record.
+    let recorded = if args.raw {
+        Recorded::default()
+    } else {
+        Recorded::read(Path::new(&weights)).map_err(data_error)?
+    };
+    if let Some(first) = compiled.graph().inputs.first().map(|(name, _)| name.clone()) {
+        if let (Some(x), Some(what)) = (inputs.get_mut(&first), recorded.describe()) {
+            *x = recorded.apply(x).map_err(|e| Failure(EXIT_USAGE, format!("input `{first}`: {e}")))?;
+            eprintln!("note: {what}");
+        }
+    }
     let model = Model::bound_to_inputs(&args.spec.spec, &opts, &inputs)?;
     let lowered = model.build(&device, DType::F32)?;
-    let report = lowered.load_weights(&args.weights, args.allow_partial)?;
+    let report = lowered.load_weights(&weights, args.allow_partial)?;
     if !report.skipped.is_empty() {
         eprint!("note: loaded {} tensors; {}", report.loaded, report.skipped);
     }
@@ -114,6 +145,10 @@ fn run_inner(args: &RunArgs) -> Result<(), Failure> {
         Failure(EXIT_USAGE, format!("{e} (inputs: {})", from.join(", ")))
     })?;
     write_outputs(&args.output, &outputs)
+}
+
+fn data_error(e: data::DataError) -> Failure {
+    Failure(EXIT_USAGE, e.to_string())
 }
 
 fn read_input(name: &str, file: &str) -> Result<Tensor, Failure> {

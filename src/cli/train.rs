@@ -97,23 +97,30 @@ pub struct LrFindArgs {
 /// The spec compiled once, and the configuration (its `train` section or the file); or the
 /// exit code after saying why there is none.
 fn config_for(run: &RunTarget) -> Result<(Compiled, TrainConfig, PathBuf), ExitCode> {
-    let compiled = compile(&run.spec, None).map_err(fail)?;
+    spec_config(&run.spec, run.config.as_deref())
+}
+
+/// [`config_for`] from the spec's path and the `--config` file, if any.
+pub(super) fn spec_config(
+    spec: &str,
+    config: Option<&str>,
+) -> Result<(Compiled, TrainConfig, PathBuf), ExitCode> {
+    let compiled = compile(spec, None).map_err(fail)?;
     let style = RenderStyle { fancy: std::io::stderr().is_terminal(), width: 100 };
-    let (config, dir) =
-        read_config(&run.spec, &compiled, run.config.as_deref(), style).map_err(|e| match e {
-            SourceError::Usage(e) => {
-                eprintln!("error: {e}");
-                ExitCode::from(EXIT_USAGE)
-            }
-            SourceError::Invalid(rendered) => {
-                eprint!("{rendered}");
-                ExitCode::from(EXIT_SPEC)
-            }
-        })?;
+    let (config, dir) = read_config(spec, &compiled, config, style).map_err(|e| match e {
+        SourceError::Usage(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_USAGE)
+        }
+        SourceError::Invalid(rendered) => {
+            eprint!("{rendered}");
+            ExitCode::from(EXIT_SPEC)
+        }
+    })?;
     Ok((compiled, config, dir))
 }
 
-fn fail(e: TrainError) -> ExitCode {
+pub(super) fn fail(e: TrainError) -> ExitCode {
     eprintln!("error: {e}");
     let cause = match &e {
         TrainError::Stopped { cause, .. } => cause.as_ref(),

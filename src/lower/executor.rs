@@ -18,6 +18,8 @@ pub(super) struct Step {
     pub(super) outputs: Vec<usize>,
     /// Slots to drop once this step has run.
     pub(super) free: Vec<usize>,
+    /// Runs in eval mode even in a training pass (a frozen batch norm: [`Lowered::hold_in_eval`]).
+    pub(super) held: bool,
 }
 
 /// The size of the tensor a slot holds, from the bound static types.
@@ -107,6 +109,21 @@ impl Lowered {
         self.run(inputs, pass, true, &mut |_, _| true)
     }
 
+    /// Runs the layers `hold` picks (by path and kind) in eval mode in every pass, training
+    /// ones too: a batch norm in a frozen backbone normalises with its running statistics and
+    /// leaves them alone, as torchvision fine-tuning puts such layers in `eval()`. Returns the
+    /// paths held.
+    pub fn hold_in_eval(&mut self, hold: impl Fn(&str, &str) -> bool) -> Vec<String> {
+        let mut held = Vec::new();
+        for step in &mut self.steps {
+            step.held = hold(&step.path, step.kind);
+            if step.held {
+                held.push(step.path.clone());
+            }
+        }
+        held
+    }
+
     /// A fresh state for each layer, for a [`Pass`] that carries them.
     pub fn new_states(&self) -> Vec<LayerState> {
         vec![LayerState::new(); self.steps.len()]
@@ -159,7 +176,7 @@ impl Lowered {
                 })
                 .collect::<candle_core::Result<Vec<_>>>()?;
             let mut ctx = ForwardCtx {
-                train: pass.train,
+                train: pass.train && !step.held,
                 differentiable: pass.differentiable,
                 state: pass.states.as_mut().and_then(|s| s.get_mut(i)),
             };

@@ -205,6 +205,7 @@ impl Model {
                 inputs: ins,
                 outputs: outs,
                 free,
+                held: false,
             });
         }
         let outputs: Vec<(String, usize)> = g.outputs.iter().map(|(n, t)| (n.clone(), slot_of(*t))).collect();

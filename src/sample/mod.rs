@@ -225,21 +225,14 @@ pub fn latent(
     Ok(drawn)
 }
 
-/// The weights a run of `spec` left for `model`: `runs/<spec stem>/<model>.safetensors` (a run
-/// that trains several models names a file after each), else the run's `weights.safetensors`.
+/// The weights a run of `spec` left for `model` ([`crate::train::folder::default_weights`]).
 pub fn run_folder_weights(spec: &str, model: &str) -> Result<PathBuf, SampleError> {
-    let stem = Path::new(spec).file_stem().map_or("run".into(), |s| s.to_string_lossy().to_string());
-    let folder = Path::new("runs").join(stem);
-    let candidates = [folder.join(format!("{model}.safetensors")), folder.join("weights.safetensors")];
-    if let Some(found) = candidates.iter().find(|p| p.is_file()) {
-        return Ok(found.clone());
-    }
-    Err(SampleError::Usage(format!(
-        "no weights for model {model}: neither `{}` nor `{}` exists; train the spec first, pass \
-         --weights FILE, or --random-weights to sample the untrained model",
-        candidates[0].display(),
-        candidates[1].display()
-    )))
+    crate::train::folder::default_weights(spec, model).map_err(|looked| {
+        SampleError::Usage(format!(
+            "{looked}; train the spec first, pass --weights FILE, or --random-weights to sample the \
+             untrained model"
+        ))
+    })
 }
 
 /// Loads the tensors of `path` that `lowered` has, every one of them required; returns the

@@ -110,12 +110,14 @@ pub fn write_atomic(
     written.map_err(|e| CheckpointError::Write { path: path.display().to_string(), message: e.to_string() })
 }
 
-/// Save weights, optimizer state and run state as one checkpoint file.
+/// Save weights, optimizer state and run state as one checkpoint file, with `recorded` (what
+/// the data section learned, as the weights files carry it) in its metadata too.
 pub fn save(
     path: &Path,
     weights: BTreeMap<String, Tensor>,
     optimizer: BTreeMap<String, Tensor>,
     state: &RunState,
+    recorded: Option<&HashMap<String, String>>,
 ) -> Result<(), CheckpointError> {
     let mut tensors: BTreeMap<String, Tensor> =
         weights.into_iter().map(|(k, t)| (format!("{MODEL}{k}"), t)).collect();
@@ -123,7 +125,8 @@ pub fn save(
     let json = serde_json::to_string(state)
         .map_err(|e| CheckpointError::Write { path: path.display().to_string(), message: e.to_string() })?;
     let crc = checksum(tensors.iter().map(|(k, t)| (k.as_str(), t)), &json);
-    let metadata = HashMap::from([
+    let mut metadata = recorded.cloned().unwrap_or_default();
+    metadata.extend([
         (STATE_KEY.to_string(), json),
         (FORMAT_KEY.to_string(), FORMAT.to_string()),
         (CHECKSUM_KEY.to_string(), format!("{crc:08x}")),
@@ -210,7 +213,7 @@ mod tests {
             BTreeMap::from([("fc.weight.exp_avg".to_string(), Tensor::new(&[[0.5f32, 0.25]], &d).unwrap())]);
         let state =
             RunState { epochs_done: 3, step: 36, base_lr: 0.01, best: Some((2, 0.5)), ..Default::default() };
-        save(path, w, o, &state).unwrap();
+        save(path, w, o, &state, None).unwrap();
         state
     }
 

@@ -25,7 +25,8 @@ pub struct RunFolder {
     pub dir: PathBuf,
     /// The step the checkpoint on disk holds, if there is one.
     saved_step: Cell<Option<u64>>,
-    /// What the result weights files carry besides tensors (how the data was rescaled).
+    /// What the result weights files and the checkpoint carry besides tensors (what the data
+    /// section learned: `data::recorded`).
     pub metadata: Option<HashMap<String, String>>,
 }
 
@@ -156,10 +157,29 @@ impl RunFolder {
 
     fn save(&self, program: &dyn Program, state: &RunState) -> Result<(), CheckpointError> {
         let state = RunState { forward_passes: program.passes(), ..state.clone() };
-        checkpoint::save(&self.checkpoint(), program.weights(), program.optimizer_state(), &state)?;
+        let (weights, optimizer) = (program.weights(), program.optimizer_state());
+        checkpoint::save(&self.checkpoint(), weights, optimizer, &state, self.metadata.as_ref())?;
         self.saved_step.set(Some(state.step));
         Ok(())
     }
+}
+
+/// The weights a run of `spec` left for `model` in the default run folder (`wick run`, `eval`
+/// and `sample` without `--weights`): `runs/<spec stem>/<model>.safetensors` (a run that
+/// trains several models names a file after each), else the run's `weights.safetensors`. The
+/// error says which files were looked for.
+pub fn default_weights(spec: &str, model: &str) -> Result<PathBuf, String> {
+    let stem = Path::new(spec).file_stem().map_or("run".into(), |s| s.to_string_lossy().to_string());
+    let folder = Path::new("runs").join(stem);
+    let candidates = [folder.join(format!("{model}.safetensors")), folder.join("weights.safetensors")];
+    if let Some(found) = candidates.iter().find(|p| p.is_file()) {
+        return Ok(found.clone());
+    }
+    Err(format!(
+        "no weights for model {model}: neither `{}` nor `{}` exists",
+        candidates[0].display(),
+        candidates[1].display()
+    ))
 }
 
 fn copy_weights(from: &Path, to: &Path) -> Result<(), CheckpointError> {

@@ -158,7 +158,8 @@ fn a_checkpoint_without_optimizer_state_is_refused_unless_allowed() {
     f.train("epochs: 1\n", false, false).unwrap();
     let ckpt = f.checkpoint();
     let weights = ckpt.weights.into_iter().collect();
-    checkpoint::save(&f.0.join("checkpoint.safetensors"), weights, Default::default(), &ckpt.state).unwrap();
+    checkpoint::save(&f.0.join("checkpoint.safetensors"), weights, Default::default(), &ckpt.state, None)
+        .unwrap();
     let e = f.train("epochs: 2\n", true, false).err().unwrap().to_string();
     assert!(e.contains("holds no optimizer state"), "{e}");
     assert_eq!(f.train("epochs: 2\n", true, true).unwrap().steps, 24);

@@ -26,6 +26,8 @@ pub mod session;
 pub mod supervised;
 
 #[cfg(test)]
+mod frozen_bn_tests;
+#[cfg(test)]
 mod lifecycle_tests;
 #[cfg(test)]
 mod tests;

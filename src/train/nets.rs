@@ -33,6 +33,14 @@ impl Nets {
         Ok(Nets { full, batch, short })
     }
 
+    /// [`Lowered::hold_in_eval`] on every lowering; the paths held.
+    pub fn hold_in_eval(&mut self, hold: impl Fn(&str, &str) -> bool) -> Vec<String> {
+        for (_, net) in &mut self.short {
+            net.hold_in_eval(&hold);
+        }
+        self.full.hold_in_eval(&hold)
+    }
+
     /// The model at the configured batch size; its parameters are every lowering's.
     pub fn full(&self) -> &Lowered {
         &self.full

@@ -25,7 +25,12 @@ pub fn settings(config: &TrainConfig, device: &Device) -> BTreeMap<String, Strin
     put("accumulate", config.accumulate.to_string());
     put("clip", format!("{:?}", config.clip));
     put("l1", format!("{:?}", config.l1));
-    put("frozen", format!("{:?}", config.frozen));
+    // `frozen_bn: train` changes the frozen set's numbers; the default leaves the text as it was.
+    let frozen_bn = match config.frozen_bn {
+        super::config::FrozenBatchNorm::Eval => "",
+        super::config::FrozenBatchNorm::Train => " (frozen_bn: train)",
+    };
+    put("frozen", format!("{:?}{frozen_bn}", config.frozen));
     put("seed", config.seed.to_string());
     put("metrics", format!("{:?}", config.metrics));
     put("early_stopping", format!("{:?}", config.early_stopping));

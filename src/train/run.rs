@@ -56,6 +56,12 @@ pub struct TrainReport {
     /// The loss and metric curves (SVG).
     pub plot: String,
     pub history: Vec<EpochRecord>,
+    /// The figures on the test split (`test_split` or `test`), measured once on the weights
+    /// the run reports (`weights`: early stopping's best, when restored).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test: Option<super::observe::Metrics>,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub test_examples: usize,
     /// Notes for the person (device fallback, partial init, changes on resume).
     #[serde(skip)]
     pub notes: Vec<String>,
@@ -138,7 +144,7 @@ fn run_session<P: Program>(
     let (train_feed, val_feed) = feeds(&splits, &input, &target);
     fit_config.cancel = options.cancel.clone();
     let mut folder = RunFolder::new(out_dir(spec, config, config_dir, options)?);
-    folder.metadata = splits.rescaled.map(|r| r.metadata());
+    folder.metadata = (!splits.recorded.is_empty()).then(|| splits.recorded.metadata());
     if folder.dir.is_dir() {
         // What a kill cut short in an earlier run of this folder (nothing else writes in it now).
         super::files::clean_leftovers(&folder.dir).map_err(|e| file_error(&folder.dir, e))?;
@@ -196,10 +202,42 @@ fn run_session<P: Program>(
             return Err(TrainError::Stopped { cause: Box::new(cause.into()), kept });
         }
     };
+    let test = match (&splits.test, kept) {
+        (Some(_), Kept::Previous { .. }) => {
+            notes.push("the test split was not evaluated: the weights were no longer finite".into());
+            None
+        }
+        (Some(data), kept) => Some(test_figures(&mut program, data, &input, &folder, kept)?),
+        (None, _) => None,
+    };
     let files =
         program.weight_files().into_iter().map(|(name, _)| folder.result(&name).display().to_string());
     let saved = Saved { folder: &folder, kept, weight_files: files.collect() };
-    Ok(report(state, stop, &splits, frozen.len(), saved, notes))
+    let mut report = report(state, stop, &splits, frozen.len(), saved, notes);
+    report.test_examples = splits.test.as_ref().map_or(0, |t| t.len());
+    report.test = test;
+    Ok(report)
+}
+
+/// The figures on the test split, once, on the weights the run reports: the program's, or
+/// early stopping's best read back from the result file.
+fn test_figures<P: Program>(
+    program: &mut P,
+    data: &super::data::Dataset,
+    input: &str,
+    folder: &RunFolder,
+    kept: Kept,
+) -> Result<super::observe::Metrics, TrainError> {
+    if let Kept::Best { .. } = kept {
+        let best = super::data::read_safetensors(&folder.weights())?;
+        program.restore(&best, None)?;
+    }
+    let feed = super::batch::Feed { data, input: input.to_string(), target: super::session::TARGET.into() };
+    Ok(super::fit::evaluate(program, &feed, &program.figures())?)
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// The state a resumed run starts from: the checkpoint's weights, optimizer state and run
@@ -309,6 +347,8 @@ fn report(
         log: folder.log().display().to_string(),
         plot: folder.plot().display().to_string(),
         history: state.history,
+        test: None,
+        test_examples: 0,
         notes,
     }
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 use candle_core::{DType, Device};
 
 use super::batch::Feed;
-use super::config::TrainConfig;
+use super::config::{FrozenBatchNorm, TrainConfig};
 use super::data::{self, DataConfig, Splits};
 use super::fit::{steps_per_epoch, Cancel, FitConfig};
 use super::freeze::freeze;
@@ -67,7 +67,7 @@ impl Session<Supervised> {
     ) -> Result<Session, TrainError> {
         let usage = TrainError::Usage;
         let (device, splits, mut notes) = ground(config, config_dir)?;
-        let Built { model, nets, .. } = build_model(
+        let Built { model, mut nets, .. } = build_model(
             compiled,
             config,
             &splits,
@@ -89,6 +89,16 @@ impl Session<Supervised> {
             notes.push(note);
         }
         let (params, frozen) = trainable(net, &config.frozen)?;
+        if config.frozen_bn == FrozenBatchNorm::Eval {
+            let held = hold_frozen_batch_norms(&mut nets, &config.frozen, &frozen);
+            if !held.is_empty() {
+                notes.push(format!(
+                    "{} frozen batch norm(s) run in eval mode and keep their running statistics \
+                     (`frozen_bn: train` updates them)",
+                    held.len()
+                ));
+            }
+        }
         let optimizer = config.optimizer.build(params)?;
         let (fit, plateau) = looping(config, splits.train.len(), config.accumulate)?;
         let program = Supervised {
@@ -239,6 +249,24 @@ pub fn trainable(net: &crate::Lowered, frozen: &[String]) -> Result<(Vec<Param>,
     Ok((params, frozen))
 }
 
+/// Puts the batch norms of frozen layers in eval mode ([`Nets::hold_in_eval`]): those a
+/// `frozen` pattern covers, or whose parameters `frozen_keys` all hold. Returns their paths.
+pub fn hold_frozen_batch_norms(nets: &mut Nets, patterns: &[String], frozen_keys: &[String]) -> Vec<String> {
+    let keys: std::collections::HashSet<&str> = frozen_keys.iter().map(String::as_str).collect();
+    let trainable: Vec<String> =
+        nets.full().params().trainable().into_iter().map(|(k, _)| k.to_string()).collect();
+    nets.hold_in_eval(|path, kind| {
+        if !kind.starts_with("BatchNorm") {
+            return false;
+        }
+        let prefix = format!("{path}.");
+        let own: Vec<&str> =
+            trainable.iter().map(String::as_str).filter(|k| k.starts_with(&prefix)).collect();
+        patterns.iter().any(|p| super::freeze::covers(p, path))
+            || (!own.is_empty() && own.iter().all(|k| keys.contains(k)))
+    })
+}
+
 /// One model of a spec, ready to train: compiled at the batch size, checked against the
 /// machine's memory and the short last batches, and lowered for every batch size the splits
 /// need.
@@ -270,7 +298,8 @@ pub fn build_model(
     }
     check_short_batch(&model, &batch_dim, splits.train.len() % b, b)?;
     let full = model.build_seeded(device, DType::F32, seed)?;
-    let nets = Nets::build(&model, full, &batch_dim, &[splits.train.len(), splits.val.len()])?;
+    let rows = [splits.train.len(), splits.val.len(), splits.test.as_ref().map_or(0, |t| t.len())];
+    let nets = Nets::build(&model, full, &batch_dim, &rows)?;
     Ok(Built { model, nets, batch_dim })
 }
 
@@ -384,7 +413,7 @@ pub fn compile(spec: &str, model: Option<&str>) -> Result<Compiled, TrainError> 
 }
 
 /// The symbol of the first input's leading axis: the batch the model is built for.
-fn batch_dim(g: &Graph) -> Result<String, TrainError> {
+pub fn batch_dim(g: &Graph) -> Result<String, TrainError> {
     let first =
         g.inputs.first().and_then(|(_, id)| g.node(*id).outputs.first()).and_then(|t| t.shape.first());
     match first.map(Dim::symbols) {

@@ -16,6 +16,7 @@
 //! clip: {norm: 1.0}                    # or {value: 0.5}
 //! l1: 0.0
 //! frozen: ["features.*"]               # parameter paths (globs) left untouched
+//! frozen_bn: eval                      # their batch norms keep their running statistics
 //! init: pretrained.safetensors         # start from these weights
 //! seed: 0
 //! out: runs/iris                       # checkpoints, metrics.csv, curves.svg, report.json
@@ -68,6 +69,11 @@ pub struct TrainConfig {
     /// Parameter paths (`*` within a path segment, `**` across) that are not trained.
     #[serde(default)]
     pub frozen: Vec<String>,
+    /// What the batch norms among the `frozen` layers do in training: `eval` (the default)
+    /// normalises with their running statistics and keeps them, as torchvision fine-tuning
+    /// does; `train` uses batch statistics and updates the running ones.
+    #[serde(default)]
+    pub frozen_bn: FrozenBatchNorm,
     /// A safetensors file of initial weights (PyTorch `state_dict` keys).
     #[serde(default)]
     pub init: Option<String>,
@@ -105,6 +111,15 @@ pub struct EarlyStopping {
     /// Put back the weights of the best epoch when training stops.
     #[serde(default = "defaults::yes")]
     pub restore_best: bool,
+}
+
+/// See [`TrainConfig::frozen_bn`].
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum FrozenBatchNorm {
+    #[default]
+    Eval,
+    Train,
 }
 
 /// Gradient clipping before each optimizer step.

@@ -13,6 +13,8 @@ use serde::Deserialize;
 pub struct DataConfig {
     pub source: Source,
     pub val: Validation,
+    /// Held-out test examples (`test_split` or `test`), evaluated once on the run's result.
+    pub test: Option<Validation>,
     /// Each example's features reshaped to this (`[1, 8, 8]` for 64 CSV columns into a CNN).
     pub shape: Option<Vec<usize>>,
     /// The features' element type; `None`: floats as f32, u8 as pixels scaled to [0, 1] (f32),

@@ -14,7 +14,7 @@ impl Dataset {
     /// A CSV file with a header row: every column but `target` is a feature (f32); `target`
     /// holds class indices.
     pub fn from_csv(path: &Path, target: &str, device: &Device) -> Result<Dataset, DataError> {
-        let raw = read(path, &[], Some(target), Target::Classes)?;
+        let (raw, _) = read(path, &[], Some(target), Target::Classes, None)?;
         let d = assemble(raw, None, None, Target::Classes)?;
         Ok(Dataset::new(d.x.to_device(device)?, d.y.to_device(device)?))
     }
@@ -22,12 +22,17 @@ impl Dataset {
 
 /// Reads `path`. `features` empty: every column but the target; `target` `None`: no target
 /// column (the targets are the features).
+///
+/// Class labels are indices (`0`, `1`, ...) or, when the first row's is not a number, names
+/// (`setosa`, `A`): each name becomes its index among `classes` (the training data's), or
+/// with none given, among the file's names sorted; the names are returned.
 pub(super) fn read(
     path: &Path,
     features: &[String],
     target: Option<&str>,
     kind: Target,
-) -> Result<Raw, DataError> {
+    classes: Option<&[String]>,
+) -> Result<(Raw, Option<Vec<String>>), DataError> {
     let shown = path.display().to_string();
     let bytes = files::read_regular(path).map_err(|source| DataError::Io { path: shown.clone(), source })?;
     let format = |line: usize, message: String| DataError::Format { path: shown.clone(), line, message };
@@ -68,6 +73,8 @@ pub(super) fn read(
     }
 
     let (mut xs, mut labels, mut values) = (Vec::new(), Vec::new(), Vec::new());
+    // Names as read, in row order, when the labels are names.
+    let mut names: Option<Vec<(usize, String)>> = None;
     for (i, line) in lines {
         let cells: Vec<&str> = line.split(',').map(str::trim).collect();
         if cells.len() != columns.len() {
@@ -82,6 +89,9 @@ pub(super) fn read(
             xs.push(number(*c)?);
         }
         match (target_col, kind) {
+            (Some(c), Target::Classes) if names.is_some() || (labels.is_empty() && is_name(cells[c])) => {
+                names.get_or_insert_with(Vec::new).push((i + 1, cells[c].to_string()));
+            }
             (Some(c), Target::Classes) => labels.push(cells[c].parse::<i64>().map_err(|_| {
                 format(
                     i + 1,
@@ -93,6 +103,16 @@ pub(super) fn read(
         }
     }
     let n = xs.len() / feature_cols.len();
+    let named = match names {
+        Some(names) => {
+            let (indices, classes) = indices_of(&names, classes).map_err(|(line, m)| {
+                format(line, if echo { m } else { "a class not among the training data's classes".into() })
+            })?;
+            labels = indices;
+            Some(classes)
+        }
+        None => None,
+    };
     let device = &Device::Cpu;
     let x = Named::new(format!("`{shown}`"), Tensor::from_vec(xs, (n, feature_cols.len()), device)?);
     let y = target_col
@@ -105,7 +125,40 @@ pub(super) fn read(
             Ok(Named::new(format!("`{shown}` column {}", column(c)), t))
         })
         .transpose()?;
-    Ok(Raw { x, y })
+    Ok((Raw { x, y }, named))
+}
+
+/// A label that reads as no number (`setosa`, not `2` or `-1.5`, which are wrong indices).
+fn is_name(cell: &str) -> bool {
+    cell.parse::<f64>().is_err()
+}
+
+/// Each name's index among `known`, or among the names sorted; and the names indexed. A name
+/// not among `known` is an error at its line.
+fn indices_of(
+    names: &[(usize, String)],
+    known: Option<&[String]>,
+) -> Result<(Vec<i64>, Vec<String>), (usize, String)> {
+    let classes: Vec<String> = match known {
+        Some(known) => known.to_vec(),
+        None => {
+            let set: std::collections::BTreeSet<&String> = names.iter().map(|(_, n)| n).collect();
+            set.into_iter().cloned().collect()
+        }
+    };
+    let indices = names
+        .iter()
+        .map(|(line, name)| {
+            classes.iter().position(|c| c == name).map(|i| i as i64).ok_or_else(|| {
+                let shown: Vec<&str> = classes.iter().take(20).map(String::as_str).collect();
+                (
+                    *line,
+                    format!("class `{name}` is not among the training data's classes ({})", shown.join(", ")),
+                )
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    Ok((indices, classes))
 }
 
 #[cfg(test)]
@@ -115,7 +168,7 @@ mod tests {
 
     fn digits() -> Raw {
         let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/data/digits8x8.csv"));
-        read(path, &[], Some("digit"), Target::Classes).expect("digits")
+        read(path, &[], Some("digit"), Target::Classes, None).expect("digits").0
     }
 
     #[test]
@@ -123,12 +176,12 @@ mod tests {
         let dir = test_dir("csv-secret");
         let path = dir.join("passwd");
         std::fs::write(&path, "root:x:0:0:root:/root:/bin/bash\nsecret:x:1\n").unwrap();
-        let e = read(&path, &[], Some("species"), Target::Classes).unwrap_err().to_string();
+        let e = read(&path, &[], Some("species"), Target::Classes, None).unwrap_err().to_string();
         assert!(
             e.ends_with("no column `species`; it has 1 (not shown: the file does not end in .csv)"),
             "{e}"
         );
-        let e = read(&path, &[], None, Target::Input).unwrap_err().to_string();
+        let e = read(&path, &[], None, Target::Input, None).unwrap_err().to_string();
         assert!(
             e.ends_with("passwd:2: column 1: the value is not a number") && !e.contains("secret:"),
             "{e}"
@@ -150,10 +203,10 @@ mod tests {
         let path = dir.join("t.csv");
         std::fs::write(&path, "id,a,b,price\n7,1,2,0.5\n8,3,4,1.5\n").unwrap();
         let names = ["b".to_string(), "a".to_string()];
-        let raw = read(&path, &names, Some("price"), Target::Values).unwrap();
+        let raw = read(&path, &names, Some("price"), Target::Values, None).unwrap().0;
         assert_eq!(raw.x.tensor.to_vec2::<f32>().unwrap(), [[2., 1.], [4., 3.]]);
         assert_eq!(raw.y.unwrap().tensor.to_vec1::<f32>().unwrap(), [0.5, 1.5]);
-        let raw = read(&path, &[], None, Target::Input).unwrap();
+        let raw = read(&path, &[], None, Target::Input, None).unwrap().0;
         assert_eq!(raw.x.tensor.dims(), &[2, 4]);
     }
 
@@ -162,15 +215,34 @@ mod tests {
         let dir = test_dir("csv-bad");
         let path = dir.join("bad.csv");
         std::fs::write(&path, "a,b,label\n1,2,0\n3,x,1\n4,5,0.5\n").unwrap();
-        let err =
-            |target: &str, kind| read(&path, &[], Some(target), kind).expect_err("an error").to_string();
+        let err = |target: &str, kind| {
+            read(&path, &[], Some(target), kind, None).expect_err("an error").to_string()
+        };
         assert!(err("label", Target::Classes).ends_with("bad.csv:3: column `b`: `x` is not a number"));
         let e = err("class", Target::Classes);
         assert!(e.ends_with("bad.csv:1: no column `class`; the columns are a, b, label"), "{e}");
         std::fs::write(&path, "a,b,label\n1,2,0\n4,5,0.5\n").unwrap();
         let e = err("label", Target::Classes);
         assert!(e.ends_with("bad.csv:3: column `label`: `0.5` is not a class index (0, 1, 2 ...)"), "{e}");
-        let e = read(&path, &["label".into()], Some("label"), Target::Classes).unwrap_err().to_string();
+        let e = read(&path, &["label".into()], Some("label"), Target::Classes, None).unwrap_err().to_string();
         assert!(e.ends_with("column `label` is both a feature and the target"), "{e}");
+    }
+
+    #[test]
+    fn class_names_become_indices_in_sorted_order_or_the_training_datas() {
+        let dir = test_dir("csv-names");
+        let path = dir.join("t.csv");
+        std::fs::write(&path, "a,label\n1,B\n2,A\n3,C\n4,B\n").unwrap();
+        let (raw, names) = read(&path, &[], Some("label"), Target::Classes, None).unwrap();
+        assert_eq!(names.unwrap(), ["A", "B", "C"]);
+        assert_eq!(raw.y.unwrap().tensor.to_vec1::<i64>().unwrap(), [1, 0, 2, 1]);
+        // A validation file maps by the training names, even when it lacks some.
+        std::fs::write(&path, "a,label\n1,C\n2,C\n").unwrap();
+        let known = ["A".to_string(), "B".into(), "C".into()];
+        let (raw, _) = read(&path, &[], Some("label"), Target::Classes, Some(&known)).unwrap();
+        assert_eq!(raw.y.unwrap().tensor.to_vec1::<i64>().unwrap(), [2, 2]);
+        std::fs::write(&path, "a,label\n1,C\n2,D\n").unwrap();
+        let e = read(&path, &[], Some("label"), Target::Classes, Some(&known)).unwrap_err().to_string();
+        assert!(e.ends_with("t.csv:3: class `D` is not among the training data's classes (A, B, C)"), "{e}");
     }
 }

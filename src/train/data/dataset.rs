@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use candle_core::{DType, Result, Tensor};
 
+use super::recorded::Standardized;
 use crate::lower::params::SplitMix64;
 
 /// Features `[N, ...]` (f32, or i64 token ids) and targets `[N, ...]` (i64 class indices, or
@@ -34,6 +35,17 @@ pub enum Role {
 }
 
 impl Dataset {
+    /// Every array moved to `device`.
+    pub fn to_device(self, device: &candle_core::Device) -> Result<Dataset> {
+        let more =
+            self.more.into_iter().map(|(n, c)| Ok((n, Column { tensor: c.tensor.to_device(device)?, ..c })));
+        Ok(Dataset {
+            x: self.x.to_device(device)?,
+            y: self.y.to_device(device)?,
+            more: more.collect::<Result<_>>()?,
+        })
+    }
+
     /// Features and targets alone (the one-array form).
     pub fn new(x: Tensor, y: Tensor) -> Dataset {
         Dataset { x, y, more: BTreeMap::new() }
@@ -92,35 +104,38 @@ impl Dataset {
     }
 
     /// Standardise features with the mean and deviation of `self` (the training split), applied
-    /// to each of `others` too, so validation sees the same transform. A feature constant in
-    /// training is only centred: dividing by its ~0 deviation would blow up validation values.
+    /// to each of `others` too, so validation sees the same transform (see [`Standardized`]).
     /// In the named form every float input is standardised by its own statistics; integer
     /// inputs (token ids) and targets are left as they are.
-    pub fn standardize(&self, others: &mut [&mut Dataset]) -> Result<Dataset> {
+    ///
+    /// [`Standardized`]: super::recorded::Standardized
+    /// Returns the standardised split and the features' statistics (what the weights record).
+    pub fn standardize(&self, others: &mut [&mut Dataset]) -> Result<(Dataset, Option<Standardized>)> {
         let mut out = self.clone();
+        let mut features = None;
         if self.x.dtype().is_float() {
-            let (mean, std) = moments(&self.x)?;
+            let s = Standardized::of(&self.x)?;
             for o in others.iter_mut() {
-                o.x = o.x.broadcast_sub(&mean)?.broadcast_div(&std)?;
+                o.x = s.apply(&o.x)?;
             }
-            out.x = self.x.broadcast_sub(&mean)?.broadcast_div(&std)?;
+            out.x = s.apply(&self.x)?;
+            features = Some(s);
         }
         for (name, column) in &self.more {
             if column.role != Role::Input || !column.tensor.dtype().is_float() {
                 continue;
             }
-            let (mean, std) = moments(&column.tensor)?;
-            let apply = |t: &Tensor| t.broadcast_sub(&mean)?.broadcast_div(&std);
+            let s = Standardized::of(&column.tensor)?;
             for o in others.iter_mut() {
                 if let Some(c) = o.more.get_mut(name) {
-                    c.tensor = apply(&c.tensor)?;
+                    c.tensor = s.apply(&c.tensor)?;
                 }
             }
             if let Some(c) = out.more.get_mut(name) {
-                c.tensor = apply(&column.tensor)?;
+                c.tensor = s.apply(&column.tensor)?;
             }
         }
-        Ok(out)
+        Ok((out, features))
     }
 
     /// The least and the greatest feature value (what `rescale` maps from).
@@ -155,14 +170,6 @@ impl Dataset {
         });
         Ok(Dataset { x, y: self.y.clone(), more: more.collect::<Result<_>>()? })
     }
-}
-
-/// Per-feature mean and deviation over the rows (the first axis); a deviation of ~0 is 1.
-fn moments(x: &Tensor) -> Result<(Tensor, Tensor)> {
-    let mean = x.mean_keepdim(0)?;
-    let std = x.broadcast_sub(&mean)?.sqr()?.mean_keepdim(0)?.sqrt()?;
-    let std = std.lt(1e-6)?.where_cond(&std.ones_like()?, &std)?;
-    Ok((mean, std))
 }
 
 /// `0..n` in a Fisher-Yates order drawn from `seed`: the same on every platform.
@@ -222,7 +229,7 @@ mod tests {
         let x = Tensor::new(&[[1f32, 5.], [3., 5.]], &Device::Cpu).unwrap();
         let train = Dataset::new(x, Tensor::new(&[0i64, 1], &Device::Cpu).unwrap());
         let mut val = Dataset::new(Tensor::new(&[[2f32, 7.]], &Device::Cpu).unwrap(), train.y.clone());
-        let train = train.standardize(&mut [&mut val]).unwrap();
+        let (train, _) = train.standardize(&mut [&mut val]).unwrap();
         assert_eq!(train.x.to_vec2::<f32>().unwrap(), [[-1., 0.], [1., 0.]]);
         assert_eq!(val.x.to_vec2::<f32>().unwrap(), [[0., 2.]]);
     }

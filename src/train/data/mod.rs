@@ -14,6 +14,7 @@ mod dataset;
 mod idx;
 mod named;
 mod npy;
+pub mod recorded;
 pub mod rescaled;
 mod safetensors;
 mod synthetic;
@@ -30,13 +31,16 @@ use convert::Raw;
 pub use dataset::{shuffled, Column, Dataset, Role};
 pub use safetensors::{read_all as read_safetensors, read_metadata as read_safetensors_metadata};
 
-/// The training and validation splits a [`DataConfig`] describes.
+/// The training, validation and test splits a [`DataConfig`] describes.
 #[derive(Clone, Debug)]
 pub struct Splits {
     pub train: Dataset,
     pub val: Dataset,
-    /// What `rescale` did to the features, if it was asked for.
-    pub rescaled: Option<rescaled::Rescaled>,
+    /// The held-out test examples (`test_split` or `test`), evaluated once after training.
+    pub test: Option<Dataset>,
+    /// What the section learned from the training split (standardisation, `rescale`), recorded
+    /// with the weights.
+    pub recorded: recorded::Recorded,
 }
 
 /// Why data could not be read or does not fit: names the file (and line, or array) and says
@@ -74,11 +78,20 @@ pub fn load_with(
     device: &Device,
     validated: bool,
 ) -> Result<Splits, DataError> {
-    let data = read(&config.source, config, base)?;
+    let (data, classes) = read(&config.source, config, base, None)?;
+    // Other files' class names are indexed as the training file's.
+    let read_other = |source| read(source, config, base, classes.as_deref()).map(|(d, _)| d);
+    let (data, mut test) = match &config.test {
+        None => (data, None),
+        // Drawn with another seed than validation's, so the two are independent draws.
+        Some(Validation::Split(f)) if config.shuffle => split_off(data.split(*f, seed ^ TEST_SEED)?),
+        Some(Validation::Split(f)) => split_off(data.split_in_order(*f)?),
+        Some(Validation::Source(source)) => (data, Some(read_other(source)?)),
+    };
     let (mut train, mut val) = match &config.val {
         Validation::Split(f) if config.shuffle => data.split(*f, seed)?,
         Validation::Split(f) => data.split_in_order(*f)?,
-        Validation::Source(source) => (data, read(source, config, base)?),
+        Validation::Source(source) => (data, read_other(source)?),
     };
     if train.is_empty() {
         return Err(DataError::Config(format!(
@@ -86,7 +99,11 @@ pub fn load_with(
             val.len()
         )));
     }
-    check_alike(&train, &val, config.named.as_ref())?;
+    check_alike(&train, &val, config.named.as_ref(), "validation")?;
+    if let Some(test) = &test {
+        check_alike(&train, test, config.named.as_ref(), "test")?;
+    }
+    let mut recorded = recorded::Recorded { classes, ..Default::default() };
     if config.standardize {
         let float_input = train.x.dtype().is_float()
             || train.more.values().any(|c| c.role == Role::Input && c.tensor.dtype().is_float());
@@ -102,9 +119,11 @@ pub fn load_with(
                 "`standardize: true` needs float features; these are integer ids (i64)".into(),
             ));
         }
-        train = train.standardize(&mut [&mut val])?;
+        let mut others: Vec<&mut Dataset> = std::iter::once(&mut val).chain(test.as_mut()).collect();
+        let (standardized, stats) = train.standardize(&mut others)?;
+        train = standardized;
+        recorded.standardized = stats;
     }
-    let mut rescaled = None;
     if let Some(range) = config.rescale {
         if !train.x.dtype().is_float() {
             return Err(DataError::Config(
@@ -113,26 +132,40 @@ pub fn load_with(
         }
         let (min, max) = train.range()?;
         let map = rescaled::Rescaled { lo: range.0, hi: range.1, min, max };
-        for d in [&mut train, &mut val] {
+        for d in [&mut train, &mut val].into_iter().chain(test.as_mut()) {
             d.x = map.apply(&d.x)?;
         }
-        rescaled = Some(map);
+        recorded.rescaled = Some(map);
     }
     if val.is_empty() && validated {
         return Err(DataError::Config(format!("no validation examples ({} for training)", train.len())));
     }
     let on_device = |d: Dataset| -> Result<Dataset, DataError> {
         // An autoencoder's target is what the model sees: the features as standardised.
-        let y = if config.target == Target::Input { d.x.clone() } else { d.y };
-        let more =
-            d.more.into_iter().map(|(n, c)| Ok((n, Column { tensor: c.tensor.to_device(device)?, ..c })));
-        Ok(Dataset {
-            x: d.x.to_device(device)?,
-            y: y.to_device(device)?,
-            more: more.collect::<Result<_, DataError>>()?,
-        })
+        let y = if config.target == Target::Input { d.x.clone() } else { d.y.clone() };
+        Ok(Dataset { y, ..d }.to_device(device)?)
     };
-    Ok(Splits { train: on_device(train)?, val: on_device(val)?, rescaled })
+    let test = test.map(on_device).transpose()?;
+    Ok(Splits { train: on_device(train)?, val: on_device(val)?, test, recorded })
+}
+
+/// Mixed into the seed of the test split's shuffle.
+const TEST_SEED: u64 = 0x7e57;
+
+fn split_off((rest, held): (Dataset, Dataset)) -> (Dataset, Option<Dataset>) {
+    (rest, Some(held))
+}
+
+/// One source read by `config`'s rules (paths relative to `base`), as it is in the file: not
+/// split, standardised or rescaled (`wick eval --data`). Class names are indexed as in
+/// `classes` (the training data's, as the weights record them).
+pub fn read_source(
+    source: &Source,
+    config: &DataConfig,
+    base: &Path,
+    classes: Option<&[String]>,
+) -> Result<Dataset, DataError> {
+    read(source, config, base, classes).map(|(d, _)| d)
 }
 
 /// A model input from a file (`wick run`): a `.npy` file, or a safetensors file's tensor `name`,
@@ -160,18 +193,18 @@ pub fn read_input(path: &Path, name: &str) -> Result<Tensor, DataError> {
     })
 }
 
-/// The validation split against the training one: each array's example shape and kind of
-/// element must agree, so a model that fits one fits the other.
-fn check_alike(train: &Dataset, val: &Dataset, names: Option<&Names>) -> Result<(), DataError> {
+/// The validation or test split (`what`) against the training one: each array's example shape
+/// and kind of element must agree, so a model that fits one fits the other.
+fn check_alike(train: &Dataset, other: &Dataset, names: Option<&Names>, what: &str) -> Result<(), DataError> {
     let (x, y) = names.map_or(("", ""), Names::first);
     // The one-array form compares the features only: an autoencoder's targets are set later.
     let arrays = if names.is_some() { usize::MAX } else { 1 };
-    for ((name, _, t), (_, _, v)) in train.named(x, y).zip(val.named(x, y)).take(arrays) {
+    for ((name, _, t), (_, _, v)) in train.named(x, y).zip(other.named(x, y)).take(arrays) {
         let (tt, vt) = (t.dims().get(1..).unwrap_or(&[]), v.dims().get(1..).unwrap_or(&[]));
         if tt != vt || t.dtype() != v.dtype() {
             let of = if names.is_some() { format!(" of `{name}`") } else { String::new() };
             return Err(DataError::Mismatch(format!(
-                "the validation examples{of} are {vt:?} ({}) but the training examples{of} are {tt:?} ({})",
+                "the {what} examples{of} are {vt:?} ({}) but the training examples{of} are {tt:?} ({})",
                 convert::dtype_name(v.dtype()),
                 convert::dtype_name(t.dtype()),
             )));
@@ -180,15 +213,24 @@ fn check_alike(train: &Dataset, val: &Dataset, names: Option<&Names>) -> Result<
     Ok(())
 }
 
-/// One source, read and converted by the configuration's dtype and shape rules.
-fn read(source: &Source, config: &DataConfig, base: &Path) -> Result<Dataset, DataError> {
+/// One source, read and converted by the configuration's dtype and shape rules; the class
+/// names of a CSV's string labels (indexed as `classes`, when given).
+fn read(
+    source: &Source,
+    config: &DataConfig,
+    base: &Path,
+    classes: Option<&[String]>,
+) -> Result<(Dataset, Option<Vec<String>>), DataError> {
     if let Some(names) = &config.named {
-        return named::read(source, names, config.dtype, base);
+        return Ok((named::read(source, names, config.dtype, base)?, None));
     }
     let at = |p: &str| base.join(p);
+    let mut names = None;
     let raw = match source {
         Source::Csv { path, features, target } => {
-            csv::read(&at(path), features, target.as_deref(), config.target)?
+            let (raw, found) = csv::read(&at(path), features, target.as_deref(), config.target, classes)?;
+            names = found;
+            raw
         }
         Source::Npy { features, target } => Raw {
             x: npy::read_npy(&at(features))?,
@@ -207,7 +249,7 @@ fn read(source: &Source, config: &DataConfig, base: &Path) -> Result<Dataset, Da
         Source::Idx { images, labels } => idx::read(&at(images), labels.as_deref().map(at).as_deref())?,
         Source::Synthetic(s) => synthetic::generate(s, config.target)?,
     };
-    convert::assemble(raw, config.dtype, config.shape.as_deref(), config.target)
+    Ok((convert::assemble(raw, config.dtype, config.shape.as_deref(), config.target)?, names))
 }
 
 /// A fresh folder under the system's temporary one, removed when dropped.

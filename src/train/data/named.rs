@@ -71,7 +71,7 @@ fn fetch(source: &Source, key: &[String], base: &Path) -> Result<(Named, Target)
     };
     match source {
         Source::Csv { path, .. } => {
-            let mut raw = csv::read(&base.join(path), key, None, Target::Input)?.x;
+            let mut raw = csv::read(&base.join(path), key, None, Target::Input, None)?.0.x;
             raw.what = format!("`{path}` column{} {}", if key.len() == 1 { "" } else { "s" }, key.join(", "));
             let kind = if key.len() == 1 { Target::Classes } else { Target::Values };
             Ok((raw, kind))

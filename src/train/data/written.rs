@@ -73,6 +73,8 @@ pub(super) struct RawData {
     autoencoder: bool,
     val_split: Option<f64>,
     val: Option<RawSource>,
+    test_split: Option<f64>,
+    test: Option<RawSource>,
     #[serde(default)]
     standardize: bool,
     rescale: Option<(f64, f64)>,
@@ -130,6 +132,16 @@ fn checked(raw: RawData) -> Result<DataConfig, String> {
         }
         (None, f) => Validation::Split(f.unwrap_or(0.2)),
     };
+    let test = match (raw.test, raw.test_split) {
+        (Some(_), Some(_)) => return Err("give `test_split` or `test`, not both".into()),
+        (Some(t), None) => Some(Validation::Source(
+            t.inheriting(&train).and_then(|t| t.resolve(target)).map_err(|e| format!("in `test`: {e}"))?,
+        )),
+        (None, Some(f)) if !(f > 0.0 && f < 1.0) => {
+            return Err(format!("`test_split` is the test fraction, in (0, 1); found {f}"))
+        }
+        (None, f) => f.map(Validation::Split),
+    };
     if let Some((lo, hi)) = raw.rescale {
         if raw.standardize {
             return Err("give `standardize` or `rescale`, not both".into());
@@ -144,6 +156,7 @@ fn checked(raw: RawData) -> Result<DataConfig, String> {
     Ok(DataConfig {
         source,
         val,
+        test,
         shape: raw.shape,
         dtype: raw.dtype,
         target,
@@ -296,6 +309,15 @@ fn named(raw: RawData) -> Result<DataConfig, String> {
         }
         (None, f) => Validation::Split(f.unwrap_or(0.2)),
     };
+    let test = match (raw.test, raw.test_split) {
+        (Some(_), _) => {
+            return Err("with `inputs` and `targets`, hold examples out with `test_split` (a `test` file is not read in this form yet)".into())
+        }
+        (None, Some(f)) if !(f > 0.0 && f < 1.0) => {
+            return Err(format!("`test_split` is the test fraction, in (0, 1); found {f}"))
+        }
+        (None, f) => f.map(Validation::Split),
+    };
     let target = match raw.target_dtype {
         Some(Element::F32) => Target::Values,
         _ => Target::Classes,
@@ -303,6 +325,7 @@ fn named(raw: RawData) -> Result<DataConfig, String> {
     Ok(DataConfig {
         source: train,
         val,
+        test,
         shape: None,
         dtype: raw.dtype,
         target,

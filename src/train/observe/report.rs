@@ -42,6 +42,9 @@ pub fn final_report(report: &TrainReport) -> Vec<String> {
         last.push_str(&format!("  accuracy {}", figure("accuracy", acc)));
     }
     lines.push(last);
+    if let Some(test) = &report.test {
+        lines.push(format!("Test ({} examples, the weights below): {}", report.test_examples, figures(test)));
+    }
     match report.history.iter().find(|r| r.epoch == report.best_epoch) {
         Some(best) => lines.push(format!(
             "Best epoch {}: train {} | val {}",
@@ -85,6 +88,8 @@ mod tests {
             log: "runs/iris/metrics.csv".into(),
             plot: String::new(),
             history: fixture::run(4, 5).1,
+            test: None,
+            test_examples: 0,
             notes: vec![],
         }
     }

@@ -1,0 +1,207 @@
+//! A model run over a data set in eval mode, batch by batch in file order, its loss averaged
+//! over the examples and its outputs gathered into the figures its loss calls for.
+
+use candle_core::{DType, Device, Result, Tensor};
+
+use super::metrics::{argmax, in_top_k, roc_auc, Confusion, Regression};
+use super::{ClassRow, OutputScores, Task, TopK};
+use crate::train::data::Dataset;
+use crate::train::nets::Nets;
+use crate::train::objective::LossConfig;
+use crate::train::supervised::scalar;
+
+/// Top-k accuracy is reported with this k when the model has more classes than it.
+const TOP_K: usize = 5;
+
+/// An evaluation's loss and its output's figures.
+#[derive(Clone, Debug)]
+pub struct Evaluated {
+    pub loss: f64,
+    pub examples: usize,
+    pub scores: OutputScores,
+}
+
+/// Runs `nets` (in eval mode) on every example of `data`, fed to its one input, and scores the
+/// output `output` that `loss` reads. `names`: the class names, by index (recorded string
+/// labels), used when they are as many as the classes.
+pub fn evaluate(
+    nets: &Nets,
+    data: &Dataset,
+    loss: &LossConfig,
+    output: &str,
+    names: Option<&[String]>,
+) -> Result<Evaluated> {
+    let mut gathered = Gathered::new(loss);
+    let mut total = 0.0;
+    for batch in data.batches_in_order(nets.batch_size())? {
+        let net = nets.for_rows(batch.len())?;
+        if net.inputs().len() != 1 {
+            candle_core::bail!("evaluation feeds one input; model {} takes {}", net.name, net.inputs().len());
+        }
+        let outs = net.infer(std::slice::from_ref(&batch.x), false)?;
+        let at =
+            net.output_names().iter().position(|n| *n == output).ok_or_else(|| {
+                candle_core::Error::msg(format!("model {} has no output `{output}`", net.name))
+            })?;
+        total += scalar(&loss.compute(&outs[at..], &batch.y)?)? * batch.len() as f64;
+        gathered.add(&outs[at].to_device(&Device::Cpu)?, &batch.y.to_device(&Device::Cpu)?)?;
+    }
+    let examples = data.len();
+    Ok(Evaluated { loss: total / examples.max(1) as f64, examples, scores: gathered.scores(output, names) })
+}
+
+/// What the batches so far gave, by task.
+enum Gathered {
+    /// Per example (or pixel): the confusion, top-k hits, and for two classes the positive
+    /// class's margin (for ROC-AUC).
+    Classes {
+        axis: usize,
+        confusion: Option<Confusion>,
+        top_hits: u64,
+        margins: Vec<(f32, bool)>,
+        skipped: u64,
+        pixels: bool,
+    },
+    Binary {
+        logits: bool,
+        confusion: Confusion,
+        scores: Vec<(f32, bool)>,
+    },
+    Regression(Option<Regression>),
+    LossOnly,
+}
+
+impl Gathered {
+    fn new(loss: &LossConfig) -> Gathered {
+        match loss {
+            LossConfig::CrossEntropy { class_axis, .. } | LossConfig::Nll { class_axis } => {
+                Gathered::Classes {
+                    axis: *class_axis,
+                    confusion: None,
+                    top_hits: 0,
+                    margins: Vec::new(),
+                    skipped: 0,
+                    pixels: false,
+                }
+            }
+            LossConfig::BceWithLogits | LossConfig::Focal { .. } => {
+                Gathered::Binary { logits: true, confusion: Confusion::new(2), scores: Vec::new() }
+            }
+            LossConfig::Bce => {
+                Gathered::Binary { logits: false, confusion: Confusion::new(2), scores: Vec::new() }
+            }
+            LossConfig::Mse | LossConfig::L1 | LossConfig::SmoothL1 { .. } => Gathered::Regression(None),
+            LossConfig::Vae { .. } => Gathered::LossOnly,
+        }
+    }
+
+    /// One batch's output and targets (on the CPU).
+    fn add(&mut self, out: &Tensor, target: &Tensor) -> Result<()> {
+        match self {
+            Gathered::Classes { axis, confusion, top_hits, margins, skipped, pixels } => {
+                let rank = out.rank();
+                let classes = out.dim(*axis)?;
+                // Classes last, every other axis in order: rows of scores, as the targets run.
+                let order: Vec<usize> = (0..rank).filter(|a| a != axis).chain([*axis]).collect();
+                let scores = out.permute(order)?.contiguous()?.reshape(((), classes))?;
+                let scores: Vec<Vec<f32>> = scores.to_dtype(DType::F32)?.to_vec2()?;
+                let targets: Vec<i64> = target.flatten_all()?.to_dtype(DType::I64)?.to_vec1()?;
+                if targets.len() != scores.len() {
+                    candle_core::bail!("{} targets for {} rows of class scores", targets.len(), scores.len());
+                }
+                *pixels = rank >= 4;
+                let confusion = confusion.get_or_insert_with(|| Confusion::new(classes));
+                for (row, t) in scores.iter().zip(targets) {
+                    let Some(t) = usize::try_from(t).ok().filter(|t| *t < classes) else {
+                        *skipped += 1;
+                        continue;
+                    };
+                    confusion.add(t, argmax(row));
+                    *top_hits += u64::from(in_top_k(row, t, TOP_K));
+                    if classes == 2 {
+                        margins.push((row[1] - row[0], t == 1));
+                    }
+                }
+            }
+            Gathered::Binary { logits, confusion, scores } => {
+                let values: Vec<f32> = out.flatten_all()?.to_dtype(DType::F32)?.to_vec1()?;
+                let targets: Vec<f32> = target.flatten_all()?.to_dtype(DType::F32)?.to_vec1()?;
+                let threshold = if *logits { 0.0 } else { 0.5 };
+                for (v, t) in values.into_iter().zip(targets) {
+                    let positive = t >= 0.5;
+                    confusion.add(usize::from(positive), usize::from(v >= threshold));
+                    scores.push((v, positive));
+                }
+            }
+            Gathered::Regression(r) => {
+                let rows = out.dim(0)?;
+                let columns = out.elem_count() / rows.max(1);
+                let r = r.get_or_insert_with(|| Regression::new(columns));
+                let p: Vec<f32> = out.flatten_all()?.to_dtype(DType::F32)?.to_vec1()?;
+                let t: Vec<f32> = target.flatten_all()?.to_dtype(DType::F32)?.to_vec1()?;
+                if p.len() != t.len() {
+                    candle_core::bail!("{} targets for {} predicted values", t.len(), p.len());
+                }
+                for (p, t) in p.chunks(columns.max(1)).zip(t.chunks(columns.max(1))) {
+                    r.add(p, t);
+                }
+            }
+            Gathered::LossOnly => {}
+        }
+        Ok(())
+    }
+
+    fn scores(self, output: &str, names: Option<&[String]>) -> OutputScores {
+        let mut s = OutputScores {
+            output: output.to_string(),
+            task: Task::LossOnly,
+            accuracy: None,
+            top_k: None,
+            macro_scores: None,
+            classes: Vec::new(),
+            confusion: None,
+            roc_auc: None,
+            regression: None,
+            skipped_targets: 0,
+        };
+        let classified = |s: &mut OutputScores, confusion: Confusion| {
+            let named = names.filter(|n| n.len() == confusion.classes);
+            s.accuracy = Some(confusion.accuracy());
+            s.macro_scores = Some(confusion.macro_scores());
+            s.classes = confusion
+                .per_class()
+                .into_iter()
+                .enumerate()
+                .map(|(i, scores)| ClassRow { name: named.map_or(i.to_string(), |n| n[i].clone()), scores })
+                .collect();
+            s.confusion = Some(confusion);
+        };
+        match self {
+            Gathered::Classes { confusion, top_hits, margins, skipped, pixels, .. } => {
+                s.task = if pixels { Task::Segmentation } else { Task::Classification };
+                s.skipped_targets = skipped;
+                if let Some(confusion) = confusion {
+                    if confusion.classes > TOP_K && !pixels {
+                        let accuracy = top_hits as f64 / confusion.total().max(1) as f64;
+                        s.top_k = Some(TopK { k: TOP_K, accuracy });
+                    }
+                    classified(&mut s, confusion);
+                }
+                let (m, l): (Vec<f32>, Vec<bool>) = margins.into_iter().unzip();
+                s.roc_auc = roc_auc(&m, &l);
+            }
+            Gathered::Binary { confusion, scores, .. } => {
+                s.task = Task::Binary;
+                classified(&mut s, confusion);
+                let (v, l): (Vec<f32>, Vec<bool>) = scores.into_iter().unzip();
+                s.roc_auc = roc_auc(&v, &l);
+            }
+            Gathered::Regression(r) => {
+                s.task = Task::Regression;
+                s.regression = r.map(|r| r.scores());
+            }
+            Gathered::LossOnly => {}
+        }
+        s
+    }
+}
