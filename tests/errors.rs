@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use wick::diag::{Diagnostic, RenderStyle};
-use wick::{Compiled, Options};
+use wick::{compile_source, Compiled, Options};
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/errors");
 
@@ -673,4 +673,15 @@ fn a_spread_outside_a_sequence() {
     let c = case("misplaced_spread", "E0224");
     assert_points_at(&c, "E0224", 10, "...Stage(8)");
     assert_mentions(&c, "E0224", "write it as an item");
+}
+
+#[test]
+fn an_unknown_block_of_the_library_names_its_use_line() {
+    let c = compile_source(
+        "m.wick",
+        "dim N = 1\nmodel M {\n    input x: [N, 3, 8, 8]\n    y = x |> ConvNormAct(8)\n    output y\n}\n",
+        &Options::default(),
+    );
+    let rendered = c.render_diagnostics(RenderStyle::PLAIN);
+    assert!(rendered.contains("`use \"std/conv.wick\"` brings it in"), "{rendered}");
 }

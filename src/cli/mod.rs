@@ -91,6 +91,8 @@ pub enum Command {
     Catalog(catalog::CatalogArgs),
     /// List every op with its signature (tensor inputs, then attributes with their defaults).
     Ops,
+    /// List every block of the bundled library (`use "std/..."`) with its signature.
+    Blocks,
 }
 
 #[derive(Args, Debug)]
@@ -176,6 +178,10 @@ pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Graph(args) => graph::run(args),
         Command::Catalog(args) => catalog::run(args),
+        Command::Blocks => {
+            print!("{}", wick::elab::library::listing());
+            ExitCode::SUCCESS
+        }
         Command::Ops => {
             print!("{}", wick::ops::listing());
             print!("\nFunctions on numbers (compile time):\n{}", wick::elab::functions::listing());

@@ -38,6 +38,9 @@ pub fn undefined_name(span: Span, name: &str, candidates: &[&str]) -> Diagnostic
 pub fn unknown_op(span: Span, name: &str, candidates: &[&str]) -> Diagnostic {
     let d = Diagnostic::error("E0202", format!("unknown op or block `{name}`"))
         .at(span, "no op or block has this name");
+    if let Some(line) = super::library::use_line(name) {
+        return d.help(format!("`{name}` is a block of the bundled library: `{line}` brings it in"));
+    }
     let d = suggest(d, name, candidates);
     if d.help.is_none() {
         return d.help("`wick ops` lists the ops and the functions on numbers; blocks come from this file and its `use` imports");

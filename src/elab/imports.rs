@@ -176,6 +176,11 @@ mod bundled {
     include!(concat!(env!("OUT_DIR"), "/std_files.rs"));
 }
 
+/// The bundled library's files: (file name, contents).
+pub(super) fn std_files() -> &'static [(&'static str, &'static str)] {
+    bundled::STD_FILES
+}
+
 fn std_file(path: &Path) -> Option<&'static str> {
     let name = path.strip_prefix("std").ok()?.to_str()?;
     bundled::STD_FILES.iter().find(|(n, _)| *n == name).map(|(_, text)| *text)

@@ -18,6 +18,7 @@ mod value;
 
 pub mod diagnostics;
 pub mod imports;
+pub mod library;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
