@@ -624,3 +624,26 @@ fn pytorch_order_that_wick_also_reads_is_refused() {
     assert_mentions(&c, "E0222", "`TransformerEncoderLayer(nhead=512, dim_feedforward=8)`");
     assert_mentions(&c, "E0222", "`TransformerEncoderLayer(d_model=512, nhead=8)`");
 }
+
+// ---- issue 12, items 9 and 11: bare parameters and the new ops ----
+
+#[test]
+fn a_parameter_init_is_a_number_or_a_named_rule() {
+    let c = case("parameter_bad_init", "E0207");
+    assert_points_at(&c, "E0207", 6, "\"trunc\"");
+    assert_mentions(&c, "E0207", "trunc_normal");
+}
+
+#[test]
+fn an_axis_given_by_two_spellings_is_given_twice() {
+    let c = case("axis_spelled_twice", "E0205");
+    assert_points_at(&c, "E0205", 6, "dim");
+    assert_mentions(&c, "E0205", "argument `dim` of `mean` given twice");
+}
+
+#[test]
+fn a_reflection_wider_than_its_axis_is_refused() {
+    let c = case("pad_too_wide", "E0208");
+    assert_points_at(&c, "E0208", 6, "[1, 3, 1, 1]");
+    assert_mentions(&c, "E0208", "reflect padding of 3 does not fit axis 3 of size 3");
+}

@@ -93,7 +93,7 @@ impl<'a> Elaborator<'a> {
         names: &[&str],
         order: &[usize],
         args: &'a [Arg],
-        piped: bool,
+        piped: (bool, bool),
         span: Span,
     ) -> Option<Vec<Option<Source>>> {
         let (slots, problems) = assign(names, order, args, piped, span);
@@ -172,7 +172,8 @@ impl<'a> Elaborator<'a> {
         let Some(order) = self.choose_reading(&callee, args, &piped, &mut values, env, prefix, span) else {
             return Value::Poison;
         };
-        let Some(slots) = self.match_args(def.name, &names, &order, args, piped.is_some(), name_span) else {
+        let given = (piped.is_some(), callee.axis_aliases);
+        let Some(slots) = self.match_args(def.name, &names, &order, args, given, name_span) else {
             return Value::Poison;
         };
         let slots = sig.inputs_first(slots);
@@ -318,10 +319,17 @@ impl<'a> Elaborator<'a> {
         let converted = match (&ty, v) {
             (_, Value::None) if default != Default::Required => Some(AttrValue::None),
             (AttrType::Int, _) => int(v),
-            (AttrType::Float, Value::Float(f)) => Some(AttrValue::Float(*f)),
-            (AttrType::Float, Value::Int(d)) => self.decide(d).map(|i| AttrValue::Float(i as f64)),
+            (AttrType::Float | AttrType::FloatOrChoice(_), Value::Float(f)) => Some(AttrValue::Float(*f)),
+            (AttrType::Float | AttrType::FloatOrChoice(_), Value::Int(d)) => {
+                self.decide(d).map(|i| AttrValue::Float(i as f64))
+            }
             (AttrType::Bool, Value::Bool(b)) => Some(AttrValue::Bool(*b)),
-            (AttrType::Choice(choices) | AttrType::IntListOrChoice(choices), Value::Str(s)) => {
+            (
+                AttrType::Choice(choices)
+                | AttrType::IntListOrChoice(choices)
+                | AttrType::FloatOrChoice(choices),
+                Value::Str(s),
+            ) => {
                 if !choices.contains(&s.as_str()) {
                     return Conversion::NotAChoice(s.clone(), choices);
                 }
@@ -353,7 +361,7 @@ impl<'a> Elaborator<'a> {
             .into_iter()
             .map(|(slot, from)| Inferred { slot, input: from.input, axis: from.axis })
             .collect();
-        Callee { name: def.name, names, inferred, required, fits }
+        Callee { name: def.name, names, inferred, required, fits, axis_aliases: true }
     }
 
     /// Checks a given inferred size against the input it is read from (`Linear(784, 200)` on
@@ -500,12 +508,21 @@ impl<'a> Elaborator<'a> {
         };
         let required =
             def.params.iter().zip(&is_inferred).map(|(p, inf)| p.default.is_none() && !inf).collect();
-        let callee = Callee { name: &def.name.name, names: names.clone(), inferred, required, fits: &fits };
+        let callee = Callee {
+            name: &def.name.name,
+            names: names.clone(),
+            inferred,
+            required,
+            fits: &fits,
+            axis_aliases: false,
+        };
         let mut values: Evaluated = vec![None; args.len()];
         let Some(order) = self.choose_reading(&callee, args, &piped, &mut values, env, prefix, span) else {
             return Value::Poison;
         };
-        let Some(slots) = self.match_args(&def.name.name, &names, &order, args, piped.is_some(), span) else {
+        let Some(slots) =
+            self.match_args(&def.name.name, &names, &order, args, (piped.is_some(), false), span)
+        else {
             return Value::Poison;
         };
         let given: Vec<Option<(Value, Span)>> = slots
@@ -598,7 +615,7 @@ impl<'a> Elaborator<'a> {
         prefix: &str,
         span: Span,
     ) -> Value {
-        let Some(slots) = self.match_args(name, &["a", "b"], &[0, 1], args, false, name_span) else {
+        let Some(slots) = self.match_args(name, &["a", "b"], &[0, 1], args, (false, false), name_span) else {
             return Value::Poison;
         };
         let mut values: Evaluated = vec![None; args.len()];

@@ -26,6 +26,8 @@ pub enum AttrType {
     IntListOrChoice(&'static [&'static str]),
     /// An element type name (`f32`, `i64`, …).
     DType,
+    /// A number, or one of the listed strings (`init=1e-6` or `init="normal"`).
+    FloatOrChoice(&'static [&'static str]),
 }
 
 impl fmt::Display for AttrType {
@@ -40,6 +42,7 @@ impl fmt::Display for AttrType {
             AttrType::IntList => write!(f, "[int, ...]"),
             AttrType::IntListOrChoice(c) => write!(f, "int, [int, ...] or {}", quoted(c)),
             AttrType::DType => write!(f, "dtype"),
+            AttrType::FloatOrChoice(c) => write!(f, "float or {}", quoted(c)),
         }
     }
 }
