@@ -643,7 +643,7 @@ fn an_axis_given_by_two_spellings_is_given_twice() {
 
 #[test]
 fn a_reflection_wider_than_its_axis_is_refused() {
-    let c = case("pad_too_wide", "E0208");
-    assert_points_at(&c, "E0208", 6, "[1, 3, 1, 1]");
-    assert_mentions(&c, "E0208", "reflect padding of 3 does not fit axis 3 of size 3");
+    let c = case("pad_too_wide", "E0301");
+    assert_points_at(&c, "E0301", 6, "pad(x, [1, 3, 1, 1], mode=\"reflect\")");
+    assert_mentions(&c, "E0301", "reflect padding of 3 does not fit axis 3 of size 3");
 }

@@ -198,8 +198,8 @@ fn an_ops_axis_may_be_spelled_axis_dim_or_dims() {
          output c: [N, 3, 16, 16] = flip(x, dims=[2, 3])\n    output d: [N, 3, 1, 16] = std(x, dim=2, keepdim=true)",
     );
     assert!(!c.diagnostics.has_errors(), "{}", c.render_diagnostics(wick::diag::RenderStyle::PLAIN));
-    // A block's parameters keep the names their writer gave: `axis` does not reach `dim`.
-    let spec = "dim N = 1\nblock B(x: [N, c], dim: int) { return x |> Linear(dim) }\n\
+    // A block's parameters keep the names their writer gave: `axis` does not reach `dims`.
+    let spec = "dim N = 1\nblock B(x: [N, c], dims: int) { return x |> Linear(dims) }\n\
                 model M {\n    input x: [N, 3]\n    output y = x |> B(axis=4)\n}\n";
     let c = compile_source("b.wick", spec, &Options::default());
     let text = c.render_diagnostics(wick::diag::RenderStyle::PLAIN);

@@ -295,7 +295,8 @@ impl<'a> Elaborator<'a> {
         match self.convert_attr(ty, default, &v) {
             Conversion::Done(a) => Some(a),
             Conversion::NotAChoice(s, choices) => {
-                self.report(diag::bad_choice(span, name, &s, choices));
+                let or_number = matches!(ty, AttrType::FloatOrChoice(_));
+                self.report(diag::bad_choice(span, name, &s, choices, or_number));
                 None
             }
             Conversion::WrongType => {
