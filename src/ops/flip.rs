@@ -2,7 +2,7 @@
 //! counted in MACs.
 
 use super::signature::{attr, AttrType, Default, Inputs};
-use super::{expect_axis, AttrValue, Attrs, Cost, Op, OpDef, OpError, Signature};
+use super::{expect_axis, Attrs, Cost, Op, OpDef, OpError, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::TensorType;
 #[cfg(feature = "lower")]
@@ -14,13 +14,7 @@ pub static FLIP: OpDef = OpDef {
         inputs: Inputs::Fixed(&["x"]),
         attrs: &[attr("axis", AttrType::IntOrList, Default::Required)],
     },
-    build: |a: &Attrs| {
-        let axes = match a.get("axis") {
-            AttrValue::List(items) => a.ints("axis", items.len())?,
-            _ => vec![a.int("axis")?],
-        };
-        Ok(Box::new(Flip { axes }))
-    },
+    build: |a: &Attrs| Ok(Box::new(Flip { axes: a.int_list("axis")? })),
 };
 
 #[derive(Debug)]

@@ -27,7 +27,7 @@ pub static LAYER_NORM2D: OpDef = OpDef {
     },
     build: |a: &Attrs| {
         let eps = a.float("eps")?;
-        if !(eps > 0.0) || !eps.is_finite() {
+        if !eps.is_finite() || eps <= 0.0 {
             return Err(OpError::new(format!("`eps` must be a finite number > 0, found {eps}")).attr("eps"));
         }
         let channels = if a.is_none("normalized_shape") { None } else { Some(a.dim("normalized_shape")?) };

@@ -26,10 +26,7 @@ pub static PAD: OpDef = OpDef {
         ],
     },
     build: |a: &Attrs| {
-        let sizes = match a.get("pad") {
-            super::AttrValue::List(items) => a.ints("pad", items.len())?,
-            _ => vec![a.int("pad")?],
-        };
+        let sizes = a.int_list("pad")?;
         if sizes.is_empty() || sizes.len() % 2 != 0 {
             return Err(OpError::new(format!(
                 "`pad` holds (before, after) pairs, last axis first: found {} value(s)",

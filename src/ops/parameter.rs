@@ -57,8 +57,7 @@ fn init_attr(a: &Attrs) -> Result<Init, OpError> {
             Err(OpError::new(format!("`{name}` must be a finite number, found {v}")).attr(name))
         }
     };
-    // Written so that NaN is refused too.
-    if !(std >= 0.0) || !std.is_finite() {
+    if !std.is_finite() || std < 0.0 {
         return Err(OpError::new(format!("`std` must be a finite number >= 0, found {std}")).attr("std"));
     }
     finite("mean", mean)?;

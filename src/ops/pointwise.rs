@@ -93,8 +93,8 @@ impl Lower for Pointwise {
         Ok(match *self {
             Pointwise::Sqrt => unary(|x, _| x.sqrt()),
             // Squares exactly, as PyTorch's `x ** 2`; other exponents through `powf`.
-            Pointwise::Pow { exponent } if exponent == 2.0 => unary(|x, _| x.sqr()),
-            Pointwise::Pow { exponent } if exponent == 1.0 => unary(|x, _| Ok(x.clone())),
+            Pointwise::Pow { exponent: 2.0 } => unary(|x, _| x.sqr()),
+            Pointwise::Pow { exponent: 1.0 } => unary(|x, _| Ok(x.clone())),
             Pointwise::Pow { exponent } => unary(move |x, _| x.powf(exponent)),
             // Hardtanh's kernel: the gradient passes where the value is inside the bounds.
             Pointwise::Clamp { min, max } => unary(move |x, _| hardtanh(x, min, max)),

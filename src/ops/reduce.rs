@@ -2,7 +2,7 @@
 //! when `axis` is left out), as the tensor methods. Not counted in MACs.
 
 use super::signature::{attr, AttrSpec, AttrType, Default, Inputs};
-use super::{expect_axis, AttrValue, Attrs, Cost, Op, OpDef, OpError, Signature};
+use super::{expect_axis, Attrs, Cost, Op, OpDef, OpError, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::{DType, TensorType};
 #[cfg(feature = "lower")]
@@ -47,11 +47,7 @@ impl Reduce {
 
 /// The `axis` attribute of a reduction: one axis, several, or `None` for every axis.
 pub(super) fn axes_attr(a: &Attrs) -> Result<Option<Vec<i64>>, OpError> {
-    Ok(match a.get("axis") {
-        AttrValue::None => None,
-        AttrValue::List(items) => Some(a.ints("axis", items.len())?),
-        _ => Some(vec![a.int("axis")?]),
-    })
+    Ok(if a.is_none("axis") { None } else { Some(a.int_list("axis")?) })
 }
 
 /// Which axes of `x` a reduction over `axes` (every axis when `None`) reduces, each once.
@@ -128,6 +124,7 @@ impl Lower for Reduce {
 mod tests {
     use super::*;
     use crate::ops::testing::{build, err, f32, int, ints, macs, out_shape};
+    use crate::ops::AttrValue;
 
     #[test]
     fn reduces_the_given_axes_with_or_without_keepdim() {

@@ -3,7 +3,7 @@
 //! rolled as one flat row and keeps its shape. Not counted in MACs.
 
 use super::signature::{attr, AttrType, Default, Inputs};
-use super::{expect_axis, AttrValue, Attrs, Cost, Op, OpDef, OpError, Signature};
+use super::{expect_axis, Attrs, Cost, Op, OpDef, OpError, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::TensorType;
 #[cfg(feature = "lower")]
@@ -19,12 +19,8 @@ pub static ROLL: OpDef = OpDef {
         ],
     },
     build: |a: &Attrs| {
-        let list = |name: &'static str| match a.get(name) {
-            AttrValue::List(items) => a.ints(name, items.len()),
-            _ => Ok(vec![a.int(name)?]),
-        };
-        let shifts = list("shifts")?;
-        let axes = if a.is_none("axis") { None } else { Some(list("axis")?) };
+        let shifts = a.int_list("shifts")?;
+        let axes = if a.is_none("axis") { None } else { Some(a.int_list("axis")?) };
         let given = axes.as_ref().map_or(1, Vec::len);
         if shifts.len() != given {
             return Err(OpError::new(format!(

@@ -359,6 +359,14 @@ impl Attrs {
         }
     }
 
+    /// One int or a list of any length, as a list (`axis=1` or `axis=[2, 3]`).
+    pub fn int_list(&self, name: &'static str) -> Result<Vec<i64>, OpError> {
+        match self.get(name) {
+            AttrValue::List(items) => self.ints(name, items.len()),
+            _ => Ok(vec![self.int(name)?]),
+        }
+    }
+
     /// A list of symbolic ints (a target shape).
     pub fn dims(&self, name: &'static str) -> Result<Vec<Dim>, OpError> {
         match self.get(name) {

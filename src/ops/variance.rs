@@ -55,8 +55,7 @@ impl Variance {
             (true, false) => a.float("correction")?,
             (true, true) => 1.0,
         };
-        // Written so that NaN is refused too.
-        if !(correction >= 0.0) || !correction.is_finite() {
+        if !correction.is_finite() || correction < 0.0 {
             return Err(OpError::new(format!(
                 "`correction` must be a finite number >= 0, found {correction}"
             ))
