@@ -68,10 +68,11 @@ impl Op for Expand {
 
 #[cfg(feature = "lower")]
 impl Lower for Expand {
-    /// A broadcast view; its backward sums over the repeated axes.
+    /// A broadcast, copied out so that every op after it sees a contiguous tensor (candle's
+    /// matmul refuses some strides); its backward sums over the repeated axes.
     fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
         let out = ctx.output_dims(0)?;
-        Ok(unary(move |x, _| x.broadcast_as(out.as_slice())))
+        Ok(unary(move |x, _| x.broadcast_as(out.as_slice())?.contiguous()))
     }
 }
 
