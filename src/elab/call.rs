@@ -3,7 +3,7 @@
 
 use super::diagnostics as diag;
 use super::modifiers::Tie;
-use super::reading::{assign, Callee, Inferred, Problem, Source};
+use super::reading::{assign, axis_aliases, Callee, Inferred, Problem, Source};
 use super::stage::Naming;
 use super::value::{TensorVal, Value};
 use super::Elaborator;
@@ -93,10 +93,10 @@ impl<'a> Elaborator<'a> {
         names: &[&str],
         order: &[usize],
         args: &'a [Arg],
-        piped: (bool, bool),
+        piped: bool,
         span: Span,
     ) -> Option<Vec<Option<Source>>> {
-        let (slots, problems) = assign(names, order, args, piped, span);
+        let (slots, problems) = assign(names, order, args, (piped, axis_aliases(callee)), span);
         for problem in &problems {
             self.report(match problem {
                 Problem::AfterKeyword(at) => diag::positional_after_keyword(*at),
@@ -172,8 +172,7 @@ impl<'a> Elaborator<'a> {
         let Some(order) = self.choose_reading(&callee, args, &piped, &mut values, env, prefix, span) else {
             return Value::Poison;
         };
-        let given = (piped.is_some(), callee.axis_aliases);
-        let Some(slots) = self.match_args(def.name, &names, &order, args, given, name_span) else {
+        let Some(slots) = self.match_args(def.name, &names, &order, args, piped.is_some(), name_span) else {
             return Value::Poison;
         };
         let slots = sig.inputs_first(slots);
@@ -362,7 +361,7 @@ impl<'a> Elaborator<'a> {
             .into_iter()
             .map(|(slot, from)| Inferred { slot, input: from.input, axis: from.axis })
             .collect();
-        Callee { name: def.name, names, inferred, required, fits, axis_aliases: true }
+        Callee { name: def.name, names, inferred, required, fits }
     }
 
     /// Checks a given inferred size against the input it is read from (`Linear(784, 200)` on
@@ -509,21 +508,12 @@ impl<'a> Elaborator<'a> {
         };
         let required =
             def.params.iter().zip(&is_inferred).map(|(p, inf)| p.default.is_none() && !inf).collect();
-        let callee = Callee {
-            name: &def.name.name,
-            names: names.clone(),
-            inferred,
-            required,
-            fits: &fits,
-            axis_aliases: false,
-        };
+        let callee = Callee { name: &def.name.name, names: names.clone(), inferred, required, fits: &fits };
         let mut values: Evaluated = vec![None; args.len()];
         let Some(order) = self.choose_reading(&callee, args, &piped, &mut values, env, prefix, span) else {
             return Value::Poison;
         };
-        let Some(slots) =
-            self.match_args(&def.name.name, &names, &order, args, (piped.is_some(), false), span)
-        else {
+        let Some(slots) = self.match_args(&def.name.name, &names, &order, args, piped.is_some(), span) else {
             return Value::Poison;
         };
         let given: Vec<Option<(Value, Span)>> = slots
@@ -616,7 +606,7 @@ impl<'a> Elaborator<'a> {
         prefix: &str,
         span: Span,
     ) -> Value {
-        let Some(slots) = self.match_args(name, &["a", "b"], &[0, 1], args, (false, false), name_span) else {
+        let Some(slots) = self.match_args(name, &["a", "b"], &[0, 1], args, false, name_span) else {
             return Value::Poison;
         };
         let mut values: Evaluated = vec![None; args.len()];

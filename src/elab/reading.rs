@@ -41,9 +41,6 @@ pub(super) struct Callee<'c> {
     pub required: Vec<bool>,
     /// Whether a value may go in a slot, without reporting anything.
     pub fits: &'c dyn Fn(&Elaborator<'_>, usize, &Value) -> bool,
-    /// An op, whose axis argument any of [`AXIS_SPELLINGS`] names (a block's parameters are
-    /// named by its writer, and only so).
-    pub axis_aliases: bool,
 }
 
 impl Callee<'_> {
@@ -108,7 +105,14 @@ pub(super) fn assign<'a>(
 
 /// Spellings of one argument, any of which names it where a callee has another: `dim` as
 /// PyTorch's `softmax`, `axis` as numpy's `mean`, `dims` as PyTorch's `flip` and `roll`.
-pub(super) const AXIS_SPELLINGS: &[&str] = &["axis", "dim", "dims"];
+const AXIS_SPELLINGS: &[&str] = &["axis", "dim", "dims"];
+
+/// Whether `callee`'s axis may be spelled any of [`AXIS_SPELLINGS`]: an op's may, a block's
+/// parameters are named by its writer and only so. (A block named like an op is never called:
+/// the op is found first.)
+pub(super) fn axis_aliases(callee: &str) -> bool {
+    crate::ops::lookup(callee).is_some()
+}
 
 /// The slot a keyword fills: the one of its name, or, for an axis spelled another way than
 /// the callee spells it, the callee's own spelling.
@@ -173,9 +177,9 @@ impl<'a> Elaborator<'a> {
         }
         let torch: Vec<usize> = (0..callee.names.len()).collect();
         let (wick_slots, wick_problems) =
-            assign(&callee.names, &wick, args, (piped.is_some(), callee.axis_aliases), span);
+            assign(&callee.names, &wick, args, (piped.is_some(), axis_aliases(callee.name)), span);
         let (torch_slots, torch_problems) =
-            assign(&callee.names, &torch, args, (piped.is_some(), callee.axis_aliases), span);
+            assign(&callee.names, &torch, args, (piped.is_some(), axis_aliases(callee.name)), span);
         if wick_slots == torch_slots || !torch_problems.is_empty() {
             return Some(wick);
         }
