@@ -685,3 +685,26 @@ fn an_unknown_block_of_the_library_names_its_use_line() {
     let rendered = c.render_diagnostics(RenderStyle::PLAIN);
     assert!(rendered.contains("`use \"std/conv.wick\"` brings it in"), "{rendered}");
 }
+
+// ---- issue 12, items 9 and 11: bare parameters and the new ops ----
+
+#[test]
+fn a_parameter_init_is_a_number_or_a_named_rule() {
+    let c = case("parameter_bad_init", "E0207");
+    assert_points_at(&c, "E0207", 6, "\"trunc\"");
+    assert_mentions(&c, "E0207", "trunc_normal");
+}
+
+#[test]
+fn an_axis_given_by_two_spellings_is_given_twice() {
+    let c = case("axis_spelled_twice", "E0205");
+    assert_points_at(&c, "E0205", 6, "dim");
+    assert_mentions(&c, "E0205", "argument `dim` of `mean` given twice");
+}
+
+#[test]
+fn a_reflection_wider_than_its_axis_is_refused() {
+    let c = case("pad_too_wide", "E0301");
+    assert_points_at(&c, "E0301", 6, "pad(x, [1, 3, 1, 1], mode=\"reflect\")");
+    assert_mentions(&c, "E0301", "reflect padding of 3 does not fit axis 3 of size 3");
+}

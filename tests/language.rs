@@ -403,3 +403,55 @@ fn a_spread_outside_a_sequence_is_an_error() {
     let e = first_error("    y = x |> ...Conv2d(3, 1)\n    output y");
     assert!(e.contains("E0224") && e.contains("m.wick:4:14"), "{e}");
 }
+
+// ---- issue 12: one axis, three spellings; ops a ConvNeXt block needs ----
+
+#[test]
+fn an_ops_axis_may_be_spelled_axis_dim_or_dims() {
+    let c = compile(
+        "    output a: [N, 16, 16] = mean(x, dim=1)\n    output b: [N, 3, 16, 16] = Softmax(x, axis=1)\n    \
+         output c: [N, 3, 16, 16] = flip(x, dims=[2, 3])\n    output d: [N, 3, 1, 16] = std(x, dim=2, keepdim=true)",
+    );
+    assert!(!c.diagnostics.has_errors(), "{}", c.render_diagnostics(wick::diag::RenderStyle::PLAIN));
+    // A block's parameters keep the names their writer gave: `axis` does not reach `dims`.
+    let spec = "dim N = 1\nblock B(x: [N, c], dims: int) { return x |> Linear(dims) }\n\
+                model M {\n    input x: [N, 3]\n    output y = x |> B(axis=4)\n}\n";
+    let c = compile_source("b.wick", spec, &Options::default());
+    let text = c.render_diagnostics(wick::diag::RenderStyle::PLAIN);
+    assert!(text.contains("E0203"), "{text}");
+}
+
+#[test]
+fn a_convnext_block_has_torchvisions_keys() {
+    let spec = "dim N = 2\n\
+        block CNBlock(x: [N, c, h, w], p: float = 0.1) -> [N, c, h, w] {\n\
+            y = x |> block: [Conv2d(c, 7, padding=3, groups=c), permute([0, 2, 3, 1]), LayerNorm(eps=1e-6),\n\
+                             Linear(4 * c), GELU, Linear(c), permute([0, 3, 1, 2])]\n\
+            s = layer_scale: Parameter([c, 1, 1], init=1e-6)\n\
+            return x + StochasticDepth(y * reshape(s, [1, c, 1, 1]), p)\n\
+        }\n\
+        model M {\n    input x: [N, 3, 16, 16]\n    \
+            output y = x |> stem: [Conv2d(8, 4, stride=4), LayerNorm2d(8, eps=1e-6)] |> b: CNBlock\n}\n";
+    let c = compile_source("c.wick", spec, &Options::default());
+    let p = params(&c);
+    let keys: Vec<&str> = p.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "stem.0.weight",
+            "stem.0.bias",
+            "stem.1.weight",
+            "stem.1.bias",
+            "b.block.0.weight",
+            "b.block.0.bias",
+            "b.block.2.weight",
+            "b.block.2.bias",
+            "b.block.3.weight",
+            "b.block.3.bias",
+            "b.block.5.weight",
+            "b.block.5.bias",
+            "b.layer_scale"
+        ]
+    );
+    assert!(p.contains(&("b.layer_scale".into(), vec![8, 1, 1])), "{p:?}");
+}

@@ -313,3 +313,28 @@ fn stylegan_generator_ops() {
     report.assert_within(TOLERANCE);
     print_worst(&report);
 }
+
+#[test]
+fn issue_12_ops() {
+    // Each after or before a Tanh, so that the gradient depends on the input through the op.
+    let spec = "model M { input x: [3, 4, 5]\n \
+                output a = x |> Exp |> sqrt |> Tanh\n output b = Tanh(pow(x, 3.0))\n \
+                output c = Tanh(clamp(x, -0.4, 0.6) * x)\n output d = x |> scale(4.0) |> Hardswish |> Tanh\n \
+                output e = Tanh(x * Hardsigmoid(scale(x, 4.0)))\n output f = Tanh(var(x, [0, 2], keepdim=true))\n \
+                output g = std(Tanh(x), -1)\n output h = Tanh(roll(x, [2, -1], [2, 0]))\n \
+                output i = Tanh(pad(x, [2, 1, 1, 0], \"reflect\"))\n output j = Tanh(pad(x, [1, 1], value=0.5))\n \
+                output k = Tanh(flip(x, [0, 2]))\n output l = Tanh(expand(slice(x, 1, end=1), [2, 3, 4, 5]))\n \
+                output m = Tanh(cumsum(x, 1))\n output n = x |> ln: LayerNorm2d |> Tanh\n \
+                pp = p: Parameter([1, 4, 1], init=\"normal\")\n output o = Tanh(x * pp)\n \
+                output q = x |> StochasticDepth(1.0) |> Tanh }";
+    let report = check_second_order_spec(spec, true).unwrap();
+    report.assert_within(TOLERANCE);
+    print_worst(&report);
+    // In eval, where its draw does not move between the points the check compares.
+    let eval = "model M { input x: [3, 4, 5]\n output y = x |> StochasticDepth(0.3) |> Tanh }";
+    check_second_order_spec(eval, false).unwrap().assert_within(TOLERANCE);
+    let masked =
+        "model M { input m: [3, 1, 5] of bool\n input x: [3, 4, 5]\n output y = Tanh(where(m, x, Tanh(x))) }";
+    let m = Tensor::new(&[[[1u8, 0, 1, 1, 0]], [[0, 0, 1, 0, 1]], [[1, 1, 0, 0, 0]]], &Device::Cpu).unwrap();
+    check_second_order_with(masked, true, &[("m", m)]).unwrap().assert_within(TOLERANCE);
+}

@@ -4,7 +4,7 @@
 use super::diagnostics as diag;
 use super::functions;
 use super::modifiers::Tie;
-use super::reading::{assign, Callee, Inferred, Problem, Source};
+use super::reading::{assign, axis_aliases, Callee, Inferred, Problem, Source};
 use super::stage::Naming;
 use super::value::{TensorVal, Value};
 use super::Elaborator;
@@ -97,7 +97,7 @@ impl<'a> Elaborator<'a> {
         piped: bool,
         span: Span,
     ) -> Option<Vec<Option<Source>>> {
-        let (slots, problems) = assign(names, order, args, piped, span);
+        let (slots, problems) = assign(names, order, args, (piped, axis_aliases(callee)), span);
         for problem in &problems {
             self.report(match problem {
                 Problem::AfterKeyword(at) => diag::positional_after_keyword(*at),
@@ -296,7 +296,8 @@ impl<'a> Elaborator<'a> {
         match self.convert_attr(ty, default, &v) {
             Conversion::Done(a) => Some(a),
             Conversion::NotAChoice(s, choices) => {
-                self.report(diag::bad_choice(span, name, &s, choices));
+                let or_number = matches!(ty, AttrType::FloatOrChoice(_));
+                self.report(diag::bad_choice(span, name, &s, choices, or_number));
                 None
             }
             Conversion::WrongType => {
@@ -320,10 +321,17 @@ impl<'a> Elaborator<'a> {
         let converted = match (&ty, v) {
             (_, Value::None) if default != Default::Required => Some(AttrValue::None),
             (AttrType::Int, _) => int(v),
-            (AttrType::Float, Value::Float(f)) => Some(AttrValue::Float(*f)),
-            (AttrType::Float, Value::Int(d)) => self.decide(d).map(|i| AttrValue::Float(i as f64)),
+            (AttrType::Float | AttrType::FloatOrChoice(_), Value::Float(f)) => Some(AttrValue::Float(*f)),
+            (AttrType::Float | AttrType::FloatOrChoice(_), Value::Int(d)) => {
+                self.decide(d).map(|i| AttrValue::Float(i as f64))
+            }
             (AttrType::Bool, Value::Bool(b)) => Some(AttrValue::Bool(*b)),
-            (AttrType::Choice(choices) | AttrType::IntListOrChoice(choices), Value::Str(s)) => {
+            (
+                AttrType::Choice(choices)
+                | AttrType::IntListOrChoice(choices)
+                | AttrType::FloatOrChoice(choices),
+                Value::Str(s),
+            ) => {
                 if !choices.contains(&s.as_str()) {
                     return Conversion::NotAChoice(s.clone(), choices);
                 }

@@ -179,11 +179,15 @@ pub fn ambiguous_reading(span: Span, callee: &str, wick: &str, pytorch: &str) ->
         ))
 }
 
-pub fn bad_choice(span: Span, name: &str, found: &str, choices: &[&str]) -> Diagnostic {
+/// A string that is not one of an attribute's choices; `or_number` when a number is accepted too.
+pub fn bad_choice(span: Span, name: &str, found: &str, choices: &[&str], or_number: bool) -> Diagnostic {
     let list: Vec<String> = choices.iter().map(|c| format!("\"{c}\"")).collect();
-    let d =
-        Diagnostic::error("E0207", format!("`{name}` must be one of {}, found \"{found}\"", list.join(", ")))
-            .at(span, "not an accepted value");
+    let number = if or_number { "a number or " } else { "" };
+    let d = Diagnostic::error(
+        "E0207",
+        format!("`{name}` must be {number}one of {}, found \"{found}\"", list.join(", ")),
+    )
+    .at(span, "not an accepted value");
     suggest(d, found, choices)
 }
 

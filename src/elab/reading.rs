@@ -59,12 +59,13 @@ pub(super) enum Problem<'a> {
 }
 
 /// Slots filled when positional arguments go, in turn, to the slots of `order` (a piped input
-/// to the first) and keywords to their names; modifiers (`frozen`, `tie`) are skipped.
+/// to the first) and keywords to their names (an op's axis by any of its spellings, with
+/// `axis_aliases`); modifiers (`frozen`, `tie`) are skipped.
 pub(super) fn assign<'a>(
     names: &[&str],
     order: &[usize],
     args: &'a [Arg],
-    piped: bool,
+    (piped, axis_aliases): (bool, bool),
     span: Span,
 ) -> (Vec<Option<Source>>, Vec<Problem<'a>>) {
     let mut slots: Vec<Option<Source>> = vec![None; names.len()];
@@ -91,7 +92,7 @@ pub(super) fn assign<'a>(
             Some(key) if super::modifiers::is_modifier(&key.name, names) => seen_keyword = true,
             Some(key) => {
                 seen_keyword = true;
-                match names.iter().position(|n| *n == key.name) {
+                match keyword_slot(names, &key.name, axis_aliases) {
                     None => problems.push(Problem::UnknownKeyword(key)),
                     Some(i) if slots[i].is_some() => problems.push(Problem::GivenTwice(key)),
                     Some(i) => slots[i] = Some(Source::Given(index)),
@@ -100,6 +101,28 @@ pub(super) fn assign<'a>(
         }
     }
     (slots, problems)
+}
+
+/// Spellings of one argument, any of which names it where a callee has another: `dim` as
+/// PyTorch's `softmax`, `axis` as numpy's `mean`, `dims` as PyTorch's `flip` and `roll`.
+const AXIS_SPELLINGS: &[&str] = &["axis", "dim", "dims"];
+
+/// Whether `callee`'s axis may be spelled any of [`AXIS_SPELLINGS`]: an op's may, a block's
+/// parameters are named by its writer and only so. (A block named like an op is never called:
+/// the op is found first.)
+pub(super) fn axis_aliases(callee: &str) -> bool {
+    crate::ops::lookup(callee).is_some()
+}
+
+/// The slot a keyword fills: the one of its name, or, for an axis spelled another way than
+/// the callee spells it, the callee's own spelling.
+fn keyword_slot(names: &[&str], key: &str, axis_aliases: bool) -> Option<usize> {
+    names.iter().position(|n| *n == key).or_else(|| {
+        if !axis_aliases || !AXIS_SPELLINGS.contains(&key) {
+            return None;
+        }
+        names.iter().position(|n| AXIS_SPELLINGS.contains(n))
+    })
 }
 
 /// One reading of a call: each positional (non-tensor) argument with the slot it fills.
@@ -153,8 +176,10 @@ impl<'a> Elaborator<'a> {
             return Some(wick);
         }
         let torch: Vec<usize> = (0..callee.names.len()).collect();
-        let (wick_slots, wick_problems) = assign(&callee.names, &wick, args, piped.is_some(), span);
-        let (torch_slots, torch_problems) = assign(&callee.names, &torch, args, piped.is_some(), span);
+        let (wick_slots, wick_problems) =
+            assign(&callee.names, &wick, args, (piped.is_some(), axis_aliases(callee.name)), span);
+        let (torch_slots, torch_problems) =
+            assign(&callee.names, &torch, args, (piped.is_some(), axis_aliases(callee.name)), span);
         if wick_slots == torch_slots || !torch_problems.is_empty() {
             return Some(wick);
         }

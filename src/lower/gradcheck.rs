@@ -252,6 +252,15 @@ fn compare(
     Ok(report)
 }
 
+/// The outputs of `spec` built in f64 on the CPU (seed 3, as the checks), on `inputs`: an op's
+/// forward values, to compare with PyTorch's.
+#[cfg(test)]
+pub fn run_spec(spec: &str, inputs: &[Tensor], train: bool) -> Vec<Tensor> {
+    let model = Model::from_source("run.wick", spec, &Options::default()).expect("the spec compiles");
+    let lowered = model.build_seeded(&Device::Cpu, DType::F64, 3).expect("the spec lowers");
+    lowered.forward(inputs, train).expect("the forward pass runs")
+}
+
 /// A test variable of `shape` (f64, CPU) holding `sin(step * i + phase)` over its elements in
 /// order: no pattern a transposed or swapped axis could keep.
 #[cfg(test)]

@@ -243,6 +243,9 @@ impl LowerCtx<'_> {
             Init::Ones => Draw::Full(1.0),
             Init::Full(v) => Draw::Full(*v),
             Init::Normal { mean, std } => Draw::Normal { mean: *mean, std: *std },
+            Init::TruncNormal { mean, std, low, high } => {
+                Draw::TruncNormal { mean: *mean, std: *std, low: *low, high: *high }
+            }
             Init::UniformFan(fan) => Draw::Uniform(1.0 / (self.dim(fan)? as f64).sqrt()),
             Init::XavierUniform { fan_in, fan_out } => Draw::Uniform((6.0 / fans(fan_in, fan_out)?).sqrt()),
             Init::XavierNormal { fan_in, fan_out } => {

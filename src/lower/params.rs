@@ -24,6 +24,13 @@ pub enum Draw {
         mean: f64,
         std: f64,
     },
+    /// Normal, redrawn until within `[low, high]`.
+    TruncNormal {
+        mean: f64,
+        std: f64,
+        low: f64,
+        high: f64,
+    },
 }
 
 /// One parameter or buffer.
@@ -302,6 +309,18 @@ fn draw(init: Draw, n: usize, seed: u64, key: &str) -> Option<Vec<f64>> {
         Draw::Full(v) => values.resize(n, v),
         Draw::Uniform(bound) => values.extend((0..n).map(|_| (2.0 * rng.unit() - 1.0) * bound)),
         Draw::Normal { mean, std } => values.extend((0..n).map(|_| mean + std * rng.normal())),
+        // Bounded so that no interval can hang it: the ops that declare one keep at least
+        // ~8% of the mass inside, so a thousand misses in a row do not happen.
+        Draw::TruncNormal { mean, std, low, high } => values.extend((0..n).map(|_| {
+            let mut v = mean;
+            for _ in 0..1000 {
+                v = mean + std * rng.normal();
+                if (low..=high).contains(&v) {
+                    break;
+                }
+            }
+            v.max(low).min(high)
+        })),
     }
     Some(values)
 }

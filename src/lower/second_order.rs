@@ -62,6 +62,22 @@ pub const CHECKED: &[(&str, &str)] = &[
     ("Bias", "stylegan_discriminator_ops"),
     ("ModulatedConv2d", "stylegan_generator_ops"),
     ("ConstantInput", "stylegan_generator_ops"),
+    ("sqrt", "issue_12_ops"),
+    ("pow", "issue_12_ops"),
+    ("clamp", "issue_12_ops"),
+    ("Hardswish", "issue_12_ops"),
+    ("Hardsigmoid", "issue_12_ops"),
+    ("var", "issue_12_ops"),
+    ("std", "issue_12_ops"),
+    ("roll", "issue_12_ops"),
+    ("pad", "issue_12_ops"),
+    ("flip", "issue_12_ops"),
+    ("expand", "issue_12_ops"),
+    ("cumsum", "issue_12_ops"),
+    ("LayerNorm2d", "issue_12_ops"),
+    ("Parameter", "issue_12_ops"),
+    ("StochasticDepth", "issue_12_ops"),
+    ("where", "issue_12_ops"),
 ];
 
 /// The kinds checked through the CPU's differentiable convolution (`conv_composed`), which

@@ -38,6 +38,10 @@ pub enum Activation {
         min_val: f64,
         max_val: f64,
     },
+    /// `x * relu6(x + 3) / 6`: MobileNetV3's.
+    Hardswish,
+    /// `relu6(x + 3) / 6`: MobileNetV3's squeeze-excite gate.
+    Hardsigmoid,
     Softplus {
         beta: f64,
         threshold: f64,
@@ -127,6 +131,15 @@ pub static HARDTANH: OpDef = OpDef {
     },
 };
 
+pub static HARDSWISH: OpDef =
+    OpDef { name: "Hardswish", signature: sig(&[INPLACE]), build: |_| Ok(Box::new(Activation::Hardswish)) };
+
+pub static HARDSIGMOID: OpDef = OpDef {
+    name: "Hardsigmoid",
+    signature: sig(&[INPLACE]),
+    build: |_| Ok(Box::new(Activation::Hardsigmoid)),
+};
+
 pub static SOFTPLUS: OpDef = OpDef {
     name: "Softplus",
     signature: sig(&[
@@ -163,6 +176,8 @@ impl Activation {
             Activation::Tanh => "Tanh",
             Activation::Exp => "Exp",
             Activation::Hardtanh { .. } => "Hardtanh",
+            Activation::Hardswish => "Hardswish",
+            Activation::Hardsigmoid => "Hardsigmoid",
             Activation::Softplus { .. } => "Softplus",
             Activation::Softmax { .. } => "Softmax",
             Activation::LogSoftmax { .. } => "LogSoftmax",
@@ -204,6 +219,10 @@ impl Lower for Activation {
             Activation::Tanh => unary(|x, _| x.tanh()),
             Activation::Exp => unary(|x, _| x.exp()),
             Activation::Hardtanh { min_val, max_val } => unary(move |x, _| k::hardtanh(x, min_val, max_val)),
+            // Through Hardtanh's kernel, so the gradient is PyTorch's: `(2x + 3) / 6` and
+            // `1 / 6` strictly inside (-3, 3), flat outside.
+            Activation::Hardswish => unary(|x, _| x.mul(&k::hardtanh(&x.affine(1.0 / 6.0, 0.5)?, 0.0, 1.0)?)),
+            Activation::Hardsigmoid => unary(|x, _| k::hardtanh(&x.affine(1.0 / 6.0, 0.5)?, 0.0, 1.0)),
             Activation::Softplus { beta, threshold } => unary(move |x, _| k::softplus(x, beta, threshold)),
             Activation::Softmax { dim } => {
                 let axis = axis(dim)?;
@@ -226,9 +245,21 @@ mod tests {
 
     #[test]
     fn keeps_shape_and_dtype_and_costs_nothing() {
-        for def in
-            [&RELU, &RELU6, &LEAKY_RELU, &ELU, &GELU, &SILU, &SIGMOID, &TANH, &EXP, &HARDTANH, &SOFTPLUS]
-        {
+        for def in [
+            &RELU,
+            &RELU6,
+            &LEAKY_RELU,
+            &ELU,
+            &GELU,
+            &SILU,
+            &SIGMOID,
+            &TANH,
+            &EXP,
+            &HARDTANH,
+            &HARDSWISH,
+            &HARDSIGMOID,
+            &SOFTPLUS,
+        ] {
             let op = build(def, &[]).unwrap();
             assert_eq!(out_shape(&*op, &[f32(&[2, 3, 5])]), vec![2, 3, 5], "{}", def.name);
             assert_eq!(macs(&*op, &[f32(&[2, 3, 5])]), 0);
@@ -268,6 +299,25 @@ mod tests {
 
     #[cfg(feature = "lower")]
     #[test]
+    fn hardswish_and_hardsigmoid_as_pytorch() {
+        use candle_core::{Device, Tensor};
+        let x = Tensor::new(&[-4.0f64, -3.0, -1.5, 0.0, 0.7, 3.0, 5.0], &Device::Cpu).unwrap();
+        let run = |call: &str| {
+            let spec = format!("model M {{ input x: [7]\n output y = x |> {call} }}");
+            crate::lower::gradcheck::run_spec(&spec, std::slice::from_ref(&x), false)[0]
+                .to_vec1::<f64>()
+                .unwrap()
+        };
+        // torch.nn.functional.hardswish / hardsigmoid of the same values.
+        let swish = [0.0, 0.0, -0.375, 0.0, 0.43166666666666664, 3.0, 5.0];
+        let sigmoid = [0.0, 0.0, 0.25, 0.5, 0.6166666666666667, 1.0, 1.0];
+        for (got, want) in [(run("Hardswish"), swish), (run("Hardsigmoid"), sigmoid)] {
+            assert!(got.iter().zip(want).all(|(g, w)| (g - w).abs() < 1e-12), "{got:?}");
+        }
+    }
+
+    #[cfg(feature = "lower")]
+    #[test]
     fn gradcheck_every_activation() {
         let calls = [
             "ReLU",
@@ -281,6 +331,8 @@ mod tests {
             "Tanh",
             "Exp",
             "Hardtanh(-0.5, 0.8)",
+            "scale(4.0) |> Hardswish",
+            "scale(4.0) |> Hardsigmoid",
             "Softplus(beta=2.0, threshold=1.5)",
             "Softmax(0)",
             "LogSoftmax",

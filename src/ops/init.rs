@@ -16,6 +16,14 @@ pub enum Init {
         mean: f64,
         std: f64,
     },
+    /// `trunc_normal_`: `N(mean, std)` redrawn until within `[low, high]` (absolute bounds, as
+    /// PyTorch's `a` and `b`; the op declaring it makes sure the interval is not a sliver).
+    TruncNormal {
+        mean: f64,
+        std: f64,
+        low: f64,
+        high: f64,
+    },
     /// `U(-1/sqrt(fan), 1/sqrt(fan))`: `kaiming_uniform(a=sqrt(5))` of a linear or convolution
     /// weight and the bound PyTorch gives its bias (fan = fan-in); a recurrent layer's every
     /// tensor (fan = hidden size).
@@ -39,6 +47,9 @@ impl fmt::Display for Init {
             Init::Ones => write!(f, "ones"),
             Init::Full(v) => write!(f, "full({v})"),
             Init::Normal { mean, std } => write!(f, "normal({mean}, {std})"),
+            Init::TruncNormal { mean, std, low, high } => {
+                write!(f, "trunc_normal({mean}, {std}, a={low}, b={high})")
+            }
             Init::UniformFan(fan) => write!(f, "U(-1/sqrt({fan}), 1/sqrt({fan}))"),
             Init::XavierUniform { fan_in, fan_out } => {
                 write!(f, "xavier_uniform(fan_in={fan_in}, fan_out={fan_out})")

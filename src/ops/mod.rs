@@ -26,35 +26,46 @@ pub mod concat;
 pub mod constant_input;
 pub mod conv;
 pub mod conv_transpose;
+pub mod cumsum;
 pub mod dropout;
 pub mod elementwise;
 pub mod embedding;
 pub mod equal_conv;
 pub mod equal_linear;
+pub mod expand;
 pub mod flatten;
+pub mod flip;
 pub mod geometry;
 pub mod identity;
 pub mod init;
 pub mod input;
 pub mod layernorm;
+pub mod layernorm2d;
 pub mod linear;
 pub mod matmul;
 pub mod minibatch_std;
 pub mod modulated_conv;
 pub mod noise_injection;
 pub mod norm;
+pub mod pad;
+pub mod parameter;
 pub mod permute;
+pub mod pointwise;
 pub mod pool;
 pub mod positions;
 pub mod randn_like;
 pub mod reduce;
 pub mod reshape;
 pub mod rnn;
+pub mod roll;
 pub mod scale;
 pub mod sequence;
 pub mod slice;
 pub mod split;
+pub mod stochastic_depth;
 pub mod upsample;
+pub mod variance;
+pub mod where_mask;
 pub mod zeros_like;
 
 pub use init::Init;
@@ -165,7 +176,9 @@ static OPS: &[&OpDef] = &[
     &batchnorm::BATCH_NORM1D,
     &batchnorm::BATCH_NORM2D,
     &layernorm::LAYER_NORM,
+    &layernorm2d::LAYER_NORM2D,
     &dropout::DROPOUT,
+    &stochastic_depth::STOCHASTIC_DEPTH,
     &flatten::FLATTEN,
     &reshape::RESHAPE,
     &permute::PERMUTE,
@@ -180,6 +193,8 @@ static OPS: &[&OpDef] = &[
     &activation::TANH,
     &activation::EXP,
     &activation::HARDTANH,
+    &activation::HARDSWISH,
+    &activation::HARDSIGMOID,
     &activation::SOFTPLUS,
     &activation::SOFTMAX,
     &activation::LOG_SOFTMAX,
@@ -220,6 +235,18 @@ static OPS: &[&OpDef] = &[
     &reduce::SUM,
     &scale::SCALE,
     &randn_like::RANDN_LIKE,
+    &pointwise::SQRT,
+    &pointwise::POW,
+    &pointwise::CLAMP,
+    &variance::VAR,
+    &variance::STD,
+    &roll::ROLL,
+    &pad::PAD,
+    &where_mask::WHERE,
+    &expand::EXPAND,
+    &flip::FLIP,
+    &cumsum::CUMSUM,
+    &parameter::PARAMETER,
 ];
 
 /// Look an op up by name.

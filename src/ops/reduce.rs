@@ -2,7 +2,7 @@
 //! when `axis` is left out), as the tensor methods. Not counted in MACs.
 
 use super::signature::{attr, AttrSpec, AttrType, Default, Inputs};
-use super::{expect_axis, AttrValue, Attrs, Cost, Op, OpDef, OpError, Signature};
+use super::{expect_axis, Attrs, Cost, Op, OpDef, OpError, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::{DType, TensorType};
 #[cfg(feature = "lower")]
@@ -41,25 +41,50 @@ pub struct Reduce {
 
 impl Reduce {
     fn from_attrs(a: &Attrs, reduction: Reduction) -> Result<Reduce, OpError> {
-        let axes = match a.get("axis") {
-            AttrValue::None => None,
-            AttrValue::List(items) => Some(a.ints("axis", items.len())?),
-            _ => Some(vec![a.int("axis")?]),
-        };
-        Ok(Reduce { reduction, axes, keepdim: a.bool("keepdim")? })
+        Ok(Reduce { reduction, axes: axes_attr(a)?, keepdim: a.bool("keepdim")? })
     }
+}
+
+/// The `axis` attribute of a reduction: one axis, several, or `None` for every axis.
+pub(super) fn axes_attr(a: &Attrs) -> Result<Option<Vec<i64>>, OpError> {
+    Ok(if a.is_none("axis") { None } else { Some(a.int_list("axis")?) })
+}
+
+/// Which axes of `x` a reduction over `axes` (every axis when `None`) reduces, each once.
+pub(super) fn reduced_axes(x: &TensorType, axes: Option<&[i64]>) -> Result<Vec<bool>, OpError> {
+    let mut reduced = vec![axes.is_none(); x.rank()];
+    for a in axes.into_iter().flatten() {
+        let axis = expect_axis(x, *a, "axis")?;
+        if std::mem::replace(&mut reduced[axis], true) {
+            return Err(OpError::new(format!("`axis` names axis {axis} twice (input {x})")).attr("axis"));
+        }
+    }
+    Ok(reduced)
+}
+
+/// The shape left after reducing the `reduced` axes of `x`: kept as 1 with `keepdim`.
+pub(super) fn reduced_shape(x: &TensorType, reduced: &[bool], keepdim: bool) -> Vec<Dim> {
+    x.shape
+        .iter()
+        .zip(reduced)
+        .filter_map(|(d, r)| match (r, keepdim) {
+            (false, _) => Some(d.clone()),
+            (true, true) => Some(Dim::one()),
+            (true, false) => None,
+        })
+        .collect()
+}
+
+/// The reduced axes' indices in order, for the lowering.
+#[cfg(feature = "lower")]
+pub(super) fn axis_indices(x: &TensorType, axes: Option<&[i64]>) -> Result<Vec<usize>, OpError> {
+    Ok(reduced_axes(x, axes)?.iter().enumerate().filter_map(|(i, r)| r.then_some(i)).collect())
 }
 
 impl Op for Reduce {
     fn infer(&self, inputs: &[TensorType]) -> Result<Vec<TensorType>, OpError> {
         let x = &inputs[0];
-        let mut reduced = vec![self.axes.is_none(); x.rank()];
-        for a in self.axes.iter().flatten() {
-            let axis = expect_axis(x, *a, "axis")?;
-            if std::mem::replace(&mut reduced[axis], true) {
-                return Err(OpError::new(format!("`axis` names axis {axis} twice (input {x})")).attr("axis"));
-            }
-        }
+        let reduced = reduced_axes(x, self.axes.as_deref())?;
         // As PyTorch: a mean needs floats; a sum of ints or bools is an i64.
         let dtype = match (self.reduction, x.dtype.is_float()) {
             (_, true) => x.dtype,
@@ -70,17 +95,7 @@ impl Op for Reduce {
                 )
             }
         };
-        let shape = x
-            .shape
-            .iter()
-            .zip(&reduced)
-            .filter_map(|(d, r)| match (r, self.keepdim) {
-                (false, _) => Some(d.clone()),
-                (true, true) => Some(Dim::one()),
-                (true, false) => None,
-            })
-            .collect();
-        Ok(vec![TensorType::new(dtype, shape)])
+        Ok(vec![TensorType::new(dtype, reduced_shape(x, &reduced, self.keepdim))])
     }
 
     fn cost(&self, _: &[TensorType], _: &[TensorType]) -> Cost {
@@ -92,16 +107,7 @@ impl Op for Reduce {
 impl Lower for Reduce {
     /// Integer sums are taken in i64, as PyTorch's.
     fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
-        let x = &ctx.inputs[0];
-        let mut axes: Vec<usize> = match &self.axes {
-            None => (0..x.rank()).collect(),
-            Some(given) => given
-                .iter()
-                .map(|a| expect_axis(x, *a, "axis"))
-                .collect::<Result<_, _>>()
-                .map_err(|e| ctx.error(e.message))?,
-        };
-        axes.sort_unstable();
+        let axes = axis_indices(&ctx.inputs[0], self.axes.as_deref()).map_err(|e| ctx.error(e.message))?;
         let (reduction, out) = (self.reduction, ctx.output_dims(0)?);
         Ok(unary(move |x, _| {
             let x = if x.dtype().is_float() { x.clone() } else { x.to_dtype(candle_core::DType::I64)? };
@@ -118,6 +124,7 @@ impl Lower for Reduce {
 mod tests {
     use super::*;
     use crate::ops::testing::{build, err, f32, int, ints, macs, out_shape};
+    use crate::ops::AttrValue;
 
     #[test]
     fn reduces_the_given_axes_with_or_without_keepdim() {

@@ -27,6 +27,8 @@ pub enum AttrType {
     IntListOrChoice(&'static [&'static str]),
     /// An element type name (`f32`, `i64`, …).
     DType,
+    /// A number, or one of the listed strings (`init=1e-6` or `init="normal"`).
+    FloatOrChoice(&'static [&'static str]),
 }
 
 impl fmt::Display for AttrType {
@@ -41,6 +43,7 @@ impl fmt::Display for AttrType {
             AttrType::IntList => write!(f, "[int, ...]"),
             AttrType::IntListOrChoice(c) => write!(f, "int, [int, ...] or {}", quoted(c)),
             AttrType::DType => write!(f, "dtype"),
+            AttrType::FloatOrChoice(c) => write!(f, "float or {}", quoted(c)),
         }
     }
 }
@@ -384,6 +387,14 @@ impl Attrs {
                 Err(OpError::new(format!("`{name}` must be an int or a list, found {}", describe(other)))
                     .attr(name))
             }
+        }
+    }
+
+    /// One int or a list of any length, as a list (`axis=1` or `axis=[2, 3]`).
+    pub fn int_list(&self, name: &'static str) -> Result<Vec<i64>, OpError> {
+        match self.get(name) {
+            AttrValue::List(items) => self.ints(name, items.len()),
+            _ => Ok(vec![self.int(name)?]),
         }
     }
 
