@@ -137,7 +137,7 @@ fn run_session<P: Program>(
     let (train_feed, val_feed) = feeds(&splits, &input);
     fit_config.cancel = options.cancel.clone();
     let mut folder = RunFolder::new(out_dir(spec, config, config_dir, options)?);
-    folder.metadata = splits.rescaled.map(|r| r.metadata());
+    folder.metadata = splits.metadata();
     if folder.dir.is_dir() {
         // What a kill cut short in an earlier run of this folder (nothing else writes in it now).
         super::files::clean_leftovers(&folder.dir).map_err(|e| file_error(&folder.dir, e))?;

@@ -16,6 +16,7 @@ mod npy;
 pub mod rescaled;
 mod safetensors;
 mod synthetic;
+pub mod text;
 mod written;
 mod zip;
 
@@ -24,7 +25,7 @@ use std::path::Path;
 use candle_core::{Device, Tensor};
 
 pub use check::{check_classes, check_fits, check_input};
-pub use config::{DataConfig, Element, Source, Synthetic, Target, Validation};
+pub use config::{DataConfig, Element, Source, Synthetic, Target, Text, Validation};
 use convert::Raw;
 pub use dataset::{shuffled, Dataset};
 pub use safetensors::{read_all as read_safetensors, read_metadata as read_safetensors_metadata};
@@ -36,6 +37,18 @@ pub struct Splits {
     pub val: Dataset,
     /// What `rescale` did to the features, if it was asked for.
     pub rescaled: Option<rescaled::Rescaled>,
+    /// The tokens of a `text` source.
+    pub vocabulary: Option<text::Vocabulary>,
+}
+
+impl Splits {
+    /// What the weights files of a run on these splits carry besides tensors: how the data was
+    /// rescaled, the vocabulary.
+    pub fn metadata(&self) -> Option<std::collections::HashMap<String, String>> {
+        let mut entries = self.rescaled.map(|r| r.metadata()).unwrap_or_default();
+        entries.extend(self.vocabulary.iter().flat_map(text::Vocabulary::metadata));
+        (!entries.is_empty()).then_some(entries)
+    }
 }
 
 /// Why data could not be read or does not fit: names the file (and line, or array) and says
@@ -73,11 +86,22 @@ pub fn load_with(
     device: &Device,
     validated: bool,
 ) -> Result<Splits, DataError> {
-    let data = read(&config.source, config, base)?;
+    // A text source's vocabulary is the training corpus's, shared by the validation text.
+    let vocabulary = match &config.source {
+        Source::Text(t) => Some(text::vocabulary(
+            &base.join(&t.path),
+            t.tokenizer.as_ref().map(|p| base.join(p)).as_deref(),
+        )?),
+        _ => None,
+    };
+    let data = read(&config.source, config, base, vocabulary.as_ref())?;
+    // Overlapping windows of one text would leak into a shuffled validation split: its end is
+    // held out instead.
+    let in_order = !config.shuffle || vocabulary.is_some();
     let (mut train, mut val) = match &config.val {
-        Validation::Split(f) if config.shuffle => data.split(*f, seed)?,
+        Validation::Split(f) if !in_order => data.split(*f, seed)?,
         Validation::Split(f) => data.split_in_order(*f)?,
-        Validation::Source(source) => (data, read(source, config, base)?),
+        Validation::Source(source) => (data, read(source, config, base, vocabulary.as_ref())?),
     };
     if train.is_empty() {
         return Err(DataError::Config(format!(
@@ -124,7 +148,7 @@ pub fn load_with(
         let y = if config.target == Target::Input { d.x.clone() } else { d.y };
         Ok(Dataset { x: d.x.to_device(device)?, y: y.to_device(device)? })
     };
-    Ok(Splits { train: on_device(train)?, val: on_device(val)?, rescaled })
+    Ok(Splits { train: on_device(train)?, val: on_device(val)?, rescaled, vocabulary })
 }
 
 /// A model input from a file (`wick run`): a `.npy` file, or a safetensors file's tensor `name`,
@@ -152,8 +176,14 @@ pub fn read_input(path: &Path, name: &str) -> Result<Tensor, DataError> {
     })
 }
 
-/// One source, read and converted by the configuration's dtype and shape rules.
-fn read(source: &Source, config: &DataConfig, base: &Path) -> Result<Dataset, DataError> {
+/// One source, read and converted by the configuration's dtype and shape rules; a text source
+/// is tokenized with `vocabulary`.
+fn read(
+    source: &Source,
+    config: &DataConfig,
+    base: &Path,
+    vocabulary: Option<&text::Vocabulary>,
+) -> Result<Dataset, DataError> {
     let at = |p: &str| base.join(p);
     let raw = match source {
         Source::Csv { path, features, target } => {
@@ -175,6 +205,11 @@ fn read(source: &Source, config: &DataConfig, base: &Path) -> Result<Dataset, Da
         }
         Source::Idx { images, labels } => idx::read(&at(images), labels.as_deref().map(at).as_deref())?,
         Source::Synthetic(s) => synthetic::generate(s, config.target)?,
+        Source::Text(t) => {
+            let vocabulary =
+                vocabulary.ok_or_else(|| DataError::Config("a text source without its vocabulary".into()))?;
+            text::windows(&at(&t.path), vocabulary, t.seq_len, t.stride)?
+        }
     };
     convert::assemble(raw, config.dtype, config.shape.as_deref(), config.target)
 }

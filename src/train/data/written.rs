@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 
-use super::config::{one_or_many, DataConfig, Element, Source, Synthetic, Target, Validation};
+use super::config::{one_or_many, DataConfig, Element, Source, Synthetic, Target, Text, Validation};
 use super::convert::count;
 
 #[derive(Clone, Debug, Deserialize)]
@@ -34,6 +34,11 @@ pub(super) struct RawData {
     safetensors: Option<String>,
     idx: Option<IdxFiles>,
     synthetic: Option<Synthetic>,
+    text: Option<String>,
+    /// Of a `text` source: its tokens' `tokenizer.json` (else characters), window and stride.
+    tokenizer: Option<String>,
+    seq_len: Option<usize>,
+    stride: Option<usize>,
     #[serde(default, deserialize_with = "some_one_or_many")]
     features: Option<Vec<String>>,
     target: Option<String>,
@@ -62,6 +67,7 @@ struct RawSource {
     safetensors: Option<String>,
     idx: Option<IdxFiles>,
     synthetic: Option<Synthetic>,
+    text: Option<String>,
     #[serde(default, deserialize_with = "some_one_or_many")]
     features: Option<Vec<String>>,
     target: Option<String>,
@@ -77,7 +83,45 @@ impl TryFrom<RawData> for DataConfig {
     }
 }
 
+/// Far longer than any window a model is trained on; keeps a typo from allocating terabytes.
+const MAX_SEQ_LEN: usize = 1 << 20;
+
+/// The window settings of a `text` source, checked; `None` when it has none.
+fn text_windows(raw: &RawData) -> Result<Option<Text>, String> {
+    let Some(path) = raw.text.clone() else {
+        return match (&raw.tokenizer, raw.seq_len, raw.stride) {
+            (None, None, None) => Ok(None),
+            _ => Err("`tokenizer`, `seq_len` and `stride` belong to a `text` source".into()),
+        };
+    };
+    let seq_len = raw.seq_len.ok_or("`text` needs `seq_len`, the window's length in tokens")?;
+    if !(1..=MAX_SEQ_LEN).contains(&seq_len) {
+        return Err(format!("`seq_len` must be in 1..={MAX_SEQ_LEN}, found {seq_len}"));
+    }
+    let stride = raw.stride.unwrap_or(seq_len);
+    if stride == 0 {
+        return Err("`stride` must be at least 1".into());
+    }
+    let others = [
+        ("features", raw.features.is_some()),
+        ("target", raw.target.is_some()),
+        ("shape", raw.shape.is_some()),
+        ("dtype", raw.dtype.is_some()),
+        ("target_dtype", raw.target_dtype.is_some()),
+        ("autoencoder", raw.autoencoder),
+        ("standardize", raw.standardize),
+        ("rescale", raw.rescale.is_some()),
+    ];
+    if let Some((key, _)) = others.iter().find(|(_, given)| *given) {
+        return Err(format!(
+            "`{key}` does not apply to `text`: its examples are token ids, its targets the next ones"
+        ));
+    }
+    Ok(Some(Text { path, tokenizer: raw.tokenizer.clone(), seq_len, stride }))
+}
+
 fn checked(raw: RawData) -> Result<DataConfig, String> {
+    let text = text_windows(&raw)?;
     let target = match (raw.autoencoder, raw.target_dtype) {
         (true, Some(_)) => {
             return Err("`autoencoder: true` takes the features as targets; drop `target_dtype`".into())
@@ -93,14 +137,17 @@ fn checked(raw: RawData) -> Result<DataConfig, String> {
         safetensors: raw.safetensors,
         idx: raw.idx,
         synthetic: raw.synthetic,
+        text: raw.text,
         features: raw.features,
         target: raw.target,
     };
-    let source = train.clone().resolve(target)?;
+    let source = train.clone().resolve(target, text.as_ref())?;
     let val = match (raw.val, raw.val_split) {
         (Some(_), Some(_)) => return Err("give `val_split` or `val`, not both".into()),
         (Some(v), None) => Validation::Source(
-            v.inheriting(&train).and_then(|v| v.resolve(target)).map_err(|e| format!("in `val`: {e}"))?,
+            v.inheriting(&train)
+                .and_then(|v| v.resolve(target, text.as_ref()))
+                .map_err(|e| format!("in `val`: {e}"))?,
         ),
         (None, Some(f)) if !(0.0..1.0).contains(&f) => {
             return Err(format!("`val_split` is the validation fraction, in [0, 1); found {f}"))
@@ -133,7 +180,7 @@ fn checked(raw: RawData) -> Result<DataConfig, String> {
 /// 8 GiB of f32: more than a smoke test needs, less than a typo can ask for.
 const MAX_SYNTHETIC: usize = 1 << 31;
 
-const SOURCES: &str = "csv, npy, npz, safetensors, idx or synthetic";
+const SOURCES: &str = "csv, npy, npz, safetensors, idx, synthetic or text";
 
 impl RawSource {
     fn given(&self) -> Vec<&'static str> {
@@ -144,6 +191,7 @@ impl RawSource {
             ("safetensors", self.safetensors.is_some()),
             ("idx", self.idx.is_some()),
             ("synthetic", self.synthetic.is_some()),
+            ("text", self.text.is_some()),
         ];
         keys.into_iter().filter(|(_, given)| *given).map(|(k, _)| k).collect()
     }
@@ -165,7 +213,9 @@ impl RawSource {
         Ok(v)
     }
 
-    fn resolve(self, kind: Target) -> Result<Source, String> {
+    /// The source this names; `text` holds the training source's window settings, which a
+    /// `text` validation source shares.
+    fn resolve(self, kind: Target, text: Option<&Text>) -> Result<Source, String> {
         let given = self.given();
         let key = match given.as_slice() {
             [key] => *key,
@@ -196,6 +246,12 @@ impl RawSource {
             }
         };
         let default_y = |t: Option<String>| if wants_target { t.or(Some("y".into())) } else { t };
+        if key == "text" {
+            let (Some(path), Some(windows)) = (self.text, text) else {
+                return Err("a `text` validation source needs a `text` training source".into());
+            };
+            return Ok(Source::Text(Text { path, ..windows.clone() }));
+        }
         Ok(match key {
             "csv" => Source::Csv {
                 path: self.csv.unwrap_or_default(),
