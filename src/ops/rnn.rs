@@ -526,7 +526,7 @@ mod tests {
             crate::lower::random::normal(&[5, 2, 3], DType::F64, &Device::Cpu)
         })
         .unwrap();
-        let expected = whole.infer(&[x.clone()], false).unwrap();
+        let expected = whole.infer(std::slice::from_ref(&x), false).unwrap();
         let mut pass =
             crate::lower::Pass { states: Some(whole.new_states()), ..crate::lower::Pass::default() };
         let mut got = Vec::new();

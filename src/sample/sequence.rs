@@ -12,6 +12,7 @@
 //! The vocabulary comes from the weights' metadata, where `wick train` on a `text:` source put
 //! it; without one (random weights) the prime is token ids and the output too.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -237,11 +238,13 @@ impl Decoder {
             }
             How::Rerun { by_len } => {
                 let len = tokens.len();
-                if !by_len.contains_key(&len) {
-                    let time = TokenAxes::of(&self.model)?.time;
-                    by_len.insert(len, self.model.build_sharing(&self.step, &[(time, len as i64)])?);
-                }
-                let model = by_len.get(&len).ok_or_else(|| SampleError::Usage("no model".into()))?;
+                let model = match by_len.entry(len) {
+                    Entry::Occupied(built) => built.into_mut(),
+                    Entry::Vacant(slot) => {
+                        let time = TokenAxes::of(&self.model)?.time;
+                        slot.insert(self.model.build_sharing(&self.step, &[(time, len as i64)])?)
+                    }
+                };
                 model.infer(&[ids(tokens)?], false)?
             }
         };
