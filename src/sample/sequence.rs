@@ -83,6 +83,12 @@ pub fn generate_text(request: &TextRequest) -> Result<TextSample, SampleError> {
     }
     let prime = encode_prime(vocabulary.as_ref(), &request.prime)?;
     let name = step.name.clone();
+    if let (true, Some(why)) = (request.cache, uncacheable(&model)) {
+        return Err(SampleError::Usage(format!(
+            "model {name} cannot carry its state from token to token: {why}; --no-cache runs the \
+             whole prefix again for every token"
+        )));
+    }
     let mut decoder = match request.cache {
         true => Decoder::cached(model, step),
         false => Decoder::rerun(model, step),
@@ -138,6 +144,24 @@ fn decode(vocabulary: Option<&Vocabulary>, ids: &[u32]) -> Result<String, Sample
         Some(v) => v.decode(ids).map_err(SampleError::Usage),
         None => Ok(ids.iter().map(u32::to_string).collect::<Vec<_>>().join(" ")),
     }
+}
+
+/// Why a carried state would not give what the whole prefix gives: a layer that sees later
+/// positions (attention without `causal=true`) or runs backwards (a bidirectional recurrence).
+pub fn uncacheable(model: &Model) -> Option<String> {
+    let g = model.graph();
+    g.order.iter().map(|id| g.node(*id)).find_map(|n| {
+        let set = |name: &'static str| n.attrs.bool(name).unwrap_or(false);
+        match n.kind {
+            "MultiheadAttention" if !set("causal") => {
+                Some(format!("`{}` attends to later positions (it is not `causal=true`)", n.path))
+            }
+            "LSTM" | "GRU" | "RNN" if set("bidirectional") => {
+                Some(format!("`{}` also runs backwards (bidirectional)", n.path))
+            }
+            _ => None,
+        }
+    })
 }
 
 /// The symbols of the token input's batch and time dims.

@@ -93,3 +93,20 @@ fn a_prime_without_a_vocabulary_is_token_ids() {
     assert!(encode_prime(Some(&chars), "").unwrap_err().to_string().contains("at least one token"));
     assert_eq!(decode(None, &[1, 2]).unwrap(), "1 2");
 }
+
+#[test]
+fn layers_that_see_later_positions_cannot_carry_state() {
+    let model = |attn: &str, rnn: &str| {
+        let spec = format!(
+            "dim N = 1\ndim T = 4\nmodel M {{\n input ids: [N, T] of i64\n \
+             x = ids |> e: Embedding(5, 4)\n a = x |> attn: MultiheadAttention(4, 2, batch_first=true{attn})\n \
+             y, h = a |> rnn: GRU(4, batch_first=true{rnn})\n output y\n}}\n"
+        );
+        Model::from_source("m.wick", &spec, &Options::default()).unwrap()
+    };
+    assert_eq!(uncacheable(&model(", causal=true", "")), None);
+    let why = uncacheable(&model("", "")).unwrap();
+    assert!(why.contains("`attn` attends to later positions"), "{why}");
+    let why = uncacheable(&model(", causal=true", ", bidirectional=true")).unwrap();
+    assert!(why.contains("`rnn` also runs backwards"), "{why}");
+}
