@@ -101,6 +101,8 @@ catalog!(
     alexnet,
     bert_base_like_encoder,
     cgan_digits,
+    char_gpt,
+    char_lstm,
     char_rnn_lstm,
     conv_autoencoder,
     dcgan_digits,

@@ -171,6 +171,18 @@ fn gru() {
     check_fixture("gru", &[]);
 }
 
+/// The `lstm` network from a random (h0, c0) given as inputs: outputs, and the gradients of the
+/// weights and of h0 and c0.
+#[test]
+fn lstm_state() {
+    check_fixture("lstm_state", &[]);
+}
+
+#[test]
+fn gru_state() {
+    check_fixture("gru_state", &[]);
+}
+
 #[test]
 fn stylegan_mapping() {
     check_fixture("stylegan_mapping", &[]);

@@ -244,6 +244,30 @@ const REFERENCE: &[Reference] = &[
         output: &[32, 6, 11],
         macs: 32_251_904,
     },
+    // char_lstm (wick's design; PyTorch's nn.Module of the same layers counts 238,985): embed
+    // 89*48 = 4,272; lstm layer 0: 512*48 + 512*128 + 2*512 = 91,136, layer 1: 2*512*128 +
+    // 2*512 = 132,096; fc 128*89 + 89 = 11,481. MACs per position: 4*128*(48 + 128) +
+    // 4*128*(128 + 128) + 128*89 = 232,576, x 32*64 positions = 476,315,648.
+    Reference {
+        spec: "char_lstm",
+        params: 238_985,
+        running_stats: 0,
+        output: &[32, 64, 89],
+        macs: 476_315_648,
+    },
+    // char_gpt (PyTorch's Embedding, Embedding(256, 96), TransformerEncoder of 3 pre-norm
+    // layers with a final LayerNorm and Linear(96, 89) count 377,465): wte 89*96 = 8,544, wpe
+    // 256*96 = 24,576, per layer in_proj 3*96*96 + 288, out_proj 96*96 + 96, linear1 96*384 +
+    // 384, linear2 384*96 + 96, two LayerNorms 384: 111,840, x 3; final norm 192; lm_head
+    // 96*89 + 89 = 8,633. MACs per position: per layer 110,592 projections + 2*64*96 = 12,288
+    // attention core, x 3, + 8,544 head = 377,184, x 2,048 positions = 772,472,832.
+    Reference {
+        spec: "char_gpt",
+        params: 377_465,
+        running_stats: 0,
+        output: &[32, 64, 89],
+        macs: 772_472_832,
+    },
 ];
 
 fn spec_files() -> Vec<std::path::PathBuf> {

@@ -124,6 +124,12 @@ impl Lowered {
         held
     }
 
+    /// [`infer`](Self::infer) as `pass` says: its mode and the layer states it carries from
+    /// pass to pass (generation: a recurrent state, a key-value cache).
+    pub fn infer_with(&self, inputs: &[Tensor], pass: &mut Pass) -> candle_core::Result<Vec<Tensor>> {
+        self.run(inputs, pass, false, &mut |_, _| true)
+    }
+
     /// A fresh state for each layer, for a [`Pass`] that carries them.
     pub fn new_states(&self) -> Vec<LayerState> {
         vec![LayerState::new(); self.steps.len()]

@@ -265,7 +265,9 @@ impl Lower for MultiheadAttention {
                 m => m.cloned(),
             };
             let kv = kv.as_ref().map(|(k, v)| (k, v));
-            let y = attention.forward(&q, kv, mask.as_ref(), ctx.train)?;
+            // Self-attention in a pass that carries layer states keeps a key-value cache.
+            let cache = if kv.is_none() { ctx.state.as_deref_mut() } else { None };
+            let y = attention.forward_cached(&q, kv, mask.as_ref(), ctx.train, cache)?;
             Ok(vec![axes.from_batch_first(&y)?])
         }))
     }

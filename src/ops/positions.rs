@@ -131,7 +131,8 @@ impl Lower for Positions {
     /// Adds a `[L, E]` table shaped to broadcast over the layout: the sine/cosine constants,
     /// the first `L` rows of the learned table (the others get a zero gradient, as an
     /// embedding's unused rows do), or the parameter itself. `L` is the input's length at run
-    /// time, so one lowered model serves a growing sequence (up to `max_len`).
+    /// time, so one lowered model serves a growing sequence (up to `max_len`); a pass that
+    /// carries layer states adds the rows after those of the passes before it.
     fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
         let axes = SeqAxes::of(&ctx.inputs, 0, self.batch_first).map_err(|e| ctx.error(e.message))?;
         let x = &ctx.inputs[0];
@@ -147,21 +148,33 @@ impl Lower for Positions {
             }
             PositionKind::Parameter { .. } => Table::Whole(ctx.weight("")?),
         };
-        Ok(unary(move |x, _| {
+        Ok(unary(move |x, ctx| {
             let len = x.dim(axes.seq)?;
+            // A pass that carries layer states (generation with a key-value cache) continues
+            // the positions where the last one stopped.
+            let offset = match ctx.state.as_deref_mut() {
+                Some(state) if !matches!(table, Table::Whole(_)) => {
+                    let offset = state.get(OFFSET).map(|t| t.to_scalar::<u32>()).transpose()?.unwrap_or(0);
+                    state.insert(OFFSET.into(), Tensor::new(offset + len as u32, x.device())?);
+                    offset as usize
+                }
+                _ => 0,
+            };
+            let end = offset + len;
             let rows = match &table {
                 Table::Whole(t) => return x.broadcast_add(t),
-                Table::Sines { rows, max_len } => match len <= rows.dim(0)? {
-                    true => rows.narrow(0, 0, len)?,
+                Table::Sines { rows, max_len } => match end <= rows.dim(0)? {
+                    true => rows.narrow(0, offset, len)?,
                     false => {
-                        within(len, *max_len)?;
+                        within(end, *max_len)?;
                         let e = rows.dim(1)?;
-                        Tensor::from_vec(sinusoids(len, e), (len, e), x.device())?.to_dtype(rows.dtype())?
+                        let all = Tensor::from_vec(sinusoids(end, e), (end, e), x.device())?;
+                        all.narrow(0, offset, len)?.to_dtype(rows.dtype())?
                     }
                 },
                 Table::Rows { weight, max_len } => {
-                    within(len, *max_len)?;
-                    weight.narrow(0, 0, len)?
+                    within(end, *max_len)?;
+                    weight.narrow(0, offset, len)?
                 }
             };
             let mut shape = vec![1; x.rank()];
@@ -172,6 +185,10 @@ impl Lower for Positions {
 }
 
 /// Refuses a sequence longer than the table, as compiling it would have.
+/// The layer state's key for the positions already seen.
+#[cfg(feature = "lower")]
+const OFFSET: &str = "offset";
+
 #[cfg(feature = "lower")]
 fn within(len: usize, max_len: usize) -> candle_core::Result<()> {
     if len > max_len {

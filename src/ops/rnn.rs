@@ -1,8 +1,11 @@
 //! `LSTM`, `GRU` and `RNN`: stacked, optionally bidirectional recurrent layers, PyTorch layout.
 //!
 //! The input size is taken from the input (`input_size=` only adds a check). Outputs are the
-//! sequence output, `h_n` `[layers * directions, N, H]` and, for the LSTM, `c_n` alike; the
-//! initial state is zero. Unlike PyTorch's FLOP counter, the cost counts the recurrent kernels.
+//! sequence output, `h_n` `[layers * directions, N, H]` and, for the LSTM, `c_n` alike. The
+//! initial state is zero unless given as trailing inputs `h0` (and `c0` for the LSTM), in
+//! PyTorch's layout, the same as `h_n`'s: `lstm: LSTM(512, h0=h, c0=c)`, so a model that
+//! carries its state from call to call is a spec. Unlike PyTorch's FLOP counter, the cost
+//! counts the recurrent kernels.
 
 #[cfg(feature = "lower")]
 use candle_core::Tensor;
@@ -35,22 +38,28 @@ const MAX_LAYERS: i64 = 10_000;
 
 const GATED: &[AttrSpec] = &[INPUT_SIZE, HIDDEN_SIZE, NUM_LAYERS, BIAS, BATCH_FIRST, DROPOUT, BIDIRECTIONAL];
 
+/// The sequence, then the optional initial states.
+const WITH_H0: Inputs = Inputs::Trailing { names: &["x", "h0"], required: 1 };
+
 pub static LSTM: OpDef = OpDef {
     name: "LSTM",
-    signature: Signature { inputs: Inputs::Fixed(&["x"]), attrs: GATED },
+    signature: Signature {
+        inputs: Inputs::Trailing { names: &["x", "h0", "c0"], required: 1 },
+        attrs: GATED,
+    },
     build: |a: &Attrs| Ok(Box::new(Recurrent::from_attrs(a, Cell::Lstm)?)),
 };
 
 pub static GRU: OpDef = OpDef {
     name: "GRU",
-    signature: Signature { inputs: Inputs::Fixed(&["x"]), attrs: GATED },
+    signature: Signature { inputs: WITH_H0, attrs: GATED },
     build: |a: &Attrs| Ok(Box::new(Recurrent::from_attrs(a, Cell::Gru)?)),
 };
 
 pub static RNN: OpDef = OpDef {
     name: "RNN",
     signature: Signature {
-        inputs: Inputs::Fixed(&["x"]),
+        inputs: WITH_H0,
         attrs: &[
             INPUT_SIZE,
             HIDDEN_SIZE,
@@ -151,6 +160,30 @@ impl Recurrent {
     }
 }
 
+impl Recurrent {
+    /// Given initial states must be float and shaped as the final ones; an LSTM takes both or
+    /// neither.
+    fn expect_initial_states(&self, inputs: &[TensorType], state: &[Dim]) -> Result<(), OpError> {
+        if self.cell == Cell::Lstm && inputs.len() == 2 {
+            return Err(OpError::new("an LSTM's initial state is `h0` and `c0`: found `h0` only")
+                .help("give both, `LSTM(..., h0=h, c0=c)`, or neither for a zero state"));
+        }
+        for (i, t) in inputs.iter().enumerate().skip(1) {
+            let name = ["h0", "c0"][i - 1];
+            expect_float(inputs, i, "a recurrent layer's initial state")?;
+            if t.shape.as_slice() != state {
+                return Err(OpError::new(format!(
+                    "`{name}` must be [layers * directions, N, hidden] = {}, found {}",
+                    shape_string(state),
+                    shape_string(&t.shape)
+                ))
+                .input(i));
+            }
+        }
+        Ok(())
+    }
+}
+
 fn features(inputs: &[TensorType]) -> Dim {
     inputs.first().and_then(|x| x.shape.last()).cloned().unwrap_or_default()
 }
@@ -182,6 +215,7 @@ impl Op for Recurrent {
             }
             _ => return Err(OpError::new(format!("expected {layout}, found {}", shape_string(&x.shape)))),
         };
+        self.expect_initial_states(inputs, &state)?;
         let mut out = vec![x.with_shape(sequence), x.with_shape(state.clone())];
         if self.cell == Cell::Lstm {
             out.push(x.with_shape(state));
@@ -257,9 +291,22 @@ impl Lower for Recurrent {
         }
         let stack = Stack { cell: self.cell, hidden, layers, dropout: self.dropout };
         let (batch_first, unbatched) = (self.batch_first, ctx.inputs[0].rank() == 2);
-        Ok(Box::new(move |xs: &[Tensor], ctx: &mut ForwardCtx| match xs {
-            [x] => stack.run(x, batch_first, unbatched, ctx.train),
-            _ => candle_core::bail!("expected 1 input, found {}", xs.len()),
+        Ok(Box::new(move |xs: &[Tensor], ctx: &mut ForwardCtx| {
+            let Some((x, given)) = xs.split_first() else { candle_core::bail!("expected an input sequence") };
+            // A pass that carries layer states (step-by-step generation) starts where the last
+            // one ended, unless the spec gives the initial state.
+            let carried: Vec<Tensor> = match (&ctx.state, given.is_empty()) {
+                (Some(state), true) => ["h", "c"].iter().filter_map(|k| state.get(*k).cloned()).collect(),
+                _ => Vec::new(),
+            };
+            let initial = if given.is_empty() { carried.as_slice() } else { given };
+            let ys = stack.run(x, initial, batch_first, unbatched, ctx.train)?;
+            if let Some(state) = ctx.state.as_deref_mut() {
+                for (key, y) in ["h", "c"].iter().zip(&ys[1..]) {
+                    state.insert(key.to_string(), y.detach());
+                }
+            }
+            Ok(ys)
         }))
     }
 }
@@ -422,6 +469,77 @@ mod tests {
             "model M { input x: [5, 3]\n \
              y, h = x |> rnn: RNN(4, nonlinearity=\"relu\", bias=false)\n output y, h }",
         );
+    }
+
+    /// Through h0 and c0 as well as x and the weights, on odd shapes: an LSTM stacked and
+    /// bidirectional, a GRU sequence first, an unbatched relu RNN.
+    #[cfg(feature = "lower")]
+    #[test]
+    fn gradcheck_through_initial_states() {
+        check(
+            "model M { input x: [2, 3, 5]\n input h0: [4, 2, 3]\n input c0: [4, 2, 3]\n \
+             y, h, c = x |> lstm: LSTM(3, num_layers=2, bidirectional=true, batch_first=true, h0=h0, c0=c0)\n \
+             output y, h, c }",
+        );
+        check(
+            "model M { input x: [3, 2, 4]\n input h0: [2, 2, 5]\n \
+             y, h = x |> gru: GRU(5, num_layers=2, h0=h0)\n output y, h }",
+        );
+        check(
+            "model M { input x: [5, 3]\n input h0: [1, 4]\n \
+             y, h = x |> rnn: RNN(4, nonlinearity=\"relu\", h0=h0)\n output y, h }",
+        );
+    }
+
+    #[test]
+    fn initial_states_must_match_the_final_ones() {
+        let op = build(&LSTM, &[("hidden_size", int(6)), ("num_layers", int(2))]).unwrap();
+        let x = f32(&[4, 3, 5]);
+        let e = err(op.infer(&[x.clone(), f32(&[2, 3, 6])]));
+        assert!(e.message.contains("found `h0` only"), "{}", e.message);
+        let e = err(op.infer(&[x.clone(), f32(&[2, 3, 6]), f32(&[1, 3, 6])]));
+        assert!(
+            e.message.contains("`c0` must be [layers * directions, N, hidden] = [2, 3, 6], found [1, 3, 6]"),
+            "{}",
+            e.message
+        );
+        assert_eq!(op.infer(&[x.clone(), f32(&[2, 3, 6]), f32(&[2, 3, 6])]).unwrap().len(), 3);
+        let gru = build(&GRU, &[("hidden_size", int(6))]).unwrap();
+        let e = err(gru.infer(&[x, f32(&[1, 4, 6])]));
+        assert!(e.message.contains("`h0` must be"), "{}", e.message);
+    }
+
+    /// A pass that carries layer states continues from the last one's final state: two halves
+    /// of a sequence, one after the other, end where the whole sequence does.
+    #[cfg(feature = "lower")]
+    #[test]
+    fn a_carried_state_continues_the_sequence() {
+        use candle_core::{DType, Device};
+        let spec = |t: usize| {
+            format!(
+                "model M {{ input x: [{t}, 2, 3]\n y, h, c = x |> lstm: LSTM(4, num_layers=2)\n output y, h, c }}"
+            )
+        };
+        let whole = crate::Model::from_source("w.wick", &spec(5), &crate::Options::default()).unwrap();
+        let whole = whole.build(&Device::Cpu, DType::F64).unwrap();
+        let x = crate::lower::random::scoped(1, "x", 0, || {
+            crate::lower::random::normal(&[5, 2, 3], DType::F64, &Device::Cpu)
+        })
+        .unwrap();
+        let expected = whole.infer(std::slice::from_ref(&x), false).unwrap();
+        let mut pass =
+            crate::lower::Pass { states: Some(whole.new_states()), ..crate::lower::Pass::default() };
+        let mut got = Vec::new();
+        for (start, len) in [(0, 3), (3, 2)] {
+            let part = crate::Model::from_source("p.wick", &spec(len), &crate::Options::default()).unwrap();
+            let part = part.build_sharing(&whole, &[]).unwrap();
+            got = part.forward_with(&[x.narrow(0, start, len).unwrap()], &mut pass).unwrap();
+        }
+        let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f64>().unwrap();
+        for (g, e) in got[1..].iter().zip(&expected[1..]) {
+            let worst = flat(g).iter().zip(flat(e)).fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
+            assert!(worst < 1e-12, "{worst}");
+        }
     }
 
     #[cfg(feature = "lower")]

@@ -1,11 +1,13 @@
 //! `wick sample`: a generator model run on latent draws, its outputs written as arrays or as a
-//! grid of images.
+//! grid of images; or a language model's text ([`sequence`]).
 //!
 //! The latent is every float input of the model, drawn from a seeded standard normal at the
 //! input's declared shape with its leading (batch) dim bound to the number of samples, as
 //! `wick run` binds dims from the tensors it is given. Inputs of another kind (a class label,
 //! token ids) are refused for now: conditional and sequence sampling will take them from flags.
 
+pub mod choose;
+pub mod sequence;
 pub mod write;
 
 use std::collections::{BTreeMap, HashMap};
@@ -18,6 +20,8 @@ use crate::lower::{random, LowerError, WeightsMismatch};
 use crate::train::data::rescaled::Rescaled;
 use crate::{Model, Options};
 
+pub use choose::Choice;
+pub use sequence::{generate_text, TextRequest, TextSample};
 pub use write::{write, Format};
 
 /// Why sampling failed: the spec (exit 1), or anything the person running it can change (exit 2).

@@ -11,6 +11,7 @@ use candle_core::{DType, Device, Result, Tensor, D};
 use super::activation::dropout;
 use super::linear::linear;
 use super::softmax::softmax;
+use crate::lower::LayerState;
 
 /// The input projections: PyTorch's packed `in_proj_weight [3E, E]` (query, key, value rows
 /// in that order) or three separate weights; `in_proj_bias [3E]` in both cases.
@@ -41,14 +42,15 @@ impl Attention {
         usize::from(self.bias_kv.is_some()) + usize::from(self.zero_attn)
     }
 
-    /// The causal bias for `l` queries and `keys` keys (the appended ones included): `built`
-    /// when the lengths are the lowered ones, a fresh one otherwise.
-    fn causal_at(&self, built: &Tensor, l: usize, keys: usize) -> Result<Tensor> {
-        if built.dims() == [l, keys] {
+    /// The causal bias for `l` queries that follow `past` cached positions and `keys` keys (the
+    /// cached and appended ones included): `built` when the lengths are the lowered ones and
+    /// nothing is cached, a fresh one otherwise.
+    fn causal_at(&self, built: &Tensor, l: usize, keys: usize, past: usize) -> Result<Tensor> {
+        if past == 0 && built.dims() == [l, keys] {
             return Ok(built.clone());
         }
         let extra = self.extra_keys();
-        causal_bias(l, keys.saturating_sub(extra), extra, built.dtype(), built.device())
+        causal_bias_after(past, l, keys.saturating_sub(extra), extra, built.dtype(), built.device())
     }
 
     /// Query, key and value projected, `[N, L|S, E]`. Self-attention (`kv` is None) with a
@@ -90,9 +92,37 @@ impl Attention {
         key_padding_mask: Option<&Tensor>,
         train: bool,
     ) -> Result<Tensor> {
+        self.forward_cached(q, kv, key_padding_mask, train, None)
+    }
+
+    /// [`forward`](Self::forward), where a self-attention pass given a `cache` (a key-value
+    /// cache: the projected keys `k` and values `v` of earlier passes, `[N, S_past, E]`) attends
+    /// to those too and adds its own: generation then costs one position a token. Query `i` of
+    /// this pass is position `S_past + i`, so the causal mask lets it see keys up to there.
+    pub fn forward_cached(
+        &self,
+        q: &Tensor,
+        kv: Option<(&Tensor, &Tensor)>,
+        key_padding_mask: Option<&Tensor>,
+        train: bool,
+        cache: Option<&mut LayerState>,
+    ) -> Result<Tensor> {
         let (n, l, e) = q.dims3()?;
         let (h, d) = (self.heads, e / self.heads);
         let [q, mut k, mut v] = self.qkv(q, kv)?;
+        let mut past = 0;
+        if let Some(cache) = cache {
+            if kv.is_some() || key_padding_mask.is_some() {
+                candle_core::bail!("a key-value cache serves self-attention without a key padding mask");
+            }
+            if let (Some(k_past), Some(v_past)) = (cache.get("k"), cache.get("v")) {
+                past = k_past.dim(1)?;
+                k = Tensor::cat(&[k_past, &k], 1)?;
+                v = Tensor::cat(&[v_past, &v], 1)?;
+            }
+            cache.insert("k".into(), k.detach());
+            cache.insert("v".into(), v.detach());
+        }
         if let Some((bk, bv)) = &self.bias_kv {
             k = Tensor::cat(&[&k, &bk.broadcast_as((n, 1, e))?], 1)?;
             v = Tensor::cat(&[&v, &bv.broadcast_as((n, 1, e))?], 1)?;
@@ -110,7 +140,7 @@ impl Attention {
         // [N, H, L, S']
         let scores = (q.affine(1.0 / (d as f64).sqrt(), 0.0)?).matmul(&k.t()?.contiguous()?)?;
         let scores = match &self.causal {
-            Some(bias) => scores.broadcast_add(&self.causal_at(bias, l, k.dim(2)?)?)?,
+            Some(bias) => scores.broadcast_add(&self.causal_at(bias, l, k.dim(2)?, past)?)?,
             None => scores,
         };
         let scores = match key_padding_mask {
@@ -131,10 +161,22 @@ impl Attention {
 
 /// The additive `[L, S + extra]` causal bias: `-inf` where key `j > i` among the `s` real keys.
 pub fn causal_bias(l: usize, s: usize, extra: usize, dtype: DType, device: &Device) -> Result<Tensor> {
+    causal_bias_after(0, l, s, extra, dtype, device)
+}
+
+/// [`causal_bias`] for queries that follow `past` positions: `-inf` where key `j > past + i`.
+pub fn causal_bias_after(
+    past: usize,
+    l: usize,
+    s: usize,
+    extra: usize,
+    dtype: DType,
+    device: &Device,
+) -> Result<Tensor> {
     let cols = s + extra;
     let mut values = vec![0.0f64; l * cols];
     for i in 0..l {
-        for j in i + 1..s {
+        for j in past + i + 1..s {
             values[i * cols + j] = f64::NEG_INFINITY;
         }
     }
@@ -162,6 +204,13 @@ mod tests {
         let b = causal_bias(2, 3, 1, DType::F64, &Device::Cpu).unwrap().to_vec2::<f64>().unwrap();
         let ninf = f64::NEG_INFINITY;
         assert_eq!(b, vec![vec![0.0, ninf, ninf, 0.0], vec![0.0, 0.0, ninf, 0.0]]);
+    }
+
+    #[test]
+    fn causal_bias_after_cached_positions_shifts_the_diagonal() {
+        let b = causal_bias_after(2, 2, 4, 0, DType::F64, &Device::Cpu).unwrap().to_vec2::<f64>().unwrap();
+        let ninf = f64::NEG_INFINITY;
+        assert_eq!(b, vec![vec![0.0, 0.0, 0.0, ninf], vec![0.0; 4]]);
     }
 
     #[test]

@@ -47,15 +47,25 @@ fn gate(x: &Tensor, k: usize, h: usize) -> Result<Tensor> {
 
 impl Stack {
     /// Runs the stack over `x` in PyTorch's layout (`[T, N, F]`, `[N, T, F]` when
-    /// `batch_first`, or an unbatched `[T, F]`): the sequence output in the same layout, then
-    /// `h_n` (and `c_n`) as `[L * D, N, H]` (`[L * D, H]` unbatched).
-    pub fn run(&self, x: &Tensor, batch_first: bool, unbatched: bool, train: bool) -> Result<Vec<Tensor>> {
-        // An unbatched [T, F] runs as [T, 1, F].
-        let x = if unbatched { x.unsqueeze(1)? } else { x.clone() };
+    /// `batch_first`, or an unbatched `[T, F]`) from `initial` (empty: zeros; else `h0`, and
+    /// `c0` for an LSTM, laid out as the final states): the sequence output in the same layout,
+    /// then `h_n` (and `c_n`) as `[L * D, N, H]` (`[L * D, H]` unbatched).
+    pub fn run(
+        &self,
+        x: &Tensor,
+        initial: &[Tensor],
+        batch_first: bool,
+        unbatched: bool,
+        train: bool,
+    ) -> Result<Vec<Tensor>> {
+        // An unbatched [T, F] runs as [T, 1, F] (and its states [L * D, H] as [L * D, 1, H]).
+        let batched = |t: &Tensor| if unbatched { t.unsqueeze(1) } else { Ok(t.clone()) };
+        let x = batched(x)?;
+        let initial = initial.iter().map(batched).collect::<Result<Vec<_>>>()?;
         let time = usize::from(batch_first && !unbatched);
         let steps =
             (0..x.dim(time)?).map(|t| x.narrow(time, t, 1)?.squeeze(time)).collect::<Result<Vec<_>>>()?;
-        let out = self.forward(&steps, train)?;
+        let out = self.forward(&steps, &initial, train)?;
         let mut ys = vec![Tensor::stack(&out.sequence, time)?, out.h_n];
         ys.extend(out.c_n);
         if unbatched {
@@ -64,14 +74,18 @@ impl Stack {
         Ok(ys)
     }
 
-    /// Runs the stack over `steps` (each `[N, F]`) from zero initial states.
-    pub fn forward(&self, steps: &[Tensor], train: bool) -> Result<Outputs> {
+    /// Runs the stack over `steps` (each `[N, F]`) from `initial`: empty for zero states, else
+    /// `h0` (and `c0`) `[L * D, N, H]`, row `k * D + d` for layer `k`, direction `d`.
+    pub fn forward(&self, steps: &[Tensor], initial: &[Tensor], train: bool) -> Result<Outputs> {
         let (mut hs, mut cs) = (Vec::new(), Vec::new());
         let mut input = steps.to_vec();
+        let directions = self.layers.first().map_or(1, Vec::len);
         for (k, layer) in self.layers.iter().enumerate() {
             let mut per_direction = Vec::new();
             for (d, w) in layer.iter().enumerate() {
-                let (outs, h, c) = self.direction(&input, w, d == 1)?;
+                let row = k * directions + d;
+                let start = initial.iter().map(|s| s.get(row)).collect::<Result<Vec<_>>>()?;
+                let (outs, h, c) = self.direction(&input, w, d == 1, &start)?;
                 per_direction.push(outs);
                 hs.push(h);
                 cs.extend(c);
@@ -93,17 +107,25 @@ impl Stack {
         Ok(Outputs { sequence: input, h_n: Tensor::stack(&hs, 0)?, c_n })
     }
 
-    /// One layer in one direction: the outputs in time order and the final (h, c).
+    /// One layer in one direction from `start` (empty: zeros; else `[N, H]` h, and c): the
+    /// outputs in time order and the final (h, c).
     fn direction(
         &self,
         xs: &[Tensor],
         w: &Weights,
         reverse: bool,
+        start: &[Tensor],
     ) -> Result<(Vec<Tensor>, Tensor, Option<Tensor>)> {
         let n = xs.first().map(|x| x.dim(0)).transpose()?.unwrap_or(0);
-        let dtype = w.w_hh.dtype();
-        let mut h = Tensor::zeros((n, self.hidden), dtype, w.w_hh.device())?;
-        let mut c = h.clone();
+        let zeros = || Tensor::zeros((n, self.hidden), w.w_hh.dtype(), w.w_hh.device());
+        let mut h = match start.first() {
+            Some(h0) => h0.clone(),
+            None => zeros()?,
+        };
+        let mut c = match start.get(1) {
+            Some(c0) => c0.clone(),
+            None => zeros()?,
+        };
         let mut outs = Vec::with_capacity(xs.len());
         let order: Vec<usize> = if reverse { (0..xs.len()).rev().collect() } else { (0..xs.len()).collect() };
         for t in order {

@@ -88,6 +88,18 @@ pub enum Source {
         labels: Option<String>,
     },
     Synthetic(Synthetic),
+    /// A text corpus as (input, next-token target) windows of token ids.
+    Text(Text),
+}
+
+/// `text:`: windows of `seq_len` token ids, one every `stride`, each with the same window one
+/// token on as its targets; tokens are the corpus's characters, or a `tokenizer.json`'s.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Text {
+    pub path: String,
+    pub tokenizer: Option<String>,
+    pub seq_len: usize,
+    pub stride: usize,
 }
 
 /// A seeded data set with a learnable rule, for smoke tests: features drawn from a normal

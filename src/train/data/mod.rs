@@ -18,6 +18,7 @@ pub mod recorded;
 pub mod rescaled;
 mod safetensors;
 mod synthetic;
+pub mod text;
 mod written;
 mod zip;
 
@@ -26,7 +27,7 @@ use std::path::Path;
 use candle_core::{Device, Tensor};
 
 pub use check::{check_class_indices, check_classes, check_fits, check_input, check_named};
-pub use config::{DataConfig, Element, Names, Source, Synthetic, Target, Validation};
+pub use config::{DataConfig, Element, Names, Source, Synthetic, Target, Text, Validation};
 use convert::Raw;
 pub use dataset::{shuffled, Column, Dataset, Role};
 pub use safetensors::{read_all as read_safetensors, read_metadata as read_safetensors_metadata};
@@ -38,8 +39,8 @@ pub struct Splits {
     pub val: Dataset,
     /// The held-out test examples (`test_split` or `test`), evaluated once after training.
     pub test: Option<Dataset>,
-    /// What the section learned from the training split (standardisation, `rescale`), recorded
-    /// with the weights.
+    /// What the section learned from the training split (standardisation, `rescale`, class
+    /// names, a text's vocabulary), recorded with the weights.
     pub recorded: recorded::Recorded,
 }
 
@@ -78,18 +79,29 @@ pub fn load_with(
     device: &Device,
     validated: bool,
 ) -> Result<Splits, DataError> {
-    let (data, classes) = read(&config.source, config, base, None)?;
+    // A text source's vocabulary is the training corpus's, shared by the validation text.
+    let vocabulary = match &config.source {
+        Source::Text(t) => Some(text::vocabulary(
+            &base.join(&t.path),
+            t.tokenizer.as_ref().map(|p| base.join(p)).as_deref(),
+        )?),
+        _ => None,
+    };
+    let (data, classes) = read(&config.source, config, base, None, vocabulary.as_ref())?;
     // Other files' class names are indexed as the training file's.
-    let read_other = |source| read(source, config, base, classes.as_deref()).map(|(d, _)| d);
+    let read_other =
+        |source| read(source, config, base, classes.as_deref(), vocabulary.as_ref()).map(|(d, _)| d);
+    // Overlapping windows of one text would leak into a shuffled split: its end is held out.
+    let in_order = !config.shuffle || vocabulary.is_some();
     let (data, mut test) = match &config.test {
         None => (data, None),
         // Drawn with another seed than validation's, so the two are independent draws.
-        Some(Validation::Split(f)) if config.shuffle => split_off(data.split(*f, seed ^ TEST_SEED)?),
+        Some(Validation::Split(f)) if !in_order => split_off(data.split(*f, seed ^ TEST_SEED)?),
         Some(Validation::Split(f)) => split_off(data.split_in_order(*f)?),
         Some(Validation::Source(source)) => (data, Some(read_other(source)?)),
     };
     let (mut train, mut val) = match &config.val {
-        Validation::Split(f) if config.shuffle => data.split(*f, seed)?,
+        Validation::Split(f) if !in_order => data.split(*f, seed)?,
         Validation::Split(f) => data.split_in_order(*f)?,
         Validation::Source(source) => (data, read_other(source)?),
     };
@@ -103,7 +115,7 @@ pub fn load_with(
     if let Some(test) = &test {
         check_alike(&train, test, config.named.as_ref(), "test")?;
     }
-    let mut recorded = recorded::Recorded { classes, ..Default::default() };
+    let mut recorded = recorded::Recorded { classes, vocabulary, ..Default::default() };
     if config.standardize {
         let float_input = train.x.dtype().is_float()
             || train.more.values().any(|c| c.role == Role::Input && c.tensor.dtype().is_float());
@@ -165,7 +177,7 @@ pub fn read_source(
     base: &Path,
     classes: Option<&[String]>,
 ) -> Result<Dataset, DataError> {
-    read(source, config, base, classes).map(|(d, _)| d)
+    read(source, config, base, classes, None).map(|(d, _)| d)
 }
 
 /// A model input from a file (`wick run`): a `.npy` file, or a safetensors file's tensor `name`,
@@ -214,12 +226,14 @@ fn check_alike(train: &Dataset, other: &Dataset, names: Option<&Names>, what: &s
 }
 
 /// One source, read and converted by the configuration's dtype and shape rules; the class
-/// names of a CSV's string labels (indexed as `classes`, when given).
+/// names of a CSV's string labels (indexed as `classes`, when given). A text source is
+/// tokenized with `vocabulary`.
 fn read(
     source: &Source,
     config: &DataConfig,
     base: &Path,
     classes: Option<&[String]>,
+    vocabulary: Option<&text::Vocabulary>,
 ) -> Result<(Dataset, Option<Vec<String>>), DataError> {
     if let Some(names) = &config.named {
         return Ok((named::read(source, names, config.dtype, base)?, None));
@@ -248,6 +262,11 @@ fn read(
         }
         Source::Idx { images, labels } => idx::read(&at(images), labels.as_deref().map(at).as_deref())?,
         Source::Synthetic(s) => synthetic::generate(s, config.target)?,
+        Source::Text(t) => {
+            let vocabulary =
+                vocabulary.ok_or_else(|| DataError::Config("a text source without its vocabulary".into()))?;
+            text::windows(&at(&t.path), vocabulary, t.seq_len, t.stride)?
+        }
     };
     Ok((convert::assemble(raw, config.dtype, config.shape.as_deref(), config.target)?, names))
 }

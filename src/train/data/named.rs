@@ -84,7 +84,7 @@ fn fetch(source: &Source, key: &[String], base: &Path) -> Result<(Named, Target)
                 found.ok_or_else(|| DataError::Config(format!("`{path}` gave no `{}`", key.join(""))))?;
             Ok(by_dtype(found))
         }
-        Source::Idx { .. } | Source::Synthetic(_) => Err(DataError::Config(
+        Source::Idx { .. } | Source::Synthetic(_) | Source::Text(_) => Err(DataError::Config(
             "`inputs` and `targets` name arrays of npz, safetensors, csv or npy".into(),
         )),
     }

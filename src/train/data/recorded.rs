@@ -11,6 +11,7 @@ use candle_core::{DType, Result, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::rescaled::Rescaled;
+use super::text::Vocabulary;
 use super::DataError;
 
 /// `standardize: true`: each feature (each value of one example) minus the training split's
@@ -78,6 +79,8 @@ pub struct Recorded {
     pub rescaled: Option<Rescaled>,
     /// The names of the classes, by index (string labels, sorted).
     pub classes: Option<Vec<String>>,
+    /// A text source's tokens (`wick.vocabulary`), for sampling to encode and decode.
+    pub vocabulary: Option<Vocabulary>,
 }
 
 impl Recorded {
@@ -94,6 +97,7 @@ impl Recorded {
         if let Some(c) = &self.classes {
             m.insert(CLASSES_KEY.into(), serde_json::json!(c).to_string());
         }
+        m.extend(self.vocabulary.iter().flat_map(Vocabulary::metadata));
         m
     }
 
@@ -103,6 +107,7 @@ impl Recorded {
             standardized: m.get(STANDARDIZE_KEY).and_then(|t| Standardized::from_json(t)),
             rescaled: Rescaled::from_metadata(m),
             classes: m.get(CLASSES_KEY).and_then(|t| serde_json::from_str(t).ok()),
+            vocabulary: Vocabulary::from_metadata(m).ok().flatten(),
         }
     }
 
@@ -154,8 +159,11 @@ mod tests {
             (s.mean.clone(), s.std.clone(), s.shape.clone()),
             (vec![2.0, 5.0], vec![1.0, 1.0], vec![2])
         );
-        let recorded =
-            Recorded { standardized: Some(s), rescaled: None, classes: Some(vec!["A".into(), "B".into()]) };
+        let recorded = Recorded {
+            standardized: Some(s),
+            classes: Some(vec!["A".into(), "B".into()]),
+            ..Default::default()
+        };
         let back = Recorded::from_metadata(&recorded.metadata());
         assert_eq!(back, recorded);
         let val = Tensor::new(&[[2f32, 7.]], &Device::Cpu).unwrap();

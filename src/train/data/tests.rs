@@ -121,7 +121,7 @@ fn synthetic_data_is_the_same_for_the_same_seed() {
 #[test]
 fn configurations_that_cannot_work_are_refused_when_read() {
     let cases = [
-        ("{target: y}", "no data source: give one of csv, npy, npz, safetensors, idx or synthetic"),
+        ("{target: y}", "no data source: give one of csv, npy, npz, safetensors, idx, synthetic or text"),
         ("{csv: a.csv, npz: b.npz, target: y}", "give one data source, found csv and npz"),
         ("{csv: a.csv}", "`csv` needs a `target` column (or `autoencoder: true`)"),
         (
@@ -166,4 +166,58 @@ fn files_that_do_not_fit_the_configuration_are_named() {
     assert_eq!(e, "the validation examples are [1] (f32) but the training examples are [2] (f32)");
     let e = load_in(&dir, "{csv: missing.csv, target: label}").unwrap_err().to_string();
     assert!(e.starts_with("cannot read `") && e.contains("missing.csv"), "{e}");
+}
+
+/// The shipped corpus: windows of next-token ids, the last tenth held out in order, the
+/// vocabulary its 89 characters, written into the run's metadata.
+#[test]
+fn text_windows_the_corpus_and_keeps_its_vocabulary() {
+    let s = load_in(Path::new(REPO), "{text: data/wick_corpus.txt, seq_len: 64, stride: 64, val_split: 0.1}")
+        .unwrap();
+    // 70,740 characters: (70,740 - 65) / 64 + 1 = 1,105 windows; 110.5 rounds to 111 held out.
+    assert_eq!((s.train.len(), s.val.len()), (994, 111));
+    assert_eq!(s.train.x.dims(), &[994, 64]);
+    assert_eq!((s.train.x.dtype(), s.train.y.dtype()), (DType::I64, DType::I64));
+    // Targets are the inputs one token on, within a window and across the stride.
+    let (x, y) = (s.train.x.to_vec2::<i64>().unwrap(), s.train.y.to_vec2::<i64>().unwrap());
+    assert_eq!(x[0][1..], y[0][..63]);
+    assert_eq!(y[0][63], x[1][0]);
+    // In order: the validation windows follow the last training one.
+    assert_eq!(s.val.x.to_vec2::<i64>().unwrap()[0][0], y[993][63]);
+    let vocabulary = s.recorded.vocabulary.as_ref().unwrap();
+    assert_eq!(vocabulary.len(), 89);
+    assert_eq!(vocabulary.decode(&[x[0][0] as u32]).unwrap(), "#");
+    let metadata = s.recorded.metadata();
+    assert_eq!(text::Vocabulary::from_metadata(&metadata).unwrap().as_ref(), Some(vocabulary));
+}
+
+#[test]
+fn text_settings_are_checked() {
+    let cases = [
+        ("data: {text: a.txt}", "`text` needs `seq_len`"),
+        ("data: {text: a.txt, seq_len: 0}", "`seq_len` must be in 1..="),
+        ("data: {text: a.txt, seq_len: 8, stride: 0}", "`stride` must be at least 1"),
+        ("data: {text: a.txt, seq_len: 8, standardize: true}", "`standardize` does not apply to `text`"),
+        ("data: {csv: a.csv, target: y, seq_len: 8}", "belong to a `text` source"),
+        ("data: {text: a.txt, csv: a.csv, seq_len: 8}", "give one data source, found csv and text"),
+        ("data: {csv: a.csv, target: y, val: {text: b.txt}}", "needs a `text` training source"),
+    ];
+    for (yaml, says) in cases {
+        let e = config_error(yaml);
+        assert!(e.contains(says), "{yaml}: {e}");
+    }
+    let c = config("{text: a.txt, seq_len: 8, val: {text: b.txt}}");
+    let Validation::Source(Source::Text(t)) = c.val else { panic!("{:?}", c.val) };
+    assert_eq!((t.path.as_str(), t.seq_len, t.stride), ("b.txt", 8, 8));
+}
+
+#[test]
+fn a_validation_text_uses_the_training_vocabulary() {
+    let dir = test_dir("text-val");
+    std::fs::write(dir.join("a.txt"), "abc\nabc\nabc\n").unwrap();
+    std::fs::write(dir.join("b.txt"), "cab\nabz").unwrap();
+    let e = load_in(&dir, "{text: a.txt, seq_len: 3, val: {text: b.txt}}").unwrap_err().to_string();
+    assert!(e.contains("b.txt`: 2:3: the character 'z' is not in the vocabulary of 4"), "{e}");
+    let e = load_in(&dir, "{text: a.txt, seq_len: 12}").unwrap_err().to_string();
+    assert!(e.contains("12 tokens: a window of `seq_len: 12` and its next token need 13"), "{e}");
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::config::{one_or_many, DataConfig, Element, Names, Source, Synthetic, Target, Validation};
+use super::config::{one_or_many, DataConfig, Element, Names, Source, Synthetic, Target, Text, Validation};
 use super::convert::count;
 
 #[derive(Clone, Debug, Deserialize)]
@@ -61,6 +61,11 @@ pub(super) struct RawData {
     safetensors: Option<String>,
     idx: Option<IdxFiles>,
     synthetic: Option<Synthetic>,
+    text: Option<String>,
+    /// Of a `text` source: its tokens' `tokenizer.json` (else characters), window and stride.
+    tokenizer: Option<String>,
+    seq_len: Option<usize>,
+    stride: Option<usize>,
     #[serde(default, deserialize_with = "some_one_or_many")]
     features: Option<Vec<String>>,
     target: Option<String>,
@@ -93,6 +98,7 @@ struct RawSource {
     safetensors: Option<String>,
     idx: Option<IdxFiles>,
     synthetic: Option<Synthetic>,
+    text: Option<String>,
     #[serde(default, deserialize_with = "some_one_or_many")]
     features: Option<Vec<String>>,
     target: Option<String>,
@@ -108,10 +114,48 @@ impl TryFrom<RawData> for DataConfig {
     }
 }
 
+/// Far longer than any window a model is trained on; keeps a typo from allocating terabytes.
+const MAX_SEQ_LEN: usize = 1 << 20;
+
+/// The window settings of a `text` source, checked; `None` when it has none.
+fn text_windows(raw: &RawData) -> Result<Option<Text>, String> {
+    let Some(path) = raw.text.clone() else {
+        return match (&raw.tokenizer, raw.seq_len, raw.stride) {
+            (None, None, None) => Ok(None),
+            _ => Err("`tokenizer`, `seq_len` and `stride` belong to a `text` source".into()),
+        };
+    };
+    let seq_len = raw.seq_len.ok_or("`text` needs `seq_len`, the window's length in tokens")?;
+    if !(1..=MAX_SEQ_LEN).contains(&seq_len) {
+        return Err(format!("`seq_len` must be in 1..={MAX_SEQ_LEN}, found {seq_len}"));
+    }
+    let stride = raw.stride.unwrap_or(seq_len);
+    if stride == 0 {
+        return Err("`stride` must be at least 1".into());
+    }
+    let others = [
+        ("features", raw.features.is_some()),
+        ("target", raw.target.is_some()),
+        ("shape", raw.shape.is_some()),
+        ("dtype", raw.dtype.is_some()),
+        ("target_dtype", raw.target_dtype.is_some()),
+        ("autoencoder", raw.autoencoder),
+        ("standardize", raw.standardize),
+        ("rescale", raw.rescale.is_some()),
+    ];
+    if let Some((key, _)) = others.iter().find(|(_, given)| *given) {
+        return Err(format!(
+            "`{key}` does not apply to `text`: its examples are token ids, its targets the next ones"
+        ));
+    }
+    Ok(Some(Text { path, tokenizer: raw.tokenizer.clone(), seq_len, stride }))
+}
+
 fn checked(raw: RawData) -> Result<DataConfig, String> {
     if raw.inputs.is_some() || raw.targets.is_some() || raw.npy.as_ref().is_some_and(NpyFiles::named) {
         return named(raw);
     }
+    let text = text_windows(&raw)?;
     let target = match (raw.autoencoder, raw.target_dtype) {
         (true, Some(_)) => {
             return Err("`autoencoder: true` takes the features as targets; drop `target_dtype`".into())
@@ -121,11 +165,13 @@ fn checked(raw: RawData) -> Result<DataConfig, String> {
         (false, _) => Target::Classes,
     };
     let train = raw.source();
-    let source = train.clone().resolve(target)?;
+    let source = train.clone().resolve(target, text.as_ref())?;
     let val = match (raw.val, raw.val_split) {
         (Some(_), Some(_)) => return Err("give `val_split` or `val`, not both".into()),
         (Some(v), None) => Validation::Source(
-            v.inheriting(&train).and_then(|v| v.resolve(target)).map_err(|e| format!("in `val`: {e}"))?,
+            v.inheriting(&train)
+                .and_then(|v| v.resolve(target, text.as_ref()))
+                .map_err(|e| format!("in `val`: {e}"))?,
         ),
         (None, Some(f)) if !(0.0..1.0).contains(&f) => {
             return Err(format!("`val_split` is the validation fraction, in [0, 1); found {f}"))
@@ -135,7 +181,9 @@ fn checked(raw: RawData) -> Result<DataConfig, String> {
     let test = match (raw.test, raw.test_split) {
         (Some(_), Some(_)) => return Err("give `test_split` or `test`, not both".into()),
         (Some(t), None) => Some(Validation::Source(
-            t.inheriting(&train).and_then(|t| t.resolve(target)).map_err(|e| format!("in `test`: {e}"))?,
+            t.inheriting(&train)
+                .and_then(|t| t.resolve(target, text.as_ref()))
+                .map_err(|e| format!("in `test`: {e}"))?,
         )),
         (None, Some(f)) if !(f > 0.0 && f < 1.0) => {
             return Err(format!("`test_split` is the test fraction, in (0, 1); found {f}"))
@@ -177,6 +225,7 @@ impl RawData {
             safetensors: self.safetensors.clone(),
             idx: self.idx.clone(),
             synthetic: self.synthetic.clone(),
+            text: self.text.clone(),
             features: self.features.clone(),
             target: self.target.clone(),
         }
@@ -273,7 +322,7 @@ fn named(raw: RawData) -> Result<DataConfig, String> {
                 *features = first(&names.inputs).concat();
                 *target = Some(first(&names.targets).concat());
             }
-            Source::Idx { .. } | Source::Synthetic(_) => {}
+            Source::Idx { .. } | Source::Synthetic(_) | Source::Text(_) => {}
         }
         s
     };
@@ -341,7 +390,7 @@ const NAMED_SOURCES: &str = "npz, safetensors, csv or npy";
 /// 8 GiB of f32: more than a smoke test needs, less than a typo can ask for.
 const MAX_SYNTHETIC: usize = 1 << 31;
 
-const SOURCES: &str = "csv, npy, npz, safetensors, idx or synthetic";
+const SOURCES: &str = "csv, npy, npz, safetensors, idx, synthetic or text";
 
 impl RawSource {
     fn given(&self) -> Vec<&'static str> {
@@ -352,6 +401,7 @@ impl RawSource {
             ("safetensors", self.safetensors.is_some()),
             ("idx", self.idx.is_some()),
             ("synthetic", self.synthetic.is_some()),
+            ("text", self.text.is_some()),
         ];
         keys.into_iter().filter(|(_, given)| *given).map(|(k, _)| k).collect()
     }
@@ -373,7 +423,9 @@ impl RawSource {
         Ok(v)
     }
 
-    fn resolve(self, kind: Target) -> Result<Source, String> {
+    /// The source this names; `text` holds the training source's window settings, which a
+    /// `text` validation source shares.
+    fn resolve(self, kind: Target, text: Option<&Text>) -> Result<Source, String> {
         let given = self.given();
         let key = match given.as_slice() {
             [key] => *key,
@@ -404,6 +456,12 @@ impl RawSource {
             }
         };
         let default_y = |t: Option<String>| if wants_target { t.or(Some("y".into())) } else { t };
+        if key == "text" {
+            let (Some(path), Some(windows)) = (self.text, text) else {
+                return Err("a `text` validation source needs a `text` training source".into());
+            };
+            return Ok(Source::Text(Text { path, ..windows.clone() }));
+        }
         Ok(match key {
             "csv" => Source::Csv {
                 path: self.csv.unwrap_or_default(),
