@@ -381,7 +381,8 @@ fn spliced_layers_are_numbered_in_the_sequence_around_them() {
     let p = params(&c);
     let weights: Vec<&str> = p.iter().map(|(k, _)| k.as_str()).filter(|k| k.ends_with("weight")).collect();
     // 0 conv; 1-5 the stage (conv, relu, conv, relu, pool); 6-7 conv, relu; 8 pool; 9-10 conv,
-    // relu; `last` by its label; 11 the conv after it. A nested list without `...` is a group.
+    // relu; `last` by its label, in place of 11; 12 the conv after it. A nested list without
+    // `...` is a group.
     assert_eq!(
         weights,
         [
@@ -391,7 +392,7 @@ fn spliced_layers_are_numbered_in_the_sequence_around_them() {
             "f.6.weight",
             "f.9.weight",
             "f.last.weight",
-            "f.11.weight",
+            "f.12.weight",
             "g.0.weight",
             "g.1.0.weight"
         ]
@@ -454,4 +455,15 @@ fn a_convnext_block_has_torchvisions_keys() {
         ]
     );
     assert!(p.contains(&("b.layer_scale".into(), vec![8, 1, 1])), "{p:?}");
+}
+
+#[test]
+fn a_numeric_label_places_a_layer_at_its_index() {
+    // Swin's stem: a convolution, a parameter-free permute (1), then the norm at 2.
+    let c = compile(
+        "    y = x |> stem: [Conv2d(8, 4, stride=4), 2: GroupNorm(2, 8), Conv2d(4, 1)]\n    output y",
+    );
+    let p = params(&c);
+    let weights: Vec<&str> = p.iter().map(|(k, _)| k.as_str()).filter(|k| k.ends_with("weight")).collect();
+    assert_eq!(weights, ["stem.0.weight", "stem.2.weight", "stem.3.weight"]);
 }

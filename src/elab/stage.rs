@@ -164,7 +164,8 @@ impl<'a> Elaborator<'a> {
         span: Span,
     ) -> Value {
         let inner = self.group_prefix(prefix, naming, "Sequential", span);
-        let spliced = stages.iter().any(|s| matches!(s.kind, ExprKind::Spread(_)));
+        let spliced =
+            stages.iter().any(|s| matches!(s.kind, ExprKind::Spread(_)) || index_label(s).is_some());
         // A sequence flattened into an enclosing splice keeps counting with it.
         let own = spliced && !self.splicing_at(&inner);
         let outer = own.then(|| self.splice.replace(Splice { prefix: inner.clone(), next: 0, open: false }));
@@ -179,7 +180,19 @@ impl<'a> Elaborator<'a> {
                     }
                     v
                 }
-                _ => self.apply(s, v, env, &inner, Naming::Index(i)),
+                _ => {
+                    let v = self.apply(s, v, env, &inner, Naming::Index(i));
+                    // A labelled item takes its place in the numbering: `2:` puts the next
+                    // item at 3, a name takes one number as its position would.
+                    if let Some(sp) = self.splice.as_mut().filter(|sp| sp.prefix == inner) {
+                        match index_label(s) {
+                            Some(n) => sp.next = n + 1,
+                            None if matches!(s.kind, ExprKind::Labelled { .. }) => sp.next += 1,
+                            None => {}
+                        }
+                    }
+                    v
+                }
             };
         }
         if let Some(outer) = outer {
@@ -388,6 +401,14 @@ impl<'a> Elaborator<'a> {
                 self.paths.insert(path.to_string(), (span, has_params));
             }
         }
+    }
+}
+
+/// The index a stage's numeric label gives it (`2: LayerNorm`).
+fn index_label(stage: &Expr) -> Option<usize> {
+    match &stage.kind {
+        ExprKind::Labelled { label, .. } => label.name.parse().ok(),
+        _ => None,
     }
 }
 
