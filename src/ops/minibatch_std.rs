@@ -26,6 +26,7 @@ pub static MINIBATCH_STD: OpDef = OpDef {
 };
 
 /// StyleGAN's epsilon under the square root.
+#[cfg(feature = "lower")]
 const EPS: f64 = 1e-8;
 
 #[derive(Debug)]

@@ -48,6 +48,7 @@ pub static MODULATED_CONV2D: OpDef = OpDef {
 };
 
 /// Demodulation's `rsqrt(sum w^2 + eps)`: StyleGAN2's epsilon.
+#[cfg(feature = "lower")]
 const DEMODULATION_EPS: f64 = 1e-8;
 
 #[derive(Debug)]
