@@ -193,3 +193,23 @@ fn an_input_of_the_wrong_shape_is_a_usage_error() {
         format!("error: input `x` must have shape [2, 4], found [2, 5] (inputs: `x` from {})\n", x.display());
     assert_eq!(stderr(&o), expected);
 }
+
+#[test]
+fn an_input_name_the_model_lacks_is_named_with_the_inputs_it_has() {
+    let weights = weights_of("cnn_bn_eval");
+    let fixture = format!("{FIXTURES}/cnn_bn_eval.safetensors");
+    let spec = format!("{FIXTURES}/cnn_bn_eval.wick");
+    let out = temp("misnamed_out.safetensors");
+    let o = wick(&[
+        "run",
+        &spec,
+        "--weights",
+        weights.to_str().unwrap(),
+        "--input",
+        &format!("img={fixture}"),
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("the model has no input `img`; its inputs are `x`"), "{}", stderr(&o));
+}

@@ -103,7 +103,7 @@ fn unknown_keyword() {
 fn missing_argument() {
     let c = case("missing_argument", "E0206");
     assert_points_at(&c, "E0206", 6, "Linear()");
-    assert_mentions(&c, "E0206", "out_features");
+    assert_mentions(&c, "E0206", "missing argument `out_features` of `Linear` (int)");
 }
 
 #[test]
@@ -543,6 +543,13 @@ fn cli_bind_of_unknown_dim_exits_1() {
 }
 
 #[test]
+fn cli_summary_with_a_bind_of_unknown_dim_prints_no_table() {
+    let out = wick(&["compile", "specs/seed_mlp.wick", "--summary", "--bind", "M=4"]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stdout.is_empty(), "{}", String::from_utf8_lossy(&out.stdout));
+}
+
+#[test]
 fn cli_unknown_subcommand_exits_2() {
     let out = wick(&["frobnicate", "specs/seed_mlp.wick"]);
     assert_eq!(out.status.code(), Some(2));
@@ -707,4 +714,41 @@ fn a_reflection_wider_than_its_axis_is_refused() {
     let c = case("pad_too_wide", "E0301");
     assert_points_at(&c, "E0301", 6, "pad(x, [1, 3, 1, 1], mode=\"reflect\")");
     assert_mentions(&c, "E0301", "reflect padding of 3 does not fit axis 3 of size 3");
+}
+
+#[test]
+fn an_undefined_name_that_may_be_an_input_suggests_declaring_it() {
+    let c = compile_source(
+        "m.wick",
+        "dim N = 1\nmodel M {\n    input x: [N, 4]\n    y = pixels |> ReLU\n    output y\n}\n",
+        &Options::default(),
+    );
+    let rendered = c.render_diagnostics(RenderStyle::PLAIN);
+    assert!(rendered.contains("declare it in the model: `input pixels: [N, ...]`"), "{rendered}");
+}
+
+#[test]
+fn every_bad_keyword_of_a_chain_is_reported() {
+    let c = compile_source(
+        "m.wick",
+        "dim N = 1\nmodel M {\n    input x: [N, 3, 8, 8]\n    y = x |> Conv2d(8, 3, strid=1) |> BatchNorm2d(mom=0.1) |> ReLU(inplac=true) |> Conv2d(4, 1, bia=false)\n    output y\n}\n",
+        &Options::default(),
+    );
+    let bad: Vec<&str> = with_code(&c, "E0203").iter().map(|d| d.message.as_str()).collect();
+    assert_eq!(bad.len(), 4, "{bad:?}");
+    assert!(bad[3].contains("`bia`"), "{bad:?}");
+}
+
+#[test]
+fn unpacking_a_layers_outputs_into_too_few_names_says_how_many_it_gives() {
+    let c = compile_source(
+        "m.wick",
+        "dim N = 1\ndim T = 5\nmodel M {\n    input x: [T, N, 8]\n    out, h = x |> lstm: LSTM(16)\n    output out\n}\n",
+        &Options::default(),
+    );
+    let rendered = c.render_diagnostics(RenderStyle::PLAIN);
+    assert!(
+        rendered.contains("`lstm` (LSTM) gives 3 outputs, in its order: name each, `y0, y1, y2 = ...`"),
+        "{rendered}"
+    );
 }

@@ -207,6 +207,11 @@ pub fn run(cli: Cli) -> ExitCode {
                 Err(code) => return code,
             };
             print_diagnostics(&c);
+            // A `--bind` naming no dim is a mistyped flag: a table at the dims the spec gives
+            // would pass for the one asked for.
+            if c.diagnostics.items.iter().any(|d| d.code == "E0214") {
+                return ExitCode::from(EXIT_SPEC);
+            }
             if args.summary {
                 if let Some(s) = c.partial_summary(args.depth) {
                     let tty = std::io::stdout().is_terminal();

@@ -102,12 +102,13 @@ fn run_inner(args: &RunArgs) -> Result<(), Failure> {
     if let Some(note) = note {
         eprintln!("note: {note}");
     }
+    let opts = args.spec.options();
+    let compiled = Model::from_file(&args.spec.spec, &opts)?;
+    check_input_names(&compiled.graph().inputs, &args.inputs)?;
     let mut inputs = HashMap::new();
     for (name, file) in &args.inputs {
         inputs.insert(name.clone(), read_input(name, file)?);
     }
-    let opts = args.spec.options();
-    let compiled = Model::from_file(&args.spec.spec, &opts)?;
     let weights = match &args.weights {
         Some(w) => w.clone(),
         None => folder::default_weights(&args.spec.spec, &compiled.graph().name)
@@ -149,6 +150,29 @@ fn run_inner(args: &RunArgs) -> Result<(), Failure> {
 
 fn data_error(e: data::DataError) -> Failure {
     Failure(EXIT_USAGE, e.to_string())
+}
+
+/// Every `--input` names an input of the model and every input has one: a misspelt name is
+/// told as such, not as a missing input.
+fn check_input_names(
+    declared: &[(String, wick::ir::graph::NodeId)],
+    given: &[(String, String)],
+) -> Result<(), Failure> {
+    let names: Vec<&str> = declared.iter().map(|(n, _)| n.as_str()).collect();
+    let list = names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+    if let Some((unknown, _)) = given.iter().find(|(g, _)| !names.contains(&g.as_str())) {
+        return Err(Failure(
+            EXIT_USAGE,
+            format!("the model has no input `{unknown}`; its inputs are {list}"),
+        ));
+    }
+    if let Some(missing) = names.iter().find(|n| !given.iter().any(|(g, _)| g == *n)) {
+        return Err(Failure(
+            EXIT_USAGE,
+            format!("no `--input {missing}=FILE` given; the model's inputs are {list}"),
+        ));
+    }
+    Ok(())
 }
 
 fn read_input(name: &str, file: &str) -> Result<Tensor, Failure> {

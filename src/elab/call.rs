@@ -185,7 +185,13 @@ impl<'a> Elaborator<'a> {
         for (i, slot) in slots.iter().take(n_inputs).enumerate() {
             let Some(src) = *slot else {
                 if i < required {
-                    self.report(diag::missing_arg(span, def.name, input_names[i], &sig.render(def.name)));
+                    self.report(diag::missing_arg(
+                        span,
+                        def.name,
+                        input_names[i],
+                        "a tensor",
+                        &sig.render(def.name),
+                    ));
                     poisoned = true;
                 }
                 continue;
@@ -193,7 +199,13 @@ impl<'a> Elaborator<'a> {
             // Optional inputs are left out from the end only: the op knows them by their count.
             if let Some(gap) = (required..i).find(|j| slots[*j].is_none()) {
                 if !poisoned {
-                    self.report(diag::missing_arg(span, def.name, input_names[gap], &sig.render(def.name)));
+                    self.report(diag::missing_arg(
+                        span,
+                        def.name,
+                        input_names[gap],
+                        "a tensor",
+                        &sig.render(def.name),
+                    ));
                 }
                 poisoned = true;
                 continue;
@@ -253,7 +265,13 @@ impl<'a> Elaborator<'a> {
                 }
                 None => match spec.default {
                     Default::Required => {
-                        self.report(diag::missing_arg(span, def.name, spec.name, &sig.render(def.name)));
+                        self.report(diag::missing_arg(
+                            span,
+                            def.name,
+                            spec.name,
+                            &spec.ty.to_string(),
+                            &sig.render(def.name),
+                        ));
                         poisoned = true;
                         continue;
                     }

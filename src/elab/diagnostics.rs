@@ -29,10 +29,13 @@ pub fn undefined_name(span: Span, name: &str, candidates: &[&str]) -> Diagnostic
     let d = Diagnostic::error("E0201", format!("undefined name `{name}`"))
         .at(span, "no binding, parameter or dim has this name here");
     let d = suggest(d, name, candidates);
-    if d.help.is_none() && name.chars().next().is_some_and(char::is_uppercase) {
-        return d.help(format!("if `{name}` is a dimension, declare it with `dim {name}`"));
+    match name.chars().next() {
+        _ if d.help.is_some() => d,
+        Some(c) if c.is_uppercase() => d.help(format!("if `{name}` is a dimension, declare it with `dim {name}`")),
+        _ => d.help(format!(
+            "if `{name}` is a model input, declare it in the model: `input {name}: [N, ...]`; else bind it first (`{name} = ...`)"
+        )),
     }
-    d
 }
 
 pub fn unknown_op(span: Span, name: &str, candidates: &[&str]) -> Diagnostic {
@@ -73,8 +76,9 @@ pub fn given_twice(key: &Ident, callee: &str) -> Diagnostic {
         .at(key.span, "already given (by position or by name)")
 }
 
-pub fn missing_arg(span: Span, callee: &str, name: &str, signature: &str) -> Diagnostic {
-    Diagnostic::error("E0206", format!("missing argument `{name}` of `{callee}`"))
+/// A required argument not given; `ty` is what it takes (`int`, `tensor`).
+pub fn missing_arg(span: Span, callee: &str, name: &str, ty: &str, signature: &str) -> Diagnostic {
+    Diagnostic::error("E0206", format!("missing argument `{name}` of `{callee}` ({ty})"))
         .at(span, format!("`{name}` is required"))
         .help(format!("the signature is {signature}"))
 }

@@ -113,7 +113,14 @@ impl<'a> Elaborator<'a> {
                         Value::List(items) if items.len() == names.len() => items,
                         Value::Poison => vec![Value::Poison; names.len()],
                         other => {
-                            self.report(diag::destructure(value.span, names.len(), &other));
+                            let d = diag::destructure(value.span, names.len(), &other);
+                            self.report(match self.layer_of_outputs(&other) {
+                                Some((path, kind, n)) => d.help(format!(
+                                    "`{path}` ({kind}) gives {n} outputs, in its order: name each, `{} = ...`",
+                                    (0..n).map(|i| format!("y{i}")).collect::<Vec<_>>().join(", ")
+                                )),
+                                None => d,
+                            });
                             vec![Value::Poison; names.len()]
                         }
                     }
@@ -419,6 +426,25 @@ impl<'a> Elaborator<'a> {
             return Value::Poison;
         }
         Value::List(items)
+    }
+
+    /// The layer whose outputs `v` lists (an LSTM's output, h_n, c_n): its path, kind and
+    /// how many there are.
+    fn layer_of_outputs(&self, v: &Value) -> Option<(String, &'static str, usize)> {
+        let Value::List(items) = v else { return None };
+        let nodes: Vec<_> = items
+            .iter()
+            .map(|i| match i {
+                Value::Tensor(t) => Some(t.tensor.node),
+                _ => None,
+            })
+            .collect::<Option<_>>()?;
+        let first = *nodes.first()?;
+        if nodes.iter().any(|n| *n != first) {
+            return None;
+        }
+        let node = self.graph.node(first);
+        Some((node.path.clone(), node.kind, items.len()))
     }
 
     /// Item `index` of `list` (a negative index counts from the end).

@@ -15,6 +15,8 @@ pub struct Function {
     pub name: &'static str,
     /// Its parameters' names, in order.
     pub params: &'static [&'static str],
+    /// What each parameter takes.
+    pub takes: &'static str,
     /// How `wick ops` shows it.
     pub signature: &'static str,
     pub doc: &'static str,
@@ -23,39 +25,63 @@ pub struct Function {
 pub const FUNCTIONS: &[Function] = &[
     Function {
         name: "cdiv",
+        takes: "int",
         params: &["a", "b"],
         signature: "cdiv(a: int, b: int) -> int",
         doc: "a / b rounded up",
     },
-    Function { name: "min", params: &["a", "b"], signature: "min(a: int, b: int) -> int", doc: "the lesser" },
+    Function {
+        name: "min",
+        takes: "int",
+        params: &["a", "b"],
+        signature: "min(a: int, b: int) -> int",
+        doc: "the lesser",
+    },
     Function {
         name: "max",
+        takes: "int",
         params: &["a", "b"],
         signature: "max(a: int, b: int) -> int",
         doc: "the greater",
     },
     Function {
         name: "round",
+        takes: "float",
         params: &["x"],
         signature: "round(x: float) -> int",
         doc: "the nearest int, halves to the even one (Python's round: round(2.5) = 2)",
     },
-    Function { name: "floor", params: &["x"], signature: "floor(x: float) -> int", doc: "rounded down" },
-    Function { name: "ceil", params: &["x"], signature: "ceil(x: float) -> int", doc: "rounded up" },
+    Function {
+        name: "floor",
+        takes: "float",
+        params: &["x"],
+        signature: "floor(x: float) -> int",
+        doc: "rounded down",
+    },
+    Function {
+        name: "ceil",
+        takes: "float",
+        params: &["x"],
+        signature: "ceil(x: float) -> int",
+        doc: "rounded up",
+    },
     Function {
         name: "int",
+        takes: "float",
         params: &["x"],
         signature: "int(x: float) -> int",
         doc: "rounded toward zero (Python's int: int(-2.5) = -2)",
     },
     Function {
         name: "len",
+        takes: "list",
         params: &["items"],
         signature: "len(items: list) -> int",
         doc: "the number of items",
     },
     Function {
         name: "enumerate",
+        takes: "list",
         params: &["items"],
         signature: "enumerate(items: list) -> list",
         doc: "[[0, items[0]], [1, items[1]], ...]: `repeat i, c in enumerate(cfg)`",
@@ -104,7 +130,7 @@ impl<'a> Elaborator<'a> {
         let mut found = Vec::new();
         for (slot, param) in slots.iter().zip(f.params) {
             let Some(src) = *slot else {
-                self.report(diag::missing_arg(span, f.name, param, f.signature));
+                self.report(diag::missing_arg(span, f.name, param, f.takes, f.signature));
                 return Value::Poison;
             };
             match self.arg_value(src, args, &mut values, &None, env, prefix, span) {

@@ -125,16 +125,27 @@ impl<'a> Elaborator<'a> {
         }
     }
 
-    /// Report an unknown op or block in a stage that cannot run.
+    /// Report an unknown op or block, or an unknown keyword of one, in a stage that cannot run
+    /// (an earlier stage failed): each mistake of a chain is reported, not only the first.
     fn check_callee(&mut self, stage: &'a Expr) {
-        let (name, span) = match &stage.kind {
+        let (name, span, args) = match &stage.kind {
             ExprKind::Labelled { body, .. } => return self.check_callee(body),
-            ExprKind::Call { callee, .. } => (callee.name.as_str(), callee.span),
-            ExprKind::Name(n) => (n.as_str(), stage.span),
+            ExprKind::Call { callee, args } => (callee.name.as_str(), callee.span, args.as_slice()),
+            ExprKind::Name(n) => (n.as_str(), stage.span, &[][..]),
             _ => return,
         };
-        if crate::ops::lookup(name).is_none() && !self.defs.contains_key(name) {
-            self.report_unknown_op(name, span);
+        let names: Vec<&str> = match (crate::ops::lookup(name), self.defs.get(name)) {
+            (Some(op), _) => op.signature.arg_names(),
+            (None, Some(def)) => def.params.iter().map(|p| p.name.name.as_str()).collect(),
+            (None, None) => return self.report_unknown_op(name, span),
+        };
+        let order: Vec<usize> = (0..names.len()).collect();
+        let is_op = crate::ops::lookup(name).is_some();
+        let (_, problems) = super::reading::assign(&names, &order, args, (true, is_op), span);
+        for problem in problems {
+            if let super::reading::Problem::UnknownKeyword(key) = problem {
+                self.report(diag::unknown_keyword(key, name, &names));
+            }
         }
     }
 
