@@ -678,8 +678,8 @@ fn an_op_value_with_its_arguments_is_not_called_with_more() {
 #[test]
 fn a_spread_outside_a_sequence() {
     let c = case("misplaced_spread", "E0224");
-    assert_points_at(&c, "E0224", 10, "...Stage(8)");
-    assert_mentions(&c, "E0224", "write it as an item");
+    assert_points_at(&c, "E0224", 6, "...ReLU");
+    assert_mentions(&c, "E0224", "or inline a block");
 }
 
 #[test]

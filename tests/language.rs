@@ -32,7 +32,7 @@ fn an_index_picks_the_item_it_names() {
 fn every_keyword_may_begin_a_name() {
     for kw in [
         "use", "dim", "block", "model", "train", "input", "output", "return", "assert", "if", "else",
-        "repeat", "in", "as", "of", "true", "false",
+        "repeat", "in", "as", "of", "true", "false", "none",
     ] {
         let name = format!("{kw}s");
         let c = compile(&format!(
@@ -466,4 +466,20 @@ fn a_numeric_label_places_a_layer_at_its_index() {
     let p = params(&c);
     let weights: Vec<&str> = p.iter().map(|(k, _)| k.as_str()).filter(|k| k.ends_with("weight")).collect();
     assert_eq!(weights, ["stem.0.weight", "stem.2.weight", "stem.3.weight"]);
+}
+
+#[test]
+fn an_absent_op_makes_no_layer_and_an_inlined_block_no_path_segment() {
+    let spec = "dim N = 1\n\
+        block Unit(x: [N, c, h, w], out: int, attention: op = none) -> [N, out, h, w] {\n    return x |> conv: Conv2d(out, 1) |> se: attention |> ReLU\n}\n\
+        block Gated(x: [N, c, h, w], out: int) -> [N, out, h, w] {\n    return x |> ...Unit(out, attention=Sigmoid)\n}\n\
+        model M {\n    input x: [N, 3, 8, 8]\n    y = x |> a: Unit(4) |> b: Gated(4) |> c: Unit(4, attention=none)\n    output y\n}\n";
+    let c = compile_source("m.wick", spec, &Options::default());
+    let p = params(&c);
+    let weights: Vec<&str> = p.iter().map(|(k, _)| k.as_str()).filter(|k| k.ends_with("weight")).collect();
+    assert_eq!(weights, ["a.conv.weight", "b.conv.weight", "c.conv.weight"]);
+    let g = c.graph.as_ref().expect("a graph");
+    let paths: Vec<&str> = g.g.node_weights().map(|n| n.path.as_str()).collect();
+    assert!(paths.contains(&"b.se") && !paths.contains(&"a.se") && !paths.contains(&"c.se"), "{paths:?}");
+    assert!(!g.groups.contains_key("b.unit"), "the inlined block adds no group");
 }

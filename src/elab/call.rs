@@ -68,7 +68,7 @@ impl<'a> Elaborator<'a> {
                 Value::Poison
             }
             None => match self.local_op(name, env) {
-                Some(id) => self.apply_op(id, args, piped, prefix, naming, span),
+                Some(id) => self.apply_op(id, args, piped, env, prefix, naming, span),
                 None => {
                     self.report_unknown_op(name, name_span);
                     Value::Poison
@@ -721,7 +721,7 @@ pub(super) fn kind_fits(kind: &TypeKind, v: &Value) -> bool {
                 | (TypeKind::Bool, Value::Bool(_))
                 | (TypeKind::Str, Value::Str(_))
                 | (TypeKind::Tensor { .. }, Value::Tensor(_))
-                | (TypeKind::Op, Value::Op { .. })
+                | (TypeKind::Op, Value::Op { .. } | Value::None)
         ),
     }
 }

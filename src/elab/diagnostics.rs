@@ -543,6 +543,6 @@ pub fn op_param_named_like_op(name: &Ident) -> Diagnostic {
 /// `...stage` where no sequence numbers layers: outside a list or a parenthesised chain.
 pub fn misplaced_spread(span: Span) -> Diagnostic {
     Diagnostic::error("E0224", "`...` splices layers into a sequence, and there is none here")
-        .at(span, "not an item of a list or a parenthesised chain")
-        .help("write it as an item: `features: [Conv2d(64, 3), ...VGGStage(64, 2)]`")
+        .at(span, "not an item of a list or a parenthesised chain, nor a block call")
+        .help("write it as an item, `features: [Conv2d(64, 3), ...VGGStage(64, 2)]`, or inline a block: `x |> ...Stage(64)`")
 }

@@ -12,9 +12,12 @@ use crate::ir::dim::{Dim, DimError};
 /// statement of its own, nothing could take it.
 fn is_plain_value(e: &Expr) -> bool {
     match &e.kind {
-        ExprKind::Int(_) | ExprKind::Float(_) | ExprKind::Bool(_) | ExprKind::Str(_) | ExprKind::Name(_) => {
-            true
-        }
+        ExprKind::Int(_)
+        | ExprKind::Float(_)
+        | ExprKind::Bool(_)
+        | ExprKind::Str(_)
+        | ExprKind::Name(_)
+        | ExprKind::None => true,
         ExprKind::List(items) => items.iter().all(is_plain_value),
         ExprKind::Paren(x) | ExprKind::Unary { operand: x, .. } => is_plain_value(x),
         ExprKind::Binary { lhs, rhs, .. } | ExprKind::Index { base: lhs, index: rhs } => {
@@ -237,6 +240,7 @@ impl<'a> Elaborator<'a> {
             ExprKind::Int(v) => Value::Int(Dim::konst(*v)),
             ExprKind::Float(v) => Value::Float(*v),
             ExprKind::Bool(b) => Value::Bool(*b),
+            ExprKind::None => Value::None,
             ExprKind::Str(s) => Value::Str(s.clone()),
             ExprKind::Name(n) => self.lookup(n, e.span, env),
             ExprKind::List(items) => Value::List(items.iter().map(|i| self.eval(i, env, prefix)).collect()),

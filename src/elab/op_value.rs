@@ -78,8 +78,9 @@ impl<'a> Elaborator<'a> {
             .collect()
     }
 
-    /// The op value a binding named `name` holds, where no op or block has that name.
-    pub(super) fn local_op(&self, name: &str, env: usize) -> Option<usize> {
+    /// The op value a binding named `name` holds (`Some(None)`: `none`, no layer), where no op
+    /// or block has that name.
+    pub(super) fn local_op(&self, name: &str, env: usize) -> Option<Option<usize>> {
         if crate::ops::lookup(name).is_some() || self.defs.contains_key(name) {
             return None;
         }
@@ -87,7 +88,8 @@ impl<'a> Elaborator<'a> {
         while let Some(i) = e {
             if let Some(v) = self.envs[i].locals.get(name) {
                 return match v {
-                    Value::Op { id, .. } => Some(*id),
+                    Value::Op { id, .. } => Some(Some(*id)),
+                    Value::None => Some(None),
                     _ => None,
                 };
             }
@@ -97,16 +99,29 @@ impl<'a> Elaborator<'a> {
     }
 
     /// Apply op value `id` to `piped` (`x |> act`), or call it with `args` (`act(x)`, only
-    /// when it was written without arguments of its own).
+    /// when it was written without arguments of its own); `env` is the caller's scope.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn apply_op(
         &mut self,
-        id: usize,
+        id: Option<usize>,
         args: &'a [Arg],
         piped: Option<Value>,
+        env: usize,
         prefix: &str,
         naming: Naming,
         span: Span,
     ) -> Value {
+        // `none`: no layer; a piped tensor passes through, and `act(x)` is `x`.
+        let Some(id) = id else {
+            return match (piped, args) {
+                (Some(v), []) => v,
+                (None, [only]) if only.name.is_none() => self.eval(&only.value, env, prefix),
+                _ => {
+                    self.report(diag::op_value_called_with_arguments(span, "none", span));
+                    Value::Poison
+                }
+            };
+        };
         let Some(op) = self.op_values.get(id) else { return Value::Poison };
         let (name, name_span, own, env) = (op.name, op.name_span, op.args, op.env);
         if !own.is_empty() && !args.is_empty() {

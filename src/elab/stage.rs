@@ -75,7 +75,7 @@ impl<'a> Elaborator<'a> {
             }
             ExprKind::Name(name) => {
                 if let Some(id) = self.local_op(name, env) {
-                    return self.apply_op(id, &[], Some(input), prefix, naming, stage.span);
+                    return self.apply_op(id, &[], Some(input), env, prefix, naming, stage.span);
                 }
                 if self.is_value_name(name, env) {
                     self.report(diag::value_as_layer(stage.span, name));
@@ -99,6 +99,11 @@ impl<'a> Elaborator<'a> {
                 self.group(&all, input, env, prefix, naming, stage.span)
             }
             ExprKind::Repeat(r) => self.repeat(r, input, env, prefix, naming, stage.span),
+            // A block call spread outside a sequence is inlined: its layers take their paths
+            // at the caller's level, with no segment of its own.
+            ExprKind::Spread(inner) if self.is_block_call(inner) => {
+                self.apply(inner, input, env, prefix, Naming::Spliced)
+            }
             ExprKind::Spread(_) => {
                 self.report(diag::misplaced_spread(stage.span));
                 Value::Poison
@@ -210,6 +215,10 @@ impl<'a> Elaborator<'a> {
             self.splice = outer;
         }
         v
+    }
+
+    fn is_block_call(&self, e: &Expr) -> bool {
+        matches!(&e.kind, ExprKind::Call { callee, .. } if self.defs.contains_key(callee.name.as_str()))
     }
 
     /// Whether a splice numbers the layers directly under `prefix`.

@@ -214,6 +214,8 @@ pub enum ExprKind {
     Int(i64),
     Float(f64),
     Bool(bool),
+    /// `none`: no op, for an `op` parameter.
+    None,
     Str(String),
     Name(String),
     /// `[a, b, c]`: a list value, or in a pipe a sequence of layers numbered 0, 1, …

@@ -28,7 +28,7 @@ const KEYWORDS: &[&str] = &[
 /// The words the grammar's `keyword` rule keeps from being names (labels may still use them).
 const RESERVED: &[&str] = &[
     "use", "dim", "block", "model", "input", "output", "return", "assert", "if", "else", "repeat", "in",
-    "as", "of", "true", "false",
+    "as", "of", "true", "false", "none",
 ];
 
 /// Parse a whole `.wick` file.
@@ -472,6 +472,7 @@ impl Builder {
                 }
             },
             Rule::boolean => ExprKind::Bool(pair.as_str() == "true"),
+            Rule::none => ExprKind::None,
             Rule::string => ExprKind::Str(self.string(pair).value),
             Rule::name => ExprKind::Name(pair.as_str().to_string()),
             Rule::list => ExprKind::List(pair.into_inner().map(|p| self.expr(p)).collect::<Result<_, _>>()?),
@@ -695,7 +696,8 @@ fn describe_expected(rules: &[Rule]) -> String {
             | Rule::int
             | Rule::float
             | Rule::string
-            | Rule::boolean => "a value",
+            | Rule::boolean
+            | Rule::none => "a value",
             Rule::if_expr | Rule::repeat_expr | Rule::neg | Rule::not => "an expression",
             Rule::args | Rule::arg => "an argument",
             Rule::index => "an index (`[i]`)",

@@ -49,7 +49,12 @@ pub(super) fn respan_expr(e: &mut Expr, s: Span) {
             r.name_format.iter_mut().for_each(|f| f.span = s);
             respan_expr(&mut r.body, s);
         }
-        ExprKind::Int(_) | ExprKind::Float(_) | ExprKind::Bool(_) | ExprKind::Str(_) | ExprKind::Name(_) => {}
+        ExprKind::Int(_)
+        | ExprKind::Float(_)
+        | ExprKind::Bool(_)
+        | ExprKind::Str(_)
+        | ExprKind::Name(_)
+        | ExprKind::None => {}
     }
 }
 
