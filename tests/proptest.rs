@@ -112,6 +112,8 @@ const TOKENS: &[&str] = &[
     "len(",
     "[...repeat 2 { ReLU }]",
     "...",
+    "none",
+    "attention=none",
     ": op = ReLU",
     "act=LeakyReLU(0.2)",
     "enumerate(",
