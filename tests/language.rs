@@ -483,3 +483,27 @@ fn an_absent_op_makes_no_layer_and_an_inlined_block_no_path_segment() {
     assert!(paths.contains(&"b.se") && !paths.contains(&"a.se") && !paths.contains(&"c.se"), "{paths:?}");
     assert!(!g.groups.contains_key("b.unit"), "the inlined block adds no group");
 }
+
+#[test]
+fn yaml_splices_inlines_and_takes_absent_ops_and_bare_parameters() {
+    let yaml = "dims:\n  N: 1\nblocks:\n  Unit:\n    params:\n      x: \"[N, c, h, w]\"\n      out: int\n      attention: op = none\n    body:\n      - return: \"x |> conv: Conv2d(out, 1) |> se: attention\"\nmodels:\n  M:\n    params:\n      cfg: \"[int] = [4, 0, 6]\"\n    body:\n      - input: {x: \"[N, 3, 8, 8]\"}\n      - y: \"x |> f: [Conv2d(4, 1), ...repeat c in cfg { if c == 0 { MaxPool2d(2) } else { (Conv2d(c, 1) |> ReLU) } }, 6: Conv2d(2, 1)] |> ...Unit(3, attention=Sigmoid)\"\n      - scale: \"s: Parameter([1, 3, 1, 1], init=0.5)\"\n      - output: {z: \"[N, 3, 4, 4]\"}\n      - z: y * scale\n";
+    let c = compile_source("m.yaml", yaml, &Options::default());
+    let p = params(&c);
+    let keys: Vec<&str> = p.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "f.0.weight",
+            "f.0.bias",
+            "f.1.weight",
+            "f.1.bias",
+            "f.4.weight",
+            "f.4.bias",
+            "f.6.weight",
+            "f.6.bias",
+            "conv.weight",
+            "conv.bias",
+            "s"
+        ]
+    );
+}
