@@ -121,6 +121,7 @@ catalog!(
     resnet18,
     resnet34,
     resnet50,
+    resnext50_32x4d,
     se_resnet50,
     seed_mlp,
     seq2seq_reverse,

@@ -65,6 +65,14 @@ const REFERENCE: &[Reference] = &[
         output: &[1, 1000],
         macs: 1_498_376_192,
     },
+    // The second table of shared/reference/param_counts.md (torchvision's resnext50_32x4d).
+    Reference {
+        spec: "resnext50_32x4d",
+        params: 25_028_904,
+        running_stats: 68_224,
+        output: &[1, 1000],
+        macs: 4_230_479_872,
+    },
     Reference {
         spec: "se_resnet50",
         params: 28_088_024,
@@ -431,6 +439,17 @@ fn catalog_paths_are_the_reference_models_state_dict_keys() {
                 ("layer2.0.conv2.weight", &[128, 128, 3, 3]),
                 ("layer4.2.bn3.running_mean", &[2048]),
                 ("fc.weight", &[1000, 2048]),
+            ],
+        ),
+        (
+            "resnext50_32x4d",
+            267,
+            &[
+                ("layer1.0.conv1.weight", &[128, 64, 1, 1]),
+                ("layer1.0.conv2.weight", &[128, 4, 3, 3]),
+                ("layer3.5.conv2.weight", &[512, 16, 3, 3]),
+                ("layer4.2.conv3.weight", &[2048, 1024, 1, 1]),
+                ("layer4.0.downsample.1.running_var", &[2048]),
             ],
         ),
         (
