@@ -118,6 +118,7 @@ catalog!(
     iris_mlp,
     lenet5,
     mobilenet_v2,
+    mobilenet_v3_large,
     resnet18,
     resnet34,
     resnet50,

@@ -65,7 +65,15 @@ const REFERENCE: &[Reference] = &[
         output: &[1, 1000],
         macs: 1_498_376_192,
     },
-    // The second table of shared/reference/param_counts.md (torchvision's resnext50_32x4d).
+    // The second table of shared/reference/param_counts.md (torchvision's mobilenet_v3_large
+    // and resnext50_32x4d).
+    Reference {
+        spec: "mobilenet_v3_large",
+        params: 5_483_032,
+        running_stats: 24_400,
+        output: &[1, 1000],
+        macs: 216_589_760,
+    },
     Reference {
         spec: "resnext50_32x4d",
         params: 25_028_904,
@@ -439,6 +447,18 @@ fn catalog_paths_are_the_reference_models_state_dict_keys() {
                 ("layer2.0.conv2.weight", &[128, 128, 3, 3]),
                 ("layer4.2.bn3.running_mean", &[2048]),
                 ("fc.weight", &[1000, 2048]),
+            ],
+        ),
+        (
+            "mobilenet_v3_large",
+            266,
+            &[
+                ("features.0.0.weight", &[16, 3, 3, 3]),
+                ("features.1.block.0.0.weight", &[16, 1, 3, 3]),
+                ("features.4.block.2.fc1.weight", &[24, 72, 1, 1]),
+                ("features.4.block.3.1.running_var", &[40]),
+                ("features.16.1.running_var", &[960]),
+                ("classifier.3.weight", &[1000, 1280]),
             ],
         ),
         (

@@ -26,6 +26,15 @@ impl<'a> Elaborator<'a> {
             ExprKind::Name(name) => (name.as_str(), expr.span, &[][..]),
             ExprKind::Call { callee, args } => (callee.name.as_str(), callee.span, args.as_slice()),
             ExprKind::Paren(inner) => return self.op_value(inner, env),
+            // `act=if hs { Hardswish } else { ReLU }`: the branch the condition picks.
+            ExprKind::If { cond, then, otherwise } => {
+                let branch = if self.condition(cond, env, "")? { Some(then) } else { otherwise.as_ref() };
+                return match branch.map(Vec::as_slice) {
+                    Some([crate::front::ast::Stmt::Expr(e)]) => self.op_value(e, env),
+                    None => Some(Value::None),
+                    Some(_) => None,
+                };
+            }
             _ => return None,
         };
         if crate::ops::lookup(name).is_none() && !self.defs.contains_key(name) {

@@ -27,8 +27,9 @@ pub(super) enum Naming<'n> {
 }
 
 /// A sequence whose items are numbered by one counter because some of them are spliced
-/// (`[stem, ...repeat n { Block }, head]`): every layer or group numbered directly under
-/// `prefix` takes the next number.
+/// (`[stem, ...repeat n { Block }, head]`), placed (`2: LayerNorm`) or optional (`if se {
+/// SE }` without `else`, which takes no number when absent, as PyTorch appends layers
+/// conditionally): every layer or group numbered directly under `prefix` takes the next number.
 pub(super) struct Splice {
     prefix: String,
     next: usize,
@@ -180,8 +181,10 @@ impl<'a> Elaborator<'a> {
         span: Span,
     ) -> Value {
         let inner = self.group_prefix(prefix, naming, "Sequential", span);
-        let spliced =
-            stages.iter().any(|s| matches!(s.kind, ExprKind::Spread(_)) || index_label(s).is_some());
+        let spliced = stages.iter().any(|s| {
+            matches!(s.kind, ExprKind::Spread(_) | ExprKind::If { otherwise: None, .. })
+                || index_label(s).is_some()
+        });
         // A sequence flattened into an enclosing splice keeps counting with it.
         let own = spliced && !self.splicing_at(&inner);
         let outer = own.then(|| self.splice.replace(Splice { prefix: inner.clone(), next: 0, open: false }));
