@@ -12,7 +12,7 @@
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor, WithDType};
 
-use super::cpu::{for_float, slice, with_slice, Elem};
+use super::cpu::{affine_bwd, for_float, slice, with_slice, AffineBackward, Elem};
 
 /// `x` `[N, C, ...]` normalised per channel with the batch's statistics, scaled by `weight`
 /// `[C]` and shifted by `bias` `[C]`; also each channel's mean and biased variance (`[C]`, f64,
@@ -77,8 +77,9 @@ impl BatchNorm {
         }
         y
     }
+}
 
-    /// `(dx, dw, db)` for the gradient `g` of the output.
+impl AffineBackward for BatchNorm {
     fn backward<T: Elem>(&self, x: &[T], w: &[T], g: &[T], n: usize) -> (Vec<T>, Vec<T>, Vec<T>) {
         let (c, s) = (w.len(), x.len() / (n * w.len()).max(1));
         let count = (n * s) as f64;
@@ -151,19 +152,7 @@ impl CustomOp3 for BatchNorm {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let grad = grad.contiguous()?;
-        let n = x.dim(0)?;
-        let (dx, dw, db) = for_float!(x.dtype(), T => {
-            let (dx, dw, db) = with_slice(x, |x: &[T]| {
-                with_slice(w, |w: &[T]| with_slice(&grad, |g: &[T]| self.backward(x, w, g, n)))
-            })???;
-            (
-                Tensor::from_vec(dx, x.shape(), x.device())?,
-                Tensor::from_vec(dw, w.shape(), w.device())?,
-                Tensor::from_vec(db, b.shape(), b.device())?,
-            )
-        });
-        Ok((x.track_op().then_some(dx), w.track_op().then_some(dw), b.track_op().then_some(db)))
+        affine_bwd(self, x, w, b, grad)
     }
 }
 

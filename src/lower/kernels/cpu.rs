@@ -100,6 +100,37 @@ macro_rules! for_float {
 }
 pub(crate) use for_float;
 
+/// A kernel of an input, a per-channel weight and a bias (batch norm, layer norm) whose
+/// backward runs on slices; `rows` is the input's first dim.
+pub trait AffineBackward {
+    /// `(dx, dw, db)` for the gradient `g` of the output.
+    fn backward<T: Elem>(&self, x: &[T], w: &[T], g: &[T], rows: usize) -> (Vec<T>, Vec<T>, Vec<T>);
+}
+
+/// `CustomOp3::bwd` of an [`AffineBackward`] kernel: each gradient where autograd tracks its
+/// operand.
+pub fn affine_bwd(
+    op: &impl AffineBackward,
+    x: &Tensor,
+    w: &Tensor,
+    b: &Tensor,
+    grad: &Tensor,
+) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+    let grad = grad.contiguous()?;
+    let rows = x.dim(0)?;
+    let (dx, dw, db) = for_float!(x.dtype(), T => {
+        let (dx, dw, db) = with_slice(x, |x: &[T]| {
+            with_slice(w, |w: &[T]| with_slice(&grad, |g: &[T]| op.backward(x, w, g, rows)))
+        })???;
+        (
+            Tensor::from_vec(dx, x.shape(), x.device())?,
+            Tensor::from_vec(dw, w.shape(), w.device())?,
+            Tensor::from_vec(db, b.shape(), b.device())?,
+        )
+    });
+    Ok((x.track_op().then_some(dx), w.track_op().then_some(dw), b.track_op().then_some(db)))
+}
+
 /// Below this many elements a loop is not worth a thread.
 const PARALLEL_MIN: usize = 1 << 15;
 

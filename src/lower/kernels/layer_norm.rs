@@ -11,7 +11,7 @@
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor, WithDType};
 
-use super::cpu::{for_float, slice, with_slice, Elem};
+use super::cpu::{affine_bwd, for_float, slice, AffineBackward, Elem};
 
 /// `x` `[..., F]` normalised over its last axis, scaled by `weight` `[F]` and shifted by `bias`
 /// `[F]`. The caller checks the device and dtype (see `on_cpu_float`).
@@ -42,9 +42,11 @@ impl LayerNorm {
         }
         y
     }
+}
 
-    /// `(dx, dw, db)` for the gradient `g` of the output.
-    fn backward<T: Elem>(&self, x: &[T], w: &[T], g: &[T]) -> (Vec<T>, Vec<T>, Vec<T>) {
+impl AffineBackward for LayerNorm {
+    /// Rows are independent: `_rows` is not needed.
+    fn backward<T: Elem>(&self, x: &[T], w: &[T], g: &[T], _rows: usize) -> (Vec<T>, Vec<T>, Vec<T>) {
         let (f, zero) = (w.len(), T::from_f64(0.0));
         let n = T::from_f64(f as f64);
         let (mut dx, mut dw, mut db) = (vec![zero; x.len()], vec![zero; f], vec![zero; f]);
@@ -106,18 +108,7 @@ impl CustomOp3 for LayerNorm {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let grad = grad.contiguous()?;
-        let (dx, dw, db) = for_float!(x.dtype(), T => {
-            let (dx, dw, db) = with_slice(x, |x: &[T]| {
-                with_slice(w, |w: &[T]| with_slice(&grad, |g: &[T]| self.backward(x, w, g)))
-            })???;
-            (
-                Tensor::from_vec(dx, x.shape(), x.device())?,
-                Tensor::from_vec(dw, w.shape(), w.device())?,
-                Tensor::from_vec(db, b.shape(), b.device())?,
-            )
-        });
-        Ok((x.track_op().then_some(dx), w.track_op().then_some(dw), b.track_op().then_some(db)))
+        affine_bwd(self, x, w, b, grad)
     }
 }
 
