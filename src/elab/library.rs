@@ -13,8 +13,14 @@ pub struct StdBlock {
     pub signature: String,
 }
 
-/// Every block of the library, by file, in the order written.
-pub fn std_blocks() -> Vec<StdBlock> {
+/// Every block of the library, by file, in the order written; parsed once (an unknown-block
+/// error asks for each name it reports).
+pub fn std_blocks() -> &'static [StdBlock] {
+    static BLOCKS: std::sync::OnceLock<Vec<StdBlock>> = std::sync::OnceLock::new();
+    BLOCKS.get_or_init(parse_blocks)
+}
+
+fn parse_blocks() -> Vec<StdBlock> {
     let mut blocks = Vec::new();
     for (file, text) in super::imports::std_files() {
         let Ok(module) = crate::front::parse(file, text, FileId(0)) else { continue };
@@ -39,11 +45,11 @@ pub fn std_blocks() -> Vec<StdBlock> {
 /// What `wick blocks` prints: each file's `use` line, then its blocks' signatures.
 pub fn listing() -> String {
     let mut out = String::new();
-    let mut file = String::new();
+    let mut file = "";
     for b in std_blocks() {
         if b.file != file {
             out += &format!("{}use \"{}\"\n", if file.is_empty() { "" } else { "\n" }, b.file);
-            file = b.file.clone();
+            file = &b.file;
         }
         out += &format!("  {}\n", b.signature);
     }
@@ -52,7 +58,7 @@ pub fn listing() -> String {
 
 /// The `use` line that brings block `name` in, if the library has it.
 pub fn use_line(name: &str) -> Option<String> {
-    std_blocks().into_iter().find(|b| b.name == name).map(|b| format!("use \"{}\"", b.file))
+    std_blocks().iter().find(|b| b.name == name).map(|b| format!("use \"{}\"", b.file))
 }
 
 #[cfg(test)]
