@@ -188,10 +188,7 @@ fn checked(raw: RawData) -> Result<DataConfig, String> {
                 .and_then(|t| t.resolve(target, text.as_ref()))
                 .map_err(|e| format!("in `test`: {e}"))?,
         )),
-        (None, Some(f)) if !(f > 0.0 && f < 1.0) => {
-            return Err(format!("`test_split` is the test fraction, in (0, 1); found {f}"))
-        }
-        (None, f) => f.map(Validation::Split),
+        (None, f) => f.map(test_split).transpose()?,
     };
     if let Some((lo, hi)) = raw.rescale {
         if raw.standardize {
@@ -236,6 +233,14 @@ impl RawData {
 }
 
 /// 8 GiB of f32: more than a smoke test needs, less than a typo can ask for.
+/// `test_split: f`, checked: a fraction strictly between 0 and 1.
+fn test_split(f: f64) -> Result<Validation, String> {
+    match f > 0.0 && f < 1.0 {
+        true => Ok(Validation::Split(f)),
+        false => Err(format!("`test_split` is the test fraction, in (0, 1); found {f}")),
+    }
+}
+
 const MAX_SYNTHETIC: usize = 1 << 31;
 
 const SOURCES: &str = "csv, npy, npz, safetensors, idx, synthetic or text";

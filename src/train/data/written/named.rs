@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{NpyFiles, OneOrMany, RawData, RawSource, Written};
+use super::{test_split, NpyFiles, OneOrMany, RawData, RawSource, Written};
 use crate::train::data::config::{DataConfig, Element, Names, Source, Target, Validation};
 
 impl NpyFiles {
@@ -136,10 +136,7 @@ pub(super) fn named(raw: RawData) -> Result<DataConfig, String> {
         (Some(_), _) => {
             return Err("with `inputs` and `targets`, hold examples out with `test_split` (a `test` file is not read in this form yet)".into())
         }
-        (None, Some(f)) if !(f > 0.0 && f < 1.0) => {
-            return Err(format!("`test_split` is the test fraction, in (0, 1); found {f}"))
-        }
-        (None, f) => f.map(Validation::Split),
+        (None, f) => f.map(test_split).transpose()?,
     };
     let target = match raw.target_dtype {
         Some(Element::F32) => Target::Values,
