@@ -132,6 +132,26 @@ fn the_seq2seq_spec_trains_teacher_forced_from_two_named_inputs() {
     // Chance is ln 11 = 2.40 and 10% a position.
     assert!(loss[3] < 0.8 * loss[0] && loss[3] < 1.8, "{loss:?}");
     assert!(accuracy[3] > accuracy[0] && accuracy[3] > 0.4, "{accuracy:?}");
+    // The trained model decodes a source: greedy and beam search, with and without the cache.
+    let weights = dir.join("weights.safetensors");
+    let decode = |extra: &[&str]| {
+        let mut args = vec!["sample", "specs/seq2seq_reverse.wick", "--weights", weights.to_str().unwrap()];
+        args.extend_from_slice(&["--source", "3 1 4 1 5 9", "--start", "10", "--length", "6"]);
+        args.extend_from_slice(extra);
+        let run = wick(&args);
+        let stderr = String::from_utf8_lossy(&run.stderr).to_string();
+        assert!(run.status.success(), "{stderr}");
+        let tokens: Vec<u32> =
+            String::from_utf8_lossy(&run.stdout).split_whitespace().map(|t| t.parse().unwrap()).collect();
+        assert_eq!(tokens.len(), 6, "{tokens:?}");
+        assert!(tokens.iter().all(|t| *t < 10), "a digit at each position: {tokens:?}");
+        (tokens, stderr)
+    };
+    let (greedy, _) = decode(&[]);
+    let (beam, said) = decode(&["--beam", "4"]);
+    assert!(said.contains("beam 4") && said.matches("  also ").count() == 3, "{said}");
+    assert_eq!(decode(&["--beam", "4", "--no-cache"]).0, beam);
+    assert_eq!(decode(&["--no-cache"]).0, greedy);
     std::fs::remove_dir_all(&dir).ok();
 }
 

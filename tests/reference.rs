@@ -248,7 +248,7 @@ const REFERENCE: &[Reference] = &[
         output: &[32, 10],
         macs: 2_945_024,
     },
-    // seq2seq_reverse, at N = 32, L = 6: embeddings 2 * 11*32 = 704, encoder GRU 3*128*(32 + 128)
+    // seq2seq_reverse, at N = 32, S = T = 6: embeddings 2 * 11*32 = 704, encoder GRU 3*128*(32 + 128)
     // + 2*3*128 = 62,208, bridge 128*128 + 128 = 16,512, tgt_proj 32*128 + 128 = 4,224, decoder
     // GRU 3*128*256 + 768 = 99,072, fc 128*11 + 11 = 1,419; total 184,139. MACs per sequence:
     // 6*61,440 = 368,640, 16,384, 6*4,096 = 24,576, 6*98,304 = 589,824, 6*1,408 = 8,448;

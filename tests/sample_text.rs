@@ -156,3 +156,62 @@ fn models_that_are_not_language_models_are_refused_in_one_line() {
     assert!(o.stderr.contains("--top-p must be in (0, 1], found 1.5"), "{}", o.stderr);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn sources_that_an_encoder_decoder_cannot_take_are_refused_in_one_line() {
+    let dir = scratch("seq2seq-refusals");
+    let gru = format!("{ROOT}/specs/gru_seq2seq.wick");
+    let decode = |extra: &[&str]| {
+        let mut args = vec!["sample", &gru, "--random-weights", "--length", "4"];
+        args.extend_from_slice(extra);
+        let o = wick(&dir, &args);
+        assert_eq!(o.code, Some(2), "{}", o.stderr);
+        o.stderr
+    };
+    let one_line = |said: String| {
+        assert_eq!(said.trim_end().lines().count(), 1, "{said}");
+        said
+    };
+    // One-hot rows [S, N, 80]: a token past the 80 classes, a word, no start token.
+    assert!(decode(&["--source", "1 2 300", "--start", "0"])
+        .contains("token 300 is outside input `src`'s 80 classes"));
+    assert!(
+        decode(&["--source", "one", "--start", "0"]).contains("--source: the weights carry no vocabulary")
+    );
+    assert!(decode(&["--source", "1 2"]).contains("--start"));
+    let named = one_line(decode(&[
+        "--source",
+        "1",
+        "--start",
+        "0",
+        "--source-input",
+        "src",
+        "--decoder-input",
+        "dec",
+    ]));
+    assert!(named.contains("no input `dec`; its inputs: src, tgt"), "{named}");
+    // A language model has one input.
+    let o =
+        wick(&dir, &["sample", "specs/char_lstm.wick", "--random-weights", "--source", "1", "--start", "0"]);
+    assert_eq!(o.code, Some(2), "{}", o.stderr);
+    assert!(o.stderr.contains("has 1 inputs: an encoder-decoder takes a source"), "{}", o.stderr);
+    // The random-weights GRU decodes: `--beam 3` prints one line of 4 ids.
+    let o = ok(
+        &dir,
+        &[
+            "sample",
+            &gru,
+            "--random-weights",
+            "--source",
+            "5 6 7",
+            "--start",
+            "0",
+            "--beam",
+            "3",
+            "--length",
+            "4",
+        ],
+    );
+    assert_eq!(o.stdout.split_whitespace().count(), 4, "{}", o.stdout);
+    std::fs::remove_dir_all(&dir).ok();
+}

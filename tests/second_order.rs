@@ -251,7 +251,7 @@ fn wgan_gp_fixture_penalty_and_its_gradient_match_pytorch() {
     let mixed =
         (real.broadcast_mul(&eps).unwrap() + fake.broadcast_mul(&(1.0 - &eps).unwrap()).unwrap()).unwrap();
     let x_hat = Var::from_tensor(&mixed).unwrap();
-    let mut pass = Pass { train: true, differentiable: true, states: None };
+    let mut pass = Pass { train: true, differentiable: true, ..Pass::default() };
     let scores = critic.forward_with(&[x_hat.as_tensor().clone()], &mut pass).unwrap().remove(0);
     let grads = differentiable_grads(&scores.sum_all().unwrap()).unwrap();
     let g = grads.get(x_hat.as_tensor()).unwrap();

@@ -1,5 +1,6 @@
 //! `wick sample SPEC -o FILE`: a generator's outputs for seeded latent draws, as arrays or a
-//! PNG grid; `wick sample SPEC --prime TEXT --length N`: a language model's text.
+//! PNG grid; `wick sample SPEC --prime TEXT --length N`: a language model's text;
+//! `wick sample SPEC --source TEXT --start ID [--beam K]`: an encoder-decoder's output sequence.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,7 +8,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use wick::lower::device::{self, DeviceChoice};
-use wick::sample::{self, Choice, Format, Request, SampleError, TextRequest, Weights};
+use wick::sample::{self, Choice, Format, Request, SampleError, TextRequest, TranslateRequest, Weights};
 
 use super::{SpecArgs, EXIT_SPEC, EXIT_USAGE};
 
@@ -37,12 +38,31 @@ pub struct SampleArgs {
     pub range: Option<(f32, f32)>,
     /// Where to write: .npy (one output), .safetensors (keyed by output name) or .png (a grid of
     /// [n, 1 or 3, h, w] images). Not for text, which goes to stdout.
-    #[arg(short = 'o', long = "output", required_unless_present_any = ["prime", "length"])]
+    #[arg(short = 'o', long = "output", required_unless_present_any = ["prime", "length", "source"])]
     pub output: Option<PathBuf>,
     /// Text: what a language model continues (token ids separated by spaces when its weights
     /// carry no vocabulary).
     #[arg(long, conflicts_with = "output")]
     pub prime: Option<String>,
+    /// Seq2seq: the source sequence an encoder-decoder model decodes (token ids separated by
+    /// spaces when its weights carry no vocabulary).
+    #[arg(long, conflicts_with_all = ["output", "prime"], requires = "start")]
+    pub source: Option<String>,
+    /// Seq2seq: the token the decoder's input starts with.
+    #[arg(long)]
+    pub start: Option<u32>,
+    /// Seq2seq: the token that ends a sequence.
+    #[arg(long)]
+    pub end: Option<u32>,
+    /// Seq2seq: beam search keeping K hypotheses; 1 is greedy decoding.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1_000))]
+    pub beam: u32,
+    /// Seq2seq: the model's source input (default: its first input).
+    #[arg(long, requires = "decoder_input")]
+    pub source_input: Option<String>,
+    /// Seq2seq: the model's decoder input (default: its second input).
+    #[arg(long, requires = "source_input")]
+    pub decoder_input: Option<String>,
     /// Text: how many tokens to generate.
     #[arg(long, conflicts_with = "output", value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
     pub length: Option<u32>,
@@ -74,9 +94,10 @@ fn parse_range(s: &str) -> Result<(f32, f32), String> {
 }
 
 pub fn run(args: SampleArgs) -> ExitCode {
-    let result = match args.output {
-        Some(_) => sample_to_file(&args),
-        None => sample_text(&args),
+    let result = match (&args.output, &args.source) {
+        (Some(_), _) => sample_to_file(&args),
+        (None, Some(_)) => decode_source(&args),
+        (None, None) => sample_text(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -94,6 +115,14 @@ fn device_of(args: &SampleArgs) -> Result<candle_core::Device, SampleError> {
         eprintln!("note: {note}");
     }
     Ok(device)
+}
+
+/// Which weights the model ran with, on stderr.
+fn say_weights(model: &str, weights: Option<&std::path::Path>, seed: u64) {
+    match weights {
+        Some(path) => eprintln!("model {model}: weights from {}", path.display()),
+        None => eprintln!("model {model}: untrained, initialised from seed {seed}"),
+    }
 }
 
 fn weights_of(args: &SampleArgs) -> Weights {
@@ -125,10 +154,7 @@ fn sample_text(args: &SampleArgs) -> Result<(), SampleError> {
         cache: !args.no_cache,
     };
     let text = sample::generate_text(&request)?;
-    match &text.weights {
-        Some(path) => eprintln!("model {}: weights from {}", text.model, path.display()),
-        None => eprintln!("model {}: untrained, initialised from seed {}", text.model, args.seed),
-    }
+    say_weights(&text.model, text.weights.as_deref(), args.seed);
     println!("{}", text.text);
     let how = if text.cached { "each layer's state carried" } else { "the prefix run again each token" };
     eprintln!(
@@ -138,6 +164,43 @@ fn sample_text(args: &SampleArgs) -> Result<(), SampleError> {
         text.seconds,
         text.generated.len() as f64 / text.seconds.max(1e-9)
     );
+    Ok(())
+}
+
+/// The best sequence on stdout (with `--beam K`, the K best with their log-probabilities);
+/// where the weights came from and the speed on stderr.
+fn decode_source(args: &SampleArgs) -> Result<(), SampleError> {
+    let request = TranslateRequest {
+        spec: args.spec.spec.clone(),
+        options: args.spec.options(),
+        weights: weights_of(args),
+        device: device_of(args)?,
+        seed: args.seed,
+        source: args.source.clone().unwrap_or_default(),
+        inputs: args.source_input.clone().zip(args.decoder_input.clone()),
+        start: args.start.unwrap_or_default(),
+        end: args.end,
+        length: args.length.map_or(100, |n| n as usize),
+        beam: args.beam as usize,
+        cache: !args.no_cache,
+    };
+    let found = sample::translate(&request)?;
+    say_weights(&found.model, found.weights.as_deref(), args.seed);
+    for (text, scored) in found.hypotheses.iter().take(1) {
+        println!("{text}");
+        eprintln!(
+            "log-probability {:.4}{}",
+            scored.score,
+            if scored.finished { "" } else { " (no end token)" }
+        );
+    }
+    for (text, scored) in found.hypotheses.iter().skip(1) {
+        eprintln!("  also {:.4}: {text}", scored.score);
+    }
+    let how =
+        if found.cached { "the decoder's states carried" } else { "the whole model run again each token" };
+    let search = if request.beam == 1 { "greedy".to_string() } else { format!("beam {}", request.beam) };
+    eprintln!("{search} in {:.3} s ({how})", found.seconds);
     Ok(())
 }
 
@@ -156,10 +219,7 @@ fn sample_to_file(args: &SampleArgs) -> Result<(), SampleError> {
         label: args.label,
     };
     let samples = sample::generate(&request)?;
-    match &samples.weights {
-        Some(path) => eprintln!("model {}: weights from {}", samples.model, path.display()),
-        None => eprintln!("model {}: untrained, initialised from seed {}", samples.model, args.seed),
-    }
+    say_weights(&samples.model, samples.weights.as_deref(), args.seed);
     if !samples.unused.is_empty() {
         eprintln!(
             "note: {} tensors of the file belong to no layer of {} (not loaded)",

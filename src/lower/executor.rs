@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Module, Tensor, Var};
 
+use super::reuse::Reuse;
 use super::{Forward, ForwardCtx, LayerState, LowerError, ParamStore};
 
 /// One node to run: which slots it reads and writes, and which it frees afterwards.
@@ -171,7 +172,24 @@ impl Lowered {
             candle_core::bail!("the pass carries states for another model (see Lowered::new_states)");
         }
         let number = self.params.next_pass();
+        // The first pass of a reuse sequence keeps the fixed layers' outputs; later ones read them.
+        let mut first_of_reuse = match &pass.reuse {
+            Some(r) if !r.filled() => Some((
+                r.fixed_steps(&self.inputs, &self.steps, self.slots.len()),
+                vec![None; self.steps.len()],
+            )),
+            _ => None,
+        };
         for (i, step) in self.steps.iter().enumerate() {
+            if let Some(kept) = pass.reuse.as_ref().and_then(|r| r.outputs_of(i)) {
+                for (slot, y) in step.outputs.iter().zip(kept) {
+                    values[*slot] = Some(y.clone());
+                }
+                for slot in &step.free {
+                    values[*slot] = None;
+                }
+                continue;
+            }
             let xs = step
                 .inputs
                 .iter()
@@ -184,7 +202,11 @@ impl Lowered {
             let mut ctx = ForwardCtx {
                 train: pass.train && !step.held,
                 differentiable: pass.differentiable,
-                state: pass.states.as_mut().and_then(|s| s.get_mut(i)),
+                // A fixed layer runs once: it has no state to carry.
+                state: match &first_of_reuse {
+                    Some((fixed, _)) if fixed[i] => None,
+                    _ => pass.states.as_mut().and_then(|s| s.get_mut(i)),
+                },
             };
             let ys = super::random::scoped(self.params.seed(), &step.path, number, || {
                 super::kernels::cpu::composed_if(ctx.differentiable, || step.layer.forward(&xs, &mut ctx))
@@ -199,6 +221,9 @@ impl Lowered {
                     step.outputs.len()
                 );
             }
+            if let Some((_, kept)) = first_of_reuse.as_mut().filter(|(fixed, _)| fixed[i]) {
+                kept[i] = Some(ys.iter().map(Tensor::detach).collect());
+            }
             let go_on = watch(step, &ys);
             for (slot, y) in step.outputs.iter().zip(ys) {
                 values[*slot] = Some(if record { y } else { y.detach() });
@@ -209,6 +234,9 @@ impl Lowered {
             for slot in &step.free {
                 values[*slot] = None;
             }
+        }
+        if let (Some(reuse), Some((fixed, kept))) = (pass.reuse.as_mut(), first_of_reuse) {
+            reuse.fill(fixed, kept);
         }
         self.outputs
             .iter()
@@ -359,7 +387,7 @@ impl Lowered {
 }
 
 /// How one pass runs, beyond its inputs.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Pass {
     /// Training mode: batch statistics, dropout.
     pub train: bool,
@@ -367,6 +395,8 @@ pub struct Pass {
     pub differentiable: bool,
     /// One state per layer, carried from pass to pass (from [`Lowered::new_states`]).
     pub states: Option<Vec<LayerState>>,
+    /// The outputs of layers that see only inputs held fixed from pass to pass, computed once.
+    pub reuse: Option<Reuse>,
 }
 
 /// candle's `Module` for single-input, single-output models, in eval mode.

@@ -128,7 +128,7 @@ pub fn check(model: &Lowered, inputs: &[Tensor], train: bool) -> Result<Report, 
 /// where `P` at each perturbed point is computed with first-order gradients (the ones
 /// [`check`] checks), through the kernels that ordinary training runs.
 pub fn check_second_order(model: &Lowered, inputs: &[Tensor], train: bool) -> Result<Report, LowerError> {
-    second_order(model, inputs, Pass { train, differentiable: true, states: None })
+    second_order(model, inputs, Pass { train, differentiable: true, ..Pass::default() })
 }
 
 /// [`check_second_order`] with the analytic side run as `pass` says.

@@ -38,6 +38,7 @@ pub mod kernels;
 pub mod model;
 pub mod params;
 pub mod random;
+pub mod reuse;
 pub mod second_order;
 
 pub mod inspect;
@@ -54,6 +55,7 @@ use crate::ops::{Init, ParamKind};
 pub use executor::{Lowered, Pass};
 pub use model::Model;
 pub use params::{Draw, LoadReport, ParamStore, WeightsMismatch};
+pub use reuse::Reuse;
 
 /// What a forward pass tells each layer beside its inputs.
 ///

@@ -6,7 +6,9 @@
 //! `wick run` binds dims from the tensors it is given. Inputs of another kind (a class label,
 //! token ids) are refused for now: conditional and sequence sampling will take them from flags.
 
+pub mod beam;
 pub mod choose;
+pub mod seq2seq;
 pub mod sequence;
 pub mod write;
 
@@ -21,6 +23,7 @@ use crate::train::data::rescaled::Rescaled;
 use crate::{Model, Options};
 
 pub use choose::Choice;
+pub use seq2seq::{translate, TranslateRequest, Translation};
 pub use sequence::{generate_text, TextRequest, TextSample};
 pub use write::{write, Format};
 

@@ -13,8 +13,8 @@
 //! it; without one (random weights) the prime is token ids and the output too.
 
 use std::collections::hash_map::Entry;
-use std::collections::HashMap;
-use std::path::PathBuf;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
@@ -23,7 +23,7 @@ use super::choose::Choice;
 use super::{compile, load_used, run_folder_weights, SampleError, Weights};
 use crate::ir::dim::Dim;
 use crate::lower::params::SplitMix64;
-use crate::lower::{Lowered, Pass};
+use crate::lower::{Lowered, Pass, Reuse};
 use crate::train::data::text::Vocabulary;
 use crate::{Model, Options};
 
@@ -68,36 +68,27 @@ pub fn generate_text(request: &TextRequest) -> Result<TextSample, SampleError> {
     let model = compile(&request.spec, &request.options)?;
     let axes = TokenAxes::of(&model)?;
     let model = model.rebound(&[(axes.batch.clone(), 1), (axes.time.clone(), 1)])?;
+    let weights = weights_file(&request.weights, &request.spec, &model.graph().name)?;
+    let vocabulary = vocabulary_of(weights.as_deref())?;
     let step = model.build_seeded(&request.device, DType::F32, request.seed)?;
-    let weights = match &request.weights {
-        Weights::Random => None,
-        Weights::File(path) => Some(path.clone()),
-        Weights::RunFolder => Some(run_folder_weights(&request.spec, &step.name)?),
-    };
-    let mut vocabulary = None;
     if let Some(path) = &weights {
         load_used(&step, path)?;
-        let metadata = crate::train::data::read_safetensors_metadata(path)
-            .map_err(|e| SampleError::Usage(e.to_string()))?;
-        vocabulary = Vocabulary::from_metadata(&metadata).map_err(SampleError::Usage)?;
     }
-    let prime = encode_prime(vocabulary.as_ref(), &request.prime)?;
+    let prime = encode_tokens(vocabulary.as_ref(), &request.prime, "--prime")?;
     let name = step.name.clone();
-    if let (true, Some(why)) = (request.cache, uncacheable(&model)) {
+    if let (true, Some(why)) = (request.cache, uncacheable(&model, &[&axes.input])) {
         return Err(SampleError::Usage(format!(
             "model {name} cannot carry its state from token to token: {why}; --no-cache runs the \
              whole prefix again for every token"
         )));
     }
-    let mut decoder = match request.cache {
-        true => Decoder::cached(model, step),
-        false => Decoder::rerun(model, step),
-    };
+    let mut decoder = Decoder::new(model, step, axes, request.cache);
+    let mut cursor = decoder.start();
     let started = Instant::now();
     let mut rng = SplitMix64::new(request.seed);
     let mut tokens = prime.clone();
     for _ in 0..request.length {
-        let scores = decoder.scores(&tokens)?;
+        let scores = decoder.scores(&mut cursor, &tokens)?;
         if let Some(vocabulary) = &vocabulary {
             if scores.len() != vocabulary.len() {
                 return Err(SampleError::Usage(format!(
@@ -121,59 +112,107 @@ pub fn generate_text(request: &TextRequest) -> Result<TextSample, SampleError> {
     })
 }
 
-fn encode_prime(vocabulary: Option<&Vocabulary>, prime: &str) -> Result<Vec<u32>, SampleError> {
+/// The weights file a run reads: none for random weights.
+pub(super) fn weights_file(
+    weights: &Weights,
+    spec: &str,
+    model: &str,
+) -> Result<Option<PathBuf>, SampleError> {
+    Ok(match weights {
+        Weights::Random => None,
+        Weights::File(path) => Some(path.clone()),
+        Weights::RunFolder => Some(run_folder_weights(spec, model)?),
+    })
+}
+
+/// The vocabulary a weights file's metadata records (`wick train` on a `text:` source).
+pub(super) fn vocabulary_of(weights: Option<&Path>) -> Result<Option<Vocabulary>, SampleError> {
+    let Some(path) = weights else { return Ok(None) };
+    let metadata =
+        crate::train::data::read_safetensors_metadata(path).map_err(|e| SampleError::Usage(e.to_string()))?;
+    Vocabulary::from_metadata(&metadata).map_err(SampleError::Usage)
+}
+
+/// The tokens of `text` given by `flag`: characters or words of the vocabulary, else ids.
+pub(super) fn encode_tokens(
+    vocabulary: Option<&Vocabulary>,
+    text: &str,
+    flag: &str,
+) -> Result<Vec<u32>, SampleError> {
     let ids = match vocabulary {
-        Some(v) => v.encode(prime).map_err(|e| SampleError::Usage(format!("--prime: {e}")))?,
+        Some(v) => v.encode(text).map_err(|e| SampleError::Usage(format!("{flag}: {e}")))?,
         None => {
-            prime.split_whitespace().map(|w| w.parse::<u32>()).collect::<Result<_, _>>().map_err(|_| {
+            text.split_whitespace().map(|w| w.parse::<u32>()).collect::<Result<_, _>>().map_err(|_| {
                 SampleError::Usage(format!(
-                    "--prime: the weights carry no vocabulary (train on a `text:` source to save one), \
-                     so the prime is token ids separated by spaces; found `{prime}`"
+                    "{flag}: the weights carry no vocabulary (train on a `text:` source to save one), \
+                     so it takes token ids separated by spaces; found `{text}`"
                 ))
             })?
         }
     };
     if ids.is_empty() {
-        return Err(SampleError::Usage("--prime: give at least one token to start from".into()));
+        return Err(SampleError::Usage(format!("{flag}: give at least one token to start from")));
     }
     Ok(ids)
 }
 
-fn decode(vocabulary: Option<&Vocabulary>, ids: &[u32]) -> Result<String, SampleError> {
+pub(super) fn decode(vocabulary: Option<&Vocabulary>, ids: &[u32]) -> Result<String, SampleError> {
     match vocabulary {
         Some(v) => v.decode(ids).map_err(SampleError::Usage),
         None => Ok(ids.iter().map(u32::to_string).collect::<Vec<_>>().join(" ")),
     }
 }
 
-/// Why a carried state would not give what the whole prefix gives: a layer that sees later
-/// positions (attention without `causal=true`) or runs backwards (a bidirectional recurrence).
-pub fn uncacheable(model: &Model) -> Option<String> {
+/// Why a carried state would not give what the whole prefix gives: a layer downstream of the
+/// `varying` inputs (those given new tokens pass by pass) that sees later positions (attention
+/// without `causal=true`, unless its keys and values come from elsewhere) or runs backwards (a
+/// bidirectional recurrence). Layers that see only the other inputs run once.
+pub fn uncacheable(model: &Model, varying: &[&str]) -> Option<String> {
     let g = model.graph();
-    g.order.iter().map(|id| g.node(*id)).find_map(|n| {
+    let mut reached = HashSet::new();
+    for id in &g.order {
+        let is_input = g.inputs.iter().any(|(name, i)| i == id && varying.contains(&name.as_str()));
+        let fed: Vec<bool> = g.inputs_of(*id).iter().map(|t| reached.contains(&t.node)).collect();
+        if !is_input && !fed.contains(&true) {
+            continue;
+        }
+        reached.insert(*id);
+        let n = g.node(*id);
         let set = |name: &'static str| n.attrs.bool(name).unwrap_or(false);
-        match n.kind {
-            "MultiheadAttention" if !set("causal") => {
-                Some(format!("`{}` attends to later positions (it is not `causal=true`)", n.path))
+        // Attention whose keys and values (inputs 1 and 2) do not change from token to token
+        // (cross-attention to an encoder's output) sees all of them in every pass anyway.
+        let keys_values = &fed[fed.len().min(1)..fed.len().min(3)];
+        let self_attention = keys_values.is_empty() || keys_values.contains(&true);
+        let why = match n.kind {
+            "MultiheadAttention" if !set("causal") && self_attention => {
+                format!("`{}` attends to later positions (it is not `causal=true`)", n.path)
             }
             "LSTM" | "GRU" | "RNN" if set("bidirectional") => {
-                Some(format!("`{}` also runs backwards (bidirectional)", n.path))
+                format!("`{}` also runs backwards (bidirectional)", n.path)
             }
-            _ => None,
-        }
-    })
+            _ => continue,
+        };
+        return Some(why);
+    }
+    None
 }
 
-/// The symbols of the token input's batch and time dims.
+/// A token input: its name, the symbols of its batch and time dims, and whether tokens arrive
+/// as ids or as one-hot rows of a float input.
 #[derive(Clone, Debug)]
 pub struct TokenAxes {
     pub input: String,
     pub batch: String,
     pub time: String,
+    /// The vocabulary size of a one-hot float input (its last dim); `None` for integer ids.
+    pub one_hot: Option<usize>,
+    /// Time before batch (`[T, N]`, PyTorch's sequence-first layout).
+    pub time_first: bool,
 }
 
 impl TokenAxes {
-    /// The model's one input must be integer ids `[batch, time]`, each dim a symbol of its own.
+    /// A language model's token input: its one input, integer ids `[batch, time]`, each dim a
+    /// symbol of its own.
     pub fn of(model: &Model) -> Result<TokenAxes, SampleError> {
         let g = model.graph();
         let refuse = |why: String| {
@@ -182,97 +221,195 @@ impl TokenAxes {
                 g.name
             ))
         };
-        let [(name, id)] = g.inputs.as_slice() else {
+        let [(name, _)] = g.inputs.as_slice() else {
             return Err(refuse(format!("it has {} inputs", g.inputs.len())));
         };
-        let ty = g.node(*id).outputs.first().ok_or_else(|| refuse(format!("input `{name}` has no type")))?;
-        let symbol = |d: &Dim| match d.symbols().as_slice() {
-            [s] if *d == Dim::sym(s) => Some(s.clone()),
-            _ => None,
-        };
-        match (ty.dtype.is_float(), ty.shape.as_slice()) {
-            (false, [n, t]) => match (symbol(n), symbol(t)) {
+        let (dtype, shape) = input_type(model, name)?;
+        match (dtype.is_float(), shape.as_slice()) {
+            (false, [n, t]) => match (lone_symbol(n), lone_symbol(t)) {
                 (Some(batch), Some(time)) if batch != time => {
-                    Ok(TokenAxes { input: name.clone(), batch, time })
+                    Ok(TokenAxes { input: name.clone(), batch, time, one_hot: None, time_first: false })
                 }
                 _ => Err(refuse(format!("input `{name}` is [{n}, {t}], not two dims named by `dim`"))),
             },
-            _ => Err(refuse(format!(
-                "input `{name}` is {} {}",
-                ty.dtype,
-                crate::ir::tensor::shape_string(&ty.shape)
-            ))),
+            _ => {
+                Err(refuse(format!("input `{name}` is {dtype} {}", crate::ir::tensor::shape_string(&shape))))
+            }
         }
+    }
+
+    /// The token input `name` of a model whose batch dim is the symbol `batch`: integer ids
+    /// with that dim and a time dim (either order), or one-hot float rows after them.
+    pub fn of_input(model: &Model, name: &str, batch: &str) -> Result<TokenAxes, SampleError> {
+        let (dtype, shape) = input_type(model, name)?;
+        let refuse = || {
+            SampleError::Usage(format!(
+                "input `{name}` of model {} is {dtype} {}: a token input is ids [{batch}, T] or [T, {batch}] \
+                 of i64, or one-hot rows [{batch}, T, vocab] or [T, {batch}, vocab] of f32",
+                model.graph().name,
+                crate::ir::tensor::shape_string(&shape)
+            ))
+        };
+        let bindings = model.graph().bindings();
+        let (axes, one_hot) = match (dtype.is_float(), shape.as_slice()) {
+            (false, [a, b]) => ([a, b], None),
+            (true, [a, b, v]) => ([a, b], Some(v.eval(&bindings).ok_or_else(refuse)? as usize)),
+            _ => return Err(refuse()),
+        };
+        let symbols = axes.map(lone_symbol);
+        let (time, time_first) = match symbols {
+            [Some(a), Some(t)] if a == batch && t != batch => (t, false),
+            [Some(t), Some(a)] if a == batch && t != batch => (t, true),
+            _ => return Err(refuse()),
+        };
+        Ok(TokenAxes { input: name.to_string(), batch: batch.to_string(), time, one_hot, time_first })
+    }
+
+    /// `tokens` as this input at a batch of one: ids, or one-hot rows, in token order (which,
+    /// at a batch of one, is the memory order of either layout).
+    pub fn tensor(&self, tokens: &[u32], device: &Device) -> Result<Tensor, SampleError> {
+        let mut dims = match self.time_first {
+            true => vec![tokens.len(), 1],
+            false => vec![1, tokens.len()],
+        };
+        dims.extend(self.one_hot);
+        Ok(match self.one_hot {
+            None => Tensor::from_vec(tokens.iter().map(|t| i64::from(*t)).collect::<Vec<_>>(), dims, device)?,
+            Some(v) => {
+                let mut rows = vec![0f32; tokens.len() * v];
+                for (row, t) in rows.chunks_mut(v).zip(tokens) {
+                    let hot = row.get_mut(*t as usize).ok_or_else(|| {
+                        SampleError::Usage(format!(
+                            "token {t} is outside input `{}`'s {v} classes",
+                            self.input
+                        ))
+                    })?;
+                    *hot = 1.0;
+                }
+                Tensor::from_vec(rows, dims, device)?
+            }
+        })
     }
 }
 
-/// The next-token scores after a sequence of tokens, one way or the other.
+/// The dtype and declared shape of input `name`.
+fn input_type(model: &Model, name: &str) -> Result<(crate::ir::tensor::DType, Vec<Dim>), SampleError> {
+    let g = model.graph();
+    let id = g.inputs.iter().find(|(n, _)| n == name).map(|(_, id)| *id);
+    let ty = id
+        .and_then(|id| g.node(id).outputs.first())
+        .ok_or_else(|| SampleError::Usage(format!("model {} has no input `{name}`", g.name)))?;
+    Ok((ty.dtype, ty.shape.clone()))
+}
+
+/// The symbol a dim is, when it is one symbol alone.
+fn lone_symbol(d: &Dim) -> Option<String> {
+    match d.symbols().as_slice() {
+        [s] if *d == Dim::sym(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+/// The next-token scores after a sequence of tokens, one way or the other, for a model whose
+/// other inputs (a seq2seq model's source) hold the same tensor at every token.
 pub struct Decoder {
     model: Model,
     /// The model at one token a pass, its parameters the ones every other binding shares.
     step: Lowered,
     output: usize,
-    how: How,
+    tokens: TokenAxes,
+    /// The other inputs' tensors, by input position.
+    fixed: Vec<Option<Tensor>>,
+    cached: bool,
+    /// Rerunning: the model bound to each prefix length met so far.
+    by_len: HashMap<usize, Lowered>,
 }
 
-enum How {
-    /// Layer states carried from pass to pass; `fed` tokens are in them.
-    Cached { pass: Pass, fed: usize },
-    /// The whole prefix each time, by a model bound to its length.
-    Rerun { by_len: HashMap<usize, Lowered> },
+/// Where one sequence's decoding stands: the layer states a cached decoder carries and how
+/// many of the sequence's tokens are in them. Cloned when a beam branches.
+#[derive(Clone, Debug, Default)]
+pub struct Cursor {
+    pass: Pass,
+    fed: usize,
 }
 
 impl Decoder {
-    /// Carries each layer's state: each call feeds only the tokens it has not seen.
-    pub fn cached(model: Model, step: Lowered) -> Decoder {
-        let pass = Pass { states: Some(step.new_states()), ..Pass::default() };
-        Decoder::new(model, step, How::Cached { pass, fed: 0 })
-    }
-
-    /// Runs the whole prefix each call.
-    pub fn rerun(model: Model, step: Lowered) -> Decoder {
-        Decoder::new(model, step, How::Rerun { by_len: HashMap::new() })
-    }
-
-    fn new(model: Model, step: Lowered, how: How) -> Decoder {
+    /// A decoder that feeds `tokens` to the model, one a pass carrying each layer's state when
+    /// `cached`, else the whole prefix each call, by a model bound to its length.
+    pub fn new(model: Model, step: Lowered, tokens: TokenAxes, cached: bool) -> Decoder {
         let names = step.output_names();
         let output = names.iter().position(|n| *n == "logits").unwrap_or(0);
-        Decoder { model, step, output, how }
+        let fixed = vec![None; step.inputs().len()];
+        Decoder { model, step, output, tokens, fixed, cached, by_len: HashMap::new() }
     }
 
-    /// The scores of the token after `tokens`; a cached decoder must be given the tokens of its
-    /// earlier calls again, followed by new ones.
-    pub fn scores(&mut self, tokens: &[u32]) -> Result<Vec<f32>, SampleError> {
-        let device = self.step.device().clone();
-        let ids = |t: &[u32]| -> Result<Tensor, SampleError> {
-            let values: Vec<i64> = t.iter().map(|id| i64::from(*id)).collect();
-            Ok(Tensor::from_vec(values, (1, t.len()), &device)?)
+    /// Gives input `name` the same tensor at every token (a seq2seq model's source).
+    pub fn with_fixed(mut self, name: &str, tensor: Tensor) -> Result<Decoder, SampleError> {
+        let at = self.step.inputs().iter().position(|i| i.name == name);
+        let slot = at
+            .and_then(|i| self.fixed.get_mut(i))
+            .ok_or_else(|| SampleError::Usage(format!("model {} has no input `{name}`", self.step.name)))?;
+        *slot = Some(tensor);
+        Ok(self)
+    }
+
+    /// A cursor at the start of a sequence.
+    pub fn start(&self) -> Cursor {
+        let fixed: Vec<&str> = self.step.inputs().iter().map(|i| i.name.as_str()).collect();
+        let fixed: Vec<&str> = fixed.into_iter().filter(|n| *n != self.tokens.input).collect();
+        let pass = match self.cached {
+            true => Pass {
+                states: Some(self.step.new_states()),
+                reuse: (!fixed.is_empty()).then(|| Reuse::of_inputs(&fixed)),
+                ..Pass::default()
+            },
+            false => Pass::default(),
         };
-        let out = match &mut self.how {
-            How::Cached { pass, fed } => {
-                if *fed >= tokens.len() {
-                    return Err(SampleError::Usage("a cached decoder needs a new token each call".into()));
-                }
-                let mut last = None;
-                for t in *fed..tokens.len() {
-                    last = Some(self.step.infer_with(&[ids(&tokens[t..=t])?], pass)?);
-                }
-                *fed = tokens.len();
-                last.ok_or_else(|| SampleError::Usage("no token to feed".into()))?
+        Cursor { pass, fed: 0 }
+    }
+
+    /// The scores of the token after `tokens`; a cached decoder's cursor must have been given
+    /// the tokens of its earlier calls, followed by new ones.
+    pub fn scores(&mut self, cursor: &mut Cursor, tokens: &[u32]) -> Result<Vec<f32>, SampleError> {
+        let out = if self.cached {
+            if cursor.fed >= tokens.len() {
+                return Err(SampleError::Usage("a cached decoder needs a new token each call".into()));
             }
-            How::Rerun { by_len } => {
-                let len = tokens.len();
-                let model = match by_len.entry(len) {
-                    Entry::Occupied(built) => built.into_mut(),
-                    Entry::Vacant(slot) => {
-                        let time = TokenAxes::of(&self.model)?.time;
-                        slot.insert(self.model.build_sharing(&self.step, &[(time, len as i64)])?)
-                    }
-                };
-                model.infer(&[ids(tokens)?], false)?
+            let mut last = None;
+            for t in cursor.fed..tokens.len() {
+                let inputs = self.inputs(&tokens[t..=t])?;
+                last = Some(self.step.infer_with(&inputs, &mut cursor.pass)?);
             }
+            cursor.fed = tokens.len();
+            last.ok_or_else(|| SampleError::Usage("no token to feed".into()))?
+        } else {
+            let inputs = self.inputs(tokens)?;
+            let len = tokens.len();
+            let model = match self.by_len.entry(len) {
+                Entry::Occupied(built) => built.into_mut(),
+                Entry::Vacant(slot) => slot
+                    .insert(self.model.build_sharing(&self.step, &[(self.tokens.time.clone(), len as i64)])?),
+            };
+            model.infer(&inputs, false)?
         };
         last_scores(out.get(self.output))
+    }
+
+    /// The model's inputs in order: the fixed tensors and `tokens` at a batch of one.
+    fn inputs(&self, tokens: &[u32]) -> Result<Vec<Tensor>, SampleError> {
+        let device = self.step.device();
+        let at = self.step.inputs().iter().position(|i| i.name == self.tokens.input);
+        (self.fixed.iter().enumerate())
+            .map(|(i, t)| match t {
+                _ if Some(i) == at => self.tokens.tensor(tokens, device),
+                Some(t) => Ok(t.clone()),
+                None => Err(SampleError::Usage(format!(
+                    "input `{}` of model {} has no tensor",
+                    self.step.inputs()[i].name,
+                    self.step.name
+                ))),
+            })
+            .collect()
     }
 }
 

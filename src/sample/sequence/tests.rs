@@ -10,24 +10,27 @@ fn decoders(spec: &str) -> (Decoder, Decoder) {
     };
     let (m1, s1) = build();
     let (m2, s2) = build();
-    (Decoder::cached(m1, s1), Decoder::rerun(m2, s2))
+    let axes = TokenAxes::of(&m1).unwrap();
+    (Decoder::new(m1, s1, axes.clone(), true), Decoder::new(m2, s2, axes, false))
 }
 
 /// After every prefix of a token sequence, the cached decoder's scores equal the scores of the
 /// whole prefix run again, within 1e-5.
 fn cache_matches_rerun(spec: &str) {
     let (mut cached, mut rerun) = decoders(spec);
+    let (mut c, mut r) = (cached.start(), rerun.start());
     let tokens: Vec<u32> = [3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8].to_vec();
     let mut worst = 0.0f32;
     for len in 1..=tokens.len() {
-        let (a, b) = (cached.scores(&tokens[..len]).unwrap(), rerun.scores(&tokens[..len]).unwrap());
+        let (a, b) =
+            (cached.scores(&mut c, &tokens[..len]).unwrap(), rerun.scores(&mut r, &tokens[..len]).unwrap());
         assert_eq!(a.len(), b.len());
         worst = a.iter().zip(&b).fold(worst, |m, (x, y)| m.max((x - y).abs()));
     }
     assert!(worst < 1e-5, "{worst}");
     // The positions mattered: the scores are not the same at every step.
-    let first = rerun.scores(&tokens[..1]).unwrap();
-    assert_ne!(first, rerun.scores(&tokens[..2]).unwrap());
+    let first = rerun.scores(&mut r, &tokens[..1]).unwrap();
+    assert_ne!(first, rerun.scores(&mut r, &tokens[..2]).unwrap());
 }
 
 #[test]
@@ -87,10 +90,16 @@ fn models_that_take_no_token_ids_are_refused() {
 
 #[test]
 fn a_prime_without_a_vocabulary_is_token_ids() {
-    assert_eq!(encode_prime(None, " 5 12\n3").unwrap(), [5, 12, 3]);
-    assert!(encode_prime(None, "model ").unwrap_err().to_string().contains("token ids separated by spaces"));
+    assert_eq!(encode_tokens(None, " 5 12\n3", "--prime").unwrap(), [5, 12, 3]);
+    assert!(encode_tokens(None, "model ", "--prime")
+        .unwrap_err()
+        .to_string()
+        .contains("token ids separated by spaces"));
     let chars = Vocabulary::of_chars("model ");
-    assert!(encode_prime(Some(&chars), "").unwrap_err().to_string().contains("at least one token"));
+    assert!(encode_tokens(Some(&chars), "", "--prime")
+        .unwrap_err()
+        .to_string()
+        .contains("at least one token"));
     assert_eq!(decode(None, &[1, 2]).unwrap(), "1 2");
 }
 
@@ -104,9 +113,13 @@ fn layers_that_see_later_positions_cannot_carry_state() {
         );
         Model::from_source("m.wick", &spec, &Options::default()).unwrap()
     };
-    assert_eq!(uncacheable(&model(", causal=true", "")), None);
-    let why = uncacheable(&model("", "")).unwrap();
+    assert_eq!(uncacheable_lm(&model(", causal=true", "")), None);
+    let why = uncacheable_lm(&model("", "")).unwrap();
     assert!(why.contains("`attn` attends to later positions"), "{why}");
-    let why = uncacheable(&model(", causal=true", ", bidirectional=true")).unwrap();
+    let why = uncacheable_lm(&model(", causal=true", ", bidirectional=true")).unwrap();
     assert!(why.contains("`rnn` also runs backwards"), "{why}");
+}
+
+fn uncacheable_lm(model: &Model) -> Option<String> {
+    uncacheable(model, &["ids"])
 }
