@@ -129,6 +129,7 @@ catalog!(
     stylegan_digits,
     stylegan_mapping,
     transformer_default,
+    transformer_reverse,
     unet_milesial,
     vae,
     vgg16,

@@ -260,6 +260,22 @@ const REFERENCE: &[Reference] = &[
         output: &[32, 6, 11],
         macs: 32_251_904,
     },
+    // transformer_reverse, at N = 32, S = T = 6, d 64, 4 heads, ff 128, 2 + 2 pre-norm layers:
+    // embeddings 2 * 11*64 = 1,408, positions 2 * 16*64 = 2,048; an encoder layer: in_proj
+    // 3*64*64 + 192 = 12,480, out_proj 4,160, linear1 8,320, linear2 8,256, two norms 256 =
+    // 33,472; a decoder layer adds cross-attention 16,640 and a norm 128: 50,240; final norms
+    // 2 * 128; fc 64*11 + 11 = 715; total 171,851. MACs over the 192 tokens a side: encoder
+    // layer 192*(12,288 + 4,096 + 16,384) + 32*(2 * 6*6*64) = 6,438,912; decoder layer
+    // self-attention 192*16,384 + 147,456 = 3,293,184, cross-attention (q and out per target,
+    // k and v per source token) 192*8,192 + 192*8,192 + 147,456 = 3,293,184, ffn 3,145,728;
+    // fc 192*704 = 135,168; 2*6,438,912 + 2*9,732,096 + 135,168 = 32,477,184.
+    Reference {
+        spec: "transformer_reverse",
+        params: 171_851,
+        running_stats: 0,
+        output: &[32, 6, 11],
+        macs: 32_477_184,
+    },
     // char_lstm (wick's design; PyTorch's nn.Module of the same layers counts 238,985): embed
     // 89*48 = 4,272; lstm layer 0: 512*48 + 512*128 + 2*512 = 91,136, layer 1: 2*512*128 +
     // 2*512 = 132,096; fc 128*89 + 89 = 11,481. MACs per position: 4*128*(48 + 128) +
