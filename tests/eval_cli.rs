@@ -184,3 +184,73 @@ fn a_test_split_is_evaluated_once_after_training_as_wick_eval_evaluates_it() {
     assert_eq!(figure("accuracy"), evaluated["outputs"][0]["accuracy"].as_f64().unwrap());
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn every_output_with_a_loss_is_evaluated_and_two_inputs_are_fed_by_name() {
+    let dir = temp("per-output");
+    std::fs::write(
+        dir.join("t.yaml"),
+        format!(
+            "data: {{npz: {REPO}/data/digits_boxes.npz, inputs: {{image: pixels}}, \
+             targets: {{logits: digit, box: box}}, val_split: 0.2, test_split: 0.2, standardize: true}}\n\
+             loss: {{logits: cross_entropy, box: {{name: smooth_l1, beta: 0.05, weight: 5.0}}}}\n\
+             optimizer: {{name: adam, lr: 0.003}}\nepochs: 2\nbatch_size: 32\n"
+        ),
+    )
+    .unwrap();
+    let spec = format!("{REPO}/specs/digits_multitask.wick");
+    let trained = json(wick_in(&dir, &["train", &spec, "--config", "t.yaml", "--format", "json"]));
+    let evaluated = json(wick_in(&dir, &["eval", &spec, "--config", "t.yaml", "--format", "json"]));
+    assert_eq!(evaluated["data"], "the test split");
+    let outputs = evaluated["outputs"].as_array().unwrap();
+    assert_eq!(outputs.len(), 2, "{evaluated}");
+    let (logits, boxes) = (&outputs[0], &outputs[1]);
+    assert_eq!(
+        (logits["output"].as_str(), logits["task"].as_str()),
+        (Some("logits"), Some("classification"))
+    );
+    assert_eq!((boxes["output"].as_str(), boxes["task"].as_str()), (Some("box"), Some("regression")));
+    let own = |o: &serde_json::Value| o["loss"].as_f64().unwrap();
+    let total = evaluated["loss"].as_f64().unwrap();
+    assert!((total - (own(logits) + 5.0 * own(boxes))).abs() < 1e-9 * total.max(1.0), "{evaluated}");
+    assert!(boxes["regression"]["mse"].as_f64().unwrap() > 0.0, "{evaluated}");
+    // The run's own test figures, on the same weights and rows, are the same numbers.
+    let test = trained["test"].as_array().unwrap();
+    let figure = |name: &str| test.iter().find(|f| f[0] == name).unwrap()[1].as_f64().unwrap();
+    assert!((figure("loss") - total).abs() < 1e-6, "{trained}\n{evaluated}");
+    assert!((figure("box_loss") - own(boxes)).abs() < 1e-6, "{trained}\n{evaluated}");
+    assert_eq!(figure("logits_accuracy"), logits["accuracy"].as_f64().unwrap());
+    // And the metrics log ends with them, in one `test` row under `test_*` columns.
+    let log = std::fs::read_to_string(dir.join("runs/digits_multitask/metrics.csv")).unwrap();
+    let header: Vec<&str> = log.lines().next().unwrap().split(',').collect();
+    let last: Vec<&str> = log.lines().last().unwrap().split(',').collect();
+    let cell = |name: &str| last[header.iter().position(|h| *h == name).unwrap()];
+    assert_eq!((cell("kind"), cell("epoch")), ("test", "2"), "{log}");
+    assert_eq!(cell("test_box_loss").parse::<f64>().unwrap(), figure("box_loss"));
+    assert_eq!(log.lines().filter(|l| l.starts_with("test,")).count(), 1, "{log}");
+    let text = String::from_utf8(ok(wick_in(&dir, &["eval", &spec, "--config", "t.yaml"])).stdout).unwrap();
+    assert!(
+        text.contains("output logits (classification)") && text.contains("output box (regression)"),
+        "{text}"
+    );
+
+    // Two inputs, fed by the names the data section gives them.
+    let spec = format!("{REPO}/specs/seq2seq_reverse.wick");
+    std::fs::write(
+        dir.join("s.yaml"),
+        format!(
+            "data: {{safetensors: {REPO}/data/reverse_digits.safetensors, inputs: {{src: src, tgt: dec_in}}, \
+             targets: {{logits: dec_out}}, val_split: 0.1}}\nloss: {{name: cross_entropy, class_axis: 2}}\n\
+             optimizer: {{name: adam, lr: 0.003}}\nepochs: 1\nbatch_size: 32\n"
+        ),
+    )
+    .unwrap();
+    let trained = json(wick_in(&dir, &["train", &spec, "--config", "s.yaml", "--format", "json"]));
+    let evaluated = json(wick_in(&dir, &["eval", &spec, "--config", "s.yaml", "--format", "json"]));
+    assert_eq!(evaluated["data"], "the validation split");
+    let val = trained["final"]["val"].as_array().or_else(|| trained["history"][0]["val"].as_array()).unwrap();
+    let val_loss = val.iter().find(|f| f[0] == "loss").unwrap()[1].as_f64().unwrap();
+    assert!((val_loss - evaluated["loss"].as_f64().unwrap()).abs() < 1e-6, "{trained}\n{evaluated}");
+    assert_eq!(evaluated["outputs"][0]["output"], "logits");
+    std::fs::remove_dir_all(&dir).ok();
+}

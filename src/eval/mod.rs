@@ -62,6 +62,9 @@ pub struct TopK {
 pub struct OutputScores {
     pub output: String,
     pub task: Task,
+    /// The mean of this output's own loss, when the spec gives a loss per output.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub loss: Option<f64>,
     /// The fraction of examples (pixels, for segmentation) classified right.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub accuracy: Option<f64>,

@@ -31,6 +31,9 @@ fn output_text(o: &OutputScores) -> String {
     let line = |s: &mut String, name: &str, v: f64| {
         let _ = writeln!(s, "  {name:<18}{v:.4}");
     };
+    if let Some(l) = o.loss {
+        line(&mut s, "loss", l);
+    }
     if let Some(a) = o.accuracy {
         line(&mut s, if o.task == Task::Segmentation { "pixel accuracy" } else { "accuracy" }, a);
     }

@@ -5,49 +5,60 @@ use candle_core::{DType, Device, Result, Tensor};
 
 use super::metrics::{argmax, in_top_k, roc_auc, Confusion, Regression};
 use super::{ClassRow, OutputScores, Task, TopK};
-use crate::train::data::Dataset;
+use crate::train::batch::Feed;
 use crate::train::nets::Nets;
 use crate::train::objective::LossConfig;
-use crate::train::supervised::scalar;
+use crate::train::supervised::{scalar, Objective};
 
 /// Top-k accuracy is reported with this k when the model has more classes than it.
 const TOP_K: usize = 5;
 
-/// An evaluation's loss and its output's figures.
+/// An evaluation's loss and each scored output's figures.
 #[derive(Clone, Debug)]
 pub struct Evaluated {
+    /// The weighted sum of the objectives' mean losses (training's validation `loss`).
     pub loss: f64,
     pub examples: usize,
-    pub scores: OutputScores,
+    /// Per objective, in order: its output's figures.
+    pub outputs: Vec<OutputScores>,
 }
 
-/// Runs `nets` (in eval mode) on every example of `data`, fed to its one input, and scores the
-/// output `output` that `loss` reads. `names`: the class names, by index (recorded string
-/// labels), used when they are as many as the classes.
+/// Runs `nets` (in eval mode) on every example of `feed`, in order, each input fed by its name,
+/// and scores the output each objective reads against its target. `names`: the class names, by
+/// index (recorded string labels), used when they are as many as an output's classes.
 pub fn evaluate(
     nets: &Nets,
-    data: &Dataset,
-    loss: &LossConfig,
-    output: &str,
+    feed: &Feed,
+    objectives: &[Objective],
     names: Option<&[String]>,
 ) -> Result<Evaluated> {
-    let mut gathered = Gathered::new(loss);
-    let mut total = 0.0;
-    for batch in data.batches_in_order(nets.batch_size())? {
-        let net = nets.for_rows(batch.len())?;
-        if net.inputs().len() != 1 {
-            candle_core::bail!("evaluation feeds one input; model {} takes {}", net.name, net.inputs().len());
-        }
-        let outs = net.infer(std::slice::from_ref(&batch.x), false)?;
-        let at =
-            net.output_names().iter().position(|n| *n == output).ok_or_else(|| {
-                candle_core::Error::msg(format!("model {} has no output `{output}`", net.name))
+    let mut gathered: Vec<(Gathered, f64)> =
+        objectives.iter().map(|o| (Gathered::new(&o.loss), 0.0)).collect();
+    for batch in feed.batches(nets.batch_size(), None)? {
+        let net = nets.for_rows(batch.rows)?;
+        let inputs = net.inputs().iter().map(|i| batch.get(&i.name).cloned()).collect::<Result<Vec<_>>>()?;
+        let outs = net.infer(&inputs, false)?;
+        for (objective, (gathered, total)) in objectives.iter().zip(gathered.iter_mut()) {
+            let at = net.output_names().iter().position(|n| *n == objective.output).ok_or_else(|| {
+                candle_core::Error::msg(format!("model {} has no output `{}`", net.name, objective.output))
             })?;
-        total += scalar(&loss.compute(&outs[at..], &batch.y)?)? * batch.len() as f64;
-        gathered.add(&outs[at].to_device(&Device::Cpu)?, &batch.y.to_device(&Device::Cpu)?)?;
+            let target = batch.get(&objective.target)?;
+            *total += scalar(&objective.loss.compute(&outs[at..], target)?)? * batch.rows as f64;
+            gathered.add(&outs[at].to_device(&Device::Cpu)?, &target.to_device(&Device::Cpu)?)?;
+        }
     }
-    let examples = data.len();
-    Ok(Evaluated { loss: total / examples.max(1) as f64, examples, scores: gathered.scores(output, names) })
+    let examples = feed.rows().max(1) as f64;
+    let mut loss = 0.0;
+    let outputs = (objectives.iter().zip(gathered))
+        .map(|(objective, (gathered, total))| {
+            loss += objective.weight * total / examples;
+            let mut scores = gathered.scores(&objective.output, names);
+            // A loss per output reports each output's own; the one loss is the total.
+            scores.loss = objective.labelled.then_some(total / examples);
+            scores
+        })
+        .collect();
+    Ok(Evaluated { loss, examples: feed.rows(), outputs })
 }
 
 /// What the batches so far gave, by task.
@@ -155,6 +166,7 @@ impl Gathered {
         let mut s = OutputScores {
             output: output.to_string(),
             task: Task::LossOnly,
+            loss: None,
             accuracy: None,
             top_k: None,
             macro_scores: None,

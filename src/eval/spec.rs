@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device};
 
 use super::{evaluate, Report};
+use crate::train::batch::Feed;
 use crate::train::config::TrainConfig;
 use crate::train::data::recorded::Recorded;
 use crate::train::data::{self, Dataset, Source, Target};
-use crate::train::losses::Losses;
 use crate::train::nets::Nets;
 use crate::train::run::TrainError;
 use crate::{Compiled, Model};
@@ -74,25 +74,12 @@ pub fn run(request: Request) -> Result<(Report, Vec<String>), TrainError> {
     let nets = build(compiled, &examples, batch_size.unwrap_or(config.batch_size), &device)?;
     nets.full().load_weights(&weights, false)?;
     let net = nets.full();
-    // The one loss reads the first output; with a loss per output, the first of them is
-    // evaluated (the others are named in a note).
-    let (loss, output) = match &config.loss {
-        Losses::One(loss) => {
-            (loss.clone(), net.output_names().first().map(|o| o.to_string()).unwrap_or_default())
-        }
-        Losses::PerOutput(per) => {
-            let Some(first) = per.first() else {
-                return Err(TrainError::Usage("the configuration has no loss to evaluate".into()));
-            };
-            if per.len() > 1 {
-                let rest: Vec<&str> = per[1..].iter().map(|o| o.output.as_str()).collect();
-                notes.push(format!("evaluated output `{}` only; not yet {}", first.output, rest.join(", ")));
-            }
-            (first.loss.clone(), first.output.clone())
-        }
-    };
+    let (input, target) = crate::train::session::fit_data(net, &config.data, &examples)?;
+    let first_output = net.output_names().first().map(|o| o.to_string()).unwrap_or_default();
+    let objectives = config.objectives(&first_output, &target).map_err(TrainError::Usage)?;
     let examples = examples.to_device(&device)?;
-    let evaluated = evaluate(&nets, &examples, &loss, &output, recorded.classes.as_deref())?;
+    let feed = Feed { data: &examples, input, target };
+    let evaluated = evaluate(&nets, &feed, &objectives, recorded.classes.as_deref())?;
     let report = Report {
         schema: super::SCHEMA,
         model: net.name.clone(),
@@ -101,7 +88,7 @@ pub fn run(request: Request) -> Result<(Report, Vec<String>), TrainError> {
         examples: evaluated.examples,
         loss: evaluated.loss,
         preprocessed: preprocessing,
-        outputs: vec![evaluated.scores],
+        outputs: evaluated.outputs,
     };
     Ok((report, notes))
 }

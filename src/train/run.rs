@@ -160,6 +160,7 @@ fn run_session<P: Program>(
         true => MetricsLog::resume(&log, config.log_every as u64, &state),
         false => MetricsLog::create(&log, config.log_every as u64),
     };
+    let metrics_log = metrics_log.map(|l| l.with_test_split(splits.test.is_some()));
     let mut files: Vec<Box<dyn Observer>> = vec![
         Box::new(metrics_log.map_err(|e| file_error(&log, e))?),
         Box::new(CurvePlot::new(&plot, &title).map_err(|e| file_error(&plot, e))?),
@@ -207,7 +208,12 @@ fn run_session<P: Program>(
             notes.push("the test split was not evaluated: the weights were no longer finite".into());
             None
         }
-        (Some(data), kept) => Some(test_figures(&mut program, data, &input, &folder, kept)?),
+        (Some(data), kept) => {
+            let figures = test_figures(&mut program, data, (&input, &target), &folder, kept)?;
+            let epoch = state.history.last().map_or(0, |e| e.epoch);
+            observers.test(&figures, epoch, state.step).map_err(|e| file_error(&log, e))?;
+            Some(figures)
+        }
         (None, _) => None,
     };
     let files =
@@ -224,7 +230,7 @@ fn run_session<P: Program>(
 fn test_figures<P: Program>(
     program: &mut P,
     data: &super::data::Dataset,
-    input: &str,
+    (input, target): (&str, &str),
     folder: &RunFolder,
     kept: Kept,
 ) -> Result<super::observe::Metrics, TrainError> {
@@ -232,7 +238,7 @@ fn test_figures<P: Program>(
         let best = super::data::read_safetensors(&folder.weights())?;
         program.restore(&best, None)?;
     }
-    let feed = super::batch::Feed { data, input: input.to_string(), target: super::session::TARGET.into() };
+    let feed = super::batch::Feed { data, input: input.to_string(), target: target.to_string() };
     Ok(super::fit::evaluate(program, &feed, &program.figures())?)
 }
 

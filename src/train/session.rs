@@ -8,7 +8,7 @@ use candle_core::{DType, Device};
 
 use super::batch::Feed;
 use super::config::{FrozenBatchNorm, TrainConfig};
-use super::data::{self, DataConfig, Splits};
+use super::data::{self, DataConfig, Dataset, Splits};
 use super::fit::{steps_per_epoch, Cancel, FitConfig};
 use super::freeze::freeze;
 use super::nets::Nets;
@@ -76,7 +76,7 @@ impl Session<Supervised> {
             check_memory.then(|| config.optimizer.state_slots()),
         )?;
         let net = nets.full();
-        let (input, target) = fit_data(net, &config.data, &splits)?;
+        let (input, target) = fit_data(net, &config.data, &splits.train)?;
         let output = net.output_names().first().map(|o| o.to_string()).unwrap_or_default();
         let objectives = config.objectives(&output, &target).map_err(usage)?;
         check_objectives(&model, net, &objectives, &splits, &config.data, &target)?;
@@ -116,13 +116,13 @@ impl Session<Supervised> {
 
 /// The data against the model's inputs (each named array against its input, or the features
 /// against the one input); the names `x` and `y` are fed under.
-fn fit_data(
+pub(crate) fn fit_data(
     net: &crate::Lowered,
     config: &DataConfig,
-    splits: &Splits,
+    train: &Dataset,
 ) -> Result<(String, String), TrainError> {
     if let Some(names) = &config.named {
-        data::check_named(&splits.train, names, &net.name, net.inputs())?;
+        data::check_named(train, names, &net.name, net.inputs())?;
         let (x, y) = names.first();
         return Ok((x.to_string(), y.to_string()));
     }
@@ -138,7 +138,7 @@ fn fit_data(
         ))));
     }
     if let Some(input) = inputs.first() {
-        data::check_fits(&splits.train, input)?;
+        data::check_fits(train, input)?;
     }
     Ok((inputs.first().map(|i| i.name.clone()).unwrap_or_default(), TARGET.to_string()))
 }

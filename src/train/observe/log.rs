@@ -13,7 +13,8 @@
 //! One file rather than a steps file and an epochs file: a single path to pass around, one
 //! schema for both formats, and `df[df.kind == "epoch"]` is all the splitting a reader needs.
 //! A step's figures (`loss`, `accuracy`; a GAN's `d_loss`, `g_loss`, ...) are that step's; an
-//! epoch's are `train_*` and `val_*`. CSV cells a
+//! epoch's are `train_*` and `val_*`. A run with a test split ends with one `test` row of
+//! `test_*` figures, on the weights the run reports. CSV cells a
 //! row does not have are empty (NaN in pandas); JSON lines leave the keys out, and write
 //! non-finite numbers as `null`.
 
@@ -21,7 +22,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use super::{EpochRecord, Observer, Plan, StepRecord};
+use super::{EpochRecord, Metrics, Observer, Plan, StepRecord};
 use crate::report::csv_field;
 use crate::train::checkpoint::RunState;
 
@@ -51,6 +52,8 @@ pub struct MetricsLog {
     earlier: Option<Vec<String>>,
     /// Whether the file already holds the history a resumed run is told about.
     holds_history: bool,
+    /// Whether the run has a test split: its `test_*` columns.
+    test: bool,
 }
 
 impl MetricsLog {
@@ -98,7 +101,14 @@ impl MetricsLog {
             columns: Vec::new(),
             earlier: None,
             holds_history: false,
+            test: false,
         })
+    }
+
+    /// Columns for the test split's figures, written in one `test` row when the run ends.
+    pub fn with_test_split(mut self, test: bool) -> MetricsLog {
+        self.test = test;
+        self
     }
 
     fn writer(&mut self) -> std::io::Result<&mut BufWriter<File>> {
@@ -131,7 +141,7 @@ impl MetricsLog {
 
 impl Observer for MetricsLog {
     fn start(&mut self, plan: &Plan) -> std::io::Result<()> {
-        self.columns = columns(&plan.metric_names);
+        self.columns = columns(&plan.metric_names, self.test);
         let header = match self.format {
             Format::Csv => Some(self.columns.iter().map(|c| csv_field(c)).collect::<Vec<_>>().join(",")),
             Format::JsonLines => None,
@@ -177,6 +187,17 @@ impl Observer for MetricsLog {
     fn finish(&mut self, _history: &[EpochRecord]) -> std::io::Result<()> {
         self.flush()
     }
+
+    fn test(&mut self, figures: &Metrics, epoch: usize, step: u64) -> std::io::Result<()> {
+        let mut row = vec![
+            ("kind".to_string(), Cell::Kind("test")),
+            ("epoch".into(), Cell::Int(epoch as u64)),
+            ("step".into(), Cell::Int(step)),
+        ];
+        row.extend(figures.0.iter().map(|(n, v)| (format!("test_{n}"), Cell::Float(*v))));
+        self.write_row(&row)?;
+        self.flush()
+    }
 }
 
 /// The log file, created (and its folder) or truncated, or opened to append to; never through a
@@ -215,6 +236,8 @@ fn earlier_rows(text: &str, format: Format, step: u64, epochs: u64) -> Vec<Strin
         let keep = match (cell("kind").as_deref(), number("step"), number("epoch")) {
             (Some("step"), Some(s), _) => s <= step,
             (Some("epoch"), _, Some(e)) => e <= epochs,
+            // The test figures of the weights the run ended with: a resumed run writes its own.
+            (Some("test"), ..) => false,
             _ => break,
         };
         if keep {
@@ -250,7 +273,7 @@ const STEP_COLUMNS: [&str; 5] = ["kind", "epoch", "step", "elapsed_s", "lr"];
 
 /// Every column either kind of row can fill: the step columns with the step's own figures
 /// under their names, each figure for each split, then the epoch's rate.
-fn columns(metric_names: &[String]) -> Vec<String> {
+fn columns(metric_names: &[String], test: bool) -> Vec<String> {
     let mut names: Vec<&str> = metric_names.iter().map(String::as_str).collect();
     if names.is_empty() {
         names.push("loss");
@@ -258,7 +281,8 @@ fn columns(metric_names: &[String]) -> Vec<String> {
     let mut out: Vec<String> = STEP_COLUMNS.iter().map(|c| c.to_string()).collect();
     out.extend(names.iter().map(|n| n.to_string()));
     out.push("samples".into());
-    for split in ["train", "val"] {
+    let test = test.then_some("test");
+    for split in ["train", "val"].into_iter().chain(test) {
         out.extend(names.iter().map(|n| format!("{split}_{n}")));
     }
     out.push("samples_per_s".into());
@@ -415,5 +439,21 @@ mod tests {
         let err = log.epoch(&history[0]).unwrap_err().to_string();
         std::fs::remove_file(&path).unwrap();
         assert!(err.contains("has no column `val_top5_accuracy`"), "{err}");
+    }
+
+    #[test]
+    fn a_resumed_log_drops_the_test_row_of_the_run_it_continues() {
+        let text = "kind,epoch,step,loss,test_loss\nstep,1,1,0.5,\nepoch,1,1,,\nstep,2,2,0.4,\nepoch,2,2,,\ntest,2,2,,0.45\n";
+        let kept = earlier_rows(text, Format::Csv, 2, 2);
+        assert_eq!(
+            kept,
+            [
+                "kind,epoch,step,loss,test_loss",
+                "step,1,1,0.5,",
+                "epoch,1,1,,",
+                "step,2,2,0.4,",
+                "epoch,2,2,,"
+            ]
+        );
     }
 }

@@ -106,6 +106,11 @@ pub trait Observer {
     fn finish(&mut self, _history: &[EpochRecord]) -> std::io::Result<()> {
         Ok(())
     }
+    /// The test split's figures, evaluated once after the run on the weights it reports (at
+    /// `step`, the end of epoch `epoch`).
+    fn test(&mut self, _figures: &Metrics, _epoch: usize, _step: u64) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Several observers watching one run, each told everything in the order given.
@@ -145,6 +150,9 @@ impl Observer for Observers {
     }
     fn finish(&mut self, history: &[EpochRecord]) -> std::io::Result<()> {
         self.each(|o| o.finish(history))
+    }
+    fn test(&mut self, figures: &Metrics, epoch: usize, step: u64) -> std::io::Result<()> {
+        self.each(|o| o.test(figures, epoch, step))
     }
 }
 
