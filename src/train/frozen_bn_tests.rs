@@ -68,3 +68,48 @@ fn a_frozen_backbones_running_statistics_are_bit_identical_after_training() {
     let drifted = moved.iter().zip(&stats).filter(|(a, b)| a.1 != b.1).count();
     assert_eq!(drifted, 20);
 }
+
+/// A DCGAN in small whose generator's first stage (`up1`, `bn1`) is frozen.
+const GAN_SPEC: &str = r#"dim N = 16
+model Generator {
+    input z: [N, 8, 1, 1]
+    image = z |> up1: ConvTranspose2d(16, 2, bias=false) |> bn1: BatchNorm2d |> ReLU
+              |> up2: ConvTranspose2d(8, 4, stride=2, padding=1, bias=false) |> bn2: BatchNorm2d |> ReLU
+              |> up3: ConvTranspose2d(1, 4, stride=2, padding=1) |> Tanh
+    output image: [N, 1, 8, 8]
+}
+model Discriminator {
+    input image: [N, 1, 8, 8]
+    logit = image |> down1: Conv2d(8, 4, stride=2, padding=1) |> LeakyReLU(0.2)
+                  |> down2: Conv2d(16, 4, stride=2, padding=1, bias=false) |> bn2: BatchNorm2d
+                  |> LeakyReLU(0.2) |> out: Conv2d(1, 2) |> Flatten
+    output logit: [N, 1]
+}
+"#;
+
+#[test]
+fn a_gan_players_frozen_batch_norms_keep_their_running_statistics() {
+    let dir = std::env::temp_dir().join(format!("wick-frozen-bn-gan-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let spec = dir.join("tiny_dcgan.wick");
+    std::fs::write(&spec, GAN_SPEC).unwrap();
+    let config = parse_config(
+        "data: {synthetic: {rows: 48, features: [1, 8, 8], classes: 2}, val_split: 0}\n\
+         gan: {generator: {model: Generator, frozen: [up1, bn1]}, discriminator: {model: Discriminator}, \
+         loss: bce, samples: 4}\nepochs: 2\nbatch_size: 16\n",
+    );
+    let options = RunOptions { out: Some(dir.join("run")), ..Default::default() };
+    train(spec.to_str().unwrap(), &config, Path::new(""), &options, Box::new(Progress::quiet())).unwrap();
+    let g = running_stats(&super::data::read_safetensors(&dir.join("run/Generator.safetensors")).unwrap());
+    let d =
+        running_stats(&super::data::read_safetensors(&dir.join("run/Discriminator.safetensors")).unwrap());
+    std::fs::remove_dir_all(&dir).ok();
+    let untouched = |values: &[f32], init: f32| values.iter().all(|v| v.to_bits() == init.to_bits());
+    for (key, values) in &g {
+        let init = if key.ends_with("running_mean") { 0f32 } else { 1f32 };
+        // The frozen stage's statistics are as initialised; the trained stage's moved.
+        assert_eq!(untouched(values, init), key.starts_with("bn1."), "{key}: {values:?}");
+    }
+    assert_eq!(g.len(), 4);
+    assert!(d.iter().all(|(key, values)| !untouched(values, if key.ends_with("mean") { 0.0 } else { 1.0 })));
+}

@@ -89,16 +89,7 @@ impl Session<Supervised> {
             notes.push(note);
         }
         let (params, frozen) = trainable(net, &config.frozen)?;
-        if config.frozen_bn == FrozenBatchNorm::Eval {
-            let held = hold_frozen_batch_norms(&mut nets, &config.frozen, &frozen);
-            if !held.is_empty() {
-                notes.push(format!(
-                    "{} frozen batch norm(s) run in eval mode and keep their running statistics \
-                     (`frozen_bn: train` updates them)",
-                    held.len()
-                ));
-            }
-        }
+        notes.extend(hold_frozen(&mut nets, config, &config.frozen, &frozen));
         let optimizer = config.optimizer.build(params)?;
         let (fit, plateau) = looping(config, splits.train.len(), config.accumulate)?;
         let program = Supervised {
@@ -251,6 +242,28 @@ pub fn trainable(net: &crate::Lowered, frozen: &[String]) -> Result<(Vec<Param>,
 
 /// Puts the batch norms of frozen layers in eval mode ([`Nets::hold_in_eval`]): those a
 /// `frozen` pattern covers, or whose parameters `frozen_keys` all hold. Returns their paths.
+/// Under `frozen_bn: eval` (the default), holds the frozen batch norms of `nets` in eval mode
+/// ([`hold_frozen_batch_norms`]); the note that says how many, if any.
+pub fn hold_frozen(
+    nets: &mut Nets,
+    config: &TrainConfig,
+    patterns: &[String],
+    frozen_keys: &[String],
+) -> Option<String> {
+    if config.frozen_bn != FrozenBatchNorm::Eval {
+        return None;
+    }
+    let held = hold_frozen_batch_norms(nets, patterns, frozen_keys);
+    (!held.is_empty()).then(|| {
+        format!(
+            "{} frozen batch norm(s) of {} run in eval mode and keep their running statistics \
+             (`frozen_bn: train` updates them)",
+            held.len(),
+            nets.full().name
+        )
+    })
+}
+
 pub fn hold_frozen_batch_norms(nets: &mut Nets, patterns: &[String], frozen_keys: &[String]) -> Vec<String> {
     let keys: std::collections::HashSet<&str> = frozen_keys.iter().map(String::as_str).collect();
     let trainable: Vec<String> =

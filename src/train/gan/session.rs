@@ -13,7 +13,9 @@ use crate::train::config::TrainConfig;
 use crate::train::data::{self, Splits};
 use crate::train::fit::steps_per_epoch;
 use crate::train::run::TrainError;
-use crate::train::session::{build_model, compile, ground, looping, trainable, Built, Session, TARGET};
+use crate::train::session::{
+    build_model, compile, ground, hold_frozen, looping, trainable, Built, Session, TARGET,
+};
 
 /// Everything the loop needs for the GAN `gan` of `spec`.
 pub fn prepare(
@@ -50,8 +52,9 @@ pub fn prepare(
     }
 
     let mut frozen = Vec::new();
-    let mut player = |built: Built, p: &PlayerConfig| -> Result<(Player, Vec<_>), TrainError> {
+    let mut player = |mut built: Built, p: &PlayerConfig| -> Result<(Player, Vec<_>), TrainError> {
         let (params, keys) = trainable(built.nets.full(), &p.frozen)?;
+        notes.extend(hold_frozen(&mut built.nets, config, &p.frozen, &keys));
         frozen.extend(keys);
         let optimizer = optimizer_of(p, config).build(params.clone())?;
         let name = built.nets.full().name.clone();
