@@ -120,7 +120,9 @@ fn one_epoch_and_a_resumed_one_equal_two_straight() {
     let figures = |r: &serde_json::Value| {
         let mut h = r["history"].clone();
         for e in h.as_array_mut().unwrap() {
-            e.as_object_mut().unwrap().retain(|k, _| !matches!(k.as_str(), "elapsed_s" | "samples_per_s"));
+            e.as_object_mut()
+                .unwrap()
+                .retain(|k, _| !matches!(k.as_str(), "elapsed_s" | "samples_per_s" | "train_s"));
         }
         h
     };
@@ -309,7 +311,9 @@ fn a_kill_between_a_checkpoints_write_and_its_rename_keeps_the_last_one_and_resu
     let figures = |r: &serde_json::Value| {
         let mut h = r["history"].clone();
         for e in h.as_array_mut().unwrap() {
-            e.as_object_mut().unwrap().retain(|k, _| !matches!(k.as_str(), "elapsed_s" | "samples_per_s"));
+            e.as_object_mut()
+                .unwrap()
+                .retain(|k, _| !matches!(k.as_str(), "elapsed_s" | "samples_per_s" | "train_s"));
         }
         h
     };

@@ -148,6 +148,7 @@ pub fn fit(
         let batches = train.batches(batch, seed)?;
         let mut lr = state.base_lr;
         let mut steps_taken = skip;
+        let mut train_s = 0.0;
         for group in batches.chunks(accumulate).skip(skip) {
             let clock = match config.unit {
                 Unit::Epoch => epoch as u64,
@@ -155,7 +156,9 @@ pub fn fit(
             };
             lr = config.schedule.lr(state.base_lr, clock);
             program.set_learning_rate(lr);
+            let step_started = Instant::now();
             let measured = program.step(group, state.step).map_err(|e| e.at(state.step + 1, epoch + 1))?;
+            train_s += step_started.elapsed().as_secs_f64();
             state.step += 1;
             steps_taken += 1;
             tally.merge(&measured);
@@ -192,6 +195,8 @@ pub fn fit(
             val: val_figures,
             samples_per_s: tally.samples as f64 / seconds,
             elapsed_s: started.elapsed().as_secs_f64(),
+            samples: tally.samples,
+            train_s,
         };
         observer.epoch(&record)?;
         state.epochs_done = epoch + 1;

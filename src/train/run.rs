@@ -4,10 +4,11 @@
 //! weights, for `wick run`), `best.safetensors` (early stopping's best).
 
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use super::checkpoint::{self, CheckpointError, RunState};
 use super::config::TrainConfig;
-use super::data::{DataError, Splits};
+use super::data::DataError;
 use super::fit::Cancel;
 use super::fit::{fit, FitError, Stop};
 use super::folder::{Kept, RunFolder};
@@ -41,7 +42,14 @@ pub struct TrainReport {
     pub val_loss: f64,
     pub val_accuracy: Option<f64>,
     pub best_epoch: usize,
+    /// Samples trained by this invocation over its wall time, from its first step to its final
+    /// save (validation, checkpoints and logs included).
     pub samples_per_s: f64,
+    /// The same samples over the time spent in training steps alone (forward, backward,
+    /// update): what the compute costs.
+    pub compute_samples_per_s: f64,
+    /// This invocation's wall time, from its first step to its final save.
+    pub wall_s: f64,
     pub stopped: Stop,
     pub frozen_params: usize,
     pub out: String,
@@ -169,6 +177,7 @@ fn run_session<P: Program>(
     let mut observers = Observers(files);
 
     let every = config.checkpoint_every;
+    let began = (Instant::now(), state.epochs_done);
     let outcome = fit(
         &mut program,
         &train_feed,
@@ -184,6 +193,7 @@ fn run_session<P: Program>(
     let over = matches!(outcome, Ok(Stop::Finished | Stop::EarlyStopped | Stop::MaxSteps));
     let restore_best = over && config.early_stopping.as_ref().is_some_and(|e| e.restore_best);
     let kept = folder.finish(&program, &state, restore_best);
+    let timing = Timing { wall_s: began.0.elapsed().as_secs_f64(), first_epoch: began.1 };
     let (stop, kept) = match (outcome, kept) {
         (Ok(stop), Ok(kept)) => (stop, kept),
         (Ok(_), Err(e)) => return Err(e.into()),
@@ -219,7 +229,7 @@ fn run_session<P: Program>(
     let files =
         program.weight_files().into_iter().map(|(name, _)| folder.result(&name).display().to_string());
     let saved = Saved { folder: &folder, kept, weight_files: files.collect() };
-    let mut report = report(state, stop, &splits, frozen.len(), saved, notes);
+    let mut report = report(state, stop, timing, frozen.len(), saved, notes);
     report.test_examples = splits.test.as_ref().map_or(0, |t| t.len());
     report.test = test;
     Ok(report)
@@ -314,18 +324,25 @@ struct Saved<'a> {
     weight_files: Vec<String>,
 }
 
+/// How long this invocation trained, and from which epoch (a resumed run starts past the
+/// checkpoint's).
+struct Timing {
+    wall_s: f64,
+    first_epoch: usize,
+}
+
 fn report(
     state: RunState,
     stop: Stop,
-    splits: &Splits,
+    timing: Timing,
     frozen: usize,
     saved: Saved,
     notes: Vec<String>,
 ) -> TrainReport {
     let Saved { folder, kept, weight_files } = saved;
     let last = state.history.last().cloned();
-    let seconds: f64 =
-        state.history.iter().map(|r| splits.train.len() as f64 / r.samples_per_s.max(1e-12)).sum();
+    let ran = state.history.iter().filter(|r| r.epoch > timing.first_epoch);
+    let (samples, train_s) = ran.fold((0, 0.0), |(n, s), r| (n + r.samples, s + r.train_s));
     let validated = state.history.iter().any(|r| !r.val.0.is_empty());
     let best_epoch = match state.best {
         Some((epoch, _)) => epoch,
@@ -342,7 +359,9 @@ fn report(
         val_loss: last.as_ref().and_then(|r| r.val.get("loss")).unwrap_or(f64::NAN),
         val_accuracy: last.as_ref().and_then(|r| r.val.get("accuracy")),
         best_epoch,
-        samples_per_s: (splits.train.len() * state.history.len()) as f64 / seconds.max(1e-12),
+        samples_per_s: samples as f64 / timing.wall_s.max(1e-9),
+        compute_samples_per_s: samples as f64 / train_s.max(1e-9),
+        wall_s: timing.wall_s,
         stopped: stop,
         frozen_params: frozen,
         out: folder.dir.display().to_string(),

@@ -82,8 +82,15 @@ pub struct EpochRecord {
     pub lr: f64,
     pub train: Metrics,
     pub val: Metrics,
+    /// Samples trained over the epoch's wall time (its steps and its validation).
     pub samples_per_s: f64,
     pub elapsed_s: f64,
+    /// Samples trained in the epoch (0 in records written before it was kept).
+    #[serde(default)]
+    pub samples: usize,
+    /// Seconds spent in the epoch's training steps alone (forward, backward, update).
+    #[serde(default)]
+    pub train_s: f64,
 }
 
 /// Something that watches a run. Every method has a no-op default.
@@ -203,6 +210,8 @@ pub(crate) mod fixture {
                 val: metrics(1.2 / t, 1.0 - 0.6 / t),
                 samples_per_s: 10.0,
                 elapsed_s: (epoch * steps_per_epoch) as f64,
+                samples: 10 * steps_per_epoch,
+                train_s: 0.5 * steps_per_epoch as f64,
             });
         }
         (steps, history)

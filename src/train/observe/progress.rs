@@ -7,7 +7,7 @@ use std::io::{IsTerminal, Write};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::text::{figures, lr, rate, seconds};
+use super::text::{figure_items, figures, lr, rate, seconds};
 use super::{EpochRecord, Metrics, Observer, Plan, StepRecord};
 
 enum Mode {
@@ -183,16 +183,51 @@ fn bar_message(plan: Option<&Plan>, r: &Running, last: &StepRecord, last_val: &M
     parts.join("  ")
 }
 
-/// The line that stays after each epoch.
+/// Progress lines fit a terminal this wide.
+const WIDTH: usize = 80;
+
+/// The line that stays after each epoch; where it would not fit [`WIDTH`] columns, a head line
+/// (epoch, rate, speed, time) and the figures of each split below it, wrapped.
 fn epoch_line(plan: Option<&Plan>, r: &EpochRecord, took_s: f64) -> String {
-    let mut parts = vec![epoch_label(plan, r.epoch), format!("train {}", figures(&r.train))];
+    let label = epoch_label(plan, r.epoch);
+    let tail = [format!("lr {}", lr(r.lr)), format!("{} samples/s", rate(r.samples_per_s)), seconds(took_s)];
+    let mut splits = vec![("train", &r.train)];
     if !r.val.0.is_empty() {
-        parts.push(format!("val {}", figures(&r.val)));
+        splits.push(("val", &r.val));
     }
-    parts.push(format!("lr {}", lr(r.lr)));
-    parts.push(format!("{} samples/s", rate(r.samples_per_s)));
-    parts.push(seconds(took_s));
-    parts.join(" | ")
+    let one: Vec<String> = std::iter::once(label.clone())
+        .chain(splits.iter().map(|(name, m)| format!("{name} {}", figures(m))))
+        .chain(tail.iter().cloned())
+        .collect();
+    let one = one.join(" | ");
+    if one.chars().count() <= WIDTH {
+        return one;
+    }
+    let mut lines = vec![std::iter::once(label).chain(tail).collect::<Vec<_>>().join(" | ")];
+    for (name, m) in splits {
+        lines.extend(wrap(&format!("  {name:<6}"), figure_items(m).into_iter()));
+    }
+    lines.join("\n")
+}
+
+/// `items` after `lead`, two spaces apart, in lines of at most [`WIDTH`] columns (an item
+/// longer than a line gets one of its own); the lines after the first are indented as far.
+fn wrap(lead: &str, items: impl Iterator<Item = String>) -> Vec<String> {
+    let indent = " ".repeat(lead.chars().count());
+    let (mut lines, mut line, mut empty) = (Vec::new(), lead.to_string(), true);
+    for item in items {
+        if !empty && line.chars().count() + 2 + item.chars().count() > WIDTH {
+            lines.push(std::mem::replace(&mut line, indent.clone()));
+            empty = true;
+        }
+        if !empty {
+            line.push_str("  ");
+        }
+        line.push_str(&item);
+        empty = false;
+    }
+    lines.push(line);
+    lines
 }
 
 #[cfg(test)]
@@ -234,14 +269,19 @@ mod tests {
         replay(&mut progress, 12, 3);
         let text = String::from_utf8(buf.0.borrow().clone()).unwrap();
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 12, "{text}");
         assert!(!text.contains('\x1b') && !text.contains('\r'), "escape codes in {text:?}");
+        // Too wide for one line of 80 columns: a head, then each split's figures.
+        assert_eq!(lines.len(), 36, "{text}");
         assert_eq!(
-            lines[1],
-            "epoch  2/12 | train loss 0.5000  accuracy 75.00% | val loss 0.6000  accuracy 70.00% \
-             | lr 1.0e-1 | 10.0 samples/s | 3.0s"
+            lines[3..6],
+            [
+                "epoch  2/12 | lr 1.0e-1 | 10.0 samples/s | 3.0s",
+                "  train loss 0.5000  accuracy 75.00%",
+                "  val   loss 0.6000  accuracy 70.00%",
+            ]
         );
-        assert!(lines[11].starts_with("epoch 12/12 | "));
+        assert!(lines[33].starts_with("epoch 12/12 | "));
+        assert!(lines.iter().all(|l| l.chars().count() <= WIDTH), "{text}");
     }
 
     #[test]
@@ -271,5 +311,19 @@ mod tests {
         history[0].val = Metrics::default();
         let line = epoch_line(None, &history[0], 1.0);
         assert_eq!(line, "epoch 1 | train loss 1.0000  accuracy 50.00% | lr 1.0e-1 | 10.0 samples/s | 1.0s");
+    }
+
+    #[test]
+    fn many_figures_wrap_at_eighty_columns() {
+        let names = ["loss", "logits_loss", "logits_accuracy", "logits_top5_accuracy", "box_loss", "box_l1"];
+        let wide = Metrics(names.iter().map(|n| (n.to_string(), 0.5)).collect());
+        let lines = wrap("  train ", figure_items(&wide).into_iter());
+        assert_eq!(
+            lines,
+            [
+                "  train loss 0.5000  logits_loss 0.5000  logits_accuracy 50.00%",
+                "        logits_top5_accuracy 50.00%  box_loss 0.5000  box_l1 0.5000",
+            ]
+        );
     }
 }

@@ -21,9 +21,13 @@ pub fn final_report(report: &TrainReport) -> Vec<String> {
     let plural = if report.epochs == 1 { "" } else { "s" };
     let mut head = format!("Trained {} epoch{plural}", report.epochs);
     if let Some(last) = report.history.last() {
-        head.push_str(&format!(" ({} steps) in {}", last.step, seconds(last.elapsed_s)));
+        head.push_str(&format!(" ({} steps) in {}", last.step, seconds(report.wall_s)));
     }
-    head.push_str(&format!(", {} samples/s", rate(report.samples_per_s)));
+    head.push_str(&format!(
+        ", {} samples/s ({} in the training steps alone)",
+        rate(report.samples_per_s),
+        rate(report.compute_samples_per_s)
+    ));
     lines.push(head);
     if let Some(why) = stop_reason(report) {
         lines.push(format!("Stopped early: {why}"));
@@ -78,6 +82,8 @@ mod tests {
             val_accuracy: Some(0.85),
             best_epoch: 3,
             samples_per_s: 1234.4,
+            compute_samples_per_s: 5678.9,
+            wall_s: 20.0,
             stopped: Stop::Finished,
             frozen_params: 0,
             out: "runs/iris".into(),
@@ -99,7 +105,7 @@ mod tests {
         assert_eq!(
             final_report(&report()),
             [
-                "Trained 4 epochs (20 steps) in 20.0s, 1,234 samples/s",
+                "Trained 4 epochs (20 steps) in 20.0s, 1,234 samples/s (5,679 in the training steps alone)",
                 "Final: train loss 0.2500 | val loss 0.3000  accuracy 85.00%",
                 "Best epoch 3: train loss 0.3333  accuracy 83.33% | val loss 0.4000  accuracy 80.00%",
                 "Weights     runs/iris/weights.safetensors (the best epoch's weights (epoch 3, step 15), \
@@ -125,7 +131,7 @@ mod tests {
         assert_eq!(
             final_report(&r),
             [
-                "Trained 1 epoch, 1,234 samples/s",
+                "Trained 1 epoch, 1,234 samples/s (5,679 in the training steps alone)",
                 "Stopped early: reached max_steps (20)",
                 "Final: train loss 0.2500 | val loss 0.3000",
                 "Best epoch 3",

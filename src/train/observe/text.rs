@@ -26,8 +26,12 @@ pub fn figures(m: &Metrics) -> String {
     if m.0.is_empty() {
         return "-".into();
     }
-    let parts: Vec<String> = m.0.iter().map(|(n, v)| format!("{n} {}", figure(n, *v))).collect();
-    parts.join("  ")
+    figure_items(m).join("  ")
+}
+
+/// Each figure as `name value`.
+pub fn figure_items(m: &Metrics) -> Vec<String> {
+    m.0.iter().map(|(n, v)| format!("{n} {}", figure(n, *v))).collect()
 }
 
 /// A learning rate: `1.0e-3`.

@@ -29,10 +29,13 @@ pub struct ScheduleConfig {
     /// Warm-up length, in `every` units.
     #[serde(default)]
     pub warmup: u64,
-    /// The warm-up's first rate, as a fraction of the base rate.
-    #[serde(default)]
-    pub warmup_start: f64,
+    /// The warm-up's first rate, as a fraction of the base rate: 1/3 by default, as PyTorch's
+    /// `LinearLR(start_factor=1/3)`, so the first steps of a warm-up already train.
+    pub warmup_start: Option<f64>,
 }
+
+/// [`ScheduleConfig::warmup_start`] when the section does not give it.
+pub const WARMUP_START: f64 = 1.0 / 3.0;
 
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
@@ -93,7 +96,11 @@ impl ScheduleConfig {
             p
         });
         let schedule = if self.warmup > 0 {
-            Schedule::Warmup { steps: self.warmup, start_factor: self.warmup_start, then: Box::new(schedule) }
+            Schedule::Warmup {
+                steps: self.warmup,
+                start_factor: self.warmup_start.unwrap_or(WARMUP_START),
+                then: Box::new(schedule),
+            }
         } else {
             schedule
         };
@@ -180,7 +187,13 @@ mod tests {
         let cos = ScheduleConfig { warmup: 2, ..named(Name::Cosine) };
         let (s, _) = cos.build(10).unwrap();
         let want = Schedule::Cosine { t_max: 8, min_lr: 0.0 };
-        assert_eq!(s, Schedule::Warmup { steps: 2, start_factor: 0.0, then: Box::new(want) });
+        // A warm-up starts at a third of the rate (PyTorch's LinearLR default) unless told.
+        assert_eq!(s, Schedule::Warmup { steps: 2, start_factor: 1.0 / 3.0, then: Box::new(want.clone()) });
+        let from_zero = ScheduleConfig { warmup_start: Some(0.0), ..cos };
+        assert_eq!(
+            from_zero.build(10).unwrap().0,
+            Schedule::Warmup { steps: 2, start_factor: 0.0, then: Box::new(want) }
+        );
         let bad = ScheduleConfig { step_size: Some(3), ..named(Name::Cosine) };
         assert_eq!(
             bad.build(10).unwrap_err(),
