@@ -1,6 +1,8 @@
 //! The curves of a run as a standalone SVG: a panel for the loss (train and validation per
-//! epoch, each step's training loss as a faint line beneath) and one per metric, side by side
-//! two to a row. Redrawn after every epoch, so the picture of a run that dies is its last.
+//! epoch, each step's training loss as a faint line beneath, the epoch of least validation
+//! loss marked), one per metric, and the learning rate step by step when a schedule moved it;
+//! side by side two to a row. Redrawn after every epoch, so the picture of a run that dies is
+//! its last.
 
 mod axis;
 mod panel;
@@ -20,6 +22,8 @@ const COLUMNS: usize = 2;
 const FONTS: &str = "Helvetica, Arial, 'DejaVu Sans', 'Liberation Sans', sans-serif";
 const TRAIN: &str = "#2b6cb0";
 const VAL: &str = "#dd6b20";
+const BEST: &str = "#2f855a";
+const RATE: &str = "#6b46c1";
 /// More step points than a panel has pixels only makes the file big; they are averaged down.
 const MAX_STEP_POINTS: usize = 800;
 
@@ -31,6 +35,8 @@ pub struct CurvePlot {
     epoch: usize,
     in_epoch: usize,
     steps: Vec<(f64, f64)>,
+    /// (fractional epoch, learning rate) per step.
+    rates: Vec<(f64, f64)>,
     history: Vec<EpochRecord>,
 }
 
@@ -50,13 +56,14 @@ impl CurvePlot {
             epoch: 0,
             in_epoch: 0,
             steps: Vec::new(),
+            rates: Vec::new(),
             history: Vec::new(),
         })
     }
 
     /// Write through a temporary file and a rename, so a reader never sees half a picture.
     fn write(&self, history: &[EpochRecord]) -> std::io::Result<()> {
-        let svg = render_curves(&self.title, history, &self.steps);
+        let svg = render_curves(&self.title, history, &self.steps, &self.rates);
         crate::train::files::replace_unsynced(&self.path, |tmp| std::fs::write(tmp, svg)).map_err(|e| {
             std::io::Error::new(
                 e.kind(),
@@ -78,7 +85,9 @@ impl Observer for CurvePlot {
         }
         self.in_epoch += 1;
         let per_epoch = self.steps_per_epoch.max(self.in_epoch) as f64;
-        self.steps.push(((r.epoch - 1) as f64 + self.in_epoch as f64 / per_epoch, r.loss));
+        let at = (r.epoch - 1) as f64 + self.in_epoch as f64 / per_epoch;
+        self.steps.push((at, r.loss));
+        self.rates.push((at, r.lr));
         Ok(())
     }
 
@@ -92,9 +101,21 @@ impl Observer for CurvePlot {
     }
 }
 
-/// The SVG for `history`, with `steps` as (fractional epoch, loss) pairs (may be empty).
-pub fn render_curves(title: &str, history: &[EpochRecord], steps: &[(f64, f64)]) -> String {
-    let panels = panels(history, steps);
+/// The SVG for `history`, with `steps` as (fractional epoch, loss) pairs and `rates` as
+/// (fractional epoch, learning rate) pairs (either may be empty).
+pub fn render_curves(
+    title: &str,
+    history: &[EpochRecord],
+    steps: &[(f64, f64)],
+    rates: &[(f64, f64)],
+) -> String {
+    let mut panels = panels(history, steps);
+    // A constant rate needs no picture; a schedule's does.
+    if rates.iter().any(|r| r.1 != rates[0].1) {
+        let series =
+            vec![Series { name: "rate", color: RATE, points: thin(rates, MAX_STEP_POINTS), faint: false }];
+        panels.push(Panel { title: "learning rate".into(), series, allow_log: true, x_label: "epoch" });
+    }
     let last_step = steps.iter().map(|s| s.0.ceil() as usize).max().unwrap_or(0);
     let x = Axis::epochs(history.iter().map(|r| r.epoch).max().unwrap_or(0).max(last_step));
     render_panels(title, &panels, &x)
@@ -177,12 +198,18 @@ fn panels(history: &[EpochRecord], steps: &[(f64, f64)]) -> Vec<Panel> {
                 points: per_epoch(name, |r| &r.train),
                 faint: false,
             });
-            series.push(Series {
-                name: "validation",
-                color: VAL,
-                points: per_epoch(name, |r| &r.val),
-                faint: false,
-            });
+            let val = per_epoch(name, |r| &r.val);
+            let best = val.iter().filter(|p| p.1.is_finite()).min_by(|a, b| a.1.total_cmp(&b.1)).copied();
+            let marked = (name == "loss" && val.len() > 1).then_some(best).flatten();
+            series.push(Series { name: "validation", color: VAL, points: val, faint: false });
+            if let Some(best) = marked {
+                series.push(Series {
+                    name: "least validation loss",
+                    color: BEST,
+                    points: vec![best],
+                    faint: false,
+                });
+            }
             series.retain(|s| !s.points.is_empty());
             Panel { title: name.to_string(), series, allow_log: name == "loss", x_label: "epoch" }
         })
@@ -241,7 +268,7 @@ mod tests {
     #[test]
     fn a_run_draws_a_loss_and_an_accuracy_panel_with_legends() {
         let (_, history) = fixture::run(5, 4);
-        let svg = render_curves("iris <mlp>", &history, &steps(20, 4));
+        let svg = render_curves("iris <mlp>", &history, &steps(20, 4), &[]);
         let tags = balanced(&svg);
         assert_eq!(tags.iter().filter(|t| *t == "polyline").count(), 5, "3 loss lines, 2 accuracy lines");
         assert_eq!(svg.matches("class=\"panel\"").count(), 2);
@@ -258,7 +285,7 @@ mod tests {
         let (_, mut history) = fixture::run(6, 1);
         history[2].val.0[0].1 = f64::NAN;
         history[3].train.0[0].1 = f64::INFINITY;
-        let svg = render_curves("run", &history, &[]);
+        let svg = render_curves("run", &history, &[], &[]);
         balanced(&svg);
         assert!(!svg.contains("NaN") && !svg.contains("inf"), "{svg}");
         let loss_lines: Vec<&str> = svg.lines().filter(|l| l.contains("<polyline")).take(4).collect();
@@ -270,10 +297,10 @@ mod tests {
     #[test]
     fn one_epoch_or_none_still_makes_a_picture() {
         let (_, history) = fixture::run(1, 1);
-        let svg = render_curves("run", &history, &[]);
+        let svg = render_curves("run", &history, &[], &[]);
         balanced(&svg);
         assert_eq!(svg.matches("<circle").count(), 4, "a dot for each lone value");
-        let empty = render_curves("run", &[], &[]);
+        let empty = render_curves("run", &[], &[], &[]);
         balanced(&empty);
         assert!(empty.contains("no finite values"));
     }
@@ -281,10 +308,33 @@ mod tests {
     #[test]
     fn a_loss_over_decades_gets_a_log_axis_and_long_runs_are_thinned() {
         let (_, history) = fixture::run(3, 1000);
-        let svg = render_curves("run", &history, &steps(3000, 1000));
+        let svg = render_curves("run", &history, &steps(3000, 1000), &[]);
         assert!(svg.contains("loss (log scale)"));
         let faint = svg.lines().find(|l| l.contains("data-series=\"train (per step)\"")).unwrap();
         assert_eq!(faint.matches(',').count(), 750);
+    }
+
+    #[test]
+    fn a_scheduled_rate_gets_its_panel_and_the_least_validation_loss_is_marked() {
+        let (_, mut history) = fixture::run(4, 2);
+        history[1].val.0[0].1 = 0.01;
+        let rates: Vec<(f64, f64)> = (1..=8).map(|s| (s as f64 / 2.0, 0.1 * 0.5f64.powi(s))).collect();
+        let svg = render_curves("run", &history, &steps(8, 2), &rates);
+        balanced(&svg);
+        assert_eq!(svg.matches("class=\"panel\"").count(), 3, "loss, accuracy, learning rate");
+        assert!(svg.contains(">learning rate<") && svg.contains("data-series=\"rate\""));
+        // One mark, in the legend and as a dot on epoch 2, whose validation loss is the least:
+        // the same x as the second of the validation line's four points.
+        assert!(svg.contains(">least validation loss<"));
+        let dots: Vec<&str> = svg.lines().filter(|l| l.contains("<circle") && l.contains(BEST)).collect();
+        assert_eq!(dots.len(), 1, "{svg}");
+        let val = svg.lines().find(|l| l.contains("data-series=\"validation\"")).unwrap();
+        let second = val.split("points=\"").nth(1).unwrap().split(' ').nth(1).unwrap();
+        let x = second.split(',').next().unwrap();
+        assert!(dots[0].contains(&format!("cx=\"{x}\"")), "{} vs {x}", dots[0]);
+        // A constant rate draws no panel.
+        let flat: Vec<(f64, f64)> = (1..=8).map(|s| (s as f64 / 2.0, 0.1)).collect();
+        assert_eq!(render_curves("run", &history, &[], &flat).matches("class=\"panel\"").count(), 2);
     }
 
     #[test]
