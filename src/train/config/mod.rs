@@ -27,7 +27,7 @@ pub mod source;
 
 use serde::Deserialize;
 
-use super::data::DataConfig;
+use super::data::{DataConfig, Validation};
 use super::gan::GanConfig;
 use super::losses::Losses;
 use super::optim::config::OptimizerConfig;
@@ -223,7 +223,21 @@ impl TrainConfig {
         if let Some(es) = &self.early_stopping {
             watched.push((vec!["early_stopping", "monitor"], es.monitor.clone()));
         }
+        // `val_split: 0` trains without validation: nothing `val_*` to stop or cut the rate on.
+        let unvalidated = matches!(self.data.val, Validation::Split(f) if f == 0.0) && self.gan.is_none();
+        let plateau = self.schedule.name == super::schedule::Name::Plateau;
         for (path, name) in watched {
+            let used = path[0] == "early_stopping" || plateau;
+            if unvalidated && used && name.starts_with("val_") {
+                return Err((
+                    path,
+                    format!(
+                        "`{name}` needs validation data, and `val_split: 0` leaves none: watch a \
+                         training figure (`train_{}`) or hold out a validation split",
+                        &name["val_".len()..]
+                    ),
+                ));
+            }
             if !monitors.contains(&name) {
                 let close = crate::diag::did_you_mean(&name, monitors.iter().map(String::as_str))
                     .map_or(String::new(), |c| format!("; did you mean `{c}`?"));

@@ -151,3 +151,17 @@ fn losses_per_output_read_from_a_spec_and_name_their_figures() {
     assert_eq!(e.message, "unknown name `cross_entrop`");
     assert!(e.help.as_deref().is_some_and(|h| h.starts_with("did you mean `cross_entropy`?")), "{e:?}");
 }
+
+#[test]
+fn without_validation_nothing_may_watch_a_validation_figure() {
+    let yaml =
+        |extra: &str| format!("data: {{csv: iris.csv, target: species, val_split: 0}}\nepochs: 2\n{extra}");
+    assert!(from_yaml(&yaml("")).is_ok(), "val_split: 0 trains without validation");
+    let e = from_yaml(&yaml("early_stopping: {patience: 2}\n")).unwrap_err().message;
+    assert!(e.contains("`val_loss` needs validation data") && e.contains("`train_loss`"), "{e}");
+    let e = from_yaml(&yaml("schedule: {name: plateau, monitor: val_accuracy}\n")).unwrap_err().message;
+    assert!(e.contains("`val_accuracy` needs validation data"), "{e}");
+    assert!(from_yaml(&yaml("early_stopping: {monitor: train_loss, patience: 2}\n")).is_ok());
+    // A schedule that watches nothing is no trouble.
+    assert!(from_yaml(&yaml("schedule: {name: step, step_size: 1}\n")).is_ok());
+}

@@ -66,12 +66,14 @@ pub enum DataError {
 }
 
 /// Read the data `config` names (relative paths from `base`), split it with `seed`, and
-/// standardise it if asked; the splits end on `device`. A validation split must not be empty.
+/// standardise it if asked; the splits end on `device`. A validation split must not be empty
+/// unless `val_split: 0` asks for none.
 pub fn load(config: &DataConfig, base: &Path, seed: u64, device: &Device) -> Result<Splits, DataError> {
     load_with(config, base, seed, device, true)
 }
 
 /// As [`load`]; `validated: false` lets the validation split be empty (a GAN has no use for one).
+/// `val_split: 0` always may.
 pub fn load_with(
     config: &DataConfig,
     base: &Path,
@@ -149,8 +151,14 @@ pub fn load_with(
         }
         recorded.rescaled = Some(map);
     }
-    if val.is_empty() && validated {
-        return Err(DataError::Config(format!("no validation examples ({} for training)", train.len())));
+    // `val_split: 0` asks for no validation; a split too small to hold a row is a mistake.
+    let asked_none = matches!(config.val, Validation::Split(f) if f == 0.0);
+    if val.is_empty() && validated && !asked_none {
+        return Err(DataError::Config(format!(
+            "no validation examples ({} for training): the split is too small to hold one; \
+             `val_split: 0` trains without validation",
+            train.len()
+        )));
     }
     let on_device = |d: Dataset| -> Result<Dataset, DataError> {
         // An autoencoder's target is what the model sees: the features as standardised.

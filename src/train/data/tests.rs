@@ -32,8 +32,14 @@ fn iris_splits_and_standardizes() {
     assert_eq!((s.train.len(), s.val.len()), (120, 30));
     let mean: Vec<f32> = s.train.x.mean(0).unwrap().to_vec1().unwrap();
     assert!(mean.iter().all(|m| m.abs() < 1e-5), "{mean:?}");
-    let none = load_in(Path::new(REPO), "{csv: data/iris.csv, target: species, val_split: 0}");
-    assert_eq!(none.unwrap_err().to_string(), "data: no validation examples (150 for training)");
+    let none = load_in(Path::new(REPO), "{csv: data/iris.csv, target: species, val_split: 0}").unwrap();
+    assert_eq!((none.train.len(), none.val.len()), (150, 0));
+    let tiny = load_in(Path::new(REPO), "{csv: data/iris.csv, target: species, val_split: 0.001}");
+    let e = tiny.unwrap_err().to_string();
+    assert!(
+        e.starts_with("data: no validation examples (150 for training)") && e.contains("`val_split: 0`"),
+        "{e}"
+    );
 }
 
 #[test]
