@@ -158,7 +158,9 @@ pub fn lr_find(args: LrFindArgs) -> ExitCode {
                     let last = report.points.last().map_or(0.0, |p| p.lr);
                     println!("{} steps up to lr {last:.2e}, where {ended}", report.points.len());
                     match report.suggested {
-                        Some(lr) => println!("Suggested learning rate: {lr:.2e} (steepest fall of the loss)"),
+                        Some(lr) => println!(
+                            "Suggested learning rate: {lr:.2e} (halfway down the loss's longest descent)"
+                        ),
                         None => {
                             println!("No suggestion: the loss never fell; try a wider sweep (--start, --end)")
                         }

@@ -1,6 +1,12 @@
 //! The learning-rate range test (Smith, "Cyclical Learning Rates", 2017): train for a few
 //! hundred steps while the rate grows exponentially from tiny to huge, record the loss, and
-//! suggest the rate where it fell fastest. Written to a CSV and an SVG curve.
+//! suggest a rate from the valley the loss falls through. Written to a CSV and an SVG curve.
+//!
+//! The suggestion is fastai's `valley` rule: the longest descending run of the smoothed loss
+//! (its longest strictly decreasing subsequence), and the rate halfway down it. The rate of
+//! steepest fall, which wick suggested before, lies near the bottom of the valley: on the
+//! digits CNN with Adam it was 2.6e-2, which trained to 80.5% validation accuracy against 97.5%
+//! at the spec's 3e-3; the valley gives 2.3e-3 (96.9%).
 
 use std::path::Path;
 
@@ -42,7 +48,7 @@ pub struct RangePoint {
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct RangeReport {
     pub points: Vec<RangePoint>,
-    /// The rate at the steepest fall of the smoothed loss, before its minimum.
+    /// The rate halfway down the longest descent of the smoothed loss ([`valley`]).
     pub suggested: Option<f64>,
     /// True when the loss diverged before the sweep reached `end`.
     pub diverged: bool,
@@ -98,7 +104,7 @@ pub fn lr_find(
         best = best.min(smoothed);
         points.push(RangePoint { lr, loss, smoothed });
     }
-    let suggested = steepest_fall(&points);
+    let suggested = valley(&points);
     let (csv, plot) = (out.join("lr_find.csv"), out.join("lr_find.svg"));
     write(&csv, &table(&points))?;
     let smoothed: Vec<(f64, f64)> = points.iter().map(|p| (p.lr, p.smoothed)).collect();
@@ -112,17 +118,33 @@ pub fn lr_find(
     Ok(RangeReport { points, suggested, diverged, csv: shown(&csv), plot: shown(&plot) })
 }
 
-/// The rate where the smoothed loss falls fastest per decade, looking only before its
-/// minimum (past it the loss is already turning up).
-pub fn steepest_fall(points: &[RangePoint]) -> Option<f64> {
-    let min = points.iter().enumerate().min_by(|a, b| a.1.smoothed.total_cmp(&b.1.smoothed))?.0;
-    (1..min.min(points.len().saturating_sub(1)))
-        .map(|i| {
-            let (a, b) = (&points[i - 1], &points[i + 1]);
-            (i, (b.smoothed - a.smoothed) / (b.lr.log10() - a.lr.log10()))
-        })
-        .min_by(|a, b| a.1.total_cmp(&b.1))
-        .map(|(i, _)| points[i].lr)
+/// The rate halfway down the longest descent of the smoothed loss: the longest strictly
+/// decreasing subsequence of the points (the first of equal length), taken as the run of
+/// points before its end as long as it is, and the point a half of the way along it (fastai's
+/// `valley`, with its rounding). `None` without a descent of three points.
+pub fn valley(points: &[RangePoint]) -> Option<f64> {
+    // Patience sorting on the negated losses: `tails[k]` is the least negated loss that ends
+    // an increasing run of k + 1, so each point's run length is found in O(log n).
+    let mut tails: Vec<f64> = Vec::new();
+    let (mut end, mut longest) = (0, 0);
+    for (i, p) in points.iter().enumerate() {
+        let x = -p.smoothed;
+        let k = tails.partition_point(|t| *t < x);
+        match tails.get_mut(k) {
+            Some(t) => *t = x,
+            None => tails.push(x),
+        }
+        if k + 1 > longest {
+            (end, longest) = (i, k + 1);
+        }
+    }
+    if longest < 3 {
+        return None;
+    }
+    let start = end.saturating_sub(longest);
+    let third = (end - start) as f64 / 3.0;
+    let at = start + third as usize + (third / 2.0) as usize;
+    points.get(at).map(|p| p.lr)
 }
 
 fn table(points: &[RangePoint]) -> String {
@@ -146,16 +168,31 @@ fn shown(path: &Path) -> String {
 mod tests {
     use super::*;
 
+    fn curve(losses: &[f64]) -> Vec<RangePoint> {
+        let lr = |i: usize| 10f64.powf(i as f64 / 4.0 - 7.0);
+        losses.iter().enumerate().map(|(i, &l)| RangePoint { lr: lr(i), loss: l, smoothed: l }).collect()
+    }
+
     #[test]
-    fn the_suggestion_is_the_steepest_fall_before_the_minimum() {
-        // Flat, then falling fastest between 1e-3 and 1e-2, then rising past the minimum.
-        let losses = [2.0, 2.0, 1.9, 1.0, 0.8, 0.7, 3.0, 9.0];
-        let points: Vec<RangePoint> = losses
-            .iter()
-            .enumerate()
-            .map(|(i, &l)| RangePoint { lr: 10f64.powi(i as i32 - 5), loss: l, smoothed: l })
-            .collect();
-        assert_eq!(steepest_fall(&points), Some(1e-2));
-        assert_eq!(steepest_fall(&points[..1]), None);
+    fn the_suggestion_is_halfway_down_the_longest_descent() {
+        // Flat and noisy, then a descent of 13 points (indices 4 to 16), then a rise.
+        let mut losses = vec![2.30, 2.31, 2.30, 2.31];
+        losses.extend((0..13).map(|i| 2.3 - 0.1 * i as f64));
+        losses.extend([1.5, 3.0, 9.0]);
+        let points = curve(&losses);
+        // The subsequence: 2.31 at 3, then the 13 points down to 1.1 at 16: length 14, so the
+        // run taken is 2..16 and the point 2 + 4 + 2 = 8 along it.
+        assert_eq!(valley(&points), Some(points[8].lr));
+        assert_eq!(valley(&points[..2]), None);
+        assert_eq!(valley(&curve(&[1.0, 2.0, 3.0])), None, "no descent, no suggestion");
+    }
+
+    #[test]
+    fn the_valley_of_a_long_sweep_is_found_in_n_log_n() {
+        // A million points (a `--steps` typo) descending all the way: no quadratic search.
+        let points = curve(&(0..1_000_000).map(|i| 1e6 - i as f64).collect::<Vec<_>>());
+        let started = std::time::Instant::now();
+        assert!(valley(&points).is_some());
+        assert!(started.elapsed().as_secs_f64() < 5.0);
     }
 }
