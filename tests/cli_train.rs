@@ -352,3 +352,33 @@ fn a_kill_between_a_checkpoints_write_and_its_rename_keeps_the_last_one_and_resu
         std::fs::remove_dir_all(&d).ok();
     }
 }
+
+#[test]
+fn kfold_trains_a_model_per_fold_and_reports_mean_and_deviation() {
+    let dir = temp("kfold");
+    let args =
+        ["train", "specs/iris_mlp.wick", "--kfold", "3", "--epochs", "3", "--out", dir.to_str().unwrap()];
+    let report = json(&wick(&[&args[..], &["--format", "json"]].concat()));
+    assert_eq!((report["k"].as_u64(), report["folds"].as_array().map(Vec::len)), (Some(3), Some(3)));
+    for fold in 1..=3 {
+        assert!(dir.join(format!("fold{fold}/weights.safetensors")).is_file(), "fold {fold}");
+    }
+    let figures = report["figures"].as_array().unwrap();
+    let names: Vec<&str> = figures.iter().map(|f| f["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["loss", "accuracy"]);
+    for f in figures {
+        let values: Vec<f64> = f["values"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        let mean = values.iter().sum::<f64>() / 3.0;
+        let std = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 3.0).sqrt();
+        assert!(
+            (f["mean"].as_f64().unwrap() - mean).abs() < 1e-12
+                && (f["std"].as_f64().unwrap() - std).abs() < 1e-12
+        );
+    }
+    let text = wick(&args);
+    let out = String::from_utf8_lossy(&text.stdout);
+    assert!(out.contains("3 of 3 folds trained") && out.contains("accuracy") && out.contains(" ± "), "{out}");
+    let refused = wick(&["train", "specs/iris_mlp.wick", "--kfold", "1"]);
+    assert_eq!(refused.status.code(), Some(2));
+    std::fs::remove_dir_all(&dir).ok();
+}

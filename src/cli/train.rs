@@ -14,8 +14,9 @@ use wick::train::config::source::{read_config, SourceError};
 use wick::train::config::{Overrides, TrainConfig};
 use wick::train::data::DataError;
 use wick::train::fit::{Cancel, Stop};
+use wick::train::kfold::{folds_of, train_folds};
 use wick::train::lr_find::RangeTest;
-use wick::train::observe::{final_report, Progress};
+use wick::train::observe::{final_report, folds_report, Progress};
 use wick::train::run::{out_dir, train_compiled, RunOptions, TrainError, TrainReport};
 use wick::train::session::compile;
 use wick::Compiled;
@@ -71,6 +72,10 @@ pub struct TrainArgs {
     /// Start even when the summary's training-memory estimate exceeds the memory available.
     #[arg(long)]
     pub skip_memory_check: bool,
+    /// k-fold cross-validation: train one model per fold (in `fold1`, ... of the run folder)
+    /// and report each validation figure's mean and deviation over the folds.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(2..=1000))]
+    pub kfold: Option<u32>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, ValueEnum)]
@@ -187,6 +192,7 @@ pub fn run(args: TrainArgs) -> ExitCode {
         seed: args.seed,
         device: args.device,
         init: args.init.clone(),
+        kfold: args.kfold.map(|k| k as usize),
     };
     if let Err(e) = config.apply(&overrides) {
         eprintln!("error: {e}");
@@ -204,6 +210,9 @@ pub fn run(args: TrainArgs) -> ExitCode {
         ReportFormat::Json => Progress::quiet(),
     };
     install_interrupt_handler(options.cancel.clone());
+    if let Some(k) = folds_of(&config) {
+        return train_each_fold(&args, &config, &dir, &options, k);
+    }
     match train_compiled(&args.run.spec, compiled, &config, &dir, &options, Box::new(progress)) {
         Ok(report) => {
             match args.run.format {
@@ -214,6 +223,42 @@ pub fn run(args: TrainArgs) -> ExitCode {
             }
             // As a shell reports a process ended by SIGINT, so scripts can tell.
             if report.stopped == Stop::Interrupted {
+                ExitCode::from(130)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => fail(e),
+    }
+}
+
+/// `--kfold k` (or `val: {kfold: k}`): a run per fold, then the figures over the folds.
+fn train_each_fold(
+    args: &TrainArgs,
+    config: &TrainConfig,
+    dir: &std::path::Path,
+    options: &RunOptions,
+    k: usize,
+) -> ExitCode {
+    let text = args.run.format == ReportFormat::Text;
+    let progress = |index: usize| -> Box<dyn wick::train::observe::Observer> {
+        if text {
+            eprintln!("fold {}/{k}", index + 1);
+            Box::new(Progress::stderr())
+        } else {
+            Box::new(Progress::quiet())
+        }
+    };
+    match train_folds(&args.run.spec, config, dir, options, progress) {
+        Ok(report) => {
+            match args.run.format {
+                ReportFormat::Json => {
+                    println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default())
+                }
+                ReportFormat::Text => folds_report(&report).iter().for_each(|line| println!("{line}")),
+            }
+            let interrupted = report.folds.last().is_some_and(|r| r.stopped == Stop::Interrupted);
+            if interrupted {
                 ExitCode::from(130)
             } else {
                 ExitCode::SUCCESS

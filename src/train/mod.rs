@@ -11,6 +11,7 @@ pub mod folder;
 pub mod freeze;
 pub mod gan;
 pub mod grads;
+pub mod kfold;
 pub mod loss;
 pub mod losses;
 pub mod lr_find;

@@ -265,6 +265,8 @@ pub struct Overrides {
     pub device: Option<DeviceChoice>,
     /// Initial weights, as typed: relative to the working directory, not to the configuration.
     pub init: Option<String>,
+    /// k-fold cross-validation in place of the data's validation (`--kfold k`).
+    pub kfold: Option<usize>,
 }
 
 impl TrainConfig {
@@ -281,6 +283,11 @@ impl TrainConfig {
         if let Some(init) = &o.init {
             let absolute = std::env::current_dir().map(|d| d.join(init)).unwrap_or_else(|_| init.into());
             self.init = Some(absolute.display().to_string());
+        }
+        match o.kfold {
+            Some(k) if k < 2 => return Err(format!("--kfold needs at least 2 folds, found {k}")),
+            Some(k) => self.data.val = Validation::Fold { k, index: 0 },
+            None => {}
         }
         self.check().map_err(|(path, e)| format!("{}: {e}", path.join(".")))
     }

@@ -127,6 +127,9 @@ pub enum Validation {
     Split(f64),
     /// A separate source, read with the same rules as the training one.
     Source(Source),
+    /// Fold `index` of `k` equal folds of the (shuffled) examples: k-fold cross-validation
+    /// trains once per fold ([`crate::train::kfold`]).
+    Fold { k: usize, index: usize },
 }
 
 /// What the targets are.

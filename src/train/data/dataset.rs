@@ -97,6 +97,16 @@ impl Dataset {
         self.split_order(&(0..self.len() as u32).collect::<Vec<_>>(), fraction)
     }
 
+    /// Fold `index` of `k` of the rows in `order` for validation (rows `index * n / k` up to
+    /// `(index + 1) * n / k` of it), the others, in that order, for training.
+    pub fn fold(&self, order: &[u32], k: usize, index: usize) -> Result<(Dataset, Dataset)> {
+        let n = order.len();
+        let (lo, hi) = (index * n / k.max(1), (index + 1) * n / k.max(1));
+        let held: Vec<u32> = order[lo.min(n)..hi.min(n)].to_vec();
+        let kept: Vec<u32> = order[..lo.min(n)].iter().chain(&order[hi.min(n)..]).copied().collect();
+        Ok((self.select(&kept)?, self.select(&held)?))
+    }
+
     fn split_order(&self, order: &[u32], fraction: f64) -> Result<(Dataset, Dataset)> {
         let val = ((self.len() as f64) * fraction).round() as usize;
         let (train, valid) = order.split_at(self.len() - val.min(self.len()));

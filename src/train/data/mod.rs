@@ -101,11 +101,27 @@ pub fn load_with(
         Some(Validation::Split(f)) if !in_order => split_off(data.split(*f, seed ^ TEST_SEED)?),
         Some(Validation::Split(f)) => split_off(data.split_in_order(*f)?),
         Some(Validation::Source(source)) => (data, Some(read_other(source)?)),
+        Some(Validation::Fold { .. }) => {
+            return Err(DataError::Config("a test split is held out once, not by folds".into()))
+        }
     };
     let (mut train, mut val) = match &config.val {
         Validation::Split(f) if !in_order => data.split(*f, seed)?,
         Validation::Split(f) => data.split_in_order(*f)?,
         Validation::Source(source) => (data, read_other(source)?),
+        Validation::Fold { k, index } => {
+            if data.len() < *k {
+                return Err(DataError::Config(format!(
+                    "{k} folds need at least {k} examples; there are {}",
+                    data.len()
+                )));
+            }
+            let order = match in_order {
+                true => (0..data.len() as u32).collect(),
+                false => shuffled(data.len(), seed),
+            };
+            data.fold(&order, *k, *index)?
+        }
     };
     if train.is_empty() {
         return Err(DataError::Config(format!(

@@ -227,3 +227,23 @@ fn a_validation_text_uses_the_training_vocabulary() {
     let e = load_in(&dir, "{text: a.txt, seq_len: 12}").unwrap_err().to_string();
     assert!(e.contains("12 tokens: a window of `seq_len: 12` and its next token need 13"), "{e}");
 }
+
+#[test]
+fn k_folds_validate_every_example_once() {
+    let mut c = config("{csv: data/iris.csv, target: species, val: {kfold: 3}}");
+    assert_eq!(c.val, Validation::Fold { k: 3, index: 0 });
+    let all = load_in(Path::new(REPO), "{csv: data/iris.csv, target: species, val_split: 0}").unwrap();
+    let total = all.train.x.sum_all().unwrap().to_scalar::<f32>().unwrap();
+    let mut held = 0.0;
+    for index in 0..3 {
+        c.val = Validation::Fold { k: 3, index };
+        let s = load(&c, Path::new(REPO), 1, &Device::Cpu).unwrap();
+        assert_eq!((s.train.len(), s.val.len()), (100, 50));
+        held += s.val.x.sum_all().unwrap().to_scalar::<f32>().unwrap();
+    }
+    assert!((held - total).abs() < 1e-3 * total, "the folds hold {held}, the data {total}");
+    for bad in ["{kfold: 1}", "{kfold: 3, csv: other.csv}"] {
+        let e = config_error(&format!("data: {{csv: data/iris.csv, target: species, val: {bad}}}"));
+        assert!(e.contains("kfold"), "{bad}: {e}");
+    }
+}

@@ -105,6 +105,8 @@ struct RawSource {
     #[serde(default, deserialize_with = "some_one_or_many")]
     features: Option<Vec<String>>,
     target: Option<String>,
+    /// `val: {kfold: k}`: k-fold cross-validation instead of a source.
+    kfold: Option<usize>,
 }
 
 impl TryFrom<RawData> for DataConfig {
@@ -171,11 +173,14 @@ fn checked(raw: RawData) -> Result<DataConfig, String> {
     let source = train.clone().resolve(target, text.as_ref())?;
     let val = match (raw.val, raw.val_split) {
         (Some(_), Some(_)) => return Err("give `val_split` or `val`, not both".into()),
-        (Some(v), None) => Validation::Source(
-            v.inheriting(&train)
-                .and_then(|v| v.resolve(target, text.as_ref()))
-                .map_err(|e| format!("in `val`: {e}"))?,
-        ),
+        (Some(v), None) => match v.folds()? {
+            Some(folds) => folds,
+            None => Validation::Source(
+                v.inheriting(&train)
+                    .and_then(|v| v.resolve(target, text.as_ref()))
+                    .map_err(|e| format!("in `val`: {e}"))?,
+            ),
+        },
         (None, Some(f)) if !(0.0..1.0).contains(&f) => {
             return Err(format!("`val_split` is the validation fraction, in [0, 1); found {f}"))
         }
@@ -228,6 +233,7 @@ impl RawData {
             text: self.text.clone(),
             features: self.features.clone(),
             target: self.target.clone(),
+            kfold: None,
         }
     }
 }
@@ -246,6 +252,21 @@ const MAX_SYNTHETIC: usize = 1 << 31;
 const SOURCES: &str = "csv, npy, npz, safetensors, idx, synthetic or text";
 
 impl RawSource {
+    /// `val: {kfold: k}` as the first of k folds (k-fold training runs each); `None` for a
+    /// source.
+    pub(super) fn folds(&self) -> Result<Option<Validation>, String> {
+        let Some(k) = self.kfold else { return Ok(None) };
+        if !self.given().is_empty() || self.features.is_some() || self.target.is_some() {
+            return Err(
+                "`val: {kfold: k}` takes no source: the folds are drawn from the training data".into()
+            );
+        }
+        match k {
+            0 | 1 => Err(format!("`kfold` needs at least 2 folds, found {k}")),
+            _ => Ok(Some(Validation::Fold { k, index: 0 })),
+        }
+    }
+
     fn given(&self) -> Vec<&'static str> {
         let keys = [
             ("csv", self.csv.is_some()),

@@ -16,7 +16,7 @@ mod text;
 pub use log::MetricsLog;
 pub use plot::{render_curves, render_lr_curve, CurvePlot};
 pub use progress::Progress;
-pub use report::final_report;
+pub use report::{final_report, folds_report};
 
 /// The shape of a run, known before the first step.
 #[derive(Clone, Debug, PartialEq)]
@@ -168,6 +168,37 @@ pub(crate) mod fixture {
     //! A small run's records, shared by the observers' tests.
 
     use super::{EpochRecord, Metrics, Plan, StepRecord};
+    use crate::train::fit::Stop;
+    use crate::train::folder::Kept;
+    use crate::train::run::TrainReport;
+
+    /// A finished run's report over [`run`]`(4, 5)`.
+    pub fn report() -> TrainReport {
+        TrainReport {
+            epochs: 4,
+            steps: 20,
+            train_loss: 0.25,
+            val_loss: 0.3,
+            val_accuracy: Some(0.85),
+            best_epoch: 3,
+            samples_per_s: 1234.4,
+            compute_samples_per_s: 5678.9,
+            wall_s: 20.0,
+            stopped: Stop::Finished,
+            frozen_params: 0,
+            out: "runs/iris".into(),
+            checkpoint: "runs/iris/checkpoint.safetensors".into(),
+            weights: "runs/iris/weights.safetensors".into(),
+            weight_files: vec!["runs/iris/weights.safetensors".into()],
+            kept: Kept::Best { epoch: 3, step: 15 },
+            log: "runs/iris/metrics.csv".into(),
+            plot: String::new(),
+            history: run(4, 5).1,
+            test: None,
+            test_examples: 0,
+            notes: vec![],
+        }
+    }
 
     pub fn plan(epochs: usize, steps_per_epoch: usize) -> Plan {
         Plan {

@@ -3,6 +3,7 @@
 
 use super::text::{figure, figures, rate, seconds};
 use crate::train::fit::Stop;
+use crate::train::kfold::FoldsReport;
 use crate::train::run::TrainReport;
 
 /// Why the run ended before its last epoch, in words, if it did.
@@ -67,38 +68,31 @@ pub fn final_report(report: &TrainReport) -> Vec<String> {
     lines
 }
 
+/// k-fold training's lines: per figure its mean ± deviation over the folds, then each fold's.
+pub fn folds_report(report: &FoldsReport) -> Vec<String> {
+    let mut lines = vec![format!(
+        "{} of {} folds trained; validation figures at each fold's last epoch (mean ± std, then each fold):",
+        report.folds.len(),
+        report.k
+    )];
+    for f in &report.figures {
+        let each: Vec<String> = f.values.iter().map(|v| figure(&f.name, *v)).collect();
+        lines.push(format!(
+            "  {:<18}{} ± {}   ({})",
+            f.name,
+            figure(&f.name, f.mean),
+            figure(&f.name, f.std),
+            each.join(", ")
+        ));
+    }
+    lines
+}
+
 #[cfg(test)]
 mod tests {
-    use super::super::fixture;
+    use super::super::fixture::report;
     use super::*;
     use crate::train::folder::Kept;
-
-    fn report() -> TrainReport {
-        TrainReport {
-            epochs: 4,
-            steps: 20,
-            train_loss: 0.25,
-            val_loss: 0.3,
-            val_accuracy: Some(0.85),
-            best_epoch: 3,
-            samples_per_s: 1234.4,
-            compute_samples_per_s: 5678.9,
-            wall_s: 20.0,
-            stopped: Stop::Finished,
-            frozen_params: 0,
-            out: "runs/iris".into(),
-            checkpoint: "runs/iris/checkpoint.safetensors".into(),
-            weights: "runs/iris/weights.safetensors".into(),
-            weight_files: vec!["runs/iris/weights.safetensors".into()],
-            kept: Kept::Best { epoch: 3, step: 15 },
-            log: "runs/iris/metrics.csv".into(),
-            plot: String::new(),
-            history: fixture::run(4, 5).1,
-            test: None,
-            test_examples: 0,
-            notes: vec![],
-        }
-    }
 
     #[test]
     fn the_report_names_time_figures_best_epoch_and_files() {

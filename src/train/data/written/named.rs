@@ -117,16 +117,19 @@ pub(super) fn named(raw: RawData) -> Result<DataConfig, String> {
     let train = one(&source)?;
     let val = match (raw.val, raw.val_split) {
         (Some(_), Some(_)) => return Err("give `val_split` or `val`, not both".into()),
-        (Some(v), None) => {
-            if v.features.is_some() || v.target.is_some() || key == "npy" || v.given() != source.given() {
-                return Err(format!(
-                    "in `val`: with `inputs` and `targets`, `val` names another `{key}` file whose arrays \
-                     are named as the training ones{}",
-                    if key == "npy" { " (`npy` takes `val_split`)" } else { "" }
-                ));
+        (Some(v), None) => match v.folds()? {
+            Some(folds) => folds,
+            None => {
+                if v.features.is_some() || v.target.is_some() || key == "npy" || v.given() != source.given() {
+                    return Err(format!(
+                        "in `val`: with `inputs` and `targets`, `val` names another `{key}` file whose \
+                         arrays are named as the training ones{}",
+                        if key == "npy" { " (`npy` takes `val_split`)" } else { "" }
+                    ));
+                }
+                Validation::Source(one(&v)?)
             }
-            Validation::Source(one(&v)?)
-        }
+        },
         (None, Some(f)) if !(0.0..1.0).contains(&f) => {
             return Err(format!("`val_split` is the validation fraction, in [0, 1); found {f}"))
         }
