@@ -31,6 +31,9 @@ pub struct DataConfig {
     /// The named form (`inputs:` and `targets:`): which arrays of the source feed which model
     /// input and which target; `None`: the one-feature, one-target form above.
     pub named: Option<Names>,
+    /// Train on the first this many examples of the training split only (overfitting a tiny
+    /// subset on purpose, to check that a model can learn at all); validation is unchanged.
+    pub limit: Option<usize>,
 }
 
 /// The named form: arrays (an `.npz`/safetensors key, a `.npy` file, a CSV column group) by

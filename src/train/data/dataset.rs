@@ -97,6 +97,11 @@ impl Dataset {
         self.split_order(&(0..self.len() as u32).collect::<Vec<_>>(), fraction)
     }
 
+    /// The first `n` rows.
+    pub fn head(&self, n: usize) -> Result<Dataset> {
+        self.select(&(0..n.min(self.len()) as u32).collect::<Vec<_>>())
+    }
+
     /// Fold `index` of `k` of the rows in `order` for validation (rows `index * n / k` up to
     /// `(index + 1) * n / k` of it), the others, in that order, for training.
     pub fn fold(&self, order: &[u32], k: usize, index: usize) -> Result<(Dataset, Dataset)> {

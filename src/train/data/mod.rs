@@ -129,6 +129,9 @@ pub fn load_with(
             val.len()
         )));
     }
+    if let Some(n) = config.limit.filter(|n| *n < train.len()) {
+        train = train.head(n)?;
+    }
     check_alike(&train, &val, config.named.as_ref(), "validation")?;
     if let Some(test) = &test {
         check_alike(&train, test, config.named.as_ref(), "test")?;

@@ -247,3 +247,13 @@ fn k_folds_validate_every_example_once() {
         assert!(e.contains("kfold"), "{bad}: {e}");
     }
 }
+
+#[test]
+fn a_limit_keeps_the_first_training_examples_and_the_whole_validation() {
+    let s = load_in(Path::new(REPO), "{csv: data/iris.csv, target: species, limit: 16}").unwrap();
+    assert_eq!((s.train.len(), s.val.len()), (16, 30));
+    let all = load_in(Path::new(REPO), "{csv: data/iris.csv, target: species}").unwrap();
+    let first: Vec<f32> = all.train.x.get(0).unwrap().to_vec1().unwrap();
+    assert_eq!(s.train.x.get(0).unwrap().to_vec1::<f32>().unwrap(), first);
+    assert!(config_error("data: {csv: data/iris.csv, target: species, limit: 0}").contains("`limit`"));
+}

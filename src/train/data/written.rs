@@ -88,6 +88,7 @@ pub(super) struct RawData {
     rescale: Option<(f64, f64)>,
     #[serde(default = "yes")]
     shuffle: bool,
+    limit: Option<usize>,
 }
 
 /// A source as written: `val:` takes one too. Keys it leaves out come from the training
@@ -116,6 +117,14 @@ impl TryFrom<RawData> for DataConfig {
     /// position for errors found after the section was read).
     fn try_from(raw: RawData) -> Result<DataConfig, String> {
         checked(raw).map_err(|e| format!("data: {e}"))
+    }
+}
+
+/// `limit`, checked: at least one example.
+pub(super) fn limit(limit: Option<usize>) -> Result<Option<usize>, String> {
+    match limit {
+        Some(0) => Err("`limit` keeps at least one training example, found 0".into()),
+        n => Ok(n),
     }
 }
 
@@ -217,6 +226,7 @@ fn checked(raw: RawData) -> Result<DataConfig, String> {
         rescale: raw.rescale,
         shuffle: raw.shuffle,
         named: None,
+        limit: limit(raw.limit)?,
     })
 }
 

@@ -156,6 +156,7 @@ pub(super) fn named(raw: RawData) -> Result<DataConfig, String> {
         rescale: None,
         shuffle: raw.shuffle,
         named: Some(names),
+        limit: super::limit(raw.limit)?,
     })
 }
 
