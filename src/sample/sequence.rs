@@ -150,11 +150,14 @@ fn decode(vocabulary: Option<&Vocabulary>, ids: &[u32]) -> Result<String, Sample
 /// positions (attention without `causal=true`) or runs backwards (a bidirectional recurrence).
 pub fn uncacheable(model: &Model) -> Option<String> {
     let g = model.graph();
-    g.order.iter().map(|id| g.node(*id)).find_map(|n| {
+    g.order.iter().map(|id| (g.node(*id), g.inputs_of(*id).len())).find_map(|(n, inputs)| {
         let set = |name: &'static str| n.attrs.bool(name).unwrap_or(false);
         match n.kind {
-            "MultiheadAttention" if !set("causal") => {
+            "MultiheadAttention" | "ScaledDotProductAttention" if !set("causal") => {
                 Some(format!("`{}` attends to later positions (it is not `causal=true`)", n.path))
+            }
+            "ScaledDotProductAttention" if inputs > 3 => {
+                Some(format!("`{}` takes an attn_mask shaped for the whole sequence", n.path))
             }
             "LSTM" | "GRU" | "RNN" if set("bidirectional") => {
                 Some(format!("`{}` also runs backwards (bidirectional)", n.path))
