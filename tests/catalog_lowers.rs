@@ -126,6 +126,7 @@ catalog!(
     bert_base_like_encoder,
     cgan_digits,
     char_gpt,
+    char_llama,
     char_lstm,
     char_rnn_lstm,
     conv_autoencoder,

@@ -292,6 +292,18 @@ const REFERENCE: &[Reference] = &[
         output: &[32, 64, 89],
         macs: 772_472_832,
     },
+    // char_llama (Hugging Face's LlamaForCausalLM at vocab 89, d 96, 3 layers, 4 heads of 24
+    // over 2 key-value heads, intermediate 256, untied head): embed_tokens and lm_head 89*96
+    // each; per layer q and o 96*96, k and v 96*48, gate, up and down 96*256, two RMSNorms 96:
+    // 101,568, x 3; final norm 96. MACs per position: per layer 101,376 projections + 4 * 64 *
+    // 48 = 12,288 attention core, x 3, + 8,544 head = 349,536, x 2,048 positions = 715,849,728.
+    Reference {
+        spec: "char_llama",
+        params: 321_888,
+        running_stats: 0,
+        output: &[32, 64, 89],
+        macs: 715_849_728,
+    },
 ];
 
 fn spec_files() -> Vec<std::path::PathBuf> {
