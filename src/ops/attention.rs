@@ -240,7 +240,7 @@ impl Lower for MultiheadAttention {
             true => Some(causal_bias(l, s, extra_keys, ctx.dtype, ctx.device)?),
             false => None,
         };
-        let head_dim = (ctx.dim(&self.embed_dim)? as usize) / self.num_heads as usize;
+        let head_dim = ctx.dim(&self.embed_dim)? / self.num_heads as usize;
         let attention = Attention {
             heads: self.num_heads as usize,
             in_proj,

@@ -15,9 +15,9 @@
 use candle_core::{Tensor, D};
 
 use super::signature::{attr, AttrType, Default, Inputs};
-use super::{expect_float, expect_rank, Attrs, Cost, Op, OpDef, OpError, Signature};
+use super::{expect_float, Attrs, Cost, Op, OpDef, OpError, Signature};
 use crate::ir::dim::Dim;
-use crate::ir::tensor::TensorType;
+use crate::ir::tensor::{shape_string, TensorType};
 #[cfg(feature = "lower")]
 use crate::lower::{unary, Forward, Lower, LowerCtx, LowerError};
 
@@ -49,7 +49,12 @@ impl Op for RotaryEmbedding {
         expect_float(inputs, 0, "RotaryEmbedding")?;
         let x = &inputs[0];
         if x.rank() < 2 {
-            return expect_rank(inputs, 0, &[2, 3, 4], "[..., positions, head features]").map(|_| Vec::new());
+            return Err(OpError::new(format!(
+                "expected [..., positions, head features], at least rank 2; found rank {} with shape {}",
+                x.rank(),
+                shape_string(&x.shape)
+            ))
+            .input(0));
         }
         // The two halves of each head's features turn together.
         if let Some(d) = x.shape[x.rank() - 1].as_const().filter(|d| d % 2 != 0) {

@@ -95,7 +95,12 @@ impl ScaledDotProductAttention {
 
 impl Op for ScaledDotProductAttention {
     fn infer(&self, inputs: &[TensorType]) -> Result<Vec<TensorType>, OpError> {
-        let [q, k, v] = [&inputs[0], &inputs[1], &inputs[2]];
+        let [q, k, v, ..] = inputs else {
+            return Err(OpError::new(format!(
+                "expected query, key and value, found {} inputs",
+                inputs.len()
+            )));
+        };
         for (i, t) in [q, k, v].into_iter().enumerate() {
             expect_float(inputs, i, "ScaledDotProductAttention")?;
             if !(3..=4).contains(&t.rank()) || t.rank() != q.rank() {
@@ -139,7 +144,7 @@ impl Op for ScaledDotProductAttention {
     /// applied to the scores, not skipped): `N * Hq * L * S * (E + Ev)`, as `MultiheadAttention`
     /// counts its core.
     fn cost(&self, inputs: &[TensorType], _: &[TensorType]) -> Cost {
-        let [q, k, v] = [&inputs[0], &inputs[1], &inputs[2]];
+        let [q, k, v, ..] = inputs else { return Cost::Uncounted };
         let batch = if q.rank() == 4 { q.shape[0].clone() } else { Dim::one() };
         let per_pair = at(q, FEATURES).add(&at(v, FEATURES));
         Cost::Macs(batch.mul(&at(q, HEADS)).mul(&at(q, LEN)).mul(&at(k, LEN)).mul(&per_pair))
