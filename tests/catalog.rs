@@ -13,12 +13,20 @@ fn stdout(args: &[&str]) -> String {
 
 /// Rows that must be in the catalog: spec, params, running stats, MACs, input, output. (The
 /// spec cell may go on with its YAML twins.)
-const ROWS: [[&str; 6]; 5] = [
+const ROWS: [[&str; 6]; 6] = [
     ["`specs/lenet5.wick`", "61,706", "0", "416,520", "[1, 1, 32, 32]", "[1, 10]"],
     ["`specs/resnet18.wick`", "11,689,512", "9,600", "1,814,073,344", "[1, 3, 224, 224]", "[1, 1000]"],
     ["`specs/seed_mlp.wick`", "185,235", "0", "184,800", "[1, 784]", "[1, 10]"],
     ["`specs/resnet50.wick`", "25,557,032", "53,120", "4,089,184,256", "[1, 3, 224, 224]", "[1, 1000]"],
     ["`specs/gpt2_small.wick`", "124,439,808", "0", "145,824,153,600", "[1, 1024] i64", "[1, 1024, 50257]"],
+    [
+        "`specs/tinyllama_1_1b.wick`",
+        "1,100,048,384",
+        "0",
+        "133,882,183,680",
+        "[1, 128] i64",
+        "[1, 128, 32000]",
+    ],
 ];
 
 #[test]

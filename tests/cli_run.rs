@@ -213,3 +213,30 @@ fn an_input_name_the_model_lacks_is_named_with_the_inputs_it_has() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("the model has no input `img`; its inputs are `x`"), "{}", stderr(&o));
 }
+
+/// `wick run` binds a Llama's batch and sequence length from the ids it is given: the first 5
+/// ids of the `llama_decoder` fixture's first row (the spec declares [2, 7]) give the first 5
+/// positions of its logits, since each position sees only the ones before it.
+#[test]
+fn a_llama_takes_its_batch_and_length_from_the_ids() {
+    let (weights, ids, out) = (weights_of("llama_decoder"), temp("llama_ids.npy"), temp("llama_y.npy"));
+    let fixture =
+        candle_core::safetensors::load(format!("{FIXTURES}/llama_decoder.safetensors"), &Device::Cpu)
+            .unwrap();
+    fixture["input.ids"].narrow(0, 0, 1).unwrap().narrow(1, 0, 5).unwrap().write_npy(&ids).unwrap();
+    let o = wick(&[
+        "run",
+        &format!("{FIXTURES}/llama_decoder.wick"),
+        "--weights",
+        weights.to_str().unwrap(),
+        "--input",
+        &format!("ids={}", ids.display()),
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let y = Tensor::read_npy(&out).unwrap();
+    assert_eq!(y.dims(), &[1, 5, 50]);
+    let expected = fixture["output.y"].narrow(0, 0, 1).unwrap().narrow(1, 0, 5).unwrap();
+    assert!(max_abs_diff(&y, &expected) < 1e-5);
+}

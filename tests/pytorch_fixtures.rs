@@ -248,3 +248,10 @@ fn transformer_decoder_layer() {
     }
     check_fixture("transformer_decoder_layer", &[]);
 }
+
+/// A tiny Hugging Face LlamaForCausalLM from std/llama.wick: RMSNorm, rotary positions, causal
+/// grouped-query attention (4 query heads sharing 2 key-value heads), SwiGLU, untied head.
+#[test]
+fn llama_decoder() {
+    check_fixture("llama_decoder", &[]);
+}

@@ -81,6 +81,14 @@ const REFERENCE: &[Reference] = &[
         output: &[1, 1000],
         macs: 4_230_479_872,
     },
+    // Hugging Face LlamaForCausalLM with TinyLlama-1.1B's configuration, ids [1, 128].
+    Reference {
+        spec: "tinyllama_1_1b",
+        params: 1_100_048_384,
+        running_stats: 0,
+        output: &[1, 128, 32000],
+        macs: 133_882_183_680,
+    },
     Reference {
         spec: "se_resnet50",
         params: 28_088_024,
@@ -300,6 +308,18 @@ const REFERENCE: &[Reference] = &[
         output: &[32, 64, 89],
         macs: 772_472_832,
     },
+    // char_llama (Hugging Face's LlamaForCausalLM at vocab 89, d 96, 3 layers, 4 heads of 24
+    // over 2 key-value heads, intermediate 256, untied head): embed_tokens and lm_head 89*96
+    // each; per layer q and o 96*96, k and v 96*48, gate, up and down 96*256, two RMSNorms 96:
+    // 101,568, x 3; final norm 96. MACs per position: per layer 101,376 projections + 4 * 64 *
+    // 48 = 12,288 attention core, x 3, + 8,544 head = 349,536, x 2,048 positions = 715,849,728.
+    Reference {
+        spec: "char_llama",
+        params: 321_888,
+        running_stats: 0,
+        output: &[32, 64, 89],
+        macs: 715_849_728,
+    },
 ];
 
 fn spec_files() -> Vec<std::path::PathBuf> {
@@ -335,19 +355,36 @@ fn every_spec_equals_its_reference_row() {
     }
 }
 
-#[test]
-fn resnet18_parameter_paths_are_torchvisions_state_dict_keys() {
-    let expected: Vec<(String, Vec<i64>)> = include_str!("fixtures/resnet18_state_dict_keys.txt")
-        .lines()
+/// A state_dict listing: `key d0,d1,...` per line, `#` comments.
+fn state_dict_keys(text: &str) -> Vec<(String, Vec<i64>)> {
+    text.lines()
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
         .map(|l| {
             let (key, shape) = l.split_once(' ').expect("key and shape");
             (key.to_string(), shape.split(',').map(|d| d.parse().expect("int")).collect())
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+fn resnet18_parameter_paths_are_torchvisions_state_dict_keys() {
+    let expected = state_dict_keys(include_str!("fixtures/resnet18_state_dict_keys.txt"));
     let ours = tensors("specs/resnet18.wick");
     assert_eq!(ours.len(), 102);
     // Same keys, same shapes, same order as the state_dict.
+    assert_eq!(ours, expected);
+}
+
+#[test]
+fn tinyllama_parameter_paths_are_llama_for_causal_lms_state_dict_keys() {
+    let mut expected = state_dict_keys(include_str!("fixtures/tinyllama_1_1b_state_dict_keys.txt"));
+    let mut ours = tensors("specs/tinyllama_1_1b.wick");
+    assert_eq!(ours.len(), 201);
+    assert_eq!(ours[1], ("model.layers.0.input_layernorm.weight".to_string(), vec![2048]));
+    // The same keys and shapes; a safetensors file loads by name, so the order (wick's is the
+    // order of computation, the norm before the attention) does not matter.
+    ours.sort();
+    expected.sort();
     assert_eq!(ours, expected);
 }
 

@@ -22,9 +22,13 @@ fn scratch(name: &str) -> PathBuf {
     for sub in ["specs", "data", "std"] {
         std::fs::create_dir_all(dir.join(sub)).unwrap();
     }
-    for file in
-        ["specs/char_lstm.wick", "specs/char_gpt.wick", "data/wick_corpus.txt", "std/transformer.wick"]
-    {
+    for file in [
+        "specs/char_lstm.wick",
+        "specs/char_gpt.wick",
+        "specs/char_llama.wick",
+        "data/wick_corpus.txt",
+        "std/transformer.wick",
+    ] {
         std::fs::copy(Path::new(ROOT).join(file), dir.join(file)).unwrap();
     }
     dir
@@ -84,21 +88,13 @@ fn a_trained_char_lstm_writes_text_of_the_asked_length_the_same_for_the_same_see
     std::fs::remove_dir_all(&dir).ok();
 }
 
-#[test]
-fn a_char_gpt_samples_through_its_key_value_cache_as_through_the_whole_prefix() {
-    let dir = scratch("gpt");
-    ok(&dir, &["train", "specs/char_gpt.wick", "--max-steps", "2"]);
+/// A causal transformer trained for two steps writes the same text through its key-value cache
+/// as through the whole prefix run again for every token.
+fn samples_through_its_cache_as_through_the_whole_prefix(spec: &str) {
+    let dir = scratch(spec.trim_start_matches("specs/").trim_end_matches(".wick"));
+    ok(&dir, &["train", spec, "--max-steps", "2"]);
     let sample = |extra: &[&str]| {
-        let mut args = vec![
-            "sample",
-            "specs/char_gpt.wick",
-            "--prime",
-            "model ",
-            "--length",
-            "30",
-            "--temperature",
-            "0",
-        ];
+        let mut args = vec!["sample", spec, "--prime", "model ", "--length", "30", "--temperature", "0"];
         args.extend(extra);
         ok(&dir, &args).stdout
     };
@@ -106,6 +102,18 @@ fn a_char_gpt_samples_through_its_key_value_cache_as_through_the_whole_prefix() 
     assert_eq!(cached.trim_end_matches('\n').chars().count(), 36, "{cached:?}");
     assert_eq!(sample(&["--no-cache"]), cached);
     std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_char_gpt_samples_through_its_key_value_cache_as_through_the_whole_prefix() {
+    samples_through_its_cache_as_through_the_whole_prefix("specs/char_gpt.wick");
+}
+
+/// The Llama's rotary positions continue from the cached ones, its grouped-query attention keeps
+/// the rotated keys.
+#[test]
+fn a_char_llama_samples_through_its_key_value_cache_as_through_the_whole_prefix() {
+    samples_through_its_cache_as_through_the_whole_prefix("specs/char_llama.wick");
 }
 
 /// The catalog's GPT-2 small runs with random weights: without a vocabulary the prime and the

@@ -338,3 +338,18 @@ fn issue_12_ops() {
     let m = Tensor::new(&[[[1u8, 0, 1, 1, 0]], [[0, 0, 1, 0, 1]], [[1, 1, 0, 0, 0]]], &Device::Cpu).unwrap();
     check_second_order_with(masked, true, &[("m", m)]).unwrap().assert_within(TOLERANCE);
 }
+
+/// The attention core (scores, masks, softmax, weighted values) under both attention ops, with
+/// grouped-query heads and an additive mask, and rotary positions: should a penalty reach a
+/// transformer critic.
+#[test]
+fn attention_and_rotary_positions() {
+    let spec = "model M { input x: [2, 4, 3, 4]\n input k: [2, 2, 5, 4]\n input b: [3, 5]\n \
+                output a = Tanh(ScaledDotProductAttention(Tanh(x), k, Tanh(k), attn_mask=b, causal=true, scale=0.8))\n \
+                output r = x |> RotaryEmbedding(theta=100.0) |> Tanh\n \
+                output m = reshape(x, [2, 12, 4]) |> sa: MultiheadAttention(4, 2, batch_first=true, causal=true) \
+                |> Tanh }";
+    let report = check_second_order_spec(spec, true).unwrap();
+    report.assert_within(TOLERANCE);
+    print_worst(&report);
+}

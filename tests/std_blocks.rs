@@ -83,3 +83,34 @@ fn unet_up_needs_a_skip_twice_the_size() {
     let e = errors(spec);
     assert!(e.iter().any(|(code, m)| *code == "E0302" && m.contains("parameter `skip` of Up")), "{e:?}");
 }
+
+#[test]
+fn llama_attention_groups_query_heads_over_key_value_heads_that_divide_them() {
+    let errs = errors(&model("llama", "[N, 5, 24]", "LlamaAttention(6, 4)"));
+    assert!(
+        errs.iter().any(|(_, m)| m.contains("num_key_value_heads 4 must divide num_heads 6")),
+        "{errs:?}"
+    );
+    // A head_dim apart from d / heads (as some Llamas have): 6 query heads of 8, 2 key-value heads.
+    let c = compile(&model("llama", "[N, 5, 24]", "LlamaAttention(6, 2, head_dim=8)"));
+    assert!(!c.diagnostics.has_errors(), "{:?}", c.diagnostics);
+    let graph = c.graph.as_ref().expect("graph");
+    let bindings = graph.bindings();
+    let params: Vec<(String, Vec<i64>)> = graph
+        .parameters()
+        .into_iter()
+        .map(|(path, shape, _)| (path, shape.iter().map(|d| d.eval(&bindings).expect("bound")).collect()))
+        .collect();
+    let expected = [
+        ("b.q_proj.weight", vec![48, 24]),
+        ("b.k_proj.weight", vec![16, 24]),
+        ("b.v_proj.weight", vec![16, 24]),
+        ("b.o_proj.weight", vec![24, 48]),
+    ];
+    let expected: Vec<(String, Vec<i64>)> =
+        expected.iter().map(|(p, s)| (p.to_string(), s.clone())).collect();
+    assert_eq!(params, expected);
+    // Projections 5 * 24 * (48 + 16 + 16 + 48); the core 6 heads * 5 * 5 * (8 + 8).
+    let s = c.summary(None).expect("summary");
+    assert_eq!(s.macs, DimValue::Int(5 * 24 * 128 + 6 * 25 * 16));
+}

@@ -6,7 +6,7 @@ use candle_core::{DType, Device, Result, Tensor, D};
 use candle_nn::ops::{dropout as stock_dropout, layer_norm_slow, softmax, softmax_last_dim};
 use candle_nn::{layer_norm as stock_layer_norm, linear as stock_linear, LayerNorm, Linear, VarBuilder};
 use wick::lower::kernels::activation::{dropout, relu};
-use wick::lower::kernels::attention::{Attention, InProj};
+use wick::lower::kernels::attention::{Attention, Core, InProj};
 use wick::lower::kernels::norm::layer_norm;
 use wick::lower::ParamStore;
 use wick::ops::linear::linear;
@@ -79,8 +79,12 @@ impl Layer {
             zero_attn: false,
             out_weight: at("self_attn.out_proj.weight"),
             out_bias: Some(at("self_attn.out_proj.bias")),
-            dropout: P,
-            causal: None,
+            core: Core {
+                scale: 1.0 / ((D_MODEL / HEADS) as f64).sqrt(),
+                dropout: P,
+                causal: None,
+                extra_keys: 0,
+            },
         };
         Layer {
             attention,

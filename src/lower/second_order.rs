@@ -78,6 +78,9 @@ pub const CHECKED: &[(&str, &str)] = &[
     ("Parameter", "issue_12_ops"),
     ("StochasticDepth", "issue_12_ops"),
     ("where", "issue_12_ops"),
+    ("MultiheadAttention", "attention_and_rotary_positions"),
+    ("ScaledDotProductAttention", "attention_and_rotary_positions"),
+    ("RotaryEmbedding", "attention_and_rotary_positions"),
 ];
 
 /// The kinds checked through the CPU's differentiable convolution (`conv_composed`), which

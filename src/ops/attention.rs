@@ -19,7 +19,7 @@ use super::{expect_dim, Attrs, Cost, Op, OpDef, OpError, ParamDecl, Quotient, Si
 use crate::ir::dim::Dim;
 use crate::ir::tensor::{shape_string, DType, TensorType};
 #[cfg(feature = "lower")]
-use crate::lower::kernels::attention::{causal_bias, Attention, InProj};
+use crate::lower::kernels::attention::{causal_bias, Attention, Core, InProj};
 #[cfg(feature = "lower")]
 use crate::lower::{Forward, ForwardCtx, Lower, LowerCtx, LowerError};
 
@@ -235,7 +235,13 @@ impl Lower for MultiheadAttention {
         let axes = SeqAxes::of(&ctx.inputs, 0, self.batch_first).map_err(|e| ctx.error(e.message))?;
         let key = &ctx.inputs[ctx.inputs.len().min(2) - 1];
         let (l, s) = (ctx.dim(&axes.len(&ctx.inputs[0]))?, ctx.dim(&axes.len(key))?);
-        let mut attention = Attention {
+        let extra_keys = usize::from(self.add_bias_kv) + usize::from(self.add_zero_attn);
+        let causal = match self.causal {
+            true => Some(causal_bias(l, s, extra_keys, ctx.dtype, ctx.device)?),
+            false => None,
+        };
+        let head_dim = ctx.dim(&self.embed_dim)? / self.num_heads as usize;
+        let attention = Attention {
             heads: self.num_heads as usize,
             in_proj,
             in_bias,
@@ -243,12 +249,8 @@ impl Lower for MultiheadAttention {
             zero_attn: self.add_zero_attn,
             out_weight,
             out_bias,
-            dropout: self.dropout,
-            causal: None,
+            core: Core { scale: 1.0 / (head_dim as f64).sqrt(), dropout: self.dropout, causal, extra_keys },
         };
-        if self.causal {
-            attention.causal = Some(causal_bias(l, s, attention.extra_keys(), ctx.dtype, ctx.device)?);
-        }
         Ok(Box::new(move |xs: &[Tensor], ctx: &mut ForwardCtx| {
             let q = axes.to_batch_first(&xs[0])?;
             // Key and value that are the query's own tensor make self-attention (one product

@@ -67,6 +67,9 @@ pub mod upsample;
 pub mod variance;
 pub mod where_mask;
 pub mod zeros_like;
+// Llama (issue 13).
+pub mod rotary;
+pub mod scaled_dot_product_attention;
 
 pub use init::Init;
 pub use signature::{AttrSpec, AttrType, AttrValue, Attrs, Default, Inputs, OpError, Signature};
@@ -247,6 +250,8 @@ static OPS: &[&OpDef] = &[
     &flip::FLIP,
     &cumsum::CUMSUM,
     &parameter::PARAMETER,
+    &rotary::ROTARY_EMBEDDING,
+    &scaled_dot_product_attention::SCALED_DOT_PRODUCT_ATTENTION,
 ];
 
 /// Look an op up by name.

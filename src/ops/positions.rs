@@ -153,11 +153,7 @@ impl Lower for Positions {
             // A pass that carries layer states (generation with a key-value cache) continues
             // the positions where the last one stopped.
             let offset = match ctx.state.as_deref_mut() {
-                Some(state) if !matches!(table, Table::Whole(_)) => {
-                    let offset = state.get(OFFSET).map(|t| t.to_scalar::<u32>()).transpose()?.unwrap_or(0);
-                    state.insert(OFFSET.into(), Tensor::new(offset + len as u32, x.device())?);
-                    offset as usize
-                }
+                Some(state) if !matches!(table, Table::Whole(_)) => advance_offset(state, len, x.device())?,
                 _ => 0,
             };
             let end = offset + len;
@@ -184,11 +180,21 @@ impl Lower for Positions {
     }
 }
 
-/// Refuses a sequence longer than the table, as compiling it would have.
-/// The layer state's key for the positions already seen.
+/// The first position of a pass that carries layer states (generation with a key-value cache):
+/// the count of positions the passes before it saw, which this one advances by `len`.
 #[cfg(feature = "lower")]
-const OFFSET: &str = "offset";
+pub fn advance_offset(
+    state: &mut crate::lower::LayerState,
+    len: usize,
+    device: &candle_core::Device,
+) -> candle_core::Result<usize> {
+    const OFFSET: &str = "offset";
+    let offset = state.get(OFFSET).map(|t| t.to_scalar::<u32>()).transpose()?.unwrap_or(0);
+    state.insert(OFFSET.into(), Tensor::new(offset + len as u32, device)?);
+    Ok(offset as usize)
+}
 
+/// Refuses a sequence longer than the table, as compiling it would have.
 #[cfg(feature = "lower")]
 fn within(len: usize, max_len: usize) -> candle_core::Result<()> {
     if len > max_len {

@@ -184,8 +184,11 @@ pub fn uncacheable(model: &Model, varying: &[&str]) -> Option<String> {
         let keys_values = &fed[fed.len().min(1)..fed.len().min(3)];
         let self_attention = keys_values.is_empty() || keys_values.contains(&true);
         let why = match n.kind {
-            "MultiheadAttention" if !set("causal") && self_attention => {
+            "MultiheadAttention" | "ScaledDotProductAttention" if !set("causal") && self_attention => {
                 format!("`{}` attends to later positions (it is not `causal=true`)", n.path)
+            }
+            "ScaledDotProductAttention" if fed.len() > 3 => {
+                format!("`{}` takes an attn_mask shaped for the whole sequence", n.path)
             }
             "LSTM" | "GRU" | "RNN" if set("bidirectional") => {
                 format!("`{}` also runs backwards (bidirectional)", n.path)

@@ -1,6 +1,7 @@
 //! Multi-head attention as PyTorch's `F.multi_head_attention_forward` computes it, on
 //! matmul, softmax and elementwise primitives whose backward is right (candle-nn has no
-//! attention, and its `softmax_last_dim` has no gradient).
+//! attention, and its `softmax_last_dim` has no gradient). Its core on heads ([`Core`]:
+//! scores, masks, softmax, the weighted values) is also `ScaledDotProductAttention`'s.
 //!
 //! Inputs here are batch-first `[N, L, E]`; the op's lowering moves other layouts here and back.
 //! Masks are additive: `-inf` where a key is ignored. As in PyTorch, the keys that
@@ -29,30 +30,11 @@ pub struct Attention {
     pub zero_attn: bool,
     pub out_weight: Tensor,
     pub out_bias: Option<Tensor>,
-    /// Dropout on the attention weights, in training only.
-    pub dropout: f64,
-    /// The causal mask `[L, S']` as additive bias, built for the lengths the model was lowered
-    /// with; a pass at other lengths (a growing sequence) builds its own.
-    pub causal: Option<Tensor>,
+    /// Scores, masks, softmax, dropout and the weighted values, on heads.
+    pub core: Core,
 }
 
 impl Attention {
-    /// Keys appended after the `S` real ones.
-    pub fn extra_keys(&self) -> usize {
-        usize::from(self.bias_kv.is_some()) + usize::from(self.zero_attn)
-    }
-
-    /// The causal bias for `l` queries that follow `past` cached positions and `keys` keys (the
-    /// cached and appended ones included): `built` when the lengths are the lowered ones and
-    /// nothing is cached, a fresh one otherwise.
-    fn causal_at(&self, built: &Tensor, l: usize, keys: usize, past: usize) -> Result<Tensor> {
-        if past == 0 && built.dims() == [l, keys] {
-            return Ok(built.clone());
-        }
-        let extra = self.extra_keys();
-        causal_bias_after(past, l, keys.saturating_sub(extra), extra, built.dtype(), built.device())
-    }
-
     /// Query, key and value projected, `[N, L|S, E]`. Self-attention (`kv` is None) with a
     /// packed weight is one product.
     fn qkv(&self, q: &Tensor, kv: Option<(&Tensor, &Tensor)>) -> Result<[Tensor; 3]> {
@@ -115,13 +97,7 @@ impl Attention {
             if kv.is_some() || key_padding_mask.is_some() {
                 candle_core::bail!("a key-value cache serves self-attention without a key padding mask");
             }
-            if let (Some(k_past), Some(v_past)) = (cache.get("k"), cache.get("v")) {
-                past = k_past.dim(1)?;
-                k = Tensor::cat(&[k_past, &k], 1)?;
-                v = Tensor::cat(&[v_past, &v], 1)?;
-            }
-            cache.insert("k".into(), k.detach());
-            cache.insert("v".into(), v.detach());
+            (k, v, past) = extend_cache(cache, k, v, 1)?;
         }
         if let Some((bk, bv)) = &self.bias_kv {
             k = Tensor::cat(&[&k, &bk.broadcast_as((n, 1, e))?], 1)?;
@@ -137,26 +113,103 @@ impl Attention {
             t.reshape((n, s, h, d))?.transpose(1, 2)?.contiguous()
         };
         let (q, k, v) = (heads(&q)?, heads(&k)?, heads(&v)?);
-        // [N, H, L, S']
-        let scores = (q.affine(1.0 / (d as f64).sqrt(), 0.0)?).matmul(&k.t()?.contiguous()?)?;
+        let padding = match key_padding_mask {
+            Some(mask) => {
+                let bias = padding_bias(mask, self.core.extra_keys, q.dtype())?;
+                Some(bias.reshape((n, 1, 1, bias.dim(1)?))?)
+            }
+            None => None,
+        };
+        let out = self.core.attend(&q, &k, &v, past, padding.as_ref(), train)?;
+        linear(&out.transpose(1, 2)?.reshape((n, l, e))?, &self.out_weight, self.out_bias.as_ref())
+    }
+}
+
+/// Scaled dot-product attention on heads, as `F.scaled_dot_product_attention` computes it:
+/// `softmax(q k^T * scale + masks) v`, with dropout on the weights in training. Key-value
+/// heads may be fewer than query heads (grouped-query attention): each serves a group of
+/// consecutive query heads, as PyTorch's `enable_gqa` and Hugging Face's `repeat_kv` pair them.
+pub struct Core {
+    /// Multiplies the scores (`1 / sqrt(head_dim)` by default).
+    pub scale: f64,
+    /// Dropout on the attention weights, in training only.
+    pub dropout: f64,
+    /// The causal mask `[L, S']` as additive bias, built for the lengths the model was lowered
+    /// with; a pass at other lengths (a growing sequence) builds its own.
+    pub causal: Option<Tensor>,
+    /// Keys after the real ones that the causal mask never hides (`add_bias_kv`, `add_zero_attn`).
+    pub extra_keys: usize,
+}
+
+impl Core {
+    /// `q [N, Hq, L, E]`, `k [N, Hkv, S', E]`, `v [N, Hkv, S', Ev]` -> `[N, Hq, L, Ev]`. The
+    /// queries follow `past` cached positions (which `k` and `v` include); `bias` is an additive
+    /// mask broadcast to the scores `[N, Hq, L, S']`.
+    pub fn attend(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        past: usize,
+        bias: Option<&Tensor>,
+        train: bool,
+    ) -> Result<Tensor> {
+        let (n, hq, l, e) = q.dims4()?;
+        let (hkv, s, ev) = (k.dim(1)?, k.dim(2)?, v.dim(3)?);
+        if hkv == 0 || hq % hkv != 0 {
+            candle_core::bail!("{hq} query heads cannot share {hkv} key-value heads evenly");
+        }
+        // A group's queries stacked along the length meet their one key-value head in one
+        // product, so keys and values are never copied per query head.
+        let groups = hq / hkv;
+        let q = q.affine(self.scale, 0.0)?.contiguous()?.reshape((n, hkv, groups * l, e))?;
+        let scores = q.matmul(&k.t()?.contiguous()?)?.reshape((n, hq, l, s))?;
         let scores = match &self.causal {
-            Some(bias) => scores.broadcast_add(&self.causal_at(bias, l, k.dim(2)?, past)?)?,
+            Some(built) => scores.broadcast_add(&self.causal_at(built, l, s, past)?)?,
             None => scores,
         };
-        let scores = match key_padding_mask {
-            Some(mask) => {
-                let bias = padding_bias(mask, self.extra_keys(), scores.dtype())?;
-                scores.broadcast_add(&bias.reshape((n, 1, 1, bias.dim(1)?))?)?
-            }
+        let scores = match bias {
+            Some(bias) => scores.broadcast_add(bias)?,
             None => scores,
         };
         let mut weights = softmax(&scores, 3)?;
         if train && self.dropout > 0.0 {
             weights = dropout(&weights, self.dropout)?;
         }
-        let out = weights.matmul(&v)?.transpose(1, 2)?.reshape((n, l, e))?;
-        linear(&out, &self.out_weight, self.out_bias.as_ref())
+        let weights = weights.reshape((n, hkv, groups * l, s))?;
+        weights.matmul(&v.contiguous()?)?.reshape((n, hq, l, ev))
     }
+
+    /// The causal bias for `l` queries that follow `past` cached positions and `keys` keys (the
+    /// cached and appended ones included): `built` when the lengths are the lowered ones and
+    /// nothing is cached, a fresh one otherwise.
+    fn causal_at(&self, built: &Tensor, l: usize, keys: usize, past: usize) -> Result<Tensor> {
+        if past == 0 && built.dims() == [l, keys] {
+            return Ok(built.clone());
+        }
+        let extra = self.extra_keys;
+        causal_bias_after(past, l, keys.saturating_sub(extra), extra, built.dtype(), built.device())
+    }
+}
+
+/// Appends this pass's keys and values to those a layer's state holds from earlier passes
+/// (along `axis`, their length), keeps the whole for the next pass, and returns it with the
+/// number of earlier positions.
+pub fn extend_cache(
+    cache: &mut LayerState,
+    k: Tensor,
+    v: Tensor,
+    axis: usize,
+) -> Result<(Tensor, Tensor, usize)> {
+    let (k, v, past) = match (cache.get("k"), cache.get("v")) {
+        (Some(k_past), Some(v_past)) => {
+            (Tensor::cat(&[k_past, &k], axis)?, Tensor::cat(&[v_past, &v], axis)?, k_past.dim(axis)?)
+        }
+        _ => (k, v, 0),
+    };
+    cache.insert("k".into(), k.detach());
+    cache.insert("v".into(), v.detach());
+    Ok((k, v, past))
 }
 
 /// The additive `[L, S + extra]` causal bias: `-inf` where key `j > i` among the `s` real keys.
@@ -185,14 +238,22 @@ pub fn causal_bias_after(
 
 /// A key padding mask `[N, S]` as additive bias `[N, S + extra]`.
 fn padding_bias(mask: &Tensor, extra: usize, dtype: DType) -> Result<Tensor> {
-    let bias = if mask.dtype().is_float() {
-        mask.to_dtype(dtype)?
-    } else {
-        let ignore = mask.ne(0u8)?;
-        let ninf = Tensor::full(f64::NEG_INFINITY, mask.dims(), mask.device())?.to_dtype(dtype)?;
-        ignore.where_cond(&ninf, &ninf.zeros_like()?)?
-    };
-    bias.pad_with_zeros(1, 0, extra)
+    mask_bias(mask, true, dtype)?.pad_with_zeros(1, 0, extra)
+}
+
+/// A mask as additive bias: a float mask as it is; an integer (bool) one as `-inf` where it
+/// hides a key (nonzero when `nonzero_hides`, as `key_padding_mask`; zero otherwise, as
+/// `attn_mask`) and 0 elsewhere.
+pub fn mask_bias(mask: &Tensor, nonzero_hides: bool, dtype: DType) -> Result<Tensor> {
+    if mask.dtype().is_float() {
+        return mask.to_dtype(dtype);
+    }
+    let ninf = Tensor::full(f64::NEG_INFINITY, mask.dims(), mask.device())?.to_dtype(dtype)?;
+    let zeros = ninf.zeros_like()?;
+    match nonzero_hides {
+        true => mask.ne(0u8)?.where_cond(&ninf, &zeros),
+        false => mask.ne(0u8)?.where_cond(&zeros, &ninf),
+    }
 }
 
 #[cfg(test)]

@@ -54,6 +54,17 @@ fn sinusoidal_positions_continue_under_the_cache() {
     );
 }
 
+/// std/llama.wick's decoder: its rotary positions continue under the cache and its grouped-query
+/// attention keeps the rotated keys of every earlier position.
+#[test]
+fn a_llama_decoder_under_the_cache_equals_rerunning_the_prefix() {
+    cache_matches_rerun(
+        "use \"std/llama.wick\"\ndim N = 1\ndim T = 16\nmodel TinyLlama {\n input ids: [N, T] of i64\n \
+         output logits = ids |> ...LlamaForCausalLM(vocab_size=11, hidden_size=12, intermediate_size=20, \
+         num_hidden_layers=2, num_attention_heads=6, num_key_value_heads=2)\n}\n",
+    );
+}
+
 #[test]
 fn a_carried_recurrent_state_equals_rerunning_the_prefix() {
     cache_matches_rerun(
@@ -118,6 +129,18 @@ fn layers_that_see_later_positions_cannot_carry_state() {
     assert!(why.contains("`attn` attends to later positions"), "{why}");
     let why = uncacheable_lm(&model(", causal=true", ", bidirectional=true")).unwrap();
     assert!(why.contains("`rnn` also runs backwards"), "{why}");
+    // Scaled dot-product attention: not causal, or with a mask shaped for the whole sequence.
+    let sdpa = |args: &str| {
+        let spec = format!(
+            "dim N = 1\ndim T = 4\nmodel M {{\n input ids: [N, T] of i64\n \
+             x = ids |> e: Embedding(5, 4) |> reshape([N, 1, T, 4])\n m = Parameter([T, T])\n \
+             output y = sdpa: ScaledDotProductAttention(x, x, x{args})\n}}\n"
+        );
+        uncacheable_lm(&Model::from_source("m.wick", &spec, &Options::default()).unwrap())
+    };
+    assert_eq!(sdpa(", causal=true"), None);
+    assert!(sdpa("").unwrap().contains("`sdpa` attends to later positions"));
+    assert!(sdpa(", attn_mask=m, causal=true").unwrap().contains("`sdpa` takes an attn_mask"));
 }
 
 fn uncacheable_lm(model: &Model) -> Option<String> {
