@@ -156,6 +156,12 @@ impl Dim {
         self.substitute(bindings).as_const()
     }
 
+    /// Equal as expressions, or equal under the dims' values: `H / 8` and `2*(H / 16)` at
+    /// `H = 224` (a rule such as `assert H % 16 == 0` is what makes them one).
+    pub fn equal_under(&self, other: &Dim, bindings: &Bindings) -> bool {
+        self == other || matches!((self.eval(bindings), other.eval(bindings)), (Some(a), Some(b)) if a == b)
+    }
+
     pub fn add(&self, other: &Dim) -> Dim {
         // Both are sorted: merge them.
         let (a, b) = (&self.terms, &other.terms);

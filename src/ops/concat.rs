@@ -1,8 +1,10 @@
 //! `concat(xs, axis=1)`: joins tensors along one axis, as `torch.cat`.
 
+use std::sync::Arc;
+
 use super::signature::{attr, AttrType, Default, Inputs};
 use super::{expect_axis, Attrs, Cost, Op, OpDef, OpError, Signature};
-use crate::ir::dim::Dim;
+use crate::ir::dim::{Bindings, Dim};
 use crate::ir::tensor::{shape_string, TensorType};
 #[cfg(feature = "lower")]
 use crate::lower::{Forward, ForwardCtx, Lower, LowerCtx, LowerError};
@@ -14,12 +16,17 @@ pub static CONCAT: OpDef = OpDef {
         // 1, not torch.cat's 0: in specs the usual join is of channels (DenseNet, U-Net, Inception).
         attrs: &[attr("axis", AttrType::Int, Default::Int(1))],
     },
-    build: |a: &Attrs| Ok(Box::new(Concat { axis: a.int("axis")? })),
+    build: |a: &Attrs| {
+        Ok(Box::new(Concat { axis: a.int("axis")?, dims: a.bound_dims().unwrap_or_default() }))
+    },
 };
 
 #[derive(Debug)]
 pub struct Concat {
     pub axis: i64,
+    /// The spec's dims with values: sizes equal under them are equal (U-Net's skip `H / 8`
+    /// and its upsampled map `2*(H / 16)`, one size for the multiples of 16 its rule admits).
+    pub dims: Arc<Bindings>,
 }
 
 impl Op for Concat {
@@ -44,7 +51,9 @@ impl Op for Concat {
             if x.rank() != first.rank() {
                 return Err(mismatch(format!("has rank {}, input 0 has rank {}", x.rank(), first.rank())));
             }
-            if let Some(j) = (0..x.rank()).find(|j| *j != axis && x.shape[*j] != first.shape[*j]) {
+            if let Some(j) =
+                (0..x.rank()).find(|j| *j != axis && !x.shape[*j].equal_under(&first.shape[*j], &self.dims))
+            {
                 return Err(mismatch(format!("differs from input 0 on axis {j}")));
             }
             shape[axis] = shape[axis].add(&x.shape[axis]);

@@ -5,8 +5,10 @@
 
 use std::cmp::Ordering;
 
+use std::sync::Arc;
+
 use super::{divide_exactly, Attrs, OpError, Quotient};
-use crate::ir::dim::{Dim, DimError};
+use crate::ir::dim::{Bindings, Dim, DimError};
 
 /// How a window pads its input.
 #[derive(Clone, Debug, PartialEq)]
@@ -27,6 +29,9 @@ pub struct Window {
     pub padding: Padding,
     pub dilation: Vec<i64>,
     pub ceil_mode: bool,
+    /// The spec's dims with values: an input too small for the window at those values (an
+    /// image of `H = 62` through AlexNet's pools) is refused, as PyTorch refuses it.
+    pub dims: Option<Arc<Bindings>>,
 }
 
 impl Window {
@@ -62,7 +67,7 @@ impl Window {
                 .help("PyTorch does not support \"same\" padding for strided convolutions; give explicit padding"));
         }
         let ceil_mode = !a.is_none("ceil_mode") && a.bool("ceil_mode")?;
-        Ok(Window { kernel, stride, padding, dilation, ceil_mode })
+        Ok(Window { kernel, stride, padding, dilation, ceil_mode, dims: a.bound_dims() })
     }
 
     /// Padding on each side of axis `i`; `None` for "same".
@@ -146,7 +151,12 @@ impl Window {
     }
 
     fn check_positive(&self, i: usize, input: &Dim, out: &Dim) -> Result<(), OpError> {
-        match out.as_const() {
+        let value = |d: &Dim| d.as_const().or_else(|| d.eval(self.dims.as_deref()?));
+        let input = match (input.as_const(), value(input)) {
+            (None, Some(v)) => format!("{input} = {v}"),
+            _ => input.to_string(),
+        };
+        match value(out) {
             Some(v) if v < 1 => Err(OpError::new(format!(
                 "input size {input} on spatial axis {i} is too small for kernel {} (dilation {}, padding {}): \
                  the output size would be {v}",
