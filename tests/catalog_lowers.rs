@@ -7,8 +7,8 @@ use wick::lower::LowerError;
 use wick::ops::ParamKind;
 use wick::{compile_file, Model, Options};
 
-/// Sequence and batch dims bound smaller than the reference's for the forward pass of a test;
-/// the parameters, which do not depend on them, stay the reference size. At the reference
+/// Sequence, batch and image dims bound smaller than the reference's for the forward pass of a
+/// test; the parameters, which do not depend on them, stay the reference size. At the reference
 /// dims (measured on 2 shared cores) GPT-2's 1024 tokens take 40 s and 6.6 GB peak (its
 /// [1, 1024, 50257] logits and a 1024 x 1024 score matrix per head), BERT's 512 take 14 s,
 /// nn.Transformer's batch of 32 takes 5 s; at these dims 8 s, 6 s and 2 s, mostly the
@@ -19,6 +19,22 @@ fn small_dims(path: &str) -> Vec<(String, i64)> {
         "specs/transformer_default.wick" => &[("N", 2)],
         // Its full forward alone takes 8.6 s on the CPU.
         "specs/char_rnn_lstm.wick" => &[("N", 3), ("T", 7)],
+        // Image specs take any size (`dim H = 224`): a small non-square one, a multiple of 16
+        // as ViT's patches and U-Net's halvings need, runs them at a size other than the
+        // reference's (ViT's positions table follows it; the other parameters stay).
+        "specs/alexnet.wick"
+        | "specs/googlenet.wick"
+        | "specs/mobilenet_v2.wick"
+        | "specs/mobilenet_v3_large.wick"
+        | "specs/resnet18.wick"
+        | "specs/resnet34.wick"
+        | "specs/resnet50.wick"
+        | "specs/resnext50_32x4d.wick"
+        | "specs/se_resnet50.wick"
+        | "specs/unet_milesial.wick"
+        | "specs/vgg16.wick"
+        | "specs/vgg16_bn.wick"
+        | "specs/vit_b_16.wick" => &[("H", 64), ("W", 96)],
         _ => &[],
     };
     dims.iter().map(|(d, v)| (d.to_string(), *v)).collect()
@@ -136,3 +152,58 @@ catalog!(
     vit_b_16,
     wgan_gp_digits,
 );
+
+/// A state dict keyed as the PyTorch DCGAN tutorial's modules (`main.0.weight`,
+/// `main.1.running_mean`, ...: the key lists PyTorch printed, in tests/fixtures) loads into the
+/// catalog's DCGAN specs with nothing missing, left over or mis-shaped, and they run on it.
+#[test]
+fn dcgan_specs_load_a_state_dict_keyed_as_the_tutorials() {
+    let cases = [
+        // (spec, key list, output shape, a batch norm's key, its index in the list)
+        (
+            "specs/dcgan_generator.wick",
+            include_str!("fixtures/dcgan_tutorial_generator_keys.txt"),
+            [1, 3, 64, 64],
+            "main.1.bias",
+            2,
+        ),
+        (
+            "specs/dcgan_discriminator.wick",
+            include_str!("fixtures/dcgan_tutorial_discriminator_keys.txt"),
+            [1, 1, 1, 1],
+            "main.3.bias",
+            3,
+        ),
+    ];
+    let dir = std::env::temp_dir().join(format!("wick-dcgan-tutorial-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (spec, keys, output, bn_bias, index) in cases {
+        // Synthetic tensors under the tutorial's keys, each a constant told apart by its index;
+        // a variance above 0.
+        let mut state = std::collections::HashMap::new();
+        for (i, line) in keys.lines().filter(|l| !l.starts_with('#')).enumerate() {
+            let (key, shape) = line.split_once(' ').unwrap();
+            let shape: Vec<usize> = shape.split(',').map(|d| d.parse().unwrap()).collect();
+            let value = if key.ends_with("running_var") { 2.0 } else { 0.01 * (i + 1) as f64 };
+            state.insert(
+                key.to_string(),
+                (Tensor::ones(shape, DType::F32, &Device::Cpu).unwrap() * value).unwrap(),
+            );
+        }
+        let file = dir.join("tutorial.safetensors");
+        candle_core::safetensors::save(&state, &file).unwrap();
+        let net =
+            Model::from_file(spec, &Options::default()).unwrap().build(&Device::Cpu, DType::F32).unwrap();
+        let report = net.load_weights(&file, false).unwrap_or_else(|e| panic!("{spec}: {e}"));
+        assert_eq!(report.loaded, state.len(), "{spec}");
+        let input = net.inputs()[0].dims.clone();
+        let y = net.forward(&[Tensor::ones(input, DType::F32, &Device::Cpu).unwrap()], false).unwrap();
+        assert_eq!(y[0].dims(), output, "{spec}");
+        // The tensor under that key is where the key says: the batch norm's bias.
+        let loaded = net.params().entries().iter().find(|e| e.key == bn_bias).map(|e| e.var.clone());
+        let got: Vec<f32> = loaded.unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        let expected = 0.01 * (index + 1) as f32;
+        assert!(got.iter().all(|v| (v - expected).abs() < 1e-6), "{spec}: {bn_bias} {got:?}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

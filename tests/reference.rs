@@ -319,20 +319,37 @@ fn every_spec_equals_its_reference_row() {
     }
 }
 
-#[test]
-fn resnet18_parameter_paths_are_torchvisions_state_dict_keys() {
-    let expected: Vec<(String, Vec<i64>)> = include_str!("fixtures/resnet18_state_dict_keys.txt")
-        .lines()
+/// A key list of `tests/fixtures`: `key d0,d1,...` per line, `#` comments.
+fn key_list(text: &str) -> Vec<(String, Vec<i64>)> {
+    text.lines()
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
         .map(|l| {
             let (key, shape) = l.split_once(' ').expect("key and shape");
             (key.to_string(), shape.split(',').map(|d| d.parse().expect("int")).collect())
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+fn resnet18_parameter_paths_are_torchvisions_state_dict_keys() {
+    let expected = key_list(include_str!("fixtures/resnet18_state_dict_keys.txt"));
     let ours = tensors("specs/resnet18.wick");
     assert_eq!(ours.len(), 102);
     // Same keys, same shapes, same order as the state_dict.
     assert_eq!(ours, expected);
+}
+
+/// The DCGAN specs are the PyTorch DCGAN tutorial's modules, keyed as its single
+/// `nn.Sequential` named `main` numbers them (lists made by scripts/dcgan_tutorial_keys.py).
+#[test]
+fn dcgan_parameter_paths_are_the_tutorials_state_dict_keys() {
+    let generator = key_list(include_str!("fixtures/dcgan_tutorial_generator_keys.txt"));
+    assert_eq!((generator.len(), generator[20].0.as_str()), (21, "main.12.weight"));
+    assert_eq!(tensors("specs/dcgan_generator.wick"), generator);
+    assert_eq!(tensors("specs/dcgan_generator.yaml"), generator);
+    let discriminator = key_list(include_str!("fixtures/dcgan_tutorial_discriminator_keys.txt"));
+    assert_eq!((discriminator.len(), discriminator[16].0.as_str()), (17, "main.11.weight"));
+    assert_eq!(tensors("specs/dcgan_discriminator.wick"), discriminator);
 }
 
 #[test]
@@ -370,7 +387,9 @@ fn char_rnn_lstm_has_the_modules_state_dict_keys_and_several_outputs() {
 
 #[test]
 fn batch_dim_stays_symbolic_or_scales_when_bound() {
-    let symbolic = wick::Options { symbolic: true, ..Default::default() };
+    // The image size is a dim too (`dim H = 224`): bound, it leaves the batch alone symbolic.
+    let at_224 = vec![("H".into(), 224), ("W".into(), 224)];
+    let symbolic = wick::Options { symbolic: true, bind: at_224, ..Default::default() };
     let c = wick::compile_file("specs/resnet18.wick", &symbolic).expect("readable");
     let s = c.summary(None).expect("summary");
     assert_eq!(s.macs, DimValue::Sym("1814073344*N".into()));

@@ -342,6 +342,18 @@ mod tests {
     }
 
     #[test]
+    fn sizes_equal_under_the_bindings_are_equal() {
+        let at = |v: i64| Bindings::from([("h".to_string(), v)]);
+        let (eighth, twice_sixteenth) =
+            (h().floor_div(&8.into()).unwrap(), h().floor_div(&16.into()).unwrap().mul(&2.into()));
+        assert_ne!(eighth, twice_sixteenth);
+        assert!(eighth.equal_under(&twice_sixteenth, &at(224)));
+        assert!(!eighth.equal_under(&twice_sixteenth, &at(200)), "25 vs 24");
+        assert!(!eighth.equal_under(&twice_sixteenth, &Bindings::new()), "undecided is not equal");
+        assert!(h().equal_under(&h(), &Bindings::new()));
+    }
+
+    #[test]
     fn sums_collect_like_terms() {
         assert_eq!(h().add(&h()), h().mul(&Dim::konst(2)));
         assert_eq!(h().sub(&h()), Dim::zero());

@@ -96,6 +96,22 @@ mod tests {
     }
 
     #[test]
+    fn sizes_equal_at_the_bound_dims_join() {
+        // U-Net's skip `H / 8` and its upsampled map `2*(H / 16)`: one size at H = 224, two at 200.
+        let t = |h: Dim| TensorType::new(DType::F32, vec![Dim::konst(1), Dim::konst(4), h]);
+        let skip = t(Dim::sym("H").floor_div(&8.into()).unwrap());
+        let up = t(Dim::sym("H").floor_div(&16.into()).unwrap().mul(&2.into()));
+        let at = |v: i64| Concat { axis: 1, dims: Arc::new(Bindings::from([("H".to_string(), v)])) };
+        let out = at(224).infer(&[skip.clone(), up.clone()]).unwrap();
+        assert_eq!(out[0].shape[1], Dim::konst(8));
+        assert_eq!(out[0].shape[2], skip.shape[2]);
+        assert!(err(at(200).infer(&[skip.clone(), up.clone()]))
+            .message
+            .contains("differs from input 0 on axis 2"));
+        assert!(err(build(&CONCAT, &[]).unwrap().infer(&[skip, up])).message.contains("on axis 2"));
+    }
+
+    #[test]
     fn names_the_offending_input() {
         let op = build(&CONCAT, &[]).unwrap();
         let e = err(op.infer(&[f32(&[1, 64, 28, 28]), f32(&[1, 64, 28, 28]), f32(&[1, 64, 14, 14])]));

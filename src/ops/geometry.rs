@@ -251,6 +251,29 @@ mod tests {
     }
 
     #[test]
+    fn a_symbolic_input_too_small_at_the_bound_dims_is_refused() {
+        let pairs = [("kernel_size", int(3)), ("stride", int(2))];
+        let mut a = Attrs::default();
+        for (k, v) in pairs {
+            a.insert(k, v);
+        }
+        let at = |v: i64| Arc::new(Bindings::from([("H".to_string(), v)]));
+        let h = Dim::sym("H");
+        let w = Window::from_attrs(&a.clone().with_dims(at(2)), 1).unwrap();
+        let e = w.out_sizes(&[h.clone()]).unwrap_err();
+        assert!(
+            e.message.contains("input size H = 2 on spatial axis 0 is too small for kernel 3"),
+            "{}",
+            e.message
+        );
+        assert!(e.message.contains("the output size would be 0"), "{}", e.message);
+        let w = Window::from_attrs(&a.clone().with_dims(at(3)), 1).unwrap();
+        assert_eq!(w.out_sizes(&[h.clone()]).unwrap()[0].to_string(), "(H - 1) / 2");
+        // Without values the size stays symbolic and is not judged.
+        assert!(Window::from_attrs(&a, 1).unwrap().out_sizes(&[h]).is_ok());
+    }
+
+    #[test]
     fn ceil_mode_drops_a_window_that_starts_in_the_padding() {
         assert_eq!(pool(3, 2, 0, true, 113), 56);
         assert_eq!(pool(3, 2, 0, false, 113), 56);
