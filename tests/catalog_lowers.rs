@@ -7,8 +7,8 @@ use wick::lower::LowerError;
 use wick::ops::ParamKind;
 use wick::{compile_source, Model, Options};
 
-/// Sequence and batch dims bound smaller than the reference's for the forward pass of a test;
-/// the parameters, which do not depend on them, stay the reference size. At the reference
+/// Sequence, batch and image dims bound smaller than the reference's for the forward pass of a
+/// test; the parameters, which do not depend on them, stay the reference size. At the reference
 /// dims (measured on 2 shared cores) GPT-2's 1024 tokens take 40 s and 6.6 GB peak (its
 /// [1, 1024, 50257] logits and a 1024 x 1024 score matrix per head), BERT's 512 take 14 s,
 /// nn.Transformer's batch of 32 takes 5 s; at these dims 8 s, 6 s and 2 s, mostly the
@@ -19,6 +19,22 @@ fn small_dims(path: &str) -> Vec<(String, i64)> {
         "specs/transformer_default.wick" => &[("N", 2)],
         // Its full forward alone takes 8.6 s on the CPU.
         "specs/char_rnn_lstm.wick" => &[("N", 3), ("T", 7)],
+        // Image specs take any size (`dim H = 224`): a small non-square one, a multiple of 16
+        // as ViT's patches and U-Net's halvings need, runs them at a size other than the
+        // reference's (ViT's positions table follows it; the other parameters stay).
+        "specs/alexnet.wick"
+        | "specs/googlenet.wick"
+        | "specs/mobilenet_v2.wick"
+        | "specs/mobilenet_v3_large.wick"
+        | "specs/resnet18.wick"
+        | "specs/resnet34.wick"
+        | "specs/resnet50.wick"
+        | "specs/resnext50_32x4d.wick"
+        | "specs/se_resnet50.wick"
+        | "specs/unet_milesial.wick"
+        | "specs/vgg16.wick"
+        | "specs/vgg16_bn.wick"
+        | "specs/vit_b_16.wick" => &[("H", 64), ("W", 96)],
         _ => &[],
     };
     dims.iter().map(|(d, v)| (d.to_string(), *v)).collect()
@@ -163,3 +179,73 @@ catalog!(
     vit_b_16,
     wgan_gp_digits,
 );
+
+/// Tensor number `i` of the DCGAN tutorial's state dict, as scripts/dcgan_tutorial_outputs.py
+/// makes it: a formula of its element's index, in f64 and then f32.
+fn tutorial_tensor(key: &str, shape: &[usize], i: usize) -> Tensor {
+    let n: usize = shape.iter().product();
+    let values: Vec<f32> = (0..n)
+        .map(|j| {
+            let s = (0.37 * j as f64 + 1.3 * i as f64).sin();
+            let v = if key.ends_with("running_var") {
+                1.0 + 0.5 * s * s
+            } else if shape.len() == 1 && key.ends_with("weight") {
+                1.0 + 0.1 * s
+            } else if shape.len() == 1 {
+                0.1 * s
+            } else {
+                3.0 * s / (shape[1..].iter().product::<usize>() as f64).sqrt()
+            };
+            v as f32
+        })
+        .collect();
+    Tensor::from_vec(values, shape, &Device::Cpu).unwrap()
+}
+
+/// A state dict keyed as the PyTorch DCGAN tutorial's modules (`main.0.weight`,
+/// `main.1.running_mean`, ...: the key lists PyTorch printed, in tests/fixtures) loads into the
+/// catalog's DCGAN specs with nothing missing, left over or mis-shaped, and they give the
+/// tutorial's outputs on it (PyTorch's, eval mode, from scripts/dcgan_tutorial_outputs.py).
+#[test]
+fn dcgan_specs_load_a_state_dict_keyed_as_the_tutorials() {
+    let cases = [
+        ("generator", include_str!("fixtures/dcgan_tutorial_generator_keys.txt")),
+        ("discriminator", include_str!("fixtures/dcgan_tutorial_discriminator_keys.txt")),
+    ];
+    let dir = std::env::temp_dir().join(format!("wick-dcgan-tutorial-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, keys) in cases {
+        let spec = format!("specs/dcgan_{name}.wick");
+        let mut state = std::collections::HashMap::new();
+        for (i, line) in keys.lines().filter(|l| !l.starts_with('#')).enumerate() {
+            let (key, shape) = line.split_once(' ').unwrap();
+            let shape: Vec<usize> = shape.split(',').map(|d| d.parse().unwrap()).collect();
+            state.insert(key.to_string(), tutorial_tensor(key, &shape, i));
+        }
+        let file = dir.join(format!("{name}.safetensors"));
+        candle_core::safetensors::save(&state, &file).unwrap();
+        let net =
+            Model::from_file(&spec, &Options::default()).unwrap().build(&Device::Cpu, DType::F32).unwrap();
+        let report = net.load_weights(&file, false).unwrap_or_else(|e| panic!("{spec}: {e}"));
+        assert_eq!(report.loaded, state.len(), "{spec}");
+        let dims = net.inputs()[0].dims.clone();
+        let n: usize = dims.iter().product();
+        let x: Vec<f32> = (0..n).map(|j| (0.05 * j as f64).sin() as f32).collect();
+        let x = Tensor::from_vec(x, dims, &Device::Cpu).unwrap();
+        let y = net.forward(&[x], false).unwrap().remove(0);
+        let expected = Tensor::read_npy(format!("tests/fixtures/dcgan_tutorial_{name}_output.npy")).unwrap();
+        assert_eq!(y.dims(), expected.dims(), "{spec}");
+        let diff: f32 = (&y - &expected)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar()
+            .unwrap();
+        assert!(diff < 1e-5, "{spec}: the tutorial's output differs by {diff}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

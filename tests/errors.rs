@@ -149,6 +149,28 @@ fn assert_failed() {
 }
 
 #[test]
+fn rule_on_dims() {
+    let c = case("rule_on_dims", "E0303");
+    assert_points_at(&c, "E0303", 9, "H % patch == 0");
+    assert_points_at(&c, "E0303", 10, "W % patch == 0");
+    // A dim in the message reads as its value, and both rules are reported, nothing after them.
+    assert_mentions(&c, "E0303", "the image height 200 must be a multiple of the patch size 16");
+    assert_mentions(&c, "E0303", "the image width 230 must be a multiple of the patch size 16");
+    assert_eq!(c.diagnostics.items.len(), 2, "{}", c.render_diagnostics(RenderStyle::PLAIN));
+}
+
+#[test]
+fn input_too_small() {
+    let c = case("input_too_small", "E0301");
+    assert_points_at(&c, "E0301", 9, "MaxPool2d(3)");
+    assert_mentions(
+        &c,
+        "E0301",
+        "input size (H + 1) / 2 - 1 = 2 on spatial axis 0 is too small for kernel 3",
+    );
+}
+
+#[test]
 fn output_type_mismatch() {
     let c = case("output_type_mismatch", "E0302");
     assert_points_at(&c, "E0302", 7, "y");

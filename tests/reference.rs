@@ -375,6 +375,19 @@ fn resnet18_parameter_paths_are_torchvisions_state_dict_keys() {
     assert_eq!(ours, expected);
 }
 
+/// The DCGAN specs are the PyTorch DCGAN tutorial's modules, keyed as its single
+/// `nn.Sequential` named `main` numbers them (lists made by scripts/dcgan_tutorial_keys.py).
+#[test]
+fn dcgan_parameter_paths_are_the_tutorials_state_dict_keys() {
+    let generator = state_dict_keys(include_str!("fixtures/dcgan_tutorial_generator_keys.txt"));
+    assert_eq!((generator.len(), generator[20].0.as_str()), (21, "main.12.weight"));
+    assert_eq!(tensors("specs/dcgan_generator.wick"), generator);
+    assert_eq!(tensors("specs/dcgan_generator.yaml"), generator);
+    let discriminator = state_dict_keys(include_str!("fixtures/dcgan_tutorial_discriminator_keys.txt"));
+    assert_eq!((discriminator.len(), discriminator[16].0.as_str()), (17, "main.11.weight"));
+    assert_eq!(tensors("specs/dcgan_discriminator.wick"), discriminator);
+}
+
 #[test]
 fn tinyllama_parameter_paths_are_llama_for_causal_lms_state_dict_keys() {
     let mut expected = state_dict_keys(include_str!("fixtures/tinyllama_1_1b_state_dict_keys.txt"));
@@ -423,7 +436,9 @@ fn char_rnn_lstm_has_the_modules_state_dict_keys_and_several_outputs() {
 
 #[test]
 fn batch_dim_stays_symbolic_or_scales_when_bound() {
-    let symbolic = wick::Options { symbolic: true, ..Default::default() };
+    // The image size is a dim too (`dim H = 224`): bound, it leaves the batch alone symbolic.
+    let at_224 = vec![("H".into(), 224), ("W".into(), 224)];
+    let symbolic = wick::Options { symbolic: true, bind: at_224, ..Default::default() };
     let c = wick::compile_file("specs/resnet18.wick", &symbolic).expect("readable");
     let s = c.summary(None).expect("summary");
     assert_eq!(s.macs, DimValue::Sym("1814073344*N".into()));

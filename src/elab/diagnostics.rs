@@ -419,15 +419,16 @@ pub fn expected_tensor_type(span: Span) -> Diagnostic {
     Diagnostic::error("E0302", "an input needs a tensor type").at(span, "expected `[dims]`")
 }
 
-pub fn assert_failed(span: Span, cond: Span, message: Option<String>, chain: &[CallSite]) -> Diagnostic {
-    let text = match message {
-        Some(m) => format!("assertion failed: {m}"),
-        None => "assertion failed".into(),
+/// A failed `assert`: the caret on the condition, and the message (interpolated, with its
+/// span) as the rule that was broken.
+pub fn assert_failed(cond: Span, message: Option<(String, Span)>, chain: &[CallSite]) -> Diagnostic {
+    let d = match message {
+        Some((m, span)) => Diagnostic::error("E0303", format!("assertion failed: {m}"))
+            .at(cond, "this is false")
+            .also(span, "the rule"),
+        None => Diagnostic::error("E0303", "assertion failed").at(cond, "this is false"),
     };
-    Diagnostic::error("E0303", text)
-        .at(cond, "this is false")
-        .also(span, "asserted here")
-        .called_from(calls(chain))
+    d.called_from(calls(chain))
 }
 
 pub fn undecidable(span: Span, what: &str) -> Diagnostic {

@@ -36,9 +36,15 @@ impl<'a> Elaborator<'a> {
         let prefix = self.envs[env].prefix.clone();
         let prefix = prefix.as_str();
         let mut last = None;
+        // A model whose rule on its inputs failed (`assert H % 16 == 0`) checks its other
+        // rules and builds nothing: its layers would only repeat the mistake as shape errors.
+        let mut refused = false;
         for (k, stmt) in stmts.iter().enumerate() {
             if self.aborted {
                 return Some(Value::Poison);
+            }
+            if refused && !matches!(stmt, Stmt::Assert { .. }) {
+                continue;
             }
             self.envs[env].pos = k;
             last = None;
@@ -76,13 +82,14 @@ impl<'a> Elaborator<'a> {
                     }
                     return Some(self.eval(value, env, prefix));
                 }
-                Stmt::Assert { cond, message, span } => {
+                Stmt::Assert { cond, message, .. } => {
                     // A block whose precondition fails builds nothing: what follows would
                     // only repeat the same mistake as follow-on errors.
-                    if !self.check_assert(cond, message.as_ref(), *span, env, prefix)
-                        && kind == DefKind::Block
-                    {
-                        return Some(Value::Poison);
+                    if !self.check_assert(cond, message.as_ref(), env, prefix) {
+                        if kind == DefKind::Block {
+                            return Some(Value::Poison);
+                        }
+                        refused = true;
                     }
                 }
                 Stmt::Expr(e) => {
@@ -535,17 +542,10 @@ impl<'a> Elaborator<'a> {
         v
     }
 
-    fn check_assert(
-        &mut self,
-        cond: &'a Expr,
-        message: Option<&StrLit>,
-        span: Span,
-        env: usize,
-        prefix: &str,
-    ) -> bool {
+    fn check_assert(&mut self, cond: &'a Expr, message: Option<&StrLit>, env: usize, prefix: &str) -> bool {
         if self.condition(cond, env, prefix) == Some(false) {
-            let text = message.map(|m| self.interpolate(m, env));
-            self.report(diag::assert_failed(span, cond.span, text, &self.chain));
+            let text = message.map(|m| (self.interpolate(m, env), m.span));
+            self.report(diag::assert_failed(cond.span, text, &self.chain));
             return false;
         }
         true
@@ -564,6 +564,11 @@ impl<'a> Elaborator<'a> {
                 Some(close) => {
                     let name = after[..close].trim();
                     match self.try_lookup(name, msg.span, env) {
+                        // A dim reads as the value it is compiled with (`--bind H=200`: 200).
+                        Some(Value::Int(d)) => match self.decide(&d) {
+                            Some(n) => out.push_str(&n.to_string()),
+                            None => out.push_str(&d.to_string()),
+                        },
                         Some(v) => out.push_str(&v.display()),
                         None => out.push_str(&format!("{{{name}}}")),
                     }

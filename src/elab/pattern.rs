@@ -78,6 +78,6 @@ impl<'a> Elaborator<'a> {
 
     /// Equal as expressions, or equal under the dims' values.
     pub(super) fn dims_equal(&self, a: &Dim, b: &Dim) -> bool {
-        a == b || matches!((self.decide(a), self.decide(b)), (Some(x), Some(y)) if x == y)
+        a.equal_under(b, &self.bindings)
     }
 }

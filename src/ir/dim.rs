@@ -156,6 +156,12 @@ impl Dim {
         self.substitute(bindings).as_const()
     }
 
+    /// Equal as expressions, or equal under the dims' values: `H / 8` and `2*(H / 16)` at
+    /// `H = 224` (a rule such as `assert H % 16 == 0` is what makes them one).
+    pub fn equal_under(&self, other: &Dim, bindings: &Bindings) -> bool {
+        self == other || matches!((self.eval(bindings), other.eval(bindings)), (Some(a), Some(b)) if a == b)
+    }
+
     pub fn add(&self, other: &Dim) -> Dim {
         // Both are sorted: merge them.
         let (a, b) = (&self.terms, &other.terms);
@@ -333,6 +339,18 @@ mod tests {
 
     fn h() -> Dim {
         Dim::sym("h")
+    }
+
+    #[test]
+    fn sizes_equal_under_the_bindings_are_equal() {
+        let at = |v: i64| Bindings::from([("h".to_string(), v)]);
+        let (eighth, twice_sixteenth) =
+            (h().floor_div(&8.into()).unwrap(), h().floor_div(&16.into()).unwrap().mul(&2.into()));
+        assert_ne!(eighth, twice_sixteenth);
+        assert!(eighth.equal_under(&twice_sixteenth, &at(224)));
+        assert!(!eighth.equal_under(&twice_sixteenth, &at(200)), "25 vs 24");
+        assert!(!eighth.equal_under(&twice_sixteenth, &Bindings::new()), "undecided is not equal");
+        assert!(h().equal_under(&h(), &Bindings::new()));
     }
 
     #[test]

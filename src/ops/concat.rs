@@ -1,8 +1,10 @@
 //! `concat(xs, axis=1)`: joins tensors along one axis, as `torch.cat`.
 
+use std::sync::Arc;
+
 use super::signature::{attr, AttrType, Default, Inputs};
 use super::{expect_axis, Attrs, Cost, Op, OpDef, OpError, Signature};
-use crate::ir::dim::Dim;
+use crate::ir::dim::{Bindings, Dim};
 use crate::ir::tensor::{shape_string, TensorType};
 #[cfg(feature = "lower")]
 use crate::lower::{Forward, ForwardCtx, Lower, LowerCtx, LowerError};
@@ -14,12 +16,17 @@ pub static CONCAT: OpDef = OpDef {
         // 1, not torch.cat's 0: in specs the usual join is of channels (DenseNet, U-Net, Inception).
         attrs: &[attr("axis", AttrType::Int, Default::Int(1))],
     },
-    build: |a: &Attrs| Ok(Box::new(Concat { axis: a.int("axis")? })),
+    build: |a: &Attrs| {
+        Ok(Box::new(Concat { axis: a.int("axis")?, dims: a.bound_dims().unwrap_or_default() }))
+    },
 };
 
 #[derive(Debug)]
 pub struct Concat {
     pub axis: i64,
+    /// The spec's dims with values: sizes equal under them are equal (U-Net's skip `H / 8`
+    /// and its upsampled map `2*(H / 16)`, one size for the multiples of 16 its rule admits).
+    pub dims: Arc<Bindings>,
 }
 
 impl Op for Concat {
@@ -44,7 +51,9 @@ impl Op for Concat {
             if x.rank() != first.rank() {
                 return Err(mismatch(format!("has rank {}, input 0 has rank {}", x.rank(), first.rank())));
             }
-            if let Some(j) = (0..x.rank()).find(|j| *j != axis && x.shape[*j] != first.shape[*j]) {
+            if let Some(j) =
+                (0..x.rank()).find(|j| *j != axis && !x.shape[*j].equal_under(&first.shape[*j], &self.dims))
+            {
                 return Err(mismatch(format!("differs from input 0 on axis {j}")));
             }
             shape[axis] = shape[axis].add(&x.shape[axis]);
@@ -84,6 +93,22 @@ mod tests {
         let t = |len: Dim| TensorType::new(DType::F32, vec![Dim::sym("N"), len]);
         let out = op.infer(&[t(Dim::sym("T")), t(Dim::konst(1))]).unwrap();
         assert_eq!(out[0].shape[1], Dim::sym("T").add(&1.into()));
+    }
+
+    #[test]
+    fn sizes_equal_at_the_bound_dims_join() {
+        // U-Net's skip `H / 8` and its upsampled map `2*(H / 16)`: one size at H = 224, two at 200.
+        let t = |h: Dim| TensorType::new(DType::F32, vec![Dim::konst(1), Dim::konst(4), h]);
+        let skip = t(Dim::sym("H").floor_div(&8.into()).unwrap());
+        let up = t(Dim::sym("H").floor_div(&16.into()).unwrap().mul(&2.into()));
+        let at = |v: i64| Concat { axis: 1, dims: Arc::new(Bindings::from([("H".to_string(), v)])) };
+        let out = at(224).infer(&[skip.clone(), up.clone()]).unwrap();
+        assert_eq!(out[0].shape[1], Dim::konst(8));
+        assert_eq!(out[0].shape[2], skip.shape[2]);
+        assert!(err(at(200).infer(&[skip.clone(), up.clone()]))
+            .message
+            .contains("differs from input 0 on axis 2"));
+        assert!(err(build(&CONCAT, &[]).unwrap().infer(&[skip, up])).message.contains("on axis 2"));
     }
 
     #[test]

@@ -5,8 +5,10 @@
 
 use std::cmp::Ordering;
 
+use std::sync::Arc;
+
 use super::{divide_exactly, Attrs, OpError, Quotient};
-use crate::ir::dim::{Dim, DimError};
+use crate::ir::dim::{Bindings, Dim, DimError};
 
 /// How a window pads its input.
 #[derive(Clone, Debug, PartialEq)]
@@ -27,6 +29,9 @@ pub struct Window {
     pub padding: Padding,
     pub dilation: Vec<i64>,
     pub ceil_mode: bool,
+    /// The spec's dims with values: an input too small for the window at those values (an
+    /// image of `H = 62` through AlexNet's pools) is refused, as PyTorch refuses it.
+    pub dims: Option<Arc<Bindings>>,
 }
 
 impl Window {
@@ -62,7 +67,7 @@ impl Window {
                 .help("PyTorch does not support \"same\" padding for strided convolutions; give explicit padding"));
         }
         let ceil_mode = !a.is_none("ceil_mode") && a.bool("ceil_mode")?;
-        Ok(Window { kernel, stride, padding, dilation, ceil_mode })
+        Ok(Window { kernel, stride, padding, dilation, ceil_mode, dims: a.bound_dims() })
     }
 
     /// Padding on each side of axis `i`; `None` for "same".
@@ -146,7 +151,12 @@ impl Window {
     }
 
     fn check_positive(&self, i: usize, input: &Dim, out: &Dim) -> Result<(), OpError> {
-        match out.as_const() {
+        let value = |d: &Dim| d.as_const().or_else(|| d.eval(self.dims.as_deref()?));
+        let input = match (input.as_const(), value(input)) {
+            (None, Some(v)) => format!("{input} = {v}"),
+            _ => input.to_string(),
+        };
+        match value(out) {
             Some(v) if v < 1 => Err(OpError::new(format!(
                 "input size {input} on spatial axis {i} is too small for kernel {} (dilation {}, padding {}): \
                  the output size would be {v}",
@@ -238,6 +248,29 @@ mod tests {
         ])
         .unwrap();
         w.out_sizes(&[Dim::konst(input)]).unwrap()[0].as_const().unwrap()
+    }
+
+    #[test]
+    fn a_symbolic_input_too_small_at_the_bound_dims_is_refused() {
+        let pairs = [("kernel_size", int(3)), ("stride", int(2))];
+        let mut a = Attrs::default();
+        for (k, v) in pairs {
+            a.insert(k, v);
+        }
+        let at = |v: i64| Arc::new(Bindings::from([("H".to_string(), v)]));
+        let h = Dim::sym("H");
+        let w = Window::from_attrs(&a.clone().with_dims(at(2)), 1).unwrap();
+        let e = w.out_sizes(std::slice::from_ref(&h)).unwrap_err();
+        assert!(
+            e.message.contains("input size H = 2 on spatial axis 0 is too small for kernel 3"),
+            "{}",
+            e.message
+        );
+        assert!(e.message.contains("the output size would be 0"), "{}", e.message);
+        let w = Window::from_attrs(&a.clone().with_dims(at(3)), 1).unwrap();
+        assert_eq!(w.out_sizes(std::slice::from_ref(&h)).unwrap()[0].to_string(), "(H + 1) / 2 - 1");
+        // Without values the size stays symbolic and is not judged.
+        assert!(Window::from_attrs(&a, 1).unwrap().out_sizes(&[h]).is_ok());
     }
 
     #[test]

@@ -249,6 +249,11 @@ impl Attrs {
         self
     }
 
+    /// The spec's dims with values, when the call was given them.
+    pub fn bound_dims(&self) -> Option<Arc<Bindings>> {
+        self.dims.clone()
+    }
+
     /// `d`'s value: a constant, or an expression over dims with values.
     fn constant(&self, d: &Dim) -> Option<i64> {
         d.as_const().or_else(|| d.eval(self.dims.as_deref()?))
