@@ -19,7 +19,12 @@ pub fn settings(config: &TrainConfig, device: &Device) -> BTreeMap<String, Strin
     let mut put = |key: &str, value: String| s.insert(key.to_string(), value);
     put("data", format!("{:?}", config.data));
     put("loss", format!("{:?}", config.loss));
-    put("optimizer", format!("{:?}", config.optimizer));
+    // Parameter groups change the update; without any the text is as it was.
+    let groups = match config.param_groups.as_slice() {
+        [] => String::new(),
+        groups => format!(" with param_groups {groups:?}"),
+    };
+    put("optimizer", format!("{:?}{groups}", config.optimizer));
     put("schedule", format!("{:?}", config.schedule));
     put("batch_size", config.batch_size.to_string());
     put("accumulate", config.accumulate.to_string());

@@ -90,7 +90,7 @@ impl Session<Supervised> {
         }
         let (params, frozen) = trainable(net, &config.frozen)?;
         notes.extend(hold_frozen(&mut nets, config, &config.frozen, &frozen));
-        let optimizer = config.optimizer.build(params)?;
+        let optimizer = super::optim::groups::build(&config.optimizer, params, &config.param_groups)?;
         let (fit, plateau) = looping(config, splits.train.len(), config.accumulate)?;
         let program = Supervised {
             nets,

@@ -74,6 +74,10 @@ pub struct TrainConfig {
     /// does; `train` uses batch statistics and updates the running ones.
     #[serde(default)]
     pub frozen_bn: FrozenBatchNorm,
+    /// Groups of parameters (by glob) with their own learning rate or weight decay
+    /// ([`super::optim::groups`]).
+    #[serde(default)]
+    pub param_groups: Vec<super::optim::groups::ParamGroup>,
     /// A safetensors file of initial weights (PyTorch `state_dict` keys).
     #[serde(default)]
     pub init: Option<String>,

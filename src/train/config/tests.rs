@@ -165,3 +165,19 @@ fn without_validation_nothing_may_watch_a_validation_figure() {
     // A schedule that watches nothing is no trouble.
     assert!(from_yaml(&yaml("schedule: {name: step, step_size: 1}\n")).is_ok());
 }
+
+#[test]
+fn parameter_groups_read_with_their_own_rate_and_decay() {
+    let c = from_yaml(
+        "data: {csv: iris.csv, target: species}\noptimizer: {name: adamw, lr: 0.001}\nparam_groups:\n  - {params: [\"**.bias\", \"**.*norm*\"], weight_decay: 0}\n  - {params: [backbone], lr: 1e-4}\n",
+    )
+    .unwrap();
+    assert_eq!(c.param_groups.len(), 2);
+    assert_eq!((c.param_groups[0].weight_decay, c.param_groups[0].lr), (Some(0.0), None));
+    assert_eq!(c.param_groups[1].params, ["backbone"]);
+    let e =
+        from_yaml("data: {csv: iris.csv, target: species}\nparam_groups: [{params: [fc], momentum: 0.5}]\n")
+            .unwrap_err()
+            .message;
+    assert!(e.contains("momentum"), "{e}");
+}

@@ -105,6 +105,16 @@ impl OptimizerConfig {
         }
     }
 
+    pub fn weight_decay_mut(&mut self) -> &mut f64 {
+        match self {
+            OptimizerConfig::Sgd { weight_decay, .. }
+            | OptimizerConfig::Adam { weight_decay, .. }
+            | OptimizerConfig::Adamw { weight_decay, .. }
+            | OptimizerConfig::Rmsprop { weight_decay, .. }
+            | OptimizerConfig::Adagrad { weight_decay, .. } => weight_decay,
+        }
+    }
+
     /// Tensors of state the optimizer keeps per parameter tensor, each of the parameter's
     /// size (momentum buffers, moments, sums of squares): what training memory adds for it.
     pub fn state_slots(&self) -> u64 {

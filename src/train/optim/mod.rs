@@ -9,6 +9,7 @@
 mod adagrad;
 mod adam;
 pub mod config;
+pub mod groups;
 mod in_place;
 mod rmsprop;
 mod sgd;

@@ -120,3 +120,89 @@ fn state_round_trips_so_a_resumed_run_continues_exactly() {
 fn nesterov_without_momentum_is_refused() {
     assert!(Sgd::new(Vec::new(), SgdConfig { nesterov: true, ..Default::default() }).is_err());
 }
+
+mod groups {
+    use super::*;
+    use crate::train::optim::config::OptimizerConfig;
+    use crate::train::optim::groups::{build, ParamGroup};
+
+    fn group(globs: &[&str], lr: Option<f64>, weight_decay: Option<f64>) -> ParamGroup {
+        ParamGroup { params: globs.iter().map(|g| g.to_string()).collect(), lr, weight_decay }
+    }
+
+    fn sgd(lr: f64) -> OptimizerConfig {
+        OptimizerConfig::Sgd {
+            lr,
+            momentum: 0.9,
+            dampening: 0.0,
+            nesterov: false,
+            weight_decay: 0.0,
+            decoupled: false,
+        }
+    }
+
+    #[test]
+    fn groups_with_the_optimizers_own_settings_train_as_it_does() {
+        let adamw: OptimizerConfig = serde_yaml::from_str("{name: adamw, lr: 0.01}").unwrap();
+        let (one, weights) = trajectory(|p| adamw.build(p).unwrap());
+        let groups = [group(&["0"], None, None), group(&["**.bias"], None, None)];
+        let (grouped, same) = trajectory(|p| build(&adamw, p, &groups).unwrap());
+        assert_eq!(one, grouped);
+        for (k, w) in &weights {
+            assert_eq!(values(w), values(&same[k]), "{k}");
+        }
+    }
+
+    #[test]
+    fn a_group_keeps_its_rate_in_proportion_under_a_schedule() {
+        let t = fixture();
+        let (net, params) = fixture_net(&t);
+        // Copies: the optimizer updates the parameters' storage in place.
+        let before: HashMap<String, Tensor> =
+            net.params().state_dict().into_iter().map(|(k, v)| (k, v.copy().unwrap())).collect();
+        // Layer 0 at twice the rate, biases frozen in place by a zero rate.
+        let groups = [group(&["**.bias"], Some(0.0), None), group(&["0"], Some(0.2), None)];
+        let mut opt = build(&sgd(0.1), params, &groups).unwrap();
+        opt.set_learning_rate(0.05); // a schedule halved the rate
+        let mut grads = None;
+        train_step(&net, &t, |g| {
+            opt.step(g).unwrap();
+            grads = Some(
+                net.params()
+                    .trainable()
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), g.get(v.as_tensor()).unwrap().clone()))
+                    .collect::<HashMap<_, _>>(),
+            );
+        });
+        let (grads, after) = (grads.unwrap(), net.params().state_dict());
+        let moved = |k: &str, lr: f64| {
+            let (b, a, g) = (values(&before[k]), values(&after[k]), values(&grads[k]));
+            b.iter().zip(&a).zip(&g).all(|((b, a), g)| (a - (b - lr * g)).abs() < 1e-6)
+        };
+        assert!(moved("0.weight", 0.1), "0.2 halved");
+        assert!(moved("2.weight", 0.05), "the optimizer's own 0.1 halved");
+        assert!(moved("0.bias", 0.0) && moved("2.bias", 0.0), "rate 0 leaves biases alone");
+    }
+
+    #[test]
+    fn a_grouped_state_restores_into_a_fresh_optimizer() {
+        let adam: OptimizerConfig =
+            serde_yaml::from_str("{name: adam, lr: 0.01, weight_decay: 0.1}").unwrap();
+        let groups = [group(&["**.bias"], None, Some(0.0))];
+        let (straight, end) = trajectory(|p| build(&adam, p, &groups).unwrap());
+        // Three steps, the state saved and loaded into a new optimizer, three more.
+        let t = fixture();
+        let (net, params) = fixture_net(&t);
+        let mut first = build(&adam, params.clone(), &groups).unwrap();
+        let mut losses: Vec<f64> = (0..3).map(|_| train_step(&net, &t, |g| first.step(g).unwrap())).collect();
+        let mut second = build(&adam, params, &groups).unwrap();
+        second.load_state(&first.state()).unwrap();
+        losses.extend((0..3).map(|_| train_step(&net, &t, |g| second.step(g).unwrap())));
+        assert_eq!(losses, straight);
+        let resumed = net.params().state_dict();
+        assert!(end.iter().all(|(k, w)| values(w) == values(&resumed[k])));
+        let typo = build(&adam, Param::trainable(&net), &[group(&["**.bais"], None, Some(0.0))]);
+        assert!(typo.err().unwrap().to_string().contains("`**.bais` covers no trainable parameter"));
+    }
+}
