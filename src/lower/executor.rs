@@ -235,8 +235,8 @@ impl Lowered {
                 values[*slot] = None;
             }
         }
-        if let (Some(reuse), Some((fixed, kept))) = (pass.reuse.as_mut(), first_of_reuse) {
-            reuse.fill(fixed, kept);
+        if let (Some(reuse), Some((_, kept))) = (pass.reuse.as_mut(), first_of_reuse) {
+            reuse.fill(kept);
         }
         self.outputs
             .iter()

@@ -36,15 +36,9 @@ impl Reuse {
         self.kept.is_some()
     }
 
-    /// After the first pass: keeps `outputs[i]` for each fixed layer i (`outputs` holds every
-    /// layer's outputs of that pass, `None` for those not kept).
-    pub(super) fn fill(&mut self, fixed: Vec<bool>, mut outputs: Vec<Option<Vec<Tensor>>>) {
-        for (keep, out) in fixed.into_iter().zip(outputs.iter_mut()) {
-            if !keep {
-                *out = None;
-            }
-        }
-        self.kept = Some(outputs);
+    /// After the first pass: the outputs of its fixed layers, by layer (`None` for the others).
+    pub(super) fn fill(&mut self, kept: Vec<Option<Vec<Tensor>>>) {
+        self.kept = Some(kept);
     }
 
     /// Which layers see only fixed inputs, in step order.
