@@ -248,3 +248,8 @@ fn transformer_decoder_layer() {
     }
     check_fixture("transformer_decoder_layer", &[]);
 }
+
+#[test]
+fn swin_blocks() {
+    check_fixture("swin_blocks", &[]);
+}
