@@ -49,6 +49,7 @@ pub mod noise_injection;
 pub mod norm;
 pub mod pad;
 pub mod parameter;
+pub mod patch_merging_pad;
 pub mod permute;
 pub mod pointwise;
 pub mod pool;
@@ -257,6 +258,7 @@ static OPS: &[&OpDef] = &[
     &cumsum::CUMSUM,
     &parameter::PARAMETER,
     &shifted_window_attention::SHIFTED_WINDOW_ATTENTION,
+    &patch_merging_pad::PATCH_MERGING_PAD,
 ];
 
 /// Look an op up by name.
