@@ -118,16 +118,19 @@ impl Op for ShiftedWindowAttention {
             }
             p
         };
+        // In state_dict order: the module's own parameter and buffer, then its Linears.
         let (w, span) = (self.window, 2 * self.window - 1);
-        let mut p = linear("qkv", c.mul(&3.into()), self.qkv_bias);
-        p.extend(linear("proj", c.clone(), self.proj_bias));
         let table = Init::TruncNormal { mean: 0.0, std: 0.02, low: -2.0, high: 2.0 };
-        p.push(ParamDecl::weight(
-            "relative_position_bias_table",
-            vec![Dim::konst(span * span), Dim::konst(self.num_heads)],
-            table,
-        ));
-        p.push(ParamDecl::index("relative_position_index", vec![Dim::konst(w * w * w * w)]));
+        let mut p = vec![
+            ParamDecl::weight(
+                "relative_position_bias_table",
+                vec![Dim::konst(span * span), Dim::konst(self.num_heads)],
+                table,
+            ),
+            ParamDecl::index("relative_position_index", vec![Dim::konst(w * w * w * w)]),
+        ];
+        p.extend(linear("qkv", c.mul(&3.into()), self.qkv_bias));
+        p.extend(linear("proj", c.clone(), self.proj_bias));
         p
     }
 
@@ -335,12 +338,12 @@ mod tests {
         assert_eq!(
             names,
             [
+                weight("relative_position_bias_table"),
+                ("relative_position_index".to_string(), ParamKind::Index),
                 weight("qkv.weight"),
                 weight("qkv.bias"),
                 weight("proj.weight"),
                 weight("proj.bias"),
-                weight("relative_position_bias_table"),
-                ("relative_position_index".to_string(), ParamKind::Index),
             ]
         );
         // torchvision: 96*288 + 288 + 96*96 + 96 + 169*3.
