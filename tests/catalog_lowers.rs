@@ -128,6 +128,7 @@ catalog!(
     seq2seq_reverse,
     stylegan_digits,
     stylegan_mapping,
+    swin_t,
     transformer_default,
     unet_milesial,
     vae,

@@ -81,6 +81,15 @@ const REFERENCE: &[Reference] = &[
         output: &[1, 1000],
         macs: 4_230_479_872,
     },
+    // torchvision's swin_t (the same table); its twelve int64 relative_position_index buffers
+    // are in neither column.
+    Reference {
+        spec: "swin_t",
+        params: 28_288_354,
+        running_stats: 0,
+        output: &[1, 1000],
+        macs: 4_490_566_656,
+    },
     Reference {
         spec: "se_resnet50",
         params: 28_088_024,
