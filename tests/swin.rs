@@ -28,7 +28,9 @@ fn parameter_paths_are_torchvisions_state_dict_keys() {
     let ours: Vec<(String, Vec<i64>, ParamKind)> = graph
         .parameters()
         .into_iter()
-        .map(|(path, shape, kind)| (path, shape.iter().map(|d| d.eval(&bindings).expect("bound")).collect(), kind))
+        .map(|(path, shape, kind)| {
+            (path, shape.iter().map(|d| d.eval(&bindings).expect("bound")).collect(), kind)
+        })
         .collect();
     assert_eq!(ours.len(), 185);
     // Same keys with the same shapes. The order is the forward pass's, which differs from the
@@ -47,13 +49,22 @@ fn other_input_sizes_give_torchvisions_output_and_macs() {
     // torchvision.models.swin_t().eval() on 1x3xHxW under FlopCounterMode, FLOPs / 2: 224x448
     // (non-square, whole windows), 256x320 (maps of 64x80 ... 8x10 padded to whole 7x7 windows)
     // and 100x150 (25x37 after the patches: odd maps padded before each merging).
-    let cases = [(224, 224, 4_490_566_656), (224, 448, 8_980_365_312), (256, 320, 8_484_919_296), (100, 150, 1_847_887_872)];
+    let cases = [
+        (224, 224, 4_490_566_656),
+        (224, 448, 8_980_365_312),
+        (256, 320, 8_484_919_296),
+        (100, 150, 1_847_887_872),
+    ];
     for (h, w, macs) in cases {
         let c = compile_file("specs/swin_t.wick", &bound(h, w)).expect("readable");
         assert!(!c.diagnostics.has_errors(), "{h}x{w}: {:?}", c.diagnostics);
         let s = c.summary(None).expect("summary");
         assert_eq!(s.macs, DimValue::Int(macs), "{h}x{w}: MACs");
         assert_eq!(s.outputs[0].shape, vec![DimValue::Int(1), DimValue::Int(1000)], "{h}x{w}");
-        assert_eq!((s.total_params, s.buffers), (28_288_354, 0), "{h}x{w}: parameters do not depend on the size");
+        assert_eq!(
+            (s.total_params, s.buffers),
+            (28_288_354, 0),
+            "{h}x{w}: parameters do not depend on the size"
+        );
     }
 }

@@ -217,10 +217,12 @@ impl LowerCtx<'_> {
     /// never trained, and kept as it is when it exists (set by a load).
     pub fn index_buffer(&mut self, name: &str, values: Vec<i64>) -> Result<Tensor, LowerError> {
         let decl = self.node.params.iter().find(|p| p.name == name && p.kind == ParamKind::Index);
-        let decl = decl.ok_or_else(|| self.error(format!("the op declares no index buffer named `{name}`")))?;
+        let decl =
+            decl.ok_or_else(|| self.error(format!("the op declares no index buffer named `{name}`")))?;
         let shape = self.dims(&decl.shape)?;
         let key = decl.path_under(&self.node.path);
-        let var = self.store.get_or_insert_index(&key, &shape, values).map_err(|e| self.error(e.to_string()))?;
+        let var =
+            self.store.get_or_insert_index(&key, &shape, values).map_err(|e| self.error(e.to_string()))?;
         Ok(var.as_tensor().clone())
     }
 

@@ -184,7 +184,12 @@ impl ParamStore {
 
     /// The existing int64 variable under `key`, or a new one holding `values` (an index table
     /// the op computed, [`ParamKind::Index`]): never trained.
-    pub fn get_or_insert_index(&mut self, key: &str, shape: &[usize], values: Vec<i64>) -> candle_core::Result<Var> {
+    pub fn get_or_insert_index(
+        &mut self,
+        key: &str,
+        shape: &[usize],
+        values: Vec<i64>,
+    ) -> candle_core::Result<Var> {
         if let Some(e) = self.index.get(key).map(|i| &self.entries[*i]) {
             if e.var.dims() != shape {
                 candle_core::bail!("`{key}` exists with shape {:?}, needed {shape:?}", e.var.dims());
@@ -193,7 +198,12 @@ impl ParamStore {
         }
         let var = Var::from_tensor(&Tensor::from_vec(values, shape, &self.device)?)?;
         self.index.insert(key.to_string(), self.entries.len());
-        self.entries.push(Entry { key: key.to_string(), kind: ParamKind::Index, trainable: false, var: var.clone() });
+        self.entries.push(Entry {
+            key: key.to_string(),
+            kind: ParamKind::Index,
+            trainable: false,
+            var: var.clone(),
+        });
         Ok(var)
     }
 

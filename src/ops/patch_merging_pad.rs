@@ -27,7 +27,9 @@ impl Op for PatchMergingPad {
         expect_float(inputs, 0, "patch_merging_pad")?;
         let rank = x.rank();
         if rank < 3 {
-            return Err(OpError::new(format!("expected a channels-last map [..., H, W, C], found {x}")).input(0));
+            return Err(
+                OpError::new(format!("expected a channels-last map [..., H, W, C], found {x}")).input(0)
+            );
         }
         let two = Dim::konst(2);
         let mut shape = x.shape.clone();
@@ -56,9 +58,7 @@ impl Lower for PatchMergingPad {
         Ok(unary(move |x, _| {
             let x = x.reshape((lead, h, w, c))?.pad_with_zeros(1, 0, h % 2)?.pad_with_zeros(2, 0, w % 2)?;
             let (h2, w2) = (h.div_ceil(2), w.div_ceil(2));
-            x.reshape((lead, h2, 2, w2, 2, c))?
-                .permute((0, 1, 3, 4, 2, 5))?
-                .reshape(out.as_slice())
+            x.reshape((lead, h2, 2, w2, 2, c))?.permute((0, 1, 3, 4, 2, 5))?.reshape(out.as_slice())
         }))
     }
 }

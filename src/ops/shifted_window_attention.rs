@@ -40,8 +40,10 @@ pub static SHIFTED_WINDOW_ATTENTION: OpDef = OpDef {
         let window = a.int_at_least("window", 1)?;
         let shift = a.int_at_least("shift", 0)?;
         if shift >= window {
-            return Err(OpError::new(format!("`shift` must be less than the window {window}, found {shift}"))
-                .attr("shift"));
+            return Err(OpError::new(format!(
+                "`shift` must be less than the window {window}, found {shift}"
+            ))
+            .attr("shift"));
         }
         let probability = |name: &'static str| {
             let p = a.float(name)?;
@@ -276,7 +278,10 @@ mod lowering {
             if train && self.dropout > 0.0 {
                 y = dropout(&y, self.dropout)?;
             }
-            let y = y.reshape((b, ph / w, pw / w, w, w, c))?.permute((0, 1, 3, 2, 4, 5))?.reshape((b, ph, pw, c))?;
+            let y = y
+                .reshape((b, ph / w, pw / w, w, w, c))?
+                .permute((0, 1, 3, 2, 4, 5))?
+                .reshape((b, ph, pw, c))?;
             let y = roll(&roll(&y, self.shifts[0] as i64, 1)?, self.shifts[1] as i64, 2)?;
             y.narrow(1, 0, self.size[0])?.narrow(2, 0, self.size[1])?.contiguous()
         }
@@ -312,7 +317,9 @@ mod lowering {
                 attention_dropout: self.attention_dropout,
                 dropout: self.dropout,
             };
-            Ok(Box::new(move |xs: &[Tensor], ctx: &mut ForwardCtx| Ok(vec![windows.forward(&xs[0], ctx.train)?])))
+            Ok(Box::new(move |xs: &[Tensor], ctx: &mut ForwardCtx| {
+                Ok(vec![windows.forward(&xs[0], ctx.train)?])
+            }))
         }
     }
 }
@@ -324,8 +331,11 @@ mod tests {
     use crate::ops::{AttrValue, ParamKind};
 
     fn swin(window: i64, shift: i64, heads: i64) -> Box<dyn Op> {
-        build(&SHIFTED_WINDOW_ATTENTION, &[("window", int(window)), ("shift", int(shift)), ("num_heads", int(heads))])
-            .unwrap()
+        build(
+            &SHIFTED_WINDOW_ATTENTION,
+            &[("window", int(window)), ("shift", int(shift)), ("num_heads", int(heads))],
+        )
+        .unwrap()
     }
 
     #[test]
