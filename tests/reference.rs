@@ -328,20 +328,53 @@ fn every_spec_equals_its_reference_row() {
     }
 }
 
-#[test]
-fn resnet18_parameter_paths_are_torchvisions_state_dict_keys() {
-    let expected: Vec<(String, Vec<i64>)> = include_str!("fixtures/resnet18_state_dict_keys.txt")
-        .lines()
+/// A `state_dict` listing held as data: one `key d0,d1,...` line per tensor, `#` comments.
+fn key_list(text: &str) -> Vec<(String, Vec<i64>)> {
+    text.lines()
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
         .map(|l| {
             let (key, shape) = l.split_once(' ').expect("key and shape");
             (key.to_string(), shape.split(',').map(|d| d.parse().expect("int")).collect())
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+fn resnet18_parameter_paths_are_torchvisions_state_dict_keys() {
+    let expected = key_list(include_str!("fixtures/resnet18_state_dict_keys.txt"));
     let ours = tensors("specs/resnet18.wick");
     assert_eq!(ours.len(), 102);
     // Same keys, same shapes, same order as the state_dict.
     assert_eq!(ours, expected);
+}
+
+#[test]
+fn swin_t_parameter_paths_are_torchvisions_state_dict_keys() {
+    let expected = key_list(include_str!("fixtures/swin_t_state_dict_keys.txt"));
+    let c = wick::compile_file("specs/swin_t.wick", &wick::Options::default()).expect("readable");
+    let graph = c.graph.expect("graph");
+    let bindings = graph.bindings();
+    let ours: Vec<(String, Vec<i64>, wick::ops::ParamKind)> = graph
+        .parameters()
+        .into_iter()
+        .map(|(path, shape, kind)| {
+            (path, shape.iter().map(|d| d.eval(&bindings).expect("bound")).collect(), kind)
+        })
+        .collect();
+    assert_eq!(ours.len(), 185);
+    // Same keys with the same shapes. The order is the forward pass's, which differs from the
+    // state_dict's only in patch merging (torchvision declares `reduction` before `norm`).
+    let keys: std::collections::BTreeMap<String, Vec<i64>> =
+        ours.iter().map(|(k, s, _)| (k.clone(), s.clone())).collect();
+    assert_eq!(keys, expected.into_iter().collect::<std::collections::BTreeMap<_, _>>());
+    // The twelve index buffers are int64 tables, neither parameters nor running statistics.
+    let index: Vec<&str> = ours
+        .iter()
+        .filter(|(_, _, kind)| *kind == wick::ops::ParamKind::Index)
+        .map(|(k, _, _)| k.as_str())
+        .collect();
+    assert_eq!(index.len(), 12);
+    assert!(index.iter().all(|k| k.ends_with(".attn.relative_position_index")), "{index:?}");
 }
 
 #[test]
