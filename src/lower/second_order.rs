@@ -78,6 +78,8 @@ pub const CHECKED: &[(&str, &str)] = &[
     ("Parameter", "issue_12_ops"),
     ("StochasticDepth", "issue_12_ops"),
     ("where", "issue_12_ops"),
+    ("ShiftedWindowAttention", "swin_ops"),
+    ("patch_merging_pad", "swin_ops"),
 ];
 
 /// The kinds checked through the CPU's differentiable convolution (`conv_composed`), which

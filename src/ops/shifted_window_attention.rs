@@ -54,8 +54,8 @@ pub static SHIFTED_WINDOW_ATTENTION: OpDef = OpDef {
             }
         };
         // Bounded so that the index table (w^4 entries) is never an unbounded allocation.
-        if window > 64 {
-            return Err(OpError::new(format!("`window` must be at most 64, found {window}")).attr("window"));
+        if window > 32 {
+            return Err(OpError::new(format!("`window` must be at most 32, found {window}")).attr("window"));
         }
         Ok(Box::new(ShiftedWindowAttention {
             window,
@@ -186,14 +186,22 @@ fn regions(window: usize, shift: usize, padded: usize) -> Vec<usize> {
 }
 
 /// The additive mask `[windows, n, n]` (window-major, row-major tokens): -100 between tokens of
-/// different regions, 0 within one; `None` when neither axis is shifted.
+/// different regions, 0 within one; `None` when neither axis is shifted, and an empty mask when
+/// it cannot be allocated (the caller reports that).
 pub fn region_mask(window: usize, shifts: [usize; 2], padded: [usize; 2]) -> Option<Vec<f32>> {
     if shifts == [0, 0] {
         return None;
     }
-    let (rows, cols) = (regions(window, shifts[0], padded[0]), regions(window, shifts[1], padded[1]));
     let n = window * window;
-    let mut mask = Vec::with_capacity(padded[0] * padded[1] * n);
+    let mut mask = Vec::new();
+    if padded[0]
+        .checked_mul(padded[1])
+        .and_then(|p| p.checked_mul(n))
+        .is_none_or(|len| mask.try_reserve_exact(len).is_err())
+    {
+        return Some(mask);
+    }
+    let (rows, cols) = (regions(window, shifts[0], padded[0]), regions(window, shifts[1], padded[1]));
     for wy in 0..padded[0] / window {
         for wx in 0..padded[1] / window {
             let region = |t: usize| rows[wy * window + t / window] * 3 + cols[wx * window + t % window];
@@ -296,6 +304,11 @@ mod lowering {
             let shifts = padded.map(|p| effective_shift(window, shift, p));
             let n = window * window;
             let mask = match region_mask(window, shifts, padded) {
+                Some(m) if m.is_empty() => {
+                    return Err(
+                        ctx.error(format!("cannot allocate the shifted-window mask of a {padded:?} map"))
+                    );
+                }
                 Some(m) => {
                     let windows = m.len() / (n * n);
                     Some(Tensor::from_vec(m, (windows, n, n), ctx.device)?.to_dtype(ctx.dtype)?)
