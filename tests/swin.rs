@@ -1,6 +1,6 @@
 //! Swin-T (`specs/swin_t.wick`) against torchvision's swin_t at input sizes other than 224x224
 //! (non-square, padded windows, odd maps before merging): output shape and MACs. Its keys are
-//! checked in `reference.rs`.
+//! checked in `reference.rs`. And the int64 index buffers: saved, loaded, never trained.
 
 use wick::report::DimValue;
 use wick::{compile_file, Options};
@@ -32,4 +32,30 @@ fn other_input_sizes_give_torchvisions_output_and_macs() {
             "{h}x{w}: parameters do not depend on the size"
         );
     }
+}
+
+#[test]
+fn the_index_buffers_are_saved_as_int64_and_loaded_under_their_keys() {
+    use candle_core::{DType, Device};
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+    let model = wick::Model::from_file(&format!("{dir}/swin_blocks.wick"), &Options::default()).unwrap();
+    let lowered = model.build(&Device::Cpu, DType::F32).unwrap();
+    let path = std::env::temp_dir().join(format!("wick-swin-{}.safetensors", std::process::id()));
+    lowered.params().save(&path).unwrap();
+    let saved = candle_core::safetensors::load(&path, &Device::Cpu).unwrap();
+    std::fs::remove_file(&path).ok();
+    // The values wick computes are torchvision's buffer, as the fixture stores it.
+    let fixture =
+        candle_core::safetensors::load(format!("{dir}/swin_blocks.safetensors"), &Device::Cpu).unwrap();
+    for key in ["0.attn.relative_position_index", "1.attn.relative_position_index"] {
+        assert_eq!(saved[key].dtype(), DType::I64, "{key}");
+        assert_eq!(saved[key].to_vec1::<i64>().unwrap(), fixture[key].to_vec1::<i64>().unwrap(), "{key}");
+    }
+    // Not trained: the optimizer's variables are the float parameters only.
+    let trainable: Vec<&str> = lowered.params().trainable().into_iter().map(|(k, _)| k).collect();
+    assert_eq!(trainable.len(), 26);
+    assert!(trainable.iter().all(|k| !k.ends_with("relative_position_index")));
+    // A file saved by wick loads back whole, index buffers included.
+    let report = lowered.params().load_map(&saved.into_iter().collect(), false).unwrap();
+    assert_eq!(report.loaded, 28);
 }
