@@ -217,22 +217,13 @@ pub fn region_mask(window: usize, shifts: [usize; 2], padded: [usize; 2]) -> Opt
 mod lowering {
     use candle_core::Tensor;
 
-    type Result<T> = candle_core::Result<T>;
-
     use super::*;
     use crate::lower::kernels::activation::dropout;
     use crate::lower::kernels::linear::linear;
     use crate::lower::kernels::softmax::softmax;
+    use crate::ops::roll::roll;
 
-    /// `torch.roll` by `shift` (may be negative) along `axis`.
-    fn roll(x: &Tensor, shift: i64, axis: usize) -> Result<Tensor> {
-        let size = x.dim(axis)?;
-        let s = shift.rem_euclid(size.max(1) as i64) as usize;
-        if s == 0 {
-            return Ok(x.clone());
-        }
-        Tensor::cat(&[&x.narrow(axis, size - s, s)?, &x.narrow(axis, 0, size - s)?], axis)
-    }
+    type Result<T> = candle_core::Result<T>;
 
     /// Sizes fixed by the binding, and the tensors the op holds.
     struct Windows {
