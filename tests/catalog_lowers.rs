@@ -169,6 +169,7 @@ catalog!(
     seq2seq_reverse,
     stylegan_digits,
     stylegan_mapping,
+    swin_t,
     tinyllama_1_1b,
     transformer_default,
     transformer_reverse,

@@ -255,3 +255,8 @@ fn transformer_decoder_layer() {
 fn llama_decoder() {
     check_fixture("llama_decoder", &[]);
 }
+
+#[test]
+fn swin_blocks() {
+    check_fixture("swin_blocks", &[]);
+}

@@ -89,6 +89,15 @@ const REFERENCE: &[Reference] = &[
         output: &[1, 128, 32000],
         macs: 133_882_183_680,
     },
+    // torchvision's swin_t (the same table); its twelve int64 relative_position_index buffers
+    // are in neither column.
+    Reference {
+        spec: "swin_t",
+        params: 28_288_354,
+        running_stats: 0,
+        output: &[1, 1000],
+        macs: 4_490_566_656,
+    },
     Reference {
         spec: "se_resnet50",
         params: 28_088_024,
@@ -399,6 +408,35 @@ fn tinyllama_parameter_paths_are_llama_for_causal_lms_state_dict_keys() {
     ours.sort();
     expected.sort();
     assert_eq!(ours, expected);
+}
+
+#[test]
+fn swin_t_parameter_paths_are_torchvisions_state_dict_keys() {
+    let expected = state_dict_keys(include_str!("fixtures/swin_t_state_dict_keys.txt"));
+    let c = wick::compile_file("specs/swin_t.wick", &wick::Options::default()).expect("readable");
+    let graph = c.graph.expect("graph");
+    let bindings = graph.bindings();
+    let ours: Vec<(String, Vec<i64>, wick::ops::ParamKind)> = graph
+        .parameters()
+        .into_iter()
+        .map(|(path, shape, kind)| {
+            (path, shape.iter().map(|d| d.eval(&bindings).expect("bound")).collect(), kind)
+        })
+        .collect();
+    assert_eq!(ours.len(), 185);
+    // Same keys with the same shapes. The order is the forward pass's, which differs from the
+    // state_dict's only in patch merging (torchvision declares `reduction` before `norm`).
+    let keys: std::collections::BTreeMap<String, Vec<i64>> =
+        ours.iter().map(|(k, s, _)| (k.clone(), s.clone())).collect();
+    assert_eq!(keys, expected.into_iter().collect::<std::collections::BTreeMap<_, _>>());
+    // The twelve index buffers are int64 tables, neither parameters nor running statistics.
+    let index: Vec<&str> = ours
+        .iter()
+        .filter(|(_, _, kind)| *kind == wick::ops::ParamKind::Index)
+        .map(|(k, _, _)| k.as_str())
+        .collect();
+    assert_eq!(index.len(), 12);
+    assert!(index.iter().all(|k| k.ends_with(".attn.relative_position_index")), "{index:?}");
 }
 
 #[test]

@@ -353,3 +353,18 @@ fn attention_and_rotary_positions() {
     report.assert_within(TOLERANCE);
     print_worst(&report);
 }
+
+#[test]
+fn swin_ops() {
+    // A 5x7 map: window 3 pads it to 6x9 and shifts both axes (the region mask); window 5 pads
+    // it to 5x10 and shifts only along W. Train mode with no dropout: the same math.
+    check(
+        "[2, 5, 7, 6]",
+        &[
+            "s: ShiftedWindowAttention(3, shift=1, num_heads=2) |> Tanh",
+            "t: ShiftedWindowAttention(5, shift=2, num_heads=3, qkv_bias=false) |> Tanh",
+            "patch_merging_pad |> Tanh",
+        ],
+        true,
+    );
+}

@@ -118,6 +118,7 @@ pub fn analyze(graph: &Graph, bindings: &Bindings) -> Analysis {
             }
             match (p.kind, node.frozen) {
                 (ParamKind::Buffer, _) => c.buffers = a.add(figure, id, c.buffers, n),
+                (ParamKind::Index, _) => {}
                 (ParamKind::Weight, true) => c.frozen = a.add(figure, id, c.frozen, n),
                 (ParamKind::Weight, false) => c.trainable = a.add(figure, id, c.trainable, n),
             }

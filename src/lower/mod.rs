@@ -215,6 +215,19 @@ impl LowerCtx<'_> {
         self.var(name, ParamKind::Buffer)
     }
 
+    /// An index buffer the op computed (`values`, Swin's `relative_position_index`): int64,
+    /// never trained, and kept as it is when it exists (set by a load).
+    pub fn index_buffer(&mut self, name: &str, values: Vec<i64>) -> Result<Tensor, LowerError> {
+        let decl = self.node.params.iter().find(|p| p.name == name && p.kind == ParamKind::Index);
+        let decl =
+            decl.ok_or_else(|| self.error(format!("the op declares no index buffer named `{name}`")))?;
+        let shape = self.dims(&decl.shape)?;
+        let key = decl.path_under(&self.node.path);
+        let var =
+            self.store.get_or_insert_index(&key, &shape, values).map_err(|e| self.error(e.to_string()))?;
+        Ok(var.as_tensor().clone())
+    }
+
     fn var(&mut self, name: &str, kind: ParamKind) -> Result<Var, LowerError> {
         let decl = self.node.params.iter().find(|p| p.name == name && p.kind == kind).ok_or_else(|| {
             self.error(format!(
@@ -253,6 +266,7 @@ impl LowerCtx<'_> {
             Init::XavierNormal { fan_in, fan_out } => {
                 Draw::Normal { mean: 0.0, std: (2.0 / fans(fan_in, fan_out)?).sqrt() }
             }
+            Init::Computed => return Err(self.error("computed values are given by the op, not drawn")),
         })
     }
 }

@@ -182,6 +182,31 @@ impl ParamStore {
         Ok(var)
     }
 
+    /// The existing int64 variable under `key`, or a new one holding `values` (an index table
+    /// the op computed, [`ParamKind::Index`]): never trained.
+    pub fn get_or_insert_index(
+        &mut self,
+        key: &str,
+        shape: &[usize],
+        values: Vec<i64>,
+    ) -> candle_core::Result<Var> {
+        if let Some(e) = self.index.get(key).map(|i| &self.entries[*i]) {
+            if e.var.dims() != shape {
+                candle_core::bail!("`{key}` exists with shape {:?}, needed {shape:?}", e.var.dims());
+            }
+            return Ok(e.var.clone());
+        }
+        let var = Var::from_tensor(&Tensor::from_vec(values, shape, &self.device)?)?;
+        self.index.insert(key.to_string(), self.entries.len());
+        self.entries.push(Entry {
+            key: key.to_string(),
+            kind: ParamKind::Index,
+            trainable: false,
+            var: var.clone(),
+        });
+        Ok(var)
+    }
+
     /// The seed parameters are drawn from (random layers draw from it too).
     pub fn seed(&self) -> u64 {
         self.seed
@@ -292,7 +317,8 @@ impl ParamStore {
             return Err(super::LowerError::Usage(message.trim_end().to_string()));
         }
         for (var, t) in fits {
-            var.set(&t.to_dtype(self.dtype)?.to_device(&self.device)?)?;
+            // Each keeps its own dtype: the model's float type, or int64 for an index table.
+            var.set(&t.to_dtype(var.dtype())?.to_device(&self.device)?)?;
             report.loaded += 1;
         }
         Ok(report)

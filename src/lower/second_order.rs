@@ -81,6 +81,8 @@ pub const CHECKED: &[(&str, &str)] = &[
     ("MultiheadAttention", "attention_and_rotary_positions"),
     ("ScaledDotProductAttention", "attention_and_rotary_positions"),
     ("RotaryEmbedding", "attention_and_rotary_positions"),
+    ("ShiftedWindowAttention", "swin_ops"),
+    ("patch_merging_pad", "swin_ops"),
 ];
 
 /// The kinds checked through the CPU's differentiable convolution (`conv_composed`), which

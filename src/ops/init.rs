@@ -38,6 +38,8 @@ pub enum Init {
         fan_in: Dim,
         fan_out: Dim,
     },
+    /// Values the op computes from its configuration, not drawn (an index table).
+    Computed,
 }
 
 impl fmt::Display for Init {
@@ -57,6 +59,7 @@ impl fmt::Display for Init {
             Init::XavierNormal { fan_in, fan_out } => {
                 write!(f, "xavier_normal(fan_in={fan_in}, fan_out={fan_out})")
             }
+            Init::Computed => write!(f, "computed"),
         }
     }
 }

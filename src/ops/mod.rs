@@ -49,6 +49,7 @@ pub mod noise_injection;
 pub mod norm;
 pub mod pad;
 pub mod parameter;
+pub mod patch_merging_pad;
 pub mod permute;
 pub mod pointwise;
 pub mod pool;
@@ -60,6 +61,7 @@ pub mod rnn;
 pub mod roll;
 pub mod scale;
 pub mod sequence;
+pub mod shifted_window_attention;
 pub mod slice;
 pub mod split;
 pub mod stochastic_depth;
@@ -81,6 +83,10 @@ pub enum ParamKind {
     Weight,
     /// State that is saved but not learned (BatchNorm running statistics).
     Buffer,
+    /// A constant int64 table the op computes from its configuration, saved and loaded under
+    /// its key as PyTorch keeps it (Swin's `relative_position_index`); neither learned nor a
+    /// running statistic, so counted in neither figure.
+    Index,
 }
 
 /// One parameter or buffer of an op instance, named as PyTorch names it.
@@ -103,6 +109,10 @@ impl ParamDecl {
 
     pub fn buffer(name: impl Into<Cow<'static, str>>, shape: Vec<Dim>, init: Init) -> ParamDecl {
         ParamDecl { name: name.into(), shape, kind: ParamKind::Buffer, init }
+    }
+
+    pub fn index(name: impl Into<Cow<'static, str>>, shape: Vec<Dim>) -> ParamDecl {
+        ParamDecl { name: name.into(), shape, kind: ParamKind::Index, init: Init::Computed }
     }
 
     /// Its full dotted path when the layer holding it is at `layer`.
@@ -252,6 +262,8 @@ static OPS: &[&OpDef] = &[
     &parameter::PARAMETER,
     &rotary::ROTARY_EMBEDDING,
     &scaled_dot_product_attention::SCALED_DOT_PRODUCT_ATTENTION,
+    &shifted_window_attention::SHIFTED_WINDOW_ATTENTION,
+    &patch_merging_pad::PATCH_MERGING_PAD,
 ];
 
 /// Look an op up by name.

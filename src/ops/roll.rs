@@ -76,13 +76,7 @@ impl Lower for Roll {
         Ok(unary(move |x, _| {
             let mut y = if flat { x.flatten_all()? } else { x.clone() };
             for (axis, shift) in &pairs {
-                let size = y.dim(*axis)?;
-                let shift = shift.rem_euclid(size.max(1) as i64) as usize;
-                if shift != 0 {
-                    let (head, tail) =
-                        (y.narrow(*axis, 0, size - shift)?, y.narrow(*axis, size - shift, shift)?);
-                    y = candle_core::Tensor::cat(&[&tail, &head], *axis)?;
-                }
+                y = roll(&y, *shift, *axis)?;
             }
             if flat {
                 y.reshape(dims.as_slice())
@@ -91,6 +85,18 @@ impl Lower for Roll {
             }
         }))
     }
+}
+
+/// `torch.roll(x, shift, axis)` on one axis (`shift` may be negative or exceed the size).
+#[cfg(feature = "lower")]
+pub fn roll(x: &candle_core::Tensor, shift: i64, axis: usize) -> candle_core::Result<candle_core::Tensor> {
+    let size = x.dim(axis)?;
+    let shift = shift.rem_euclid(size.max(1) as i64) as usize;
+    if shift == 0 {
+        return Ok(x.clone());
+    }
+    let (head, tail) = (x.narrow(axis, 0, size - shift)?, x.narrow(axis, size - shift, shift)?);
+    candle_core::Tensor::cat(&[&tail, &head], axis)
 }
 
 #[cfg(test)]
