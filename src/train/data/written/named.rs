@@ -96,7 +96,7 @@ pub(super) fn named(raw: RawData) -> Result<DataConfig, String> {
                 *features = first(&names.inputs).concat();
                 *target = Some(first(&names.targets).concat());
             }
-            Source::Idx { .. } | Source::Synthetic(_) | Source::Text(_) => {}
+            Source::Idx { .. } | Source::Synthetic(_) | Source::Text(_) | Source::Images { .. } => {}
         }
         s
     };
@@ -153,6 +153,7 @@ pub(super) fn named(raw: RawData) -> Result<DataConfig, String> {
         rescale: None,
         shuffle: raw.shuffle,
         named: Some(names),
+        augment: raw.augment.clone().map(|a| a.checked()).transpose().map_err(|e| format!("augment: {e}"))?,
     })
 }
 
