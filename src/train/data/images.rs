@@ -319,3 +319,89 @@ fn normalised(image: &DynamicImage, options: &ImageOptions) -> Vec<f32> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::data::test_dir;
+
+    /// A `w × h` grayscale PNG whose pixels are `value`.
+    fn png(path: &Path, w: u32, h: u32, value: u8) {
+        image::GrayImage::from_pixel(w, h, image::Luma([value])).save(path).unwrap();
+    }
+
+    #[test]
+    fn a_folder_of_class_folders_reads_as_sorted_classes_normalised_per_channel() {
+        let dir = test_dir("images-folder");
+        for (class, value) in [("cat", 255u8), ("ant", 0)] {
+            std::fs::create_dir_all(dir.join(class)).unwrap();
+            png(&dir.join(class).join("b.png"), 3, 2, value);
+            png(&dir.join(class).join("a.png"), 3, 2, value);
+        }
+        std::fs::write(dir.join("cat").join("notes.txt"), "not an image").unwrap();
+        let options = ImageOptions { channels: 1, mean: vec![0.5], std: vec![0.5], ..Default::default() };
+        let (raw, classes) = read(&dir, None, &options, None).unwrap();
+        assert_eq!(classes.unwrap(), ["ant", "cat"]);
+        assert_eq!(raw.x.tensor.dims(), &[4, 1, 2, 3]);
+        assert_eq!(raw.y.unwrap().tensor.to_vec1::<i64>().unwrap(), [0, 0, 1, 1]);
+        let first: Vec<f32> = raw.x.tensor.flatten_all().unwrap().to_vec1().unwrap();
+        assert_eq!((first[0], first[23]), (-1.0, 1.0));
+        // RGB: three equal channels; a second (validation) folder takes the training classes.
+        let rgb = ImageOptions { size: Some(Size::Exact(4, 4)), ..Default::default() };
+        let (raw, _) = read(&dir, None, &rgb, Some(&["ant".into(), "cat".into(), "dog".into()])).unwrap();
+        assert_eq!(raw.x.tensor.dims(), &[4, 3, 4, 4]);
+        let e = read(&dir, None, &rgb, Some(&["cat".into()])).unwrap_err().to_string();
+        assert!(e.contains("the class `ant` is not among the training data's classes (cat)"), "{e}");
+    }
+
+    #[test]
+    fn a_csv_lists_paths_and_labels_and_a_bad_file_is_named() {
+        let dir = test_dir("images-csv");
+        png(&dir.join("one.png"), 4, 4, 10);
+        png(&dir.join("two.png"), 4, 4, 20);
+        std::fs::write(dir.join("list.csv"), "path,kind\none.png,B\ntwo.png,A\n").unwrap();
+        let options = ImageOptions { channels: 1, ..Default::default() };
+        let (raw, classes) = read(&dir.join("list.csv"), Some("kind"), &options, None).unwrap();
+        assert_eq!(classes.unwrap(), ["A", "B"]);
+        assert_eq!(raw.y.unwrap().tensor.to_vec1::<i64>().unwrap(), [1, 0]);
+        // Numeric labels are class indices, with no names recorded.
+        std::fs::write(dir.join("n.csv"), "path,label\none.png,3\ntwo.png,0\n").unwrap();
+        let (raw, classes) = read(&dir.join("n.csv"), None, &options, None).unwrap();
+        assert_eq!((raw.y.unwrap().tensor.to_vec1::<i64>().unwrap(), classes), (vec![3, 0], None));
+        // A file that is not an image, and one that is missing, are errors that name them.
+        std::fs::write(dir.join("bad.png"), "not a png").unwrap();
+        std::fs::write(dir.join("b.csv"), "path,label\none.png,0\nbad.png,1\n").unwrap();
+        let e = read(&dir.join("b.csv"), None, &options, None).unwrap_err().to_string();
+        assert!(e.contains("bad.png`") && e.contains("cannot decode it"), "{e}");
+        std::fs::write(dir.join("m.csv"), "path,label\nmissing.png,0\n").unwrap();
+        let e = read(&dir.join("m.csv"), None, &options, None).unwrap_err().to_string();
+        assert!(e.contains("missing.png"), "{e}");
+        // Images of two sizes need `size`; the message names both files.
+        png(&dir.join("big.png"), 5, 4, 0);
+        std::fs::write(dir.join("s.csv"), "path,label\none.png,0\nbig.png,1\n").unwrap();
+        let e = read(&dir.join("s.csv"), None, &options, None).unwrap_err().to_string();
+        assert!(e.contains("big.png` is (1, 4, 5)") && e.contains("one.png` is (1, 4, 4)"), "{e}");
+        let resized = ImageOptions { size: Some(Size::Exact(2, 3)), center_crop: Some((2, 2)), ..options };
+        let (raw, _) = read(&dir.join("s.csv"), None, &resized, None).unwrap();
+        assert_eq!(raw.x.tensor.dims(), &[2, 1, 2, 2]);
+    }
+
+    #[test]
+    fn a_header_that_claims_a_huge_image_is_refused_before_its_pixels_are_read() {
+        let dir = test_dir("images-huge");
+        // A PNG's IHDR declaring 100,000 × 100,000 pixels, and no image data.
+        let mut ihdr = b"IHDR".to_vec();
+        ihdr.extend(100_000u32.to_be_bytes());
+        ihdr.extend(100_000u32.to_be_bytes());
+        ihdr.extend([8, 0, 0, 0, 0]);
+        let crc = crc32fast::hash(&ihdr);
+        let mut file = b"\x89PNG\r\n\x1a\n".to_vec();
+        file.extend(13u32.to_be_bytes());
+        file.extend(&ihdr);
+        file.extend(crc.to_be_bytes());
+        std::fs::create_dir_all(dir.join("a")).unwrap();
+        std::fs::write(dir.join("a").join("huge.png"), file).unwrap();
+        let e = read(&dir, None, &ImageOptions::default(), None).unwrap_err().to_string();
+        assert!(e.contains("huge.png`") && e.contains("cannot decode it"), "{e}");
+    }
+}
