@@ -85,7 +85,7 @@ pub(super) fn read(
 fn listed_folder(
     dir: &Path,
     known: Option<&[String]>,
-) -> Result<(Vec<PathBuf>, Vec<i64>, Option<Vec<String>>), DataError> {
+) -> Result<Listed, DataError> {
     let io = |path: &Path| {
         let path = path.display().to_string();
         move |source| DataError::Io { path, source }
@@ -137,13 +137,16 @@ fn listed_folder(
     Ok((files, labels, Some(names)))
 }
 
+/// Image files, the class index of each, and the class names when the labels are names.
+type Listed = (Vec<PathBuf>, Vec<i64>, Option<Vec<String>>);
+
 /// A CSV with a header row, a `path` column (relative to the CSV's folder) and a label
 /// column: class indices (`0`, `1`, ...) or names, indexed as `known` or sorted.
 fn listed_csv(
     path: &Path,
     label: &str,
     known: Option<&[String]>,
-) -> Result<(Vec<PathBuf>, Vec<i64>, Option<Vec<String>>), DataError> {
+) -> Result<Listed, DataError> {
     let shown = path.display().to_string();
     let bytes = files::read_regular(path).map_err(|source| DataError::Io { path: shown.clone(), source })?;
     let format = |line: usize, message: String| DataError::Format { path: shown.clone(), line, message };
