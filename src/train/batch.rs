@@ -93,6 +93,7 @@ pub fn epoch_groups(
     };
     let (data, input, target) = (feed.data.clone(), feed.input.clone(), feed.target.clone());
     let augment = Arc::clone(augment);
+    let remaining = order.len().div_ceil(size.max(1)).saturating_sub(skip * accumulate);
     let (send, receive) = std::sync::mpsc::sync_channel(augment.spec.prefetch);
     let worker = std::thread::spawn(move || {
         for (index, chunk) in order.chunks(size.max(1)).enumerate().skip(skip * accumulate) {
@@ -105,7 +106,7 @@ pub fn epoch_groups(
             }
         }
     });
-    Ok(Box::new(Prefetched { receive, worker: Some(worker), accumulate }))
+    Ok(Box::new(Prefetched { receive, worker: Some(worker), accumulate, remaining }))
 }
 
 /// The rows `chunk` of `data`, their features augmented (and, when mixing, their targets soft).
@@ -128,6 +129,8 @@ struct Prefetched {
     receive: Receiver<candle_core::Result<Batch>>,
     worker: Option<JoinHandle<()>>,
     accumulate: usize,
+    /// Batches still to come: a thread that ends before sending them failed.
+    remaining: usize,
 }
 
 impl Iterator for Prefetched {
@@ -136,11 +139,20 @@ impl Iterator for Prefetched {
     fn next(&mut self) -> Option<Self::Item> {
         let mut group = Vec::with_capacity(self.accumulate);
         while group.len() < self.accumulate {
+            if self.remaining == 0 {
+                break;
+            }
             match self.receive.recv() {
                 Ok(Ok(batch)) => group.push(batch),
                 Ok(Err(e)) => return Some(Err(e)),
-                Err(_) => break,
+                Err(_) => {
+                    return Some(Err(candle_core::Error::msg(format!(
+                        "the data thread stopped with {} batches of the epoch still to make",
+                        self.remaining
+                    ))))
+                }
             }
+            self.remaining -= 1;
         }
         (!group.is_empty()).then_some(Ok(group))
     }

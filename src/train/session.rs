@@ -131,7 +131,7 @@ pub(crate) fn fit_data(
         ))));
     }
     if let Some(input) = inputs.first() {
-        data::check_fits(train, input)?;
+        data::check_fits(train, input).map_err(|e| data::with_image_hint(&config.source, e))?;
     }
     Ok((inputs.first().map(|i| i.name.clone()).unwrap_or_default(), TARGET.to_string()))
 }

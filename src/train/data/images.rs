@@ -51,6 +51,18 @@ impl Default for ImageOptions {
     }
 }
 
+/// A mismatch between an `images` source and the model, with the folder named and the
+/// settings that change the images' shape; other errors as they are.
+pub fn with_image_hint(source: &super::Source, e: DataError) -> DataError {
+    match (source, e) {
+        (super::Source::Images { path, .. }, DataError::Mismatch(m)) => DataError::Mismatch(format!(
+            "the images of `{path}` as loaded: {m} (`data.size`, `center_crop` and `channels` set \
+             their [C, H, W])"
+        )),
+        (_, e) => e,
+    }
+}
+
 /// The images under `path` (a folder of class folders, or a CSV with a `path` column and a
 /// `label` column, or the one `label` names) with class indices; the class names, indexed as
 /// `classes` when given (the training data's).
@@ -82,10 +94,7 @@ pub(super) fn read(
 /// The image files of a class folder each (sorted, so the order is the same on every
 /// machine), the class index of each, and the class names. Files that are not PNG, JPEG or
 /// BMP by their extension are passed over, as `ImageFolder` does.
-fn listed_folder(
-    dir: &Path,
-    known: Option<&[String]>,
-) -> Result<Listed, DataError> {
+fn listed_folder(dir: &Path, known: Option<&[String]>) -> Result<Listed, DataError> {
     let io = |path: &Path| {
         let path = path.display().to_string();
         move |source| DataError::Io { path, source }
@@ -142,11 +151,7 @@ type Listed = (Vec<PathBuf>, Vec<i64>, Option<Vec<String>>);
 
 /// A CSV with a header row, a `path` column (relative to the CSV's folder) and a label
 /// column: class indices (`0`, `1`, ...) or names, indexed as `known` or sorted.
-fn listed_csv(
-    path: &Path,
-    label: &str,
-    known: Option<&[String]>,
-) -> Result<Listed, DataError> {
+fn listed_csv(path: &Path, label: &str, known: Option<&[String]>) -> Result<Listed, DataError> {
     let shown = path.display().to_string();
     let bytes = files::read_regular(path).map_err(|source| DataError::Io { path: shown.clone(), source })?;
     let format = |line: usize, message: String| DataError::Format { path: shown.clone(), line, message };

@@ -32,7 +32,7 @@ pub(crate) use config::one_or_many;
 pub use config::{DataConfig, Element, Names, Source, Synthetic, Target, Text, Validation};
 use convert::Raw;
 pub use dataset::{shuffled, Column, Dataset, Role};
-pub use images::{ImageOptions, Size};
+pub use images::{with_image_hint, ImageOptions, Size};
 pub use safetensors::{read_all as read_safetensors, read_metadata as read_safetensors_metadata};
 
 /// The training, validation and test splits a [`DataConfig`] describes.
