@@ -138,9 +138,7 @@ impl Image<'_> {
             }
         }
     }
-}
 
-impl Image<'_> {
     /// The `size` rectangle at `corner` of `other` (an image of the same shape) copied in.
     pub fn paste(&mut self, other: &[f32], corner: (usize, usize), size: (usize, usize)) {
         for k in 0..self.c {
