@@ -150,6 +150,7 @@ catalog!(
     dcgan_discriminator,
     dcgan_generator,
     digits_cnn,
+    digits_images,
     digits_multitask,
     googlenet,
     googlenet_inception3a_torchvision,

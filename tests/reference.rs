@@ -225,6 +225,8 @@ const REFERENCE: &[Reference] = &[
     // MACs per image: conv1 16*8*8 * 9 = 9,216; conv2 32*4*4 * 144 = 73,728; fc1 8,192; fc2
     // 640; 91,776 x 32 = 2,936,832.
     Reference { spec: "digits_cnn", params: 13_706, running_stats: 0, output: &[32, 10], macs: 2_936_832 },
+    // digits_cnn's network, fed from PNG files.
+    Reference { spec: "digits_images", params: 13_706, running_stats: 0, output: &[32, 10], macs: 2_936_832 },
     Reference { spec: "iris_mlp", params: 131, running_stats: 0, output: &[10, 3], macs: 1_120 },
     // The digits GANs: the catalog row is each spec's last model (its discriminator), by hand
     // at N = 64. dcgan_digits: down1 32*1*16 + 32 = 544, down2 64*32*16 = 32,768 (no bias),

@@ -4,10 +4,14 @@
 //! the loop that deals out the batches does not know which is which.
 
 use std::collections::BTreeMap;
+use std::sync::mpsc::Receiver;
+use std::sync::Arc;
+use std::thread::JoinHandle;
 
 use candle_core::Tensor;
 
-use super::data::Dataset;
+use super::augment::Augmenter;
+use super::data::{shuffled, Dataset};
 
 /// One mini-batch: tensors by name, row-aligned on their first axis.
 #[derive(Clone, Debug)]
@@ -53,9 +57,114 @@ impl Feed<'_> {
     }
 
     fn named(&self, part: Dataset) -> Batch {
-        let rows = part.len();
-        let tensors =
-            part.named(&self.input, &self.target).map(|(n, _, t)| (n.to_string(), t.clone())).collect();
-        Batch { rows, tensors }
+        named_batch(&part, &self.input, &self.target)
+    }
+}
+
+/// The rows of `part` as a batch: features under `input`, targets under `target`.
+fn named_batch(part: &Dataset, input: &str, target: &str) -> Batch {
+    let tensors = part.named(input, target).map(|(n, _, t)| (n.to_string(), t.clone())).collect();
+    Batch { rows: part.len(), tensors }
+}
+
+/// An epoch's training batches, grouped `accumulate` to an iteration, the first `skip`
+/// groups left out (a resumed epoch). With `augment`, a background thread selects and
+/// augments them while the caller trains, keeping up to `prefetch` batches ready; without, they
+/// are selected up front.
+pub fn epoch_groups(
+    feed: &Feed,
+    size: usize,
+    seed: Option<u64>,
+    epoch: usize,
+    accumulate: usize,
+    skip: usize,
+    augment: Option<&Arc<Augmenter>>,
+) -> candle_core::Result<Box<dyn Iterator<Item = candle_core::Result<Vec<Batch>>>>> {
+    let accumulate = accumulate.max(1);
+    let Some(augment) = augment else {
+        let batches = feed.batches(size, seed)?;
+        let groups: Vec<Vec<Batch>> = batches.chunks(accumulate).skip(skip).map(<[Batch]>::to_vec).collect();
+        return Ok(Box::new(groups.into_iter().map(Ok)));
+    };
+    let rows = feed.data.len();
+    let order = match seed {
+        Some(seed) => shuffled(rows, seed),
+        None => (0..rows as u32).collect(),
+    };
+    let (data, input, target) = (feed.data.clone(), feed.input.clone(), feed.target.clone());
+    let augment = Arc::clone(augment);
+    let remaining = order.len().div_ceil(size.max(1)).saturating_sub(skip * accumulate);
+    let (send, receive) = std::sync::mpsc::sync_channel(augment.spec.prefetch);
+    let worker = std::thread::spawn(move || {
+        for (index, chunk) in order.chunks(size.max(1)).enumerate().skip(skip * accumulate) {
+            let batch = augmented(&data, chunk, &augment, epoch, index)
+                .map(|part| named_batch(&part, &input, &target));
+            let failed = batch.is_err();
+            // The receiver is gone when the loop stopped early (an interrupt, an error).
+            if send.send(batch).is_err() || failed {
+                return;
+            }
+        }
+    });
+    Ok(Box::new(Prefetched { receive, worker: Some(worker), accumulate, remaining }))
+}
+
+/// The rows `chunk` of `data`, their features augmented (and, when mixing, their targets soft).
+fn augmented(
+    data: &Dataset,
+    chunk: &[u32],
+    augment: &Augmenter,
+    epoch: usize,
+    index: usize,
+) -> candle_core::Result<Dataset> {
+    let mut part = data.select(chunk)?;
+    let (x, y) = augment.apply(&part.x, &part.y, chunk, epoch, index)?;
+    part.x = x;
+    part.y = y;
+    Ok(part)
+}
+
+/// Batches from the background thread, grouped; the thread is joined when dropped.
+struct Prefetched {
+    receive: Receiver<candle_core::Result<Batch>>,
+    worker: Option<JoinHandle<()>>,
+    accumulate: usize,
+    /// Batches still to come: a thread that ends before sending them failed.
+    remaining: usize,
+}
+
+impl Iterator for Prefetched {
+    type Item = candle_core::Result<Vec<Batch>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let mut group = Vec::with_capacity(self.accumulate);
+        while group.len() < self.accumulate {
+            if self.remaining == 0 {
+                break;
+            }
+            match self.receive.recv() {
+                Ok(Ok(batch)) => group.push(batch),
+                Ok(Err(e)) => return Some(Err(e)),
+                Err(_) => {
+                    return Some(Err(candle_core::Error::msg(format!(
+                        "the data thread stopped with {} batches of the epoch still to make",
+                        self.remaining
+                    ))))
+                }
+            }
+            self.remaining -= 1;
+        }
+        (!group.is_empty()).then_some(Ok(group))
+    }
+}
+
+impl Drop for Prefetched {
+    fn drop(&mut self) {
+        // Dropping the receiver first makes the worker's next send fail, so it ends.
+        let (_, closed) = std::sync::mpsc::sync_channel(1);
+        drop(std::mem::replace(&mut self.receive, closed));
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
+        }
     }
 }

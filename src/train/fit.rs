@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::batch::Feed;
+use super::augment::Augmenter;
+use super::batch::{epoch_groups, Feed};
 use super::checkpoint::{Cursor, RunState};
 use super::config::EarlyStopping;
 use super::observe::{EpochRecord, Metrics, Observer, Plan, StepRecord};
@@ -44,6 +45,8 @@ pub struct FitConfig {
     pub plateau_monitor: String,
     pub early_stopping: Option<EarlyStopping>,
     pub cancel: Cancel,
+    /// Augmentation of the training batches (`data.augment`), made on a background thread.
+    pub augment: Option<Arc<Augmenter>>,
 }
 
 /// Why training ended. The run state says where: a stop inside an epoch leaves a cursor.
@@ -145,11 +148,13 @@ pub fn fit(
             _ => (0, Tally::new(figures.len() - 1)),
         };
         let seed = config.shuffle.then(|| config.seed.wrapping_add(epoch as u64));
-        let batches = train.batches(batch, seed)?;
+        let groups = epoch_groups(train, batch, seed, epoch, accumulate, skip, config.augment.as_ref())?;
         let mut lr = state.base_lr;
         let mut steps_taken = skip;
         let mut train_s = 0.0;
-        for group in batches.chunks(accumulate).skip(skip) {
+        for group in groups {
+            let group = group?;
+            let group = group.as_slice();
             let clock = match config.unit {
                 Unit::Epoch => epoch as u64,
                 Unit::Step => state.step,

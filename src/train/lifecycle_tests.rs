@@ -265,3 +265,47 @@ fn a_link_planted_as_the_metrics_log_is_not_written_through() {
     assert!(e.contains("metrics.csv"), "{e}");
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
 }
+
+/// Augmentation draws from the seed, the epoch and the row alone, and its batches come from a
+/// background thread: a run stopped inside an epoch resumes to the straight run's weights, bit
+/// for bit, with every augmentation and both mixings on.
+#[test]
+fn an_augmented_run_stopped_inside_an_epoch_resumes_bit_for_bit() {
+    let spec = concat!(env!("CARGO_MANIFEST_DIR"), "/specs/digits_images.wick");
+    let data = "data: {images: data/digits_png, channels: 1, mean: 0.5, std: 0.5, val_split: 0.2";
+    let augment = "augment: {crop: {size: 8, padding: 1}, hflip: 0.5, vflip: 0.1, rotate: 10, \
+                   translate: [0.1, 0.1], scale: [0.9, 1.1], brightness: 0.2, contrast: 0.2, noise: 0.05, \
+                   erase: {p: 0.5}, mixup: 0.4, cutmix: 1.0, prefetch: 2}";
+    let yaml =
+        format!("{data}, {augment}}}\nbatch_size: 32\nepochs: 3\noptimizer: {{name: adam, lr: 0.003}}\n");
+    let run = |f: &Folder, yaml: &str, resume: bool| {
+        let options = RunOptions { resume, out: Some(f.0.clone()), ..Default::default() };
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        train(spec, &parse_config(yaml), root, &options, Box::new(Progress::quiet())).unwrap()
+    };
+    let straight = Folder::new("aug-straight");
+    let s = run(&straight, &yaml, false);
+    assert_eq!(s.steps, 39, "400 training images in batches of 32");
+    let split = Folder::new("aug-split");
+    let partial = run(&split, &format!("{yaml}max_steps: 17\n"), false);
+    assert_eq!(partial.steps, 17);
+    let resumed = run(&split, &yaml, true);
+    assert_eq!((resumed.stopped, resumed.steps), (Stop::Finished, 39));
+    assert_eq!(figures(&resumed), figures(&s));
+    let bits = |f: &Folder| {
+        let mut all: Vec<(String, Vec<u32>)> = f
+            .tensors("weights.safetensors")
+            .into_iter()
+            .map(|(k, t)| {
+                (k, t.flatten_all().unwrap().to_vec1::<f32>().unwrap().iter().map(|v| v.to_bits()).collect())
+            })
+            .collect();
+        all.sort();
+        all
+    };
+    assert_eq!(bits(&split), bits(&straight));
+    // Without augmentation the same run ends elsewhere: the augmentation was applied.
+    let plain = Folder::new("aug-plain");
+    run(&plain, &yaml.replace(&format!(", {augment}"), ""), false);
+    assert_ne!(bits(&plain), bits(&straight));
+}

@@ -44,6 +44,9 @@ pub fn cross_entropy(
     class_axis: usize,
     label_smoothing: f64,
 ) -> Result<Tensor> {
+    if targets.dtype().is_float() {
+        return soft_cross_entropy(logits, targets, class_axis, label_smoothing);
+    }
     let (rows, targets) = class_rows(logits, targets, class_axis)?;
     let logp = log_softmax(&rows, 1)?;
     let nll = picked_mean(&logp, &targets)?;
@@ -52,6 +55,31 @@ pub fn cross_entropy(
     }
     let uniform = (logp.sum(D::Minus1)?.neg()? / rows.dim(1)? as f64)?.mean_all()?;
     (nll * (1.0 - label_smoothing))? + (uniform * label_smoothing)?
+}
+
+/// Cross-entropy against class probabilities (mixup's and CutMix's soft targets), as
+/// `torch.nn.functional.cross_entropy` with float targets: `targets` has the scores' shape,
+/// `-mean(sum(targets * log_softmax(logits)))` over the class axis.
+fn soft_cross_entropy(
+    logits: &Tensor,
+    targets: &Tensor,
+    class_axis: usize,
+    label_smoothing: f64,
+) -> Result<Tensor> {
+    if targets.dims() != logits.dims() {
+        candle_core::bail!(
+            "soft targets {:?} for scores {:?}: class probabilities must have the scores' shape",
+            targets.dims(),
+            logits.dims()
+        );
+    }
+    let classes = logits.dim(class_axis)?;
+    let targets = targets.to_dtype(logits.dtype())?;
+    let targets = (targets * (1.0 - label_smoothing))?.affine(1.0, label_smoothing / classes as f64)?;
+    let last = logits.rank() - 1;
+    let logp = log_softmax(&logits.transpose(class_axis, last)?.contiguous()?, last)?;
+    let targets = targets.transpose(class_axis, last)?;
+    (logp * targets)?.sum(D::Minus1)?.neg()?.mean_all()
 }
 
 /// Negative log-likelihood of log-probabilities (`nll_loss`), mean.

@@ -1,6 +1,7 @@
 //! Training: the configuration, data, losses and metrics, optimizers, schedules, the loop,
 //! checkpoints and what a person sees while it runs.
 
+pub mod augment;
 pub mod batch;
 pub mod checkpoint;
 pub mod config;

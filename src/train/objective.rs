@@ -169,6 +169,11 @@ impl Metric {
     pub fn count(&self, output: &Tensor, target: &Tensor, class_axis: usize) -> Result<(f64, f64)> {
         let correct = match *self {
             Metric::TopK(k) => {
+                // Soft targets (mixup, CutMix) count as their most likely class.
+                let target = match target.dtype().is_float() && target.rank() == output.rank() {
+                    true => &target.argmax(class_axis)?.to_dtype(DType::I64)?,
+                    false => target,
+                };
                 let classes = output.dim(class_axis)?;
                 let ids = Tensor::arange(0i64, classes as i64, output.device())?;
                 let mut shape = vec![1; output.rank()];

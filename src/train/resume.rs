@@ -17,7 +17,12 @@ use super::config::TrainConfig;
 pub fn settings(config: &TrainConfig, device: &Device) -> BTreeMap<String, String> {
     let mut s = BTreeMap::new();
     let mut put = |key: &str, value: String| s.insert(key.to_string(), value);
-    put("data", format!("{:?}", config.data));
+    let mut data = config.data.clone();
+    // How many augmented batches wait ready changes when they are made, not what they hold.
+    if let Some(augment) = data.augment.as_mut() {
+        augment.prefetch = 0;
+    }
+    put("data", format!("{data:?}"));
     put("loss", format!("{:?}", config.loss));
     // Parameter groups change the update; without any the text is as it was.
     let groups = match config.param_groups.as_slice() {

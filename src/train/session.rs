@@ -6,6 +6,7 @@ use std::path::Path;
 
 use candle_core::{DType, Device};
 
+use super::augment::Augmenter;
 use super::batch::Feed;
 use super::config::{FrozenBatchNorm, TrainConfig};
 use super::data::{self, DataConfig, Dataset, Splits};
@@ -91,7 +92,8 @@ impl Session<Supervised> {
         let (params, frozen) = trainable(net, &config.frozen)?;
         notes.extend(hold_frozen(&mut nets, config, &config.frozen, &frozen));
         let optimizer = super::optim::groups::build(&config.optimizer, params, &config.param_groups)?;
-        let (fit, plateau) = looping(config, splits.train.len(), config.accumulate)?;
+        let (mut fit, plateau) = looping(config, splits.train.len(), config.accumulate)?;
+        fit.augment = augmenter(config, &model, &objectives, &splits)?;
         let program = Supervised {
             nets,
             optimizer,
@@ -129,7 +131,7 @@ pub(crate) fn fit_data(
         ))));
     }
     if let Some(input) = inputs.first() {
-        data::check_fits(train, input)?;
+        data::check_fits(train, input).map_err(|e| data::with_image_hint(&config.source, e))?;
     }
     Ok((inputs.first().map(|i| i.name.clone()).unwrap_or_default(), TARGET.to_string()))
 }
@@ -200,6 +202,36 @@ pub fn ground(config: &TrainConfig, config_dir: &Path) -> Result<(Device, Splits
     Ok((device, splits, note.into_iter().collect()))
 }
 
+/// `data.augment` ready for the run, checked against the features (images `[C, H, W]`) and,
+/// for mixup and CutMix, against the loss (one cross-entropy, whose output's classes the soft
+/// targets spread over).
+fn augmenter(
+    config: &TrainConfig,
+    model: &Model,
+    objectives: &[Objective],
+    splits: &Splits,
+) -> Result<Option<std::sync::Arc<Augmenter>>, TrainError> {
+    let Some(spec) = &config.data.augment else { return Ok(None) };
+    let usage = |e: String| TrainError::Usage(format!("data.augment: {e}"));
+    spec.check_shape(splits.train.example_shape()).map_err(usage)?;
+    if !splits.train.x.dtype().is_float() {
+        return Err(usage("it changes float images; these features are integer ids".into()));
+    }
+    let mut classes = 0;
+    if spec.mixes() {
+        let [objective] = objectives else {
+            return Err(usage("mixup and CutMix take one loss; this run has several".into()));
+        };
+        if !matches!(objective.loss, super::objective::LossConfig::CrossEntropy { class_axis: 1, .. }) {
+            return Err(usage("mixup and CutMix need `loss: cross_entropy` on [N, C] scores".into()));
+        }
+        classes = class_count(model, &objective.output, 1)
+            .ok_or_else(|| usage(format!("the output `{}` has no bound class count", objective.output)))?;
+    }
+    let spec = spec.clone();
+    Ok(Some(std::sync::Arc::new(Augmenter { spec, seed: config.seed, classes })))
+}
+
 /// The loop's configuration and the plateau rule, for iterations of `batches_per_step` batches
 /// over `rows` training rows.
 pub fn looping(
@@ -224,6 +256,7 @@ pub fn looping(
         plateau_monitor: config.schedule.monitor().to_string(),
         early_stopping: config.early_stopping.clone(),
         cancel: Cancel::default(),
+        augment: None,
     };
     Ok((fit, plateau))
 }

@@ -34,6 +34,9 @@ pub struct DataConfig {
     /// Train on the first this many examples of the training split only (overfitting a tiny
     /// subset on purpose, to check that a model can learn at all); validation is unchanged.
     pub limit: Option<usize>,
+    /// `augment:`: random changes to each training example, drawn from the run's seed, the
+    /// epoch and the example.
+    pub augment: Option<crate::train::augment::Augment>,
 }
 
 /// The named form: arrays (an `.npz`/safetensors key, a `.npy` file, a CSV column group) by
@@ -91,6 +94,13 @@ pub enum Source {
         labels: Option<String>,
     },
     Synthetic(Synthetic),
+    /// Images: a folder with one sub-folder per class, or a CSV with a `path` column and the
+    /// label column `target` (`label` when `None`).
+    Images {
+        path: String,
+        target: Option<String>,
+        options: super::images::ImageOptions,
+    },
     /// A text corpus as (input, next-token target) windows of token ids.
     Text(Text),
 }
@@ -160,7 +170,7 @@ enum OneOrMany<T> {
     Many(Vec<T>),
 }
 
-pub(super) fn one_or_many<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+pub(crate) fn one_or_many<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
 where
     D: serde::Deserializer<'de>,
     T: Deserialize<'de>,

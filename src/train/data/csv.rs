@@ -135,7 +135,7 @@ fn is_name(cell: &str) -> bool {
 
 /// Each name's index among `known`, or among the names sorted; and the names indexed. A name
 /// not among `known` is an error at its line.
-fn indices_of(
+pub(super) fn indices_of(
     names: &[(usize, String)],
     known: Option<&[String]>,
 ) -> Result<(Vec<i64>, Vec<String>), (usize, String)> {

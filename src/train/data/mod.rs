@@ -12,6 +12,7 @@ mod convert;
 mod csv;
 mod dataset;
 mod idx;
+mod images;
 mod named;
 mod npy;
 pub mod recorded;
@@ -27,9 +28,11 @@ use std::path::Path;
 use candle_core::{Device, Tensor};
 
 pub use check::{check_class_indices, check_classes, check_fits, check_input, check_named};
+pub(crate) use config::one_or_many;
 pub use config::{DataConfig, Element, Names, Source, Synthetic, Target, Text, Validation};
 use convert::Raw;
 pub use dataset::{shuffled, Column, Dataset, Role};
+pub use images::{with_image_hint, ImageOptions, Size};
 pub use safetensors::{read_all as read_safetensors, read_metadata as read_safetensors_metadata};
 
 /// The training, validation and test splits a [`DataConfig`] describes.
@@ -288,6 +291,11 @@ fn read(
             Raw { x, y: found.next() }
         }
         Source::Idx { images, labels } => idx::read(&at(images), labels.as_deref().map(at).as_deref())?,
+        Source::Images { path, target, options } => {
+            let (raw, found) = images::read(&at(path), target.as_deref(), options, classes)?;
+            names = found;
+            raw
+        }
         Source::Synthetic(s) => synthetic::generate(s, config.target)?,
         Source::Text(t) => {
             let vocabulary =

@@ -84,8 +84,8 @@ fn fetch(source: &Source, key: &[String], base: &Path) -> Result<(Named, Target)
                 found.ok_or_else(|| DataError::Config(format!("`{path}` gave no `{}`", key.join(""))))?;
             Ok(by_dtype(found))
         }
-        Source::Idx { .. } | Source::Synthetic(_) | Source::Text(_) => Err(DataError::Config(
-            "`inputs` and `targets` name arrays of npz, safetensors, csv or npy".into(),
-        )),
+        Source::Idx { .. } | Source::Synthetic(_) | Source::Text(_) | Source::Images { .. } => Err(
+            DataError::Config("`inputs` and `targets` name arrays of npz, safetensors, csv or npy".into()),
+        ),
     }
 }

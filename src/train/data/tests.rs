@@ -127,7 +127,10 @@ fn synthetic_data_is_the_same_for_the_same_seed() {
 #[test]
 fn configurations_that_cannot_work_are_refused_when_read() {
     let cases = [
-        ("{target: y}", "no data source: give one of csv, npy, npz, safetensors, idx, synthetic or text"),
+        (
+            "{target: y}",
+            "no data source: give one of csv, npy, npz, safetensors, idx, synthetic, text or images",
+        ),
         ("{csv: a.csv, npz: b.npz, target: y}", "give one data source, found csv and npz"),
         ("{csv: a.csv}", "`csv` needs a `target` column (or `autoencoder: true`)"),
         (
@@ -146,6 +149,13 @@ fn configurations_that_cannot_work_are_refused_when_read() {
         ("{synthetic: {rows: 0, features: 4}}", "must be positive"),
         ("{synthetic: {rows: 100000, features: [1000, 1000]}}", "`synthetic` is too large"),
         ("{csv: a.csv, target: y, shape: [0, 4]}", "`shape` dims must be positive"),
+        ("{csv: a.csv, target: y, channels: 1}", "`channels` belongs to an `images` source"),
+        ("{images: d, channels: 2}", "`channels` is 1 (grayscale) or 3 (RGB), found 2"),
+        ("{images: d, mean: [0.5, 0.5]}", "`mean` has one value or one per channel (3), found 2"),
+        ("{images: d, std: 0}", "`std` values must be positive"),
+        ("{images: d, size: [8, 0]}", "`size` is `[h, w]` or one side, positive"),
+        ("{images: d, augment: {hflip: 2}}", "augment: `hflip` is a probability, in [0, 1]; found 2"),
+        ("{images: d, augment: {flip: 0.5}}", "unknown field `flip`"),
     ];
     let e = config_error("data:\n  csv: a.csv\n  taget: y\n");
     assert!(
@@ -256,4 +266,30 @@ fn a_limit_keeps_the_first_training_examples_and_the_whole_validation() {
     let first: Vec<f32> = all.train.x.get(0).unwrap().to_vec1().unwrap();
     assert_eq!(s.train.x.get(0).unwrap().to_vec1::<f32>().unwrap(), first);
     assert!(config_error("data: {csv: data/iris.csv, target: species, limit: 0}").contains("`limit`"));
+}
+
+#[test]
+fn an_image_folder_loads_with_its_class_names_recorded() {
+    let yaml = "{images: data/digits_png, channels: 1, val_split: 0.2}";
+    let s = load_in(Path::new(REPO), yaml).unwrap();
+    assert_eq!((s.train.len(), s.val.len()), (400, 100));
+    assert_eq!(s.train.example_shape(), &[1, 8, 8]);
+    let classes: Vec<String> = (0..10).map(|c| c.to_string()).collect();
+    assert_eq!(s.recorded.classes.as_deref(), Some(&classes[..]));
+    // The first PNG is row 0 of the digits CSV, its 0..16 values scaled to bytes and back.
+    let one = config("{images: data/digits_png, channels: 1}");
+    let d = read_source(&one.source, &one, Path::new(REPO), None).unwrap();
+    let first: Vec<f32> = d.x.get(0).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+    let csv = Dataset::from_csv(&Path::new(REPO).join("data/digits8x8.csv"), "digit", &Device::Cpu).unwrap();
+    let row: Vec<f32> = csv.x.get(0).unwrap().to_vec1().unwrap();
+    assert!(first.iter().zip(&row).all(|(p, v)| (p - v / 16.0).abs() < 1.0 / 255.0), "{first:?} vs {row:?}");
+}
+
+#[test]
+fn a_compressed_npz_reads_as_an_uncompressed_one() {
+    // np.savez_compressed(x=arange(12, float32).reshape(3, 4), y=[0, 1, 2] int64)
+    let yaml = "{npz: tests/fixtures/compressed.npz, val_split: 0.0}";
+    let d = read_source(&config(yaml).source, &config(yaml), Path::new(REPO), None).unwrap();
+    assert_eq!(d.x.to_vec2::<f32>().unwrap()[2], [8., 9., 10., 11.]);
+    assert_eq!(d.y.to_vec1::<i64>().unwrap(), [0, 1, 2]);
 }

@@ -9,7 +9,9 @@ use serde::Deserialize;
 use super::config::{one_or_many, DataConfig, Element, Source, Synthetic, Target, Text, Validation};
 use super::convert::count;
 
+mod images;
 mod named;
+use images::image_options;
 use named::named;
 
 #[derive(Clone, Debug, Deserialize)]
@@ -65,6 +67,20 @@ pub(super) struct RawData {
     idx: Option<IdxFiles>,
     synthetic: Option<Synthetic>,
     text: Option<String>,
+    /// A folder of class folders, or a CSV of image paths and labels.
+    images: Option<String>,
+    /// Of an `images` source: how its images become features.
+    #[serde(default, deserialize_with = "some_one_or_many")]
+    size: Option<Vec<usize>>,
+    #[serde(default, deserialize_with = "some_one_or_many")]
+    center_crop: Option<Vec<usize>>,
+    channels: Option<usize>,
+    #[serde(default, deserialize_with = "some_one_or_many")]
+    mean: Option<Vec<f64>>,
+    #[serde(default, deserialize_with = "some_one_or_many")]
+    std: Option<Vec<f64>>,
+    /// Random changes to the training examples, drawn anew each epoch.
+    augment: Option<crate::train::augment::Augment>,
     /// Of a `text` source: its tokens' `tokenizer.json` (else characters), window and stride.
     tokenizer: Option<String>,
     seq_len: Option<usize>,
@@ -103,11 +119,15 @@ struct RawSource {
     idx: Option<IdxFiles>,
     synthetic: Option<Synthetic>,
     text: Option<String>,
+    images: Option<String>,
     #[serde(default, deserialize_with = "some_one_or_many")]
     features: Option<Vec<String>>,
     target: Option<String>,
     /// `val: {kfold: k}`: k-fold cross-validation instead of a source.
     kfold: Option<usize>,
+    /// The `data:` section's image settings, which every `images` source shares.
+    #[serde(skip)]
+    image_options: Option<super::images::ImageOptions>,
 }
 
 impl TryFrom<RawData> for DataConfig {
@@ -178,7 +198,10 @@ fn checked(raw: RawData) -> Result<DataConfig, String> {
         (false, Some(Element::F32)) => Target::Values,
         (false, _) => Target::Classes,
     };
-    let train = raw.source();
+    let image = image_options(&raw)?;
+    let augment =
+        raw.augment.clone().map(|a| a.checked()).transpose().map_err(|e| format!("augment: {e}"))?;
+    let train = RawSource { image_options: image, ..raw.source() };
     let source = train.clone().resolve(target, text.as_ref())?;
     let val = match (raw.val, raw.val_split) {
         (Some(_), Some(_)) => return Err("give `val_split` or `val`, not both".into()),
@@ -227,6 +250,7 @@ fn checked(raw: RawData) -> Result<DataConfig, String> {
         shuffle: raw.shuffle,
         named: None,
         limit: limit(raw.limit)?,
+        augment,
     })
 }
 
@@ -241,9 +265,11 @@ impl RawData {
             idx: self.idx.clone(),
             synthetic: self.synthetic.clone(),
             text: self.text.clone(),
+            images: self.images.clone(),
             features: self.features.clone(),
             target: self.target.clone(),
             kfold: None,
+            image_options: None,
         }
     }
 }
@@ -259,7 +285,7 @@ fn test_split(f: f64) -> Result<Validation, String> {
 
 const MAX_SYNTHETIC: usize = 1 << 31;
 
-const SOURCES: &str = "csv, npy, npz, safetensors, idx, synthetic or text";
+const SOURCES: &str = "csv, npy, npz, safetensors, idx, synthetic, text or images";
 
 impl RawSource {
     /// `val: {kfold: k}` as the first of k folds (k-fold training runs each); `None` for a
@@ -286,6 +312,7 @@ impl RawSource {
             ("idx", self.idx.is_some()),
             ("synthetic", self.synthetic.is_some()),
             ("text", self.text.is_some()),
+            ("images", self.images.is_some()),
         ];
         keys.into_iter().filter(|(_, given)| *given).map(|(k, _)| k).collect()
     }
@@ -304,6 +331,7 @@ impl RawSource {
         };
         v.features = self.features.or_else(|| train.features.clone());
         v.target = self.target.or_else(|| train.target.clone());
+        v.image_options = train.image_options.clone();
         Ok(v)
     }
 
@@ -347,6 +375,16 @@ impl RawSource {
             return Ok(Source::Text(Text { path, ..windows.clone() }));
         }
         Ok(match key {
+            "images" => {
+                if self.features.is_some() || !wants_target {
+                    return Err("`images` has labels: drop `features` and `autoencoder`".into());
+                }
+                Source::Images {
+                    path: self.images.unwrap_or_default(),
+                    target: self.target,
+                    options: self.image_options.unwrap_or_default(),
+                }
+            }
             "csv" => Source::Csv {
                 path: self.csv.unwrap_or_default(),
                 features: self.features.unwrap_or_default(),

@@ -1,6 +1,8 @@
 //! The members of a zip archive, as `np.savez` writes one: found through the central directory,
 //! with every offset and size it declares checked against the file's length before it is used.
-//! Only stored (uncompressed) members are read: the crate has no deflate decoder.
+//! Members are stored (`np.savez`) or deflated (`np.savez_compressed`); a deflated member is
+//! decompressed as it is read, never past the size the directory declares, and that size is
+//! refused when deflate could not reach it from the member's compressed bytes.
 
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
@@ -106,23 +108,40 @@ fn zip64_extra(mut extra: &[u8]) -> Option<Vec<u64>> {
     None
 }
 
-/// A reader of `member`'s bytes, and how many there are.
+/// The most bytes `compressed` bytes of deflate can expand to: a back-reference of 258 bytes
+/// costs at least two bits, so no stream exceeds 1032 times its length (plus a block's slack).
+pub(super) fn most_inflated(compressed: u64) -> u64 {
+    compressed.saturating_mul(1032).saturating_add(1 << 10)
+}
+
+/// A reader of `member`'s bytes (decompressed), and how many there are.
 pub(super) fn open<'f>(
     file: &'f mut File,
     member: &Member,
     len: u64,
-) -> Result<(impl Read + 'f, u64), String> {
+) -> Result<(Box<dyn Read + 'f>, u64), String> {
     if member.flags & 1 != 0 {
         return Err("the member is encrypted".into());
     }
-    if member.method != 0 {
-        let how = if member.method == 8 { "deflate" } else { "an unknown method" };
+    let deflated = match member.method {
+        0 => false,
+        8 => true,
+        m => {
+            return Err(format!(
+                "the member is compressed by method {m}; expected stored or deflated (`np.savez`, \
+                 `np.savez_compressed`)"
+            ))
+        }
+    };
+    if deflated && member.size > most_inflated(member.compressed) {
         return Err(format!(
-            "the member is compressed ({how}); expected an uncompressed array as `np.savez` writes \
-             (`np.savez_compressed` archives need a codec wick is built without)"
+            "the member says it holds {} bytes; {} deflated bytes can hold at most {}",
+            member.size,
+            member.compressed,
+            most_inflated(member.compressed)
         ));
     }
-    if member.compressed != member.size {
+    if !deflated && member.compressed != member.size {
         return Err(format!(
             "the member is stored, but {} bytes are said to hold {}",
             member.compressed, member.size
@@ -135,11 +154,18 @@ pub(super) fn open<'f>(
         return Err("the member's local header is missing".into());
     };
     let data_at = member.local_header + 30 + name_len + extra_len;
-    if data_at.checked_add(member.size).is_none_or(|end| end > len) {
-        return Err(format!("the member says it holds {} bytes, past the end of the archive", member.size));
+    if data_at.checked_add(member.compressed).is_none_or(|end| end > len) {
+        return Err(format!(
+            "the member says it holds {} bytes, past the end of the archive",
+            member.compressed
+        ));
     }
     file.seek(SeekFrom::Start(data_at)).map_err(|e| e.to_string())?;
-    Ok((BufReader::new(file.take(member.size)), member.size))
+    let stored = BufReader::new(file.take(member.compressed));
+    Ok(match deflated {
+        true => (Box::new(flate2::read::DeflateDecoder::new(stored).take(member.size)), member.size),
+        false => (Box::new(stored), member.size),
+    })
 }
 
 /// `n` bytes at `at`, which must lie within the `len` bytes of the file.

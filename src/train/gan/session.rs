@@ -63,6 +63,9 @@ pub fn prepare(
     let (generator, g_params) = player(generator, &gan.generator)?;
     let (discriminator, _) = player(discriminator, &gan.discriminator)?;
     let ema = gan.ema.map(|decay| Ema::new(decay, &g_params)).transpose()?;
+    if config.data.augment.is_some() {
+        return Err(TrainError::Usage("data.augment: a GAN's training takes no augmentation yet".into()));
+    }
     let (fit, plateau) = looping(config, splits.train.len(), gan.discriminator.steps)?;
     let fid = match &gan.fid {
         Some(f) => {

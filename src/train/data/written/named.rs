@@ -96,7 +96,7 @@ pub(super) fn named(raw: RawData) -> Result<DataConfig, String> {
                 *features = first(&names.inputs).concat();
                 *target = Some(first(&names.targets).concat());
             }
-            Source::Idx { .. } | Source::Synthetic(_) | Source::Text(_) => {}
+            Source::Idx { .. } | Source::Synthetic(_) | Source::Text(_) | Source::Images { .. } => {}
         }
         s
     };
@@ -157,6 +157,7 @@ pub(super) fn named(raw: RawData) -> Result<DataConfig, String> {
         shuffle: raw.shuffle,
         named: Some(names),
         limit: super::limit(raw.limit)?,
+        augment: raw.augment.clone().map(|a| a.checked()).transpose().map_err(|e| format!("augment: {e}"))?,
     })
 }
 
