@@ -14,6 +14,16 @@ fn errors(spec: &str) -> Vec<(&'static str, String)> {
     c.diagnostics.items.iter().map(|d| (d.code, d.message.clone())).collect()
 }
 
+/// The parameters of a spec that compiled, with their shapes at its dims.
+fn parameters(c: &wick::Compiled) -> Vec<(String, Vec<i64>)> {
+    assert!(!c.diagnostics.has_errors(), "{:?}", c.diagnostics);
+    let graph = c.graph.as_ref().expect("graph");
+    let bindings = graph.bindings();
+    let shape =
+        |dims: &[wick::ir::dim::Dim]| dims.iter().map(|d| d.eval(&bindings).expect("bound")).collect();
+    graph.parameters().into_iter().map(|(path, dims, _)| (path, shape(&dims))).collect()
+}
+
 /// A one-layer model over `input` calling `call`, importing `file`.
 fn model(file: &str, input: &str, call: &str) -> String {
     format!("use \"std/{file}.wick\"\ndim N = 1\nmodel M {{\n    input x: {input}\n    y = x |> b: {call}\n    output y\n}}\n")
@@ -22,15 +32,8 @@ fn model(file: &str, input: &str, call: &str) -> String {
 #[test]
 fn depthwise_separable_is_a_depthwise_then_a_pointwise_conv_bn_relu() {
     let c = compile(&model("conv", "[N, 32, 112, 112]", "DepthwiseSeparable(64)"));
-    assert!(!c.diagnostics.has_errors(), "{:?}", c.diagnostics);
-    let graph = c.graph.as_ref().expect("graph");
-    let bindings = graph.bindings();
-    let params: Vec<(String, Vec<i64>)> = graph
-        .parameters()
-        .into_iter()
-        .filter(|(path, _, _)| path.ends_with("weight"))
-        .map(|(path, shape, _)| (path, shape.iter().map(|d| d.eval(&bindings).expect("bound")).collect()))
-        .collect();
+    let params: Vec<(String, Vec<i64>)> =
+        parameters(&c).into_iter().filter(|(path, _)| path.ends_with("weight")).collect();
     let expected = [
         ("b.depthwise.0.weight", vec![32, 1, 3, 3]),
         ("b.depthwise.1.weight", vec![32]),
@@ -93,14 +96,7 @@ fn llama_attention_groups_query_heads_over_key_value_heads_that_divide_them() {
     );
     // A head_dim apart from d / heads (as some Llamas have): 6 query heads of 8, 2 key-value heads.
     let c = compile(&model("llama", "[N, 5, 24]", "LlamaAttention(6, 2, head_dim=8)"));
-    assert!(!c.diagnostics.has_errors(), "{:?}", c.diagnostics);
-    let graph = c.graph.as_ref().expect("graph");
-    let bindings = graph.bindings();
-    let params: Vec<(String, Vec<i64>)> = graph
-        .parameters()
-        .into_iter()
-        .map(|(path, shape, _)| (path, shape.iter().map(|d| d.eval(&bindings).expect("bound")).collect()))
-        .collect();
+    let params = parameters(&c);
     let expected = [
         ("b.q_proj.weight", vec![48, 24]),
         ("b.k_proj.weight", vec![16, 24]),
