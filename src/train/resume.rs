@@ -17,12 +17,7 @@ use super::config::TrainConfig;
 pub fn settings(config: &TrainConfig, device: &Device) -> BTreeMap<String, String> {
     let mut s = BTreeMap::new();
     let mut put = |key: &str, value: String| s.insert(key.to_string(), value);
-    let mut data = config.data.clone();
-    // How many augmented batches wait ready changes when they are made, not what they hold.
-    if let Some(augment) = data.augment.as_mut() {
-        augment.prefetch = 0;
-    }
-    put("data", format!("{data:?}"));
+    put("data", data_as_recorded(&config.data));
     put("loss", format!("{:?}", config.loss));
     // Parameter groups change the update; without any the text is as it was.
     let groups = match config.param_groups.as_slice() {
@@ -30,7 +25,7 @@ pub fn settings(config: &TrainConfig, device: &Device) -> BTreeMap<String, Strin
         groups => format!(" with param_groups {groups:?}"),
     };
     put("optimizer", format!("{:?}{groups}", config.optimizer));
-    put("schedule", format!("{:?}", config.schedule));
+    put("schedule", schedule_as_recorded(&config.schedule));
     put("batch_size", config.batch_size.to_string());
     put("accumulate", config.accumulate.to_string());
     put("clip", format!("{:?}", config.clip));
@@ -46,6 +41,33 @@ pub fn settings(config: &TrainConfig, device: &Device) -> BTreeMap<String, Strin
     put("early_stopping", format!("{:?}", config.early_stopping));
     put("device", format!("{:?}", device.location()));
     s
+}
+
+// Keys added after checkpoints were first written print as those checkpoints recorded an
+// unchanged configuration, so that resuming after an upgrade is not refused for a setting the
+// run never used. The text is `Debug`'s; a test holds the text an earlier version recorded.
+
+/// `data:`, without `limit` and `augment` where they are not given. How many augmented batches
+/// wait ready changes when they are made, not what they hold: it is left out.
+fn data_as_recorded(data: &super::data::DataConfig) -> String {
+    let mut data = data.clone();
+    if let Some(augment) = data.augment.as_mut() {
+        augment.prefetch = 0;
+    }
+    format!("{data:?}").replace(", limit: None", "").replace(", augment: None", "")
+}
+
+/// The schedule with `warmup_start` as the number the warm-up starts at: the 0.0 earlier
+/// versions recorded when there is no warm-up (it then means nothing); with one, the default
+/// changed to 1/3, so a checkpoint that warmed up from 0 is a changed setting, as it should be.
+fn schedule_as_recorded(schedule: &super::schedule::ScheduleConfig) -> String {
+    let start = match (schedule.warmup, schedule.warmup_start) {
+        (_, Some(start)) => start,
+        (0, None) => 0.0,
+        (_, None) => super::schedule::WARMUP_START,
+    };
+    let written = format!("warmup_start: {:?}", schedule.warmup_start);
+    format!("{schedule:?}").replace(&written, &format!("warmup_start: {start:?}"))
 }
 
 /// One setting that differs between a checkpoint and the run resuming it.
@@ -91,6 +113,39 @@ mod tests {
 
     fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    /// What the version before `limit`, `augment` and the optional `warmup_start` recorded
+    /// for `specs/seq2seq_reverse.wick`'s data and schedule (read off a checkpoint it wrote).
+    #[test]
+    fn an_unchanged_configuration_compares_equal_to_what_earlier_versions_recorded() {
+        let spec =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/specs/seq2seq_reverse.wick"))
+                .unwrap();
+        let c = crate::compile_source("seq2seq_reverse.wick", &spec, &crate::Options::default());
+        let config = TrainConfig::from_value(c.train.as_ref().unwrap()).unwrap();
+        let s = settings(&config, &Device::Cpu);
+        assert_eq!(
+            s["data"],
+            "DataConfig { source: Safetensors { path: \"../data/reverse_digits.safetensors\", features: \"src\", \
+             target: Some(\"dec_out\") }, val: Split(0.1), test: None, shape: None, dtype: None, target: Classes, \
+             standardize: false, rescale: None, shuffle: true, named: Some(Names { inputs: [(\"src\", [\"src\"]), \
+             (\"tgt\", [\"dec_in\"])], targets: [(\"logits\", [\"dec_out\"])], target_dtype: None }) }"
+        );
+        assert_eq!(
+            s["schedule"],
+            "ScheduleConfig { name: Constant, every: Epoch, step_size: None, gamma: None, milestones: None, \
+             decay_steps: None, rate: None, staircase: None, t_max: None, min_lr: None, monitor: None, factor: None, \
+             patience: None, threshold: None, cooldown: None, warmup: 0, warmup_start: 0.0 }"
+        );
+        // A warm-up without its start now starts at 1/3: not what a checkpoint that warmed up
+        // from 0 did, so that one is refused as changed.
+        let mut warm = config.clone();
+        warm.schedule.warmup = 5;
+        assert!(settings(&warm, &Device::Cpu)["schedule"]
+            .contains("warmup: 5, warmup_start: 0.3333333333333333 }"));
+        warm.data.limit = Some(3);
+        assert!(settings(&warm, &Device::Cpu)["data"].contains("limit: Some(3)"));
     }
 
     #[test]

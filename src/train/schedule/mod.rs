@@ -6,7 +6,7 @@ mod config;
 
 use std::f64::consts::PI;
 
-pub use config::{Name, ScheduleConfig, Unit};
+pub use config::{Name, ScheduleConfig, Unit, WARMUP_START};
 
 /// A rate as a function of the step count `t` (0 at the first step) and the base rate.
 #[derive(Clone, Debug, PartialEq)]
