@@ -89,12 +89,21 @@ impl Dim {
         }
     }
 
-    /// Whether the expression is one symbol with coefficient 1 (`h`), printed without parentheses.
-    fn is_single_symbol(&self) -> bool {
-        match self.terms.first() {
-            Some((mono, 1)) => self.terms.len() == 1 && matches!(mono.as_slice(), [(Atom::Sym(_), 1)]),
-            _ => false,
+    /// The symbol's name if the expression is one symbol alone with coefficient 1 (`h`, not
+    /// `2*h` or `h + 1`): a dim a tensor's size can bind.
+    pub fn as_symbol(&self) -> Option<&str> {
+        match self.terms.as_slice() {
+            [(mono, 1)] => match mono.as_slice() {
+                [(Atom::Sym(name), 1)] => Some(name),
+                _ => None,
+            },
+            _ => None,
         }
+    }
+
+    /// Whether the expression is one symbol (`h`), printed without parentheses.
+    fn is_single_symbol(&self) -> bool {
+        self.as_symbol().is_some()
     }
 
     /// Whether some arithmetic hit the limits of `i64`.

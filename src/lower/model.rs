@@ -9,7 +9,7 @@ use candle_core::{DType, Device};
 use super::executor::{InputSlot, Lowered, SlotSize, Step};
 use super::{Forward, LowerCtx, LowerError, ParamStore};
 use crate::diag::RenderStyle;
-use crate::ir::dim::{Bindings, Dim};
+use crate::ir::dim::Bindings;
 use crate::ir::graph::{Graph, NodeId, TensorRef};
 use crate::ir::liveness::Liveness;
 use crate::ir::tensor::TensorType;
@@ -59,10 +59,9 @@ impl Model {
                 continue;
             }
             for (d, size) in ty.shape.iter().zip(t.dims()) {
-                let symbols = d.symbols();
-                let [sym] = symbols.as_slice() else { continue };
-                if *d == Dim::sym(sym) && !bind.iter().any(|(n, _)| n == sym) {
-                    bind.push((sym.clone(), *size as i64));
+                let Some(sym) = d.as_symbol() else { continue };
+                if !bind.iter().any(|(n, _)| n == sym) {
+                    bind.push((sym.to_string(), *size as i64));
                 }
             }
         }

@@ -17,7 +17,6 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
 
-use crate::ir::dim::Dim;
 use crate::lower::{random, LowerError, WeightsMismatch};
 use crate::train::data::rescaled::Rescaled;
 use crate::{Model, Options};
@@ -208,8 +207,7 @@ pub fn latent(
         let Some((batch, rest)) = ty.shape.split_first() else {
             return Err(SampleError::Usage(format!("input `{name}` of model {} has no batch dim", g.name)));
         };
-        let lone_symbol = matches!(batch.symbols().as_slice(), [s] if *batch == Dim::sym(s));
-        if !lone_symbol && batch.eval(&bindings) != Some(n as i64) {
+        if batch.as_symbol().is_none() && batch.eval(&bindings) != Some(n as i64) {
             return Err(SampleError::Usage(format!(
                 "input `{name}` of model {} has a fixed batch dim {batch}: it cannot take {n} samples",
                 g.name

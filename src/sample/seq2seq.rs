@@ -14,7 +14,9 @@ use std::time::Instant;
 use candle_core::{DType, Device};
 
 use super::beam::{self, Scored};
-use super::sequence::{decode, encode_tokens, uncacheable, vocabulary_of, weights_file, Decoder, TokenAxes};
+use super::sequence::{
+    decode, encode_tokens, input_type, uncacheable, vocabulary_of, weights_file, Decoder, TokenAxes,
+};
 use super::{compile, load_used, SampleError, Weights};
 use crate::{Model, Options};
 
@@ -133,13 +135,11 @@ fn roles(model: &Model, named: Option<&(String, String)>) -> Result<(TokenAxes, 
             names.join(", ")
         )));
     }
-    let symbols = |name: &str| -> Vec<String> {
-        let id = g.inputs.iter().find(|(n, _)| n == name).map(|(_, id)| *id);
-        let shape = id.and_then(|id| g.node(id).outputs.first()).map(|t| t.shape.clone()).unwrap_or_default();
-        shape.iter().flat_map(|d| d.symbols()).collect()
+    let symbols = |name: &str| -> Result<Vec<String>, SampleError> {
+        Ok(input_type(model, name)?.1.iter().flat_map(|d| d.symbols()).collect())
     };
-    let theirs = symbols(&target);
-    let shared: Vec<String> = symbols(&source).into_iter().filter(|s| theirs.contains(s)).collect();
+    let theirs = symbols(&target)?;
+    let shared: Vec<String> = symbols(&source)?.into_iter().filter(|s| theirs.contains(s)).collect();
     let [batch] = shared.as_slice() else {
         return Err(SampleError::Usage(format!(
             "inputs `{source}` and `{target}` of model {} should share exactly one dim, the batch; they share {}",

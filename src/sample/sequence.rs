@@ -229,10 +229,14 @@ impl TokenAxes {
         };
         let (dtype, shape) = input_type(model, name)?;
         match (dtype.is_float(), shape.as_slice()) {
-            (false, [n, t]) => match (lone_symbol(n), lone_symbol(t)) {
-                (Some(batch), Some(time)) if batch != time => {
-                    Ok(TokenAxes { input: name.clone(), batch, time, one_hot: None, time_first: false })
-                }
+            (false, [n, t]) => match (n.as_symbol(), t.as_symbol()) {
+                (Some(batch), Some(time)) if batch != time => Ok(TokenAxes {
+                    input: name.clone(),
+                    batch: batch.into(),
+                    time: time.into(),
+                    one_hot: None,
+                    time_first: false,
+                }),
                 _ => Err(refuse(format!("input `{name}` is [{n}, {t}], not two dims named by `dim`"))),
             },
             _ => {
@@ -259,10 +263,10 @@ impl TokenAxes {
             (true, [a, b, v]) => ([a, b], Some(v.eval(&bindings).ok_or_else(refuse)? as usize)),
             _ => return Err(refuse()),
         };
-        let symbols = axes.map(lone_symbol);
+        let symbols = axes.map(|d| d.as_symbol());
         let (time, time_first) = match symbols {
-            [Some(a), Some(t)] if a == batch && t != batch => (t, false),
-            [Some(t), Some(a)] if a == batch && t != batch => (t, true),
+            [Some(a), Some(t)] if a == batch && t != batch => (t.to_string(), false),
+            [Some(t), Some(a)] if a == batch && t != batch => (t.to_string(), true),
             _ => return Err(refuse()),
         };
         Ok(TokenAxes { input: name.to_string(), batch: batch.to_string(), time, one_hot, time_first })
@@ -296,21 +300,16 @@ impl TokenAxes {
 }
 
 /// The dtype and declared shape of input `name`.
-fn input_type(model: &Model, name: &str) -> Result<(crate::ir::tensor::DType, Vec<Dim>), SampleError> {
+pub(super) fn input_type(
+    model: &Model,
+    name: &str,
+) -> Result<(crate::ir::tensor::DType, Vec<Dim>), SampleError> {
     let g = model.graph();
     let id = g.inputs.iter().find(|(n, _)| n == name).map(|(_, id)| *id);
     let ty = id
         .and_then(|id| g.node(id).outputs.first())
         .ok_or_else(|| SampleError::Usage(format!("model {} has no input `{name}`", g.name)))?;
     Ok((ty.dtype, ty.shape.clone()))
-}
-
-/// The symbol a dim is, when it is one symbol alone.
-fn lone_symbol(d: &Dim) -> Option<String> {
-    match d.symbols().as_slice() {
-        [s] if *d == Dim::sym(s) => Some(s.clone()),
-        _ => None,
-    }
 }
 
 /// The next-token scores after a sequence of tokens, one way or the other, for a model whose

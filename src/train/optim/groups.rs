@@ -63,10 +63,7 @@ pub fn build(
         let at = groups.iter().position(|g| g.params.iter().any(|glob| covers(glob, &p.key)));
         members[at.unwrap_or(groups.len())].push(p.clone());
     }
-    let base_lr = {
-        let mut c = config.clone();
-        *c.lr_mut()
-    };
+    let base_lr = *config.clone().lr_mut();
     let mut built = Vec::new();
     for (group, members) in groups.iter().map(Some).chain([None]).zip(members) {
         if members.is_empty() {
