@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Training throughput, wick against PyTorch on the CPU, in the same run: builds the Rust
-# bench (benches/$BENCH.rs: `train`, the default, or `gan`), then runs it and
+# bench (benches/$BENCH.rs: `train`, the default, `gan` or `infer`), then runs it and
 # scripts/bench_${BENCH}_pytorch.py in turn for $ROUNDS rounds (default 2), so load from
 # elsewhere on the machine falls on both alike, and prints the median samples/s of each and
 # their ratio as a Markdown table.
@@ -51,13 +51,21 @@ def split(runs, key):
         return f"{med(runs, key, 'iteration_ms'):.1f}"
     return " / ".join(f"{med(runs, key, f):.1f}" for f in ("forward_ms", "backward_ms", "optimizer_ms"))
 what = "fwd / bwd / opt ms" if phases else "ms per iteration"
-print(f"| workload | wick samples/s | PyTorch samples/s | wick / PyTorch | wick {what} | PyTorch {what} |")
-print("|---|---:|---:|---:|---:|---:|")
+# The inference bench also reports resident memory after its passes.
+rss = "rss_mib" in next(iter(wick[0].values()))
+def mem(runs, key):
+    return f" {med(runs, key, 'rss_mib'):.0f} |" if rss and runs else (" - |" if rss else "")
+print(f"| workload | wick samples/s | PyTorch samples/s | wick / PyTorch | wick {what} | PyTorch {what} |"
+      + (" wick RSS MiB | PyTorch RSS MiB |" if rss else ""))
+print("|---|---:|---:|---:|---:|---:|" + ("---:|---:|" if rss else ""))
+def rate(x):
+    return f"{x:.0f}" if x >= 100 else f"{x:.2f}"
 for key in wick[0]:
     w = med(wick, key, "samples_per_s")
     if torch:
         t = med(torch, key, "samples_per_s")
-        print(f"| {key} | {w:.0f} | {t:.0f} | {w / t:.2f} | {split(wick, key)} | {split(torch, key)} |")
+        print(f"| {key} | {rate(w)} | {rate(t)} | {w / t:.2f} | {split(wick, key)} | {split(torch, key)} |"
+              + mem(wick, key) + mem(torch, key))
     else:
-        print(f"| {key} | {w:.0f} | - | - | {split(wick, key)} | - |")
+        print(f"| {key} | {rate(w)} | - | - | {split(wick, key)} | - |" + mem(wick, key) + mem([], key))
 PY
