@@ -17,6 +17,7 @@ pub use log::MetricsLog;
 pub use plot::{render_curves, render_lr_curve, CurvePlot};
 pub use progress::Progress;
 pub use report::{final_report, folds_report};
+pub(crate) use text::{figure, seconds};
 
 /// The shape of a run, known before the first step.
 #[derive(Clone, Debug, PartialEq)]
