@@ -10,8 +10,8 @@
 //!
 //! A fresh run removes the event files an earlier run left in its folder (as `metrics.csv` is
 //! replaced). A resumed run writes a new file that opens by marking the restart (a
-//! `SessionLog` START at the checkpoint's step): TensorBoard then drops what the earlier files
-//! logged past that step, as for a restarted TensorFlow job. Each epoch's events are flushed
+//! `SessionLog` START just past the checkpoint's step): TensorBoard then drops what the earlier
+//! files logged past the checkpoint, as for a restarted TensorFlow job. Each epoch's events are flushed
 //! when it ends. The file's format: [`record`].
 
 pub mod record;
@@ -64,7 +64,9 @@ impl TensorBoard {
         let mut board = TensorBoard { dir: dir.to_path_buf(), path, out, every, grid_due: None };
         board.write(0, &Payload::FileVersion)?;
         if let Some(step) = resumed_at {
-            board.write(step, &Payload::SessionStart)?;
+            // What earlier files logged past the checkpoint (a killed run's last steps) is
+            // replaced by what this run logs.
+            board.write(step + 1, &Payload::SessionStart)?;
         }
         board.out.flush()?;
         Ok(board)

@@ -7,7 +7,7 @@
 //!
 //! ```text
 //! Event   { double wall_time = 1; int64 step = 2; string file_version = 3;
-//!           Summary summary = 5; SessionLog session_log = 6; }
+//!           Summary summary = 5; SessionLog session_log = 7; }
 //! Summary { repeated Value value = 1; }
 //! Value   { string tag = 1; float simple_value = 2; Image image = 4; }
 //! Image   { int32 height = 1; int32 width = 2; int32 colorspace = 3; bytes encoded_image_string = 4; }
@@ -47,7 +47,8 @@ pub enum Payload {
     /// The first event of every file: `brain.Event:2`.
     FileVersion,
     Summary(Vec<(String, Value)>),
-    /// A run restarted at this step: TensorBoard drops what an earlier file logged past it.
+    /// A run restarted at this step: TensorBoard drops what earlier files logged at it and
+    /// past it.
     SessionStart,
 }
 
@@ -94,7 +95,7 @@ pub fn event(wall_time: f64, step: i64, payload: &Payload) -> Vec<u8> {
             let mut log = Vec::new();
             key(&mut log, 1, WIRE_VARINT);
             varint(&mut log, 1);
-            bytes_field(&mut out, 6, &log);
+            bytes_field(&mut out, 7, &log);
         }
     }
     out
@@ -214,7 +215,7 @@ pub(crate) mod read {
                         e.values.push(summary_value(&value)?);
                     }
                 }
-                6 => e.session_start = fields(&bytes)?.iter().any(|f| f.0 == 1 && f.1 == 1),
+                7 => e.session_start = fields(&bytes)?.iter().any(|f| f.0 == 1 && f.1 == 1),
                 _ => {}
             }
         }

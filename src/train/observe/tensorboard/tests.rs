@@ -89,7 +89,7 @@ fn a_fresh_run_replaces_earlier_files_and_a_resumed_one_marks_its_restart() {
     assert_eq!(files.len(), 2);
     assert_eq!(files[1], board.path(), "the resumed run's file sorts after the first");
     let resumed = read(board.path());
-    assert!(resumed[1].session_start && resumed[1].step == 4, "{resumed:?}");
+    assert!(resumed[1].session_start && resumed[1].step == 5, "{resumed:?}");
     // Only what came after the checkpoint: the earlier epochs are in the first file.
     assert_eq!(scalars(&resumed).iter().map(|s| s.0).collect::<Vec<_>>(), [5, 5]);
     std::fs::remove_dir_all(&dir).ok();
