@@ -279,7 +279,7 @@ mod tests {
         assert!(trials(search(&["lr=1", "optimizer.lr=2"], &[], None, 0)).contains("swept twice"));
         assert!(trials(search(&[], &["lr=1e-4:1:log"], None, 0)).contains("--random N"));
         assert!(trials(search(&[], &[], None, 0)).contains("nothing to sweep"));
-        let big: Vec<String> = (0..5).map(|i| format!("k{i}={}", vec!["1"; 10].join(","))).collect();
+        let big: Vec<String> = (0..5).map(|i| format!("k{i}={}", ["1"; 10].join(","))).collect();
         let big: Vec<&str> = big.iter().map(String::as_str).collect();
         assert!(trials(search(&big, &[], None, 0)).contains("more than 10000"));
     }

@@ -132,7 +132,7 @@ fn remove_event_files(dir: &Path) -> std::io::Result<()> {
 
 impl Observer for TensorBoard {
     fn step(&mut self, r: &StepRecord) -> std::io::Result<()> {
-        if self.every == 0 || r.step % self.every != 0 {
+        if self.every == 0 || !r.step.is_multiple_of(self.every) {
             return Ok(());
         }
         let mut values: Vec<(String, f64)> = tagged("step", &r.figures).collect();
