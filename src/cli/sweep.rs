@@ -151,6 +151,9 @@ pub fn run(args: SweepArgs) -> ExitCode {
                 Some(section) => println!("\nThe best run's configuration:\n\n{section}"),
                 None => println!("\nNo run measured {}.", report.monitor),
             }
+            if report.rows.len() < report.planned {
+                println!("Stopped after {} of {} runs.", report.rows.len(), report.planned);
+            }
             if let Ok((md, json)) = &written {
                 println!("Results  {}\n         {}", md.display(), json.display());
             }
