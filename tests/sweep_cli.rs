@@ -22,6 +22,13 @@ fn results(out: &std::path::Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap()
 }
 
+fn event_files(folder: &std::path::Path) -> usize {
+    std::fs::read_dir(folder)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("events.out.tfevents."))
+        .count()
+}
+
 #[test]
 fn a_grid_over_two_rates_and_two_batch_sizes_prints_its_four_row_table() {
     let dir = temp("grid");
@@ -52,6 +59,7 @@ fn a_grid_over_two_rates_and_two_batch_sizes_prints_its_four_row_table() {
     for run in runs {
         let folder = std::path::Path::new(run["out"].as_str().unwrap());
         assert!(folder.starts_with(&dir) && folder.join("metrics.csv").is_file(), "{run}");
+        assert_eq!(event_files(folder), 1, "{run}: a TensorBoard event file beside metrics.csv");
         assert_eq!(run["epochs"], 4);
     }
     let md = std::fs::read_to_string(dir.join("results.md")).unwrap();
@@ -114,7 +122,9 @@ fn bad_settings_are_refused_before_any_run_with_what_was_expected() {
 #[test]
 fn a_run_that_fails_is_a_row_and_the_others_go_on() {
     let dir = temp("failing");
-    let out = sweep(&dir, &["--grid", "data.csv=missing.csv,../data/iris.csv", "--format", "json"]);
+    let args =
+        ["--grid", "data.csv=missing.csv,../data/iris.csv", "--set", "tensorboard=false", "--format", "json"];
+    let out = sweep(&dir, &args);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let runs = report["runs"].as_array().unwrap();
@@ -122,5 +132,6 @@ fn a_run_that_fails_is_a_row_and_the_others_go_on() {
     assert!(runs[0]["value"].as_f64().is_some(), "{report}");
     assert!(runs[1]["error"].as_str().unwrap().contains("missing.csv"), "{report}");
     assert_eq!(report["best"], runs[0]["name"]);
+    assert_eq!(event_files(std::path::Path::new(runs[0]["out"].as_str().unwrap())), 0, "tensorboard: false");
     std::fs::remove_dir_all(&dir).ok();
 }
