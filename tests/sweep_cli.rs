@@ -135,3 +135,51 @@ fn a_run_that_fails_is_a_row_and_the_others_go_on() {
     assert_eq!(event_files(std::path::Path::new(runs[0]["out"].as_str().unwrap())), 0, "tensorboard: false");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The best section, pasted as a `--config` file, trains the best run again: the same
+/// validation loss to the last digit.
+#[test]
+fn the_best_section_pasted_as_a_configuration_repeats_the_best_run() {
+    let dir = temp("paste");
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("base.yaml");
+    let data = std::fs::canonicalize("data/iris.csv").unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "data: {{ csv: \"{}\", target: species, val_split: 0.2 }}\noptimizer: adam\nepochs: 3\n",
+            data.display()
+        ),
+    )
+    .unwrap();
+    let (config, out) = (config.to_str().unwrap(), dir.join("sweep"));
+    let args =
+        ["--config", config, "--grid", "lr=1e-2,3e-2", "--grid", "batch_size=8,16", "--format", "json"];
+    let swept = sweep(&out, &args);
+    assert!(swept.status.success(), "{}", String::from_utf8_lossy(&swept.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&swept.stdout).unwrap();
+    let section = report["best_section"].as_str().unwrap();
+    assert!(
+        section.starts_with("# best: run ") && section.contains("\noptimizer: { name: adam, lr: "),
+        "{section}"
+    );
+    let pasted = dir.join("best.yaml");
+    std::fs::write(&pasted, section).unwrap();
+    let again = dir.join("again");
+    let trained = wick(&[
+        "train",
+        "specs/iris_mlp.wick",
+        "--config",
+        pasted.to_str().unwrap(),
+        "--out",
+        again.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert!(trained.status.success(), "{}", String::from_utf8_lossy(&trained.stderr));
+    let trained: serde_json::Value = serde_json::from_slice(&trained.stdout).unwrap();
+    let best = &report["runs"][0];
+    assert_eq!(best["epoch"], 4, "the last of the 4 epochs --set gives: {report}");
+    assert_eq!(trained["val_loss"].as_f64(), best["value"].as_f64(), "{section}");
+    std::fs::remove_dir_all(&dir).ok();
+}
