@@ -31,6 +31,8 @@ mod run;
 #[cfg(feature = "lower")]
 mod sample;
 #[cfg(feature = "lower")]
+mod sweep;
+#[cfg(feature = "lower")]
 mod train;
 
 use std::io::IsTerminal;
@@ -75,6 +77,10 @@ pub enum Command {
     /// Train a spec as its `train` section (or `--config`) says: progress, checkpoints, curves.
     #[cfg(feature = "lower")]
     Train(train::TrainArgs),
+    /// Train once per setting (`--grid lr=1e-3,3e-3`, or `--random N --range lr=1e-4:1e-1:log`),
+    /// each run in its own folder, then rank the runs by the monitored figure.
+    #[cfg(feature = "lower")]
+    Sweep(sweep::SweepArgs),
     /// The learning-rate range test: the loss against a growing rate, and a suggested rate.
     #[cfg(feature = "lower")]
     LrFind(train::LrFindArgs),
@@ -243,6 +249,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Run(args) => run::run(args),
         #[cfg(feature = "lower")]
         Command::Train(args) => train::run(args),
+        #[cfg(feature = "lower")]
+        Command::Sweep(args) => sweep::run(args),
         #[cfg(feature = "lower")]
         Command::LrFind(args) => train::lr_find(args),
         #[cfg(feature = "lower")]

@@ -112,7 +112,13 @@ pub(super) fn spec_config(
 ) -> Result<(Compiled, TrainConfig, PathBuf), ExitCode> {
     let compiled = compile(spec, None).map_err(fail)?;
     let style = RenderStyle { fancy: std::io::stderr().is_terminal(), width: 100 };
-    let (config, dir) = read_config(spec, &compiled, config, style).map_err(|e| match e {
+    let (config, dir) = read_config(spec, &compiled, config, style).map_err(source_error)?;
+    Ok((compiled, config, dir))
+}
+
+/// Say why no configuration could be read; the exit code that says it.
+pub(super) fn source_error(e: SourceError) -> ExitCode {
+    match e {
         SourceError::Usage(e) => {
             eprintln!("error: {e}");
             ExitCode::from(EXIT_USAGE)
@@ -121,8 +127,7 @@ pub(super) fn spec_config(
             eprint!("{rendered}");
             ExitCode::from(EXIT_SPEC)
         }
-    })?;
-    Ok((compiled, config, dir))
+    }
 }
 
 pub(super) fn fail(e: TrainError) -> ExitCode {
@@ -269,7 +274,7 @@ fn train_each_fold(
 }
 
 /// Ctrl-C stops the loop after the step in flight; a second one ends the process at once.
-fn install_interrupt_handler(cancel: Cancel) {
+pub(super) fn install_interrupt_handler(cancel: Cancel) {
     let _ = ctrlc::set_handler(move || {
         if cancel.request() {
             std::process::exit(130);

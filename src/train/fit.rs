@@ -246,12 +246,18 @@ pub fn monitored(record: &EpochRecord, name: &str) -> Option<f64> {
     }
 }
 
+/// Whether a smaller value of the figure `name` is better: losses (`val_loss`, `d_loss`),
+/// not accuracies.
+pub fn lower_is_better(name: &str) -> bool {
+    name.ends_with("loss")
+}
+
 /// Update the best value; true when this epoch improved on it by more than `min_delta`.
 fn track_best(state: &mut RunState, es: &EarlyStopping, record: &EpochRecord) -> Result<bool, FitError> {
     let value = monitored(record, &es.monitor).ok_or_else(|| {
         FitError::Hook(format!("early stopping monitors `{}`, which this run does not compute", es.monitor))
     })?;
-    let lower_is_better = es.monitor.ends_with("loss");
+    let lower_is_better = lower_is_better(&es.monitor);
     let better = match state.best {
         None => true,
         Some((_, best)) if lower_is_better => value < best - es.min_delta,

@@ -26,6 +26,7 @@ pub mod run;
 pub mod schedule;
 pub mod session;
 pub mod supervised;
+pub mod sweep;
 
 #[cfg(test)]
 mod frozen_bn_tests;

@@ -12,7 +12,7 @@ use super::data::DataError;
 use super::fit::Cancel;
 use super::fit::{fit, FitError, Stop};
 use super::folder::{Kept, RunFolder};
-use super::observe::{CurvePlot, EpochRecord, MetricsLog, Observer, Observers};
+use super::observe::{CurvePlot, EpochRecord, MetricsLog, Observer, Observers, TensorBoard};
 use super::program::Program;
 use super::resume;
 use super::session::{feeds, Session};
@@ -173,6 +173,11 @@ fn run_session<P: Program>(
         Box::new(metrics_log.map_err(|e| file_error(&log, e))?),
         Box::new(CurvePlot::new(&plot, &title).map_err(|e| file_error(&plot, e))?),
     ];
+    if config.tensorboard {
+        let resumed_at = options.resume.then_some(state.step);
+        let board = TensorBoard::create(&folder.dir, config.log_every as u64, resumed_at);
+        files.push(Box::new(board.map_err(|e| file_error(&folder.dir, e))?));
+    }
     files.push(progress);
     let mut observers = Observers(files);
 

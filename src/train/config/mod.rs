@@ -20,6 +20,7 @@
 //! init: pretrained.safetensors         # start from these weights
 //! seed: 0
 //! out: runs/iris                       # checkpoints, metrics.csv, curves.svg, report.json
+//! tensorboard: true                    # event files for `tensorboard --logdir runs`
 //! ```
 
 pub mod de;
@@ -101,6 +102,9 @@ pub struct TrainConfig {
     /// Write a row to the metrics log every this many steps (0: epochs only).
     #[serde(default = "defaults::one")]
     pub log_every: usize,
+    /// TensorBoard event files beside the metrics log (the same figures and steps).
+    #[serde(default = "defaults::yes")]
+    pub tensorboard: bool,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]

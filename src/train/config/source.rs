@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::TrainConfig;
 use crate::diag::{self, Diagnostics, RenderStyle};
+use crate::front::ast::ConfigValue;
 use crate::front::span::SourceMap;
 
 /// Why no configuration could be read.
@@ -26,6 +27,17 @@ pub fn read_config(
     config_file: Option<&str>,
     style: RenderStyle,
 ) -> Result<(TrainConfig, PathBuf), SourceError> {
+    read_config_value(spec, compiled, config_file, style).map(|(config, _, dir)| (config, dir))
+}
+
+/// [`read_config`], with the configuration's values as written too (a sweep changes some of
+/// them and reads the result again).
+pub fn read_config_value(
+    spec: &str,
+    compiled: &crate::Compiled,
+    config_file: Option<&str>,
+    style: RenderStyle,
+) -> Result<(TrainConfig, ConfigValue, PathBuf), SourceError> {
     let dir = |p: &str| Path::new(p).parent().map(Path::to_path_buf).unwrap_or_default();
     let mut file_sources = SourceMap::new();
     let (value, sources) = match config_file {
@@ -54,7 +66,7 @@ pub fn read_config(
         }
     };
     let config = TrainConfig::from_value(&value).map_err(|e| invalid(e.diagnostic(), sources, style))?;
-    Ok((config, dir(config_file.unwrap_or(spec))))
+    Ok((config, value, dir(config_file.unwrap_or(spec))))
 }
 
 fn invalid(d: diag::Diagnostic, sources: &SourceMap, style: RenderStyle) -> SourceError {

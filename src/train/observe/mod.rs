@@ -4,19 +4,23 @@
 //!
 //! The loop calls one [`Observer`]; [`Observers`] fans that out to several. [`Progress`] draws
 //! the bar (or plain per-epoch lines when stderr is not a terminal), [`MetricsLog`] writes a
-//! CSV or JSON-lines log, [`CurvePlot`] draws the curves as SVG at the end, and
+//! CSV or JSON-lines log, [`TensorBoard`] writes the same figures as TensorBoard event files,
+//! [`CurvePlot`] draws the curves as SVG at the end, and
 //! [`final_report`] renders the lines a person reads when the run is over.
 
 mod log;
 mod plot;
 mod progress;
 mod report;
+pub mod tensorboard;
 mod text;
 
 pub use log::MetricsLog;
 pub use plot::{render_curves, render_lr_curve, CurvePlot};
 pub use progress::Progress;
 pub use report::{final_report, folds_report};
+pub use tensorboard::TensorBoard;
+pub(crate) use text::{figure, seconds};
 
 /// The shape of a run, known before the first step.
 #[derive(Clone, Debug, PartialEq)]

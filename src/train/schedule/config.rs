@@ -113,7 +113,7 @@ impl ScheduleConfig {
     }
 
     fn mode(&self) -> Mode {
-        if self.monitor().ends_with("loss") {
+        if crate::train::fit::lower_is_better(self.monitor()) {
             Mode::Min
         } else {
             Mode::Max
