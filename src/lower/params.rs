@@ -163,6 +163,21 @@ impl ParamStore {
         Ok(var)
     }
 
+    /// Sets the existing variable `key` to fresh values of `init`, drawn from the seed and key's
+    /// stream as a first initialisation is (a run's `init_weights:`).
+    pub fn redraw(&self, key: &str, init: Distribution) -> candle_core::Result<()> {
+        let e = self
+            .index
+            .get(key)
+            .map(|i| &self.entries[*i])
+            .ok_or_else(|| candle_core::Error::msg(format!("no parameter `{key}`")))?;
+        let shape = e.var.dims().to_vec();
+        let values = draw(init, &shape, e.var.elem_count(), self.seed, key).ok_or_else(|| {
+            candle_core::Error::msg(format!("cannot allocate `{key}` of shape {shape:?}: out of memory"))
+        })?;
+        e.var.set(&Tensor::from_vec(values, shape.as_slice(), &self.device)?.to_dtype(self.dtype)?)
+    }
+
     /// The existing int64 variable under `key`, or a new one holding `values` (an index table
     /// the op computed, [`ParamKind::Index`]): never trained.
     pub fn get_or_insert_index(

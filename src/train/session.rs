@@ -68,7 +68,7 @@ impl Session<Supervised> {
     ) -> Result<Session, TrainError> {
         let usage = TrainError::Usage;
         let (device, splits, mut notes) = ground(config, config_dir)?;
-        let Built { model, mut nets, .. } = build_model(
+        let Built { model, mut nets, unmatched_inits, .. } = build_model(
             compiled,
             config,
             &splits,
@@ -77,6 +77,9 @@ impl Session<Supervised> {
             check_memory.then(|| config.optimizer.state_slots()),
         )?;
         let net = nets.full();
+        if let Some(e) = super::init_weights::unmatched_error(&unmatched_inits, &[net]) {
+            return Err(usage(e));
+        }
         let (input, target) = fit_data(net, &config.data, &splits.train)?;
         let output = net.output_names().first().map(|o| o.to_string()).unwrap_or_default();
         let objectives = config.objectives(&output, &target).map_err(usage)?;
@@ -321,6 +324,8 @@ pub struct Built {
     pub nets: Nets,
     /// The symbol of its batch dim.
     pub batch_dim: String,
+    /// The `init_weights` globs that covered none of its parameters.
+    pub unmatched_inits: Vec<String>,
 }
 
 /// Builds a compiled model for `config`'s batch size (bound on its graph) and the rows of
@@ -344,9 +349,11 @@ pub fn build_model(
     }
     check_short_batch(&model, &batch_dim, splits.train.len() % b, b)?;
     let full = model.build_seeded(device, DType::F32, seed)?;
+    let unmatched_inits =
+        super::init_weights::apply(&full, &config.init_weights).map_err(TrainError::Usage)?;
     let rows = [splits.train.len(), splits.val.len(), splits.test.as_ref().map_or(0, |t| t.len())];
     let nets = Nets::build(&model, full, &batch_dim, &rows)?;
-    Ok(Built { model, nets, batch_dim })
+    Ok(Built { model, nets, batch_dim, unmatched_inits })
 }
 
 /// The splits as named batch sources: features under `input`, targets under `target`, the

@@ -18,6 +18,7 @@
 //! frozen: ["features.*"]               # parameter paths (globs) left untouched
 //! frozen_bn: eval                      # their batch norms keep their running statistics
 //! init: pretrained.safetensors         # start from these weights
+//! init_weights: {"**.weight": normal(0, 0.02), "**.bias": zeros}   # schemes by glob, in order
 //! seed: 0
 //! out: runs/iris                       # checkpoints, metrics.csv, curves.svg, report.json
 //! ```
@@ -34,6 +35,7 @@ use super::optim::config::OptimizerConfig;
 use super::schedule::ScheduleConfig;
 use crate::front::ast::{ConfigKind, ConfigValue};
 use crate::lower::device::DeviceChoice;
+use crate::ops::init_scheme::Scheme;
 pub use de::ConfigError;
 
 #[derive(Clone, Debug, Deserialize)]
@@ -84,6 +86,11 @@ pub struct TrainConfig {
     /// Load what fits from `init` and report the rest (a replaced head, say).
     #[serde(default)]
     pub init_partial: bool,
+    /// Initialisation schemes by glob over learned parameters' keys (`torch.nn.init`'s),
+    /// drawn from the run's seed once the model is built, in order: a later entry redraws the
+    /// parameters an earlier one covered too. Each glob must cover a parameter.
+    #[serde(default, deserialize_with = "de::schemes_by_glob")]
+    pub init_weights: Vec<(String, Scheme)>,
     #[serde(default)]
     pub seed: u64,
     #[serde(default)]

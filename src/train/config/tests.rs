@@ -181,3 +181,31 @@ fn parameter_groups_read_with_their_own_rate_and_decay() {
             .message;
     assert!(e.contains("momentum"), "{e}");
 }
+
+#[test]
+fn init_weights_reads_scheme_calls_in_order_in_both_surfaces() {
+    use crate::ops::init_scheme::Scheme;
+    let c = from_wick(
+        r#"train {
+    data: { csv: "iris.csv", target: species }
+    init_weights: { "**.weight": normal(0, 0.02), "**.bias": zeros, "0.weight": kaiming_normal(mode=fan_out, nonlinearity="relu") }
+}"#,
+    )
+    .unwrap();
+    let globs: Vec<&str> = c.init_weights.iter().map(|(g, _)| g.as_str()).collect();
+    assert_eq!(globs, ["**.weight", "**.bias", "0.weight"]);
+    assert_eq!(c.init_weights[0].1, Scheme::Normal { mean: 0.0, std: 0.02 });
+    assert_eq!(c.init_weights[1].1, Scheme::Zeros);
+    assert_eq!(
+        c.init_weights[2].1.to_string(),
+        "kaiming_normal(a=0, mode=\"fan_out\", nonlinearity=\"relu\")"
+    );
+    let y = from_yaml("data: {csv: iris.csv, target: species}\ninit_weights:\n  \"**.weight\": \"xavier_uniform(gain=2)\"\n  \"**.bias\": zeros\n")
+        .unwrap();
+    assert_eq!(y.init_weights[0], ("**.weight".to_string(), Scheme::XavierUniform { gain: 2.0 }));
+    // A scheme that does not read points at its value.
+    let e = from_wick("train {\n data: { csv: \"iris.csv\", target: species }\n init_weights: { \"**.bias\": normal(0, 0.02, 3) }\n}")
+        .unwrap_err();
+    assert!(e.contains("`normal` takes at most 2 arguments"), "{e}");
+    assert!(e.contains("m.wick:6:29"), "{e}");
+}

@@ -39,6 +39,17 @@ pub fn prepare(
     };
     let generator = build(&gan.generator, config.seed)?;
     let discriminator = build(&gan.discriminator, config.seed.wrapping_add(0x9e37_79b9))?;
+    // A glob may cover either player's parameters, but must cover some.
+    let neither: Vec<String> = generator
+        .unmatched_inits
+        .iter()
+        .filter(|g| discriminator.unmatched_inits.contains(g))
+        .cloned()
+        .collect();
+    let players = [generator.nets.full(), discriminator.nets.full()];
+    if let Some(e) = crate::train::init_weights::unmatched_error(&neither, &players) {
+        return Err(TrainError::Usage(e));
+    }
     let (real, classes) = check_players(&generator, &discriminator, &splits)?;
     let made = first_output_dims(&generator.model).unwrap_or_default();
     let images = made.len() == 4 && matches!(made[1], 1 | 3);
