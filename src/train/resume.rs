@@ -28,7 +28,7 @@ pub fn settings(config: &TrainConfig, device: &Device) -> BTreeMap<String, Strin
     put("schedule", schedule_as_recorded(&config.schedule));
     put("batch_size", config.batch_size.to_string());
     put("accumulate", config.accumulate.to_string());
-    put("clip", format!("{:?}", config.clip));
+    put("clip", clip_as_recorded(config.clip));
     put("l1", format!("{:?}", config.l1));
     // `frozen_bn: train` changes the frozen set's numbers; the default leaves the text as it was.
     let frozen_bn = match config.frozen_bn {
@@ -68,6 +68,16 @@ fn schedule_as_recorded(schedule: &super::schedule::ScheduleConfig) -> String {
     };
     let written = format!("warmup_start: {:?}", schedule.warmup_start);
     format!("{schedule:?}").replace(&written, &format!("warmup_start: {start:?}"))
+}
+
+/// `clip:`, a 2-norm written as earlier versions recorded it, before `norm_type`.
+fn clip_as_recorded(clip: Option<super::config::Clip>) -> String {
+    match clip {
+        Some(super::config::Clip::Norm { max, norm_type }) if norm_type == 2.0 => {
+            format!("Some(Norm({max:?}))")
+        }
+        other => format!("{other:?}"),
+    }
 }
 
 /// One setting that differs between a checkpoint and the run resuming it.
