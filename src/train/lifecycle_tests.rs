@@ -309,3 +309,26 @@ fn an_augmented_run_stopped_inside_an_epoch_resumes_bit_for_bit() {
     run(&plain, &yaml.replace(&format!(", {augment}"), ""), false);
     assert_ne!(bits(&plain), bits(&straight));
 }
+
+#[test]
+fn drop_last_leaves_out_the_short_batch_and_resumes_exactly() {
+    // 120 rows in batches of 16: 7 full batches and one of 8, which `drop_last` leaves out.
+    let kept = Folder::new("keep-last");
+    assert_eq!(kept.train("batch_size: 16\nepochs: 2\n", false, false).unwrap().steps, 16);
+    let straight = Folder::new("drop-last");
+    let s = straight.train("batch_size: 16\ndrop_last: true\nepochs: 2\n", false, false).unwrap();
+    assert_eq!(s.steps, 14);
+    assert!(!same(&straight.tensors("weights.safetensors"), &kept.tensors("weights.safetensors")));
+    let split = Folder::new("drop-last-split");
+    split.train("batch_size: 16\ndrop_last: true\nepochs: 2\nmax_steps: 9\n", false, false).unwrap();
+    // Resuming without the key is another run: refused, naming it.
+    let e = split.train("batch_size: 16\nepochs: 2\n", true, false).unwrap_err().to_string();
+    assert!(e.contains("`drop_last`: the checkpoint has true, this run has nothing"), "{e}");
+    let resumed = split.train("batch_size: 16\ndrop_last: true\nepochs: 2\n", true, false).unwrap();
+    assert_eq!(resumed.steps, 14);
+    assert_eq!(figures(&resumed), figures(&s));
+    assert!(same(&split.tensors("weights.safetensors"), &straight.tensors("weights.safetensors")));
+    // Too few rows for one batch.
+    let e = Folder::new("drop-all").train("batch_size: 200\ndrop_last: true\n", false, false).unwrap_err();
+    assert!(e.to_string().contains("`drop_last: true` leaves no training batch: 120 row(s)"), "{e}");
+}

@@ -2,7 +2,8 @@
 //! and the check that a resumed run is the run it continues.
 //!
 //! A setting is recorded when changing it changes the numbers of the steps to come: the data
-//! and its split, the loss, the optimizer and its rate, the schedule, the batch, accumulation,
+//! and its split, the loss, the optimizer and its rate, the schedule, the batch (and
+//! `drop_last`), accumulation,
 //! clipping, the L1 penalty, the frozen set, the seed, the metrics (they are the log's columns),
 //! early stopping and the device. `epochs` and `max_steps` are not: extending a run is what a
 //! resume is for. Neither are `log_every` and `checkpoint_every`, which change no number.
@@ -27,6 +28,10 @@ pub fn settings(config: &TrainConfig, device: &Device) -> BTreeMap<String, Strin
     put("optimizer", format!("{:?}{groups}", config.optimizer));
     put("schedule", schedule_as_recorded(&config.schedule));
     put("batch_size", config.batch_size.to_string());
+    // Recorded only when set: earlier checkpoints, which always kept the short batch, have no key.
+    if config.drop_last {
+        put("drop_last", "true".into());
+    }
     put("accumulate", config.accumulate.to_string());
     put("clip", clip_as_recorded(config.clip));
     put("l1", format!("{:?}", config.l1));

@@ -242,7 +242,14 @@ pub fn looping(
     rows: usize,
     batches_per_step: usize,
 ) -> Result<(FitConfig, Option<Plateau>), TrainError> {
-    let steps_per_epoch = steps_per_epoch(rows, config.batch_size, batches_per_step) as u64;
+    let used = super::fit::used_rows(rows, config.batch_size, config.drop_last);
+    if used == 0 {
+        return Err(TrainError::Usage(format!(
+            "`drop_last: true` leaves no training batch: {rows} row(s) for a batch size of {}",
+            config.batch_size
+        )));
+    }
+    let steps_per_epoch = steps_per_epoch(used, config.batch_size, batches_per_step) as u64;
     let length = match config.schedule.every {
         super::schedule::Unit::Epoch => config.epochs as u64,
         super::schedule::Unit::Step => config.max_steps.unwrap_or(config.epochs as u64 * steps_per_epoch),
@@ -260,6 +267,7 @@ pub fn looping(
         early_stopping: config.early_stopping.clone(),
         cancel: Cancel::default(),
         augment: None,
+        drop_last: config.drop_last,
     };
     Ok((fit, plateau))
 }
@@ -347,7 +355,9 @@ pub fn build_model(
         let g = model.graph();
         check_training_memory(&crate::check::analyze(g, &g.bindings()), b, slots, available_memory())?;
     }
-    check_short_batch(&model, &batch_dim, splits.train.len() % b, b)?;
+    if !config.drop_last {
+        check_short_batch(&model, &batch_dim, splits.train.len() % b, b)?;
+    }
     let full = model.build_seeded(device, DType::F32, seed)?;
     let unmatched_inits =
         super::init_weights::apply(&full, &config.init_weights).map_err(TrainError::Usage)?;
@@ -451,7 +461,7 @@ fn check_short_batch(model: &Model, batch_dim: &str, rest: usize, b: usize) -> R
         if channels > 0 && total / channels < 2 {
             return Err(TrainError::Usage(format!(
                 "the last training batch has {rest} row(s), and `{}` (batch norm) needs more than one \
-                 value per channel in training: choose a batch size other than {b}",
+                 value per channel in training: choose a batch size other than {b}, or `drop_last: true`",
                 node.path
             )));
         }

@@ -10,6 +10,7 @@
 //! schedule: {name: cosine, warmup: 2}  # step, multistep, exponential, inverse_time, plateau
 //! epochs: 60
 //! batch_size: 10
+//! drop_last: false                     # true: leave out each epoch's short last batch
 //! metrics: [accuracy, top5_accuracy]
 //! early_stopping: {monitor: val_loss, patience: 5}
 //! accumulate: 1                        # batches per optimizer step
@@ -55,6 +56,10 @@ pub struct TrainConfig {
     pub max_steps: Option<u64>,
     #[serde(default = "defaults::batch_size")]
     pub batch_size: usize,
+    /// Leave out each epoch's short last training batch (`DataLoader(drop_last=True)`): the
+    /// rows that do not fill a batch, a different few each shuffled epoch.
+    #[serde(default)]
+    pub drop_last: bool,
     /// Besides the loss; `accuracy` by default when the loss classifies.
     #[serde(default)]
     pub metrics: Option<Vec<String>>,

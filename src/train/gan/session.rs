@@ -80,7 +80,8 @@ pub fn prepare(
     let (fit, plateau) = looping(config, splits.train.len(), gan.discriminator.steps)?;
     let fid = match &gan.fid {
         Some(f) => {
-            let steps = steps_per_epoch(splits.train.len(), config.batch_size, gan.discriminator.steps);
+            let rows = crate::train::fit::used_rows(splits.train.len(), config.batch_size, config.drop_last);
+            let steps = steps_per_epoch(rows, config.batch_size, gan.discriminator.steps);
             Some(FidProbe::prepare(f, config_dir, &device, &made, &splits.train.x, config.seed, steps)?)
         }
         None => None,
