@@ -332,3 +332,23 @@ fn drop_last_leaves_out_the_short_batch_and_resumes_exactly() {
     let e = Folder::new("drop-all").train("batch_size: 200\ndrop_last: true\n", false, false).unwrap_err();
     assert!(e.to_string().contains("`drop_last: true` leaves no training batch: 120 row(s)"), "{e}");
 }
+
+#[test]
+fn class_weights_init_weights_and_norm_types_reach_a_run() {
+    let run = |name: &str, yaml: &str| Folder::new(name).train(&format!("epochs: 2\n{yaml}"), false, false);
+    let weighted = "loss: {name: cross_entropy, weight: [1, 2, 4], ignore_index: 1, reduction: sum}\n";
+    let r = run("ce-options", weighted).unwrap();
+    assert!(r.train_loss.is_finite() && r.steps == 24, "{r:?}");
+    let e = run("ce-two", "loss: {name: cross_entropy, weight: [1, 2]}\n").unwrap_err().to_string();
+    assert!(e.contains("2 class weights, but the output has 3 classes"), "{e}");
+    // The same seed and schemes give the same run; a glob that covers nothing is refused.
+    let inits = "init_weights: {\"**.weight\": orthogonal(gain=1.4), \"**.bias\": \"constant(0.01)\"}\n";
+    let a = Folder::new("init-a");
+    let b = Folder::new("init-b");
+    a.train(&format!("epochs: 1\n{inits}"), false, false).unwrap();
+    b.train(&format!("epochs: 1\n{inits}"), false, false).unwrap();
+    assert!(same(&a.tensors("weights.safetensors"), &b.tensors("weights.safetensors")));
+    let e = run("init-typo", "init_weights: {\"head.*\": zeros}\n").unwrap_err().to_string();
+    assert!(e.contains("`init_weights: head.*` covers no learned parameter; the top-level paths are"), "{e}");
+    assert!(run("clip-inf", "clip: {norm: 0.5, norm_type: inf}\n").unwrap().train_loss.is_finite());
+}

@@ -10,12 +10,20 @@ use super::loss;
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, tag = "name", rename_all = "snake_case")]
 pub enum LossConfig {
-    /// Integer targets; classes on `class_axis` of the first output.
+    /// Integer targets; classes on `class_axis` of the first output. `weight`, `ignore_index`
+    /// and `reduction` as `torch.nn.functional.cross_entropy`'s (a class weight per class; the
+    /// target value that counts for nothing; `mean` or `sum`).
     CrossEntropy {
         #[serde(default)]
         label_smoothing: f64,
         #[serde(default = "one")]
         class_axis: usize,
+        #[serde(default)]
+        weight: Option<Vec<f64>>,
+        #[serde(default)]
+        ignore_index: Option<i64>,
+        #[serde(default)]
+        reduction: Reduction,
     },
     /// The first output holds log-probabilities.
     Nll {
@@ -46,6 +54,16 @@ pub enum LossConfig {
     },
 }
 
+/// How per-target losses become one number: `mean` (PyTorch's default; weighted by the class
+/// weights when given) or `sum`.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Reduction {
+    #[default]
+    Mean,
+    Sum,
+}
+
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq)]
 #[serde(rename_all = "snake_case")]
 pub enum Reconstruction {
@@ -70,18 +88,55 @@ fn two() -> f64 {
 
 impl Default for LossConfig {
     fn default() -> Self {
-        LossConfig::CrossEntropy { label_smoothing: 0.0, class_axis: 1 }
+        LossConfig::cross_entropy(0.0)
     }
 }
 
 impl LossConfig {
+    /// Cross-entropy over axis 1 with `label_smoothing` and PyTorch's other defaults.
+    pub fn cross_entropy(label_smoothing: f64) -> LossConfig {
+        LossConfig::CrossEntropy {
+            label_smoothing,
+            class_axis: 1,
+            weight: None,
+            ignore_index: None,
+            reduction: Reduction::Mean,
+        }
+    }
+
+    /// The target value that counts for nothing (`ignore_index`), where the loss has one.
+    pub fn ignore_index(&self) -> Option<i64> {
+        match self {
+            LossConfig::CrossEntropy { ignore_index, .. } => *ignore_index,
+            _ => None,
+        }
+    }
+
+    /// What one key alone cannot say: class weights that are numbers of 0 or more.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        if let LossConfig::CrossEntropy { weight: Some(w), .. } = self {
+            if let Some(bad) = w.iter().find(|v| !v.is_finite() || **v < 0.0) {
+                return Err(format!("`weight` holds a class weight per class, each 0 or more; found {bad}"));
+            }
+            if w.is_empty() {
+                return Err("`weight` holds a class weight per class; found none".into());
+            }
+        }
+        Ok(())
+    }
+
     /// The loss of `outputs` (the model's, in order) against `target`: a scalar tensor.
     pub fn compute(&self, outputs: &[Tensor], target: &Tensor) -> Result<Tensor> {
         let Some(first) = outputs.first() else { candle_core::bail!("the model has no output") };
         let float_target = || target.to_dtype(first.dtype());
         match self {
-            LossConfig::CrossEntropy { label_smoothing, class_axis } => {
-                loss::cross_entropy(first, target, *class_axis, *label_smoothing)
+            LossConfig::CrossEntropy { label_smoothing, class_axis, weight, ignore_index, reduction } => {
+                let options = loss::ClassOptions {
+                    weight: weight.as_deref(),
+                    ignore_index: *ignore_index,
+                    sum: *reduction == Reduction::Sum,
+                };
+                loss::cross_entropy_with(first, target, *class_axis, *label_smoothing, &options)
             }
             LossConfig::Nll { class_axis } => loss::nll(first, target, *class_axis),
             LossConfig::BceWithLogits => loss::bce_with_logits(first, &float_target()?),

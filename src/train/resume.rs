@@ -19,7 +19,7 @@ pub fn settings(config: &TrainConfig, device: &Device) -> BTreeMap<String, Strin
     let mut s = BTreeMap::new();
     let mut put = |key: &str, value: String| s.insert(key.to_string(), value);
     put("data", data_as_recorded(&config.data));
-    put("loss", format!("{:?}", config.loss));
+    put("loss", loss_as_recorded(&config.loss));
     // Parameter groups change the update; without any the text is as it was.
     let groups = match config.param_groups.as_slice() {
         [] => String::new(),
@@ -73,6 +73,15 @@ fn schedule_as_recorded(schedule: &super::schedule::ScheduleConfig) -> String {
     };
     let written = format!("warmup_start: {:?}", schedule.warmup_start);
     format!("{schedule:?}").replace(&written, &format!("warmup_start: {start:?}"))
+}
+
+/// `loss:`, without cross-entropy's `weight`, `ignore_index` and `reduction` where they are
+/// at their defaults.
+pub(crate) fn loss_as_recorded(loss: &super::losses::Losses) -> String {
+    format!("{loss:?}")
+        .replace(", weight: None", "")
+        .replace(", ignore_index: None", "")
+        .replace(", reduction: Mean", "")
 }
 
 /// `clip:`, a 2-norm written as earlier versions recorded it, before `norm_type`.

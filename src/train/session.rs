@@ -13,6 +13,7 @@ use super::data::{self, DataConfig, Dataset, Splits};
 use super::fit::{steps_per_epoch, Cancel, FitConfig};
 use super::freeze::freeze;
 use super::nets::Nets;
+use super::objective::LossConfig;
 use super::optim::Param;
 use super::run::TrainError;
 use super::schedule::Plateau;
@@ -187,7 +188,21 @@ fn check_objectives(
         }
         if objective.loss.classifies() {
             if let Some(classes) = class_count(model, &objective.output, objective.loss.class_axis()) {
-                data::check_class_indices(target, &objective.output, classes)?;
+                // Targets at `ignore_index` name no class.
+                let named = match objective.loss.ignore_index() {
+                    Some(ignored) => target.ne(ignored)?.where_cond(target, &target.zeros_like()?)?,
+                    None => (*target).clone(),
+                };
+                data::check_class_indices(&named, &objective.output, classes)?;
+                if let LossConfig::CrossEntropy { weight: Some(w), .. } = &objective.loss {
+                    if w.len() != classes {
+                        return Err(mismatch(format!(
+                            "the loss on `{}` has {} class weights, but the output has {classes} classes",
+                            objective.output,
+                            w.len()
+                        )));
+                    }
+                }
             }
         }
     }
@@ -225,7 +240,7 @@ fn augmenter(
         let [objective] = objectives else {
             return Err(usage("mixup and CutMix take one loss; this run has several".into()));
         };
-        if !matches!(objective.loss, super::objective::LossConfig::CrossEntropy { class_axis: 1, .. }) {
+        if !matches!(objective.loss, LossConfig::CrossEntropy { class_axis: 1, .. }) {
             return Err(usage("mixup and CutMix need `loss: cross_entropy` on [N, C] scores".into()));
         }
         classes = class_count(model, &objective.output, 1)

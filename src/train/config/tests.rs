@@ -54,7 +54,7 @@ fn a_train_section_reads_every_kind_of_value() {
         matches!(&c.data.source, Source::Csv { path, target: Some(t), .. } if path == "iris.csv" && t == "species")
     );
     assert_eq!(c.data.val, Validation::Split(0.25));
-    assert_eq!(c.loss, Losses::One(LossConfig::CrossEntropy { label_smoothing: 0.1, class_axis: 1 }));
+    assert_eq!(c.loss, Losses::One(LossConfig::cross_entropy(0.1)));
     assert!(
         matches!(c.optimizer, crate::train::optim::config::OptimizerConfig::Sgd { lr, nesterov: true, .. } if lr == 0.01)
     );
