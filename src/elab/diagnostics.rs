@@ -220,6 +220,14 @@ pub fn bad_init(span: Span, message: &str) -> Diagnostic {
     )
 }
 
+/// A scheme that reads fans chosen for a 1-d parameter (a block's `init=` reaching a norm).
+pub fn init_needs_fans(span: Span, message: &str) -> Diagnostic {
+    Diagnostic::error("E0225", format!("initialisation: {message}")).at(span, "this initialisation").help(
+        "a 1-d parameter (a norm's weight, a bias) takes a scheme without fans (`ones`, \
+         `normal(1, 0.02)`): give its layer its own `init=` or `bias_init=`, which wins over the block's",
+    )
+}
+
 pub fn unknown_tie_target(span: Span, target: &str, layers: &[&str]) -> Diagnostic {
     let d = Diagnostic::error("E0216", format!("`tie` names `{target}`, which is no layer of this model"))
         .at(span, "no layer has this path");

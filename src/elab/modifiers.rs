@@ -155,7 +155,7 @@ impl<'a> Elaborator<'a> {
             let Some((scheme, span)) = chosen else { continue };
             if scheme.needs_two_dims() && p.shape.len() < 2 {
                 let what = format!("`{}` has shape {}", p.path_under(path), shape_string(&p.shape));
-                self.report(diag::bad_init(
+                self.report(diag::init_needs_fans(
                     *span,
                     &format!("{scheme} reads fans, which need 2 or more dims; {what}"),
                 ));
