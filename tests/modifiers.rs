@@ -168,3 +168,17 @@ fn a_scheme_that_needs_fans_on_a_1d_parameter_or_a_typo_is_an_error_at_the_choic
     let text = format!("{:?}", c.diagnostics);
     assert!(text.contains("`constant` has no argument `value`; it takes val"), "{text}");
 }
+
+#[test]
+fn yaml_layers_choose_inits_in_both_forms() {
+    // The expression form inside YAML, and the string form a YAML value holds.
+    let yaml = "dims:\n  N: 2\nmodels:\n  M:\n    body:\n      - input: {x: \"[N, 8]\"}\n      - y: 'x |> a: Linear(4, init=orthogonal(gain=2), bias_init=\"constant(0.5)\") |> b: Linear(3, init=\"kaiming_uniform(a=0.2)\")'\n      - output: y\n";
+    let c = compile_source("m.yaml", yaml, &Options::default());
+    assert!(!c.diagnostics.has_errors(), "{:?}", c.diagnostics);
+    assert_eq!(init_of(&c, "a.weight"), "orthogonal(gain=2)");
+    assert_eq!(init_of(&c, "a.bias"), "constant(0.5)");
+    assert_eq!(
+        init_of(&c, "b.weight"),
+        "kaiming_uniform(a=0.2, mode=\"fan_in\", nonlinearity=\"leaky_relu\")"
+    );
+}

@@ -87,7 +87,7 @@ pub(crate) fn loss_as_recorded(loss: &super::losses::Losses) -> String {
 /// `clip:`, a 2-norm written as earlier versions recorded it, before `norm_type`.
 fn clip_as_recorded(clip: Option<super::config::Clip>) -> String {
     match clip {
-        Some(super::config::Clip::Norm { max, norm_type }) if norm_type == 2.0 => {
+        Some(super::config::Clip::Norm { max, norm_type: 2.0 }) => {
             format!("Some(Norm({max:?}))")
         }
         other => format!("{other:?}"),
