@@ -220,8 +220,15 @@ impl Metric {
         }
     }
 
-    /// The number of correct target positions in this batch, and how many there were.
-    pub fn count(&self, output: &Tensor, target: &Tensor, class_axis: usize) -> Result<(f64, f64)> {
+    /// The number of correct target positions in this batch, and how many there were; class
+    /// targets equal to `ignore` (the loss's `ignore_index`) count for neither.
+    pub fn count(
+        &self,
+        output: &Tensor,
+        target: &Tensor,
+        class_axis: usize,
+        ignore: Option<i64>,
+    ) -> Result<(f64, f64)> {
         let correct = match *self {
             Metric::TopK(k) => {
                 // Soft targets (mixup, CutMix) count as their most likely class.
@@ -247,8 +254,15 @@ impl Metric {
                 predicted.eq(&t)?
             }
         };
-        let n = correct.elem_count() as f64;
-        Ok((correct.to_dtype(DType::F64)?.flatten_all()?.sum(D::Minus1)?.to_scalar::<f64>()?, n))
+        let correct = correct.to_dtype(DType::F64)?;
+        let sum = |t: &Tensor| t.flatten_all()?.sum(D::Minus1)?.to_scalar::<f64>();
+        match ignore.filter(|_| matches!(self, Metric::TopK(_)) && !target.dtype().is_float()) {
+            Some(ignored) => {
+                let kept = target.ne(ignored)?.to_dtype(DType::F64)?.reshape(correct.shape())?;
+                Ok((sum(&(correct * &kept)?)?, sum(&kept)?))
+            }
+            None => Ok((sum(&correct)?, correct.elem_count() as f64)),
+        }
     }
 }
 
@@ -263,12 +277,15 @@ mod tests {
         let d = Device::Cpu;
         let scores = Tensor::new(&[[0.1f32, 0.5, 0.4], [0.7, 0.2, 0.1], [0.2, 0.3, 0.5]], &d).unwrap();
         let target = Tensor::new(&[2i64, 0, 0], &d).unwrap();
-        assert_eq!(Metric::TopK(1).count(&scores, &target, 1).unwrap(), (1.0, 3.0));
-        assert_eq!(Metric::TopK(2).count(&scores, &target, 1).unwrap(), (2.0, 3.0));
-        assert_eq!(Metric::TopK(3).count(&scores, &target, 1).unwrap(), (3.0, 3.0));
+        assert_eq!(Metric::TopK(1).count(&scores, &target, 1, None).unwrap(), (1.0, 3.0));
+        assert_eq!(Metric::TopK(2).count(&scores, &target, 1, None).unwrap(), (2.0, 3.0));
+        assert_eq!(Metric::TopK(3).count(&scores, &target, 1, None).unwrap(), (3.0, 3.0));
+        // An ignored target value counts for neither: the right `0` and the wrong `2` remain.
+        let ignoring = Tensor::new(&[2i64, 0, -100], &d).unwrap();
+        assert_eq!(Metric::TopK(1).count(&scores, &ignoring, 1, Some(-100)).unwrap(), (1.0, 2.0));
         // (N, T, C) with classes last.
         let seq = scores.unsqueeze(0).unwrap();
-        assert_eq!(Metric::TopK(1).count(&seq, &target.unsqueeze(0).unwrap(), 2).unwrap(), (1.0, 3.0));
+        assert_eq!(Metric::TopK(1).count(&seq, &target.unsqueeze(0).unwrap(), 2, None).unwrap(), (1.0, 3.0));
     }
 
     #[test]
