@@ -182,3 +182,18 @@ fn yaml_layers_choose_inits_in_both_forms() {
         "kaiming_uniform(a=0.2, mode=\"fan_in\", nonlinearity=\"leaky_relu\")"
     );
 }
+
+#[test]
+fn an_init_on_a_layer_without_such_a_parameter_is_an_error() {
+    let spec = "dim N = 2\nmodel M { input x: [N, 3, 8, 8]\n output y = x |> c: Conv2d(4, 3, bias=false, bias_init=zeros) |> r: ReLU(init=ones) }";
+    let c = compile_source("unused.wick", spec, &Options::default());
+    let errors: Vec<String> =
+        c.diagnostics.items.iter().filter(|d| d.code == "E0225").map(|d| d.message.clone()).collect();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(errors[0].contains("`bias_init` on `c` (Conv2d), which has no bias to start"), "{}", errors[0]);
+    assert!(
+        errors[1].contains("`init` on `r` (ReLU), which has no learned weight to start"),
+        "{}",
+        errors[1]
+    );
+}

@@ -49,7 +49,9 @@ impl<'a> Elaborator<'a> {
             self.frozen_depth += usize::from(m.frozen);
             self.inits.push(m.inits);
             let value = self.call_op(def, args, piped, env, prefix, naming, span, name_span);
-            self.inits.pop();
+            if let (Some(chosen), Some(node)) = (self.inits.pop(), value.node()) {
+                self.check_inits_used(&chosen, node);
+            }
             self.frozen_depth -= usize::from(m.frozen);
             if let (Some((target, span)), Some(node)) = (m.tie, value.node()) {
                 self.ties.push(Tie { node, target, span });

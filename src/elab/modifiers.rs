@@ -165,6 +165,32 @@ impl<'a> Elaborator<'a> {
         }
     }
 
+    /// `init=` or `bias_init=` on a layer that has no such parameter (`ReLU(init=zeros)`,
+    /// `Conv2d(..., bias=false, bias_init=zeros)`) would choose nothing: an error at it.
+    pub(super) fn check_inits_used(&mut self, chosen: &ChosenInits, node: NodeId) {
+        let node = self.graph.node(node);
+        if node.failed() {
+            return;
+        }
+        let has =
+            |bias: bool| node.params.iter().any(|p| p.kind == ParamKind::Weight && is_bias(&p.name) == bias);
+        let unused: Vec<(Span, String)> =
+            [("init", &chosen.weight, false), ("bias_init", &chosen.bias, true)]
+                .into_iter()
+                .filter_map(|(key, c, bias)| c.as_ref().filter(|_| !has(bias)).map(|(_, span)| (*span, key)))
+                .map(|(span, key)| {
+                    let what = if key == "init" { "learned weight" } else { "bias" };
+                    (
+                        span,
+                        format!("`{key}` on `{}` ({}), which has no {what} to start", node.path, node.kind),
+                    )
+                })
+                .collect();
+        for (span, message) in unused {
+            self.report(diag::bad_init(span, &message));
+        }
+    }
+
     /// Point each tied layer's parameters at the owner's, checking names and shapes.
     pub(super) fn resolve_ties(&mut self) {
         let ties = std::mem::take(&mut self.ties);
