@@ -774,3 +774,10 @@ fn unpacking_a_layers_outputs_into_too_few_names_says_how_many_it_gives() {
         "{rendered}"
     );
 }
+
+#[test]
+fn bad_init() {
+    let c = case("bad_init", "E0225");
+    assert_points_at(&c, "E0225", 10, "kaiming_normal(mode=\"fan_out\")");
+    assert_mentions(&c, "E0225", "`s1.bn.weight` has shape [8]");
+}

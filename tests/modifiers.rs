@@ -103,3 +103,97 @@ fn a_tie_to_a_tied_layer_reaches_the_owner_and_cycles_are_errors() {
         .iter()
         .any(|d| d.code == "E0217" && d.notes.iter().any(|n| n.contains("cycle"))));
 }
+
+// `init=` on a block call reaches every layer in it; a layer's own choice wins inside.
+const CHOSEN_INITS: &str = r#"
+dim N = 2
+
+block Stage(x: [N, cin, h, w], out: int) {
+    return x |> conv: Conv2d(out, 3, padding=1) |> bn: BatchNorm2d(init=normal(1, 0.02)) |> ReLU
+}
+
+model M {
+    input x: [N, 3, 8, 8]
+    y = x |> s1: Stage(8, init=kaiming_normal(mode="fan_out", nonlinearity="relu"), bias_init=zeros)
+          |> head: Conv2d(4, 1, init="xavier_uniform(gain=2)", bias_init=constant(-1))
+          |> tail: Conv2d(4, 1)
+    output y
+}
+"#;
+
+fn init_of(c: &wick::Compiled, key: &str) -> String {
+    let g = c.graph.as_ref().expect("graph");
+    g.order
+        .iter()
+        .map(|id| g.node(*id))
+        .flat_map(|n| n.params.iter().map(move |p| (p.path_under(&n.path), p.init.to_string())))
+        .find(|(k, _)| k == key)
+        .unwrap_or_else(|| panic!("no parameter {key}"))
+        .1
+}
+
+#[test]
+fn init_and_bias_init_choose_each_layers_schemes_block_calls_included() {
+    let c = compile_source("inits.wick", CHOSEN_INITS, &Options::default());
+    assert!(!c.diagnostics.has_errors(), "{:?}", c.diagnostics);
+    let kaiming = "kaiming_normal(a=0, mode=\"fan_out\", nonlinearity=\"relu\")";
+    assert_eq!(init_of(&c, "s1.conv.weight"), kaiming);
+    assert_eq!(init_of(&c, "s1.conv.bias"), "zeros");
+    // The batch norm's own choice wins over its block's; its bias takes the block's.
+    assert_eq!(init_of(&c, "s1.bn.weight"), "normal(1, 0.02)");
+    assert_eq!(init_of(&c, "s1.bn.bias"), "zeros");
+    assert_eq!(init_of(&c, "s1.bn.running_var"), "ones");
+    assert_eq!(init_of(&c, "head.weight"), "xavier_uniform(gain=2)");
+    assert_eq!(init_of(&c, "head.bias"), "constant(-1)");
+    // Outside any choice: PyTorch's default.
+    assert!(init_of(&c, "tail.weight").starts_with("U(-1/sqrt("), "{}", init_of(&c, "tail.weight"));
+}
+
+#[test]
+fn a_scheme_that_needs_fans_on_a_1d_parameter_or_a_typo_is_an_error_at_the_choice() {
+    let bare = CHOSEN_INITS.replace("BatchNorm2d(init=normal(1, 0.02))", "BatchNorm2d");
+    let c = compile_source("inits.wick", &bare, &Options::default());
+    let errors: Vec<String> =
+        c.diagnostics.items.iter().filter(|d| d.code == "E0225").map(|d| d.message.clone()).collect();
+    // The block's kaiming reaches `bn.weight` [8]: PyTorch refuses fans of a 1-d tensor too.
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].contains("`s1.bn.weight` has shape [8]"), "{}", errors[0]);
+    assert!(errors[0].contains("need 2 or more dims"), "{}", errors[0]);
+
+    let typo = CHOSEN_INITS.replace("bias_init=zeros", "bias_init=zeroes");
+    let c = compile_source("typo.wick", &typo, &Options::default());
+    assert!(c.diagnostics.has_errors());
+    let args = CHOSEN_INITS.replace("constant(-1)", "constant(value=-1)");
+    let c = compile_source("args.wick", &args, &Options::default());
+    let text = format!("{:?}", c.diagnostics);
+    assert!(text.contains("`constant` has no argument `value`; it takes val"), "{text}");
+}
+
+#[test]
+fn yaml_layers_choose_inits_in_both_forms() {
+    // The expression form inside YAML, and the string form a YAML value holds.
+    let yaml = "dims:\n  N: 2\nmodels:\n  M:\n    body:\n      - input: {x: \"[N, 8]\"}\n      - y: 'x |> a: Linear(4, init=orthogonal(gain=2), bias_init=\"constant(0.5)\") |> b: Linear(3, init=\"kaiming_uniform(a=0.2)\")'\n      - output: y\n";
+    let c = compile_source("m.yaml", yaml, &Options::default());
+    assert!(!c.diagnostics.has_errors(), "{:?}", c.diagnostics);
+    assert_eq!(init_of(&c, "a.weight"), "orthogonal(gain=2)");
+    assert_eq!(init_of(&c, "a.bias"), "constant(0.5)");
+    assert_eq!(
+        init_of(&c, "b.weight"),
+        "kaiming_uniform(a=0.2, mode=\"fan_in\", nonlinearity=\"leaky_relu\")"
+    );
+}
+
+#[test]
+fn an_init_on_a_layer_without_such_a_parameter_is_an_error() {
+    let spec = "dim N = 2\nmodel M { input x: [N, 3, 8, 8]\n output y = x |> c: Conv2d(4, 3, bias=false, bias_init=zeros) |> r: ReLU(init=ones) }";
+    let c = compile_source("unused.wick", spec, &Options::default());
+    let errors: Vec<String> =
+        c.diagnostics.items.iter().filter(|d| d.code == "E0225").map(|d| d.message.clone()).collect();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(errors[0].contains("`bias_init` on `c` (Conv2d), which has no bias to start"), "{}", errors[0]);
+    assert!(
+        errors[1].contains("`init` on `r` (ReLU), which has no learned weight to start"),
+        "{}",
+        errors[1]
+    );
+}

@@ -47,7 +47,11 @@ impl<'a> Elaborator<'a> {
         if let Some(def) = ops::lookup(name) {
             let m = self.modifiers(args, &def.signature.arg_names(), true, env, prefix);
             self.frozen_depth += usize::from(m.frozen);
+            self.inits.push(m.inits);
             let value = self.call_op(def, args, piped, env, prefix, naming, span, name_span);
+            if let (Some(chosen), Some(node)) = (self.inits.pop(), value.node()) {
+                self.check_inits_used(&chosen, node);
+            }
             self.frozen_depth -= usize::from(m.frozen);
             if let (Some((target, span)), Some(node)) = (m.tie, value.node()) {
                 self.ties.push(Tie { node, target, span });
@@ -59,7 +63,9 @@ impl<'a> Elaborator<'a> {
                 let names: Vec<&str> = def.params.iter().map(|p| p.name.name.as_str()).collect();
                 let m = self.modifiers(args, &names, false, env, prefix);
                 self.frozen_depth += usize::from(m.frozen);
+                self.inits.push(m.inits);
                 let value = self.call_block(def, args, piped, env, prefix, naming, span);
+                self.inits.pop();
                 self.frozen_depth -= usize::from(m.frozen);
                 value
             }
@@ -455,6 +461,7 @@ impl<'a> Elaborator<'a> {
         }
         let origin = Origin { span, chain: self.shared_chain.clone() };
         draft.node.frozen = self.frozen_depth > 0;
+        self.choose_inits(&mut draft.node.params, &draft.node.path);
         let outputs = draft.node.outputs.clone();
         let id = self.graph.add(draft, origin);
         let mut values: Vec<Value> = outputs

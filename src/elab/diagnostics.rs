@@ -211,6 +211,23 @@ pub fn tie_on_block(span: Span) -> Diagnostic {
         .help("put `tie=\"...\"` on the layer inside the block whose parameters are shared")
 }
 
+/// `init=` or `bias_init=` that names no scheme, gives it wrong arguments, or does not fit a
+/// parameter's shape.
+pub fn bad_init(span: Span, message: &str) -> Diagnostic {
+    Diagnostic::error("E0225", format!("initialisation: {message}")).at(span, "this initialisation").help(
+        "the schemes are torch.nn.init's: xavier_uniform, xavier_normal, kaiming_uniform, kaiming_normal, \
+         normal, trunc_normal, orthogonal, uniform, constant, zeros, ones",
+    )
+}
+
+/// A scheme that reads fans chosen for a 1-d parameter (a block's `init=` reaching a norm).
+pub fn init_needs_fans(span: Span, message: &str) -> Diagnostic {
+    Diagnostic::error("E0225", format!("initialisation: {message}")).at(span, "this initialisation").help(
+        "a 1-d parameter (a norm's weight, a bias) takes a scheme without fans (`ones`, \
+         `normal(1, 0.02)`): give its layer its own `init=` or `bias_init=`, which wins over the block's",
+    )
+}
+
 pub fn unknown_tie_target(span: Span, target: &str, layers: &[&str]) -> Diagnostic {
     let d = Diagnostic::error("E0216", format!("`tie` names `{target}`, which is no layer of this model"))
         .at(span, "no layer has this path");

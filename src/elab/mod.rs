@@ -89,6 +89,8 @@ pub(crate) struct Elaborator<'a> {
     frozen_depth: usize,
     /// `tie=` requests, resolved once every layer exists.
     ties: Vec<modifiers::Tie>,
+    /// The `init=` / `bias_init=` of the calls being elaborated, outermost first.
+    inits: Vec<modifiers::ChosenInits>,
     /// The sequence numbering spliced layers, while one is being built.
     splice: Option<stage::Splice>,
     /// What each `Value::Op` refers to, by its index.
@@ -136,6 +138,7 @@ pub fn elaborate(modules: &[Module], opts: &ElabOptions) -> (Option<Graph>, Diag
         aborted: false,
         frozen_depth: 0,
         ties: Vec::new(),
+        inits: Vec::new(),
         op_values: Vec::new(),
         splice: None,
     };

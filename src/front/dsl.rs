@@ -205,7 +205,13 @@ impl Builder {
                 pair.into_inner()
                     .map(|entry| {
                         let mut kv = entry.into_inner();
-                        let key = self.ident(kv.next());
+                        let key = match kv.next() {
+                            Some(p) if p.as_rule() == Rule::string => {
+                                let s = self.string(p);
+                                Ident { name: s.value, span: s.span }
+                            }
+                            other => self.ident(other),
+                        };
                         let value =
                             kv.next().map_or(ConfigValue { kind: ConfigKind::Null, span: key.span }, |v| {
                                 self.config(v)
@@ -670,7 +676,7 @@ fn describe_expected(rules: &[Rule]) -> String {
             Rule::train_def => "`train`",
             Rule::cfg_map => "`{`",
             Rule::cfg_entry | Rule::cfg_key => "a key (`name: value`)",
-            Rule::cfg_list | Rule::cfg_number | Rule::cfg_word => "a value",
+            Rule::cfg_list | Rule::cfg_number | Rule::cfg_word | Rule::cfg_call => "a value",
             Rule::EOI => "the end of the file",
             Rule::ident | Rule::arg_name | Rule::label | Rule::name => "a name",
             Rule::quoted_label => "a label",

@@ -31,6 +31,7 @@
 //! ```
 
 pub mod device;
+mod draw;
 pub mod executor;
 pub mod grad2;
 pub mod gradcheck;
@@ -52,9 +53,10 @@ use crate::ir::graph::Node;
 use crate::ir::tensor::TensorType;
 use crate::ops::{Init, ParamKind};
 
+pub use crate::ops::init_scheme::Distribution;
 pub use executor::{Lowered, Pass};
 pub use model::Model;
-pub use params::{Draw, LoadReport, ParamStore, WeightsMismatch};
+pub use params::{LoadReport, ParamStore, WeightsMismatch};
 pub use reuse::Reuse;
 
 /// What a forward pass tells each layer beside its inputs.
@@ -236,7 +238,7 @@ impl LowerCtx<'_> {
             ))
         })?;
         let shape = self.dims(&decl.shape)?;
-        let draw = self.draw(&decl.init)?;
+        let draw = self.draw(&decl.init, &shape)?;
         let own = decl.path_under(&self.node.path);
         // A tied parameter names the owner's full key (`wte.weight`).
         let key = match self.node.tied_to(name) {
@@ -250,23 +252,26 @@ impl LowerCtx<'_> {
         self.store.get_or_init(&key, &shape, kind, trainable, draw).map_err(|e| self.error(e.to_string()))
     }
 
-    /// A declared initialisation with its fans bound.
-    fn draw(&self, init: &Init) -> Result<Draw, LowerError> {
+    /// A declared initialisation with its fans bound (a chosen scheme's from `shape`).
+    fn draw(&self, init: &Init, shape: &[usize]) -> Result<Distribution, LowerError> {
         let fans = |a: &Dim, b: &Dim| Ok::<_, LowerError>((self.dim(a)? + self.dim(b)?) as f64);
         Ok(match init {
-            Init::Zeros => Draw::Full(0.0),
-            Init::Ones => Draw::Full(1.0),
-            Init::Full(v) => Draw::Full(*v),
-            Init::Normal { mean, std } => Draw::Normal { mean: *mean, std: *std },
+            Init::Zeros => Distribution::Full(0.0),
+            Init::Ones => Distribution::Full(1.0),
+            Init::Full(v) => Distribution::Full(*v),
+            Init::Normal { mean, std } => Distribution::Normal { mean: *mean, std: *std },
             Init::TruncNormal { mean, std, low, high } => {
-                Draw::TruncNormal { mean: *mean, std: *std, low: *low, high: *high }
+                Distribution::TruncNormal { mean: *mean, std: *std, low: *low, high: *high }
             }
-            Init::UniformFan(fan) => Draw::Uniform(1.0 / (self.dim(fan)? as f64).sqrt()),
-            Init::XavierUniform { fan_in, fan_out } => Draw::Uniform((6.0 / fans(fan_in, fan_out)?).sqrt()),
+            Init::UniformFan(fan) => Distribution::Uniform(1.0 / (self.dim(fan)? as f64).sqrt()),
+            Init::XavierUniform { fan_in, fan_out } => {
+                Distribution::Uniform((6.0 / fans(fan_in, fan_out)?).sqrt())
+            }
             Init::XavierNormal { fan_in, fan_out } => {
-                Draw::Normal { mean: 0.0, std: (2.0 / fans(fan_in, fan_out)?).sqrt() }
+                Distribution::Normal { mean: 0.0, std: (2.0 / fans(fan_in, fan_out)?).sqrt() }
             }
             Init::Computed => return Err(self.error("computed values are given by the op, not drawn")),
+            Init::Chosen(scheme) => scheme.distribution(shape).map_err(|e| self.error(e))?,
         })
     }
 }

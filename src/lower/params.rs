@@ -10,28 +10,9 @@ use std::sync::Arc;
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::VarMap;
 
+use super::draw::draw;
+use crate::ops::init_scheme::Distribution;
 use crate::ops::ParamKind;
-
-/// The distribution a parameter's values are drawn from: its declared [`Init`](crate::ops::Init) with the fans
-/// bound ([`super::LowerCtx`] turns one into the other).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Draw {
-    /// Every value the same.
-    Full(f64),
-    /// Uniform on `[-bound, bound]`.
-    Uniform(f64),
-    Normal {
-        mean: f64,
-        std: f64,
-    },
-    /// Normal, redrawn until within `[low, high]`.
-    TruncNormal {
-        mean: f64,
-        std: f64,
-        low: f64,
-        high: f64,
-    },
-}
 
 /// One parameter or buffer.
 #[derive(Clone, Debug)]
@@ -158,7 +139,7 @@ impl ParamStore {
         shape: &[usize],
         kind: ParamKind,
         trainable: bool,
-        init: Draw,
+        init: Distribution,
     ) -> candle_core::Result<Var> {
         if let Some(e) = self.index.get(key).map(|i| &self.entries[*i]) {
             if e.var.dims() != shape {
@@ -167,7 +148,7 @@ impl ParamStore {
             return Ok(e.var.clone());
         }
         let n = shape.iter().try_fold(1usize, |n, d| n.checked_mul(*d));
-        let values = n.and_then(|n| draw(init, n, self.seed, key)).ok_or_else(|| {
+        let values = n.and_then(|n| draw(init, shape, n, self.seed, key)).ok_or_else(|| {
             candle_core::Error::msg(format!("cannot allocate `{key}` of shape {shape:?}: out of memory"))
         })?;
         let t = Tensor::from_vec(values, shape, &self.device)?.to_dtype(self.dtype)?;
@@ -180,6 +161,21 @@ impl ParamStore {
         self.index.insert(key.to_string(), self.entries.len());
         self.entries.push(Entry { key: key.to_string(), kind, trainable, var: var.clone() });
         Ok(var)
+    }
+
+    /// Sets the existing variable `key` to fresh values of `init`, drawn from the seed and key's
+    /// stream as a first initialisation is (a run's `init_weights:`).
+    pub fn redraw(&self, key: &str, init: Distribution) -> candle_core::Result<()> {
+        let e = self
+            .index
+            .get(key)
+            .map(|i| &self.entries[*i])
+            .ok_or_else(|| candle_core::Error::msg(format!("no parameter `{key}`")))?;
+        let shape = e.var.dims().to_vec();
+        let values = draw(init, &shape, e.var.elem_count(), self.seed, key).ok_or_else(|| {
+            candle_core::Error::msg(format!("cannot allocate `{key}` of shape {shape:?}: out of memory"))
+        })?;
+        e.var.set(&Tensor::from_vec(values, shape.as_slice(), &self.device)?.to_dtype(self.dtype)?)
     }
 
     /// The existing int64 variable under `key`, or a new one holding `values` (an index table
@@ -325,32 +321,6 @@ impl ParamStore {
     }
 }
 
-/// `n` values of `init`, from a stream that depends on the seed and the key only; `None` when
-/// they cannot be allocated (an abort otherwise).
-fn draw(init: Draw, n: usize, seed: u64, key: &str) -> Option<Vec<f64>> {
-    let mut rng = SplitMix64::new(seed ^ fnv1a(key));
-    let mut values = Vec::new();
-    values.try_reserve_exact(n).ok()?;
-    match init {
-        Draw::Full(v) => values.resize(n, v),
-        Draw::Uniform(bound) => values.extend((0..n).map(|_| (2.0 * rng.unit() - 1.0) * bound)),
-        Draw::Normal { mean, std } => values.extend((0..n).map(|_| mean + std * rng.normal())),
-        // Bounded so that no interval can hang it: the ops that declare one keep at least
-        // ~8% of the mass inside, so a thousand misses in a row do not happen.
-        Draw::TruncNormal { mean, std, low, high } => values.extend((0..n).map(|_| {
-            let mut v = mean;
-            for _ in 0..1000 {
-                v = mean + std * rng.normal();
-                if (low..=high).contains(&v) {
-                    break;
-                }
-            }
-            v.max(low).min(high)
-        })),
-    }
-    Some(values)
-}
-
 /// Refuse to draw `values` new parameter values in `dtype` when they cannot fit in the memory
 /// available, before any is allocated: the count and the bytes they need, against what is free.
 pub(crate) fn check_room(values: Option<u64>, dtype: DType) -> Result<(), super::LowerError> {
@@ -418,8 +388,8 @@ mod tests {
 
     fn store() -> ParamStore {
         let mut s = ParamStore::new(7, DType::F32, &Device::Cpu);
-        s.get_or_init("fc.weight", &[3, 2], ParamKind::Weight, true, Draw::Uniform(0.5)).unwrap();
-        s.get_or_init("bn.running_var", &[3], ParamKind::Buffer, false, Draw::Full(1.0)).unwrap();
+        s.get_or_init("fc.weight", &[3, 2], ParamKind::Weight, true, Distribution::Uniform(0.5)).unwrap();
+        s.get_or_init("bn.running_var", &[3], ParamKind::Buffer, false, Distribution::Full(1.0)).unwrap();
         s
     }
 
@@ -430,7 +400,7 @@ mod tests {
         assert_eq!(a, b);
         assert!(a.iter().flatten().all(|v| v.abs() <= 0.5));
         assert!(a.iter().flatten().any(|v| *v != a[0][0]));
-        let normal = draw(Draw::Normal { mean: 1.0, std: 2.0 }, 20_000, 1, "k").unwrap();
+        let normal = draw(Distribution::Normal { mean: 1.0, std: 2.0 }, &[20_000], 20_000, 1, "k").unwrap();
         let mean = normal.iter().sum::<f64>() / 20_000.0;
         let var = normal.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 20_000.0;
         assert!((mean - 1.0).abs() < 0.05 && (var.sqrt() - 2.0).abs() < 0.05, "{mean} {var}");

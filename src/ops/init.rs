@@ -4,6 +4,7 @@
 
 use std::fmt;
 
+use super::init_scheme::Scheme;
 use crate::ir::dim::Dim;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -40,6 +41,9 @@ pub enum Init {
     },
     /// Values the op computes from its configuration, not drawn (an index table).
     Computed,
+    /// A scheme the spec chose for this parameter (`init=`, `bias_init=`), its fans read from
+    /// the parameter's shape when drawn.
+    Chosen(Scheme),
 }
 
 impl fmt::Display for Init {
@@ -60,6 +64,7 @@ impl fmt::Display for Init {
                 write!(f, "xavier_normal(fan_in={fan_in}, fan_out={fan_out})")
             }
             Init::Computed => write!(f, "computed"),
+            Init::Chosen(scheme) => write!(f, "{scheme}"),
         }
     }
 }

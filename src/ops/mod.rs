@@ -38,6 +38,7 @@ pub mod flip;
 pub mod geometry;
 pub mod identity;
 pub mod init;
+pub mod init_scheme;
 pub mod input;
 pub mod layernorm;
 pub mod layernorm2d;

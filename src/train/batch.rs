@@ -68,9 +68,10 @@ fn named_batch(part: &Dataset, input: &str, target: &str) -> Batch {
 }
 
 /// An epoch's training batches, grouped `accumulate` to an iteration, the first `skip`
-/// groups left out (a resumed epoch). With `augment`, a background thread selects and
+/// groups left out (a resumed epoch), the short last batch too with `drop_last`. With `augment`, a background thread selects and
 /// augments them while the caller trains, keeping up to `prefetch` batches ready; without, they
 /// are selected up front.
+#[allow(clippy::too_many_arguments)]
 pub fn epoch_groups(
     feed: &Feed,
     size: usize,
@@ -78,19 +79,25 @@ pub fn epoch_groups(
     epoch: usize,
     accumulate: usize,
     skip: usize,
+    drop_last: bool,
     augment: Option<&Arc<Augmenter>>,
 ) -> candle_core::Result<Box<dyn Iterator<Item = candle_core::Result<Vec<Batch>>>>> {
     let accumulate = accumulate.max(1);
     let Some(augment) = augment else {
-        let batches = feed.batches(size, seed)?;
+        let mut batches = feed.batches(size, seed)?;
+        // Only the last batch can be short.
+        if drop_last && batches.last().is_some_and(|b| b.rows < size) {
+            batches.pop();
+        }
         let groups: Vec<Vec<Batch>> = batches.chunks(accumulate).skip(skip).map(<[Batch]>::to_vec).collect();
         return Ok(Box::new(groups.into_iter().map(Ok)));
     };
     let rows = feed.data.len();
-    let order = match seed {
+    let mut order = match seed {
         Some(seed) => shuffled(rows, seed),
         None => (0..rows as u32).collect(),
     };
+    order.truncate(super::fit::used_rows(rows, size, drop_last));
     let (data, input, target) = (feed.data.clone(), feed.input.clone(), feed.target.clone());
     let augment = Arc::clone(augment);
     let remaining = order.len().div_ceil(size.max(1)).saturating_sub(skip * accumulate);

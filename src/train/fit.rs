@@ -47,6 +47,8 @@ pub struct FitConfig {
     pub cancel: Cancel,
     /// Augmentation of the training batches (`data.augment`), made on a background thread.
     pub augment: Option<Arc<Augmenter>>,
+    /// Leave out each epoch's short last training batch.
+    pub drop_last: bool,
 }
 
 /// Why training ended. The run state says where: a stop inside an epoch leaves a cursor.
@@ -116,7 +118,8 @@ pub fn fit(
 ) -> Result<Stop, FitError> {
     let batch = program.batch_size();
     let accumulate = program.batches_per_step().max(1);
-    let steps_per_epoch = steps_per_epoch(train.rows(), batch, accumulate);
+    let steps_per_epoch =
+        steps_per_epoch(used_rows(train.rows(), batch, config.drop_last), batch, accumulate);
     let figures = program.figures();
     let reached = |state: &RunState| config.max_steps.is_some_and(|m| state.step >= m);
     if let Some(cursor) = state.cursor.as_ref().filter(|_| !reached(state)) {
@@ -148,7 +151,16 @@ pub fn fit(
             _ => (0, Tally::new(figures.len() - 1)),
         };
         let seed = config.shuffle.then(|| config.seed.wrapping_add(epoch as u64));
-        let groups = epoch_groups(train, batch, seed, epoch, accumulate, skip, config.augment.as_ref())?;
+        let groups = epoch_groups(
+            train,
+            batch,
+            seed,
+            epoch,
+            accumulate,
+            skip,
+            config.drop_last,
+            config.augment.as_ref(),
+        )?;
         let mut lr = state.base_lr;
         let mut steps_taken = skip;
         let mut train_s = 0.0;
@@ -276,6 +288,16 @@ fn track_best(state: &mut RunState, es: &EarlyStopping, record: &EpochRecord) ->
 pub fn evaluate(program: &dyn Program, data: &Feed, figures: &[String]) -> Result<Metrics, FitError> {
     let batches = data.batches(program.batch_size(), None)?;
     Ok(program.evaluate(&batches)?.metrics(figures))
+}
+
+/// The training rows an epoch uses: all of `rows`, or with `drop_last` those that fill whole
+/// batches of `batch`.
+pub fn used_rows(rows: usize, batch: usize, drop_last: bool) -> usize {
+    if drop_last {
+        rows - rows % batch.max(1)
+    } else {
+        rows
+    }
 }
 
 /// Iterations in an epoch: one per `accumulate` batches, the last batch and the last group

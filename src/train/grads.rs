@@ -39,7 +39,8 @@ pub fn add_grads(
     Ok(acc)
 }
 
-/// Clip in place: by global L2 norm (`clip_grad_norm_`, with its 1e-6) or element-wise.
+/// Clip in place: by the total norm of every gradient together (`clip_grad_norm_`, with its
+/// 1e-6), or element-wise.
 pub fn clip_grads(grads: &mut GradStore, optimizer: &dyn Optimizer, clip: Clip) -> candle_core::Result<()> {
     let present: Vec<(&Tensor, Tensor)> = optimizer
         .params()
@@ -52,12 +53,9 @@ pub fn clip_grads(grads: &mut GradStore, optimizer: &dyn Optimizer, clip: Clip) 
                 grads.insert(t, g.clamp(-v, v)?);
             }
         }
-        Clip::Norm(max) => {
-            let mut sq = 0.0;
-            for (_, g) in &present {
-                sq += g.to_dtype(DType::F64)?.sqr()?.sum_all()?.to_scalar::<f64>()?;
-            }
-            let coef = max / (sq.sqrt() + 1e-6);
+        Clip::Norm { max, norm_type } => {
+            let total = total_norm(present.iter().map(|(_, g)| g), norm_type)?;
+            let coef = max / (total + 1e-6);
             if coef < 1.0 {
                 for (t, g) in present {
                     grads.insert(t, (g * coef)?);
@@ -66,4 +64,23 @@ pub fn clip_grads(grads: &mut GradStore, optimizer: &dyn Optimizer, clip: Clip) 
         }
     }
     Ok(())
+}
+
+/// The `p`-norm of all of `grads` as one vector: `(sum |g|^p)^(1/p)`, the largest |g| for
+/// `p = inf`; in f64.
+fn total_norm<'a>(grads: impl Iterator<Item = &'a Tensor>, p: f64) -> candle_core::Result<f64> {
+    let mut total = 0.0f64;
+    for g in grads {
+        let g = g.to_dtype(DType::F64)?;
+        total = match p {
+            f64::INFINITY => total.max(g.abs()?.max_all()?.to_scalar::<f64>()?),
+            2.0 => total + g.sqr()?.sum_all()?.to_scalar::<f64>()?,
+            _ => total + g.abs()?.powf(p)?.sum_all()?.to_scalar::<f64>()?,
+        };
+    }
+    Ok(match p {
+        f64::INFINITY => total,
+        2.0 => total.sqrt(),
+        _ => total.powf(1.0 / p),
+    })
 }

@@ -309,3 +309,46 @@ fn an_augmented_run_stopped_inside_an_epoch_resumes_bit_for_bit() {
     run(&plain, &yaml.replace(&format!(", {augment}"), ""), false);
     assert_ne!(bits(&plain), bits(&straight));
 }
+
+#[test]
+fn drop_last_leaves_out_the_short_batch_and_resumes_exactly() {
+    // 120 rows in batches of 16: 7 full batches and one of 8, which `drop_last` leaves out.
+    let kept = Folder::new("keep-last");
+    assert_eq!(kept.train("batch_size: 16\nepochs: 2\n", false, false).unwrap().steps, 16);
+    let straight = Folder::new("drop-last");
+    let s = straight.train("batch_size: 16\ndrop_last: true\nepochs: 2\n", false, false).unwrap();
+    assert_eq!(s.steps, 14);
+    assert!(!same(&straight.tensors("weights.safetensors"), &kept.tensors("weights.safetensors")));
+    let split = Folder::new("drop-last-split");
+    split.train("batch_size: 16\ndrop_last: true\nepochs: 2\nmax_steps: 9\n", false, false).unwrap();
+    // Resuming without the key is another run: refused, naming it.
+    let e = split.train("batch_size: 16\nepochs: 2\n", true, false).unwrap_err().to_string();
+    assert!(e.contains("`drop_last`: the checkpoint has true, this run has nothing"), "{e}");
+    let resumed = split.train("batch_size: 16\ndrop_last: true\nepochs: 2\n", true, false).unwrap();
+    assert_eq!(resumed.steps, 14);
+    assert_eq!(figures(&resumed), figures(&s));
+    assert!(same(&split.tensors("weights.safetensors"), &straight.tensors("weights.safetensors")));
+    // Too few rows for one batch.
+    let e = Folder::new("drop-all").train("batch_size: 200\ndrop_last: true\n", false, false).unwrap_err();
+    assert!(e.to_string().contains("`drop_last: true` leaves no training batch: 120 row(s)"), "{e}");
+}
+
+#[test]
+fn class_weights_init_weights_and_norm_types_reach_a_run() {
+    let run = |name: &str, yaml: &str| Folder::new(name).train(&format!("epochs: 2\n{yaml}"), false, false);
+    let weighted = "loss: {name: cross_entropy, weight: [1, 2, 4], ignore_index: 1, reduction: sum}\n";
+    let r = run("ce-options", weighted).unwrap();
+    assert!(r.train_loss.is_finite() && r.steps == 24, "{r:?}");
+    let e = run("ce-two", "loss: {name: cross_entropy, weight: [1, 2]}\n").unwrap_err().to_string();
+    assert!(e.contains("2 class weights, but the output has 3 classes"), "{e}");
+    // The same seed and schemes give the same run; a glob that covers nothing is refused.
+    let inits = "init_weights: {\"**.weight\": orthogonal(gain=1.4), \"**.bias\": \"constant(0.01)\"}\n";
+    let a = Folder::new("init-a");
+    let b = Folder::new("init-b");
+    a.train(&format!("epochs: 1\n{inits}"), false, false).unwrap();
+    b.train(&format!("epochs: 1\n{inits}"), false, false).unwrap();
+    assert!(same(&a.tensors("weights.safetensors"), &b.tensors("weights.safetensors")));
+    let e = run("init-typo", "init_weights: {\"head.*\": zeros}\n").unwrap_err().to_string();
+    assert!(e.contains("`init_weights: head.*` covers no learned parameter; the top-level paths are"), "{e}");
+    assert!(run("clip-inf", "clip: {norm: 0.5, norm_type: inf}\n").unwrap().train_loss.is_finite());
+}

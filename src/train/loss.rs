@@ -45,7 +45,13 @@ pub fn cross_entropy(
     label_smoothing: f64,
 ) -> Result<Tensor> {
     if targets.dtype().is_float() {
-        return soft_cross_entropy(logits, targets, class_axis, label_smoothing);
+        return soft_cross_entropy_with(
+            logits,
+            targets,
+            class_axis,
+            label_smoothing,
+            &ClassOptions::default(),
+        );
     }
     let (rows, targets) = class_rows(logits, targets, class_axis)?;
     let logp = log_softmax(&rows, 1)?;
@@ -57,15 +63,94 @@ pub fn cross_entropy(
     (nll * (1.0 - label_smoothing))? + (uniform * label_smoothing)?
 }
 
-/// Cross-entropy against class probabilities (mixup's and CutMix's soft targets), as
-/// `torch.nn.functional.cross_entropy` with float targets: `targets` has the scores' shape,
-/// `-mean(sum(targets * log_softmax(logits)))` over the class axis.
-fn soft_cross_entropy(
+/// `cross_entropy`'s options past label smoothing, as `torch.nn.functional.cross_entropy`
+/// takes them.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ClassOptions<'a> {
+    /// A weight per class: each target's loss is scaled by its class's, and a mean divides by
+    /// the targets' weights summed (PyTorch's weighted mean).
+    pub weight: Option<&'a [f64]>,
+    /// Targets of this value count for nothing, in the sum and in the mean's count.
+    pub ignore_index: Option<i64>,
+    /// Sum the per-target losses rather than average them.
+    pub sum: bool,
+}
+
+/// [`cross_entropy`] with class weights, an ignored target value and a sum reduction. With
+/// label smoothing, the smoothing term is weighted and reduced alike, as PyTorch does:
+/// `(1 - e) * nll + e / C * sum_c(w_c * -logp_c)`, each over the kept targets.
+pub fn cross_entropy_with(
     logits: &Tensor,
     targets: &Tensor,
     class_axis: usize,
     label_smoothing: f64,
+    options: &ClassOptions,
 ) -> Result<Tensor> {
+    if *options == ClassOptions::default() {
+        return cross_entropy(logits, targets, class_axis, label_smoothing);
+    }
+    if targets.dtype().is_float() {
+        return soft_cross_entropy_with(logits, targets, class_axis, label_smoothing, options);
+    }
+    let (rows, targets) = class_rows(logits, targets, class_axis)?;
+    let (m, classes) = rows.dims2()?;
+    let (dtype, device) = (rows.dtype(), rows.device());
+    let class_weights = class_weights(options.weight, classes, dtype, device)?;
+    let logp = log_softmax(&rows, 1)?;
+    let class_ids = Tensor::arange(0i64, classes as i64, device)?.unsqueeze(0)?;
+    let one_hot = targets.unsqueeze(1)?.broadcast_eq(&class_ids)?.to_dtype(dtype)?;
+    let kept = match options.ignore_index {
+        Some(ignored) => targets.ne(ignored)?.to_dtype(dtype)?,
+        None => Tensor::ones(m, dtype, device)?,
+    };
+    // Each target's weight: its class's, 0 where ignored.
+    let target_weights = (one_hot.broadcast_mul(&class_weights)?.sum(1)? * &kept)?;
+    let nll = (logp.clone() * &one_hot)?.sum(1)?.neg()?;
+    let mut total = (nll * &target_weights)?.sum_all()?;
+    if label_smoothing != 0.0 {
+        let spread = (logp.broadcast_mul(&class_weights)?.sum(1)?.neg()? * &kept)?.sum_all()?;
+        total = ((total * (1.0 - label_smoothing))? + (spread * (label_smoothing / classes as f64))?)?;
+    }
+    if options.sum {
+        return Ok(total);
+    }
+    total / target_weights.sum_all()?
+}
+
+/// The class weights as a `[1, C]` row (ones when none are given), checked against `classes`.
+fn class_weights(
+    weight: Option<&[f64]>,
+    classes: usize,
+    dtype: DType,
+    device: &candle_core::Device,
+) -> Result<Tensor> {
+    let row = match weight {
+        Some(w) if w.len() != classes => {
+            candle_core::bail!(
+                "`weight` has {} class weights, but the scores have {classes} classes",
+                w.len()
+            )
+        }
+        Some(w) => Tensor::new(w, device)?.to_dtype(dtype)?,
+        None => Tensor::ones(classes, dtype, device)?,
+    };
+    row.unsqueeze(0)
+}
+
+/// Cross-entropy against class probabilities (mixup's and CutMix's soft targets), as
+/// `torch.nn.functional.cross_entropy` with float targets: `targets` has the scores' shape,
+/// `-sum_c(w_c * t_c * logp_c)` per position, averaged over positions (not over weights:
+/// PyTorch's rule for probabilities) or summed.
+fn soft_cross_entropy_with(
+    logits: &Tensor,
+    targets: &Tensor,
+    class_axis: usize,
+    label_smoothing: f64,
+    options: &ClassOptions,
+) -> Result<Tensor> {
+    if options.ignore_index.is_some() {
+        candle_core::bail!("`ignore_index` needs class indices as targets, not class probabilities");
+    }
     if targets.dims() != logits.dims() {
         candle_core::bail!(
             "soft targets {:?} for scores {:?}: class probabilities must have the scores' shape",
@@ -74,12 +159,18 @@ fn soft_cross_entropy(
         );
     }
     let classes = logits.dim(class_axis)?;
+    let last = logits.rank() - 1;
     let targets = targets.to_dtype(logits.dtype())?;
     let targets = (targets * (1.0 - label_smoothing))?.affine(1.0, label_smoothing / classes as f64)?;
-    let last = logits.rank() - 1;
     let logp = log_softmax(&logits.transpose(class_axis, last)?.contiguous()?, last)?;
-    let targets = targets.transpose(class_axis, last)?;
-    (logp * targets)?.sum(D::Minus1)?.neg()?.mean_all()
+    let weights = class_weights(options.weight, classes, logits.dtype(), logits.device())?;
+    let per_position =
+        (logp * targets.transpose(class_axis, last)?)?.broadcast_mul(&weights)?.sum(D::Minus1)?.neg()?;
+    if options.sum {
+        per_position.sum_all()
+    } else {
+        per_position.mean_all()
+    }
 }
 
 /// Negative log-likelihood of log-probabilities (`nll_loss`), mean.
@@ -253,5 +344,110 @@ mod tests {
         let f0 = focal(&logits, &y, -1.0, 0.0).unwrap().to_scalar::<f64>().unwrap();
         let f2 = focal(&logits, &y, 0.25, 2.0).unwrap().to_scalar::<f64>().unwrap();
         assert!((f0 - b).abs() < 1e-12 && f2 < b);
+    }
+}
+
+#[cfg(test)]
+mod class_option_tests {
+    use candle_core::{Device, Tensor};
+
+    use super::*;
+
+    fn logits() -> Tensor {
+        let x = [[1.0f64, -0.5, 2.0], [0.3, 0.1, -1.2], [-2.0, 1.5, 0.5], [0.0, 0.7, 0.2]];
+        Tensor::new(&x, &Device::Cpu).unwrap()
+    }
+
+    fn value(t: Tensor) -> f64 {
+        t.to_scalar::<f64>().unwrap()
+    }
+
+    const W: &[f64] = &[0.2, 1.0, 3.0];
+
+    /// Each figure is `torch.nn.functional.cross_entropy` on these logits and targets in f64
+    /// (PyTorch 2.x), with the options named beside it.
+    #[test]
+    fn weights_ignore_index_reduction_and_smoothing_match_pytorch() {
+        let y = Tensor::new(&[0i64, 2, 1, 2], &Device::Cpu).unwrap();
+        let ce = |ls: f64, weight: Option<&[f64]>, ignore_index: Option<i64>, sum: bool| {
+            value(
+                cross_entropy_with(&logits(), &y, 1, ls, &ClassOptions { weight, ignore_index, sum })
+                    .unwrap(),
+            )
+        };
+        let cases = [
+            (ce(0.0, None, None, false), 1.290_979_567_230_081_7), // plain, the fast path
+            (ce(0.0, Some(W), None, false), 1.525_173_656_464_046), // weight=w
+            (ce(0.0, Some(W), None, true), 10.981_250_326_541_133), // weight=w, reduction="sum"
+            (ce(0.0, None, Some(2), false), 0.853_318_313_684_425), // ignore_index=2
+            (ce(0.0, Some(W), Some(2), false), 0.507_837_834_905_586_5), // weight, ignore_index=2
+            (ce(0.1, Some(W), None, false), 1.473_713_960_861_463), // weight, label_smoothing=0.1
+            (ce(0.1, Some(W), None, true), 10.610_740_518_202_531), // ... reduction="sum"
+            (ce(0.2, Some(W), Some(2), false), 0.926_707_703_199_423_1), // weight, ignore 2, ls 0.2
+            (ce(0.1, None, None, true), 5.227_251_602_253_66),     // label_smoothing=0.1, sum
+        ];
+        for (i, (got, want)) in cases.iter().enumerate() {
+            assert!((got - want).abs() < 1e-12, "case {i}: {got} against PyTorch's {want}");
+        }
+    }
+
+    #[test]
+    fn classes_on_a_later_axis_and_soft_targets_take_the_options_too() {
+        // (N, T, C) with classes last; PyTorch's (N, C, T) form gives the same, -100 ignored.
+        let seq = logits().reshape((2, 2, 3)).unwrap();
+        let y = Tensor::new(&[[0i64, -100], [1, 2]], &Device::Cpu).unwrap();
+        let options = ClassOptions { weight: Some(W), ignore_index: Some(-100), sum: false };
+        let got = value(cross_entropy_with(&seq, &y, 2, 0.0, &options).unwrap());
+        assert!((got - 1.033_253_693_646_103).abs() < 1e-12, "{got}");
+        // Class probabilities (mixup): averaged over positions, not over weights.
+        let t = [[0.7f64, 0.3, 0.0], [0.0, 0.5, 0.5], [1.0, 0.0, 0.0], [0.2, 0.2, 0.6]];
+        let t = Tensor::new(&t, &Device::Cpu).unwrap();
+        let mean = ClassOptions { weight: Some(W), ..Default::default() };
+        let got = value(cross_entropy_with(&logits(), &t, 1, 0.0, &mean).unwrap());
+        assert!((got - 2.010_699_194_426_764_7).abs() < 1e-12, "{got}");
+        let sum = ClassOptions { weight: Some(W), sum: true, ..Default::default() };
+        let got = value(cross_entropy_with(&logits(), &t, 1, 0.1, &sum).unwrap());
+        assert!((got - 7.966_132_324_251_866).abs() < 1e-12, "{got}");
+        // What does not fit is an error, not a wrong number.
+        let two = ClassOptions { weight: Some(&[1.0, 2.0]), ..Default::default() };
+        let e = cross_entropy_with(
+            &logits(),
+            &Tensor::new(&[0i64, 1, 1, 0], &Device::Cpu).unwrap(),
+            1,
+            0.0,
+            &two,
+        );
+        assert!(e.unwrap_err().to_string().contains("2 class weights, but the scores have 3 classes"));
+        let ignoring = ClassOptions { ignore_index: Some(0), ..Default::default() };
+        assert!(cross_entropy_with(&logits(), &t, 1, 0.0, &ignoring).is_err());
+    }
+
+    #[test]
+    fn weighted_cross_entropy_has_its_gradient() {
+        // Finite differences on the weighted, ignoring, smoothed mean.
+        let y = Tensor::new(&[0i64, 2, 1, 2], &Device::Cpu).unwrap();
+        let options = ClassOptions { weight: Some(W), ignore_index: Some(1), sum: false };
+        let f = |x: &Tensor| value(cross_entropy_with(x, &y, 1, 0.1, &options).unwrap());
+        let var = candle_core::Var::from_tensor(&logits()).unwrap();
+        let loss = cross_entropy_with(var.as_tensor(), &y, 1, 0.1, &options).unwrap();
+        let grad = loss
+            .backward()
+            .unwrap()
+            .get(var.as_tensor())
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f64>()
+            .unwrap();
+        let base: Vec<f64> = logits().flatten_all().unwrap().to_vec1().unwrap();
+        for (i, g) in grad.iter().enumerate() {
+            let at = |d: f64| {
+                let mut v = base.clone();
+                v[i] += d;
+                f(&Tensor::from_vec(v, (4, 3), &Device::Cpu).unwrap())
+            };
+            let numeric = (at(1e-6) - at(-1e-6)) / 2e-6;
+            assert!((g - numeric).abs() < 1e-6, "logit {i}: {g} against {numeric}");
+        }
     }
 }

@@ -166,10 +166,13 @@ fn one(value: Value) -> Result<LossConfig, String> {
         Value::String(name) => Value::Object(Map::from_iter([("name".to_string(), Value::String(name))])),
         other => other,
     };
-    LossConfig::deserialize(value).map_err(|e| e.to_string())
+    let loss = LossConfig::deserialize(value).map_err(|e| e.to_string())?;
+    loss.check()?;
+    Ok(loss)
 }
 
 /// One output's entry: a loss, with `weight`, `target` and `metrics` besides its own settings.
+/// A list `weight` is cross-entropy's class weights, a number the output's share of the total.
 fn output_loss(output: &str, value: Value) -> Result<OutputLoss, String> {
     let mut mapping = match value {
         Value::String(name) => {
@@ -184,7 +187,11 @@ fn output_loss(output: &str, value: Value) -> Result<OutputLoss, String> {
         Value::Object(m) => m,
         _ => return Err("expected a loss's name or a mapping with `name`".into()),
     };
-    let weight = match mapping.remove("weight") {
+    let share = match mapping.get("weight") {
+        Some(Value::Array(_)) => None,
+        _ => mapping.remove("weight"),
+    };
+    let weight = match share {
         None => 1.0,
         Some(w) => match w.as_f64() {
             Some(w) if w.is_finite() && w >= 0.0 => w,
@@ -222,8 +229,13 @@ mod tests {
     fn the_one_loss_forms_read_as_before() {
         assert_eq!(read("mse").unwrap(), Losses::One(LossConfig::Mse));
         let smoothed = read("{name: cross_entropy, label_smoothing: 0.1}").unwrap();
-        assert_eq!(smoothed, Losses::One(LossConfig::CrossEntropy { label_smoothing: 0.1, class_axis: 1 }));
-        assert_eq!(format!("{smoothed:?}"), "CrossEntropy { label_smoothing: 0.1, class_axis: 1 }");
+        assert_eq!(smoothed, Losses::One(LossConfig::cross_entropy(0.1)));
+        // As a checkpoint records it: the text earlier versions wrote, the new keys at their
+        // defaults left out.
+        assert_eq!(
+            crate::train::resume::loss_as_recorded(&smoothed),
+            "CrossEntropy { label_smoothing: 0.1, class_axis: 1 }"
+        );
     }
 
     #[test]
@@ -255,5 +267,32 @@ mod tests {
             .objectives(None, "box", "t")
             .unwrap_err();
         assert!(e.starts_with("`loss.box.metrics`: `accuracy` needs class targets"), "{e}");
+    }
+
+    #[test]
+    fn cross_entropy_reads_class_weights_ignore_index_and_reduction() {
+        use crate::train::objective::Reduction;
+        let one =
+            read("{name: cross_entropy, weight: [1, 2.5], ignore_index: -100, reduction: sum}").unwrap();
+        let Losses::One(LossConfig::CrossEntropy { weight, ignore_index, reduction, .. }) = &one else {
+            panic!("{one:?}")
+        };
+        assert_eq!(
+            (weight.as_deref(), *ignore_index, *reduction),
+            (Some(&[1.0, 2.5][..]), Some(-100), Reduction::Sum)
+        );
+        // Recorded for a resume with the keys it has; unset ones print as earlier versions did.
+        let recorded = crate::train::resume::loss_as_recorded(&one);
+        assert_eq!(recorded, "CrossEntropy { label_smoothing: 0.0, class_axis: 1, weight: Some([1.0, 2.5]), ignore_index: Some(-100), reduction: Sum }");
+        // Per output, a list `weight` is the classes', a number the output's share.
+        let l = read("{logits: {name: cross_entropy, weight: [1, 3]}, box: {name: mse, weight: 5}}").unwrap();
+        let Losses::PerOutput(l) = l else { panic!() };
+        assert_eq!(l[0].weight, 1.0);
+        assert!(matches!(&l[0].loss, LossConfig::CrossEntropy { weight: Some(w), .. } if w == &[1.0, 3.0]));
+        assert_eq!(l[1].weight, 5.0);
+        let e = read("{name: cross_entropy, weight: [1, -2]}").unwrap_err();
+        assert!(e.contains("each 0 or more; found -2"), "{e}");
+        let e = read("{name: cross_entropy, reduction: none}").unwrap_err();
+        assert!(e.contains("none"), "{e}");
     }
 }

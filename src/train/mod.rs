@@ -12,6 +12,7 @@ pub mod folder;
 pub mod freeze;
 pub mod gan;
 pub mod grads;
+pub mod init_weights;
 pub mod kfold;
 pub mod loss;
 pub mod losses;

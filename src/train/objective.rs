@@ -10,12 +10,20 @@ use super::loss;
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, tag = "name", rename_all = "snake_case")]
 pub enum LossConfig {
-    /// Integer targets; classes on `class_axis` of the first output.
+    /// Integer targets; classes on `class_axis` of the first output. `weight`, `ignore_index`
+    /// and `reduction` as `torch.nn.functional.cross_entropy`'s (a class weight per class; the
+    /// target value that counts for nothing; `mean` or `sum`).
     CrossEntropy {
         #[serde(default)]
         label_smoothing: f64,
         #[serde(default = "one")]
         class_axis: usize,
+        #[serde(default)]
+        weight: Option<Vec<f64>>,
+        #[serde(default)]
+        ignore_index: Option<i64>,
+        #[serde(default)]
+        reduction: Reduction,
     },
     /// The first output holds log-probabilities.
     Nll {
@@ -46,6 +54,16 @@ pub enum LossConfig {
     },
 }
 
+/// How per-target losses become one number: `mean` (PyTorch's default; weighted by the class
+/// weights when given) or `sum`.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Reduction {
+    #[default]
+    Mean,
+    Sum,
+}
+
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq)]
 #[serde(rename_all = "snake_case")]
 pub enum Reconstruction {
@@ -70,18 +88,55 @@ fn two() -> f64 {
 
 impl Default for LossConfig {
     fn default() -> Self {
-        LossConfig::CrossEntropy { label_smoothing: 0.0, class_axis: 1 }
+        LossConfig::cross_entropy(0.0)
     }
 }
 
 impl LossConfig {
+    /// Cross-entropy over axis 1 with `label_smoothing` and PyTorch's other defaults.
+    pub fn cross_entropy(label_smoothing: f64) -> LossConfig {
+        LossConfig::CrossEntropy {
+            label_smoothing,
+            class_axis: 1,
+            weight: None,
+            ignore_index: None,
+            reduction: Reduction::Mean,
+        }
+    }
+
+    /// The target value that counts for nothing (`ignore_index`), where the loss has one.
+    pub fn ignore_index(&self) -> Option<i64> {
+        match self {
+            LossConfig::CrossEntropy { ignore_index, .. } => *ignore_index,
+            _ => None,
+        }
+    }
+
+    /// What one key alone cannot say: class weights that are numbers of 0 or more.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        if let LossConfig::CrossEntropy { weight: Some(w), .. } = self {
+            if let Some(bad) = w.iter().find(|v| !v.is_finite() || **v < 0.0) {
+                return Err(format!("`weight` holds a class weight per class, each 0 or more; found {bad}"));
+            }
+            if w.is_empty() {
+                return Err("`weight` holds a class weight per class; found none".into());
+            }
+        }
+        Ok(())
+    }
+
     /// The loss of `outputs` (the model's, in order) against `target`: a scalar tensor.
     pub fn compute(&self, outputs: &[Tensor], target: &Tensor) -> Result<Tensor> {
         let Some(first) = outputs.first() else { candle_core::bail!("the model has no output") };
         let float_target = || target.to_dtype(first.dtype());
         match self {
-            LossConfig::CrossEntropy { label_smoothing, class_axis } => {
-                loss::cross_entropy(first, target, *class_axis, *label_smoothing)
+            LossConfig::CrossEntropy { label_smoothing, class_axis, weight, ignore_index, reduction } => {
+                let options = loss::ClassOptions {
+                    weight: weight.as_deref(),
+                    ignore_index: *ignore_index,
+                    sum: *reduction == Reduction::Sum,
+                };
+                loss::cross_entropy_with(first, target, *class_axis, *label_smoothing, &options)
             }
             LossConfig::Nll { class_axis } => loss::nll(first, target, *class_axis),
             LossConfig::BceWithLogits => loss::bce_with_logits(first, &float_target()?),
@@ -165,8 +220,15 @@ impl Metric {
         }
     }
 
-    /// The number of correct target positions in this batch, and how many there were.
-    pub fn count(&self, output: &Tensor, target: &Tensor, class_axis: usize) -> Result<(f64, f64)> {
+    /// The number of correct target positions in this batch, and how many there were; class
+    /// targets equal to `ignore` (the loss's `ignore_index`) count for neither.
+    pub fn count(
+        &self,
+        output: &Tensor,
+        target: &Tensor,
+        class_axis: usize,
+        ignore: Option<i64>,
+    ) -> Result<(f64, f64)> {
         let correct = match *self {
             Metric::TopK(k) => {
                 // Soft targets (mixup, CutMix) count as their most likely class.
@@ -192,8 +254,15 @@ impl Metric {
                 predicted.eq(&t)?
             }
         };
-        let n = correct.elem_count() as f64;
-        Ok((correct.to_dtype(DType::F64)?.flatten_all()?.sum(D::Minus1)?.to_scalar::<f64>()?, n))
+        let correct = correct.to_dtype(DType::F64)?;
+        let sum = |t: &Tensor| t.flatten_all()?.sum(D::Minus1)?.to_scalar::<f64>();
+        match ignore.filter(|_| matches!(self, Metric::TopK(_)) && !target.dtype().is_float()) {
+            Some(ignored) => {
+                let kept = target.ne(ignored)?.to_dtype(DType::F64)?.reshape(correct.shape())?;
+                Ok((sum(&(correct * &kept)?)?, sum(&kept)?))
+            }
+            None => Ok((sum(&correct)?, correct.elem_count() as f64)),
+        }
     }
 }
 
@@ -208,12 +277,15 @@ mod tests {
         let d = Device::Cpu;
         let scores = Tensor::new(&[[0.1f32, 0.5, 0.4], [0.7, 0.2, 0.1], [0.2, 0.3, 0.5]], &d).unwrap();
         let target = Tensor::new(&[2i64, 0, 0], &d).unwrap();
-        assert_eq!(Metric::TopK(1).count(&scores, &target, 1).unwrap(), (1.0, 3.0));
-        assert_eq!(Metric::TopK(2).count(&scores, &target, 1).unwrap(), (2.0, 3.0));
-        assert_eq!(Metric::TopK(3).count(&scores, &target, 1).unwrap(), (3.0, 3.0));
+        assert_eq!(Metric::TopK(1).count(&scores, &target, 1, None).unwrap(), (1.0, 3.0));
+        assert_eq!(Metric::TopK(2).count(&scores, &target, 1, None).unwrap(), (2.0, 3.0));
+        assert_eq!(Metric::TopK(3).count(&scores, &target, 1, None).unwrap(), (3.0, 3.0));
+        // An ignored target value counts for neither: the right `0` and the wrong `2` remain.
+        let ignoring = Tensor::new(&[2i64, 0, -100], &d).unwrap();
+        assert_eq!(Metric::TopK(1).count(&scores, &ignoring, 1, Some(-100)).unwrap(), (1.0, 2.0));
         // (N, T, C) with classes last.
         let seq = scores.unsqueeze(0).unwrap();
-        assert_eq!(Metric::TopK(1).count(&seq, &target.unsqueeze(0).unwrap(), 2).unwrap(), (1.0, 3.0));
+        assert_eq!(Metric::TopK(1).count(&seq, &target.unsqueeze(0).unwrap(), 2, None).unwrap(), (1.0, 3.0));
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! and the check that a resumed run is the run it continues.
 //!
 //! A setting is recorded when changing it changes the numbers of the steps to come: the data
-//! and its split, the loss, the optimizer and its rate, the schedule, the batch, accumulation,
+//! and its split, the loss, the optimizer and its rate, the schedule, the batch (and
+//! `drop_last`), accumulation,
 //! clipping, the L1 penalty, the frozen set, the seed, the metrics (they are the log's columns),
 //! early stopping and the device. `epochs` and `max_steps` are not: extending a run is what a
 //! resume is for. Neither are `log_every` and `checkpoint_every`, which change no number.
@@ -18,7 +19,7 @@ pub fn settings(config: &TrainConfig, device: &Device) -> BTreeMap<String, Strin
     let mut s = BTreeMap::new();
     let mut put = |key: &str, value: String| s.insert(key.to_string(), value);
     put("data", data_as_recorded(&config.data));
-    put("loss", format!("{:?}", config.loss));
+    put("loss", loss_as_recorded(&config.loss));
     // Parameter groups change the update; without any the text is as it was.
     let groups = match config.param_groups.as_slice() {
         [] => String::new(),
@@ -27,8 +28,12 @@ pub fn settings(config: &TrainConfig, device: &Device) -> BTreeMap<String, Strin
     put("optimizer", format!("{:?}{groups}", config.optimizer));
     put("schedule", schedule_as_recorded(&config.schedule));
     put("batch_size", config.batch_size.to_string());
+    // Recorded only when set: earlier checkpoints, which always kept the short batch, have no key.
+    if config.drop_last {
+        put("drop_last", "true".into());
+    }
     put("accumulate", config.accumulate.to_string());
-    put("clip", format!("{:?}", config.clip));
+    put("clip", clip_as_recorded(config.clip));
     put("l1", format!("{:?}", config.l1));
     // `frozen_bn: train` changes the frozen set's numbers; the default leaves the text as it was.
     let frozen_bn = match config.frozen_bn {
@@ -68,6 +73,25 @@ fn schedule_as_recorded(schedule: &super::schedule::ScheduleConfig) -> String {
     };
     let written = format!("warmup_start: {:?}", schedule.warmup_start);
     format!("{schedule:?}").replace(&written, &format!("warmup_start: {start:?}"))
+}
+
+/// `loss:`, without cross-entropy's `weight`, `ignore_index` and `reduction` where they are
+/// at their defaults.
+pub(crate) fn loss_as_recorded(loss: &super::losses::Losses) -> String {
+    format!("{loss:?}")
+        .replace(", weight: None", "")
+        .replace(", ignore_index: None", "")
+        .replace(", reduction: Mean", "")
+}
+
+/// `clip:`, a 2-norm written as earlier versions recorded it, before `norm_type`.
+fn clip_as_recorded(clip: Option<super::config::Clip>) -> String {
+    match clip {
+        Some(super::config::Clip::Norm { max, norm_type: 2.0 }) => {
+            format!("Some(Norm({max:?}))")
+        }
+        other => format!("{other:?}"),
+    }
 }
 
 /// One setting that differs between a checkpoint and the run resuming it.

@@ -13,6 +13,7 @@ use super::data::{self, DataConfig, Dataset, Splits};
 use super::fit::{steps_per_epoch, Cancel, FitConfig};
 use super::freeze::freeze;
 use super::nets::Nets;
+use super::objective::LossConfig;
 use super::optim::Param;
 use super::run::TrainError;
 use super::schedule::Plateau;
@@ -68,7 +69,7 @@ impl Session<Supervised> {
     ) -> Result<Session, TrainError> {
         let usage = TrainError::Usage;
         let (device, splits, mut notes) = ground(config, config_dir)?;
-        let Built { model, mut nets, .. } = build_model(
+        let Built { model, mut nets, unmatched_inits, .. } = build_model(
             compiled,
             config,
             &splits,
@@ -77,6 +78,9 @@ impl Session<Supervised> {
             check_memory.then(|| config.optimizer.state_slots()),
         )?;
         let net = nets.full();
+        if let Some(e) = super::init_weights::unmatched_error(&unmatched_inits, &[net]) {
+            return Err(usage(e));
+        }
         let (input, target) = fit_data(net, &config.data, &splits.train)?;
         let output = net.output_names().first().map(|o| o.to_string()).unwrap_or_default();
         let objectives = config.objectives(&output, &target).map_err(usage)?;
@@ -184,7 +188,21 @@ fn check_objectives(
         }
         if objective.loss.classifies() {
             if let Some(classes) = class_count(model, &objective.output, objective.loss.class_axis()) {
-                data::check_class_indices(target, &objective.output, classes)?;
+                // Targets at `ignore_index` name no class.
+                let named = match objective.loss.ignore_index() {
+                    Some(ignored) => target.ne(ignored)?.where_cond(target, &target.zeros_like()?)?,
+                    None => (*target).clone(),
+                };
+                data::check_class_indices(&named, &objective.output, classes)?;
+                if let LossConfig::CrossEntropy { weight: Some(w), .. } = &objective.loss {
+                    if w.len() != classes {
+                        return Err(mismatch(format!(
+                            "the loss on `{}` has {} class weights, but the output has {classes} classes",
+                            objective.output,
+                            w.len()
+                        )));
+                    }
+                }
             }
         }
     }
@@ -222,7 +240,7 @@ fn augmenter(
         let [objective] = objectives else {
             return Err(usage("mixup and CutMix take one loss; this run has several".into()));
         };
-        if !matches!(objective.loss, super::objective::LossConfig::CrossEntropy { class_axis: 1, .. }) {
+        if !matches!(objective.loss, LossConfig::CrossEntropy { class_axis: 1, .. }) {
             return Err(usage("mixup and CutMix need `loss: cross_entropy` on [N, C] scores".into()));
         }
         classes = class_count(model, &objective.output, 1)
@@ -239,7 +257,14 @@ pub fn looping(
     rows: usize,
     batches_per_step: usize,
 ) -> Result<(FitConfig, Option<Plateau>), TrainError> {
-    let steps_per_epoch = steps_per_epoch(rows, config.batch_size, batches_per_step) as u64;
+    let used = super::fit::used_rows(rows, config.batch_size, config.drop_last);
+    if used == 0 {
+        return Err(TrainError::Usage(format!(
+            "`drop_last: true` leaves no training batch: {rows} row(s) for a batch size of {}",
+            config.batch_size
+        )));
+    }
+    let steps_per_epoch = steps_per_epoch(used, config.batch_size, batches_per_step) as u64;
     let length = match config.schedule.every {
         super::schedule::Unit::Epoch => config.epochs as u64,
         super::schedule::Unit::Step => config.max_steps.unwrap_or(config.epochs as u64 * steps_per_epoch),
@@ -257,6 +282,7 @@ pub fn looping(
         early_stopping: config.early_stopping.clone(),
         cancel: Cancel::default(),
         augment: None,
+        drop_last: config.drop_last,
     };
     Ok((fit, plateau))
 }
@@ -321,6 +347,8 @@ pub struct Built {
     pub nets: Nets,
     /// The symbol of its batch dim.
     pub batch_dim: String,
+    /// The `init_weights` globs that covered none of its parameters.
+    pub unmatched_inits: Vec<String>,
 }
 
 /// Builds a compiled model for `config`'s batch size (bound on its graph) and the rows of
@@ -342,11 +370,15 @@ pub fn build_model(
         let g = model.graph();
         check_training_memory(&crate::check::analyze(g, &g.bindings()), b, slots, available_memory())?;
     }
-    check_short_batch(&model, &batch_dim, splits.train.len() % b, b)?;
+    if !config.drop_last {
+        check_short_batch(&model, &batch_dim, splits.train.len() % b, b)?;
+    }
     let full = model.build_seeded(device, DType::F32, seed)?;
+    let unmatched_inits =
+        super::init_weights::apply(&full, &config.init_weights).map_err(TrainError::Usage)?;
     let rows = [splits.train.len(), splits.val.len(), splits.test.as_ref().map_or(0, |t| t.len())];
     let nets = Nets::build(&model, full, &batch_dim, &rows)?;
-    Ok(Built { model, nets, batch_dim })
+    Ok(Built { model, nets, batch_dim, unmatched_inits })
 }
 
 /// The splits as named batch sources: features under `input`, targets under `target`, the
@@ -444,7 +476,7 @@ fn check_short_batch(model: &Model, batch_dim: &str, rest: usize, b: usize) -> R
         if channels > 0 && total / channels < 2 {
             return Err(TrainError::Usage(format!(
                 "the last training batch has {rest} row(s), and `{}` (batch norm) needs more than one \
-                 value per channel in training: choose a batch size other than {b}",
+                 value per channel in training: choose a batch size other than {b}, or `drop_last: true`",
                 node.path
             )));
         }

@@ -85,7 +85,7 @@ impl Supervised {
             }
             let axis = objective.loss.class_axis();
             for m in &objective.metrics {
-                counts.push(m.count(&outs[at], target, axis)?);
+                counts.push(m.count(&outs[at], target, axis, objective.loss.ignore_index())?);
             }
             let weighted = if objective.weight == 1.0 { loss } else { (loss * objective.weight)? };
             total = Some(match total {

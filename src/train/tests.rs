@@ -182,14 +182,28 @@ fn clipping_scales_by_the_global_norm_or_clamps_each_element() {
     let read = |g: &GradStore, v: &Var| g.get(v.as_tensor()).unwrap().to_vec1::<f32>().unwrap();
     // Global norm 13 (3, 4, 12) clipped to 6.5: everything halves.
     let mut g = grads([3.0, 4.0], [12.0]);
-    clip_grads(&mut g, opt.as_ref(), Clip::Norm(6.5)).unwrap();
+    clip_grads(&mut g, opt.as_ref(), Clip::Norm { max: 6.5, norm_type: 2.0 }).unwrap();
     let half = |x: f32| x / 2.0;
     assert!(read(&g, &a).iter().zip([3.0, 4.0].map(half)).all(|(x, y)| (x - y).abs() < 1e-5));
     assert!((read(&g, &b)[0] - 6.0).abs() < 1e-5);
     // Under the limit nothing changes.
     let mut g = grads([3.0, 4.0], [12.0]);
-    clip_grads(&mut g, opt.as_ref(), Clip::Norm(100.0)).unwrap();
+    clip_grads(&mut g, opt.as_ref(), Clip::Norm { max: 100.0, norm_type: 2.0 }).unwrap();
     assert_eq!(read(&g, &b), [12.0]);
+    // Other norms, each as torch.nn.utils.clip_grad_norm_([a, b], 5.0, norm_type=p) leaves
+    // gradients a = [3, -4], b = [12] (PyTorch 2.x): totals 19, 12.207056 and 12.
+    let torch = [
+        (1.0, [0.789_473_5, -1.052_631_4], 3.157_894_1),
+        (3.0, [1.228_797_4, -1.638_396_5], 4.915_189_7),
+        (f64::INFINITY, [1.249_999_9, -1.666_666_5], 4.999_999_5),
+    ];
+    for (p, want_a, want_b) in torch {
+        let mut g = grads([3.0, -4.0], [12.0]);
+        clip_grads(&mut g, opt.as_ref(), Clip::Norm { max: 5.0, norm_type: p }).unwrap();
+        let close = |x: f32, y: f32| (x - y).abs() < 1e-5;
+        assert!(read(&g, &a).iter().zip(want_a).all(|(x, y)| close(*x, y)), "p={p}: {:?}", read(&g, &a));
+        assert!(close(read(&g, &b)[0], want_b), "p={p}: {:?}", read(&g, &b));
+    }
     let mut g = grads([3.0, -4.0], [0.5]);
     clip_grads(&mut g, opt.as_ref(), Clip::Value(1.0)).unwrap();
     assert_eq!((read(&g, &a), read(&g, &b)), (vec![1.0, -1.0], vec![0.5]));

@@ -204,7 +204,10 @@ fn soft_targets_train_with_cross_entropy_and_count_as_their_likeliest_class() {
     let mixed = cross_entropy(&logits, &half, 1, 0.0).unwrap().to_scalar::<f32>().unwrap();
     let l = |t: &Tensor| cross_entropy(&logits, t, 1, 0.0).unwrap().to_scalar::<f32>().unwrap();
     assert!((mixed - 0.5 * (l(&hard) + l(&other))).abs() < 1e-6);
-    assert_eq!(Metric::TopK(1).count(&logits, &half.to_dtype(DType::F32).unwrap(), 1).unwrap(), (1.0, 2.0));
+    assert_eq!(
+        Metric::TopK(1).count(&logits, &half.to_dtype(DType::F32).unwrap(), 1, None).unwrap(),
+        (1.0, 2.0)
+    );
 }
 
 #[test]

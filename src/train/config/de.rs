@@ -9,6 +9,7 @@ use serde::de::{self, DeserializeOwned, DeserializeSeed, IntoDeserializer, MapAc
 use crate::diag::{did_you_mean, Diagnostic};
 use crate::front::ast::{ConfigKind, ConfigValue};
 use crate::front::span::Span;
+use crate::ops::init_scheme::Scheme;
 
 /// A configuration error and where it is, once known.
 #[derive(Debug, Clone, PartialEq)]
@@ -97,6 +98,33 @@ pub fn by_name<'de, T: DeserializeOwned, D: de::Deserializer<'de>>(d: D) -> Resu
         }
     }
     d.deserialize_any(NameOrMap(std::marker::PhantomData))
+}
+
+/// A mapping of globs to initialisation schemes (`{"**.bias": zeros, "**.weight": normal(0, 0.02)}`),
+/// in the order written; a scheme that does not read points at its value.
+pub fn schemes_by_glob<'de, D: de::Deserializer<'de>>(d: D) -> Result<Vec<(String, Scheme)>, D::Error> {
+    struct Read(Scheme);
+    impl<'de> de::Deserialize<'de> for Read {
+        fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Read, D::Error> {
+            let text = String::deserialize(d)?;
+            Scheme::parse(&text).map(Read).map_err(de::Error::custom)
+        }
+    }
+    struct Globs;
+    impl<'de> Visitor<'de> for Globs {
+        type Value = Vec<(String, Scheme)>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a mapping of parameter globs to initialisations")
+        }
+        fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
+            let mut schemes = Vec::new();
+            while let Some((glob, Read(scheme))) = map.next_entry::<String, Read>()? {
+                schemes.push((glob, scheme));
+            }
+            Ok(schemes)
+        }
+    }
+    d.deserialize_map(Globs)
 }
 
 #[derive(Clone, Copy)]

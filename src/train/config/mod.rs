@@ -10,14 +10,16 @@
 //! schedule: {name: cosine, warmup: 2}  # step, multistep, exponential, inverse_time, plateau
 //! epochs: 60
 //! batch_size: 10
+//! drop_last: false                     # true: leave out each epoch's short last batch
 //! metrics: [accuracy, top5_accuracy]
 //! early_stopping: {monitor: val_loss, patience: 5}
 //! accumulate: 1                        # batches per optimizer step
-//! clip: {norm: 1.0}                    # or {value: 0.5}
+//! clip: {norm: 1.0}                    # norm_type: 2 (or any p > 0, or inf); or {value: 0.5}
 //! l1: 0.0
 //! frozen: ["features.*"]               # parameter paths (globs) left untouched
 //! frozen_bn: eval                      # their batch norms keep their running statistics
 //! init: pretrained.safetensors         # start from these weights
+//! init_weights: {"**.weight": normal(0, 0.02), "**.bias": zeros}   # schemes by glob, in order
 //! seed: 0
 //! out: runs/iris                       # checkpoints, metrics.csv, curves.svg, report.json
 //! tensorboard: true                    # event files for `tensorboard --logdir runs`
@@ -35,6 +37,7 @@ use super::optim::config::OptimizerConfig;
 use super::schedule::ScheduleConfig;
 use crate::front::ast::{ConfigKind, ConfigValue};
 use crate::lower::device::DeviceChoice;
+use crate::ops::init_scheme::Scheme;
 pub use de::ConfigError;
 
 #[derive(Clone, Debug, Deserialize)]
@@ -54,6 +57,10 @@ pub struct TrainConfig {
     pub max_steps: Option<u64>,
     #[serde(default = "defaults::batch_size")]
     pub batch_size: usize,
+    /// Leave out each epoch's short last training batch (`DataLoader(drop_last=True)`): the
+    /// rows that do not fill a batch, a different few each shuffled epoch.
+    #[serde(default)]
+    pub drop_last: bool,
     /// Besides the loss; `accuracy` by default when the loss classifies.
     #[serde(default)]
     pub metrics: Option<Vec<String>>,
@@ -85,6 +92,11 @@ pub struct TrainConfig {
     /// Load what fits from `init` and report the rest (a replaced head, say).
     #[serde(default)]
     pub init_partial: bool,
+    /// Initialisation schemes by glob over learned parameters' keys (`torch.nn.init`'s),
+    /// drawn from the run's seed once the model is built, in order: a later entry redraws the
+    /// parameters an earlier one covered too. Each glob must cover a parameter.
+    #[serde(default, deserialize_with = "de::schemes_by_glob")]
+    pub init_weights: Vec<(String, Scheme)>,
     #[serde(default)]
     pub seed: u64,
     #[serde(default)]
@@ -130,14 +142,43 @@ pub enum FrozenBatchNorm {
     Train,
 }
 
-/// Gradient clipping before each optimizer step.
+/// Gradient clipping before each optimizer step: `{norm: 1.0}` scales every gradient by one
+/// factor so that their total `norm_type`-norm (2 unless given; any p above 0, or `inf`) is at
+/// most 1.0, as `torch.nn.utils.clip_grad_norm_`; `{value: 0.5}` clamps each element.
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "lowercase")]
+#[serde(try_from = "ClipKeys")]
 pub enum Clip {
-    /// Scale all gradients together so their global L2 norm is at most this.
-    Norm(f64),
+    /// The most the total norm may be, and which norm (`f64::INFINITY`: the largest |g|).
+    Norm { max: f64, norm_type: f64 },
     /// Clamp every gradient element into `[-v, v]`.
     Value(f64),
+}
+
+/// `clip:` as written: exactly one of `norm` and `value`, `norm_type` only with `norm`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClipKeys {
+    norm: Option<f64>,
+    value: Option<f64>,
+    norm_type: Option<f64>,
+}
+
+impl TryFrom<ClipKeys> for Clip {
+    type Error = String;
+
+    fn try_from(k: ClipKeys) -> Result<Clip, String> {
+        match (k.norm, k.value, k.norm_type) {
+            (Some(_), Some(_), _) | (None, None, _) => {
+                Err("`clip` takes one of `norm` (with `norm_type`) and `value`".into())
+            }
+            (None, Some(_), Some(_)) => Err("`norm_type` goes with `norm`, not `value`".into()),
+            (None, Some(v), None) => Ok(Clip::Value(v)),
+            (Some(_), None, Some(p)) if p.is_nan() || p <= 0.0 => {
+                Err(format!("`norm_type` is a number above 0 or `inf`, found {p}"))
+            }
+            (Some(max), None, p) => Ok(Clip::Norm { max, norm_type: p.unwrap_or(2.0) }),
+        }
+    }
 }
 
 mod defaults {

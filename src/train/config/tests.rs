@@ -54,7 +54,7 @@ fn a_train_section_reads_every_kind_of_value() {
         matches!(&c.data.source, Source::Csv { path, target: Some(t), .. } if path == "iris.csv" && t == "species")
     );
     assert_eq!(c.data.val, Validation::Split(0.25));
-    assert_eq!(c.loss, Losses::One(LossConfig::CrossEntropy { label_smoothing: 0.1, class_axis: 1 }));
+    assert_eq!(c.loss, Losses::One(LossConfig::cross_entropy(0.1)));
     assert!(
         matches!(c.optimizer, crate::train::optim::config::OptimizerConfig::Sgd { lr, nesterov: true, .. } if lr == 0.01)
     );
@@ -65,7 +65,7 @@ fn a_train_section_reads_every_kind_of_value() {
         c.early_stopping.map(|e| (e.monitor, e.patience, e.restore_best)),
         Some(("val_loss".into(), 2, true))
     );
-    assert_eq!(c.clip, Some(Clip::Norm(1.0)));
+    assert_eq!(c.clip, Some(Clip::Norm { max: 1.0, norm_type: 2.0 }));
     assert_eq!(c.frozen, ["fc1", "layers.*.attn"]);
     assert_eq!(c.l1, -0.0005);
 }
@@ -101,7 +101,7 @@ fn wrong_values_say_what_was_expected_and_where() {
     assert!(e.message.contains("many"), "{e:?}");
     assert_eq!(e.span.map(|s| s.start), Some(38));
     let e = from_yaml("data: {csv: a.csv, target: y}\nclip: {norm: 1, value: 2}\n").unwrap_err();
-    assert!(e.message.contains("one key"), "{e:?}");
+    assert!(e.message.contains("one of `norm`"), "{e:?}");
     let e = from_yaml("epochs: 3\n").unwrap_err();
     assert!(e.message.contains("missing field `data`"), "{e:?}");
 }
@@ -180,4 +180,62 @@ fn parameter_groups_read_with_their_own_rate_and_decay() {
             .unwrap_err()
             .message;
     assert!(e.contains("momentum"), "{e}");
+}
+
+#[test]
+fn init_weights_reads_scheme_calls_in_order_in_both_surfaces() {
+    use crate::ops::init_scheme::Scheme;
+    let c = from_wick(
+        r#"train {
+    data: { csv: "iris.csv", target: species }
+    init_weights: { "**.weight": normal(0, 0.02), "**.bias": zeros, "0.weight": kaiming_normal(mode=fan_out, nonlinearity="relu") }
+}"#,
+    )
+    .unwrap();
+    let globs: Vec<&str> = c.init_weights.iter().map(|(g, _)| g.as_str()).collect();
+    assert_eq!(globs, ["**.weight", "**.bias", "0.weight"]);
+    assert_eq!(c.init_weights[0].1, Scheme::Normal { mean: 0.0, std: 0.02 });
+    assert_eq!(c.init_weights[1].1, Scheme::Zeros);
+    assert_eq!(
+        c.init_weights[2].1.to_string(),
+        "kaiming_normal(a=0, mode=\"fan_out\", nonlinearity=\"relu\")"
+    );
+    let y = from_yaml("data: {csv: iris.csv, target: species}\ninit_weights:\n  \"**.weight\": \"xavier_uniform(gain=2)\"\n  \"**.bias\": zeros\n")
+        .unwrap();
+    assert_eq!(y.init_weights[0], ("**.weight".to_string(), Scheme::XavierUniform { gain: 2.0 }));
+    // A scheme that does not read points at its value.
+    let e = from_wick("train {\n data: { csv: \"iris.csv\", target: species }\n init_weights: { \"**.bias\": normal(0, 0.02, 3) }\n}")
+        .unwrap_err();
+    assert!(e.contains("`normal` takes at most 2 arguments"), "{e}");
+    assert!(e.contains("m.wick:6:29"), "{e}");
+}
+
+#[test]
+fn clip_reads_any_norm_type_and_refuses_what_does_not_fit() {
+    let clip = |text: &str| {
+        from_wick(&format!("train {{\n data: {{ csv: \"iris.csv\", target: species }}\n clip: {text}\n}}"))
+    };
+    assert_eq!(
+        clip("{norm: 1.0, norm_type: inf}").unwrap().clip,
+        Some(Clip::Norm { max: 1.0, norm_type: f64::INFINITY })
+    );
+    assert_eq!(clip("{norm: 2, norm_type: 1}").unwrap().clip, Some(Clip::Norm { max: 2.0, norm_type: 1.0 }));
+    assert_eq!(clip("{value: 0.5}").unwrap().clip, Some(Clip::Value(0.5)));
+    for (bad, says) in [
+        ("{norm: 1, value: 1}", "one of `norm`"),
+        ("{value: 1, norm_type: 1}", "`norm_type` goes with `norm`"),
+        ("{norm: 1, norm_type: 0}", "above 0 or `inf`"),
+        ("{norm: 1, norm_typ: 1}", "did you mean `norm_type`?"),
+    ] {
+        let e = clip(bad).unwrap_err();
+        assert!(e.contains(says), "{bad}: {e}");
+    }
+    // A 2-norm records the text earlier checkpoints did; another norm is a changed setting.
+    let settings =
+        |c: &TrainConfig| crate::train::resume::settings(c, &candle_core::Device::Cpu)["clip"].clone();
+    assert_eq!(settings(&clip("{norm: 1.0}").unwrap()), "Some(Norm(1.0))");
+    assert_eq!(
+        settings(&clip("{norm: 1.0, norm_type: inf}").unwrap()),
+        "Some(Norm { max: 1.0, norm_type: inf })"
+    );
 }

@@ -39,6 +39,17 @@ pub fn prepare(
     };
     let generator = build(&gan.generator, config.seed)?;
     let discriminator = build(&gan.discriminator, config.seed.wrapping_add(0x9e37_79b9))?;
+    // A glob may cover either player's parameters, but must cover some.
+    let neither: Vec<String> = generator
+        .unmatched_inits
+        .iter()
+        .filter(|g| discriminator.unmatched_inits.contains(g))
+        .cloned()
+        .collect();
+    let players = [generator.nets.full(), discriminator.nets.full()];
+    if let Some(e) = crate::train::init_weights::unmatched_error(&neither, &players) {
+        return Err(TrainError::Usage(e));
+    }
     let (real, classes) = check_players(&generator, &discriminator, &splits)?;
     let made = first_output_dims(&generator.model).unwrap_or_default();
     let images = made.len() == 4 && matches!(made[1], 1 | 3);
@@ -69,7 +80,8 @@ pub fn prepare(
     let (fit, plateau) = looping(config, splits.train.len(), gan.discriminator.steps)?;
     let fid = match &gan.fid {
         Some(f) => {
-            let steps = steps_per_epoch(splits.train.len(), config.batch_size, gan.discriminator.steps);
+            let rows = crate::train::fit::used_rows(splits.train.len(), config.batch_size, config.drop_last);
+            let steps = steps_per_epoch(rows, config.batch_size, gan.discriminator.steps);
             Some(FidProbe::prepare(f, config_dir, &device, &made, &splits.train.x, config.seed, steps)?)
         }
         None => None,
