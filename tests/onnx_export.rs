@@ -1,0 +1,141 @@
+//! `wick export` checked by an independent engine: each exported catalog spec, at small bound
+//! dims and seeded weights (batch norm statistics drawn away from their 0/1 start), runs in
+//! tract and must give wick's own eval-mode outputs within 1e-4 of their largest magnitude.
+
+use candle_core::{DType, Device, Tensor};
+use prost::Message;
+use tract_onnx::prelude::{tvec, Framework, InferenceModelExt};
+
+use wick::ir::tensor::DType as WickDType;
+use wick::onnx::{self, weights, ExportError};
+use wick::{Model, Options};
+
+/// `spec` bound by `bind`, exported, run in tract and in wick on the same seeded inputs: the
+/// largest difference relative to the largest output magnitude, over every output.
+fn compare(spec: &str, bind: &[(&str, i64)]) -> f32 {
+    let text = std::fs::read_to_string(format!("specs/{spec}.wick")).unwrap();
+    compare_source(spec, &text, bind)
+}
+
+fn compare_source(spec: &str, text: &str, bind: &[(&str, i64)]) -> f32 {
+    let opts =
+        Options { bind: bind.iter().map(|(k, v)| (k.to_string(), *v)).collect(), ..Options::default() };
+    let model = Model::from_source(&format!("specs/{spec}.wick"), text, &opts).unwrap();
+    let lowered = model.build_seeded(&Device::Cpu, DType::F32, 7).unwrap();
+    // Running statistics away from 0 and 1, so that an export ignoring them would show.
+    for e in lowered.params().entries() {
+        let shape = e.var.shape().clone();
+        if e.key.ends_with("running_mean") {
+            e.var.set(&Tensor::randn(0f32, 0.5, shape, &Device::Cpu).unwrap()).unwrap();
+        } else if e.key.ends_with("running_var") {
+            e.var.set(&Tensor::rand(0.5f32, 2.0, shape, &Device::Cpu).unwrap()).unwrap();
+        }
+    }
+    let graph = model.graph();
+    let values = weights::from_tensors(&lowered.params().state_dict()).unwrap();
+    let proto = onnx::export(graph, &values, onnx::DEFAULT_OPSET).unwrap();
+    let bytes = proto.encode_to_vec();
+
+    let bindings = graph.bindings();
+    let mut ours = Vec::new();
+    let mut theirs = tvec!();
+    for (i, (_, id)) in graph.inputs.iter().enumerate() {
+        let ty = graph.node(*id).outputs[0].bind(&bindings);
+        let dims: Vec<usize> = ty.shape.iter().map(|d| d.as_const().unwrap() as usize).collect();
+        let n: usize = dims.iter().product();
+        if ty.dtype == WickDType::I64 {
+            let ids: Vec<i64> = (0..n).map(|k| ((k * 7 + i) % 3) as i64).collect();
+            ours.push(Tensor::from_vec(ids.clone(), dims.clone(), &Device::Cpu).unwrap());
+            theirs.push(tract_onnx::prelude::Tensor::from_shape(&dims, &ids).unwrap().into());
+        } else {
+            let x = Tensor::randn(0f32, 1.0, dims.clone(), &Device::Cpu).unwrap();
+            let data = x.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            ours.push(x);
+            theirs.push(tract_onnx::prelude::Tensor::from_shape(&dims, &data).unwrap().into());
+        }
+    }
+    let expected = lowered.forward(&ours, false).unwrap();
+    let runnable = tract_onnx::onnx()
+        .model_for_read(&mut bytes.as_slice())
+        .and_then(|m| m.into_optimized())
+        .and_then(|m| m.into_runnable())
+        .unwrap_or_else(|e| panic!("tract cannot load the exported {spec}: {e:?}"));
+    let got = runnable.run(theirs).unwrap();
+    assert_eq!(got.len(), expected.len());
+    let mut worst = 0f32;
+    for (g, e) in got.iter().zip(&expected) {
+        let e_shape: Vec<usize> = e.dims().to_vec();
+        assert_eq!(g.shape(), e_shape.as_slice(), "{spec}: output shape");
+        let g: Vec<f32> = g.as_slice::<f32>().unwrap().to_vec();
+        let e: Vec<f32> = e.flatten_all().unwrap().to_vec1().unwrap();
+        let scale = e.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-6);
+        let diff = g.iter().zip(&e).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+        worst = worst.max(diff / scale);
+    }
+    eprintln!("{spec}: max |tract - wick| / max |wick| = {worst:.2e}");
+    worst
+}
+
+macro_rules! cross_check {
+    ($name:ident, $spec:literal, $bind:expr) => {
+        #[test]
+        fn $name() {
+            let rel = compare($spec, $bind);
+            assert!(rel <= 1e-4, "{}: relative difference {rel:.2e}", $spec);
+        }
+    };
+}
+
+cross_check!(seed_mlp, "seed_mlp", &[("N", 3)]);
+cross_check!(iris_mlp, "iris_mlp", &[("N", 3)]);
+cross_check!(digits_cnn, "digits_cnn", &[("N", 2)]);
+cross_check!(lenet5, "lenet5", &[("N", 2)]);
+cross_check!(resnet18, "resnet18", &[("N", 2), ("H", 32), ("W", 48)]);
+cross_check!(transformer_default, "transformer_default", &[("N", 2), ("S", 3), ("T", 4)]);
+
+/// The ops the catalog specs above do not reach, in one small model each, on odd sizes.
+#[test]
+fn further_ops_agree_with_tract() {
+    let cases = [
+        ("conv_transpose", "model M { input x: [2, 3, 5, 4]\n output y = x |> up: ConvTranspose2d(4, 3, stride=2, padding=1, output_padding=1) |> ELU |> Upsample(scale_factor=2.0) }"),
+        ("bilinear", "model M { input x: [2, 3, 5, 4]\n output y = x |> Upsample(size=[7, 9], mode=\"bilinear\") |> c: Conv2d(2, 3, padding=\"same\", dilation=2) |> Hardswish }"),
+        ("shapes", "model M { input x: [2, 6, 5]\n a = x |> permute([0, 2, 1]) |> transpose(1, 2)\n p0, p1, p2 = split(a, 2, axis=1)\n output y = concat([p1, p0, p2], axis=1) |> Softplus(beta=2.0) |> clamp(min=-0.5, max=0.8)\n output z = slice(x, axis=2, start=1, end=4) |> mean(axis=2, keepdim=true) |> sum(axis=1) |> LogSoftmax }"),
+        ("norms", "model M { input x: [2, 5, 6]\n output y = x |> r: RMSNorm(eps=0.01) |> l: LayerNorm(elementwise_affine=false) |> GELU(approximate=\"tanh\") |> SiLU |> LeakyReLU(0.2) |> Hardsigmoid }"),
+        ("gqa_rotary", "model M { input q: [2, 4, 5, 6]\n input k: [2, 2, 5, 6]\n input v: [2, 2, 5, 3]\n output y = ScaledDotProductAttention(q |> RotaryEmbedding, k |> RotaryEmbedding, v, causal=true) }"),
+        ("cross_attention", "model M { input q: [2, 3, 8]\n input m: [2, 5, 8]\n output y = q |> att: MultiheadAttention(8, 2, key=m, batch_first=true) |> GroupNorm(1) }"),
+    ];
+    for (name, text) in cases {
+        let rel = compare_source(name, text, &[]);
+        assert!(rel <= 1e-4, "{name}: relative difference {rel:.2e}");
+    }
+}
+
+/// A layer without a mapping is named in the error, and nothing is returned.
+#[test]
+fn an_op_without_a_mapping_is_an_error_naming_its_layer() {
+    let spec = "model M { input x: [2, 3, 4]\n output y = x |> head: LSTM(5) }";
+    let model = Model::from_source("m.wick", spec, &Options::default()).unwrap();
+    let lowered = model.build_seeded(&Device::Cpu, DType::F32, 0).unwrap();
+    let values = weights::from_tensors(&lowered.params().state_dict()).unwrap();
+    let err = onnx::export(model.graph(), &values, 17).unwrap_err();
+    assert!(matches!(err, ExportError::Layers(ref l) if l.len() == 1), "{err}");
+    assert!(err.to_string().contains("`head` (LSTM)"), "{err}");
+}
+
+/// Dims left symbolic are named dynamic dims in the file; bound ones are sizes.
+#[test]
+fn symbolic_dims_are_named_and_bound_ones_fixed() {
+    use wick::onnx::proto::{tensor_shape_proto::dimension::Value, type_proto};
+    let spec = "dim N\nmodel M { input x: [N, 4]\n output y = x |> fc: Linear(3) }";
+    let model = Model::from_source("m.wick", spec, &Options::default()).unwrap();
+    let lowered = model.build_seeded(&Device::Cpu, DType::F32, 0).unwrap();
+    let values = weights::from_tensors(&lowered.params().state_dict()).unwrap();
+    let proto = onnx::export(model.graph(), &values, 17).unwrap();
+    let g = proto.graph.unwrap();
+    let Some(type_proto::Value::TensorType(t)) = g.input[0].r#type.clone().unwrap().value else { panic!() };
+    let dims: Vec<Value> = t.shape.unwrap().dim.into_iter().map(|d| d.value.unwrap()).collect();
+    assert_eq!(dims, vec![Value::DimParam("N".into()), Value::DimValue(4)]);
+    let keys: Vec<&str> = g.initializer.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(keys, ["fc.weight", "fc.bias"]);
+    assert_eq!(g.node[0].name, "fc");
+}
