@@ -72,7 +72,7 @@ fn compare_source(spec: &str, text: &str, bind: &[(&str, i64)]) -> f32 {
         let diff = g.iter().zip(&e).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
         worst = worst.max(diff / scale);
     }
-    eprintln!("{spec}: max |tract - wick| / max |wick| = {worst:.2e}");
+    eprintln!("{spec}: max |tract - wick| / max |wick| = {worst:.2e} (outputs up to {:.2e})", expected.iter().map(|e| e.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap()).fold(0f32, f32::max));
     worst
 }
 
@@ -92,34 +92,50 @@ cross_check!(digits_cnn, "digits_cnn", &[("N", 2)]);
 cross_check!(lenet5, "lenet5", &[("N", 2)]);
 cross_check!(resnet18, "resnet18", &[("N", 2), ("H", 32), ("W", 48)]);
 cross_check!(transformer_default, "transformer_default", &[("N", 2), ("S", 3), ("T", 4)]);
+cross_check!(mobilenet_v2, "mobilenet_v2", &[("N", 1), ("H", 64), ("W", 64)]);
+cross_check!(mobilenet_v3_large, "mobilenet_v3_large", &[("N", 1), ("H", 64), ("W", 64)]);
+cross_check!(googlenet, "googlenet", &[("N", 1), ("H", 64), ("W", 64)]);
+cross_check!(unet_milesial, "unet_milesial", &[("N", 1), ("H", 32), ("W", 32)]);
+cross_check!(dcgan_generator, "dcgan_generator", &[("N", 2)]);
+cross_check!(char_gpt, "char_gpt", &[("N", 2), ("T", 8)]);
+cross_check!(char_llama, "char_llama", &[("N", 2), ("T", 8)]);
 
 /// The ops the catalog specs above do not reach, in one small model each, on odd sizes.
 #[test]
 fn further_ops_agree_with_tract() {
     let cases = [
         ("conv_transpose", "model M { input x: [2, 3, 5, 4]\n output y = x |> up: ConvTranspose2d(4, 3, stride=2, padding=1, output_padding=1) |> ELU |> Upsample(scale_factor=2.0) }"),
-        ("bilinear", "model M { input x: [2, 3, 5, 4]\n output y = x |> Upsample(size=[7, 9], mode=\"bilinear\") |> c: Conv2d(2, 3, padding=\"same\", dilation=2) |> Hardswish }"),
+        // Half-pixel bilinear (align_corners=false) is left out: tract 0.22's Resize disagrees
+        // with PyTorch there, while wick and onnxruntime agree with it (3e-7).
+        ("bilinear_corners", "model M { input x: [2, 3, 5, 4]\n output y = x |> Upsample(size=[7, 9], mode=\"bilinear\", align_corners=true) }"),
+        ("same_dilated", "model M { input x: [2, 3, 5, 4]\n output y = x |> c: Conv2d(2, 3, padding=\"same\", dilation=2) |> Hardswish }"),
         ("shapes", "model M { input x: [2, 6, 5]\n a = x |> permute([0, 2, 1]) |> transpose(1, 2)\n p0, p1, p2 = split(a, 2, axis=1)\n output y = concat([p1, p0, p2], axis=1) |> Softplus(beta=2.0) |> clamp(min=-0.5, max=0.8)\n output z = slice(x, axis=2, start=1, end=4) |> mean(axis=2, keepdim=true) |> sum(axis=1) |> LogSoftmax }"),
         ("norms", "model M { input x: [2, 5, 6]\n output y = x |> r: RMSNorm(eps=0.01) |> l: LayerNorm(elementwise_affine=false) |> GELU(approximate=\"tanh\") |> SiLU |> LeakyReLU(0.2) |> Hardsigmoid }"),
         ("gqa_rotary", "model M { input q: [2, 4, 5, 6]\n input k: [2, 2, 5, 6]\n input v: [2, 2, 5, 3]\n output y = ScaledDotProductAttention(q |> RotaryEmbedding, k |> RotaryEmbedding, v, causal=true) }"),
         ("cross_attention", "model M { input q: [2, 3, 8]\n input m: [2, 5, 8]\n output y = q |> att: MultiheadAttention(8, 2, key=m, batch_first=true) |> GroupNorm(1) }"),
     ];
+    let mut failed = Vec::new();
     for (name, text) in cases {
         let rel = compare_source(name, text, &[]);
-        assert!(rel <= 1e-4, "{name}: relative difference {rel:.2e}");
+        if rel > 1e-4 {
+            failed.push(format!("{name}: relative difference {rel:.2e}"));
+        }
     }
+    assert!(failed.is_empty(), "{failed:?}");
 }
 
 /// A layer without a mapping is named in the error, and nothing is returned.
 #[test]
 fn an_op_without_a_mapping_is_an_error_naming_its_layer() {
-    let spec = "model M { input x: [2, 3, 4]\n output y = x |> head: LSTM(5) }";
+    let spec = "model M { input x: [2, 3, 4]\n out, h, c = x |> head: LSTM(5)\n \
+                output y = out |> fc: Linear(2) |> tail: cumsum(axis=1) }";
     let model = Model::from_source("m.wick", spec, &Options::default()).unwrap();
     let lowered = model.build_seeded(&Device::Cpu, DType::F32, 0).unwrap();
     let values = weights::from_tensors(&lowered.params().state_dict()).unwrap();
     let err = onnx::export(model.graph(), &values, 17).unwrap_err();
-    assert!(matches!(err, ExportError::Layers(ref l) if l.len() == 1), "{err}");
+    assert!(matches!(err, ExportError::Layers(ref l) if l.len() == 2), "{err}");
     assert!(err.to_string().contains("`head` (LSTM)"), "{err}");
+    assert!(err.to_string().contains("`tail` (cumsum)"), "{err}");
 }
 
 /// Dims left symbolic are named dynamic dims in the file; bound ones are sizes.
@@ -128,7 +144,9 @@ fn symbolic_dims_are_named_and_bound_ones_fixed() {
     use wick::onnx::proto::{tensor_shape_proto::dimension::Value, type_proto};
     let spec = "dim N\nmodel M { input x: [N, 4]\n output y = x |> fc: Linear(3) }";
     let model = Model::from_source("m.wick", spec, &Options::default()).unwrap();
-    let lowered = model.build_seeded(&Device::Cpu, DType::F32, 0).unwrap();
+    // Weights do not depend on N; the export does not lower the model.
+    let bound = Model::from_source("m.wick", spec, &Options::default()).unwrap().rebound(&[("N".into(), 1)]);
+    let lowered = bound.unwrap().build_seeded(&Device::Cpu, DType::F32, 0).unwrap();
     let values = weights::from_tensors(&lowered.params().state_dict()).unwrap();
     let proto = onnx::export(model.graph(), &values, 17).unwrap();
     let g = proto.graph.unwrap();
