@@ -51,6 +51,10 @@ SPECS = {
     "gpt2_small": "N=1,L=8",
     "bert_base_like_encoder": "N=1,L=8",
     "char_llama": "N=2,T=8",
+    "char_lstm": "N=2,T=7",
+    "char_rnn_lstm": "N=2,T=7",
+    "gru_seq2seq": "N=2,S=5,T=4",
+    "seq2seq_reverse": "N=2",
 }
 
 DTYPES = {"F32": np.float32, "F64": np.float64, "I64": np.int64}

@@ -92,6 +92,8 @@ pub struct AttributeProto {
     pub floats: Vec<f32>,
     #[prost(int64, repeated, tag = "8")]
     pub ints: Vec<i64>,
+    #[prost(bytes = "vec", repeated, tag = "9")]
+    pub strings: Vec<Vec<u8>>,
 }
 
 /// `AttributeProto.AttributeType`: the values export writes.
@@ -105,6 +107,7 @@ pub enum AttributeType {
     Tensor = 4,
     Floats = 6,
     Ints = 7,
+    Strings = 8,
 }
 
 /// A constant tensor: dims, element type and little-endian bytes in `raw_data`.

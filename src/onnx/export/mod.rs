@@ -10,6 +10,7 @@ mod activation;
 mod attention;
 mod nn;
 mod norm;
+mod rnn;
 mod sequence;
 mod tensor;
 
@@ -109,6 +110,7 @@ fn mapping(kind: &str) -> Option<fn(&mut NodeCtx) -> Mapped> {
         .or_else(|| tensor::mapping(kind))
         .or_else(|| attention::mapping(kind))
         .or_else(|| sequence::mapping(kind))
+        .or_else(|| rnn::mapping(kind))
 }
 
 /// `graph` with `weights` as an ONNX model of operator set `opset`, in eval mode.
@@ -296,6 +298,16 @@ pub(super) fn ints(name: &str, ints: &[i64]) -> AttributeProto {
         name: name.into(),
         r#type: AttributeType::Ints as i32,
         ints: ints.to_vec(),
+        ..AttributeProto::default()
+    }
+}
+
+/// A list-of-strings attribute.
+pub(super) fn strings(name: &str, items: &[&str]) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        r#type: AttributeType::Strings as i32,
+        strings: items.iter().map(|s| s.as_bytes().to_vec()).collect(),
         ..AttributeProto::default()
     }
 }

@@ -118,7 +118,8 @@ fn upsample(c: &mut NodeCtx) -> Mapped {
     let mode = a.str("mode").unwrap_or("nearest").to_string();
     let corners = !a.is_none("align_corners") && a.bool("align_corners").map_err(|e| e.message)?;
     let y_ty = c.output_type(0)?.clone();
-    let sizes: Vec<i64> = y_ty.shape.iter().map(|d| c.bound(d, "the output size")).collect::<Result<_, _>>()?;
+    let sizes: Vec<i64> =
+        y_ty.shape.iter().map(|d| c.bound(d, "the output size")).collect::<Result<_, _>>()?;
     // `pytorch_half_pixel` differs from `half_pixel` only on an axis of output size 1, and
     // some runtimes (tract) know only the second.
     let coordinates = match (corners, sizes[2..].iter().all(|s| *s > 1)) {
