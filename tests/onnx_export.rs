@@ -1,6 +1,7 @@
 //! `wick export` checked by an independent engine: each exported catalog spec, at small bound
 //! dims and seeded weights (batch norm statistics drawn away from their 0/1 start), runs in
 //! tract and must give wick's own eval-mode outputs within 1e-4 of their largest magnitude.
+//! Inputs and statistics are fixed pseudo-random values, so every run checks the same numbers.
 
 use candle_core::{DType, Device, Tensor};
 use prost::Message;
@@ -9,6 +10,21 @@ use tract_onnx::prelude::{tvec, Framework, InferenceModelExt};
 use wick::ir::tensor::DType as WickDType;
 use wick::onnx::{self, weights, ExportError};
 use wick::{Model, Options};
+
+/// `n` values in [-2, 2), the same on every run for the same `salt` (SplitMix64).
+fn fixed_values(n: usize, salt: u64) -> Vec<f32> {
+    let mut state = salt.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (0..n)
+        .map(|_| {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            (z >> 40) as f32 / (1u64 << 24) as f32 * 4.0 - 2.0
+        })
+        .collect()
+}
 
 /// `spec` bound by `bind`, exported, run in tract and in wick on the same seeded inputs: the
 /// largest difference relative to the largest output magnitude, over every output.
@@ -23,12 +39,15 @@ fn compare_source(spec: &str, text: &str, bind: &[(&str, i64)]) -> f32 {
     let model = Model::from_source(&format!("specs/{spec}.wick"), text, &opts).unwrap();
     let lowered = model.build_seeded(&Device::Cpu, DType::F32, 7).unwrap();
     // Running statistics away from 0 and 1, so that an export ignoring them would show.
-    for e in lowered.params().entries() {
+    for (k, e) in lowered.params().entries().iter().enumerate() {
         let shape = e.var.shape().clone();
+        let v = fixed_values(shape.elem_count(), k as u64);
         if e.key.ends_with("running_mean") {
-            e.var.set(&Tensor::randn(0f32, 0.5, shape, &Device::Cpu).unwrap()).unwrap();
+            let mean: Vec<f32> = v.iter().map(|x| x * 0.25).collect();
+            e.var.set(&Tensor::from_vec(mean, shape, &Device::Cpu).unwrap()).unwrap();
         } else if e.key.ends_with("running_var") {
-            e.var.set(&Tensor::rand(0.5f32, 2.0, shape, &Device::Cpu).unwrap()).unwrap();
+            let var: Vec<f32> = v.iter().map(|x| 0.5 + x.abs()).collect();
+            e.var.set(&Tensor::from_vec(var, shape, &Device::Cpu).unwrap()).unwrap();
         }
     }
     let graph = model.graph();
@@ -48,9 +67,8 @@ fn compare_source(spec: &str, text: &str, bind: &[(&str, i64)]) -> f32 {
             ours.push(Tensor::from_vec(ids.clone(), dims.clone(), &Device::Cpu).unwrap());
             theirs.push(tract_onnx::prelude::Tensor::from_shape(&dims, &ids).unwrap().into());
         } else {
-            let x = Tensor::randn(0f32, 1.0, dims.clone(), &Device::Cpu).unwrap();
-            let data = x.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-            ours.push(x);
+            let data = fixed_values(n, 1000 + i as u64);
+            ours.push(Tensor::from_vec(data.clone(), dims.clone(), &Device::Cpu).unwrap());
             theirs.push(tract_onnx::prelude::Tensor::from_shape(&dims, &data).unwrap().into());
         }
     }

@@ -1,6 +1,7 @@
 //! Layers with weights and windows: Linear, convolution, pooling, batch and layer norm, embedding.
 
 use super::{float, int, ints, string, Mapped, NodeCtx};
+use crate::onnx::proto::AttributeProto;
 use crate::ops::geometry::{Padding, Window};
 
 pub(super) fn mapping(kind: &str) -> Option<fn(&mut NodeCtx) -> Mapped> {
@@ -62,53 +63,38 @@ fn window(c: &NodeCtx, spatial: usize) -> Result<Window, String> {
 }
 
 fn conv(c: &mut NodeCtx, spatial: usize) -> Mapped {
-    let w = window(c, spatial)?;
-    let a = &c.node.attrs;
-    if let Some(mode) = a.str("padding_mode").filter(|m| *m != "zeros") {
+    if let Some(mode) = c.node.attrs.str("padding_mode").filter(|m| *m != "zeros") {
         return Err(format!("padding_mode \"{mode}\" has no ONNX Conv attribute; only \"zeros\" exports"));
     }
-    let groups = a.int("groups").map_err(|e| e.message)?;
-    let bias = a.bool("bias").map_err(|e| e.message)?;
-    let x = c.input(0)?;
-    let weight = c.weight("weight")?;
-    let mut inputs = vec![x, weight];
-    if bias {
-        inputs.push(c.weight("bias")?);
-    }
-    let attrs = vec![
-        ints("kernel_shape", &w.kernel),
-        ints("strides", &w.stride),
-        ints("pads", &onnx_pads(&w)),
-        ints("dilations", &w.dilation),
-        int("group", groups),
-    ];
-    let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
-    Ok(vec![c.op("Conv", &refs, attrs)])
+    convolution(c, "Conv", spatial, None)
 }
 
 /// PyTorch's weight layout `[in, out / groups, kH, kW]` is ONNX's too.
 fn conv_transpose(c: &mut NodeCtx) -> Mapped {
-    let w = window(c, 2)?;
+    let output_padding = c.node.attrs.ints("output_padding", 2).map_err(|e| e.message)?;
+    convolution(c, "ConvTranspose", 2, Some(ints("output_padding", &output_padding)))
+}
+
+/// `Conv` or `ConvTranspose`: input, weight and bias under their keys, the window's attributes.
+fn convolution(c: &mut NodeCtx, op: &str, spatial: usize, extra: Option<AttributeProto>) -> Mapped {
+    let w = window(c, spatial)?;
     let a = &c.node.attrs;
     let groups = a.int("groups").map_err(|e| e.message)?;
     let bias = a.bool("bias").map_err(|e| e.message)?;
-    let output_padding = a.ints("output_padding", 2).map_err(|e| e.message)?;
-    let x = c.input(0)?;
-    let weight = c.weight("weight")?;
-    let mut inputs = vec![x, weight];
+    let mut inputs = vec![c.input(0)?, c.weight("weight")?];
     if bias {
         inputs.push(c.weight("bias")?);
     }
-    let attrs = vec![
+    let mut attrs = vec![
         ints("kernel_shape", &w.kernel),
         ints("strides", &w.stride),
         ints("pads", &onnx_pads(&w)),
         ints("dilations", &w.dilation),
-        ints("output_padding", &output_padding),
         int("group", groups),
     ];
+    attrs.extend(extra);
     let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
-    Ok(vec![c.op("ConvTranspose", &refs, attrs)])
+    Ok(vec![c.op(op, &refs, attrs)])
 }
 
 /// `Resize` to the output's size: nearest as PyTorch's (the source index floored), the
