@@ -394,7 +394,7 @@ impl NodeCtx<'_, '_> {
             .find(|p| p.name == name)
             .ok_or_else(|| format!("the layer has no parameter `{name}`"))?;
         let key = match self.node.tied_to(name) {
-            Some(owner) => decl.path_under(owner),
+            Some(owner) => owner.to_string(),
             None => decl.path_under(&self.node.path),
         };
         if self.out.taken.contains(&key) {
