@@ -146,6 +146,7 @@ fn further_ops_agree_with_tract() {
         // onnxruntime agrees with wick on the Relu one too (6e-8).
         ("rnn", "model M { input x: [2, 5, 3]\n out, hn = x |> r: RNN(4, bidirectional=true, batch_first=true, bias=false)\n output y = out\n output z = hn }"),
         ("tied", "model M { input ids: [2, 3] of i64\n output y = ids |> emb: Embedding(7, 4) |> head: Linear(7, bias=false, tie=\"emb\") }"),
+        ("zeros_like", "model M { input ids: [2, 3] of i64\n output y = ids |> zeros_like |> t: Embedding(2, 4)\n output z = ids |> e: Embedding(5, 4) |> zeros_like }"),
         ("cross_attention", "model M { input q: [2, 3, 8]\n input m: [2, 5, 8]\n output y = q |> att: MultiheadAttention(8, 2, key=m, batch_first=true) |> GroupNorm(1) }"),
     ];
     let mut failed = Vec::new();

@@ -302,6 +302,16 @@ pub(super) fn ints(name: &str, ints: &[i64]) -> AttributeProto {
     }
 }
 
+/// A tensor attribute (`ConstantOfShape`'s value).
+pub(super) fn tensor_attr(name: &str, t: TensorProto) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        r#type: AttributeType::Tensor as i32,
+        t: Some(t),
+        ..AttributeProto::default()
+    }
+}
+
 /// A list-of-strings attribute.
 pub(super) fn strings(name: &str, items: &[&str]) -> AttributeProto {
     AttributeProto {

@@ -1,7 +1,8 @@
 //! Shape and arithmetic ops: reshapes, transposes, elementwise arithmetic, concatenation and
 //! splitting, reductions; and the ops eval mode removes (dropout, stochastic depth, identity).
 
-use super::{int, ints, Mapped, NodeCtx};
+use super::{int, ints, tensor_attr, Initializer, Mapped, NodeCtx};
+use crate::ir::tensor::DType;
 
 pub(super) fn mapping(kind: &str) -> Option<fn(&mut NodeCtx) -> Mapped> {
     Some(match kind {
@@ -40,6 +41,7 @@ pub(super) fn mapping(kind: &str) -> Option<fn(&mut NodeCtx) -> Mapped> {
             let x = c.input(0)?;
             Ok(vec![c.op("Transpose", &[&x], vec![ints("perm", &perm)])])
         },
+        "zeros_like" => zeros_like,
         "concat" => |c| {
             let axis = c.node.attrs.int("axis").map_err(|e| e.message)?;
             let xs = c.inputs.clone();
@@ -146,4 +148,16 @@ fn reduce(c: &mut NodeCtx, op: &str) -> Mapped {
     }
     let axes = c.const_i64(&axes);
     Ok(vec![c.op(op, &[&x, &axes], vec![int("keepdims", i64::from(keep))])])
+}
+
+/// `ConstantOfShape` over the input's shape, zeros of the output's dtype.
+fn zeros_like(c: &mut NodeCtx) -> Mapped {
+    let zero = match c.output_type(0)?.dtype {
+        DType::F32 => Initializer::F32 { dims: vec![1], data: vec![0.0] },
+        DType::I64 => Initializer::I64 { dims: vec![1], data: vec![0] },
+        other => return Err(format!("zeros of dtype {other} are not exported (f32 or i64)")),
+    };
+    let x = c.input(0)?;
+    let shape = c.op("Shape", &[&x], vec![]);
+    Ok(vec![c.op("ConstantOfShape", &[&shape], vec![tensor_attr("value", zero.proto(String::new()))])])
 }
