@@ -45,6 +45,8 @@ pub mod image;
 pub mod ir;
 #[cfg(feature = "lower")]
 pub mod lower;
+#[cfg(feature = "onnx")]
+pub mod onnx;
 pub mod ops;
 pub mod report;
 #[cfg(feature = "lower")]

@@ -25,6 +25,8 @@ pub use output::parse_args;
 mod catalog;
 #[cfg(feature = "lower")]
 mod eval;
+#[cfg(feature = "onnx")]
+mod export;
 mod graph;
 #[cfg(feature = "lower")]
 mod run;
@@ -91,6 +93,10 @@ pub enum Command {
     /// Run a generator on seeded latent draws; write the samples (.npy, .safetensors, .png grid).
     #[cfg(feature = "lower")]
     Sample(sample::SampleArgs),
+    /// Write a spec and its weights as an ONNX model (eval mode: dropout removed, batch norm
+    /// with its running statistics).
+    #[cfg(feature = "onnx")]
+    Export(export::ExportArgs),
     /// Draw a spec: blocks as clusters, shapes on edges, params on nodes (DOT, Mermaid, SVG).
     Graph(graph::GraphArgs),
     /// Compile every spec in a folder; one row each: params, running stats, MACs, shapes.
@@ -257,5 +263,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Sample(args) => sample::run(args),
         #[cfg(feature = "lower")]
         Command::Eval(args) => eval::run(args),
+        #[cfg(feature = "onnx")]
+        Command::Export(args) => export::run(args),
     }
 }

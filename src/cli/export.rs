@@ -1,0 +1,70 @@
+//! `wick export`: a spec and its trained weights as an ONNX model.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use clap::Args;
+
+use wick::lower::LowerError;
+use wick::onnx::{self, weights, DEFAULT_OPSET};
+use wick::train::folder;
+use wick::Model;
+
+use super::{SpecArgs, EXIT_SPEC, EXIT_USAGE};
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub spec: SpecArgs,
+    /// Weights (.safetensors keyed like a PyTorch state_dict); default: the spec's run folder,
+    /// as for `wick run`.
+    #[arg(long)]
+    pub weights: Option<String>,
+    /// The ONNX file to write.
+    #[arg(short = 'o', long = "output")]
+    pub output: String,
+    /// The ONNX operator set (17 to 20).
+    #[arg(long, default_value_t = DEFAULT_OPSET)]
+    pub opset: i64,
+}
+
+pub fn run(args: ExportArgs) -> ExitCode {
+    match export(&args) {
+        Ok(line) => {
+            eprintln!("{line}");
+            ExitCode::SUCCESS
+        }
+        Err((code, message)) => {
+            eprintln!("error: {}", message.trim_end());
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn export(args: &ExportArgs) -> Result<String, (u8, String)> {
+    let usage = |e: String| (EXIT_USAGE, e);
+    let model = Model::from_file(&args.spec.spec, &args.spec.options()).map_err(|e| match e {
+        LowerError::Spec(_) => (EXIT_SPEC, e.to_string()),
+        other => (EXIT_USAGE, other.to_string()),
+    })?;
+    let graph = model.graph();
+    let path = match &args.weights {
+        Some(w) => w.into(),
+        None => folder::default_weights(&args.spec.spec, &graph.name)
+            .map_err(|looked| usage(format!("{looked}; train the spec first, or pass --weights FILE")))?,
+    };
+    let values = weights::read_safetensors(&path)
+        .map_err(|e| usage(format!("cannot read weights {}: {e}", path.display())))?;
+    let proto = onnx::export(graph, &values, args.opset).map_err(|e| usage(e.to_string()))?;
+    weights::write_model(&proto, Path::new(&args.output))
+        .map_err(|e| usage(format!("cannot write {}: {e}", args.output)))?;
+    let g = proto.graph.unwrap_or_default();
+    Ok(format!(
+        "wrote {}: model {}, {} ONNX nodes, {} initializers, opset {}",
+        args.output,
+        graph.name,
+        g.node.len(),
+        g.initializer.len(),
+        args.opset
+    ))
+}

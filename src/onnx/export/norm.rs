@@ -1,0 +1,154 @@
+//! Normalisations: batch norm with its running statistics, layer norm (opset 17's own), and
+//! RMSNorm and PixelNorm as their formulas.
+
+use super::{float, int, Mapped, NodeCtx};
+
+pub(super) fn mapping(kind: &str) -> Option<fn(&mut NodeCtx) -> Mapped> {
+    Some(match kind {
+        "BatchNorm1d" | "BatchNorm2d" => batch_norm,
+        "LayerNorm" => layer_norm,
+        "RMSNorm" => rms_norm,
+        "GroupNorm" => |c| {
+            let groups = c.node.attrs.int("num_groups").map_err(|e| e.message)?;
+            group_norm(c, groups)
+        },
+        "InstanceNorm2d" => |c| match c.node.attrs.bool("track_running_stats").map_err(|e| e.message)? {
+            true => batch_norm(c),
+            false => {
+                let channels = c.bound(&c.input_type(0)?.shape[1].clone(), "the channel count")?;
+                group_norm(c, channels)
+            }
+        },
+        "PixelNorm" => |c| {
+            let eps = c.node.attrs.float("eps").map_err(|e| e.message)?;
+            let x = c.input(0)?;
+            Ok(vec![unit_mean_square(c, &x, &[1], eps)])
+        },
+        _ => return None,
+    })
+}
+
+/// How many trailing axes a `normalized_shape` names (the last one when absent).
+fn normalized_axes(c: &NodeCtx) -> Result<usize, String> {
+    let a = &c.node.attrs;
+    Ok(if a.is_none("normalized_shape") {
+        1
+    } else {
+        a.dims("normalized_shape").map_err(|e| e.message)?.len()
+    })
+}
+
+/// `x / sqrt(mean(x^2 over axes) + eps)`.
+fn unit_mean_square(c: &mut NodeCtx, x: &str, axes: &[i64], eps: f64) -> String {
+    let sq = c.op("Mul", &[x, x], vec![]);
+    let mean = c.reduce_mean(&sq, axes, true);
+    let eps = c.scalar(eps);
+    let shifted = c.op("Add", &[&mean, &eps], vec![]);
+    let root = c.op("Sqrt", &[&shifted], vec![]);
+    c.op("Div", &[x, &root], vec![])
+}
+
+/// `[N, C, ...]` normalised per sample over each of `groups` groups of channels, then scaled and
+/// shifted per channel: the mean and biased variance of the `[N, G, -1]` view.
+fn group_norm(c: &mut NodeCtx, groups: i64) -> Mapped {
+    let a = &c.node.attrs;
+    let eps = a.float("eps").map_err(|e| e.message)?;
+    let affine = a.bool("affine").map_err(|e| e.message)?;
+    let x_ty = c.input_type(0)?.clone();
+    if x_ty.rank() < 3 {
+        return Err("exported for [N, C, ...] inputs only".into());
+    }
+    let x = c.input(0)?;
+    let view = c.const_i64(&[0, groups, -1]);
+    let grouped = c.op("Reshape", &[&x, &view], vec![]);
+    let mean = c.reduce_mean(&grouped, &[2], true);
+    let centred = c.op("Sub", &[&grouped, &mean], vec![]);
+    let sq = c.op("Mul", &[&centred, &centred], vec![]);
+    let var = c.reduce_mean(&sq, &[2], true);
+    let eps = c.scalar(eps);
+    let shifted = c.op("Add", &[&var, &eps], vec![]);
+    let root = c.op("Sqrt", &[&shifted], vec![]);
+    let normed = c.op("Div", &[&centred, &root], vec![]);
+    let shape = c.op("Shape", &[&x], vec![]);
+    let y = c.op("Reshape", &[&normed, &shape], vec![]);
+    if !affine {
+        return Ok(vec![y]);
+    }
+    // Per channel: [C] as [C, 1, ...] against [N, C, ...].
+    let mut per_channel = vec![1i64; x_ty.rank() - 1];
+    per_channel[0] = -1;
+    let per_channel = c.const_i64(&per_channel);
+    let (w, b) = (c.weight("weight")?, c.weight("bias")?);
+    let w = c.op("Reshape", &[&w, &per_channel], vec![]);
+    let b = c.op("Reshape", &[&b, &per_channel], vec![]);
+    let scaled = c.op("Mul", &[&y, &w], vec![]);
+    Ok(vec![c.op("Add", &[&scaled, &b], vec![])])
+}
+
+/// Without `eps`, PyTorch's `finfo(float32).eps`, as the lowering in f32.
+fn rms_norm(c: &mut NodeCtx) -> Mapped {
+    let a = &c.node.attrs;
+    let eps =
+        if a.is_none("eps") { f64::from(f32::EPSILON) } else { a.float("eps").map_err(|e| e.message)? };
+    let affine = a.bool("elementwise_affine").map_err(|e| e.message)?;
+    let rank = c.input_type(0)?.rank() as i64;
+    let axes: Vec<i64> = (rank - normalized_axes(c)? as i64..rank).collect();
+    let x = c.input(0)?;
+    let y = unit_mean_square(c, &x, &axes, eps);
+    if !affine {
+        return Ok(vec![y]);
+    }
+    let w = c.weight("weight")?;
+    Ok(vec![c.op("Mul", &[&y, &w], vec![])])
+}
+
+/// Eval mode: the running statistics. Without them PyTorch normalises by the batch's own even
+/// in eval mode, which `BatchNormalization` (inference form) does not do.
+fn batch_norm(c: &mut NodeCtx) -> Mapped {
+    let a = &c.node.attrs;
+    if !a.bool("track_running_stats").map_err(|e| e.message)? {
+        return Err("track_running_stats=false normalises by batch statistics in eval mode; ONNX's BatchNormalization uses stored ones".into());
+    }
+    let eps = a.float("eps").map_err(|e| e.message)?;
+    let affine = a.bool("affine").map_err(|e| e.message)?;
+    let x = c.input(0)?;
+    let channels = c.bound(&c.input_type(0)?.shape[1].clone(), "the channel count")?;
+    let (scale, bias) = if affine {
+        (c.weight("weight")?, c.weight("bias")?)
+    } else {
+        (
+            c.const_f32(&[channels], vec![1.0; channels as usize]),
+            c.const_f32(&[channels], vec![0.0; channels as usize]),
+        )
+    };
+    let (mean, var) = (c.weight("running_mean")?, c.weight("running_var")?);
+    Ok(vec![c.op("BatchNormalization", &[&x, &scale, &bias, &mean, &var], vec![float("epsilon", eps)])])
+}
+
+/// Opset 17's `LayerNormalization` over the trailing `normalized_shape` axes.
+fn layer_norm(c: &mut NodeCtx) -> Mapped {
+    let a = &c.node.attrs;
+    let eps = a.float("eps").map_err(|e| e.message)?;
+    let affine = a.bool("elementwise_affine").map_err(|e| e.message)?;
+    let with_bias = affine && a.bool("bias").map_err(|e| e.message)?;
+    let axes = normalized_axes(c)?;
+    let x_ty = c.input_type(0)?.clone();
+    let x = c.input(0)?;
+    let scale = if affine {
+        c.weight("weight")?
+    } else {
+        let dims: Vec<i64> = x_ty.shape[x_ty.rank() - axes..]
+            .iter()
+            .map(|d| c.bound(d, "the normalized size"))
+            .collect::<Result<_, _>>()?;
+        let n = dims.iter().product::<i64>() as usize;
+        c.const_f32(&dims, vec![1.0; n])
+    };
+    let mut inputs = vec![x, scale];
+    if with_bias {
+        inputs.push(c.weight("bias")?);
+    }
+    let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+    let attrs = vec![int("axis", -(axes as i64)), float("epsilon", eps)];
+    Ok(vec![c.op("LayerNormalization", &refs, attrs)])
+}
