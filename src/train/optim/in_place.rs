@@ -8,7 +8,7 @@
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, InplaceOp2, InplaceOp3, Layout, Result, Tensor, WithDType};
 
-use crate::lower::kernels::cpu::{on_cpu_float, slice};
+use crate::lower::kernels::cpu::{on_cpu_float, slice, Elem};
 
 /// Whether [`moment`] and [`adam_update`] can run on these tensors.
 pub fn applies(tensors: &[&Tensor]) -> bool {
@@ -39,12 +39,12 @@ pub enum Direction {
 /// `p <- p - d * lr` for the direction `d` of `g` and the momentum buffer `b` (already
 /// updated by [`momentum`]), PyTorch's order for SGD.
 pub fn sgd_update(p: &Tensor, g: &Tensor, b: &Tensor, lr: f64, direction: Direction) -> Result<()> {
-    p.inplace_op3(g, b, &SgdUpdate { lr, direction })
+    p.inplace_op3(g, b, &InPlace(SgdUpdate { lr, direction }))
 }
 
 /// `p <- p - m / (sqrt(v) / root_bias2 + eps) * step`, PyTorch's order for Adam.
 pub fn adam_update(p: &Tensor, m: &Tensor, v: &Tensor, step: f64, root_bias2: f64, eps: f64) -> Result<()> {
-    p.inplace_op3(m, v, &AdamUpdate { step, root_bias2, eps })
+    p.inplace_op3(m, v, &InPlace(AdamUpdate { step, root_bias2, eps }))
 }
 
 /// The elements of a contiguous operand, to write.
@@ -103,15 +103,18 @@ impl InplaceOp2 for Moment {
     }
 }
 
-struct AdamUpdate {
-    step: f64,
-    root_bias2: f64,
-    eps: f64,
+/// An update of a parameter from two operands of its size, element by element.
+trait Update {
+    fn name(&self) -> &'static str;
+    fn update<T: Elem>(&self, p: &mut [T], a: &[T], b: &[T]);
 }
 
-impl InplaceOp3 for AdamUpdate {
+/// An [`Update`] as candle's in-place op on the parameter.
+struct InPlace<U>(U);
+
+impl<U: Update> InplaceOp3 for InPlace<U> {
     fn name(&self) -> &'static str {
-        "adam_update"
+        self.0.name()
     }
 
     fn cpu_fwd(
@@ -124,16 +127,34 @@ impl InplaceOp3 for AdamUpdate {
         l3: &Layout,
     ) -> Result<()> {
         with_elements_mut!(s1, l1, T, p => {
-            let (step, root_bias2, eps) = (T::from_f64(self.step), T::from_f64(self.root_bias2), T::from_f64(self.eps));
-            let (m, v) = (slice::<T>(s2, l2)?, slice::<T>(s3, l3)?);
-            if p.len() != m.len() || p.len() != v.len() {
-                candle_core::bail!("adam_update: {} parameters, {} and {} moments", p.len(), m.len(), v.len());
+            let (a, b) = (slice::<T>(s2, l2)?, slice::<T>(s3, l3)?);
+            if p.len() != a.len() || p.len() != b.len() {
+                candle_core::bail!("{}: {} parameters, operands of {} and {}", self.0.name(), p.len(), a.len(), b.len());
             }
-            for ((p, m), v) in p.iter_mut().zip(m).zip(v) {
-                *p -= *m / (v.sqrt() / root_bias2 + eps) * step;
-            }
+            self.0.update(p, a, b);
         });
         Ok(())
+    }
+}
+
+struct AdamUpdate {
+    step: f64,
+    root_bias2: f64,
+    eps: f64,
+}
+
+impl Update for AdamUpdate {
+    fn name(&self) -> &'static str {
+        "adam_update"
+    }
+
+    /// `a`, `b`: the two moments.
+    fn update<T: Elem>(&self, p: &mut [T], m: &[T], v: &[T]) {
+        let (step, root_bias2, eps) =
+            (T::from_f64(self.step), T::from_f64(self.root_bias2), T::from_f64(self.eps));
+        for ((p, m), v) in p.iter_mut().zip(m).zip(v) {
+            *p -= *m / (v.sqrt() / root_bias2 + eps) * step;
+        }
     }
 }
 
@@ -142,38 +163,24 @@ struct SgdUpdate {
     direction: Direction,
 }
 
-impl InplaceOp3 for SgdUpdate {
+impl Update for SgdUpdate {
     fn name(&self) -> &'static str {
         "sgd_update"
     }
 
-    fn cpu_fwd(
-        &self,
-        s1: &mut CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<()> {
-        with_elements_mut!(s1, l1, T, p => {
-            let lr = T::from_f64(self.lr);
-            let (g, b) = (slice::<T>(s2, l2)?, slice::<T>(s3, l3)?);
-            if p.len() != g.len() || p.len() != b.len() {
-                candle_core::bail!("sgd_update: {} parameters, {} gradients, {} momenta", p.len(), g.len(), b.len());
-            }
-            match self.direction {
-                Direction::Gradient => p.iter_mut().zip(g).for_each(|(p, g)| *p -= *g * lr),
-                Direction::Buffer => p.iter_mut().zip(b).for_each(|(p, b)| *p -= *b * lr),
-                Direction::Nesterov { momentum } => {
-                    let momentum = T::from_f64(momentum);
-                    for ((p, g), b) in p.iter_mut().zip(g).zip(b) {
-                        *p -= (*g + *b * momentum) * lr;
-                    }
+    /// `a`, `b`: the gradient and the momentum buffer.
+    fn update<T: Elem>(&self, p: &mut [T], g: &[T], b: &[T]) {
+        let lr = T::from_f64(self.lr);
+        match self.direction {
+            Direction::Gradient => p.iter_mut().zip(g).for_each(|(p, g)| *p -= *g * lr),
+            Direction::Buffer => p.iter_mut().zip(b).for_each(|(p, b)| *p -= *b * lr),
+            Direction::Nesterov { momentum } => {
+                let momentum = T::from_f64(momentum);
+                for ((p, g), b) in p.iter_mut().zip(g).zip(b) {
+                    *p -= (*g + *b * momentum) * lr;
                 }
             }
-        });
-        Ok(())
+        }
     }
 }
 
