@@ -1,5 +1,5 @@
 //! Training throughput on the CPU: full steps (forward in train mode, cross-entropy, backward,
-//! optimizer update) of three small workloads on synthetic data, in samples per second, with
+//! optimizer update) of five small workloads on synthetic data, in samples per second, with
 //! each step's time split into forward + loss, backward and optimizer. `cargo bench --bench
 //! train` prints a Markdown table and one JSON line that `scripts/bench-train.sh` sets beside
 //! PyTorch's (`scripts/bench_train_pytorch.py`, the same workloads). Without `--bench` (as
@@ -31,8 +31,12 @@ enum Input {
 }
 
 struct Workload {
+    /// The workload's name in the JSON line and on the command line (`small_cnn`).
+    key: &'static str,
     name: &'static str,
     spec: &'static str,
+    /// The model of the spec to build, when not its default (last) one.
+    model: Option<&'static str>,
     batch: usize,
     input: Input,
     classes: u32,
@@ -43,8 +47,10 @@ const ADAM_BETAS: (f64, f64) = (0.9, 0.999);
 
 const WORKLOADS: &[Workload] = &[
     Workload {
+        key: "seed_mlp",
         name: "seed MLP (784-200-100-50-25-50-10), batch 100, SGD 0.01",
         spec: "specs/seed_mlp.wick",
+        model: None,
         batch: 100,
         input: Input::Floats(&[784]),
         classes: 10,
@@ -58,16 +64,20 @@ const WORKLOADS: &[Workload] = &[
         },
     },
     Workload {
+        key: "small_cnn",
         name: "small CNN (conv 32, conv 64, fc 128), 1x28x28, batch 64, Adam 1e-3",
         spec: "benches/specs/small_cnn.wick",
+        model: None,
         batch: 64,
         input: Input::Floats(&[1, 28, 28]),
         classes: 10,
         optimizer: OptimizerConfig::default,
     },
     Workload {
+        key: "tiny_encoder",
         name: "transformer encoder (2 post-norm layers, d 128, seq 64), batch 32, AdamW 1e-3",
         spec: "benches/specs/tiny_encoder.wick",
+        model: None,
         batch: 32,
         input: Input::Tokens { len: 64, vocab: 1000 },
         classes: 2,
@@ -79,7 +89,37 @@ const WORKLOADS: &[Workload] = &[
             weight_decay: 0.01,
         },
     },
+    Workload {
+        key: "digits_resnet",
+        name: "digits ResNet (conv 32 + BN, residual block, strided conv 64 + BN, pool, dropout), 1x8x8, batch 64, SGD Nesterov",
+        spec: "benches/specs/digits_resnet.wick",
+        model: None,
+        batch: 64,
+        input: Input::Floats(&[1, 8, 8]),
+        classes: 10,
+        optimizer: NESTEROV,
+    },
+    Workload {
+        key: "digits_resnet_plain",
+        name: "digits ResNet without batch norms, 1x8x8, batch 64, SGD Nesterov",
+        spec: "benches/specs/digits_resnet.wick",
+        model: Some("DigitsResNetPlain"),
+        batch: 64,
+        input: Input::Floats(&[1, 8, 8]),
+        classes: 10,
+        optimizer: NESTEROV,
+    },
 ];
+
+/// SGD lr 0.01 with Nesterov momentum 0.9, as a student's first training loop has it.
+const NESTEROV: fn() -> OptimizerConfig = || OptimizerConfig::Sgd {
+    lr: 0.01,
+    momentum: 0.9,
+    dampening: 0.0,
+    nesterov: true,
+    weight_decay: 0.0,
+    decoupled: false,
+};
 
 /// Uniform integers below `n` as i64, for labels and token ids.
 fn ids(shape: &[usize], n: u32) -> Tensor {
@@ -112,7 +152,11 @@ struct Trainer {
 
 impl Trainer {
     fn new(w: &Workload) -> Trainer {
-        let opts = wick::Options { bind: vec![("N".into(), w.batch as i64)], ..Default::default() };
+        let opts = wick::Options {
+            model: w.model.map(str::to_string),
+            bind: vec![("N".into(), w.batch as i64)],
+            ..Default::default()
+        };
         let model = wick::Model::from_file(w.spec, &opts).unwrap_or_else(|e| panic!("{}: {e}", w.spec));
         let net = model.build_seeded(&Device::Cpu, DType::F32, 0).expect("build");
         let optimizer = (w.optimizer)().build(Param::trainable(&net)).expect("optimizer");
@@ -154,11 +198,6 @@ impl Trainer {
     }
 }
 
-/// The workload's name in the JSON line: its spec's file stem (`small_cnn`).
-fn key(w: &Workload) -> &str {
-    std::path::Path::new(w.spec).file_stem().and_then(|s| s.to_str()).unwrap_or(w.spec)
-}
-
 /// Samples per second and the per-step forward, backward and update milliseconds, each the
 /// median over the repeats.
 fn measure(w: &Workload) -> (f64, [f64; 3]) {
@@ -191,12 +230,12 @@ fn main() {
     // Other arguments pick workloads by key (`cargo bench --bench train -- tiny_encoder`), to
     // profile one alone.
     let picked: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
-    for w in WORKLOADS.iter().filter(|w| picked.is_empty() || picked.iter().any(|p| p == key(w))) {
+    for w in WORKLOADS.iter().filter(|w| picked.is_empty() || picked.iter().any(|p| p == w.key)) {
         let (rate, [f, b, u]) = measure(w);
         println!("| {} | {rate:.0} | {f:.2} | {b:.2} | {u:.2} |", w.name);
         json.push(format!(
             "\"{}\": {{\"samples_per_s\": {rate:.1}, \"forward_ms\": {f:.3}, \"backward_ms\": {b:.3}, \"optimizer_ms\": {u:.3}}}",
-            key(w)
+            w.key
         ));
     }
     println!("{{{}}}", json.join(", "));

@@ -1,4 +1,4 @@
-"""PyTorch's side of the training benchmark (benches/train.rs): the same three workloads,
+"""PyTorch's side of the training benchmark (benches/train.rs): the same five workloads,
 shapes and optimizers on the CPU, full steps on synthetic data, samples per second as one
 JSON line keyed like the Rust bench's. Exits 0 with a message when PyTorch is not installed."""
 
@@ -53,6 +53,36 @@ class TinyEncoderClassifier(nn.Module):
         return self.head(self.encoder(h).mean(dim=1))
 
 
+class Residual(nn.Module):
+    """Two 3x3 convolutions, batch norm after each (`bn`), ReLU between; the input added back
+    before the last ReLU (benches/specs/digits_resnet.wick's `Residual`)."""
+
+    def __init__(self, c, bn):
+        super().__init__()
+        norm = (lambda: nn.BatchNorm2d(c)) if bn else nn.Identity
+        self.conv1, self.bn1 = nn.Conv2d(c, c, 3, padding=1, bias=not bn), norm()
+        self.conv2, self.bn2 = nn.Conv2d(c, c, 3, padding=1, bias=not bn), norm()
+
+    def forward(self, x):
+        y = self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x)))))
+        return torch.relu(y + x)
+
+
+def digits_resnet(bn=True):
+    def conv(cin, cout, stride=1):
+        norm = [nn.BatchNorm2d(cout)] if bn else []
+        return [nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=not bn), *norm, nn.ReLU()]
+
+    return nn.Sequential(
+        *conv(1, 32), Residual(32, bn), *conv(32, 64, stride=2),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.25), nn.Linear(64, 10),
+    )
+
+
+def nesterov(p):
+    return torch.optim.SGD(p, lr=0.01, momentum=0.9, nesterov=True)
+
+
 # (key, model, batch, input maker, classes, optimizer maker), as WORKLOADS in benches/train.rs.
 WORKLOADS = [
     ("seed_mlp", seed_mlp, 100, lambda n: torch.randn(n, 784), 10,
@@ -61,6 +91,9 @@ WORKLOADS = [
      lambda p: torch.optim.Adam(p, lr=1e-3)),
     ("tiny_encoder", TinyEncoderClassifier, 32, lambda n: torch.randint(0, 1000, (n, 64)), 2,
      lambda p: torch.optim.AdamW(p, lr=1e-3)),
+    ("digits_resnet", digits_resnet, 64, lambda n: torch.randn(n, 1, 8, 8), 10, nesterov),
+    ("digits_resnet_plain", lambda: digits_resnet(bn=False), 64, lambda n: torch.randn(n, 1, 8, 8), 10,
+     nesterov),
 ]
 
 

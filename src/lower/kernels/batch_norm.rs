@@ -8,6 +8,8 @@
 //! Per channel over its `M = N * spatial` values, with `x̂ = (x - mean) * rstd` and
 //! `rstd = 1 / sqrt(var + eps)` (biased variance):
 //! `dx = rstd * w * (g - mean(g) - x̂ * mean(g * x̂))`, `dw = Σ g * x̂`, `db = Σ g`.
+//! The statistics are taken once, in f64, and kept for the backward: forward, two passes for
+//! them and one to normalise; backward, one pass for both sums and one for `dx`.
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor, WithDType};
@@ -26,47 +28,64 @@ pub fn batch_norm_train(
 ) -> Result<(Tensor, Vec<f64>, Vec<f64>)> {
     let (n, c) = (x.dim(0)?, x.dim(1)?);
     let runs = x.contiguous()?.reshape((n, c, x.elem_count() / (n * c).max(1)))?;
-    let op = BatchNorm { eps };
-    let (mean, var) = for_float!(x.dtype(), T => with_slice(&runs, |v: &[T]| op.moments_all(v, n, c))?);
+    // The statistics are taken once, here, and kept in the op for its forward and backward.
+    let (mean, var) = for_float!(x.dtype(), T => with_slice(&runs, |v: &[T]| moments_all(v, n, c))?);
+    let rstd = var.iter().map(|v| 1.0 / (v + eps).sqrt()).collect();
+    let op = BatchNorm { mean: mean.clone(), rstd };
     let y = runs.apply_op3(&weight.contiguous()?, &bias.contiguous()?, op)?.reshape(x.shape())?;
     Ok((y, mean, var))
 }
 
+/// The batch's statistics per channel: its mean and `1 / sqrt(var + eps)`.
 struct BatchNorm {
-    eps: f64,
+    mean: Vec<f64>,
+    rstd: Vec<f64>,
+}
+
+/// Partial sums kept apart, so that the adds of a long reduction do not wait on one another
+/// and vectorize (a single f64 sum is a chain of dependent adds: most of the kernel's time).
+const LANES: usize = 8;
+
+/// `Σ f(v)` over `values`, in f64, into the lanes of `acc`.
+fn sum_into<T: Elem>(acc: &mut [f64; LANES], values: &[T], f: impl Fn(f64) -> f64) {
+    let mut chunks = values.chunks_exact(LANES);
+    for chunk in &mut chunks {
+        for (a, v) in acc.iter_mut().zip(chunk) {
+            *a += f(v.to_f64());
+        }
+    }
+    for (a, v) in acc.iter_mut().zip(chunks.remainder()) {
+        *a += f(v.to_f64());
+    }
+}
+
+/// Channel `ch`'s runs of `x` `[n, c, s]`: one contiguous slice per sample.
+fn runs<T>(x: &[T], n: usize, c: usize, ch: usize) -> impl Iterator<Item = &[T]> {
+    let s = x.len() / (n * c).max(1);
+    (0..n).map(move |i| &x[(i * c + ch) * s..(i * c + ch + 1) * s])
+}
+
+/// A channel's mean and biased variance, in f64 (two passes).
+fn moments<T: Elem>(x: &[T], n: usize, c: usize, ch: usize) -> (f64, f64) {
+    let count = (x.len() / c.max(1)) as f64;
+    let (mut sum, mut sq) = ([0.0; LANES], [0.0; LANES]);
+    runs(x, n, c, ch).for_each(|r| sum_into(&mut sum, r, |v| v));
+    let mean = sum.iter().sum::<f64>() / count;
+    runs(x, n, c, ch).for_each(|r| sum_into(&mut sq, r, |v| (v - mean) * (v - mean)));
+    (mean, sq.iter().sum::<f64>() / count)
+}
+
+fn moments_all<T: Elem>(x: &[T], n: usize, c: usize) -> (Vec<f64>, Vec<f64>) {
+    (0..c).map(|ch| moments(x, n, c, ch)).unzip()
 }
 
 impl BatchNorm {
-    /// Channel `ch`'s runs of `x` `[n, c, s]`: one contiguous slice per sample.
-    fn runs<T>(x: &[T], n: usize, c: usize, ch: usize) -> impl Iterator<Item = &[T]> {
-        let s = x.len() / (n * c).max(1);
-        (0..n).map(move |i| &x[(i * c + ch) * s..(i * c + ch + 1) * s])
-    }
-
-    /// A channel's mean and biased variance, in f64 (two passes).
-    fn moments<T: Elem>(x: &[T], n: usize, c: usize, ch: usize) -> (f64, f64) {
-        let count = (x.len() / c.max(1)) as f64;
-        let sum: f64 = Self::runs(x, n, c, ch).flatten().map(|v| v.to_f64()).sum();
-        let mean = sum / count;
-        let sq: f64 = Self::runs(x, n, c, ch).flatten().map(|v| (v.to_f64() - mean).powi(2)).sum();
-        (mean, sq / count)
-    }
-
-    fn moments_all<T: Elem>(&self, x: &[T], n: usize, c: usize) -> (Vec<f64>, Vec<f64>) {
-        (0..c).map(|ch| Self::moments(x, n, c, ch)).unzip()
-    }
-
-    fn rstd(&self, var: f64) -> f64 {
-        1.0 / (var + self.eps).sqrt()
-    }
-
     fn forward<T: Elem>(&self, x: &[T], w: &[T], b: &[T], n: usize) -> Vec<T> {
         let (c, s) = (w.len(), x.len() / (n * w.len()).max(1));
         let mut y = vec![T::from_f64(0.0); x.len()];
         for ch in 0..c {
-            let (mean, var) = Self::moments(x, n, c, ch);
-            let scale = self.rstd(var) * w[ch].to_f64();
-            let shift = b[ch].to_f64() - mean * scale;
+            let scale = self.rstd[ch] * w[ch].to_f64();
+            let shift = b[ch].to_f64() - self.mean[ch] * scale;
             let (scale, shift) = (T::from_f64(scale), T::from_f64(shift));
             for i in 0..n {
                 let at = (i * c + ch) * s;
@@ -86,25 +105,33 @@ impl AffineBackward for BatchNorm {
         let zero = T::from_f64(0.0);
         let (mut dx, mut dw, mut db) = (vec![zero; x.len()], vec![zero; c], vec![zero; c]);
         for ch in 0..c {
-            let (mean, var) = Self::moments(x, n, c, ch);
-            let rstd = self.rstd(var);
-            let (mut g_sum, mut g_xhat_sum) = (0.0, 0.0);
-            for (xr, gr) in Self::runs(x, n, c, ch).zip(Self::runs(g, n, c, ch)) {
-                for (x, g) in xr.iter().zip(gr) {
-                    let g = g.to_f64();
-                    g_sum += g;
-                    g_xhat_sum += g * (x.to_f64() - mean) * rstd;
+            let (mean, rstd) = (self.mean[ch], self.rstd[ch]);
+            // Σ g and Σ g * x̂ = rstd * (Σ g * x - mean * Σ g), in one pass.
+            let (mut g_acc, mut gx_acc) = ([0.0; LANES], [0.0; LANES]);
+            for (xr, gr) in runs(x, n, c, ch).zip(runs(g, n, c, ch)) {
+                sum_into(&mut g_acc, gr, |g| g);
+                let (mut xs, mut gs) = (xr.chunks_exact(LANES), gr.chunks_exact(LANES));
+                for (xc, gc) in (&mut xs).zip(&mut gs) {
+                    for ((a, x), g) in gx_acc.iter_mut().zip(xc).zip(gc) {
+                        *a += x.to_f64() * g.to_f64();
+                    }
+                }
+                for ((a, x), g) in gx_acc.iter_mut().zip(xs.remainder()).zip(gs.remainder()) {
+                    *a += x.to_f64() * g.to_f64();
                 }
             }
+            let g_sum: f64 = g_acc.iter().sum();
+            let g_xhat_sum = rstd * (gx_acc.iter().sum::<f64>() - mean * g_sum);
             dw[ch] = T::from_f64(g_xhat_sum);
             db[ch] = T::from_f64(g_sum);
+            // dx = k * (g - mean(g) - x̂ * mean(g x̂)), as one affine map of g and x per channel.
             let (g_mean, g_xhat_mean) = (g_sum / count, g_xhat_sum / count);
             let k = rstd * w[ch].to_f64();
+            let (per_x, constant) = (-k * rstd * g_xhat_mean, k * (rstd * g_xhat_mean * mean - g_mean));
             for i in 0..n {
                 let at = (i * c + ch) * s;
                 for ((dx, x), g) in dx[at..at + s].iter_mut().zip(&x[at..at + s]).zip(&g[at..at + s]) {
-                    let xhat = (x.to_f64() - mean) * rstd;
-                    *dx = T::from_f64(k * (g.to_f64() - g_mean - xhat * g_xhat_mean));
+                    *dx = T::from_f64(k * g.to_f64() + per_x * x.to_f64() + constant);
                 }
             }
         }
@@ -130,7 +157,7 @@ impl CustomOp3 for BatchNorm {
             [n, c, _] => (*n, *c),
             other => candle_core::bail!("batch_norm: expected [N, C, S], found {other:?}"),
         };
-        if c == 0 || l2.shape().elem_count() != c || l3.shape().elem_count() != c {
+        if c == 0 || c != self.mean.len() || l2.shape().elem_count() != c || l3.shape().elem_count() != c {
             candle_core::bail!(
                 "batch_norm: weight {:?} and bias {:?} for {:?}",
                 l2.shape(),

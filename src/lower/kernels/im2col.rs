@@ -93,6 +93,9 @@ pub fn col2im<T: Elem>(src: Cols<T>, batch: usize, channels: usize, g: &Grid, bi
     let (pixels, positions, taps) = (g.pixels(), g.positions(), g.taps());
     let [rows, cols] = g.0;
     let width = batch * positions;
+    // Where each tap's windows lie, worked out once for all planes.
+    let row_spans: Vec<_> = (0..rows.kernel).map(|ki| span(&rows, ki)).collect();
+    let col_spans: Vec<_> = (0..cols.kernel).map(|kj| span(&cols, kj)).collect();
     let mut out = vec![T::zero(); batch * channels * pixels];
     // Each task owns whole planes (n, c), so the sums need no synchronisation.
     par_chunks(&mut out, pixels, |plane_index, plane| {
@@ -100,25 +103,31 @@ pub fn col2im<T: Elem>(src: Cols<T>, batch: usize, channels: usize, g: &Grid, bi
         if let Some(b) = bias {
             plane.fill(b[c]);
         }
-        for ki in 0..rows.kernel {
-            let (r_lo, r_hi, r_first) = span(&rows, ki);
-            for kj in 0..cols.kernel {
-                let (c_lo, c_hi, c_first) = span(&cols, kj);
+        for (ki, &(r_lo, r_hi, r_first)) in row_spans.iter().enumerate() {
+            for (kj, &(c_lo, c_hi, c_first)) in col_spans.iter().enumerate() {
                 let tap = c * taps + ki * cols.kernel + kj;
                 let (line, scale) = match src {
-                    Cols::Matrix(m) => (&m[tap * width..], T::one()),
-                    Cols::Depthwise { rows, weights } => (&rows[c * width..], weights[tap]),
+                    Cols::Matrix(m) => (&m[tap * width..], None),
+                    Cols::Depthwise { rows, weights } => (&rows[c * width..], Some(weights[tap])),
                 };
                 let line = &line[n * positions..][..positions];
                 for (i, oi) in (r_lo..r_hi).enumerate() {
                     let dst = &mut plane[(r_first + i * rows.stride) * cols.input..][..cols.input];
                     let src = &line[oi * cols.output..][c_lo..c_hi];
-                    if cols.stride == 1 {
-                        let dst = &mut dst[c_first..c_first + src.len()];
-                        dst.iter_mut().zip(src).for_each(|(d, s)| *d += *s * scale);
-                    } else {
-                        for (j, s) in src.iter().enumerate() {
-                            dst[c_first + j * cols.stride] += *s * scale;
+                    match (cols.stride, scale) {
+                        (1, None) => {
+                            let dst = &mut dst[c_first..c_first + src.len()];
+                            dst.iter_mut().zip(src).for_each(|(d, s)| *d += *s);
+                        }
+                        (1, Some(scale)) => {
+                            let dst = &mut dst[c_first..c_first + src.len()];
+                            dst.iter_mut().zip(src).for_each(|(d, s)| *d += *s * scale);
+                        }
+                        (stride, scale) => {
+                            let scale = scale.unwrap_or(T::one());
+                            for (j, s) in src.iter().enumerate() {
+                                dst[c_first + j * stride] += *s * scale;
+                            }
                         }
                     }
                 }
