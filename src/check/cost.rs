@@ -92,7 +92,8 @@ pub struct Overflow;
 
 /// The elements of a shape at the dims' values: `Ok(None)` while a dim is unbound.
 pub fn elements(shape: &[Dim], bindings: &Bindings) -> Result<Option<u64>, Overflow> {
-    let n = Dim::product(shape).substitute(bindings);
+    // Each dim's value first: a product of constants allocates nothing.
+    let n = Dim::product(&shape.iter().map(|d| d.substitute(bindings)).collect::<Vec<_>>());
     if n.is_saturated() {
         return Err(Overflow);
     }
