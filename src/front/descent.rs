@@ -330,6 +330,7 @@ impl<'t> Descent<'t> {
             stmts.push(s);
             p = self.skip(e);
         }
+        stmts.shrink_to_fit();
         Some((stmts, self.lit(p, "}")?))
     }
 
@@ -497,6 +498,8 @@ impl<'t> Descent<'t> {
         if stages.is_empty() {
             return Some((head, self.skip(end)));
         }
+        // An AST is held through elaboration: no room to spare (most pipes are one stage long).
+        stages.shrink_to_fit();
         Some((Expr { kind: ExprKind::Pipe { head: Box::new(head), stages }, span: self.span(at, end) }, end))
     }
 
