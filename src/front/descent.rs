@@ -173,21 +173,7 @@ impl<'t> Descent<'t> {
                 _ => i += 1,
             }
         }
-        let raw = &self.text[at + 1..i];
-        let mut value = String::with_capacity(raw.len());
-        let mut chars = raw.chars();
-        while let Some(c) = chars.next() {
-            if c == '\\' {
-                match chars.next() {
-                    Some('n') => value.push('\n'),
-                    Some('t') => value.push('\t'),
-                    Some(other) => value.push(other),
-                    None => {}
-                }
-            } else {
-                value.push(c);
-            }
-        }
+        let value = super::dsl::unescape(&self.text[at + 1..i]);
         Some((StrLit { value, span: self.span(at, i + 1) }, i + 1))
     }
 

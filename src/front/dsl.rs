@@ -210,20 +210,7 @@ impl Builder {
     fn string(&self, pair: Pair<Rule>) -> StrLit {
         let span = self.span(&pair);
         let raw = pair.into_inner().next().map_or("", |p| p.as_str());
-        let mut value = String::with_capacity(raw.len());
-        let mut chars = raw.chars();
-        while let Some(c) = chars.next() {
-            if c == '\\' {
-                match chars.next() {
-                    Some('n') => value.push('\n'),
-                    Some('t') => value.push('\t'),
-                    Some(other) => value.push(other),
-                    None => {}
-                }
-            } else {
-                value.push(c);
-            }
-        }
+        let value = unescape(raw);
         StrLit { value, span }
     }
 
@@ -622,6 +609,26 @@ impl Builder {
         }
         d
     }
+}
+
+/// A string literal's text between its quotes, its escapes read: `\n`, `\t`, and any other
+/// character after a backslash as itself.
+pub(super) fn unescape(raw: &str) -> String {
+    let mut value = String::with_capacity(raw.len());
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            match chars.next() {
+                Some('n') => value.push('\n'),
+                Some('t') => value.push('\t'),
+                Some(other) => value.push(other),
+                None => {}
+            }
+        } else {
+            value.push(c);
+        }
+    }
+    value
 }
 
 fn is_primary(rule: Rule) -> bool {
