@@ -831,10 +831,7 @@ impl<'t> Descent<'t> {
     fn cfg_map(&self, at: usize) -> Read<ConfigValue> {
         let mut p = self.skip(self.lit(at, "{")?);
         let mut entries = Vec::new();
-        loop {
-            let Some(key_end) = self.word(p) else { break };
-            let Some(colon) = self.lit(self.skip(key_end), ":") else { break };
-            let Some((value, e)) = self.cfg_value(self.skip(colon)) else { break };
+        while let Some((key_end, (value, e))) = self.cfg_entry(p) {
             let key = Ident { name: self.text[p..key_end].to_string(), span: self.span(p, key_end) };
             entries.push((key, value));
             let after = self.skip(e);
@@ -842,6 +839,13 @@ impl<'t> Descent<'t> {
         }
         let end = self.lit(p, "}")?;
         Some((ConfigValue { kind: ConfigKind::Map(entries), span: self.span(at, end) }, end))
+    }
+
+    /// `cfg_entry`: where its key ends, and its value.
+    fn cfg_entry(&self, at: usize) -> Option<(usize, (ConfigValue, usize))> {
+        let key_end = self.word(at)?;
+        let colon = self.lit(self.skip(key_end), ":")?;
+        Some((key_end, self.cfg_value(self.skip(colon))?))
     }
 
     /// `cfg_value = _{ cfg_map | cfg_list | string | cfg_number | cfg_word }`

@@ -460,7 +460,7 @@ mod tests {
     fn constants_and_polynomials_order_and_print_as_their_terms() {
         // A dim was its sorted list of terms: zero is the empty list, a constant one term
         // with the empty monomial, which sorts before any monomial with a symbol.
-        let mut dims = vec![h(), Dim::konst(3), Dim::zero(), Dim::konst(-2), h().add(&1.into())];
+        let mut dims = [h(), Dim::konst(3), Dim::zero(), Dim::konst(-2), h().add(&1.into())];
         dims.sort();
         let printed: Vec<String> = dims.iter().map(Dim::to_string).collect();
         assert_eq!(printed, ["0", "-2", "h + 1", "3", "h"]);
