@@ -786,7 +786,7 @@ impl<'t> Descent<'t> {
     /// `repeat_expr = { kw_repeat ~ (range | each | expr) ~ (kw_as ~ string)? ~ "{" ~ expr ~ "}" }`
     fn repeat_expr(&mut self, at: usize, after_kw: usize) -> Read<Expr> {
         let p = self.skip(after_kw);
-        let (over, e) = match self.range(p).or_else(|| self.each(p)) {
+        let (over, e) = match self.range_or_each(p) {
             Some(read) => read,
             None => self.expr(p).map(|(x, e)| (Over::Count(Box::new(x)), e))?,
         };
@@ -802,18 +802,11 @@ impl<'t> Descent<'t> {
         Some((Expr { kind, span: self.span(at, end) }, end))
     }
 
-    /// `range = { ident ~ kw_in ~ operand ~ ".." ~ operand }`
-    fn range(&mut self, at: usize) -> Read<Over> {
-        let (var, e) = self.ident(at)?;
-        let e = self.kw(self.skip(e), "in")?;
-        let (start, e) = self.operand(self.skip(e))?;
-        let dots = self.lit(self.skip(e), "..")?;
-        let (end_value, end) = self.operand(self.skip(dots))?;
-        Some((Over::Range { var, start: Box::new(start), end: Box::new(end_value) }, end))
-    }
-
-    /// `each = { ident ~ ("," ~ ident)* ~ kw_in ~ operand }`
-    fn each(&mut self, at: usize) -> Read<Over> {
+    /// `range | each`: `range = { ident ~ kw_in ~ operand ~ ".." ~ operand }`, else
+    /// `each = { ident ~ ("," ~ ident)* ~ kw_in ~ operand }`. Both read the same first operand
+    /// from the same place, so it is read once: reading it again for `each` would double the
+    /// work at every nested `repeat ... in repeat ...`.
+    fn range_or_each(&mut self, at: usize) -> Read<Over> {
         let (first, mut end) = self.ident(at)?;
         let mut vars = vec![first];
         while let Some((id, e)) = self.lit(self.skip(end), ",").and_then(|c| self.ident(self.skip(c))) {
@@ -822,6 +815,15 @@ impl<'t> Descent<'t> {
         }
         let e = self.kw(self.skip(end), "in")?;
         let (list, end) = self.operand(self.skip(e))?;
+        if vars.len() == 1 {
+            if let Some((end_value, e)) =
+                self.lit(self.skip(end), "..").and_then(|dots| self.operand(self.skip(dots)))
+            {
+                if let Some(var) = vars.pop() {
+                    return Some((Over::Range { var, start: Box::new(list), end: Box::new(end_value) }, e));
+                }
+            }
+        }
         Some((Over::Items { vars, list: Box::new(list) }, end))
     }
 
@@ -941,6 +943,31 @@ mod tests {
             }
             (Err(e), Some(_)) => panic!("{name}: read here, refused by pest: {}", e.message),
             (_, None) => false,
+        }
+    }
+
+    #[test]
+    fn the_forms_of_repeat_and_awkward_spacing_read_as_pest_reads_them() {
+        let body = |line: &str| format!("model M {{\n input x: [1, 4]\n y = x |> {line}\n output y\n}}\n");
+        for line in [
+            "repeat i in 0..3 { Linear(4) }",
+            "repeat i in 0 .. n + 1 as \"fc{i}\" { Linear(4) }",
+            "repeat c in cfg { Linear(c) }",
+            "repeat i, c in enumerate(cfg) { Linear(c) }",
+            "repeat i in cfg[0] { ReLU }",
+            "repeat 2 { ReLU }",
+            "a: Linear(4)  # a comment\n |> ReLU",
+            "\"block1-0\" : Linear(4, bias = true ,)",
+            "[...repeat 2 { ReLU }, 2: LayerNorm(4)]",
+            "if !a && -b < 3 * (c - 1) % 2 { ReLU } else if d { GELU } else { Tanh }",
+            "f(x)[1][-2] |> (ReLU |> Linear(4))",
+        ] {
+            let text = body(line);
+            assert!(
+                agree(line, &text),
+                "{line}: not read (pest: {:?})",
+                parse_file_with_pest(&text, FileId(0)).err()
+            );
         }
     }
 
