@@ -3,15 +3,63 @@
 //! under `cargo test --all-targets` it runs once each on 100 and 1,000 layers.
 //!
 //! Each figure is the median of several runs of the whole pipeline (load, parse, elaborate,
-//! check, count, summarize, render the table), with nothing cached between runs.
+//! check, count, summarize, render the table), with nothing cached between runs: wall time,
+//! the process's CPU time (steadier on a shared machine), and the peak of heap memory the run
+//! held above what was held before it, counted by this bench's allocator.
 
 mod common;
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::BTreeMap;
 use std::hint::black_box;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use wick::report::{render_table, TableStyle};
+
+/// The system allocator, counting the bytes held now and the most held since the last reset.
+struct Counting;
+
+static HELD: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every call is passed through to `System` unchanged; only counters are added.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            let held = HELD.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+            PEAK.fetch_max(held, Ordering::Relaxed);
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) };
+        HELD.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            let held = HELD.fetch_add(new_size, Ordering::Relaxed) + new_size;
+            HELD.fetch_sub(layout.size(), Ordering::Relaxed);
+            PEAK.fetch_max(held, Ordering::Relaxed);
+        }
+        p
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// The most heap `f` held at once above what was held when it started, in bytes.
+fn peak_heap(f: impl FnOnce()) -> usize {
+    let before = HELD.load(Ordering::Relaxed);
+    PEAK.store(before, Ordering::Relaxed);
+    f();
+    PEAK.load(Ordering::Relaxed).saturating_sub(before)
+}
 
 /// A chain of `layers` layers written out line by line, alternating Linear and ReLU.
 fn generated_spec(layers: usize) -> String {
@@ -28,22 +76,36 @@ fn generated_spec(layers: usize) -> String {
 }
 
 fn compile_and_render(root: &str, files: &BTreeMap<String, String>) -> usize {
-    let c = wick::compile_files(root, files.clone(), &wick::Options::default());
+    // 100,000 layers and the input are one node past the default cap (`elab::MAX_NODES`).
+    let opts = wick::Options { max_nodes: Some(200_000), ..wick::Options::default() };
+    let c = wick::compile_files(root, files.clone(), &opts);
     assert!(!c.diagnostics.has_errors(), "{}", c.render_diagnostics(wick::diag::RenderStyle::PLAIN));
     let summary = c.summary(None).map(|s| render_table(&s, TableStyle::PLAIN)).unwrap_or_default();
     summary.len()
 }
 
-fn median(root: &str, files: &BTreeMap<String, String>, runs: usize) -> Duration {
-    let mut times: Vec<Duration> = (0..runs)
-        .map(|_| {
-            let t = Instant::now();
-            black_box(compile_and_render(root, files));
-            t.elapsed()
-        })
-        .collect();
-    times.sort();
-    times[runs / 2]
+/// Median wall and CPU time of `runs` runs, and the peak heap of one.
+struct Measured {
+    wall: Duration,
+    cpu: Duration,
+    heap: usize,
+}
+
+fn measure(root: &str, files: &BTreeMap<String, String>, runs: usize) -> Measured {
+    let mut wall = Vec::new();
+    let mut cpu = Vec::new();
+    for _ in 0..runs {
+        let (t, c) = (Instant::now(), common::cpu_time());
+        black_box(compile_and_render(root, files));
+        wall.push(t.elapsed());
+        cpu.push(common::cpu_time().zip(c).map_or(Duration::ZERO, |(end, start)| end - start));
+    }
+    wall.sort();
+    cpu.sort();
+    let heap = peak_heap(|| {
+        black_box(compile_and_render(root, files));
+    });
+    Measured { wall: wall[runs / 2], cpu: cpu[runs / 2], heap }
 }
 
 fn main() {
@@ -56,21 +118,30 @@ fn main() {
     let mut resnet = BTreeMap::new();
     resnet.insert("specs/resnet18.wick".to_string(), read("specs/resnet18.wick"));
 
-    println!("| spec | layers | median time | per layer |");
-    println!("|---|---:|---:|---:|");
-    let r = median("specs/resnet18.wick", &resnet, resnet_runs);
-    println!("| resnet18 | 69 | {:.2} ms | - |", r.as_secs_f64() * 1e3);
+    println!("| spec | layers | median time | CPU time | per layer | peak heap | heap per layer |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    let r = measure("specs/resnet18.wick", &resnet, resnet_runs);
+    println!(
+        "| resnet18 | 69 | {:.2} ms | {:.2} ms | - | {:.1} MB | - |",
+        r.wall.as_secs_f64() * 1e3,
+        r.cpu.as_secs_f64() * 1e3,
+        r.heap as f64 / 1e6
+    );
     let mut per_size = Vec::new();
     for (layers, runs) in sizes {
         let mut files = BTreeMap::new();
         files.insert("generated.wick".to_string(), generated_spec(layers));
-        let t = median("generated.wick", &files, runs);
-        per_size.push(t);
+        let m = measure("generated.wick", &files, runs);
         println!(
-            "| generated | {layers} | {:.1} ms | {:.2} µs |",
-            t.as_secs_f64() * 1e3,
-            t.as_secs_f64() * 1e6 / layers as f64
+            "| generated | {layers} | {:.1} ms | {:.1} ms | {:.2} µs | {:.1} MB | {:.2} KB |",
+            m.wall.as_secs_f64() * 1e3,
+            m.cpu.as_secs_f64() * 1e3,
+            m.wall.as_secs_f64() * 1e6 / layers as f64,
+            m.heap as f64 / 1e6,
+            m.heap as f64 / 1e3 / layers as f64
         );
+        assert!(m.heap > 0, "the allocator counted nothing");
+        per_size.push(m.wall);
     }
     let ratio = per_size[1].as_secs_f64() / per_size[0].as_secs_f64();
     let [(small, _), (large, _)] = sizes;

@@ -181,6 +181,47 @@ fn skeleton_text() -> impl Strategy<Value = String> {
     })
 }
 
+/// What the hand-written parser reads, pest reads alike (the same AST, spans included); what
+/// it leaves, pest reads or refuses on its own.
+fn readings_agree(text: &str) -> Result<(), TestCaseError> {
+    use wick::front::{dsl, span::FileId};
+    if let Some(fast) = dsl::parse_file_by_descent(text, FileId(0)) {
+        match dsl::parse_file_with_pest(text, FileId(0)) {
+            Ok(pest) => prop_assert_eq!(pest, fast, "the readings of {:?} differ", text),
+            Err(e) => prop_assert!(false, "read by hand, refused by pest ({}): {:?}", e.message, text),
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn token_soup_reads_as_pest_reads_it(text in token_text()) {
+        readings_agree(&text)?;
+    }
+
+    #[test]
+    fn spliced_skeleton_reads_as_pest_reads_it(text in skeleton_text()) {
+        readings_agree(&text)?;
+    }
+
+    #[test]
+    fn mutated_specs_read_as_pest_reads_them(
+        pick in any::<prop::sample::Index>(),
+        mutations in prop::collection::vec(mutation(), 1..6),
+    ) {
+        let files = corpus();
+        let names: Vec<&String> = files.keys().collect();
+        let mut text = files[*pick.get(&names)].clone();
+        for m in &mutations {
+            text = apply(&text, m);
+        }
+        readings_agree(&text)?;
+    }
+}
+
 proptest! {
     #![proptest_config(config())]
 

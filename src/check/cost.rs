@@ -92,7 +92,8 @@ pub struct Overflow;
 
 /// The elements of a shape at the dims' values: `Ok(None)` while a dim is unbound.
 pub fn elements(shape: &[Dim], bindings: &Bindings) -> Result<Option<u64>, Overflow> {
-    let n = Dim::product(shape).substitute(bindings);
+    // Each dim's value first: a product of constants allocates nothing.
+    let n = shape.iter().fold(Dim::one(), |n, d| n.mul(&d.substitute(bindings)));
     if n.is_saturated() {
         return Err(Overflow);
     }
@@ -101,7 +102,7 @@ pub fn elements(shape: &[Dim], bindings: &Bindings) -> Result<Option<u64>, Overf
 
 /// Count everything in `graph` with the values in `bindings`.
 pub fn analyze(graph: &Graph, bindings: &Bindings) -> Analysis {
-    let mut a = Analysis::default();
+    let mut a = Analysis { nodes: Vec::with_capacity(graph.order.len()), ..Analysis::default() };
     for &id in &graph.order {
         let node = graph.node(id);
         let mut c = NodeCost::default();

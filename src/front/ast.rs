@@ -13,14 +13,14 @@ pub struct Ident {
 }
 
 /// One parsed file.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Module {
     pub items: Vec<Item>,
     /// The file it was parsed from, so a diagnostic about the whole file can point into it.
     pub file: FileId,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Item {
     /// `use "path.wick"`
     Use { path: String, span: Span },
@@ -59,7 +59,7 @@ pub enum DefKind {
 }
 
 /// A `block` or `model`: typed parameters, an optional output type, a body.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Def {
     pub kind: DefKind,
     pub name: Ident,
@@ -71,7 +71,7 @@ pub struct Def {
 }
 
 /// `name: type = default`
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Param {
     pub name: Ident,
     pub ty: TypeExpr,

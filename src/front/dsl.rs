@@ -7,6 +7,7 @@ use pest_derive::Parser;
 use std::sync::OnceLock;
 
 use super::ast::*;
+use super::descent::{Descent, Entry, Fragment};
 use super::span::{FileId, Span};
 use crate::diag::{did_you_mean, Diagnostic};
 
@@ -31,8 +32,27 @@ const RESERVED: &[&str] = &[
     "as", "of", "true", "false", "none",
 ];
 
-/// Parse a whole `.wick` file.
+/// Parse a whole `.wick` file: by the hand-written reading of the grammar ([`super::descent`]),
+/// or, for text it does not read (every syntax error), by pest, which says why.
 pub fn parse_file(text: &str, file: FileId) -> Result<Module, Diagnostic> {
+    check_nesting(text, file, 0)?;
+    match Descent::new(text, file, 0).file() {
+        Some(module) => Ok(module),
+        None => parse_file_with_pest(text, file),
+    }
+}
+
+/// The hand-written reading alone: `None` where it leaves the text to pest.
+#[doc(hidden)]
+pub fn parse_file_by_descent(text: &str, file: FileId) -> Option<Module> {
+    check_nesting(text, file, 0).ok()?;
+    Descent::new(text, file, 0).file()
+}
+
+/// Parse a whole `.wick` file with pest alone: the reference the hand-written reading is
+/// held to, and where syntax errors come from.
+#[doc(hidden)]
+pub fn parse_file_with_pest(text: &str, file: FileId) -> Result<Module, Diagnostic> {
     let b = Builder { file, base: 0 };
     check_nesting(text, file, 0)?;
     let pairs = WickParser::parse(Rule::file, text).map_err(|e| b.syntax_error(e, text))?;
@@ -68,6 +88,9 @@ pub fn parse_file(text: &str, file: FileId) -> Result<Module, Diagnostic> {
 pub fn parse_expr(text: &str, file: FileId, base: usize) -> Result<Expr, Diagnostic> {
     let b = Builder { file, base };
     check_nesting(text, file, base)?;
+    if let Some(Fragment::Expr(e)) = Descent::new(text, file, base).fragment(Entry::Expr) {
+        return Ok(e);
+    }
     let mut pairs = WickParser::parse(Rule::expr_only, text).map_err(|e| b.syntax_error(e, text))?;
     let pair = first_inner(&mut pairs, &b)?;
     b.expr(pair)
@@ -77,6 +100,9 @@ pub fn parse_expr(text: &str, file: FileId, base: usize) -> Result<Expr, Diagnos
 pub fn parse_type(text: &str, file: FileId, base: usize) -> Result<TypeExpr, Diagnostic> {
     let b = Builder { file, base };
     check_nesting(text, file, base)?;
+    if let Some(Fragment::Type(t)) = Descent::new(text, file, base).fragment(Entry::Type) {
+        return Ok(t);
+    }
     let mut pairs = WickParser::parse(Rule::type_only, text).map_err(|e| b.syntax_error(e, text))?;
     let pair = first_inner(&mut pairs, &b)?;
     b.type_expr(pair)
@@ -86,6 +112,9 @@ pub fn parse_type(text: &str, file: FileId, base: usize) -> Result<TypeExpr, Dia
 pub fn parse_param(text: &str, file: FileId, base: usize) -> Result<Param, Diagnostic> {
     let b = Builder { file, base };
     check_nesting(text, file, base)?;
+    if let Some(Fragment::Param(p)) = Descent::new(text, file, base).fragment(Entry::Param) {
+        return Ok(p);
+    }
     let mut pairs = WickParser::parse(Rule::param_only, text).map_err(|e| b.syntax_error(e, text))?;
     let pair = first_inner(&mut pairs, &b)?;
     b.param(pair)
@@ -98,7 +127,7 @@ fn first_inner<'a>(pairs: &mut Pairs<'a, Rule>, b: &Builder) -> Result<Pair<'a, 
 }
 
 /// Refuse text nested deeper than [`MAX_NESTING`], skipping strings and comments.
-fn check_nesting(text: &str, file: FileId, base: usize) -> Result<(), Diagnostic> {
+pub(super) fn check_nesting(text: &str, file: FileId, base: usize) -> Result<(), Diagnostic> {
     let mut depth = 0usize;
     let mut in_string = false;
     let mut in_comment = false;
@@ -181,20 +210,7 @@ impl Builder {
     fn string(&self, pair: Pair<Rule>) -> StrLit {
         let span = self.span(&pair);
         let raw = pair.into_inner().next().map_or("", |p| p.as_str());
-        let mut value = String::with_capacity(raw.len());
-        let mut chars = raw.chars();
-        while let Some(c) = chars.next() {
-            if c == '\\' {
-                match chars.next() {
-                    Some('n') => value.push('\n'),
-                    Some('t') => value.push('\t'),
-                    Some(other) => value.push(other),
-                    None => {}
-                }
-            } else {
-                value.push(c);
-            }
-        }
+        let value = unescape(raw);
         StrLit { value, span }
     }
 
@@ -599,6 +615,26 @@ impl Builder {
         }
         d
     }
+}
+
+/// A string literal's text between its quotes, its escapes read: `\n`, `\t`, and any other
+/// character after a backslash as itself.
+pub(super) fn unescape(raw: &str) -> String {
+    let mut value = String::with_capacity(raw.len());
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            match chars.next() {
+                Some('n') => value.push('\n'),
+                Some('t') => value.push('\t'),
+                Some(other) => value.push(other),
+                None => {}
+            }
+        } else {
+            value.push(c);
+        }
+    }
+    value
 }
 
 fn is_primary(rule: Rule) -> bool {

@@ -1,6 +1,7 @@
 //! Front ends: `.wick` text and YAML, both parsed into one [`ast::Module`].
 
 pub mod ast;
+mod descent;
 pub mod dsl;
 pub mod span;
 pub mod yaml;

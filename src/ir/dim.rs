@@ -4,6 +4,7 @@
 //! expressions compare equal: `h + h == 2*h`, `(2*h + 1) / 2 == h`. Arithmetic saturates
 //! instead of overflowing; [`Dim::is_saturated`] lets callers report it.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
@@ -19,13 +20,23 @@ pub enum Atom {
 /// A product of atoms with exponents, sorted.
 type Monomial = Vec<(Atom, u32)>;
 
+/// (monomial, coefficient) pairs, sorted by monomial, each once, no coefficient zero; the
+/// empty monomial is the constant term.
+type Terms = [(Monomial, i64)];
+
 /// A symbolic integer.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct Dim {
-    /// (monomial, coefficient), sorted by monomial, each once, no coefficient zero; the empty
-    /// monomial is the constant term. A sorted `Vec` rather than a map: most dims are one
-    /// constant or one symbol, and every tensor type holds several (a map's node is ~400 bytes).
-    terms: Vec<(Monomial, i64)>,
+///
+/// Most dims are constants, and every tensor type holds several: a constant is held inline
+/// (copying one allocates nothing), a polynomial behind an `Arc` (copying one is a count).
+/// Equality, order, hashing and printing are those of the terms, whichever way they are held.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Dim(Repr);
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum Repr {
+    Const(i64),
+    /// Terms with at least one symbol: never a constant alone, so each dim has one form.
+    Poly(Arc<Terms>),
 }
 
 /// Most terms a symbolic expression keeps: squaring a sum doubles its degree, so a few lines
@@ -44,10 +55,34 @@ pub enum DimError {
     SymbolicDivisor(Dim),
 }
 
+impl Default for Dim {
+    fn default() -> Dim {
+        Dim::zero()
+    }
+}
+
 impl Dim {
     pub fn konst(value: i64) -> Dim {
-        let terms = if value == 0 { Vec::new() } else { vec![(Vec::new(), value)] };
-        Dim { terms }
+        Dim(Repr::Const(value))
+    }
+
+    /// The terms, as sorted pairs (a constant's borrowed when zero, built otherwise: the
+    /// arithmetic below takes its constant cases first).
+    fn terms(&self) -> Cow<'_, Terms> {
+        match &self.0 {
+            Repr::Const(0) => Cow::Borrowed(&[]),
+            Repr::Const(c) => Cow::Owned(vec![(Vec::new(), *c)]),
+            Repr::Poly(terms) => Cow::Borrowed(terms),
+        }
+    }
+
+    /// A dim from sorted terms without zeros, in its one form.
+    fn from_sorted(terms: Vec<(Monomial, i64)>) -> Dim {
+        match terms.as_slice() {
+            [] => Dim::zero(),
+            [(mono, c)] if mono.is_empty() => Dim::konst(*c),
+            _ => Dim(Repr::Poly(terms.into())),
+        }
     }
 
     /// A dim from terms in any order, like ones summed and zeros dropped.
@@ -61,11 +96,11 @@ impl Dim {
             }
         }
         out.retain(|(_, c)| *c != 0);
-        Dim { terms: out }
+        Dim::from_sorted(out)
     }
 
     pub fn zero() -> Dim {
-        Dim::default()
+        Dim::konst(0)
     }
 
     pub fn one() -> Dim {
@@ -77,22 +112,22 @@ impl Dim {
     }
 
     fn atom(atom: Atom) -> Dim {
-        Dim { terms: vec![(vec![(atom, 1)], 1)] }
+        Dim(Repr::Poly(Arc::from(vec![(vec![(atom, 1)], 1)])))
     }
 
     /// The value if the expression has no symbols.
     pub fn as_const(&self) -> Option<i64> {
-        match self.terms.len() {
-            0 => Some(0),
-            1 => self.terms.first().filter(|(mono, _)| mono.is_empty()).map(|(_, c)| *c),
-            _ => None,
+        match self.0 {
+            Repr::Const(c) => Some(c),
+            Repr::Poly(_) => None,
         }
     }
 
     /// The symbol's name if the expression is one symbol alone with coefficient 1 (`h`, not
     /// `2*h` or `h + 1`): a dim a tensor's size can bind.
     pub fn as_symbol(&self) -> Option<&str> {
-        match self.terms.as_slice() {
+        let Repr::Poly(terms) = &self.0 else { return None };
+        match &terms[..] {
             [(mono, 1)] => match mono.as_slice() {
                 [(Atom::Sym(name), 1)] => Some(name),
                 _ => None,
@@ -108,7 +143,7 @@ impl Dim {
 
     /// Whether some arithmetic hit the limits of `i64`.
     pub fn is_saturated(&self) -> bool {
-        self.terms.iter().any(|(_, c)| *c == i64::MAX || *c == i64::MIN)
+        self.terms().iter().any(|(_, c)| *c == i64::MAX || *c == i64::MIN)
     }
 
     /// The names of the symbols the expression depends on.
@@ -121,7 +156,7 @@ impl Dim {
     }
 
     fn collect_symbols(&self, out: &mut Vec<String>) {
-        for (mono, _) in &self.terms {
+        for (mono, _) in self.terms().iter() {
             for (atom, _) in mono {
                 match atom {
                     Atom::Sym(s) => out.push(s.to_string()),
@@ -133,8 +168,12 @@ impl Dim {
 
     /// Replace the bound symbols by their values; symbols without a value stay.
     pub fn substitute(&self, bindings: &Bindings) -> Dim {
+        let Repr::Poly(terms) = &self.0 else { return self.clone() };
+        if let Some(v) = self.as_symbol().and_then(|s| bindings.get(s)) {
+            return Dim::konst(*v);
+        }
         let mut out = Dim::zero();
-        for (mono, coef) in &self.terms {
+        for (mono, coef) in terms.iter() {
             let mut term = Dim::konst(*coef);
             for (atom, exp) in mono {
                 let factor = match atom {
@@ -162,7 +201,10 @@ impl Dim {
 
     /// The value under `bindings`, if every symbol is bound.
     pub fn eval(&self, bindings: &Bindings) -> Option<i64> {
-        self.substitute(bindings).as_const()
+        match self.0 {
+            Repr::Const(c) => Some(c),
+            Repr::Poly(_) => self.substitute(bindings).as_const(),
+        }
     }
 
     /// Equal as expressions, or equal under the dims' values: `H / 8` and `2*(H / 16)` at
@@ -172,8 +214,14 @@ impl Dim {
     }
 
     pub fn add(&self, other: &Dim) -> Dim {
+        match (&self.0, &other.0) {
+            (Repr::Const(a), Repr::Const(b)) => return Dim::konst(a.saturating_add(*b)),
+            (Repr::Const(0), _) => return other.clone(),
+            (_, Repr::Const(0)) => return self.clone(),
+            _ => {}
+        }
         // Both are sorted: merge them.
-        let (a, b) = (&self.terms, &other.terms);
+        let (a, b) = (self.terms(), other.terms());
         let mut terms = Vec::with_capacity(a.len() + b.len());
         let (mut i, mut j) = (0, 0);
         while i < a.len() && j < b.len() {
@@ -198,11 +246,16 @@ impl Dim {
         }
         terms.extend_from_slice(&a[i..]);
         terms.extend_from_slice(&b[j..]);
-        Dim { terms }
+        Dim::from_sorted(terms)
     }
 
     pub fn neg(&self) -> Dim {
-        Dim { terms: self.terms.iter().map(|(m, c)| (m.clone(), c.saturating_neg())).collect() }
+        match &self.0 {
+            Repr::Const(c) => Dim::konst(c.saturating_neg()),
+            Repr::Poly(terms) => {
+                Dim(Repr::Poly(terms.iter().map(|(m, c)| (m.clone(), c.saturating_neg())).collect()))
+            }
+        }
     }
 
     pub fn sub(&self, other: &Dim) -> Dim {
@@ -210,12 +263,26 @@ impl Dim {
     }
 
     pub fn mul(&self, other: &Dim) -> Dim {
-        if self.terms.len().saturating_mul(other.terms.len()) > MAX_TERMS {
+        match (&self.0, &other.0) {
+            (Repr::Const(a), Repr::Const(b)) => return Dim::konst(a.saturating_mul(*b)),
+            (Repr::Const(0), _) | (_, Repr::Const(0)) => return Dim::zero(),
+            (Repr::Const(1), _) => return other.clone(),
+            (_, Repr::Const(1)) => return self.clone(),
+            // A constant scales each coefficient; none becomes zero, so the form holds.
+            (Repr::Const(k), Repr::Poly(terms)) | (Repr::Poly(terms), Repr::Const(k)) => {
+                return Dim(Repr::Poly(
+                    terms.iter().map(|(m, c)| (m.clone(), c.saturating_mul(*k))).collect(),
+                ))
+            }
+            (Repr::Poly(_), Repr::Poly(_)) => {}
+        }
+        let (a, b) = (self.terms(), other.terms());
+        if a.len().saturating_mul(b.len()) > MAX_TERMS {
             return Dim::konst(i64::MAX);
         }
-        let mut terms = Vec::with_capacity(self.terms.len() * other.terms.len());
-        for (m1, c1) in &self.terms {
-            for (m2, c2) in &other.terms {
+        let mut terms = Vec::with_capacity(a.len() * b.len());
+        for (m1, c1) in a.iter() {
+            for (m2, c2) in b.iter() {
                 let mut mono: BTreeMap<Atom, u32> = m1.iter().cloned().collect();
                 for (atom, exp) in m2 {
                     let e = mono.entry(atom.clone()).or_insert(0);
@@ -243,7 +310,7 @@ impl Dim {
         // Split self = d*q + r, with r holding the terms d does not divide.
         let mut quotient = Dim::zero();
         let mut rest = Dim::zero();
-        for (mono, coef) in &self.terms {
+        for (mono, coef) in self.terms().iter() {
             let single = |c: i64| Dim::from_terms(vec![(mono.clone(), c)]);
             if mono.is_empty() {
                 // The constant goes wholly into the quotient where it can; the rest stays.
@@ -260,11 +327,9 @@ impl Dim {
             return Ok(quotient);
         }
         // floor(floor(a / b) / c) == floor(a / (b * c))
-        if rest.terms.len() == 1 {
-            if let Some((mono, 1)) = rest.terms.first().map(|(m, c)| (m, *c)) {
-                if let [(Atom::FloorDiv(inner, b), 1)] = mono.as_slice() {
-                    return Ok(quotient.add(&Dim::atom(Atom::FloorDiv(inner.clone(), b.saturating_mul(d)))));
-                }
+        if let [(mono, 1)] = &rest.terms()[..] {
+            if let [(Atom::FloorDiv(inner, b), 1)] = mono.as_slice() {
+                return Ok(quotient.add(&Dim::atom(Atom::FloorDiv(inner.clone(), b.saturating_mul(d)))));
             }
         }
         Ok(quotient.add(&Dim::atom(Atom::FloorDiv(Box::new(rest), d))))
@@ -291,6 +356,34 @@ impl Dim {
     }
 }
 
+/// Ordered as the sorted terms are, as when a dim was its list of terms.
+impl Ord for Dim {
+    fn cmp(&self, other: &Dim) -> std::cmp::Ordering {
+        match (&self.0, &other.0) {
+            (Repr::Const(a), Repr::Const(b)) => match (*a == 0, *b == 0) {
+                (true, true) => std::cmp::Ordering::Equal,
+                (true, false) => std::cmp::Ordering::Less,
+                (false, true) => std::cmp::Ordering::Greater,
+                (false, false) => a.cmp(b),
+            },
+            _ => self.terms().cmp(&other.terms()),
+        }
+    }
+}
+
+impl PartialOrd for Dim {
+    fn partial_cmp(&self, other: &Dim) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// As when a dim was its list of terms: `Dim { terms: [([], 64)] }`.
+impl fmt::Debug for Dim {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dim").field("terms", &&*self.terms()).finish()
+    }
+}
+
 impl From<i64> for Dim {
     fn from(v: i64) -> Dim {
         Dim::konst(v)
@@ -309,11 +402,12 @@ impl fmt::Display for Atom {
 
 impl fmt::Display for Dim {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.terms.is_empty() {
-            return write!(f, "0");
-        }
+        let all = match self.0 {
+            Repr::Const(c) => return write!(f, "{c}"),
+            Repr::Poly(_) => self.terms(),
+        };
         // Highest-degree terms first, the constant last, as people write them.
-        let mut terms: Vec<_> = self.terms.iter().collect();
+        let mut terms: Vec<_> = all.iter().collect();
         terms.sort_by_key(|(m, _)| std::cmp::Reverse(m.iter().map(|(_, e)| *e).sum::<u32>()));
         for (i, (mono, coef)) in terms.into_iter().enumerate() {
             let coef = *coef;
@@ -360,6 +454,21 @@ mod tests {
         assert!(!eighth.equal_under(&twice_sixteenth, &at(200)), "25 vs 24");
         assert!(!eighth.equal_under(&twice_sixteenth, &Bindings::new()), "undecided is not equal");
         assert!(h().equal_under(&h(), &Bindings::new()));
+    }
+
+    #[test]
+    fn constants_and_polynomials_order_and_print_as_their_terms() {
+        // A dim was its sorted list of terms: zero is the empty list, a constant one term
+        // with the empty monomial, which sorts before any monomial with a symbol.
+        let mut dims = [h(), Dim::konst(3), Dim::zero(), Dim::konst(-2), h().add(&1.into())];
+        dims.sort();
+        let printed: Vec<String> = dims.iter().map(Dim::to_string).collect();
+        assert_eq!(printed, ["0", "-2", "h + 1", "3", "h"]);
+        assert_eq!(format!("{:?}", Dim::konst(64)), "Dim { terms: [([], 64)] }");
+        assert_eq!(format!("{:?}", Dim::zero()), "Dim { terms: [] }");
+        assert_eq!(h().sub(&h()).add(&4.into()), Dim::konst(4), "a polynomial that cancels is a constant");
+        assert_eq!(h().mul(&3.into()).as_const(), None);
+        assert_eq!(Dim::konst(i64::MIN).to_string(), i64::MIN.to_string());
     }
 
     #[test]

@@ -135,8 +135,11 @@ impl NodeDraft {
     ) -> (NodeDraft, Option<OpError>) {
         let types: Vec<TensorType> = inputs.iter().map(|(_, ty)| ty.clone()).collect();
         let (outputs, params, error) = match op.infer(&types) {
-            Ok(outputs) => {
-                let params = op.params(&types);
+            Ok(mut outputs) => {
+                // Kept for the graph's life: no room to spare.
+                let mut params = op.params(&types);
+                params.shrink_to_fit();
+                outputs.shrink_to_fit();
                 (outputs, params, None)
             }
             Err(e) => (Vec::new(), Vec::new(), Some(e)),

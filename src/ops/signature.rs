@@ -4,7 +4,6 @@
 //! suggestion and wrong types point at the argument); op builders then read the bound
 //! [`Attrs`] through typed accessors.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -235,7 +234,8 @@ impl OpError {
 /// The bound attributes of one call, read by an op's builder.
 #[derive(Clone, Debug, Default)]
 pub struct Attrs {
-    values: BTreeMap<&'static str, AttrValue>,
+    /// By name, each once: a call has a handful, so a list beats a map's 500-byte node.
+    values: Vec<(&'static str, AttrValue)>,
     /// The spec's dims with values (`--bind`, examples): an attribute that must be a constant
     /// (`LearnedPositions(L)`'s table size) takes its dims' values, while attributes that may
     /// stay symbolic (a reshape's target) keep their dims.
@@ -245,6 +245,8 @@ pub struct Attrs {
 impl Attrs {
     /// Read constants through the values of `dims`.
     pub fn with_dims(mut self, dims: Arc<Bindings>) -> Attrs {
+        // Every attribute is in by now, and the node keeps them for the graph's life.
+        self.values.shrink_to_fit();
         self.dims = Some(dims);
         self
     }
@@ -280,11 +282,14 @@ impl Attrs {
     }
 
     pub fn insert(&mut self, name: &'static str, value: AttrValue) {
-        self.values.insert(name, value);
+        match self.values.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, v)) => *v = value,
+            None => self.values.push((name, value)),
+        }
     }
 
     pub fn get(&self, name: &'static str) -> &AttrValue {
-        self.values.get(name).unwrap_or(&AttrValue::None)
+        self.values.iter().find(|(n, _)| *n == name).map_or(&AttrValue::None, |(_, v)| v)
     }
 
     pub fn is_none(&self, name: &'static str) -> bool {
