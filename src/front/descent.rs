@@ -829,12 +829,11 @@ impl<'t> Descent<'t> {
 
     // ---- train sections ----
 
-    /// `cfg_map = { "{" ~ (cfg_entry ~ ","?)* ~ "}" }`, `cfg_entry = { cfg_key ~ ":" ~ cfg_value }`
+    /// `cfg_map = { "{" ~ (cfg_entry ~ ","?)* ~ "}" }`
     fn cfg_map(&self, at: usize) -> Read<ConfigValue> {
         let mut p = self.skip(self.lit(at, "{")?);
         let mut entries = Vec::new();
-        while let Some((key_end, (value, e))) = self.cfg_entry(p) {
-            let key = Ident { name: self.text[p..key_end].to_string(), span: self.span(p, key_end) };
+        while let Some((key, (value, e))) = self.cfg_entry(p) {
             entries.push((key, value));
             let after = self.skip(e);
             p = self.skip(self.lit(after, ",").unwrap_or(after));
@@ -843,14 +842,24 @@ impl<'t> Descent<'t> {
         Some((ConfigValue { kind: ConfigKind::Map(entries), span: self.span(at, end) }, end))
     }
 
-    /// `cfg_entry`: where its key ends, and its value.
-    fn cfg_entry(&self, at: usize) -> Option<(usize, (ConfigValue, usize))> {
-        let key_end = self.word(at)?;
+    /// `cfg_entry = { (cfg_key | string) ~ ":" ~ cfg_value }`: its key, and its value.
+    fn cfg_entry(&self, at: usize) -> Option<(Ident, (ConfigValue, usize))> {
+        let (key, key_end) = match self.word(at) {
+            Some(end) => (Ident { name: self.text[at..end].to_string(), span: self.span(at, end) }, end),
+            None => self.string(at).map(|(s, end)| (Ident { name: s.value, span: s.span }, end))?,
+        };
         let colon = self.lit(self.skip(key_end), ":")?;
-        Some((key_end, self.cfg_value(self.skip(colon))?))
+        Some((key, self.cfg_value(self.skip(colon))?))
     }
 
-    /// `cfg_value = _{ cfg_map | cfg_list | string | cfg_number | cfg_word }`
+    /// `cfg_call = @{ cfg_word ~ "(" ~ (!(")" | "\n" | "(") ~ ANY)* ~ ")" }`: where it ends.
+    fn cfg_call(&self, at: usize) -> Option<usize> {
+        let open = self.lit(self.word(at)?, "(")?;
+        let close = open + self.b.get(open..)?.iter().position(|&c| matches!(c, b')' | b'\n' | b'('))?;
+        (self.at(close) == b')').then_some(close + 1)
+    }
+
+    /// `cfg_value = _{ cfg_map | cfg_list | string | cfg_number | cfg_call | cfg_word }`
     fn cfg_value(&self, at: usize) -> Read<ConfigValue> {
         if let Some(read) = self.cfg_map(at) {
             return Some(read);
@@ -867,7 +876,7 @@ impl<'t> Descent<'t> {
         if let Some(end) = self.cfg_number(at) {
             return scalar(self.text[at..end].replace('_', ""), false, end);
         }
-        let end = self.word(at)?;
+        let end = self.cfg_call(at).or_else(|| self.word(at))?;
         scalar(self.text[at..end].to_string(), false, end)
     }
 
@@ -968,6 +977,18 @@ mod tests {
                 "{line}: not read (pest: {:?})",
                 parse_file_with_pest(&text, FileId(0)).err()
             );
+        }
+    }
+
+    #[test]
+    fn train_sections_with_quoted_keys_and_scheme_calls_read_as_pest_reads_them() {
+        for section in [
+            "init_weights: { \"**.weight\": normal(0, 0.02), \"**.bias\": zeros }",
+            "init_weights: { \"a.b\" : kaiming_normal(mode=\"fan_out\"), c: ones() }, epochs: 3",
+            "optimizer: { name: adam, lr: 1e-3 }, data: [a, \"b\", -2_0.5e3]",
+        ] {
+            let text = format!("model M {{\n input x: [1, 4]\n output x\n}}\ntrain {{ {section} }}\n");
+            assert!(agree(section, &text), "{section}: not read");
         }
     }
 
