@@ -87,7 +87,7 @@ pub fn render_section(value: &ConfigValue, surface: Surface) -> String {
         ConfigKind::Map(entries) => entries.as_slice(),
         _ => &[],
     };
-    let lines = entries.iter().map(|(k, v)| format!("{}: {}", k.name, flow(v)));
+    let lines = entries.iter().map(|(k, v)| format!("{}: {}", key(&k.name), flow(v)));
     match surface {
         Surface::Wick => {
             let body: String = lines.map(|l| format!("    {l}\n")).collect();
@@ -102,16 +102,44 @@ fn flow(value: &ConfigValue) -> String {
     match &value.kind {
         ConfigKind::Map(entries) => {
             let inner: Vec<String> =
-                entries.iter().map(|(k, v)| format!("{}: {}", k.name, flow(v))).collect();
+                entries.iter().map(|(k, v)| format!("{}: {}", key(&k.name), flow(v))).collect();
             format!("{{ {} }}", inner.join(", "))
         }
         ConfigKind::List(items) => format!("[{}]", items.iter().map(flow).collect::<Vec<_>>().join(", ")),
-        ConfigKind::Scalar { text, quoted: true } => {
-            format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
-        }
-        ConfigKind::Scalar { text, quoted: false } => text.clone(),
+        ConfigKind::Scalar { text, quoted: false } if reads_bare(text) => text.clone(),
+        ConfigKind::Scalar { text, .. } => quote(text),
         ConfigKind::Null => "null".into(),
     }
+}
+
+/// A key as both surfaces read it back: bare when it is a word, else quoted (a glob such as
+/// `**.bias` under `init_weights`; in YAML a bare `*` would start an alias).
+fn key(name: &str) -> String {
+    if is_word(name) {
+        name.to_string()
+    } else {
+        quote(name)
+    }
+}
+
+fn quote(text: &str) -> String {
+    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+fn is_word(text: &str) -> bool {
+    let mut chars = text.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Whether an unquoted value reads back as itself without quotes in both surfaces: a number,
+/// a word (`adam`, `true`) or a scheme call on one line (`normal(0, 0.02)`). Anything else (a
+/// path given with `--set out=runs/a`) is printed quoted, which reads as the same string.
+fn reads_bare(text: &str) -> bool {
+    let call = text.split_once('(').is_some_and(|(name, rest)| {
+        is_word(name) && rest.ends_with(')') && !rest[..rest.len() - 1].contains(['(', ')', '\n', '#'])
+    });
+    is_word(text) || text.parse::<f64>().is_ok_and(f64::is_finite) || call
 }
 
 #[cfg(test)]
@@ -142,6 +170,26 @@ mod tests {
         assert_eq!(render_section(&section(&yaml), Surface::ConfigFile), yaml);
         assert!(render_section(&v, Surface::Wick).starts_with("train {\n    data: {"));
         assert!(render_section(&v, Surface::YamlSpec).starts_with("train:\n  data: {"));
+    }
+
+    #[test]
+    fn glob_keys_and_values_that_are_not_words_print_quoted() {
+        let mut v = section("init_weights: {\"**.bias\": zeros, \"**.weight\": \"normal(0, 0.02)\"}\n");
+        set(&mut v, "out", "runs/a b").unwrap();
+        set(&mut v, "lr", "3e-3").unwrap();
+        let text = render_section(&v, Surface::ConfigFile);
+        assert_eq!(
+            text,
+            "init_weights: { \"**.bias\": zeros, \"**.weight\": \"normal(0, 0.02)\" }\nout: \"runs/a b\"\nlr: 3e-3\n"
+        );
+        assert_eq!(render_section(&section(&text), Surface::ConfigFile), text);
+        // The .wick surface reads it back too.
+        let spec =
+            format!("model M {{\n input x: [1, 4]\n output x\n}}\n{}", render_section(&v, Surface::Wick));
+        assert!(
+            crate::front::dsl::parse_file_with_pest(&spec, crate::front::span::FileId(0)).is_ok(),
+            "{spec}"
+        );
     }
 
     #[test]
