@@ -60,6 +60,13 @@ fn ident_start(c: u8) -> bool {
     c.is_ascii_alphabetic() || c == b'_'
 }
 
+/// Whether `text` is one bare word of the grammar (`cfg_key`, `cfg_word`: `adam`, `lr`), which
+/// reads back without quotes.
+pub fn is_word(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.first().is_some_and(|&c| ident_start(c)) && b.iter().all(|&c| ident_char(c))
+}
+
 impl<'t> Descent<'t> {
     pub(super) fn new(text: &'t str, file: FileId, base: usize) -> Descent<'t> {
         Descent { text, b: text.as_bytes(), file, base, bail: false, else_if: 0 }

@@ -6,6 +6,8 @@ pub mod dsl;
 pub mod span;
 pub mod yaml;
 
+pub use descent::is_word;
+
 use crate::diag::Diagnostic;
 use ast::Module;
 use span::FileId;

@@ -3,6 +3,7 @@
 //! written back out as a `train` section to paste.
 
 use crate::front::ast::{ConfigKind, ConfigValue, Ident};
+use crate::front::is_word;
 
 /// Set the value at `path` (`batch_size`, `optimizer.lr`, `schedule.warmup`; a number steps
 /// into a list) to `text`, read as if it had been typed there unquoted. Sections on the way
@@ -124,12 +125,6 @@ fn key(name: &str) -> String {
 
 fn quote(text: &str) -> String {
     format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
-}
-
-fn is_word(text: &str) -> bool {
-    let mut chars = text.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// Whether an unquoted value reads back as itself without quotes in both surfaces: a number,
