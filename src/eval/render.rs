@@ -62,7 +62,11 @@ fn output_text(o: &OutputScores) -> String {
         }
     }
     if o.skipped_targets > 0 {
-        let _ = writeln!(s, "  ({} targets outside the classes were not counted)", o.skipped_targets);
+        let _ = writeln!(
+            s,
+            "  ({} targets outside the classes or at the loss's ignore_index were not counted)",
+            o.skipped_targets
+        );
     }
     if !o.classes.is_empty() {
         let width = o.classes.iter().map(|c| c.name.chars().count()).max().unwrap_or(0).max(5);

@@ -72,6 +72,8 @@ enum Gathered {
         margins: Vec<(f32, bool)>,
         skipped: u64,
         pixels: bool,
+        /// The loss's `ignore_index`: targets equal to it name no class, as in training.
+        ignore: Option<i64>,
     },
     Binary {
         logits: bool,
@@ -93,6 +95,7 @@ impl Gathered {
                     margins: Vec::new(),
                     skipped: 0,
                     pixels: false,
+                    ignore: loss.ignore_index(),
                 }
             }
             LossConfig::BceWithLogits | LossConfig::Focal { .. } => {
@@ -109,7 +112,7 @@ impl Gathered {
     /// One batch's output and targets (on the CPU).
     fn add(&mut self, out: &Tensor, target: &Tensor) -> Result<()> {
         match self {
-            Gathered::Classes { axis, confusion, top_hits, margins, skipped, pixels } => {
+            Gathered::Classes { axis, confusion, top_hits, margins, skipped, pixels, ignore } => {
                 let rank = out.rank();
                 let classes = out.dim(*axis)?;
                 // Classes last, every other axis in order: rows of scores, as the targets run.
@@ -123,7 +126,8 @@ impl Gathered {
                 *pixels = rank >= 4;
                 let confusion = confusion.get_or_insert_with(|| Confusion::new(classes));
                 for (row, t) in scores.iter().zip(targets) {
-                    let Some(t) = usize::try_from(t).ok().filter(|t| *t < classes) else {
+                    let named = Some(t) != *ignore;
+                    let Some(t) = usize::try_from(t).ok().filter(|t| named && *t < classes) else {
                         *skipped += 1;
                         continue;
                     };
@@ -215,5 +219,39 @@ impl Gathered {
             Gathered::LossOnly => {}
         }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cross_entropy(ignore_index: Option<i64>) -> LossConfig {
+        LossConfig::CrossEntropy {
+            label_smoothing: 0.0,
+            class_axis: 1,
+            weight: None,
+            ignore_index,
+            reduction: Default::default(),
+        }
+    }
+
+    /// Three rows predicting classes 0, 1, 2; targets 0, 1, 1.
+    fn scored(ignore_index: Option<i64>) -> OutputScores {
+        let out = Tensor::new(&[[3f32, 0., 0.], [0., 3., 0.], [0., 0., 3.]], &Device::Cpu).unwrap();
+        let target = Tensor::new(&[0i64, 1, 1], &Device::Cpu).unwrap();
+        let mut gathered = Gathered::new(&cross_entropy(ignore_index));
+        gathered.add(&out, &target).unwrap();
+        gathered.scores("y", None)
+    }
+
+    #[test]
+    fn targets_at_ignore_index_count_in_no_figure() {
+        let all = scored(None);
+        assert_eq!((all.accuracy, all.skipped_targets), (Some(2.0 / 3.0), 0));
+        // Class 1's two rows are ignored: one right answer of one counted row is left.
+        let ignoring = scored(Some(1));
+        assert_eq!((ignoring.accuracy, ignoring.skipped_targets), (Some(1.0), 2));
+        assert_eq!(ignoring.confusion.unwrap().total(), 1);
     }
 }
