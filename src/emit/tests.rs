@@ -1,0 +1,99 @@
+//! The writer on small specs: each written text compiles to the same layers.
+
+use super::*;
+
+/// Compiles `spec`, clears what only an elaborated graph has, writes it.
+fn write(spec: &str) -> (Graph, Written) {
+    let compiled = crate::compile_source("t.wick", spec, &crate::Options::default());
+    assert!(
+        !compiled.diagnostics.has_errors(),
+        "{}",
+        compiled.render_diagnostics(crate::diag::RenderStyle::PLAIN)
+    );
+    let mut graph = compiled.graph.expect("a graph");
+    graph.groups.clear();
+    graph.origins.clear();
+    let written = write_spec(&graph, &WriteOptions::default()).expect("writable");
+    (graph, written)
+}
+
+/// The layers of a spec as (path, op, output shapes).
+fn layers(g: &Graph) -> Vec<(String, String, String)> {
+    g.order
+        .iter()
+        .map(|id| {
+            let n = g.node(*id);
+            (n.path.clone(), n.kind.to_string(), format!("{:?}", n.outputs))
+        })
+        .collect()
+}
+
+fn round_trip(spec: &str) -> String {
+    let (graph, written) = write(spec);
+    let again = crate::compile_source("w.wick", &written.text, &crate::Options::default());
+    assert!(
+        !again.diagnostics.has_errors(),
+        "{}\n{}",
+        written.text,
+        again.render_diagnostics(crate::diag::RenderStyle::PLAIN)
+    );
+    let g2 = again.graph.expect("a graph");
+    assert_eq!(layers(&graph), layers(&g2), "{}", written.text);
+    written.text
+}
+
+#[test]
+fn a_residual_block_and_its_repeats_round_trip() {
+    let text = round_trip(
+        "dim N = 1
+        block Res(x: [N, c, h, w], width: int) {
+            y = x |> conv1: Conv2d(width, 3, padding=1) |> relu: ReLU |> conv2: Conv2d(c, 3, padding=1)
+            return ReLU(y + x)
+        }
+        model M {
+            input x: [N, 4, 8, 8]
+            y = x |> stage: repeat 3 { Res(8) } |> other: [Res(2), Res(6)]
+            output y
+        }",
+    );
+    println!("{text}");
+    assert!(text.contains("stage: repeat 3 { ConvResidual(8) }"), "{text}");
+    assert!(text.contains("other: [ConvResidual(2), ConvResidual(6)]"), "{text}");
+    assert!(text.contains("block ConvResidual(x: [x0, x1, x2, x3], out_channels: int)"), "{text}");
+}
+
+#[test]
+fn several_outputs_inputs_and_quoted_labels_round_trip() {
+    let text = round_trip(
+        "dim N = 2
+        dim T = 5
+        model M {
+            input ids: [N, T] of i64
+            input mem: [T, N, 16]
+            e = ids |> embed: Embedding(10, 16) |> transpose(0, 1)
+            out, h, c = e |> lstm: LSTM(16, num_layers=2)
+            a = out |> \"attn-1\": MultiheadAttention(16, 2, key=mem, value=mem)
+            s = split(a, 8, axis=2)
+            z = concat([s[1], s[0]], axis=2) |> Linear(4)
+            output z, h, c
+        }",
+    );
+    println!("{text}");
+}
+
+#[test]
+fn a_float_without_a_literal_is_an_error_naming_the_layer() {
+    let compiled = crate::compile_source(
+        "t.wick",
+        "dim N = 1\nmodel M { input x: [N, 4]\n output y = x |> act: LeakyReLU(0.1) }",
+        &crate::Options::default(),
+    );
+    let mut graph = compiled.graph.expect("a graph");
+    let id = graph.order[1];
+    graph.g[id.0].attrs.insert("negative_slope", crate::ops::AttrValue::Float(f64::NAN));
+    let err = write_spec(&graph, &WriteOptions::default()).expect_err("NaN has no literal");
+    assert!(
+        matches!(&err, WriteError::Unwritable { layer, attr, .. } if layer == "act" && attr == "negative_slope"),
+        "{err}"
+    );
+}
