@@ -385,14 +385,11 @@ fn find_params(plan: &mut Plan, b: usize, reserved: &[String]) {
     let mut params: Vec<Param> = Vec::new();
     let mut by_values: HashMap<Vec<String>, usize> = HashMap::new();
     let mut owners: Vec<Vec<(String, String)>> = Vec::new();
-    for pos in 0..len {
+    for (pos, param) in slot_param.iter_mut().enumerate() {
         let values: Vec<String> = instances.iter().map(|s| plan.slots[*s][pos].text.clone()).collect();
         let slot = &plan.slots[first][pos];
+        // Equal structure means equal slot types (the key holds them): only values differ.
         if values.iter().all(|v| *v == values[0]) || slot.ty == SlotType::Fixed {
-            continue;
-        }
-        let same_type = instances.iter().all(|s| plan.slots[*s][pos].ty == slot.ty);
-        if !same_type {
             continue;
         }
         let p = *by_values.entry(values).or_insert_with(|| {
@@ -401,7 +398,7 @@ fn find_params(plan: &mut Plan, b: usize, reserved: &[String]) {
             params.len() - 1
         });
         owners[p].push((slot.owner.clone(), slot.name.clone()));
-        slot_param[pos] = Some(p);
+        *param = Some(p);
     }
     // A parameter is named after its attribute, with its layer where two would share a name.
     let plain: Vec<String> = owners.iter().map(|o| o[0].1.clone()).collect();
@@ -449,13 +446,9 @@ fn block_name(graph: &Graph, tree: &Tree, plan: &Plan, b: usize) -> String {
     ];
     let main = RANK.iter().find(|(k, _)| kinds.contains(k)).map_or("", |(_, name)| *name);
     let scope = &tree.scopes[s];
-    let residual = scope.items.iter().any(|it| match it {
-        Item::Node(id) => {
-            infix(graph.node(*id).kind) == Some("+")
-                && graph.inputs_of(*id).iter().any(|t| scope.inputs.contains(t))
-        }
-        _ => false,
-    });
+    // A sum of two branches in its own body: a residual connection.
+    let residual =
+        scope.items.iter().any(|it| matches!(it, Item::Node(id) if infix(graph.node(*id).kind) == Some("+")));
     let sub: Option<String> = scope.items.iter().find_map(|it| match it {
         Item::Scope(c) if crate::front::is_word(&tree.scopes[*c].segment) => {
             Some(camel(&tree.scopes[*c].segment))

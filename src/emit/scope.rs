@@ -77,6 +77,14 @@ impl Tree {
             chain.insert(*id, scopes);
         }
         tree.interfaces(graph, &layers, &chain);
+        // A scope whose results nothing reads still gives one, so its call is a value.
+        for id in layers.iter().rev() {
+            for &s in chain[id].iter().skip(1) {
+                if tree.scopes[s].outputs.is_empty() {
+                    tree.scopes[s].outputs.push(TensorRef { node: *id, port: 0 });
+                }
+            }
+        }
         for s in 0..tree.scopes.len() {
             tree.order_items(graph, s, &chain)?;
         }
