@@ -111,7 +111,7 @@ pub(super) struct Plan {
 
 impl Plan {
     /// The arguments of a call of scope `s`: one per parameter of its block.
-    pub fn call_args(&self, s: usize) -> Vec<Slot> {
+    pub fn call_args(&self, tree: &Tree, s: usize) -> Vec<Slot> {
         let Form::Call(b) = self.form[s] else { return Vec::new() };
         let def = &self.blocks[b];
         def.params
@@ -122,7 +122,7 @@ impl Plan {
                 let slot = &self.slots[s][pos];
                 Some(Slot {
                     name: param.name.clone(),
-                    owner: String::new(),
+                    owner: tree.scopes[s].segment.clone(),
                     default: None,
                     positional: true,
                     ..slot.clone()
@@ -210,13 +210,18 @@ pub(super) fn plan(graph: &Graph, tree: &Tree, reserved: &[String]) -> Result<Pl
     // Children come after their parents, so the reverse order meets every child first.
     let mut keys: Vec<String> = vec![String::new(); n];
     let mut own: Vec<Vec<Slot>> = vec![Vec::new(); n];
-    let mut block_of_key: HashMap<String, usize> = HashMap::new();
+    // Each distinct structure once: a parent's key names its children's by number, so keys
+    // stay short however deep the nesting.
+    let mut interned: HashMap<String, usize> = HashMap::new();
+    let mut block_of_key: HashMap<usize, usize> = HashMap::new();
     let mut blocks: Vec<BlockDef> = Vec::new();
     for s in (1..n).rev() {
         let sequence = is_sequence(graph, tree, s);
         let (key, slots) = structure(graph, tree, s, sequence, &keys, &moved)?;
         own[s] = slots;
-        keys[s] = key.clone();
+        let next = interned.len();
+        let key = *interned.entry(key).or_insert(next);
+        keys[s] = format!("#{key}");
         form[s] = if sequence {
             Form::Sequence
         } else {
@@ -278,7 +283,7 @@ fn expand(plan: &Plan, tree: &Tree, s: usize) -> (Vec<Slot>, Vec<Range<usize>>) 
                 }
             }
             Item::Scope(c) => match plan.form[*c] {
-                Form::Call(_) => out.extend(plan.call_args(*c)),
+                Form::Call(_) => out.extend(plan.call_args(tree, *c)),
                 _ => out.extend(expand(plan, tree, *c).0),
             },
         }
@@ -327,7 +332,7 @@ fn structure(
                 key.push_str(&format!("{}({})", graph.node(*id).kind, kinds.join(",")));
                 slots.extend(node_slots);
             }
-            Item::Scope(c) => key.push_str(&format!("{{{}}}", keys[*c])),
+            Item::Scope(c) => key.push_str(&keys[*c]),
         }
         key.push_str(&format!("<-{}]", reads.join(",")));
         for (port, t) in tree.gives(graph, *item).iter().enumerate() {
@@ -455,7 +460,13 @@ fn block_name(graph: &Graph, tree: &Tree, plan: &Plan, b: usize) -> String {
         }
         _ => None,
     });
-    let tail = if residual { "Residual" } else { "Block" };
+    let concat =
+        scope.items.iter().any(|it| matches!(it, Item::Node(id) if graph.node(*id).kind == "concat"));
+    let tail = match (residual, concat) {
+        (true, _) => "Residual",
+        (false, true) => "Branches",
+        _ => "Block",
+    };
     let base = if main.is_empty() { tail.to_string() } else { format!("{main}{tail}") };
     match sub.filter(|_| residual) {
         Some(sub) => format!("{base}{sub}"),

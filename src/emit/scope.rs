@@ -1,7 +1,8 @@
 //! The graph's paths as a tree of scopes: each prefix shared by several layers is a scope
 //! whose items (its layers and sub-scopes) are written in one body, a block's or a list's.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet};
 
 use petgraph::visit::EdgeRef;
 use petgraph::Direction;
@@ -95,11 +96,12 @@ impl Tree {
     fn interfaces(&mut self, graph: &Graph, layers: &[NodeId], chain: &HashMap<NodeId, Vec<usize>>) {
         let inside = |id: NodeId, s: usize| chain.get(&id).is_some_and(|c| c.contains(&s));
         let model_outputs: HashSet<TensorRef> = graph.outputs.iter().map(|(_, t)| *t).collect();
+        let mut seen: HashSet<(usize, TensorRef)> = HashSet::new();
         for id in layers {
             let scopes = &chain[id];
             for t in graph.inputs_of(*id) {
                 for &s in scopes.iter().skip(1) {
-                    if !inside(t.node, s) && !self.scopes[s].inputs.contains(&t) {
+                    if !inside(t.node, s) && seen.insert((s, t)) {
                         self.scopes[s].inputs.push(t);
                     }
                 }
@@ -148,28 +150,35 @@ impl Tree {
                 None => position.get(&Item::Node(id)).copied(),
             }
         };
-        let mut needs: Vec<BTreeMap<usize, ()>> = vec![BTreeMap::new(); items.len()];
+        let mut waiting = vec![0usize; items.len()];
+        let mut unblocks: Vec<Vec<usize>> = vec![Vec::new(); items.len()];
         for (i, item) in items.iter().enumerate() {
+            let mut needs: BTreeSet<usize> = BTreeSet::new();
             for t in self.reads(graph, *item) {
                 if let Some(j) = item_of(t.node).filter(|j| *j != i) {
-                    needs[i].insert(j, ());
+                    needs.insert(j);
+                }
+            }
+            waiting[i] = needs.len();
+            for j in needs {
+                unblocks[j].push(i);
+            }
+        }
+        // Kahn's algorithm, the earliest ready item first: the layers' order where it is one.
+        let mut ready: BinaryHeap<Reverse<usize>> =
+            (0..items.len()).filter(|i| waiting[*i] == 0).map(Reverse).collect();
+        let mut sorted = Vec::with_capacity(items.len());
+        while let Some(Reverse(i)) = ready.pop() {
+            sorted.push(items[i]);
+            for &k in &unblocks[i] {
+                waiting[k] -= 1;
+                if waiting[k] == 0 {
+                    ready.push(Reverse(k));
                 }
             }
         }
-        // Kahn's algorithm, taking the earliest ready item first.
-        let mut done = vec![false; items.len()];
-        let mut sorted = Vec::with_capacity(items.len());
-        while sorted.len() < items.len() {
-            let next = (0..items.len()).find(|i| !done[*i] && needs[*i].keys().all(|j| done[*j]));
-            match next {
-                Some(i) => {
-                    done[i] = true;
-                    sorted.push(items[i]);
-                }
-                None => {
-                    return Err(WriteError::Interleaved { path: self.scopes[s].path.clone() });
-                }
-            }
+        if sorted.len() < items.len() {
+            return Err(WriteError::Interleaved { path: self.scopes[s].path.clone() });
         }
         self.scopes[s].items = sorted;
         Ok(())

@@ -56,7 +56,6 @@ fn a_residual_block_and_its_repeats_round_trip() {
             output y
         }",
     );
-    println!("{text}");
     assert!(text.contains("stage: repeat 3 { ConvResidual(8) }"), "{text}");
     assert!(text.contains("other: [ConvResidual(2), ConvResidual(6)]"), "{text}");
     assert!(text.contains("block ConvResidual(x: [x0, x1, x2, x3], out_channels: int)"), "{text}");
@@ -78,7 +77,13 @@ fn several_outputs_inputs_and_quoted_labels_round_trip() {
             output z, h, c
         }",
     );
-    println!("{text}");
+    assert!(
+        text.contains(
+            "lstm, h, c = ids |> embed: Embedding(10, 16) |> transpose(0, 1) |> LSTM(16, num_layers=2)"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("\"attn-1\": MultiheadAttention(16, 2, key=mem, value=mem)"), "{text}");
 }
 
 #[test]
@@ -96,4 +101,64 @@ fn a_float_without_a_literal_is_an_error_naming_the_layer() {
         matches!(&err, WriteError::Unwritable { layer, attr, .. } if layer == "act" && attr == "negative_slope"),
         "{err}"
     );
+}
+
+/// A long flat model and a deep repeat are written in time linear in their size: 20,000
+/// layers in one scope, 2,000 blocks of one definition.
+#[test]
+fn large_graphs_are_written_quickly() {
+    let flat = "dim N = 1\nmodel M { input x: [N, 4]\n y = x |> seq: repeat 10000 { (Linear(4) |> ReLU) }\n output y }";
+    let deep = "dim N = 1\nblock B(x: [N, c], w: int) { return x |> fc: Linear(w) |> act: ReLU }\n\
+                model M { input x: [N, 4]\n y = x |> seq: repeat 2000 { B(4) }\n output y }";
+    for spec in [flat, deep] {
+        let start = std::time::Instant::now();
+        let (graph, written) = write(spec);
+        let seconds = start.elapsed().as_secs_f64();
+        assert!(written.text.contains("repeat"), "{}", &written.text[..200]);
+        assert!(seconds < 20.0, "{} layers took {seconds:.1} s", graph.order.len());
+    }
+}
+
+#[test]
+fn frozen_layers_blocks_of_two_results_and_inputs_passed_through_round_trip() {
+    let text = round_trip(
+        "dim N = 3
+        block Two(x: [N, c], w: int) {
+            a = x |> fc: Linear(w)
+            b = x |> gate: Linear(w) |> Sigmoid
+            return [a, b]
+        }
+        model M {
+            input x: [N, 4]
+            p, q = x |> first: Two(8, frozen=true)
+            r, s = p |> second: Two(5)
+            y = r * s |> head: Linear(2, frozen=true)
+            output y, q, x
+            output again = y
+        }",
+    );
+    assert!(text.contains("return [fc, sigmoid]"), "{text}");
+    assert!(text.contains("first, q = x |> first: LinearBlock(8, true)"), "{text}");
+    assert!(text.contains("head: Linear(2, frozen=true)"), "{text}");
+    assert!(text.contains("frozen: bool"), "{text}");
+    assert!(text.contains("output x = x") || text.contains("output x\n"), "{text}");
+}
+
+#[test]
+fn inputs_and_outputs_whose_names_are_not_identifiers_are_renamed_and_reported() {
+    let compiled = crate::compile_source(
+        "t.wick",
+        "dim N = 1\nmodel M { input x: [N, 4]\n output y = x |> fc: Linear(3) }",
+        &crate::Options::default(),
+    );
+    let mut graph = compiled.graph.expect("a graph");
+    graph.inputs[0].0 = "input.1".to_string();
+    graph.outputs[0].0 = "output".to_string();
+    let written = write_spec(&graph, &WriteOptions::default()).expect("writable");
+    assert_eq!(
+        written.io_renames,
+        [("input.1".to_string(), "input_1".to_string()), ("output".to_string(), "output_2".to_string())]
+    );
+    let again = crate::compile_source("w.wick", &written.text, &crate::Options::default());
+    assert!(!again.diagnostics.has_errors(), "{}", written.text);
 }
