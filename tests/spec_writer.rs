@@ -71,9 +71,18 @@ fn round_trip(path: &str) -> (Written, Compiled, Compiled) {
 fn check(path: &str) -> Written {
     let (written, original, again) = round_trip(path);
     let (a, b) = (original.graph.as_ref().expect("graph"), again.graph.as_ref().expect("graph"));
+    // Every parameter and buffer with its shape, kind and how it starts (`init=` included).
     let keys = |g: &Graph| {
-        let mut k: Vec<String> =
-            g.parameters().iter().map(|(p, shape, kind)| format!("{p} {shape:?} {kind:?}")).collect();
+        let mut k: Vec<String> = g
+            .order
+            .iter()
+            .flat_map(|id| {
+                let n = g.node(*id);
+                n.params
+                    .iter()
+                    .map(move |p| format!("{} {:?} {:?} {}", p.path_under(&n.path), p.shape, p.kind, p.init))
+            })
+            .collect();
         k.sort();
         k
     };

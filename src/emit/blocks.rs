@@ -9,7 +9,7 @@ use super::render::{self, Names};
 use super::scope::{Item, Tree};
 use super::WriteError;
 use crate::ir::graph::{Graph, NodeId, TensorRef};
-use crate::ops::{self, AttrValue, Inputs};
+use crate::ops::{self, AttrValue, Init, Inputs};
 
 /// How a scope is written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -188,6 +188,19 @@ pub(super) fn node_slots(
         positional: false,
     };
     slots.push(flag("frozen", node.frozen.to_string(), SlotType::Bool, "false"));
+    // `init=` and `bias_init=`, where the spec chose a scheme (ops with an `init` attribute of
+    // their own, `Parameter`, keep theirs among the attributes).
+    if def.signature.attrs.iter().all(|a| a.name != "init") {
+        for (name, bias) in [("init", false), ("bias_init", true)] {
+            let chosen = node.params.iter().find_map(|p| match &p.init {
+                Init::Chosen(scheme) if p.kind == ops::ParamKind::Weight && ops::is_bias(&p.name) == bias => {
+                    Some(render::string(&scheme.to_string()))
+                }
+                _ => None,
+            });
+            slots.push(flag(name, chosen.unwrap_or_else(|| "none".into()), SlotType::Str, "none"));
+        }
+    }
     // Every tied parameter of a layer names the same owner layer.
     let owner = node.tied.first().map(|(name, owner)| {
         let layer = if name.is_empty() {
