@@ -8,8 +8,8 @@ use wick::ir::graph::Graph;
 use wick::report::{RowKind, Summary};
 use wick::{compile_file, compile_source, Compiled, Options};
 
-fn compiled(path: &str) -> Compiled {
-    let c = compile_file(path, &Options::default()).expect("readable spec");
+fn compiled(path: &str, opts: &Options) -> Compiled {
+    let c = compile_file(path, opts).expect("readable spec");
     assert!(!c.diagnostics.has_errors(), "{path}: {}", c.render_diagnostics(wick::diag::RenderStyle::PLAIN));
     c
 }
@@ -53,8 +53,8 @@ fn figures(s: &Summary) -> String {
 }
 
 /// Writes the spec at `path` and compiles the text; both compiles' summaries.
-fn round_trip(path: &str) -> (Written, Compiled, Compiled) {
-    let mut original = compiled(path);
+fn round_trip(path: &str, opts: &Options) -> (Written, Compiled, Compiled) {
+    let mut original = compiled(path, opts);
     let graph = bare(&mut original);
     let written = write_spec(&graph, &WriteOptions::default()).unwrap_or_else(|e| panic!("{path}: {e}"));
     let again = compile_source("written.wick", &written.text, &Options::default());
@@ -69,7 +69,13 @@ fn round_trip(path: &str) -> (Written, Compiled, Compiled) {
 }
 
 fn check(path: &str) -> Written {
-    let (written, original, again) = round_trip(path);
+    check_with(path, &Options::default())
+}
+
+/// [`check`] of the spec compiled with `opts`; the written spec is compiled as it is (its dims
+/// hold the values the graph had).
+fn check_with(path: &str, opts: &Options) -> Written {
+    let (written, original, again) = round_trip(path, opts);
     let (a, b) = (original.graph.as_ref().expect("graph"), again.graph.as_ref().expect("graph"));
     // Every parameter and buffer with its shape, kind and how it starts (`init=` included).
     let keys = |g: &Graph| {
@@ -125,6 +131,27 @@ fn every_catalog_spec_round_trips_through_the_writer() {
         }
     }
     assert!(failures.is_empty(), "{} failed:\n{}", failures.len(), failures.join("\n\n"));
+}
+
+/// Symbolic dims stay symbols: a batch without a value is `dim N`, and the MACs stay a
+/// multiple of it.
+#[test]
+fn symbolic_dims_stay_symbolic() {
+    for (path, bind) in [
+        ("specs/resnet18.wick", vec![("H", 224), ("W", 224)]),
+        ("specs/transformer_default.wick", vec![("S", 10), ("T", 20)]),
+    ] {
+        let opts = Options {
+            symbolic: true,
+            bind: bind.iter().map(|(d, v)| (d.to_string(), *v)).collect(),
+            ..Options::default()
+        };
+        let text = check_with(path, &opts).text;
+        assert!(text.starts_with("dim N\n") || text.contains("\ndim N\n"), "{text}");
+        let again = compile_source("w.wick", &text, &Options::default());
+        let macs = again.summary(None).expect("compiles").macs;
+        assert!(format!("{macs:?}").contains('N'), "{path}: {macs:?}");
+    }
 }
 
 #[test]
