@@ -5,11 +5,12 @@
 use std::collections::HashMap;
 use std::ops::Range;
 
-use super::render::{self, Names};
+use super::naming::block_name;
+use super::render::Names;
 use super::scope::{Item, Tree};
+use super::slots::{node_slots, pipes, Slot, SlotType};
 use super::WriteError;
-use crate::ir::graph::{Graph, NodeId, TensorRef};
-use crate::ops::{self, AttrValue, Init, Inputs};
+use crate::ir::graph::{Graph, TensorRef};
 
 /// How a scope is written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,66 +21,6 @@ pub(super) enum Form {
     Sequence,
     /// `label: Block(...)`, an instance of block definition `.0`.
     Call(usize),
-}
-
-/// The type of a value a block may take as a parameter.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(super) enum SlotType {
-    Int,
-    Float,
-    Bool,
-    Str,
-    IntList,
-    FloatList,
-    /// Anything else (`none`, mixed lists): written as it is, never a parameter.
-    Fixed,
-}
-
-impl SlotType {
-    fn of(v: &AttrValue) -> SlotType {
-        match v {
-            AttrValue::Int(_) => SlotType::Int,
-            AttrValue::Float(_) => SlotType::Float,
-            AttrValue::Bool(_) => SlotType::Bool,
-            AttrValue::Str(_) => SlotType::Str,
-            AttrValue::List(items) if items.iter().all(|i| matches!(i, AttrValue::Int(_))) => {
-                SlotType::IntList
-            }
-            AttrValue::List(items) if items.iter().all(|i| matches!(i, AttrValue::Float(_))) => {
-                SlotType::FloatList
-            }
-            _ => SlotType::Fixed,
-        }
-    }
-
-    /// The type as a block parameter declares it.
-    pub fn declared(self) -> &'static str {
-        match self {
-            SlotType::Int => "int",
-            SlotType::Float => "float",
-            SlotType::Bool => "bool",
-            SlotType::Str => "string",
-            SlotType::IntList => "[int]",
-            SlotType::FloatList => "[float]",
-            SlotType::Fixed => "",
-        }
-    }
-}
-
-/// One value a scope's body writes: an attribute of one of its layers, a `frozen` or `tie`
-/// keyword, or an argument of a block it calls.
-#[derive(Clone, Debug)]
-pub(super) struct Slot {
-    pub text: String,
-    pub ty: SlotType,
-    /// The attribute's or parameter's name (`out_channels`, `frozen`).
-    pub name: String,
-    /// The layer's segment, to tell two layers' `out_channels` apart.
-    pub owner: String,
-    /// The text of the value the call may leave out.
-    pub default: Option<String>,
-    /// Written by position (an op's required attributes, a block's arguments).
-    pub positional: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -132,94 +73,17 @@ impl Plan {
     }
 }
 
-/// The ops written as `a + b` rather than called.
-pub(super) fn infix(kind: &str) -> Option<&'static str> {
-    match kind {
-        "add" => Some("+"),
-        "sub" => Some("-"),
-        "mul" => Some("*"),
-        "div" => Some("/"),
-        _ => None,
-    }
-}
-
-/// Whether a layer can be a stage of a pipe (its first input fed by `|>`).
-pub(super) fn pipes(graph: &Graph, id: NodeId) -> bool {
-    let node = graph.node(id);
-    let list = ops::lookup(node.kind).is_some_and(|d| matches!(d.signature.inputs, Inputs::List(_)));
-    infix(node.kind).is_none() && !list && !graph.inputs_of(id).is_empty()
-}
-
-/// The slots of one layer: its signature's attributes (sizes read from the input left out),
-/// then `frozen` and `tie`.
-pub(super) fn node_slots(
-    graph: &Graph,
-    id: NodeId,
-    segment: &str,
-    tree_paths: &HashMap<String, String>,
-) -> Result<Vec<Slot>, WriteError> {
-    let node = graph.node(id);
-    let Some(def) = ops::lookup(node.kind) else {
-        return Err(WriteError::UnknownOp { layer: node.path.clone(), op: node.kind.to_string() });
-    };
-    let mut slots = Vec::new();
-    for spec in def.signature.attrs.iter().filter(|a| a.inferred.is_none()) {
-        let v = node.attrs.get(spec.name);
-        let text = render::value(v).map_err(|why| WriteError::Unwritable {
-            layer: node.path.clone(),
-            attr: spec.name.to_string(),
-            why: format!("{why:?}"),
-        })?;
-        slots.push(Slot {
-            text,
-            ty: SlotType::of(v),
-            name: spec.name.to_string(),
-            owner: segment.to_string(),
-            default: render::default(spec.default),
-            positional: spec.default == ops::Default::Required,
-        });
-    }
-    let flag = |name: &str, text: String, ty: SlotType, default: &str| Slot {
-        text,
-        ty,
-        name: name.to_string(),
-        owner: segment.to_string(),
-        default: Some(default.to_string()),
-        positional: false,
-    };
-    slots.push(flag("frozen", node.frozen.to_string(), SlotType::Bool, "false"));
-    // `init=` and `bias_init=`, where the spec chose a scheme (ops with an `init` attribute of
-    // their own, `Parameter`, keep theirs among the attributes).
-    if def.signature.attrs.iter().all(|a| a.name != "init") {
-        for (name, bias) in [("init", false), ("bias_init", true)] {
-            let chosen = node.params.iter().find_map(|p| match &p.init {
-                Init::Chosen(scheme) if p.kind == ops::ParamKind::Weight && ops::is_bias(&p.name) == bias => {
-                    Some(render::string(&scheme.to_string()))
-                }
-                _ => None,
-            });
-            slots.push(flag(name, chosen.unwrap_or_else(|| "none".into()), SlotType::Str, "none"));
-        }
-    }
-    // Every tied parameter of a layer names the same owner layer.
-    let owner = node.tied.first().map(|(name, owner)| {
-        let layer = if name.is_empty() {
-            owner.as_str()
-        } else {
-            owner.strip_suffix(&format!(".{name}")).unwrap_or(owner)
-        };
-        tree_paths.get(layer).cloned().unwrap_or_else(|| layer.to_string())
-    });
-    let tie = owner.map_or("none".to_string(), |o| render::string(&o));
-    slots.push(flag("tie", tie, SlotType::Str, "none"));
-    Ok(slots)
-}
-
 /// Decides each scope's form, groups scopes into blocks and finds their parameters.
 pub(super) fn plan(graph: &Graph, tree: &Tree, reserved: &[String]) -> Result<Plan, WriteError> {
     let n = tree.scopes.len();
     let mut form = vec![Form::Model; n];
-    let moved: HashMap<String, String> = tree.moved.iter().cloned().collect();
+    // Where a tie's owner went: the first layer with parameters that left that path.
+    let mut moved: HashMap<String, String> = HashMap::new();
+    for (id, old, new) in &tree.moved {
+        if !graph.node(*id).params.is_empty() {
+            moved.entry(old.clone()).or_insert_with(|| new.clone());
+        }
+    }
     // Children come after their parents, so the reverse order meets every child first.
     let mut keys: Vec<String> = vec![String::new(); n];
     let mut own: Vec<Vec<Slot>> = vec![Vec::new(); n];
@@ -432,78 +296,4 @@ fn find_params(plan: &mut Plan, b: usize, reserved: &[String]) {
     }
     plan.blocks[b].params = params;
     plan.blocks[b].slot_param = slot_param;
-}
-
-/// A block's name from what it holds: the segment its calls share (`Downsample`), else its
-/// main op and whether it adds its input back (`ConvResidual`).
-fn block_name(graph: &Graph, tree: &Tree, plan: &Plan, b: usize) -> String {
-    let def = &plan.blocks[b];
-    let segments: Vec<&str> = def.instances.iter().map(|s| tree.scopes[*s].segment.as_str()).collect();
-    if segments.iter().all(|s| *s == segments[0]) && crate::front::is_word(segments[0]) {
-        let name = camel(segments[0]);
-        // `embedding` is a layer's name, `Embedding` an op's.
-        return if ops::lookup(&name).is_some() { format!("{name}Block") } else { name };
-    }
-    let s = def.instances[0];
-    let mut kinds: Vec<&str> = Vec::new();
-    collect_kinds(graph, tree, s, &mut kinds);
-    const RANK: &[(&str, &str)] = &[
-        ("MultiheadAttention", "Attention"),
-        ("ScaledDotProductAttention", "Attention"),
-        ("ShiftedWindowAttention", "Attention"),
-        ("LSTM", "Lstm"),
-        ("GRU", "Gru"),
-        ("RNN", "Rnn"),
-        ("ModulatedConv2d", "ModConv"),
-        ("ConvTranspose2d", "UpConv"),
-        ("Conv2d", "Conv"),
-        ("Conv1d", "Conv"),
-        ("EqualConv2d", "Conv"),
-        ("Linear", "Linear"),
-        ("EqualLinear", "Linear"),
-    ];
-    let main = RANK.iter().find(|(k, _)| kinds.contains(k)).map_or("", |(_, name)| *name);
-    let scope = &tree.scopes[s];
-    // A sum of two branches in its own body: a residual connection.
-    let residual =
-        scope.items.iter().any(|it| matches!(it, Item::Node(id) if infix(graph.node(*id).kind) == Some("+")));
-    let sub: Option<String> = scope.items.iter().find_map(|it| match it {
-        Item::Scope(c) if crate::front::is_word(&tree.scopes[*c].segment) => {
-            Some(camel(&tree.scopes[*c].segment))
-        }
-        _ => None,
-    });
-    let concat =
-        scope.items.iter().any(|it| matches!(it, Item::Node(id) if graph.node(*id).kind == "concat"));
-    let tail = match (residual, concat) {
-        (true, _) => "Residual",
-        (false, true) => "Branches",
-        _ => "Block",
-    };
-    let base = if main.is_empty() { tail.to_string() } else { format!("{main}{tail}") };
-    match sub.filter(|_| residual) {
-        Some(sub) => format!("{base}{sub}"),
-        None => base,
-    }
-}
-
-fn collect_kinds<'g>(graph: &'g Graph, tree: &Tree, s: usize, out: &mut Vec<&'g str>) {
-    for item in &tree.scopes[s].items {
-        match item {
-            Item::Node(id) => out.push(graph.node(*id).kind),
-            Item::Scope(c) => collect_kinds(graph, tree, *c, out),
-        }
-    }
-}
-
-/// `self_attn` -> `SelfAttn`.
-fn camel(segment: &str) -> String {
-    segment
-        .split('_')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let mut c = p.chars();
-            c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
-        })
-        .collect()
 }

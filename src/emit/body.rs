@@ -5,9 +5,10 @@
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
-use super::blocks::{infix, pipes, Form, Plan, Slot};
+use super::blocks::{Form, Plan};
 use super::render::{self, Names};
 use super::scope::{Item, Tree};
+use super::slots::{infix, pipes, Slot};
 use crate::ir::graph::{Graph, NodeId, TensorRef};
 use crate::ops::{self, Inputs};
 

@@ -29,8 +29,10 @@
 
 mod blocks;
 mod body;
+mod naming;
 mod render;
 mod scope;
+mod slots;
 
 use std::collections::HashMap;
 
@@ -113,14 +115,10 @@ pub fn write_spec(graph: &Graph, opts: &WriteOptions) -> Result<Written, WriteEr
 
 /// The parameters of the layers whose paths moved, under both paths.
 fn renames(graph: &Graph, tree: &Tree) -> Vec<(String, String)> {
-    let moved: HashMap<&str, &str> = tree.moved.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
     let mut out = Vec::new();
-    for id in &graph.order {
-        let node = graph.node(*id);
-        if let Some(new) = moved.get(node.path.as_str()) {
-            for p in &node.params {
-                out.push((p.path_under(&node.path), p.path_under(new)));
-            }
+    for (id, old, new) in &tree.moved {
+        for p in &graph.node(*id).params {
+            out.push((p.path_under(old), p.path_under(new)));
         }
     }
     out

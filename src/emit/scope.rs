@@ -37,8 +37,8 @@ pub(super) struct Tree {
     pub scopes: Vec<Scope>,
     /// Each layer's segment in its scope (its path's last, after renaming).
     pub segment: HashMap<NodeId, String>,
-    /// Path changes forced on layers: (old layer path, new layer path).
-    pub moved: Vec<(String, String)>,
+    /// Path changes forced on layers: (layer, old path, new path).
+    pub moved: Vec<(NodeId, String, String)>,
 }
 
 impl Tree {
@@ -54,7 +54,7 @@ impl Tree {
         for id in &layers {
             let (path, moved) = &paths[id];
             if let Some(old) = moved {
-                tree.moved.push((old.clone(), path.join(".")));
+                tree.moved.push((*id, old.clone(), path.join(".")));
             }
             let mut at = 0;
             let mut scopes = vec![0];
@@ -218,9 +218,11 @@ fn first_node(tree: &Tree, item: Item) -> NodeId {
     }
 }
 
-/// Each layer's path as segments the language can write: an empty segment becomes `_`, and a
-/// layer whose path is also a prefix of other layers' moves to a fresh sibling segment (a
-/// label names one thing). Returns the segments and, when moved, the old path.
+/// Each layer's path as segments the language can write: an empty segment becomes `_`; a
+/// layer whose path is also a prefix of other layers' (a label names one thing), or that
+/// another layer or a model input holds already where either has parameters (two owners of
+/// one key), moves to a fresh sibling segment. Returns the segments and, when moved, the old
+/// path.
 fn written_paths(graph: &Graph, layers: &[NodeId]) -> HashMap<NodeId, (Vec<String>, Option<String>)> {
     let split = |p: &str| -> Vec<String> {
         p.split('.').map(|s| if s.is_empty() { "_".to_string() } else { s.to_string() }).collect()
@@ -232,16 +234,28 @@ fn written_paths(graph: &Graph, layers: &[NodeId]) -> HashMap<NodeId, (Vec<Strin
             prefixes.insert(segs[..depth].join("."));
         }
     }
+    // Paths taken so far, and whether their holder has parameters.
+    let mut taken: HashMap<String, bool> =
+        graph.inputs.iter().map(|(name, _)| (name.clone(), false)).collect();
     let mut out = HashMap::new();
     for id in layers {
-        let old = &graph.node(*id).path;
-        let mut segs = split(old);
-        while prefixes.contains(&segs.join(".")) {
+        let node = graph.node(*id);
+        let has_params = !node.params.is_empty();
+        let mut segs = split(&node.path);
+        loop {
+            let path = segs.join(".");
+            let clash = taken.get(&path).is_some_and(|held| *held || has_params);
+            if !prefixes.contains(&path) && !clash {
+                break;
+            }
             if let Some(last) = segs.last_mut() {
                 last.push('_');
             }
         }
-        let moved = (segs.join(".") != *old).then(|| old.clone());
+        let path = segs.join(".");
+        let held = taken.entry(path.clone()).or_insert(false);
+        *held |= has_params;
+        let moved = (path != node.path).then(|| node.path.clone());
         out.insert(*id, (segs, moved));
     }
     out

@@ -162,3 +162,21 @@ fn inputs_and_outputs_whose_names_are_not_identifiers_are_renamed_and_reported()
     let again = crate::compile_source("w.wick", &written.text, &crate::Options::default());
     assert!(!again.diagnostics.has_errors(), "{}", written.text);
 }
+
+/// Two layers with parameters at one path (which an importer might hand over) cannot both
+/// keep it: the second moves, and its weights' keys are reported.
+#[test]
+fn a_second_owner_of_a_path_moves_and_is_reported() {
+    let compiled = crate::compile_source(
+        "t.wick",
+        "dim N = 1\nmodel M { input x: [N, 4]\n output y = x |> fc: Linear(4) |> head: Linear(3, bias=false) }",
+        &crate::Options::default(),
+    );
+    let mut graph = compiled.graph.expect("a graph");
+    let head = graph.order[2];
+    graph.g[head.0].path = "fc".to_string();
+    let written = write_spec(&graph, &WriteOptions::default()).expect("writable");
+    assert_eq!(written.renames, [("fc.weight".to_string(), "fc_.weight".to_string())]);
+    let again = crate::compile_source("w.wick", &written.text, &crate::Options::default());
+    assert!(!again.diagnostics.has_errors(), "{}", written.text);
+}
