@@ -101,17 +101,23 @@ pub(super) fn node_slots(
     let mut slots = Vec::new();
     for spec in def.signature.attrs.iter().filter(|a| a.inferred.is_none()) {
         let v = node.attrs.get(spec.name);
-        let text = render::value(v).map_err(|why| WriteError::Unwritable {
-            layer: node.path.clone(),
-            attr: spec.name.to_string(),
-            why: format!("{why:?}"),
-        })?;
+        let default = render::default(spec.default);
+        // An attribute a graph builder left out has its default (an importer need not fill
+        // them in), so it is left out here too.
+        let text = match (v, &default) {
+            (AttrValue::None, Some(d)) => d.clone(),
+            _ => render::value(v).map_err(|why| WriteError::Unwritable {
+                layer: node.path.clone(),
+                attr: spec.name.to_string(),
+                why: format!("{why:?}"),
+            })?,
+        };
         slots.push(Slot {
             text,
             ty: SlotType::of(v),
             name: spec.name.to_string(),
             owner: segment.to_string(),
-            default: render::default(spec.default),
+            default,
             positional: spec.default == ops::Default::Required,
         });
     }

@@ -180,3 +180,23 @@ fn a_second_owner_of_a_path_moves_and_is_reported() {
     let again = crate::compile_source("w.wick", &written.text, &crate::Options::default());
     assert!(!again.diagnostics.has_errors(), "{}", written.text);
 }
+
+/// A graph builder may leave an attribute with a default out of a node's attributes: it is
+/// written as the default, that is, left out.
+#[test]
+fn attributes_left_out_by_a_builder_read_as_their_defaults() {
+    let compiled = crate::compile_source(
+        "t.wick",
+        "dim N = 1\nmodel M { input x: [N, 3, 8, 8]\n output y = x |> conv: Conv2d(4, 3, stride=2) }",
+        &crate::Options::default(),
+    );
+    let mut graph = compiled.graph.expect("a graph");
+    let conv = graph.order[1];
+    let mut attrs = crate::ops::Attrs::default();
+    for name in ["out_channels", "kernel_size", "stride"] {
+        attrs.insert(name, graph.node(conv).attrs.get(name).clone());
+    }
+    graph.g[conv.0].attrs = attrs;
+    let written = write_spec(&graph, &WriteOptions::default()).expect("writable");
+    assert!(written.text.contains("conv: Conv2d(4, 3, stride=2)"), "{}", written.text);
+}
