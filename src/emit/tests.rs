@@ -2,15 +2,20 @@
 
 use super::*;
 
-/// Compiles `spec`, clears what only an elaborated graph has, writes it.
-fn write(spec: &str) -> (Graph, Written) {
+/// The graph of a spec that compiles.
+fn graph_of(spec: &str) -> Graph {
     let compiled = crate::compile_source("t.wick", spec, &crate::Options::default());
     assert!(
         !compiled.diagnostics.has_errors(),
         "{}",
         compiled.render_diagnostics(crate::diag::RenderStyle::PLAIN)
     );
-    let mut graph = compiled.graph.expect("a graph");
+    compiled.graph.expect("a graph")
+}
+
+/// Compiles `spec`, clears what only an elaborated graph has, writes it.
+fn write(spec: &str) -> (Graph, Written) {
+    let mut graph = graph_of(spec);
     graph.groups.clear();
     graph.origins.clear();
     let written = write_spec(&graph, &WriteOptions::default()).expect("writable");
@@ -88,12 +93,7 @@ fn several_outputs_inputs_and_quoted_labels_round_trip() {
 
 #[test]
 fn a_float_without_a_literal_is_an_error_naming_the_layer() {
-    let compiled = crate::compile_source(
-        "t.wick",
-        "dim N = 1\nmodel M { input x: [N, 4]\n output y = x |> act: LeakyReLU(0.1) }",
-        &crate::Options::default(),
-    );
-    let mut graph = compiled.graph.expect("a graph");
+    let mut graph = graph_of("dim N = 1\nmodel M { input x: [N, 4]\n output y = x |> act: LeakyReLU(0.1) }");
     let id = graph.order[1];
     graph.g[id.0].attrs.insert("negative_slope", crate::ops::AttrValue::Float(f64::NAN));
     let err = write_spec(&graph, &WriteOptions::default()).expect_err("NaN has no literal");
@@ -146,12 +146,7 @@ fn frozen_layers_blocks_of_two_results_and_inputs_passed_through_round_trip() {
 
 #[test]
 fn inputs_and_outputs_whose_names_are_not_identifiers_are_renamed_and_reported() {
-    let compiled = crate::compile_source(
-        "t.wick",
-        "dim N = 1\nmodel M { input x: [N, 4]\n output y = x |> fc: Linear(3) }",
-        &crate::Options::default(),
-    );
-    let mut graph = compiled.graph.expect("a graph");
+    let mut graph = graph_of("dim N = 1\nmodel M { input x: [N, 4]\n output y = x |> fc: Linear(3) }");
     graph.inputs[0].0 = "input.1".to_string();
     graph.outputs[0].0 = "output".to_string();
     let written = write_spec(&graph, &WriteOptions::default()).expect("writable");
@@ -167,12 +162,9 @@ fn inputs_and_outputs_whose_names_are_not_identifiers_are_renamed_and_reported()
 /// keep it: the second moves, and its weights' keys are reported.
 #[test]
 fn a_second_owner_of_a_path_moves_and_is_reported() {
-    let compiled = crate::compile_source(
-        "t.wick",
+    let mut graph = graph_of(
         "dim N = 1\nmodel M { input x: [N, 4]\n output y = x |> fc: Linear(4) |> head: Linear(3, bias=false) }",
-        &crate::Options::default(),
     );
-    let mut graph = compiled.graph.expect("a graph");
     let head = graph.order[2];
     graph.g[head.0].path = "fc".to_string();
     let written = write_spec(&graph, &WriteOptions::default()).expect("writable");
@@ -185,12 +177,9 @@ fn a_second_owner_of_a_path_moves_and_is_reported() {
 /// written as the default, that is, left out.
 #[test]
 fn attributes_left_out_by_a_builder_read_as_their_defaults() {
-    let compiled = crate::compile_source(
-        "t.wick",
+    let mut graph = graph_of(
         "dim N = 1\nmodel M { input x: [N, 3, 8, 8]\n output y = x |> conv: Conv2d(4, 3, stride=2) }",
-        &crate::Options::default(),
     );
-    let mut graph = compiled.graph.expect("a graph");
     let conv = graph.order[1];
     let mut attrs = crate::ops::Attrs::default();
     for name in ["out_channels", "kernel_size", "stride"] {
