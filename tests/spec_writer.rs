@@ -288,12 +288,3 @@ mod lowered {
         same_outputs("specs/char_lstm.wick", &[("N", 3), ("T", 5)]);
     }
 }
-
-#[test]
-#[ignore]
-fn dump_for_reading() {
-    for path in catalog() {
-        let w = check(&path);
-        std::fs::write(format!("/tmp/specout_{}", path.replace('/', "_")), w.text).unwrap();
-    }
-}
