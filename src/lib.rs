@@ -39,6 +39,7 @@
 pub mod check;
 pub mod diag;
 pub mod elab;
+pub mod emit;
 pub mod eval;
 pub mod front;
 pub mod image;

@@ -15,7 +15,7 @@ use crate::front::span::Span;
 use crate::ir::graph::NodeId;
 use crate::ir::tensor::shape_string;
 use crate::ops::init_scheme::{Scheme, SchemeArg, SCHEMES};
-use crate::ops::{Init, ParamDecl, ParamKind};
+use crate::ops::{is_bias, Init, ParamDecl, ParamKind};
 
 /// Keyword arguments that belong to the call, not to the op or block.
 pub(super) const MODIFIERS: &[&str] = &["frozen", "tie", "init", "bias_init"];
@@ -38,12 +38,6 @@ pub(super) struct Modifiers {
 pub(super) struct ChosenInits {
     pub weight: Option<(Scheme, Span)>,
     pub bias: Option<(Scheme, Span)>,
-}
-
-/// Whether parameter `name` is a bias (`bias`, `in_proj_bias`, `bias_ih_l0`): `bias_init`'s,
-/// where every other learned parameter is `init`'s.
-fn is_bias(name: &str) -> bool {
-    name.starts_with("bias") || name.ends_with("bias")
 }
 
 /// A requested tie: the layer's node and the path of the layer that owns the tensors.

@@ -126,6 +126,12 @@ impl ParamDecl {
     }
 }
 
+/// Whether parameter `name` is a bias (`bias`, `in_proj_bias`, `bias_ih_l0`): `bias_init`'s,
+/// where every other learned parameter is `init`'s.
+pub fn is_bias(name: &str) -> bool {
+    name.starts_with("bias") || name.ends_with("bias")
+}
+
 /// The compute cost of one op instance.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Cost {
