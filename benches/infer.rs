@@ -92,7 +92,11 @@ impl Runner {
             .collect();
         let opts = wick::Options { bind, ..Default::default() };
         let model = wick::Model::from_file(w.spec, &opts).unwrap_or_else(|e| panic!("{}: {e}", w.spec));
-        let net = model.build_seeded(&Device::Cpu, DType::F32, 0).expect("build");
+        let mut net = model.build_seeded(&Device::Cpu, DType::F32, 0).expect("build");
+        // As `wick run` does: each batch norm folded into its convolution.
+        if std::env::var_os("WICK_NO_FOLD").is_none() {
+            net.fold_for_inference();
+        }
         let dim = |name: &str| dims.iter().find(|(d, _)| *d == name).map_or(0, |(_, v)| *v as usize);
         let x = match w.vocab {
             Some(vocab) => {
