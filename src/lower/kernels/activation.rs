@@ -38,10 +38,11 @@ pub fn gelu_erf(x: &Tensor) -> Result<Tensor> {
 /// `0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))`.
 pub fn gelu_tanh(x: &Tensor) -> Result<Tensor> {
     let k = (2.0 / std::f64::consts::PI).sqrt();
-    // As in `gelu_erf`: one pass where six would run.
+    // As in `gelu_erf`: one pass where six would run, with `0.5 (1 + tanh z) = 1 / (1 + e^-2z)`:
+    // one exponential instead of libm's tanh (its expm1 was 10% of a GPT-2 pass).
     let (f32_fn, f64_fn) = (
-        |v: f32| 0.5 * v * (1.0 + (k as f32 * (v + 0.044715 * v * v * v)).tanh()),
-        |v: f64| 0.5 * v * (1.0 + (k * (v + 0.044715 * v * v * v)).tanh()),
+        |v: f32| v / (1.0 + (-2.0 * k as f32 * (v + 0.044715 * v * v * v)).exp()),
+        |v: f64| v / (1.0 + (-2.0 * k * (v + 0.044715 * v * v * v)).exp()),
     );
     if let Some(y) = map_untracked(x, f32_fn, f64_fn) {
         return y;
