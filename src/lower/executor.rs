@@ -170,7 +170,7 @@ impl Lowered {
         inputs: &[Tensor],
         pass: &mut Pass,
         record: bool,
-        watch: &mut Option<&mut dyn FnMut(&Step, &[Tensor]) -> bool>,
+        watch: &mut Option<Watch<'_>>,
     ) -> candle_core::Result<Vec<Tensor>> {
         if inputs.len() != self.inputs.len() {
             candle_core::bail!(
@@ -434,6 +434,9 @@ impl Lowered {
         self.params.load(path, allow_partial)
     }
 }
+
+/// What sees each step's outputs in [`Lowered::run`]; false stops the pass.
+pub(super) type Watch<'a> = &'a mut dyn FnMut(&Step, &[Tensor]) -> bool;
 
 /// How one pass runs, beyond its inputs.
 #[derive(Clone, Debug, Default)]
