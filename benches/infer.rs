@@ -6,6 +6,8 @@
 //! the same networks from torchvision and `torch.nn`). Without `--bench` (as `cargo test
 //! --all-targets` runs it) each model is built at small bound dims and runs one pass. Further
 //! arguments name the workloads to run (`resnet50_b8`), all when none.
+//! Batch norms are folded into their convolutions as `wick run` folds them
+//! (`Lowered::fold_for_inference`); `WICK_NO_FOLD=1` runs them as layers of their own.
 
 use std::time::{Duration, Instant};
 
