@@ -6,6 +6,8 @@
 //! the same networks from torchvision and `torch.nn`). Without `--bench` (as `cargo test
 //! --all-targets` runs it) each model is built at small bound dims and runs one pass. Further
 //! arguments name the workloads to run (`resnet50_b8`), all when none.
+//! Batch norms are folded into their convolutions as `wick run` folds them
+//! (`Lowered::fold_for_inference`); `WICK_NO_FOLD=1` runs them as layers of their own.
 
 use std::time::{Duration, Instant};
 
@@ -92,7 +94,11 @@ impl Runner {
             .collect();
         let opts = wick::Options { bind, ..Default::default() };
         let model = wick::Model::from_file(w.spec, &opts).unwrap_or_else(|e| panic!("{}: {e}", w.spec));
-        let net = model.build_seeded(&Device::Cpu, DType::F32, 0).expect("build");
+        let mut net = model.build_seeded(&Device::Cpu, DType::F32, 0).expect("build");
+        // As `wick run` does: each batch norm folded into its convolution.
+        if std::env::var_os("WICK_NO_FOLD").is_none() {
+            net.fold_for_inference();
+        }
         let dim = |name: &str| dims.iter().find(|(d, _)| *d == name).map_or(0, |(_, v)| *v as usize);
         let x = match w.vocab {
             Some(vocab) => {

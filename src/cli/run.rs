@@ -134,7 +134,8 @@ fn run_inner(args: &RunArgs) -> Result<(), Failure> {
         }
     }
     let model = Model::bound_to_inputs(&args.spec.spec, &opts, &inputs)?;
-    let lowered = model.build(&device, DType::F32)?;
+    let mut lowered = model.build(&device, DType::F32)?;
+    lowered.fold_for_inference();
     let report = lowered.load_weights(&weights, args.allow_partial)?;
     if !report.skipped.is_empty() {
         eprint!("note: loaded {} tensors; {}", report.loaded, report.skipped);

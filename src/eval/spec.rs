@@ -100,7 +100,9 @@ fn build(compiled: Compiled, examples: &Dataset, batch: usize, device: &Device) 
     let batch_dim = crate::train::session::batch_dim(model.graph())?;
     let batch = batch.clamp(1, examples.len().max(1));
     let model = model.rebound(&[(batch_dim.clone(), batch as i64)])?;
-    let full = model.build(device, DType::F32)?;
+    let mut full = model.build(device, DType::F32)?;
+    // The full batches run with each batch norm folded into its convolution (`lower::fold`).
+    full.fold_for_inference();
     Ok(Nets::build(&model, full, &batch_dim, &[examples.len()])?)
 }
 

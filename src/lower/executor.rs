@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Module, Tensor, Var};
 
+use super::fold::Fold;
 use super::reuse::Reuse;
 use super::{Forward, ForwardCtx, LayerState, LowerError, ParamStore};
 
@@ -52,6 +53,9 @@ pub struct Lowered {
     pub(super) device: Device,
     pub(super) dtype: DType,
     pub(super) gradients_checked: AtomicBool,
+    /// Batch norms folded into their producers for inference, one entry per step; empty until
+    /// [`fold_for_inference`](Self::fold_for_inference).
+    pub(super) folds: Vec<Option<Fold>>,
 }
 
 impl std::fmt::Debug for Lowered {
@@ -107,7 +111,7 @@ impl Lowered {
     /// [`forward`](Self::forward) as `pass` says: its mode, whether its gradients will be
     /// differentiated again, and the layer states it carries from pass to pass.
     pub fn forward_with(&self, inputs: &[Tensor], pass: &mut Pass) -> candle_core::Result<Vec<Tensor>> {
-        self.run(inputs, pass, true, &mut |_, _| true)
+        self.run(inputs, pass, true, &mut None)
     }
 
     /// Runs the layers `hold` picks (by path and kind) in eval mode in every pass, training
@@ -128,7 +132,19 @@ impl Lowered {
     /// [`infer`](Self::infer) as `pass` says: its mode and the layer states it carries from
     /// pass to pass (generation: a recurrent state, a key-value cache).
     pub fn infer_with(&self, inputs: &[Tensor], pass: &mut Pass) -> candle_core::Result<Vec<Tensor>> {
-        self.run(inputs, pass, false, &mut |_, _| true)
+        self.run(inputs, pass, false, &mut None)
+    }
+
+    /// Folds each batch norm that follows a convolution or a linear layer (and reads nothing
+    /// else) into that layer's weights for the passes that allow it: those of
+    /// [`infer`](Self::infer) and [`infer_with`](Self::infer_with) with the batch norm in eval
+    /// mode (see `fold.rs`). Call it once on a lowering built for inference (`wick run`, `wick
+    /// eval`, `wick sample`); training passes run the layers as built. The folded weights are
+    /// made again after a load; after setting a parameter's `Var` directly, call
+    /// [`ParamStore::changed`]. Returns how many batch norms are folded.
+    pub fn fold_for_inference(&mut self) -> usize {
+        self.folds = super::fold::plan(&self.steps, &self.outputs);
+        self.folds.iter().flatten().count()
     }
 
     /// A fresh state for each layer, for a [`Pass`] that carries them.
@@ -142,19 +158,19 @@ impl Lowered {
     /// [`peak_live_bytes`](Self::peak_live_bytes). `train` still selects batch statistics and
     /// dropout.
     pub fn infer(&self, inputs: &[Tensor], train: bool) -> candle_core::Result<Vec<Tensor>> {
-        self.run(inputs, &mut Pass { train, ..Pass::default() }, false, &mut |_, _| true)
+        self.run(inputs, &mut Pass { train, ..Pass::default() }, false, &mut None)
     }
 
     /// The schedule; `record` keeps the autograd graph, otherwise each step's outputs are
     /// detached (the graph of a parameterised layer would hold its inputs, and theirs, ...).
-    /// `watch` sees each step's outputs as they are made; returning false stops the pass early
-    /// (with no outputs).
+    /// `watch`, when given, sees each step's outputs as they are made (and the layers run as
+    /// built, unfolded); returning false stops the pass early (with no outputs).
     pub(super) fn run(
         &self,
         inputs: &[Tensor],
         pass: &mut Pass,
         record: bool,
-        watch: &mut dyn FnMut(&Step, &[Tensor]) -> bool,
+        watch: &mut Option<Watch<'_>>,
     ) -> candle_core::Result<Vec<Tensor>> {
         if inputs.len() != self.inputs.len() {
             candle_core::bail!(
@@ -172,6 +188,17 @@ impl Lowered {
             candle_core::bail!("the pass carries states for another model (see Lowered::new_states)");
         }
         let number = self.params.next_pass();
+        if record || pass.train {
+            // It may be followed by an optimizer step, or move running statistics.
+            self.params.changed();
+        }
+        let folding = !self.folds.is_empty()
+            && !record
+            && !pass.differentiable
+            && pass.reuse.is_none()
+            && watch.is_none();
+        // The batch norms whose map a producer took this pass: their output is their input.
+        let mut folded_away = vec![false; if folding { self.steps.len() } else { 0 }];
         // The first pass of a reuse sequence keeps the fixed layers' outputs; later ones read them.
         let mut first_of_reuse = match &pass.reuse {
             Some(r) if !r.filled() => Some((
@@ -184,6 +211,15 @@ impl Lowered {
             if let Some(kept) = pass.reuse.as_ref().and_then(|r| r.outputs_of(i)) {
                 for (slot, y) in step.outputs.iter().zip(kept) {
                     values[*slot] = Some(y.clone());
+                }
+                for slot in &step.free {
+                    values[*slot] = None;
+                }
+                continue;
+            }
+            if folded_away.get(i) == Some(&true) {
+                if let ([x], [y]) = (step.inputs.as_slice(), step.outputs.as_slice()) {
+                    values[*y] = values[*x].clone();
                 }
                 for slot in &step.free {
                     values[*slot] = None;
@@ -208,8 +244,21 @@ impl Lowered {
                     _ => pass.states.as_mut().and_then(|s| s.get_mut(i)),
                 },
             };
+            // The batch norm's mode decides: a held one normalises with running statistics.
+            let fold = match folding {
+                true => self.folds[i].as_ref().filter(|f| !pass.train || self.steps[f.norm].held),
+                false => None,
+            };
+            let folded = match fold {
+                Some(f) => {
+                    folded_away[f.norm] = true;
+                    Some(f.layer(&*step.layer, &*self.steps[f.norm].layer, self.params.changes())?)
+                }
+                None => None,
+            };
+            let layer = folded.as_deref().unwrap_or(&*step.layer);
             let ys = super::random::scoped(self.params.seed(), &step.path, number, || {
-                super::kernels::cpu::composed_if(ctx.differentiable, || step.layer.forward(&xs, &mut ctx))
+                super::kernels::cpu::composed_if(ctx.differentiable, || layer.forward(&xs, &mut ctx))
             })
             .map_err(|e| e.context(format!("in `{}` ({})", step.path, step.kind)))?;
             if ys.len() != step.outputs.len() {
@@ -224,7 +273,7 @@ impl Lowered {
             if let Some((_, kept)) = first_of_reuse.as_mut().filter(|(fixed, _)| fixed[i]) {
                 kept[i] = Some(ys.iter().map(Tensor::detach).collect());
             }
-            let go_on = watch(step, &ys);
+            let go_on = watch.as_mut().is_none_or(|w| w(step, &ys));
             for (slot, y) in step.outputs.iter().zip(ys) {
                 values[*slot] = Some(if record { y } else { y.detach() });
             }
@@ -385,6 +434,9 @@ impl Lowered {
         self.params.load(path, allow_partial)
     }
 }
+
+/// What sees each step's outputs in [`Lowered::run`]; false stops the pass.
+pub(super) type Watch<'a> = &'a mut dyn FnMut(&Step, &[Tensor]) -> bool;
 
 /// How one pass runs, beyond its inputs.
 #[derive(Clone, Debug, Default)]

@@ -15,7 +15,7 @@ impl Lowered {
     ) -> candle_core::Result<Option<(String, String)>> {
         let mut found = None;
         let mut failure = None;
-        self.run(inputs, &mut super::Pass { train, ..Default::default() }, false, &mut |step, ys| {
+        let mut watch = |step: &super::executor::Step, ys: &[Tensor]| {
             for y in ys.iter().filter(|y| y.dtype().is_float()) {
                 match all_finite(y) {
                     Ok(true) => {}
@@ -30,7 +30,8 @@ impl Lowered {
                 }
             }
             true
-        })?;
+        };
+        self.run(inputs, &mut super::Pass { train, ..Default::default() }, false, &mut Some(&mut watch))?;
         match failure {
             Some(e) => Err(e),
             None => Ok(found),

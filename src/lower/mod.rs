@@ -33,6 +33,7 @@
 pub mod device;
 mod draw;
 pub mod executor;
+pub mod fold;
 pub mod grad2;
 pub mod gradcheck;
 pub mod kernels;
@@ -83,6 +84,12 @@ pub type LayerState = std::collections::BTreeMap<String, Tensor>;
 /// A lowered node: tensors in, tensors out, told the pass's mode by `ctx`.
 pub trait Forward: Send + Sync {
     fn forward(&self, inputs: &[Tensor], ctx: &mut ForwardCtx) -> candle_core::Result<Vec<Tensor>>;
+
+    /// What an inference lowering may fold of this layer ([`fold`]): a convolution or linear
+    /// layer takes the per-channel affine map of the batch norm after it into its weights.
+    fn fold_role(&self) -> fold::Role<'_> {
+        fold::Role::None
+    }
 }
 
 impl<F> Forward for F

@@ -227,6 +227,7 @@ impl Model {
             device: device.clone(),
             dtype,
             gradients_checked: AtomicBool::new(false),
+            folds: Vec::new(),
         })
     }
 }

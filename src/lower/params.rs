@@ -36,6 +36,10 @@ pub struct ParamStore {
     /// Forward passes run so far: the position of the random streams (dropout, noise). Shared
     /// with every [`share`](Self::share)d store, so models on one store draw from one stream.
     passes: Arc<AtomicU64>,
+    /// Counts the changes to the tensors that the store itself makes or is told of (a load, a
+    /// redraw, a pass that may precede an optimizer step): what an inference lowering's folded
+    /// weights are checked against (`fold.rs`). Shared like `passes`.
+    changes: Arc<AtomicU64>,
 }
 
 impl fmt::Debug for ParamStore {
@@ -98,6 +102,7 @@ impl ParamStore {
             dtype,
             device: device.clone(),
             passes: Default::default(),
+            changes: Default::default(),
         }
     }
 
@@ -114,6 +119,7 @@ impl ParamStore {
             dtype: self.dtype,
             device: self.device.clone(),
             passes: Arc::clone(&self.passes),
+            changes: Arc::clone(&self.changes),
         }
     }
 
@@ -124,6 +130,20 @@ impl ParamStore {
 
     pub fn set_passes(&self, n: u64) {
         self.passes.store(n, Ordering::Relaxed);
+    }
+
+    /// How many times the tensors have changed as far as the store knows; see [`changed`](Self::changed).
+    pub fn changes(&self) -> u64 {
+        self.changes.load(Ordering::Relaxed)
+    }
+
+    /// Tells the store that tensors were set from outside it (`Var::set` on a parameter of an
+    /// inference lowering whose batch norms are folded: [`Lowered::fold_for_inference`]), so
+    /// the folded weights are made again. Loads, redraws and training passes count themselves.
+    ///
+    /// [`Lowered::fold_for_inference`]: super::Lowered::fold_for_inference
+    pub fn changed(&self) {
+        self.changes.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Count a new pass and return its number.
@@ -175,6 +195,7 @@ impl ParamStore {
         let values = draw(init, &shape, e.var.elem_count(), self.seed, key).ok_or_else(|| {
             candle_core::Error::msg(format!("cannot allocate `{key}` of shape {shape:?}: out of memory"))
         })?;
+        self.changed();
         e.var.set(&Tensor::from_vec(values, shape.as_slice(), &self.device)?.to_dtype(self.dtype)?)
     }
 
@@ -312,6 +333,7 @@ impl ParamStore {
             );
             return Err(super::LowerError::Usage(message.trim_end().to_string()));
         }
+        self.changed();
         for (var, t) in fits {
             // Each keeps its own dtype: the model's float type, or int64 for an index table.
             var.set(&t.to_dtype(var.dtype())?.to_device(&self.device)?)?;

@@ -8,7 +8,7 @@ use crate::ir::tensor::{shape_string, TensorType};
 #[cfg(feature = "lower")]
 use crate::lower::kernels::norm;
 #[cfg(feature = "lower")]
-use crate::lower::{unary, Forward, Lower, LowerCtx, LowerError};
+use crate::lower::{Forward, Lower, LowerCtx, LowerError};
 
 const ATTRS: &[AttrSpec] = &[
     // Inferred from the input; giving it only adds a check.
@@ -125,7 +125,8 @@ impl Lower for BatchNorm {
             false => None,
         };
         let bn = norm::BatchNorm { weight, bias, running, eps: self.eps, momentum: self.momentum };
-        Ok(unary(move |x, ctx| bn.forward(x, ctx.train)))
+        // With running statistics, a per-channel affine map in eval mode (`lower::fold`).
+        Ok(Box::new(bn))
     }
 }
 

@@ -9,11 +9,13 @@ use super::{expect_rank, Attrs, Cost, Op, OpDef, OpError, ParamDecl, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::TensorType;
 #[cfg(feature = "lower")]
+use crate::lower::fold::producer;
+#[cfg(feature = "lower")]
 use crate::lower::kernels::conv::{conv, im2col_applies, ConvGeometry};
 #[cfg(feature = "lower")]
 use crate::lower::kernels::pad::PadMode;
 #[cfg(feature = "lower")]
-use crate::lower::{unary, Forward, Lower, LowerCtx, LowerError};
+use crate::lower::{Forward, Lower, LowerCtx, LowerError};
 
 // Conv1d and Conv2d inputs are batched only, so channels are axis 1 of either.
 const ATTRS: &[AttrSpec] = &[
@@ -126,7 +128,8 @@ impl Lower for Conv {
         if geometry.uniform().is_none() && !im2col_applies(ctx.device, ctx.dtype) {
             return Err(ctx.error("different strides or dilations per axis are lowered on the CPU only"));
         }
-        Ok(unary(move |x, ctx| conv(x, &weight, bias.as_ref(), &geometry, ctx.train)))
+        // A batch norm after it can be folded into its weights for inference (`lower::fold`).
+        Ok(producer(weight, bias, move |x, w, b, train| conv(x, w, b, &geometry, train)))
     }
 }
 

@@ -8,6 +8,8 @@ use super::{Cost, Op, OpDef, OpError, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::{shape_string, DType, TensorType};
 #[cfg(feature = "lower")]
+use crate::lower::kernels::zip::{zip_untracked, Zip};
+#[cfg(feature = "lower")]
 use crate::lower::{Forward, ForwardCtx, Lower, LowerCtx, LowerError};
 
 const AB: Signature = Signature { inputs: Inputs::Fixed(&["a", "b"]), attrs: &[] };
@@ -96,6 +98,16 @@ impl Lower for Binary {
                 Some(d) => (a.to_dtype(d)?, b.to_dtype(d)?),
                 None => (a.clone(), b.clone()),
             };
+            // An inference pass (no operand tracked) on the CPU: one pass on rayon's pool.
+            let zip = match op {
+                Binary::Add => Zip::Add,
+                Binary::Sub => Zip::Sub,
+                Binary::Mul => Zip::Mul,
+                Binary::Div => Zip::Div,
+            };
+            if let Some(y) = zip_untracked(&a, &b, zip) {
+                return Ok(vec![y?]);
+            }
             let y = match op {
                 Binary::Add => a.broadcast_add(&b)?,
                 Binary::Sub => a.broadcast_sub(&b)?,

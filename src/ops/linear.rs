@@ -6,6 +6,8 @@ use super::{Attrs, Cost, Op, OpDef, OpError, ParamDecl, Signature};
 use crate::ir::dim::Dim;
 use crate::ir::tensor::TensorType;
 #[cfg(feature = "lower")]
+use crate::lower::fold::producer;
+#[cfg(feature = "lower")]
 use crate::lower::{unary, Forward, Lower, LowerCtx, LowerError};
 
 pub static LINEAR: OpDef = OpDef {
@@ -77,7 +79,12 @@ impl Lower for Linear {
     fn lower(&self, ctx: &mut LowerCtx) -> Result<Box<dyn Forward>, LowerError> {
         let weight = ctx.weight("weight")?;
         let bias = if self.bias { Some(ctx.weight("bias")?) } else { None };
-        Ok(unary(move |x, _| linear(x, &weight, bias.as_ref())))
+        // Its features are a batch norm's channels (axis 1) when its output is `[N, features]`:
+        // such a batch norm can be folded into its weights for inference (`lower::fold`).
+        match ctx.output_dims(0)?.len() {
+            2 => Ok(producer(weight, bias, |x, w, b, _| linear(x, w, b))),
+            _ => Ok(unary(move |x, _| linear(x, &weight, bias.as_ref()))),
+        }
     }
 }
 

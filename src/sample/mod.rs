@@ -108,7 +108,8 @@ pub fn generate(request: &Request) -> Result<Samples, SampleError> {
     let model = compile(&file, &options)?;
     let latent = latent(&model, request.n, request.seed, request.label)?;
     let model = Model::bound_to_inputs(&file, &options, &latent)?;
-    let lowered = model.build_seeded(&request.device, DType::F32, request.seed)?;
+    let mut lowered = model.build_seeded(&request.device, DType::F32, request.seed)?;
+    lowered.fold_for_inference();
     let (weights, unused) = match &request.weights {
         Weights::Random => (None, Vec::new()),
         Weights::File(path) => (Some(path.clone()), load_used(&lowered, path)?),

@@ -84,7 +84,8 @@ pub fn translate(request: &TranslateRequest) -> Result<Translation, SampleError>
         (source.time.clone(), source_tokens.len() as i64),
         (target.time.clone(), 1),
     ])?;
-    let step = model.build_seeded(&request.device, DType::F32, request.seed)?;
+    let mut step = model.build_seeded(&request.device, DType::F32, request.seed)?;
+    step.fold_for_inference();
     if let Some(path) = &weights {
         load_used(&step, path)?;
     }

@@ -70,7 +70,8 @@ pub fn generate_text(request: &TextRequest) -> Result<TextSample, SampleError> {
     let model = model.rebound(&[(axes.batch.clone(), 1), (axes.time.clone(), 1)])?;
     let weights = weights_file(&request.weights, &request.spec, &model.graph().name)?;
     let vocabulary = vocabulary_of(weights.as_deref())?;
-    let step = model.build_seeded(&request.device, DType::F32, request.seed)?;
+    let mut step = model.build_seeded(&request.device, DType::F32, request.seed)?;
+    step.fold_for_inference();
     if let Some(path) = &weights {
         load_used(&step, path)?;
     }

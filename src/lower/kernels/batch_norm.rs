@@ -12,7 +12,11 @@
 //! them and one to normalise; backward, one pass for both sums and one for `dx`.
 
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor, WithDType};
+use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Tensor, WithDType};
+
+use super::norm::BatchNorm as BatchNormLayer;
+use crate::lower::fold::{ChannelAffine, Role};
+use crate::lower::{Forward, ForwardCtx};
 
 use super::cpu::{affine_bwd, for_float, slice, with_slice, AffineBackward, Elem};
 
@@ -180,6 +184,45 @@ impl CustomOp3 for BatchNorm {
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         affine_bwd(self, x, w, b, grad)
+    }
+}
+
+/// A batch norm layer: in eval mode with running statistics, the per-channel affine map that
+/// inference folds into the layer before it (`lower::fold`).
+impl Forward for BatchNormLayer {
+    fn forward(&self, inputs: &[Tensor], ctx: &mut ForwardCtx) -> Result<Vec<Tensor>> {
+        match inputs {
+            [x] => Ok(vec![BatchNormLayer::forward(self, x, ctx.train)?]),
+            _ => candle_core::bail!("expected 1 input, found {}", inputs.len()),
+        }
+    }
+
+    fn fold_role(&self) -> Role<'_> {
+        match self.running {
+            Some(_) => Role::Affine(self),
+            None => Role::None,
+        }
+    }
+}
+
+impl ChannelAffine for BatchNormLayer {
+    /// `scale = weight / sqrt(running_var + eps)`, `shift = bias - running_mean * scale`.
+    fn eval_affine(&self) -> Result<(Tensor, Tensor)> {
+        let Some((mean, var)) = &self.running else {
+            candle_core::bail!("a batch norm without running statistics has no fixed map")
+        };
+        let f64 = |t: &Tensor| t.detach().to_dtype(DType::F64);
+        let (mean, var) = (f64(mean.as_tensor())?, f64(var.as_tensor())?);
+        let rstd = (var + self.eps)?.sqrt()?.recip()?;
+        let scale = match &self.weight {
+            Some(w) => (f64(w)? * rstd)?,
+            None => rstd,
+        };
+        let shift = match &self.bias {
+            Some(b) => (f64(b)? - (&mean * &scale)?)?,
+            None => (&mean * &scale)?.neg()?,
+        };
+        Ok((scale, shift))
     }
 }
 

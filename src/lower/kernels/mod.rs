@@ -23,6 +23,7 @@ pub mod resize;
 pub mod rnn;
 pub mod softmax;
 pub mod weighted;
+pub mod zip;
 
 use candle_core::{Result, Tensor};
 
