@@ -46,7 +46,7 @@ impl Initializer {
         }
     }
 
-    fn proto(&self, name: String) -> TensorProto {
+    pub(crate) fn proto(&self, name: String) -> TensorProto {
         let (dims, data_type, raw_data) = match self {
             Initializer::F32 { dims, data } => {
                 (dims, DataType::Float, data.iter().flat_map(|v| v.to_le_bytes()).collect())
@@ -60,7 +60,7 @@ impl Initializer {
             data_type: data_type as i32,
             name,
             raw_data,
-            doc_string: String::new(),
+            ..TensorProto::default()
         }
     }
 }

@@ -1,0 +1,102 @@
+//! Shape and arithmetic operators, one wick op each: elementwise arithmetic (a constant
+//! operand a `Parameter` layer holding it, or `scale` when it is one number), `MatMul`,
+//! `Reshape` and `Transpose` with constant arguments, `Flatten`, `Concat`, reductions, `Clip`;
+//! `Identity` and `Dropout` (eval mode) pass their input on. Anything else is no wick op.
+
+use super::builder::{int, int_list, Builder};
+use super::nn::{const_input, input};
+use super::{attr_int, attr_ints};
+use crate::ir::graph::{NodeId, TensorRef};
+use crate::onnx::proto::NodeProto;
+use crate::ops::AttrValue;
+
+/// The node's outputs as wick tensors, or why it has no wick op.
+pub(super) fn map(b: &mut Builder, n: &NodeProto, path: &str) -> Result<Vec<TensorRef>, String> {
+    let one = |r: Result<NodeId, String>| r.map(|id| vec![TensorRef { node: id, port: 0 }]);
+    match n.op_type.as_str() {
+        "Identity" | "Dropout" => Ok(vec![input(b, n, 0)?]),
+        "Add" => one(binary(b, n, path, "add")),
+        "Sub" => one(binary(b, n, path, "sub")),
+        "Mul" => one(scaled(b, n, path, false)),
+        "Div" => one(scaled(b, n, path, true)),
+        "MatMul" => one(binary(b, n, path, "matmul")),
+        "Pow" => {
+            let x = input(b, n, 0)?;
+            let e = b.scalar(&const_input(b, n, 1)?).ok_or("the exponent is not one number")?;
+            one(b.add("pow", vec![("exponent", AttrValue::Float(e))], vec![x], path, &[]))
+        }
+        "Reshape" => one(reshape(b, n, path)),
+        "Transpose" => {
+            let x = input(b, n, 0)?;
+            let rank = b.ty(x).rank() as i64;
+            let perm = attr_ints(n, "perm").unwrap_or_else(|| (0..rank).rev().collect());
+            one(b.add("permute", vec![("dims", int_list(&perm))], vec![x], path, &[]))
+        }
+        "Flatten" if attr_int(n, "axis").unwrap_or(1) == 1 => {
+            let x = input(b, n, 0)?;
+            one(b.add("Flatten", vec![], vec![x], path, &[]))
+        }
+        "Concat" => {
+            let xs = (0..n.input.len()).map(|k| b.tensor(&n.input[k])).collect::<Result<Vec<_>, _>>()?;
+            let axis = attr_int(n, "axis").ok_or("Concat without axis")?;
+            one(b.add("concat", vec![("axis", int(axis))], xs, path, &[]))
+        }
+        "ReduceMean" | "ReduceSum" => {
+            let x = input(b, n, 0)?;
+            let axes = match attr_ints(n, "axes") {
+                Some(a) => Some(a),
+                None => const_input(b, n, 1).ok().and_then(|s| b.ints(&s)),
+            };
+            let keep = attr_int(n, "keepdims").unwrap_or(1) != 0;
+            let mut attrs = vec![("keepdim", AttrValue::Bool(keep))];
+            attrs.extend(axes.map(|a| ("axis", int_list(&a))));
+            let kind = if n.op_type == "ReduceMean" { "mean" } else { "sum" };
+            one(b.add(kind, attrs, vec![x], path, &[]))
+        }
+        "Clip" => {
+            let x = input(b, n, 0)?;
+            let bound = |k: usize| match n.input.get(k).filter(|s| !s.is_empty()) {
+                Some(s) => b.scalar(s).map(AttrValue::Float).ok_or("a bound is not a constant number"),
+                None => Ok(AttrValue::None),
+            };
+            let (lo, hi) = (bound(1)?, bound(2)?);
+            one(b.add("clamp", vec![("min", lo), ("max", hi)], vec![x], path, &[]))
+        }
+        other => Err(format!("wick has no op for `{other}`")),
+    }
+}
+
+fn binary(b: &mut Builder, n: &NodeProto, path: &str, kind: &str) -> Result<NodeId, String> {
+    let (x, y) = (n.input.first().ok_or("no inputs")?, n.input.get(1).ok_or("one input")?);
+    let (x, y) = (b.tensor(x)?, b.tensor(y)?);
+    b.add(kind, vec![], vec![x, y], path, &[])
+}
+
+/// `x * k` or `x / k` by one number is `scale`; anything else elementwise.
+fn scaled(b: &mut Builder, n: &NodeProto, path: &str, divide: bool) -> Result<NodeId, String> {
+    let factor = n.input.get(1).and_then(|s| b.scalar(s)).filter(|k| !divide || *k != 0.0);
+    match factor {
+        Some(k) if b.get(&n.input[1]).is_none() => {
+            let x = input(b, n, 0)?;
+            let k = if divide { 1.0 / k } else { k };
+            b.add("scale", vec![("factor", AttrValue::Float(k))], vec![x], path, &[])
+        }
+        _ => binary(b, n, path, if divide { "div" } else { "mul" }),
+    }
+}
+
+/// A constant target shape: `0` copies the input's axis, `-1` is inferred.
+fn reshape(b: &mut Builder, n: &NodeProto, path: &str) -> Result<NodeId, String> {
+    let x = input(b, n, 0)?;
+    let shape = b.ints(&const_input(b, n, 1)?).ok_or("the shape is not integers")?;
+    let ty = b.ty(x);
+    let target = shape
+        .iter()
+        .enumerate()
+        .map(|(k, v)| match v {
+            0 => ty.shape.get(k).cloned().map(AttrValue::Int).ok_or("a 0 past the input's rank"),
+            v => Ok(int(*v)),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    b.add("reshape", vec![("shape", AttrValue::List(target))], vec![x], path, &[])
+}
