@@ -72,6 +72,15 @@ pub fn read(bytes: &[u8], file_name: &str, opts: &Options) -> Result<Imported, I
             consts.insert(out.clone(), decode::tensor_value(t).map_err(invalid)?);
         }
     }
+    // An `Identity` of a constant is a constant of its own name (torch.onnx writes equal
+    // initializers once and the others as such copies).
+    for n in g.node.iter().filter(|n| n.op_type == "Identity") {
+        if let (Some(i), Some(o)) = (n.input.first(), n.output.first()) {
+            if let Some(value) = consts.get(i).cloned() {
+                consts.insert(o.clone(), value);
+            }
+        }
+    }
     let mut diagnostics = Diagnostics::default();
     let mut graph = Graph { name: model_name(&g.name, file_name), ..Graph::default() };
     let mut dims: Vec<String> = Vec::new();
@@ -245,7 +254,8 @@ fn read_group<'g>(
         }
     }
     for node in group.nodes {
-        if node.op_type == "Constant" && b.is_const(node.output.first().map_or("", String::as_str)) {
+        let made_constant = matches!(node.op_type.as_str(), "Constant" | "Identity");
+        if made_constant && b.is_const(node.output.first().map_or("", String::as_str)) {
             continue;
         }
         let mapped = if node.domain.is_empty() || node.domain == "ai.onnx" {

@@ -23,10 +23,14 @@ fn wick_layer(name: &str) -> String {
 }
 
 /// `layer1/layer1.0/conv1/Conv` -> `layer1.0.conv1`: the last segment is the operator; each
-/// scope that extends the path so far replaces it, any other is appended.
+/// scope that extends the path so far replaces it, any other is appended. A node outside any
+/// module (`/Relu_1`, a functional call) is named after its operator (`relu_1`).
 fn torch_scope(scoped: &str) -> String {
     let segments: Vec<&str> = scoped.split('/').collect();
     let scopes = &segments[..segments.len().saturating_sub(1)];
+    if scopes.iter().all(|s| s.is_empty()) {
+        return segments.last().map(|s| s.to_lowercase()).unwrap_or_default();
+    }
     let mut path = String::new();
     for s in scopes.iter().filter(|s| !s.is_empty()) {
         if path.is_empty() || s.starts_with(&format!("{path}.")) {
@@ -49,7 +53,7 @@ mod tests {
         assert_eq!(layer_path("h.0.attn:1").as_deref(), Some("h.0.attn"));
         assert_eq!(layer_path("/layer1/layer1.0/conv1/Conv").as_deref(), Some("layer1.0.conv1"));
         assert_eq!(layer_path("/features/features.0/Conv").as_deref(), Some("features.0"));
-        assert_eq!(layer_path("/Flatten").as_deref(), None);
+        assert_eq!(layer_path("/Relu_1").as_deref(), Some("relu_1"));
         assert_eq!(layer_path("").as_deref(), None);
     }
 }
