@@ -15,6 +15,15 @@ pub(super) fn mapping(op_type: &str) -> Option<Mapping> {
         "Tanh" => |b, n, p| unary(b, n, p, "Tanh", vec![]),
         "Exp" => |b, n, p| unary(b, n, p, "Exp", vec![]),
         "HardSwish" => |b, n, p| unary(b, n, p, "Hardswish", vec![]),
+        // PyTorch's Hardsigmoid is ONNX's with alpha 1/6 and beta 1/2.
+        "HardSigmoid" => |b, n, p| {
+            let alpha = attr_float(n, "alpha").unwrap_or(0.2);
+            let beta = attr_float(n, "beta").unwrap_or(0.5);
+            if (alpha - 1.0 / 6.0).abs() > 1e-6 || (beta - 0.5).abs() > 1e-6 {
+                return Err(format!("HardSigmoid with alpha {alpha} and beta {beta} is not PyTorch's"));
+            }
+            unary(b, n, p, "Hardsigmoid", vec![])
+        },
         "Sqrt" => |b, n, p| unary(b, n, p, "sqrt", vec![]),
         "Softplus" => |b, n, p| unary(b, n, p, "Softplus", vec![]),
         "LeakyRelu" => |b, n, p| {

@@ -157,6 +157,10 @@ impl Builder {
                 .find(|p| p.name == decl.name)
                 .ok_or_else(|| format!("{kind}: no constant holds its `{}`", decl.name))?;
             let value = self.constant(p.source).ok_or_else(|| format!("`{}` is not a constant", p.source))?;
+            if p.transpose && self.owned.contains_key(p.source) {
+                // Taking it again transposed would copy it, once per layer that reads it.
+                return Err(format!("`{}` is already another layer's weight", p.source));
+            }
             let mut dims = value.dims().to_vec();
             if p.transpose {
                 dims.reverse();

@@ -28,7 +28,7 @@ use crate::front::span::SourceMap;
 use crate::ir::dim::Dim;
 use crate::ir::graph::{DimInfo, Graph, NodeId, TensorRef};
 use crate::ir::tensor::TensorType;
-use crate::onnx::export::Weights;
+use crate::onnx::export::{Initializer, Weights};
 use crate::onnx::proto::{
     tensor_shape_proto::dimension, type_proto, AttributeProto, NodeProto, ValueInfoProto,
 };
@@ -63,21 +63,22 @@ pub fn read(bytes: &[u8], file_name: &str, opts: &Options) -> Result<Imported, I
         let value = decode::tensor_value(&mut t).map_err(invalid)?;
         consts.insert(std::mem::take(&mut t.name), value);
     }
-    // `Constant` nodes are constants too.
-    for n in g.node.iter_mut().filter(|n| n.op_type == "Constant") {
-        if let (Some(t), Some(out)) =
-            (n.attribute.iter_mut().find(|a| a.name == "value").and_then(|a| a.t.as_mut()), n.output.first())
-        {
-            t.name = out.clone();
-            consts.insert(out.clone(), decode::tensor_value(t).map_err(invalid)?);
-        }
-    }
+    constant_nodes(&mut g.node, &mut consts).map_err(invalid)?;
     // An `Identity` of a constant is a constant of its own name (torch.onnx writes equal
-    // initializers once and the others as such copies).
+    // initializers once and the others as such copies); the copies, together, are at most as
+    // large as the file, so a file cannot multiply its own size.
+    let mut budget = bytes.len();
     for n in g.node.iter().filter(|n| n.op_type == "Identity") {
         if let (Some(i), Some(o)) = (n.input.first(), n.output.first()) {
-            if let Some(value) = consts.get(i).cloned() {
-                consts.insert(o.clone(), value);
+            if let Some(value) = consts.get(i) {
+                budget = budget
+                    .checked_sub(value.dims().iter().product::<i64>().max(1) as usize)
+                    .ok_or_else(|| {
+                        invalid(format!(
+                            "the Identity copies of constants (`{o}` among them) are larger than the file"
+                        ))
+                    })?;
+                consts.insert(o.clone(), value.clone());
             }
         }
     }
@@ -160,6 +161,34 @@ pub fn compile_file(path: &str, opts: &Options) -> Compiled {
             crate::analyzed(SourceMap::new(), None, diagnostics, None)
         }
     }
+}
+
+/// `Constant` nodes' values (a tensor, or one of the number attributes) as constants.
+fn constant_nodes(nodes: &mut [NodeProto], consts: &mut HashMap<String, Initializer>) -> Result<(), String> {
+    for n in nodes.iter_mut().filter(|n| n.op_type == "Constant") {
+        let Some(out) = n.output.first().cloned() else { continue };
+        let Some(a) = n.attribute.first_mut() else { continue };
+        let value = match a.name.as_str() {
+            "value" => match a.t.as_mut() {
+                Some(t) => {
+                    t.name = out.clone();
+                    decode::tensor_value(t)?
+                }
+                None => continue,
+            },
+            "value_float" => Initializer::F32 { dims: vec![], data: vec![a.f] },
+            "value_floats" => {
+                Initializer::F32 { dims: vec![a.floats.len() as i64], data: std::mem::take(&mut a.floats) }
+            }
+            "value_int" => Initializer::I64 { dims: vec![], data: vec![a.i] },
+            "value_ints" => {
+                Initializer::I64 { dims: vec![a.ints.len() as i64], data: std::mem::take(&mut a.ints) }
+            }
+            _ => continue,
+        };
+        consts.insert(out, value);
+    }
+    Ok(())
 }
 
 /// Consecutive nodes that share a layer path.
@@ -273,6 +302,7 @@ fn read_group<'g>(
                     .iter()
                     .map(|o| declared.get(o.as_str()).and_then(|v| value_type(v, dims).ok()))
                     .collect();
+                let types = types.or_else(|| same_as_input(b, node, &inputs));
                 let (id, error) = b.opaque(&node.op_type, &group.path, inputs, types);
                 if let Some(message) = error {
                     return Err((node, message));
@@ -302,6 +332,44 @@ fn map_node(b: &mut Builder, node: &NodeProto, path: &str) -> Result<Vec<TensorR
         return f(b, node, path).map(single);
     }
     tensor::map(b, node, path)
+}
+
+/// Operators whose one output has their one input's type.
+const ELEMENTWISE: &[&str] = &[
+    "Abs",
+    "Neg",
+    "Erf",
+    "Log",
+    "Reciprocal",
+    "Floor",
+    "Ceil",
+    "Round",
+    "Sign",
+    "Cos",
+    "Sin",
+    "Not",
+    "Softsign",
+    "Selu",
+    "Celu",
+    "ThresholdedRelu",
+    "Shrink",
+    "Mish",
+    "IsNaN",
+    "IsInf",
+    "LRN",
+];
+
+/// The output type of an elementwise operator without a declared one: its input's.
+fn same_as_input(b: &Builder, node: &NodeProto, inputs: &[TensorRef]) -> Option<Vec<TensorType>> {
+    let [x] = inputs else { return None };
+    if !ELEMENTWISE.contains(&node.op_type.as_str()) || node.output.len() != 1 {
+        return None;
+    }
+    let ty = b.ty(*x);
+    Some(vec![match node.op_type.as_str() {
+        "Not" | "IsNaN" | "IsInf" => TensorType::new(crate::ir::tensor::DType::Bool, ty.shape),
+        _ => ty,
+    }])
 }
 
 /// Who reads each tensor (node indices; a graph output counts as read by no node, `usize::MAX`).

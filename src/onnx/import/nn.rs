@@ -13,7 +13,8 @@ pub(super) type Mapping = fn(&mut Builder, &NodeProto, &str) -> Result<NodeId, S
 
 pub(super) fn mapping(op_type: &str) -> Option<Mapping> {
     Some(match op_type {
-        "Conv" => conv,
+        "Conv" => |b, n, p| conv(b, n, p, false),
+        "ConvTranspose" => |b, n, p| conv(b, n, p, true),
         "Gemm" => gemm,
         "MaxPool" => |b, n, p| pool(b, n, p, "MaxPool2d"),
         "AveragePool" => |b, n, p| pool(b, n, p, "AvgPool2d"),
@@ -52,30 +53,44 @@ fn symmetric(pads: &[i64], spatial: usize) -> Result<Vec<i64>, String> {
     Ok(begin.to_vec())
 }
 
-fn conv(b: &mut Builder, n: &NodeProto, path: &str) -> Result<NodeId, String> {
+/// `Conv` (weight `[out, in / groups, k...]`) or `ConvTranspose` (`[in, out / groups, k...]`,
+/// PyTorch's layout too).
+fn conv(b: &mut Builder, n: &NodeProto, path: &str, transposed: bool) -> Result<NodeId, String> {
     let x = input(b, n, 0)?;
     let w = const_input(b, n, 1)?;
     let dims = b.constant(&w).map(|v| v.dims().to_vec()).unwrap_or_default();
     let spatial = dims.len().saturating_sub(2);
-    let kind = match spatial {
-        1 => "Conv1d",
-        2 => "Conv2d",
+    let kind = match (spatial, transposed) {
+        (1, false) => "Conv1d",
+        (2, false) => "Conv2d",
+        (2, true) => "ConvTranspose2d",
         _ => return Err(format!("a {spatial}-d convolution has no wick op")),
     };
+    let groups = attr_int(n, "group").unwrap_or(1);
+    let out_channels = if transposed { dims[1].saturating_mul(groups) } else { dims[0] };
+    if transposed
+        && (attr_ints(n, "output_shape").is_some()
+            || attr_ints(n, "output_padding").is_some_and(|p| p.len() != spatial))
+    {
+        return Err("output_shape is not read".into());
+    }
     if super::attr_str(n, "auto_pad").is_some_and(|p| p != "NOTSET") {
         return Err("auto_pad is not read".into());
     }
     let one = vec![1; spatial];
     let bias = n.input.get(2).is_some_and(|s| !s.is_empty());
-    let attrs = vec![
-        ("out_channels", int(dims[0])),
+    let mut attrs = vec![
+        ("out_channels", int(out_channels)),
         ("kernel_size", int_list(&dims[2..])),
         ("stride", int_list(&attr_ints(n, "strides").unwrap_or_else(|| one.clone()))),
         ("padding", int_list(&symmetric(&attr_ints(n, "pads").unwrap_or_default(), spatial)?)),
         ("dilation", int_list(&attr_ints(n, "dilations").unwrap_or(one))),
-        ("groups", int(attr_int(n, "group").unwrap_or(1))),
+        ("groups", int(groups)),
         ("bias", AttrValue::Bool(bias)),
     ];
+    if transposed {
+        attrs.push(("output_padding", int_list(&attr_ints(n, "output_padding").unwrap_or(vec![0; spatial]))));
+    }
     let bias_name = if bias { const_input(b, n, 2)? } else { String::new() };
     let mut params = vec![Param::new("weight", &w)];
     if bias {

@@ -81,7 +81,10 @@ pub(super) fn rms_norm(b: &mut Builder, g: &Group) -> Result<NodeId, String> {
         None => b.ints(&const_input(b, mean, 1)?).ok_or("no axes")?,
     };
     let axes: Vec<i64> = axes.iter().map(|a| if *a < 0 { a + rank } else { *a }).collect();
-    if axes.is_empty() || axes.iter().enumerate().any(|(k, a)| *a != rank - axes.len() as i64 + k as i64) {
+    if axes.is_empty()
+        || axes.len() as i64 > rank
+        || axes.iter().enumerate().any(|(k, a)| *a != rank - axes.len() as i64 + k as i64)
+    {
         return Err("not over the trailing axes".into());
     }
     let eps_name = g.nodes[2].input.iter().find(|i| b.is_const(i)).ok_or("no eps")?;
