@@ -259,6 +259,10 @@ const COMPOSITES: &[Composite] = &[
     activation::silu,
     norm::rms_norm,
     sequence::learned_positions,
+    sequence::class_token,
+    tensor::zeros_like,
+    attention::scaled_dot_product_attention,
+    attention::rotary_embedding,
 ];
 
 /// A group as one composite op when it is one, else node by node; the node that could not be

@@ -190,8 +190,12 @@ fn pool(b: &mut Builder, n: &NodeProto, path: &str, kind: &str) -> Result<NodeId
     b.add(kind, attrs, vec![x], path, &[])
 }
 
-/// `Gather(table, ids)` along axis 0 of a constant float matrix: `Embedding`.
+/// `Gather(table, ids)` along axis 0 of a constant float matrix: `Embedding`; a constant index
+/// into a sequence: `SelectToken`.
 fn embedding(b: &mut Builder, n: &NodeProto, path: &str) -> Result<NodeId, String> {
+    if n.input.first().is_some_and(|t| !b.is_const(t)) {
+        return super::sequence::select_token(b, n, path);
+    }
     if attr_int(n, "axis").unwrap_or(0) != 0 {
         return Err("Gather along another axis than 0".into());
     }

@@ -5,7 +5,7 @@
 
 use super::builder::{int, int_list, Builder};
 use super::nn::{const_input, input};
-use super::{attr_int, attr_ints};
+use super::{attr_int, attr_ints, Group};
 use crate::ir::graph::{NodeId, TensorRef};
 use crate::onnx::proto::NodeProto;
 use crate::ops::AttrValue;
@@ -36,6 +36,22 @@ pub(super) fn map(b: &mut Builder, n: &NodeProto, path: &str) -> Result<Vec<Tens
             let x = input(b, n, 0)?;
             one(b.add("Flatten", vec![], vec![x], path, &[]))
         }
+        "Split" => {
+            let x = input(b, n, 0)?;
+            let sizes = match attr_ints(n, "split") {
+                Some(s) => s,
+                None => b.ints(&const_input(b, n, 1)?).ok_or("the sizes are not integers")?,
+            };
+            if sizes.len() != n.output.len() {
+                return Err(format!("{} sizes for {} outputs", sizes.len(), n.output.len()));
+            }
+            let attrs = vec![
+                ("split_size_or_sections", int_list(&sizes)),
+                ("axis", int(attr_int(n, "axis").unwrap_or(0))),
+            ];
+            let id = b.add("split", attrs, vec![x], path, &[])?;
+            Ok((0..sizes.len()).map(|k| TensorRef { node: id, port: k as u16 }).collect())
+        }
         "Concat" => {
             let xs = (0..n.input.len()).map(|k| b.tensor(&n.input[k])).collect::<Result<Vec<_>, _>>()?;
             let axis = attr_int(n, "axis").ok_or("Concat without axis")?;
@@ -64,6 +80,21 @@ pub(super) fn map(b: &mut Builder, n: &NodeProto, path: &str) -> Result<Vec<Tens
         }
         other => Err(format!("wick has no op for `{other}`")),
     }
+}
+
+/// `ConstantOfShape(Shape(x))` of zeros: `zeros_like`, as wick's exporter writes it.
+pub(super) fn zeros_like(b: &mut Builder, g: &Group) -> Result<NodeId, String> {
+    if g.op_types() != ["Shape", "ConstantOfShape"] {
+        return Err("not a zeros_like".into());
+    }
+    let value = super::attr(&g.nodes[1], "value").and_then(|a| a.t.as_ref());
+    let dtype = match value.map(|t| t.data_type) {
+        None | Some(1) => "f32",
+        Some(7) => "i64",
+        Some(other) => return Err(format!("zeros of element type {other}")),
+    };
+    let x = g.nodes[0].input.first().and_then(|i| b.get(i)).ok_or("no input")?;
+    b.add("zeros_like", vec![("dtype", AttrValue::Str(dtype.into()))], vec![x], &g.path, &[])
 }
 
 fn binary(b: &mut Builder, n: &NodeProto, path: &str, kind: &str) -> Result<NodeId, String> {
