@@ -474,3 +474,30 @@ fn the_cli_refuses_a_corrupt_onnx_file_naming_it() {
     assert_ne!(code, 0);
     assert!(err.contains("--bind T=") && err.contains("batch_size"), "{err}");
 }
+
+#[test]
+fn char_llama_reads_back_with_the_specs_figures() {
+    // RMSNorm, rotary embedding and grouped-query scaled dot-product attention, recomposed.
+    round_trip("char_llama", &catalog("char_llama"), &[("N", 2), ("T", 8)]);
+}
+
+#[test]
+fn dcgan_generator_reads_back_with_the_specs_figures() {
+    round_trip("dcgan_generator", &catalog("dcgan_generator"), &[("N", 2)]);
+}
+
+/// Ops the catalog specs above do not reach, one small model each.
+#[test]
+fn further_layers_read_back_as_themselves() {
+    let cases = [
+        ("vit_parts", "model M { input x: [2, 4, 6]\\n output y = x |> cls: ClassToken(batch_first=true) |> pos: PositionParameter(5, batch_first=true) |> SelectToken(batch_first=true) |> head: Linear(3) }"),
+        ("zeros_like", "model M { input ids: [2, 3] of i64\\n output y = ids |> zeros_like |> t: Embedding(2, 4)\\n output z = ids |> e: Embedding(5, 4) |> zeros_like }"),
+        ("cross_attention", "model M { input q: [2, 3, 8]\\n input m: [2, 5, 8]\\n output y = q |> att: MultiheadAttention(8, 2, key=m, batch_first=true) |> SiLU }"),
+        ("activations", "model M { input x: [2, 5, 6]\\n output y = x |> r: RMSNorm(eps=0.01) |> l: LayerNorm(elementwise_affine=false) |> GELU |> Hardswish |> LeakyReLU(0.2) |> Hardsigmoid |> Softmax }"),
+        // A permute that swaps two axes reads back as `transpose`, the same op: this one moves three.
+        ("shapes", "model M { input x: [2, 6, 5]\\n a = x |> permute([2, 0, 1]) |> transpose(0, 1)\\n p0, p1, p2 = split(a, 2, axis=2)\\n output y = concat([p1, p0, p2], axis=2) |> clamp(min=-0.5, max=0.8)\\n output z = slice(x, axis=2, start=1, end=4) |> mean(axis=2, keepdim=true) |> LogSoftmax }"),
+    ];
+    for (name, text) in cases {
+        round_trip(name, &text.replace("\\n", "\n"), &[]);
+    }
+}

@@ -5,6 +5,7 @@ use super::builder::{int_list, Builder, Param};
 use super::nn::{const_input, input, Mapping};
 use super::{attr_float, attr_int, attr_ints, Group};
 use crate::ir::graph::NodeId;
+use crate::onnx::export::Initializer;
 use crate::onnx::proto::NodeProto;
 use crate::ops::AttrValue;
 
@@ -52,11 +53,20 @@ fn layer_norm(b: &mut Builder, n: &NodeProto, path: &str) -> Result<NodeId, Stri
         Some(_) => Some(const_input(b, n, 2)?),
         None => None,
     };
+    // A scale of ones that is no layer's weight stands for no affine transform (ONNX's
+    // LayerNormalization requires one; wick's exporter writes it so).
+    let ones =
+        matches!(b.constant(&scale), Some(Initializer::F32 { data, .. }) if data.iter().all(|v| *v == 1.0));
+    let affine = !(ones && bias.is_none() && !scale.ends_with("weight"));
     let attrs = vec![
         ("normalized_shape", int_list(&normalized)),
         ("eps", AttrValue::Float(attr_float(n, "epsilon").unwrap_or(1e-5))),
         ("bias", AttrValue::Bool(bias.is_some())),
+        ("elementwise_affine", AttrValue::Bool(affine)),
     ];
+    if !affine {
+        return b.add("LayerNorm", attrs, vec![x], path, &[]);
+    }
     let mut params = vec![Param::new("weight", &scale)];
     params.extend(bias.as_deref().map(|s| Param::new("bias", s)));
     b.add("LayerNorm", attrs, vec![x], path, &params)

@@ -15,7 +15,7 @@ pub(super) fn map(b: &mut Builder, n: &NodeProto, path: &str) -> Result<Vec<Tens
     let one = |r: Result<NodeId, String>| r.map(|id| vec![TensorRef { node: id, port: 0 }]);
     match n.op_type.as_str() {
         "Identity" | "Dropout" => Ok(vec![input(b, n, 0)?]),
-        "Add" => one(binary(b, n, path, "add")),
+        "Add" => one(position_parameter(b, n, path).or_else(|_| binary(b, n, path, "add"))),
         "Sub" => one(binary(b, n, path, "sub")),
         "Mul" => one(scaled(b, n, path, false)),
         "Div" => one(scaled(b, n, path, true)),
@@ -30,6 +30,19 @@ pub(super) fn map(b: &mut Builder, n: &NodeProto, path: &str) -> Result<Vec<Tens
             let x = input(b, n, 0)?;
             let rank = b.ty(x).rank() as i64;
             let perm = attr_ints(n, "perm").unwrap_or_else(|| (0..rank).rev().collect());
+            // Two axes swapped is a `transpose`, any other order a `permute`.
+            let moved: Vec<i64> = (0..rank).filter(|k| perm.get(*k as usize) != Some(k)).collect();
+            if let [a, c] = moved.as_slice() {
+                if perm.get(*a as usize) == Some(c) {
+                    return one(b.add(
+                        "transpose",
+                        vec![("dim0", int(*a)), ("dim1", int(*c))],
+                        vec![x],
+                        path,
+                        &[],
+                    ));
+                }
+            }
             one(b.add("permute", vec![("dims", int_list(&perm))], vec![x], path, &[]))
         }
         "Flatten" if attr_int(n, "axis").unwrap_or(1) == 1 => {
@@ -51,6 +64,24 @@ pub(super) fn map(b: &mut Builder, n: &NodeProto, path: &str) -> Result<Vec<Tens
             ];
             let id = b.add("split", attrs, vec![x], path, &[])?;
             Ok((0..sizes.len()).map(|k| TensorRef { node: id, port: k as u16 }).collect())
+        }
+        "Slice" => {
+            let x = input(b, n, 0)?;
+            let arg = |k: usize| -> Result<Option<i64>, String> {
+                match n.input.get(k).filter(|s| !s.is_empty()) {
+                    None => Ok(None),
+                    Some(s) => match b.ints(s).as_deref() {
+                        Some([v]) => Ok(Some(*v)),
+                        _ => Err("only a slice of one axis by constants is read".into()),
+                    },
+                }
+            };
+            let (start, end) = (arg(1)?.ok_or("no start")?, arg(2)?.ok_or("no end")?);
+            let (axis, step) = (arg(3)?.unwrap_or(0), arg(4)?.unwrap_or(1));
+            // ONNX's "to the end" is any end past the axis; wick's is no end.
+            let end = if end >= i64::from(i32::MAX) { AttrValue::None } else { int(end) };
+            let attrs = vec![("axis", int(axis)), ("start", int(start)), ("end", end), ("step", int(step))];
+            one(b.add("slice", attrs, vec![x], path, &[]))
         }
         "Concat" => {
             let xs = (0..n.input.len()).map(|k| b.tensor(&n.input[k])).collect::<Result<Vec<_>, _>>()?;
@@ -95,6 +126,24 @@ pub(super) fn zeros_like(b: &mut Builder, g: &Group) -> Result<NodeId, String> {
     };
     let x = g.nodes[0].input.first().and_then(|i| b.get(i)).ok_or("no input")?;
     b.add("zeros_like", vec![("dtype", AttrValue::Str(dtype.into()))], vec![x], &g.path, &[])
+}
+
+/// `x + P` with `P` a constant `[1, L, E]` (batch first) or `[L, 1, E]`: `PositionParameter`,
+/// as wick's exporter writes it.
+fn position_parameter(b: &mut Builder, n: &NodeProto, path: &str) -> Result<NodeId, String> {
+    let (x, p) = match (n.input.first(), n.input.get(1)) {
+        (Some(x), Some(p)) if !b.is_const(x) && b.is_const(p) => (x.clone(), p.clone()),
+        _ => return Err("not a tensor plus a constant".into()),
+    };
+    let dims = b.constant(&p).map(|c| c.dims().to_vec()).unwrap_or_default();
+    let (seq_len, batch_first) = match dims.as_slice() {
+        [1, l, _] => (*l, true),
+        [l, 1, _] => (*l, false),
+        _ => return Err("not a position table".into()),
+    };
+    let x = b.tensor(&x)?;
+    let attrs = vec![("seq_len", int(seq_len)), ("batch_first", AttrValue::Bool(batch_first))];
+    b.add("PositionParameter", attrs, vec![x], path, &[super::builder::Param::new("", &p)])
 }
 
 fn binary(b: &mut Builder, n: &NodeProto, path: &str, kind: &str) -> Result<NodeId, String> {
