@@ -57,9 +57,11 @@ fn imported_summary(file: &str, bytes: &[u8], bind: &[(&str, i64)]) -> Summary {
     c.summary(None).unwrap_or_else(|e| panic!("{file}: {e}"))
 }
 
-/// Layer rows as (path, op, shape, params, buffers, MACs), without the layers an eval-mode
-/// file has no node for (dropout).
-fn layer_rows(s: &Summary) -> Vec<(String, String, Option<Vec<DimValue>>, u64, u64, Option<DimValue>)> {
+/// A layer row's path, op, shape, params, buffers and MACs.
+type LayerRow = (String, String, Option<Vec<DimValue>>, u64, u64, Option<DimValue>);
+
+/// Layer rows without the layers an eval-mode file has no node for (dropout).
+fn layer_rows(s: &Summary) -> Vec<LayerRow> {
     s.rows
         .iter()
         .filter(|r| r.kind == RowKind::Layer && r.op != "Dropout")

@@ -153,7 +153,7 @@ pub fn tensor_value(t: &mut TensorProto) -> Result<Initializer, String> {
     };
     if !raw.is_empty() {
         check(raw.len() / width)?;
-        if raw.len() % width != 0 {
+        if !raw.len().is_multiple_of(width) {
             return Err(what(format!("{} bytes of data are not whole {width}-byte values", raw.len())));
         }
         let words = raw.chunks_exact(width);
