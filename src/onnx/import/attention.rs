@@ -154,7 +154,10 @@ pub(super) fn rotary_embedding(b: &mut Builder, g: &Group) -> Result<NodeId, Str
         })
     };
     let (cos_dims, cos) = table(&g.nodes[3]).ok_or("no cosine table")?;
-    let (_, sin) = table(&g.nodes[4]).ok_or("no sine table")?;
+    let (sin_dims, sin) = table(&g.nodes[4]).ok_or("no sine table")?;
+    if sin_dims != cos_dims {
+        return Err("the sine and cosine tables differ in shape".into());
+    }
     let d = cos_dims[1];
     let theta = if cos_dims[0] >= 2 && d >= 4 {
         let k = d as usize + 1;

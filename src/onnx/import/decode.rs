@@ -59,8 +59,11 @@ fn unique_names(g: &GraphProto) -> Result<(), String> {
 fn topological(nodes: Vec<NodeProto>, g: &GraphProto) -> Result<Vec<NodeProto>, String> {
     let mut made: HashSet<&str> = g.initializer.iter().map(|t| t.name.as_str()).collect();
     made.extend(g.input.iter().map(|i| i.name.as_str()));
-    let producer: HashMap<&str, usize> =
-        nodes.iter().enumerate().flat_map(|(k, n)| n.output.iter().map(move |o| (o.as_str(), k))).collect();
+    let producer: HashMap<&str, usize> = nodes
+        .iter()
+        .enumerate()
+        .flat_map(|(k, n)| n.output.iter().filter(|o| !o.is_empty()).map(move |o| (o.as_str(), k)))
+        .collect();
     for n in &nodes {
         for i in n.input.iter().filter(|i| !i.is_empty()) {
             if !made.contains(i.as_str()) && !producer.contains_key(i.as_str()) {
