@@ -121,7 +121,7 @@ impl Compiled {
 pub fn compile_file(path: &str, opts: &Options) -> std::io::Result<Compiled> {
     #[cfg(feature = "onnx")]
     if path.to_ascii_lowercase().ends_with(".onnx") {
-        return Ok(onnx::import::compile_file(path, opts));
+        return onnx::import::compile_file(path, opts);
     }
     Ok(finish(load(path, &Files::Disk)?, opts))
 }

@@ -320,7 +320,7 @@ fn an_unknown_operator_without_a_type_stops_the_summary_with_an_error_naming_it(
 fn read_err(bytes: &[u8]) -> String {
     match import::read(bytes, "bad.onnx", &Options::default()) {
         Err(e @ ImportError::Invalid { .. }) => e.to_string(),
-        other => panic!("expected an invalid file, found {other:?}"),
+        Ok(_) => panic!("expected an invalid file"),
     }
 }
 

@@ -44,11 +44,9 @@ pub struct Imported {
     pub diagnostics: Diagnostics,
 }
 
-/// Why a file could not be read at all.
+/// Why a file's bytes are not a model wick can read.
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
-    #[error("cannot read `{file}`: {source}")]
-    Io { file: String, source: std::io::Error },
     #[error("`{file}` is not a model wick can read: {message}")]
     Invalid { file: String, message: String },
 }
@@ -149,18 +147,19 @@ pub fn read(bytes: &[u8], file_name: &str, opts: &Options) -> Result<Imported, I
     Ok(Imported { graph, weights, diagnostics })
 }
 
-/// The file at `path` compiled as a spec would be: its graph checked and counted, an unreadable
-/// or invalid file a diagnostic naming it.
-pub fn compile_file(path: &str, opts: &Options) -> Compiled {
-    let read_all = std::fs::read(path).map_err(|source| ImportError::Io { file: path.to_string(), source });
-    match read_all.and_then(|bytes| read(&bytes, path, opts)) {
+/// The file at `path` compiled as a spec would be: its graph checked and counted, an invalid
+/// file a diagnostic naming it. `Err` only when the file cannot be read, as for a spec (a
+/// device or pipe named `.onnx` is refused, not read without end).
+pub fn compile_file(path: &str, opts: &Options) -> std::io::Result<Compiled> {
+    let bytes = crate::train::files::read_regular(std::path::Path::new(path))?;
+    Ok(match read(&bytes, path, opts) {
         Ok(imported) => crate::analyzed(SourceMap::new(), Some(imported.graph), imported.diagnostics, None),
         Err(e) => {
             let mut diagnostics = Diagnostics::default();
             diagnostics.push(Diagnostic::error("E0116", e.to_string()));
             crate::analyzed(SourceMap::new(), None, diagnostics, None)
         }
-    }
+    })
 }
 
 /// `Constant` nodes' values (a tensor, or one of the number attributes) as constants.
