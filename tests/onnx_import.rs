@@ -484,6 +484,12 @@ fn char_llama_reads_back_with_the_specs_figures() {
 }
 
 #[test]
+fn recurrent_specs_read_back_with_the_specs_figures() {
+    round_trip("char_lstm", &catalog("char_lstm"), &[("N", 2), ("T", 7)]);
+    round_trip("gru_seq2seq", &catalog("gru_seq2seq"), &[("N", 2), ("S", 5), ("T", 4)]);
+}
+
+#[test]
 fn dcgan_generator_reads_back_with_the_specs_figures() {
     round_trip("dcgan_generator", &catalog("dcgan_generator"), &[("N", 2)]);
 }
@@ -496,7 +502,11 @@ fn further_layers_read_back_as_themselves() {
         ("zeros_like", "model M { input ids: [2, 3] of i64\\n output y = ids |> zeros_like |> t: Embedding(2, 4)\\n output z = ids |> e: Embedding(5, 4) |> zeros_like }"),
         ("cross_attention", "model M { input q: [2, 3, 8]\\n input m: [2, 5, 8]\\n output y = q |> att: MultiheadAttention(8, 2, key=m, batch_first=true) |> SiLU }"),
         ("activations", "model M { input x: [2, 5, 6]\\n output y = x |> r: RMSNorm(eps=0.01) |> l: LayerNorm(elementwise_affine=false) |> GELU |> Hardswish |> LeakyReLU(0.2) |> Hardsigmoid |> Softmax }"),
-        // A permute that swaps two axes reads back as `transpose`, the same op: this one moves three.
+        // A permute that swaps two axes reads back as `transpose` (the same op) unless its node is
+        // named `permute`: this one moves three.
+        ("gru", "model M { input x: [5, 2, 3]\\n input h: [4, 2, 6]\\n out, hn = x |> g: GRU(6, num_layers=2, bidirectional=true, h0=h)\\n output y = out\\n output z = hn }"),
+        ("lstm", "model M { input x: [2, 5, 3]\\n input h: [2, 2, 4]\\n input c: [2, 2, 4]\\n out, hn, cn = x |> l: LSTM(4, num_layers=2, batch_first=true, h0=h, c0=c)\\n output y = out\\n output z = hn\\n output w = cn }"),
+        ("rnn", "model M { input x: [2, 5, 3]\\n out, hn = x |> r: RNN(4, nonlinearity=\"relu\", bidirectional=true, batch_first=true, bias=false)\\n output y = out\\n output z = hn }"),
         ("shapes", "model M { input x: [2, 6, 5]\\n a = x |> permute([2, 0, 1]) |> transpose(0, 1)\\n p0, p1, p2 = split(a, 2, axis=2)\\n output y = concat([p1, p0, p2], axis=2) |> clamp(min=-0.5, max=0.8)\\n output z = slice(x, axis=2, start=1, end=4) |> mean(axis=2, keepdim=true) |> LogSoftmax }"),
     ];
     for (name, text) in cases {

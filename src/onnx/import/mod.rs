@@ -18,6 +18,7 @@ mod decode;
 mod names;
 mod nn;
 mod norm;
+mod rnn;
 mod sequence;
 mod tensor;
 
@@ -121,12 +122,18 @@ pub fn read(bytes: &[u8], file_name: &str, opts: &Options) -> Result<Imported, I
         while key.is_some() && end < g.node.len() && names::layer_path(&g.node[end].name) == key {
             end += 1;
         }
-        let group = Group {
-            path: key.unwrap_or_else(|| anonymous_path(&g.node[start], start)),
-            nodes: &g.node[start..end],
-        };
-        let closed = group.closed(&readers, start..end);
-        if let Err((node, message)) = read_group(&mut b, &group, closed, &declared, &mut dims) {
+        let nodes = &g.node[start..end];
+        let outside = nodes
+            .iter()
+            .flat_map(|n| &n.output)
+            .filter(|o| {
+                readers.get(o.as_str()).is_some_and(|rs| rs.iter().any(|r| !(start..end).contains(r)))
+            })
+            .cloned()
+            .collect();
+        let group =
+            Group { path: key.unwrap_or_else(|| anonymous_path(&g.node[start], start)), nodes, outside };
+        if let Err((node, message)) = read_group(&mut b, &group, &declared, &mut dims) {
             diagnostics.push(
                 Diagnostic::error(
                     "E0117",
@@ -194,17 +201,16 @@ fn constant_nodes(nodes: &mut [NodeProto], consts: &mut HashMap<String, Initiali
 pub(super) struct Group<'g> {
     pub path: String,
     pub nodes: &'g [NodeProto],
+    /// The tensors it makes that are read after it (or are graph outputs).
+    pub outside: HashSet<String>,
 }
 
 impl Group<'_> {
     /// Whether only the last node's outputs are read outside the group (so the group can be
     /// one op).
-    fn closed(&self, readers: &HashMap<&str, Vec<usize>>, range: std::ops::Range<usize>) -> bool {
-        let Some((_, inner)) = self.nodes.split_last() else { return false };
-        inner
-            .iter()
-            .flat_map(|n| &n.output)
-            .all(|o| readers.get(o.as_str()).is_none_or(|rs| rs.iter().all(|r| range.contains(r))))
+    fn closed(&self) -> bool {
+        let Some(last) = self.nodes.last() else { return false };
+        self.outside.iter().all(|o| last.output.contains(o))
     }
 
     /// The tensors the group reads that it does not make and that are not constants, in the
@@ -269,11 +275,18 @@ const COMPOSITES: &[Composite] = &[
 fn read_group<'g>(
     b: &mut Builder,
     group: &Group<'g>,
-    closed: bool,
     declared: &HashMap<&str, &ValueInfoProto>,
     dims: &mut Vec<String>,
 ) -> Result<(), (&'g NodeProto, String)> {
-    if closed && group.nodes.len() > 1 {
+    if group.nodes.len() > 1 {
+        if let Ok(outputs) = rnn::recurrent(b, group) {
+            for (name, t) in outputs {
+                b.set(&name, t);
+            }
+            return Ok(());
+        }
+    }
+    if group.closed() && group.nodes.len() > 1 {
         for recognise in COMPOSITES {
             if let Ok(id) = recognise(b, group) {
                 if let Some(last) = group.last() {

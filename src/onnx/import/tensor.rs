@@ -30,9 +30,11 @@ pub(super) fn map(b: &mut Builder, n: &NodeProto, path: &str) -> Result<Vec<Tens
             let x = input(b, n, 0)?;
             let rank = b.ty(x).rank() as i64;
             let perm = attr_ints(n, "perm").unwrap_or_else(|| (0..rank).rev().collect());
-            // Two axes swapped is a `transpose`, any other order a `permute`.
+            // Two axes swapped is a `transpose`, any other order a `permute`; a layer named
+            // `permute` (as wick's exporter names one) stays one.
             let moved: Vec<i64> = (0..rank).filter(|k| perm.get(*k as usize) != Some(k)).collect();
-            if let [a, c] = moved.as_slice() {
+            let named_permute = path.rsplit('.').next().is_some_and(|s| s.starts_with("permute"));
+            if let ([a, c], false) = (moved.as_slice(), named_permute) {
                 if perm.get(*a as usize) == Some(c) {
                     return one(b.add(
                         "transpose",
