@@ -46,7 +46,7 @@ impl Initializer {
         }
     }
 
-    pub(crate) fn proto(&self, name: String) -> TensorProto {
+    fn proto(&self, name: String) -> TensorProto {
         let (dims, data_type, raw_data) = match self {
             Initializer::F32 { dims, data } => {
                 (dims, DataType::Float, data.iter().flat_map(|v| v.to_le_bytes()).collect())
