@@ -118,7 +118,12 @@ impl Compiled {
 }
 
 /// Compile a spec file and the files it imports. `Err` only when the file itself cannot be read.
+/// An `.onnx` file is read as a model (`onnx::import`), its problems diagnostics.
 pub fn compile_file(path: &str, opts: &Options) -> std::io::Result<Compiled> {
+    #[cfg(feature = "onnx")]
+    if path.to_ascii_lowercase().ends_with(".onnx") {
+        return onnx::import::compile_file(path, opts);
+    }
     Ok(finish(load(path, &Files::Disk)?, opts))
 }
 
@@ -153,6 +158,16 @@ fn finish(loaded: Loaded, opts: &Options) -> Compiled {
     }
     let (graph, elab_diags) = elab::elaborate(&modules, opts);
     diags.extend(elab_diags);
+    analyzed(sources, graph, diags, train)
+}
+
+/// A built graph validated and counted, its diagnostics added to `diags`.
+pub(crate) fn analyzed(
+    sources: SourceMap,
+    graph: Option<Graph>,
+    mut diags: Diagnostics,
+    train: Option<front::ast::ConfigValue>,
+) -> Compiled {
     let analysis = graph.as_ref().map(|g| {
         // "Never used" is noise when an error stopped the consumer from being built.
         let structural = check::validate(g);

@@ -1,9 +1,12 @@
-//! ONNX export: a checked graph and its weights as an ONNX model (`wick export`).
+//! ONNX export and import: a checked graph and its weights as an ONNX model (`wick export`),
+//! and an ONNX model as a graph wick can summarise, check and draw.
 //!
 //! [`proto`] holds the ONNX messages, written by hand for prost; [`export`] walks the graph in
-//! topological order and maps each op to standard ONNX operators, one family per file.
+//! topological order and maps each op to standard ONNX operators, one family per file;
+//! [`import`] reads a file back into the IR (`wick compile model.onnx --summary`).
 
 pub mod export;
+pub mod import;
 pub mod proto;
 pub mod weights;
 

@@ -2,8 +2,9 @@
 //!
 //! Field numbers and enum values are those of the ONNX specification (`onnx/onnx.proto`, IR
 //! version 8). Writing them here instead of generating them keeps the build to cargo alone: no
-//! build script, no `protoc` on the machine. Only what export writes is declared; a reader of
-//! these messages skips the fields it does not know, as protobuf allows.
+//! build script, no `protoc` on the machine. Only what export writes and import reads is
+//! declared; a reader of these messages skips the fields it does not know, as protobuf allows
+//! (subgraphs of `If` and `Loop` among them: import treats those nodes as opaque).
 
 /// A whole model: the graph, the operator sets it uses, and who wrote it.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -96,7 +97,7 @@ pub struct AttributeProto {
     pub strings: Vec<Vec<u8>>,
 }
 
-/// `AttributeProto.AttributeType`: the values export writes.
+/// `AttributeProto.AttributeType`: every kind the specification defines.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
 #[repr(i32)]
 pub enum AttributeType {
@@ -105,37 +106,78 @@ pub enum AttributeType {
     Int = 2,
     String = 3,
     Tensor = 4,
+    Graph = 5,
     Floats = 6,
     Ints = 7,
     Strings = 8,
+    Tensors = 9,
+    Graphs = 10,
+    SparseTensor = 11,
+    SparseTensors = 12,
+    TypeProto = 13,
+    TypeProtos = 14,
 }
 
-/// A constant tensor: dims, element type and little-endian bytes in `raw_data`.
+/// A constant tensor: dims, element type and its values, as little-endian bytes in `raw_data`
+/// (what export writes) or in the typed fields other writers use; or a reference to a file
+/// beside the model (`data_location` 1, `external_data`), which import refuses.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct TensorProto {
     #[prost(int64, repeated, tag = "1")]
     pub dims: Vec<i64>,
     #[prost(int32, tag = "2")]
     pub data_type: i32,
+    /// FLOAT (and COMPLEX64) values.
+    #[prost(float, repeated, tag = "4")]
+    pub float_data: Vec<f32>,
+    /// INT32, INT16, INT8, UINT16, UINT8, BOOL, FLOAT16 and BFLOAT16 values, one per element.
+    #[prost(int32, repeated, tag = "5")]
+    pub int32_data: Vec<i32>,
+    #[prost(int64, repeated, tag = "7")]
+    pub int64_data: Vec<i64>,
     #[prost(string, tag = "8")]
     pub name: String,
     #[prost(bytes = "vec", tag = "9")]
     pub raw_data: Vec<u8>,
+    #[prost(double, repeated, tag = "10")]
+    pub double_data: Vec<f64>,
     #[prost(string, tag = "12")]
     pub doc_string: String,
+    #[prost(message, repeated, tag = "13")]
+    pub external_data: Vec<StringStringEntryProto>,
+    /// 0: the values are in this message; 1: in `external_data`'s file.
+    #[prost(int32, tag = "14")]
+    pub data_location: i32,
 }
 
-/// `TensorProto.DataType`: the element types wick's tensors have.
+/// A key and value, as `external_data` lists a tensor's file, offset and length.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct StringStringEntryProto {
+    #[prost(string, tag = "1")]
+    pub key: String,
+    #[prost(string, tag = "2")]
+    pub value: String,
+}
+
+/// `TensorProto.DataType`: the element types wick's tensors have, and the small integers
+/// import reads as them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
 #[repr(i32)]
 pub enum DataType {
     Undefined = 0,
     Float = 1,
+    Uint8 = 2,
+    Int8 = 3,
+    Uint16 = 4,
+    Int16 = 5,
     Int32 = 6,
     Int64 = 7,
+    String = 8,
     Bool = 9,
     Float16 = 10,
     Double = 11,
+    Uint32 = 12,
+    Uint64 = 13,
     Bfloat16 = 16,
 }
 

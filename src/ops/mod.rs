@@ -48,6 +48,7 @@ pub mod minibatch_std;
 pub mod modulated_conv;
 pub mod noise_injection;
 pub mod norm;
+pub mod opaque;
 pub mod pad;
 pub mod parameter;
 pub mod patch_merging_pad;

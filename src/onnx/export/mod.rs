@@ -60,7 +60,7 @@ impl Initializer {
             data_type: data_type as i32,
             name,
             raw_data,
-            doc_string: String::new(),
+            ..TensorProto::default()
         }
     }
 }

@@ -1,0 +1,292 @@
+//! The file's bytes as checked messages: a model with a graph, unique tensor names, nodes in an
+//! order where each reads only what is made before it, and constant tensors whose values are
+//! exactly as many as their dims say. A file that lies about any of these is refused here, with
+//! what it says and what was expected, before anything is allocated from its numbers.
+
+use std::collections::{HashMap, HashSet};
+
+use prost::Message;
+
+use crate::ir::tensor::DType;
+use crate::onnx::export::Initializer;
+use crate::onnx::proto::{DataType, GraphProto, ModelProto, NodeProto, TensorProto};
+
+/// The graph of a model file, its nodes in a topological order.
+pub fn graph(bytes: &[u8], max_nodes: usize) -> Result<GraphProto, String> {
+    if bytes.is_empty() {
+        return Err("the file is empty".into());
+    }
+    let model = ModelProto::decode(bytes).map_err(|e| format!("not an ONNX model (protobuf: {e})"))?;
+    let mut graph = model.graph.ok_or("the model has no graph")?;
+    if graph.node.len() > max_nodes {
+        return Err(format!(
+            "the graph has {} nodes, more than the {max_nodes} wick reads",
+            graph.node.len()
+        ));
+    }
+    unique_names(&graph)?;
+    graph.node = topological(std::mem::take(&mut graph.node), &graph)?;
+    Ok(graph)
+}
+
+/// Every tensor is made once: by an initializer, a graph input, or one node output.
+fn unique_names(g: &GraphProto) -> Result<(), String> {
+    let mut seen: HashSet<&str> = HashSet::new();
+    for t in &g.initializer {
+        if !seen.insert(&t.name) {
+            return Err(format!("two initializers are named `{}`", t.name));
+        }
+    }
+    // Older files list the initializers among the inputs too: that is the same tensor.
+    let initializers = seen.clone();
+    for i in &g.input {
+        if !initializers.contains(i.name.as_str()) && !seen.insert(&i.name) {
+            return Err(format!("two graph inputs are named `{}`", i.name));
+        }
+    }
+    for n in &g.node {
+        for o in n.output.iter().filter(|o| !o.is_empty()) {
+            if !seen.insert(o) {
+                return Err(format!("tensor `{o}` (an output of node `{}`) is made twice", n.name));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The nodes in file order when that order is topological (as the format requires), else
+/// sorted so; a node reading a tensor nothing makes, or nodes in a cycle, are errors.
+fn topological(nodes: Vec<NodeProto>, g: &GraphProto) -> Result<Vec<NodeProto>, String> {
+    let mut made: HashSet<&str> = g.initializer.iter().map(|t| t.name.as_str()).collect();
+    made.extend(g.input.iter().map(|i| i.name.as_str()));
+    let producer: HashMap<&str, usize> = nodes
+        .iter()
+        .enumerate()
+        .flat_map(|(k, n)| n.output.iter().filter(|o| !o.is_empty()).map(move |o| (o.as_str(), k)))
+        .collect();
+    for n in &nodes {
+        for i in n.input.iter().filter(|i| !i.is_empty()) {
+            if !made.contains(i.as_str()) && !producer.contains_key(i.as_str()) {
+                return Err(format!(
+                    "node `{}` ({}) reads tensor `{i}`, which nothing makes",
+                    n.name, n.op_type
+                ));
+            }
+        }
+    }
+    // Kahn's order, taking the earliest ready node first so a sorted file keeps its order.
+    let mut waiting: Vec<usize> = nodes
+        .iter()
+        .map(|n| {
+            n.input.iter().filter(|i| producer.contains_key(i.as_str()) && !made.contains(i.as_str())).count()
+        })
+        .collect();
+    let mut readers: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (k, n) in nodes.iter().enumerate() {
+        for i in n.input.iter().filter(|i| producer.contains_key(i.as_str()) && !made.contains(i.as_str())) {
+            readers.entry(i.as_str()).or_default().push(k);
+        }
+    }
+    let mut ready: std::collections::BTreeSet<usize> =
+        waiting.iter().enumerate().filter(|(_, w)| **w == 0).map(|(k, _)| k).collect();
+    let mut order = Vec::with_capacity(nodes.len());
+    while let Some(k) = ready.pop_first() {
+        order.push(k);
+        for o in &nodes[k].output {
+            for r in readers.get(o.as_str()).into_iter().flatten() {
+                waiting[*r] -= 1;
+                if waiting[*r] == 0 {
+                    ready.insert(*r);
+                }
+            }
+        }
+    }
+    if order.len() < nodes.len() {
+        let stuck: Vec<&str> =
+            (0..nodes.len()).filter(|k| waiting[*k] > 0).take(3).map(|k| nodes[k].name.as_str()).collect();
+        return Err(format!("the nodes form a cycle (through {})", stuck.join(", ")));
+    }
+    let mut slots: Vec<Option<NodeProto>> = nodes.into_iter().map(Some).collect();
+    Ok(order.into_iter().filter_map(|k| slots[k].take()).collect())
+}
+
+/// wick's element type for an ONNX one.
+pub fn dtype(elem: i32) -> Result<DType, String> {
+    Ok(match DataType::try_from(elem) {
+        Ok(DataType::Float) => DType::F32,
+        Ok(DataType::Double) => DType::F64,
+        Ok(DataType::Float16) => DType::F16,
+        Ok(DataType::Bfloat16) => DType::BF16,
+        Ok(DataType::Int64) => DType::I64,
+        Ok(DataType::Int32) => DType::I32,
+        Ok(DataType::Bool) => DType::Bool,
+        Ok(other) => return Err(format!("element type {other:?} has no wick dtype")),
+        Err(_) => return Err(format!("element type {elem} is not an ONNX one")),
+    })
+}
+
+/// A constant's values, moved out of the message: floats as f32, integers as i64.
+pub fn tensor_value(t: &mut TensorProto) -> Result<Initializer, String> {
+    let what = |msg: String| format!("constant `{}`: {msg}", t.name);
+    if t.data_location == 1 || !t.external_data.is_empty() {
+        return Err(what("its values are in an external file, which wick does not read (save the model with its weights inside)".into()));
+    }
+    let mut count: usize = 1;
+    for d in &t.dims {
+        let d = usize::try_from(*d).map_err(|_| what(format!("negative dim {d} in {:?}", t.dims)))?;
+        count = count.checked_mul(d).ok_or_else(|| what(format!("dims {:?} overflow", t.dims)))?;
+    }
+    let dims = t.dims.clone();
+    let kind = DataType::try_from(t.data_type)
+        .map_err(|_| what(format!("element type {} is not an ONNX one", t.data_type)))?;
+    let width = match kind {
+        DataType::Float | DataType::Int32 | DataType::Uint32 => 4,
+        DataType::Double | DataType::Int64 | DataType::Uint64 => 8,
+        DataType::Float16 | DataType::Bfloat16 | DataType::Int16 | DataType::Uint16 => 2,
+        DataType::Int8 | DataType::Uint8 | DataType::Bool => 1,
+        other => return Err(what(format!("element type {other:?} is not read"))),
+    };
+    let raw = std::mem::take(&mut t.raw_data);
+    let check = |found: usize| {
+        if found == count {
+            Ok(())
+        } else {
+            Err(what(format!("dims {:?} hold {count} values, but the tensor has {found}", t.dims)))
+        }
+    };
+    if !raw.is_empty() {
+        check(raw.len() / width)?;
+        if !raw.len().is_multiple_of(width) {
+            return Err(what(format!("{} bytes of data are not whole {width}-byte values", raw.len())));
+        }
+        let words = raw.chunks_exact(width);
+        let value = match kind {
+            DataType::Float => Initializer::F32 {
+                dims,
+                data: words.map(|w| f32::from_le_bytes([w[0], w[1], w[2], w[3]])).collect(),
+            },
+            DataType::Double => {
+                Initializer::F32 { dims, data: words.map(|w| f64::from_le_bytes(array8(w)) as f32).collect() }
+            }
+            DataType::Float16 => Initializer::F32 {
+                dims,
+                data: words.map(|w| f16_to_f32(u16::from_le_bytes([w[0], w[1]]))).collect(),
+            },
+            DataType::Bfloat16 => Initializer::F32 {
+                dims,
+                data: words
+                    .map(|w| f32::from_bits(u32::from(u16::from_le_bytes([w[0], w[1]])) << 16))
+                    .collect(),
+            },
+            DataType::Int64 | DataType::Uint64 => {
+                Initializer::I64 { dims, data: words.map(|w| i64::from_le_bytes(array8(w))).collect() }
+            }
+            DataType::Int32 => Initializer::I64 {
+                dims,
+                data: words.map(|w| i64::from(i32::from_le_bytes([w[0], w[1], w[2], w[3]]))).collect(),
+            },
+            DataType::Uint32 => Initializer::I64 {
+                dims,
+                data: words.map(|w| i64::from(u32::from_le_bytes([w[0], w[1], w[2], w[3]]))).collect(),
+            },
+            DataType::Int16 => Initializer::I64 {
+                dims,
+                data: words.map(|w| i64::from(i16::from_le_bytes([w[0], w[1]]))).collect(),
+            },
+            DataType::Uint16 => Initializer::I64 {
+                dims,
+                data: words.map(|w| i64::from(u16::from_le_bytes([w[0], w[1]]))).collect(),
+            },
+            DataType::Int8 => Initializer::I64 { dims, data: words.map(|w| i64::from(w[0] as i8)).collect() },
+            _ => Initializer::I64 { dims, data: words.map(|w| i64::from(w[0])).collect() },
+        };
+        return Ok(value);
+    }
+    Ok(match kind {
+        DataType::Float => {
+            check(t.float_data.len())?;
+            Initializer::F32 { dims, data: std::mem::take(&mut t.float_data) }
+        }
+        DataType::Double => {
+            check(t.double_data.len())?;
+            Initializer::F32 { dims, data: t.double_data.iter().map(|v| *v as f32).collect() }
+        }
+        DataType::Float16 | DataType::Bfloat16 => {
+            check(t.int32_data.len())?;
+            let bf = kind == DataType::Bfloat16;
+            let data = t
+                .int32_data
+                .iter()
+                .map(|v| {
+                    let bits = *v as u16;
+                    if bf {
+                        f32::from_bits(u32::from(bits) << 16)
+                    } else {
+                        f16_to_f32(bits)
+                    }
+                })
+                .collect();
+            Initializer::F32 { dims, data }
+        }
+        DataType::Int64 | DataType::Uint64 => {
+            check(t.int64_data.len())?;
+            Initializer::I64 { dims, data: std::mem::take(&mut t.int64_data) }
+        }
+        _ => {
+            check(t.int32_data.len())?;
+            Initializer::I64 { dims, data: t.int32_data.iter().map(|v| i64::from(*v)).collect() }
+        }
+    })
+}
+
+fn array8(w: &[u8]) -> [u8; 8] {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&w[..8]);
+    a
+}
+
+/// IEEE half to single precision (subnormals, infinities and NaN included).
+fn f16_to_f32(h: u16) -> f32 {
+    let sign = u32::from(h >> 15) << 31;
+    let exp = u32::from((h >> 10) & 0x1f);
+    let frac = u32::from(h & 0x3ff);
+    let bits = match (exp, frac) {
+        (0, 0) => sign,
+        (0, f) => {
+            // Subnormal: normalise the fraction.
+            let shift = f.leading_zeros() - 21;
+            sign | ((113 - shift) << 23) | (((f << shift) & 0x3ff) << 13)
+        }
+        (0x1f, f) => sign | 0x7f80_0000 | (f << 13),
+        (e, f) => sign | ((e + 112) << 23) | (f << 13),
+    };
+    f32::from_bits(bits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn half_precision_values_convert_exactly() {
+        assert_eq!(f16_to_f32(0x3c00), 1.0);
+        assert_eq!(f16_to_f32(0xc000), -2.0);
+        assert_eq!(f16_to_f32(0x0001), 2f32.powi(-24));
+        assert!(f16_to_f32(0x7c00).is_infinite());
+    }
+
+    #[test]
+    fn a_tensor_whose_data_disagrees_with_its_dims_is_refused() {
+        let mut t = TensorProto {
+            name: "w".into(),
+            dims: vec![2, 3],
+            data_type: DataType::Float as i32,
+            raw_data: vec![0; 20],
+            ..TensorProto::default()
+        };
+        let e = tensor_value(&mut t).unwrap_err();
+        assert!(e.contains("hold 6 values, but the tensor has 5"), "{e}");
+        let mut huge = TensorProto { dims: vec![i64::MAX, 4], data_type: 1, ..TensorProto::default() };
+        assert!(tensor_value(&mut huge).unwrap_err().contains("overflow"));
+    }
+}
