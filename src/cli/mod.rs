@@ -28,6 +28,8 @@ mod eval;
 #[cfg(feature = "onnx")]
 mod export;
 mod graph;
+#[cfg(feature = "onnx")]
+mod import;
 #[cfg(feature = "lower")]
 mod run;
 #[cfg(feature = "lower")]
@@ -97,6 +99,10 @@ pub enum Command {
     /// with its running statistics).
     #[cfg(feature = "onnx")]
     Export(export::ExportArgs),
+    /// Write an ONNX model as a readable spec (layers named from its nodes, repeated blocks as
+    /// `repeat`), with --weights-out its weights under the spec's keys.
+    #[cfg(feature = "onnx")]
+    Import(import::ImportArgs),
     /// Draw a spec: blocks as clusters, shapes on edges, params on nodes (DOT, Mermaid, SVG).
     Graph(graph::GraphArgs),
     /// Compile every spec in a folder; one row each: params, running stats, MACs, shapes.
@@ -265,5 +271,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Eval(args) => eval::run(args),
         #[cfg(feature = "onnx")]
         Command::Export(args) => export::run(args),
+        #[cfg(feature = "onnx")]
+        Command::Import(args) => import::run(args),
     }
 }

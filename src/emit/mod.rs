@@ -92,7 +92,8 @@ pub fn write_spec(graph: &Graph, opts: &WriteOptions) -> Result<Written, WriteEr
     for line in &opts.header {
         text.push_str(&format!("# {line}\n"));
     }
-    if !opts.header.is_empty() {
+    // A blank line between the header and the dims (blocks and the model start with their own).
+    if !opts.header.is_empty() && !graph.dims.is_empty() {
         text.push('\n');
     }
     for d in &graph.dims {

@@ -100,7 +100,8 @@ pub(super) fn node_slots(
     };
     let mut slots = Vec::new();
     for spec in def.signature.attrs.iter().filter(|a| a.inferred.is_none()) {
-        let v = node.attrs.get(spec.name);
+        let collapsed = spatial_int(spec, node.attrs.get(spec.name));
+        let v = collapsed.as_ref().unwrap_or_else(|| node.attrs.get(spec.name));
         let default = render::default(spec.default);
         // An attribute a graph builder left out has its default (an importer need not fill
         // them in), so it is left out here too.
@@ -155,4 +156,22 @@ pub(super) fn node_slots(
     let tie = owner.map_or("none".to_string(), |o| render::string(&o));
     slots.push(flag("tie", tie, SlotType::Str, "none"));
     Ok(slots)
+}
+
+/// The attributes whose one int means that int along every spatial axis (`kernel_size=3` is
+/// `[3, 3]` to a 2-D op): others that take an int or a list (`normalized_shape`, `axis`,
+/// `split_size_or_sections`) mean something else by the two.
+const SPATIAL: &[&str] =
+    &["kernel_size", "stride", "padding", "dilation", "output_padding", "output_size", "size"];
+
+/// A spatial attribute's list of equal ints (`[3, 3]`, as an importer reads ONNX's per-axis
+/// values) as the one int a person writes.
+fn spatial_int(spec: &ops::AttrSpec, v: &AttrValue) -> Option<AttrValue> {
+    let int_or_list = matches!(spec.ty, ops::AttrType::IntOrList | ops::AttrType::IntListOrChoice(_));
+    if !int_or_list || !SPATIAL.contains(&spec.name) {
+        return None;
+    }
+    let AttrValue::List(items) = v else { return None };
+    let first = items.first()?;
+    (matches!(first, AttrValue::Int(_)) && items.iter().all(|i| i == first)).then(|| first.clone())
 }

@@ -3,11 +3,13 @@
 //!
 //! [`proto`] holds the ONNX messages, written by hand for prost; [`export`] walks the graph in
 //! topological order and maps each op to standard ONNX operators, one family per file;
-//! [`import`] reads a file back into the IR (`wick compile model.onnx --summary`).
+//! [`import`] reads a file back into the IR (`wick compile model.onnx --summary`), and
+//! [`to_spec`] writes what it read as a spec (`wick import`).
 
 pub mod export;
 pub mod import;
 pub mod proto;
+pub mod to_spec;
 pub mod weights;
 
 pub use export::{export, ExportError, Initializer, Weights, DEFAULT_OPSET};

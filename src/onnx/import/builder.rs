@@ -70,7 +70,7 @@ impl Builder {
     /// A one-element constant's value.
     pub fn scalar(&self, name: &str) -> Option<f64> {
         match self.constant(name)? {
-            Initializer::F32 { data, .. } if data.len() == 1 => Some(f64::from(data[0])),
+            Initializer::F32 { data, .. } if data.len() == 1 => Some(super::as_written(data[0])),
             Initializer::I64 { data, .. } if data.len() == 1 => Some(data[0] as f64),
             _ => None,
         }

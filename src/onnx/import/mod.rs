@@ -457,7 +457,14 @@ pub(super) fn attr_int(node: &NodeProto, name: &str) -> Option<i64> {
 }
 
 pub(super) fn attr_float(node: &NodeProto, name: &str) -> Option<f64> {
-    attr(node, name).map(|a| f64::from(a.f))
+    attr(node, name).map(|a| as_written(a.f))
+}
+
+/// An f32 of the file as the decimal it was written from: the shortest that reads back to the
+/// same f32 (`1e-5`, where widening gives 9.999999747378752e-6), so an imported spec says
+/// `eps=1e-5` and reads back to the same f32 the file holds.
+pub(super) fn as_written(f: f32) -> f64 {
+    f.to_string().parse().unwrap_or(f64::from(f))
 }
 
 pub(super) fn attr_ints(node: &NodeProto, name: &str) -> Option<Vec<i64>> {

@@ -1,0 +1,128 @@
+//! `wick import`: a spec exported to ONNX, imported back as a spec, and exported again. The
+//! imported spec has `repeat`ed blocks, the original's figures and, under the imported weights,
+//! the original's outputs; its export is the first export again, node for node and weight for
+//! weight.
+
+use std::process::Command;
+
+use candle_core::{DType, Device, Tensor};
+use prost::Message;
+
+use wick::onnx::{self, to_spec, weights};
+use wick::{Lowered, Model, Options};
+
+const BIND: [(&str, i64); 3] = [("N", 2), ("H", 32), ("W", 40)];
+
+fn opts() -> Options {
+    Options { bind: BIND.iter().map(|(k, v)| (k.to_string(), *v)).collect(), ..Options::default() }
+}
+
+/// resnet18 at small dims with seeded weights, its batch norms' statistics moved off 0 and 1 so
+/// that an import losing them would show.
+fn resnet18() -> (Model, Lowered) {
+    let model = Model::from_file("specs/resnet18.wick", &opts()).unwrap();
+    let lowered = model.build_seeded(&Device::Cpu, DType::F32, 11).unwrap();
+    for e in lowered.params().entries() {
+        let n = e.var.elem_count();
+        let wave: Vec<f32> = (0..n).map(|i| ((i * 7) % 13) as f32 / 13.0).collect();
+        let values: Vec<f32> = if e.key.ends_with("running_mean") {
+            wave.iter().map(|v| v - 0.5).collect()
+        } else if e.key.ends_with("running_var") {
+            wave.iter().map(|v| 0.5 + v).collect()
+        } else {
+            continue;
+        };
+        e.var.set(&Tensor::from_vec(values, e.var.dims(), &Device::Cpu).unwrap()).unwrap();
+    }
+    (model, lowered)
+}
+
+fn exported(model: &Model, lowered: &Lowered) -> Vec<u8> {
+    let values = weights::from_tensors(&lowered.params().state_dict()).unwrap();
+    onnx::export(model.graph(), &values, onnx::DEFAULT_OPSET).unwrap().encode_to_vec()
+}
+
+#[test]
+fn an_imported_resnet18_repeats_its_blocks_and_keeps_figures_outputs_and_export() {
+    let (model, lowered) = resnet18();
+    let first = exported(&model, &lowered);
+    let converted = to_spec::to_spec(&first, "resnet18.onnx", "imported.wick", &Options::default()).unwrap();
+    let text = &converted.text;
+    assert!(text.contains("layer1: repeat 2 { ConvResidual(64) }"), "{text}");
+    assert!(text.contains("layer4: [ConvResidualDownsample(512), ConvResidual(512)]"), "{text}");
+    assert_eq!(text.matches("\nblock ").count(), 2, "{text}");
+    // Read as a person writes them: one int for a square kernel, no widened f32 epsilon.
+    assert!(text.contains("Conv2d(out_channels, 3, padding=1, bias=false)"), "{text}");
+    assert!(!text.contains("eps="), "{text}");
+
+    // The same figures.
+    let original = wick::compile_file("specs/resnet18.wick", &opts()).unwrap().summary(None).unwrap();
+    let again = wick::compile_source("imported.wick", text, &Options::default()).summary(None).unwrap();
+    assert_eq!(again.total_params, 11_689_512);
+    assert_eq!(
+        (again.total_params, again.buffers, &again.macs, &again.memory),
+        (original.total_params, original.buffers, &original.macs, &original.memory)
+    );
+
+    // The same outputs under the imported weights.
+    let imported = Model::from_source("imported.wick", text, &Options::default()).unwrap();
+    let imported_net = imported.build_seeded(&Device::Cpu, DType::F32, 0).unwrap();
+    imported_net.params().load_map(&weights::to_tensors(&converted.weights).unwrap(), false).unwrap();
+    let x = Tensor::randn(0f32, 1.0, (2, 3, 32, 40), &Device::Cpu).unwrap();
+    let want = lowered.forward(std::slice::from_ref(&x), false).unwrap().remove(0);
+    let got = imported_net.forward(std::slice::from_ref(&x), false).unwrap().remove(0);
+    let diff = (got - &want).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+    assert_eq!(diff, 0.0, "the imported model computes the same layers in the same order");
+
+    // Exported again: the first file's nodes and weights.
+    let second = exported(&imported, &imported_net);
+    let (a, b) = (
+        onnx::proto::ModelProto::decode(first.as_slice()).unwrap().graph.unwrap(),
+        onnx::proto::ModelProto::decode(second.as_slice()).unwrap().graph.unwrap(),
+    );
+    assert_eq!(a.node.len(), b.node.len());
+    for (x, y) in a.node.iter().zip(&b.node) {
+        assert_eq!(
+            (&x.op_type, &x.input, &x.output, &x.attribute),
+            (&y.op_type, &y.input, &y.output, &y.attribute)
+        );
+    }
+    assert_eq!(a.initializer, b.initializer);
+    assert_eq!((a.input, a.output), (b.input, b.output));
+}
+
+#[test]
+fn wick_import_writes_a_spec_and_weights_that_run() {
+    let dir = std::env::temp_dir().join(format!("wick-import-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (model, lowered) = resnet18();
+    let onnx_file = dir.join("resnet18.onnx");
+    std::fs::write(&onnx_file, exported(&model, &lowered)).unwrap();
+    let (spec, weights_file) = (dir.join("resnet18.wick"), dir.join("resnet18.safetensors"));
+    let wick = |args: &[&str]| {
+        let out =
+            Command::new(env!("CARGO_BIN_EXE_wick")).args(args).env("RUST_BACKTRACE", "1").output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let path = |p: &std::path::Path| p.to_str().unwrap().to_string();
+    let (code, err) =
+        wick(&["import", &path(&onnx_file), "-o", &path(&spec), "--weights-out", &path(&weights_file)]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("11689512 parameters"), "{err}");
+    let (code, err) = wick(&["check", &path(&spec)]);
+    assert_eq!(code, Some(0), "{err}");
+    let loaded = Model::from_file(&path(&spec), &Options::default()).unwrap();
+    let net = loaded.build_seeded(&Device::Cpu, DType::F32, 0).unwrap();
+    net.params().load(&weights_file, false).unwrap();
+
+    // A file that is not a model: nothing is written, exit 1 with the file named.
+    let bad = dir.join("bad.onnx");
+    std::fs::write(&bad, b"not a model").unwrap();
+    let target = dir.join("bad.wick");
+    let (code, err) = wick(&["import", &path(&bad), "-o", &path(&target)]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("bad.onnx"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(!target.exists());
+    std::fs::remove_dir_all(&dir).ok();
+}
