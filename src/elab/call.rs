@@ -4,7 +4,7 @@
 use super::diagnostics as diag;
 use super::functions;
 use super::modifiers::Tie;
-use super::reading::{assign, axis_aliases, Callee, Inferred, Problem, Source};
+use super::reading::{assign, Callee, Inferred, Problem, Source};
 use super::stage::Naming;
 use super::value::{TensorVal, Value};
 use super::Elaborator;
@@ -103,7 +103,7 @@ impl<'a> Elaborator<'a> {
         piped: bool,
         span: Span,
     ) -> Option<Vec<Option<Source>>> {
-        let (slots, problems) = assign(names, order, args, (piped, axis_aliases(callee)), span);
+        let (slots, problems) = assign(names, order, args, (piped, callee), span);
         for problem in &problems {
             self.report(match problem {
                 Problem::AfterKeyword(at) => diag::positional_after_keyword(*at),

@@ -20,10 +20,30 @@ use super::span::{FileId, Span};
 const MAX_ELSE_IF: usize = 64;
 
 /// The words the grammar's `keyword` rule keeps from being names.
-const RESERVED: &[&str] = &[
-    "use", "dim", "block", "model", "input", "output", "return", "assert", "if", "else", "repeat", "in",
-    "as", "of", "true", "false", "none",
-];
+fn is_reserved(word: &str) -> bool {
+    // A `match` compares a word's length before its bytes: most identifiers are rejected at
+    // once, where a scan of a list compared every entry.
+    matches!(
+        word,
+        "use"
+            | "dim"
+            | "block"
+            | "model"
+            | "input"
+            | "output"
+            | "return"
+            | "assert"
+            | "if"
+            | "else"
+            | "repeat"
+            | "in"
+            | "as"
+            | "of"
+            | "true"
+            | "false"
+            | "none"
+    )
+}
 
 /// What a rule read and where pest's pair for it ends (before trimming).
 type Read<T> = Option<(T, usize)>;
@@ -152,7 +172,7 @@ impl<'t> Descent<'t> {
         }
         let end = self.word_end(at);
         let name = &self.text[at..end];
-        if RESERVED.contains(&name) {
+        if is_reserved(name) {
             return None;
         }
         Some((Ident { name: name.to_string(), span: self.span(at, end) }, end))

@@ -242,30 +242,65 @@ pub fn flops(macs: i64) -> u64 {
 
 /// `11,689,512`
 pub fn thousands(v: u64) -> String {
-    let s = v.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
+    let mut out = String::new();
+    write_thousands(&mut out, v);
     out
+}
+
+/// [`thousands`] appended to `out`.
+pub fn write_thousands(out: &mut String, v: u64) {
+    use std::fmt::Write;
+    let start = out.len();
+    let _ = write!(out, "{v}");
+    let digits = out.len() - start;
+    // Commas go in from the right, each shifting the digits after it.
+    let mut at = start + digits;
+    while at > start + 3 {
+        at -= 3;
+        out.insert(at, ',');
+    }
 }
 
 /// A dim value with thousands separators when it is a number.
 pub fn dim_thousands(v: &DimValue) -> String {
+    let mut out = String::new();
+    write_dim_thousands(&mut out, v);
+    out
+}
+
+/// [`dim_thousands`] appended to `out`.
+pub fn write_dim_thousands(out: &mut String, v: &DimValue) {
+    use std::fmt::Write;
     match v {
-        DimValue::Int(i) if *i >= 0 => thousands(*i as u64),
-        other => other.to_string(),
+        DimValue::Int(i) if *i >= 0 => write_thousands(out, *i as u64),
+        other => {
+            let _ = write!(out, "{other}");
+        }
     }
 }
 
 /// `[1, 64, 112, 112]`
 pub fn shape_text(shape: &Option<Vec<DimValue>>) -> String {
+    let mut out = String::new();
+    write_shape(&mut out, shape);
+    out
+}
+
+/// [`shape_text`] appended to `out`.
+pub fn write_shape(out: &mut String, shape: &Option<Vec<DimValue>>) {
+    use std::fmt::Write;
     match shape {
-        Some(dims) => format!("[{}]", dims.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")),
-        None => "error".into(),
+        Some(dims) => {
+            out.push('[');
+            for (i, d) in dims.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                let _ = write!(out, "{d}");
+            }
+            out.push(']');
+        }
+        None => out.push_str("error"),
     }
 }
 
