@@ -174,7 +174,7 @@ impl<'a> Elaborator<'a> {
             }
             _ => matches!(v, Value::Tensor(_)),
         };
-        let callee = Self::op_callee(def, names.clone(), &fits);
+        let callee = Self::op_callee(def, &names, &fits);
         let mut values: Evaluated = vec![None; args.len()];
         let Some(order) = self.choose_reading(&callee, args, &piped, &mut values, env, prefix, span) else {
             return Value::Poison;
@@ -372,7 +372,7 @@ impl<'a> Elaborator<'a> {
     /// An op's slots as choosing a reading sees them.
     fn op_callee<'c>(
         def: &'static OpDef,
-        names: Vec<&'c str>,
+        names: &'c [&'c str],
         fits: &'c dyn Fn(&Elaborator<'_>, usize, &Value) -> bool,
     ) -> Callee<'c> {
         let sig = &def.signature;
@@ -535,7 +535,7 @@ impl<'a> Elaborator<'a> {
         };
         let required =
             def.params.iter().zip(&is_inferred).map(|(p, inf)| p.default.is_none() && !inf).collect();
-        let callee = Callee { name: &def.name.name, names: names.clone(), inferred, required, fits: &fits };
+        let callee = Callee { name: &def.name.name, names: &names, inferred, required, fits: &fits };
         let mut values = self.op_arguments(def, args, env);
         let Some(order) = self.choose_reading(&callee, args, &piped, &mut values, env, prefix, span) else {
             return Value::Poison;

@@ -35,7 +35,7 @@ pub(super) struct Inferred {
 pub(super) struct Callee<'c> {
     pub name: &'c str,
     /// Every slot, in PyTorch's order.
-    pub names: Vec<&'c str>,
+    pub names: &'c [&'c str],
     pub inferred: Vec<Inferred>,
     /// The slots a call must fill (inferred sizes never are).
     pub required: Vec<bool>,
@@ -177,9 +177,9 @@ impl<'a> Elaborator<'a> {
         }
         let torch: Vec<usize> = (0..callee.names.len()).collect();
         let (wick_slots, wick_problems) =
-            assign(&callee.names, &wick, args, (piped.is_some(), callee.name), span);
+            assign(callee.names, &wick, args, (piped.is_some(), callee.name), span);
         let (torch_slots, torch_problems) =
-            assign(&callee.names, &torch, args, (piped.is_some(), callee.name), span);
+            assign(callee.names, &torch, args, (piped.is_some(), callee.name), span);
         if wick_slots == torch_slots || !torch_problems.is_empty() {
             return Some(wick);
         }

@@ -100,8 +100,8 @@ pub struct DimInfo {
 pub struct Graph {
     pub name: String,
     pub g: StableDiGraph<Node, Edge>,
-    /// Side table: origin of each node.
-    pub origins: BTreeMap<NodeId, Origin>,
+    /// Side table: origin of each node, by node index ([`Graph::origin`] reads it).
+    pub origins: Vec<Origin>,
     /// Model inputs in declaration order.
     pub inputs: Vec<(String, NodeId)>,
     /// Model outputs in declaration order.
@@ -157,7 +157,15 @@ impl Graph {
     /// (creation order stays a topological order).
     pub fn add(&mut self, draft: NodeDraft, origin: Origin) -> NodeId {
         let id = NodeId(self.g.add_node(draft.node));
-        self.origins.insert(id, origin);
+        let i = id.0.index();
+        match self.origins.get_mut(i) {
+            // A removed node's index, reused.
+            Some(slot) => *slot = origin,
+            None => {
+                self.origins.resize_with(i, Origin::default);
+                self.origins.push(origin);
+            }
+        }
         self.order.push(id);
         for (dst_port, (from, ty)) in draft.inputs.into_iter().zip(draft.types).enumerate() {
             self.g.add_edge(from.node.0, id.0, Edge { src_port: from.port, dst_port: dst_port as u16, ty });
@@ -170,7 +178,7 @@ impl Graph {
     }
 
     pub fn origin(&self, id: NodeId) -> Origin {
-        self.origins.get(&id).cloned().unwrap_or_default()
+        self.origins.get(id.0.index()).cloned().unwrap_or_default()
     }
 
     /// The tensors feeding a node, in input order.

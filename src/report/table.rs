@@ -93,7 +93,14 @@ pub fn render_table(s: &Summary, style: TableStyle) -> String {
     // right-aligned numbers, no trailing blanks.
     let line = |out: &mut String, indent: usize, cols: [&str; 5]| {
         let start = out.len();
-        let spaces = |out: &mut String, n: usize| out.extend(std::iter::repeat_n(' ', n));
+        let spaces = |out: &mut String, mut n: usize| {
+            const SPACES: &str = "                                ";
+            while n > 0 {
+                let k = n.min(SPACES.len());
+                out.push_str(&SPACES[..k]);
+                n -= k;
+            }
+        };
         for (i, (c, w)) in cols.into_iter().zip(widths).enumerate() {
             let pad = w - c.chars().count() - if i == 0 { indent } else { 0 };
             if i == 0 {
