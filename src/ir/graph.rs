@@ -150,6 +150,11 @@ impl NodeDraft {
         let node = Node { kind, op, attrs, path, outputs, params, frozen: false, tied: Vec::new() };
         (NodeDraft { node, inputs, types }, error)
     }
+
+    /// The types of the inputs, in input order.
+    pub fn input_types(&self) -> &[TensorType] {
+        &self.types
+    }
 }
 
 impl Graph {
