@@ -2,7 +2,8 @@
 
 use super::memory::{estimate, Memory};
 use crate::ir::dim::{Bindings, Dim};
-use crate::ir::graph::{Graph, NodeId};
+use crate::ir::graph::{Graph, NodeId, TensorRef};
+use crate::ir::tensor::TensorType;
 use crate::ops::{Cost, ParamKind};
 
 /// The numbers of one node.
@@ -103,6 +104,7 @@ pub fn elements(shape: &[Dim], bindings: &Bindings) -> Result<Option<u64>, Overf
 /// Count everything in `graph` with the values in `bindings`.
 pub fn analyze(graph: &Graph, bindings: &Bindings) -> Analysis {
     let mut a = Analysis { nodes: Vec::with_capacity(graph.order.len()), ..Analysis::default() };
+    let (mut refs, mut copies) = (Vec::new(), Vec::new());
     for &id in &graph.order {
         let node = graph.node(id);
         let mut c = NodeCost::default();
@@ -128,9 +130,8 @@ pub fn analyze(graph: &Graph, bindings: &Bindings) -> Analysis {
             a.overflowed(Figure::Params, id);
         }
         if !node.failed() {
-            let inputs: Vec<_> =
-                graph.inputs_of(id).iter().filter_map(|t| graph.tensor_type(*t).cloned()).collect();
-            match node.op.cost(&inputs, &node.outputs) {
+            graph.inputs_into(id, &mut refs);
+            match node.op.cost(input_types(graph, &refs, &mut copies), &node.outputs) {
                 Cost::Macs(m) => {
                     if let Some(note) = node.op.cost_note().filter(|n| !a.cost_notes.contains(n)) {
                         a.cost_notes.push(note);
@@ -164,4 +165,29 @@ pub fn analyze(graph: &Graph, bindings: &Bindings) -> Analysis {
         a.overflowed(Figure::Memory, id);
     }
     a
+}
+
+/// The types of the tensors `refs` (those inferred) as one slice for [`crate::ops::Op::cost`]:
+/// a single input's is borrowed from its node; several are copied into `copies`, whose shape
+/// vectors are reused from node to node.
+fn input_types<'g>(
+    graph: &'g Graph,
+    refs: &[TensorRef],
+    copies: &'g mut Vec<TensorType>,
+) -> &'g [TensorType] {
+    if let [only] = refs {
+        return graph.tensor_type(*only).map_or(&[], std::slice::from_ref);
+    }
+    let mut n = 0;
+    for ty in refs.iter().filter_map(|t| graph.tensor_type(*t)) {
+        match copies.get_mut(n) {
+            Some(copy) => {
+                copy.dtype = ty.dtype;
+                copy.shape.clone_from(&ty.shape);
+            }
+            None => copies.push(ty.clone()),
+        }
+        n += 1;
+    }
+    &copies[..n]
 }

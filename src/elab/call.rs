@@ -4,7 +4,7 @@
 use super::diagnostics as diag;
 use super::functions;
 use super::modifiers::Tie;
-use super::reading::{assign, axis_aliases, Callee, Inferred, Problem, Source};
+use super::reading::{assign, Callee, Inferred, Problem, Source};
 use super::stage::Naming;
 use super::value::{TensorVal, Value};
 use super::Elaborator;
@@ -45,10 +45,11 @@ impl<'a> Elaborator<'a> {
             return self.call_function(f, name_span, args, env, prefix, span);
         }
         if let Some(def) = ops::lookup(name) {
-            let m = self.modifiers(args, &def.signature.arg_names(), true, env, prefix);
+            let names = def.signature.arg_names();
+            let m = self.modifiers(args, &names, true, env, prefix);
             self.frozen_depth += usize::from(m.frozen);
             self.inits.push(m.inits);
-            let value = self.call_op(def, args, piped, env, prefix, naming, span, name_span);
+            let value = self.call_op(def, &names, args, piped, env, prefix, naming, (span, name_span));
             if let (Some(chosen), Some(node)) = (self.inits.pop(), value.node()) {
                 self.check_inits_used(&chosen, node);
             }
@@ -103,7 +104,7 @@ impl<'a> Elaborator<'a> {
         piped: bool,
         span: Span,
     ) -> Option<Vec<Option<Source>>> {
-        let (slots, problems) = assign(names, order, args, (piped, axis_aliases(callee)), span);
+        let (slots, problems) = assign(names, order, args, (piped, callee), span);
         for problem in &problems {
             self.report(match problem {
                 Problem::AfterKeyword(at) => diag::positional_after_keyword(*at),
@@ -151,19 +152,19 @@ impl<'a> Elaborator<'a> {
     }
 
     #[allow(clippy::too_many_arguments)]
+    /// Call op `def`, whose argument names (`Signature::arg_names`) are `names`.
     fn call_op(
         &mut self,
         def: &'static OpDef,
+        names: &[&'static str],
         args: &'a [Arg],
         piped: Option<Value>,
         env: usize,
         prefix: &str,
         naming: Naming,
-        span: Span,
-        name_span: Span,
+        (span, name_span): (Span, Span),
     ) -> Value {
         let sig = &def.signature;
-        let names = sig.arg_names();
         let n_required = sig.inputs.required();
         let fits = |this: &Elaborator<'_>, slot: usize, v: &Value| match sig
             .attrs
@@ -174,12 +175,12 @@ impl<'a> Elaborator<'a> {
             }
             _ => matches!(v, Value::Tensor(_)),
         };
-        let callee = Self::op_callee(def, names.clone(), &fits);
+        let callee = Self::op_callee(def, names, &fits);
         let mut values: Evaluated = vec![None; args.len()];
         let Some(order) = self.choose_reading(&callee, args, &piped, &mut values, env, prefix, span) else {
             return Value::Poison;
         };
-        let Some(slots) = self.match_args(def.name, &names, &order, args, piped.is_some(), name_span) else {
+        let Some(slots) = self.match_args(def.name, names, &order, args, piped.is_some(), name_span) else {
             return Value::Poison;
         };
         let slots = sig.inputs_first(slots);
@@ -372,7 +373,7 @@ impl<'a> Elaborator<'a> {
     /// An op's slots as choosing a reading sees them.
     fn op_callee<'c>(
         def: &'static OpDef,
-        names: Vec<&'c str>,
+        names: &'c [&'c str],
         fits: &'c dyn Fn(&Elaborator<'_>, usize, &Value) -> bool,
     ) -> Callee<'c> {
         let sig = &def.signature;
@@ -419,7 +420,7 @@ impl<'a> Elaborator<'a> {
         kind: &'static str,
         op: Box<dyn Op>,
         attrs: Attrs,
-        inputs: Vec<TensorVal>,
+        mut inputs: Vec<TensorVal>,
         path: String,
         span: Span,
         explicit: bool,
@@ -427,7 +428,8 @@ impl<'a> Elaborator<'a> {
         if !self.count_nodes(1, span) {
             return Value::Poison;
         }
-        let typed = inputs.iter().map(|t| (t.tensor, t.ty.clone())).collect();
+        // The types move into the graph's edges; an error reads them back from the draft.
+        let typed = inputs.iter_mut().map(|t| (t.tensor, std::mem::take(&mut t.ty))).collect();
         let (mut draft, error) = NodeDraft::infer(kind, op, attrs, path, typed);
         match error {
             // Outputs past the first count as nodes: one `split` may make thousands.
@@ -436,7 +438,8 @@ impl<'a> Elaborator<'a> {
             }
             None => {}
             Some(e) => {
-                let input_label = e.input.and_then(|i| inputs.get(i)).map(|t| (t.span, t.ty.clone()));
+                let input_label =
+                    e.input.and_then(|i| Some((inputs.get(i)?.span, draft.input_types().get(i)?.clone())));
                 self.report(diag::shape_error(span, kind, &draft.node.path, &e, input_label, &self.chain));
             }
         }
@@ -535,7 +538,7 @@ impl<'a> Elaborator<'a> {
         };
         let required =
             def.params.iter().zip(&is_inferred).map(|(p, inf)| p.default.is_none() && !inf).collect();
-        let callee = Callee { name: &def.name.name, names: names.clone(), inferred, required, fits: &fits };
+        let callee = Callee { name: &def.name.name, names: &names, inferred, required, fits: &fits };
         let mut values = self.op_arguments(def, args, env);
         let Some(order) = self.choose_reading(&callee, args, &piped, &mut values, env, prefix, span) else {
             return Value::Poison;

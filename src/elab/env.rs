@@ -78,10 +78,11 @@ impl<'a> Env<'a> {
 }
 
 /// The names a statement binds.
-pub fn bound_names(s: &Stmt) -> Vec<&Ident> {
-    match s {
-        Stmt::Let { names, .. } => names.iter().collect(),
-        Stmt::Input { name, .. } => vec![name],
-        _ => Vec::new(),
-    }
+pub fn bound_names(s: &Stmt) -> impl Iterator<Item = &Ident> {
+    let (names, input): (&[Ident], Option<&Ident>) = match s {
+        Stmt::Let { names, .. } => (names, None),
+        Stmt::Input { name, .. } => (&[], Some(name)),
+        _ => (&[], None),
+    };
+    names.iter().chain(input)
 }

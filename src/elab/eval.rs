@@ -215,12 +215,11 @@ impl<'a> Elaborator<'a> {
         let stmt = &self.envs[env].stmts[k];
         match &self.envs[env].states[k] {
             StmtState::Done(values) => {
-                let names = super::env::bound_names(stmt);
-                let i = names.iter().position(|n| n.name == name).unwrap_or(0);
+                let i = super::env::bound_names(stmt).position(|n| n.name == name).unwrap_or(0);
                 values.get(i).cloned().unwrap_or(Value::Poison)
             }
             _ => {
-                let binder = super::env::bound_names(stmt).into_iter().find(|n| n.name == name);
+                let binder = super::env::bound_names(stmt).find(|n| n.name == name);
                 self.report(diag::cycle(span, name, binder.map(|b| b.span)));
                 Value::Poison
             }

@@ -74,7 +74,8 @@ pub(crate) struct Elaborator<'a> {
     shared_chain: std::sync::Arc<[CallSite]>,
     /// Paths used so far: where, and whether the owner holds parameters.
     paths: HashMap<String, (Span, bool)>,
-    auto_names: HashMap<(String, String), usize>,
+    /// Layers named so far by each `prefix.base` (a base has no dot: one key per pair).
+    auto_names: HashMap<String, usize>,
     nodes: usize,
     max_nodes: usize,
     depth: usize,

@@ -35,7 +35,7 @@ pub(super) struct Inferred {
 pub(super) struct Callee<'c> {
     pub name: &'c str,
     /// Every slot, in PyTorch's order.
-    pub names: Vec<&'c str>,
+    pub names: &'c [&'c str],
     pub inferred: Vec<Inferred>,
     /// The slots a call must fill (inferred sizes never are).
     pub required: Vec<bool>,
@@ -59,13 +59,13 @@ pub(super) enum Problem<'a> {
 }
 
 /// Slots filled when positional arguments go, in turn, to the slots of `order` (a piped input
-/// to the first) and keywords to their names (an op's axis by any of its spellings, with
+/// to the first) and keywords to their names (an op's axis by any of its spellings, see
 /// `axis_aliases`); modifiers (`frozen`, `tie`) are skipped.
 pub(super) fn assign<'a>(
     names: &[&str],
     order: &[usize],
     args: &'a [Arg],
-    (piped, axis_aliases): (bool, bool),
+    (piped, callee): (bool, &str),
     span: Span,
 ) -> (Vec<Option<Source>>, Vec<Problem<'a>>) {
     let mut slots: Vec<Option<Source>> = vec![None; names.len()];
@@ -92,7 +92,7 @@ pub(super) fn assign<'a>(
             Some(key) if super::modifiers::is_modifier(&key.name, names) => seen_keyword = true,
             Some(key) => {
                 seen_keyword = true;
-                match keyword_slot(names, &key.name, axis_aliases) {
+                match keyword_slot(names, &key.name, callee) {
                     None => problems.push(Problem::UnknownKeyword(key)),
                     Some(i) if slots[i].is_some() => problems.push(Problem::GivenTwice(key)),
                     Some(i) => slots[i] = Some(Source::Given(index)),
@@ -110,15 +110,15 @@ const AXIS_SPELLINGS: &[&str] = &["axis", "dim", "dims"];
 /// Whether `callee`'s axis may be spelled any of [`AXIS_SPELLINGS`]: an op's may, a block's
 /// parameters are named by its writer and only so. (A block named like an op is never called:
 /// the op is found first.)
-pub(super) fn axis_aliases(callee: &str) -> bool {
+fn axis_aliases(callee: &str) -> bool {
     crate::ops::lookup(callee).is_some()
 }
 
 /// The slot a keyword fills: the one of its name, or, for an axis spelled another way than
-/// the callee spells it, the callee's own spelling.
-fn keyword_slot(names: &[&str], key: &str, axis_aliases: bool) -> Option<usize> {
+/// `callee` spells it, the callee's own spelling.
+fn keyword_slot(names: &[&str], key: &str, callee: &str) -> Option<usize> {
     names.iter().position(|n| *n == key).or_else(|| {
-        if !axis_aliases || !AXIS_SPELLINGS.contains(&key) {
+        if !AXIS_SPELLINGS.contains(&key) || !axis_aliases(callee) {
             return None;
         }
         names.iter().position(|n| AXIS_SPELLINGS.contains(n))
@@ -177,9 +177,9 @@ impl<'a> Elaborator<'a> {
         }
         let torch: Vec<usize> = (0..callee.names.len()).collect();
         let (wick_slots, wick_problems) =
-            assign(&callee.names, &wick, args, (piped.is_some(), axis_aliases(callee.name)), span);
+            assign(callee.names, &wick, args, (piped.is_some(), callee.name), span);
         let (torch_slots, torch_problems) =
-            assign(&callee.names, &torch, args, (piped.is_some(), axis_aliases(callee.name)), span);
+            assign(callee.names, &torch, args, (piped.is_some(), callee.name), span);
         if wick_slots == torch_slots || !torch_problems.is_empty() {
             return Some(wick);
         }

@@ -146,8 +146,7 @@ impl<'a> Elaborator<'a> {
             (None, None) => return self.report_unknown_op(name, span),
         };
         let order: Vec<usize> = (0..names.len()).collect();
-        let is_op = crate::ops::lookup(name).is_some();
-        let (_, problems) = super::reading::assign(&names, &order, args, (true, is_op), span);
+        let (_, problems) = super::reading::assign(&names, &order, args, (true, name), span);
         for problem in problems {
             if let super::reading::Problem::UnknownKeyword(key) = problem {
                 self.report(diag::unknown_keyword(key, name, &names));
@@ -397,16 +396,26 @@ impl<'a> Elaborator<'a> {
             Naming::Index(i) => join(prefix, &i.to_string()),
             Naming::Named(s) => join(prefix, s),
             Naming::Auto => {
-                let key = (prefix.to_string(), base.to_string());
-                loop {
-                    let n = self.auto_names.entry(key.clone()).or_insert(0);
-                    let segment = if *n == 0 { base.to_string() } else { format!("{base}_{n}") };
-                    *n += 1;
-                    let path = join(prefix, &segment);
+                // The key is the first name it gives; the count is stored once it is found.
+                let first = join(prefix, base);
+                let mut n = self.auto_names.get(&first).copied().unwrap_or(0);
+                let path = loop {
+                    let path = match n {
+                        0 => first.clone(),
+                        _ => format!("{first}_{n}"),
+                    };
+                    n += 1;
                     if !self.paths.contains_key(&path) {
-                        return path;
+                        break path;
+                    }
+                };
+                match self.auto_names.get_mut(&first) {
+                    Some(count) => *count = n,
+                    None => {
+                        self.auto_names.insert(first, n);
                     }
                 }
+                path
             }
         }
     }
@@ -414,15 +423,19 @@ impl<'a> Elaborator<'a> {
     /// Take a path for a layer or group; two owners of one path are an error when either holds
     /// parameters (parameter-free layers such as a shared `relu` may repeat, as in PyTorch).
     pub(super) fn claim_path(&mut self, path: &str, span: Span, has_params: bool) {
-        match self.paths.get(path) {
-            Some((prev, prev_params)) if has_params || *prev_params => {
-                let prev = *prev;
-                self.report(diag::duplicate_path(span, path, prev));
+        // One hash of the path: a new one (the usual case) goes in where it was looked for.
+        let clash = match self.paths.entry(path.to_string()) {
+            std::collections::hash_map::Entry::Occupied(taken) => {
+                let (prev, prev_params) = *taken.get();
+                (has_params || prev_params).then_some(prev)
             }
-            Some(_) => {}
-            None => {
-                self.paths.insert(path.to_string(), (span, has_params));
+            std::collections::hash_map::Entry::Vacant(free) => {
+                free.insert((span, has_params));
+                None
             }
+        };
+        if let Some(prev) = clash {
+            self.report(diag::duplicate_path(span, path, prev));
         }
     }
 }

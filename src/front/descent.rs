@@ -20,10 +20,30 @@ use super::span::{FileId, Span};
 const MAX_ELSE_IF: usize = 64;
 
 /// The words the grammar's `keyword` rule keeps from being names.
-const RESERVED: &[&str] = &[
-    "use", "dim", "block", "model", "input", "output", "return", "assert", "if", "else", "repeat", "in",
-    "as", "of", "true", "false", "none",
-];
+fn is_reserved(word: &str) -> bool {
+    // A `match` compares a word's length before its bytes: most identifiers are rejected at
+    // once, where a scan of a list compared every entry.
+    matches!(
+        word,
+        "use"
+            | "dim"
+            | "block"
+            | "model"
+            | "input"
+            | "output"
+            | "return"
+            | "assert"
+            | "if"
+            | "else"
+            | "repeat"
+            | "in"
+            | "as"
+            | "of"
+            | "true"
+            | "false"
+            | "none"
+    )
+}
 
 /// What a rule read and where pest's pair for it ends (before trimming).
 type Read<T> = Option<(T, usize)>;
@@ -147,15 +167,23 @@ impl<'t> Descent<'t> {
 
     /// `ident = @{ !keyword ~ (ASCII_ALPHA | "_") ~ ident_char* }`
     fn ident(&self, at: usize) -> Read<Ident> {
+        let end = self.ident_end(at)?;
+        Some((self.ident_at(at, end), end))
+    }
+
+    /// Where an `ident` at `at` ends, its name not yet copied out: a caller that may still
+    /// refuse it (a call without its `(`, a label without its `:`) allocates nothing.
+    fn ident_end(&self, at: usize) -> Option<usize> {
         if !ident_start(self.at(at)) {
             return None;
         }
         let end = self.word_end(at);
-        let name = &self.text[at..end];
-        if RESERVED.contains(&name) {
-            return None;
-        }
-        Some((Ident { name: name.to_string(), span: self.span(at, end) }, end))
+        (!is_reserved(&self.text[at..end])).then_some(end)
+    }
+
+    /// The identifier of the text from `at` to `end`.
+    fn ident_at(&self, at: usize, end: usize) -> Ident {
+        Ident { name: self.text[at..end].to_string(), span: self.span(at, end) }
     }
 
     /// A bare word (`arg_name`, `cfg_key`, `cfg_word`): `(ASCII_ALPHA | "_") ~ ident_char*`.
@@ -520,23 +548,26 @@ impl<'t> Descent<'t> {
     /// `label` or `quoted_label`, each followed by `WHITESPACE* ~ ":" ~ !":"`; returns the
     /// label and the position of its `:`.
     fn label(&self, at: usize) -> Option<(Ident, usize)> {
-        let (ident, end) = match self.at(at) {
+        let colon_after = |end: usize| {
+            let colon = self.blanks(end);
+            (self.at(colon) == b':' && self.at(colon + 1) != b':').then_some(colon)
+        };
+        // The colon first: most stages have no label, and their first word is not copied.
+        match self.at(at) {
             c if ident_start(c) => {
                 let end = self.word_end(at);
-                (Ident { name: self.text[at..end].to_string(), span: self.span(at, end) }, end)
+                colon_after(end).map(|colon| (self.ident_at(at, end), colon))
             }
             c if c.is_ascii_digit() => {
                 let end = self.digits(at)?;
-                (Ident { name: self.text[at..end].to_string(), span: self.span(at, end) }, end)
+                colon_after(end).map(|colon| (self.ident_at(at, end), colon))
             }
             b'"' => {
                 let (s, end) = self.string(at)?;
-                (Ident { name: s.value, span: s.span }, end)
+                colon_after(end).map(|colon| (Ident { name: s.value, span: s.span }, colon))
             }
-            _ => return None,
-        };
-        let colon = self.blanks(end);
-        (self.at(colon) == b':' && self.at(colon + 1) != b':').then_some((ident, colon))
+            _ => None,
+        }
     }
 
     /// `operand = { prefix* ~ primary ~ (infix ~ prefix* ~ primary)* }`, with pest's Pratt
@@ -545,6 +576,14 @@ impl<'t> Descent<'t> {
         let (first, e, mut operators) = self.prefixed(at)?;
         let mut end = e;
         let mut after = self.skip(e);
+        // Most operands are one primary: no stacks for them, the same reading as below.
+        if self.infix(after).is_none() {
+            if operators > super::dsl::MAX_OPERATORS {
+                self.bail = true;
+            }
+            // With no infix, pest's pair takes the blanks before the empty repetition.
+            return Some((first, after));
+        }
         let mut operands = vec![first];
         let mut ops: Vec<BinOp> = Vec::new();
         let mut infixes = 0usize;
@@ -662,8 +701,12 @@ impl<'t> Descent<'t> {
             return None;
         }
         if let Some(end) = self.int(at) {
-            let digits: String = self.text[at..end].chars().filter(|c| *c != '_').collect();
-            match digits.parse::<i64>() {
+            let written = &self.text[at..end];
+            let parsed = match written.contains('_') {
+                true => written.chars().filter(|c| *c != '_').collect::<String>().parse::<i64>(),
+                false => written.parse::<i64>(),
+            };
+            match parsed {
                 Ok(v) => return literal(ExprKind::Int(v), end),
                 Err(_) => self.bail = true,
             }
@@ -718,8 +761,9 @@ impl<'t> Descent<'t> {
 
     /// `call = ${ ident ~ "(" ~ WS* ~ args? ~ WS* ~ ")" }`
     fn call(&mut self, at: usize) -> Read<Expr> {
-        let (callee, e) = self.ident(at)?;
+        let e = self.ident_end(at)?;
         let mut p = self.skip(self.lit(e, "(")?);
+        let callee = self.ident_at(at, e);
         let mut args = Vec::new();
         if let Some((a, e)) = self.args(p) {
             args = a;

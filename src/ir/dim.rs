@@ -143,7 +143,12 @@ impl Dim {
 
     /// Whether some arithmetic hit the limits of `i64`.
     pub fn is_saturated(&self) -> bool {
-        self.terms().iter().any(|(_, c)| *c == i64::MAX || *c == i64::MIN)
+        let saturated = |c: i64| c == i64::MAX || c == i64::MIN;
+        // A constant answers without its list of terms (which would be allocated).
+        match &self.0 {
+            Repr::Const(c) => saturated(*c),
+            Repr::Poly(terms) => terms.iter().any(|(_, c)| saturated(*c)),
+        }
     }
 
     /// The names of the symbols the expression depends on.

@@ -100,8 +100,8 @@ pub struct DimInfo {
 pub struct Graph {
     pub name: String,
     pub g: StableDiGraph<Node, Edge>,
-    /// Side table: origin of each node.
-    pub origins: BTreeMap<NodeId, Origin>,
+    /// Side table: origin of each node, by node index ([`Graph::origin`] reads it).
+    pub origins: Vec<Origin>,
     /// Model inputs in declaration order.
     pub inputs: Vec<(String, NodeId)>,
     /// Model outputs in declaration order.
@@ -119,7 +119,9 @@ pub struct Graph {
 #[derive(Debug)]
 pub struct NodeDraft {
     pub node: Node,
-    inputs: Vec<(TensorRef, TensorType)>,
+    /// The tensors feeding it, and their types (the edges' types), in input order.
+    inputs: Vec<TensorRef>,
+    types: Vec<TensorType>,
 }
 
 impl NodeDraft {
@@ -133,7 +135,8 @@ impl NodeDraft {
         path: String,
         inputs: Vec<(TensorRef, TensorType)>,
     ) -> (NodeDraft, Option<OpError>) {
-        let types: Vec<TensorType> = inputs.iter().map(|(_, ty)| ty.clone()).collect();
+        // The types move into the edges: the op reads them without a copy.
+        let (inputs, types): (Vec<TensorRef>, Vec<TensorType>) = inputs.into_iter().unzip();
         let (outputs, params, error) = match op.infer(&types) {
             Ok(mut outputs) => {
                 // Kept for the graph's life: no room to spare.
@@ -145,7 +148,12 @@ impl NodeDraft {
             Err(e) => (Vec::new(), Vec::new(), Some(e)),
         };
         let node = Node { kind, op, attrs, path, outputs, params, frozen: false, tied: Vec::new() };
-        (NodeDraft { node, inputs }, error)
+        (NodeDraft { node, inputs, types }, error)
+    }
+
+    /// The types of the inputs, in input order.
+    pub fn input_types(&self) -> &[TensorType] {
+        &self.types
     }
 }
 
@@ -154,9 +162,17 @@ impl Graph {
     /// (creation order stays a topological order).
     pub fn add(&mut self, draft: NodeDraft, origin: Origin) -> NodeId {
         let id = NodeId(self.g.add_node(draft.node));
-        self.origins.insert(id, origin);
+        let i = id.0.index();
+        match self.origins.get_mut(i) {
+            // A removed node's index, reused.
+            Some(slot) => *slot = origin,
+            None => {
+                self.origins.resize_with(i, Origin::default);
+                self.origins.push(origin);
+            }
+        }
         self.order.push(id);
-        for (dst_port, (from, ty)) in draft.inputs.into_iter().enumerate() {
+        for (dst_port, (from, ty)) in draft.inputs.into_iter().zip(draft.types).enumerate() {
             self.g.add_edge(from.node.0, id.0, Edge { src_port: from.port, dst_port: dst_port as u16, ty });
         }
         id
@@ -167,14 +183,45 @@ impl Graph {
     }
 
     pub fn origin(&self, id: NodeId) -> Origin {
-        self.origins.get(&id).cloned().unwrap_or_default()
+        self.origins.get(id.0.index()).cloned().unwrap_or_default()
     }
 
     /// The tensors feeding a node, in input order.
     pub fn inputs_of(&self, id: NodeId) -> Vec<TensorRef> {
-        let mut edges: Vec<_> = self.g.edges_directed(id.0, Direction::Incoming).collect();
-        edges.sort_by_key(|e| e.weight().dst_port);
-        edges.iter().map(|e| TensorRef { node: NodeId(e.source()), port: e.weight().src_port }).collect()
+        let mut refs = Vec::new();
+        self.inputs_into(id, &mut refs);
+        refs
+    }
+
+    /// [`Graph::inputs_of`] into a buffer the caller reuses: a pass over every node allocates
+    /// nothing per node.
+    pub fn inputs_into(&self, id: NodeId, refs: &mut Vec<TensorRef>) {
+        // Ports sorted beside the refs on the stack; a node with more inputs sorts its edges.
+        const INLINE: usize = 8;
+        let mut ports = [0u16; INLINE];
+        refs.clear();
+        for e in self.g.edges_directed(id.0, Direction::Incoming) {
+            if refs.len() == INLINE {
+                let mut edges: Vec<_> = self.g.edges_directed(id.0, Direction::Incoming).collect();
+                edges.sort_by_key(|e| e.weight().dst_port);
+                refs.clear();
+                refs.extend(
+                    edges.iter().map(|e| TensorRef { node: NodeId(e.source()), port: e.weight().src_port }),
+                );
+                return;
+            }
+            ports[refs.len()] = e.weight().dst_port;
+            refs.push(TensorRef { node: NodeId(e.source()), port: e.weight().src_port });
+        }
+        // Insertion sort, stable as the sort above: a handful of inputs.
+        for i in 1..refs.len() {
+            let mut j = i;
+            while j > 0 && ports[j - 1] > ports[j] {
+                ports.swap(j - 1, j);
+                refs.swap(j - 1, j);
+                j -= 1;
+            }
+        }
     }
 
     /// How many edges leave a node.

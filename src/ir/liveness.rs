@@ -7,7 +7,9 @@
 //! the node that makes it until the last node that reads it (until the end for a model output;
 //! right after its own node for one nothing reads).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+
+use petgraph::visit::NodeIndexable;
 
 use super::graph::{Graph, NodeId, TensorRef};
 
@@ -20,6 +22,32 @@ pub struct Liveness {
     pub frees: Vec<Vec<TensorRef>>,
 }
 
+/// A dense number for each output of the nodes of a schedule, so that per-tensor facts live
+/// in vectors instead of hash maps: a node's outputs are numbered from its `first` on.
+struct Numbering {
+    first: Vec<usize>,
+    count: usize,
+}
+
+impl Numbering {
+    fn of(graph: &Graph, order: &[NodeId]) -> Numbering {
+        let mut first = vec![usize::MAX; graph.g.node_bound()];
+        let mut count = 0;
+        for &id in order {
+            first[id.0.index()] = count;
+            count += graph.node(id).outputs.len();
+        }
+        Numbering { first, count }
+    }
+
+    /// The number of `t`, when its node is in the schedule and made it.
+    fn get(&self, graph: &Graph, t: TensorRef) -> Option<usize> {
+        let first = *self.first.get(t.node.0.index())?;
+        (first != usize::MAX && usize::from(t.port) < graph.node(t.node).outputs.len())
+            .then_some(first + usize::from(t.port))
+    }
+}
+
 impl Liveness {
     pub fn of(graph: &Graph) -> Liveness {
         let needed = needed_nodes(graph);
@@ -28,24 +56,47 @@ impl Liveness {
             .order
             .iter()
             .copied()
-            .filter(|id| needed.contains(id))
+            .filter(|id| needed[id.0.index()])
             .partition(|id| graph.node(*id).kind == "input");
         order.extend(rest);
-        let outputs: HashSet<TensorRef> = graph.outputs.iter().map(|(_, t)| *t).collect();
-        let mut last_use: HashMap<TensorRef, usize> = HashMap::new();
+        let numbers = Numbering::of(graph, &order);
+        let mut last_use = vec![0; numbers.count];
+        // A tensor its node did not make (a failed node's) is read all the same: kept aside.
+        let mut stray: HashMap<TensorRef, usize> = HashMap::new();
+        let mut refs = Vec::new();
         for (i, &id) in order.iter().enumerate() {
-            for port in 0..graph.node(id).outputs.len() as u16 {
-                last_use.insert(TensorRef { node: id, port }, i);
+            let first = numbers.first[id.0.index()];
+            last_use[first..first + graph.node(id).outputs.len()].fill(i);
+            graph.inputs_into(id, &mut refs);
+            for &t in &refs {
+                match numbers.get(graph, t) {
+                    Some(n) => last_use[n] = i,
+                    None => {
+                        stray.insert(t, i);
+                    }
+                }
             }
-            for t in graph.inputs_of(id) {
-                last_use.insert(t, i);
+        }
+        let mut kept = vec![false; numbers.count];
+        for (_, t) in &graph.outputs {
+            match numbers.get(graph, *t) {
+                Some(n) => kept[n] = true,
+                None => {
+                    stray.remove(t);
+                }
             }
         }
         let mut frees = vec![Vec::new(); order.len()];
-        for (t, i) in last_use {
-            if !outputs.contains(&t) {
-                frees[i].push(t);
+        for &id in &order {
+            let first = numbers.first[id.0.index()];
+            for port in 0..graph.node(id).outputs.len() {
+                if !kept[first + port] {
+                    frees[last_use[first + port]].push(TensorRef { node: id, port: port as u16 });
+                }
             }
+        }
+        for (t, i) in stray {
+            frees[i].push(t);
         }
         for f in &mut frees {
             f.sort_by_key(|t| (t.node, t.port));
@@ -63,31 +114,34 @@ impl Liveness {
         overflow: impl Fn(NodeId) -> E,
     ) -> Result<(u64, u64), E> {
         let (mut live, mut peak, mut total) = (0u64, 0u64, 0u64);
-        let mut sizes: HashMap<TensorRef, u64> = HashMap::new();
+        let numbers = Numbering::of(graph, &self.order);
+        let mut sizes = vec![0u64; numbers.count];
         for (i, &id) in self.order.iter().enumerate() {
-            for port in 0..graph.node(id).outputs.len() as u16 {
-                let t = TensorRef { node: id, port };
-                let bytes = size(t)?;
-                sizes.insert(t, bytes);
+            let first = numbers.first[id.0.index()];
+            for port in 0..graph.node(id).outputs.len() {
+                let bytes = size(TensorRef { node: id, port: port as u16 })?;
+                sizes[first + port] = bytes;
                 live = live.checked_add(bytes).ok_or_else(|| overflow(id))?;
                 total = total.checked_add(bytes).ok_or_else(|| overflow(id))?;
             }
             peak = peak.max(live);
             for t in &self.frees[i] {
-                live -= sizes.get(t).copied().unwrap_or(0).min(live);
+                live -= numbers.get(graph, *t).map_or(0, |n| sizes[n]).min(live);
             }
         }
         Ok((peak, total))
     }
 }
 
-/// Nodes some output depends on; the rest need not run.
-pub fn needed_nodes(graph: &Graph) -> HashSet<NodeId> {
-    let mut needed = HashSet::new();
+/// Whether some output depends on each node, by node index (the rest need not run).
+fn needed_nodes(graph: &Graph) -> Vec<bool> {
+    let mut needed = vec![false; graph.g.node_bound()];
     let mut stack: Vec<NodeId> = graph.outputs.iter().map(|(_, t)| t.node).collect();
+    let mut refs = Vec::new();
     while let Some(id) = stack.pop() {
-        if needed.insert(id) {
-            stack.extend(graph.inputs_of(id).iter().map(|t| t.node));
+        if !std::mem::replace(&mut needed[id.0.index()], true) {
+            graph.inputs_into(id, &mut refs);
+            stack.extend(refs.iter().map(|t| t.node));
         }
     }
     needed

@@ -186,7 +186,8 @@ fn rows(graph: &Graph, analysis: &Analysis, max_depth: usize, bindings: &Binding
             }
         }
     }
-    let mut out = Vec::new();
+    // A row per layer, and one per group above them.
+    let mut out = Vec::with_capacity(analysis.nodes.len() + graph.groups.len());
     let mut emitted: std::collections::HashSet<&str> = std::collections::HashSet::new();
     for (id, cost) in &analysis.nodes {
         let node = graph.node(*id);
@@ -242,34 +243,116 @@ pub fn flops(macs: i64) -> u64 {
 
 /// `11,689,512`
 pub fn thousands(v: u64) -> String {
-    let s = v.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
+    let mut out = String::new();
+    write_thousands(&mut out, v);
     out
+}
+
+/// `v` in decimal appended to `out`, without the formatting machinery (a summary writes a
+/// few numbers per layer).
+fn write_int(out: &mut String, v: i64) {
+    if v < 0 {
+        out.push('-');
+    }
+    let mut digits = [0u8; 20];
+    let mut rest = v.unsigned_abs();
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
+}
+
+/// [`thousands`] appended to `out`.
+pub fn write_thousands(out: &mut String, v: u64) {
+    use std::fmt::Write;
+    let start = out.len();
+    match i64::try_from(v) {
+        Ok(v) => write_int(out, v),
+        Err(_) => {
+            let _ = write!(out, "{v}");
+        }
+    }
+    let digits = out.len() - start;
+    // Commas go in from the right, each shifting the digits after it.
+    let mut at = start + digits;
+    while at > start + 3 {
+        at -= 3;
+        out.insert(at, ',');
+    }
 }
 
 /// A dim value with thousands separators when it is a number.
 pub fn dim_thousands(v: &DimValue) -> String {
+    let mut out = String::new();
+    write_dim_thousands(&mut out, v);
+    out
+}
+
+/// [`dim_thousands`] appended to `out`.
+pub fn write_dim_thousands(out: &mut String, v: &DimValue) {
+    use std::fmt::Write;
     match v {
-        DimValue::Int(i) if *i >= 0 => thousands(*i as u64),
-        other => other.to_string(),
+        DimValue::Int(i) if *i >= 0 => write_thousands(out, *i as u64),
+        other => {
+            let _ = write!(out, "{other}");
+        }
     }
 }
 
 /// `[1, 64, 112, 112]`
 pub fn shape_text(shape: &Option<Vec<DimValue>>) -> String {
+    let mut out = String::new();
+    write_shape(&mut out, shape);
+    out
+}
+
+/// [`shape_text`] appended to `out`.
+pub fn write_shape(out: &mut String, shape: &Option<Vec<DimValue>>) {
     match shape {
-        Some(dims) => format!("[{}]", dims.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")),
-        None => "error".into(),
+        Some(dims) => {
+            out.push('[');
+            for (i, d) in dims.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                match d {
+                    DimValue::Int(v) => write_int(out, *v),
+                    DimValue::Sym(s) => out.push_str(s),
+                }
+            }
+            out.push(']');
+        }
+        None => out.push_str("error"),
     }
 }
 
 /// Bytes as MiB with two decimals.
 pub fn mib(bytes: u64) -> String {
     format!("{:.2} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_print_as_the_formatter_prints_them_with_thousands_separators() {
+        for v in [0u64, 7, 999, 1_000, 65_536, 11_689_512, i64::MAX as u64, u64::MAX] {
+            let plain: String = thousands(v).chars().filter(|c| *c != ',').collect();
+            assert_eq!(plain, v.to_string());
+        }
+        assert_eq!(thousands(1_000), "1,000");
+        assert_eq!(thousands(11_689_512), "11,689,512");
+        assert_eq!(thousands(u64::MAX), "18,446,744,073,709,551,615");
+        assert_eq!(dim_thousands(&DimValue::Int(-1_234)), "-1234");
+        let shape = Some(vec![DimValue::Int(i64::MIN), DimValue::Int(0), DimValue::Sym("2*N".into())]);
+        assert_eq!(shape_text(&shape), format!("[{}, 0, 2*N]", i64::MIN));
+        assert_eq!(shape_text(&None), "error");
+    }
 }

@@ -1,7 +1,12 @@
 //! The summary as a text table, torchinfo-like but with full paths, bound or symbolic shapes
 //! and never-truncated numbers.
 
-use super::{dim_thousands, mib, shape_text, thousands, RowKind, Summary, MAC_CONVENTION};
+use std::ops::Range;
+
+use super::{
+    dim_thousands, mib, shape_text, thousands, write_dim_thousands, write_shape, write_thousands, Row,
+    RowKind, Summary, MAC_CONVENTION,
+};
 
 /// How to draw the table.
 #[derive(Clone, Copy, Debug)]
@@ -16,60 +21,104 @@ impl TableStyle {
     pub const PLAIN: TableStyle = TableStyle { unicode: false, color: false };
 }
 
+/// One row's cells but its path: ranges of the table's one string of cell text, so a row
+/// costs no allocation of its own.
+struct Cells {
+    indent: usize,
+    op: Range<usize>,
+    shape: Range<usize>,
+    params: Range<usize>,
+    macs: Range<usize>,
+}
+
+/// Appends what `write` writes to `text` and returns where it went.
+fn cell(text: &mut String, write: impl FnOnce(&mut String)) -> Range<usize> {
+    let start = text.len();
+    write(text);
+    start..text.len()
+}
+
+/// A row's five cells.
+fn row_cells<'s>(r: &'s Row, c: &Cells, text: &'s str) -> [&'s str; 5] {
+    [&r.path, &text[c.op.clone()], &text[c.shape.clone()], &text[c.params.clone()], &text[c.macs.clone()]]
+}
+
 pub fn render_table(s: &Summary, style: TableStyle) -> String {
     let bold = |t: &str| if style.color { format!("\x1b[1m{t}\x1b[0m") } else { t.to_string() };
     let rule_char = if style.unicode { "─" } else { "-" };
     let heavy_char = if style.unicode { "═" } else { "=" };
     let headers = ["Layer (path)", "Op", "Output shape", "Params", "MACs"];
-    let cells: Vec<[String; 5]> = s
+    let mut text = String::new();
+    let cells: Vec<Cells> = s
         .rows
         .iter()
         .map(|r| {
-            let indent = "  ".repeat(r.depth.saturating_sub(1));
-            let params =
-                if r.kind == RowKind::Group || r.params > 0 { thousands(r.params) } else { "-".into() };
-            let macs = match &r.macs {
-                Some(m) if *m == super::DimValue::Int(0) && r.kind == RowKind::Layer => "-".into(),
-                Some(m) => dim_thousands(m),
-                None => "uncounted".into(),
-            };
-            let mut op = r.op.clone();
-            if r.frozen {
-                op.push_str(" (frozen)");
-            }
-            if !r.tied_to.is_empty() {
-                op.push_str(&format!(" (tied to {})", r.tied_to.join(", ")));
-            }
-            [format!("{indent}{}", r.path), op, shape_text(&r.output_shape), params, macs]
+            let op = cell(&mut text, |t| {
+                t.push_str(&r.op);
+                if r.frozen {
+                    t.push_str(" (frozen)");
+                }
+                if !r.tied_to.is_empty() {
+                    t.push_str(" (tied to ");
+                    t.push_str(&r.tied_to.join(", "));
+                    t.push(')');
+                }
+            });
+            let shape = cell(&mut text, |t| write_shape(t, &r.output_shape));
+            let params = cell(&mut text, |t| match r.kind == RowKind::Group || r.params > 0 {
+                true => write_thousands(t, r.params),
+                false => t.push('-'),
+            });
+            let macs = cell(&mut text, |t| match &r.macs {
+                Some(m) if *m == super::DimValue::Int(0) && r.kind == RowKind::Layer => t.push('-'),
+                Some(m) => write_dim_thousands(t, m),
+                None => t.push_str("uncounted"),
+            });
+            Cells { indent: 2 * r.depth.saturating_sub(1), op, shape, params, macs }
         })
         .collect();
+    let text = text;
+    let row_cells = |r, c| row_cells(r, c, &text);
     let mut widths = headers.map(|h| h.chars().count());
-    for row in &cells {
-        for (w, c) in widths.iter_mut().zip(row) {
-            *w = (*w).max(c.chars().count());
+    for (r, c) in s.rows.iter().zip(&cells) {
+        for (i, (w, t)) in widths.iter_mut().zip(row_cells(r, c)).enumerate() {
+            let indent = if i == 0 { c.indent } else { 0 };
+            *w = (*w).max(indent + t.chars().count());
         }
     }
     let total_width = widths.iter().sum::<usize>() + 2 * (widths.len() - 1);
     let rule = rule_char.repeat(total_width);
     let heavy = heavy_char.repeat(total_width);
-    let line = |cols: &[String; 5]| {
-        let mut l = String::new();
-        for (i, (c, w)) in cols.iter().zip(widths).enumerate() {
-            let pad = w - c.chars().count();
+    // One line of cells into `out`, the first indented by `indent`: left-aligned text columns,
+    // right-aligned numbers, no trailing blanks.
+    let line = |out: &mut String, indent: usize, cols: [&str; 5]| {
+        let start = out.len();
+        let spaces = |out: &mut String, mut n: usize| {
+            const SPACES: &str = "                                ";
+            while n > 0 {
+                let k = n.min(SPACES.len());
+                out.push_str(&SPACES[..k]);
+                n -= k;
+            }
+        };
+        for (i, (c, w)) in cols.into_iter().zip(widths).enumerate() {
+            let pad = w - c.chars().count() - if i == 0 { indent } else { 0 };
+            if i == 0 {
+                spaces(out, indent);
+            }
             if i >= 3 {
-                l.push_str(&" ".repeat(pad));
-                l.push_str(c);
+                spaces(out, pad);
+                out.push_str(c);
             } else {
-                l.push_str(c);
-                if i < 4 {
-                    l.push_str(&" ".repeat(pad));
-                }
+                out.push_str(c);
+                spaces(out, pad);
             }
             if i < 4 {
-                l.push_str("  ");
+                out.push_str("  ");
             }
         }
-        l.trim_end().to_string()
+        let kept = out[start..].trim_end().len();
+        out.truncate(start + kept);
     };
 
     let mut out = String::new();
@@ -104,12 +153,15 @@ pub fn render_table(s: &Summary, style: TableStyle) -> String {
     }
     out.push_str(&heavy);
     out.push('\n');
-    out.push_str(&bold(&line(&headers.map(String::from))));
+    let mut heading = String::new();
+    line(&mut heading, 0, headers);
+    out.push_str(&bold(&heading));
     out.push('\n');
     out.push_str(&rule);
     out.push('\n');
-    for row in &cells {
-        out.push_str(&line(row));
+    out.reserve(s.rows.len() * (total_width + 1));
+    for (r, c) in s.rows.iter().zip(&cells) {
+        line(&mut out, c.indent, row_cells(r, c));
         out.push('\n');
     }
     if s.truncated {
