@@ -40,6 +40,14 @@ pub enum Initializer {
 }
 
 impl Initializer {
+    /// The bytes its values take in a file.
+    pub fn byte_len(&self) -> u64 {
+        match self {
+            Initializer::F32 { data, .. } => 4 * data.len() as u64,
+            Initializer::I64 { data, .. } => 8 * data.len() as u64,
+        }
+    }
+
     pub fn dims(&self) -> &[i64] {
         match self {
             Initializer::F32 { dims, .. } | Initializer::I64 { dims, .. } => dims,
@@ -78,7 +86,16 @@ pub enum ExportError {
     Opset(i64),
     #[error("the graph has errors: compile the spec and fix them first")]
     Failed,
+    /// More weight bytes than one protobuf message holds.
+    #[error(
+        "the weights take {:.2} GiB: an ONNX file holds at most 2 GiB (protobuf's limit on one message), and wick does not write weights as external data yet",
+        *.0 as f64 / (1u64 << 30) as f64
+    )]
+    TooLarge(u64),
 }
+
+/// protobuf's limit on one message's size, and so an ONNX file's without external data.
+pub const MAX_FILE_BYTES: u64 = i32::MAX as u64;
 
 /// One layer that cannot be exported.
 #[derive(Debug)]
@@ -115,11 +132,27 @@ fn mapping(kind: &str) -> Option<fn(&mut NodeCtx) -> Mapped> {
 
 /// `graph` with `weights` as an ONNX model of operator set `opset`, in eval mode.
 pub fn export(graph: &Graph, weights: &Weights, opset: i64) -> Result<ModelProto, ExportError> {
+    export_within(graph, weights, opset, MAX_FILE_BYTES)
+}
+
+/// [`export`], refusing a model of more than `limit` bytes.
+fn export_within(
+    graph: &Graph,
+    weights: &Weights,
+    opset: i64,
+    limit: u64,
+) -> Result<ModelProto, ExportError> {
     if !OPSETS.contains(&opset) {
         return Err(ExportError::Opset(opset));
     }
     if graph.order.iter().any(|id| graph.node(*id).failed()) {
         return Err(ExportError::Failed);
+    }
+    // Checked before any initializer is copied: a model past the limit (tinyllama_1_1b's 4.4
+    // GB) is refused without making a second copy of its weights first.
+    let weight_bytes: u64 = weights.values().map(Initializer::byte_len).sum();
+    if weight_bytes > limit {
+        return Err(ExportError::TooLarge(weight_bytes));
     }
     let mut out = Emitter {
         bindings: graph.bindings(),
@@ -178,14 +211,18 @@ pub fn export(graph: &Graph, weights: &Weights, opset: i64) -> Result<ModelProto
         output,
         ..GraphProto::default()
     };
-    Ok(ModelProto {
+    let model = ModelProto {
         ir_version: if opset >= 19 { 9 } else { 8 },
         opset_import: vec![OperatorSetIdProto { domain: String::new(), version: opset }],
         producer_name: "wick".into(),
         producer_version: env!("CARGO_PKG_VERSION").into(),
         graph: Some(graph_proto),
         ..ModelProto::default()
-    })
+    };
+    match prost::Message::encoded_len(&model) as u64 {
+        bytes if bytes > limit => Err(ExportError::TooLarge(bytes)),
+        _ => Ok(model),
+    }
 }
 
 fn display_path(node: &Node) -> String {
@@ -488,5 +525,30 @@ impl NodeCtx<'_, '_> {
                 ))
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_model_past_the_size_limit_is_refused_before_its_weights_are_copied() {
+        let spec = "model M { input x: [1, 4]\n output y = x |> fc: Linear(4) }";
+        let compiled = crate::compile_source("m.wick", spec, &crate::Options::default());
+        let graph = compiled.graph.unwrap();
+        let mut weights = Weights::new();
+        weights.insert("fc.weight".into(), Initializer::F32 { dims: vec![4, 4], data: vec![0.5; 16] });
+        weights.insert("fc.bias".into(), Initializer::F32 { dims: vec![4], data: vec![0.0; 4] });
+        // 80 bytes of weights: refused under 80, and at 80 by the whole file's size.
+        assert!(matches!(export_within(&graph, &weights, 17, 79), Err(ExportError::TooLarge(80))));
+        assert!(matches!(export_within(&graph, &weights, 17, 80), Err(ExportError::TooLarge(n)) if n > 80));
+        assert!(export_within(&graph, &weights, 17, 10_000).is_ok());
+        // tinyllama_1_1b's f32 weights.
+        let message = ExportError::TooLarge(4_400_411_648).to_string();
+        assert!(
+            message.starts_with("the weights take 4.10 GiB: an ONNX file holds at most 2 GiB"),
+            "{message}"
+        );
     }
 }
