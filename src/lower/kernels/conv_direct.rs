@@ -30,10 +30,12 @@ const R: usize = 8;
 const J: usize = 16;
 
 /// Whether the direct kernel serves a convolution on `grid` with `groups` from `c` to `o`
-/// channels: ungrouped, on maps of at most 16x16 windows, at most 256 channels on each side,
-/// where im2col's runs are short and its columns matrix is the cost (see BENCHMARKS.md).
+/// channels: ungrouped, 8 to 64 input channels, at most 64 output channels, at most 32x32
+/// windows. Measured against im2col + gemm (forward and backward, batch 64, 3x3, BENCHMARKS.md):
+/// 1.05-4.5x from 8x8 to 32x32 at 32-64 channels; with one input channel the tiles are an
+/// eighth full (0.2x), and at 128 channels and more gemm's blocking wins (0.4-0.8x).
 pub fn applies(grid: &Grid, groups: usize, c: usize, o: usize) -> bool {
-    groups == 1 && grid.positions() <= 256 && c <= 256 && o <= 256
+    groups == 1 && (R..=64).contains(&c) && o <= 64 && grid.positions() <= 1024
 }
 
 /// `conv2d` of `x` `[N, C, H, W]` with `weight` `[O, C, kh, kw]` on `grid`, plus `bias` `[O]`:
@@ -150,19 +152,71 @@ impl Dims {
     }
 }
 
-/// `acc[r][j] += rows[r][k] * panel[k][j]` over `k`: `R` pixels' channel vectors against a
-/// panel of `J` columns.
+/// `acc + a * b`, `J` lanes.
 #[inline(always)]
-fn tile<T: MulAdd, const FUSED: bool>(rows: &[&[T]; R], panel: &[T], acc: &mut [[T; J]; R]) {
+fn lanes<T: MulAdd, const FUSED: bool>(a: T, b: &[T; J], mut acc: [T; J]) -> [T; J] {
+    for j in 0..J {
+        acc[j] = a.mul_add_to::<FUSED>(b[j], acc[j]);
+    }
+    acc
+}
+
+/// `acc[r][j] + a[r] * b[j]`: one step of a register tile. The rows are written out, not a
+/// loop over `r`: LLVM vectorizes a loop over the 8 rows with gathers and scatters (stride
+/// `J`), where each row's `J` lanes are one vector.
+#[inline(always)]
+fn outer<T: MulAdd, const FUSED: bool>(a: [T; R], b: &[T; J], acc: [[T; J]; R]) -> [[T; J]; R] {
+    let [c0, c1, c2, c3, c4, c5, c6, c7] = acc;
+    [
+        lanes::<T, FUSED>(a[0], b, c0),
+        lanes::<T, FUSED>(a[1], b, c1),
+        lanes::<T, FUSED>(a[2], b, c2),
+        lanes::<T, FUSED>(a[3], b, c3),
+        lanes::<T, FUSED>(a[4], b, c4),
+        lanes::<T, FUSED>(a[5], b, c5),
+        lanes::<T, FUSED>(a[6], b, c6),
+        lanes::<T, FUSED>(a[7], b, c7),
+    ]
+}
+
+/// `acc[r][j] + sum over k of rows[r][k] * panel[k][j]`: `R` pixels' channel vectors against
+/// a panel of `J` columns. The accumulators are taken and returned by value so that they stay
+/// in registers (a borrowed array is kept in memory, a gather and scatter a step).
+#[inline(always)]
+fn tile<T: MulAdd, const FUSED: bool>(rows: [&[T]; R], panel: &[T], mut acc: [[T; J]; R]) -> [[T; J]; R] {
+    let len = panel.len() / J;
+    // Exactly `len` long, so indexing by k < len needs no bounds check.
+    let rows = rows.map(|row| &row[..len]);
+    let [r0, r1, r2, r3, r4, r5, r6, r7] = rows;
     for (k, line) in panel.chunks_exact(J).enumerate() {
         let Ok(line) = <&[T; J]>::try_from(line) else { continue };
-        for (acc, row) in acc.iter_mut().zip(rows) {
-            let a = row[k];
-            for (acc, b) in acc.iter_mut().zip(line) {
-                *acc = a.mul_add_to::<FUSED>(*b, *acc);
+        acc = outer::<T, FUSED>([r0[k], r1[k], r2[k], r3[k], r4[k], r5[k], r6[k], r7[k]], line, acc);
+    }
+    acc
+}
+
+/// `sum over pixels p of x(p)[r] * dy(p)[j]` for `R` input channels of the padded image and
+/// `J` channels of the output gradient: one tile of a weight gradient.
+#[inline(always)]
+fn pixel_sum<T: MulAdd, const FUSED: bool>(
+    d: &Dims,
+    (image, x0): (&[T], usize),
+    (grad, y0): (&[T], usize),
+) -> [[T; J]; R] {
+    let mut acc = [[T::from_f64(0.0); J]; R];
+    let [rows, cols] = d.grid.0;
+    // Rows and columns of windows as two loops: a division per pixel costs as much as the tile.
+    for oy in 0..d.oh {
+        for ox in 0..d.ow {
+            let (p, base) = (oy * d.ow + ox, oy * rows.stride * d.wp + ox * cols.stride);
+            let x = <&[T; R]>::try_from(&image[(base * d.c_pad + x0)..][..R]);
+            let dy = <&[T; J]>::try_from(&grad[p * d.o_pad + y0..][..J]);
+            if let (Ok(x), Ok(dy)) = (x, dy) {
+                acc = outer::<T, FUSED>(*x, dy, acc);
             }
         }
     }
+    acc
 }
 
 /// What the forward's tasks read: the padded image, the packed weights `[tap, O / J, C, J]`
@@ -183,12 +237,13 @@ fn forward_image<T: MulAdd, const FUSED: bool>(f: &Forward<'_, T>, n: usize, out
     let zero = T::from_f64(0.0);
     for p0 in (0..positions).step_by(R) {
         let (block, real) = d.block(p0);
+        let bases = block.map(|p| d.base(p));
         for ob in 0..d.o_pad / J {
             let mut acc = [[zero; J]; R];
             for t in 0..d.taps() {
-                let rows = block.map(|p| &image[(d.base(p) + d.offset(t)) * d.c_pad..][..d.c]);
+                let rows = bases.map(|b| &image[(b + d.offset(t)) * d.c_pad..][..d.c]);
                 let panel = &f.panels[(t * d.o_pad / J + ob) * d.c * J..][..d.c * J];
-                tile::<T, FUSED>(&rows, panel, &mut acc);
+                acc = tile::<T, FUSED>(rows, panel, acc);
             }
             for (j, o) in (ob * J..d.o.min(ob * J + J)).enumerate() {
                 let b = f.bias.map_or(zero, |b| b[o]);
@@ -217,13 +272,13 @@ fn input_grad_image<T: MulAdd, const FUSED: bool>(g: &InputGrad<'_, T>, n: usize
     for p0 in (0..d.positions()).step_by(R) {
         let (block, real) = d.block(p0);
         let rows = block.map(|p| &grad[p * d.o_pad..][..d.o]);
+        let bases = block.map(|p| d.base(p));
         for cb in 0..d.c_panels / J {
             for t in 0..d.taps() {
-                let mut acc = [[zero; J]; R];
                 let panel = &g.panels[(t * d.c_panels / J + cb) * d.o * J..][..d.o * J];
-                tile::<T, FUSED>(&rows, panel, &mut acc);
-                for (p, acc) in block.iter().zip(&acc).take(real) {
-                    let dst = &mut out[(d.base(*p) + d.offset(t)) * d.c_panels + cb * J..][..J];
+                let acc = tile::<T, FUSED>(rows, panel, [[zero; J]; R]);
+                for (base, acc) in bases.iter().zip(&acc).take(real) {
+                    let dst = &mut out[(base + d.offset(t)) * d.c_panels + cb * J..][..J];
                     dst.iter_mut().zip(acc).for_each(|(d, a)| *d += *a);
                 }
             }
@@ -246,7 +301,6 @@ struct WeightGrad<'a, T> {
 fn weight_grad_part<T: MulAdd, const FUSED: bool>(g: &WeightGrad<'_, T>, part: usize, out: &mut [T]) {
     let d = &g.d;
     let (pixels, positions) = (d.hp * d.wp * d.c_pad, d.positions());
-    let zero = T::from_f64(0.0);
     let images = part * g.per_part..d.n.min((part + 1) * g.per_part);
     for n in images {
         let image = &g.image[n * pixels..][..pixels];
@@ -254,18 +308,8 @@ fn weight_grad_part<T: MulAdd, const FUSED: bool>(g: &WeightGrad<'_, T>, part: u
         for t in 0..d.taps() {
             for cb in 0..d.c_pad / R {
                 for ob in 0..d.o_pad / J {
-                    let mut acc = [[zero; J]; R];
-                    for p in 0..positions {
-                        let x = &image[(d.base(p) + d.offset(t)) * d.c_pad + cb * R..][..R];
-                        let Ok(dy) = <&[T; J]>::try_from(&grad[p * d.o_pad + ob * J..][..J]) else {
-                            continue;
-                        };
-                        for (acc, a) in acc.iter_mut().zip(x) {
-                            for (acc, b) in acc.iter_mut().zip(dy) {
-                                *acc = a.mul_add_to::<FUSED>(*b, *acc);
-                            }
-                        }
-                    }
+                    let x = (image, d.offset(t) * d.c_pad + cb * R);
+                    let acc = pixel_sum::<T, FUSED>(d, x, (grad, ob * J));
                     let at = ((t * d.c_pad / R + cb) * d.o_pad / J + ob) * R * J;
                     let dst = out[at..][..R * J].iter_mut();
                     dst.zip(acc.iter().flatten()).for_each(|(d, a)| *d += *a);
