@@ -15,7 +15,7 @@ use super::cpu::composing;
 use super::im2col::Grid;
 use super::pad::{pad, PadMode};
 use super::pool::Axis;
-use super::{conv_composed, conv_mm};
+use super::{conv_composed, conv_direct, conv_mm};
 
 /// Geometry of a convolution over `n` spatial axes, one entry per axis.
 #[derive(Clone, Debug, PartialEq)]
@@ -176,8 +176,9 @@ pub fn conv_transpose2d(
     add_bias(y, bias)
 }
 
-/// `conv_mm`'s convolution on `grid`, or in a pass whose gradients are differentiated again,
-/// the composition whose backward is differentiable too (`conv_composed`).
+/// The convolution on `grid`: direct on small maps (`conv_direct`), else `conv_mm`'s im2col;
+/// or in a pass whose gradients are differentiated again, the composition whose backward is
+/// differentiable too (`conv_composed`).
 fn on_grid(
     x: &Tensor,
     weight: &Tensor,
@@ -186,9 +187,12 @@ fn on_grid(
     transposed: bool,
     train: bool,
 ) -> Result<Tensor> {
-    match composing() {
-        true => conv_composed::conv2d(x, weight, bias, layout, transposed),
-        false => conv_mm::conv2d(x, weight, bias, layout, transposed, train),
+    let (grid, groups) = layout;
+    let direct = !transposed && conv_direct::applies(&grid, groups, x.dim(1)?, weight.dim(0)?);
+    match (composing(), direct) {
+        (true, _) => conv_composed::conv2d(x, weight, bias, layout, transposed),
+        (false, true) => conv_direct::conv2d(x, weight, bias, grid, train),
+        (false, false) => conv_mm::conv2d(x, weight, bias, layout, transposed, train),
     }
 }
 

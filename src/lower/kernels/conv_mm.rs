@@ -232,7 +232,7 @@ impl WeightedOp for ConvMm {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use candle_core::{DType, Var};
 
     use super::*;
@@ -240,7 +240,7 @@ mod tests {
     use crate::lower::kernels::pool::Axis;
 
     /// Values in [-2, 2] that follow no pattern a transposed axis could keep: `2 sin(1.7 i + seed)`.
-    fn var(shape: &[usize], seed: u64) -> Var {
+    pub(crate) fn var(shape: &[usize], seed: u64) -> Var {
         let n: usize = shape.iter().product();
         let t = Tensor::arange(0u32, n as u32, &Device::Cpu).and_then(|t| t.to_dtype(DType::F64));
         let t = t.and_then(|t| t.affine(1.7, seed as f64)?.sin()?.affine(2.0, 0.0)?.reshape(shape));
@@ -248,7 +248,13 @@ mod tests {
     }
 
     /// An axis of `input` pixels; the window count follows from the padding on both sides.
-    fn axis(input: usize, kernel: usize, stride: usize, padding: (usize, usize), dilation: usize) -> Axis {
+    pub(crate) fn axis(
+        input: usize,
+        kernel: usize,
+        stride: usize,
+        padding: (usize, usize),
+        dilation: usize,
+    ) -> Axis {
         let output = (input + padding.0 + padding.1 - dilation * (kernel - 1) - 1) / stride + 1;
         Axis { input, output, kernel, stride, padding: padding.0, dilation }
     }

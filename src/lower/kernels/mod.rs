@@ -8,6 +8,7 @@ pub mod batch_norm;
 pub mod bias;
 pub mod conv;
 pub mod conv_composed;
+pub mod conv_direct;
 pub mod conv_mm;
 pub mod cpu;
 pub mod gate;
