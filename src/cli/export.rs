@@ -29,16 +29,7 @@ pub struct ExportArgs {
 }
 
 pub fn run(args: ExportArgs) -> ExitCode {
-    match export(&args) {
-        Ok(line) => {
-            eprintln!("{line}");
-            ExitCode::SUCCESS
-        }
-        Err((code, message)) => {
-            eprintln!("error: {}", message.trim_end());
-            ExitCode::from(code)
-        }
-    }
+    super::report(export(&args))
 }
 
 fn export(args: &ExportArgs) -> Result<String, (u8, String)> {

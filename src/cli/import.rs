@@ -29,16 +29,7 @@ pub struct ImportArgs {
 }
 
 pub fn run(args: ImportArgs) -> ExitCode {
-    match import(&args) {
-        Ok(line) => {
-            eprintln!("{line}");
-            ExitCode::SUCCESS
-        }
-        Err((code, message)) => {
-            eprintln!("error: {}", message.trim_end());
-            ExitCode::from(code)
-        }
-    }
+    super::report(import(&args))
 }
 
 fn import(args: &ImportArgs) -> Result<String, (u8, String)> {

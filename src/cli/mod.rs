@@ -159,6 +159,21 @@ pub enum Format {
     Csv,
 }
 
+/// A command's outcome: its one line of news on standard error and success, or its error and
+/// exit code.
+fn report(outcome: Result<String, (u8, String)>) -> ExitCode {
+    match outcome {
+        Ok(line) => {
+            eprintln!("{line}");
+            ExitCode::SUCCESS
+        }
+        Err((code, message)) => {
+            eprintln!("error: {}", message.trim_end());
+            ExitCode::from(code)
+        }
+    }
+}
+
 fn parse_binding(s: &str) -> Result<(String, i64), String> {
     let (name, value) = s.split_once('=').ok_or_else(|| format!("expected NAME=VALUE, found `{s}`"))?;
     let value: i64 = value.trim().parse().map_err(|_| format!("`{value}` is not an integer"))?;

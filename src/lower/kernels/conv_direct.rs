@@ -35,8 +35,15 @@ const J: usize = 16;
 /// 1.05-4.5x from 8x8 to 32x32 at 32-64 channels; with one input channel the tiles are an
 /// eighth full (0.2x), and at 128 channels and more gemm's blocking wins (0.4-0.8x).
 pub fn applies(grid: &Grid, groups: usize, c: usize, o: usize) -> bool {
-    groups == 1 && (R..=64).contains(&c) && o <= 64 && grid.positions() <= 1024
+    OPTIMIZED && groups == 1 && (R..=64).contains(&c) && o <= 64 && grid.positions() <= 1024
 }
+
+/// Whether wick itself is compiled with optimisations (`debug_assertions` off, as in a release
+/// build or a bench). The kernel's loops are only fast once the compiler has turned them into
+/// register tiles: unoptimised, a training step of the digits CNN took 10x as long with it as
+/// with im2col and the gemm crate (which the dev profile optimises as a dependency). Its own
+/// tests call it directly, whatever the build.
+const OPTIMIZED: bool = !cfg!(debug_assertions);
 
 /// `conv2d` of `x` `[N, C, H, W]` with `weight` `[O, C, kh, kw]` on `grid`, plus `bias` `[O]`:
 /// `[N, O, oh, ow]`. In training (`train`) the padded image is kept for the backward.
@@ -49,27 +56,22 @@ pub trait MulAdd: Elem {
     fn mul_add_to<const FUSED: bool>(self, b: Self, acc: Self) -> Self;
 }
 
-impl MulAdd for f32 {
-    #[inline(always)]
-    fn mul_add_to<const FUSED: bool>(self, b: Self, acc: Self) -> Self {
-        if FUSED {
-            self.mul_add(b, acc)
-        } else {
-            self * b + acc
+macro_rules! mul_add_for {
+    ($($t:ty),*) => {$(
+        impl MulAdd for $t {
+            #[inline(always)]
+            fn mul_add_to<const FUSED: bool>(self, b: Self, acc: Self) -> Self {
+                if FUSED {
+                    self.mul_add(b, acc)
+                } else {
+                    self * b + acc
+                }
+            }
         }
-    }
+    )*};
 }
 
-impl MulAdd for f64 {
-    #[inline(always)]
-    fn mul_add_to<const FUSED: bool>(self, b: Self, acc: Self) -> Self {
-        if FUSED {
-            self.mul_add(b, acc)
-        } else {
-            self * b + acc
-        }
-    }
-}
+mul_add_for!(f32, f64);
 
 /// The sizes of one convolution, in the padded channels-last layout.
 #[derive(Clone, Copy, Debug)]
