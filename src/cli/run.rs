@@ -196,9 +196,7 @@ fn write_outputs(path: &str, outputs: &BTreeMap<String, Tensor>) -> Result<(), F
         };
         files::replace_file(Path::new(path), |tmp| t.write_npy(tmp).map_err(std::io::Error::other))
     } else {
-        files::replace_file(Path::new(path), |tmp| {
-            candle_core::safetensors::save(&on_cpu, tmp).map_err(std::io::Error::other)
-        })
+        files::save_safetensors(Path::new(path), &on_cpu)
     };
     written.map_err(|e| Failure(EXIT_USAGE, format!("cannot write `{path}`: {e}")))?;
     eprintln!("wrote {} to {path}", outputs.keys().cloned().collect::<Vec<_>>().join(", "));

@@ -266,11 +266,8 @@ impl ParamStore {
     /// as it was).
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), super::LowerError> {
         let path = path.as_ref();
-        let tensors: HashMap<String, Tensor> = self.state_dict().into_iter().collect();
-        crate::train::files::replace_file(path, |tmp| {
-            candle_core::safetensors::save(&tensors, tmp).map_err(std::io::Error::other)
-        })
-        .map_err(|e| super::LowerError::Usage(format!("cannot write `{}`: {e}", path.display())))
+        crate::train::files::save_safetensors(path, &self.state_dict())
+            .map_err(|e| super::LowerError::Usage(format!("cannot write `{}`: {e}", path.display())))
     }
 
     /// Loads a safetensors file keyed like a PyTorch `state_dict`, read by the data readers'

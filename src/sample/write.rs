@@ -42,9 +42,7 @@ pub fn write(path: &Path, outputs: &BTreeMap<String, Tensor>, range: (f32, f32))
         .map(|(name, t)| Ok((name.clone(), t.to_device(&Device::Cpu)?)))
         .collect::<candle_core::Result<HashMap<_, _>>>()?;
     let written = match format {
-        Format::Safetensors => files::replace_file(path, |tmp| {
-            candle_core::safetensors::save(&on_cpu, tmp).map_err(std::io::Error::other)
-        }),
+        Format::Safetensors => files::save_safetensors(path, &on_cpu),
         Format::Npy => {
             let t = only(&on_cpu, "npy")?;
             files::replace_file(path, |tmp| t.write_npy(tmp).map_err(std::io::Error::other))

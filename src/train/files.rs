@@ -127,6 +127,21 @@ pub fn replace_file(path: &Path, write: impl FnOnce(&Path) -> io::Result<()>) ->
     write_replacing(path, write, true)
 }
 
+/// Tensors to a safetensors file at `path` by [`replace_file`] (so the old file or the whole new
+/// one, never a part), each moved to the CPU first. The one way wick writes weights and outputs.
+#[cfg(feature = "lower")]
+pub fn save_safetensors<'a>(
+    path: &Path,
+    tensors: impl IntoIterator<Item = (&'a String, &'a candle_core::Tensor)>,
+) -> io::Result<()> {
+    let on_cpu = tensors
+        .into_iter()
+        .map(|(name, t)| Ok((name.clone(), t.to_device(&candle_core::Device::Cpu)?)))
+        .collect::<candle_core::Result<std::collections::HashMap<_, _>>>()
+        .map_err(io::Error::other)?;
+    replace_file(path, |tmp| candle_core::safetensors::save(&on_cpu, tmp).map_err(io::Error::other))
+}
+
 fn write_replacing(path: &Path, write: impl FnOnce(&Path) -> io::Result<()>, sync: bool) -> io::Result<()> {
     let existing = match std::fs::symlink_metadata(path) {
         Ok(m) if m.is_file() => Some(m.permissions()),
