@@ -157,6 +157,9 @@ fn finish(loaded: Loaded, opts: &Options) -> Compiled {
         return Compiled { sources, graph: None, analysis: None, diagnostics: diags, train };
     }
     let (graph, elab_diags) = elab::elaborate(&modules, opts);
+    // The syntax tree is done with: freed before the graph is counted and summarised (the
+    // analysis and a summary's rows would otherwise come on top of it).
+    drop(modules);
     diags.extend(elab_diags);
     analyzed(sources, graph, diags, train)
 }

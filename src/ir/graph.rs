@@ -53,12 +53,12 @@ impl Node {
     }
 }
 
-/// An edge: which output feeds which input, and the tensor's type.
-#[derive(Clone, Debug)]
+/// An edge: which output feeds which input. Its tensor's type is the source's output
+/// ([`Graph::tensor_type`]), kept once there rather than again on every edge that reads it.
+#[derive(Clone, Copy, Debug)]
 pub struct Edge {
     pub src_port: u16,
     pub dst_port: u16,
-    pub ty: TensorType,
 }
 
 /// One block call on the way to a node: "in BasicBlock called at resnet18.wick:12:9 as layer1.0".
@@ -172,8 +172,8 @@ impl Graph {
             }
         }
         self.order.push(id);
-        for (dst_port, (from, ty)) in draft.inputs.into_iter().zip(draft.types).enumerate() {
-            self.g.add_edge(from.node.0, id.0, Edge { src_port: from.port, dst_port: dst_port as u16, ty });
+        for (dst_port, from) in draft.inputs.into_iter().enumerate() {
+            self.g.add_edge(from.node.0, id.0, Edge { src_port: from.port, dst_port: dst_port as u16 });
         }
         id
     }

@@ -14,7 +14,7 @@ use petgraph::Direction;
 use super::{shape_text, thousands, DimValue};
 use crate::check::Analysis;
 use crate::ir::dim::Bindings;
-use crate::ir::graph::{Graph, NodeId};
+use crate::ir::graph::{Graph, NodeId, TensorRef};
 use crate::ir::tensor::{DType, TensorType};
 
 pub use dot::render_dot;
@@ -330,7 +330,8 @@ pub fn build(graph: &Graph, analysis: &Analysis, depth: Option<usize>) -> Drawin
         incoming.sort_by_key(|e| e.weight().dst_port);
         for e in incoming {
             let (Some(&from), Some(&to)) = (drawn.get(&NodeId(e.source())), drawn.get(&id)) else { continue };
-            let label = type_text(&e.weight().ty, &bindings);
+            let tensor = TensorRef { node: NodeId(e.source()), port: e.weight().src_port };
+            let label = graph.tensor_type(tensor).map_or("?".into(), |t| type_text(t, &bindings));
             if from != to && seen.insert((from, to, label.clone())) {
                 edges.push(DrawEdge { from, to, label });
             }
