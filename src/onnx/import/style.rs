@@ -61,10 +61,10 @@ pub(super) fn equal_linear(b: &mut Builder, n: &NodeProto, path: &str) -> Result
     let [out, in_features] = dims[..] else { return Err(format!("`{w}` is not a matrix")) };
     let bias = n.input.get(2).filter(|s| !s.is_empty()).map(|_| const_input(b, n, 2)).transpose()?;
     let alpha = attr_float(n, "alpha").unwrap_or(1.0);
-    // Without a bias, beta says nothing: the gain alone gives lr_mul.
+    // Without a bias, beta says nothing: the gain alone gives lr_mul, as the f32 it was.
     let lr_mul = match bias {
         Some(_) => attr_float(n, "beta").unwrap_or(1.0),
-        None => alpha * (in_features as f64).sqrt(),
+        None => super::as_written((alpha * (in_features as f64).sqrt()) as f32),
     };
     if !is_gain(alpha, lr_mul / (in_features as f64).sqrt()) {
         return Err(format!("alpha {alpha} is not lr_mul {lr_mul} / sqrt({in_features})"));
