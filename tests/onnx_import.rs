@@ -133,6 +133,24 @@ fn gpt2_small_reads_back_with_the_specs_figures() {
     round_trip("gpt2_small", &text, &[("N", 2), ("L", 8)]);
 }
 
+/// StyleGAN's layers and the VAE's `randn_like` come back as their ops from the compositions
+/// export writes for them (EqualLinear's gains as Gemm's alpha and beta, the unfused modulated
+/// convolution, the minibatch statistic, the expanded constant, `RandomNormalLike`), with the
+/// batch a dim of the file in the last case.
+#[test]
+fn stylegan_and_the_vae_read_back_with_the_specs_figures() {
+    round_trip("stylegan_mapping", &catalog("stylegan_mapping"), &[("N", 2)]);
+    round_trip("stylegan_digits", &catalog("stylegan_digits"), &[("N", 6)]);
+    round_trip("vae", &catalog("vae"), &[("N", 2)]);
+    let layers = "dim N\nmodel M { input z: [N, 6]\n input a: [N, 3, 7, 5]\n \
+                  w = z |> fc: EqualLinear(5, lr_mul=0.1) |> nb: EqualLinear(5, bias=false)\n \
+                  x = w |> c: ConstantInput(3, size=5) |> m: ModulatedConv2d(w, 4, 3) |> n: NoiseInjection\n \
+                  output y = x |> rgb: ModulatedConv2d(w, 2, 1, demodulate=false) |> MinibatchStd(2)\n \
+                  output d = a |> e: EqualConv2d(4, 3, stride=2, padding=1) |> f: EqualConv2d(2, 1, bias=false)\n \
+                  output r = randn_like(w) }";
+    round_trip("stylegan_layers", layers, &[]);
+}
+
 #[test]
 fn the_weights_come_back_under_the_graphs_parameter_paths() {
     let text = "dim N = 2\nmodel M { input x: [N, 3, 8, 8]\n output y = x |> c: Conv2d(4, 3) |> bn: BatchNorm2d |> Flatten |> fc: Linear(5) }";

@@ -12,6 +12,7 @@ mod nn;
 mod norm;
 mod rnn;
 mod sequence;
+mod style;
 mod tensor;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -128,6 +129,7 @@ fn mapping(kind: &str) -> Option<fn(&mut NodeCtx) -> Mapped> {
         .or_else(|| attention::mapping(kind))
         .or_else(|| sequence::mapping(kind))
         .or_else(|| rnn::mapping(kind))
+        .or_else(|| style::mapping(kind))
 }
 
 /// `graph` with `weights` as an ONNX model of operator set `opset`, in eval mode.

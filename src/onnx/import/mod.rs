@@ -20,6 +20,7 @@ mod nn;
 mod norm;
 mod rnn;
 mod sequence;
+mod style;
 mod tensor;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -268,6 +269,7 @@ const COMPOSITES: &[Composite] = &[
     tensor::zeros_like,
     attention::scaled_dot_product_attention,
     attention::rotary_embedding,
+    style::layer,
 ];
 
 /// A group as one composite op when it is one, else node by node; the node that could not be

@@ -1,6 +1,6 @@
 //! Layers with weights and windows: convolution, `Gemm` and `MatMul` by a constant as `Linear`
 //! (with the `Transpose`, `MatMul`, `Add` wick's exporter writes for a batch of matrices),
-//! pooling, and `Gather` from a constant table as `Embedding`.
+//! pooling, `Resize` as `Upsample`, and `Gather` from a constant table as `Embedding`.
 
 use super::builder::{int, int_list, Builder, Param};
 use super::{attr_int, attr_ints, Group};
@@ -23,6 +23,7 @@ pub(super) fn mapping(op_type: &str) -> Option<Mapping> {
             b.add("AdaptiveAvgPool2d", vec![("output_size", int(1))], vec![x], p, &[])
         },
         "Gather" => embedding,
+        "Resize" => resize,
         _ => return None,
     })
 }
@@ -99,12 +100,14 @@ fn conv(b: &mut Builder, n: &NodeProto, path: &str, transposed: bool) -> Result<
     b.add(kind, attrs, vec![x], path, &params)
 }
 
-/// `Gemm(x, W, b)` with `alpha = beta = 1`: `Linear`, its weight transposed when `transB` is 0.
+/// `Gemm(x, W, b)` with `alpha = beta = 1`: `Linear`, its weight transposed when `transB` is 0;
+/// with other gains, StyleGAN's `EqualLinear`.
 fn gemm(b: &mut Builder, n: &NodeProto, path: &str) -> Result<NodeId, String> {
-    if super::attr_float(n, "alpha").is_some_and(|a| a != 1.0)
-        || super::attr_float(n, "beta").is_some_and(|a| a != 1.0)
-        || attr_int(n, "transA").is_some_and(|t| t != 0)
-    {
+    let scaled = |name| super::attr_float(n, name).is_some_and(|a| a != 1.0);
+    if scaled("alpha") || scaled("beta") {
+        return super::style::equal_linear(b, n, path);
+    }
+    if attr_int(n, "transA").is_some_and(|t| t != 0) {
         return Err("only Gemm with alpha = beta = 1 and no transA is a Linear".into());
     }
     let x = input(b, n, 0)?;
@@ -188,6 +191,33 @@ fn pool(b: &mut Builder, n: &NodeProto, path: &str, kind: &str) -> Result<NodeId
             .push(("count_include_pad", AttrValue::Bool(attr_int(n, "count_include_pad").unwrap_or(0) != 0)));
     }
     b.add(kind, attrs, vec![x], path, &[])
+}
+
+/// `Resize` to constant sizes as wick's exporter writes `Upsample`: nearest with the source
+/// index floored, or linear and cubic with PyTorch's half-pixel or corner-aligned coordinates.
+fn resize(b: &mut Builder, n: &NodeProto, path: &str) -> Result<NodeId, String> {
+    let x = input(b, n, 0)?;
+    let sizes = n.input.get(3).and_then(|s| b.ints(s)).ok_or("only a Resize to constant sizes is read")?;
+    let spatial = sizes.get(2..).filter(|s| !s.is_empty()).ok_or("no spatial axes")?;
+    let attr = |name: &str, default: &str| super::attr_str(n, name).unwrap_or_else(|| default.into());
+    let (mode, coordinates) = (attr("mode", "nearest"), attr("coordinate_transformation_mode", "half_pixel"));
+    let corners = match (mode.as_str(), coordinates.as_str()) {
+        ("nearest", "asymmetric") if attr("nearest_mode", "round_prefer_floor") == "floor" => None,
+        ("linear" | "cubic", "half_pixel" | "pytorch_half_pixel") => Some(false),
+        ("linear" | "cubic", "align_corners") => Some(true),
+        _ => return Err(format!("Resize {mode} with {coordinates} coordinates is not PyTorch's")),
+    };
+    let mode = match (mode.as_str(), spatial.len()) {
+        ("nearest", _) => "nearest",
+        ("linear", 1) => "linear",
+        ("linear", 2) => "bilinear",
+        ("linear", 3) => "trilinear",
+        ("cubic", 2) => "bicubic",
+        _ => return Err(format!("{mode} over {} axes has no Upsample mode", spatial.len())),
+    };
+    let mut attrs = vec![("size", int_list(spatial)), ("mode", AttrValue::Str(mode.into()))];
+    attrs.extend(corners.map(|c| ("align_corners", AttrValue::Bool(c))));
+    b.add("Upsample", attrs, vec![x], path, &[])
 }
 
 /// `Gather(table, ids)` along axis 0 of a constant float matrix: `Embedding`; a constant index

@@ -1,5 +1,5 @@
 //! Normalisations: `BatchNormalization` with its running statistics as buffers, opset 17's
-//! `LayerNormalization`, and RMSNorm from the formula wick's exporter writes for it.
+//! `LayerNormalization`, and RMSNorm and PixelNorm from the formula wick's exporter writes.
 
 use super::builder::{int_list, Builder, Param};
 use super::nn::{const_input, input, Mapping};
@@ -73,7 +73,7 @@ fn layer_norm(b: &mut Builder, n: &NodeProto, path: &str) -> Result<NodeId, Stri
 }
 
 /// `x / sqrt(mean(x * x) + eps)` over the trailing axes, times a constant weight when one
-/// follows: `Mul, ReduceMean, Add, Sqrt, Div[, Mul]`.
+/// follows: `Mul, ReduceMean, Add, Sqrt, Div[, Mul]`; over the channels, PixelNorm.
 pub(super) fn rms_norm(b: &mut Builder, g: &Group) -> Result<NodeId, String> {
     let ops = g.op_types();
     let affine = match ops.as_slice() {
@@ -91,14 +91,20 @@ pub(super) fn rms_norm(b: &mut Builder, g: &Group) -> Result<NodeId, String> {
         None => b.ints(&const_input(b, mean, 1)?).ok_or("no axes")?,
     };
     let axes: Vec<i64> = axes.iter().map(|a| if *a < 0 { a + rank } else { *a }).collect();
+    let eps_name = g.nodes[2].input.iter().find(|i| b.is_const(i)).ok_or("no eps")?;
+    let eps = b.scalar(eps_name).ok_or("eps is not a scalar")?;
+    // StyleGAN's PixelNorm is the same formula over the channels (axis 1) at any rank: the
+    // layer name wick's exporter gives it (`pixelnorm`) tells the two apart.
+    let named_pixel_norm = g.path.rsplit('.').next().is_some_and(|s| s.starts_with("pixelnorm"));
+    if axes == [1] && !affine && named_pixel_norm {
+        return b.add("PixelNorm", vec![("eps", AttrValue::Float(eps))], vec![x], &g.path, &[]);
+    }
     if axes.is_empty()
         || axes.len() as i64 > rank
         || axes.iter().enumerate().any(|(k, a)| *a != rank - axes.len() as i64 + k as i64)
     {
         return Err("not over the trailing axes".into());
     }
-    let eps_name = g.nodes[2].input.iter().find(|i| b.is_const(i)).ok_or("no eps")?;
-    let eps = b.scalar(eps_name).ok_or("eps is not a scalar")?;
     let ty = b.ty(x);
     let normalized: Vec<i64> = ty.shape[(rank as usize - axes.len())..]
         .iter()

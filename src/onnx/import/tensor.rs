@@ -1,7 +1,8 @@
 //! Shape and arithmetic operators, one wick op each: elementwise arithmetic (a constant
 //! operand a `Parameter` layer holding it, or `scale` when it is one number), `MatMul`,
 //! `Reshape` and `Transpose` with constant arguments, `Flatten`, `Concat`, reductions, `Clip`;
-//! `Identity` and `Dropout` (eval mode) pass their input on. Anything else is no wick op.
+//! `Identity` and `Dropout` (eval mode) pass their input on; `RandomNormalLike` of N(0, 1) is
+//! `randn_like`. Anything else is no wick op.
 
 use super::builder::{int, int_list, Builder};
 use super::nn::{const_input, input};
@@ -15,6 +16,17 @@ pub(super) fn map(b: &mut Builder, n: &NodeProto, path: &str) -> Result<Vec<Tens
     let one = |r: Result<NodeId, String>| r.map(|id| vec![TensorRef { node: id, port: 0 }]);
     match n.op_type.as_str() {
         "Identity" | "Dropout" => Ok(vec![input(b, n, 0)?]),
+        // Standard normal draws of the input's type: `randn_like`.
+        "RandomNormalLike" => {
+            let standard = super::attr_float(n, "mean").unwrap_or(0.0) == 0.0
+                && super::attr_float(n, "scale").unwrap_or(1.0) == 1.0
+                && attr_int(n, "dtype").is_none();
+            if !standard {
+                return Err("only draws of N(0, 1) in the input's type are a randn_like".into());
+            }
+            let x = input(b, n, 0)?;
+            one(b.add("randn_like", vec![], vec![x], path, &[]))
+        }
         "Add" => one(position_parameter(b, n, path).or_else(|_| binary(b, n, path, "add"))),
         "Sub" => one(binary(b, n, path, "sub")),
         "Mul" => one(scaled(b, n, path, false)),
