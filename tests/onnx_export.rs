@@ -146,9 +146,13 @@ cross_check!(wgan_gp_digits_critic, "wgan_gp_digits", &[("N", 2)]);
 // 8 s, vit_b_16 12 s. Batch 2 for the attention models: tract 0.22 stops at batch 1 on their
 // graphs (`change_axes.rs`: not yet implemented). vgg16_bn is vgg16 with the batch norms the
 // ResNets check; tinyllama_1_1b's 4.4 GB is past an ONNX file's 2 GiB and is refused
-// (export's unit test); swin_t, vae and the StyleGAN layers have no mapping yet.
+// (export's unit test); vae and the StyleGAN layers have no mapping yet.
 cross_check!(alexnet, "alexnet", &[("N", 1), ("H", 224), ("W", 224)]);
 cross_check!(vgg16, "vgg16", &[("N", 1), ("H", 224), ("W", 224)]);
+// swin_t at 60 x 72: stage maps 15x18, 8x9, 4x5, 2x3, so the first two stages pad to whole
+// 7x7 windows and shift them (mask included), the last two fit one window (no shift), and
+// patch merging pads the odd 15 and 9.
+cross_check!(swin_t, "swin_t", &[("N", 2), ("H", 60), ("W", 72)]);
 
 cross_check!(vit_b_16, "vit_b_16", &[("N", 2), ("H", 32), ("W", 48)]);
 cross_check!(bert_base_like_encoder, "bert_base_like_encoder", &[("N", 2), ("L", 5)]);

@@ -8,11 +8,13 @@
 
 mod activation;
 mod attention;
+mod movement;
 mod nn;
 mod norm;
 mod rnn;
 mod sequence;
 mod tensor;
+mod window;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
@@ -128,6 +130,8 @@ fn mapping(kind: &str) -> Option<fn(&mut NodeCtx) -> Mapped> {
         .or_else(|| attention::mapping(kind))
         .or_else(|| sequence::mapping(kind))
         .or_else(|| rnn::mapping(kind))
+        .or_else(|| movement::mapping(kind))
+        .or_else(|| window::mapping(kind))
 }
 
 /// `graph` with `weights` as an ONNX model of operator set `opset`, in eval mode.

@@ -1,0 +1,146 @@
+//! Swin's ops as compositions, in torchvision's steps. `ShiftedWindowAttention`: the map padded
+//! to whole windows (`Pad`), rolled (`Slice`/`Concat`), cut into windows (`Reshape`,
+//! `Transpose`), attention within each window with the relative position bias gathered from
+//! its table by the index buffer (`Gather`) and, when shifted, the region mask (a constant),
+//! then the windows put back, the roll undone and the padding cut off. `patch_merging_pad`:
+//! an odd map padded, and the four step-2 slices of each 2x2 patch concatenated.
+
+use super::movement::roll_axis;
+use super::tensor::slice_axes;
+use super::{int, ints, Mapped, NodeCtx};
+use crate::ops::shifted_window_attention::{effective_shift, region_mask};
+
+pub(super) fn mapping(kind: &str) -> Option<fn(&mut NodeCtx) -> Mapped> {
+    Some(match kind {
+        "ShiftedWindowAttention" => shifted_window_attention,
+        "patch_merging_pad" => patch_merging_pad,
+        _ => return None,
+    })
+}
+
+/// The padding, the shift and the mask follow the map's size, so H, W and C must be bound;
+/// the batch may stay symbolic (every reshape infers it). Tensors are `[B, windows, ...]`
+/// throughout, so that the mask `[windows, n, n]` broadcasts over the batch and the heads.
+fn shifted_window_attention(c: &mut NodeCtx) -> Mapped {
+    let a = &c.node.attrs;
+    let attr = |name| a.int(name).map_err(|e| e.message);
+    let (win, shift, heads) = (attr("window")?, attr("shift")?, attr("num_heads")?);
+    let flag = |name| a.bool(name).map_err(|e| e.message);
+    let (qkv_bias, proj_bias) = (flag("qkv_bias")?, flag("proj_bias")?);
+    let x_ty = c.input_type(0)?.clone();
+    let size = [c.bound(&x_ty.shape[1], "the map's height")?, c.bound(&x_ty.shape[2], "the map's width")?];
+    let ch = c.bound(&x_ty.shape[3], "the channel count")?;
+    let padded = size.map(|s| (s + win - 1) / win * win);
+    let shifts = padded.map(|p| effective_shift(win as usize, shift as usize, p as usize) as i64);
+    let (rows, cols, n, d) = (padded[0] / win, padded[1] / win, win * win, ch / heads);
+    let windows = rows * cols;
+
+    let mut x = c.input(0)?;
+    if padded != size {
+        let pads = c.const_i64(&[0, 0, 0, 0, 0, padded[0] - size[0], padded[1] - size[1], 0]);
+        x = c.op("Pad", &[&x, &pads], vec![]);
+    }
+    for axis in [1, 2] {
+        x = roll_axis(c, &x, axis, -shifts[axis - 1], padded[axis - 1]);
+    }
+    let to = c.const_i64(&[-1, rows, win, cols, win, ch]);
+    x = c.op("Reshape", &[&x, &to], vec![]);
+    x = c.op("Transpose", &[&x], vec![ints("perm", &[0, 1, 3, 2, 4, 5])]);
+    let to = c.const_i64(&[-1, windows, n, ch]);
+    x = c.op("Reshape", &[&x, &to], vec![]);
+
+    // [B, windows, n, 3C] -> [3, B, windows, heads, n, d]: q, k and v by their index.
+    let qkv = project(c, &x, "qkv", qkv_bias)?;
+    let to = c.const_i64(&[-1, windows, n, 3, heads, d]);
+    let qkv = c.op("Reshape", &[&qkv, &to], vec![]);
+    let qkv = c.op("Transpose", &[&qkv], vec![ints("perm", &[3, 0, 1, 4, 2, 5])]);
+    let mut part = |i| {
+        let i = c.const_scalar_i64(i);
+        c.op("Gather", &[&qkv, &i], vec![int("axis", 0)])
+    };
+    let (q, k, v) = (part(0), part(1), part(2));
+    let scale = c.scalar((d as f64).powf(-0.5));
+    let q = c.op("Mul", &[&q, &scale], vec![]);
+    let k_t = c.op("Transpose", &[&k], vec![ints("perm", &[0, 1, 2, 4, 3])]);
+    let scores = c.op("MatMul", &[&q, &k_t], vec![]);
+
+    // The bias [heads, n, n] from the table [(2w-1)^2, heads] by the index [n^2].
+    let (table, index) = (c.weight("relative_position_bias_table")?, c.weight("relative_position_index")?);
+    let bias = c.op("Gather", &[&table, &index], vec![int("axis", 0)]);
+    let to = c.const_i64(&[n, n, heads]);
+    let bias = c.op("Reshape", &[&bias, &to], vec![]);
+    let mut bias = c.op("Transpose", &[&bias], vec![ints("perm", &[2, 0, 1])]);
+    let shifts = shifts.map(|s| s as usize);
+    if let Some(mask) = region_mask(win as usize, shifts, padded.map(|p| p as usize)) {
+        if mask.is_empty() {
+            return Err(format!("cannot allocate the shifted-window mask of a {padded:?} map"));
+        }
+        let mask = c.const_f32(&[windows, 1, n, n], mask);
+        bias = c.op("Add", &[&bias, &mask], vec![]);
+    }
+    let scores = c.op("Add", &[&scores, &bias], vec![]);
+    let weights = c.op("Softmax", &[&scores], vec![int("axis", -1)]);
+    let y = c.op("MatMul", &[&weights, &v], vec![]);
+    let y = c.op("Transpose", &[&y], vec![ints("perm", &[0, 1, 3, 2, 4])]);
+    let to = c.const_i64(&[-1, windows, n, ch]);
+    let y = c.op("Reshape", &[&y, &to], vec![]);
+    let y = project(c, &y, "proj", proj_bias)?;
+
+    let to = c.const_i64(&[-1, rows, cols, win, win, ch]);
+    let y = c.op("Reshape", &[&y, &to], vec![]);
+    let y = c.op("Transpose", &[&y], vec![ints("perm", &[0, 1, 3, 2, 4, 5])]);
+    let to = c.const_i64(&[-1, padded[0], padded[1], ch]);
+    let mut y = c.op("Reshape", &[&y, &to], vec![]);
+    for axis in [1, 2] {
+        y = roll_axis(c, &y, axis, shifts[axis - 1] as i64, padded[axis - 1]);
+    }
+    if padded != size {
+        y = slice_axes(c, &y, &[1, 2], &[0, 0], &size, &[1, 1]);
+    }
+    Ok(vec![y])
+}
+
+/// `x W^T + b` for the layer's Linear `name` (`qkv`, `proj`).
+fn project(c: &mut NodeCtx, x: &str, name: &str, bias: bool) -> Result<String, String> {
+    let w = c.weight(&format!("{name}.weight"))?;
+    let w_t = c.op("Transpose", &[&w], vec![ints("perm", &[1, 0])]);
+    let y = c.op("MatMul", &[x, &w_t], vec![]);
+    if !bias {
+        return Ok(y);
+    }
+    let b = c.weight(&format!("{name}.bias"))?;
+    Ok(c.op("Add", &[&y, &b], vec![]))
+}
+
+/// torchvision's `_patch_merging_pad` as torch.onnx writes it: H and W padded by their sizes
+/// mod 2 (constants when bound, from `Shape` when symbolic), then `x[..., i::2, j::2, :]` for
+/// (i, j) = (0, 0), (1, 0), (0, 1), (1, 1) concatenated along the channels.
+fn patch_merging_pad(c: &mut NodeCtx) -> Mapped {
+    let x_ty = c.input_type(0)?.clone();
+    let rank = x_ty.rank();
+    let (h, w) = (rank - 3, rank - 2);
+    let mut x = c.input(0)?;
+    let bound = [&x_ty.shape[h], &x_ty.shape[w]].map(|d| d.as_const());
+    let pads = if let [Some(hs), Some(ws)] = bound {
+        let mut pads = vec![0i64; 2 * rank];
+        (pads[rank + h], pads[rank + w]) = (hs % 2, ws % 2);
+        (pads != vec![0; 2 * rank]).then(|| c.const_i64(&pads))
+    } else {
+        let shape = c.op("Shape", &[&x], vec![]);
+        let sizes = slice_axes(c, &shape, &[0], &[h as i64], &[w as i64 + 1], &[1]);
+        let two = c.const_i64(&[2]);
+        let odd = c.op("Mod", &[&sizes, &two], vec![]);
+        let (before, after) = (c.const_i64(&vec![0; rank + h]), c.const_i64(&[0]));
+        Some(c.op("Concat", &[&before, &odd, &after], vec![int("axis", 0)]))
+    };
+    if let Some(pads) = pads {
+        x = c.op("Pad", &[&x, &pads], vec![]);
+    }
+    let mut pieces = Vec::new();
+    for (i, j) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
+        let axes = [h as i64, w as i64];
+        pieces.push(slice_axes(c, &x, &axes, &[i, j], &[i64::MAX, i64::MAX], &[2, 2]));
+    }
+    let refs: Vec<&str> = pieces.iter().map(String::as_str).collect();
+    Ok(vec![c.op("Concat", &refs, vec![int("axis", -1)])])
+}
