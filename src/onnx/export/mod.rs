@@ -164,6 +164,7 @@ fn export_within(
         weights,
         nodes: Vec::new(),
         initializers: Vec::new(),
+        declared: Vec::new(),
         taken: HashSet::new(),
     };
     let mut names: HashMap<TensorRef, String> = HashMap::new();
@@ -211,6 +212,7 @@ fn export_within(
         node: std::mem::take(&mut out.nodes),
         name: graph.name.clone(),
         initializer: std::mem::take(&mut out.initializers),
+        value_info: std::mem::take(&mut out.declared),
         input,
         output,
         ..GraphProto::default()
@@ -254,6 +256,8 @@ struct Emitter<'w> {
     weights: &'w Weights,
     nodes: Vec<NodeProto>,
     initializers: Vec<TensorProto>,
+    /// Types declared for tensors inside a composed layer.
+    declared: Vec<ValueInfoProto>,
     taken: HashSet<String>,
 }
 
@@ -433,6 +437,13 @@ impl NodeCtx<'_, '_> {
         let inputs = inputs.iter().map(|s| s.to_string()).collect();
         self.out.nodes.push(node_proto(op_type, name, inputs, outputs.clone(), attrs));
         outputs
+    }
+
+    /// Declares the type of `tensor`, made inside this layer, in the file: for readers that
+    /// cannot infer it (wick's importer, for an operator it has no op for).
+    pub fn declare(&mut self, tensor: &str, ty: &TensorType) {
+        let info = self.out.value_info(tensor, ty);
+        self.out.declared.push(info);
     }
 
     /// The name of parameter `name` of this layer as an initializer under its `state_dict`

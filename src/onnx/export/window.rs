@@ -8,6 +8,8 @@
 use super::movement::roll_axis;
 use super::tensor::slice_axes;
 use super::{int, ints, Mapped, NodeCtx};
+use crate::ir::dim::Dim;
+use crate::ir::tensor::TensorType;
 use crate::ops::shifted_window_attention::{effective_shift, region_mask};
 
 pub(super) fn mapping(kind: &str) -> Option<fn(&mut NodeCtx) -> Mapped> {
@@ -19,8 +21,9 @@ pub(super) fn mapping(kind: &str) -> Option<fn(&mut NodeCtx) -> Mapped> {
 }
 
 /// The padding, the shift and the mask follow the map's size, so H, W and C must be bound;
-/// the batch may stay symbolic (every reshape infers it). Tensors are `[B, windows, ...]`
-/// throughout, so that the mask `[windows, n, n]` broadcasts over the batch and the heads.
+/// the batch may stay symbolic (every reshape infers it). The scores are
+/// `[B, windows, heads, n, n]`, so that the mask `[1, windows, 1, n, n]` broadcasts over the
+/// batch and the heads; the projections are `Gemm`s on the tokens `[B windows n, C]`.
 fn shifted_window_attention(c: &mut NodeCtx) -> Mapped {
     let a = &c.node.attrs;
     let attr = |name| a.int(name).map_err(|e| e.message);
@@ -39,6 +42,9 @@ fn shifted_window_attention(c: &mut NodeCtx) -> Mapped {
     if padded != size {
         let pads = c.const_i64(&[0, 0, 0, 0, 0, padded[0] - size[0], padded[1] - size[1], 0]);
         x = c.op("Pad", &[&x, &pads], vec![]);
+        let mut ty = x_ty.clone();
+        (ty.shape[1], ty.shape[2]) = (padded[0].into(), padded[1].into());
+        c.declare(&x, &ty);
     }
     for axis in [1, 2] {
         x = roll_axis(c, &x, axis, -shifts[axis - 1], padded[axis - 1]);
@@ -46,44 +52,46 @@ fn shifted_window_attention(c: &mut NodeCtx) -> Mapped {
     let to = c.const_i64(&[-1, rows, win, cols, win, ch]);
     x = c.op("Reshape", &[&x, &to], vec![]);
     x = c.op("Transpose", &[&x], vec![ints("perm", &[0, 1, 3, 2, 4, 5])]);
-    let to = c.const_i64(&[-1, windows, n, ch]);
-    x = c.op("Reshape", &[&x, &to], vec![]);
+    let tokens = c.const_i64(&[-1, ch]);
+    x = c.op("Reshape", &[&x, &tokens], vec![]);
 
-    // [B, windows, n, 3C] -> [3, B, windows, heads, n, d]: q, k and v by their index.
+    // [B windows n, 3C] split into q, k and v, each to [B, windows, heads, n, d] (the keys
+    // to [.., d, n]).
     let qkv = project(c, &x, "qkv", qkv_bias)?;
-    let to = c.const_i64(&[-1, windows, n, 3, heads, d]);
-    let qkv = c.op("Reshape", &[&qkv, &to], vec![]);
-    let qkv = c.op("Transpose", &[&qkv], vec![ints("perm", &[3, 0, 1, 4, 2, 5])]);
-    let mut part = |i| {
-        let i = c.const_scalar_i64(i);
-        c.op("Gather", &[&qkv, &i], vec![int("axis", 0)])
+    let sizes = c.const_i64(&[ch, ch, ch]);
+    let parts = c.op_n("Split", &[&qkv, &sizes], vec![int("axis", -1)], 3);
+    let mut heads_of = |part: &str, perm: &[i64]| {
+        let to = c.const_i64(&[-1, windows, n, heads, d]);
+        let split = c.op("Reshape", &[part, &to], vec![]);
+        c.op("Transpose", &[&split], vec![ints("perm", perm)])
     };
-    let (q, k, v) = (part(0), part(1), part(2));
+    let q = heads_of(&parts[0], &[0, 1, 3, 2, 4]);
+    let k_t = heads_of(&parts[1], &[0, 1, 3, 4, 2]);
+    let v = heads_of(&parts[2], &[0, 1, 3, 2, 4]);
     let scale = c.scalar((d as f64).powf(-0.5));
     let q = c.op("Mul", &[&q, &scale], vec![]);
-    let k_t = c.op("Transpose", &[&k], vec![ints("perm", &[0, 1, 2, 4, 3])]);
     let scores = c.op("MatMul", &[&q, &k_t], vec![]);
 
-    // The bias [heads, n, n] from the table [(2w-1)^2, heads] by the index [n^2].
+    // The bias [1, 1, heads, n, n] (of the scores' rank, as wick's importer needs) from the table [(2w-1)^2, heads] by the index [n^2].
     let (table, index) = (c.weight("relative_position_bias_table")?, c.weight("relative_position_index")?);
     let bias = c.op("Gather", &[&table, &index], vec![int("axis", 0)]);
-    let to = c.const_i64(&[n, n, heads]);
+    c.declare(&bias, &TensorType::new(x_ty.dtype, vec![(n * n).into(), heads.into()]));
+    let to = c.const_i64(&[1, 1, n, n, heads]);
     let bias = c.op("Reshape", &[&bias, &to], vec![]);
-    let mut bias = c.op("Transpose", &[&bias], vec![ints("perm", &[2, 0, 1])]);
+    let mut bias = c.op("Transpose", &[&bias], vec![ints("perm", &[0, 1, 4, 2, 3])]);
     let shifts = shifts.map(|s| s as usize);
     if let Some(mask) = region_mask(win as usize, shifts, padded.map(|p| p as usize)) {
         if mask.is_empty() {
             return Err(format!("cannot allocate the shifted-window mask of a {padded:?} map"));
         }
-        let mask = c.const_f32(&[windows, 1, n, n], mask);
+        let mask = c.const_f32(&[1, windows, 1, n, n], mask);
         bias = c.op("Add", &[&bias, &mask], vec![]);
     }
     let scores = c.op("Add", &[&scores, &bias], vec![]);
     let weights = c.op("Softmax", &[&scores], vec![int("axis", -1)]);
     let y = c.op("MatMul", &[&weights, &v], vec![]);
     let y = c.op("Transpose", &[&y], vec![ints("perm", &[0, 1, 3, 2, 4])]);
-    let to = c.const_i64(&[-1, windows, n, ch]);
-    let y = c.op("Reshape", &[&y, &to], vec![]);
+    let y = c.op("Reshape", &[&y, &tokens], vec![]);
     let y = project(c, &y, "proj", proj_bias)?;
 
     let to = c.const_i64(&[-1, rows, cols, win, win, ch]);
@@ -94,27 +102,30 @@ fn shifted_window_attention(c: &mut NodeCtx) -> Mapped {
     for axis in [1, 2] {
         y = roll_axis(c, &y, axis, shifts[axis - 1] as i64, padded[axis - 1]);
     }
-    if padded != size {
-        y = slice_axes(c, &y, &[1, 2], &[0, 0], &size, &[1, 1]);
+    // One axis a slice, as wick's importer reads slices.
+    for axis in [1, 2] {
+        if padded[axis - 1] != size[axis - 1] {
+            y = slice_axes(c, &y, &[axis as i64], &[0], &[size[axis - 1]], &[1]);
+        }
     }
     Ok(vec![y])
 }
 
-/// `x W^T + b` for the layer's Linear `name` (`qkv`, `proj`).
+/// The layer's Linear `name` (`qkv`, `proj`) on the tokens `[T, C]`: one `Gemm`, which wick's
+/// importer reads back as a Linear.
 fn project(c: &mut NodeCtx, x: &str, name: &str, bias: bool) -> Result<String, String> {
-    let w = c.weight(&format!("{name}.weight"))?;
-    let w_t = c.op("Transpose", &[&w], vec![ints("perm", &[1, 0])]);
-    let y = c.op("MatMul", &[x, &w_t], vec![]);
-    if !bias {
-        return Ok(y);
+    let mut inputs = vec![x.to_string(), c.weight(&format!("{name}.weight"))?];
+    if bias {
+        inputs.push(c.weight(&format!("{name}.bias"))?);
     }
-    let b = c.weight(&format!("{name}.bias"))?;
-    Ok(c.op("Add", &[&y, &b], vec![]))
+    let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+    Ok(c.op("Gemm", &refs, vec![int("transB", 1)]))
 }
 
 /// torchvision's `_patch_merging_pad` as torch.onnx writes it: H and W padded by their sizes
 /// mod 2 (constants when bound, from `Shape` when symbolic), then `x[..., i::2, j::2, :]` for
-/// (i, j) = (0, 0), (1, 0), (0, 1), (1, 1) concatenated along the channels.
+/// (i, j) = (0, 0), (1, 0), (0, 1), (1, 1) concatenated along the channels (one axis a slice,
+/// as wick's importer reads slices).
 fn patch_merging_pad(c: &mut NodeCtx) -> Mapped {
     let x_ty = c.input_type(0)?.clone();
     let rank = x_ty.rank();
@@ -135,11 +146,16 @@ fn patch_merging_pad(c: &mut NodeCtx) -> Mapped {
     };
     if let Some(pads) = pads {
         x = c.op("Pad", &[&x, &pads], vec![]);
+        let mut ty = x_ty.clone();
+        let even =
+            |d: &Dim| d.ceil_div(&2.into()).map(|half| half.mul(&2.into())).map_err(|e| format!("{e:?}"));
+        (ty.shape[h], ty.shape[w]) = (even(&x_ty.shape[h])?, even(&x_ty.shape[w])?);
+        c.declare(&x, &ty);
     }
+    let rows = [0, 1].map(|i| slice_axes(c, &x, &[h as i64], &[i], &[i64::MAX], &[2]));
     let mut pieces = Vec::new();
     for (i, j) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
-        let axes = [h as i64, w as i64];
-        pieces.push(slice_axes(c, &x, &axes, &[i, j], &[i64::MAX, i64::MAX], &[2, 2]));
+        pieces.push(slice_axes(c, &rows[i], &[w as i64], &[j], &[i64::MAX], &[2]));
     }
     let refs: Vec<&str> = pieces.iter().map(String::as_str).collect();
     Ok(vec![c.op("Concat", &refs, vec![int("axis", -1)])])
