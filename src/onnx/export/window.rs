@@ -131,7 +131,7 @@ fn patch_merging_pad(c: &mut NodeCtx) -> Mapped {
     let rank = x_ty.rank();
     let (h, w) = (rank - 3, rank - 2);
     let mut x = c.input(0)?;
-    let bound = [&x_ty.shape[h], &x_ty.shape[w]].map(|d| d.as_const());
+    let bound = [&x_ty.shape[h], &x_ty.shape[w]].map(|d| c.bound(d, "a map size").ok());
     let pads = if let [Some(hs), Some(ws)] = bound {
         let mut pads = vec![0i64; 2 * rank];
         (pads[rank + h], pads[rank + w]) = (hs % 2, ws % 2);
