@@ -72,7 +72,8 @@ fn shifted_window_attention(c: &mut NodeCtx) -> Mapped {
     let q = c.op("Mul", &[&q, &scale], vec![]);
     let scores = c.op("MatMul", &[&q, &k_t], vec![]);
 
-    // The bias [1, 1, heads, n, n] (of the scores' rank, as wick's importer needs) from the table [(2w-1)^2, heads] by the index [n^2].
+    // The bias from the table [(2w-1)^2, heads] by the index [n^2], as [1, 1, heads, n, n]:
+    // of the scores' rank, which wick's importer needs to read the sum back.
     let (table, index) = (c.weight("relative_position_bias_table")?, c.weight("relative_position_index")?);
     let bias = c.op("Gather", &[&table, &index], vec![int("axis", 0)]);
     c.declare(&bias, &TensorType::new(x_ty.dtype, vec![(n * n).into(), heads.into()]));
