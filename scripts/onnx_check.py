@@ -45,6 +45,7 @@ SPECS = {
     "wgan_gp_digits": "N=2",
     "cgan_digits": "N=2",
     "vit_b_16": "N=1",
+    "swin_t": "N=1",
     "transformer_default": "N=2,S=3,T=4",
     "transformer_reverse": "N=2",
     "char_gpt": "N=2,T=8",

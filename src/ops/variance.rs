@@ -43,7 +43,7 @@ pub struct Variance {
 }
 
 impl Variance {
-    fn from_attrs(a: &Attrs, sqrt: bool) -> Result<Variance, OpError> {
+    pub fn from_attrs(a: &Attrs, sqrt: bool) -> Result<Variance, OpError> {
         let correction = match (a.is_none("unbiased"), a.is_none("correction")) {
             (false, false) => {
                 return Err(OpError::new(

@@ -8,12 +8,14 @@
 
 mod activation;
 mod attention;
+mod movement;
 mod nn;
 mod norm;
 mod rnn;
 mod sequence;
 mod style;
 mod tensor;
+mod window;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
@@ -130,6 +132,8 @@ fn mapping(kind: &str) -> Option<fn(&mut NodeCtx) -> Mapped> {
         .or_else(|| sequence::mapping(kind))
         .or_else(|| rnn::mapping(kind))
         .or_else(|| style::mapping(kind))
+        .or_else(|| movement::mapping(kind))
+        .or_else(|| window::mapping(kind))
 }
 
 /// `graph` with `weights` as an ONNX model of operator set `opset`, in eval mode.
@@ -162,6 +166,7 @@ fn export_within(
         weights,
         nodes: Vec::new(),
         initializers: Vec::new(),
+        declared: Vec::new(),
         taken: HashSet::new(),
     };
     let mut names: HashMap<TensorRef, String> = HashMap::new();
@@ -209,6 +214,7 @@ fn export_within(
         node: std::mem::take(&mut out.nodes),
         name: graph.name.clone(),
         initializer: std::mem::take(&mut out.initializers),
+        value_info: std::mem::take(&mut out.declared),
         input,
         output,
         ..GraphProto::default()
@@ -252,6 +258,8 @@ struct Emitter<'w> {
     weights: &'w Weights,
     nodes: Vec<NodeProto>,
     initializers: Vec<TensorProto>,
+    /// Types declared for tensors inside a composed layer.
+    declared: Vec<ValueInfoProto>,
     taken: HashSet<String>,
 }
 
@@ -431,6 +439,13 @@ impl NodeCtx<'_, '_> {
         let inputs = inputs.iter().map(|s| s.to_string()).collect();
         self.out.nodes.push(node_proto(op_type, name, inputs, outputs.clone(), attrs));
         outputs
+    }
+
+    /// Declares the type of `tensor`, made inside this layer, in the file: for readers that
+    /// cannot infer it (wick's importer, for an operator it has no op for).
+    pub fn declare(&mut self, tensor: &str, ty: &TensorType) {
+        let info = self.out.value_info(tensor, ty);
+        self.out.declared.push(info);
     }
 
     /// The name of parameter `name` of this layer as an initializer under its `state_dict`

@@ -1,12 +1,15 @@
-//! Normalisations: batch norm with its running statistics, layer norm (opset 17's own), and
-//! RMSNorm and PixelNorm as their formulas.
+//! Normalisations: batch norm with its running statistics, layer norm (opset 17's own; over
+//! the channels of `[N, C, ...]` for `LayerNorm2d`), and RMSNorm and PixelNorm as their formulas.
 
-use super::{float, int, Mapped, NodeCtx};
+use super::tensor::per_channel;
+use super::{float, int, ints, Mapped, NodeCtx};
+use crate::ir::dim::Dim;
 
 pub(super) fn mapping(kind: &str) -> Option<fn(&mut NodeCtx) -> Mapped> {
     Some(match kind {
         "BatchNorm1d" | "BatchNorm2d" => batch_norm,
         "LayerNorm" => layer_norm,
+        "LayerNorm2d" => layer_norm_2d,
         "RMSNorm" => rms_norm,
         "GroupNorm" => |c| {
             let groups = c.node.attrs.int("num_groups").map_err(|e| e.message)?;
@@ -74,13 +77,9 @@ fn group_norm(c: &mut NodeCtx, groups: i64) -> Mapped {
     if !affine {
         return Ok(vec![y]);
     }
-    // Per channel: [C] as [C, 1, ...] against [N, C, ...].
-    let mut per_channel = vec![1i64; x_ty.rank() - 1];
-    per_channel[0] = -1;
-    let per_channel = c.const_i64(&per_channel);
     let (w, b) = (c.weight("weight")?, c.weight("bias")?);
-    let w = c.op("Reshape", &[&w, &per_channel], vec![]);
-    let b = c.op("Reshape", &[&b, &per_channel], vec![]);
+    let w = per_channel(c, &w, x_ty.rank());
+    let b = per_channel(c, &b, x_ty.rank());
     let scaled = c.op("Mul", &[&y, &w], vec![]);
     Ok(vec![c.op("Add", &[&scaled, &b], vec![])])
 }
@@ -127,28 +126,44 @@ fn batch_norm(c: &mut NodeCtx) -> Mapped {
 
 /// Opset 17's `LayerNormalization` over the trailing `normalized_shape` axes.
 fn layer_norm(c: &mut NodeCtx) -> Mapped {
+    let axes = normalized_axes(c)?;
+    let x_ty = c.input_type(0)?.clone();
+    let x = c.input(0)?;
+    Ok(vec![layer_normalization(c, &x, &x_ty.shape[x_ty.rank() - axes..])?])
+}
+
+/// `LayerNorm2d`: the channels moved last, `LayerNormalization` over them, moved back.
+fn layer_norm_2d(c: &mut NodeCtx) -> Mapped {
+    let x_ty = c.input_type(0)?.clone();
+    let rank = x_ty.rank() as i64;
+    let to_last: Vec<i64> = (0..rank).filter(|a| *a != 1).chain([1]).collect();
+    let back: Vec<i64> = [0, rank - 1].into_iter().chain(1..rank - 1).collect();
+    let x = c.input(0)?;
+    let last = c.op("Transpose", &[&x], vec![ints("perm", &to_last)]);
+    let y = layer_normalization(c, &last, &x_ty.shape[1..2])?;
+    Ok(vec![c.op("Transpose", &[&y], vec![ints("perm", &back)])])
+}
+
+/// `x` normalised over its trailing axes of sizes `normalized`, with the layer's
+/// `elementwise_affine`, `bias` and `eps`; a scale of ones when it has no weight.
+fn layer_normalization(c: &mut NodeCtx, x: &str, normalized: &[Dim]) -> Result<String, String> {
     let a = &c.node.attrs;
     let eps = a.float("eps").map_err(|e| e.message)?;
     let affine = a.bool("elementwise_affine").map_err(|e| e.message)?;
     let with_bias = affine && a.bool("bias").map_err(|e| e.message)?;
-    let axes = normalized_axes(c)?;
-    let x_ty = c.input_type(0)?.clone();
-    let x = c.input(0)?;
     let scale = if affine {
         c.weight("weight")?
     } else {
-        let dims: Vec<i64> = x_ty.shape[x_ty.rank() - axes..]
-            .iter()
-            .map(|d| c.bound(d, "the normalized size"))
-            .collect::<Result<_, _>>()?;
+        let dims: Vec<i64> =
+            normalized.iter().map(|d| c.bound(d, "the normalized size")).collect::<Result<_, _>>()?;
         let n = dims.iter().product::<i64>() as usize;
         c.const_f32(&dims, vec![1.0; n])
     };
-    let mut inputs = vec![x, scale];
+    let mut inputs = vec![x.to_string(), scale];
     if with_bias {
         inputs.push(c.weight("bias")?);
     }
     let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
-    let attrs = vec![int("axis", -(axes as i64)), float("epsilon", eps)];
-    Ok(vec![c.op("LayerNormalization", &refs, attrs)])
+    let attrs = vec![int("axis", -(normalized.len() as i64)), float("epsilon", eps)];
+    Ok(c.op("LayerNormalization", &refs, attrs))
 }

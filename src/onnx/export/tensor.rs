@@ -1,8 +1,11 @@
 //! Shape and arithmetic ops: reshapes, transposes, elementwise arithmetic, concatenation and
-//! splitting, reductions; and the ops eval mode removes (dropout, stochastic depth, identity).
+//! splitting, reductions (variance and standard deviation among them), running sums, `where`;
+//! bare parameters and per-channel biases; and the ops eval mode removes (dropout, stochastic
+//! depth, identity).
 
 use super::{int, ints, tensor_attr, Initializer, Mapped, NodeCtx};
-use crate::ir::tensor::DType;
+use crate::ir::tensor::{DType, TensorType};
+use crate::ops::variance::Variance;
 
 pub(super) fn mapping(kind: &str) -> Option<fn(&mut NodeCtx) -> Mapped> {
     Some(match kind {
@@ -52,6 +55,21 @@ pub(super) fn mapping(kind: &str) -> Option<fn(&mut NodeCtx) -> Mapped> {
         "slice" => slice,
         "mean" => |c| reduce(c, "ReduceMean"),
         "sum" => |c| reduce(c, "ReduceSum"),
+        "var" => |c| variance(c, false),
+        "std" => |c| variance(c, true),
+        "cumsum" => |c| {
+            let v = c.node.attrs.int("axis").map_err(|e| e.message)?;
+            let axis = c.input_type(0)?.axis(v).ok_or_else(|| format!("`axis` {v} is out of range"))?;
+            let (x, axis) = (c.input(0)?, c.const_scalar_i64(axis as i64));
+            Ok(vec![c.op("CumSum", &[&x, &axis], vec![])])
+        },
+        "where" => |c| {
+            let (mask, a, b) = (c.input(0)?, c.input(1)?, c.input(2)?);
+            Ok(vec![c.op("Where", &[&mask, &a, &b], vec![])])
+        },
+        // The tensor is the initializer itself: no node.
+        "Parameter" => |c| Ok(vec![c.weight("")?]),
+        "Bias" => bias,
         _ => return None,
     })
 }
@@ -123,9 +141,20 @@ fn slice(c: &mut NodeCtx) -> Mapped {
         if a.is_none("end") { i64::MAX } else { c.bound(&a.dim("end").map_err(|e| e.message)?, "`end`")? };
     let step = a.int("step").map_err(|e| e.message)?;
     let x = c.input(0)?;
-    let (s, e, ax, st) =
-        (c.const_i64(&[start]), c.const_i64(&[end]), c.const_i64(&[axis as i64]), c.const_i64(&[step]));
-    Ok(vec![c.op("Slice", &[&x, &s, &e, &ax, &st], vec![])])
+    Ok(vec![slice_axes(c, &x, &[axis as i64], &[start], &[end], &[step])])
+}
+
+/// `Slice` of `x` along `axes` (ONNX's counting: negative starts and ends from the end).
+pub(super) fn slice_axes(
+    c: &mut NodeCtx,
+    x: &str,
+    axes: &[i64],
+    starts: &[i64],
+    ends: &[i64],
+    steps: &[i64],
+) -> String {
+    let (s, e, ax, st) = (c.const_i64(starts), c.const_i64(ends), c.const_i64(axes), c.const_i64(steps));
+    c.op("Slice", &[x, &s, &e, &ax, &st], vec![])
 }
 
 /// `ReduceSum` takes its axes as an input from opset 13 (`ReduceMean`: see `reduce_mean`).
@@ -133,15 +162,8 @@ fn reduce(c: &mut NodeCtx, op: &str) -> Mapped {
     let x_ty = c.input_type(0)?.clone();
     let a = &c.node.attrs;
     let keep = a.bool("keepdim").map_err(|e| e.message)?;
-    let axes: Vec<i64> = if a.is_none("axis") {
-        (0..x_ty.rank() as i64).collect()
-    } else {
-        let given = a.int_list("axis").map_err(|e| e.message)?;
-        given
-            .iter()
-            .map(|v| x_ty.axis(*v).map(|u| u as i64).ok_or_else(|| format!("`axis` {v} is out of range")))
-            .collect::<Result<_, _>>()?
-    };
+    let given = if a.is_none("axis") { None } else { Some(a.int_list("axis").map_err(|e| e.message)?) };
+    let axes = reduced_axes(&x_ty, given.as_deref())?;
     let x = c.input(0)?;
     if op == "ReduceMean" {
         return Ok(vec![c.reduce_mean(&x, &axes, keep)]);
@@ -160,4 +182,56 @@ fn zeros_like(c: &mut NodeCtx) -> Mapped {
     let x = c.input(0)?;
     let shape = c.op("Shape", &[&x], vec![]);
     Ok(vec![c.op("ConstantOfShape", &[&shape], vec![tensor_attr("value", zero.proto(String::new()))])])
+}
+
+/// The axes of `x` an `axis` attribute names, non-negative; every axis when it is absent.
+fn reduced_axes(x: &TensorType, given: Option<&[i64]>) -> Result<Vec<i64>, String> {
+    match given {
+        None => Ok((0..x.rank() as i64).collect()),
+        Some(given) => given
+            .iter()
+            .map(|v| x.axis(*v).map(|u| u as i64).ok_or_else(|| format!("`axis` {v} is out of range")))
+            .collect(),
+    }
+}
+
+/// The mean of the squared deviations from the mean, times `n / (n - correction)` (Bessel's
+/// by default), as `torch.var`; its square root for `std`. Without a correction the count is
+/// not needed, so the reduced axes may stay symbolic; with one, they must be bound.
+fn variance(c: &mut NodeCtx, sqrt: bool) -> Mapped {
+    let v = Variance::from_attrs(&c.node.attrs, sqrt).map_err(|e| e.message)?;
+    let x_ty = c.input_type(0)?.clone();
+    let axes = reduced_axes(&x_ty, v.axes.as_deref())?;
+    let x = c.input(0)?;
+    let mean = c.reduce_mean(&x, &axes, true);
+    let deviations = c.op("Sub", &[&x, &mean], vec![]);
+    let squares = c.op("Mul", &[&deviations, &deviations], vec![]);
+    let mut var = c.reduce_mean(&squares, &axes, v.keepdim);
+    if v.correction != 0.0 {
+        let n = axes.iter().try_fold(1i64, |n, a| {
+            Ok::<_, String>(n * c.bound(&x_ty.shape[*a as usize], "a reduced axis")?)
+        })?;
+        let factor = c.scalar(n as f64 / (n as f64 - v.correction));
+        var = c.op("Mul", &[&var, &factor], vec![]);
+    }
+    Ok(vec![if sqrt { c.op("Sqrt", &[&var], vec![]) } else { var }])
+}
+
+/// `x + bias` per channel.
+fn bias(c: &mut NodeCtx) -> Mapped {
+    let rank = c.input_type(0)?.rank();
+    let (x, b) = (c.input(0)?, c.weight("bias")?);
+    let b = per_channel(c, &b, rank);
+    Ok(vec![c.op("Add", &[&x, &b], vec![])])
+}
+
+/// A `[C]` tensor as `[C, 1, ...]`, to broadcast against a rank-`rank` `[N, C, ...]`.
+pub(super) fn per_channel(c: &mut NodeCtx, t: &str, rank: usize) -> String {
+    if rank <= 2 {
+        return t.to_string();
+    }
+    let mut shape = vec![1i64; rank - 1];
+    shape[0] = -1;
+    let shape = c.const_i64(&shape);
+    c.op("Reshape", &[t, &shape], vec![])
 }
