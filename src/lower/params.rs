@@ -376,12 +376,7 @@ pub(crate) fn fnv1a(s: &str) -> u64 {
 }
 
 /// A small, fast, well-mixed generator: enough for initialisation, and reproducible anywhere.
-/// Each draw is a mix of a counter, so any draw ahead can be computed without the ones before
-/// ([`ahead`](Self::ahead)): long runs of draws split across threads.
-#[derive(Clone, Copy)]
 pub(crate) struct SplitMix64(u64);
-
-const GOLDEN_GAMMA: u64 = 0x9e37_79b9_7f4a_7c15;
 
 impl SplitMix64 {
     pub(crate) fn new(seed: u64) -> SplitMix64 {
@@ -389,24 +384,11 @@ impl SplitMix64 {
     }
 
     pub(crate) fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(GOLDEN_GAMMA);
-        Self::mix(self.0)
-    }
-
-    fn mix(mut z: u64) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^ (z >> 31)
-    }
-
-    /// The draw `next_u64` would give after `k` others, leaving the stream where it is.
-    pub(crate) fn ahead(&self, k: u64) -> u64 {
-        Self::mix(self.0.wrapping_add(GOLDEN_GAMMA.wrapping_mul(k.wrapping_add(1))))
-    }
-
-    /// The stream moved past `n` draws.
-    pub(crate) fn skip(&mut self, n: u64) {
-        self.0 = self.0.wrapping_add(GOLDEN_GAMMA.wrapping_mul(n));
     }
 
     /// Uniform on [0, 1) with 53 random bits.
