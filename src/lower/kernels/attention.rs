@@ -10,8 +10,11 @@
 use candle_core::{DType, Device, Result, Tensor, D};
 
 use super::activation::dropout;
+use super::cpu::on_cpu_float;
+use super::fused_attention::self_attention;
 use super::linear::linear;
 use super::softmax::softmax;
+use crate::lower::random::keep_mask;
 use crate::lower::LayerState;
 
 /// The input projections: PyTorch's packed `in_proj_weight [3E, E]` (query, key, value rows
@@ -64,6 +67,26 @@ impl Attention {
         }
     }
 
+    /// The packed projection `[N, L, 3E]` when the fused CPU op takes this pass: self-attention
+    /// on the CPU in f32 or f64 with a packed weight, nothing appended to the keys, no mask but
+    /// the causal one, no cache, a dropout below 1 (its mask drawn as `dropout` would).
+    fn packed_self_attention(
+        &self,
+        q: &Tensor,
+        kv: Option<(&Tensor, &Tensor)>,
+        key_padding_mask: Option<&Tensor>,
+        cached: bool,
+    ) -> Result<Option<Tensor>> {
+        let InProj::Packed(w) = &self.in_proj else { return Ok(None) };
+        let plain = kv.is_none() && key_padding_mask.is_none() && !cached && self.bias_kv.is_none();
+        let same_dtype =
+            w.dtype() == q.dtype() && self.in_bias.as_ref().is_none_or(|b| b.dtype() == q.dtype());
+        if !plain || self.zero_attn || self.core.dropout >= 1.0 || !same_dtype || !on_cpu_float(q) {
+            return Ok(None);
+        }
+        linear(q, w, self.in_bias.as_ref()).map(Some)
+    }
+
     /// `q` is `[N, L, E]`; `kv` the key and value (`[N, S, kdim]`, `[N, S, vdim]`), None for
     /// self-attention; `key_padding_mask` is `[N, S]`, integer (nonzero = ignore the key) or
     /// float (added to the scores).
@@ -91,6 +114,15 @@ impl Attention {
     ) -> Result<Tensor> {
         let (n, l, e) = q.dims3()?;
         let (h, d) = (self.heads, e / self.heads);
+        if let Some(qkv) = self.packed_self_attention(q, kv, key_padding_mask, cache.is_some())? {
+            let keep = match train && self.core.dropout > 0.0 {
+                true => Some(keep_mask(&[n, h, l, l], self.core.dropout, q.dtype(), q.device())?),
+                false => None,
+            };
+            let causal = self.core.causal.is_some();
+            let out = self_attention(&qkv, h, self.core.scale, causal, keep.as_ref())?;
+            return linear(&out, &self.out_weight, self.out_bias.as_ref());
+        }
         let [q, mut k, mut v] = self.qkv(q, kv)?;
         let mut past = 0;
         if let Some(cache) = cache {

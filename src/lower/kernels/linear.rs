@@ -16,16 +16,17 @@ use super::weighted::{apply, Grads, Operand, WeightedOp};
 /// `x` is `[..., in]`, `weight` `[out, in]`, `bias` `[out]`; the result is `[..., out]`.
 pub fn linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
     let (out, in_features) = weight.dims2()?;
-    let rows = x.reshape((x.elem_count() / in_features.max(1), in_features))?;
     let same_dtype = weight.dtype() == x.dtype() && bias.is_none_or(|b| b.dtype() == x.dtype());
-    let y = if on_cpu_float(x) && same_dtype {
-        apply(&rows, weight, bias, Linear)?
-    } else {
-        let y = rows.matmul(&weight.t()?)?;
-        match bias {
-            Some(b) => y.broadcast_add(b)?,
-            None => y,
-        }
+    if on_cpu_float(x) && same_dtype && x.dims().last() == Some(&in_features) {
+        // Leading axes stay on the op, not reshapes around it: candle's backward adds each
+        // reshape's gradient into a fresh zeroed buffer, two passes over the activations.
+        return apply(x, weight, bias, Linear);
+    }
+    let rows = x.reshape((x.elem_count() / in_features.max(1), in_features))?;
+    let y = rows.matmul(&weight.t()?)?;
+    let y = match bias {
+        Some(b) => y.broadcast_add(b)?,
+        None => y,
     };
     let mut shape = x.dims().to_vec();
     if let Some(last) = shape.last_mut() {
@@ -34,7 +35,7 @@ pub fn linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tens
     y.reshape(shape)
 }
 
-/// The op on `x` `[M, K]`, `weight` `[N, K]` and an optional `bias` `[N]`.
+/// The op on `x` `[..., K]` (`M` rows of `K`), `weight` `[N, K]` and an optional `bias` `[N]`.
 struct Linear;
 
 impl Linear {
@@ -59,9 +60,9 @@ impl WeightedOp for Linear {
     }
 
     fn cpu(&self, x: Operand<'_>, w: Operand<'_>, b: Option<Operand<'_>>) -> Result<(CpuStorage, Shape)> {
-        let ([m, k], [n, k2]) = (x.1.dims(), w.1.dims()) else {
+        let (Some((k, lead)), [n, k2]) = (x.1.dims().split_last(), w.1.dims()) else {
             candle_core::bail!(
-                "linear takes [M, K] and [N, K], found {:?} and {:?}",
+                "linear takes [..., K] and [N, K], found {:?} and {:?}",
                 x.1.shape(),
                 w.1.shape()
             )
@@ -74,20 +75,24 @@ impl WeightedOp for Linear {
                 b.map(|b| b.1.shape())
             );
         }
+        let shape = Shape::from([lead, &[*n]].concat());
         let y = for_float!(x.0.dtype(), T => {
             let bias = b.map(|(s, l)| slice::<T>(s, l)).transpose()?;
             T::to_cpu_storage_owned(Self::forward(slice::<T>(x.0, x.1)?, (slice::<T>(w.0, w.1)?, *k), bias)?)
         });
-        Ok((y, Shape::from((*m, *n))))
+        Ok((y, shape))
     }
 
     /// `dx = g W`, `dW = g^T x`, `db` = the row sums of `g`, each where it is tracked.
     fn backward(&self, x: &Tensor, w: &Tensor, bias: Option<&Tensor>, grad: &Tensor) -> Result<Grads> {
         // Detached: a gradient that kept the forward's graph would keep every step's alive
         // through the optimizer's running averages.
+        let (n, k) = w.dims2()?;
         let grad = grad.detach().contiguous()?;
-        let dx = if x.track_op() { Some(grad.matmul(&w.detach())?) } else { None };
-        let dw = if w.track_op() { Some(grad.t()?.matmul(&x.detach())?) } else { None };
+        let grad = grad.reshape((grad.elem_count() / n.max(1), n))?;
+        let rows = |t: &Tensor| t.detach().reshape((t.elem_count() / k.max(1), k));
+        let dx = if x.track_op() { Some(grad.matmul(&w.detach())?.reshape(x.shape())?) } else { None };
+        let dw = if w.track_op() { Some(grad.t()?.matmul(&rows(x)?)?) } else { None };
         let db = match bias {
             Some(b) if b.track_op() => Some(sum_rows(&grad)?),
             _ => None,
@@ -119,11 +124,14 @@ mod tests {
     }
 
     #[test]
-    fn equals_the_primitive_product() {
-        let (x, w, b) = (var(&[4, 6], 0.3), var(&[3, 6], 1.1), var(&[3], 2.1));
+    fn equals_the_primitive_product_on_leading_axes() {
+        let (x, w, b) = (var(&[2, 4, 6], 0.3), var(&[3, 6], 1.1), var(&[3], 2.1));
         let fused = linear(x.as_tensor(), w.as_tensor(), Some(b.as_tensor())).unwrap();
+        assert_eq!(fused.dims(), [2, 4, 3]);
+        let rows = x.as_tensor().reshape((8, 6)).unwrap();
         let composed =
-            x.as_tensor().matmul(&w.as_tensor().t().unwrap()).unwrap().broadcast_add(b.as_tensor()).unwrap();
+            rows.matmul(&w.as_tensor().t().unwrap()).unwrap().broadcast_add(b.as_tensor()).unwrap();
+        let composed = composed.reshape((2, 4, 3)).unwrap();
         let diff = (fused - composed).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap();
         assert!(diff.to_scalar::<f64>().unwrap() < 1e-14);
     }

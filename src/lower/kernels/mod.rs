@@ -11,6 +11,7 @@ pub mod conv_composed;
 pub mod conv_direct;
 pub mod conv_mm;
 pub mod cpu;
+pub mod fused_attention;
 pub mod gate;
 pub mod gemm;
 pub mod im2col;

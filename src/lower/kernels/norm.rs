@@ -102,9 +102,15 @@ pub fn layer_norm(
 ) -> Result<Tensor> {
     let rank = x.rank();
     if let (Some(w), Some(b), true) = (weight, bias, on_cpu_float(x)) {
+        let (w, b) = (w.flatten_all()?, b.flatten_all()?);
+        if axes == 1 {
+            // No reshapes around the op: candle's backward adds each one's gradient into a
+            // fresh zeroed buffer.
+            return layer_norm_affine(x, &w, &b, eps);
+        }
         let features: usize = x.dims()[rank - axes..].iter().product();
         let rows = x.reshape((x.elem_count() / features.max(1), features))?;
-        return layer_norm_affine(&rows, &w.flatten_all()?, &b.flatten_all()?, eps)?.reshape(x.shape());
+        return layer_norm_affine(&rows, &w, &b, eps)?.reshape(x.shape());
     }
     let dims: Vec<usize> = (rank - axes..rank).collect();
     let (y, _, _) = standardize(x, &dims, eps)?;
