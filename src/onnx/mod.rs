@@ -12,4 +12,7 @@ pub mod proto;
 pub mod to_spec;
 pub mod weights;
 
-pub use export::{export, ExportError, Initializer, Weights, DEFAULT_OPSET};
+pub use export::{
+    export, export_placed, ExportError, Exported, ExternalData, Initializer, Placement, Weights,
+    DEFAULT_OPSET,
+};
