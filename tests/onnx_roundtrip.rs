@@ -126,3 +126,84 @@ fn wick_import_writes_a_spec_and_weights_that_run() {
     assert!(!target.exists());
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `wick export --external-data` writes the weights beside the model; `wick compile`, `check`
+/// and `import` read them from there, and the imported weights are the spec's, bit for bit.
+#[test]
+fn the_cli_exports_and_imports_a_model_with_external_data() {
+    let dir = std::env::temp_dir().join(format!("wick-import-external-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (_, lowered) = resnet18();
+    let trained = dir.join("trained.safetensors");
+    lowered.params().save(&trained).unwrap();
+    let wick = |args: &[&str]| {
+        let out =
+            Command::new(env!("CARGO_BIN_EXE_wick")).args(args).env("RUST_BACKTRACE", "1").output().unwrap();
+        let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
+        (out.status.code(), text(out.stdout), text(out.stderr))
+    };
+    let path = |name: &str| dir.join(name).to_str().unwrap().to_string();
+    let (model, bind) = (path("resnet18.onnx"), "N=2,H=32,W=40");
+    let (code, _, err) = wick(&[
+        "export",
+        "specs/resnet18.wick",
+        "--bind",
+        bind,
+        "--weights",
+        &path("trained.safetensors"),
+        "-o",
+        &model,
+        "--external-data",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("in resnet18.onnx.data beside it"), "{err}");
+    let (inside, outside) = (
+        std::fs::metadata(&model).unwrap().len(),
+        std::fs::metadata(path("resnet18.onnx.data")).unwrap().len(),
+    );
+    // 11,689,512 parameters (46.8 MB) beside a model of nodes and the small vectors.
+    assert!(inside < 100_000 && outside > 46_000_000, "{inside} and {outside} bytes");
+
+    let (code, table, err) = wick(&["compile", &model, "--summary"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(table.contains("11,689,512"), "{table}");
+    let (code, _, err) = wick(&["check", &model]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, _, err) = wick(&[
+        "import",
+        &model,
+        "-o",
+        &path("imported.wick"),
+        "--weights-out",
+        &path("imported.safetensors"),
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let original = candle_core::safetensors::load(&trained, &Device::Cpu).unwrap();
+    let imported = candle_core::safetensors::load(path("imported.safetensors"), &Device::Cpu).unwrap();
+    assert_eq!(original.len(), imported.len());
+    for (key, want) in &original {
+        let got = imported.get(key).unwrap_or_else(|| panic!("`{key}` was not imported"));
+        let bits = |t: &Tensor| {
+            t.flatten_all()
+                .unwrap()
+                .to_dtype(DType::F32)
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap()
+                .iter()
+                .map(|v| v.to_bits())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(bits(got), bits(want), "`{key}`");
+    }
+
+    // The data file gone: the model names it, and nothing is imported.
+    std::fs::remove_file(path("resnet18.onnx.data")).unwrap();
+    let (code, _, err) = wick(&["compile", &model, "--summary"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("E0116") && err.contains("resnet18.onnx.data") && !err.contains("panicked"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
