@@ -693,6 +693,9 @@ fn external_case(case: &str, entries: &[(&str, &str)], data: Option<&[u8]>) -> S
     c.diagnostics.items.iter().map(|d| format!("{}: {}\n", d.code, d.message)).collect()
 }
 
+/// A case's name, its `external_data` entries, the data file's bytes, the problem named.
+type ExternalCase<'a> = (&'a str, Vec<(&'a str, &'a str)>, Option<&'a [u8]>, &'a str);
+
 #[test]
 fn bad_external_data_is_an_error_naming_the_file_and_the_problem() {
     let values: Vec<u8> = (0..48).collect();
@@ -711,7 +714,7 @@ fn bad_external_data_is_an_error_naming_the_file_and_the_problem() {
     std::fs::create_dir_all(&link_dir).unwrap();
     std::fs::remove_file(link_dir.join("link.data")).ok();
     std::os::unix::fs::symlink(&outside, link_dir.join("link.data")).unwrap();
-    let cases: [(&str, Vec<(&str, &str)>, Option<&[u8]>, &str); 9] = [
+    let cases: [ExternalCase; 9] = [
         (
             "absolute",
             vec![("location", outside.to_str().unwrap())],

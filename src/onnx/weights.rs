@@ -10,7 +10,8 @@ use candle_core::{DType, Device, Tensor};
 use prost::Message;
 
 use super::export::{Exported, ExternalData, Initializer, Weights};
-use super::proto::ModelProto;
+use super::import::decode;
+use super::proto::{DataType, ModelProto};
 
 /// Tensors by key as initializer values: integer tables as int64, every float type as f32.
 pub fn from_tensors<'t>(
@@ -31,12 +32,57 @@ pub fn from_tensors<'t>(
     Ok(out)
 }
 
-/// A safetensors file (a `state_dict`, as `wick train` and `wick compile -o` write them). Each
-/// tensor is dropped once converted, so a large model is not held twice (tinyllama's 4.4 GB).
+/// A safetensors file (a `state_dict`, as `wick train` and `wick compile -o` write them), read
+/// a tensor at a time: a large model (tinyllama's 4.4 GB) is held once, as values, never also
+/// as the file's bytes. Integer tensors become int64, float ones f32, as in [`from_tensors`].
 pub fn read_safetensors(path: &Path) -> candle_core::Result<Weights> {
+    use safetensors::Dtype;
+    use std::os::unix::fs::FileExt;
+    let bad = |msg: String| candle_core::Error::msg(format!("not a safetensors file: {msg}"));
+    let (file, size) = crate::train::files::open_regular(path)?;
+    let mut head = [0u8; 8];
+    file.read_exact_at(&mut head, 0).map_err(|_| bad(format!("{size} bytes, no header")))?;
+    let n = u64::from_le_bytes(head);
+    // The header is JSON of a few hundred bytes a tensor: 100 MB is the format's own bound.
+    if n > size.saturating_sub(8) || n > 100_000_000 {
+        return Err(bad(format!("a header of {n} bytes in a file of {size}")));
+    }
+    let mut header = vec![0u8; n as usize];
+    file.read_exact_at(&mut header, 8)?;
+    let meta: safetensors::tensor::Metadata =
+        serde_json::from_slice(&header).map_err(|e| bad(format!("its header: {e}")))?;
+    let start = 8 + n;
+    if start + meta.data_len() as u64 != size {
+        return Err(bad(format!(
+            "its header describes {} bytes of data, the file has {}",
+            meta.data_len(),
+            size - start
+        )));
+    }
     let mut out = BTreeMap::new();
-    for (key, tensor) in candle_core::safetensors::load(path, &Device::Cpu)? {
-        out.append(&mut from_tensors([(&key, &tensor)])?);
+    for (key, info) in meta.tensors() {
+        let kind = match info.dtype {
+            Dtype::F32 => DataType::Float,
+            Dtype::F64 => DataType::Double,
+            Dtype::F16 => DataType::Float16,
+            Dtype::BF16 => DataType::Bfloat16,
+            Dtype::I64 => DataType::Int64,
+            Dtype::U64 => DataType::Uint64,
+            Dtype::I32 => DataType::Int32,
+            Dtype::U32 => DataType::Uint32,
+            Dtype::I16 => DataType::Int16,
+            Dtype::U16 => DataType::Uint16,
+            Dtype::I8 => DataType::Int8,
+            Dtype::U8 => DataType::Uint8,
+            Dtype::BOOL => DataType::Bool,
+            other => return Err(bad(format!("`{key}` is {other:?}, which wick does not read"))),
+        };
+        // The header's offsets and sizes are checked against each other and the file above.
+        let (from, to) = info.data_offsets;
+        let mut bytes = vec![0u8; to - from];
+        file.read_exact_at(&mut bytes, start + from as u64)?;
+        let dims = info.shape.iter().map(|d| *d as i64).collect();
+        out.insert(key, decode::le_values(kind, dims, &bytes));
     }
     Ok(out)
 }
@@ -104,4 +150,43 @@ pub fn write_safetensors(weights: &Weights, path: &Path) -> candle_core::Result<
         candle_core::safetensors::save(&tensors, tmp).map_err(|e| std::io::Error::other(e.to_string()))
     })
     .map_err(candle_core::Error::wrap)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_safetensors_file_reads_as_candle_reads_it_and_a_broken_one_is_an_error() {
+        let dir = std::env::temp_dir().join(format!("wick-onnx-weights-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("w.safetensors");
+        let w = Tensor::new(&[[1.5f32, -2.25, 3.0], [0.1, 0.2, 0.3]], &Device::Cpu).unwrap();
+        let ids = Tensor::new(&[7i64, -1], &Device::Cpu).unwrap();
+        let half = Tensor::new(&[0.5f32, -8.0], &Device::Cpu).unwrap().to_dtype(DType::BF16).unwrap();
+        let tensors: HashMap<String, Tensor> =
+            [("w".to_string(), w), ("ids".to_string(), ids), ("half".to_string(), half)].into();
+        candle_core::safetensors::save(&tensors, &path).unwrap();
+        let read = read_safetensors(&path).unwrap();
+        assert_eq!(read, from_tensors(&tensors).unwrap());
+        assert_eq!(read["half"], Initializer::F32 { dims: vec![2], data: vec![0.5, -8.0] });
+
+        let bytes = std::fs::read(&path).unwrap();
+        let broken = dir.join("broken.safetensors");
+        let header = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+        for (cut, why) in [
+            (bytes[..5].to_vec(), "no header"),
+            (bytes[..bytes.len() - 1].to_vec(), "the file has"),
+            ([&(u64::MAX).to_le_bytes()[..], &bytes[8..]].concat(), "a header of"),
+            (
+                [&bytes[..8], &bytes[8..8 + header].to_ascii_uppercase()[..], &bytes[8 + header..]].concat(),
+                "its header",
+            ),
+        ] {
+            std::fs::write(&broken, &cut).unwrap();
+            let e = read_safetensors(&broken).unwrap_err().to_string();
+            assert!(e.contains(why), "{why}: {e}");
+        }
+        std::fs::remove_dir_all(&dir).ok();
+    }
 }

@@ -234,13 +234,7 @@ pub fn tensor_value(t: &mut TensorProto, files: &mut ExternalFiles) -> Result<In
     let dims = t.dims.clone();
     let kind = DataType::try_from(t.data_type)
         .map_err(|_| what(format!("element type {} is not an ONNX one", t.data_type)))?;
-    let width = match kind {
-        DataType::Float | DataType::Int32 | DataType::Uint32 => 4,
-        DataType::Double | DataType::Int64 | DataType::Uint64 => 8,
-        DataType::Float16 | DataType::Bfloat16 | DataType::Int16 | DataType::Uint16 => 2,
-        DataType::Int8 | DataType::Uint8 | DataType::Bool => 1,
-        other => return Err(what(format!("element type {other:?} is not read"))),
-    };
+    let width = width(kind).ok_or_else(|| what(format!("element type {kind:?} is not read")))?;
     if t.data_location == 1 || !t.external_data.is_empty() {
         let expected = count.checked_mul(width).ok_or_else(|| what(format!("dims {:?} overflow", t.dims)))?;
         t.raw_data = files.bytes(&t.external_data, expected as u64).map_err(what)?;
@@ -258,48 +252,7 @@ pub fn tensor_value(t: &mut TensorProto, files: &mut ExternalFiles) -> Result<In
         if !raw.len().is_multiple_of(width) {
             return Err(what(format!("{} bytes of data are not whole {width}-byte values", raw.len())));
         }
-        let words = raw.chunks_exact(width);
-        let value = match kind {
-            DataType::Float => Initializer::F32 {
-                dims,
-                data: words.map(|w| f32::from_le_bytes([w[0], w[1], w[2], w[3]])).collect(),
-            },
-            DataType::Double => {
-                Initializer::F32 { dims, data: words.map(|w| f64::from_le_bytes(array8(w)) as f32).collect() }
-            }
-            DataType::Float16 => Initializer::F32 {
-                dims,
-                data: words.map(|w| f16_to_f32(u16::from_le_bytes([w[0], w[1]]))).collect(),
-            },
-            DataType::Bfloat16 => Initializer::F32 {
-                dims,
-                data: words
-                    .map(|w| f32::from_bits(u32::from(u16::from_le_bytes([w[0], w[1]])) << 16))
-                    .collect(),
-            },
-            DataType::Int64 | DataType::Uint64 => {
-                Initializer::I64 { dims, data: words.map(|w| i64::from_le_bytes(array8(w))).collect() }
-            }
-            DataType::Int32 => Initializer::I64 {
-                dims,
-                data: words.map(|w| i64::from(i32::from_le_bytes([w[0], w[1], w[2], w[3]]))).collect(),
-            },
-            DataType::Uint32 => Initializer::I64 {
-                dims,
-                data: words.map(|w| i64::from(u32::from_le_bytes([w[0], w[1], w[2], w[3]]))).collect(),
-            },
-            DataType::Int16 => Initializer::I64 {
-                dims,
-                data: words.map(|w| i64::from(i16::from_le_bytes([w[0], w[1]]))).collect(),
-            },
-            DataType::Uint16 => Initializer::I64 {
-                dims,
-                data: words.map(|w| i64::from(u16::from_le_bytes([w[0], w[1]]))).collect(),
-            },
-            DataType::Int8 => Initializer::I64 { dims, data: words.map(|w| i64::from(w[0] as i8)).collect() },
-            _ => Initializer::I64 { dims, data: words.map(|w| i64::from(w[0])).collect() },
-        };
-        return Ok(value);
+        return Ok(le_values(kind, dims, &raw));
     }
     Ok(match kind {
         DataType::Float => {
@@ -336,6 +289,62 @@ pub fn tensor_value(t: &mut TensorProto, files: &mut ExternalFiles) -> Result<In
             Initializer::I64 { dims, data: t.int32_data.iter().map(|v| i64::from(*v)).collect() }
         }
     })
+}
+
+/// The bytes one value of `kind` takes, for the kinds wick reads.
+pub fn width(kind: DataType) -> Option<usize> {
+    Some(match kind {
+        DataType::Float | DataType::Int32 | DataType::Uint32 => 4,
+        DataType::Double | DataType::Int64 | DataType::Uint64 => 8,
+        DataType::Float16 | DataType::Bfloat16 | DataType::Int16 | DataType::Uint16 => 2,
+        DataType::Int8 | DataType::Uint8 | DataType::Bool => 1,
+        _ => return None,
+    })
+}
+
+/// Little-endian values of `kind` (one that [`width`] reads) as an initializer: floats as f32,
+/// integers as i64. A partial value at the end is left out: the caller checks the length.
+pub fn le_values(kind: DataType, dims: Vec<i64>, raw: &[u8]) -> Initializer {
+    let width = width(kind).unwrap_or(1);
+    let words = raw.chunks_exact(width);
+    match kind {
+        DataType::Float => Initializer::F32 {
+            dims,
+            data: words.map(|w| f32::from_le_bytes([w[0], w[1], w[2], w[3]])).collect(),
+        },
+        DataType::Double => {
+            Initializer::F32 { dims, data: words.map(|w| f64::from_le_bytes(array8(w)) as f32).collect() }
+        }
+        DataType::Float16 => Initializer::F32 {
+            dims,
+            data: words.map(|w| f16_to_f32(u16::from_le_bytes([w[0], w[1]]))).collect(),
+        },
+        DataType::Bfloat16 => Initializer::F32 {
+            dims,
+            data: words.map(|w| f32::from_bits(u32::from(u16::from_le_bytes([w[0], w[1]])) << 16)).collect(),
+        },
+        DataType::Int64 | DataType::Uint64 => {
+            Initializer::I64 { dims, data: words.map(|w| i64::from_le_bytes(array8(w))).collect() }
+        }
+        DataType::Int32 => Initializer::I64 {
+            dims,
+            data: words.map(|w| i64::from(i32::from_le_bytes([w[0], w[1], w[2], w[3]]))).collect(),
+        },
+        DataType::Uint32 => Initializer::I64 {
+            dims,
+            data: words.map(|w| i64::from(u32::from_le_bytes([w[0], w[1], w[2], w[3]]))).collect(),
+        },
+        DataType::Int16 => Initializer::I64 {
+            dims,
+            data: words.map(|w| i64::from(i16::from_le_bytes([w[0], w[1]]))).collect(),
+        },
+        DataType::Uint16 => Initializer::I64 {
+            dims,
+            data: words.map(|w| i64::from(u16::from_le_bytes([w[0], w[1]]))).collect(),
+        },
+        DataType::Int8 => Initializer::I64 { dims, data: words.map(|w| i64::from(w[0] as i8)).collect() },
+        _ => Initializer::I64 { dims, data: words.map(|w| i64::from(w[0])).collect() },
+    }
 }
 
 fn array8(w: &[u8]) -> [u8; 8] {

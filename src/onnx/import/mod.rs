@@ -14,7 +14,7 @@
 mod activation;
 mod attention;
 mod builder;
-mod decode;
+pub(super) mod decode;
 mod names;
 mod nn;
 mod norm;
