@@ -91,6 +91,14 @@ fn an_imported_resnet18_repeats_its_blocks_and_keeps_figures_outputs_and_export(
     assert_eq!((a.input, a.output), (b.input, b.output));
 }
 
+/// `wick args`: its exit code, stdout and stderr.
+fn wick(args: &[&str]) -> (Option<i32>, String, String) {
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_wick")).args(args).env("RUST_BACKTRACE", "1").output().unwrap();
+    let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
+    (out.status.code(), text(out.stdout), text(out.stderr))
+}
+
 #[test]
 fn wick_import_writes_a_spec_and_weights_that_run() {
     let dir = std::env::temp_dir().join(format!("wick-import-{}", std::process::id()));
@@ -99,17 +107,12 @@ fn wick_import_writes_a_spec_and_weights_that_run() {
     let onnx_file = dir.join("resnet18.onnx");
     std::fs::write(&onnx_file, exported(&model, &lowered)).unwrap();
     let (spec, weights_file) = (dir.join("resnet18.wick"), dir.join("resnet18.safetensors"));
-    let wick = |args: &[&str]| {
-        let out =
-            Command::new(env!("CARGO_BIN_EXE_wick")).args(args).env("RUST_BACKTRACE", "1").output().unwrap();
-        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
-    };
     let path = |p: &std::path::Path| p.to_str().unwrap().to_string();
-    let (code, err) =
+    let (code, _, err) =
         wick(&["import", &path(&onnx_file), "-o", &path(&spec), "--weights-out", &path(&weights_file)]);
     assert_eq!(code, Some(0), "{err}");
     assert!(err.contains("11689512 parameters"), "{err}");
-    let (code, err) = wick(&["check", &path(&spec)]);
+    let (code, _, err) = wick(&["check", &path(&spec)]);
     assert_eq!(code, Some(0), "{err}");
     let loaded = Model::from_file(&path(&spec), &Options::default()).unwrap();
     let net = loaded.build_seeded(&Device::Cpu, DType::F32, 0).unwrap();
@@ -119,7 +122,7 @@ fn wick_import_writes_a_spec_and_weights_that_run() {
     let bad = dir.join("bad.onnx");
     std::fs::write(&bad, b"not a model").unwrap();
     let target = dir.join("bad.wick");
-    let (code, err) = wick(&["import", &path(&bad), "-o", &path(&target)]);
+    let (code, _, err) = wick(&["import", &path(&bad), "-o", &path(&target)]);
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("bad.onnx"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
@@ -136,12 +139,6 @@ fn the_cli_exports_and_imports_a_model_with_external_data() {
     let (_, lowered) = resnet18();
     let trained = dir.join("trained.safetensors");
     lowered.params().save(&trained).unwrap();
-    let wick = |args: &[&str]| {
-        let out =
-            Command::new(env!("CARGO_BIN_EXE_wick")).args(args).env("RUST_BACKTRACE", "1").output().unwrap();
-        let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
-        (out.status.code(), text(out.stdout), text(out.stderr))
-    };
     let path = |name: &str| dir.join(name).to_str().unwrap().to_string();
     let (model, bind) = (path("resnet18.onnx"), "N=2,H=32,W=40");
     let (code, _, err) = wick(&[
