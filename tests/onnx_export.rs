@@ -159,10 +159,10 @@ cross_check!(cgan_digits_discriminator, "cgan_digits", &[("N", 2)]);
 cross_check!(dcgan_digits_discriminator, "dcgan_digits", &[("N", 2)]);
 cross_check!(wgan_gp_digits_critic, "wgan_gp_digits", &[("N", 2)]);
 // The large catalog models, at the smallest inputs their heads take (AlexNet's and VGG's
-// adaptive pools need 224 x 224: ONNX has no adaptive pool): vgg16 20 s and 3.7 GB, alexnet
-// 8 s, vit_b_16 12 s. Batch 2 for the attention models: tract 0.22 stops at batch 1 on their
-// graphs (`change_axes.rs`: not yet implemented). vgg16_bn is vgg16 with the batch norms the
-// ResNets check; tinyllama_1_1b's 4.4 GB is past an ONNX file's 2 GiB, so `wick export`
+// adaptive pools need 224 x 224: ONNX has no adaptive pool): vgg16 20 s and 3.7 GB, vgg16_bn
+// 69 s (on a machine loaded by other builds) and 2.9 GB, alexnet 8 s, vit_b_16 12 s. Batch 2 for the attention models: tract 0.22 stops at batch
+// 1 on their graphs (`change_axes.rs`: not yet implemented). tinyllama_1_1b's 4.4 GB is past
+// an ONNX file's 2 GiB, so `wick export`
 // writes its weights as external data (checked here on char_llama, the same layers at a small
 // size; tinyllama itself by hand, in the README); swin_t, vae and the StyleGAN layers have no
 // mapping yet.
