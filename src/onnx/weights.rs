@@ -143,13 +143,47 @@ pub fn to_tensors(weights: &Weights) -> candle_core::Result<HashMap<String, Tens
 }
 
 /// Initializer values as a safetensors file (`wick import --weights-out`), replacing any file at
-/// `path` only once it is whole.
+/// `path` only once it is whole. Each tensor's bytes are made as it is written, so a large model
+/// is not held twice.
 pub fn write_safetensors(weights: &Weights, path: &Path) -> candle_core::Result<()> {
-    let tensors = to_tensors(weights)?;
+    let views = weights.iter().map(|(key, value)| (key, LeBytes::of(value)));
     crate::train::files::replace_file(path, |tmp| {
-        candle_core::safetensors::save(&tensors, tmp).map_err(|e| std::io::Error::other(e.to_string()))
+        safetensors::serialize_to_file(views, None, tmp).map_err(|e| std::io::Error::other(e.to_string()))
     })
     .map_err(candle_core::Error::wrap)
+}
+
+/// An initializer as safetensors sees a tensor: its values' bytes made when asked for.
+struct LeBytes<'a> {
+    value: &'a Initializer,
+    shape: Vec<usize>,
+}
+
+impl<'a> LeBytes<'a> {
+    fn of(value: &'a Initializer) -> LeBytes<'a> {
+        LeBytes { value, shape: value.dims().iter().map(|d| usize::try_from(*d).unwrap_or(0)).collect() }
+    }
+}
+
+impl safetensors::View for LeBytes<'_> {
+    fn dtype(&self) -> safetensors::Dtype {
+        match self.value {
+            Initializer::F32 { .. } => safetensors::Dtype::F32,
+            Initializer::I64 { .. } => safetensors::Dtype::I64,
+        }
+    }
+
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    fn data(&self) -> std::borrow::Cow<'_, [u8]> {
+        self.value.le_bytes().into()
+    }
+
+    fn data_len(&self) -> usize {
+        usize::try_from(self.value.byte_len()).unwrap_or(usize::MAX)
+    }
 }
 
 #[cfg(test)]
@@ -170,6 +204,13 @@ mod tests {
         let read = read_safetensors(&path).unwrap();
         assert_eq!(read, from_tensors(&tensors).unwrap());
         assert_eq!(read["half"], Initializer::F32 { dims: vec![2], data: vec![0.5, -8.0] });
+        // Written back and read by candle: the same values, the integers as int64.
+        let again = dir.join("again.safetensors");
+        write_safetensors(&read, &again).unwrap();
+        assert_eq!(read_safetensors(&again).unwrap(), read);
+        let by_candle = candle_core::safetensors::load(&again, &Device::Cpu).unwrap();
+        assert_eq!(from_tensors(&by_candle).unwrap(), read);
+        assert_eq!(by_candle["ids"].dtype(), DType::I64);
 
         let bytes = std::fs::read(&path).unwrap();
         let broken = dir.join("broken.safetensors");

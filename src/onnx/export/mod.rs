@@ -86,19 +86,24 @@ impl Initializer {
         }
     }
 
-    /// The tensor with its values inside the message.
-    fn proto(&self, name: String) -> TensorProto {
-        let mut raw_data = Vec::with_capacity(usize::try_from(self.byte_len()).unwrap_or(0));
+    /// Its values as little-endian bytes, in memory.
+    pub fn le_bytes(&self) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(usize::try_from(self.byte_len()).unwrap_or(0));
         // Writing to memory does not fail.
         let _ = self.write_le(|b| {
-            raw_data.extend_from_slice(b);
+            bytes.extend_from_slice(b);
             Ok(())
         });
+        bytes
+    }
+
+    /// The tensor with its values inside the message.
+    fn proto(&self, name: String) -> TensorProto {
         TensorProto {
             dims: self.dims().to_vec(),
             data_type: self.data_type() as i32,
             name,
-            raw_data,
+            raw_data: self.le_bytes(),
             ..TensorProto::default()
         }
     }
