@@ -57,26 +57,11 @@ impl Initializer {
 
     /// Its values as little-endian bytes, handed to `write` a bounded piece at a time, so a
     /// large weight is written to a file without a second copy of it in memory.
-    pub fn write_le(&self, mut write: impl FnMut(&[u8]) -> io::Result<()>) -> io::Result<()> {
-        const PIECE: usize = 1 << 14;
-        let mut bytes = Vec::with_capacity(8 * PIECE);
+    pub fn write_le(&self, write: impl FnMut(&[u8]) -> io::Result<()>) -> io::Result<()> {
         match self {
-            Initializer::F32 { data, .. } => {
-                for piece in data.chunks(PIECE) {
-                    bytes.clear();
-                    bytes.extend(piece.iter().flat_map(|v| v.to_le_bytes()));
-                    write(&bytes)?;
-                }
-            }
-            Initializer::I64 { data, .. } => {
-                for piece in data.chunks(PIECE) {
-                    bytes.clear();
-                    bytes.extend(piece.iter().flat_map(|v| v.to_le_bytes()));
-                    write(&bytes)?;
-                }
-            }
+            Initializer::F32 { data, .. } => write_pieces(data, f32::to_le_bytes, write),
+            Initializer::I64 { data, .. } => write_pieces(data, i64::to_le_bytes, write),
         }
-        Ok(())
     }
 
     fn data_type(&self) -> DataType {
@@ -107,6 +92,22 @@ impl Initializer {
             ..TensorProto::default()
         }
     }
+}
+
+/// `values` as bytes, `PIECE` values at a time.
+fn write_pieces<T: Copy, const W: usize>(
+    values: &[T],
+    bytes_of: fn(T) -> [u8; W],
+    mut write: impl FnMut(&[u8]) -> io::Result<()>,
+) -> io::Result<()> {
+    const PIECE: usize = 1 << 14;
+    let mut bytes = Vec::with_capacity(W * PIECE.min(values.len()));
+    for piece in values.chunks(PIECE) {
+        bytes.clear();
+        bytes.extend(piece.iter().flat_map(|v| bytes_of(*v)));
+        write(&bytes)?;
+    }
+    Ok(())
 }
 
 /// Where export puts the weights.
