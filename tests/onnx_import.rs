@@ -775,4 +775,19 @@ fn bad_external_data_is_an_error_naming_the_file_and_the_problem() {
         Ok(_) => panic!("4 TiB of dims read from 48 bytes"),
     };
     assert!(e.contains("bytes 0 to 4398046511104 are past the file's end (48 bytes)"), "{e}");
+
+    // Two tensors on the same 48 bytes: together they would read more than the file holds (a
+    // thousand such tensors on a large span would allocate it a thousand times).
+    let mut g = small_graph();
+    g.initializer[0].raw_data.clear();
+    g.initializer[0].external_data =
+        vec![StringStringEntryProto { key: "location".into(), value: "fc.data".into() }];
+    let mut twin = g.initializer[0].clone();
+    twin.name = "twin".into();
+    g.initializer.push(twin);
+    let e = match import::read(&model(g), dir.join("m.onnx").to_str().unwrap(), &Options::default()) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("one span read twice"),
+    };
+    assert!(e.contains("`twin`") && e.contains("read more than its 48 bytes (their spans overlap)"), "{e}");
 }

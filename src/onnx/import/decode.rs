@@ -130,11 +130,14 @@ pub fn dtype(elem: i32) -> Result<DType, String> {
 }
 
 /// The files of external data beside a model, as its tensors name them (ONNX's
-/// `data_location` EXTERNAL): each opened once, and only inside the model's folder.
+/// `data_location` EXTERNAL): each opened once, and only inside the model's folder. Together
+/// the tensors read at most each file's size from it, so a model whose tensors all name the
+/// same large span cannot make wick allocate that span over and over.
 pub struct ExternalFiles {
     /// The model file's folder, against which locations are resolved.
     folder: PathBuf,
-    open: HashMap<String, (File, u64)>,
+    /// Each file opened, with its size and the bytes read from it so far.
+    open: HashMap<String, (File, u64, u64)>,
     /// The bytes read from them so far.
     pub read: u64,
 }
@@ -172,13 +175,19 @@ impl ExternalFiles {
                 ));
             }
         }
-        let (file, size) = self.file(location)?;
+        let (file, size, read) = self.file(location)?;
         let end = offset.checked_add(expected).filter(|end| *end <= *size).ok_or_else(|| {
             format!(
                 "external data `{location}`: bytes {offset} to {} are past the file's end ({size} bytes)",
                 offset.saturating_add(expected)
             )
         })?;
+        if *read + expected > *size {
+            return Err(format!(
+                "external data `{location}`: the tensors read more than its {size} bytes (their spans overlap)"
+            ));
+        }
+        *read += expected;
         let mut bytes = Vec::new();
         let len =
             usize::try_from(expected).map_err(|_| format!("external data `{location}`: {expected} bytes"))?;
@@ -194,7 +203,7 @@ impl ExternalFiles {
 
     /// The file at `location`, opened (once) if it is a regular file inside the model's folder:
     /// not an absolute path, no `..`, no link leading out.
-    fn file(&mut self, location: &str) -> Result<&(File, u64), String> {
+    fn file(&mut self, location: &str) -> Result<&mut (File, u64, u64), String> {
         if !self.open.contains_key(location) {
             let inside = !location.is_empty()
                 && Path::new(location)
@@ -215,10 +224,10 @@ impl ExternalFiles {
                     real.display()
                 ));
             }
-            let opened = crate::train::files::open_regular(&real).map_err(cannot)?;
-            self.open.insert(location.to_string(), opened);
+            let (file, size) = crate::train::files::open_regular(&real).map_err(cannot)?;
+            self.open.insert(location.to_string(), (file, size, 0));
         }
-        self.open.get(location).ok_or_else(|| format!("external data `{location}` is not open"))
+        self.open.get_mut(location).ok_or_else(|| format!("external data `{location}` is not open"))
     }
 }
 
