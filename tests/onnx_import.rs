@@ -401,7 +401,7 @@ fn files_that_lie_are_errors_naming_the_file_and_the_problem() {
     let mut g = small_graph();
     g.initializer[0].data_location = 1;
     g.initializer[0].raw_data.clear();
-    assert!(read_err(&model(g)).contains("external file"));
+    assert!(read_err(&model(g)).contains("its values are external, but it names no location"));
 
     let e = read_err(&model(GraphProto { input: vec![value("x", &[Ok(-3)])], ..small_graph() }));
     assert!(e.contains("graph input `x`") && e.contains("size -3"), "{e}");
@@ -625,4 +625,187 @@ fn mutated_graphs_never_panic() {
         }
     }
     assert!(read > 0 && refused > 0, "read {read}, refused {refused}");
+}
+
+/// Every parameter and buffer of `graph`, each value a different bit pattern (a weight read
+/// back from the wrong offset, or converted on the way, would show).
+fn distinct_weights(graph: &Graph) -> Weights {
+    let mut out = zero_weights(graph);
+    for (k, value) in out.values_mut().enumerate() {
+        if let Initializer::F32 { data, .. } = value {
+            for (i, v) in data.iter_mut().enumerate() {
+                *v = ((i * 31 + k * 7) as f32 * 0.618).sin() * (1.0 + k as f32);
+            }
+        }
+    }
+    out
+}
+
+fn bits(w: &Weights) -> Vec<(&String, Vec<u32>)> {
+    w.iter()
+        .map(|(k, v)| match v {
+            Initializer::F32 { data, .. } => (k, data.iter().map(|x| x.to_bits()).collect()),
+            Initializer::I64 { data, .. } => (k, data.iter().map(|x| *x as u32).collect()),
+        })
+        .collect()
+}
+
+/// A model written with its weights beside it reads back with the same weights, bit for bit,
+/// and the same figures as the model in one file.
+#[test]
+fn external_data_reads_back_bit_for_bit() {
+    let bind = [("N", 2), ("T", 8)];
+    let spec = wick::compile_source(
+        "char_llama.wick",
+        &std::fs::read_to_string("specs/char_llama.wick").unwrap(),
+        &opts(&bind),
+    );
+    let graph = spec.graph.as_ref().unwrap();
+    let values = distinct_weights(graph);
+    let dir = scratch("external-bits");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("char_llama.onnx");
+    let placement = onnx::Placement::External("char_llama.onnx.data");
+    let exported = onnx::export_placed(graph, &values, onnx::DEFAULT_OPSET, placement).unwrap();
+    let external = exported.external.as_ref().unwrap();
+    onnx::weights::write_exported(&exported, &values, &file).unwrap();
+    let data = std::fs::metadata(dir.join("char_llama.onnx.data")).unwrap().len();
+    assert_eq!(data, external.bytes);
+    // Some weights beside the model (the embedding, the projections), the small ones inside.
+    let initializers = &exported.model.graph.as_ref().unwrap().initializer;
+    let outside = initializers.iter().filter(|t| t.data_location == 1).count();
+    assert!(outside > 0 && outside < initializers.len(), "{outside} of {}", initializers.len());
+
+    let bytes = std::fs::read(&file).unwrap();
+    let read = import::read(&bytes, file.to_str().unwrap(), &Options::default()).unwrap();
+    assert_eq!(bits(&read.weights), bits(&values));
+    let inside = onnx::export(graph, &values, onnx::DEFAULT_OPSET).unwrap().encode_to_vec();
+    let s = imported_summary("char_llama_inside.onnx", &inside, &[]);
+    let c = wick::compile_file(file.to_str().unwrap(), &Options::default()).unwrap();
+    let t = c.summary(None).unwrap();
+    assert_eq!((t.total_params, &t.macs, &t.memory), (s.total_params, &s.macs, &s.memory));
+    assert_eq!(layer_rows(&t), layer_rows(&s));
+}
+
+/// `small_graph` with `fc.weight` (3 x 4 f32, 48 bytes) as external data with `entries`, in
+/// a folder of its own with `data` as `fc.data` when given: the codes and messages of the
+/// diagnostics `wick compile` gives the model.
+fn external_case(case: &str, entries: &[(&str, &str)], data: Option<&[u8]>) -> String {
+    use wick::onnx::proto::StringStringEntryProto;
+    let dir = scratch(&format!("external-{case}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    if let Some(data) = data {
+        std::fs::write(dir.join("fc.data"), data).unwrap();
+    }
+    let mut g = small_graph();
+    let w = &mut g.initializer[0];
+    w.raw_data.clear();
+    w.data_location = 1;
+    w.external_data = entries
+        .iter()
+        .map(|(k, v)| StringStringEntryProto { key: k.to_string(), value: v.to_string() })
+        .collect();
+    let file = dir.join("m.onnx");
+    std::fs::write(&file, model(g)).unwrap();
+    let c = wick::compile_file(file.to_str().unwrap(), &Options::default()).unwrap();
+    c.diagnostics.items.iter().map(|d| format!("{}: {}\n", d.code, d.message)).collect()
+}
+
+/// A case's name, its `external_data` entries, the data file's bytes, the problem named.
+type ExternalCase<'a> = (&'a str, Vec<(&'a str, &'a str)>, Option<&'a [u8]>, &'a str);
+
+#[test]
+fn bad_external_data_is_an_error_naming_the_file_and_the_problem() {
+    let values: Vec<u8> = (0..48).collect();
+    let fine =
+        external_case("fine", &[("location", "fc.data"), ("offset", "0"), ("length", "48")], Some(&values));
+    assert!(!fine.contains("error"), "{fine}");
+    // A model at an offset, without a length: the dims say how many bytes.
+    let mut padded = vec![0u8; 16];
+    padded.extend(&values);
+    let fine = external_case("offset", &[("location", "fc.data"), ("offset", "16")], Some(&padded));
+    assert!(!fine.contains("error"), "{fine}");
+
+    let outside = scratch("outside.data");
+    std::fs::write(&outside, &values).unwrap();
+    let link_dir = scratch("external-link");
+    std::fs::create_dir_all(&link_dir).unwrap();
+    std::fs::remove_file(link_dir.join("link.data")).ok();
+    std::os::unix::fs::symlink(&outside, link_dir.join("link.data")).unwrap();
+    let cases: [ExternalCase; 9] = [
+        (
+            "absolute",
+            vec![("location", outside.to_str().unwrap())],
+            None,
+            "is not a path inside the model's folder",
+        ),
+        ("parent", vec![("location", "../outside.data")], None, "is not a path inside the model's folder"),
+        ("link", vec![("location", "link.data")], None, "leads outside the model's folder"),
+        ("missing", vec![("location", "fc.data")], None, "No such file"),
+        (
+            "short",
+            vec![("location", "fc.data")],
+            Some(&values[..40]),
+            "bytes 0 to 48 are past the file's end (40 bytes)",
+        ),
+        (
+            "offset_past",
+            vec![("location", "fc.data"), ("offset", "18446744073709551615")],
+            Some(&values),
+            "past the file's end",
+        ),
+        (
+            "length",
+            vec![("location", "fc.data"), ("length", "40")],
+            Some(&values),
+            "length 40 bytes, but its dims and type take 48",
+        ),
+        (
+            "nonsense",
+            vec![("location", "fc.data"), ("offset", "-1")],
+            Some(&values),
+            "offset `-1` is not a byte count",
+        ),
+        ("folder", vec![("location", ".")], None, "not a regular file"),
+    ];
+    for (case, entries, data, problem) in cases {
+        let text = external_case(case, &entries, data);
+        assert!(
+            text.contains("E0116") && text.contains("m.onnx") && text.contains("`fc.weight`"),
+            "{case}: {text}"
+        );
+        assert!(text.contains(problem), "{case}: {text}");
+        assert!(case == "folder" || text.contains(entries[0].1), "{case}: the data file is named: {text}");
+    }
+
+    // Dims of 4 TiB with a 48-byte file: refused by the file's size, before any allocation.
+    use wick::onnx::proto::StringStringEntryProto;
+    let dir = scratch("external-huge");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("fc.data"), &values).unwrap();
+    let mut g = small_graph();
+    g.initializer[0].dims = vec![1 << 20, 1 << 20];
+    g.initializer[0].raw_data.clear();
+    g.initializer[0].external_data =
+        vec![StringStringEntryProto { key: "location".into(), value: "fc.data".into() }];
+    let e = match import::read(&model(g), dir.join("m.onnx").to_str().unwrap(), &Options::default()) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("4 TiB of dims read from 48 bytes"),
+    };
+    assert!(e.contains("bytes 0 to 4398046511104 are past the file's end (48 bytes)"), "{e}");
+
+    // Two tensors on the same 48 bytes: together they would read more than the file holds (a
+    // thousand such tensors on a large span would allocate it a thousand times).
+    let mut g = small_graph();
+    g.initializer[0].raw_data.clear();
+    g.initializer[0].external_data =
+        vec![StringStringEntryProto { key: "location".into(), value: "fc.data".into() }];
+    let mut twin = g.initializer[0].clone();
+    twin.name = "twin".into();
+    g.initializer.push(twin);
+    let e = match import::read(&model(g), dir.join("m.onnx").to_str().unwrap(), &Options::default()) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("one span read twice"),
+    };
+    assert!(e.contains("`twin`") && e.contains("read more than its 48 bytes (their spans overlap)"), "{e}");
 }

@@ -91,6 +91,14 @@ fn an_imported_resnet18_repeats_its_blocks_and_keeps_figures_outputs_and_export(
     assert_eq!((a.input, a.output), (b.input, b.output));
 }
 
+/// `wick args`: its exit code, stdout and stderr.
+fn wick(args: &[&str]) -> (Option<i32>, String, String) {
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_wick")).args(args).env("RUST_BACKTRACE", "1").output().unwrap();
+    let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
+    (out.status.code(), text(out.stdout), text(out.stderr))
+}
+
 #[test]
 fn wick_import_writes_a_spec_and_weights_that_run() {
     let dir = std::env::temp_dir().join(format!("wick-import-{}", std::process::id()));
@@ -99,17 +107,12 @@ fn wick_import_writes_a_spec_and_weights_that_run() {
     let onnx_file = dir.join("resnet18.onnx");
     std::fs::write(&onnx_file, exported(&model, &lowered)).unwrap();
     let (spec, weights_file) = (dir.join("resnet18.wick"), dir.join("resnet18.safetensors"));
-    let wick = |args: &[&str]| {
-        let out =
-            Command::new(env!("CARGO_BIN_EXE_wick")).args(args).env("RUST_BACKTRACE", "1").output().unwrap();
-        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
-    };
     let path = |p: &std::path::Path| p.to_str().unwrap().to_string();
-    let (code, err) =
+    let (code, _, err) =
         wick(&["import", &path(&onnx_file), "-o", &path(&spec), "--weights-out", &path(&weights_file)]);
     assert_eq!(code, Some(0), "{err}");
     assert!(err.contains("11689512 parameters"), "{err}");
-    let (code, err) = wick(&["check", &path(&spec)]);
+    let (code, _, err) = wick(&["check", &path(&spec)]);
     assert_eq!(code, Some(0), "{err}");
     let loaded = Model::from_file(&path(&spec), &Options::default()).unwrap();
     let net = loaded.build_seeded(&Device::Cpu, DType::F32, 0).unwrap();
@@ -119,7 +122,7 @@ fn wick_import_writes_a_spec_and_weights_that_run() {
     let bad = dir.join("bad.onnx");
     std::fs::write(&bad, b"not a model").unwrap();
     let target = dir.join("bad.wick");
-    let (code, err) = wick(&["import", &path(&bad), "-o", &path(&target)]);
+    let (code, _, err) = wick(&["import", &path(&bad), "-o", &path(&target)]);
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("bad.onnx"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
@@ -190,4 +193,79 @@ fn stylegan_layers_come_back_as_themselves() {
         g.initializer.iter().map(|t| (t.dims.clone(), t.raw_data.clone())).collect::<Vec<_>>()
     };
     assert_eq!(values(&a), values(&b));
+}
+
+/// `wick export --external-data` writes the weights beside the model; `wick compile`, `check`
+/// and `import` read them from there, and the imported weights are the spec's, bit for bit.
+#[test]
+fn the_cli_exports_and_imports_a_model_with_external_data() {
+    let dir = std::env::temp_dir().join(format!("wick-import-external-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (_, lowered) = resnet18();
+    let trained = dir.join("trained.safetensors");
+    lowered.params().save(&trained).unwrap();
+    let path = |name: &str| dir.join(name).to_str().unwrap().to_string();
+    let (model, bind) = (path("resnet18.onnx"), "N=2,H=32,W=40");
+    let (code, _, err) = wick(&[
+        "export",
+        "specs/resnet18.wick",
+        "--bind",
+        bind,
+        "--weights",
+        &path("trained.safetensors"),
+        "-o",
+        &model,
+        "--external-data",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("in resnet18.onnx.data beside it"), "{err}");
+    let (inside, outside) = (
+        std::fs::metadata(&model).unwrap().len(),
+        std::fs::metadata(path("resnet18.onnx.data")).unwrap().len(),
+    );
+    // 11,689,512 parameters (46.8 MB) beside a model of nodes and the small vectors.
+    assert!(inside < 100_000 && outside > 46_000_000, "{inside} and {outside} bytes");
+
+    let (code, table, err) = wick(&["compile", &model, "--summary"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(table.contains("11,689,512"), "{table}");
+    let (code, _, err) = wick(&["check", &model]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, _, err) = wick(&[
+        "import",
+        &model,
+        "-o",
+        &path("imported.wick"),
+        "--weights-out",
+        &path("imported.safetensors"),
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let original = candle_core::safetensors::load(&trained, &Device::Cpu).unwrap();
+    let imported = candle_core::safetensors::load(path("imported.safetensors"), &Device::Cpu).unwrap();
+    assert_eq!(original.len(), imported.len());
+    for (key, want) in &original {
+        let got = imported.get(key).unwrap_or_else(|| panic!("`{key}` was not imported"));
+        let bits = |t: &Tensor| {
+            t.flatten_all()
+                .unwrap()
+                .to_dtype(DType::F32)
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap()
+                .iter()
+                .map(|v| v.to_bits())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(bits(got), bits(want), "`{key}`");
+    }
+
+    // The data file gone: the model names it, and nothing is imported.
+    std::fs::remove_file(path("resnet18.onnx.data")).unwrap();
+    let (code, _, err) = wick(&["compile", &model, "--summary"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("E0116") && err.contains("resnet18.onnx.data") && !err.contains("panicked"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
 }

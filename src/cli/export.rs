@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use wick::lower::LowerError;
-use wick::onnx::{self, weights, DEFAULT_OPSET};
+use wick::onnx::{self, weights, Placement, DEFAULT_OPSET};
 use wick::train::folder;
 use wick::Model;
 
@@ -26,6 +26,10 @@ pub struct ExportArgs {
     /// The ONNX operator set (17 to 20).
     #[arg(long, default_value_t = DEFAULT_OPSET)]
     pub opset: i64,
+    /// Write the weights beside the model, in OUTPUT.data (ONNX external data), even when the
+    /// model would fit in one file; without it they go there only past protobuf's 2 GiB.
+    #[arg(long)]
+    pub external_data: bool,
 }
 
 pub fn run(args: ExportArgs) -> ExitCode {
@@ -46,12 +50,23 @@ fn export(args: &ExportArgs) -> Result<String, (u8, String)> {
     };
     let values = weights::read_safetensors(&path)
         .map_err(|e| usage(format!("cannot read weights {}: {e}", path.display())))?;
-    let proto = onnx::export(graph, &values, args.opset).map_err(|e| usage(e.to_string()))?;
-    weights::write_model(&proto, Path::new(&args.output))
+    let output = Path::new(&args.output);
+    let location = weights::external_location(output);
+    let placement =
+        if args.external_data { Placement::External(&location) } else { Placement::Auto(&location) };
+    let exported =
+        onnx::export_placed(graph, &values, args.opset, placement).map_err(|e| usage(e.to_string()))?;
+    weights::write_exported(&exported, &values, output)
         .map_err(|e| usage(format!("cannot write {}: {e}", args.output)))?;
-    let g = proto.graph.unwrap_or_default();
+    let g = exported.model.graph.unwrap_or_default();
+    let beside = match &exported.external {
+        Some(file) => {
+            format!("; {} of them ({} bytes) in {} beside it", file.tensors.len(), file.bytes, file.location)
+        }
+        None => String::new(),
+    };
     Ok(format!(
-        "wrote {}: model {}, {} ONNX nodes, {} initializers, opset {}",
+        "wrote {}: model {}, {} ONNX nodes, {} initializers{beside}, opset {}",
         args.output,
         graph.name,
         g.node.len(),

@@ -120,7 +120,7 @@ pub enum AttributeType {
 
 /// A constant tensor: dims, element type and its values, as little-endian bytes in `raw_data`
 /// (what export writes) or in the typed fields other writers use; or a reference to a file
-/// beside the model (`data_location` 1, `external_data`), which import refuses.
+/// beside the model (`data_location` 1, `external_data`: its location, offset and length).
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct TensorProto {
     #[prost(int64, repeated, tag = "1")]

@@ -19,11 +19,12 @@ mod window;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
+use std::io;
 
 use super::proto::{
     tensor_shape_proto::{dimension, Dimension},
     type_proto, AttributeProto, AttributeType, DataType, GraphProto, ModelProto, NodeProto,
-    OperatorSetIdProto, TensorProto, TensorShapeProto, TypeProto, ValueInfoProto,
+    OperatorSetIdProto, StringStringEntryProto, TensorProto, TensorShapeProto, TypeProto, ValueInfoProto,
 };
 use crate::ir::dim::{Bindings, Dim};
 use crate::ir::graph::{Graph, Node, NodeId, TensorRef};
@@ -57,20 +58,115 @@ impl Initializer {
         }
     }
 
+    /// Its values as little-endian bytes, handed to `write` a bounded piece at a time, so a
+    /// large weight is written to a file without a second copy of it in memory.
+    pub fn write_le(&self, write: impl FnMut(&[u8]) -> io::Result<()>) -> io::Result<()> {
+        match self {
+            Initializer::F32 { data, .. } => write_pieces(data, f32::to_le_bytes, write),
+            Initializer::I64 { data, .. } => write_pieces(data, i64::to_le_bytes, write),
+        }
+    }
+
+    fn data_type(&self) -> DataType {
+        match self {
+            Initializer::F32 { .. } => DataType::Float,
+            Initializer::I64 { .. } => DataType::Int64,
+        }
+    }
+
+    /// Its values as little-endian bytes, in memory.
+    pub fn le_bytes(&self) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(usize::try_from(self.byte_len()).unwrap_or(0));
+        // Writing to memory does not fail.
+        let _ = self.write_le(|b| {
+            bytes.extend_from_slice(b);
+            Ok(())
+        });
+        bytes
+    }
+
+    /// The tensor with its values inside the message.
     fn proto(&self, name: String) -> TensorProto {
-        let (dims, data_type, raw_data) = match self {
-            Initializer::F32 { dims, data } => {
-                (dims, DataType::Float, data.iter().flat_map(|v| v.to_le_bytes()).collect())
-            }
-            Initializer::I64 { dims, data } => {
-                (dims, DataType::Int64, data.iter().flat_map(|v| v.to_le_bytes()).collect())
-            }
-        };
         TensorProto {
-            dims: dims.clone(),
-            data_type: data_type as i32,
+            dims: self.dims().to_vec(),
+            data_type: self.data_type() as i32,
             name,
-            raw_data,
+            raw_data: self.le_bytes(),
+            ..TensorProto::default()
+        }
+    }
+}
+
+/// `values` as bytes, `PIECE` values at a time.
+fn write_pieces<T: Copy, const W: usize>(
+    values: &[T],
+    bytes_of: fn(T) -> [u8; W],
+    mut write: impl FnMut(&[u8]) -> io::Result<()>,
+) -> io::Result<()> {
+    const PIECE: usize = 1 << 14;
+    let mut bytes = Vec::with_capacity(W * PIECE.min(values.len()));
+    for piece in values.chunks(PIECE) {
+        bytes.clear();
+        bytes.extend(piece.iter().flat_map(|v| bytes_of(*v)));
+        write(&bytes)?;
+    }
+    Ok(())
+}
+
+/// Where export puts the weights.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placement<'a> {
+    /// Inside the model: a model past 2 GiB is refused ([`ExportError::TooLarge`]).
+    Inline,
+    /// In the file `location` beside the model (ONNX external data), each weight of at least
+    /// [`EXTERNAL_MIN_BYTES`]; `location` is relative to the model's folder.
+    External(&'a str),
+    /// Inside the model, unless the model would then pass 2 GiB: then as `External`.
+    Auto(&'a str),
+}
+
+/// Weights smaller than this stay inside the model even with external data (onnx's
+/// `save_model` threshold): biases and norms cost a file offset more than their bytes.
+pub const EXTERNAL_MIN_BYTES: u64 = 1024;
+
+/// An exported model, and the weights it reads from a file beside it.
+#[derive(Debug)]
+pub struct Exported {
+    pub model: ModelProto,
+    /// `None` when every weight is inside the model.
+    pub external: Option<ExternalData>,
+}
+
+/// The file of external data an exported model names: its location relative to the model's
+/// folder, each weight's key and byte offset in file order, and its size.
+#[derive(Debug, Default)]
+pub struct ExternalData {
+    pub location: String,
+    pub tensors: Vec<(String, u64)>,
+    pub bytes: u64,
+}
+
+impl ExternalData {
+    /// `value` placed after the weights before it, as a tensor naming its place. A tensor over 1
+    /// MiB starts on a 64 KiB boundary, as torch.onnx places them (so a reader can map it
+    /// from the file); the others on 8 bytes, their elements' alignment.
+    fn place(&mut self, key: String, value: &Initializer) -> TensorProto {
+        let len = value.byte_len();
+        let align = if len > 1 << 20 { 1 << 16 } else { 8 };
+        let offset = self.bytes.next_multiple_of(align);
+        self.bytes = offset + len;
+        self.tensors.push((key.clone(), offset));
+        let entry = |key: &str, value: String| StringStringEntryProto { key: key.into(), value };
+        TensorProto {
+            dims: value.dims().to_vec(),
+            data_type: value.data_type() as i32,
+            name: key,
+            external_data: vec![
+                entry("location", self.location.clone()),
+                entry("offset", offset.to_string()),
+                entry("length", len.to_string()),
+            ],
+            data_location: 1,
             ..TensorProto::default()
         }
     }
@@ -89,9 +185,9 @@ pub enum ExportError {
     Opset(i64),
     #[error("the graph has errors: compile the spec and fix them first")]
     Failed,
-    /// More weight bytes than one protobuf message holds.
+    /// More bytes than one protobuf message holds, with the weights inside it.
     #[error(
-        "the weights take {:.2} GiB: an ONNX file holds at most 2 GiB (protobuf's limit on one message), and wick does not write weights as external data yet",
+        "the model takes {:.2} GiB: an ONNX file holds at most 2 GiB (protobuf's limit on one message); write its weights as external data beside it (`wick export` does so by itself)",
         *.0 as f64 / (1u64 << 30) as f64
     )]
     TooLarge(u64),
@@ -136,28 +232,46 @@ fn mapping(kind: &str) -> Option<fn(&mut NodeCtx) -> Mapped> {
         .or_else(|| window::mapping(kind))
 }
 
-/// `graph` with `weights` as an ONNX model of operator set `opset`, in eval mode.
+/// `graph` with `weights` as an ONNX model of operator set `opset`, in eval mode, its weights
+/// inside it.
 pub fn export(graph: &Graph, weights: &Weights, opset: i64) -> Result<ModelProto, ExportError> {
-    export_within(graph, weights, opset, MAX_FILE_BYTES)
+    export_within(graph, weights, opset, Placement::Inline, MAX_FILE_BYTES).map(|e| e.model)
 }
 
-/// [`export`], refusing a model of more than `limit` bytes.
+/// [`export`], with the weights placed as `placement` says; a model with external data is
+/// written by [`super::weights::write_exported`], which streams them to their file.
+pub fn export_placed(
+    graph: &Graph,
+    weights: &Weights,
+    opset: i64,
+    placement: Placement,
+) -> Result<Exported, ExportError> {
+    export_within(graph, weights, opset, placement, MAX_FILE_BYTES)
+}
+
+/// [`export_placed`], refusing a model file of more than `limit` bytes.
 fn export_within(
     graph: &Graph,
     weights: &Weights,
     opset: i64,
+    placement: Placement,
     limit: u64,
-) -> Result<ModelProto, ExportError> {
+) -> Result<Exported, ExportError> {
     if !OPSETS.contains(&opset) {
         return Err(ExportError::Opset(opset));
     }
     if graph.order.iter().any(|id| graph.node(*id).failed()) {
         return Err(ExportError::Failed);
     }
+    let (location, auto) = match placement {
+        Placement::Inline => (None, false),
+        Placement::External(location) => (Some(location), false),
+        Placement::Auto(location) => (Some(location), true),
+    };
     // Checked before any initializer is copied: a model past the limit (tinyllama_1_1b's 4.4
     // GB) is refused without making a second copy of its weights first.
     let weight_bytes: u64 = weights.values().map(Initializer::byte_len).sum();
-    if weight_bytes > limit {
+    if location.is_none() && weight_bytes > limit {
         return Err(ExportError::TooLarge(weight_bytes));
     }
     let mut out = Emitter {
@@ -168,6 +282,7 @@ fn export_within(
         initializers: Vec::new(),
         declared: Vec::new(),
         taken: HashSet::new(),
+        external: location.map(|l| ExternalData { location: l.to_string(), ..ExternalData::default() }),
     };
     let mut names: HashMap<TensorRef, String> = HashMap::new();
     let mut errors = Vec::new();
@@ -219,7 +334,7 @@ fn export_within(
         output,
         ..GraphProto::default()
     };
-    let model = ModelProto {
+    let mut model = ModelProto {
         ir_version: if opset >= 19 { 9 } else { 8 },
         opset_import: vec![OperatorSetIdProto { domain: String::new(), version: opset }],
         producer_name: "wick".into(),
@@ -227,9 +342,34 @@ fn export_within(
         graph: Some(graph_proto),
         ..ModelProto::default()
     };
+    let mut external = out.external.take().filter(|e| !e.tensors.is_empty());
+    if let Some(file) = external.as_ref().filter(|_| auto) {
+        // The model with its external weights moved inside, at most: each gains a field tag,
+        // a length and its bytes, and loses its external entries.
+        let inside = prost::Message::encoded_len(&model) as u64
+            + file
+                .tensors
+                .iter()
+                .map(|(key, _)| 11 + weights.get(key).map_or(0, Initializer::byte_len))
+                .sum::<u64>();
+        if inside <= limit {
+            bring_inside(&mut model, weights);
+            external = None;
+        }
+    }
     match prost::Message::encoded_len(&model) as u64 {
         bytes if bytes > limit => Err(ExportError::TooLarge(bytes)),
-        _ => Ok(model),
+        _ => Ok(Exported { model, external }),
+    }
+}
+
+/// The model's external initializers with their values inside it.
+fn bring_inside(model: &mut ModelProto, weights: &Weights) {
+    let Some(graph) = model.graph.as_mut() else { return };
+    for t in graph.initializer.iter_mut().filter(|t| t.data_location == 1) {
+        if let Some(value) = weights.get(&t.name) {
+            *t = value.proto(std::mem::take(&mut t.name));
+        }
     }
 }
 
@@ -261,6 +401,8 @@ struct Emitter<'w> {
     /// Types declared for tensors inside a composed layer.
     declared: Vec<ValueInfoProto>,
     taken: HashSet<String>,
+    /// The file the large weights go to, when they go outside the model.
+    external: Option<ExternalData>,
 }
 
 impl Emitter<'_> {
@@ -478,7 +620,11 @@ impl NodeCtx<'_, '_> {
             ));
         }
         self.out.taken.insert(key.clone());
-        self.out.initializers.push(value.proto(key.clone()));
+        let proto = match self.out.external.as_mut() {
+            Some(file) if value.byte_len() >= EXTERNAL_MIN_BYTES => file.place(key.clone(), value),
+            _ => value.proto(key.clone()),
+        };
+        self.out.initializers.push(proto);
         Ok(key)
     }
 
@@ -549,23 +695,96 @@ impl NodeCtx<'_, '_> {
 mod tests {
     use super::*;
 
+    fn linear(features: usize) -> (Graph, Weights) {
+        let spec = format!("model M {{ input x: [1, {features}]\n output y = x |> fc: Linear({features}) }}");
+        let compiled = crate::compile_source("m.wick", &spec, &crate::Options::default());
+        let mut weights = Weights::new();
+        let n = features as i64;
+        let values = |k: usize| (0..k).map(|i| i as f32 * 0.5).collect();
+        weights.insert(
+            "fc.weight".into(),
+            Initializer::F32 { dims: vec![n, n], data: values(features * features) },
+        );
+        weights.insert("fc.bias".into(), Initializer::F32 { dims: vec![n], data: values(features) });
+        (compiled.graph.unwrap(), weights)
+    }
+
     #[test]
     fn a_model_past_the_size_limit_is_refused_before_its_weights_are_copied() {
-        let spec = "model M { input x: [1, 4]\n output y = x |> fc: Linear(4) }";
-        let compiled = crate::compile_source("m.wick", spec, &crate::Options::default());
-        let graph = compiled.graph.unwrap();
-        let mut weights = Weights::new();
-        weights.insert("fc.weight".into(), Initializer::F32 { dims: vec![4, 4], data: vec![0.5; 16] });
-        weights.insert("fc.bias".into(), Initializer::F32 { dims: vec![4], data: vec![0.0; 4] });
+        let (graph, weights) = linear(4);
+        let inline = |limit| export_within(&graph, &weights, 17, Placement::Inline, limit);
         // 80 bytes of weights: refused under 80, and at 80 by the whole file's size.
-        assert!(matches!(export_within(&graph, &weights, 17, 79), Err(ExportError::TooLarge(80))));
-        assert!(matches!(export_within(&graph, &weights, 17, 80), Err(ExportError::TooLarge(n)) if n > 80));
-        assert!(export_within(&graph, &weights, 17, 10_000).is_ok());
+        assert!(matches!(inline(79), Err(ExportError::TooLarge(80))));
+        assert!(matches!(inline(80), Err(ExportError::TooLarge(n)) if n > 80));
+        assert!(inline(10_000).is_ok());
         // tinyllama_1_1b's f32 weights.
         let message = ExportError::TooLarge(4_400_411_648).to_string();
         assert!(
-            message.starts_with("the weights take 4.10 GiB: an ONNX file holds at most 2 GiB"),
+            message.starts_with("the model takes 4.10 GiB: an ONNX file holds at most 2 GiB"),
             "{message}"
         );
+    }
+
+    /// The entries a tensor's `external_data` lists, in order.
+    fn entries(t: &TensorProto) -> Vec<(&str, &str)> {
+        t.external_data.iter().map(|e| (e.key.as_str(), e.value.as_str())).collect()
+    }
+
+    #[test]
+    fn external_data_places_the_large_weights_aligned_and_keeps_small_ones_inside() {
+        // fc.weight: 300 x 300 f32, 360,000 bytes; fc.bias 1,200 bytes; both past the threshold.
+        let (graph, weights) = linear(300);
+        let exported =
+            export_within(&graph, &weights, 17, Placement::External("m.onnx.data"), 1 << 30).unwrap();
+        let file = exported.external.unwrap();
+        assert_eq!(file.tensors, [("fc.weight".to_string(), 0), ("fc.bias".to_string(), 360_000)]);
+        assert_eq!(file.bytes, 361_200);
+        let g = exported.model.graph.unwrap();
+        assert!(g.initializer.iter().all(|t| t.data_location == 1 && t.raw_data.is_empty()));
+        assert_eq!(
+            entries(&g.initializer[1]),
+            [("location", "m.onnx.data"), ("offset", "360000"), ("length", "1200")]
+        );
+
+        // A 4 x 4 Linear: 64 and 16 bytes, under the threshold, so inside, and no file at all.
+        let (graph, weights) = linear(4);
+        let exported =
+            export_within(&graph, &weights, 17, Placement::External("m.onnx.data"), 1 << 30).unwrap();
+        assert!(exported.external.is_none());
+        assert_eq!(exported.model, export(&graph, &weights, 17).unwrap());
+    }
+
+    #[test]
+    fn large_tensors_start_on_64_kib_boundaries() {
+        let mut file = ExternalData { location: "d".into(), ..ExternalData::default() };
+        let small = Initializer::F32 { dims: vec![3], data: vec![1.0; 3] };
+        let n = (1 << 17) + 1;
+        let large = Initializer::I64 { dims: vec![n as i64], data: vec![2; n] };
+        file.place("a".into(), &small);
+        let t = file.place("b".into(), &large);
+        file.place("c".into(), &small);
+        let offsets: Vec<u64> = file.tensors.iter().map(|(_, o)| *o).collect();
+        // 12 bytes, then 1 MiB and 8 bytes at 64 KiB, then 12 bytes at the next multiple of 8.
+        assert_eq!(offsets, [0, 65_536, 65_536 + 1_048_584]);
+        assert_eq!(entries(&t), [("location", "d"), ("offset", "65536"), ("length", "1048584")]);
+        assert_eq!(t.data_type, DataType::Int64 as i32);
+    }
+
+    #[test]
+    fn auto_placement_goes_outside_only_past_the_limit() {
+        let (graph, weights) = linear(300);
+        let auto =
+            |limit| export_within(&graph, &weights, 17, Placement::Auto("m.onnx.data"), limit).unwrap();
+        let inside = auto(1 << 30);
+        assert!(inside.external.is_none());
+        assert_eq!(inside.model, export(&graph, &weights, 17).unwrap());
+        // Under the 361,200 weight bytes: the same model refused inline is written beside.
+        assert!(matches!(
+            export_within(&graph, &weights, 17, Placement::Inline, 100_000),
+            Err(ExportError::TooLarge(_))
+        ));
+        let outside = auto(100_000);
+        assert_eq!(outside.external.unwrap().bytes, 361_200);
+        assert!((prost::Message::encoded_len(&outside.model) as u64) < 100_000);
     }
 }

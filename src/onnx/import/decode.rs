@@ -1,15 +1,19 @@
 //! The file's bytes as checked messages: a model with a graph, unique tensor names, nodes in an
 //! order where each reads only what is made before it, and constant tensors whose values are
-//! exactly as many as their dims say. A file that lies about any of these is refused here, with
-//! what it says and what was expected, before anything is allocated from its numbers.
+//! exactly as many as their dims say, inside the file or in external data beside it. A file
+//! that lies about any of these is refused here, with what it says and what was expected,
+//! before anything is allocated from its numbers.
 
 use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Component, Path, PathBuf};
 
 use prost::Message;
 
 use crate::ir::tensor::DType;
 use crate::onnx::export::Initializer;
-use crate::onnx::proto::{DataType, GraphProto, ModelProto, NodeProto, TensorProto};
+use crate::onnx::proto::{DataType, GraphProto, ModelProto, NodeProto, StringStringEntryProto, TensorProto};
 
 /// The graph of a model file, its nodes in a topological order.
 pub fn graph(bytes: &[u8], max_nodes: usize) -> Result<GraphProto, String> {
@@ -125,12 +129,112 @@ pub fn dtype(elem: i32) -> Result<DType, String> {
     })
 }
 
-/// A constant's values, moved out of the message: floats as f32, integers as i64.
-pub fn tensor_value(t: &mut TensorProto) -> Result<Initializer, String> {
-    let what = |msg: String| format!("constant `{}`: {msg}", t.name);
-    if t.data_location == 1 || !t.external_data.is_empty() {
-        return Err(what("its values are in an external file, which wick does not read (save the model with its weights inside)".into()));
+/// The files of external data beside a model, as its tensors name them (ONNX's
+/// `data_location` EXTERNAL): each opened once, and only inside the model's folder. Together
+/// the tensors read at most each file's size from it, so a model whose tensors all name the
+/// same large span cannot make wick allocate that span over and over.
+pub struct ExternalFiles {
+    /// The model file's folder, against which locations are resolved.
+    folder: PathBuf,
+    /// Each file opened, with its size and the bytes read from it so far.
+    open: HashMap<String, (File, u64, u64)>,
+    /// The bytes read from them so far.
+    pub read: u64,
+}
+
+impl ExternalFiles {
+    /// The external data of the model file `model_file`.
+    pub fn beside(model_file: &str) -> ExternalFiles {
+        let folder = Path::new(model_file).parent().filter(|f| !f.as_os_str().is_empty());
+        ExternalFiles {
+            folder: folder.unwrap_or(Path::new(".")).to_path_buf(),
+            open: HashMap::new(),
+            read: 0,
+        }
     }
+
+    /// The `expected` bytes a tensor's `external_data` entries point to. The location must be a
+    /// file inside the model's folder, and the length (when given) and the span within the file
+    /// are checked before anything is allocated.
+    fn bytes(&mut self, entries: &[StringStringEntryProto], expected: u64) -> Result<Vec<u8>, String> {
+        let entry = |key: &str| entries.iter().find(|e| e.key == key).map(|e| e.value.as_str());
+        let location = entry("location").ok_or("its values are external, but it names no location")?;
+        let number = |key: &str| -> Result<Option<u64>, String> {
+            entry(key)
+                .map(|v| {
+                    v.parse::<u64>()
+                        .map_err(|_| format!("external data `{location}`: {key} `{v}` is not a byte count"))
+                })
+                .transpose()
+        };
+        let offset = number("offset")?.unwrap_or(0);
+        if let Some(length) = number("length")? {
+            if length != expected {
+                return Err(format!(
+                    "external data `{location}`: length {length} bytes, but its dims and type take {expected}"
+                ));
+            }
+        }
+        let (file, size, read) = self.file(location)?;
+        let end = offset.checked_add(expected).filter(|end| *end <= *size).ok_or_else(|| {
+            format!(
+                "external data `{location}`: bytes {offset} to {} are past the file's end ({size} bytes)",
+                offset.saturating_add(expected)
+            )
+        })?;
+        if *read + expected > *size {
+            return Err(format!(
+                "external data `{location}`: the tensors read more than its {size} bytes (their spans overlap)"
+            ));
+        }
+        *read += expected;
+        let mut bytes = Vec::new();
+        let len =
+            usize::try_from(expected).map_err(|_| format!("external data `{location}`: {expected} bytes"))?;
+        bytes.try_reserve_exact(len).map_err(|_| {
+            format!("external data `{location}`: {expected} bytes are more than memory holds")
+        })?;
+        bytes.resize(len, 0);
+        file.read_exact_at(&mut bytes, offset)
+            .map_err(|e| format!("external data `{location}`: bytes {offset} to {end}: {e}"))?;
+        self.read += expected;
+        Ok(bytes)
+    }
+
+    /// The file at `location`, opened (once) if it is a regular file inside the model's folder:
+    /// not an absolute path, no `..`, no link leading out.
+    fn file(&mut self, location: &str) -> Result<&mut (File, u64, u64), String> {
+        if !self.open.contains_key(location) {
+            let inside = !location.is_empty()
+                && Path::new(location)
+                    .components()
+                    .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+            if !inside {
+                return Err(format!(
+                    "external data location `{location}` is not a path inside the model's folder"
+                ));
+            }
+            let path = self.folder.join(location);
+            let cannot = |e: std::io::Error| format!("external data `{location}` ({}): {e}", path.display());
+            let real = path.canonicalize().map_err(cannot)?;
+            let folder = self.folder.canonicalize().map_err(cannot)?;
+            if !real.starts_with(&folder) {
+                return Err(format!(
+                    "external data `{location}` leads outside the model's folder, to {}",
+                    real.display()
+                ));
+            }
+            let (file, size) = crate::train::files::open_regular(&real).map_err(cannot)?;
+            self.open.insert(location.to_string(), (file, size, 0));
+        }
+        self.open.get_mut(location).ok_or_else(|| format!("external data `{location}` is not open"))
+    }
+}
+
+/// A constant's values, moved out of the message (or read from its external data in `files`):
+/// floats as f32, integers as i64.
+pub fn tensor_value(t: &mut TensorProto, files: &mut ExternalFiles) -> Result<Initializer, String> {
+    let what = |msg: String| format!("constant `{}`: {msg}", t.name);
     let mut count: usize = 1;
     for d in &t.dims {
         let d = usize::try_from(*d).map_err(|_| what(format!("negative dim {d} in {:?}", t.dims)))?;
@@ -139,13 +243,11 @@ pub fn tensor_value(t: &mut TensorProto) -> Result<Initializer, String> {
     let dims = t.dims.clone();
     let kind = DataType::try_from(t.data_type)
         .map_err(|_| what(format!("element type {} is not an ONNX one", t.data_type)))?;
-    let width = match kind {
-        DataType::Float | DataType::Int32 | DataType::Uint32 => 4,
-        DataType::Double | DataType::Int64 | DataType::Uint64 => 8,
-        DataType::Float16 | DataType::Bfloat16 | DataType::Int16 | DataType::Uint16 => 2,
-        DataType::Int8 | DataType::Uint8 | DataType::Bool => 1,
-        other => return Err(what(format!("element type {other:?} is not read"))),
-    };
+    let width = width(kind).ok_or_else(|| what(format!("element type {kind:?} is not read")))?;
+    if t.data_location == 1 || !t.external_data.is_empty() {
+        let expected = count.checked_mul(width).ok_or_else(|| what(format!("dims {:?} overflow", t.dims)))?;
+        t.raw_data = files.bytes(&t.external_data, expected as u64).map_err(what)?;
+    }
     let raw = std::mem::take(&mut t.raw_data);
     let check = |found: usize| {
         if found == count {
@@ -159,48 +261,7 @@ pub fn tensor_value(t: &mut TensorProto) -> Result<Initializer, String> {
         if !raw.len().is_multiple_of(width) {
             return Err(what(format!("{} bytes of data are not whole {width}-byte values", raw.len())));
         }
-        let words = raw.chunks_exact(width);
-        let value = match kind {
-            DataType::Float => Initializer::F32 {
-                dims,
-                data: words.map(|w| f32::from_le_bytes([w[0], w[1], w[2], w[3]])).collect(),
-            },
-            DataType::Double => {
-                Initializer::F32 { dims, data: words.map(|w| f64::from_le_bytes(array8(w)) as f32).collect() }
-            }
-            DataType::Float16 => Initializer::F32 {
-                dims,
-                data: words.map(|w| f16_to_f32(u16::from_le_bytes([w[0], w[1]]))).collect(),
-            },
-            DataType::Bfloat16 => Initializer::F32 {
-                dims,
-                data: words
-                    .map(|w| f32::from_bits(u32::from(u16::from_le_bytes([w[0], w[1]])) << 16))
-                    .collect(),
-            },
-            DataType::Int64 | DataType::Uint64 => {
-                Initializer::I64 { dims, data: words.map(|w| i64::from_le_bytes(array8(w))).collect() }
-            }
-            DataType::Int32 => Initializer::I64 {
-                dims,
-                data: words.map(|w| i64::from(i32::from_le_bytes([w[0], w[1], w[2], w[3]]))).collect(),
-            },
-            DataType::Uint32 => Initializer::I64 {
-                dims,
-                data: words.map(|w| i64::from(u32::from_le_bytes([w[0], w[1], w[2], w[3]]))).collect(),
-            },
-            DataType::Int16 => Initializer::I64 {
-                dims,
-                data: words.map(|w| i64::from(i16::from_le_bytes([w[0], w[1]]))).collect(),
-            },
-            DataType::Uint16 => Initializer::I64 {
-                dims,
-                data: words.map(|w| i64::from(u16::from_le_bytes([w[0], w[1]]))).collect(),
-            },
-            DataType::Int8 => Initializer::I64 { dims, data: words.map(|w| i64::from(w[0] as i8)).collect() },
-            _ => Initializer::I64 { dims, data: words.map(|w| i64::from(w[0])).collect() },
-        };
-        return Ok(value);
+        return Ok(le_values(kind, dims, &raw));
     }
     Ok(match kind {
         DataType::Float => {
@@ -237,6 +298,62 @@ pub fn tensor_value(t: &mut TensorProto) -> Result<Initializer, String> {
             Initializer::I64 { dims, data: t.int32_data.iter().map(|v| i64::from(*v)).collect() }
         }
     })
+}
+
+/// The bytes one value of `kind` takes, for the kinds wick reads.
+pub fn width(kind: DataType) -> Option<usize> {
+    Some(match kind {
+        DataType::Float | DataType::Int32 | DataType::Uint32 => 4,
+        DataType::Double | DataType::Int64 | DataType::Uint64 => 8,
+        DataType::Float16 | DataType::Bfloat16 | DataType::Int16 | DataType::Uint16 => 2,
+        DataType::Int8 | DataType::Uint8 | DataType::Bool => 1,
+        _ => return None,
+    })
+}
+
+/// Little-endian values of `kind` (one that [`width`] reads) as an initializer: floats as f32,
+/// integers as i64. A partial value at the end is left out: the caller checks the length.
+pub fn le_values(kind: DataType, dims: Vec<i64>, raw: &[u8]) -> Initializer {
+    let width = width(kind).unwrap_or(1);
+    let words = raw.chunks_exact(width);
+    match kind {
+        DataType::Float => Initializer::F32 {
+            dims,
+            data: words.map(|w| f32::from_le_bytes([w[0], w[1], w[2], w[3]])).collect(),
+        },
+        DataType::Double => {
+            Initializer::F32 { dims, data: words.map(|w| f64::from_le_bytes(array8(w)) as f32).collect() }
+        }
+        DataType::Float16 => Initializer::F32 {
+            dims,
+            data: words.map(|w| f16_to_f32(u16::from_le_bytes([w[0], w[1]]))).collect(),
+        },
+        DataType::Bfloat16 => Initializer::F32 {
+            dims,
+            data: words.map(|w| f32::from_bits(u32::from(u16::from_le_bytes([w[0], w[1]])) << 16)).collect(),
+        },
+        DataType::Int64 | DataType::Uint64 => {
+            Initializer::I64 { dims, data: words.map(|w| i64::from_le_bytes(array8(w))).collect() }
+        }
+        DataType::Int32 => Initializer::I64 {
+            dims,
+            data: words.map(|w| i64::from(i32::from_le_bytes([w[0], w[1], w[2], w[3]]))).collect(),
+        },
+        DataType::Uint32 => Initializer::I64 {
+            dims,
+            data: words.map(|w| i64::from(u32::from_le_bytes([w[0], w[1], w[2], w[3]]))).collect(),
+        },
+        DataType::Int16 => Initializer::I64 {
+            dims,
+            data: words.map(|w| i64::from(i16::from_le_bytes([w[0], w[1]]))).collect(),
+        },
+        DataType::Uint16 => Initializer::I64 {
+            dims,
+            data: words.map(|w| i64::from(u16::from_le_bytes([w[0], w[1]]))).collect(),
+        },
+        DataType::Int8 => Initializer::I64 { dims, data: words.map(|w| i64::from(w[0] as i8)).collect() },
+        _ => Initializer::I64 { dims, data: words.map(|w| i64::from(w[0])).collect() },
+    }
 }
 
 fn array8(w: &[u8]) -> [u8; 8] {
@@ -284,9 +401,10 @@ mod tests {
             raw_data: vec![0; 20],
             ..TensorProto::default()
         };
-        let e = tensor_value(&mut t).unwrap_err();
+        let files = &mut ExternalFiles::beside("m.onnx");
+        let e = tensor_value(&mut t, files).unwrap_err();
         assert!(e.contains("hold 6 values, but the tensor has 5"), "{e}");
         let mut huge = TensorProto { dims: vec![i64::MAX, 4], data_type: 1, ..TensorProto::default() };
-        assert!(tensor_value(&mut huge).unwrap_err().contains("overflow"));
+        assert!(tensor_value(&mut huge, files).unwrap_err().contains("overflow"));
     }
 }

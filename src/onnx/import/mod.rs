@@ -14,7 +14,7 @@
 mod activation;
 mod attention;
 mod builder;
-mod decode;
+pub(super) mod decode;
 mod names;
 mod nn;
 mod norm;
@@ -53,21 +53,23 @@ pub enum ImportError {
     Invalid { file: String, message: String },
 }
 
-/// The model in `bytes` (the file `file_name`), its dims bound as `opts.bind` says.
+/// The model in `bytes` (the file `file_name`, whose folder holds any external data it names),
+/// its dims bound as `opts.bind` says.
 pub fn read(bytes: &[u8], file_name: &str, opts: &Options) -> Result<Imported, ImportError> {
     let invalid = |message: String| ImportError::Invalid { file: file_name.to_string(), message };
     let max_nodes = opts.max_nodes.unwrap_or(crate::elab::MAX_NODES);
     let mut g = decode::graph(bytes, max_nodes).map_err(invalid)?;
     let mut consts = HashMap::new();
+    let mut files = decode::ExternalFiles::beside(file_name);
     for mut t in std::mem::take(&mut g.initializer) {
-        let value = decode::tensor_value(&mut t).map_err(invalid)?;
+        let value = decode::tensor_value(&mut t, &mut files).map_err(invalid)?;
         consts.insert(std::mem::take(&mut t.name), value);
     }
-    constant_nodes(&mut g.node, &mut consts).map_err(invalid)?;
+    constant_nodes(&mut g.node, &mut consts, &mut files).map_err(invalid)?;
     // An `Identity` of a constant is a constant of its own name (torch.onnx writes equal
     // initializers once and the others as such copies); the copies, together, are at most as
-    // large as the file, so a file cannot multiply its own size.
-    let mut budget = bytes.len();
+    // large as the file and its external data, so a file cannot multiply its own size.
+    let mut budget = bytes.len().saturating_add(usize::try_from(files.read).unwrap_or(usize::MAX));
     for n in g.node.iter().filter(|n| n.op_type == "Identity") {
         if let (Some(i), Some(o)) = (n.input.first(), n.output.first()) {
             if let Some(value) = consts.get(i) {
@@ -171,7 +173,11 @@ pub fn compile_file(path: &str, opts: &Options) -> std::io::Result<Compiled> {
 }
 
 /// `Constant` nodes' values (a tensor, or one of the number attributes) as constants.
-fn constant_nodes(nodes: &mut [NodeProto], consts: &mut HashMap<String, Initializer>) -> Result<(), String> {
+fn constant_nodes(
+    nodes: &mut [NodeProto],
+    consts: &mut HashMap<String, Initializer>,
+    files: &mut decode::ExternalFiles,
+) -> Result<(), String> {
     for n in nodes.iter_mut().filter(|n| n.op_type == "Constant") {
         let Some(out) = n.output.first().cloned() else { continue };
         let Some(a) = n.attribute.first_mut() else { continue };
@@ -179,7 +185,7 @@ fn constant_nodes(nodes: &mut [NodeProto], consts: &mut HashMap<String, Initiali
             "value" => match a.t.as_mut() {
                 Some(t) => {
                     t.name = out.clone();
-                    decode::tensor_value(t)?
+                    decode::tensor_value(t, files)?
                 }
                 None => continue,
             },
