@@ -135,12 +135,17 @@ fn gpt2_small_reads_back_with_the_specs_figures() {
 
 /// StyleGAN's layers and the VAE's `randn_like` come back as their ops from the compositions
 /// export writes for them (EqualLinear's gains as Gemm's alpha and beta, the unfused modulated
-/// convolution, the minibatch statistic, the expanded constant, `RandomNormalLike`), with the
+/// convolution, the minibatch statistic, the expanded constant, the per-channel bias,
+/// `RandomNormalLike`), with the
 /// batch a dim of the file in the last case.
 #[test]
 fn stylegan_and_the_vae_read_back_with_the_specs_figures() {
     round_trip("stylegan_mapping", &catalog("stylegan_mapping"), &[("N", 2)]);
     round_trip("stylegan_digits", &catalog("stylegan_digits"), &[("N", 6)]);
+    // The Generator alone (the file's last model is the discriminator): its per-channel `Bias`.
+    let text = catalog("stylegan_digits");
+    let generator = &text[..text.find("model Discriminator").unwrap()];
+    round_trip("stylegan_digits_generator", generator, &[("N", 2)]);
     round_trip("vae", &catalog("vae"), &[("N", 2)]);
     let layers = "dim N\nmodel M { input z: [N, 6]\n input a: [N, 3, 7, 5]\n \
                   w = z |> fc: EqualLinear(5, lr_mul=0.1) |> nb: EqualLinear(5, bias=false)\n \

@@ -2,7 +2,7 @@
 //! op each, so that an exported StyleGAN summarises with the spec's own parameters and MACs:
 //! `Gemm` with gains as alpha and beta (`EqualLinear`), a `Conv` by a scaled constant
 //! (`EqualConv2d`), the unfused modulated convolution, noise injection, the minibatch
-//! statistic and the expanded constant input.
+//! statistic, the expanded constant input and the per-channel bias.
 
 use super::builder::{int, Builder, Param};
 use super::nn::{const_input, input};
@@ -20,6 +20,17 @@ pub(super) fn layer(b: &mut Builder, g: &Group) -> Result<NodeId, String> {
             let x = tensor(b, &g.nodes[0], 0)?;
             let w = const_input(b, &g.nodes[2], 0)?;
             b.add("NoiseInjection", vec![], vec![x], &g.path, &[Param::new("weight", &w)])
+        }
+        // `Bias`: the `[C]` vector reshaped to broadcast over `[N, C, ...]`, then added.
+        ["Reshape", "Add"] => {
+            let bias = const_input(b, &g.nodes[0], 0)?;
+            let add = &g.nodes[1];
+            let reshaped = g.nodes[0].output.first().ok_or("no reshaped bias")?;
+            if !bias.ends_with(".bias") || add.input.get(1) != Some(reshaped) {
+                return Err("not a per-channel bias".into());
+            }
+            let x = tensor(b, add, 0)?;
+            b.add("Bias", vec![], vec![x], &g.path, &[Param::new("bias", &bias)])
         }
         ["Shape", "Concat", "Expand"] => {
             let x = tensor(b, &g.nodes[0], 0)?;
