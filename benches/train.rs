@@ -215,9 +215,14 @@ fn measure(w: &Workload) -> (f64, [f64; 3]) {
 fn main() {
     // As the `wick` binary does (src/main.rs).
     wick::lower::kernels::cpu::fix_thread_count();
+    // Other arguments pick workloads by key (`cargo bench --bench train -- tiny_encoder`), to
+    // profile one alone; in a smoke run too, whose two steps are what `valgrind --tool=callgrind`
+    // counts instructions of in reasonable time.
+    let picked: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let workloads = WORKLOADS.iter().filter(|w| picked.is_empty() || picked.iter().any(|p| p == w.key));
     if !std::env::args().any(|a| a == "--bench") {
-        // A smoke run: every workload builds and takes two steps.
-        for w in WORKLOADS {
+        // A smoke run: every (picked) workload builds and takes two steps.
+        for w in workloads {
             let mut trainer = Trainer::new(w);
             let mut split = Split::default();
             (0..2).for_each(|_| trainer.step(&mut split));
@@ -227,10 +232,7 @@ fn main() {
     println!("| workload | samples/s | forward + loss ms | backward ms | optimizer ms |");
     println!("|---|---:|---:|---:|---:|");
     let mut json = Vec::new();
-    // Other arguments pick workloads by key (`cargo bench --bench train -- tiny_encoder`), to
-    // profile one alone.
-    let picked: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
-    for w in WORKLOADS.iter().filter(|w| picked.is_empty() || picked.iter().any(|p| p == w.key)) {
+    for w in workloads {
         let (rate, [f, b, u]) = measure(w);
         println!("| {} | {rate:.0} | {f:.2} | {b:.2} | {u:.2} |", w.name);
         json.push(format!(
