@@ -161,6 +161,7 @@ pub enum Format {
 
 /// A command's outcome: its one line of news on standard error and success, or its error and
 /// exit code.
+#[cfg(feature = "onnx")]
 fn report(outcome: Result<String, (u8, String)>) -> ExitCode {
     match outcome {
         Ok(line) => {
