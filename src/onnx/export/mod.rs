@@ -665,6 +665,19 @@ impl NodeCtx<'_, '_> {
         self.op("ReduceMean", &[x, &axes], vec![keepdims])
     }
 
+    /// `x` less its mean over `axes`, and the root of its biased variance over them plus `eps`
+    /// (the reduced axes kept as size 1 when `keep`): a normalisation's two halves.
+    pub fn centred_and_deviation(&mut self, x: &str, axes: &[i64], keep: bool, eps: f64) -> (String, String) {
+        let mean = self.reduce_mean(x, axes, true);
+        let centred = self.op("Sub", &[x, &mean], vec![]);
+        let sq = self.op("Mul", &[&centred, &centred], vec![]);
+        let var = self.reduce_mean(&sq, axes, keep);
+        let eps = self.scalar(eps);
+        let shifted = self.op("Add", &[&var, &eps], vec![]);
+        let deviation = self.op("Sqrt", &[&shifted], vec![]);
+        (centred, deviation)
+    }
+
     /// A shape for `Reshape` that also holds for other values of the dynamic dims: an axis
     /// equal to the input's at the same place copies it (0), one other unbound axis is
     /// inferred (-1), the rest must be bound.

@@ -64,13 +64,7 @@ fn group_norm(c: &mut NodeCtx, groups: i64) -> Mapped {
     let x = c.input(0)?;
     let view = c.const_i64(&[0, groups, -1]);
     let grouped = c.op("Reshape", &[&x, &view], vec![]);
-    let mean = c.reduce_mean(&grouped, &[2], true);
-    let centred = c.op("Sub", &[&grouped, &mean], vec![]);
-    let sq = c.op("Mul", &[&centred, &centred], vec![]);
-    let var = c.reduce_mean(&sq, &[2], true);
-    let eps = c.scalar(eps);
-    let shifted = c.op("Add", &[&var, &eps], vec![]);
-    let root = c.op("Sqrt", &[&shifted], vec![]);
+    let (centred, root) = c.centred_and_deviation(&grouped, &[2], true, eps);
     let normed = c.op("Div", &[&centred, &root], vec![]);
     let shape = c.op("Shape", &[&x], vec![]);
     let y = c.op("Reshape", &[&normed, &shape], vec![]);

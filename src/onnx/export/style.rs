@@ -162,13 +162,7 @@ fn minibatch_std(c: &mut NodeCtx) -> Mapped {
     let rest = c.const_i64(&[-1]);
     let view = c.op("Concat", &[&group, &rest, &chw], vec![int("axis", 0)]);
     let grouped = c.op("Reshape", &[&x, &view], vec![]);
-    let mean = c.reduce_mean(&grouped, &[0], true);
-    let centred = c.op("Sub", &[&grouped, &mean], vec![]);
-    let sq = c.op("Mul", &[&centred, &centred], vec![]);
-    let var = c.reduce_mean(&sq, &[0], false);
-    let eps = c.scalar(MINIBATCH_EPS);
-    let shifted = c.op("Add", &[&var, &eps], vec![]);
-    let std = c.op("Sqrt", &[&shifted], vec![]);
+    let (_, std) = c.centred_and_deviation(&grouped, &[0], false, MINIBATCH_EPS);
     // [N / G, 1, 1, 1] repeated G times along the batch and over the image: sample
     // n = g (N / G) + slot gets its slot's value.
     let per_slot = c.reduce_mean(&std, &[1, 2, 3], true);
