@@ -38,29 +38,10 @@ pub fn from_tensors<'t>(
 pub fn read_safetensors(path: &Path) -> candle_core::Result<Weights> {
     use safetensors::Dtype;
     use std::os::unix::fs::FileExt;
+    let header = crate::train::data::read_safetensors_header(path).map_err(candle_core::Error::wrap)?;
     let bad = |msg: String| candle_core::Error::msg(format!("not a safetensors file: {msg}"));
-    let (file, size) = crate::train::files::open_regular(path)?;
-    let mut head = [0u8; 8];
-    file.read_exact_at(&mut head, 0).map_err(|_| bad(format!("{size} bytes, no header")))?;
-    let n = u64::from_le_bytes(head);
-    // The header is JSON of a few hundred bytes a tensor: 100 MB is the format's own bound.
-    if n > size.saturating_sub(8) || n > 100_000_000 {
-        return Err(bad(format!("a header of {n} bytes in a file of {size}")));
-    }
-    let mut header = vec![0u8; n as usize];
-    file.read_exact_at(&mut header, 8)?;
-    let meta: safetensors::tensor::Metadata =
-        serde_json::from_slice(&header).map_err(|e| bad(format!("its header: {e}")))?;
-    let start = 8 + n;
-    if start + meta.data_len() as u64 != size {
-        return Err(bad(format!(
-            "its header describes {} bytes of data, the file has {}",
-            meta.data_len(),
-            size - start
-        )));
-    }
     let mut out = BTreeMap::new();
-    for (key, info) in meta.tensors() {
+    for (key, info) in header.tensors.tensors() {
         let kind = match info.dtype {
             Dtype::F32 => DataType::Float,
             Dtype::F64 => DataType::Double,
@@ -77,10 +58,11 @@ pub fn read_safetensors(path: &Path) -> candle_core::Result<Weights> {
             Dtype::BOOL => DataType::Bool,
             other => return Err(bad(format!("`{key}` is {other:?}, which wick does not read"))),
         };
-        // The header's offsets and sizes are checked against each other and the file above.
+        // The header's offsets and sizes were checked against each other and the file by
+        // `read_safetensors_header`.
         let (from, to) = info.data_offsets;
         let mut bytes = vec![0u8; to - from];
-        file.read_exact_at(&mut bytes, start + from as u64)?;
+        header.file.read_exact_at(&mut bytes, header.data_start + from as u64)?;
         let dims = info.shape.iter().map(|d| *d as i64).collect();
         out.insert(key, decode::le_values(kind, dims, &bytes));
     }

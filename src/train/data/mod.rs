@@ -33,7 +33,10 @@ pub use config::{DataConfig, Element, Names, Source, Synthetic, Target, Text, Va
 use convert::Raw;
 pub use dataset::{shuffled, Column, Dataset, Role};
 pub use images::{with_image_hint, ImageOptions, Size};
-pub use safetensors::{read_all as read_safetensors, read_metadata as read_safetensors_metadata};
+pub use safetensors::{
+    read_all as read_safetensors, read_header as read_safetensors_header,
+    read_metadata as read_safetensors_metadata, Header as SafetensorsHeader,
+};
 
 /// The training, validation and test splits a [`DataConfig`] describes.
 #[derive(Clone, Debug)]

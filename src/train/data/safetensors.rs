@@ -39,15 +39,53 @@ pub fn read_all(path: &Path) -> Result<HashMap<String, Tensor>, DataError> {
     })
 }
 
-/// The `__metadata__` of the safetensors file at `path` (empty when it has none).
+/// The `__metadata__` of the safetensors file at `path` (empty when it has none), from its
+/// header alone.
 pub fn read_metadata(path: &Path) -> Result<HashMap<String, String>, DataError> {
+    Ok(read_header(path)?.tensors.metadata().clone().unwrap_or_default())
+}
+
+/// A safetensors file opened and its header read, its data not: a reader takes each tensor's
+/// bytes at `data_start` plus its offsets, when it wants them.
+pub struct Header {
+    pub file: std::fs::File,
+    pub data_start: u64,
+    /// The tensors' dtypes, shapes and offsets (checked against each other as the header is
+    /// parsed, and their total against the file's size).
+    pub tensors: ::safetensors::tensor::Metadata,
+}
+
+/// The header of the safetensors file at `path`, checked against the file's size before the
+/// header itself is allocated, so a lying length cannot ask for more than the file holds.
+pub fn read_header(path: &Path) -> Result<Header, DataError> {
+    use std::os::unix::fs::FileExt;
     let shown = path.display().to_string();
-    let bytes = files::read_regular(path).map_err(|source| DataError::Io { path: shown.clone(), source })?;
-    let (_, header) = ::safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| DataError::Array {
+    let io = |source| DataError::Io { path: shown.clone(), source };
+    let bad = |msg: String| DataError::Array {
         what: format!("`{shown}`"),
-        message: format!("not a safetensors file ({e})"),
-    })?;
-    Ok(header.metadata().clone().unwrap_or_default())
+        message: format!("not a safetensors file: {msg}"),
+    };
+    let (file, size) = files::open_regular(path).map_err(io)?;
+    let mut head = [0u8; 8];
+    file.read_exact_at(&mut head, 0).map_err(|_| bad(format!("{size} bytes, no header")))?;
+    let n = u64::from_le_bytes(head);
+    // The header is JSON of a few hundred bytes a tensor: 100 MB is the format's own bound.
+    if n > size.saturating_sub(8) || n > 100_000_000 {
+        return Err(bad(format!("a header of {n} bytes in a file of {size}")));
+    }
+    let mut header = vec![0u8; n as usize];
+    file.read_exact_at(&mut header, 8).map_err(io)?;
+    let tensors: ::safetensors::tensor::Metadata =
+        serde_json::from_slice(&header).map_err(|e| bad(format!("its header: {e}")))?;
+    let data_start = 8 + n;
+    if data_start + tensors.data_len() as u64 != size {
+        return Err(bad(format!(
+            "its header describes {} bytes of data, the file has {}",
+            tensors.data_len(),
+            size - data_start
+        )));
+    }
+    Ok(Header { file, data_start, tensors })
 }
 
 #[cfg(test)]
