@@ -138,19 +138,18 @@ pub struct ExternalFiles {
     folder: PathBuf,
     /// Each file opened, with its size and the bytes read from it so far.
     open: HashMap<String, (File, u64, u64)>,
-    /// The bytes read from them so far.
-    pub read: u64,
 }
 
 impl ExternalFiles {
     /// The external data of the model file `model_file`.
     pub fn beside(model_file: &str) -> ExternalFiles {
         let folder = Path::new(model_file).parent().filter(|f| !f.as_os_str().is_empty());
-        ExternalFiles {
-            folder: folder.unwrap_or(Path::new(".")).to_path_buf(),
-            open: HashMap::new(),
-            read: 0,
-        }
+        ExternalFiles { folder: folder.unwrap_or(Path::new(".")).to_path_buf(), open: HashMap::new() }
+    }
+
+    /// The bytes read from the files so far, all together.
+    pub fn read(&self) -> u64 {
+        self.open.values().map(|(_, _, read)| read).sum()
     }
 
     /// The `expected` bytes a tensor's `external_data` entries point to. The location must be a
@@ -197,7 +196,6 @@ impl ExternalFiles {
         bytes.resize(len, 0);
         file.read_exact_at(&mut bytes, offset)
             .map_err(|e| format!("external data `{location}`: bytes {offset} to {end}: {e}"))?;
-        self.read += expected;
         Ok(bytes)
     }
 

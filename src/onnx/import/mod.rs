@@ -69,7 +69,7 @@ pub fn read(bytes: &[u8], file_name: &str, opts: &Options) -> Result<Imported, I
     // An `Identity` of a constant is a constant of its own name (torch.onnx writes equal
     // initializers once and the others as such copies); the copies, together, are at most as
     // large as the file and its external data, so a file cannot multiply its own size.
-    let mut budget = bytes.len().saturating_add(usize::try_from(files.read).unwrap_or(usize::MAX));
+    let mut budget = bytes.len().saturating_add(usize::try_from(files.read()).unwrap_or(usize::MAX));
     for n in g.node.iter().filter(|n| n.op_type == "Identity") {
         if let (Some(i), Some(o)) = (n.input.first(), n.output.first()) {
             if let Some(value) = consts.get(i) {
